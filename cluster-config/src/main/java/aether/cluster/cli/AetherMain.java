@@ -1,0 +1,34 @@
+package aether.cluster.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code ./aether} entry point: one picocli command whose subcommands come from the modules below. It lives in
+ * cluster-config because that module sees every other one (the {@code node} command is its own).
+ */
+@Command(
+        name = "aether",
+        mixinStandardHelpOptions = true,
+        versionProvider = AetherVersion.class,
+        description = "Actor-based distributed compute runtime for the JVM with an LLM inference service.",
+        subcommands = {CommandLine.HelpCommand.class})
+public final class AetherMain implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The configured command line (tests call it to run subcommands in-process). */
+    public static CommandLine commandLine() {
+        return new CommandLine(new AetherMain()).setCaseInsensitiveEnumValuesAllowed(true);
+    }
+}
