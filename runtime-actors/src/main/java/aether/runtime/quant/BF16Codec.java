@@ -9,10 +9,12 @@ import java.lang.foreign.MemorySegment;
  */
 public final class BF16Codec implements BlockCodec {
 
-    /** The codec to use: Vector API path where {@link Vectorization#ENABLED}, else the scalar reference. */
-    public static final BF16Codec INSTANCE = new BF16Codec(Vectorization.ENABLED);
+    /** The scalar reference, always available; tests compare {@link #VECTOR} with it. */
     static final BF16Codec SCALAR = new BF16Codec(false);
+    /** The Vector API path; needs {@code jdk.incubator.vector} ({@link Vectorization#available()}). */
     static final BF16Codec VECTOR = new BF16Codec(true);
+    /** The codec to use: {@link #VECTOR} where {@link Vectorization#ENABLED}, else {@link #SCALAR}. */
+    public static final BF16Codec INSTANCE = Vectorization.ENABLED ? VECTOR : SCALAR;
 
     private final boolean vectorized;
 

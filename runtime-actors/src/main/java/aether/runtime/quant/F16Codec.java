@@ -9,10 +9,12 @@ import java.lang.foreign.MemorySegment;
  */
 public final class F16Codec implements BlockCodec {
 
-    /** The codec to use: Vector API path where {@link Vectorization#ENABLED}, else the scalar reference. */
-    public static final F16Codec INSTANCE = new F16Codec(Vectorization.ENABLED);
+    /** The scalar reference, always available; tests compare {@link #VECTOR} with it. */
     static final F16Codec SCALAR = new F16Codec(false);
+    /** The Vector API path; needs {@code jdk.incubator.vector} ({@link Vectorization#available()}). */
     static final F16Codec VECTOR = new F16Codec(true);
+    /** The codec to use: {@link #VECTOR} where {@link Vectorization#ENABLED}, else {@link #SCALAR}. */
+    public static final F16Codec INSTANCE = Vectorization.ENABLED ? VECTOR : SCALAR;
 
     private final boolean vectorized;
 

@@ -21,10 +21,12 @@ public final class Q4_1Codec implements BlockCodec {
     /** Bytes per block. */
     static final int BLOCK_BYTES = QS_OFFSET + BLOCK_SIZE / 2;
 
-    /** The codec to use: Vector API path where {@link Vectorization#ENABLED}, else the scalar reference. */
-    public static final Q4_1Codec INSTANCE = new Q4_1Codec(Vectorization.ENABLED);
+    /** The scalar reference, always available; tests compare {@link #VECTOR} with it. */
     static final Q4_1Codec SCALAR = new Q4_1Codec(false);
+    /** The Vector API path; needs {@code jdk.incubator.vector} ({@link Vectorization#available()}). */
     static final Q4_1Codec VECTOR = new Q4_1Codec(true);
+    /** The codec to use: {@link #VECTOR} where {@link Vectorization#ENABLED}, else {@link #SCALAR}. */
+    public static final Q4_1Codec INSTANCE = Vectorization.ENABLED ? VECTOR : SCALAR;
 
     private final boolean vectorized;
 

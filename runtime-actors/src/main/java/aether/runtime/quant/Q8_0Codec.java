@@ -18,10 +18,12 @@ public final class Q8_0Codec implements BlockCodec {
     /** Bytes per block. */
     static final int BLOCK_BYTES = QS_OFFSET + BLOCK_SIZE;
 
-    /** The codec to use: Vector API path where {@link Vectorization#ENABLED}, else the scalar reference. */
-    public static final Q8_0Codec INSTANCE = new Q8_0Codec(Vectorization.ENABLED);
+    /** The scalar reference, always available; tests compare {@link #VECTOR} with it. */
     static final Q8_0Codec SCALAR = new Q8_0Codec(false);
+    /** The Vector API path; needs {@code jdk.incubator.vector} ({@link Vectorization#available()}). */
     static final Q8_0Codec VECTOR = new Q8_0Codec(true);
+    /** The codec to use: {@link #VECTOR} where {@link Vectorization#ENABLED}, else {@link #SCALAR}. */
+    public static final Q8_0Codec INSTANCE = Vectorization.ENABLED ? VECTOR : SCALAR;
 
     private final boolean vectorized;
 

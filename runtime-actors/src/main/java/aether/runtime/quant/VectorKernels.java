@@ -36,6 +36,8 @@ final class VectorKernels {
     private static final int F16_EXP_SHIFTED = 0x7c00 << 13;
     /** Rebias the exponent from 15 to 127. */
     private static final int REBIAS = (127 - 15) << 23;
+    /** The f32 quiet-NaN bit. */
+    private static final int QUIET_NAN = 0x00400000;
     /** 2^-14 as float: subnormal halves are rebuilt as (2^-14 + m*2^-24) - 2^-14, which is exact. */
     private static final float SUBNORMAL_MAGIC = Float.intBitsToFloat(113 << 23);
 
@@ -43,8 +45,9 @@ final class VectorKernels {
 
     /**
      * f16 to f32 in integer lanes (the JDK 25 incubator has no half-float vector conversion): shift exponent and
-     * mantissa into place and rebias; infinities and NaNs get the rest of the exponent range (payload kept, as
-     * {@link Float#float16ToFloat} does); subnormals are normalised by one exact float subtraction.
+     * mantissa into place and rebias; infinities and NaNs get the rest of the exponent range (NaN payload kept, quiet
+     * bit set, bit-identical to {@link Float#float16ToFloat} on x86); subnormals are normalised by one exact float
+     * subtraction.
      */
     static void f16(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
         int i = 0;
@@ -54,7 +57,9 @@ final class VectorKernels {
             IntVector em = x.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
             IntVector exp = em.and(F16_EXP_SHIFTED);
             IntVector normal = em.add(REBIAS);
-            IntVector special = normal.add(REBIAS);
+            // Inf/NaN: the rest of the exponent range; NaNs get the quiet bit, as vcvtph2ps and the
+            // Float.float16ToFloat intrinsic (and so ggml on x86) do
+            IntVector special = normal.add(REBIAS).lanewise(VectorOperators.OR, QUIET_NAN, em.and(0x007fe000).compare(VectorOperators.NE, 0));
             IntVector subnormal = normal.add(1 << 23).reinterpretAsFloats().sub(SUBNORMAL_MAGIC).reinterpretAsInts();
             IntVector bits = normal.blend(special, exp.eq(F16_EXP_SHIFTED)).blend(subnormal, exp.eq(0));
             bits = bits.or(x.and(0x8000).lanewise(VectorOperators.LSHL, 16));
