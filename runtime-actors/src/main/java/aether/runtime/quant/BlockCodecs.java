@@ -1,0 +1,82 @@
+package aether.runtime.quant;
+
+import aether.runtime.tensor.GgmlType;
+import java.lang.foreign.MemorySegment;
+import java.util.Optional;
+
+/**
+ * The codec for each {@link GgmlType}. Codecs are stateless singletons; the vectorized ones pick their Vector API or
+ * scalar path once, at class initialisation ({@code aether.vector}, see {@link Vectorization}).
+ */
+public final class BlockCodecs {
+
+    /** Largest float array the JVM reliably allocates (some VMs reserve header words in the last few indices). */
+    static final long MAX_ARRAY_ELEMENTS = Integer.MAX_VALUE - 8;
+
+    private BlockCodecs() {}
+
+    /** The codec for {@code type}, or empty if this build cannot read that type. */
+    public static Optional<BlockCodec> find(GgmlType type) {
+        return Optional.ofNullable(codecOrNull(type));
+    }
+
+    /**
+     * The codec for {@code type}.
+     *
+     * @throws UnsupportedTypeException if this build cannot read that type
+     */
+    public static BlockCodec require(GgmlType type) {
+        BlockCodec codec = codecOrNull(type);
+        if (codec == null) {
+            throw new UnsupportedTypeException(type);
+        }
+        return codec;
+    }
+
+    /**
+     * Dequantizes {@code count} elements of {@code type} at byte {@code offset} of {@code src} into a new array. For
+     * loading and tests, not hot paths (it allocates).
+     *
+     * @throws UnsupportedTypeException  if this build cannot read {@code type}
+     * @throws IllegalArgumentException  if {@code count} is negative, not whole blocks, or too large for one array
+     * @throws IndexOutOfBoundsException if the bytes run past the end of {@code src}
+     */
+    public static float[] dequantize(GgmlType type, MemorySegment src, long offset, long count) {
+        BlockCodec codec = require(type);
+        if (count < 0 || count > MAX_ARRAY_ELEMENTS) {
+            throw new IllegalArgumentException("%s: element count %,d is out of range (expected: 0..%,d)"
+                    .formatted(type, count, MAX_ARRAY_ELEMENTS));
+        }
+        long bytes = type.bytesFor(count);
+        if (offset < 0 || offset > src.byteSize() || bytes > src.byteSize() - offset) {
+            throw new IndexOutOfBoundsException("%s: %,d elements need %,d bytes at offset %,d, segment has %,d bytes"
+                    .formatted(type, count, bytes, offset, src.byteSize()));
+        }
+        float[] out = new float[(int) count];
+        codec.dequantize(src, offset, out, 0, (int) count);
+        return out;
+    }
+
+    private static BlockCodec codecOrNull(GgmlType type) {
+        return switch (type) {
+            case F32 -> F32Codec.INSTANCE;
+            case F16 -> F16Codec.INSTANCE;
+            case BF16 -> BF16Codec.INSTANCE;
+            case F64 -> F64Codec.INSTANCE;
+            case I8 -> I8Codec.INSTANCE;
+            case I16 -> I16Codec.INSTANCE;
+            case I32 -> I32Codec.INSTANCE;
+            case I64 -> I64Codec.INSTANCE;
+            case Q4_0 -> Q4_0Codec.INSTANCE;
+            case Q4_1 -> Q4_1Codec.INSTANCE;
+            case Q5_0 -> Q5_0Codec.INSTANCE;
+            case Q5_1 -> Q5_1Codec.INSTANCE;
+            case Q8_0 -> Q8_0Codec.INSTANCE;
+            case Q8_1 -> Q8_1Codec.INSTANCE;
+            // No default: a type added to GgmlType must be listed here (compile error otherwise).
+            case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K -> null;
+            case IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, IQ1_M -> null;
+            case TQ1_0, TQ2_0, MXFP4 -> null;
+        };
+    }
+}

@@ -1,0 +1,168 @@
+package aether.runtime.quant;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API dequantization, bit-identical to the codecs' scalar loops: every integer step is exact and each float
+ * result comes from the same single multiply (and, for the {@code _1} types, the same separate add; never an FMA,
+ * which would round once instead of twice). Written for 8 float lanes (256 bits): a 32-element block is four float
+ * vectors. Only loaded when {@link Vectorization} allows it, so the scalar codecs work without the incubator module.
+ */
+final class VectorKernels {
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+    private static final VectorSpecies<Short> S = ShortVector.SPECIES_128;   // 8 halves -> 8 floats
+    private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;    // 8 int8 -> 8 floats
+    private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;  // 16 packed nibble bytes
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /** Bit index in {@code qh} of each lane's fifth bit, for elements 0-7, 8-15, 16-23, 24-31 of a Q5 block. */
+    private static final IntVector[] QH_SHIFTS = {
+        IntVector.fromArray(I, new int[] {0, 1, 2, 3, 4, 5, 6, 7}, 0),
+        IntVector.fromArray(I, new int[] {8, 9, 10, 11, 12, 13, 14, 15}, 0),
+        IntVector.fromArray(I, new int[] {16, 17, 18, 19, 20, 21, 22, 23}, 0),
+        IntVector.fromArray(I, new int[] {24, 25, 26, 27, 28, 29, 30, 31}, 0),
+    };
+
+    /** f16 exponent field after the 13-bit shift into f32 position. */
+    private static final int F16_EXP_SHIFTED = 0x7c00 << 13;
+    /** Rebias the exponent from 15 to 127. */
+    private static final int REBIAS = (127 - 15) << 23;
+    /** The f32 quiet-NaN bit. */
+    private static final int QUIET_NAN = 0x00400000;
+    /** 2^-14 as float: subnormal halves are rebuilt as (2^-14 + m*2^-24) - 2^-14, which is exact. */
+    private static final float SUBNORMAL_MAGIC = Float.intBitsToFloat(113 << 23);
+
+    private VectorKernels() {}
+
+    /**
+     * f16 to f32 in integer lanes (the JDK 25 incubator has no half-float vector conversion): shift exponent and
+     * mantissa into place and rebias; infinities and NaNs get the rest of the exponent range (NaN payload kept, quiet
+     * bit set, bit-identical to {@link Float#float16ToFloat} on x86); subnormals are normalised by one exact float
+     * subtraction.
+     */
+    static void f16(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
+        int i = 0;
+        for (int bound = F.loopBound(count); i < bound; i += F.length()) {
+            ShortVector h = ShortVector.fromMemorySegment(S, src, srcOffset + (long) i * Short.BYTES, LE);
+            IntVector x = (IntVector) h.convertShape(VectorOperators.S2I, I, 0);   // sign bits above 15 dropped below
+            IntVector em = x.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
+            IntVector exp = em.and(F16_EXP_SHIFTED);
+            IntVector normal = em.add(REBIAS);
+            // Inf/NaN: the rest of the exponent range; NaNs get the quiet bit, as vcvtph2ps and the
+            // Float.float16ToFloat intrinsic (and so ggml on x86) do
+            IntVector special = normal.add(REBIAS).lanewise(VectorOperators.OR, QUIET_NAN, em.and(0x007fe000).compare(VectorOperators.NE, 0));
+            IntVector subnormal = normal.add(1 << 23).reinterpretAsFloats().sub(SUBNORMAL_MAGIC).reinterpretAsInts();
+            IntVector bits = normal.blend(special, exp.eq(F16_EXP_SHIFTED)).blend(subnormal, exp.eq(0));
+            bits = bits.or(x.and(0x8000).lanewise(VectorOperators.LSHL, 16));
+            bits.reinterpretAsFloats().intoArray(dst, dstIndex + i);
+        }
+        for (; i < count; i++) {
+            dst[dstIndex + i] = LittleEndian.f16(src, srcOffset + (long) i * Short.BYTES);
+        }
+    }
+
+    /** bf16 to f32: widen to int lanes and shift into the upper half (the sign-extended bits shift out). */
+    static void bf16(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
+        int i = 0;
+        for (int bound = F.loopBound(count); i < bound; i += F.length()) {
+            ShortVector h = ShortVector.fromMemorySegment(S, src, srcOffset + (long) i * Short.BYTES, LE);
+            IntVector x = (IntVector) h.convertShape(VectorOperators.S2I, I, 0);
+            x.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dstIndex + i);
+        }
+        for (; i < count; i++) {
+            dst[dstIndex + i] = CFloat.bf16ToFloat(src.get(LittleEndian.SHORT, srcOffset + (long) i * Short.BYTES));
+        }
+    }
+
+    static void q8_0(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int blocks) {
+        for (int b = 0; b < blocks; b++) {
+            long block = srcOffset + (long) b * Q8_0Codec.BLOCK_BYTES;
+            int out = dstIndex + b * Q8_0Codec.BLOCK_SIZE;
+            FloatVector d = FloatVector.broadcast(F, LittleEndian.f16(src, block + Q8_0Codec.D_OFFSET));
+            for (int k = 0; k < Q8_0Codec.BLOCK_SIZE; k += F.length()) {
+                ByteVector q = ByteVector.fromMemorySegment(B64, src, block + Q8_0Codec.QS_OFFSET + k, LE);
+                ((FloatVector) q.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(dst, out + k);
+            }
+        }
+    }
+
+    static void q4_0(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int blocks) {
+        for (int b = 0; b < blocks; b++) {
+            long block = srcOffset + (long) b * Q4_0Codec.BLOCK_BYTES;
+            int out = dstIndex + b * Q4_0Codec.BLOCK_SIZE;
+            FloatVector d = FloatVector.broadcast(F, LittleEndian.f16(src, block + Q4_0Codec.D_OFFSET));
+            ByteVector qs = ByteVector.fromMemorySegment(B128, src, block + Q4_0Codec.QS_OFFSET, LE);
+            ByteVector lo = qs.and((byte) 0x0F).sub((byte) 8);
+            ByteVector hi = qs.lanewise(VectorOperators.LSHR, 4).sub((byte) 8);   // LSHR on bytes is unsigned
+            ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(dst, out);
+            ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 1)).mul(d).intoArray(dst, out + 8);
+            ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(dst, out + 16);
+            ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 1)).mul(d).intoArray(dst, out + 24);
+        }
+    }
+
+    static void q4_1(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int blocks) {
+        for (int b = 0; b < blocks; b++) {
+            long block = srcOffset + (long) b * Q4_1Codec.BLOCK_BYTES;
+            int out = dstIndex + b * Q4_1Codec.BLOCK_SIZE;
+            FloatVector d = FloatVector.broadcast(F, LittleEndian.f16(src, block + Q4_1Codec.D_OFFSET));
+            FloatVector m = FloatVector.broadcast(F, LittleEndian.f16(src, block + Q4_1Codec.M_OFFSET));
+            ByteVector qs = ByteVector.fromMemorySegment(B128, src, block + Q4_1Codec.QS_OFFSET, LE);
+            ByteVector lo = qs.and((byte) 0x0F);
+            ByteVector hi = qs.lanewise(VectorOperators.LSHR, 4);
+            // mul then add, two roundings like the C code: no fma here
+            ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(d).add(m).intoArray(dst, out);
+            ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 1)).mul(d).add(m).intoArray(dst, out + 8);
+            ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).mul(d).add(m).intoArray(dst, out + 16);
+            ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 1)).mul(d).add(m).intoArray(dst, out + 24);
+        }
+    }
+
+    static void q5_0(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int blocks) {
+        for (int b = 0; b < blocks; b++) {
+            long block = srcOffset + (long) b * Q5_0Codec.BLOCK_BYTES;
+            int out = dstIndex + b * Q5_0Codec.BLOCK_SIZE;
+            FloatVector d = FloatVector.broadcast(F, LittleEndian.f16(src, block + Q5_0Codec.D_OFFSET));
+            IntVector qh = IntVector.broadcast(I, src.get(LittleEndian.INT, block + Q5_0Codec.QH_OFFSET));
+            ByteVector qs = ByteVector.fromMemorySegment(B128, src, block + Q5_0Codec.QS_OFFSET, LE);
+            ByteVector lo = qs.and((byte) 0x0F);
+            ByteVector hi = qs.lanewise(VectorOperators.LSHR, 4);
+            for (int part = 0; part < 4; part++) {
+                ByteVector nibbles = part < 2 ? lo : hi;
+                IntVector q = (IntVector) nibbles.convertShape(VectorOperators.B2I, I, part & 1);
+                IntVector high = qh.lanewise(VectorOperators.LSHR, QH_SHIFTS[part]).and(1).lanewise(VectorOperators.LSHL, 4);
+                FloatVector x = (FloatVector) q.or(high).sub(16).convert(VectorOperators.I2F, 0);
+                x.mul(d).intoArray(dst, out + part * 8);
+            }
+        }
+    }
+
+    static void q5_1(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int blocks) {
+        for (int b = 0; b < blocks; b++) {
+            long block = srcOffset + (long) b * Q5_1Codec.BLOCK_BYTES;
+            int out = dstIndex + b * Q5_1Codec.BLOCK_SIZE;
+            FloatVector d = FloatVector.broadcast(F, LittleEndian.f16(src, block + Q5_1Codec.D_OFFSET));
+            FloatVector m = FloatVector.broadcast(F, LittleEndian.f16(src, block + Q5_1Codec.M_OFFSET));
+            IntVector qh = IntVector.broadcast(I, src.get(LittleEndian.INT, block + Q5_1Codec.QH_OFFSET));
+            ByteVector qs = ByteVector.fromMemorySegment(B128, src, block + Q5_1Codec.QS_OFFSET, LE);
+            ByteVector lo = qs.and((byte) 0x0F);
+            ByteVector hi = qs.lanewise(VectorOperators.LSHR, 4);
+            for (int part = 0; part < 4; part++) {
+                ByteVector nibbles = part < 2 ? lo : hi;
+                IntVector q = (IntVector) nibbles.convertShape(VectorOperators.B2I, I, part & 1);
+                IntVector high = qh.lanewise(VectorOperators.LSHR, QH_SHIFTS[part]).and(1).lanewise(VectorOperators.LSHL, 4);
+                FloatVector x = (FloatVector) q.or(high).convert(VectorOperators.I2F, 0);
+                x.mul(d).add(m).intoArray(dst, out + part * 8);
+            }
+        }
+    }
+}
