@@ -95,29 +95,27 @@ public final class Q5_KCodec implements BlockCodec {
         Q4_KCodec.quantizeKx(src, srcIndex, count, dst, dstOffset, 31, -0.5f, 0.1f, 15, BLOCK_BYTES);
     }
 
-    /** Splits 5-bit levels into {@code qs} nibbles and {@code qh} bits as {@code quantize_row_q5_K_ref} does. */
+    /**
+     * Splits 5-bit levels into {@code qs} nibbles and {@code qh} bits as {@code quantize_row_q5_K_ref} does: group g
+     * (64 elements) puts the high bits of its elements j and j+32 at bits 2g and 2g+1 of {@code qh[j]}.
+     */
     static void packQuants(byte[] L, MemorySegment dst, long blk) {
-        long ql = blk + QS_OFFSET;
-        int[] qh = new int[32];
-        int m1 = 1;
-        int m2 = 2;
-        for (int n = 0; n < QK_K; n += 64, ql += 32, m1 <<= 2, m2 <<= 2) {
-            for (int j = 0; j < 32; ++j) {
-                int l1 = L[n + j];
+        for (int j = 0; j < 32; ++j) {
+            int h = 0;
+            for (int g = 0; g < 4; g++) {
+                int l1 = L[64 * g + j];
                 if (l1 > 15) {
                     l1 -= 16;
-                    qh[j] |= m1;
+                    h |= 1 << (2 * g);
                 }
-                int l2 = L[n + j + 32];
+                int l2 = L[64 * g + j + 32];
                 if (l2 > 15) {
                     l2 -= 16;
-                    qh[j] |= m2;
+                    h |= 2 << (2 * g);
                 }
-                putU8(dst, ql + j, l1 | (l2 << 4));
+                putU8(dst, blk + QS_OFFSET + 32 * g + j, l1 | (l2 << 4));
             }
-        }
-        for (int j = 0; j < 32; j++) {
-            putU8(dst, blk + QH_OFFSET + j, qh[j]);
+            putU8(dst, blk + QH_OFFSET + j, h);
         }
     }
 }

@@ -21,8 +21,8 @@ import net.jqwik.api.Provide;
  *       for the asymmetric b-bit types with a min (Q2_K, Q4_K, Q5_K: range ≤ 2·amax over 2^b-1 steps, halved),
  *       {@code amax/(2·2^(b-1))} for the symmetric ones (Q3_K: 4, Q6_K: 32, Q8_K: 127 steps per amax). A nearest-level
  *       quantizer has every error within half a step; the scale searches trade the largest errors of a sub-block for
- *       a smaller weighted error and the 4/6-bit sub-scales perturb the grid, so only the RMSE keeps the bound (the
- *       worst observed ratios are about half of {@code c}, Q6_K's about 0.6).
+ *       a smaller weighted error and the 4/6-bit sub-scales perturb the grid, so only the RMSE keeps the bound (over
+ *       20,000 random blocks per type the worst RMSE/amax was 0.47 to 0.74 of {@code c}).
  *   <li>{@code a} covers f16 subnormals: a block at ~1e-6 has super-block scales below f16's smallest normal, rounded
  *       to multiples of 2^-24, which moves a value by up to 2^-25 times its integer multiplier (sub-scale × level
  *       plus sub-min). {@code a} is 2^-24 times the largest multiplier. Q8_K's scale is f32, so {@code a = 0}.
