@@ -1,0 +1,122 @@
+package aether.runtime.quant;
+
+import static aether.runtime.quant.KQuantMath.f16;
+import static aether.runtime.quant.KQuantMath.minK4;
+import static aether.runtime.quant.KQuantMath.scaleK4;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API dequantizers for Q4_K, Q5_K and Q6_K blocks: 8 quants at a time are unpacked in byte lanes, widened to
+ * 8 float lanes and scaled. Each lane computes exactly the scalar expression ({@code (d·sc)·q - dmin·m}, separate
+ * multiply and subtract, no FMA), so the results are bit-identical to the scalar reference in the codecs.
+ *
+ * <p>Only this class touches {@code jdk.incubator.vector}; it is loaded only when {@link KQuantMath#VECTOR_ENABLED}
+ * found the module, or when a test forces the vector path.
+ */
+final class KQuantVector {
+
+    private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
+    private static final VectorSpecies<Float> F256 = FloatVector.SPECIES_256;
+
+    /** True where 256-bit float vectors are native; elsewhere the species would be emulated, slower than scalar. */
+    static final boolean SUPPORTED = FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256;
+
+    private KQuantVector() {}
+
+    static boolean requireSupported() {
+        if (!SUPPORTED) {
+            throw new IllegalStateException("256-bit Vector API species are not native on this CPU (preferred: "
+                    + FloatVector.SPECIES_PREFERRED + "); use the scalar path (-Daether.vector=false)");
+        }
+        return true;
+    }
+
+    private static ByteVector bytes(MemorySegment src, long offset) {
+        return ByteVector.fromMemorySegment(B64, src, offset, ByteOrder.LITTLE_ENDIAN);
+    }
+
+    private static FloatVector widen(ByteVector v) {
+        return (FloatVector) v.castShape(F256, 0);
+    }
+
+    static void dequantizeQ4K(MemorySegment src, long blk, float[] dst, int y) {
+        float d = f16(src, blk + Q4_KCodec.D_OFFSET);
+        float min = f16(src, blk + Q4_KCodec.DMIN_OFFSET);
+        long scales = blk + Q4_KCodec.SCALES_OFFSET;
+        long q = blk + Q4_KCodec.QS_OFFSET;
+        for (int is = 0; is < 8; is += 2, q += 32, y += 64) {
+            float d1 = d * scaleK4(src, scales, is);
+            float m1 = min * minK4(src, scales, is);
+            float d2 = d * scaleK4(src, scales, is + 1);
+            float m2 = min * minK4(src, scales, is + 1);
+            for (int l = 0; l < 32; l += 8) {
+                ByteVector b = bytes(src, q + l);
+                widen(b.and((byte) 0x0F)).mul(d1).sub(m1).intoArray(dst, y + l);
+                widen(b.lanewise(VectorOperators.LSHR, 4)).mul(d2).sub(m2).intoArray(dst, y + 32 + l);
+            }
+        }
+    }
+
+    static void dequantizeQ5K(MemorySegment src, long blk, float[] dst, int y) {
+        float d = f16(src, blk + Q5_KCodec.D_OFFSET);
+        float min = f16(src, blk + Q5_KCodec.DMIN_OFFSET);
+        long scales = blk + Q5_KCodec.SCALES_OFFSET;
+        long ql = blk + Q5_KCodec.QS_OFFSET;
+        long qh = blk + Q5_KCodec.QH_OFFSET;
+        for (int is = 0; is < 8; is += 2, ql += 32, y += 64) {
+            float d1 = d * scaleK4(src, scales, is);
+            float m1 = min * minK4(src, scales, is);
+            float d2 = d * scaleK4(src, scales, is + 1);
+            float m2 = min * minK4(src, scales, is + 1);
+            for (int l = 0; l < 32; l += 8) {
+                ByteVector b = bytes(src, ql + l);
+                ByteVector h = bytes(src, qh + l);
+                // high bit of sub-block is is bit `is` of qh, of sub-block is+1 bit is+1; it adds 16 (= OR 0x10)
+                ByteVector lo = b.and((byte) 0x0F)
+                        .or(h.lanewise(VectorOperators.LSHR, is).and((byte) 1).lanewise(VectorOperators.LSHL, 4));
+                ByteVector hi = b.lanewise(VectorOperators.LSHR, 4)
+                        .or(h.lanewise(VectorOperators.LSHR, is + 1).and((byte) 1).lanewise(VectorOperators.LSHL, 4));
+                widen(lo).mul(d1).sub(m1).intoArray(dst, y + l);
+                widen(hi).mul(d2).sub(m2).intoArray(dst, y + 32 + l);
+            }
+        }
+    }
+
+    static void dequantizeQ6K(MemorySegment src, long blk, float[] dst, int y) {
+        float d = f16(src, blk + Q6_KCodec.D_OFFSET);
+        long ql = blk + Q6_KCodec.QL_OFFSET;
+        long qh = blk + Q6_KCodec.QH_OFFSET;
+        long sc = blk + Q6_KCodec.SCALES_OFFSET;
+        for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
+            for (int l = 0; l < 32; l += 8) {
+                int is = l / 16;
+                // (d·sc) is rounded to float before the multiply by q, as in the C expression d * sc[is] * q
+                float ds1 = d * src.get(ValueLayout.JAVA_BYTE, sc + is);
+                float ds2 = d * src.get(ValueLayout.JAVA_BYTE, sc + is + 2);
+                float ds3 = d * src.get(ValueLayout.JAVA_BYTE, sc + is + 4);
+                float ds4 = d * src.get(ValueLayout.JAVA_BYTE, sc + is + 6);
+                ByteVector a = bytes(src, ql + l);
+                ByteVector b = bytes(src, ql + 32 + l);
+                ByteVector h = bytes(src, qh + l);
+                ByteVector q1 = a.and((byte) 0x0F).or(h.and((byte) 3).lanewise(VectorOperators.LSHL, 4));
+                ByteVector q2 = b.and((byte) 0x0F)
+                        .or(h.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4));
+                ByteVector q3 = a.lanewise(VectorOperators.LSHR, 4)
+                        .or(h.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4));
+                ByteVector q4 = b.lanewise(VectorOperators.LSHR, 4)
+                        .or(h.lanewise(VectorOperators.LSHR, 6).lanewise(VectorOperators.LSHL, 4));
+                widen(q1.sub((byte) 32)).mul(ds1).intoArray(dst, y + l);
+                widen(q2.sub((byte) 32)).mul(ds2).intoArray(dst, y + 32 + l);
+                widen(q3.sub((byte) 32)).mul(ds3).intoArray(dst, y + 64 + l);
+                widen(q4.sub((byte) 32)).mul(ds4).intoArray(dst, y + 96 + l);
+            }
+        }
+    }
+}
