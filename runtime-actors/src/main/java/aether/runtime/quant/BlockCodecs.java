@@ -13,6 +13,13 @@ public final class BlockCodecs {
     /** Largest float array the JVM reliably allocates (some VMs reserve header words in the last few indices). */
     static final long MAX_ARRAY_ELEMENTS = Integer.MAX_VALUE - 8;
 
+    private static final BlockCodec Q2_K = new Q2_KCodec();
+    private static final BlockCodec Q3_K = new Q3_KCodec();
+    private static final BlockCodec Q4_K = new Q4_KCodec();
+    private static final BlockCodec Q5_K = new Q5_KCodec();
+    private static final BlockCodec Q6_K = new Q6_KCodec();
+    private static final BlockCodec Q8_K = new Q8_KCodec();
+
     private BlockCodecs() {}
 
     /** The codec for {@code type}, or empty if this build cannot read that type. */
@@ -74,7 +81,12 @@ public final class BlockCodecs {
             case Q8_0 -> Q8_0Codec.INSTANCE;
             case Q8_1 -> Q8_1Codec.INSTANCE;
             // No default: a type added to GgmlType must be listed here (compile error otherwise).
-            case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K -> null;
+            case Q2_K -> Q2_K;
+            case Q3_K -> Q3_K;
+            case Q4_K -> Q4_K;
+            case Q5_K -> Q5_K;
+            case Q6_K -> Q6_K;
+            case Q8_K -> Q8_K;
             case IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, IQ1_M -> null;
             case TQ1_0, TQ2_0, MXFP4 -> null;
         };
