@@ -9,8 +9,9 @@ import java.lang.foreign.MemorySegment;
  * MXFP4 (OCP microscaling): 32 E2M1 values sharing one E8M0 power-of-two scale (ggml-common.h
  * {@code block_mxfp4}, 17 bytes). ggml stores the E2M1 values doubled as integers ({@link #KVALUES}) and halves
  * the scale instead ({@link IqMath#e8m0ToFloatHalf}), so element {@code j < 16} is
- * {@code KVALUES[qs[j] & 15] * 2^(e-128)} and element {@code j + 16} uses the high nibble. Every byte pattern
- * decodes to a finite value. Stateless and thread-safe.
+ * {@code KVALUES[qs[j] & 15] * 2^(e-128)} and element {@code j + 16} uses the high nibble. Exponent bytes up to 252
+ * always decode to finite values; above that the larger codes overflow to ±Inf in float, as they do in ggml (which
+ * does not reserve 255 for NaN). Stateless and thread-safe.
  */
 public final class MXFP4Codec implements BlockCodec {
 
