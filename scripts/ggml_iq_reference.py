@@ -14,7 +14,8 @@ Outputs (overwritten):
   runtime-actors/src/test/resources/aether/runtime/quant/ggml-ref/<type>.blocks.bin / <type>.f32.bin
       random blocks (finite f16 scales) and ggml's dequantize_row_<type> of them
   runtime-actors/src/test/resources/aether/runtime/quant/ggml-ref/<type>.src.f32.bin / <type>.quant.bin
-      random rows and ggml's quantize_<type> of them (no imatrix) for the types Aether quantizes
+      random rows (plus special blocks) and ggml's quantize_<type> of them (no imatrix) for the types Aether
+      quantizes
 """
 import ctypes
 import os
@@ -163,7 +164,7 @@ for name, (nbytes, qk) in TYPES.items():
 
 # ---------------------------------------------------------------- quantizers (no imatrix)
 for name, fn_name in (("iq4_nl", "quantize_iq4_nl"), ("iq4_xs", "quantize_iq4_xs"),
-                      ("tq1_0", "quantize_tq1_0"), ("tq2_0", "quantize_tq2_0")):
+                      ("tq1_0", "quantize_tq1_0"), ("tq2_0", "quantize_tq2_0"), ("mxfp4", "quantize_mxfp4")):
     nbytes, qk = TYPES[name]
     nrow, n_per_row = 16, 512
     vals = []
@@ -172,6 +173,12 @@ for name, fn_name in (("iq4_nl", "quantize_iq4_nl"), ("iq4_xs", "quantize_iq4_xs
         vals.extend(rng.gauss(0, scale) if rng.random() > 0.01 else rng.gauss(0, 12 * scale) for _ in range(n_per_row))
     for i in range(0, 256):  # an all-zero first block
         vals[i] = 0.0
+    # block maxima just below / at powers of two (the E8M0 exponent of MXFP4 comes from floor(log2f(amax)))
+    for blk, amax in enumerate((0.99999994, 1.0, 3.9999998, 4.0, 7.9999995, 8.0, 0.24999999, 1e-39, 3e-30, 6e4)):
+        base = 512 + 32 * blk
+        for i in range(32):
+            vals[base + i] = amax * (i - 16) / 16.0
+        vals[base] = -amax
     src = (ctypes.c_float * len(vals))(*vals)
     dst = ctypes.create_string_buffer(nrow * n_per_row // qk * nbytes)
     fn = getattr(lib, fn_name)

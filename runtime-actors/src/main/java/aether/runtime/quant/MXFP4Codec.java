@@ -43,4 +43,56 @@ public final class MXFP4Codec implements BlockCodec {
             }
         }
     }
+
+    @Override
+    public boolean canQuantize() {
+        return true;
+    }
+
+    /**
+     * llama.cpp's {@code quantize_row_mxfp4_ref}: the shared exponent is {@code floor(log2f(amax)) - 2 + 127} (so the
+     * largest magnitude lands near code 6 = 3.0 of the E2M1 range), then each value takes the nearest code, the
+     * lowest index winning ties.
+     */
+    @Override
+    public void quantize(float[] src, int srcIndex, int count, MemorySegment dst, long dstOffset) {
+        IqMath.checkCount(GgmlType.MXFP4, count);
+        long block = dstOffset;
+        for (int x = srcIndex, end = srcIndex + count; x < end; x += BLOCK_SIZE, block += BLOCK_BYTES) {
+            float amax = 0.0f;
+            for (int j = 0; j < BLOCK_SIZE; j++) {
+                if (amax < Math.abs(src[x + j])) {
+                    amax = Math.abs(src[x + j]);
+                }
+            }
+            // (uint8_t)(floorf(log2f(amax)) - 2 + 127): log2f is rounded to float before the floor, which matters
+            // just below a power of two; a tiny amax makes the C value negative, which wraps modulo 256 on x86.
+            int e = amax > 0.0f ? ((int) Math.floor(log2f(amax)) - 2 + 127) & 0xFF : 0;
+            float d = IqMath.e8m0ToFloatHalf(e);
+            dst.set(IqMath.U8, block + E_OFFSET, (byte) e);
+            for (int j = 0; j < 16; j++) {
+                int x0 = bestIndex(src[x + j], d);
+                int x1 = bestIndex(src[x + 16 + j], d);
+                dst.set(IqMath.U8, block + QS_OFFSET + j, (byte) (x0 | x1 << 4));
+            }
+        }
+    }
+
+    /** log2 rounded to float, as glibc's log2f (correctly rounded for all but astronomically rare inputs). */
+    private static float log2f(float x) {
+        return (float) (Math.log(x) / Math.log(2.0));
+    }
+
+    private static int bestIndex(float x, float e) {
+        int best = 0;
+        float bestErr = Math.abs(KVALUES[0] * e - x);
+        for (int i = 1; i < 16; i++) {
+            float err = Math.abs(KVALUES[i] * e - x);
+            if (err < bestErr) {
+                best = i;
+                bestErr = err;
+            }
+        }
+        return best;
+    }
 }

@@ -29,7 +29,7 @@ class IqQuantizeTest {
     private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     @ParameterizedTest
-    @EnumSource(names = {"IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0"})
+    @EnumSource(names = {"IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0", "MXFP4"})
     void shouldQuantizeRandomRowsByteIdenticallyToGgml(GgmlType type) {
         String name = type.name().toLowerCase(Locale.ROOT);
         float[] src = IqCodecs.floats(IqCodecs.resource(name + ".src.f32.bin"));
