@@ -11,6 +11,7 @@ Outputs (overwritten):
   runtime-actors/src/main/resources/aether/runtime/quant/iq-grids.bin
       the dequantization grids, recovered exactly by dequantizing blocks that enumerate every grid index with a
       unit scale and no signs (layout: see IqGrids.java)
+  runtime-actors/src/test/resources/aether/runtime/quant/ggml-ref/ (README.md there describes the files)
   runtime-actors/src/test/resources/aether/runtime/quant/ggml-ref/<type>.blocks.bin / <type>.f32.bin
       random blocks (finite f16 scales) and ggml's dequantize_row_<type> of them
   runtime-actors/src/test/resources/aether/runtime/quant/ggml-ref/<type>.src.f32.bin / <type>.quant.bin
