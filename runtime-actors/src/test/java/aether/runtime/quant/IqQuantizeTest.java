@@ -42,6 +42,24 @@ class IqQuantizeTest {
         assertThat(differingBlocks(type, expected, actual)).as("%s blocks differing from ggml", type).isZero();
     }
 
+    @ParameterizedTest
+    @EnumSource(names = {"IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0", "MXFP4"})
+    void shouldHonourSourceIndexAndUnalignedDestinationOffset(GgmlType type) {
+        String name = type.name().toLowerCase(Locale.ROOT);
+        float[] src = IqCodecs.floats(IqCodecs.resource(name + ".src.f32.bin"));
+        byte[] expected = IqCodecs.resource(name + ".quant.bin");
+        int skip = 3 * type.blockSize(); // elements of the row skipped
+        int count = 256;
+        byte[] out = new byte[5 + (int) type.bytesFor(count) + 5];
+        Arrays.fill(out, (byte) 0x5A);
+        IqCodecs.BY_TYPE.get(type).quantize(src, skip, count, MemorySegment.ofArray(out), 5);
+        long from = type.bytesFor(skip);
+        assertThat(Arrays.copyOfRange(out, 5, out.length - 5))
+                .isEqualTo(Arrays.copyOfRange(expected, (int) from, (int) (from + type.bytesFor(count))));
+        assertThat(out[4]).isEqualTo((byte) 0x5A);
+        assertThat(out[out.length - 5]).isEqualTo((byte) 0x5A);
+    }
+
     /**
      * The golden variants: our quantizer on the F32 source must fit at least as well as llama-quantize did (RMSE
      * against the source), and we report how many blocks are byte-identical; identity is asserted for all of them.
