@@ -19,6 +19,18 @@ public final class BlockCodecs {
     private static final BlockCodec Q5_K = new Q5_KCodec();
     private static final BlockCodec Q6_K = new Q6_KCodec();
     private static final BlockCodec Q8_K = new Q8_KCodec();
+    private static final BlockCodec IQ4_NL = new IQ4_NLCodec();
+    private static final BlockCodec IQ4_XS = new IQ4_XSCodec();
+    private static final BlockCodec TQ1_0 = new TQ1_0Codec();
+    private static final BlockCodec TQ2_0 = new TQ2_0Codec();
+    private static final BlockCodec MXFP4 = new MXFP4Codec();
+    private static final BlockCodec IQ2_XXS = new IQ2_XXSCodec();
+    private static final BlockCodec IQ2_XS = new IQ2_XSCodec();
+    private static final BlockCodec IQ2_S = new IQ2_SCodec();
+    private static final BlockCodec IQ3_XXS = new IQ3_XXSCodec();
+    private static final BlockCodec IQ3_S = new IQ3_SCodec();
+    private static final BlockCodec IQ1_S = new IQ1_SCodec();
+    private static final BlockCodec IQ1_M = new IQ1_MCodec();
 
     private BlockCodecs() {}
 
@@ -65,6 +77,7 @@ public final class BlockCodecs {
     }
 
     private static BlockCodec codecOrNull(GgmlType type) {
+        // No default: a type added to GgmlType must be listed here (compile error otherwise).
         return switch (type) {
             case F32 -> F32Codec.INSTANCE;
             case F16 -> F16Codec.INSTANCE;
@@ -80,15 +93,24 @@ public final class BlockCodecs {
             case Q5_1 -> Q5_1Codec.INSTANCE;
             case Q8_0 -> Q8_0Codec.INSTANCE;
             case Q8_1 -> Q8_1Codec.INSTANCE;
-            // No default: a type added to GgmlType must be listed here (compile error otherwise).
             case Q2_K -> Q2_K;
             case Q3_K -> Q3_K;
             case Q4_K -> Q4_K;
             case Q5_K -> Q5_K;
             case Q6_K -> Q6_K;
             case Q8_K -> Q8_K;
-            case IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, IQ1_M -> null;
-            case TQ1_0, TQ2_0, MXFP4 -> null;
+            case IQ4_NL -> IQ4_NL;
+            case IQ4_XS -> IQ4_XS;
+            case TQ1_0 -> TQ1_0;
+            case TQ2_0 -> TQ2_0;
+            case MXFP4 -> MXFP4;
+            case IQ2_XXS -> IQ2_XXS;
+            case IQ2_XS -> IQ2_XS;
+            case IQ2_S -> IQ2_S;
+            case IQ3_XXS -> IQ3_XXS;
+            case IQ3_S -> IQ3_S;
+            case IQ1_S -> IQ1_S;
+            case IQ1_M -> IQ1_M;
         };
     }
 }

@@ -6,8 +6,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.EnumSet;
-import java.util.Set;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -15,26 +13,13 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 class BlockCodecsTest {
 
-    private static final Set<GgmlType> OWN = EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.F64,
-            GgmlType.I8, GgmlType.I16, GgmlType.I32, GgmlType.I64, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0,
-            GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q8_1);
-
     @ParameterizedTest
     @EnumSource(GgmlType.class)
-    void shouldFindACodecOfTheRightTypeOrRejectWithTheTypeName(GgmlType type) {
+    void shouldHaveACodecOfTheRightTypeForEveryGgmlType(GgmlType type) {
         var found = BlockCodecs.find(type);
-        if (OWN.contains(type)) {
-            assertThat(found).isPresent();
-        }
-        if (found.isPresent()) {
-            assertThat(found.get().type()).isEqualTo(type);
-            assertThat(BlockCodecs.require(type)).isSameAs(found.get());
-        } else {
-            assertThatThrownBy(() -> BlockCodecs.require(type))
-                    .isInstanceOf(UnsupportedTypeException.class)
-                    .hasMessage("tensor type " + type + " is not supported yet")
-                    .satisfies(e -> assertThat(((UnsupportedTypeException) e).type()).isEqualTo(type));
-        }
+        assertThat(found).as("codec for %s", type).isPresent();
+        assertThat(found.get().type()).isEqualTo(type);
+        assertThat(BlockCodecs.require(type)).isSameAs(found.get());
     }
 
     @Test
@@ -129,9 +114,7 @@ class BlockCodecsTest {
         assertThatThrownBy(() -> BlockCodecs.dequantize(GgmlType.F32, seg, 0, Integer.MAX_VALUE - 7L))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("out of range");
         assertThatThrownBy(() -> BlockCodecs.dequantize(GgmlType.IQ2_XXS, seg, 0, 512))   // 132 bytes: too many either way
-                .satisfiesAnyOf(
-                        e -> assertThat(e).isInstanceOf(UnsupportedTypeException.class),
-                        e -> assertThat(e).isInstanceOf(IndexOutOfBoundsException.class));
+                .isInstanceOf(IndexOutOfBoundsException.class);
         for (GgmlType t : new GgmlType[] {GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
                 GgmlType.Q8_0, GgmlType.Q8_1}) {
             BlockCodec codec = BlockCodecs.require(t);
@@ -144,15 +127,17 @@ class BlockCodecsTest {
 
     @Test
     void shouldNeverReadOrWritePastTheSegment() {
-        for (GgmlType t : OWN) {
+        for (GgmlType t : GgmlType.values()) {
             BlockCodec codec = BlockCodecs.require(t);
             int count = t.blockSize() * 2;
             MemorySegment tooSmall = MemorySegment.ofArray(new byte[(int) t.bytesFor(count) - 1]);
-            assertThatThrownBy(() -> codec.dequantize(tooSmall, 0, new float[count], 0, count))
-                    .as("%s", t).isInstanceOf(IndexOutOfBoundsException.class);
+            if (t != GgmlType.Q8_K) {   // Q8_K's trailing bsums are not needed to dequantize, so never read
+                assertThatThrownBy(() -> codec.dequantize(tooSmall, 0, new float[count], 0, count))
+                        .as("dequantize %s", t).isInstanceOf(IndexOutOfBoundsException.class);
+            }
             if (codec.canQuantize()) {
                 assertThatThrownBy(() -> codec.quantize(new float[count], 0, count, tooSmall, 0))
-                        .as("%s", t).isInstanceOf(IndexOutOfBoundsException.class);
+                        .as("quantize %s", t).isInstanceOf(IndexOutOfBoundsException.class);
             }
         }
     }
