@@ -89,6 +89,12 @@ final class KQuantVector {
         }
     }
 
+    /**
+     * Q6_K, one 8-lane group per inner iteration: output quarter k (elements 32k..32k+31 of a 128-half) takes its low
+     * nibbles from {@code ql[32·(k&1) + l]} (low nibble for k < 2, high for k ≥ 2) and its high bits from bits 2k of
+     * {@code qh[l]}. The quarters are a loop, not four unrolled chains: unrolled, the method exceeded C2's inlining
+     * node budget ({@code NodeCountInliningCutoff}) and the last chain's vectors were boxed (≈130 KB/op of garbage).
+     */
     static void dequantizeQ6K(MemorySegment src, long blk, float[] dst, int y) {
         float d = f16(src, blk + Q6_KCodec.D_OFFSET);
         long ql = blk + Q6_KCodec.QL_OFFSET;
@@ -96,26 +102,15 @@ final class KQuantVector {
         long sc = blk + Q6_KCodec.SCALES_OFFSET;
         for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
             for (int l = 0; l < 32; l += 8) {
-                int is = l / 16;
-                // (d·sc) is rounded to float before the multiply by q, as in the C expression d * sc[is] * q
-                float ds1 = d * src.get(ValueLayout.JAVA_BYTE, sc + is);
-                float ds2 = d * src.get(ValueLayout.JAVA_BYTE, sc + is + 2);
-                float ds3 = d * src.get(ValueLayout.JAVA_BYTE, sc + is + 4);
-                float ds4 = d * src.get(ValueLayout.JAVA_BYTE, sc + is + 6);
-                ByteVector a = bytes(src, ql + l);
-                ByteVector b = bytes(src, ql + 32 + l);
                 ByteVector h = bytes(src, qh + l);
-                ByteVector q1 = a.and((byte) 0x0F).or(h.and((byte) 3).lanewise(VectorOperators.LSHL, 4));
-                ByteVector q2 = b.and((byte) 0x0F)
-                        .or(h.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4));
-                ByteVector q3 = a.lanewise(VectorOperators.LSHR, 4)
-                        .or(h.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4));
-                ByteVector q4 = b.lanewise(VectorOperators.LSHR, 4)
-                        .or(h.lanewise(VectorOperators.LSHR, 6).lanewise(VectorOperators.LSHL, 4));
-                widen(q1.sub((byte) 32)).mul(ds1).intoArray(dst, y + l);
-                widen(q2.sub((byte) 32)).mul(ds2).intoArray(dst, y + 32 + l);
-                widen(q3.sub((byte) 32)).mul(ds3).intoArray(dst, y + 64 + l);
-                widen(q4.sub((byte) 32)).mul(ds4).intoArray(dst, y + 96 + l);
+                for (int k = 0; k < 4; k++) {
+                    // (d·sc) is rounded to float before the multiply by q, as in the C expression d * sc[is] * q
+                    float ds = d * src.get(ValueLayout.JAVA_BYTE, sc + l / 16 + 2 * k);
+                    ByteVector q = bytes(src, ql + 32 * (k & 1) + l)
+                            .lanewise(VectorOperators.LSHR, 4 * (k >> 1)).and((byte) 0x0F)
+                            .or(h.lanewise(VectorOperators.LSHR, 2 * k).and((byte) 3).lanewise(VectorOperators.LSHL, 4));
+                    widen(q.sub((byte) 32)).mul(ds).intoArray(dst, y + 32 * k + l);
+                }
             }
         }
     }

@@ -14,6 +14,10 @@ import java.lang.foreign.MemorySegment;
 /**
  * ggml's Q2_K: 256 elements as 16 sub-blocks of 16, each {@code x = d·sc·q - dmin·m} with 2-bit {@code q} and 4-bit
  * {@code sc}, {@code m}; 2.625 bits per weight. Stateless and thread-safe.
+ *
+ * <p>{@link #quantize} follows llama.cpp's reference quantizer bit for bit and, like it, does not check that the
+ * input is finite: NaN or infinite input gives meaningless blocks. Magnitudes past what the format's f16 scales
+ * hold (about 1e6 for Q2_K, more for the others) overflow to infinite scales, also as in llama.cpp.
  */
 public final class Q2_KCodec implements BlockCodec {
 

@@ -15,6 +15,10 @@ import java.lang.foreign.MemorySegment;
  * ggml's Q3_K: 256 elements as 16 sub-blocks of 16, each {@code x = d·(sc-32)·(q-4)} with a 3-bit {@code q} (2 low
  * bits in {@code qs}, the high bit in {@code hmask}) and a 6-bit {@code sc}; 3.4375 bits per weight. Stateless and
  * thread-safe.
+ *
+ * <p>{@link #quantize} follows llama.cpp's reference quantizer bit for bit and, like it, does not check that the
+ * input is finite: NaN or infinite input gives meaningless blocks. Magnitudes past what the format's f16 scales
+ * hold (about 1e6 for Q2_K, more for the others) overflow to infinite scales, also as in llama.cpp.
  */
 public final class Q3_KCodec implements BlockCodec {
 

@@ -14,6 +14,10 @@ import java.lang.foreign.MemorySegment;
  * ggml's Q5_K: 256 elements as 8 sub-blocks of 32, each {@code x = d·sc·q - dmin·m} with 5-bit {@code q} (4 low bits
  * in {@code qs}, the high bit in {@code qh}) and 6-bit {@code sc}, {@code m}; 5.5 bits per weight. Stateless and
  * thread-safe. Dequantization uses the Vector API unless {@code -Daether.vector=false}; both paths are bit-identical.
+ *
+ * <p>{@link #quantize} follows llama.cpp's reference quantizer bit for bit and, like it, does not check that the
+ * input is finite: NaN or infinite input gives meaningless blocks. Magnitudes past what the format's f16 scales
+ * hold (about 1e6 for Q2_K, more for the others) overflow to infinite scales, also as in llama.cpp.
  */
 public final class Q5_KCodec implements BlockCodec {
 

@@ -17,6 +17,10 @@ import java.lang.foreign.ValueLayout;
  * ggml's Q6_K: 256 elements as 16 sub-blocks of 16, each {@code x = d·sc·(q-32)} with 6-bit {@code q} (4 low bits in
  * {@code ql}, 2 high bits in {@code qh}) and a signed 8-bit {@code sc}; 6.5625 bits per weight. Stateless and
  * thread-safe. Dequantization uses the Vector API unless {@code -Daether.vector=false}; both paths are bit-identical.
+ *
+ * <p>{@link #quantize} follows llama.cpp's reference quantizer bit for bit and, like it, does not check that the
+ * input is finite: NaN or infinite input gives meaningless blocks. Magnitudes past what the format's f16 scales
+ * hold (about 1e6 for Q2_K, more for the others) overflow to infinite scales, also as in llama.cpp.
  */
 public final class Q6_KCodec implements BlockCodec {
 

@@ -13,6 +13,9 @@ import java.lang.foreign.ValueLayout;
  * ggml's Q8_K, the activation format K-quant dot products use: 256 int8 quants with one f32 scale and the sums of
  * each 16 quants ({@code bsums}, which let a dot product apply the K-quant mins without touching the quants).
  * Stateless and thread-safe.
+ *
+ * <p>{@link #quantize} follows llama.cpp's reference quantizer and, like it, does not check that the input is
+ * finite: NaN or infinite input gives meaningless blocks.
  */
 public final class Q8_KCodec implements BlockCodec {
 

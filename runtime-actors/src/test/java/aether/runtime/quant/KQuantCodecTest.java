@@ -24,7 +24,8 @@ class KQuantCodecTest {
                 new BlockCodec[] {new Q6_KCodec(false), new Q6_KCodec(true)});
         for (BlockCodec[] pair : pairs) {
             int blockBytes = pair[0].type().blockBytes();
-            for (int trial = 0; trial < 50; trial++) {
+            // enough rounds for C2 to compile both paths, so the comparison covers the intrinsified vector code
+            for (int trial = 0; trial < 3000; trial++) {
                 int blocks = 1 + r.nextInt(9);
                 int offset = r.nextInt(5); // unaligned block starts
                 byte[] raw = new byte[offset + blocks * blockBytes];
