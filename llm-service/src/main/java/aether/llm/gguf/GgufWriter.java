@@ -171,7 +171,7 @@ public final class GgufWriter {
         long written = 0;
         for (long at = 0; at < size; ) {
             long n = Math.min(CHUNK_BYTES, size - at);
-            if (t.source() instanceof TensorSource.Segment(MemorySegment bytes)) {
+            if (t.source() instanceof TensorSource.Segment(MemorySegment bytes) && viewableAsByteBuffer(bytes)) {
                 written += writeFully(out, bytes.asSlice(at, n).asByteBuffer()); // straight from the mapping
             } else {
                 MemorySegment window = chunk.asSlice(0, n);
@@ -181,6 +181,11 @@ public final class GgufWriter {
             at += n;
         }
         return written;
+    }
+
+    /** Off-heap and byte[] segments can be handed to a channel as they are; float[] or long[] ones cannot. */
+    private static boolean viewableAsByteBuffer(MemorySegment segment) {
+        return segment.isNative() || segment.heapBase().orElse(null) instanceof byte[];
     }
 
     private static long writeFully(WritableByteChannel out, ByteBuffer buffer) throws IOException {
