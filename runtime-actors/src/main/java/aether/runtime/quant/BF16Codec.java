@@ -29,7 +29,9 @@ public final class BF16Codec implements BlockCodec {
 
     @Override
     public void dequantize(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
-        if (vectorized) {
+        // Short-lane loads from a byte[]-backed heap segment are not intrinsified in JDK 25 (mismatched element
+        // type) and run ~10x slower than this scalar loop; mapped and off-heap segments take the vector path.
+        if (vectorized && src.isNative()) {
             VectorKernels.bf16(src, srcOffset, dst, dstIndex, count);
             return;
         }

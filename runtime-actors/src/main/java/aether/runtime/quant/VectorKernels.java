@@ -19,7 +19,7 @@ final class VectorKernels {
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
-    private static final VectorSpecies<Short> S = ShortVector.SPECIES_128;   // 8 halves -> 8 floats
+    private static final VectorSpecies<Short> S = ShortVector.SPECIES_128;   // 8 bf16 -> 8 floats
     private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;    // 8 int8 -> 8 floats
     private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;  // 16 packed nibble bytes
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -32,43 +32,7 @@ final class VectorKernels {
         IntVector.fromArray(I, new int[] {24, 25, 26, 27, 28, 29, 30, 31}, 0),
     };
 
-    /** f16 exponent field after the 13-bit shift into f32 position. */
-    private static final int F16_EXP_SHIFTED = 0x7c00 << 13;
-    /** Rebias the exponent from 15 to 127. */
-    private static final int REBIAS = (127 - 15) << 23;
-    /** The f32 quiet-NaN bit. */
-    private static final int QUIET_NAN = 0x00400000;
-    /** 2^-14 as float: subnormal halves are rebuilt as (2^-14 + m*2^-24) - 2^-14, which is exact. */
-    private static final float SUBNORMAL_MAGIC = Float.intBitsToFloat(113 << 23);
-
     private VectorKernels() {}
-
-    /**
-     * f16 to f32 in integer lanes (the JDK 25 incubator has no half-float vector conversion): shift exponent and
-     * mantissa into place and rebias; infinities and NaNs get the rest of the exponent range (NaN payload kept, quiet
-     * bit set, bit-identical to {@link Float#float16ToFloat} on x86); subnormals are normalised by one exact float
-     * subtraction.
-     */
-    static void f16(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
-        int i = 0;
-        for (int bound = F.loopBound(count); i < bound; i += F.length()) {
-            ShortVector h = ShortVector.fromMemorySegment(S, src, srcOffset + (long) i * Short.BYTES, LE);
-            IntVector x = (IntVector) h.convertShape(VectorOperators.S2I, I, 0);   // sign bits above 15 dropped below
-            IntVector em = x.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
-            IntVector exp = em.and(F16_EXP_SHIFTED);
-            IntVector normal = em.add(REBIAS);
-            // Inf/NaN: the rest of the exponent range; NaNs get the quiet bit, as vcvtph2ps and the
-            // Float.float16ToFloat intrinsic (and so ggml on x86) do
-            IntVector special = normal.add(REBIAS).lanewise(VectorOperators.OR, QUIET_NAN, em.and(0x007fe000).compare(VectorOperators.NE, 0));
-            IntVector subnormal = normal.add(1 << 23).reinterpretAsFloats().sub(SUBNORMAL_MAGIC).reinterpretAsInts();
-            IntVector bits = normal.blend(special, exp.eq(F16_EXP_SHIFTED)).blend(subnormal, exp.eq(0));
-            bits = bits.or(x.and(0x8000).lanewise(VectorOperators.LSHL, 16));
-            bits.reinterpretAsFloats().intoArray(dst, dstIndex + i);
-        }
-        for (; i < count; i++) {
-            dst[dstIndex + i] = LittleEndian.f16(src, srcOffset + (long) i * Short.BYTES);
-        }
-    }
 
     /** bf16 to f32: widen to int lanes and shift into the upper half (the sign-extended bits shift out). */
     static void bf16(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {

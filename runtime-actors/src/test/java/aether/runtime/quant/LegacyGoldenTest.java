@@ -35,7 +35,7 @@ class LegacyGoldenTest {
 
     /** The types whose codecs live here, with their scalar and vector implementations. */
     private static final Map<GgmlType, List<BlockCodec>> OWNED = Map.of(
-            GgmlType.F16, List.of(F16Codec.SCALAR, F16Codec.VECTOR),
+            GgmlType.F16, List.of(F16Codec.INSTANCE),
             GgmlType.BF16, List.of(BF16Codec.SCALAR, BF16Codec.VECTOR),
             GgmlType.Q4_0, List.of(Q4_0Codec.SCALAR, Q4_0Codec.VECTOR),
             GgmlType.Q4_1, List.of(Q4_1Codec.SCALAR, Q4_1Codec.VECTOR),
@@ -76,7 +76,10 @@ class LegacyGoldenTest {
         int nBytes = entry.get("n_bytes").asInt();
         long elements = elements(entry.get("ne"));
         assertThat(codec.type().bytesFor(elements)).as("n_bytes for ne").isEqualTo(nBytes);
-        MemorySegment raw = MemorySegment.ofArray(readAt(file, offset, nBytes));
+        // Off-heap at an odd address, like a mapped tensor that is not 4-byte aligned (BF16's vector path is native-only).
+        Arena arena = Arena.ofAuto();
+        MemorySegment raw = arena.allocate(nBytes + 1L).asSlice(1);
+        raw.copyFrom(MemorySegment.ofArray(readAt(file, offset, nBytes)));
         float[] expected = readFloats(root.resolve(entry.get("file").asText()));
         assertThat(expected).hasSize((int) elements);
 
@@ -194,7 +197,7 @@ class LegacyGoldenTest {
     }
 
     private static String label(BlockCodec codec) {
-        if (codec == F16Codec.VECTOR || codec == BF16Codec.VECTOR || codec == Q4_0Codec.VECTOR
+        if (codec == BF16Codec.VECTOR || codec == Q4_0Codec.VECTOR
                 || codec == Q4_1Codec.VECTOR || codec == Q5_0Codec.VECTOR || codec == Q5_1Codec.VECTOR
                 || codec == Q8_0Codec.VECTOR) {
             return "vector";
