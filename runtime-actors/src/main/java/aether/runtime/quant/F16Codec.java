@@ -17,6 +17,8 @@ public final class F16Codec implements BlockCodec {
      */
     public static final F16Codec INSTANCE = new F16Codec();
 
+    private F16Codec() {}
+
     @Override
     public GgmlType type() {
         return GgmlType.F16;

@@ -1,5 +1,7 @@
 package aether.runtime.quant;
 
+import aether.runtime.tensor.GgmlType;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
@@ -16,12 +18,12 @@ final class LittleEndian {
     private LittleEndian() {}
 
     /** Reads a little-endian f16 at {@code offset} and widens it exactly. */
-    static float f16(java.lang.foreign.MemorySegment segment, long offset) {
+    static float f16(MemorySegment segment, long offset) {
         return Float.float16ToFloat(segment.get(SHORT, offset));
     }
 
     /** Rejects a count that is not whole blocks, naming the type (one check per call, not per block). */
-    static void checkWholeBlocks(aether.runtime.tensor.GgmlType type, long count) {
+    static void checkWholeBlocks(GgmlType type, long count) {
         if (count < 0 || count % type.blockSize() != 0) {
             throw new IllegalArgumentException("%s: element count %,d is not a non-negative multiple of the block size %d"
                     .formatted(type, count, type.blockSize()));

@@ -10,7 +10,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -22,7 +21,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
@@ -149,6 +147,49 @@ class LegacyGoldenTest {
                     assertQuantizesTo(BlockCodecs.require(type), source, expected, file.getFileName() + " " + tensor);
                 }));
             }
+        }
+        assertThat(tests).isNotEmpty();
+        return tests.stream();
+    }
+
+    /**
+     * llama.cpp ships no Q8_1 tensors (it is an activation format), but {@code quantize_row_q8_1_ref} computes d and qs
+     * exactly as {@code quantize_row_q8_0_ref} does; so Q8_1 blocks must carry the Q8_0 golden's d and qs, plus
+     * {@code s = fp16(sum(qs) * d)} with d the unrounded f32 scale.
+     */
+    @TestFactory
+    Stream<DynamicTest> shouldQuantizeQ8_1WithTheQ8_0GoldenScalesAndQuants() throws IOException {
+        Path index = SharedData.require("golden/quant/index.json");
+        Path root = index.getParent();
+        List<DynamicTest> tests = new ArrayList<>();
+        for (JsonNode ref : JSON.readTree(index.toFile()).get("reference_quantizer")) {
+            if (!ref.get("ggml_type").asText().equalsIgnoreCase("Q8_0")) {
+                continue;
+            }
+            tests.add(DynamicTest.dynamicTest(ref.get("tensor").asText(), () -> {
+                float[] source = readFloats(root.resolve(ref.get("source_f32_file").asText()));
+                MemorySegment q8_0 = MemorySegment.ofArray(Files.readAllBytes(root.resolve(ref.get("quantized_file").asText())));
+                MemorySegment q8_1 = MemorySegment.ofArray(new byte[(int) GgmlType.Q8_1.bytesFor(source.length)]);
+                Q8_1Codec.INSTANCE.quantize(source, 0, source.length, q8_1, 0);
+                for (int b = 0; b < source.length / 32; b++) {
+                    long o0 = (long) b * Q8_0Codec.BLOCK_BYTES;
+                    long o1 = (long) b * Q8_1Codec.BLOCK_BYTES;
+                    assertThat(q8_1.get(LittleEndian.SHORT, o1 + Q8_1Codec.D_OFFSET)).as("d of block %d", b)
+                            .isEqualTo(q8_0.get(LittleEndian.SHORT, o0 + Q8_0Codec.D_OFFSET));
+                    float amax = 0;
+                    int sum = 0;
+                    for (int j = 0; j < 32; j++) {
+                        byte q = q8_0.get(LittleEndian.BYTE, o0 + Q8_0Codec.QS_OFFSET + j);
+                        assertThat(q8_1.get(LittleEndian.BYTE, o1 + Q8_1Codec.QS_OFFSET + j)).as("qs[%d] of block %d", j, b)
+                                .isEqualTo(q);
+                        sum += q;
+                        amax = Math.max(amax, Math.abs(source[b * 32 + j]));
+                    }
+                    float d = amax / 127;
+                    assertThat(q8_1.get(LittleEndian.SHORT, o1 + Q8_1Codec.S_OFFSET)).as("s of block %d", b)
+                            .isEqualTo(Float.floatToFloat16(sum * d));
+                }
+            }));
         }
         assertThat(tests).isNotEmpty();
         return tests.stream();

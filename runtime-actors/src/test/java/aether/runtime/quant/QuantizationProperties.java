@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
@@ -49,7 +50,7 @@ class QuantizationProperties {
             x[i] = (float) Math.max(-6e4, Math.min(6e4, v * scale + offset));
         }
         if (random.nextInt(8) == 0) {
-            java.util.Arrays.fill(x, 0, 32, 0.0f);   // an all-zero block
+            Arrays.fill(x, 0, 32, 0.0f);   // an all-zero block
         }
         return x;
     }
@@ -138,8 +139,8 @@ class QuantizationProperties {
                 if (Math.abs(min) > 4096 * (max - min) / qmax) {
                     continue;
                 }
-                LegacyGoldenTest.assertBitsEqual(java.util.Arrays.copyOfRange(twice, b * 32, b * 32 + 32),
-                        java.util.Arrays.copyOfRange(once, b * 32, b * 32 + 32), codec.type() + " block " + b);
+                LegacyGoldenTest.assertBitsEqual(Arrays.copyOfRange(twice, b * 32, b * 32 + 32),
+                        Arrays.copyOfRange(once, b * 32, b * 32 + 32), codec.type() + " block " + b);
             }
         }
     }
