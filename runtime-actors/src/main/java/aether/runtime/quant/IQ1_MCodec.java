@@ -1,7 +1,7 @@
 package aether.runtime.quant;
 
-import static aether.runtime.quant.IqMath.u16;
-import static aether.runtime.quant.IqMath.u8;
+import static aether.runtime.quant.LittleEndian.u16;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -31,7 +31,7 @@ public final class IQ1_MCodec implements BlockCodec {
 
     @Override
     public void dequantize(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
-        IqMath.checkCount(GgmlType.IQ1_M, count);
+        LittleEndian.checkWholeBlocks(GgmlType.IQ1_M, count);
         byte[] grid = IqGrids.IQ1S;
         long block = srcOffset;
         for (int y = dstIndex, end = dstIndex + count; y < end; block += BLOCK_BYTES) {

@@ -1,8 +1,8 @@
 package aether.runtime.quant;
 
-import static aether.runtime.quant.IqMath.f16;
-import static aether.runtime.quant.IqMath.u32;
-import static aether.runtime.quant.IqMath.u8;
+import static aether.runtime.quant.LittleEndian.f16;
+import static aether.runtime.quant.LittleEndian.u32;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -30,7 +30,7 @@ public final class IQ2_XXSCodec implements BlockCodec {
 
     @Override
     public void dequantize(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
-        IqMath.checkCount(GgmlType.IQ2_XXS, count);
+        LittleEndian.checkWholeBlocks(GgmlType.IQ2_XXS, count);
         byte[] grid = IqGrids.IQ2XXS;
         long block = srcOffset;
         for (int y = dstIndex, end = dstIndex + count; y < end; block += BLOCK_BYTES) {

@@ -1,7 +1,7 @@
 package aether.runtime.quant;
 
-import static aether.runtime.quant.IqMath.f16;
-import static aether.runtime.quant.IqMath.u8;
+import static aether.runtime.quant.LittleEndian.f16;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -34,7 +34,7 @@ public final class IQ3_SCodec implements BlockCodec {
 
     @Override
     public void dequantize(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
-        IqMath.checkCount(GgmlType.IQ3_S, count);
+        LittleEndian.checkWholeBlocks(GgmlType.IQ3_S, count);
         long block = srcOffset;
         for (int y = dstIndex, end = dstIndex + count; y < end; y += BLOCK_SIZE, block += BLOCK_BYTES) {
             float d = f16(src, block + D_OFFSET);

@@ -1,8 +1,8 @@
 package aether.runtime.quant;
 
-import static aether.runtime.quant.IqMath.f16;
-import static aether.runtime.quant.IqMath.u32;
-import static aether.runtime.quant.IqMath.u8;
+import static aether.runtime.quant.LittleEndian.f16;
+import static aether.runtime.quant.LittleEndian.u32;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -31,7 +31,7 @@ public final class IQ3_XXSCodec implements BlockCodec {
 
     @Override
     public void dequantize(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
-        IqMath.checkCount(GgmlType.IQ3_XXS, count);
+        LittleEndian.checkWholeBlocks(GgmlType.IQ3_XXS, count);
         byte[] grid = IqGrids.IQ3XXS;
         long block = srcOffset;
         for (int y = dstIndex, end = dstIndex + count; y < end; block += BLOCK_BYTES) {

@@ -1,7 +1,7 @@
 package aether.runtime.quant;
 
-import static aether.runtime.quant.IqMath.f16;
-import static aether.runtime.quant.IqMath.u8;
+import static aether.runtime.quant.LittleEndian.f16;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -30,7 +30,7 @@ public final class IQ4_NLCodec implements BlockCodec {
 
     @Override
     public void dequantize(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
-        IqMath.checkCount(GgmlType.IQ4_NL, count);
+        LittleEndian.checkWholeBlocks(GgmlType.IQ4_NL, count);
         long block = srcOffset;
         for (int out = dstIndex, end = dstIndex + count; out < end; out += BLOCK_SIZE, block += BLOCK_BYTES) {
             float d = f16(src, block + D_OFFSET);
@@ -50,7 +50,7 @@ public final class IQ4_NLCodec implements BlockCodec {
     /** llama.cpp's {@code quantize_iq4_nl} without an importance matrix (best of 15 trial scales per block). */
     @Override
     public void quantize(float[] src, int srcIndex, int count, MemorySegment dst, long dstOffset) {
-        IqMath.checkCount(GgmlType.IQ4_NL, count);
+        LittleEndian.checkWholeBlocks(GgmlType.IQ4_NL, count);
         Iq4NonLinearQuantizer.Scratch scratch = Iq4NonLinearQuantizer.scratch();
         long block = dstOffset;
         for (int in = srcIndex, end = srcIndex + count; in < end; in += BLOCK_SIZE, block += BLOCK_BYTES) {

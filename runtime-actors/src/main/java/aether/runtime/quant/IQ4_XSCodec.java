@@ -1,8 +1,8 @@
 package aether.runtime.quant;
 
-import static aether.runtime.quant.IqMath.f16;
-import static aether.runtime.quant.IqMath.u16;
-import static aether.runtime.quant.IqMath.u8;
+import static aether.runtime.quant.LittleEndian.f16;
+import static aether.runtime.quant.LittleEndian.u16;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -33,7 +33,7 @@ public final class IQ4_XSCodec implements BlockCodec {
 
     @Override
     public void dequantize(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
-        IqMath.checkCount(GgmlType.IQ4_XS, count);
+        LittleEndian.checkWholeBlocks(GgmlType.IQ4_XS, count);
         byte[] kvalues = IQ4_NLCodec.KVALUES;
         long block = srcOffset;
         for (int out = dstIndex, end = dstIndex + count; out < end; out += BLOCK_SIZE, block += BLOCK_BYTES) {
@@ -62,7 +62,7 @@ public final class IQ4_XSCodec implements BlockCodec {
     /** llama.cpp's {@code quantize_iq4_xs} without an importance matrix. */
     @Override
     public void quantize(float[] src, int srcIndex, int count, MemorySegment dst, long dstOffset) {
-        IqMath.checkCount(GgmlType.IQ4_XS, count);
+        LittleEndian.checkWholeBlocks(GgmlType.IQ4_XS, count);
         Iq4NonLinearQuantizer.Scratch scratch = Iq4NonLinearQuantizer.scratch();
         long block = dstOffset;
         for (int in = srcIndex, end = srcIndex + count; in < end; in += BLOCK_SIZE, block += BLOCK_BYTES) {

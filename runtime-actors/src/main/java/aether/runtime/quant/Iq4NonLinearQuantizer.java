@@ -2,7 +2,7 @@ package aether.runtime.quant;
 
 import static aether.runtime.quant.IqMath.GROUP_MAX_EPS;
 import static aether.runtime.quant.IqMath.bestIndexInt8;
-import static aether.runtime.quant.IqMath.nearestInt;
+import static aether.runtime.quant.CFloat.nearestInt;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -110,7 +110,7 @@ final class Iq4NonLinearQuantizer {
         if (nb > 1) {
             int scalesH = 0;
             float d = -maxScale / 32;
-            IqMath.putF16(dst, dOffset, d);
+            LittleEndian.putF16(dst, dOffset, d);
             float id = d != 0 ? 1 / d : 0.f;
             for (int ib = 0; ib < nb; ib++) {
                 int l = nearestInt(id * scales[ib]);
@@ -126,15 +126,15 @@ final class Iq4NonLinearQuantizer {
                 int high = l >>> 4;
                 long at = scalesLOffset + ib / 2;
                 if (ib % 2 == 0) {
-                    dst.set(IqMath.U8, at, (byte) lowNibble);
+                    dst.set(LittleEndian.BYTE, at, (byte) lowNibble);
                 } else {
-                    dst.set(IqMath.U8, at, (byte) (IqMath.u8(dst, at) | lowNibble << 4));
+                    dst.set(LittleEndian.BYTE, at, (byte) (LittleEndian.u8(dst, at) | lowNibble << 4));
                 }
                 scalesH |= high << 2 * (ib % 8);
             }
-            dst.set(IqMath.U16_LE, scalesHOffset, (short) scalesH);
+            dst.set(LittleEndian.SHORT, scalesHOffset, (short) scalesH);
         } else {
-            IqMath.putF16(dst, dOffset, scales[0]);
+            LittleEndian.putF16(dst, dOffset, scales[0]);
             float id = scales[0] != 0 ? 1 / scales[0] : 0;
             for (int j = 0; j < 32; j++) {
                 levels[j] = bestIndexInt8(16, VALUES, id * x[xi + j]);
@@ -143,7 +143,7 @@ final class Iq4NonLinearQuantizer {
 
         for (int i = 0; i < superBlockSize / 32; i++) {
             for (int j = 0; j < 16; j++) {
-                dst.set(IqMath.U8, qsOffset + 16L * i + j,
+                dst.set(LittleEndian.BYTE, qsOffset + 16L * i + j,
                         (byte) (levels[32 * i + j] | levels[32 * i + 16 + j] << 4));
             }
         }

@@ -1,9 +1,6 @@
 package aether.runtime.quant;
 
-import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 /**
  * C-compatible arithmetic shared by the IQ, ternary and MXFP4 codecs: little-endian field reads, ggml's
@@ -12,48 +9,10 @@ import java.nio.ByteOrder;
  */
 final class IqMath {
 
-    static final ValueLayout.OfShort U16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfInt U32_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfByte U8 = ValueLayout.JAVA_BYTE;
-
     /** ggml's GROUP_MAX_EPS: a sub-block whose largest magnitude is below this is stored as all zero. */
     static final float GROUP_MAX_EPS = 1e-15f;
 
     private IqMath() {}
-
-    /** Unsigned byte at {@code offset}. */
-    static int u8(MemorySegment s, long offset) {
-        return s.get(U8, offset) & 0xFF;
-    }
-
-    /** Unsigned little-endian 16-bit value at {@code offset}. */
-    static int u16(MemorySegment s, long offset) {
-        return s.get(U16_LE, offset) & 0xFFFF;
-    }
-
-    /** Little-endian 32-bit value at {@code offset} (callers shift it with {@code >>>}, as C does on uint32_t). */
-    static int u32(MemorySegment s, long offset) {
-        return s.get(U32_LE, offset);
-    }
-
-    /** The IEEE half at {@code offset} as a float (GGML_FP16_TO_FP32: exact). */
-    static float f16(MemorySegment s, long offset) {
-        return Float.float16ToFloat(s.get(U16_LE, offset));
-    }
-
-    /** Stores {@code value} as an IEEE half, rounding to nearest even (GGML_FP32_TO_FP16). */
-    static void putF16(MemorySegment s, long offset, float value) {
-        s.set(U16_LE, offset, Float.floatToFloat16(value));
-    }
-
-    /**
-     * ggml's {@code nearest_int}: round half to even through the 1.5*2^23 magic constant. Valid for
-     * {@code |f| <= 4194303}, as in ggml.
-     */
-    static int nearestInt(float f) {
-        float v = f + 12582912.f;
-        return (Float.floatToRawIntBits(v) & 0x007fffff) - 0x00400000;
-    }
 
     /**
      * ggml's {@code best_index_int8}: the index of the level of the ascending table {@code val} (length {@code n})
@@ -93,13 +52,5 @@ final class IqMath {
     static int lroundf(float x) {
         double a = Math.floor(Math.abs((double) x) + 0.5);
         return (int) (x < 0 ? -a : a);
-    }
-
-    /** Throws unless {@code count} is a non-negative whole number of {@code type} blocks. */
-    static void checkCount(GgmlType type, int count) {
-        if (count < 0 || count % type.blockSize() != 0) {
-            throw new IllegalArgumentException("%s: element count %d is not a non-negative multiple of the block size %d"
-                    .formatted(type, count, type.blockSize()));
-        }
     }
 }

@@ -1,9 +1,10 @@
 package aether.runtime.quant;
 
+import static aether.runtime.quant.CFloat.nearestInt;
+import static aether.runtime.quant.LittleEndian.putU8;
+import static aether.runtime.quant.LittleEndian.u8;
+
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
-import org.slf4j.LoggerFactory;
 
 /**
  * Shared arithmetic of the K-quant codecs: ggml's C rounding ({@code nearest_int}), f16 scale access and the
@@ -27,58 +28,7 @@ final class KQuantMath {
     /** ggml's threshold below which a group is treated as all zero ({@code GROUP_MAX_EPS}). */
     static final float GROUP_MAX_EPS = 1e-15f;
 
-    static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-
-    /**
-     * Whether the Vector API dequantizers may be used: on unless {@code -Daether.vector=false}, and only when the
-     * {@code jdk.incubator.vector} module is present (otherwise one warning names the flag that enables it).
-     */
-    static final boolean VECTOR_ENABLED = vectorEnabled();
-
     private KQuantMath() {}
-
-    private static boolean vectorEnabled() {
-        if ("false".equalsIgnoreCase(System.getProperty("aether.vector"))) {
-            return false;
-        }
-        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
-            LoggerFactory.getLogger(KQuantMath.class).warn(
-                    "jdk.incubator.vector is not enabled: K-quant dequantization uses the scalar path "
-                            + "(start the JVM with --add-modules=jdk.incubator.vector)");
-            return false;
-        }
-        return KQuantVector.SUPPORTED;
-    }
-
-    /**
-     * ggml's {@code nearest_int}: adds 1.5·2^23 so the FPU rounds to nearest-even into the low mantissa bits, then
-     * reads them back. Exact for |x| ≤ 4194303; outside that range (and for NaN) it returns the same garbage as
-     * the C code, which is what bit-exact quantization needs.
-     */
-    static int nearestInt(float x) {
-        int bits = Float.floatToRawIntBits(x + 12582912.0f);
-        return (bits & 0x007fffff) - 0x00400000;
-    }
-
-    static float f16(MemorySegment s, long offset) {
-        return Float.float16ToFloat(s.get(I16_LE, offset));
-    }
-
-    /** Stores {@code v} as an f16 (round to nearest even, as GGML_FP32_TO_FP16) and returns the stored value. */
-    static float putF16(MemorySegment s, long offset, float v) {
-        short h = Float.floatToFloat16(v);
-        s.set(I16_LE, offset, h);
-        return Float.float16ToFloat(h);
-    }
-
-    static int u8(MemorySegment s, long offset) {
-        return s.get(ValueLayout.JAVA_BYTE, offset) & 0xFF;
-    }
-
-    static void putU8(MemorySegment s, long offset, int v) {
-        s.set(ValueLayout.JAVA_BYTE, offset, (byte) v);
-    }
 
     /** {@code get_scale_min_k4}: the 6-bit scale of sub-block {@code j} (0..7) in Q4_K/Q5_K's 12 scale bytes. */
     static int scaleK4(MemorySegment s, long scales, int j) {
@@ -374,13 +324,6 @@ final class KQuantMath {
                 int v = L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6);
                 putU8(dst, qs + j / 4 + l, v);
             }
-        }
-    }
-
-    static void checkCount(BlockCodec codec, int count) {
-        if (count < 0 || count % QK_K != 0) {
-            throw new IllegalArgumentException("%s: element count %,d is not a non-negative multiple of %d"
-                    .formatted(codec.type(), count, QK_K));
         }
     }
 }

@@ -1,6 +1,6 @@
 package aether.runtime.quant;
 
-import static aether.runtime.quant.KQuantMath.f16;
+import static aether.runtime.quant.LittleEndian.f16;
 import static aether.runtime.quant.KQuantMath.minK4;
 import static aether.runtime.quant.KQuantMath.scaleK4;
 
@@ -17,7 +17,7 @@ import jdk.incubator.vector.VectorSpecies;
  * 8 float lanes and scaled. Each lane computes exactly the scalar expression ({@code (d·sc)·q - dmin·m}, separate
  * multiply and subtract, no FMA), so the results are bit-identical to the scalar reference in the codecs.
  *
- * <p>Only this class touches {@code jdk.incubator.vector}; it is loaded only when {@link KQuantMath#VECTOR_ENABLED}
+ * <p>Only this class touches {@code jdk.incubator.vector}; it is loaded only when {@link Vectorization#ENABLED}
  * found the module, or when a test forces the vector path.
  */
 final class KQuantVector {

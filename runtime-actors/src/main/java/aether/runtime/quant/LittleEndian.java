@@ -17,6 +17,32 @@ final class LittleEndian {
 
     private LittleEndian() {}
 
+    /** Unsigned byte at {@code offset}. */
+    static int u8(MemorySegment s, long offset) {
+        return s.get(BYTE, offset) & 0xFF;
+    }
+
+    static void putU8(MemorySegment s, long offset, int v) {
+        s.set(BYTE, offset, (byte) v);
+    }
+
+    /** Unsigned little-endian 16-bit value at {@code offset}. */
+    static int u16(MemorySegment s, long offset) {
+        return s.get(SHORT, offset) & 0xFFFF;
+    }
+
+    /** Little-endian 32-bit value at {@code offset} (callers shift it with {@code >>>}, as C does on uint32_t). */
+    static int u32(MemorySegment s, long offset) {
+        return s.get(INT, offset);
+    }
+
+    /** Stores {@code v} as an f16 (round to nearest even, as GGML_FP32_TO_FP16) and returns the stored value. */
+    static float putF16(MemorySegment s, long offset, float v) {
+        short h = Float.floatToFloat16(v);
+        s.set(SHORT, offset, h);
+        return Float.float16ToFloat(h);
+    }
+
     /** Reads a little-endian f16 at {@code offset} and widens it exactly. */
     static float f16(MemorySegment segment, long offset) {
         return Float.float16ToFloat(segment.get(SHORT, offset));

@@ -1,6 +1,6 @@
 package aether.runtime.quant;
 
-import static aether.runtime.quant.IqMath.u8;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -32,7 +32,7 @@ public final class MXFP4Codec implements BlockCodec {
 
     @Override
     public void dequantize(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
-        IqMath.checkCount(GgmlType.MXFP4, count);
+        LittleEndian.checkWholeBlocks(GgmlType.MXFP4, count);
         long block = srcOffset;
         for (int out = dstIndex, end = dstIndex + count; out < end; out += BLOCK_SIZE, block += BLOCK_BYTES) {
             float d = IqMath.e8m0ToFloatHalf(u8(src, block + E_OFFSET));
@@ -56,7 +56,7 @@ public final class MXFP4Codec implements BlockCodec {
      */
     @Override
     public void quantize(float[] src, int srcIndex, int count, MemorySegment dst, long dstOffset) {
-        IqMath.checkCount(GgmlType.MXFP4, count);
+        LittleEndian.checkWholeBlocks(GgmlType.MXFP4, count);
         long block = dstOffset;
         for (int x = srcIndex, end = srcIndex + count; x < end; x += BLOCK_SIZE, block += BLOCK_BYTES) {
             float amax = 0.0f;
@@ -69,11 +69,11 @@ public final class MXFP4Codec implements BlockCodec {
             // just below a power of two; a tiny amax makes the C value negative, which wraps modulo 256 on x86.
             int e = amax > 0.0f ? ((int) Math.floor(log2f(amax)) - 2 + 127) & 0xFF : 0;
             float d = IqMath.e8m0ToFloatHalf(e);
-            dst.set(IqMath.U8, block + E_OFFSET, (byte) e);
+            dst.set(LittleEndian.BYTE, block + E_OFFSET, (byte) e);
             for (int j = 0; j < 16; j++) {
                 int x0 = bestIndex(src[x + j], d);
                 int x1 = bestIndex(src[x + 16 + j], d);
-                dst.set(IqMath.U8, block + QS_OFFSET + j, (byte) (x0 | x1 << 4));
+                dst.set(LittleEndian.BYTE, block + QS_OFFSET + j, (byte) (x0 | x1 << 4));
             }
         }
     }

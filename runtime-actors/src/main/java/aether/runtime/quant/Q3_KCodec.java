@@ -1,12 +1,12 @@
 package aether.runtime.quant;
 
 import static aether.runtime.quant.KQuantMath.QK_K;
-import static aether.runtime.quant.KQuantMath.f16;
+import static aether.runtime.quant.LittleEndian.f16;
 import static aether.runtime.quant.KQuantMath.makeQ3Quants;
-import static aether.runtime.quant.KQuantMath.nearestInt;
-import static aether.runtime.quant.KQuantMath.putF16;
-import static aether.runtime.quant.KQuantMath.putU8;
-import static aether.runtime.quant.KQuantMath.u8;
+import static aether.runtime.quant.CFloat.nearestInt;
+import static aether.runtime.quant.LittleEndian.putF16;
+import static aether.runtime.quant.LittleEndian.putU8;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -89,7 +89,7 @@ public final class Q3_KCodec implements BlockCodec {
     /** {@code quantize_row_q3_K_ref}: x²-weighted symmetric scales per sub-block, then 6-bit scales. */
     @Override
     public void quantize(float[] src, int srcIndex, int count, MemorySegment dst, long dstOffset) {
-        KQuantMath.checkCount(this, count);
+        LittleEndian.checkWholeBlocks(type(), count);
         int nb = count / QK_K;
         byte[] L = new byte[QK_K];
         float[] scales = new float[QK_K / 16];

@@ -1,15 +1,15 @@
 package aether.runtime.quant;
 
 import static aether.runtime.quant.KQuantMath.QK_K;
-import static aether.runtime.quant.KQuantMath.f16;
+import static aether.runtime.quant.LittleEndian.f16;
 import static aether.runtime.quant.KQuantMath.makeQkx2Quants;
 import static aether.runtime.quant.KQuantMath.minK4;
-import static aether.runtime.quant.KQuantMath.nearestInt;
+import static aether.runtime.quant.CFloat.nearestInt;
 import static aether.runtime.quant.KQuantMath.packScaleMinK4;
-import static aether.runtime.quant.KQuantMath.putF16;
-import static aether.runtime.quant.KQuantMath.putU8;
+import static aether.runtime.quant.LittleEndian.putF16;
+import static aether.runtime.quant.LittleEndian.putU8;
 import static aether.runtime.quant.KQuantMath.scaleK4;
-import static aether.runtime.quant.KQuantMath.u8;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -40,7 +40,7 @@ public final class Q4_KCodec implements BlockCodec {
 
     /** A codec that uses the Vector API when it is available and not disabled by {@code aether.vector=false}. */
     public Q4_KCodec() {
-        this(KQuantMath.VECTOR_ENABLED);
+        this(Vectorization.ENABLED);
     }
 
     /** Forces the vector ({@code true}) or scalar path; tests compare the two. */
@@ -97,7 +97,7 @@ public final class Q4_KCodec implements BlockCodec {
      */
     @Override
     public void quantize(float[] src, int srcIndex, int count, MemorySegment dst, long dstOffset) {
-        KQuantMath.checkCount(this, count);
+        LittleEndian.checkWholeBlocks(type(), count);
         quantizeKx(src, srcIndex, count, dst, dstOffset, 15, -1.f, 0.1f, 20, BLOCK_BYTES);
     }
 

@@ -1,11 +1,11 @@
 package aether.runtime.quant;
 
 import static aether.runtime.quant.KQuantMath.QK_K;
-import static aether.runtime.quant.KQuantMath.f16;
+import static aether.runtime.quant.LittleEndian.f16;
 import static aether.runtime.quant.KQuantMath.minK4;
-import static aether.runtime.quant.KQuantMath.putU8;
+import static aether.runtime.quant.LittleEndian.putU8;
 import static aether.runtime.quant.KQuantMath.scaleK4;
-import static aether.runtime.quant.KQuantMath.u8;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -38,7 +38,7 @@ public final class Q5_KCodec implements BlockCodec {
 
     /** A codec that uses the Vector API when it is available and not disabled by {@code aether.vector=false}. */
     public Q5_KCodec() {
-        this(KQuantMath.VECTOR_ENABLED);
+        this(Vectorization.ENABLED);
     }
 
     /** Forces the vector ({@code true}) or scalar path; tests compare the two. */
@@ -95,7 +95,7 @@ public final class Q5_KCodec implements BlockCodec {
     /** {@code quantize_row_q5_K_ref}: as Q4_K with 5-bit levels and a finer scale search. */
     @Override
     public void quantize(float[] src, int srcIndex, int count, MemorySegment dst, long dstOffset) {
-        KQuantMath.checkCount(this, count);
+        LittleEndian.checkWholeBlocks(type(), count);
         Q4_KCodec.quantizeKx(src, srcIndex, count, dst, dstOffset, 31, -0.5f, 0.1f, 15, BLOCK_BYTES);
     }
 

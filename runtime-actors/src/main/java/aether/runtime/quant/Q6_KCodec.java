@@ -2,12 +2,12 @@ package aether.runtime.quant;
 
 import static aether.runtime.quant.KQuantMath.GROUP_MAX_EPS;
 import static aether.runtime.quant.KQuantMath.QK_K;
-import static aether.runtime.quant.KQuantMath.f16;
+import static aether.runtime.quant.LittleEndian.f16;
 import static aether.runtime.quant.KQuantMath.makeQxQuants;
-import static aether.runtime.quant.KQuantMath.nearestInt;
-import static aether.runtime.quant.KQuantMath.putF16;
-import static aether.runtime.quant.KQuantMath.putU8;
-import static aether.runtime.quant.KQuantMath.u8;
+import static aether.runtime.quant.CFloat.nearestInt;
+import static aether.runtime.quant.LittleEndian.putF16;
+import static aether.runtime.quant.LittleEndian.putU8;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -42,7 +42,7 @@ public final class Q6_KCodec implements BlockCodec {
 
     /** A codec that uses the Vector API when it is available and not disabled by {@code aether.vector=false}. */
     public Q6_KCodec() {
-        this(KQuantMath.VECTOR_ENABLED);
+        this(Vectorization.ENABLED);
     }
 
     /** Forces the vector ({@code true}) or scalar path; tests compare the two. */
@@ -102,7 +102,7 @@ public final class Q6_KCodec implements BlockCodec {
     /** {@code quantize_row_q6_K_ref}: x²-weighted symmetric scale search per sub-block, then 8-bit scales. */
     @Override
     public void quantize(float[] src, int srcIndex, int count, MemorySegment dst, long dstOffset) {
-        KQuantMath.checkCount(this, count);
+        LittleEndian.checkWholeBlocks(type(), count);
         int nb = count / QK_K;
         byte[] L = new byte[QK_K];
         float[] scales = new float[QK_K / 16];

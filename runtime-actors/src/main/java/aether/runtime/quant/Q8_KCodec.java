@@ -1,9 +1,9 @@
 package aether.runtime.quant;
 
-import static aether.runtime.quant.KQuantMath.F32_LE;
-import static aether.runtime.quant.KQuantMath.I16_LE;
+import static aether.runtime.quant.LittleEndian.FLOAT;
+import static aether.runtime.quant.LittleEndian.SHORT;
 import static aether.runtime.quant.KQuantMath.QK_K;
-import static aether.runtime.quant.KQuantMath.nearestInt;
+import static aether.runtime.quant.CFloat.nearestInt;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -42,7 +42,7 @@ public final class Q8_KCodec implements BlockCodec {
         int y = dstIndex;
         for (int i = 0; i < nb; i++) {
             long blk = srcOffset + (long) i * BLOCK_BYTES;
-            float d = src.get(F32_LE, blk + D_OFFSET);
+            float d = src.get(FLOAT, blk + D_OFFSET);
             for (int j = 0; j < QK_K; ++j) {
                 dst[y++] = d * src.get(ValueLayout.JAVA_BYTE, blk + QS_OFFSET + j);
             }
@@ -61,7 +61,7 @@ public final class Q8_KCodec implements BlockCodec {
      */
     @Override
     public void quantize(float[] src, int srcIndex, int count, MemorySegment dst, long dstOffset) {
-        KQuantMath.checkCount(this, count);
+        LittleEndian.checkWholeBlocks(type(), count);
         int nb = count / QK_K;
         int x = srcIndex;
         for (int i = 0; i < nb; i++, x += QK_K) {
@@ -87,9 +87,9 @@ public final class Q8_KCodec implements BlockCodec {
                     dst.set(ValueLayout.JAVA_BYTE, blk + QS_OFFSET + 16 * j + ii, q);
                     sum += q;
                 }
-                dst.set(I16_LE, blk + BSUMS_OFFSET + 2L * j, (short) sum);
+                dst.set(SHORT, blk + BSUMS_OFFSET + 2L * j, (short) sum);
             }
-            dst.set(F32_LE, blk + D_OFFSET, 1 / iscale);
+            dst.set(FLOAT, blk + D_OFFSET, 1 / iscale);
         }
     }
 }

@@ -1,7 +1,7 @@
 package aether.runtime.quant;
 
-import static aether.runtime.quant.IqMath.f16;
-import static aether.runtime.quant.IqMath.u8;
+import static aether.runtime.quant.LittleEndian.f16;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -35,7 +35,7 @@ public final class TQ1_0Codec implements BlockCodec {
 
     @Override
     public void dequantize(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
-        IqMath.checkCount(GgmlType.TQ1_0, count);
+        LittleEndian.checkWholeBlocks(GgmlType.TQ1_0, count);
         long block = srcOffset;
         for (int out = dstIndex, end = dstIndex + count; out < end; block += BLOCK_BYTES) {
             float d = f16(src, block + D_OFFSET);
@@ -71,7 +71,7 @@ public final class TQ1_0Codec implements BlockCodec {
     /** llama.cpp's {@code quantize_row_tq1_0_ref}: scale = max |x|, trits = round(x / scale) + 1. */
     @Override
     public void quantize(float[] src, int srcIndex, int count, MemorySegment dst, long dstOffset) {
-        IqMath.checkCount(GgmlType.TQ1_0, count);
+        LittleEndian.checkWholeBlocks(GgmlType.TQ1_0, count);
         long block = dstOffset;
         for (int x = srcIndex, end = srcIndex + count; x < end; block += BLOCK_BYTES) {
             float amax = 0.0f;
@@ -80,17 +80,17 @@ public final class TQ1_0Codec implements BlockCodec {
             }
             float d = amax;
             float id = d != 0 ? 1.0f / d : 0.0f;
-            IqMath.putF16(dst, block + D_OFFSET, d);
+            LittleEndian.putF16(dst, block + D_OFFSET, d);
             for (int m = 0; m < 32; m++) {
-                dst.set(IqMath.U8, block + QS_OFFSET + m, pack(src, x + m, 32, 5, id, false));
+                dst.set(LittleEndian.BYTE, block + QS_OFFSET + m, pack(src, x + m, 32, 5, id, false));
             }
             x += 5 * 32;
             for (int m = 0; m < 16; m++) {
-                dst.set(IqMath.U8, block + QS_OFFSET + 32 + m, pack(src, x + m, 16, 5, id, false));
+                dst.set(LittleEndian.BYTE, block + QS_OFFSET + 32 + m, pack(src, x + m, 16, 5, id, false));
             }
             x += 5 * 16;
             for (int j = 0; j < 4; j++) {
-                dst.set(IqMath.U8, block + QH_OFFSET + j, pack(src, x + j, 4, 4, id, true));
+                dst.set(LittleEndian.BYTE, block + QH_OFFSET + j, pack(src, x + j, 4, 4, id, true));
             }
             x += 4 * 4;
         }

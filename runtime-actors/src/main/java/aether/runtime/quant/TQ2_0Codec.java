@@ -1,7 +1,7 @@
 package aether.runtime.quant;
 
-import static aether.runtime.quant.IqMath.f16;
-import static aether.runtime.quant.IqMath.u8;
+import static aether.runtime.quant.LittleEndian.f16;
+import static aether.runtime.quant.LittleEndian.u8;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
@@ -28,7 +28,7 @@ public final class TQ2_0Codec implements BlockCodec {
 
     @Override
     public void dequantize(MemorySegment src, long srcOffset, float[] dst, int dstIndex, int count) {
-        IqMath.checkCount(GgmlType.TQ2_0, count);
+        LittleEndian.checkWholeBlocks(GgmlType.TQ2_0, count);
         long block = srcOffset;
         for (int out = dstIndex, end = dstIndex + count; out < end; block += BLOCK_BYTES) {
             float d = f16(src, block + D_OFFSET);
@@ -51,7 +51,7 @@ public final class TQ2_0Codec implements BlockCodec {
     /** llama.cpp's {@code quantize_row_tq2_0_ref}: scale = max |x|, codes = round(x / scale) + 1. */
     @Override
     public void quantize(float[] src, int srcIndex, int count, MemorySegment dst, long dstOffset) {
-        IqMath.checkCount(GgmlType.TQ2_0, count);
+        LittleEndian.checkWholeBlocks(GgmlType.TQ2_0, count);
         long block = dstOffset;
         for (int x = srcIndex, end = srcIndex + count; x < end; block += BLOCK_BYTES) {
             float amax = 0.0f;
@@ -60,7 +60,7 @@ public final class TQ2_0Codec implements BlockCodec {
             }
             float d = amax;
             float id = d != 0 ? 1.0f / d : 0.0f;
-            IqMath.putF16(dst, block + D_OFFSET, d);
+            LittleEndian.putF16(dst, block + D_OFFSET, d);
             for (int j = 0; j < 64; j += 32) {
                 for (int m = 0; m < 32; m++) {
                     int q = 0;
@@ -68,7 +68,7 @@ public final class TQ2_0Codec implements BlockCodec {
                         int xi = IqMath.lroundf(src[x + m + n * 32] * id) + 1;
                         q += (xi & 3) << (2 * n);
                     }
-                    dst.set(IqMath.U8, block + QS_OFFSET + j + m, (byte) q);
+                    dst.set(LittleEndian.BYTE, block + QS_OFFSET + j + m, (byte) q);
                 }
                 x += 4 * 32;
             }

@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 class IqQuantizeTest {
 
-    private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     @ParameterizedTest
     @EnumSource(names = {"IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0", "MXFP4"})
@@ -127,7 +127,7 @@ class IqQuantizeTest {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ); Arena arena = Arena.ofConfined()) {
             MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, offset, nBytes, arena);
             float[] out = new float[(int) (nBytes / 4)];
-            MemorySegment.copy(seg, F32_LE, 0, out, 0, out.length);
+            MemorySegment.copy(seg, FLOAT, 0, out, 0, out.length);
             return out;
         }
     }

@@ -56,7 +56,7 @@ class Q8_KCodecTest {
         codec.dequantize(q, 0, y, 0, x.length);
         for (int b = 0; b < blocks; b++) {
             long blk = (long) b * Q8_KCodec.BLOCK_BYTES;
-            float d = q.get(KQuantMath.F32_LE, blk + Q8_KCodec.D_OFFSET);
+            float d = q.get(LittleEndian.FLOAT, blk + Q8_KCodec.D_OFFSET);
             float max = 0;
             for (int i = 0; i < 256; i++) {
                 if (Math.abs(x[256 * b + i]) > Math.abs(max)) {
@@ -70,7 +70,7 @@ class Q8_KCodecTest {
                 for (int i = 0; i < 16; i++) {
                     sum += q.get(ValueLayout.JAVA_BYTE, blk + Q8_KCodec.QS_OFFSET + 16 * j + i);
                 }
-                short bsum = q.get(KQuantMath.I16_LE, blk + Q8_KCodec.BSUMS_OFFSET + 2L * j);
+                short bsum = q.get(LittleEndian.SHORT, blk + Q8_KCodec.BSUMS_OFFSET + 2L * j);
                 assertThat((int) bsum).as("block %d bsums[%d]", b, j).isEqualTo(sum);
             }
             for (int i = 256 * b; i < 256 * (b + 1); i++) {
