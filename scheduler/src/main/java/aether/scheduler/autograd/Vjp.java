@@ -6,7 +6,6 @@ import aether.runtime.ir.Shape;
 import aether.scheduler.graph.Graph;
 import aether.scheduler.graph.Tensor;
 import java.util.List;
-import java.util.Set;
 
 /**
  * Vector-Jacobian products, one rule per op, each built from ordinary graph ops. {@code of(y, gy, need)} returns, for
@@ -197,7 +196,8 @@ final class Vjp {
         Tensor mask = g.causalMask(tq, tk, a.window(), q.dtype());
         Tensor out = q5.matmulT(k5).softmax(mask, a.scale(), 0).matmul(v5);
         Tensor seed = gy.reshape(out.shape());
-        java.util.Map<Integer, Tensor> grads = Autograd.reverse(out, seed, Set.of(q.id(), k.id(), v.id()), floor);
+        java.util.Map<Integer, Tensor> grads = Autograd.reverse(out, seed,
+                new java.util.HashSet<>(java.util.List.of(q.id(), k.id(), v.id())), floor);
         // q, k and v may be one tensor: its total gradient goes to its first position only.
         for (int i = 0; i < 3; i++) {
             boolean first = true;
