@@ -114,7 +114,8 @@ public sealed interface Op {
     /**
      * Softmax over the last axis of {@code cap(x * scale) + mask}, where {@code cap(z) = softCap * tanh(z / softCap)}
      * when {@code softCap > 0} (Gemma-style soft-capping) and the optional second input {@code mask} broadcasts to x.
-     * Numerically stable (the row maximum is subtracted).
+     * Numerically stable (the row maximum is subtracted). A row whose entries are all -inf (nothing visible) yields
+     * zeros rather than NaN.
      */
     record Softmax(double scale, double softCap) implements Op {
         public String name() { return "softmax"; }
