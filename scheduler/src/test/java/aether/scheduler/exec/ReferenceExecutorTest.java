@@ -161,14 +161,18 @@ class ReferenceExecutorTest {
         int out = 5, in = 64, tokens = 3;
         float[] w = new float[out * in];
         for (int i = 0; i < w.length; i++) w[i] = (float) rnd.nextGaussian();
-        Q8_0Rows rows = Q8_0Rows.quantize(w, out, in);
+        CountingRows rows = new CountingRows(Q8_0TestCodec.weight(w, out, in));
         float[] deq = new float[in];
         double[][] wq = new double[out][in];
         for (int r = 0; r < out; r++) {
             rows.row(r, deq);
-            for (int c = 0; c < in; c++) wq[r][c] = deq[c];
+            for (int c = 0; c < in; c++) {
+                wq[r][c] = deq[c];
+                assertThat(wq[r][c]).as("Q8_0 keeps values within half a step").isCloseTo(w[r * in + c],
+                        within(0.5 / 127 * 4.5 + 1e-3));
+            }
         }
-        rows.rowReads = 0;
+        rows.reads = 0;
         float[] x = new float[tokens * in];
         for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
 
@@ -179,7 +183,7 @@ class ReferenceExecutorTest {
         Tensor twice = y.scale(2);
         Tensor emb = weight.getRows(g.indices(new int[] {4, 0}, Shape.of(2)));
         Evaluation ev = g.evaluate(declared, y, twice, emb);
-        assertThat(rows.rowReads).as("rows decoded: matmul once (shared by both outputs), get_rows 2").isEqualTo(
+        assertThat(rows.reads).as("rows decoded: matmul once (shared by both outputs), get_rows 2").isEqualTo(
                 out + 2);
         for (int t = 0; t < tokens; t++) {
             for (int r = 0; r < out; r++) {
