@@ -232,7 +232,9 @@ public final class TypeInference {
     }
 
     private static TensorType rope(Op.Rope r, List<TensorType> in) {
-        arity(r, in, 2);
+        if (in.size() != 2 && in.size() != 3) {
+            throw fail(r, in, "rope takes x, positions and optional frequency factors");
+        }
         requireFloat(r, in, 0, "rope rotates floating values");
         TensorType x = in.get(0);
         TensorType pos = in.get(1);
@@ -255,6 +257,9 @@ public final class TypeInference {
                 || !Double.isFinite(r.freqScale())) {
             throw fail(r, in, "rope needs freqBase > 0 and a finite non-zero freqScale (found " + r.freqBase()
                     + ", " + r.freqScale() + ")");
+        }
+        if (in.size() == 3 && (!in.get(2).dtype().isFloat() || !in.get(2).shape().equals(Shape.of(r.nRot() / 2)))) {
+            throw fail(r, in, "rope frequency factors are floating [nRot/2] = [" + r.nRot() / 2 + "]");
         }
         return x;
     }

@@ -55,7 +55,10 @@ final class Vjp {
                 Tensor rs = centered.pow(2).mean(-1, true).add(n.eps()).rsqrt();
                 r[0] = rs.mul(gy.sub(gy.mean(-1, true)).sub(y.mul(gy.mul(y).mean(-1, true))));
             }
-            case Op.Rope rope -> r[0] = gy.rope(x[1], rope.mode(), rope.nRot(), rope.freqBase(), -rope.freqScale());
+            case Op.Rope rope -> {   // positions and frequency factors are constants
+                Op.Rope back = new Op.Rope(rope.mode(), rope.nRot(), rope.freqBase(), -rope.freqScale());
+                r[0] = x.length > 2 ? g.apply(back, gy, x[1], x[2]) : g.apply(back, gy, x[1]);
+            }
             case Op.GetRows gr -> r[0] = g.apply(new Op.ScatterAddRows(x[0].shape().dim(0)), gy, x[1]);
             case Op.ScatterAddRows s -> r[0] = gy.getRows(x[1]);
             case Op.Attention a -> attention(a, x, gy, need, r);

@@ -375,7 +375,7 @@ final class Kernels {
     }
 
     /** ggml_rope_ext with ext_factor 0 and attn_factor 1 (no YaRN), over x[..., tokens, heads, headDim]. */
-    static double[] rope(double[] x, Shape xs, double[] positions, Op.Rope op) {
+    static double[] rope(double[] x, Shape xs, double[] positions, double[] freqFactors, Op.Rope op) {
         double[] r = x.clone();
         int headDim = xs.dim(-1);
         int heads = xs.dim(-2);
@@ -390,6 +390,9 @@ final class Kernels {
                     int base = ((o * tokens + t) * heads + h) * headDim;
                     for (int i = 0; i < half; i++) {
                         double theta = p * op.freqScale() * Math.pow(op.freqBase(), -2.0 * i / nRot);
+                        if (freqFactors != null) {
+                            theta /= freqFactors[i];
+                        }
                         double c = Math.cos(theta);
                         double s = Math.sin(theta);
                         int i0 = op.mode() == Op.RopeMode.NORMAL ? base + 2 * i : base + i;

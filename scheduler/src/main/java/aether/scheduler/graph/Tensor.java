@@ -173,6 +173,12 @@ public final class Tensor {
         return op(new Op.Rope(mode, nRot, freqBase, freqScale), positions);
     }
 
+    /** {@link #rope} with per-pair frequency factors {@code freqFactors[nRot/2]} dividing each angle (Llama 3). */
+    public Tensor rope(Tensor positions, Tensor freqFactors, Op.RopeMode mode, int nRot, double freqBase,
+            double freqScale) {
+        return op(new Op.Rope(mode, nRot, freqBase, freqScale), positions, freqFactors);
+    }
+
     /** Rows of this table[rows, cols] picked by I32 {@code ids} (embedding lookup). */
     public Tensor getRows(Tensor ids) { return op(new Op.GetRows(), ids); }
 

@@ -93,6 +93,8 @@ class GradCheckTest {
                         s(3)), Op.RopeMode.NORMAL, 4, 10000, 1), s(3, 2, 6)),
                 c("rope neox freq scale", GAUSSIAN, (g, x) -> x.get(0).rope(g.indices(new int[] {2, 5, 11},
                         s(3)), Op.RopeMode.NEOX, 6, 500, 0.25), s(2, 3, 2, 8)),
+                c("rope freq factors", GAUSSIAN, (g, x) -> x.get(0).rope(g.indices(new int[] {1, 9}, s(2)),
+                        g.tensor(new double[] {1, 2.5, 8}, s(3), DType.F64), Op.RopeMode.NEOX, 6, 1e4, 1), s(2, 2, 6)),
                 c("get_rows repeated ids", GAUSSIAN, (g, x) -> x.get(0).getRows(g.indices(new int[] {2, 0, 2, 3},
                         s(2, 2))), s(4, 3)),
                 c("scatter_add_rows", GAUSSIAN, (g, x) -> g.apply(new Op.ScatterAddRows(5), x.get(0),

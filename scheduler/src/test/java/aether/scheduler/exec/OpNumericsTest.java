@@ -126,14 +126,15 @@ class OpNumericsTest {
      * nDims are copied.
      */
     private static double[] ropeReference(float[] x, int tokens, int heads, int dim, int[] pos, boolean neox, int nDims,
-            double base, double freqScale) {
+            double base, double freqScale, float[] factors) {
         double[] out = new double[x.length];
         for (int i = 0; i < x.length; i++) out[i] = x[i];
         for (int t = 0; t < tokens; t++) {
             for (int h = 0; h < heads; h++) {
                 int o = (t * heads + h) * dim;
                 for (int i0 = 0; i0 < nDims; i0 += 2) {
-                    double theta = pos[t] * freqScale * Math.pow(base, -(double) i0 / nDims);
+                    double theta = pos[t] * freqScale * Math.pow(base, -(double) i0 / nDims)
+                            / (factors == null ? 1 : factors[i0 / 2]);
                     int a = neox ? o + i0 / 2 : o + i0;
                     int b = neox ? a + nDims / 2 : a + 1;
                     out[a] = x[a] * Math.cos(theta) - x[b] * Math.sin(theta);
@@ -160,7 +161,7 @@ class OpNumericsTest {
             Tensor y = g.tensor(x, Shape.of(tokens, heads, dim))
                     .rope(g.indices(pos, Shape.of(tokens)), mode, nDims, base, freqScale);
             double[] expected = ropeReference(x, tokens, heads, dim, pos, mode == Op.RopeMode.NEOX, nDims, base,
-                    freqScale);
+                    freqScale, null);
             assertClose(y.toFloatArray(executor), expected, 1e-5);
             float[] actual = y.toFloatArray(executor);
             for (int t = 0; t < tokens * heads; t++) {
@@ -168,6 +169,24 @@ class OpNumericsTest {
                     assertThat(actual[t * dim + i]).as("pass-through dim %d", i).isEqualTo(x[t * dim + i]);
                 }
             }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {1, 2})
+    void ropeFrequencyFactorsDivideEachPairsAngle(long seed) {
+        Random rnd = new Random(seed);
+        int tokens = 3, heads = 2, dim = 12, nDims = 8;
+        float[] x = gaussian(rnd, tokens * heads * dim, 1);
+        float[] factors = new float[nDims / 2];
+        for (int i = 0; i < factors.length; i++) factors[i] = 1 + 7 * rnd.nextFloat();
+        int[] pos = {5, 77, 1000};
+        for (Op.RopeMode mode : Op.RopeMode.values()) {
+            Graph g = new Graph();
+            Tensor y = g.tensor(x, Shape.of(tokens, heads, dim)).rope(g.indices(pos, Shape.of(tokens)),
+                    g.tensor(factors, Shape.of(nDims / 2)), mode, nDims, 500000, 1);
+            assertClose(y.toFloatArray(executor), ropeReference(x, tokens, heads, dim, pos,
+                    mode == Op.RopeMode.NEOX, nDims, 500000, 1, factors), 1e-5);
         }
     }
 

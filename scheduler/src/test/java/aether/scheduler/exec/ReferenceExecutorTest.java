@@ -200,6 +200,18 @@ class ReferenceExecutorTest {
     }
 
     @Test
+    void unquantizedWeightRowsAlsoServeElementwiseOps() {
+        Graph g = new Graph();
+        Tensor w = g.weight(SegmentWeightRows.ofF16(new float[] {1, 2, 3, 4, 5, 6}, 2, 3));
+        assertThat(w.dtype()).isEqualTo(DType.F16);
+        Tensor y = w.cast(DType.F32).add(g.tensor(new float[] {10, 20, 30}, Shape.of(3)));
+        assertThat(y.toFloatArray(declared)).containsExactly(11, 22, 33, 14, 25, 36);
+        Tensor bf = g.weight(new SegmentWeightRows(aether.runtime.tensor.GgmlType.BF16,
+                java.lang.foreign.MemorySegment.ofArray(new short[] {(short) 0x3fc0, (short) 0xc000}), 1, 2));
+        assertThat(bf.cast(DType.F32).toFloatArray(declared)).containsExactly(1.5f, -2f);
+    }
+
+    @Test
     void layoutOpsMoveElementsWhereNumpyWould() {
         double[] x = new double[24];
         for (int i = 0; i < x.length; i++) x[i] = i;
