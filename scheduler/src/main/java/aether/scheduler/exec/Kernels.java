@@ -383,16 +383,18 @@ final class Kernels {
         int nRot = op.nRot();
         int half = nRot / 2;
         int outer = (int) xs.sub(0, xs.rank() - 3).size();
+        double[] freq = new double[half];
+        for (int i = 0; i < half; i++) {
+            freq[i] = op.freqScale() * Math.pow(op.freqBase(), -2.0 * i / nRot)
+                    / (freqFactors != null ? freqFactors[i] : 1);
+        }
         for (int o = 0; o < outer; o++) {
             for (int t = 0; t < tokens; t++) {
                 double p = positions[t];
                 for (int h = 0; h < heads; h++) {
                     int base = ((o * tokens + t) * heads + h) * headDim;
                     for (int i = 0; i < half; i++) {
-                        double theta = p * op.freqScale() * Math.pow(op.freqBase(), -2.0 * i / nRot);
-                        if (freqFactors != null) {
-                            theta /= freqFactors[i];
-                        }
+                        double theta = p * freq[i];
                         double c = Math.cos(theta);
                         double s = Math.sin(theta);
                         int i0 = op.mode() == Op.RopeMode.NORMAL ? base + 2 * i : base + i;
