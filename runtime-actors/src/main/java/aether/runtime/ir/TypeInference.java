@@ -14,8 +14,21 @@ public final class TypeInference {
 
     public static TensorType infer(Op op, List<TensorType> in) {
         return switch (op) {
-            case Op.Input i -> leaf(op, in, i.type());
-            case Op.Full f -> leaf(op, in, f.type());
+            case Op.Input i -> {
+                TensorType t = leaf(op, in, i.type());
+                if (t.dtype().isQuantized() && (t.shape().rank() != 2
+                        || t.shape().dim(1) % t.dtype().ggml().blockSize() != 0)) {
+                    throw fail(op, in, "a " + t.dtype() + " input is a 2-D weight [rows, cols] of whole blocks of "
+                            + t.dtype().ggml().blockSize() + " (found " + t + ")");
+                }
+                yield t;
+            }
+            case Op.Full f -> {
+                if (f.type().dtype().isQuantized()) {
+                    throw fail(op, in, "full has a floating or integer dtype (found " + f.type().dtype() + ")");
+                }
+                yield leaf(op, in, f.type());
+            }
             case Op.CausalMask m -> causalMask(m, in);
             case Op.Unary u -> elementwise(op, in);
             case Op.Pow p -> elementwise(op, in);

@@ -120,6 +120,19 @@ class TypeInferenceTest {
     }
 
     @Test
+    void quantizedLeavesAreWholeBlockMatrices() {
+        DType q40 = DType.quantized(GgmlType.Q4_0);
+        assertThat(infer(new Op.Input("w", new TensorType(Shape.of(3, 64), q40)))).isEqualTo(
+                new TensorType(Shape.of(3, 64), q40));
+        assertThatThrownBy(() -> infer(new Op.Input("w", new TensorType(Shape.of(3, 4, 64), q40))))
+                .hasMessageStartingWith("input(): a q4_0 input is a 2-D weight");
+        assertThatThrownBy(() -> infer(new Op.Input("w", new TensorType(Shape.of(3, 48), q40))))
+                .hasMessageContaining("whole blocks of 32");
+        assertThatThrownBy(() -> infer(new Op.Full(0, new TensorType(Shape.of(32), q40))))
+                .hasMessageContaining("full has a floating or integer dtype");
+    }
+
+    @Test
     void castConvertsOnlyBetweenFloatingTypes() {
         assertThat(infer(new Op.Cast(DType.BF16), f32(3))).isEqualTo(TensorType.of(DType.BF16, 3));
         assertThatThrownBy(() -> infer(new Op.Cast(DType.I32), f32(3))).hasMessageStartingWith("cast(f32[3])");
