@@ -161,10 +161,11 @@ public sealed interface Op {
 
     /**
      * Causal scaled dot-product attention: q[..., hq, tq, d], k[..., hkv, tk, d], v[..., hkv, tk, dv] -> [..., hq, tq,
-     * dv], softmax(q k^T * scale + causalMask) v with the mask of {@link CausalMask}. Grouped-query attention: query head
-     * h reads key/value head {@code h / (hq / hkv)}.
+     * dv], softmax(cap(q k^T * scale) + causalMask) v with the mask of {@link CausalMask} and {@code cap} the soft-capping
+     * of {@link Softmax} ({@code softCap} 0 = off; Gemma 2 uses 50). Grouped-query attention: query head h reads
+     * key/value head {@code h / (hq / hkv)}.
      */
-    record Attention(double scale, int window) implements Op {
+    record Attention(double scale, int window, double softCap) implements Op {
         public String name() { return "attention"; }
     }
 

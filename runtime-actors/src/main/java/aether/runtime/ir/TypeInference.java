@@ -351,8 +351,9 @@ public final class TypeInference {
             throw fail(a, in, "causal attention needs at least as many keys as queries (found tk=" + k.dim(r - 2)
                     + ", tq=" + q.dim(r - 2) + ")");
         }
-        if (a.window() < 0 || !Double.isFinite(a.scale())) {
-            throw fail(a, in, "attention needs window >= 0 (0 = unlimited) and a finite scale");
+        if (a.window() < 0 || !Double.isFinite(a.scale()) || !(a.softCap() >= 0) || Double.isInfinite(a.softCap())) {
+            throw fail(a, in, "attention needs window >= 0 (0 = unlimited), a finite scale and a finite softCap >= 0"
+                    + " (0 = off)");
         }
         return new TensorType(q.with(r - 1, v.dim(r - 1)), in.get(0).dtype());
     }

@@ -87,12 +87,12 @@ class TypeInferenceTest {
 
     @Test
     void attentionChecksGroupsHeadSizesAndCausality() {
-        assertThat(infer(new Op.Attention(0.125, 0), f32(8, 3, 64), f32(2, 5, 64), f32(2, 5, 32)))
+        assertThat(infer(new Op.Attention(0.125, 0, 0), f32(8, 3, 64), f32(2, 5, 64), f32(2, 5, 32)))
                 .isEqualTo(f32(8, 3, 32));
-        assertThatThrownBy(() -> infer(new Op.Attention(0.125, 0), f32(6, 3, 64), f32(4, 5, 64), f32(4, 5, 64)))
+        assertThatThrownBy(() -> infer(new Op.Attention(0.125, 0, 0), f32(6, 3, 64), f32(4, 5, 64), f32(4, 5, 64)))
                 .hasMessageStartingWith("attention(f32[6, 3, 64], f32[4, 5, 64], f32[4, 5, 64])")
                 .hasMessageContaining("hq a multiple of hkv");
-        assertThatThrownBy(() -> infer(new Op.Attention(0.125, 0), f32(2, 6, 8), f32(2, 5, 8), f32(2, 5, 8)))
+        assertThatThrownBy(() -> infer(new Op.Attention(0.125, 0, 0), f32(2, 6, 8), f32(2, 5, 8), f32(2, 5, 8)))
                 .hasMessageContaining("at least as many keys as queries");
     }
 

@@ -197,7 +197,7 @@ final class Vjp {
         Tensor k5 = k.reshape(split(k.shape(), rank - 3, hkv, 1));
         Tensor v5 = v.reshape(split(v.shape(), rank - 3, hkv, 1));
         Tensor mask = g.causalMask(tq, tk, a.window(), q.dtype());
-        Tensor out = q5.matmulT(k5).softmax(mask, a.scale(), 0).matmul(v5);
+        Tensor out = q5.matmulT(k5).softmax(mask, a.scale(), a.softCap()).matmul(v5);
         Tensor seed = gy.reshape(out.shape());
         java.util.Map<Integer, Tensor> grads = Autograd.reverse(out, seed,
                 new java.util.HashSet<>(java.util.List.of(q.id(), k.id(), v.id())), floor);

@@ -454,7 +454,7 @@ final class Kernels {
     }
 
     static double[] attention(double[] q, Shape qs, double[] k, Shape ks, double[] v, Shape vs, double scale,
-            int window) {
+            int window, double softCap) {
         int rank = qs.rank();
         int hq = qs.dim(rank - 3);
         int tq = qs.dim(rank - 2);
@@ -481,7 +481,8 @@ final class Kernels {
                         for (int c = 0; c < d; c++) {
                             s += q[qBase + i * d + c] * k[kBase + j * d + c];
                         }
-                        p[j] = s * scale;
+                        s *= scale;
+                        p[j] = softCap > 0 ? softCap * Math.tanh(s / softCap) : s;
                         max = Math.max(max, p[j]);
                     }
                     double sum = 0;

@@ -180,7 +180,7 @@ public final class ReferenceExecutor implements GraphExecutor {
             case Op.ScatterAddRows s -> Kernels.scatterAddRows(dense[in.get(0)], dense[in.get(1)], s.rows(),
                     out.dim(1), node.id());
             case Op.Attention a -> Kernels.attention(dense[in.get(0)], shape(g, in, 0), dense[in.get(1)],
-                    shape(g, in, 1), dense[in.get(2)], shape(g, in, 2), a.scale(), a.window());
+                    shape(g, in, 1), dense[in.get(2)], shape(g, in, 2), a.scale(), a.window(), a.softCap());
             case Op.Reshape r -> dense[in.get(0)];
             case Op.Permute p -> Kernels.permute(dense[in.get(0)], shape(g, in, 0), p.axes());
             case Op.Expand e -> Kernels.expand(dense[in.get(0)], shape(g, in, 0), out);

@@ -187,7 +187,12 @@ public final class Tensor {
      * optional sliding window (0 = unlimited). See {@link Op.Attention}.
      */
     public Tensor attention(Tensor k, Tensor v, double scale, int window) {
-        return op(new Op.Attention(scale, window), k, v);
+        return attention(k, v, scale, window, 0);
+    }
+
+    /** {@link #attention(Tensor, Tensor, double, int)} with soft-capped scores (Gemma 2); {@code softCap} 0 is off. */
+    public Tensor attention(Tensor k, Tensor v, double scale, int window, double softCap) {
+        return op(new Op.Attention(scale, window, softCap), k, v);
     }
 
     // ---- layout --------------------------------------------------------------------------------------------------

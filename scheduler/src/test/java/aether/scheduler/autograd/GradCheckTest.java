@@ -103,6 +103,8 @@ class GradCheckTest {
                         s(4, 3, 2), s(2, 5, 2), s(2, 5, 3)),
                 c("attention sliding window batched", GAUSSIAN, (g, x) -> x.get(0).attention(x.get(1), x.get(2),
                         0.8, 2), s(2, 2, 4, 3), s(2, 1, 4, 3), s(2, 1, 4, 3)),
+                c("attention soft-capped", GAUSSIAN, (g, x) -> x.get(0).attention(x.get(1), x.get(2), 1.2, 0, 1.5),
+                        s(2, 3, 4), s(1, 3, 4), s(1, 3, 2)),
                 c("attention q k v one tensor", GAUSSIAN, (g, x) -> x.get(0).attention(x.get(0), x.get(0), 0.5, 0),
                         s(2, 3, 2)),
                 c("reshape", GAUSSIAN, (g, x) -> x.get(0).reshape(3, -1).mul(x.get(1)), s(2, 3, 2), s(4)),

@@ -204,17 +204,20 @@ class OpNumericsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 1, 3, 6})
-    void causalAttentionWithGqaAndSlidingWindowMatchesFloat64(int window) {
-        Random rnd = new Random(100 + window);
+    @ValueSource(ints = {0, 1, 3, 6, -2})
+    void causalAttentionWithGqaAndSlidingWindowMatchesFloat64(int param) {
+        // A negative parameter runs window |param| with Gemma-style soft-capping of the scores.
+        int window = Math.abs(param);
+        double cap = param < 0 ? 1.5 : 0;
+        Random rnd = new Random(100 + param);
         int batch = 2, hq = 6, hkv = 2, tq = 4, tk = 7, d = 5, dv = 3;
-        double scale = 1 / Math.sqrt(d);
+        double scale = param < 0 ? 1 : 1 / Math.sqrt(d);
         float[] q = gaussian(rnd, batch * hq * tq * d, 1);
         float[] k = gaussian(rnd, batch * hkv * tk * d, 1);
         float[] v = gaussian(rnd, batch * hkv * tk * dv, 1);
         Graph g = new Graph();
         Tensor out = g.tensor(q, Shape.of(batch, hq, tq, d)).attention(g.tensor(k, Shape.of(batch, hkv, tk, d)),
-                g.tensor(v, Shape.of(batch, hkv, tk, dv)), scale, window);
+                g.tensor(v, Shape.of(batch, hkv, tk, dv)), scale, window, cap);
         assertThat(out.shape()).isEqualTo(Shape.of(batch, hq, tq, dv));
 
         double[] expected = new double[batch * hq * tq * dv];
@@ -235,6 +238,7 @@ class OpNumericsTest {
                             s[j] += (double) q[((b * hq + h) * tq + i) * d + c] * k[((b * hkv + kh) * tk + j) * d + c];
                         }
                         s[j] *= scale;
+                        if (cap > 0) s[j] = cap * Math.tanh(s[j] / cap);
                         max = Math.max(max, s[j]);
                     }
                     double sum = 0;
@@ -257,7 +261,7 @@ class OpNumericsTest {
         Tensor vRep = g.tensor(v, Shape.of(batch, hkv, 1, tk, dv)).expand(batch, hkv, hq / hkv, tk, dv)
                 .reshape(batch, hq, tk, dv);
         Tensor spelled = g.tensor(q, Shape.of(batch, hq, tq, d)).matmulT(kRep)
-                .softmax(g.causalMask(tq, tk, window, DType.F32), scale, 0).matmul(vRep);
+                .softmax(g.causalMask(tq, tk, window, DType.F32), scale, cap).matmul(vRep);
         assertClose(spelled.toFloatArray(executor), expected, 1e-5);
     }
 }
