@@ -1,6 +1,5 @@
 package aether.scheduler.autograd;
 
-import aether.runtime.ir.DType;
 import aether.runtime.ir.Op;
 import aether.runtime.ir.Shape;
 import aether.scheduler.graph.Graph;

@@ -1,6 +1,5 @@
 package aether.scheduler.exec;
 
-import aether.runtime.ir.DType;
 import aether.runtime.ir.Node;
 import aether.runtime.ir.Op;
 import aether.runtime.ir.OpGraph;
