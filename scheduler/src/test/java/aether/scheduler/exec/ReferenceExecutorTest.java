@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.within;
 import aether.runtime.ir.DType;
 import aether.runtime.ir.Op;
 import aether.runtime.ir.Shape;
+import aether.runtime.tensor.GgmlType;
 import aether.scheduler.graph.Evaluation;
 import aether.scheduler.graph.Graph;
 import aether.scheduler.graph.Tensor;
@@ -161,7 +162,7 @@ class ReferenceExecutorTest {
         int out = 5, in = 64, tokens = 3;
         float[] w = new float[out * in];
         for (int i = 0; i < w.length; i++) w[i] = (float) rnd.nextGaussian();
-        CountingRows rows = new CountingRows(Q8_0TestCodec.weight(w, out, in));
+        CountingRows rows = new CountingRows(QuantizedWeights.of(GgmlType.Q8_0, w, out, in));
         float[] deq = new float[in];
         double[][] wq = new double[out][in];
         for (int r = 0; r < out; r++) {
@@ -205,7 +206,7 @@ class ReferenceExecutorTest {
         int k = 3, n = 64, m = 2;
         float[] w = new float[k * n];
         for (int i = 0; i < w.length; i++) w[i] = (float) rnd.nextGaussian();
-        CodecWeightRows rows = Q8_0TestCodec.weight(w, k, n);
+        CodecWeightRows rows = QuantizedWeights.of(GgmlType.Q8_0, w, k, n);
         float[] deq = new float[k * n];
         float[] row = new float[n];
         for (int r = 0; r < k; r++) {
