@@ -131,6 +131,7 @@ public final class ExchangeNode implements AutoCloseable {
     }
 
     AeronTensorSender newAeronSender(String channel, int streamId) {
+        ensureOpen();
         ExclusivePublication publication = aeron.addExclusivePublication(channel, streamId);
         AeronTensorSender sender;
         try {
@@ -152,12 +153,19 @@ public final class ExchangeNode implements AutoCloseable {
     }
 
     AeronTensorReceiver newAeronReceiver(String channel, int streamId, TensorAllocator defaultAllocator) {
+        ensureOpen();
         AeronTensorReceiver receiver = new AeronTensorReceiver(this, channel, streamId, defaultAllocator, config);
         Subscription subscription = aeron.addSubscription(channel, streamId, image -> {},
                 image -> receiver.onUnavailableImage(image.sessionId()));
         receiver.subscription(subscription);
         add(receiver, subscription);
         return receiver;
+    }
+
+    private synchronized void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("exchange node on " + aeronDirectory() + " is closed");
+        }
     }
 
     private synchronized void add(Agent agent, AutoCloseable resource) {
