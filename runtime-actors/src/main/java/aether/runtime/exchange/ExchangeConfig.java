@@ -48,6 +48,10 @@ public record ExchangeConfig(String aeronDirectory, Duration sendTimeout, Durati
         return new ExchangeConfig(aeronDirectory, sendTimeout, timeout, unclaimedRetention, framesPerTurn, maxIdle);
     }
 
+    public ExchangeConfig withMaxIdle(Duration idle) {
+        return new ExchangeConfig(aeronDirectory, sendTimeout, transferTimeout, unclaimedRetention, framesPerTurn, idle);
+    }
+
     private static void positive(String name, Duration d) {
         Objects.requireNonNull(d, name);
         if (d.isNegative() || d.isZero()) {

@@ -117,6 +117,11 @@ public final class ExchangeNode implements AutoCloseable {
         return driver != null;
     }
 
+    /** The thread that runs every sender and receiver of this node (tests measure its allocations). */
+    Thread agentThread() {
+        return agentThread;
+    }
+
     /** Errors reported by Aeron or thrown by an agent since the node started (each is logged). */
     public long errorCount() {
         return errors.get();

@@ -218,6 +218,44 @@ class AeronExchangeTest {
     }
 
     @Test
+    void shouldNotAllocatePerFrameOnceWarm() throws Exception {
+        var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long agent = node.agentThread().threadId();
+        try (Arena local = Arena.ofShared()) {
+            MemorySegment big = Payloads.random(local, 16 << 20, 1);
+            MemorySegment small = Payloads.random(local, 64 << 10, 2);
+            MemorySegment destination = local.allocate(big.byteSize());
+            TensorAllocator reuse = (t, v, n) -> destination;
+            for (int i = 0; i < 30; i++) {      // warm: the JIT's escape analysis is part of the contract
+                transfer(big, reuse);
+                transfer(small, reuse);
+            }
+            long before = threads.getThreadAllocatedBytes(agent);
+            for (int i = 0; i < 10; i++) {
+                transfer(small, reuse);
+            }
+            long smallBytes = threads.getThreadAllocatedBytes(agent) - before;
+            before = threads.getThreadAllocatedBytes(agent);
+            for (int i = 0; i < 10; i++) {
+                transfer(big, reuse);
+            }
+            long bigBytes = threads.getThreadAllocatedBytes(agent) - before;
+            long extraFrames = 10 * ((big.byteSize() - small.byteSize()) / 65_000);   // ~2,500 more frames
+            assertThat((double) (bigBytes - smallBytes) / extraFrames)
+                    .as("bytes allocated per extra frame on the agent thread (%,d for 10 small, %,d for 10 big)",
+                            smallBytes, bigBytes)
+                    .isLessThan(4.0);
+        }
+    }
+
+    private static void transfer(MemorySegment payload, TensorAllocator allocator) throws Exception {
+        long id = IDS.getAndIncrement();
+        CompletableFuture<MemorySegment> received = ipcReceiver.expect(id, 1, allocator, WAIT);
+        ipcSender.send(id, 1, payload).get(60, TimeUnit.SECONDS);
+        received.get(60, TimeUnit.SECONDS);
+    }
+
+    @Test
     void shouldTimeOutAnExpectationThatNoFrameAnswers() {
         long id = IDS.getAndIncrement();
         CompletableFuture<MemorySegment> received = ipcReceiver.expect(id, 1, Duration.ofMillis(200));

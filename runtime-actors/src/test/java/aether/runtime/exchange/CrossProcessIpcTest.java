@@ -1,6 +1,7 @@
 package aether.runtime.exchange;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -37,6 +38,26 @@ class CrossProcessIpcTest {
             }
             out.send(-1, 0, MemorySegment.ofArray(new byte[0])).get(60, TimeUnit.SECONDS);
             assertThat(peer.awaitExit(60)).as("peer exit code; it said:%n%s", peer.output()).isZero();
+        }
+    }
+
+    @Test
+    @Timeout(value = 180, unit = TimeUnit.SECONDS)
+    void shouldFailATransferWhosePublisherProcessDies() throws Exception {
+        long size = 16 << 20;
+        try (Arena arena = Arena.ofShared();
+                ExchangeNode node = ExchangeNode.launchEmbedded(ExchangeConfig.defaults());
+                AeronTensorReceiver in = node.newAeronReceiver(ExchangeChannels.ipc(), 3004, TensorAllocator.of(arena));
+                PeerProcess peer = PeerProcess.start(node.aeronDirectory(), "3003", "3004", "die",
+                        Long.toString(size), "60000")) {
+            // longer than Aeron's client liveness timeout (10 s) plus the publication's linger (5 s)
+            CompletableFuture<MemorySegment> received = in.expect(0, 2, Duration.ofSeconds(120));
+            assertThat(peer.awaitExit(60)).as("peer exit code; it said:%n%s", peer.output()).isEqualTo(3);
+            assertThatThrownBy(() -> received.get(150, TimeUnit.SECONDS)).cause()
+                    .isInstanceOfSatisfying(TensorTransferException.class, e -> {
+                        assertThat(e.reason()).isEqualTo(TensorTransferException.Reason.PUBLISHER_GONE);
+                        assertThat(e.getMessage()).contains("of 16,777,216 bytes");
+                    });
         }
     }
 

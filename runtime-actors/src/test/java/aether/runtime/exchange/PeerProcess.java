@@ -12,7 +12,7 @@ import java.util.concurrent.TimeUnit;
  * A second JVM running {@link ExchangePeerMain}: the same java binary, class path and product flags as this one.
  * Close it in a finally (or try-with-resources): that kills it if it is still running.
  */
-final class PeerProcess implements AutoCloseable {
+public final class PeerProcess implements AutoCloseable {
 
     private final Process process;
     private final Path log;
@@ -22,7 +22,7 @@ final class PeerProcess implements AutoCloseable {
         this.log = log;
     }
 
-    static PeerProcess start(String... args) throws IOException {
+    public static PeerProcess start(String... args) throws IOException {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElseThrow(
                 () -> new IllegalStateException("cannot tell which java binary runs this JVM")));
@@ -44,19 +44,19 @@ final class PeerProcess implements AutoCloseable {
     }
 
     /** Waits for the peer to exit; its exit code, or -1 if it is still running after {@code seconds}. */
-    int awaitExit(long seconds) throws InterruptedException {
+    public int awaitExit(long seconds) throws InterruptedException {
         return process.waitFor(seconds, TimeUnit.SECONDS) ? process.exitValue() : -1;
     }
 
-    boolean isAlive() {
+    public boolean isAlive() {
         return process.isAlive();
     }
 
-    long pid() {
+    public long pid() {
         return process.pid();
     }
 
-    String output() {
+    public String output() {
         try {
             return Files.readString(log);
         } catch (IOException e) {
