@@ -229,7 +229,12 @@ final class AeronTensorReceiver implements TensorReceiver, Agent, FragmentHandle
             return;
         }
 
-        MemorySegment.copy(views.segment(), payloadStart, t.destination, at, chunk);
+        try {
+            MemorySegment.copy(views.segment(), payloadStart, t.destination, at, chunk);
+        } catch (IllegalStateException e) {     // the destination's arena was closed while the transfer ran
+            fail(t, Reason.ALLOCATION, "destination memory became inaccessible at byte %,d of %,d".formatted(at, total), e);
+            return;
+        }
         t.received += chunk;
         t.lastProgressNs = nowNs;
         if (t.received == t.totalLength) {
@@ -258,13 +263,16 @@ final class AeronTensorReceiver implements TensorReceiver, Agent, FragmentHandle
         for (int i = 0; i < waiting.size(); i++) {
             Expectation e = waiting.get(i);
             if (e.tensorId() == tensorId && e.version() == version) {
-                waiting.remove(i);
-                t.future = e.future();
-                t.deadlineNs = e.deadlineNs();
-                if (e.allocator() != null) {
-                    allocator = e.allocator();
+                waiting.remove(i--);
+                if (t.future == null) {
+                    t.future = e.future();
+                    t.deadlineNs = e.deadlineNs();
+                    if (e.allocator() != null) {
+                        allocator = e.allocator();
+                    }
+                } else {
+                    forward(t.future, e.future());     // a second expect of the same transfer gets the same outcome
                 }
-                break;
             }
         }
         MemorySegment destination;
@@ -274,9 +282,10 @@ final class AeronTensorReceiver implements TensorReceiver, Agent, FragmentHandle
             fail(t, Reason.ALLOCATION, "allocating %,d bytes failed: %s".formatted(total, e), e);
             return t;
         }
-        if (destination == null || destination.byteSize() < total || destination.isReadOnly()) {
-            fail(t, Reason.ALLOCATION, "allocator returned %s (expected: a writable segment of at least %,d bytes)"
-                    .formatted(destination, total), null);
+        if (destination == null || destination.byteSize() < total || destination.isReadOnly()
+                || !destination.isAccessibleBy(Thread.currentThread())) {
+            fail(t, Reason.ALLOCATION, ("allocator returned %s (expected: a writable segment of at least %,d bytes, "
+                    + "not confined to another thread)").formatted(destination, total), null);
             return t;
         }
         t.destination = destination.byteSize() == total ? destination : destination.asSlice(0, total);
@@ -293,9 +302,12 @@ final class AeronTensorReceiver implements TensorReceiver, Agent, FragmentHandle
         for (int i = 0; i < waiting.size(); i++) {
             Expectation e = waiting.get(i);
             if (e.tensorId() == tensorId && e.version() == version) {
-                waiting.remove(i);
-                t.future = e.future();
-                break;
+                waiting.remove(i--);
+                if (t.future == null) {
+                    t.future = e.future();
+                } else {
+                    forward(t.future, e.future());
+                }
             }
         }
         return t;
@@ -358,18 +370,21 @@ final class AeronTensorReceiver implements TensorReceiver, Agent, FragmentHandle
                 t.future = e.future();
                 t.deadlineNs = e.deadlineNs();
             } else {
-                CompletableFuture<MemorySegment> second = e.future();
-                t.future.whenComplete((data, error) -> {
-                    if (error != null) {
-                        second.completeExceptionally(error);
-                    } else {
-                        second.complete(data);
-                    }
-                });
+                forward(t.future, e.future());
             }
             return;
         }
         waiting.add(e);
+    }
+
+    private static void forward(CompletableFuture<MemorySegment> from, CompletableFuture<MemorySegment> to) {
+        from.whenComplete((data, error) -> {
+            if (error != null) {
+                to.completeExceptionally(error);
+            } else {
+                to.complete(data);
+            }
+        });
     }
 
     private void onImageGone(int sessionId) {

@@ -39,6 +39,9 @@ final class AeronTensorSender implements TensorSender, Agent {
                 MutableDirectBuffer frame, int frameOffset);
     }
 
+    /** All of memory: the frame being claimed is addressed through it, so copies from the payload stay scope-checked. */
+    private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+
     /** Payload windows are 1 GiB apart and overlap by one chunk, so any chunk lies wholly inside one ByteBuffer. */
     static final int WINDOW_SHIFT = 30;
 
@@ -62,6 +65,7 @@ final class AeronTensorSender implements TensorSender, Agent {
         final long tensorId;
         final long version;
         final long totalLength;
+        final MemorySegment payload;
         final ByteBuffer[] windows;
         final int windowShift;
         final CompletableFuture<Void> future = new CompletableFuture<>();
@@ -69,10 +73,11 @@ final class AeronTensorSender implements TensorSender, Agent {
         boolean started;
         long lastProgressNs;
 
-        SendJob(long tensorId, long version, long totalLength, ByteBuffer[] windows, int windowShift) {
+        SendJob(long tensorId, long version, MemorySegment payload, ByteBuffer[] windows, int windowShift) {
             this.tensorId = tensorId;
             this.version = version;
-            this.totalLength = totalLength;
+            this.payload = payload;
+            this.totalLength = payload.byteSize();
             this.windows = windows;
             this.windowShift = windowShift;
         }
@@ -118,16 +123,21 @@ final class AeronTensorSender implements TensorSender, Agent {
             return CompletableFuture.failedFuture(
                     new TensorTransferException(tensorId, version, Reason.CLOSED, name + " is closed"));
         }
+        if (!payload.isAccessibleBy(node.agentThread())) {
+            return CompletableFuture.failedFuture(new TensorTransferException(tensorId, version,
+                    Reason.UNSUPPORTED_PAYLOAD, ("payload %s is confined to another thread (expected: a segment of a "
+                            + "shared, global or automatic arena, or of an array)").formatted(payload)));
+        }
         int shift = windowShift;
         ByteBuffer[] windows;
         try {
             windows = windows(payload, maxChunk, shift);
         } catch (UnsupportedOperationException e) {
             return CompletableFuture.failedFuture(new TensorTransferException(tensorId, version,
-                    Reason.UNSUPPORTED_PAYLOAD, "payload %s cannot be viewed as a ByteBuffer (expected: a native "
-                            + "segment or one backed by byte[])".formatted(payload), e));
+                    Reason.UNSUPPORTED_PAYLOAD, ("payload %s cannot be viewed as a ByteBuffer (expected: a native "
+                            + "segment or one backed by byte[])").formatted(payload), e));
         }
-        SendJob job = new SendJob(tensorId, version, payload.byteSize(), windows, shift);
+        SendJob job = new SendJob(tensorId, version, payload, windows, shift);
         incoming.offer(job);
         if (closed) {   // close() raced with us: make sure the job is failed, not stranded
             failQueued();
@@ -185,7 +195,15 @@ final class AeronTensorSender implements TensorSender, Agent {
             if (result < 0) {
                 return onRefused(job, result, nowNs, frames);
             }
-            writeFrame(job, chunk);
+            try {
+                writeFrame(job, chunk);
+            } catch (IllegalStateException e) {     // the payload's arena was closed under us: a caller bug
+                claim.abort();
+                job.future.completeExceptionally(new TensorTransferException(job.tensorId, job.version,
+                        Reason.CLOSED, "payload memory became inaccessible at byte %,d of %,d on %s"
+                                .formatted(job.offset, job.totalLength, name), e));
+                return frames;
+            }
             job.started = true;
             job.offset += chunk;
             job.lastProgressNs = nowNs;
@@ -204,7 +222,8 @@ final class AeronTensorSender implements TensorSender, Agent {
         int window = (int) (job.offset >>> job.windowShift);
         int index = (int) (job.offset - ((long) window << job.windowShift));
         ByteBuffer source = job.windows[window];
-        frame.putBytes(frameOffset + HEADER_LENGTH, source, index, chunk);
+        long frameAddress = frame.addressOffset() + frameOffset;
+        MemorySegment.copy(job.payload, job.offset, ALL, frameAddress + HEADER_LENGTH, chunk);
 
         header.clear();
         header.putInt(MAGIC_OFFSET, MAGIC)
@@ -219,7 +238,7 @@ final class AeronTensorSender implements TensorSender, Agent {
         source.clear();
         source.limit(index + chunk);
         source.position(index);
-        crc.update(source);                       // payload first, then the header: the receiver checks in this order
+        crc.update(source);     // payload first (scope-checked like the copy), then the header: the receiver's order
         header.limit(CRC_OFFSET);
         crc.update(header);
         header.clear();

@@ -321,7 +321,7 @@ class AeronExchangeTest {
         try (ExchangeNode lonely = ExchangeNode.launchEmbedded(
                 ExchangeConfig.defaults().withSendTimeout(Duration.ofMillis(300)));
                 TensorSender sender = lonely.newSender(ExchangeChannels.ipc(), 77);
-                Arena local = Arena.ofConfined()) {
+                Arena local = Arena.ofShared()) {
             CompletableFuture<Void> sent = sender.send(1, 1, local.allocate(100));
             assertThatThrownBy(() -> sent.get(60, TimeUnit.SECONDS)).cause()
                     .isInstanceOfSatisfying(TensorTransferException.class, e -> {
@@ -352,6 +352,44 @@ class AeronExchangeTest {
         assertThatThrownBy(() -> sent.get(10, TimeUnit.SECONDS)).cause()
                 .isInstanceOfSatisfying(TensorTransferException.class,
                         e -> assertThat(e.reason()).isEqualTo(Reason.UNSUPPORTED_PAYLOAD));
+    }
+
+    @Test
+    void shouldRejectAPayloadConfinedToTheCallingThread() {
+        try (Arena confined = Arena.ofConfined()) {
+            CompletableFuture<Void> sent = ipcSender.send(1, 1, confined.allocate(64));
+            assertThatThrownBy(() -> sent.get(10, TimeUnit.SECONDS)).cause()
+                    .isInstanceOfSatisfying(TensorTransferException.class, e -> {
+                        assertThat(e.reason()).isEqualTo(Reason.UNSUPPORTED_PAYLOAD);
+                        assertThat(e.getMessage()).contains("confined");
+                    });
+        }
+    }
+
+    @Test
+    void shouldFailWhenTheAllocatorGivesMemoryConfinedToAnotherThread() {
+        long id = IDS.getAndIncrement();
+        try (Arena confined = Arena.ofConfined(); Arena local = Arena.ofShared()) {
+            MemorySegment foreign = confined.allocate(5000);
+            CompletableFuture<MemorySegment> received = ipcReceiver.expect(id, 1, (t, v, n) -> foreign, WAIT);
+            ipcSender.send(id, 1, Payloads.random(local, 5000, id));
+            assertThatThrownBy(() -> received.get(60, TimeUnit.SECONDS)).cause()
+                    .isInstanceOfSatisfying(TensorTransferException.class,
+                            e -> assertThat(e.reason()).isEqualTo(Reason.ALLOCATION));
+        }
+    }
+
+    @Test
+    void shouldGiveEveryExpectOfOneTransferTheSameSegment() throws Exception {
+        long id = IDS.getAndIncrement();
+        try (Arena local = Arena.ofShared()) {
+            MemorySegment payload = Payloads.random(local, 200_000, id);
+            CompletableFuture<MemorySegment> first = ipcReceiver.expect(id, 1, WAIT);
+            CompletableFuture<MemorySegment> second = ipcReceiver.expect(id, 1, WAIT);
+            ipcSender.send(id, 1, payload).get(60, TimeUnit.SECONDS);
+            assertThat(first.get(60, TimeUnit.SECONDS).mismatch(payload)).isEqualTo(-1L);
+            assertThat(second.get(60, TimeUnit.SECONDS).address()).isEqualTo(first.get().address());
+        }
     }
 
     @Test
