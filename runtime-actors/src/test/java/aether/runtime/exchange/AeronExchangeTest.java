@@ -73,6 +73,15 @@ class AeronExchangeTest {
         roundTrip(udpSender, udpReceiver, size);
     }
 
+    /** 5 GiB of memory and a few seconds: opt in with {@code -Daether.exchange.large=true}. */
+    @Test
+    @Timeout(value = 600, unit = TimeUnit.SECONDS)
+    void shouldRoundTripAPayloadLargerThanTwoGiB() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Boolean.getBoolean("aether.exchange.large"),
+                "needs -Daether.exchange.large=true (allocates 5 GiB)");
+        roundTrip(ipcSender, ipcReceiver, (5L << 29) + 12_345);     // 2.5 GiB: offsets past Integer.MAX_VALUE
+    }
+
     private static void roundTrip(TensorSender sender, TensorReceiver receiver, long size) throws Exception {
         long id = IDS.getAndIncrement();
         long seed = 0x5eed0000L + id;
