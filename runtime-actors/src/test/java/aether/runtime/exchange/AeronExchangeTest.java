@@ -264,6 +264,28 @@ class AeronExchangeTest {
         received.get(60, TimeUnit.SECONDS);
     }
 
+    @ParameterizedTest(name = "frame {0} lost")
+    @ValueSource(ints = {0, 5})
+    void shouldFailAsAProtocolErrorWhenAFrameBeforeTheTailIsLost(int lostFrame) throws Exception {
+        int stream = STREAMS.getAndIncrement();
+        long id = IDS.getAndIncrement();
+        try (Arena local = Arena.ofShared();
+                TensorReceiver receiver = node.newReceiver(ExchangeChannels.ipc(), stream, TensorAllocator.of(local));
+                AeronTensorSender sender = node.newAeronSender(ExchangeChannels.ipc(), stream)) {
+            long lostAt = (long) lostFrame * sender.maxChunkLength();
+            sender.hook((t, v, at, chunk, frame, offset) -> at != lostAt);
+            CompletableFuture<MemorySegment> received = receiver.expect(id, 1, WAIT);
+            sender.send(id, 1, Payloads.random(local, 1 << 20, id)).get(60, TimeUnit.SECONDS);
+            assertThatThrownBy(() -> received.get(60, TimeUnit.SECONDS)).cause()
+                    .isInstanceOfSatisfying(TensorTransferException.class, e -> {
+                        assertThat(e.reason()).isEqualTo(Reason.PROTOCOL);
+                        assertThat(e.getMessage()).contains(lostFrame == 0
+                                ? "joined the transfer at byte %,d".formatted(sender.maxChunkLength())
+                                : "expected: bytes from %,d".formatted(lostAt));
+                    });
+        }
+    }
+
     @Test
     void shouldTimeOutAnExpectationThatNoFrameAnswers() {
         long id = IDS.getAndIncrement();
