@@ -186,7 +186,7 @@ final class AeronTensorSender implements TensorSender, Agent {
         return work;
     }
 
-    /** Frames written, or -1 if the publication pushed back (the job then waits for the next duty cycle). */
+    /** Frames written, or -1 if the publication pushed back before any (the job waits for the next duty cycle). */
     private int sendFrames(SendJob job, long nowNs) {
         int frames = 0;
         while (frames < framesPerTurn) {
@@ -260,7 +260,7 @@ final class AeronTensorSender implements TensorSender, Agent {
                         .formatted(sendTimeoutNs / 1_000_000, job.offset, job.totalLength, name));
                 return frames;
             }
-            return -1;
+            return frames > 0 ? frames : -1;
         }
         if (result == Publication.NOT_CONNECTED) {
             if (job.started) {

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.agrona.CloseHelper;
@@ -168,42 +169,55 @@ public final class ExchangeNode implements AutoCloseable {
     }
 
     private synchronized void ensureOpen() {
-        if (closed) {
-            throw new IllegalStateException("exchange node on " + aeronDirectory() + " is closed");
-        }
-    }
-
-    private synchronized void add(Agent agent, AutoCloseable resource) {
-        if (Thread.currentThread() == agentThread) {
-            CloseHelper.quietClose(resource);
+        if (Thread.currentThread() == agentThread) {    // adding waits for the agent thread: it would wait for itself
             throw new IllegalStateException("senders and receivers cannot be made on the exchange's own thread "
                     + "(from a future's inline continuation): use an *Async continuation");
         }
         if (closed) {
-            CloseHelper.quietClose(resource);
             throw new IllegalStateException("exchange node on " + aeronDirectory() + " is closed");
-        }
-        while (!agents.tryAdd(agent)) {
-            Thread.onSpinWait();
-        }
-        while (!agents.hasAddAgentCompleted()) {
-            Thread.yield();
         }
     }
 
-    /** Takes an agent off the duty cycle; its onClose runs on the agent thread (or already ran if the node closed). */
-    synchronized void remove(Agent agent) {
-        if (closed || runner.isClosed()) {
+    private void add(Agent agent, AutoCloseable resource) {
+        if (Thread.currentThread() == agentThread) {    // it would wait for itself
+            CloseHelper.quietClose(resource);
+            throw new IllegalStateException("senders and receivers cannot be made on the exchange's own thread "
+                    + "(from a future's inline continuation): use an *Async continuation");
+        }
+        synchronized (this) {
+            if (closed) {
+                CloseHelper.quietClose(resource);
+                throw new IllegalStateException("exchange node on " + aeronDirectory() + " is closed");
+            }
+            while (!agents.tryAdd(agent)) {
+                Thread.onSpinWait();
+            }
+            while (!agents.hasAddAgentCompleted()) {
+                Thread.yield();
+            }
+        }
+    }
+
+    /**
+     * Takes an agent off the duty cycle and waits until its onClose has run on the agent thread (at once if the node
+     * is closed: closing the node closed it). Called on the agent thread itself (a continuation closing a sender), it
+     * cannot wait for itself, so another thread does the removal.
+     */
+    void remove(Agent agent) {
+        if (Thread.currentThread() == agentThread) {
+            CompletableFuture.runAsync(() -> remove(agent));
             return;
         }
-        while (!agents.tryRemove(agent)) {
-            Thread.onSpinWait();
-        }
-        if (Thread.currentThread() == agentThread) {
-            return;         // called from a continuation on the agent thread: the next duty cycle removes it
-        }
-        while (!agents.hasRemoveAgentCompleted()) {
-            Thread.yield();
+        synchronized (this) {
+            if (closed || runner.isClosed()) {
+                return;
+            }
+            while (!agents.tryRemove(agent)) {
+                Thread.onSpinWait();
+            }
+            while (!agents.hasRemoveAgentCompleted()) {
+                Thread.yield();
+            }
         }
     }
 

@@ -125,6 +125,34 @@ class ExchangeNodeTest {
     }
 
     @Test
+    void shouldLetAContinuationOnTheAgentThreadCloseASenderWithoutDeadlock() throws Exception {
+        try (ExchangeNode node = ExchangeNode.launchEmbedded(ExchangeConfig.defaults());
+                Arena arena = Arena.ofShared()) {
+            TensorReceiver receiver = node.newReceiver(ExchangeChannels.ipc(), 11, TensorAllocator.of(arena));
+            TensorSender sender = node.newSender(ExchangeChannels.ipc(), 11);
+            CompletableFuture<MemorySegment> received = receiver.expect(1, 1, Duration.ofSeconds(30));
+            CompletableFuture<String> inline = received.thenApply(data -> {     // runs on aether-exchange
+                sender.close();
+                try {
+                    node.newSender(ExchangeChannels.ipc(), 12);
+                    return "made a sender";
+                } catch (IllegalStateException e) {
+                    return e.getMessage();
+                }
+            });
+            sender.send(1, 1, Payloads.random(arena, 100_000, 1)).get(30, TimeUnit.SECONDS);
+            assertThat(inline.get(30, TimeUnit.SECONDS)).contains("exchange's own thread");
+            assertThatThrownBy(() -> sender.send(2, 1, arena.allocate(8)).get(30, TimeUnit.SECONDS)).cause()
+                    .isInstanceOfSatisfying(TensorTransferException.class,
+                            e -> assertThat(e.reason()).isEqualTo(Reason.CLOSED));
+            TensorSender next = node.newSender(ExchangeChannels.ipc(), 11);     // the node is still serving
+            CompletableFuture<MemorySegment> again = receiver.expect(3, 1, Duration.ofSeconds(30));
+            next.send(3, 1, arena.allocate(10)).get(30, TimeUnit.SECONDS);
+            assertThat(again.get(30, TimeUnit.SECONDS).byteSize()).isEqualTo(10);
+        }
+    }
+
+    @Test
     void shouldRejectInvalidSettings() {
         assertThatThrownBy(() -> ExchangeConfig.defaults().withSendTimeout(Duration.ZERO))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("sendTimeout");
