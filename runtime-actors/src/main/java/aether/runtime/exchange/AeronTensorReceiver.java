@@ -244,6 +244,9 @@ final class AeronTensorReceiver implements TensorReceiver, Agent, FragmentHandle
 
     private Transfer find(long tensorId, long version) {
         int n = transfers.size();
+        if (lastHit >= n) {
+            lastHit = 0;    // the list shrank since the last hit
+        }
         for (int i = 0; i < n; i++) {
             int k = lastHit + i < n ? lastHit + i : lastHit + i - n;
             Transfer t = transfers.get(k);

@@ -178,6 +178,43 @@ class AeronExchangeTest {
         }
     }
 
+    @Test
+    void shouldReassembleManyTransfersSentOneFrameAtATimeOverUdp() throws Exception {
+        var d = ExchangeConfig.defaults();
+        var oneFramePerTurn = new ExchangeConfig(null, d.sendTimeout(), d.transferTimeout(), d.unclaimedRetention(), 1,
+                d.maxIdle());
+        String channel = ExchangeChannels.udp("127.0.0.1", Payloads.freeUdpPort());
+        var random = new java.util.SplittableRandom(20261122);
+        try (ExchangeNode other = ExchangeNode.launchEmbedded(oneFramePerTurn);
+                Arena local = Arena.ofShared();
+                TensorReceiver receiver = node.newReceiver(channel, 3000, TensorAllocator.of(local));
+                TensorSender sender = other.newSender(channel, 3000)) {
+            int count = 24;
+            long base = IDS.getAndAdd(count);
+            List<MemorySegment> payloads = new ArrayList<>();
+            List<CompletableFuture<MemorySegment>> results = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                payloads.add(Payloads.random(local, random.nextLong(0, 600_000), base + i));
+                if (i % 2 == 0) {   // half expected before they start, half after (parked or in flight)
+                    results.add(receiver.expect(base + i, 1, WAIT));
+                }
+            }
+            List<CompletableFuture<Void>> sends = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                sends.add(sender.send(base + i, 1, payloads.get(i)));
+            }
+            for (int i = 1; i < count; i += 2) {
+                results.add(i, receiver.expect(base + i, 1, WAIT));
+            }
+            CompletableFuture.allOf(sends.toArray(CompletableFuture[]::new)).get(60, TimeUnit.SECONDS);
+            for (int i = 0; i < count; i++) {
+                assertThat(results.get(i).get(60, TimeUnit.SECONDS).mismatch(payloads.get(i)))
+                        .as("tensor %d of %,d bytes", base + i, payloads.get(i).byteSize()).isEqualTo(-1L);
+            }
+            assertThat(other.errorCount()).isZero();
+        }
+    }
+
     private static int switches(List<Long> order) {
         int switches = 0;
         for (int i = 1; i < order.size(); i++) {
