@@ -56,7 +56,7 @@ public final class ExchangeBenchmark {
         boolean quick = Arrays.asList(args).contains("--quick");
         long[] sizes = {MIB, 64 * MIB};
         int[] transfers = quick ? new int[] {40, 6} : new int[] {400, 40};
-        int[] warmups = quick ? new int[] {20, 3} : new int[] {100, 8};
+        int[] warmups = quick ? new int[] {300, 4} : new int[] {1000, 10};   // enough frames for C2 to compile the hot loops
         List<Row> rows = new ArrayList<>();
         try (Arena arena = Arena.ofShared()) {
             MemorySegment[] payloads = new MemorySegment[sizes.length];
