@@ -36,7 +36,7 @@ import picocli.CommandLine.Spec;
  * cannot be read gives exactly one line on stderr, {@code aether inspect: <message>}, and exit code 2 (with the stack
  * trace too under {@code --debug}).
  */
-@Command(name = "inspect", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "inspect", sortOptions = false,
         description = "Validate a GGUF model file and summarize it: architecture, size, quantization, "
                 + "hyperparameters, tokenizer.")
 public final class InspectCommand implements Callable<Integer> {
@@ -62,6 +62,9 @@ public final class InspectCommand implements Callable<Integer> {
 
     @Option(names = "--debug", description = "print the stack trace of a failure")
     boolean debug;
+
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
+    boolean help;
 
     @Spec
     CommandSpec spec;

@@ -135,15 +135,15 @@ final class GgufReader {
 
     private MetadataValue readValue(GgufValueType type, String field, int depth) {
         return switch (type) {
-            case UINT8 -> new MetadataValue.Int(type, Byte.toUnsignedLong(read(U8, 1, field)));
-            case INT8 -> new MetadataValue.Int(type, read(U8, 1, field));
-            case UINT16 -> new MetadataValue.Int(type, Short.toUnsignedLong(read(I16, field)));
-            case INT16 -> new MetadataValue.Int(type, read(I16, field));
+            case UINT8 -> new MetadataValue.Int(type, Byte.toUnsignedLong(u8(field)));
+            case INT8 -> new MetadataValue.Int(type, u8(field));
+            case UINT16 -> new MetadataValue.Int(type, Short.toUnsignedLong(i16(field)));
+            case INT16 -> new MetadataValue.Int(type, i16(field));
             case UINT32 -> new MetadataValue.Int(type, Integer.toUnsignedLong(u32(field)));
             case INT32 -> new MetadataValue.Int(type, u32(field));
             case UINT64, INT64 -> new MetadataValue.Int(type, u64(field));
-            case FLOAT32 -> new MetadataValue.Float32(read(F32, field));
-            case FLOAT64 -> new MetadataValue.Float64(read(F64, field));
+            case FLOAT32 -> new MetadataValue.Float32(f32(field));
+            case FLOAT64 -> new MetadataValue.Float64(f64(field));
             case BOOL -> new MetadataValue.Bool(readBool(field));
             case STRING -> new MetadataValue.Str(readStringBytes(field));
             case ARRAY -> new MetadataValue.Array(readArray(field, depth));
@@ -152,7 +152,7 @@ final class GgufReader {
 
     private boolean readBool(String field) {
         long at = position;
-        byte b = read(U8, 1, field);
+        byte b = u8(field);
         if (b != 0 && b != 1) {
             throw error(at, field, "a BOOL must be 0 or 1, found %d".formatted(Byte.toUnsignedInt(b)));
         }
@@ -386,30 +386,28 @@ final class GgufReader {
         }
     }
 
-    private byte read(java.lang.foreign.ValueLayout.OfByte layout, int n, String field) {
-        need(n, field);
-        byte v = bytes.get(layout, position);
-        position += n;
-        return v;
+    private byte u8(String field) {
+        need(1, field);
+        return bytes.get(U8, position++);
     }
 
-    private short read(java.lang.foreign.ValueLayout.OfShort layout, String field) {
+    private short i16(String field) {
         need(2, field);
-        short v = bytes.get(layout, position);
+        short v = bytes.get(I16, position);
         position += 2;
         return v;
     }
 
-    private float read(java.lang.foreign.ValueLayout.OfFloat layout, String field) {
+    private float f32(String field) {
         need(4, field);
-        float v = bytes.get(layout, position);
+        float v = bytes.get(F32, position);
         position += 4;
         return v;
     }
 
-    private double read(java.lang.foreign.ValueLayout.OfDouble layout, String field) {
+    private double f64(String field) {
         need(8, field);
-        double v = bytes.get(layout, position);
+        double v = bytes.get(F64, position);
         position += 8;
         return v;
     }

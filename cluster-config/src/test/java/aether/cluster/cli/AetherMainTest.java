@@ -1,0 +1,20 @@
+package aether.cluster.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import org.junit.jupiter.api.Test;
+
+class AetherMainTest {
+
+    @Test
+    void shouldOfferInspectAsASubcommand() {
+        var cli = AetherMain.commandLine();
+        assertThat(cli.getSubcommands()).containsKey("inspect");
+        var err = new StringWriter();
+        int code = cli.setErr(new PrintWriter(err)).execute("inspect", "/definitely/not/here.gguf");
+        assertThat(code).isEqualTo(2);
+        assertThat(err.toString()).isEqualTo("aether inspect: /definitely/not/here.gguf: no such file" + System.lineSeparator());
+    }
+}
