@@ -1,0 +1,279 @@
+package aether.device.cpu.kernel;
+
+import aether.device.cpu.KernelPool;
+import aether.device.cpu.RangeTask;
+import aether.runtime.tensor.GgmlType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.EnumSet;
+import java.util.Set;
+
+/**
+ * {@code y = x · Wᵀ}, ggml_mul_mat's convention: W has {@code outFeatures} rows of {@code inFeatures} elements in a
+ * ggml type's block format, rows contiguous (row stride {@code type.bytesFor(inFeatures)}), read in place — usually a
+ * slice of a mapped GGUF, with no alignment assumed. x is f32 {@code [tokens, inFeatures]}, y is f32
+ * {@code [tokens, outFeatures]}, both row-major and little-endian; {@code y[t][r] = dot(x[t], W[r])}.
+ *
+ * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) runs fused dot kernels that dequantize in registers; for
+ * quantized weights with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks (llama.cpp's
+ * approach) and the dots are int8×int8 per block. Prefill (more tokens) dequantizes a block of weight rows into a
+ * per-thread f32 scratch once and runs a 2×4 register-blocked f32 micro-kernel over all tokens; {@link Activations}
+ * does not apply there. Output rows are split across the {@link KernelPool}'s threads in chunks of 16 rows (one
+ * cache line of f32 outputs).
+ *
+ * <p>Segments are read and written by the pool's threads, so they must come from a shared, global or automatic
+ * arena (or a mapped file's), not a confined one.
+ *
+ * <p>Thread confinement: an instance holds per-call state and scratch; use it from one thread at a time (one per
+ * pool). Scratch grows on the first call with a larger shape and is then reused: once warm, a call allocates nothing.
+ */
+public final class Matmul implements RangeTask {
+    /** How activations meet quantized weights in decode (GEMV). */
+    public enum Activations {
+        /** Dequantize the weight block in registers and FMA with the f32 activations. */
+        FLOAT,
+        /** Quantize each activation row to 8-bit blocks once, then int8×int8 dot products per block. */
+        Q8
+    }
+
+    /** The types this class multiplies. */
+    public static final Set<GgmlType> SUPPORTED = EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16,
+            GgmlType.Q8_0, GgmlType.Q4_0);
+    /** Token count from which the blocked GEMM beats repeated fused dots (it pays one dequantization per row). */
+    public static final int GEMM_MIN_TOKENS = 4;
+    /** Default activation format for quantized decode: the faster one measured by {@code MatmulBenchmark}. */
+    public static final Activations DEFAULT_ACTIVATIONS = Activations.FLOAT;
+
+    static final int ROW_ALIGN = 16;
+    static final int ROW_BLOCK = 32;
+    static final int K_BLOCK = 1024;
+
+    private final KernelPool pool;
+    private final boolean vector;
+    private final Activations activations;
+    private final Arena arena = Arena.ofAuto();
+    private final MemorySegment[] rowScratch;
+    private final float[][] tileOut;
+    private final QuantizeTask quantizeTask = new QuantizeTask();
+    private MemorySegment xq = MemorySegment.NULL;
+
+    // Per-call state, set by multiply() before dispatch (the pool's hand-off publishes it to the workers).
+    private GgmlType type;
+    private MemorySegment w;
+    private MemorySegment x;
+    private MemorySegment y;
+    private int rows;
+    private int cols;
+    private int tokens;
+    private long rowBytes;
+    private boolean useQ8;
+
+    /** Vector kernels if available (see {@link VectorSupport}) and the default activation format. */
+    public Matmul(KernelPool pool) {
+        this(pool, VectorSupport.enabledByDefault(), DEFAULT_ACTIVATIONS);
+    }
+
+    /**
+     * @param vector      run the vector kernels (requires {@link VectorSupport#available()}), else the scalar references
+     * @param activations how quantized weights meet activations in decode
+     */
+    public Matmul(KernelPool pool, boolean vector, Activations activations) {
+        if (vector && !VectorSupport.available()) {
+            throw new IllegalStateException("vector kernels requested but jdk.incubator.vector / 256-bit vectors unavailable");
+        }
+        this.pool = pool;
+        this.vector = vector;
+        this.activations = activations;
+        this.rowScratch = new MemorySegment[pool.threads()];
+        this.tileOut = new float[pool.threads()][8];
+        for (int i = 0; i < rowScratch.length; i++) {
+            rowScratch[i] = vector ? arena.allocate((long) ROW_BLOCK * K_BLOCK * Float.BYTES, 64) : MemorySegment.NULL;
+        }
+    }
+
+    /**
+     * Computes {@code y[t][r] = Σ_i x[t][i] · W[r][i]} for {@code t < tokens}, {@code r < outFeatures}.
+     *
+     * @param weights     {@code outFeatures} rows of {@code inFeatures} elements of {@code type}, contiguous
+     * @param x           f32 activations {@code [tokens, inFeatures]}
+     * @param y           f32 output {@code [tokens, outFeatures]}, overwritten; must not overlap {@code x}
+     * @throws IllegalArgumentException if the type is unsupported, {@code inFeatures} is not a whole number of blocks,
+     *                                  or a segment is smaller than its shape needs
+     */
+    public void multiply(GgmlType type, MemorySegment weights, int outFeatures, int inFeatures,
+                         MemorySegment x, int tokens, MemorySegment y) {
+        if (!SUPPORTED.contains(type)) {
+            throw new IllegalArgumentException("matmul: weight type %s is not supported (expected one of %s)".formatted(type, SUPPORTED));
+        }
+        if (outFeatures < 0 || inFeatures < 0 || tokens < 0) {
+            throw new IllegalArgumentException("matmul: negative shape out=%d in=%d tokens=%d".formatted(outFeatures, inFeatures, tokens));
+        }
+        long rowBytes = type.bytesFor(inFeatures);   // rejects a partial block with the type's own message
+        requireBytes("weights", weights, Math.multiplyExact(rowBytes, (long) outFeatures), type + " [" + outFeatures + " x " + inFeatures + "]");
+        requireBytes("x", x, Math.multiplyExact((long) tokens * inFeatures, Float.BYTES), "f32 [" + tokens + " x " + inFeatures + "]");
+        requireBytes("y", y, Math.multiplyExact((long) tokens * outFeatures, Float.BYTES), "f32 [" + tokens + " x " + outFeatures + "]");
+        if (tokens == 0 || outFeatures == 0) {
+            return;
+        }
+        this.type = type;
+        this.w = weights;
+        this.x = x;
+        this.y = y;
+        this.rows = outFeatures;
+        this.cols = inFeatures;
+        this.tokens = tokens;
+        this.rowBytes = rowBytes;
+        this.useQ8 = activations == Activations.Q8 && type.isQuantized() && (!vector || tokens < GEMM_MIN_TOKENS);
+        if (useQ8) {
+            long need = Q8Activations.rowBytes(inFeatures) * tokens;
+            if (xq.byteSize() < need) {
+                xq = arena.allocate(need, 64);
+            }
+            pool.parallelFor(tokens, 1, quantizeTask);
+        }
+        if (inFeatures == 0) {
+            y.asSlice(0, (long) tokens * outFeatures * Float.BYTES).fill((byte) 0);
+            return;
+        }
+        pool.parallelFor(outFeatures, ROW_ALIGN, this);
+        this.w = null;
+        this.x = null;
+        this.y = null;
+    }
+
+    private static void requireBytes(String what, MemorySegment s, long need, String shape) {
+        if (s.byteSize() < need) {
+            throw new IllegalArgumentException("matmul: %s %s needs %,d bytes, segment has %,d".formatted(what, shape, need, s.byteSize()));
+        }
+    }
+
+    /** Pool entry point: output rows {@code [from, to)}. */
+    @Override
+    public void run(int from, int to, int thread) {
+        if (vector && tokens >= GEMM_MIN_TOKENS) {
+            gemm(from, to, thread);
+        } else {
+            gemv(from, to);
+        }
+    }
+
+    private void gemv(int from, int to) {
+        long q8Row = Q8Activations.rowBytes(cols);
+        for (int r = from; r < to; r++) {
+            long wOff = r * rowBytes;
+            for (int t = 0; t < tokens; t++) {
+                float v = useQ8 ? dotQ8(wOff, xq, t * q8Row) : dot(wOff, x, (long) t * cols * Float.BYTES);
+                y.set(BlockLayouts.F32, ((long) t * rows + r) * Float.BYTES, v);
+            }
+        }
+    }
+
+    private float dot(long wOff, MemorySegment x, long xOff) {
+        if (vector) {
+            return switch (type) {
+                case F32 -> FloatKernels.dotF32(w, wOff, x, xOff, cols);
+                case F16 -> FloatKernels.dotF16(w, wOff, x, xOff, cols);
+                case BF16 -> FloatKernels.dotBF16(w, wOff, x, xOff, cols);
+                case Q8_0 -> Q8_0Kernels.dot(w, wOff, x, xOff, cols);
+                case Q4_0 -> Q4_0Kernels.dot(w, wOff, x, xOff, cols);
+                default -> throw new AssertionError(type);
+            };
+        }
+        return switch (type) {
+            case F32 -> ScalarDot.f32(w, wOff, x, xOff, cols);
+            case F16 -> ScalarDot.f16(w, wOff, x, xOff, cols);
+            case BF16 -> ScalarDot.bf16(w, wOff, x, xOff, cols);
+            case Q8_0 -> ScalarDot.q8_0(w, wOff, x, xOff, cols);
+            case Q4_0 -> ScalarDot.q4_0(w, wOff, x, xOff, cols);
+            default -> throw new AssertionError(type);
+        };
+    }
+
+    private float dotQ8(long wOff, MemorySegment xq, long xqOff) {
+        if (vector) {
+            return switch (type) {
+                case Q8_0 -> Q8_0Kernels.dotQ8(w, wOff, xq, xqOff, cols);
+                case Q4_0 -> Q4_0Kernels.dotQ8(w, wOff, xq, xqOff, cols);
+                default -> throw new AssertionError(type);
+            };
+        }
+        return switch (type) {
+            case Q8_0 -> ScalarDot.q8_0Q8(w, wOff, xq, xqOff, cols);
+            case Q4_0 -> ScalarDot.q4_0Q8(w, wOff, xq, xqOff, cols);
+            default -> throw new AssertionError(type);
+        };
+    }
+
+    /** Dequantizes elements {@code [k0, k0 + n)} of weight row {@code r} into {@code dst[dstOff]} as f32. */
+    private void dequant(int r, int k0, int n, MemorySegment dst, long dstOff) {
+        long off = r * rowBytes + type.bytesFor(k0);
+        int blocks = n / type.blockSize();
+        switch (type) {
+            case F16 -> FloatKernels.dequantF16(w, off, n, dst, dstOff);
+            case BF16 -> FloatKernels.dequantBF16(w, off, n, dst, dstOff);
+            case Q8_0 -> Q8_0Kernels.dequant(w, off, blocks, dst, dstOff);
+            case Q4_0 -> Q4_0Kernels.dequant(w, off, blocks, dst, dstOff);
+            default -> throw new AssertionError(type);
+        }
+    }
+
+    /**
+     * Blocked GEMM over rows {@code [from, to)}: for each block of {@value #ROW_BLOCK} rows and {@value #K_BLOCK}
+     * columns (the dequantized block, 128 KiB, stays in L2), every 4-token tile of x (16 KiB, L1) runs 2×4 tiles;
+     * partial sums over column blocks accumulate in y, which this thread alone owns for these rows.
+     */
+    private void gemm(int from, int to, int thread) {
+        MemorySegment scratch = rowScratch[thread];
+        float[] out = tileOut[thread];
+        boolean direct = type == GgmlType.F32;
+        for (int rb = from; rb < to; rb += ROW_BLOCK) {
+            int nr = Math.min(ROW_BLOCK, to - rb);
+            for (int kb = 0; kb < cols; kb += K_BLOCK) {
+                int kc = Math.min(K_BLOCK, cols - kb);
+                MemorySegment ws = direct ? w : scratch;
+                long wBase = direct ? rb * rowBytes + 4L * kb : 0;
+                long wStride = direct ? rowBytes : 4L * kc;
+                if (!direct) {
+                    for (int r = 0; r < nr; r++) {
+                        dequant(rb + r, kb, kc, scratch, r * wStride);
+                    }
+                }
+                for (int t0 = 0; t0 < tokens; t0 += 4) {
+                    int nt = Math.min(4, tokens - t0);
+                    long xk = 4L * kb;
+                    long x0 = (long) t0 * cols * Float.BYTES + xk;
+                    long x1 = (long) (t0 + Math.min(1, nt - 1)) * cols * Float.BYTES + xk;
+                    long x2 = (long) (t0 + Math.min(2, nt - 1)) * cols * Float.BYTES + xk;
+                    long x3 = (long) (t0 + Math.min(3, nt - 1)) * cols * Float.BYTES + xk;
+                    for (int r = 0; r < nr; r += 2) {
+                        int r1 = Math.min(r + 1, nr - 1);
+                        GemmTile.tile2x4(ws, wBase + r * wStride, wBase + r1 * wStride, x, x0, x1, x2, x3, kc, out);
+                        store(out, 0, rb + r, t0, nt, kb == 0);
+                        if (r1 != r) {
+                            store(out, 4, rb + r1, t0, nt, kb == 0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private void store(float[] out, int base, int row, int t0, int nt, boolean first) {
+        for (int t = 0; t < nt; t++) {
+            long o = ((long) (t0 + t) * rows + row) * Float.BYTES;
+            float v = out[base + t];
+            y.set(BlockLayouts.F32, o, first ? v : y.get(BlockLayouts.F32, o) + v);
+        }
+    }
+
+    /** Quantizes activation rows (tokens) {@code [from, to)} into the Q8 scratch. */
+    private final class QuantizeTask implements RangeTask {
+        @Override
+        public void run(int from, int to, int thread) {
+            long q8Row = Q8Activations.rowBytes(cols);
+            for (int t = from; t < to; t++) {
+                Q8Activations.quantizeRow(x, (long) t * cols * Float.BYTES, cols, xq, t * q8Row);
+            }
+        }
+    }
+}
