@@ -16,70 +16,64 @@ import jdk.incubator.vector.VectorSpecies;
 final class Q8_0Kernels {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
-    static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
-    static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
+    static final VectorSpecies<Short> S128 = ShortVector.SPECIES_128;
     static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     private Q8_0Kernels() {}
 
-    /** Float path: each group of 8 int8 widened straight to 8 floats (vpmovsxbd + vcvtdq2ps) and FMA'd with x. */
+    /**
+     * Float path: each group of 8 int8 widened straight to 8 floats (vpmovsxbd + vcvtdq2ps) and FMA'd with x. Written
+     * out inline with no vector-typed helper (see {@link Q4_0Kernels} for why).
+     */
     static float dot(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
-        var acc0 = FloatVector.zero(F);
-        var acc1 = FloatVector.zero(F);
+        var acc = FloatVector.zero(F);
         int blocks = cols / 32;
-        int b = 0;
-        for (; b + 1 < blocks; b += 2) {
-            acc0 = block(w, wOff + (long) b * Q8_0_BYTES, x, xOff + b * 128L, acc0);
-            acc1 = block(w, wOff + (long) (b + 1) * Q8_0_BYTES, x, xOff + (b + 1) * 128L, acc1);
+        for (int b = 0; b < blocks; b++) {
+            long blk = wOff + (long) b * Q8_0_BYTES;
+            long q = blk + Q8_0_QS;
+            long xb = xOff + b * 128L;
+            var p = ((FloatVector) ByteVector.fromMemorySegment(B64, w, q, LE).convertShape(VectorOperators.B2F, F, 0))
+                    .mul(FloatVector.fromMemorySegment(F, x, xb, LE));
+            p = ((FloatVector) ByteVector.fromMemorySegment(B64, w, q + 8, LE).convertShape(VectorOperators.B2F, F, 0))
+                    .fma(FloatVector.fromMemorySegment(F, x, xb + 32, LE), p);
+            p = ((FloatVector) ByteVector.fromMemorySegment(B64, w, q + 16, LE).convertShape(VectorOperators.B2F, F, 0))
+                    .fma(FloatVector.fromMemorySegment(F, x, xb + 64, LE), p);
+            p = ((FloatVector) ByteVector.fromMemorySegment(B64, w, q + 24, LE).convertShape(VectorOperators.B2F, F, 0))
+                    .fma(FloatVector.fromMemorySegment(F, x, xb + 96, LE), p);
+            acc = p.fma(FloatVector.broadcast(F, BlockLayouts.f16(w, blk)), acc);
         }
-        if (b < blocks) {
-            acc0 = block(w, wOff + (long) b * Q8_0_BYTES, x, xOff + b * 128L, acc0);
-        }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
-    }
-
-    private static FloatVector block(MemorySegment w, long blk, MemorySegment x, long xb, FloatVector acc) {
-        long q = blk + Q8_0_QS;
-        var p = ByteVector.fromMemorySegment(B64, w, q, LE).castShape(F, 0).reinterpretAsFloats()
-                .mul(FloatVector.fromMemorySegment(F, x, xb, LE));
-        p = ByteVector.fromMemorySegment(B64, w, q + 8, LE).castShape(F, 0).reinterpretAsFloats()
-                .fma(FloatVector.fromMemorySegment(F, x, xb + 32, LE), p);
-        p = ByteVector.fromMemorySegment(B64, w, q + 16, LE).castShape(F, 0).reinterpretAsFloats()
-                .fma(FloatVector.fromMemorySegment(F, x, xb + 64, LE), p);
-        p = ByteVector.fromMemorySegment(B64, w, q + 24, LE).castShape(F, 0).reinterpretAsFloats()
-                .fma(FloatVector.fromMemorySegment(F, x, xb + 96, LE), p);
-        return p.fma(FloatVector.broadcast(F, BlockLayouts.f16(w, blk)), acc);
+        return acc.reduceLanes(VectorOperators.ADD);
     }
 
     /**
-     * Int8 path against {@link Q8Activations}: 16 int8 pairs widened to shorts (vpmovsxbw), multiplied in 16-bit lanes
-     * (|q·q| ≤ 128·127 and the sum of two ≤ 32512 still fits a short), the pair sum widened to ints, converted once
+     * Int8 path against {@link Q8Activations}: int8 pairs widened to shorts (vpmovsxbw), multiplied in 16-bit lanes
+     * (|q·q| ≤ 128·127 and the sum of two ≤ 32512 still fits a short), the pair sums widened to ints, converted once
      * per block and FMA'd with d_w·d_x. Exact integer block sums, like ggml's {@code isum}.
      */
     static float dotQ8(MemorySegment w, long wOff, MemorySegment xq, long xqOff, int cols) {
         int blocks = cols / 32;
         long qs = xqOff + Q8Activations.quantsOffset(cols);
-        var acc0 = FloatVector.zero(F);
-        var acc1 = FloatVector.zero(F);
+        var acc = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
-            long blk = wOff + (long) b * Q8_0_BYTES;
+            long q = wOff + (long) b * Q8_0_BYTES + Q8_0_QS;
             long a = qs + b * 32L;
-            var w0 = (ShortVector) ByteVector.fromMemorySegment(B128, w, blk + Q8_0_QS, LE).convertShape(VectorOperators.B2S, S, 0);
-            var w1 = (ShortVector) ByteVector.fromMemorySegment(B128, w, blk + Q8_0_QS + 16, LE).convertShape(VectorOperators.B2S, S, 0);
-            var x0 = (ShortVector) ByteVector.fromMemorySegment(B128, xq, a, LE).convertShape(VectorOperators.B2S, S, 0);
-            var x1 = (ShortVector) ByteVector.fromMemorySegment(B128, xq, a + 16, LE).convertShape(VectorOperators.B2S, S, 0);
-            var p = w0.mul(x0).add(w1.mul(x1));
-            var i = ((IntVector) p.convertShape(VectorOperators.S2I, I, 0)).add((IntVector) p.convertShape(VectorOperators.S2I, I, 1));
-            float scale = BlockLayouts.f16(w, blk) * xq.get(BlockLayouts.F32, xqOff + 4L * b);
-            var f = (FloatVector) i.convert(VectorOperators.I2F, 0);
-            if ((b & 1) == 0) {
-                acc0 = f.fma(FloatVector.broadcast(F, scale), acc0);
-            } else {
-                acc1 = f.fma(FloatVector.broadcast(F, scale), acc1);
-            }
+            // 8 lanes per step so that every widening is a "part 0" conversion (see Q4_0Kernels)
+            var w0 = (ShortVector) ByteVector.fromMemorySegment(B64, w, q, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var w1 = (ShortVector) ByteVector.fromMemorySegment(B64, w, q + 8, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var w2 = (ShortVector) ByteVector.fromMemorySegment(B64, w, q + 16, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var w3 = (ShortVector) ByteVector.fromMemorySegment(B64, w, q + 24, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var x0 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var x1 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a + 8, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var x2 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a + 16, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var x3 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a + 24, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var s01 = w0.mul(x0).add(w1.mul(x1));
+            var s23 = w2.mul(x2).add(w3.mul(x3));
+            var i = ((IntVector) s01.convertShape(VectorOperators.S2I, I, 0)).add((IntVector) s23.convertShape(VectorOperators.S2I, I, 0));
+            float scale = BlockLayouts.f16(w, q - Q8_0_QS) * xq.get(BlockLayouts.F32, xqOff + 4L * b);
+            acc = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, scale), acc);
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        return acc.reduceLanes(VectorOperators.ADD);
     }
 
     /** Dequantizes {@code blocks} blocks at {@code w[wOff]} to floats at {@code dst[dstOff]}. */
@@ -89,8 +83,8 @@ final class Q8_0Kernels {
             long o = dstOff + b * 128L;
             var d = FloatVector.broadcast(F, BlockLayouts.f16(w, blk));
             for (int k = 0; k < 4; k++) {
-                ByteVector.fromMemorySegment(B64, w, blk + Q8_0_QS + 8 * k, LE).castShape(F, 0).reinterpretAsFloats()
-                        .mul(d).intoMemorySegment(dst, o + 32L * k, LE);
+                ((FloatVector) ByteVector.fromMemorySegment(B64, w, blk + Q8_0_QS + 8 * k, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).mul(d).intoMemorySegment(dst, o + 32L * k, LE);
             }
         }
     }
