@@ -18,7 +18,59 @@ final class BlockLayouts {
     static final int Q4_0_BYTES = 18;
     static final int Q4_0_QS = 2;
 
+    /** block_q4_1: {@code ggml_half d, m; uint8_t qs[16];} — nibbles as Q4_0, unsigned; value = d * q + m. */
+    static final int Q4_1_BYTES = 20;
+    static final int Q4_1_M = 2;
+    static final int Q4_1_QS = 4;
+    /**
+     * block_q5_0: {@code ggml_half d; uint8_t qh[4]; uint8_t qs[16];} — element j's low 4 bits are Q4_0's nibble,
+     * its 5th bit is bit j of the little-endian uint32 qh; value = d * (q - 16).
+     */
+    static final int Q5_0_BYTES = 22;
+    static final int Q5_0_QH = 2;
+    static final int Q5_0_QS = 6;
+    /** block_q5_1: {@code ggml_half d, m; uint8_t qh[4]; uint8_t qs[16];} — 5-bit q as Q5_0, value = d * q + m. */
+    static final int Q5_1_BYTES = 24;
+    static final int Q5_1_M = 2;
+    static final int Q5_1_QH = 4;
+    static final int Q5_1_QS = 8;
+    /**
+     * block_q4_K (256 elements): {@code ggml_half d, dmin; uint8_t scales[12]; uint8_t qs[128];} — 8 sub-blocks of
+     * 32 with 6-bit scale sc and min m packed in scales (get_scale_min_k4); each 32-byte group of qs holds sub-block
+     * 2k in its low nibbles and 2k+1 in its high nibbles; value = d·sc·q − dmin·m.
+     */
+    static final int Q4_K_BYTES = 144;
+    static final int Q4_K_DMIN = 2;
+    static final int Q4_K_SCALES = 4;
+    static final int Q4_K_QS = 16;
+    /**
+     * block_q6_K (256 elements): {@code uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; ggml_half d;} — two
+     * halves of 128; in a half, for l &lt; 32, elements l, l+32, l+64, l+96 take the low nibble of ql[l], ql[l+32],
+     * the high nibble of ql[l], ql[l+32], and bits 0-1, 2-3, 4-5, 6-7 of qh[l] as bits 4-5; q is that minus 32;
+     * each 16 elements have their own int8 scale; value = d·sc·q.
+     */
+    static final int Q6_K_BYTES = 210;
+    static final int Q6_K_QH = 128;
+    static final int Q6_K_SCALES = 192;
+    static final int Q6_K_D = 208;
+
     private BlockLayouts() {}
+
+    /** get_scale_min_k4's 6-bit scale of sub-block {@code j} (0..7) from the 12 packed bytes at {@code s[off]}. */
+    static int q4kScale(MemorySegment s, long off, int j) {
+        if (j < 4) {
+            return s.get(ValueLayout.JAVA_BYTE, off + j) & 63;
+        }
+        return (s.get(ValueLayout.JAVA_BYTE, off + j + 4) & 0xF) | (((s.get(ValueLayout.JAVA_BYTE, off + j - 4) & 0xFF) >> 6) << 4);
+    }
+
+    /** get_scale_min_k4's 6-bit min of sub-block {@code j}. */
+    static int q4kMin(MemorySegment s, long off, int j) {
+        if (j < 4) {
+            return s.get(ValueLayout.JAVA_BYTE, off + j + 4) & 63;
+        }
+        return ((s.get(ValueLayout.JAVA_BYTE, off + j + 4) & 0xFF) >> 4) | (((s.get(ValueLayout.JAVA_BYTE, off + j) & 0xFF) >> 6) << 4);
+    }
 
     static float f16(MemorySegment s, long offset) {
         return Float.float16ToFloat(s.get(I16, offset));

@@ -15,8 +15,9 @@ import java.util.Set;
  * {@code [tokens, outFeatures]}, both row-major and little-endian; {@code y[t][r] = dot(x[t], W[r])}.
  *
  * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) runs fused dot kernels that dequantize in registers; for
- * quantized weights with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks (llama.cpp's
- * approach) and the dots are int8×int8 per block. Prefill (more tokens) dequantizes a block of weight rows into a
+ * {@link #Q8_ACTIVATION_TYPES} with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks
+ * (llama.cpp's approach) and the dots are int8×int8 per block (measured slower than the float path with JDK 25's
+ * Vector API on AVX2, which has no int8 dot instruction to reach, so FLOAT is the default). Prefill (more tokens) dequantizes a block of weight rows into a
  * per-thread f32 scratch once and runs a 2×4 register-blocked f32 micro-kernel over all tokens; {@link Activations}
  * does not apply there. Output rows are split across the {@link KernelPool}'s threads in chunks of 16 rows (one
  * cache line of f32 outputs).
@@ -38,7 +39,9 @@ public final class Matmul implements RangeTask {
 
     /** The types this class multiplies. */
     public static final Set<GgmlType> SUPPORTED = EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16,
-            GgmlType.Q8_0, GgmlType.Q4_0);
+            GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q6_K);
+    /** The types with an int8 (Q8 activations) decode path; the others always take the float path. */
+    public static final Set<GgmlType> Q8_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
     /** Token count from which the blocked GEMM beats repeated fused dots (it pays one dequantization per row). */
     public static final int GEMM_MIN_TOKENS = 4;
     /** Default activation format for quantized decode: the faster one measured by {@code MatmulBenchmark}. */
@@ -123,7 +126,7 @@ public final class Matmul implements RangeTask {
         this.cols = inFeatures;
         this.tokens = tokens;
         this.rowBytes = rowBytes;
-        this.useQ8 = activations == Activations.Q8 && type.isQuantized() && (!vector || tokens < GEMM_MIN_TOKENS);
+        this.useQ8 = activations == Activations.Q8 && Q8_ACTIVATION_TYPES.contains(type) && (!vector || tokens < GEMM_MIN_TOKENS);
         if (useQ8) {
             long need = Q8Activations.rowBytes(inFeatures) * tokens;
             if (xq.byteSize() < need) {
@@ -176,6 +179,11 @@ public final class Matmul implements RangeTask {
                 case BF16 -> FloatKernels.dotBF16(w, wOff, x, xOff, cols);
                 case Q8_0 -> Q8_0Kernels.dot(w, wOff, x, xOff, cols);
                 case Q4_0 -> Q4_0Kernels.dot(w, wOff, x, xOff, cols);
+                case Q4_1 -> Legacy5Kernels.dotQ4_1(w, wOff, x, xOff, cols);
+                case Q5_0 -> Legacy5Kernels.dotQ5(w, wOff, x, xOff, cols, false);
+                case Q5_1 -> Legacy5Kernels.dotQ5(w, wOff, x, xOff, cols, true);
+                case Q4_K -> KQuantKernels.dotQ4_K(w, wOff, x, xOff, cols);
+                case Q6_K -> KQuantKernels.dotQ6_K(w, wOff, x, xOff, cols);
                 default -> throw new AssertionError(type);
             };
         }
@@ -185,6 +193,11 @@ public final class Matmul implements RangeTask {
             case BF16 -> ScalarDot.bf16(w, wOff, x, xOff, cols);
             case Q8_0 -> ScalarDot.q8_0(w, wOff, x, xOff, cols);
             case Q4_0 -> ScalarDot.q4_0(w, wOff, x, xOff, cols);
+            case Q4_1 -> ScalarDot.q4_1(w, wOff, x, xOff, cols);
+            case Q5_0 -> ScalarDot.q5_0(w, wOff, x, xOff, cols);
+            case Q5_1 -> ScalarDot.q5_1(w, wOff, x, xOff, cols);
+            case Q4_K -> ScalarDot.q4_K(w, wOff, x, xOff, cols);
+            case Q6_K -> ScalarDot.q6_K(w, wOff, x, xOff, cols);
             default -> throw new AssertionError(type);
         };
     }
@@ -213,6 +226,11 @@ public final class Matmul implements RangeTask {
             case BF16 -> FloatKernels.dequantBF16(w, off, n, dst, dstOff);
             case Q8_0 -> Q8_0Kernels.dequant(w, off, blocks, dst, dstOff);
             case Q4_0 -> Q4_0Kernels.dequant(w, off, blocks, dst, dstOff);
+            case Q4_1 -> Legacy5Kernels.dequantQ4_1(w, off, blocks, dst, dstOff);
+            case Q5_0 -> Legacy5Kernels.dequantQ5(w, off, blocks, dst, dstOff, false);
+            case Q5_1 -> Legacy5Kernels.dequantQ5(w, off, blocks, dst, dstOff, true);
+            case Q4_K -> KQuantKernels.dequantQ4_K(w, off, blocks, dst, dstOff);
+            case Q6_K -> KQuantKernels.dequantQ6_K(w, off, blocks, dst, dstOff);
             default -> throw new AssertionError(type);
         }
     }

@@ -101,4 +101,106 @@ final class ScalarDot {
         }
         return sum;
     }
+
+    static float q4_1(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        float sum = 0f;
+        for (int b = 0; b < cols / 32; b++) {
+            long blk = wOff + (long) b * BlockLayouts.Q4_1_BYTES;
+            long xb = xOff + (long) b * 32 * Float.BYTES;
+            float d = BlockLayouts.f16(w, blk);
+            float m = BlockLayouts.f16(w, blk + BlockLayouts.Q4_1_M);
+            for (int j = 0; j < 16; j++) {
+                int q = w.get(ValueLayout.JAVA_BYTE, blk + BlockLayouts.Q4_1_QS + j) & 0xFF;
+                sum += (d * (q & 0xF) + m) * x.get(F32, xb + 4L * j) + (d * (q >>> 4) + m) * x.get(F32, xb + 4L * (j + 16));
+            }
+        }
+        return sum;
+    }
+
+    static float q5_0(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        float sum = 0f;
+        for (int b = 0; b < cols / 32; b++) {
+            long blk = wOff + (long) b * BlockLayouts.Q5_0_BYTES;
+            long xb = xOff + (long) b * 32 * Float.BYTES;
+            float d = BlockLayouts.f16(w, blk);
+            int qh = w.get(ValueLayout.JAVA_INT_UNALIGNED, blk + BlockLayouts.Q5_0_QH);
+            for (int j = 0; j < 16; j++) {
+                int q = w.get(ValueLayout.JAVA_BYTE, blk + BlockLayouts.Q5_0_QS + j) & 0xFF;
+                int q0 = ((q & 0xF) | (((qh >>> j) & 1) << 4)) - 16;
+                int q1 = ((q >>> 4) | (((qh >>> (j + 16)) & 1) << 4)) - 16;
+                sum += d * q0 * x.get(F32, xb + 4L * j) + d * q1 * x.get(F32, xb + 4L * (j + 16));
+            }
+        }
+        return sum;
+    }
+
+    static float q5_1(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        float sum = 0f;
+        for (int b = 0; b < cols / 32; b++) {
+            long blk = wOff + (long) b * BlockLayouts.Q5_1_BYTES;
+            long xb = xOff + (long) b * 32 * Float.BYTES;
+            float d = BlockLayouts.f16(w, blk);
+            float m = BlockLayouts.f16(w, blk + BlockLayouts.Q5_1_M);
+            int qh = w.get(ValueLayout.JAVA_INT_UNALIGNED, blk + BlockLayouts.Q5_1_QH);
+            for (int j = 0; j < 16; j++) {
+                int q = w.get(ValueLayout.JAVA_BYTE, blk + BlockLayouts.Q5_1_QS + j) & 0xFF;
+                int q0 = (q & 0xF) | (((qh >>> j) & 1) << 4);
+                int q1 = (q >>> 4) | (((qh >>> (j + 16)) & 1) << 4);
+                sum += (d * q0 + m) * x.get(F32, xb + 4L * j) + (d * q1 + m) * x.get(F32, xb + 4L * (j + 16));
+            }
+        }
+        return sum;
+    }
+
+    static float q4_K(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        float sum = 0f;
+        for (int b = 0; b < cols / 256; b++) {
+            long blk = wOff + (long) b * BlockLayouts.Q4_K_BYTES;
+            long xb = xOff + (long) b * 256 * Float.BYTES;
+            float d = BlockLayouts.f16(w, blk);
+            float dmin = BlockLayouts.f16(w, blk + BlockLayouts.Q4_K_DMIN);
+            long sc = blk + BlockLayouts.Q4_K_SCALES;
+            for (int g = 0; g < 4; g++) {              // 4 groups of 64: 32 bytes, low nibbles then high nibbles
+                float d1 = d * BlockLayouts.q4kScale(w, sc, 2 * g);
+                float m1 = dmin * BlockLayouts.q4kMin(w, sc, 2 * g);
+                float d2 = d * BlockLayouts.q4kScale(w, sc, 2 * g + 1);
+                float m2 = dmin * BlockLayouts.q4kMin(w, sc, 2 * g + 1);
+                for (int l = 0; l < 32; l++) {
+                    int q = w.get(ValueLayout.JAVA_BYTE, blk + BlockLayouts.Q4_K_QS + 32L * g + l) & 0xFF;
+                    sum += (d1 * (q & 0xF) - m1) * x.get(F32, xb + 4L * (64 * g + l))
+                            + (d2 * (q >>> 4) - m2) * x.get(F32, xb + 4L * (64 * g + 32 + l));
+                }
+            }
+        }
+        return sum;
+    }
+
+    static float q6_K(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        float sum = 0f;
+        for (int b = 0; b < cols / 256; b++) {
+            long blk = wOff + (long) b * BlockLayouts.Q6_K_BYTES;
+            float d = BlockLayouts.f16(w, blk + BlockLayouts.Q6_K_D);
+            for (int h = 0; h < 2; h++) {
+                long ql = blk + 64L * h;
+                long qh = blk + BlockLayouts.Q6_K_QH + 32L * h;
+                long sc = blk + BlockLayouts.Q6_K_SCALES + 8L * h;
+                long xb = xOff + (long) (b * 256 + h * 128) * Float.BYTES;
+                for (int l = 0; l < 32; l++) {
+                    int is = l / 16;
+                    int lo = w.get(ValueLayout.JAVA_BYTE, ql + l) & 0xFF;
+                    int hi = w.get(ValueLayout.JAVA_BYTE, ql + l + 32) & 0xFF;
+                    int hb = w.get(ValueLayout.JAVA_BYTE, qh + l) & 0xFF;
+                    int q1 = ((lo & 0xF) | ((hb & 3) << 4)) - 32;
+                    int q2 = ((hi & 0xF) | (((hb >> 2) & 3) << 4)) - 32;
+                    int q3 = ((lo >> 4) | (((hb >> 4) & 3) << 4)) - 32;
+                    int q4 = ((hi >> 4) | (((hb >> 6) & 3) << 4)) - 32;
+                    sum += d * w.get(ValueLayout.JAVA_BYTE, sc + is) * q1 * x.get(F32, xb + 4L * l)
+                            + d * w.get(ValueLayout.JAVA_BYTE, sc + is + 2) * q2 * x.get(F32, xb + 4L * (l + 32))
+                            + d * w.get(ValueLayout.JAVA_BYTE, sc + is + 4) * q3 * x.get(F32, xb + 4L * (l + 64))
+                            + d * w.get(ValueLayout.JAVA_BYTE, sc + is + 6) * q4 * x.get(F32, xb + 4L * (l + 96));
+                }
+            }
+        }
+        return sum;
+    }
 }

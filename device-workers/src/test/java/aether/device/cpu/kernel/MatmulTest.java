@@ -60,7 +60,7 @@ class MatmulTest {
         for (GgmlType type : Matmul.SUPPORTED) {
             for (boolean vector : new boolean[] {true, false}) {
                 cases.add(Arguments.of(type, vector, Activations.FLOAT));
-                if (type.isQuantized()) {
+                if (Matmul.Q8_ACTIVATION_TYPES.contains(type)) {
                     cases.add(Arguments.of(type, vector, Activations.Q8));
                 }
             }
@@ -74,7 +74,8 @@ class MatmulTest {
     void shouldMatchFloat64ReferenceAtEveryTail(GgmlType type, boolean vector, Activations activations) {
         long seed = System.nanoTime();
         Random rnd = new Random(seed);
-        int[] ins = type.isQuantized() ? new int[] {32, 96, 256, 4128} : new int[] {1, 7, 13, 207, 4100};
+        int[] ins = type.blockSize() == 256 ? new int[] {256, 768, 4352}
+                : type.isQuantized() ? new int[] {32, 96, 256, 4128} : new int[] {1, 7, 13, 207, 4100};
         int[] outs = {1, 3, 7, 64, 257};
         int[] tokenCounts = {1, 2, 3, 4, 7};
         try (Arena arena = Arena.ofShared()) {
@@ -95,7 +96,7 @@ class MatmulTest {
                             MemorySegment y = arena.allocate((long) tokens * out * 4);
                             y.fill((byte) 0x7f);   // garbage: every output must be written
                             new Matmul(pool, vector, activations).multiply(type, w, out, in, x, tokens, y);
-                            boolean q8 = activations == Activations.Q8 && type.isQuantized()
+                            boolean q8 = activations == Activations.Q8 && Matmul.Q8_ACTIVATION_TYPES.contains(type)
                                     && (!vector || tokens < Matmul.GEMM_MIN_TOKENS);
                             String where = "%s vector=%s act=%s in=%d out=%d tokens=%d threads=%d seed=%d"
                                     .formatted(type, vector, activations, in, out, tokens, pool.threads(), seed);
@@ -183,13 +184,14 @@ class MatmulTest {
     void shouldPropagateNaNActivationsOnEveryPath() {
         try (Arena arena = Arena.ofShared()) {
             for (GgmlType type : Matmul.SUPPORTED) {
-                MemorySegment w = RandomWeights.create(arena, type, 3, 64, new Random(1));
-                MemorySegment x = arena.allocate(64 * 4);
+                int in = type.blockSize() == 256 ? 256 : 64;
+                MemorySegment w = RandomWeights.create(arena, type, 3, in, new Random(1));
+                MemorySegment x = arena.allocate(in * 4L);
                 x.setAtIndex(ValueLayout.JAVA_FLOAT, 17, Float.NaN);
                 for (boolean vector : new boolean[] {true, false}) {
                     for (Activations act : Activations.values()) {
                         MemorySegment y = arena.allocate(3 * 4);
-                        new Matmul(pool2, vector, act).multiply(type, w, 3, 64, x, 1, y);
+                        new Matmul(pool2, vector, act).multiply(type, w, 3, in, x, 1, y);
                         for (int r = 0; r < 3; r++) {
                             assertThat(y.getAtIndex(ValueLayout.JAVA_FLOAT, r)).as("%s %s %s", type, vector, act).isNaN();
                         }
