@@ -114,4 +114,34 @@ final class FloatKernels {
             dst.set(BlockLayouts.F32, dstOff + 4L * i, Float.intBitsToFloat(w.get(BlockLayouts.I16, wOff + 2L * i) << 16));
         }
     }
+
+    /** {@code y[t][r] = dotF32(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsF32(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotF32(w, r * rowBytes, x, t * xStride, cols));
+            }
+        }
+    }
+
+    /** {@code y[t][r] = dotF16(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsF16(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotF16(w, r * rowBytes, x, t * xStride, cols));
+            }
+        }
+    }
+
+    /** {@code y[t][r] = dotBF16(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsBF16(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotBF16(w, r * rowBytes, x, t * xStride, cols));
+            }
+        }
+    }
 }

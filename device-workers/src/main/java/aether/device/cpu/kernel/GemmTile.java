@@ -1,7 +1,5 @@
 package aether.device.cpu.kernel;
 
-import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -15,16 +13,16 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class GemmTile {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     private GemmTile() {}
 
     /**
-     * out[r * 4 + t] = dot(w row r, x row t) over {@code k} floats, for r in {0,1} and t in {0..3}. Rows and tokens
-     * may repeat (tails): the caller keeps only the outputs it needs.
+     * out[r * 4 + t] = dot(w row r, x row t) over {@code k} floats, for r in {0,1} and t in {0..3}; rows start at
+     * {@code w[w0]}, {@code w[w1]}, the 4 token rows at {@code x[0]}, {@code x[k]}, {@code x[2k]}, {@code x[3k]}
+     * (packed by the caller). Heap arrays rather than segments: C2 eliminates the array range checks in this counted
+     * loop, and the same tile measured ~25% faster than over MemorySegments (58-69 vs 45-52 GFLOP/s, one core).
      */
-    static void tile2x4(MemorySegment w, long w0, long w1, MemorySegment x, long x0, long x1, long x2, long x3,
-                        int k, float[] out) {
+    static void tile2x4(float[] w, int w0, int w1, float[] x, int k, float[] out) {
         var a00 = FloatVector.zero(F);
         var a01 = FloatVector.zero(F);
         var a02 = FloatVector.zero(F);
@@ -33,21 +31,23 @@ final class GemmTile {
         var a11 = FloatVector.zero(F);
         var a12 = FloatVector.zero(F);
         var a13 = FloatVector.zero(F);
+        int x1 = k;
+        int x2 = 2 * k;
+        int x3 = 3 * k;
         int i = 0;
         for (int bound = k - k % 8; i < bound; i += 8) {
-            long o = 4L * i;
-            var r0 = FloatVector.fromMemorySegment(F, w, w0 + o, LE);
-            var r1 = FloatVector.fromMemorySegment(F, w, w1 + o, LE);
-            var v = FloatVector.fromMemorySegment(F, x, x0 + o, LE);
+            var r0 = FloatVector.fromArray(F, w, w0 + i);
+            var r1 = FloatVector.fromArray(F, w, w1 + i);
+            var v = FloatVector.fromArray(F, x, i);
             a00 = r0.fma(v, a00);
             a10 = r1.fma(v, a10);
-            v = FloatVector.fromMemorySegment(F, x, x1 + o, LE);
+            v = FloatVector.fromArray(F, x, x1 + i);
             a01 = r0.fma(v, a01);
             a11 = r1.fma(v, a11);
-            v = FloatVector.fromMemorySegment(F, x, x2 + o, LE);
+            v = FloatVector.fromArray(F, x, x2 + i);
             a02 = r0.fma(v, a02);
             a12 = r1.fma(v, a12);
-            v = FloatVector.fromMemorySegment(F, x, x3 + o, LE);
+            v = FloatVector.fromArray(F, x, x3 + i);
             a03 = r0.fma(v, a03);
             a13 = r1.fma(v, a13);
         }
@@ -60,21 +60,16 @@ final class GemmTile {
         out[6] = a12.reduceLanes(VectorOperators.ADD);
         out[7] = a13.reduceLanes(VectorOperators.ADD);
         for (; i < k; i++) {
-            long o = 4L * i;
-            float r0 = w.get(BlockLayouts.F32, w0 + o);
-            float r1 = w.get(BlockLayouts.F32, w1 + o);
-            float v0 = x.get(BlockLayouts.F32, x0 + o);
-            float v1 = x.get(BlockLayouts.F32, x1 + o);
-            float v2 = x.get(BlockLayouts.F32, x2 + o);
-            float v3 = x.get(BlockLayouts.F32, x3 + o);
-            out[0] += r0 * v0;
-            out[1] += r0 * v1;
-            out[2] += r0 * v2;
-            out[3] += r0 * v3;
-            out[4] += r1 * v0;
-            out[5] += r1 * v1;
-            out[6] += r1 * v2;
-            out[7] += r1 * v3;
+            float r0 = w[w0 + i];
+            float r1 = w[w1 + i];
+            out[0] += r0 * x[i];
+            out[1] += r0 * x[x1 + i];
+            out[2] += r0 * x[x2 + i];
+            out[3] += r0 * x[x3 + i];
+            out[4] += r1 * x[i];
+            out[5] += r1 * x[x1 + i];
+            out[6] += r1 * x[x2 + i];
+            out[7] += r1 * x[x3 + i];
         }
     }
 }

@@ -161,4 +161,24 @@ final class KQuantKernels {
             }
         }
     }
+
+    /** {@code y[t][r] = dotQ4_K(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsQ4_K(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ4_K(w, r * rowBytes, x, t * xStride, cols));
+            }
+        }
+    }
+
+    /** {@code y[t][r] = dotQ6_K(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsQ6_K(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ6_K(w, r * rowBytes, x, t * xStride, cols));
+            }
+        }
+    }
 }

@@ -130,4 +130,34 @@ final class Legacy5Kernels {
                     .convert(VectorOperators.I2F, 0)).fma(d, m).intoMemorySegment(dst, o + 96, LE);
         }
     }
+
+    /** {@code y[t][r] = dotQ4_1(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsQ4_1(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ4_1(w, r * rowBytes, x, t * xStride, cols));
+            }
+        }
+    }
+
+    /** {@code y[t][r] = dotQ5(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsQ5_0(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ5(w, r * rowBytes, x, t * xStride, cols, false));
+            }
+        }
+    }
+
+    /** {@code y[t][r] = dotQ5(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsQ5_1(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ5(w, r * rowBytes, x, t * xStride, cols, true));
+            }
+        }
+    }
 }

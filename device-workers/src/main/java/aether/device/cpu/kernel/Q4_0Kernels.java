@@ -99,4 +99,24 @@ final class Q4_0Kernels {
                     .intoMemorySegment(dst, o + 96, LE);
         }
     }
+
+    /** {@code y[t][r] = dot(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rows(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dot(w, r * rowBytes, x, t * xStride, cols));
+            }
+        }
+    }
+
+    /** {@code y[t][r] = dotQ8(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsQ8(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ8(w, r * rowBytes, x, t * xStride, cols));
+            }
+        }
+    }
 }
