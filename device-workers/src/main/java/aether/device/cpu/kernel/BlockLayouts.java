@@ -54,7 +54,69 @@ final class BlockLayouts {
     static final int Q6_K_SCALES = 192;
     static final int Q6_K_D = 208;
 
+    /**
+     * block_q5_K (256): {@code ggml_half d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128];} — Q4_K plus a
+     * 5th bit: in 64-element group g, element l of sub-block 2g takes bit 2g of qh[l], of sub-block 2g+1 bit 2g+1.
+     */
+    static final int Q5_K_BYTES = 176;
+    static final int Q5_K_QH = 16;
+    static final int Q5_K_QS = 48;
+    /**
+     * block_q2_K (256): {@code uint8_t scales[16]; uint8_t qs[64]; ggml_half d, dmin;} — 2-bit q; each 16 elements
+     * have a 4-bit scale (low nibble) and 4-bit min (high nibble); value = d·sc·q − dmin·m.
+     */
+    static final int Q2_K_BYTES = 84;
+    static final int Q2_K_QS = 16;
+    static final int Q2_K_D = 80;
+    static final int Q2_K_DMIN = 82;
+    /**
+     * block_q3_K (256): {@code uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; ggml_half d;} — 2 low bits in
+     * qs, the 3rd in hmask (set means +0, clear means −4), 16 packed 6-bit scales biased by 32.
+     */
+    static final int Q3_K_BYTES = 110;
+    static final int Q3_K_QS = 32;
+    static final int Q3_K_SCALES = 96;
+    static final int Q3_K_D = 108;
+    /** block_iq4_nl (32): {@code ggml_half d; uint8_t qs[16];} — nibbles (Q4_0 order) index {@link #IQ4_NL_VALUES}. */
+    static final int IQ4_NL_BYTES = 18;
+    static final int IQ4_NL_QS = 2;
+    /**
+     * block_iq4_xs (256): {@code ggml_half d; uint16_t scales_h; uint8_t scales_l[4]; uint8_t qs[128];} — 8
+     * sub-blocks of 32 laid out as IQ4_NL, each with a 6-bit scale (low 4 bits in scales_l, high 2 in scales_h)
+     * biased by 32.
+     */
+    static final int IQ4_XS_BYTES = 136;
+    static final int IQ4_XS_SCALES_H = 2;
+    static final int IQ4_XS_SCALES_L = 4;
+    static final int IQ4_XS_QS = 8;
+    /** kvalues_iq4nl: the non-linear 4-bit codebook of IQ4_NL and IQ4_XS. */
+    static final int[] IQ4_NL_VALUES = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
     private BlockLayouts() {}
+
+    static int u8(MemorySegment s, long off) {
+        return s.get(ValueLayout.JAVA_BYTE, off) & 0xFF;
+    }
+
+    /** IQ4_XS's 6-bit scale of sub-block {@code ib} (0..7), before the −32 bias. */
+    static int iq4xsScale(MemorySegment s, long blk, int ib) {
+        int lo = (u8(s, blk + IQ4_XS_SCALES_L + ib / 2) >> (4 * (ib % 2))) & 0xF;
+        int hi = ((s.get(I16, blk + IQ4_XS_SCALES_H) & 0xFFFF) >> (2 * ib)) & 3;
+        return lo | (hi << 4);
+    }
+
+    /**
+     * Q3_K's scale {@code is} (0..15) before the −32 bias: ggml unpacks the 12 bytes as uint32 words aux[0..2] with
+     * kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f into four words; this computes the one word byte {@code is} lives in.
+     */
+    static int q3kScale(MemorySegment s, long blk, int is) {
+        int which = is >> 2;
+        int a = s.get(ValueLayout.JAVA_INT_UNALIGNED, blk + Q3_K_SCALES + 4L * (which & 1));
+        int tmp = s.get(ValueLayout.JAVA_INT_UNALIGNED, blk + Q3_K_SCALES + 8);
+        int low = (which < 2 ? a : a >>> 4) & 0x0f0f0f0f;
+        int word = low | (((tmp >>> (2 * which)) & 0x03030303) << 4);
+        return (word >>> (8 * (is & 3))) & 0xFF;
+    }
 
     /** get_scale_min_k4's 6-bit scale of sub-block {@code j} (0..7) from the 12 packed bytes at {@code s[off]}. */
     static int q4kScale(MemorySegment s, long off, int j) {

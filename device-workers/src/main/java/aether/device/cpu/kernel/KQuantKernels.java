@@ -181,4 +181,186 @@ final class KQuantKernels {
             }
         }
     }
+
+    static float dotQ5_K(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        var acc = FloatVector.zero(F);
+        for (int b = 0; b < cols / 256; b++) {
+            long blk = wOff + (long) b * BlockLayouts.Q5_K_BYTES;
+            float d = BlockLayouts.f16(w, blk);
+            float dmin = BlockLayouts.f16(w, blk + Q4_K_DMIN);
+            long sc = blk + Q4_K_SCALES;
+            for (int g = 0; g < 4; g++) {
+                long q = blk + BlockLayouts.Q5_K_QS + 32L * g;
+                long qh = blk + BlockLayouts.Q5_K_QH;
+                long xg = xOff + (b * 256L + 64L * g) * Float.BYTES;
+                var pl = FloatVector.zero(F);
+                var ph = FloatVector.zero(F);
+                var sl = FloatVector.zero(F);
+                var sh = FloatVector.zero(F);
+                for (int k = 0; k < 4; k++) {              // 8 bytes of qs and qh at a time
+                    var i = (IntVector) ByteVector.fromMemorySegment(B64, w, q + 8 * k, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var h = (IntVector) ByteVector.fromMemorySegment(B64, w, qh + 8 * k, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var lo = i.and(0xF).or(h.lanewise(VectorOperators.LSHR, 2 * g).and(1).lanewise(VectorOperators.LSHL, 4));
+                    var hi = i.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 2 * g + 1).and(1).lanewise(VectorOperators.LSHL, 4));
+                    var xl = FloatVector.fromMemorySegment(F, x, xg + 32L * k, LE);
+                    var xh = FloatVector.fromMemorySegment(F, x, xg + 128 + 32L * k, LE);
+                    pl = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(xl, pl);
+                    ph = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(xh, ph);
+                    sl = sl.add(xl);
+                    sh = sh.add(xh);
+                }
+                acc = pl.fma(FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, 2 * g)), acc);
+                acc = sl.fma(FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, 2 * g)), acc);
+                acc = ph.fma(FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, 2 * g + 1)), acc);
+                acc = sh.fma(FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, 2 * g + 1)), acc);
+            }
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    static void dequantQ5_K(MemorySegment w, long wOff, int blocks, MemorySegment dst, long dstOff) {
+        for (int b = 0; b < blocks; b++) {
+            long blk = wOff + (long) b * BlockLayouts.Q5_K_BYTES;
+            float d = BlockLayouts.f16(w, blk);
+            float dmin = BlockLayouts.f16(w, blk + Q4_K_DMIN);
+            long sc = blk + Q4_K_SCALES;
+            for (int g = 0; g < 4; g++) {
+                long q = blk + BlockLayouts.Q5_K_QS + 32L * g;
+                long qh = blk + BlockLayouts.Q5_K_QH;
+                long o = dstOff + (b * 256L + 64L * g) * Float.BYTES;
+                var dl = FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, 2 * g));
+                var ml = FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, 2 * g));
+                var dh = FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, 2 * g + 1));
+                var mh = FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, 2 * g + 1));
+                for (int k = 0; k < 4; k++) {
+                    var i = (IntVector) ByteVector.fromMemorySegment(B64, w, q + 8 * k, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var h = (IntVector) ByteVector.fromMemorySegment(B64, w, qh + 8 * k, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    ((FloatVector) i.and(0xF).or(h.lanewise(VectorOperators.LSHR, 2 * g).and(1).lanewise(VectorOperators.LSHL, 4))
+                            .convert(VectorOperators.I2F, 0)).fma(dl, ml).intoMemorySegment(dst, o + 32L * k, LE);
+                    ((FloatVector) i.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 2 * g + 1).and(1).lanewise(VectorOperators.LSHL, 4))
+                            .convert(VectorOperators.I2F, 0)).fma(dh, mh).intoMemorySegment(dst, o + 128 + 32L * k, LE);
+                }
+            }
+        }
+    }
+
+    /**
+     * Q2_K ({@code q3 = false}) and Q3_K share one walk: per 128-half n, per 2-bit shift j, two runs of 16 elements
+     * (qs bytes 0-15 and 16-31 of the half), each with its own scale; Q3_K adds the hmask bit (set: +0, clear: −4).
+     */
+    static float dotQ2Q3(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols, boolean q3) {
+        int bytes = q3 ? BlockLayouts.Q3_K_BYTES : BlockLayouts.Q2_K_BYTES;
+        int qsOff = q3 ? BlockLayouts.Q3_K_QS : BlockLayouts.Q2_K_QS;
+        var acc = FloatVector.zero(F);
+        for (int b = 0; b < cols / 256; b++) {
+            long blk = wOff + (long) b * bytes;
+            float d = BlockLayouts.f16(w, blk + (q3 ? BlockLayouts.Q3_K_D : BlockLayouts.Q2_K_D));
+            float dmin = q3 ? 0f : BlockLayouts.f16(w, blk + BlockLayouts.Q2_K_DMIN);
+            for (int run = 0; run < 16; run++) {           // run = n*8 + j*2 + half: ggml's scale index "is"
+                int n = run >> 3;
+                int j = (run >> 1) & 3;
+                int half = run & 1;
+                long q = blk + qsOff + 32L * n + 16L * half;
+                long xr = xOff + (b * 256L + 128L * n + 32L * j + 16L * half) * Float.BYTES;
+                var i0 = ((IntVector) ByteVector.fromMemorySegment(B64, w, q, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0))
+                        .lanewise(VectorOperators.LSHR, 2 * j).and(3);
+                var i1 = ((IntVector) ByteVector.fromMemorySegment(B64, w, q + 8, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0))
+                        .lanewise(VectorOperators.LSHR, 2 * j).and(3);
+                float dl;
+                float ml;
+                if (q3) {
+                    long hm = blk + 16L * half;
+                    int bit = 4 * n + j;
+                    i0 = i0.add(((IntVector) ByteVector.fromMemorySegment(B64, w, hm, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0))
+                            .lanewise(VectorOperators.LSHR, bit).and(1).lanewise(VectorOperators.LSHL, 2));
+                    i1 = i1.add(((IntVector) ByteVector.fromMemorySegment(B64, w, hm + 8, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0))
+                            .lanewise(VectorOperators.LSHR, bit).and(1).lanewise(VectorOperators.LSHL, 2));
+                    dl = d * (BlockLayouts.q3kScale(w, blk, run) - 32);
+                    ml = 4 * dl;                              // q − 4 + 4·bit: the −4 goes through the activation sum
+                } else {
+                    int sc = BlockLayouts.u8(w, blk + run);
+                    dl = d * (sc & 0xF);
+                    ml = dmin * (sc >> 4);
+                }
+                var x0 = FloatVector.fromMemorySegment(F, x, xr, LE);
+                var x1 = FloatVector.fromMemorySegment(F, x, xr + 32, LE);
+                var p = ((FloatVector) i0.convert(VectorOperators.I2F, 0)).mul(x0);
+                p = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(x1, p);
+                acc = p.fma(FloatVector.broadcast(F, dl), acc);
+                acc = x0.add(x1).fma(FloatVector.broadcast(F, -ml), acc);
+            }
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    static void dequantQ2Q3(MemorySegment w, long wOff, int blocks, MemorySegment dst, long dstOff, boolean q3) {
+        int bytes = q3 ? BlockLayouts.Q3_K_BYTES : BlockLayouts.Q2_K_BYTES;
+        int qsOff = q3 ? BlockLayouts.Q3_K_QS : BlockLayouts.Q2_K_QS;
+        for (int b = 0; b < blocks; b++) {
+            long blk = wOff + (long) b * bytes;
+            float d = BlockLayouts.f16(w, blk + (q3 ? BlockLayouts.Q3_K_D : BlockLayouts.Q2_K_D));
+            float dmin = q3 ? 0f : BlockLayouts.f16(w, blk + BlockLayouts.Q2_K_DMIN);
+            for (int run = 0; run < 16; run++) {
+                int n = run >> 3;
+                int j = (run >> 1) & 3;
+                int half = run & 1;
+                long q = blk + qsOff + 32L * n + 16L * half;
+                long o = dstOff + (b * 256L + 128L * n + 32L * j + 16L * half) * Float.BYTES;
+                var i0 = ((IntVector) ByteVector.fromMemorySegment(B64, w, q, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0))
+                        .lanewise(VectorOperators.LSHR, 2 * j).and(3);
+                var i1 = ((IntVector) ByteVector.fromMemorySegment(B64, w, q + 8, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0))
+                        .lanewise(VectorOperators.LSHR, 2 * j).and(3);
+                float dl;
+                float ml;
+                if (q3) {
+                    long hm = blk + 16L * half;
+                    int bit = 4 * n + j;
+                    i0 = i0.add(((IntVector) ByteVector.fromMemorySegment(B64, w, hm, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0))
+                            .lanewise(VectorOperators.LSHR, bit).and(1).lanewise(VectorOperators.LSHL, 2));
+                    i1 = i1.add(((IntVector) ByteVector.fromMemorySegment(B64, w, hm + 8, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0))
+                            .lanewise(VectorOperators.LSHR, bit).and(1).lanewise(VectorOperators.LSHL, 2));
+                    dl = d * (BlockLayouts.q3kScale(w, blk, run) - 32);
+                    ml = 4 * dl;
+                } else {
+                    int sc = BlockLayouts.u8(w, blk + run);
+                    dl = d * (sc & 0xF);
+                    ml = dmin * (sc >> 4);
+                }
+                var vd = FloatVector.broadcast(F, dl);
+                var vm = FloatVector.broadcast(F, -ml);
+                ((FloatVector) i0.convert(VectorOperators.I2F, 0)).fma(vd, vm).intoMemorySegment(dst, o, LE);
+                ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(vd, vm).intoMemorySegment(dst, o + 32, LE);
+            }
+        }
+    }
+
+    /** {@code y[t][r] = dotQ5_K(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsQ5_K(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ5_K(w, r * rowBytes, x, t * xStride, cols));
+            }
+        }
+    }
+
+    /** {@code y[t][r] = dotQ2Q3(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsQ2_K(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ2Q3(w, r * rowBytes, x, t * xStride, cols, false));
+            }
+        }
+    }
+
+    /** {@code y[t][r] = dotQ2Q3(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsQ3_K(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ2Q3(w, r * rowBytes, x, t * xStride, cols, true));
+            }
+        }
+    }
 }

@@ -39,7 +39,8 @@ public final class Matmul implements RangeTask {
 
     /** The types this class multiplies. */
     public static final Set<GgmlType> SUPPORTED = EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16,
-            GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q6_K);
+            GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K,
+            GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
     /** The types with an int8 (Q8 activations) decode path; the others always take the float path. */
     public static final Set<GgmlType> Q8_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
     /** Token count from which the blocked GEMM beats repeated fused dots (it pays one dequantization per row). */
@@ -214,6 +215,11 @@ public final class Matmul implements RangeTask {
             case Q5_1 -> Legacy5Kernels.rowsQ5_1(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case Q4_K -> KQuantKernels.rowsQ4_K(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case Q6_K -> KQuantKernels.rowsQ6_K(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q5_K -> KQuantKernels.rowsQ5_K(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q2_K -> KQuantKernels.rowsQ2_K(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q3_K -> KQuantKernels.rowsQ3_K(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case IQ4_NL -> Iq4Kernels.rowsNl(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case IQ4_XS -> Iq4Kernels.rowsXs(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             default -> throw new AssertionError(type);
         }
     }
@@ -230,6 +236,11 @@ public final class Matmul implements RangeTask {
             case Q5_1 -> ScalarDot.q5_1(w, wOff, x, xOff, cols);
             case Q4_K -> ScalarDot.q4_K(w, wOff, x, xOff, cols);
             case Q6_K -> ScalarDot.q6_K(w, wOff, x, xOff, cols);
+            case Q5_K -> ScalarDot.q5_K(w, wOff, x, xOff, cols);
+            case Q2_K -> ScalarDot.q2_K(w, wOff, x, xOff, cols);
+            case Q3_K -> ScalarDot.q3_K(w, wOff, x, xOff, cols);
+            case IQ4_NL -> ScalarDot.iq4_nl(w, wOff, x, xOff, cols);
+            case IQ4_XS -> ScalarDot.iq4_xs(w, wOff, x, xOff, cols);
             default -> throw new AssertionError(type);
         };
     }
@@ -248,6 +259,11 @@ public final class Matmul implements RangeTask {
             case Q5_1 -> Legacy5Kernels.dequantQ5(w, off, blocks, dst, dstOff, true);
             case Q4_K -> KQuantKernels.dequantQ4_K(w, off, blocks, dst, dstOff);
             case Q6_K -> KQuantKernels.dequantQ6_K(w, off, blocks, dst, dstOff);
+            case Q5_K -> KQuantKernels.dequantQ5_K(w, off, blocks, dst, dstOff);
+            case Q2_K -> KQuantKernels.dequantQ2Q3(w, off, blocks, dst, dstOff, false);
+            case Q3_K -> KQuantKernels.dequantQ2Q3(w, off, blocks, dst, dstOff, true);
+            case IQ4_NL -> Iq4Kernels.dequant(w, off, n, dst, dstOff, false);
+            case IQ4_XS -> Iq4Kernels.dequant(w, off, n, dst, dstOff, true);
             default -> throw new AssertionError(type);
         }
     }

@@ -203,4 +203,107 @@ final class ScalarDot {
         }
         return sum;
     }
+
+    static float q5_K(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        float sum = 0f;
+        for (int b = 0; b < cols / 256; b++) {
+            long blk = wOff + (long) b * BlockLayouts.Q5_K_BYTES;
+            long xb = xOff + (long) b * 256 * Float.BYTES;
+            float d = BlockLayouts.f16(w, blk);
+            float dmin = BlockLayouts.f16(w, blk + BlockLayouts.Q4_K_DMIN);
+            long sc = blk + BlockLayouts.Q4_K_SCALES;
+            for (int g = 0; g < 4; g++) {
+                float d1 = d * BlockLayouts.q4kScale(w, sc, 2 * g);
+                float m1 = dmin * BlockLayouts.q4kMin(w, sc, 2 * g);
+                float d2 = d * BlockLayouts.q4kScale(w, sc, 2 * g + 1);
+                float m2 = dmin * BlockLayouts.q4kMin(w, sc, 2 * g + 1);
+                for (int l = 0; l < 32; l++) {
+                    int q = BlockLayouts.u8(w, blk + BlockLayouts.Q5_K_QS + 32L * g + l);
+                    int h = BlockLayouts.u8(w, blk + BlockLayouts.Q5_K_QH + l);
+                    int lo = (q & 0xF) + (((h >> (2 * g)) & 1) << 4);
+                    int hi = (q >>> 4) + (((h >> (2 * g + 1)) & 1) << 4);
+                    sum += (d1 * lo - m1) * x.get(F32, xb + 4L * (64 * g + l)) + (d2 * hi - m2) * x.get(F32, xb + 4L * (64 * g + 32 + l));
+                }
+            }
+        }
+        return sum;
+    }
+
+    /** Element {@code e} (0..255) of the Q2_K block at {@code blk}, in ggml's index arithmetic. */
+    static float q2kValue(MemorySegment w, long blk, int e) {
+        int n = e / 128;              // which 128-half: its 32 qs bytes
+        int j = (e % 128) / 32;       // shift 2j
+        int l = e % 32;               // byte l of the half: 0-15 first 16 elements, 16-31 the next 16
+        int sc = BlockLayouts.u8(w, blk + n * 8 + j * 2 + l / 16);
+        int q = (BlockLayouts.u8(w, blk + BlockLayouts.Q2_K_QS + 32L * n + l) >> (2 * j)) & 3;
+        float d = BlockLayouts.f16(w, blk + BlockLayouts.Q2_K_D);
+        float dmin = BlockLayouts.f16(w, blk + BlockLayouts.Q2_K_DMIN);
+        return d * (sc & 0xF) * q - dmin * (sc >> 4);
+    }
+
+    /** Element {@code e} of the Q3_K block at {@code blk}. */
+    static float q3kValue(MemorySegment w, long blk, int e) {
+        int n = e / 128;
+        int j = (e % 128) / 32;
+        int l = e % 32;
+        int scale = BlockLayouts.q3kScale(w, blk, n * 8 + j * 2 + l / 16) - 32;
+        int q = (BlockLayouts.u8(w, blk + BlockLayouts.Q3_K_QS + 32L * n + l) >> (2 * j)) & 3;
+        boolean high = (BlockLayouts.u8(w, blk + l) & (1 << (4 * n + j))) != 0;
+        return BlockLayouts.f16(w, blk + BlockLayouts.Q3_K_D) * scale * (q - (high ? 0 : 4));
+    }
+
+    static float q2_K(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        float sum = 0f;
+        for (int b = 0; b < cols / 256; b++) {
+            long blk = wOff + (long) b * BlockLayouts.Q2_K_BYTES;
+            for (int e = 0; e < 256; e++) {
+                sum += q2kValue(w, blk, e) * x.get(F32, xOff + 4L * (b * 256 + e));
+            }
+        }
+        return sum;
+    }
+
+    static float q3_K(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        float sum = 0f;
+        for (int b = 0; b < cols / 256; b++) {
+            long blk = wOff + (long) b * BlockLayouts.Q3_K_BYTES;
+            for (int e = 0; e < 256; e++) {
+                sum += q3kValue(w, blk, e) * x.get(F32, xOff + 4L * (b * 256 + e));
+            }
+        }
+        return sum;
+    }
+
+    static float iq4_nl(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        float sum = 0f;
+        for (int b = 0; b < cols / 32; b++) {
+            long blk = wOff + (long) b * BlockLayouts.IQ4_NL_BYTES;
+            long xb = xOff + (long) b * 32 * Float.BYTES;
+            float d = BlockLayouts.f16(w, blk);
+            for (int j = 0; j < 16; j++) {
+                int q = BlockLayouts.u8(w, blk + BlockLayouts.IQ4_NL_QS + j);
+                sum += d * BlockLayouts.IQ4_NL_VALUES[q & 0xF] * x.get(F32, xb + 4L * j)
+                        + d * BlockLayouts.IQ4_NL_VALUES[q >>> 4] * x.get(F32, xb + 4L * (j + 16));
+            }
+        }
+        return sum;
+    }
+
+    static float iq4_xs(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        float sum = 0f;
+        for (int b = 0; b < cols / 256; b++) {
+            long blk = wOff + (long) b * BlockLayouts.IQ4_XS_BYTES;
+            float d = BlockLayouts.f16(w, blk);
+            for (int ib = 0; ib < 8; ib++) {
+                float dl = d * (BlockLayouts.iq4xsScale(w, blk, ib) - 32);
+                long xb = xOff + (long) (b * 256 + ib * 32) * Float.BYTES;
+                for (int j = 0; j < 16; j++) {
+                    int q = BlockLayouts.u8(w, blk + BlockLayouts.IQ4_XS_QS + 16L * ib + j);
+                    sum += dl * BlockLayouts.IQ4_NL_VALUES[q & 0xF] * x.get(F32, xb + 4L * j)
+                            + dl * BlockLayouts.IQ4_NL_VALUES[q >>> 4] * x.get(F32, xb + 4L * (j + 16));
+                }
+            }
+        }
+        return sum;
+    }
 }
