@@ -33,42 +33,30 @@ final class KQuantKernels {
     private KQuantKernels() {}
 
     static float dotQ4_K(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        // One 32-element sub-block at a time, 8 lanes per step, each activation vector loaded once for the dot and
+        // the sum: 1.5x faster than unpacking a whole 64-element group (both nibbles) at once, measured; that form
+        // keeps 17 vectors live and C2 spills.
         var acc = FloatVector.zero(F);
         for (int b = 0; b < cols / 256; b++) {
             long blk = wOff + (long) b * Q4_K_BYTES;
             float d = BlockLayouts.f16(w, blk);
             float dmin = BlockLayouts.f16(w, blk + Q4_K_DMIN);
             long sc = blk + Q4_K_SCALES;
-            for (int g = 0; g < 4; g++) {
-                long q = blk + Q4_K_QS + 32L * g;
-                long xl = xOff + (b * 256L + 64L * g) * Float.BYTES;   // sub-block 2g: low nibbles
-                long xh = xl + 32 * Float.BYTES;                       // sub-block 2g+1: high nibbles
-                var i0 = (IntVector) ByteVector.fromMemorySegment(B64, w, q, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                var i1 = (IntVector) ByteVector.fromMemorySegment(B64, w, q + 8, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                var i2 = (IntVector) ByteVector.fromMemorySegment(B64, w, q + 16, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                var i3 = (IntVector) ByteVector.fromMemorySegment(B64, w, q + 24, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                var l0 = FloatVector.fromMemorySegment(F, x, xl, LE);
-                var l1 = FloatVector.fromMemorySegment(F, x, xl + 32, LE);
-                var l2 = FloatVector.fromMemorySegment(F, x, xl + 64, LE);
-                var l3 = FloatVector.fromMemorySegment(F, x, xl + 96, LE);
-                var pl = ((FloatVector) i0.and(0xF).convert(VectorOperators.I2F, 0)).mul(l0);
-                pl = ((FloatVector) i1.and(0xF).convert(VectorOperators.I2F, 0)).fma(l1, pl);
-                pl = ((FloatVector) i2.and(0xF).convert(VectorOperators.I2F, 0)).fma(l2, pl);
-                pl = ((FloatVector) i3.and(0xF).convert(VectorOperators.I2F, 0)).fma(l3, pl);
-                var sl = l0.add(l1).add(l2.add(l3));
-                var h0 = FloatVector.fromMemorySegment(F, x, xh, LE);
-                var h1 = FloatVector.fromMemorySegment(F, x, xh + 32, LE);
-                var h2 = FloatVector.fromMemorySegment(F, x, xh + 64, LE);
-                var h3 = FloatVector.fromMemorySegment(F, x, xh + 96, LE);
-                var ph = ((FloatVector) i0.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).mul(h0);
-                ph = ((FloatVector) i1.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(h1, ph);
-                ph = ((FloatVector) i2.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(h2, ph);
-                ph = ((FloatVector) i3.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(h3, ph);
-                var sh = h0.add(h1).add(h2.add(h3));
-                acc = pl.fma(FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, 2 * g)), acc);
-                acc = sl.fma(FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, 2 * g)), acc);
-                acc = ph.fma(FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, 2 * g + 1)), acc);
-                acc = sh.fma(FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, 2 * g + 1)), acc);
+            for (int s = 0; s < 8; s++) {
+                long q = blk + Q4_K_QS + 32L * (s >> 1);       // sub-block 2g in low nibbles, 2g+1 in high ones
+                long xb = xOff + (b * 256L + 32L * s) * Float.BYTES;
+                int shift = (s & 1) << 2;
+                var p = FloatVector.zero(F);
+                var xs = FloatVector.zero(F);
+                for (int k = 0; k < 4; k++) {
+                    var xv = FloatVector.fromMemorySegment(F, x, xb + 32L * k, LE);
+                    var iv = ((IntVector) ByteVector.fromMemorySegment(B64, w, q + 8L * k, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0)).lanewise(VectorOperators.LSHR, shift).and(0xF);
+                    p = ((FloatVector) iv.convert(VectorOperators.I2F, 0)).fma(xv, p);
+                    xs = xs.add(xv);
+                }
+                acc = p.fma(FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, s)), acc);
+                acc = xs.fma(FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, s)), acc);
             }
         }
         return acc.reduceLanes(VectorOperators.ADD);
@@ -183,36 +171,34 @@ final class KQuantKernels {
     }
 
     static float dotQ5_K(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
-        var acc = FloatVector.zero(F);
+        var acc = FloatVector.zero(F);               // same sub-block walk as dotQ4_K, plus the qh bit
         for (int b = 0; b < cols / 256; b++) {
             long blk = wOff + (long) b * BlockLayouts.Q5_K_BYTES;
             float d = BlockLayouts.f16(w, blk);
             float dmin = BlockLayouts.f16(w, blk + Q4_K_DMIN);
             long sc = blk + Q4_K_SCALES;
-            for (int g = 0; g < 4; g++) {
-                long q = blk + BlockLayouts.Q5_K_QS + 32L * g;
-                long qh = blk + BlockLayouts.Q5_K_QH;
-                long xg = xOff + (b * 256L + 64L * g) * Float.BYTES;
-                var pl = FloatVector.zero(F);
+            long qh = blk + BlockLayouts.Q5_K_QH;
+            for (int s = 0; s < 8; s++) {
+                long q = blk + BlockLayouts.Q5_K_QS + 32L * (s >> 1);
+                long xb = xOff + (b * 256L + 32L * s) * Float.BYTES;
+                int shift = (s & 1) << 2;
+                var p = FloatVector.zero(F);
                 var ph = FloatVector.zero(F);
-                var sl = FloatVector.zero(F);
-                var sh = FloatVector.zero(F);
-                for (int k = 0; k < 4; k++) {              // 8 bytes of qs and qh at a time
-                    var i = (IntVector) ByteVector.fromMemorySegment(B64, w, q + 8 * k, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                    var h = (IntVector) ByteVector.fromMemorySegment(B64, w, qh + 8 * k, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                    var lo = i.and(0xF).or(h.lanewise(VectorOperators.LSHR, 2 * g).and(1).lanewise(VectorOperators.LSHL, 4));
-                    var hi = i.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 2 * g + 1).and(1).lanewise(VectorOperators.LSHL, 4));
-                    var xl = FloatVector.fromMemorySegment(F, x, xg + 32L * k, LE);
-                    var xh = FloatVector.fromMemorySegment(F, x, xg + 128 + 32L * k, LE);
-                    pl = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(xl, pl);
-                    ph = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(xh, ph);
-                    sl = sl.add(xl);
-                    sh = sh.add(xh);
+                var xs = FloatVector.zero(F);
+                int bit = 1 << s;
+                for (int k = 0; k < 4; k++) {
+                    var xv = FloatVector.fromMemorySegment(F, x, xb + 32L * k, LE);
+                    var iv = ((IntVector) ByteVector.fromMemorySegment(B64, w, q + 8L * k, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0)).lanewise(VectorOperators.LSHR, shift).and(0xF);
+                    var hv = ((IntVector) ByteVector.fromMemorySegment(B64, w, qh + 8L * k, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0)).and(bit);
+                    p = ((FloatVector) iv.convert(VectorOperators.I2F, 0)).fma(xv, p);
+                    ph = ((FloatVector) hv.convert(VectorOperators.I2F, 0)).fma(xv, ph);
+                    xs = xs.add(xv);
                 }
-                acc = pl.fma(FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, 2 * g)), acc);
-                acc = sl.fma(FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, 2 * g)), acc);
-                acc = ph.fma(FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, 2 * g + 1)), acc);
-                acc = sh.fma(FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, 2 * g + 1)), acc);
+                p = ph.fma(FloatVector.broadcast(F, 16f / bit), p);   // the 5th bit, 0 or 2^s, scaled to 16 (exact)
+                acc = p.fma(FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, s)), acc);
+                acc = xs.fma(FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, s)), acc);
             }
         }
         return acc.reduceLanes(VectorOperators.ADD);
