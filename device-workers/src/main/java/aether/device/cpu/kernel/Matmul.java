@@ -121,9 +121,18 @@ public final class Matmul implements RangeTask {
             throw new IllegalArgumentException("matmul: negative shape out=%d in=%d tokens=%d".formatted(outFeatures, inFeatures, tokens));
         }
         long rowBytes = type.bytesFor(inFeatures);   // rejects a partial block with the type's own message
-        requireBytes("weights", weights, Math.multiplyExact(rowBytes, (long) outFeatures), type + " [" + outFeatures + " x " + inFeatures + "]");
-        requireBytes("x", x, Math.multiplyExact((long) tokens * inFeatures, Float.BYTES), "f32 [" + tokens + " x " + inFeatures + "]");
-        requireBytes("y", y, Math.multiplyExact((long) tokens * outFeatures, Float.BYTES), "f32 [" + tokens + " x " + outFeatures + "]");
+        long needW = Math.multiplyExact(rowBytes, (long) outFeatures);
+        long needX = Math.multiplyExact((long) tokens * inFeatures, Float.BYTES);
+        long needY = Math.multiplyExact((long) tokens * outFeatures, Float.BYTES);
+        if (weights.byteSize() < needW) {   // messages built only on failure: a call allocates nothing
+            throw tooSmall("weights " + type, outFeatures, inFeatures, needW, weights);
+        }
+        if (x.byteSize() < needX) {
+            throw tooSmall("x f32", tokens, inFeatures, needX, x);
+        }
+        if (y.byteSize() < needY) {
+            throw tooSmall("y f32", tokens, outFeatures, needY, y);
+        }
         if (tokens == 0 || outFeatures == 0) {
             return;
         }
@@ -153,10 +162,9 @@ public final class Matmul implements RangeTask {
         this.y = null;
     }
 
-    private static void requireBytes(String what, MemorySegment s, long need, String shape) {
-        if (s.byteSize() < need) {
-            throw new IllegalArgumentException("matmul: %s %s needs %,d bytes, segment has %,d".formatted(what, shape, need, s.byteSize()));
-        }
+    private static IllegalArgumentException tooSmall(String what, long dim0, long dim1, long need, MemorySegment s) {
+        return new IllegalArgumentException("matmul: %s [%d x %d] needs %,d bytes, segment has %,d"
+                .formatted(what, dim0, dim1, need, s.byteSize()));
     }
 
     /** Pool entry point: output rows {@code [from, to)}. */
