@@ -202,6 +202,35 @@ class MatmulTest {
     }
 
     @Test
+    void shouldWriteExactlyItsOutputsAndHandleEmptyShapes() {
+        try (Arena arena = Arena.ofShared()) {
+            for (boolean vector : new boolean[] {true, false}) {
+                Matmul mm = new Matmul(pool2, vector, Activations.FLOAT);
+                for (int tokens : new int[] {1, 5}) {
+                    MemorySegment w = RandomWeights.create(arena, GgmlType.Q4_0, 37, 64, new Random(3));
+                    MemorySegment x = arena.allocate(tokens * 64L * 4);
+                    MemorySegment y = arena.allocate((tokens * 37L + 16) * 4);
+                    y.fill((byte) 0x55);
+                    mm.multiply(GgmlType.Q4_0, w, 37, 64, x, tokens, y);   // x is zero: every output is 0
+                    for (long i = 0; i < tokens * 37L; i++) {
+                        assertThat(y.getAtIndex(ValueLayout.JAVA_FLOAT, i)).as("output %d", i).isZero();
+                    }
+                    for (long i = tokens * 37L; i < tokens * 37L + 16; i++) {
+                        assertThat(y.getAtIndex(ValueLayout.JAVA_INT, i)).as("past the end %d", i).isEqualTo(0x55555555);
+                    }
+                }
+                MemorySegment y = arena.allocate(3 * 4);
+                y.fill((byte) 0x55);
+                mm.multiply(GgmlType.F32, MemorySegment.NULL, 3, 0, MemorySegment.NULL, 1, y);   // in = 0: y = 0
+                for (int i = 0; i < 3; i++) {
+                    assertThat(y.getAtIndex(ValueLayout.JAVA_FLOAT, i)).isZero();
+                }
+                mm.multiply(GgmlType.Q4_0, MemorySegment.NULL, 0, 64, MemorySegment.NULL, 0, MemorySegment.NULL);
+            }
+        }
+    }
+
+    @Test
     void shouldRejectBadShapesNamingWhatAndWhere() {
         Matmul mm = new Matmul(pool1);
         try (Arena arena = Arena.ofShared()) {
