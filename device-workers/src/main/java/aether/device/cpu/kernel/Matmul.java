@@ -14,13 +14,14 @@ import java.util.Set;
  * slice of a mapped GGUF, with no alignment assumed. x is f32 {@code [tokens, inFeatures]}, y is f32
  * {@code [tokens, outFeatures]}, both row-major and little-endian; {@code y[t][r] = dot(x[t], W[r])}.
  *
- * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) runs fused dot kernels that dequantize in registers; for
+ * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) runs fused dot kernels that dequantize in registers. For
  * {@link #Q8_ACTIVATION_TYPES} with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks
- * (llama.cpp's approach) and the dots are int8×int8 per block (measured slower than the float path with JDK 25's
- * Vector API on AVX2, which has no int8 dot instruction to reach, so FLOAT is the default). Prefill (more tokens) dequantizes a block of weight rows into a
- * per-thread f32 scratch once and runs a 2×4 register-blocked f32 micro-kernel over all tokens; {@link Activations}
- * does not apply there. Output rows are split across the {@link KernelPool}'s threads in chunks of 16 rows (one
- * cache line of f32 outputs).
+ * (llama.cpp's approach) and the dots are int8×int8 per block; with JDK 25's Vector API on AVX2 that path measured
+ * ~15-20% slower than the float path (no vpmaddubsw/vpmaddwd to reach: the int8 products need explicit widening),
+ * so FLOAT is the default. Prefill (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch
+ * once and runs a 2×4 register-blocked f32 micro-kernel over all tokens; {@link Activations} does not apply there.
+ * Output rows are split across the {@link KernelPool}'s threads in chunks of {@value #ROW_ALIGN} rows, one cache line
+ * of f32 outputs when y is 64-byte aligned.
  *
  * <p>Segments are read and written by the pool's threads, so they must come from a shared, global or automatic
  * arena (or a mapped file's), not a confined one.
@@ -43,7 +44,10 @@ public final class Matmul implements RangeTask {
             GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
     /** The types with an int8 (Q8 activations) decode path; the others always take the float path. */
     public static final Set<GgmlType> Q8_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
-    /** Token count from which the blocked GEMM beats repeated fused dots (it pays one dequantization per row). */
+    /**
+     * Token count from which the blocked GEMM runs instead of repeated fused dots (it pays one dequantization per row
+     * and then runs near FMA peak); chosen, not yet measured at the crossover.
+     */
     public static final int GEMM_MIN_TOKENS = 4;
     /** Default activation format for quantized decode: the faster one measured by {@code MatmulBenchmark}. */
     public static final Activations DEFAULT_ACTIVATIONS = Activations.FLOAT;
