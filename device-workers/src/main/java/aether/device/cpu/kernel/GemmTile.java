@@ -1,0 +1,75 @@
+package aether.device.cpu.kernel;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The f32 register-blocked micro-kernel of the prefill GEMM: 2 weight rows × 4 tokens, 8 accumulators. Each step
+ * loads 2 weight vectors and 4 activation vectors for 8 FMAs, so it is FMA-bound rather than load-bound on a
+ * 2-load/cycle core, and uses 8 + 2 + 1 of the 16 AVX2 registers (3×4 spills on C2). Quantized weights reach it
+ * already dequantized into a small per-thread scratch that stays in L2, so the dequantization cost is paid once per
+ * row block and shared by every token.
+ */
+final class GemmTile {
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+
+    private GemmTile() {}
+
+    /**
+     * out[r * 4 + t] = dot(w row r, x row t) over {@code k} floats, for r in {0,1} and t in {0..3}; rows start at
+     * {@code w[w0]}, {@code w[w1]}, the 4 token rows at {@code x[0]}, {@code x[k]}, {@code x[2k]}, {@code x[3k]}
+     * (packed by the caller). Heap arrays rather than segments: C2 eliminates the array range checks in this counted
+     * loop, and the same tile measured ~25% faster than over MemorySegments (58-69 vs 45-52 GFLOP/s, one core).
+     */
+    static void tile2x4(float[] w, int w0, int w1, float[] x, int k, float[] out) {
+        var a00 = FloatVector.zero(F);
+        var a01 = FloatVector.zero(F);
+        var a02 = FloatVector.zero(F);
+        var a03 = FloatVector.zero(F);
+        var a10 = FloatVector.zero(F);
+        var a11 = FloatVector.zero(F);
+        var a12 = FloatVector.zero(F);
+        var a13 = FloatVector.zero(F);
+        int x1 = k;
+        int x2 = 2 * k;
+        int x3 = 3 * k;
+        int i = 0;
+        for (int bound = k - k % 8; i < bound; i += 8) {
+            var r0 = FloatVector.fromArray(F, w, w0 + i);
+            var r1 = FloatVector.fromArray(F, w, w1 + i);
+            var v = FloatVector.fromArray(F, x, i);
+            a00 = r0.fma(v, a00);
+            a10 = r1.fma(v, a10);
+            v = FloatVector.fromArray(F, x, x1 + i);
+            a01 = r0.fma(v, a01);
+            a11 = r1.fma(v, a11);
+            v = FloatVector.fromArray(F, x, x2 + i);
+            a02 = r0.fma(v, a02);
+            a12 = r1.fma(v, a12);
+            v = FloatVector.fromArray(F, x, x3 + i);
+            a03 = r0.fma(v, a03);
+            a13 = r1.fma(v, a13);
+        }
+        out[0] = a00.reduceLanes(VectorOperators.ADD);
+        out[1] = a01.reduceLanes(VectorOperators.ADD);
+        out[2] = a02.reduceLanes(VectorOperators.ADD);
+        out[3] = a03.reduceLanes(VectorOperators.ADD);
+        out[4] = a10.reduceLanes(VectorOperators.ADD);
+        out[5] = a11.reduceLanes(VectorOperators.ADD);
+        out[6] = a12.reduceLanes(VectorOperators.ADD);
+        out[7] = a13.reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
+            float r0 = w[w0 + i];
+            float r1 = w[w1 + i];
+            out[0] += r0 * x[i];
+            out[1] += r0 * x[x1 + i];
+            out[2] += r0 * x[x2 + i];
+            out[3] += r0 * x[x3 + i];
+            out[4] += r1 * x[i];
+            out[5] += r1 * x[x1 + i];
+            out[6] += r1 * x[x2 + i];
+            out[7] += r1 * x[x3 + i];
+        }
+    }
+}

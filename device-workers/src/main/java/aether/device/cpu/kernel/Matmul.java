@@ -1,0 +1,343 @@
+package aether.device.cpu.kernel;
+
+import aether.device.cpu.KernelPool;
+import aether.device.cpu.RangeTask;
+import aether.runtime.tensor.GgmlType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.EnumSet;
+import java.util.Set;
+
+/**
+ * {@code y = x · Wᵀ}, ggml_mul_mat's convention: W has {@code outFeatures} rows of {@code inFeatures} elements in a
+ * ggml type's block format, rows contiguous (row stride {@code type.bytesFor(inFeatures)}), read in place — usually a
+ * slice of a mapped GGUF, with no alignment assumed. x is f32 {@code [tokens, inFeatures]}, y is f32
+ * {@code [tokens, outFeatures]}, both row-major and little-endian; {@code y[t][r] = dot(x[t], W[r])}.
+ *
+ * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) runs fused dot kernels that dequantize in registers. For
+ * {@link #Q8_ACTIVATION_TYPES} with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks
+ * (llama.cpp's approach) and the dots are int8×int8 per block; with JDK 25's Vector API on AVX2 that path measured
+ * ~15-20% slower than the float path (no vpmaddubsw/vpmaddwd to reach: the int8 products need explicit widening),
+ * so FLOAT is the default. Prefill (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch
+ * once and runs a 2×4 register-blocked f32 micro-kernel over all tokens; {@link Activations} does not apply there.
+ * Output rows are split across the {@link KernelPool}'s threads in chunks of {@value #ROW_ALIGN} rows, one cache line
+ * of f32 outputs when y is 64-byte aligned.
+ *
+ * <p>Segments are read and written by the pool's threads, so they must come from a shared, global or automatic
+ * arena (or a mapped file's), not a confined one.
+ *
+ * <p>Thread confinement: an instance holds per-call state and scratch; use it from one thread at a time (one per
+ * pool). Scratch grows on the first call with a larger shape and is then reused: once warm, a call allocates nothing.
+ */
+public final class Matmul implements RangeTask {
+    /** How activations meet quantized weights in decode (GEMV). */
+    public enum Activations {
+        /** Dequantize the weight block in registers and FMA with the f32 activations. */
+        FLOAT,
+        /** Quantize each activation row to 8-bit blocks once, then int8×int8 dot products per block. */
+        Q8
+    }
+
+    /** The types this class multiplies. */
+    public static final Set<GgmlType> SUPPORTED = EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16,
+            GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K,
+            GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
+    /** The types with an int8 (Q8 activations) decode path; the others always take the float path. */
+    public static final Set<GgmlType> Q8_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
+    /**
+     * Token count from which the blocked GEMM runs instead of repeated fused dots (it pays one dequantization per row
+     * and then runs near FMA peak); chosen, not yet measured at the crossover.
+     */
+    public static final int GEMM_MIN_TOKENS = 4;
+    /** Default activation format for quantized decode: the faster one measured by {@code MatmulBenchmark}. */
+    public static final Activations DEFAULT_ACTIVATIONS = Activations.FLOAT;
+
+    static final int ROW_ALIGN = 16;
+    static final int ROW_BLOCK = 32;
+    static final int K_BLOCK = 1024;
+
+    private final KernelPool pool;
+    private final boolean vector;
+    private final Activations activations;
+    private final Arena arena = Arena.ofAuto();
+    private final float[][] rowScratch;          // per thread: ROW_BLOCK x K_BLOCK dequantized weights
+    private final MemorySegment[] rowScratchView;
+    private final float[][] xPack;               // per thread: 4 tokens x K_BLOCK activations
+    private final MemorySegment[] xPackView;
+    private final float[][] tileOut;
+    private final QuantizeTask quantizeTask = new QuantizeTask();
+    private MemorySegment xq = MemorySegment.NULL;
+
+    // Per-call state, set by multiply() before dispatch (the pool's hand-off publishes it to the workers).
+    private GgmlType type;
+    private MemorySegment w;
+    private MemorySegment x;
+    private MemorySegment y;
+    private int rows;
+    private int cols;
+    private int tokens;
+    private long rowBytes;
+    private boolean useQ8;
+
+    /** Vector kernels if available (see {@link VectorSupport}) and the default activation format. */
+    public Matmul(KernelPool pool) {
+        this(pool, VectorSupport.enabledByDefault(), DEFAULT_ACTIVATIONS);
+    }
+
+    /**
+     * @param vector      run the vector kernels (requires {@link VectorSupport#available()}), else the scalar references
+     * @param activations how quantized weights meet activations in decode
+     */
+    public Matmul(KernelPool pool, boolean vector, Activations activations) {
+        if (vector && !VectorSupport.available()) {
+            throw new IllegalStateException("vector kernels requested but jdk.incubator.vector / 256-bit vectors unavailable");
+        }
+        this.pool = pool;
+        this.vector = vector;
+        this.activations = activations;
+        int n = vector ? pool.threads() : 0;
+        this.rowScratch = new float[n][ROW_BLOCK * K_BLOCK];
+        this.rowScratchView = new MemorySegment[n];
+        this.xPack = new float[n][4 * K_BLOCK];
+        this.xPackView = new MemorySegment[n];
+        this.tileOut = new float[n][8];
+        for (int i = 0; i < n; i++) {
+            rowScratchView[i] = MemorySegment.ofArray(rowScratch[i]);
+            xPackView[i] = MemorySegment.ofArray(xPack[i]);
+        }
+    }
+
+    /**
+     * Computes {@code y[t][r] = Σ_i x[t][i] · W[r][i]} for {@code t < tokens}, {@code r < outFeatures}.
+     *
+     * @param weights     {@code outFeatures} rows of {@code inFeatures} elements of {@code type}, contiguous
+     * @param x           f32 activations {@code [tokens, inFeatures]}
+     * @param y           f32 output {@code [tokens, outFeatures]}, overwritten; must not overlap {@code x}
+     * @throws IllegalArgumentException if the type is unsupported, {@code inFeatures} is not a whole number of blocks,
+     *                                  or a segment is smaller than its shape needs
+     */
+    public void multiply(GgmlType type, MemorySegment weights, int outFeatures, int inFeatures,
+                         MemorySegment x, int tokens, MemorySegment y) {
+        if (!SUPPORTED.contains(type)) {
+            throw new IllegalArgumentException("matmul: weight type %s is not supported (expected one of %s)".formatted(type, SUPPORTED));
+        }
+        if (outFeatures < 0 || inFeatures < 0 || tokens < 0) {
+            throw new IllegalArgumentException("matmul: negative shape out=%d in=%d tokens=%d".formatted(outFeatures, inFeatures, tokens));
+        }
+        long rowBytes = type.bytesFor(inFeatures);   // rejects a partial block with the type's own message
+        long needW = Math.multiplyExact(rowBytes, (long) outFeatures);
+        long needX = Math.multiplyExact((long) tokens * inFeatures, Float.BYTES);
+        long needY = Math.multiplyExact((long) tokens * outFeatures, Float.BYTES);
+        if (weights.byteSize() < needW) {   // messages built only on failure: a call allocates nothing
+            throw tooSmall("weights " + type, outFeatures, inFeatures, needW, weights);
+        }
+        if (x.byteSize() < needX) {
+            throw tooSmall("x f32", tokens, inFeatures, needX, x);
+        }
+        if (y.byteSize() < needY) {
+            throw tooSmall("y f32", tokens, outFeatures, needY, y);
+        }
+        if (tokens == 0 || outFeatures == 0) {
+            return;
+        }
+        this.type = type;
+        this.w = weights;
+        this.x = x;
+        this.y = y;
+        this.rows = outFeatures;
+        this.cols = inFeatures;
+        this.tokens = tokens;
+        this.rowBytes = rowBytes;
+        this.useQ8 = activations == Activations.Q8 && Q8_ACTIVATION_TYPES.contains(type) && (!vector || tokens < GEMM_MIN_TOKENS);
+        if (useQ8) {
+            long need = Q8Activations.rowBytes(inFeatures) * tokens;
+            if (xq.byteSize() < need) {
+                xq = arena.allocate(need, 64);
+            }
+            pool.parallelFor(tokens, 1, quantizeTask);
+        }
+        if (inFeatures == 0) {
+            y.asSlice(0, (long) tokens * outFeatures * Float.BYTES).fill((byte) 0);
+            return;
+        }
+        pool.parallelFor(outFeatures, ROW_ALIGN, this);
+        this.w = null;
+        this.x = null;
+        this.y = null;
+    }
+
+    private static IllegalArgumentException tooSmall(String what, long dim0, long dim1, long need, MemorySegment s) {
+        return new IllegalArgumentException("matmul: %s [%d x %d] needs %,d bytes, segment has %,d"
+                .formatted(what, dim0, dim1, need, s.byteSize()));
+    }
+
+    /** Pool entry point: output rows {@code [from, to)}. */
+    @Override
+    public void run(int from, int to, int thread) {
+        if (vector && tokens >= GEMM_MIN_TOKENS) {
+            gemm(from, to, thread);
+        } else {
+            gemv(from, to);
+        }
+    }
+
+    /**
+     * Decode rows {@code [from, to)}: one switch per chunk, then a per-type row loop, so each type's hot loop is its
+     * own small compile unit (a single loop dispatching to every kernel measured ~30% slower: C2 inlined them all
+     * into one huge method).
+     */
+    private void gemv(int from, int to) {
+        long xs = (long) cols * Float.BYTES;
+        long ys = (long) rows * Float.BYTES;
+        if (useQ8) {
+            long q8 = Q8Activations.rowBytes(cols);
+            if (vector) {
+                switch (type) {
+                    case Q8_0 -> Q8_0Kernels.rowsQ8(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys);
+                    case Q4_0 -> Q4_0Kernels.rowsQ8(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys);
+                    default -> throw new AssertionError(type);
+                }
+            } else {
+                for (int r = from; r < to; r++) {
+                    for (int t = 0; t < tokens; t++) {
+                        float v = type == GgmlType.Q8_0 ? ScalarDot.q8_0Q8(w, r * rowBytes, xq, t * q8, cols)
+                                : ScalarDot.q4_0Q8(w, r * rowBytes, xq, t * q8, cols);
+                        y.set(BlockLayouts.F32, t * ys + 4L * r, v);
+                    }
+                }
+            }
+            return;
+        }
+        if (!vector) {
+            for (int r = from; r < to; r++) {
+                for (int t = 0; t < tokens; t++) {
+                    y.set(BlockLayouts.F32, t * ys + 4L * r, scalarDot(r * rowBytes, t * xs));
+                }
+            }
+            return;
+        }
+        switch (type) {
+            case F32 -> FloatKernels.rowsF32(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case F16 -> FloatKernels.rowsF16(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case BF16 -> FloatKernels.rowsBF16(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q8_0 -> Q8_0Kernels.rows(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q4_0 -> Q4_0Kernels.rows(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q4_1 -> Legacy5Kernels.rowsQ4_1(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q5_0 -> Legacy5Kernels.rowsQ5_0(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q5_1 -> Legacy5Kernels.rowsQ5_1(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q4_K -> KQuantKernels.rowsQ4_K(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q6_K -> KQuantKernels.rowsQ6_K(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q5_K -> KQuantKernels.rowsQ5_K(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q2_K -> KQuantKernels.rowsQ2_K(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q3_K -> KQuantKernels.rowsQ3_K(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case IQ4_NL -> Iq4Kernels.rowsNl(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case IQ4_XS -> Iq4Kernels.rowsXs(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            default -> throw new AssertionError(type);
+        }
+    }
+
+    private float scalarDot(long wOff, long xOff) {
+        return switch (type) {
+            case F32 -> ScalarDot.f32(w, wOff, x, xOff, cols);
+            case F16 -> ScalarDot.f16(w, wOff, x, xOff, cols);
+            case BF16 -> ScalarDot.bf16(w, wOff, x, xOff, cols);
+            case Q8_0 -> ScalarDot.q8_0(w, wOff, x, xOff, cols);
+            case Q4_0 -> ScalarDot.q4_0(w, wOff, x, xOff, cols);
+            case Q4_1 -> ScalarDot.q4_1(w, wOff, x, xOff, cols);
+            case Q5_0 -> ScalarDot.q5_0(w, wOff, x, xOff, cols);
+            case Q5_1 -> ScalarDot.q5_1(w, wOff, x, xOff, cols);
+            case Q4_K -> ScalarDot.q4_K(w, wOff, x, xOff, cols);
+            case Q6_K -> ScalarDot.q6_K(w, wOff, x, xOff, cols);
+            case Q5_K -> ScalarDot.q5_K(w, wOff, x, xOff, cols);
+            case Q2_K -> ScalarDot.q2_K(w, wOff, x, xOff, cols);
+            case Q3_K -> ScalarDot.q3_K(w, wOff, x, xOff, cols);
+            case IQ4_NL -> ScalarDot.iq4_nl(w, wOff, x, xOff, cols);
+            case IQ4_XS -> ScalarDot.iq4_xs(w, wOff, x, xOff, cols);
+            default -> throw new AssertionError(type);
+        };
+    }
+
+    /** Dequantizes elements {@code [k0, k0 + n)} of weight row {@code r} into {@code dst[dstOff]} as f32. */
+    private void dequant(int r, int k0, int n, MemorySegment dst, long dstOff) {
+        long off = r * rowBytes + type.bytesFor(k0);
+        int blocks = n / type.blockSize();
+        switch (type) {
+            case F16 -> FloatKernels.dequantF16(w, off, n, dst, dstOff);
+            case BF16 -> FloatKernels.dequantBF16(w, off, n, dst, dstOff);
+            case Q8_0 -> Q8_0Kernels.dequant(w, off, blocks, dst, dstOff);
+            case Q4_0 -> Q4_0Kernels.dequant(w, off, blocks, dst, dstOff);
+            case Q4_1 -> Legacy5Kernels.dequantQ4_1(w, off, blocks, dst, dstOff);
+            case Q5_0 -> Legacy5Kernels.dequantQ5(w, off, blocks, dst, dstOff, false);
+            case Q5_1 -> Legacy5Kernels.dequantQ5(w, off, blocks, dst, dstOff, true);
+            case Q4_K -> KQuantKernels.dequantQ4_K(w, off, blocks, dst, dstOff);
+            case Q6_K -> KQuantKernels.dequantQ6_K(w, off, blocks, dst, dstOff);
+            case Q5_K -> KQuantKernels.dequantQ5_K(w, off, blocks, dst, dstOff);
+            case Q2_K -> KQuantKernels.dequantQ2Q3(w, off, blocks, dst, dstOff, false);
+            case Q3_K -> KQuantKernels.dequantQ2Q3(w, off, blocks, dst, dstOff, true);
+            case IQ4_NL -> Iq4Kernels.dequant(w, off, n, dst, dstOff, false);
+            case IQ4_XS -> Iq4Kernels.dequant(w, off, n, dst, dstOff, true);
+            default -> throw new AssertionError(type);
+        }
+    }
+
+    /**
+     * Blocked GEMM over rows {@code [from, to)}: for each block of {@value #ROW_BLOCK} rows and {@value #K_BLOCK}
+     * columns, the weights are dequantized (or, for F32, copied) once into a per-thread f32 scratch (128 KiB, stays
+     * in L2) and every 4-token tile of x is packed (16 KiB, L1) and multiplied by 2×4 register tiles; partial sums
+     * over column blocks accumulate in y, which this thread alone owns for these rows.
+     */
+    private void gemm(int from, int to, int thread) {
+        float[] ws = rowScratch[thread];
+        MemorySegment wsView = rowScratchView[thread];
+        float[] xs = xPack[thread];
+        MemorySegment xsView = xPackView[thread];
+        float[] out = tileOut[thread];
+        for (int rb = from; rb < to; rb += ROW_BLOCK) {
+            int nr = Math.min(ROW_BLOCK, to - rb);
+            for (int kb = 0; kb < cols; kb += K_BLOCK) {
+                int kc = Math.min(K_BLOCK, cols - kb);
+                for (int r = 0; r < nr; r++) {
+                    if (type == GgmlType.F32) {
+                        MemorySegment.copy(w, (rb + r) * rowBytes + 4L * kb, wsView, 4L * r * kc, 4L * kc);
+                    } else {
+                        dequant(rb + r, kb, kc, wsView, 4L * r * kc);
+                    }
+                }
+                for (int t0 = 0; t0 < tokens; t0 += 4) {
+                    int nt = Math.min(4, tokens - t0);
+                    for (int slot = 0; slot < 4; slot++) {   // a partial tile repeats its last token
+                        long src = ((long) (t0 + Math.min(slot, nt - 1)) * cols + kb) * Float.BYTES;
+                        MemorySegment.copy(x, src, xsView, 4L * slot * kc, 4L * kc);
+                    }
+                    for (int r = 0; r < nr; r += 2) {
+                        int r1 = Math.min(r + 1, nr - 1);
+                        GemmTile.tile2x4(ws, r * kc, r1 * kc, xs, kc, out);
+                        store(out, 0, rb + r, t0, nt, kb == 0);
+                        if (r1 != r) {
+                            store(out, 4, rb + r1, t0, nt, kb == 0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private void store(float[] out, int base, int row, int t0, int nt, boolean first) {
+        for (int t = 0; t < nt; t++) {
+            long o = ((long) (t0 + t) * rows + row) * Float.BYTES;
+            float v = out[base + t];
+            y.set(BlockLayouts.F32, o, first ? v : y.get(BlockLayouts.F32, o) + v);
+        }
+    }
+
+    /** Quantizes activation rows (tokens) {@code [from, to)} into the Q8 scratch. */
+    private final class QuantizeTask implements RangeTask {
+        @Override
+        public void run(int from, int to, int thread) {
+            long q8Row = Q8Activations.rowBytes(cols);
+            for (int t = from; t < to; t++) {
+                Q8Activations.quantizeRow(x, (long) t * cols * Float.BYTES, cols, xq, t * q8Row);
+            }
+        }
+    }
+}

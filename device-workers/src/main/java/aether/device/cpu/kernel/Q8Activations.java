@@ -1,0 +1,48 @@
+package aether.device.cpu.kernel;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Activation rows quantized to 8-bit blocks of 32 (ggml's {@code quantize_row_q8_0_ref}), in a scratch layout made
+ * for the dot kernels rather than ggml's interleaved block: per row, {@code blocks} f32 scales first, then
+ * {@code blocks * 32} int8 quants. The scale is rounded through f16 exactly as ggml stores it, so dot products see the
+ * same scale llama.cpp sees; quantization itself uses the unrounded {@code 1/d} as ggml's reference does.
+ */
+final class Q8Activations {
+    static final int BLOCK = 32;
+
+    private Q8Activations() {}
+
+    /** Bytes one row of {@code cols} elements takes. */
+    static long rowBytes(int cols) {
+        return (long) (cols / BLOCK) * (Float.BYTES + BLOCK);
+    }
+
+    /** Offset of the quants of a row, relative to the row start. */
+    static long quantsOffset(int cols) {
+        return (long) (cols / BLOCK) * Float.BYTES;
+    }
+
+    /** Quantizes {@code cols} floats at {@code x[xOffset]} into the row at {@code dst[dstOffset]}. */
+    static void quantizeRow(MemorySegment x, long xOffset, int cols, MemorySegment dst, long dstOffset) {
+        int blocks = cols / BLOCK;
+        long qs = dstOffset + quantsOffset(cols);
+        for (int b = 0; b < blocks; b++) {
+            long xb = xOffset + (long) b * BLOCK * Float.BYTES;
+            float amax = 0f;
+            for (int j = 0; j < BLOCK; j++) {
+                amax = Math.max(amax, Math.abs(x.get(BlockLayouts.F32, xb + (long) j * Float.BYTES)));
+            }
+            float d = amax / 127f;
+            float id = d != 0f ? 1f / d : 0f;
+            dst.set(BlockLayouts.F32, dstOffset + (long) b * Float.BYTES, Float.float16ToFloat(Float.floatToFloat16(d)));
+            long qb = qs + (long) b * BLOCK;
+            for (int j = 0; j < BLOCK; j++) {
+                float v = x.get(BlockLayouts.F32, xb + (long) j * Float.BYTES) * id;
+                int r = Math.round(Math.abs(v));      // roundf: half away from zero
+                dst.set(ValueLayout.JAVA_BYTE, qb + j, (byte) (v < 0 ? -r : r));
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+package aether.device.cpu.kernel;
+
+import static aether.device.cpu.kernel.BlockLayouts.Q8_0_BYTES;
+import static aether.device.cpu.kernel.BlockLayouts.Q8_0_QS;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/** Vector kernels for Q8_0 weights (block: f16 d, 32 int8; value = d·q). */
+final class Q8_0Kernels {
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
+    static final VectorSpecies<Short> S128 = ShortVector.SPECIES_128;
+    static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    private Q8_0Kernels() {}
+
+    /**
+     * Float path: each group of 8 int8 widened straight to 8 floats (vpmovsxbd + vcvtdq2ps) and FMA'd with x. Written
+     * out inline with no vector-typed helper (see {@link Q4_0Kernels} for why).
+     */
+    static float dot(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        var acc = FloatVector.zero(F);
+        int blocks = cols / 32;
+        for (int b = 0; b < blocks; b++) {
+            long blk = wOff + (long) b * Q8_0_BYTES;
+            long q = blk + Q8_0_QS;
+            long xb = xOff + b * 128L;
+            var p = ((FloatVector) ByteVector.fromMemorySegment(B64, w, q, LE).convertShape(VectorOperators.B2F, F, 0))
+                    .mul(FloatVector.fromMemorySegment(F, x, xb, LE));
+            p = ((FloatVector) ByteVector.fromMemorySegment(B64, w, q + 8, LE).convertShape(VectorOperators.B2F, F, 0))
+                    .fma(FloatVector.fromMemorySegment(F, x, xb + 32, LE), p);
+            p = ((FloatVector) ByteVector.fromMemorySegment(B64, w, q + 16, LE).convertShape(VectorOperators.B2F, F, 0))
+                    .fma(FloatVector.fromMemorySegment(F, x, xb + 64, LE), p);
+            p = ((FloatVector) ByteVector.fromMemorySegment(B64, w, q + 24, LE).convertShape(VectorOperators.B2F, F, 0))
+                    .fma(FloatVector.fromMemorySegment(F, x, xb + 96, LE), p);
+            acc = p.fma(FloatVector.broadcast(F, BlockLayouts.f16(w, blk)), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * Int8 path against {@link Q8Activations}: int8 pairs widened to shorts (vpmovsxbw), multiplied in 16-bit lanes
+     * (|q·q| ≤ 128·127 and the sum of two ≤ 32512 still fits a short), the pair sums widened to ints, converted once
+     * per block and FMA'd with d_w·d_x. Exact integer block sums, like ggml's {@code isum}.
+     */
+    static float dotQ8(MemorySegment w, long wOff, MemorySegment xq, long xqOff, int cols) {
+        int blocks = cols / 32;
+        long qs = xqOff + Q8Activations.quantsOffset(cols);
+        var acc = FloatVector.zero(F);
+        for (int b = 0; b < blocks; b++) {
+            long q = wOff + (long) b * Q8_0_BYTES + Q8_0_QS;
+            long a = qs + b * 32L;
+            // 8 lanes per step so that every widening is a "part 0" conversion (see Q4_0Kernels)
+            var w0 = (ShortVector) ByteVector.fromMemorySegment(B64, w, q, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var w1 = (ShortVector) ByteVector.fromMemorySegment(B64, w, q + 8, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var w2 = (ShortVector) ByteVector.fromMemorySegment(B64, w, q + 16, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var w3 = (ShortVector) ByteVector.fromMemorySegment(B64, w, q + 24, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var x0 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var x1 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a + 8, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var x2 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a + 16, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var x3 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a + 24, LE).convertShape(VectorOperators.B2S, S128, 0);
+            var s01 = w0.mul(x0).add(w1.mul(x1));
+            var s23 = w2.mul(x2).add(w3.mul(x3));
+            var i = ((IntVector) s01.convertShape(VectorOperators.S2I, I, 0)).add((IntVector) s23.convertShape(VectorOperators.S2I, I, 0));
+            float scale = BlockLayouts.f16(w, q - Q8_0_QS) * xq.get(BlockLayouts.F32, xqOff + 4L * b);
+            acc = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, scale), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Dequantizes {@code blocks} blocks at {@code w[wOff]} to floats at {@code dst[dstOff]}. */
+    static void dequant(MemorySegment w, long wOff, int blocks, MemorySegment dst, long dstOff) {
+        for (int b = 0; b < blocks; b++) {
+            long blk = wOff + (long) b * Q8_0_BYTES;
+            long o = dstOff + b * 128L;
+            var d = FloatVector.broadcast(F, BlockLayouts.f16(w, blk));
+            for (int k = 0; k < 4; k++) {
+                ((FloatVector) ByteVector.fromMemorySegment(B64, w, blk + Q8_0_QS + 8 * k, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).mul(d).intoMemorySegment(dst, o + 32L * k, LE);
+            }
+        }
+    }
+
+    /** {@code y[t][r] = dot(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rows(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dot(w, r * rowBytes, x, t * xStride, cols));
+            }
+        }
+    }
+
+    /** {@code y[t][r] = dotQ8(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsQ8(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ8(w, r * rowBytes, x, t * xStride, cols));
+            }
+        }
+    }
+}

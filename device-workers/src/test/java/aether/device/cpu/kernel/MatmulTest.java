@@ -1,0 +1,252 @@
+package aether.device.cpu.kernel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import aether.device.cpu.KernelPool;
+import aether.device.cpu.kernel.Matmul.Activations;
+import aether.runtime.tensor.GgmlType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Every weight type × kernel path (vector/scalar × float/Q8 activations) against a float64 reference on fresh random
+ * weights and activations (the seed is in every failure message), at shapes that reach every tail: odd block counts
+ * (the 2-block unroll), a column count past {@link Matmul#K_BLOCK}, row counts that leave partial row blocks and odd
+ * rows, 1–3 tokens (GEMV) and 4 and 7 tokens (GEMM with a partial token tile), on 1 and 2 threads.
+ *
+ * <p>Error bounds, with u = 2⁻²⁴ and S = Σ|w_i·x_i| over one output:
+ * <ul>
+ *   <li>float activations (all types): |y − y₆₄| ≤ (cols + 16)·u·S. Each product passes through at most that many
+ *       f32 roundings in any of our summation orders (sequential scalar, 8-lane blocked, K-blocked GEMM), and the
+ *       dequantized weight values are exact in f32, so this is a worst-case bound, not a fitted one.</li>
+ *   <li>Q8 activations (quantized types): against the float64 dot with the activations replaced by their ggml Q8_0
+ *       values, |y − y₆₄| ≤ (cols/32 + 16)·u·S_q — block sums are exact integers, only the per-block scaling and the
+ *       sum over blocks round. Against the unquantized activations the extra error is at most
+ *       Σ_blocks (d_x/2)·Σ|w| (half a quantization step per element), also checked.</li>
+ * </ul>
+ */
+class MatmulTest {
+    private static final double U = 0x1p-24;
+    private static KernelPool pool1;
+    private static KernelPool pool2;
+
+    @BeforeAll
+    static void startPools() {
+        pool1 = new KernelPool(1, KernelPool.DEFAULT_SPIN_NS);
+        pool2 = new KernelPool(2, 20_000);
+    }
+
+    @AfterAll
+    static void stopPools() {
+        pool1.close();
+        pool2.close();
+    }
+
+    static Stream<Arguments> variants() {
+        List<Arguments> cases = new ArrayList<>();
+        for (GgmlType type : Matmul.SUPPORTED) {
+            for (boolean vector : new boolean[] {true, false}) {
+                cases.add(Arguments.of(type, vector, Activations.FLOAT));
+                if (Matmul.Q8_ACTIVATION_TYPES.contains(type)) {
+                    cases.add(Arguments.of(type, vector, Activations.Q8));
+                }
+            }
+        }
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "{0} vector={1} activations={2}")
+    @MethodSource("variants")
+    @Timeout(240)
+    void shouldMatchFloat64ReferenceAtEveryTail(GgmlType type, boolean vector, Activations activations) {
+        long seed = System.nanoTime();
+        Random rnd = new Random(seed);
+        int[] ins = type.blockSize() == 256 ? new int[] {256, 768, 4352}
+                : type.isQuantized() ? new int[] {32, 96, 256, 4128} : new int[] {1, 7, 13, 207, 4100};
+        int[] outs = {1, 3, 7, 64, 257};
+        int[] tokenCounts = {1, 2, 3, 4, 7};
+        try (Arena arena = Arena.ofShared()) {
+            for (int in : ins) {
+                for (int out : outs) {
+                    MemorySegment w = RandomWeights.create(arena, type, out, in, rnd);
+                    double[][] wd = new double[out][];
+                    for (int r = 0; r < out; r++) {
+                        wd[r] = RandomWeights.row(type, w, r, in);
+                    }
+                    for (int tokens : tokenCounts) {
+                        float[][] xs = activations(rnd, tokens, in);
+                        MemorySegment x = arena.allocate((long) tokens * in * 4 + 1, 16).asSlice(1, (long) tokens * in * 4);
+                        for (int t = 0; t < tokens; t++) {
+                            MemorySegment.copy(xs[t], 0, x, ValueLayout.JAVA_FLOAT_UNALIGNED, (long) t * in * 4, in);
+                        }
+                        for (KernelPool pool : new KernelPool[] {pool1, pool2}) {
+                            MemorySegment y = arena.allocate((long) tokens * out * 4);
+                            y.fill((byte) 0x7f);   // garbage: every output must be written
+                            new Matmul(pool, vector, activations).multiply(type, w, out, in, x, tokens, y);
+                            boolean q8 = activations == Activations.Q8 && Matmul.Q8_ACTIVATION_TYPES.contains(type)
+                                    && (!vector || tokens < Matmul.GEMM_MIN_TOKENS);
+                            String where = "%s vector=%s act=%s in=%d out=%d tokens=%d threads=%d seed=%d"
+                                    .formatted(type, vector, activations, in, out, tokens, pool.threads(), seed);
+                            check(wd, xs, y, q8, where);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static float[][] activations(Random rnd, int tokens, int in) {
+        float[][] xs = new float[tokens][in];
+        for (int t = 0; t < tokens; t++) {
+            float scale = (float) Math.pow(10, t % 3 - 1);   // 0.1, 1, 10: scale-independence of the Q8 path
+            for (int i = 0; i < in; i++) {
+                xs[t][i] = (rnd.nextFloat() * 2 - 1) * scale;
+            }
+        }
+        return xs;
+    }
+
+    private static void check(double[][] wd, float[][] xs, MemorySegment y, boolean q8, String where) {
+        int out = wd.length;
+        for (int t = 0; t < xs.length; t++) {
+            int in = xs[t].length;
+            double[] xq = q8 ? RandomWeights.q8Values(xs[t]) : null;
+            for (int r = 0; r < out; r++) {
+                double got = y.getAtIndex(ValueLayout.JAVA_FLOAT, (long) t * out + r);
+                double exact = 0, s = 0, quantized = 0, sq = 0, qerr = 0;
+                for (int i = 0; i < in; i++) {
+                    exact += wd[r][i] * xs[t][i];
+                    s += Math.abs(wd[r][i] * xs[t][i]);
+                }
+                if (!q8) {
+                    double tol = (in + 16) * U * s + Double.MIN_NORMAL;
+                    assertThat(Math.abs(got - exact)).as("%s row=%d token=%d got=%s exact=%s", where, r, t, got, exact)
+                            .isLessThanOrEqualTo(tol);
+                    continue;
+                }
+                for (int b = 0; b < in / 32; b++) {
+                    double dx = 0, wabs = 0;
+                    for (int j = b * 32; j < b * 32 + 32; j++) {
+                        quantized += wd[r][j] * xq[j];
+                        sq += Math.abs(wd[r][j] * xq[j]);
+                        dx = Math.max(dx, Math.abs(xs[t][j]) / 127.0);
+                        wabs += Math.abs(wd[r][j]);
+                    }
+                    qerr += dx * 0.5 * 1.001 * wabs;   // 1.001: d_x is stored rounded to f16 (relative error ≤ 2⁻¹¹)
+                }
+                double tol = (in / 32 + 16) * U * sq + Double.MIN_NORMAL;
+                assertThat(Math.abs(got - quantized)).as("%s row=%d token=%d got=%s q8-exact=%s", where, r, t, got, quantized)
+                        .isLessThanOrEqualTo(tol);
+                assertThat(Math.abs(got - exact)).as("%s row=%d token=%d vs unquantized activations", where, r, t)
+                        .isLessThanOrEqualTo(qerr + tol + (in + 16) * U * s);
+            }
+        }
+    }
+
+    @Test
+    void shouldWidenEveryHalfFloatBitPatternExactly() {
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment halves = arena.allocate(65536 * 2 + 1).asSlice(1, 65536 * 2);
+            for (int i = 0; i < 65536; i++) {
+                halves.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, (short) i);
+            }
+            MemorySegment f16 = arena.allocate(65536 * 4);
+            MemorySegment bf16 = arena.allocate(65536 * 4);
+            FloatKernels.dequantF16(halves, 0, 65536, f16, 0);
+            FloatKernels.dequantBF16(halves, 0, 65536, bf16, 0);
+            for (int i = 0; i < 65536; i++) {
+                float want = Float.float16ToFloat((short) i);
+                if (Float.isNaN(want)) {   // NaN in, NaN out; the payload's quiet bit is not part of the contract
+                    assertThat(f16.getAtIndex(ValueLayout.JAVA_FLOAT, i)).as("f16 0x%04x", i).isNaN();
+                } else {
+                    assertThat(f16.getAtIndex(ValueLayout.JAVA_INT, i)).as("f16 0x%04x", i)
+                            .isEqualTo(Float.floatToRawIntBits(want));
+                }
+                assertThat(bf16.getAtIndex(ValueLayout.JAVA_INT, i)).as("bf16 0x%04x", i).isEqualTo(i << 16);
+            }
+        }
+    }
+
+    @Test
+    void shouldPropagateNaNActivationsOnEveryPath() {
+        try (Arena arena = Arena.ofShared()) {
+            for (GgmlType type : Matmul.SUPPORTED) {
+                int in = type.blockSize() == 256 ? 256 : 64;
+                MemorySegment w = RandomWeights.create(arena, type, 3, in, new Random(1));
+                MemorySegment x = arena.allocate(in * 4L);
+                x.setAtIndex(ValueLayout.JAVA_FLOAT, 17, Float.NaN);
+                for (boolean vector : new boolean[] {true, false}) {
+                    for (Activations act : Activations.values()) {
+                        MemorySegment y = arena.allocate(3 * 4);
+                        new Matmul(pool2, vector, act).multiply(type, w, 3, in, x, 1, y);
+                        for (int r = 0; r < 3; r++) {
+                            assertThat(y.getAtIndex(ValueLayout.JAVA_FLOAT, r)).as("%s %s %s", type, vector, act).isNaN();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void shouldWriteExactlyItsOutputsAndHandleEmptyShapes() {
+        try (Arena arena = Arena.ofShared()) {
+            for (boolean vector : new boolean[] {true, false}) {
+                Matmul mm = new Matmul(pool2, vector, Activations.FLOAT);
+                for (int tokens : new int[] {1, 5}) {
+                    MemorySegment w = RandomWeights.create(arena, GgmlType.Q4_0, 37, 64, new Random(3));
+                    MemorySegment x = arena.allocate(tokens * 64L * 4);
+                    MemorySegment y = arena.allocate((tokens * 37L + 16) * 4);
+                    y.fill((byte) 0x55);
+                    mm.multiply(GgmlType.Q4_0, w, 37, 64, x, tokens, y);   // x is zero: every output is 0
+                    for (long i = 0; i < tokens * 37L; i++) {
+                        assertThat(y.getAtIndex(ValueLayout.JAVA_FLOAT, i)).as("output %d", i).isZero();
+                    }
+                    for (long i = tokens * 37L; i < tokens * 37L + 16; i++) {
+                        assertThat(y.getAtIndex(ValueLayout.JAVA_INT, i)).as("past the end %d", i).isEqualTo(0x55555555);
+                    }
+                }
+                MemorySegment y = arena.allocate(3 * 4);
+                y.fill((byte) 0x55);
+                mm.multiply(GgmlType.F32, MemorySegment.NULL, 3, 0, MemorySegment.NULL, 1, y);   // in = 0: y = 0
+                for (int i = 0; i < 3; i++) {
+                    assertThat(y.getAtIndex(ValueLayout.JAVA_FLOAT, i)).isZero();
+                }
+                mm.multiply(GgmlType.Q4_0, MemorySegment.NULL, 0, 64, MemorySegment.NULL, 0, MemorySegment.NULL);
+            }
+        }
+    }
+
+    @Test
+    void shouldRejectBadShapesNamingWhatAndWhere() {
+        Matmul mm = new Matmul(pool1);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment w = arena.allocate(GgmlType.Q4_0.bytesFor(64) * 4);
+            MemorySegment x = arena.allocate(64 * 4 * 2);
+            MemorySegment y = arena.allocate(4 * 4 * 2);
+            assertThatThrownBy(() -> mm.multiply(GgmlType.IQ2_XXS, w, 4, 256, x, 1, y))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("IQ2_XXS");
+            assertThatThrownBy(() -> mm.multiply(GgmlType.Q4_0, w, 4, 48, x, 1, y))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("block size 32");
+            assertThatThrownBy(() -> mm.multiply(GgmlType.Q4_0, w, 5, 64, x, 1, y))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("weights").hasMessageContaining("[5 x 64]");
+            assertThatThrownBy(() -> mm.multiply(GgmlType.Q4_0, w, 4, 64, x, 3, y))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("x f32 [3 x 64]");
+            assertThatThrownBy(() -> mm.multiply(GgmlType.Q4_0, w, 4, 64, x, 2, arena.allocate(4 * 4)))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("y f32 [2 x 4]");
+        }
+    }
+}
