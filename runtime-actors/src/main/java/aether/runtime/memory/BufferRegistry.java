@@ -109,11 +109,7 @@ public final class BufferRegistry {
         for (Location location : residency) {
             budgets.get(location).add(sizeBytes);
         }
-        List<MemoryAction> actions = new ArrayList<>();
-        for (Location location : residency) {
-            rebalance(location, null, actions);
-        }
-        return actions;
+        return rebalanceDevicesThenHost(residency);
     }
 
     /**
@@ -155,11 +151,7 @@ public final class BufferRegistry {
         if (unpinned.pinned()) {
             return List.of();
         }
-        List<MemoryAction> actions = new ArrayList<>();
-        for (Location location : unpinned.residency()) {
-            rebalance(location, null, actions);
-        }
-        return actions;
+        return rebalanceDevicesThenHost(unpinned.residency());
     }
 
     /**
@@ -335,6 +327,23 @@ public final class BufferRegistry {
         }
         return new MemoryState(states, buffers.size(), evictions, hits, misses, prefetches, droppedHints,
                 invalidations, refusedRequests);
+    }
+
+    /**
+     * Devices first: their evictions may spill copies to host. Host first could free a host copy only to have the
+     * device's eviction copy the same bytes back.
+     */
+    private List<MemoryAction> rebalanceDevicesThenHost(Set<Location> locations) {
+        List<MemoryAction> actions = new ArrayList<>();
+        for (Location location : locations) {
+            if (!location.equals(Location.HOST)) {
+                rebalance(location, null, actions);
+            }
+        }
+        if (locations.contains(Location.HOST)) {
+            rebalance(Location.HOST, null, actions);
+        }
+        return actions;
     }
 
     /** Evicts least recently used copies at {@code location} until it is within budget or nothing evictable is left. */
