@@ -32,6 +32,9 @@ import java.util.TreeMap;
  * actor.
  */
 public final class BufferRegistry {
+    /** 64 PiB: far above any real buffer, low enough that sums of sizes cannot overflow a long. */
+    public static final long MAX_BUFFER_BYTES = 1L << 56;
+
     private final Map<BufferId, BufferRecord> buffers = new HashMap<>();
     /** lastUseTick → buffer; ticks are unique, so this is the LRU order, least recent first. */
     private final TreeMap<Long, BufferId> byLastUse = new TreeMap<>();
@@ -93,8 +96,8 @@ public final class BufferRegistry {
         if (buffers.containsKey(id)) {
             throw refuse(id, "%s is already registered: %s".formatted(id, buffers.get(id)));
         }
-        if (sizeBytes <= 0) {
-            throw refuse(id, "%s: size %,d bytes (expected: 1+)".formatted(id, sizeBytes));
+        if (sizeBytes <= 0 || sizeBytes > MAX_BUFFER_BYTES) {
+            throw refuse(id, "%s: size %,d bytes (expected: 1 to %,d)".formatted(id, sizeBytes, MAX_BUFFER_BYTES));
         }
         if (residency.isEmpty() && origin != BufferOrigin.WEIGHT) {
             throw refuse(id, "%s: a %s buffer needs at least one location (found none)".formatted(id, origin));
@@ -169,14 +172,14 @@ public final class BufferRegistry {
                     "%s has no budget (known: %s)".formatted(location, budgets.keySet()));
         }
         BufferRecord existing = buffers.get(id);
-        if (sizeBytes <= 0 || existing != null && (existing.sizeBytes() != sizeBytes || existing.origin() != origin)) {
+        if (sizeBytes <= 0 || sizeBytes > MAX_BUFFER_BYTES || existing != null && (existing.sizeBytes() != sizeBytes || existing.origin() != origin)) {
             refusedRequests++;
             String found = existing == null ? "new buffer" : "registered as %s of %,d bytes".formatted(
                     existing.origin(), existing.sizeBytes());
             return new Rejected(id, location, sizeBytes, budget.limitBytes(), budget.usedBytes(),
                     pinnedBytesAt(location),
-                    "%s: asked for %s of %,d bytes at %s, but %s (expected: size 1+, matching the registration)"
-                            .formatted(id, origin, sizeBytes, location, found));
+                    "%s: asked for %s of %,d bytes at %s, but %s (expected: size 1 to %,d, matching the registration)"
+                            .formatted(id, origin, sizeBytes, location, found, MAX_BUFFER_BYTES));
         }
         if (existing != null && existing.residentAt(location)) {
             hits++;
@@ -189,7 +192,9 @@ public final class BufferRegistry {
         if (existing != null) {
             misses++;
         }
-        long keep = budget.usedBytes() - evictableBytesAt(location, id);
+        long keep = budget.usedBytes() + sizeBytes <= budget.limitBytes()
+                ? 0   // fits as is: skip the scan for evictable bytes
+                : budget.usedBytes() - evictableBytesAt(location, id);
         if (keep + sizeBytes > budget.limitBytes()) {
             refusedRequests++;
             long pinned = pinnedBytesAt(location);

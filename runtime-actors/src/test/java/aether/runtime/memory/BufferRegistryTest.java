@@ -237,7 +237,10 @@ class BufferRegistryTest {
         assertThatThrownBy(() -> registry.register(A, 100, ACTIVATION, Set.of(HOST)))
                 .hasMessageContaining("buffer#1 is already registered");
         assertThatThrownBy(() -> registry.register(B, 0, ACTIVATION, Set.of(HOST)))
-                .hasMessageContaining("size 0 bytes (expected: 1+)");
+                .hasMessageContaining("size 0 bytes (expected: 1 to 72,057,594,037,927,936)");
+        assertThatThrownBy(() -> registry.register(B, Long.MAX_VALUE, WEIGHT, Set.of(HOST)))
+                .hasMessageContaining("(expected: 1 to ");
+        assertThat(registry.allocate(B, WEIGHT, Long.MAX_VALUE, HOST, false)).isInstanceOf(Rejected.class);
         assertThatThrownBy(() -> registry.register(B, 10, ACTIVATION, Set.of()))
                 .hasMessageContaining("needs at least one location");
         assertThatThrownBy(() -> registry.register(B, 10, ACTIVATION, Set.of(Location.device(3))))
