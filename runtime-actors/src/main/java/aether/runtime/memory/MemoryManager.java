@@ -43,7 +43,9 @@ public final class MemoryManager extends AbstractBehavior<MemoryManager.Command>
 
     /**
      * Books {@code sizeBytes} at {@code location} for a new buffer or a new copy of a known one; {@code pin} also pins
-     * it on grant. Answers {@link AllocateReply.Granted} or {@link AllocateReply.Rejected}.
+     * it on grant. Answers {@link AllocateReply.Granted} or {@link AllocateReply.Rejected}. For an upload, allocate
+     * with {@code pin} and unpin when the transfer is done: the grant never evicts the buffer's other copies (they are
+     * the transfer's source); the last unpin rebalances every location the buffer is at.
      */
     public record Allocate(
             BufferId bufferId,
@@ -97,10 +99,16 @@ public final class MemoryManager extends AbstractBehavior<MemoryManager.Command>
     private final BufferRegistry registry;
     private final Set<ActorRef<ResidencyChanged>> subscribers = new LinkedHashSet<>();
 
-    /** A manager whose locations have these soft limits in bytes (host memory is unlimited unless listed). */
+    /**
+     * A manager whose locations have these soft limits in bytes (host memory is unlimited unless listed). Each spawn
+     * (and restart) starts from an empty registry.
+     *
+     * @throws IllegalArgumentException on a negative limit, here rather than when spawned
+     */
     public static Behavior<Command> create(Map<Location, Long> budgetBytes) {
-        BufferRegistry registry = new BufferRegistry(budgetBytes);
-        return Behaviors.setup(context -> new MemoryManager(context, registry));
+        Map<Location, Long> budgets = Map.copyOf(budgetBytes);
+        new BufferRegistry(budgets);   // validates now
+        return Behaviors.setup(context -> new MemoryManager(context, new BufferRegistry(budgets)));
     }
 
     private MemoryManager(ActorContext<Command> context, BufferRegistry registry) {

@@ -174,6 +174,21 @@ class BufferRegistryTest {
     }
 
     @Test
+    void shouldKeepAnUploadsSourceCopyUntilTheLastUnpinAndThenRebalanceItsLocation() {
+        BufferRegistry registry = new BufferRegistry(Map.of(HOST, 1000L, GPU, 1000L));
+        registry.register(A, 600, WEIGHT, Set.of(HOST));
+        registry.register(B, 300, WEIGHT, Set.of(HOST));
+        assertThat(granted(registry.allocate(A, WEIGHT, 600, GPU, true)).evictions()).isEmpty();
+
+        assertThat(registry.setBudget(HOST, 500)).containsExactly(new Evict(B, HOST, DROP_MAPPING, 300));
+        assertThat(registry.usedBytes(HOST)).as("the pinned upload source stays").isEqualTo(600);
+
+        assertThat(registry.unpin(A)).containsExactly(new Evict(A, HOST, DROP_MAPPING, 600));
+        assertThat(registry.record(A).residency()).containsExactly(GPU);
+        assertThat(registry.usedBytes(HOST)).isZero();
+    }
+
+    @Test
     void shouldPrefetchIntoFreeRoomOnlyAndCountHitsAndMisses() {
         BufferRegistry registry = registry(1000);
         registry.register(A, 600, WEIGHT, Set.of(HOST));
