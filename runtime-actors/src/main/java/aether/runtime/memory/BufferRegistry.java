@@ -172,7 +172,8 @@ public final class BufferRegistry {
                     "%s has no budget (known: %s)".formatted(location, budgets.keySet()));
         }
         BufferRecord existing = buffers.get(id);
-        if (sizeBytes <= 0 || sizeBytes > MAX_BUFFER_BYTES || existing != null && (existing.sizeBytes() != sizeBytes || existing.origin() != origin)) {
+        boolean mismatch = existing != null && (existing.sizeBytes() != sizeBytes || existing.origin() != origin);
+        if (sizeBytes <= 0 || sizeBytes > MAX_BUFFER_BYTES || mismatch) {
             refusedRequests++;
             String found = existing == null ? "new buffer" : "registered as %s of %,d bytes".formatted(
                     existing.origin(), existing.sizeBytes());
@@ -199,9 +200,9 @@ public final class BufferRegistry {
             refusedRequests++;
             long pinned = pinnedBytesAt(location);
             return new Rejected(id, location, sizeBytes, budget.limitBytes(), budget.usedBytes(), pinned,
-                    "%s: %,d bytes requested for %s, budget %,d, used %,d of which %,d pinned and %,d not evictable"
-                            .formatted(location, sizeBytes, id, budget.limitBytes(), budget.usedBytes(), pinned,
-                                    keep));
+                    "%s: %,d bytes requested for %s, budget %,d, used %,d, of which %,d cannot be evicted (%,d pinned)"
+                            .formatted(location, sizeBytes, id, budget.limitBytes(), budget.usedBytes(), keep,
+                                    pinned));
         }
         BufferRecord buffer = existing != null
                 ? existing.withCopyAt(location)

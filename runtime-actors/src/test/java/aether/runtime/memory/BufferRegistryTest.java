@@ -141,7 +141,7 @@ class BufferRegistryTest {
         assertThat(rejected.budgetBytes()).isEqualTo(1000);
         assertThat(rejected.usedBytes()).isEqualTo(900);
         assertThat(rejected.pinnedBytes()).isEqualTo(600);
-        assertThat(rejected.reason()).contains("device:0", "500 bytes requested", "budget 1,000", "600 pinned");
+        assertThat(rejected.reason()).contains("device:0", "500 bytes requested", "budget 1,000", "used 900, of which 600 cannot be evicted (600 pinned)");
         assertThat(registry.leastRecentFirst()).isEqualTo(before);
         assertThat(registry.usedBytes(GPU)).isEqualTo(900);
         assertThat(registry.record(C)).isNull();
