@@ -32,6 +32,7 @@ final class ElementwiseProgram {
     private final int[] src1;
     private final int result;
     private final int preset;
+    private final boolean vector;
 
     /**
      * @param members    the elementwise nodes, ascending ids
@@ -43,6 +44,13 @@ final class ElementwiseProgram {
      */
     ElementwiseProgram(OpGraph g, List<Integer> members, int root, Shape domain, int capacity,
             IntFunction<MemorySegment> storage, int presetNode) {
+        this(g, members, root, domain, capacity, storage, presetNode, VectorLoops.ENABLED);
+    }
+
+    /** As above; {@code vector} chooses the Vector API loops (bit-identical) or the scalar ones. */
+    ElementwiseProgram(OpGraph g, List<Integer> members, int root, Shape domain, int capacity,
+            IntFunction<MemorySegment> storage, int presetNode, boolean vector) {
+        this.vector = vector && VectorLoops.ENABLED;
         Map<Integer, Integer> reg = new HashMap<>();
         java.util.ArrayList<Gather> gathers = new java.util.ArrayList<>();
         java.util.ArrayList<Integer> gatherRegs = new java.util.ArrayList<>();
@@ -95,12 +103,17 @@ final class ElementwiseProgram {
             float[] d = regs[dst[i]];
             float[] a = regs[src0[i]];
             switch (ops[i]) {
-                case Op.Unary u -> unary(u.fn(), a, d, len);
-                case Op.Binary b -> binary(b.fn(), a, regs[src1[i]], d, len);
+                case Op.Unary u -> unary(u.fn(), a, d, len, vector);
+                case Op.Binary b -> binary(b.fn(), a, regs[src1[i]], d, len, vector);
                 case Op.Scale s -> {
                     double f = s.factor();
-                    for (int j = 0; j < len; j++) {
-                        d[j] = (float) (a[j] * f);
+                    if (vector && (double) (float) f == f) {
+                        // x * f rounded once is the same in float and double when f is a float.
+                        VectorLoops.Impl.mulScalar(a, (float) f, d, len);
+                    } else {
+                        for (int j = 0; j < len; j++) {
+                            d[j] = (float) (a[j] * f);
+                        }
                     }
                 }
                 case Op.Pow p -> {
@@ -125,7 +138,17 @@ final class ElementwiseProgram {
 
     // + - * / of two floats computed in double and rounded once equal the float operation itself (double has more than
     // 2p+2 bits), so plain float arithmetic matches the reference executor here.
-    private static void binary(Op.BinaryFn fn, float[] a, float[] b, float[] d, int len) {
+    private static void binary(Op.BinaryFn fn, float[] a, float[] b, float[] d, int len, boolean vector) {
+        if (vector) {
+            switch (fn) {
+                case ADD -> VectorLoops.Impl.add(a, b, d, len);
+                case SUB -> VectorLoops.Impl.sub(a, b, d, len);
+                case MUL -> VectorLoops.Impl.mul(a, b, d, len);
+                case DIV -> VectorLoops.Impl.div(a, b, d, len);
+                default -> binary(fn, a, b, d, len, false);
+            }
+            return;
+        }
         switch (fn) {
             case ADD -> {
                 for (int j = 0; j < len; j++) {
@@ -160,7 +183,15 @@ final class ElementwiseProgram {
         }
     }
 
-    private static void unary(Op.UnaryFn fn, float[] a, float[] d, int len) {
+    private static void unary(Op.UnaryFn fn, float[] a, float[] d, int len, boolean vector) {
+        if (vector && (fn == Op.UnaryFn.NEG || fn == Op.UnaryFn.RELU)) {
+            if (fn == Op.UnaryFn.NEG) {
+                VectorLoops.Impl.neg(a, d, len);
+            } else {
+                VectorLoops.Impl.relu(a, d, len);
+            }
+            return;
+        }
         switch (fn) {
             case NEG -> {
                 for (int j = 0; j < len; j++) {
@@ -180,6 +211,23 @@ final class ElementwiseProgram {
             case TANH -> {
                 for (int j = 0; j < len; j++) {
                     d[j] = (float) Math.tanh(a[j]);
+                }
+            }
+            case SIGMOID -> {
+                for (int j = 0; j < len; j++) {
+                    d[j] = (float) sigmoid(a[j]);
+                }
+            }
+            case SILU -> {
+                for (int j = 0; j < len; j++) {
+                    double x = a[j];
+                    d[j] = (float) (x * sigmoid(x));
+                }
+            }
+            case GELU -> {
+                for (int j = 0; j < len; j++) {
+                    double x = a[j];
+                    d[j] = (float) (0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * x * (1 + GELU_COEF_A * x * x))));
                 }
             }
             default -> {

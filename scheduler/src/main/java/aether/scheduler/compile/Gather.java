@@ -58,15 +58,36 @@ final class Gather {
             rem /= dims[d];
             off += idx[d] * strides[d];
         }
-        for (int i = 0; i < len; i++) {
-            dst[i] = src.getAtIndex(F32, off);
-            for (int d = dims.length - 1; d >= 0; d--) {
-                off += strides[d];
-                if (++idx[d] < dims[d]) {
-                    break;
+        // Runs along the innermost dimension: a bulk copy when the operand is contiguous there, a fill when it is
+        // broadcast there; then one odometer carry per run instead of per element.
+        int last = dims.length - 1;
+        long innerStride = strides[last];
+        int i = 0;
+        while (i < len) {
+            int run = Math.min(len - i, dims[last] - idx[last]);
+            if (innerStride == 1) {
+                MemorySegment.copy(src, F32, off * Float.BYTES, dst, i, run);
+            } else if (innerStride == 0) {
+                Arrays.fill(dst, i, i + run, src.getAtIndex(F32, off));
+            } else {
+                for (int j = 0; j < run; j++) {
+                    dst[i + j] = src.getAtIndex(F32, off + j * innerStride);
                 }
-                off -= strides[d] * dims[d];
-                idx[d] = 0;
+            }
+            i += run;
+            off += run * innerStride;
+            idx[last] += run;
+            if (idx[last] == dims[last]) {
+                off -= innerStride * dims[last];
+                idx[last] = 0;
+                for (int d = last - 1; d >= 0; d--) {
+                    off += strides[d];
+                    if (++idx[d] < dims[d]) {
+                        break;
+                    }
+                    off -= strides[d] * dims[d];
+                    idx[d] = 0;
+                }
             }
         }
     }

@@ -93,7 +93,30 @@ final class Steps {
                 for (int i = 0; i < m; i++) {
                     MemorySegment.copy(a, F32, (aBase + (long) i * k) * Float.BYTES, aRow, 0, k);
                     if (transposeB) {
-                        for (int j = 0; j < n; j++) {
+                        // Four output columns at a time: four independent sums, each still in p order.
+                        int j = 0;
+                        for (; j + 4 <= n; j += 4) {
+                            long r0 = bBase + (long) j * k;
+                            long r1 = r0 + k;
+                            long r2 = r1 + k;
+                            long r3 = r2 + k;
+                            double s0 = 0;
+                            double s1 = 0;
+                            double s2 = 0;
+                            double s3 = 0;
+                            for (int p = 0; p < k; p++) {
+                                double av = aRow[p];
+                                s0 += av * b.getAtIndex(F32, r0 + p);
+                                s1 += av * b.getAtIndex(F32, r1 + p);
+                                s2 += av * b.getAtIndex(F32, r2 + p);
+                                s3 += av * b.getAtIndex(F32, r3 + p);
+                            }
+                            acc[j] = s0;
+                            acc[j + 1] = s1;
+                            acc[j + 2] = s2;
+                            acc[j + 3] = s3;
+                        }
+                        for (; j < n; j++) {
                             long bRow = bBase + (long) j * k;
                             double s = 0;
                             for (int p = 0; p < k; p++) {

@@ -157,7 +157,9 @@ public final class FusionPlanner {
     private List<Integer> prologue(Ctx ctx, Node anchor, Set<Integer> members) {
         int x = anchor.input(0);
         Node xn = ctx.graph.node(x);
-        if (role(xn.op()) != Role.ELEMENTWISE || !absorbable(ctx, x, members) || !xn.type().equals(anchor.type())) {
+        // Read by the anchor alone: the epilogue cannot see prologue values.
+        if (role(xn.op()) != Role.ELEMENTWISE || !absorbable(ctx, x, Set.of(anchor.id()))
+                || !xn.type().equals(anchor.type())) {
             return List.of();
         }
         int root = members.stream().mapToInt(Integer::intValue).max().orElseThrow();

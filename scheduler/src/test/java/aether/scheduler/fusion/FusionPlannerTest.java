@@ -192,4 +192,18 @@ class FusionPlannerTest {
         }
         assertFusedMatchesReference(new FusionPlanner(), y);
     }
+
+    @Test
+    void aPrologueValueAlsoReadByTheEpilogueStaysStored() {
+        // Found by PipelinePropertyTest: rms_norm(silu(y)) - silu(y). The epilogue cannot read prologue registers.
+        Graph g = new Graph();
+        Tensor y = g.input("y", Shape.of(3, 8), DType.F32);
+        Tensor s = y.silu();
+        Tensor out = s.rmsNorm(1e-5).sub(s);
+        FusionPlan plan = new FusionPlanner().plan(graph(out));
+        FusionGroup gr = groupOf(plan, out.id());
+        assertThat(gr.prologue()).isEmpty();
+        assertThat(groupOf(plan, s.id()).root()).isEqualTo(s.id());
+        assertFusedMatchesReference(new FusionPlanner(), out);
+    }
 }
