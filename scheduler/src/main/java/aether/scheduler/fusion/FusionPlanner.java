@@ -124,7 +124,7 @@ public final class FusionPlanner {
 
     private FusionGroup elementwiseRoot(Ctx ctx, Node root) {
         Set<Integer> members = new TreeSet<>(List.of(root.id()));
-        grow(ctx, members, members, root.id(), "elementwise");
+        grow(ctx, members, members, root.id(), "elementwise", Set.of());
         // An anchor: a matmul / norm / softmax producing exactly the root's shape, read only inside the group.
         int anchor = -1;
         for (int candidate : externals(ctx, members)) {
@@ -157,9 +157,11 @@ public final class FusionPlanner {
     private List<Integer> prologue(Ctx ctx, Node anchor, Set<Integer> members) {
         int x = anchor.input(0);
         Node xn = ctx.graph.node(x);
-        // Read by the anchor alone: the epilogue cannot see prologue values.
+        // Read by the anchor alone, and only as its main operand: the epilogue cannot see prologue values, and the
+        // anchor reads its other operands (a softmax mask) from memory.
+        Set<Integer> sideOperands = new HashSet<>(anchor.inputs().subList(1, anchor.inputs().size()));
         if (role(xn.op()) != Role.ELEMENTWISE || !absorbable(ctx, x, Set.of(anchor.id()))
-                || !xn.type().equals(anchor.type())) {
+                || sideOperands.contains(x) || !xn.type().equals(anchor.type())) {
             return List.of();
         }
         int root = members.stream().mapToInt(Integer::intValue).max().orElseThrow();
@@ -170,7 +172,7 @@ public final class FusionPlanner {
         ctx.claimed[x] = true;
         // The prologue region: its members are read only by the prologue itself or the anchor.
         Set<Integer> region = new TreeSet<>(List.of(x, anchor.id()));
-        grow(ctx, region, members, root, anchor.op().name() + " prologue");
+        grow(ctx, region, members, root, anchor.op().name() + " prologue", sideOperands);
         region.remove(anchor.id());
         return List.copyOf(region);
     }
@@ -179,7 +181,8 @@ public final class FusionPlanner {
      * Absorbs elementwise producers of {@code region} (read only from inside it) into it and into the whole group
      * {@code members} while the cost model agrees.
      */
-    private void grow(Ctx ctx, Set<Integer> region, Set<Integer> members, int root, String rule) {
+    private void grow(Ctx ctx, Set<Integer> region, Set<Integer> members, int root, String rule,
+            Set<Integer> excluded) {
         boolean changed = true;
         Set<Integer> rejected = new HashSet<>();
         while (changed) {
@@ -187,7 +190,7 @@ public final class FusionPlanner {
             List<Integer> ext = externals(ctx, region);
             for (int i = ext.size() - 1; i >= 0; i--) {
                 int p = ext.get(i);
-                if (rejected.contains(p) || role(ctx.graph.node(p).op()) != Role.ELEMENTWISE
+                if (rejected.contains(p) || excluded.contains(p) || role(ctx.graph.node(p).op()) != Role.ELEMENTWISE
                         || !absorbable(ctx, p, region)) {
                     continue;
                 }

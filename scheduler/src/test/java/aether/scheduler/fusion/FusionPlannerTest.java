@@ -206,4 +206,24 @@ class FusionPlannerTest {
         assertThat(groupOf(plan, s.id()).root()).isEqualTo(s.id());
         assertFusedMatchesReference(new FusionPlanner(), out);
     }
+
+    @Test
+    void aSoftmaxMaskComputedInTheGraphIsNeverAPrologueMember() {
+        Graph g = new Graph();
+        Tensor x = g.input("x", Shape.of(4, 6), DType.F32);
+        Tensor t = x.exp();
+        Tensor m = t.scale(-1);
+        Tensor same = t.softmax(t, 0.5, 0);            // mask and main operand are one value
+        Tensor other = t.add(x).softmax(m.add(x), 1, 0);
+        FusionPlan plan = new FusionPlanner().plan(graph(same, other));
+        for (FusionGroup gr : plan.groups()) {
+            if (gr.anchor() >= 0) {
+                var anchor = graph(same, other).node(gr.anchor());
+                for (int side : anchor.inputs().subList(1, anchor.inputs().size())) {
+                    assertThat(gr.members()).doesNotContain(side);
+                }
+            }
+        }
+        assertFusedMatchesReference(new FusionPlanner(), same, other);
+    }
 }
