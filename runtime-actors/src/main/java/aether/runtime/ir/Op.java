@@ -139,9 +139,11 @@ public sealed interface Op {
     }
 
     /**
-     * Rotary position embedding of x[..., tokens, heads, headDim] with positions I32[tokens]. The first {@code nRot}
-     * dimensions of each head are rotated by {@code theta_i = pos * freqScale * freqBase^(-2i/nRot)}; the rest pass
-     * through. A negative {@code freqScale} rotates backwards (the backward pass uses that).
+     * Rotary position embedding of x[..., tokens, heads, headDim] with positions I32[tokens] and optional frequency
+     * factors f[nRot/2] (ggml_rope_ext's third input, e.g. Llama 3's rope_freqs). The first {@code nRot} dimensions of
+     * each head are rotated by {@code theta_i = pos * freqScale * freqBase^(-2i/nRot) / f[i]}; the rest pass through.
+     * A negative {@code freqScale} rotates backwards (the backward pass uses that). No YaRN (ext_factor 0). Positions
+     * and factors are constants for autograd.
      */
     record Rope(RopeMode mode, int nRot, double freqBase, double freqScale) implements Op {
         public String name() { return "rope"; }
@@ -159,10 +161,11 @@ public sealed interface Op {
 
     /**
      * Causal scaled dot-product attention: q[..., hq, tq, d], k[..., hkv, tk, d], v[..., hkv, tk, dv] -> [..., hq, tq,
-     * dv], softmax(q k^T * scale + causalMask) v with the mask of {@link CausalMask}. Grouped-query attention: query head
-     * h reads key/value head {@code h / (hq / hkv)}.
+     * dv], softmax(cap(q k^T * scale) + causalMask) v with the mask of {@link CausalMask} and {@code cap} the soft-capping
+     * of {@link Softmax} ({@code softCap} 0 = off; Gemma 2 uses 50). Grouped-query attention: query head h reads
+     * key/value head {@code h / (hq / hkv)}.
      */
-    record Attention(double scale, int window) implements Op {
+    record Attention(double scale, int window, double softCap) implements Op {
         public String name() { return "attention"; }
     }
 

@@ -14,8 +14,21 @@ public final class TypeInference {
 
     public static TensorType infer(Op op, List<TensorType> in) {
         return switch (op) {
-            case Op.Input i -> leaf(op, in, i.type());
-            case Op.Full f -> leaf(op, in, f.type());
+            case Op.Input i -> {
+                TensorType t = leaf(op, in, i.type());
+                if (t.dtype().isQuantized() && (t.shape().rank() != 2
+                        || t.shape().dim(1) % t.dtype().ggml().blockSize() != 0)) {
+                    throw fail(op, in, "a " + t.dtype() + " input is a 2-D weight [rows, cols] of whole blocks of "
+                            + t.dtype().ggml().blockSize() + " (found " + t + ")");
+                }
+                yield t;
+            }
+            case Op.Full f -> {
+                if (f.type().dtype().isQuantized()) {
+                    throw fail(op, in, "full has a floating or integer dtype (found " + f.type().dtype() + ")");
+                }
+                yield leaf(op, in, f.type());
+            }
             case Op.CausalMask m -> causalMask(m, in);
             case Op.Unary u -> elementwise(op, in);
             case Op.Pow p -> elementwise(op, in);
@@ -232,7 +245,9 @@ public final class TypeInference {
     }
 
     private static TensorType rope(Op.Rope r, List<TensorType> in) {
-        arity(r, in, 2);
+        if (in.size() != 2 && in.size() != 3) {
+            throw fail(r, in, "rope takes x, positions and optional frequency factors");
+        }
         requireFloat(r, in, 0, "rope rotates floating values");
         TensorType x = in.get(0);
         TensorType pos = in.get(1);
@@ -255,6 +270,9 @@ public final class TypeInference {
                 || !Double.isFinite(r.freqScale())) {
             throw fail(r, in, "rope needs freqBase > 0 and a finite non-zero freqScale (found " + r.freqBase()
                     + ", " + r.freqScale() + ")");
+        }
+        if (in.size() == 3 && (!in.get(2).dtype().isFloat() || !in.get(2).shape().equals(Shape.of(r.nRot() / 2)))) {
+            throw fail(r, in, "rope frequency factors are floating [nRot/2] = [" + r.nRot() / 2 + "]");
         }
         return x;
     }
@@ -333,8 +351,9 @@ public final class TypeInference {
             throw fail(a, in, "causal attention needs at least as many keys as queries (found tk=" + k.dim(r - 2)
                     + ", tq=" + q.dim(r - 2) + ")");
         }
-        if (a.window() < 0 || !Double.isFinite(a.scale())) {
-            throw fail(a, in, "attention needs window >= 0 (0 = unlimited) and a finite scale");
+        if (a.window() < 0 || !Double.isFinite(a.scale()) || !(a.softCap() >= 0) || Double.isInfinite(a.softCap())) {
+            throw fail(a, in, "attention needs window >= 0 (0 = unlimited), a finite scale and a finite softCap >= 0"
+                    + " (0 = off)");
         }
         return new TensorType(q.with(r - 1, v.dim(r - 1)), in.get(0).dtype());
     }

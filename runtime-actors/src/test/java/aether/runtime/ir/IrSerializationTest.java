@@ -64,7 +64,7 @@ class IrSerializationTest {
         int pos = b.add(new Op.Input("pos", TensorType.of(DType.I32, 4)));
         int r = b.add(new Op.Rope(Op.RopeMode.NEOX, 32, 1e6, 0.5), x, pos);
         int p = b.add(new Op.Permute(List.of(0, 2, 1, 3)), r);
-        int a = b.add(new Op.Attention(0.125, 3), p, p, p);
+        int a = b.add(new Op.Attention(0.125, 3, 50), p, p, p);
         int flat = b.add(new Op.Reshape(Shape.of(4, 128)), b.add(new Op.Permute(List.of(0, 2, 1, 3)), a));
         int y = b.add(new Op.MatMul(true), b.add(new Op.Slice(1, 0, 64), flat), w);
         int s = b.add(new Op.Softmax(1, 30), y, b.add(new Op.Full(0, TensorType.of(DType.F32, 128))));

@@ -87,12 +87,12 @@ class TypeInferenceTest {
 
     @Test
     void attentionChecksGroupsHeadSizesAndCausality() {
-        assertThat(infer(new Op.Attention(0.125, 0), f32(8, 3, 64), f32(2, 5, 64), f32(2, 5, 32)))
+        assertThat(infer(new Op.Attention(0.125, 0, 0), f32(8, 3, 64), f32(2, 5, 64), f32(2, 5, 32)))
                 .isEqualTo(f32(8, 3, 32));
-        assertThatThrownBy(() -> infer(new Op.Attention(0.125, 0), f32(6, 3, 64), f32(4, 5, 64), f32(4, 5, 64)))
+        assertThatThrownBy(() -> infer(new Op.Attention(0.125, 0, 0), f32(6, 3, 64), f32(4, 5, 64), f32(4, 5, 64)))
                 .hasMessageStartingWith("attention(f32[6, 3, 64], f32[4, 5, 64], f32[4, 5, 64])")
                 .hasMessageContaining("hq a multiple of hkv");
-        assertThatThrownBy(() -> infer(new Op.Attention(0.125, 0), f32(2, 6, 8), f32(2, 5, 8), f32(2, 5, 8)))
+        assertThatThrownBy(() -> infer(new Op.Attention(0.125, 0, 0), f32(2, 6, 8), f32(2, 5, 8), f32(2, 5, 8)))
                 .hasMessageContaining("at least as many keys as queries");
     }
 
@@ -117,6 +117,19 @@ class TypeInferenceTest {
     void getRowsAppendsTheRowLengthToTheIdsShape() {
         assertThat(infer(new Op.GetRows(), f32(10, 4), TensorType.of(DType.I32, 2, 3))).isEqualTo(f32(2, 3, 4));
         assertThatThrownBy(() -> infer(new Op.GetRows(), f32(10, 4), f32(3))).hasMessageContaining("ids are I32");
+    }
+
+    @Test
+    void quantizedLeavesAreWholeBlockMatrices() {
+        DType q40 = DType.quantized(GgmlType.Q4_0);
+        assertThat(infer(new Op.Input("w", new TensorType(Shape.of(3, 64), q40)))).isEqualTo(
+                new TensorType(Shape.of(3, 64), q40));
+        assertThatThrownBy(() -> infer(new Op.Input("w", new TensorType(Shape.of(3, 4, 64), q40))))
+                .hasMessageStartingWith("input(): a q4_0 input is a 2-D weight");
+        assertThatThrownBy(() -> infer(new Op.Input("w", new TensorType(Shape.of(3, 48), q40))))
+                .hasMessageContaining("whole blocks of 32");
+        assertThatThrownBy(() -> infer(new Op.Full(0, new TensorType(Shape.of(32), q40))))
+                .hasMessageContaining("full has a floating or integer dtype");
     }
 
     @Test

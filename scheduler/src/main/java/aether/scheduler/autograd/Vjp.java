@@ -1,6 +1,5 @@
 package aether.scheduler.autograd;
 
-import aether.runtime.ir.DType;
 import aether.runtime.ir.Op;
 import aether.runtime.ir.Shape;
 import aether.scheduler.graph.Graph;
@@ -55,7 +54,10 @@ final class Vjp {
                 Tensor rs = centered.pow(2).mean(-1, true).add(n.eps()).rsqrt();
                 r[0] = rs.mul(gy.sub(gy.mean(-1, true)).sub(y.mul(gy.mul(y).mean(-1, true))));
             }
-            case Op.Rope rope -> r[0] = gy.rope(x[1], rope.mode(), rope.nRot(), rope.freqBase(), -rope.freqScale());
+            case Op.Rope rope -> {   // positions and frequency factors are constants
+                Op.Rope back = new Op.Rope(rope.mode(), rope.nRot(), rope.freqBase(), -rope.freqScale());
+                r[0] = x.length > 2 ? g.apply(back, gy, x[1], x[2]) : g.apply(back, gy, x[1]);
+            }
             case Op.GetRows gr -> r[0] = g.apply(new Op.ScatterAddRows(x[0].shape().dim(0)), gy, x[1]);
             case Op.ScatterAddRows s -> r[0] = gy.getRows(x[1]);
             case Op.Attention a -> attention(a, x, gy, need, r);
@@ -194,7 +196,7 @@ final class Vjp {
         Tensor k5 = k.reshape(split(k.shape(), rank - 3, hkv, 1));
         Tensor v5 = v.reshape(split(v.shape(), rank - 3, hkv, 1));
         Tensor mask = g.causalMask(tq, tk, a.window(), q.dtype());
-        Tensor out = q5.matmulT(k5).softmax(mask, a.scale(), 0).matmul(v5);
+        Tensor out = q5.matmulT(k5).softmax(mask, a.scale(), a.softCap()).matmul(v5);
         Tensor seed = gy.reshape(out.shape());
         java.util.Map<Integer, Tensor> grads = Autograd.reverse(out, seed,
                 new java.util.HashSet<>(java.util.List.of(q.id(), k.id(), v.id())), floor);

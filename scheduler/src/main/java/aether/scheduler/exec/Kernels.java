@@ -375,7 +375,7 @@ final class Kernels {
     }
 
     /** ggml_rope_ext with ext_factor 0 and attn_factor 1 (no YaRN), over x[..., tokens, heads, headDim]. */
-    static double[] rope(double[] x, Shape xs, double[] positions, Op.Rope op) {
+    static double[] rope(double[] x, Shape xs, double[] positions, double[] freqFactors, Op.Rope op) {
         double[] r = x.clone();
         int headDim = xs.dim(-1);
         int heads = xs.dim(-2);
@@ -383,13 +383,18 @@ final class Kernels {
         int nRot = op.nRot();
         int half = nRot / 2;
         int outer = (int) xs.sub(0, xs.rank() - 3).size();
+        double[] freq = new double[half];
+        for (int i = 0; i < half; i++) {
+            freq[i] = op.freqScale() * Math.pow(op.freqBase(), -2.0 * i / nRot)
+                    / (freqFactors != null ? freqFactors[i] : 1);
+        }
         for (int o = 0; o < outer; o++) {
             for (int t = 0; t < tokens; t++) {
                 double p = positions[t];
                 for (int h = 0; h < heads; h++) {
                     int base = ((o * tokens + t) * heads + h) * headDim;
                     for (int i = 0; i < half; i++) {
-                        double theta = p * op.freqScale() * Math.pow(op.freqBase(), -2.0 * i / nRot);
+                        double theta = p * freq[i];
                         double c = Math.cos(theta);
                         double s = Math.sin(theta);
                         int i0 = op.mode() == Op.RopeMode.NORMAL ? base + 2 * i : base + i;
@@ -449,7 +454,7 @@ final class Kernels {
     }
 
     static double[] attention(double[] q, Shape qs, double[] k, Shape ks, double[] v, Shape vs, double scale,
-            int window) {
+            int window, double softCap) {
         int rank = qs.rank();
         int hq = qs.dim(rank - 3);
         int tq = qs.dim(rank - 2);
@@ -476,7 +481,8 @@ final class Kernels {
                         for (int c = 0; c < d; c++) {
                             s += q[qBase + i * d + c] * k[kBase + j * d + c];
                         }
-                        p[j] = s * scale;
+                        s *= scale;
+                        p[j] = softCap > 0 ? softCap * Math.tanh(s / softCap) : s;
                         max = Math.max(max, p[j]);
                     }
                     double sum = 0;

@@ -1,6 +1,5 @@
 package aether.scheduler.exec;
 
-import aether.runtime.ir.DType;
 import aether.runtime.ir.Node;
 import aether.runtime.ir.Op;
 import aether.runtime.ir.OpGraph;
@@ -94,6 +93,7 @@ public final class ReferenceExecutor implements GraphExecutor {
                             + v.getClass().getSimpleName());
                 }
             } else {
+                materializeWeightOperands(node, dense, weights);
                 dense[i] = evaluate(graph, node, dense, weights);
                 if (precision == Precision.AS_DECLARED && rounds(node.op())) {
                     Rounding.round(dense[i], node.dtype());
@@ -109,11 +109,35 @@ public final class ReferenceExecutor implements GraphExecutor {
         List<HostTensor> out = new ArrayList<>(graph.outputs().size());
         for (int o : graph.outputs()) {
             if (dense[o] == null) {
-                throw new IllegalArgumentException("output %" + o + " is a weight; only dense values are returned");
+                throw new IllegalArgumentException("output %" + o + " is a weight bound as rows; only computed values"
+                        + " are returned");
             }
             out.add(HostTensor.wrap(graph.node(o).type(), dense[o]));
         }
         return out;
+    }
+
+    /**
+     * matmul's right operand and get_rows' table read weights row by row; any other use of a weight bound as rows
+     * (possible for f32/f16/bf16 weights only: inference keeps block types out of other ops) expands it once.
+     */
+    private static void materializeWeightOperands(Node node, double[][] dense, WeightRows[] weights) {
+        for (int k = 0; k < node.inputs().size(); k++) {
+            int in = node.inputs().get(k);
+            boolean rowWise = (node.op() instanceof Op.MatMul && k == 1) || (node.op() instanceof Op.GetRows && k == 0);
+            if (weights[in] != null && dense[in] == null && !rowWise) {
+                WeightRows w = weights[in];
+                double[] d = new double[Math.multiplyExact(w.rows(), w.cols())];
+                float[] row = new float[w.cols()];
+                for (int r = 0; r < w.rows(); r++) {
+                    w.row(r, row);
+                    for (int c = 0; c < row.length; c++) {
+                        d[r * row.length + c] = row[c];
+                    }
+                }
+                dense[in] = d;
+            }
+        }
     }
 
     /** Layout ops move values that are already rounded; arithmetic rounds. */
@@ -147,14 +171,15 @@ public final class ReferenceExecutor implements GraphExecutor {
                     s.scale(), s.softCap());
             case Op.RmsNorm r -> Kernels.rmsNorm(dense[in.get(0)], out.dim(-1), r.eps());
             case Op.LayerNorm l -> Kernels.layerNorm(dense[in.get(0)], out.dim(-1), l.eps());
-            case Op.Rope r -> Kernels.rope(dense[in.get(0)], out, dense[in.get(1)], r);
+            case Op.Rope r -> Kernels.rope(dense[in.get(0)], out, dense[in.get(1)],
+                    in.size() > 2 ? dense[in.get(2)] : null, r);
             case Op.GetRows gr -> weights[in.get(0)] != null
                     ? Kernels.getRows(weights[in.get(0)], dense[in.get(1)], node.id())
                     : Kernels.getRows(dense[in.get(0)], shape(g, in, 0), dense[in.get(1)], node.id());
             case Op.ScatterAddRows s -> Kernels.scatterAddRows(dense[in.get(0)], dense[in.get(1)], s.rows(),
                     out.dim(1), node.id());
             case Op.Attention a -> Kernels.attention(dense[in.get(0)], shape(g, in, 0), dense[in.get(1)],
-                    shape(g, in, 1), dense[in.get(2)], shape(g, in, 2), a.scale(), a.window());
+                    shape(g, in, 1), dense[in.get(2)], shape(g, in, 2), a.scale(), a.window(), a.softCap());
             case Op.Reshape r -> dense[in.get(0)];
             case Op.Permute p -> Kernels.permute(dense[in.get(0)], shape(g, in, 0), p.axes());
             case Op.Expand e -> Kernels.expand(dense[in.get(0)], shape(g, in, 0), out);

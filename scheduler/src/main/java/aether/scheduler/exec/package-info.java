@@ -4,6 +4,7 @@
  * once the outputs are on the host, so a CUDA backend can enqueue on a stream and complete from a stream callback
  * without blocking the caller. {@link aether.scheduler.exec.ReferenceExecutor} is the straightforward, correct CPU
  * implementation every faster backend is tested against. Quantized weights reach executors as {@link
- * aether.scheduler.exec.WeightRows}, dequantized one row at a time, never expanded. Depends on runtime-actors only.
+ * aether.scheduler.exec.WeightRows}, dequantized one row at a time, never expanded ({@link
+ * aether.scheduler.exec.CodecWeightRows} adapts any {@code BlockCodec}). Depends on runtime-actors only.
  */
 package aether.scheduler.exec;

@@ -40,6 +40,15 @@ public final class Graph {
         return bind(HostTensor.ofFloats(data, shape));
     }
 
+    /** A leaf of floating {@code dtype} (f32, f16, bf16, f64) holding {@code data} rounded to it; differentiable. */
+    public Tensor tensor(float[] data, Shape shape, DType dtype) {
+        double[] d = new double[data.length];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = data[i];
+        }
+        return tensor(d, shape, dtype);
+    }
+
     /** A leaf of floating {@code dtype} holding {@code data} rounded to it; differentiable. */
     public Tensor tensor(double[] data, Shape shape, DType dtype) {
         return bind(HostTensor.of(data, shape, dtype));

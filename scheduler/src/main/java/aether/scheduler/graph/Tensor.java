@@ -173,6 +173,12 @@ public final class Tensor {
         return op(new Op.Rope(mode, nRot, freqBase, freqScale), positions);
     }
 
+    /** {@link #rope} with per-pair frequency factors {@code freqFactors[nRot/2]} dividing each angle (Llama 3). */
+    public Tensor rope(Tensor positions, Tensor freqFactors, Op.RopeMode mode, int nRot, double freqBase,
+            double freqScale) {
+        return op(new Op.Rope(mode, nRot, freqBase, freqScale), positions, freqFactors);
+    }
+
     /** Rows of this table[rows, cols] picked by I32 {@code ids} (embedding lookup). */
     public Tensor getRows(Tensor ids) { return op(new Op.GetRows(), ids); }
 
@@ -181,7 +187,12 @@ public final class Tensor {
      * optional sliding window (0 = unlimited). See {@link Op.Attention}.
      */
     public Tensor attention(Tensor k, Tensor v, double scale, int window) {
-        return op(new Op.Attention(scale, window), k, v);
+        return attention(k, v, scale, window, 0);
+    }
+
+    /** {@link #attention(Tensor, Tensor, double, int)} with soft-capped scores (Gemma 2); {@code softCap} 0 is off. */
+    public Tensor attention(Tensor k, Tensor v, double scale, int window, double softCap) {
+        return op(new Op.Attention(scale, window, softCap), k, v);
     }
 
     // ---- layout --------------------------------------------------------------------------------------------------

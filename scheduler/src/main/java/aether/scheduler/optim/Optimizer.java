@@ -14,7 +14,8 @@ import java.util.List;
 /**
  * Updates parameter leaves in place (through {@link Graph#set}) from their gradients. One {@link #step} evaluates the
  * gradients (and any extra tensors, typically the loss) in a single evaluation, then applies the update rule to each
- * parameter. Not thread-safe.
+ * parameter. Parameters keep a float64 master copy here; the graph sees it rounded to each parameter's dtype.
+ * Not thread-safe.
  */
 public abstract class Optimizer {
 

@@ -31,6 +31,9 @@ final class GradCheck {
     static final double ABS_TOL = 1e-7;
     static final double REL_TOL = 1e-6;
 
+    /** Names of the ops that appeared in checked functions (see GradCheckTest's coverage check). */
+    static final java.util.Set<String> COVERED = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     private GradCheck() {}
 
     static double[] draw(Random rnd, int n, Values kind) {
@@ -56,7 +59,11 @@ final class GradCheck {
             values.add(v);
             leaves.add(g.tensor(v, s, DType.F64));
         }
+        int first = g.size();
         Tensor out = f.build(g, leaves);
+        for (int id = first; id <= out.id(); id++) {
+            COVERED.add(g.node(id).op().name());
+        }
         assertThat(out.dtype()).as(name + ": checked in float64").isEqualTo(DType.F64);
         Tensor r = g.tensor(draw(rnd, out.shape().sizeAsInt(), Values.GAUSSIAN), out.shape(), DType.F64);
         Tensor y = out.mul(r).sumAll();

@@ -126,14 +126,15 @@ class OpNumericsTest {
      * nDims are copied.
      */
     private static double[] ropeReference(float[] x, int tokens, int heads, int dim, int[] pos, boolean neox, int nDims,
-            double base, double freqScale) {
+            double base, double freqScale, float[] factors) {
         double[] out = new double[x.length];
         for (int i = 0; i < x.length; i++) out[i] = x[i];
         for (int t = 0; t < tokens; t++) {
             for (int h = 0; h < heads; h++) {
                 int o = (t * heads + h) * dim;
                 for (int i0 = 0; i0 < nDims; i0 += 2) {
-                    double theta = pos[t] * freqScale * Math.pow(base, -(double) i0 / nDims);
+                    double theta = pos[t] * freqScale * Math.pow(base, -(double) i0 / nDims)
+                            / (factors == null ? 1 : factors[i0 / 2]);
                     int a = neox ? o + i0 / 2 : o + i0;
                     int b = neox ? a + nDims / 2 : a + 1;
                     out[a] = x[a] * Math.cos(theta) - x[b] * Math.sin(theta);
@@ -160,7 +161,7 @@ class OpNumericsTest {
             Tensor y = g.tensor(x, Shape.of(tokens, heads, dim))
                     .rope(g.indices(pos, Shape.of(tokens)), mode, nDims, base, freqScale);
             double[] expected = ropeReference(x, tokens, heads, dim, pos, mode == Op.RopeMode.NEOX, nDims, base,
-                    freqScale);
+                    freqScale, null);
             assertClose(y.toFloatArray(executor), expected, 1e-5);
             float[] actual = y.toFloatArray(executor);
             for (int t = 0; t < tokens * heads; t++) {
@@ -168,6 +169,24 @@ class OpNumericsTest {
                     assertThat(actual[t * dim + i]).as("pass-through dim %d", i).isEqualTo(x[t * dim + i]);
                 }
             }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {1, 2})
+    void ropeFrequencyFactorsDivideEachPairsAngle(long seed) {
+        Random rnd = new Random(seed);
+        int tokens = 3, heads = 2, dim = 12, nDims = 8;
+        float[] x = gaussian(rnd, tokens * heads * dim, 1);
+        float[] factors = new float[nDims / 2];
+        for (int i = 0; i < factors.length; i++) factors[i] = 1 + 7 * rnd.nextFloat();
+        int[] pos = {5, 77, 1000};
+        for (Op.RopeMode mode : Op.RopeMode.values()) {
+            Graph g = new Graph();
+            Tensor y = g.tensor(x, Shape.of(tokens, heads, dim)).rope(g.indices(pos, Shape.of(tokens)),
+                    g.tensor(factors, Shape.of(nDims / 2)), mode, nDims, 500000, 1);
+            assertClose(y.toFloatArray(executor), ropeReference(x, tokens, heads, dim, pos,
+                    mode == Op.RopeMode.NEOX, nDims, 500000, 1, factors), 1e-5);
         }
     }
 
@@ -185,17 +204,20 @@ class OpNumericsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 1, 3, 6})
-    void causalAttentionWithGqaAndSlidingWindowMatchesFloat64(int window) {
-        Random rnd = new Random(100 + window);
+    @ValueSource(ints = {0, 1, 3, 6, -2})
+    void causalAttentionWithGqaAndSlidingWindowMatchesFloat64(int param) {
+        // A negative parameter runs window |param| with Gemma-style soft-capping of the scores.
+        int window = Math.abs(param);
+        double cap = param < 0 ? 1.5 : 0;
+        Random rnd = new Random(100 + param);
         int batch = 2, hq = 6, hkv = 2, tq = 4, tk = 7, d = 5, dv = 3;
-        double scale = 1 / Math.sqrt(d);
+        double scale = param < 0 ? 1 : 1 / Math.sqrt(d);
         float[] q = gaussian(rnd, batch * hq * tq * d, 1);
         float[] k = gaussian(rnd, batch * hkv * tk * d, 1);
         float[] v = gaussian(rnd, batch * hkv * tk * dv, 1);
         Graph g = new Graph();
         Tensor out = g.tensor(q, Shape.of(batch, hq, tq, d)).attention(g.tensor(k, Shape.of(batch, hkv, tk, d)),
-                g.tensor(v, Shape.of(batch, hkv, tk, dv)), scale, window);
+                g.tensor(v, Shape.of(batch, hkv, tk, dv)), scale, window, cap);
         assertThat(out.shape()).isEqualTo(Shape.of(batch, hq, tq, dv));
 
         double[] expected = new double[batch * hq * tq * dv];
@@ -216,6 +238,7 @@ class OpNumericsTest {
                             s[j] += (double) q[((b * hq + h) * tq + i) * d + c] * k[((b * hkv + kh) * tk + j) * d + c];
                         }
                         s[j] *= scale;
+                        if (cap > 0) s[j] = cap * Math.tanh(s[j] / cap);
                         max = Math.max(max, s[j]);
                     }
                     double sum = 0;
@@ -238,7 +261,7 @@ class OpNumericsTest {
         Tensor vRep = g.tensor(v, Shape.of(batch, hkv, 1, tk, dv)).expand(batch, hkv, hq / hkv, tk, dv)
                 .reshape(batch, hq, tk, dv);
         Tensor spelled = g.tensor(q, Shape.of(batch, hq, tq, d)).matmulT(kRep)
-                .softmax(g.causalMask(tq, tk, window, DType.F32), scale, 0).matmul(vRep);
+                .softmax(g.causalMask(tq, tk, window, DType.F32), scale, cap).matmul(vRep);
         assertClose(spelled.toFloatArray(executor), expected, 1e-5);
     }
 }

@@ -200,6 +200,55 @@ class ReferenceExecutorTest {
     }
 
     @Test
+    void quantizedRightOperandWithoutTransposeAccumulatesRowsAndPassesGradientsToTheLeft() {
+        Random rnd = new Random(21);
+        int k = 3, n = 64, m = 2;
+        float[] w = new float[k * n];
+        for (int i = 0; i < w.length; i++) w[i] = (float) rnd.nextGaussian();
+        CodecWeightRows rows = Q8_0TestCodec.weight(w, k, n);
+        float[] deq = new float[k * n];
+        float[] row = new float[n];
+        for (int r = 0; r < k; r++) {
+            rows.row(r, row);
+            System.arraycopy(row, 0, deq, r * n, n);
+        }
+        float[] x = {0.5f, -1, 2, 1.5f, 0.25f, -0.75f};
+        Graph g = new Graph();
+        Tensor tx = g.tensor(x, Shape.of(m, k));
+        Tensor weight = g.weight(rows);
+        Tensor c = g.tensor(java.util.Arrays.copyOf(w, m * n), Shape.of(m, n));   // fixed weights for the loss
+        Tensor y = tx.matmul(weight);
+        aether.scheduler.autograd.Gradients grads = y.mul(c).sumAll().backward();
+        Evaluation ev = g.evaluate(declared, y, grads.of(tx));
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double e = 0;
+                for (int p = 0; p < k; p++) e += x[i * k + p] * deq[p * n + j];
+                assertThat((double) ev.floats(y)[i * n + j]).isCloseTo(e, within(1e-5));
+            }
+            for (int p = 0; p < k; p++) {
+                double e = 0;   // d/dx[i,p] sum_j c[i,j] (x w)[i,j] = sum_j c[i,j] w[p,j]
+                for (int j = 0; j < n; j++) e += w[i * n + j] * deq[p * n + j];
+                assertThat((double) ev.floats(grads.of(tx))[i * k + p]).isCloseTo(e, within(1e-4));
+            }
+        }
+        assertThatThrownBy(() -> grads.of(weight)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("q8_0[3, 64]").hasMessageContaining("constants");
+    }
+
+    @Test
+    void unquantizedWeightRowsAlsoServeElementwiseOps() {
+        Graph g = new Graph();
+        Tensor w = g.weight(SegmentWeightRows.ofF16(new float[] {1, 2, 3, 4, 5, 6}, 2, 3));
+        assertThat(w.dtype()).isEqualTo(DType.F16);
+        Tensor y = w.cast(DType.F32).add(g.tensor(new float[] {10, 20, 30}, Shape.of(3)));
+        assertThat(y.toFloatArray(declared)).containsExactly(11, 22, 33, 14, 25, 36);
+        Tensor bf = g.weight(new SegmentWeightRows(aether.runtime.tensor.GgmlType.BF16,
+                java.lang.foreign.MemorySegment.ofArray(new short[] {(short) 0x3fc0, (short) 0xc000}), 1, 2));
+        assertThat(bf.cast(DType.F32).toFloatArray(declared)).containsExactly(1.5f, -2f);
+    }
+
+    @Test
     void layoutOpsMoveElementsWhereNumpyWould() {
         double[] x = new double[24];
         for (int i = 0; i < x.length; i++) x[i] = i;

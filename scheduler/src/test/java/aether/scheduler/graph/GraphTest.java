@@ -61,6 +61,16 @@ class GraphTest {
     }
 
     @Test
+    void halfPrecisionLeavesAreRoundedToTheirType() {
+        Graph g = new Graph();
+        Tensor h = g.tensor(new float[] {1.0001f, 3.14159f}, Shape.of(2), DType.F16);
+        Tensor b = g.tensor(new float[] {1.0001f, 3.14159f}, Shape.of(2), DType.BF16);
+        assertThat(h.dtype()).isEqualTo(DType.F16);
+        assertThat(h.toFloatArray(executor)).containsExactly(1f, Float.float16ToFloat(Float.floatToFloat16(3.14159f)));
+        assertThat(b.toFloatArray(executor)).containsExactly(1f, 3.140625f);
+    }
+
+    @Test
     void leavesCanBeRebound() {
         Graph g = new Graph();
         Tensor x = g.tensor(new float[] {1, 2}, Shape.of(2));
