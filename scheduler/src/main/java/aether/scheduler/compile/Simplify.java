@@ -23,31 +23,33 @@ import java.util.List;
  *       when C is A) when B holds every value of A (f64 ⊇ f32 ⊇ f16, bf16).</li>
  * </ul>
  *
- * Signed zeros: {@code x + (+0.0)} turns {@code -0.0} into {@code +0.0}, so folding it changes the sign of a zero
- * (never its value under {@code ==}). The default folds it; {@link #strictSignedZeros()} folds only the forms that are
- * bit-exact ({@code x + (-0.0)}, {@code x - (+0.0)}). The IR has no ops with side effects, and outputs keep their
+ * Signed zeros: {@code x + (+0.0)} turns {@code -0.0} into {@code +0.0}, and the sign of a zero is visible later
+ * ({@code 1 / x} gives {@code -inf} or {@code +inf}), so by default only the bit-exact forms fold: {@code x + (-0.0)},
+ * {@code (-0.0) + x} and {@code x - (+0.0)}. {@link #ignoringSignedZeros()} also folds {@code x + (+0.0)} and {@code x -
+ * (-0.0)}, fast-math style, for callers that accept that. The IR has no ops with side effects, and outputs keep their
  * values, so nothing else needs protecting. Replaced nodes are left for dead-code elimination.
  */
 public final class Simplify implements Pass {
 
     private final boolean strictSignedZeros;
 
+    /** Bit-exact identities only. */
     public Simplify() {
-        this(false);
+        this(true);
     }
 
     private Simplify(boolean strictSignedZeros) {
         this.strictSignedZeros = strictSignedZeros;
     }
 
-    /** Folds {@code x + 0} and {@code x - 0} only where the sign of a zero result is kept too. */
-    public static Simplify strictSignedZeros() {
-        return new Simplify(true);
+    /** Also folds {@code x + (+0.0)} and {@code x - (-0.0)}, which turn a {@code -0.0} result into {@code +0.0}. */
+    public static Simplify ignoringSignedZeros() {
+        return new Simplify(false);
     }
 
     @Override
     public String name() {
-        return strictSignedZeros ? "simplify(strict-zeros)" : "simplify";
+        return strictSignedZeros ? "simplify" : "simplify(ignore-signed-zeros)";
     }
 
     @Override
@@ -113,7 +115,7 @@ public final class Simplify implements Pass {
         return rw.node(id).op() instanceof Op.Full f && Double.compare(f.value(), value) == 0;
     }
 
-    /** A full zero; {@code exact} is the sign that folds bit-exactly, the other only without strict signed zeros. */
+    /** A full zero; {@code exact} is the sign that folds bit-exactly, the other only when ignoring signed zeros. */
     private boolean isZero(Rewriter rw, int id, double exact) {
         if (!(rw.node(id).op() instanceof Op.Full f) || f.value() != 0.0) {
             return false;

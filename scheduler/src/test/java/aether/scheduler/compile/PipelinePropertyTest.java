@@ -14,16 +14,14 @@ import net.jqwik.api.Property;
 import net.jqwik.api.constraints.IntRange;
 
 /**
- * Random graphs full of redundancy keep their results through the whole pipeline: the standard passes (equal values;
- * only the sign of a zero may change, see {@link Simplify}), the strict-zeros pipeline (bit-identical), and compiled
- * fused and unfused execution (bit-identical to the reference on the optimized program).
+ * Random graphs full of redundancy keep their results bit for bit through the standard pipeline and through compiled
+ * fused and unfused execution. (Ignoring signed zeros would not be safe here: a flipped zero sign becomes a flipped
+ * infinity after a division, which is exactly how this property first failed.)
  */
 class PipelinePropertyTest {
 
     private static PassManager strictPipeline() {
-        return new PassManager(List.of(Simplify.strictSignedZeros(), new DeadCodeElimination(),
-                new CommonSubexpressions(), new ConstantFolding(), new DeadCodeElimination(), new WeightLayout(),
-                new DeadCodeElimination()));
+        return PassManager.standard();
     }
 
     @Property(tries = 150)
@@ -33,25 +31,13 @@ class PipelinePropertyTest {
         Map<Integer, TensorValue> in = Programs.randomInputs(p, new Random(seed));
         List<HostTensor> expected = Programs.evaluate(p, in);
 
-        PassManager.Result strict = strictPipeline().run(p);
-        List<HostTensor> exact = Programs.evaluate(strict.program(), Programs.remap(in, strict.rewrite()));
+        PassManager.Result optimized = PassManager.standard().run(p);
+        List<HostTensor> actual = Programs.evaluate(optimized.program(), Programs.remap(in, optimized.rewrite()));
         for (int i = 0; i < expected.size(); i++) {
-            assertThat(Programs.bits(exact.get(i))).as("strict pipeline output %d\n%s", i, g.dump())
+            assertThat(Programs.bits(actual.get(i))).as("output %d\n%s", i, g.dump())
                     .containsExactly(Programs.bits(expected.get(i)));
         }
-        assertThat(strict.program().size()).isLessThanOrEqualTo(p.size());
-
-        PassManager.Result standard = PassManager.standard().run(p);
-        List<HostTensor> actual = Programs.evaluate(standard.program(), Programs.remap(in, standard.rewrite()));
-        for (int i = 0; i < expected.size(); i++) {
-            double[] a = actual.get(i).toDoubleArray();
-            double[] e = expected.get(i).toDoubleArray();
-            assertThat(a).hasSameSizeAs(e);
-            for (int j = 0; j < e.length; j++) {
-                boolean same = a[j] == e[j] || (Double.isNaN(a[j]) && Double.isNaN(e[j]));
-                assertThat(same).as("output %d[%d]: %s vs %s\n%s", i, j, a[j], e[j], g.dump()).isTrue();
-            }
-        }
+        assertThat(optimized.program().size()).isLessThanOrEqualTo(p.size());
     }
 
     @Property(tries = 60)
