@@ -7,6 +7,8 @@ import aether.runtime.ir.OpGraph;
 import aether.runtime.ir.Shape;
 import aether.scheduler.exec.HostTensor;
 import aether.scheduler.exec.TensorValue;
+import aether.scheduler.exec.WeightRows;
+import aether.scheduler.exec.WeightTensor;
 import aether.scheduler.fusion.FusionGroup;
 import aether.scheduler.fusion.FusionPlan;
 import aether.scheduler.memory.ArenaPlan;
@@ -27,7 +29,8 @@ import java.util.Set;
  * #output}. Results are bit-identical to the {@link aether.scheduler.exec.ReferenceExecutor} on the same graph.
  *
  * <p>Supported ops: elementwise (unary, binary with broadcasting, scale, pow, clamp, f32 cast), matmul (dense, both
- * layouts, broadcast batches), softmax (mask, scale, soft-cap), rms_norm, layer_norm, sum/mean/max, reshape (a view),
+ * layouts, broadcast batches; or a constant {@link WeightTensor} right operand in f16, bf16 or any block type, read row
+ * by row and never expanded), softmax (mask, scale, soft-cap), rms_norm, layer_norm, sum/mean/max, reshape (a view),
  * permute, expand, slice, pad, concat, and the leaves full and causal_mask. Anything else, or any non-f32 value, is
  * rejected at compile time with the node named; such graphs run on the reference executor.
  *
@@ -47,6 +50,7 @@ public final class CompiledGraph implements AutoCloseable {
     private final Arena arena;
     private final MemorySegment memory;
     private final MemorySegment[] storage;
+    private final WeightRows[] weights;
     private final Steps.Step[] steps;
     private final MemorySegment[] outputs;
     private final int sourceSize;
@@ -64,7 +68,12 @@ public final class CompiledGraph implements AutoCloseable {
         this.arena = Arena.ofShared();
         this.memory = arena.allocate(Math.max(arenaPlan.peakBytes(), 1), ArenaPlanner.ALIGNMENT);
         this.storage = new MemorySegment[g.size()];
+        this.weights = new WeightRows[g.size()];
         for (Node n : g.nodes()) {
+            if (program.constants().get(n.id()) instanceof WeightTensor w) {
+                weights[n.id()] = w.rows();
+                continue;
+            }
             storage[n.id()] = switch (n.op()) {
                 case Op.Input in -> leaf(program.constants().get(n.id()), n);
                 case Op.Full f -> filled(n, f.value());
@@ -90,7 +99,20 @@ public final class CompiledGraph implements AutoCloseable {
     }
 
     private static void checkSupported(Program program) {
-        for (Node n : program.graph().nodes()) {
+        OpGraph g = program.graph();
+        for (Node n : g.nodes()) {
+            if (program.constants().get(n.id()) instanceof WeightTensor) {
+                for (Node reader : g.nodes()) {
+                    for (int i = 0; i < reader.inputs().size(); i++) {
+                        if (reader.input(i) == n.id() && !(reader.op() instanceof Op.MatMul && i == 1)) {
+                            throw new IllegalArgumentException("compiled graph: weight %" + n.id() + " " + n.type()
+                                    + " is read by %" + reader.id() + " " + reader.op().name() + " (expected: only as"
+                                    + " the right operand of matmul)");
+                        }
+                    }
+                }
+                continue;
+            }
             boolean ok = switch (n.op()) {
                 case Op.Input i -> true;
                 case Op.Full f -> true;
@@ -126,7 +148,8 @@ public final class CompiledGraph implements AutoCloseable {
             if (n.op() instanceof Op.Input && program.constants().containsKey(n.id())
                     && !(program.constants().get(n.id()) instanceof HostTensor)) {
                 throw new IllegalArgumentException("compiled graph: constant %" + n.id() + " is a "
-                        + program.constants().get(n.id()).getClass().getSimpleName() + " (expected: a HostTensor)");
+                        + program.constants().get(n.id()).getClass().getSimpleName() + " (expected: a HostTensor or"
+                        + " a WeightTensor read by matmul)");
             }
         }
     }
@@ -182,6 +205,9 @@ public final class CompiledGraph implements AutoCloseable {
                         this::storageOf, group.anchor());
         MemorySegment out = storageOf(group.root());
         return switch (anchor.op()) {
+            case Op.MatMul m when weights[anchor.input(1)] != null -> new Steps.MatMulRows(
+                    storageOf(anchor.input(0)), g.node(anchor.input(0)).shape(), weights[anchor.input(1)],
+                    m.transposeB(), out, anchor.shape(), epilogue);
             case Op.MatMul m -> new Steps.MatMul(storageOf(anchor.input(0)), g.node(anchor.input(0)).shape(),
                     storageOf(anchor.input(1)), g.node(anchor.input(1)).shape(), m.transposeB(), out, anchor.shape(),
                     epilogue);

@@ -171,6 +171,76 @@ final class Steps {
         }
     }
 
+    /**
+     * a[..., m, k] times a 2-D weight read one row at a time through {@link aether.scheduler.exec.WeightRows} (f16, bf16
+     * or a quantized block type, never expanded), in the reference executor's order: weight rows outer, each read once
+     * per run, sums in double. Output rows are then rounded, passed through the epilogue and stored.
+     */
+    static final class MatMulRows implements Step {
+        private final MemorySegment a;
+        private final aether.scheduler.exec.WeightRows w;
+        private final boolean transposeB;
+        private final MemorySegment out;
+        private final int k;
+        private final int n;
+        private final int rowsA;
+        private final float[] aAll;
+        private final float[] weightRow;
+        private final double[] acc;
+        private final float[] row;
+        private final ElementwiseProgram epilogue;
+
+        MatMulRows(MemorySegment a, Shape as, aether.scheduler.exec.WeightRows w, boolean transposeB, MemorySegment out,
+                Shape os, ElementwiseProgram epilogue) {
+            this.a = a;
+            this.w = w;
+            this.transposeB = transposeB;
+            this.out = out;
+            this.k = as.dim(-1);
+            this.n = os.dim(-1);
+            this.rowsA = k == 0 ? 0 : as.sizeAsInt() / k;
+            this.aAll = new float[as.sizeAsInt()];
+            this.weightRow = new float[w.cols()];
+            this.acc = new double[Math.multiplyExact(rowsA, n)];
+            this.epilogue = epilogue;
+            this.row = epilogue != null ? epilogue.presetBlock() : new float[n];
+        }
+
+        @Override
+        public void run() {
+            MemorySegment.copy(a, F32, 0, aAll, 0, aAll.length);
+            java.util.Arrays.fill(acc, 0);
+            if (k > 0) {
+                for (int wr = 0; wr < w.rows(); wr++) {
+                    w.row(wr, weightRow);
+                    for (int i = 0; i < rowsA; i++) {
+                        int aBase = i * k;
+                        if (transposeB) {
+                            double s = 0;
+                            for (int p = 0; p < k; p++) {
+                                s += aAll[aBase + p] * (double) weightRow[p];
+                            }
+                            acc[i * n + wr] = s;
+                        } else {
+                            double av = aAll[aBase + wr];
+                            int rBase = i * n;
+                            for (int j = 0; j < n; j++) {
+                                acc[rBase + j] += av * weightRow[j];
+                            }
+                        }
+                    }
+                }
+            }
+            for (int i = 0; i < rowsA; i++) {
+                for (int j = 0; j < n; j++) {
+                    row[j] = (float) acc[i * n + j];
+                }
+                long start = (long) i * n;
+                store(epilogue != null ? epilogue.evaluate(start, n) : row, start, n, out);
+            }
+        }
+    }
+
     /** Softmax, rms_norm or layer_norm over the last axis, with an optional prologue (its input) and epilogue. */
     static final class RowOp implements Step {
         private final Op op;

@@ -160,4 +160,37 @@ class CompiledGraphTest {
         assertMatchesReference(m, Compiler.unfused(), 2, 11);
         assertMatchesReference(m, Compiler.standard(), 2, 12);
     }
+
+    private static aether.scheduler.exec.WeightRows f16Weight(java.lang.foreign.Arena arena, int rows, int cols,
+            Random rnd) {
+        var seg = arena.allocate((long) rows * cols * 2);
+        for (long i = 0; i < (long) rows * cols; i++) {
+            seg.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN),
+                    i * 2, Float.floatToFloat16((float) rnd.nextGaussian() * 0.3f));
+        }
+        return new aether.scheduler.exec.SegmentWeightRows(aether.runtime.tensor.GgmlType.F16, seg, rows, cols);
+    }
+
+    @Test
+    void storedWeightsAreReadRowByRowWithFusedEpilogues() {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Random rnd = new Random(21);
+            Graph g = new Graph();
+            Tensor x = g.input("x", Shape.of(2, 3, 16), DType.F32);
+            Tensor w1 = g.weight(f16Weight(arena, 24, 16, rnd));        // [out, in]: matmul_t
+            Tensor w2 = g.weight(f16Weight(arena, 24, 8, rnd));         // [k, n]: matmul
+            Tensor bias = g.tensor(Models.randomFloats(24, rnd), Shape.of(24));
+            Tensor y = x.linear(w1, bias).silu().matmul(w2);
+            Models.Model m = new Models.Model(g, List.of(y), List.of(w1, w2, bias), List.of(x));
+            assertMatchesReference(m, Compiler.unfused(), 2, 22);
+            assertMatchesReference(m, Compiler.standard(), 2, 23);
+            try (CompiledGraph cg = Compiler.standard().compile(m.snapshot().program())) {
+                assertThat(cg.fusionPlan().groups().get(0).kind()).isEqualTo(FusionGroup.Kind.MATMUL_EPILOGUE);
+            }
+            Graph bad = new Graph();
+            Tensor w = bad.weight(f16Weight(arena, 4, 4, rnd));
+            Program p = Program.from(bad, List.of(w), w.getRows(bad.indices(new int[] {1}, Shape.of(1)))).program();
+            assertThatThrownBy(() -> Compiler.standard().compile(p)).hasMessageContaining("only as the right operand");
+        }
+    }
 }
