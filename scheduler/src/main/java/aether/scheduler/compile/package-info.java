@@ -7,7 +7,8 @@
  * planning and arena planning ({@link aether.scheduler.compile.Compiler}), and {@link
  * aether.scheduler.compile.CompiledGraph} runs the result repeatedly in one preallocated arena without allocating,
  * bit-identical to the reference executor. {@link aether.scheduler.compile.FusedExecutor} puts all of it behind the
- * {@code GraphExecutor} seam. {@link aether.scheduler.compile.GraphDump} prints any stage as text or Graphviz. Depends on the IR,
- * the reference executor (constant folding) and the fusion and memory planners; nothing here depends on actors.
+ * {@code GraphExecutor} seam; {@link aether.scheduler.compile.GraphDump} prints any stage as text or Graphviz. Depends
+ * on the IR, the reference executor (constant folding) and the fusion and memory planners; nothing here depends on
+ * actors.
  */
 package aether.scheduler.compile;

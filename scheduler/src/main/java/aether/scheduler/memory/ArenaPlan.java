@@ -9,7 +9,8 @@ import java.util.List;
  * @param offsets           byte offset per node id, or -1
  * @param sizes             byte size per node id (of its storage), or 0
  * @param lifetimes         the intervals that were packed
- * @param peakBytes         arena size: the highest end of any placed buffer
+ * @param peakBytes         arena size: the highest end of any placed buffer; never more than the sum of the 64-byte
+ *                          aligned sizes (it can exceed {@code intermediateBytes} only by alignment padding)
  * @param intermediateBytes sum of the sizes of all stored values: what one buffer per value would need
  * @param alignment         every offset is a multiple of this
  */
