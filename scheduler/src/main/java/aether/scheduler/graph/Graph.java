@@ -208,4 +208,9 @@ public final class Graph {
     public String dump() {
         return builder.build(List.of()).dump();
     }
+
+    /** Every node as Graphviz source (see {@link aether.scheduler.compile.GraphDump#dot}). */
+    public String dot() {
+        return aether.scheduler.compile.GraphDump.dot(builder.build(List.of()));
+    }
 }
