@@ -39,7 +39,7 @@ public final class StreamingDecoder {
      */
     public String accept(int id) {
         piece.reset();
-        tokenizer.appendPiece(piece, id, position, position == 0, false);
+        tokenizer.appendPiece(piece, id, position, position == 0 && tokenizer.addSpacePrefix(), false);
         position++;
         byte[] bytes = piece.toByteArray();
         if (pending.remaining() < bytes.length) {

@@ -136,7 +136,7 @@ public abstract sealed class Tokenizer permits SpmTokenizer, BpeTokenizer, WpmTo
     public final String decode(int[] ids) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(ids.length * 4);
         for (int i = 0; i < ids.length; i++) {
-            appendPiece(out, ids[i], i, i == 0, false);
+            appendPiece(out, ids[i], i, i == 0 && vocab.addSpacePrefix, false);
         }
         return out.toString(StandardCharsets.UTF_8);
     }
