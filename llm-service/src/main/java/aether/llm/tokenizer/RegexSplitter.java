@@ -42,10 +42,15 @@ final class RegexSplitter {
     private final Step[] steps;
 
     RegexSplitter(List<String> expressions) {
+        this(expressions, true);
+    }
+
+    /** @param custom use llama.cpp's hand-written splitters for the GPT-2 and LLAMA-3 regexes (false: tests only) */
+    RegexSplitter(List<String> expressions, boolean custom) {
         this.expressions = List.copyOf(expressions);
         this.steps = new Step[expressions.size()];
         for (int i = 0; i < steps.length; i++) {
-            steps[i] = compile(expressions.get(i));
+            steps[i] = compile(expressions.get(i), custom);
         }
     }
 
@@ -53,11 +58,11 @@ final class RegexSplitter {
         return expressions;
     }
 
-    private static Step compile(String expr) {
-        if (expr.equals(GPT2)) {
+    private static Step compile(String expr, boolean custom) {
+        if (custom && expr.equals(GPT2)) {
             return new Gpt2();
         }
-        if (expr.equals(LLAMA3_ORIGINAL) || expr.equals(LLAMA3)) {
+        if (custom && (expr.equals(LLAMA3_ORIGINAL) || expr.equals(LLAMA3))) {
             return new Llama3();
         }
         boolean categories = CATEGORIES.keySet().stream().anyMatch(expr::contains);
