@@ -211,14 +211,26 @@ public abstract sealed class Tokenizer permits SpmTokenizer, BpeTokenizer, WpmTo
 
     /** Appends token_to_piece(id, lstrip = stripSpace ? 1 : 0, special = renderSpecial). */
     final void appendPiece(ByteArrayOutputStream out, int id, int position, boolean stripSpace, boolean renderSpecial) {
-        checkId(id, position);
-        if (!renderSpecial && (vocab.attrs[id] & SPECIAL) != 0) {
-            return;
-        }
-        byte[] piece = vocab.pieces[id];
-        int skip = stripSpace && piece.length > 0 && piece[0] == ' ' ? 1 : 0;
+        byte[] piece = piece(id, position, renderSpecial);
+        int skip = pieceSkip(piece, stripSpace);
         out.write(piece, skip, piece.length - skip);
     }
+
+    /** The shared piece bytes of {@code id} (do not modify), empty for hidden special tokens. */
+    final byte[] piece(int id, int position, boolean renderSpecial) {
+        checkId(id, position);
+        if (!renderSpecial && (vocab.attrs[id] & SPECIAL) != 0) {
+            return EMPTY;
+        }
+        return vocab.pieces[id];
+    }
+
+    /** 1 if the piece's leading space is to be dropped, else 0. */
+    static int pieceSkip(byte[] piece, boolean stripSpace) {
+        return stripSpace && piece.length > 0 && piece[0] == ' ' ? 1 : 0;
+    }
+
+    private static final byte[] EMPTY = new byte[0];
 
     /** A new decoder for one generated sequence; see {@link StreamingDecoder}. */
     public final StreamingDecoder streamingDecoder() {
@@ -263,6 +275,7 @@ public abstract sealed class Tokenizer permits SpmTokenizer, BpeTokenizer, WpmTo
             return fragments;
         }
         fragments.addText(0, text.length());
+        TextFilter filter = new TextFilter(text);
         int[] cache = vocab.specialCache;
         for (int s = 0; s < cache.length; s++) {
             int id = cache[s];
@@ -271,7 +284,7 @@ public abstract sealed class Tokenizer permits SpmTokenizer, BpeTokenizer, WpmTo
                 continue; // user-defined tokens are still split out, as in HF tokenizers
             }
             String special = specialTexts[s];
-            if (!containsIn(text, special, fragments)) {
+            if (special.isEmpty() || !filter.mayContain(special) || !text.contains(special)) {
                 continue;
             }
             Fragments next = new Fragments();
@@ -283,8 +296,9 @@ public abstract sealed class Tokenizer permits SpmTokenizer, BpeTokenizer, WpmTo
                 int base = fragments.offset.get(f);
                 int len = fragments.length.get(f);
                 while (true) {
-                    int match = text.indexOf(special, base);
-                    if (match < 0 || match + special.length() > base + len) {
+                    // bounded to this fragment, so many fragments do not each rescan the rest of the text
+                    int match = text.indexOf(special, base, base + len);
+                    if (match < 0) {
                         break;
                     }
                     if (match > base) {
@@ -322,8 +336,47 @@ public abstract sealed class Tokenizer permits SpmTokenizer, BpeTokenizer, WpmTo
         return fragments;
     }
 
-    private static boolean containsIn(String text, String special, Fragments fragments) {
-        return !special.isEmpty() && text.contains(special);
+    /**
+     * Which characters and adjacent character pairs occur in a text (hashed into bit sets), so that most of a large
+     * special-token list (deepseek has 2,400, mostly {@code [PADnnnnn]}) is ruled out without scanning the text.
+     */
+    private static final class TextFilter {
+        private static final int BITS = 1 << 16;
+        private final long[] chars = new long[BITS / 64];
+        private final long[] pairs = new long[BITS / 64];
+
+        TextFilter(String text) {
+            char previous = 0;
+            for (int i = 0; i < text.length(); i++) {
+                char c = text.charAt(i);
+                chars[c >>> 6] |= 1L << c;
+                if (i > 0) {
+                    int h = pair(previous, c);
+                    pairs[h >>> 6] |= 1L << h;
+                }
+                previous = c;
+            }
+        }
+
+        private static int pair(char a, char b) {
+            return (a * 31 + b) & (BITS - 1);
+        }
+
+        boolean mayContain(String s) {
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                if ((chars[c >>> 6] & (1L << c)) == 0) {
+                    return false;
+                }
+                if (i > 0) {
+                    int h = pair(s.charAt(i - 1), c);
+                    if ((pairs[h >>> 6] & (1L << h)) == 0) {
+                        return false;
+                    }
+                }
+            }
+            return true;
+        }
     }
 
     /** C's {@code isspace} in the "C" locale, which llama.cpp applies byte by byte. */

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
@@ -11,7 +12,7 @@ import net.jqwik.api.Provide;
 /**
  * The streaming decoder on arbitrary id sequences, including byte-fallback tokens that cut multi-byte characters and
  * bytes that never form one: every chunk is well-formed UTF-16 (no split surrogate pair, no partial character) and the
- * chunks plus {@code finish()} are exactly {@link Tokenizer#decode} of all ids.
+ * chunks plus {@code flush()} are exactly {@link Tokenizer#decode} of all ids.
  */
 class StreamingDecoderProperties {
 
@@ -35,8 +36,37 @@ class StreamingDecoderProperties {
         for (int id : ids) {
             all.append(decoder.accept(id));
         }
-        all.append(decoder.finish());
+        all.append(decoder.flush());
         assertThat(all.toString()).doesNotContain("\uFFFD").isEqualTo(tokenizer.decode(ids));
+    }
+
+    @Example
+    void holdsBackSplitCharactersAndReplacesInvalidBytes() {
+        Tokenizer spm = Vocabs.get("llama-spm");
+        int byte0 = 3; // <0x00>
+        StreamingDecoder decoder = spm.streamingDecoder();
+        // "é" is C3 A9: nothing until its second byte
+        assertThat(decoder.accept(byte0 + 0xC3)).isEmpty();
+        assertThat(decoder.accept(byte0 + 0xA9)).isEqualTo("é");
+        // 😀 is F0 9F 98 80, delivered one byte at a time
+        assertThat(decoder.accept(byte0 + 0xF0)).isEmpty();
+        assertThat(decoder.accept(byte0 + 0x9F)).isEmpty();
+        assertThat(decoder.accept(byte0 + 0x98)).isEmpty();
+        assertThat(decoder.accept(byte0 + 0x80)).isEqualTo("😀");
+        // 0xFF can never start a character: replaced at once; a lone lead byte followed by ASCII likewise
+        assertThat(decoder.accept(byte0 + 0xFF)).isEqualTo("\uFFFD");
+        assertThat(decoder.accept(byte0 + 0xE2)).isEmpty();
+        assertThat(decoder.accept(byte0 + 'a')).isEqualTo("\uFFFDa");
+        // an incomplete character at the end becomes U+FFFD on flush
+        assertThat(decoder.accept(byte0 + 0xE2)).isEmpty();
+        assertThat(decoder.accept(byte0 + 0x96)).isEmpty();
+        assertThat(decoder.flush()).isEqualTo("\uFFFD");
+        // reusable: the first token of the next sequence has its leading space dropped (▁Hello)
+        StringBuilder out = new StringBuilder();
+        assertThat(decoder.accept(15043, out)).isEqualTo(5);
+        assertThat(decoder.accept(3186, out)).isEqualTo(6);
+        assertThat(out.toString()).isEqualTo("Hello world");
+        assertThat(decoder.flush()).isEmpty();
     }
 
     private static void check(Tokenizer tokenizer, int[] ids) {
@@ -47,16 +77,16 @@ class StreamingDecoderProperties {
             assertThat(isWellFormed(chunk)).as("chunk %s", chunk).isTrue();
             all.append(chunk);
         }
-        String tail = decoder.finish();
+        String tail = decoder.flush();
         assertThat(isWellFormed(tail)).isTrue();
         all.append(tail);
         assertThat(all.toString()).isEqualTo(tokenizer.decode(ids));
-        // the decoder is reusable after finish()
+        // the decoder is reusable after flush()
         StringBuilder again = new StringBuilder();
         for (int id : ids) {
             again.append(decoder.accept(id));
         }
-        again.append(decoder.finish());
+        again.append(decoder.flush());
         assertThat(again.toString()).isEqualTo(all.toString());
     }
 

@@ -59,7 +59,7 @@ class TokenizerDecodeTest {
             assertThat(chunk).as(name).doesNotContain("\uFFFD");
             all.append(chunk);
         }
-        assertThat(decoder.finish()).isEmpty();
+        assertThat(decoder.flush()).isEmpty();
         assertThat(all.toString()).as(name).isEqualTo(text);
     }
 }
