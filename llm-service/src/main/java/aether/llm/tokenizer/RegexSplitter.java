@@ -37,6 +37,7 @@ final class RegexSplitter {
     private record Llama3() implements Step {}
     private record Collapsed(Pattern pattern) implements Step {}
     private record Wide(Pattern pattern) implements Step {}
+    private record Run(ClassRun run) implements Step {}
 
     private final List<String> expressions;
     private final Step[] steps;
@@ -45,7 +46,11 @@ final class RegexSplitter {
         this(expressions, true);
     }
 
-    /** @param custom use llama.cpp's hand-written splitters for the GPT-2 and LLAMA-3 regexes (false: tests only) */
+    /**
+     * @param custom use hand-written splitters where they exist: llama.cpp's for the GPT-2 and LLaMA-3 regexes, and
+     *               {@link ClassRun} for plain character-class runs; false runs every regex through java.util.regex
+     *               (tests compare the two)
+     */
     RegexSplitter(List<String> expressions, boolean custom) {
         this.expressions = List.copyOf(expressions);
         this.steps = new Step[expressions.size()];
@@ -74,7 +79,14 @@ final class RegexSplitter {
             }
             return new Collapsed(Pattern.compile(dollarToEnd(collapseRegex(expr))));
         }
-        return new Wide(Pattern.compile(dollarToEnd(expr)));
+        Pattern pattern = Pattern.compile(dollarToEnd(expr)); // compiled even when unused: validates the regex
+        if (custom) {
+            var run = ClassRun.of(expr);
+            if (run.isPresent()) {
+                return new Run(run.get());
+            }
+        }
+        return new Wide(pattern);
     }
 
     /** llama.cpp's rewrite of {@code \p{X}} into the marker of X plus the ASCII members of X. */
@@ -179,6 +191,14 @@ final class RegexSplitter {
                     }
                     splitRegex(c.pattern(), collapsed, null, offsets, next);
                 }
+                case Run r -> {
+                    int[] wide = wideCodePoints(cpts);
+                    int start = 0;
+                    for (int k = 0; k < offsets.size(); k++) {
+                        r.run().split(wide, start, start + offsets.get(k), next);
+                        start += offsets.get(k);
+                    }
+                }
                 case Wide w -> {
                     StringBuilder sb = new StringBuilder(cpts.length + 8);
                     boolean supplementary = false;
@@ -193,6 +213,16 @@ final class RegexSplitter {
             offsets = next;
         }
         return offsets;
+    }
+
+    /** The code points with non-ASCII whitespace replaced by U+000B, the text llama.cpp's wregex path sees. */
+    private static int[] wideCodePoints(int[] cpts) {
+        int[] out = new int[cpts.length];
+        for (int i = 0; i < cpts.length; i++) {
+            int cp = cpts[i];
+            out[i] = cp > 0x7F && Unicode.isWhitespace(cp) ? WHITESPACE_MARK : cp;
+        }
+        return out;
     }
 
     private static String collapse(int[] cpts) {

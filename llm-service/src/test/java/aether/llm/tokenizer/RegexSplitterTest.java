@@ -14,7 +14,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The pre-tokenizer splitter: hand-checked splits of the LLaMA-3, Qwen2, GPT-2 and DeepSeek regexes (as the HF
  * tokenizers split the same strings), and llama.cpp's hand-written GPT-2 and LLaMA-3 splitters against the same
- * regexes run through the collapsed-text regex path on random text.
+ * regexes run through the collapsed-text regex path on random text, and the character-class fast path against
+ * java.util.regex for the deepseek regexes.
  */
 class RegexSplitterTest {
 
@@ -63,7 +64,8 @@ class RegexSplitterTest {
     @Property(tries = 500)
     void handWrittenSplittersAgreeWithTheirRegexes(@ForAll("texts") String text) {
         for (List<String> expressions : List.of(List.of(RegexSplitter.GPT2), List.of(RegexSplitter.LLAMA3),
-                List.of(RegexSplitter.LLAMA3_ORIGINAL.replace("(?i:", "(?:")))) {
+                List.of(RegexSplitter.LLAMA3_ORIGINAL.replace("(?i:", "(?:")), PreTokenizer.DEEPSEEK_LLM.expressions(),
+                PreTokenizer.DEEPSEEK_CODER.expressions(), PreTokenizer.DEEPSEEK3_LLM.expressions())) {
             RegexSplitter custom = new RegexSplitter(expressions, true);
             RegexSplitter generic = new RegexSplitter(expressions, false);
             assertThat(split(custom, text)).as(expressions.getFirst()).isEqualTo(split(generic, text));
@@ -73,7 +75,8 @@ class RegexSplitterTest {
     @Provide
     Arbitrary<String> texts() {
         Arbitrary<String> chars = Arbitraries.of("a", "Z", "é", "ж", "中", "1", "٣", "'", "s", "t", "l", "L", "e",
-                "v", " ", " ", " ", "\n", "\r", "\t", "\u00A0", "\u3000", "!", ".", "~", "$", "😀");
+                "v", " ", " ", " ", "\n", "\r", "\t", "\u00A0", "\u3000", "!", ".", "~", "$", "😀", "Ω",
+                "\u1FBE", "\u2126", "ｆ", "！", "，", "\u3001", "한", "\uD801\uDC00", "\u0800");
         return Arbitraries.oneOf(chars.list().ofMaxSize(30).map(cs -> {
             StringBuilder sb = new StringBuilder();
             cs.forEach(sb::append);
