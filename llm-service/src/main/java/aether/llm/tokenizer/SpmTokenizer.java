@@ -43,14 +43,18 @@ final class SpmTokenizer extends Tokenizer {
                 previousSpecial = true;
                 continue;
             }
-            String piece = text.substring(fragments.offset.get(f), fragments.offset.get(f) + fragments.length.get(f));
+            int from = fragments.offset.get(f);
+            byte[] utf8 = Unicode.utf8(text, from, from + fragments.length.get(f));
             if (vocab.addSpacePrefix && previousSpecial) {
-                piece = " " + piece;
+                byte[] prefixed = new byte[utf8.length + 1];
+                prefixed[0] = ' ';
+                System.arraycopy(utf8, 0, prefixed, 1, utf8.length);
+                utf8 = prefixed;
             }
             if (session == null) {
                 session = new Session();
             }
-            session.tokenize(escapeSpaces(piece.getBytes(StandardCharsets.UTF_8)), out);
+            session.tokenize(escapeSpaces(utf8), out);
             previousSpecial = false;
         }
         if (addSpecial && vocab.addEos) {

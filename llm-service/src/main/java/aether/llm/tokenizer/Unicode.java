@@ -112,6 +112,16 @@ final class Unicode {
         return n == out.length ? out : java.util.Arrays.copyOf(out, n);
     }
 
+    /** UTF-8 bytes of {@code s[from, to)}, with an unpaired surrogate encoded as U+FFFD (not '?' as String does). */
+    static byte[] utf8(String s, int from, int to) {
+        byte[] out = new byte[(to - from) * 3];
+        int n = 0;
+        for (int cp : codePoints(s, from, to)) {
+            n = putUtf8(out, n, cp);
+        }
+        return java.util.Arrays.copyOf(out, n);
+    }
+
     /** Appends the UTF-8 encoding of {@code cp} to {@code buf} at {@code pos}; returns the new position. */
     static int putUtf8(byte[] buf, int pos, int cp) {
         if (cp < 0x80) {

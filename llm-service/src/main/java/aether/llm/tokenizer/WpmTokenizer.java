@@ -22,6 +22,10 @@ final class WpmTokenizer extends Tokenizer {
     @Override
     void encode(String text, Fragments fragments, boolean addSpecial, IntList out) {
         if (addSpecial) {
+            if (vocab.special.bos() < 0 || vocab.special.sep() < 0) {
+                throw new IllegalStateException(("WordPiece vocabulary without a CLS/BOS (%d) or SEP (%d) token "
+                        + "cannot add special tokens").formatted(vocab.special.bos(), vocab.special.sep()));
+            }
             out.add(vocab.special.bos());
         }
         for (int f = 0; f < fragments.size(); f++) {

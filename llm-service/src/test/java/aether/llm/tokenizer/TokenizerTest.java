@@ -190,6 +190,15 @@ class TokenizerTest {
     }
 
     @Test
+    void shouldEncodeUnpairedSurrogatesAsReplacementCharacters() {
+        // a Java string can hold what UTF-8 cannot; every tokenizer sees U+FFFD, as llama.cpp does for invalid bytes
+        for (String vocab : new String[] {"llama-spm", "gpt-2"}) {
+            Tokenizer t = Vocabs.get(vocab);
+            assertThat(t.encode("a\uD800b", false, false)).as(vocab).isEqualTo(t.encode("a\uFFFDb", false, false));
+        }
+    }
+
+    @Test
     void shouldSplitUserDefinedTokensEvenWithoutParseSpecial() {
         // deepseek-coder marks some added tokens user-defined: they are matched before BPE either way
         Tokenizer coder = Vocabs.get("deepseek-coder");
