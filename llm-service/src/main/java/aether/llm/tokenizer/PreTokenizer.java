@@ -68,7 +68,13 @@ enum PreTokenizer {
     QWEN2(List.of("qwen2", "deepseek-r1-qwen", "hunyuan"), false, false, false, List.of(
             "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")),
     STABLELM2(List.of("stablelm2", "megrez"), true, false, false, QWEN2.expressions),
-    CHATGLM4(List.of("glm4", "chatglm-bpe"), true, false, false, List.of(RegexSplitter.LLAMA3));
+    CHATGLM4(List.of("glm4", "chatglm-bpe"), true, false, false, List.of(RegexSplitter.LLAMA3)),
+    QWEN2_NO_CLEAN_CONTRACTIONS(List.of("grok-2"), false, false, false, QWEN2.expressions),
+    SEED_CODER(List.of("seed-coder"), false, false, false, List.of(
+            "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")),
+    BLOOM(List.of("bloom", "gpt3-finnish"), true, false, false, List.of(
+            " ?[^(\\s|.,!?\u2026\u3002\uFF0C\u3001\u0964\u06D4\u060C)]+")),
+    PORO(List.of("poro-chat"), false, false, false, BLOOM.expressions);
 
     private final List<String> names;
     final boolean cleanSpaces;

@@ -280,13 +280,12 @@ final class RegexSplitter {
             while (m.find()) {
                 int ms = charToCp == null ? m.start() : charToCp[m.start()];
                 int me = charToCp == null ? m.end() : charToCp[m.end()];
-                if (me == ms) {
-                    continue; // an empty match makes an empty piece in llama.cpp, which tokenizes to nothing
-                }
                 if (ms > startIdx) {
                     out.add(ms - startIdx);
                 }
-                out.add(me - ms);
+                if (me > ms) { // an empty match (a lookahead) only cuts: llama.cpp's empty piece tokenizes to nothing
+                    out.add(me - ms);
+                }
                 startIdx = me;
             }
             if (startIdx < start + offset) {

@@ -61,6 +61,22 @@ class RegexSplitterTest {
         assertThat(split(coder, "a~!b")).containsExactly("a", "~", "!", "b");
     }
 
+    @Test
+    void shouldCutAtEmptyLookaheadMatches() {
+        // llama.cpp turns an empty match into a cut (its empty piece tokenizes to nothing), e.g. superbpe's digits
+        RegexSplitter groups = new RegexSplitter(List.of("\\p{N}+", "(?=(\\d{3})+(?!\\d))"));
+        assertThat(split(groups, "x1234567")).containsExactly("x", "1", "234", "567");
+    }
+
+    @Test
+    void shouldCompileEveryPreTokenizer() {
+        for (PreTokenizer pre : PreTokenizer.values()) {
+            RegexSplitter splitter = new RegexSplitter(pre.expressions());
+            assertThat(String.join("", split(splitter, "Hello, wörld! 12345 — 你好 🚀\n\t x")))
+                    .as(pre.name()).isEqualTo("Hello, wörld! 12345 — 你好 🚀\n\t x");
+        }
+    }
+
     @Property(tries = 500)
     void handWrittenSplittersAgreeWithTheirRegexes(@ForAll("texts") String text) {
         for (List<String> expressions : List.of(List.of(RegexSplitter.GPT2), List.of(RegexSplitter.LLAMA3),
