@@ -24,10 +24,9 @@ final class BpeTokenizer extends Tokenizer {
     /** Piece of each byte's GPT-2 character, -1 if it is neither a token nor part of a merge. */
     private final int[] bytePiece = new int[256];
 
-    BpeTokenizer(Vocabulary vocab) {
+    BpeTokenizer(Vocabulary vocab, GgufArray merges) {
         super(vocab);
         splitter = new RegexSplitter(vocab.pre.expressions());
-        GgufArray merges = vocab.merges;
         int n = merges.intSize();
         ranks = new PairRanks(n);
         mergeResult = new int[n];

@@ -46,7 +46,7 @@ public abstract sealed class Tokenizer permits SpmTokenizer, BpeTokenizer, WpmTo
         Vocabulary vocab = Vocabulary.load(metadata);
         return switch (vocab.model) {
             case SPM -> new SpmTokenizer(vocab);
-            case BPE -> new BpeTokenizer(vocab);
+            case BPE -> new BpeTokenizer(vocab, Vocabulary.merges(metadata));
             case WPM -> new WpmTokenizer(vocab);
         };
     }
@@ -91,6 +91,11 @@ public abstract sealed class Tokenizer permits SpmTokenizer, BpeTokenizer, WpmTo
 
     public final boolean addEos() {
         return vocab.addEos;
+    }
+
+    /** Whether llama.cpp appends SEP for this vocabulary (WordPiece and some BERT-like BPE vocabularies). */
+    public final boolean addSep() {
+        return vocab.addSep;
     }
 
     /** Whether SentencePiece encoding prepends a space to text at the start and after special tokens. */

@@ -66,8 +66,6 @@ final class Vocabulary {
     final boolean[] endOfGeneration;
     /** Each token's bytes as llama.cpp's token_to_piece renders it with special = true. */
     final byte[][] pieces;
-    /** BPE merges as (first, second) texts in rank order; empty for other models. */
-    final GgufArray merges;
 
     private Vocabulary(GgufMetadata md) {
         String modelName = md.requireString(KEY + "model");
@@ -107,7 +105,9 @@ final class Vocabulary {
             }
         }
         pre = preTokenizer;
-        merges = model == Model.BPE ? requireArray(md, KEY + "merges", GgufValueType.STRING) : null;
+        if (model == Model.BPE) {
+            merges(md); // fail before the larger work of reading the tokens
+        }
         addSpacePrefix = md.getBoolean(KEY + "add_space_prefix", spacePrefix);
 
         GgufArray tokens = requireArray(md, KEY + "tokens", GgufValueType.STRING);
@@ -255,6 +255,11 @@ final class Vocabulary {
 
     static Vocabulary load(GgufMetadata md) {
         return new Vocabulary(md);
+    }
+
+    /** The BPE merges ("first second", in rank order); a view of the metadata, valid while its file is open. */
+    static GgufArray merges(GgufMetadata md) {
+        return requireArray(md, KEY + "merges", GgufValueType.STRING);
     }
 
     int size() {
