@@ -17,7 +17,8 @@ enum PreTokenizer {
             RegexSplitter.GPT2,
             "\\p{N}+",
             "[0-9][0-9][0-9]")),
-    LLAMA3(List.of("llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"),
+    LLAMA3(List.of("llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
+            "jina-v5-nano"),
             true, true, true, List.of(RegexSplitter.LLAMA3)),
     DBRX(List.of("dbrx", "smaug-bpe"), true, false, false, List.of(RegexSplitter.LLAMA3)),
     DEEPSEEK_LLM(List.of("deepseek-llm"), false, false, false, List.of(
@@ -65,8 +66,10 @@ enum PreTokenizer {
             "modern-bert", "exaone4", "mpt", "olmo", "jais", "jina-v1-en", "jina-v2-code", "roberta-bpe"),
             true, false, false, List.of(RegexSplitter.GPT2)),
     GPT2_NO_CLEAN(List.of("trillion"), false, false, false, List.of(RegexSplitter.GPT2)),
-    QWEN2(List.of("qwen2", "deepseek-r1-qwen", "hunyuan"), false, false, false, List.of(
+    QWEN2(List.of("qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "hunyuan"), false, false, false, List.of(
             "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")),
+    QWEN35(List.of("qwen35"), false, false, false, List.of(
+            "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")),
     STABLELM2(List.of("stablelm2", "megrez"), true, false, false, QWEN2.expressions),
     CHATGLM4(List.of("glm4", "chatglm-bpe"), true, false, false, List.of(RegexSplitter.LLAMA3)),
     QWEN2_NO_CLEAN_CONTRACTIONS(List.of("grok-2"), false, false, false, QWEN2.expressions),

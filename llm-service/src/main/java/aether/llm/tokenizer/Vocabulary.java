@@ -61,6 +61,8 @@ final class Vocabulary {
     final boolean cleanSpaces;
     final boolean lowercase;
     final boolean stripAccents;
+    /** Whether the BERT normalizer options came from metadata (newer llama.cpp semantics) rather than defaults. */
+    final boolean normalizerKeys;
     /** Control, user-defined and unknown tokens, longest text first (ties by id). */
     final int[] specialCache;
     final boolean[] endOfGeneration;
@@ -166,6 +168,10 @@ final class Vocabulary {
         checkAddSpecial(addEos, ids[1], "add_eos_token", "eos_token_id");
         checkAddSpecial(addSep, ids[5], "add_sep_token", "seperator_token_id");
         cleanSpaces = clean;
+        // Without normalizer keys, llama.cpp (up to at least the golden commit) always lower-cases and maps each code
+        // point to the first of its NFD decomposition, keeping standalone combining marks; newer llama.cpp reads these
+        // keys and, when stripping accents, also drops combining marks
+        normalizerKeys = md.contains(KEY + "normalizer.lowercase") || md.contains(KEY + "normalizer.strip_accents");
         lowercase = md.getBoolean(KEY + "normalizer.lowercase", true);
         stripAccents = md.getBoolean(KEY + "normalizer.strip_accents", lowercase);
 

@@ -6,9 +6,10 @@ import java.util.List;
 
 /**
  * WordPiece ({@code tokenizer.ggml.model = bert}), a port of llama.cpp's {@code llm_tokenizer_wpm_session}: the text
- * is lower-cased and stripped of accents (llama.cpp's "NFD" keeps the first code point of each decomposition and
- * drops combining marks), split at whitespace, and punctuation, ASCII symbols and CJK ideographs become words of
- * their own. Each word, prefixed with {@code ▁} (the GGUF form of a word start; continuation pieces have no prefix),
+ * is lower-cased and stripped of accents (llama.cpp's "NFD" keeps the first code point of each decomposition, so a
+ * precomposed "é" becomes "e"; standalone combining marks are kept, and dropped only when the GGUF carries the newer
+ * {@code tokenizer.ggml.normalizer.*} keys), split at whitespace, and punctuation, ASCII symbols and CJK ideographs
+ * become words of their own. Each word, prefixed with {@code ▁} (the GGUF form of a word start; continuation pieces have no prefix),
  * is matched greedily longest-first; a word with any unmatched position becomes the unknown token.
  */
 final class WpmTokenizer extends Tokenizer {
@@ -83,7 +84,7 @@ final class WpmTokenizer extends Tokenizer {
             if (c == 0 || c == 0xFFFD || (flags & Unicode.CONTROL) != 0) {
                 continue;
             }
-            if (vocab.stripAccents && (flags & Unicode.MARK) != 0) {
+            if (vocab.normalizerKeys && vocab.stripAccents && (flags & Unicode.MARK) != 0) {
                 continue;
             }
             int lower = vocab.lowercase ? Unicode.toLower(c) : c;

@@ -190,6 +190,25 @@ class TokenizerTest {
     }
 
     @Test
+    void shouldStripAccentsLikeLlamaCppWithAndWithoutNormalizerKeys() throws java.io.IOException {
+        try (var file = aether.llm.gguf.GgufFile.open(
+                aether.runtime.testing.SharedData.require("models/vocab/ggml-vocab-bert-bge.gguf"))) {
+            Tokenizer plain = Tokenizer.fromGguf(file.metadata());
+            // precomposed letters map to their base letter; a standalone combining mark stays (golden-commit llama.cpp)
+            assertThat(plain.encode("Café", false, false)).isEqualTo(plain.encode("cafe", false, false));
+            assertThat(plain.encode("cafe\u0301", false, false)).isNotEqualTo(plain.encode("cafe", false, false));
+            // with the newer normalizer keys, combining marks are dropped when stripping accents ...
+            Tokenizer keyed = Tokenizer.fromGguf(file.metadata().toBuilder()
+                    .putBool("tokenizer.ggml.normalizer.strip_accents", true).build());
+            assertThat(keyed.encode("cafe\u0301", false, false)).isEqualTo(keyed.encode("cafe", false, false));
+            // ... and lower-casing can be turned off
+            Tokenizer cased = Tokenizer.fromGguf(file.metadata().toBuilder()
+                    .putBool("tokenizer.ggml.normalizer.lowercase", false).build());
+            assertThat(cased.encode("Hello", false, false)).isNotEqualTo(cased.encode("hello", false, false));
+        }
+    }
+
+    @Test
     void shouldEncodeUnpairedSurrogatesAsReplacementCharacters() {
         // a Java string can hold what UTF-8 cannot; every tokenizer sees U+FFFD, as llama.cpp does for invalid bytes
         for (String vocab : new String[] {"llama-spm", "gpt-2"}) {
