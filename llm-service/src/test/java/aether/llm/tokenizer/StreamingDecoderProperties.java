@@ -8,6 +8,7 @@ import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
+import net.jqwik.api.lifecycle.BeforeContainer;
 
 /**
  * The streaming decoder on arbitrary id sequences, including byte-fallback tokens that cut multi-byte characters and
@@ -15,6 +16,12 @@ import net.jqwik.api.Provide;
  * chunks plus {@code flush()} are exactly {@link Tokenizer#decode} of all ids.
  */
 class StreamingDecoderProperties {
+
+    /** Skips the whole container (as the other shared-data properties do) when ../shared is absent. */
+    @BeforeContainer
+    static void requireVocabularies() {
+        aether.runtime.testing.SharedData.require("models/vocab");
+    }
 
     @Property(tries = 300)
     void spmChunksAreWholeCharactersAndConcatenateToDecode(@ForAll("spmIds") int[] ids) {

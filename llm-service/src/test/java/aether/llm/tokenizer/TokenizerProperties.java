@@ -7,6 +7,7 @@ import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
+import net.jqwik.api.lifecycle.BeforeContainer;
 import net.jqwik.api.Tuple;
 
 /**
@@ -17,6 +18,12 @@ import net.jqwik.api.Tuple;
  * which lower-cases, strips accents and drops whitespace; for WordPiece the properties are those normalizations.
  */
 class TokenizerProperties {
+
+    /** Skips the whole container (as the other shared-data properties do) when ../shared is absent. */
+    @BeforeContainer
+    static void requireVocabularies() {
+        aether.runtime.testing.SharedData.require("models/vocab");
+    }
 
     @Property(tries = 300)
     void spmRoundTrips(@ForAll("texts") String text) {
