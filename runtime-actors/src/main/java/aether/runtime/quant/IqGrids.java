@@ -71,6 +71,8 @@ final class IqGrids {
 
     /** The sign (+1 or -1) of element {@code j} (0..7) under sign byte {@code signs}: ggml's kmask_iq2xs test. */
     static float sign(int signs, int j) {
-        return (signs & (1 << j)) != 0 ? -1.f : 1.f;
+        // Branch-free: sign bits are random in real weights, and a mispredicted branch per element made the IQ2/IQ3
+        // decoders ~10x slower than their arithmetic.
+        return 1 - (((signs >>> j) & 1) << 1);
     }
 }

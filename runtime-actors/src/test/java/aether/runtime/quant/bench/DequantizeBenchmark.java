@@ -22,14 +22,15 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Dequantization throughput per ggml type, single thread: one op expands {@link #BUFFER_BYTES} of blocks (twice the
- * last-level cache, so blocks stream from memory) row by row into a small f32 buffer that stays in L1 — the access
- * pattern of a kernel that dequantizes weights on the fly. {@link DequantizeReport} turns the times into GB/s of
+ * Dequantization throughput per ggml type, single thread: blocks fill {@link #BUFFER_BYTES} (twice the last-level
+ * cache, so they stream from memory); one op expands the next {@link #BYTES_PER_OP} of them, walking the buffer
+ * cyclically, row by row into a small f32 buffer that stays in L1 — the access pattern of a kernel that dequantizes
+ * weights on the fly. Ops are short so that even slow types get enough invocations for the JIT to finish. {@link DequantizeReport} turns the times into GB/s of
  * blocks read and divides by the read bandwidth measured in the same run.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
-@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
 @Fork(1)
@@ -37,6 +38,8 @@ public class DequantizeBenchmark {
 
     /** 64 MiB: twice this machine's 32 MiB L3. */
     public static final long BUFFER_BYTES = 64L << 20;
+    /** About 1 MiB of blocks per op. */
+    public static final long BYTES_PER_OP = 1L << 20;
     static final int ROW = 4096;
 
     @Param({"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
@@ -49,6 +52,8 @@ public class DequantizeBenchmark {
     private BlockCodec codec;
     private long rowBytes;
     private int rows;
+    private int rowsPerOp;
+    private int cursor;
     private final float[] out = new float[ROW];
 
     @Setup(Level.Trial)
@@ -57,6 +62,7 @@ public class DequantizeBenchmark {
         codec = BlockCodecs.require(t);
         rowBytes = t.bytesFor(ROW);
         rows = (int) (BUFFER_BYTES / rowBytes);
+        rowsPerOp = rowsPerOp(t);
         arena = Arena.ofShared();
         blocks = arena.allocate(rows * rowBytes, 64);
         fillRealisticBlocks(codec, blocks, rowBytes, rows);
@@ -67,21 +73,29 @@ public class DequantizeBenchmark {
         arena.close();
     }
 
-    /** Expands every row once; returns a checksum so the work cannot be eliminated. */
+    /** Expands the next {@link #rowsPerOp} rows; returns a checksum so the work cannot be eliminated. */
     @Benchmark
-    public float dequantizeAllRows() {
+    public float dequantizeRows() {
         float acc = 0;
-        for (int r = 0; r < rows; r++) {
+        int r = cursor;
+        for (int i = 0; i < rowsPerOp; i++, r++) {
+            if (r == rows) {
+                r = 0;
+            }
             codec.dequantize(blocks, r * rowBytes, out, 0, ROW);
-            acc += out[r & (ROW - 1)];
+            acc += out[i & (ROW - 1)];
         }
+        cursor = r;
         return acc;
+    }
+
+    static int rowsPerOp(GgmlType t) {
+        return (int) Math.max(1, BYTES_PER_OP / t.bytesFor(ROW));
     }
 
     /** Bytes one benchmark op reads. */
     public static long bytesPerOp(GgmlType t) {
-        long rowBytes = t.bytesFor(ROW);
-        return BUFFER_BYTES / rowBytes * rowBytes;
+        return rowsPerOp(t) * t.bytesFor(ROW);
     }
 
     /**

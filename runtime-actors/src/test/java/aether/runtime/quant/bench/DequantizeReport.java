@@ -20,7 +20,8 @@ public final class DequantizeReport {
     public static void main(String[] args) throws Exception {
         CommandLineOptions cli = new CommandLineOptions(args);
         MemoryBandwidth.Result before = MemoryBandwidth.measureRead(1, 512L << 20, 8);
-        var options = new OptionsBuilder().parent(cli).include(DequantizeBenchmark.class.getSimpleName()).build();
+        var options = new OptionsBuilder().parent(cli)
+                .include("^" + java.util.regex.Pattern.quote(DequantizeBenchmark.class.getName()) + "\\.").build();
         List<RunResult> results = new ArrayList<>(new Runner(options).run());
         MemoryBandwidth.Result after = MemoryBandwidth.measureRead(1, 512L << 20, 8);
         double bandwidth = Math.max(before.readGBs(), after.readGBs());
@@ -32,10 +33,10 @@ public final class DequantizeReport {
         results.sort((a, b) -> a.getParams().getParam("type").compareTo(b.getParams().getParam("type")));
         for (RunResult r : results) {
             GgmlType t = GgmlType.valueOf(r.getParams().getParam("type"));
-            double ms = r.getPrimaryResult().getScore();
-            double gbs = DequantizeBenchmark.bytesPerOp(t) / (ms * 1e6);
+            double us = r.getPrimaryResult().getScore();
+            double gbs = DequantizeBenchmark.bytesPerOp(t) / (us * 1e3);
             double elements = (double) DequantizeBenchmark.bytesPerOp(t) / t.blockBytes() * t.blockSize();
-            System.out.printf("| %s | %.2f | %.2f | %.2f |%n", t, gbs, elements * 4 / (ms * 1e6), gbs / bandwidth);
+            System.out.printf("| %s | %.2f | %.2f | %.2f |%n", t, gbs, elements * 4 / (us * 1e3), gbs / bandwidth);
         }
     }
 }
