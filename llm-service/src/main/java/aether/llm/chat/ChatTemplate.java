@@ -67,7 +67,7 @@ public final class ChatTemplate {
         JinjavaInterpreter.pushCurrent(interpreter);
         Node root;
         try {
-            root = interpreter.parse(NotPrecedence.rewrite(source));
+            root = interpreter.parse(TemplateRewriter.rewrite(source));
         } catch (InterpretException e) {
             throw new ChatTemplateException(name, e.getLineNumber(), e.getStartPosition(), clean(e.getMessage()), false);
         } catch (RuntimeException e) {

@@ -25,8 +25,9 @@ import java.util.Map;
 import jinjava.javax.el.CompositeELResolver;
 
 /**
- * The one Jinjava engine every {@link ChatTemplate} shares, configured like transformers' template environment:
- * {@code trim_blocks} and {@code lstrip_blocks} on, dicts iterate over keys, no trailing newline kept, plus
+ * The one Jinjava engine every {@link ChatTemplate} shares, configured like transformers' template environment
+ * (its {@code trim_blocks} and {@code lstrip_blocks} are applied to the source by {@link TemplateRewriter}): dicts
+ * iterate over keys, {@code {{- -}}} trims, no trailing newline kept, plus
  * <ul>
  *   <li>{@code raise_exception(msg)} and {@code strftime_now(fmt)} functions ({@code namespace(...)}, {@code range}
  *       and the {@code break}/{@code continue} loop controls are Jinjava's own);</li>
@@ -50,8 +51,8 @@ final class JinjaEnvironment {
         resolver.add(new PythonMethods());
         resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
         CONFIG = JinjavaConfig.newBuilder()
-                .withTrimBlocks(true)
-                .withLstripBlocks(true)
+                .withTrimBlocks(false)         // TemplateRewriter does trim_blocks and lstrip_blocks,
+                .withLstripBlocks(false)       // keeping line numbers exact
                 .withKeepTrailingNewline(false)
                 .withIterateOverMapKeys(true)
                 .withLegacyOverrides(LegacyOverrides.newBuilder()

@@ -3,26 +3,31 @@ package aether.llm.chat;
 import java.util.Set;
 
 /**
- * Rewrites {@code not X} to {@code not (X)} inside template tags, so the unary {@code not} binds as in Python: looser
- * than comparisons, {@code in} and {@code is} tests, tighter than {@code and}/{@code or}. Jinjava binds it to the
- * nearest operand, so {@code not add_generation_prompt is defined} means {@code (not x) is defined} there: always true,
- * which silently drops the generation prompt of DeepSeek's templates. The rewrite adds characters only (no newlines),
- * so line numbers in errors stay those of the original template.
+ * Source-to-source fixes applied before Jinjava parses a template, so that it reads as Jinja2 reads it:
+ * <ul>
+ *   <li><b>trim_blocks / lstrip_blocks</b> done here rather than by Jinjava, whose own trimming drops the eaten
+ *       newlines from its line count (errors then name a line dozens too early in a long template). A newline that
+ *       trim_blocks eats after {@code %}} or {@code #}} becomes the empty comment <code>{#&#92;n#}</code>: it renders
+ *       nothing and keeps every later line number exact. Whitespace that lstrip_blocks removes before a block tag is
+ *       on the same line, so no line changes. {@code {%+} and {@code +%}} switch them off per tag, as in Jinja.</li>
+ *   <li><b>unary not</b>: {@code not X} becomes {@code not (X)}, so it binds as in Python, looser than comparisons,
+ *       {@code in} and {@code is} tests, tighter than {@code and}/{@code or}. Jinjava binds it to the nearest operand,
+ *       so {@code not add_generation_prompt is defined} would mean {@code (not x) is defined}: always true, which
+ *       silently drops the generation prompt of DeepSeek's templates.</li>
+ * </ul>
+ * Only characters within a line are added or removed, never a line break, so line numbers stay the original's.
  */
-final class NotPrecedence {
+final class TemplateRewriter {
 
     /** Words after which a {@code not} is unary (an operator or a tag keyword precedes it). */
     private static final Set<String> BEFORE_UNARY = Set.of("and", "or", "not", "if", "elif", "else", "in", "return");
     /** Words that end the operand of a unary {@code not}. */
     private static final Set<String> ENDS_OPERAND = Set.of("and", "or", "if", "else");
 
-    private NotPrecedence() {}
+    private TemplateRewriter() {}
 
     static String rewrite(String template) {
-        if (!template.contains("not")) {
-            return template;
-        }
-        var out = new StringBuilder(template.length() + 16);
+        var out = new StringBuilder(template.length() + 64);
         int i = 0;
         int n = template.length();
         while (i < n) {
@@ -31,20 +36,49 @@ final class NotPrecedence {
                 out.append(template, i, n);
                 break;
             }
-            out.append(template, i, open + 2);
+            out.append(template, i, open);
             char kind = template.charAt(open + 1);
+            boolean block = kind != '{';
+            int contentStart = open + 2;
+            boolean keepIndent = block && contentStart < n && template.charAt(contentStart) == '+';
+            if (keepIndent) {
+                contentStart++;
+            } else if (block && !(contentStart < n && template.charAt(contentStart) == '-')) {
+                lstrip(out);
+            }
             String closer = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
-            int close = kind == '#' ? template.indexOf(closer, open + 2) : findClose(template, open + 2, closer);
+            int close = kind == '#' ? template.indexOf(closer, contentStart) : findClose(template, contentStart, closer);
             if (close < 0) {       // unterminated: leave it for the parser to report with its line
-                out.append(template, open + 2, n);
+                out.append(template, open, n);
                 break;
             }
-            String content = template.substring(open + 2, close);
+            String content = template.substring(contentStart, close);
+            boolean keepNewline = block && content.endsWith("+");
+            if (keepNewline) {
+                content = content.substring(0, content.length() - 1);
+            }
+            out.append(template, open, open + 2);
             out.append(kind == '#' ? content : expression(content));
             out.append(closer);
             i = close + 2;
+            boolean trimmedByTag = content.endsWith("-");
+            if (block && !keepNewline && !trimmedByTag && i < n && template.charAt(i) == '\n') {
+                out.append("{#\n#}");      // trim_blocks: eat the newline, keep the line count
+                i++;
+            }
         }
         return out.toString();
+    }
+
+    /** lstrip_blocks: drops spaces and tabs between the start of the current line and a block tag. */
+    private static void lstrip(StringBuilder out) {
+        int k = out.length();
+        while (k > 0 && (out.charAt(k - 1) == ' ' || out.charAt(k - 1) == '\t')) {
+            k--;
+        }
+        if (k == 0 || out.charAt(k - 1) == '\n') {
+            out.setLength(k);
+        }
     }
 
     private static int nextOpen(String s, int from) {
