@@ -69,7 +69,8 @@ public final class ChatTemplate {
         try {
             root = interpreter.parse(TemplateRewriter.rewrite(source));
         } catch (InterpretException e) {
-            throw new ChatTemplateException(name, e.getLineNumber(), e.getStartPosition(), clean(e.getMessage()), false);
+            throw new ChatTemplateException(name, Math.max(0, e.getLineNumber()), Math.max(0, e.getStartPosition()),
+                    clean(e.getMessage()), false);
         } catch (RuntimeException e) {
             throw new ChatTemplateException(name, 0, 0, describe(e), false);
         } finally {
@@ -183,27 +184,31 @@ public final class ChatTemplate {
         interpreter.getContext().putAll(bindings);
         JinjavaInterpreter.pushCurrent(interpreter);
         JinjaEnvironment.RENDER_CLOCK.set(clock);
-        String out;
+        JinjaEnvironment.FAILURE.remove();
         try {
-            out = interpreter.render(root, true);
-        } catch (InterpretException e) {
-            throw fromThrowable(e, e.getLineNumber(), e.getStartPosition());
-        } catch (RuntimeException e) {
-            throw fromThrowable(e, interpreter.getLineNumber(), interpreter.getPosition());
+            String out;
+            try {
+                out = interpreter.render(root, true);
+            } catch (InterpretException e) {
+                throw failure(e, e.getLineNumber(), e.getStartPosition());
+            } catch (RuntimeException e) {
+                throw failure(e, interpreter.getLineNumber(), interpreter.getPosition());
+            }
+            throwFirstError(name, interpreter.getErrors());
+            return out;
         } finally {
+            JinjaEnvironment.FAILURE.remove();
             JinjaEnvironment.RENDER_CLOCK.remove();
             JinjavaInterpreter.popCurrent();
         }
-        throwFirstError(name, interpreter.getErrors());
-        return out;
     }
 
-    private ChatTemplateException fromThrowable(Throwable e, int line, int column) {
-        JinjaEnvironment.Raised raised = findRaised(e);
-        if (raised != null) {
-            return new ChatTemplateException(name, line, column, raised.getMessage(), true);
+    private ChatTemplateException failure(Throwable e, int line, int column) {
+        JinjaEnvironment.Failure ours = ourFailure(e);
+        if (ours != null) {
+            return new ChatTemplateException(name, line, Math.max(0, column), ours.getMessage(), ours.raisedByTemplate);
         }
-        return new ChatTemplateException(name, line, column, describe(e), false);
+        return new ChatTemplateException(name, line, Math.max(0, column), describe(e), false);
     }
 
     private static JinjavaInterpreter newInterpreter() {
@@ -216,9 +221,9 @@ public final class ChatTemplate {
             if (error.getSeverity() != TemplateError.ErrorType.FATAL) {
                 continue;
             }
-            JinjaEnvironment.Raised raised = findRaised(error.getException());
-            if (raised != null) {
-                throw new ChatTemplateException(name, error.getLineno(), 0, raised.getMessage(), true);
+            JinjaEnvironment.Failure ours = ourFailure(error.getException());
+            if (ours != null) {
+                throw new ChatTemplateException(name, error.getLineno(), 0, ours.getMessage(), ours.raisedByTemplate);
             }
             String reason = clean(error.getMessage());
             Throwable root = rootCause(error.getException());
@@ -226,18 +231,19 @@ public final class ChatTemplate {
                     && !reason.contains(root.getMessage())) {
                 reason = reason + ": " + root.getMessage();
             }
-            throw new ChatTemplateException(name, error.getLineno(), Math.max(0, error.getStartPosition()), reason,
+            throw new ChatTemplateException(name, Math.max(0, error.getLineno()), Math.max(0, error.getStartPosition()), reason,
                     false);
         }
     }
 
-    private static JinjaEnvironment.Raised findRaised(Throwable t) {
+    /** Our failure in the cause chain, else the one this render recorded (Jinjava may have dropped the cause). */
+    private static JinjaEnvironment.Failure ourFailure(Throwable t) {
         for (int depth = 0; t != null && depth < 32; t = t.getCause(), depth++) {
-            if (t instanceof JinjaEnvironment.Raised r) {
-                return r;
+            if (t instanceof JinjaEnvironment.Failure f) {
+                return f;
             }
         }
-        return null;
+        return JinjaEnvironment.FAILURE.get();
     }
 
     private static Throwable rootCause(Throwable t) {

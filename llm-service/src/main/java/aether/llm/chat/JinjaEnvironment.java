@@ -82,11 +82,29 @@ final class JinjaEnvironment {
 
     private JinjaEnvironment() {}
 
-    /** Thrown by {@code raise_exception}; unwrapped from Jinjava's error into a {@link ChatTemplateException}. */
-    static final class Raised extends RuntimeException {
-        Raised(String message) {
+    /**
+     * A failure of our own code inside a render: {@code raise_exception}, or a Python method, filter or strftime
+     * given bad arguments. Jinjava reports some exceptions from methods with a generic message of its own
+     * ("Cannot find method"), so each failure is also recorded in {@link #FAILURE} for the render to report.
+     */
+    static final class Failure extends RuntimeException {
+        final boolean raisedByTemplate;
+
+        Failure(String message, boolean raisedByTemplate) {
             super(message, null, false, false);
+            this.raisedByTemplate = raisedByTemplate;
         }
+    }
+
+    /** The first {@link Failure} of the render running on this thread, or null. */
+    static final ThreadLocal<Failure> FAILURE = new ThreadLocal<>();
+
+    static Failure fail(String message, boolean raisedByTemplate) {
+        var f = new Failure(message, raisedByTemplate);
+        if (FAILURE.get() == null) {
+            FAILURE.set(f);
+        }
+        return f;
     }
 
     /**
@@ -107,12 +125,16 @@ final class JinjaEnvironment {
             "range", new FunctionMarker("range"));
 
     public static Object raiseException(Object message) {
-        throw new Raised(String.valueOf(message));
+        throw fail(String.valueOf(message), true);
     }
 
     public static String strftimeNow(String format) {
         Clock clock = RENDER_CLOCK.get();
-        return Strftime.format(format, ZonedDateTime.now(clock != null ? clock : Clock.systemDefaultZone()));
+        try {
+            return Strftime.format(format, ZonedDateTime.now(clock != null ? clock : Clock.systemDefaultZone()));
+        } catch (IllegalArgumentException e) {
+            throw fail(e.getMessage(), false);
+        }
     }
 
     /** {@code tojson(ensure_ascii=False, indent=None, separators=None, sort_keys=False)}, transformers' signature. */
@@ -124,6 +146,14 @@ final class JinjaEnvironment {
 
         @Override
         public Object filter(Object value, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            try {
+                return dumps(value, args, kwargs);
+            } catch (IllegalArgumentException e) {
+                throw fail(e.getMessage(), false);
+            }
+        }
+
+        private static String dumps(Object value, Object[] args, Map<String, Object> kwargs) {
             Object ensureAscii = kwargs.getOrDefault("ensure_ascii", args.length > 0 ? args[0] : false);
             Object indent = kwargs.getOrDefault("indent", args.length > 1 ? args[1] : null);
             Object separators = kwargs.getOrDefault("separators", args.length > 2 ? args[2] : null);
@@ -160,8 +190,7 @@ final class JinjaEnvironment {
             return switch (value) {
                 case null -> new PyList(new ArrayList<>());
                 case Map<?, ?> m -> new PyList(new ArrayList<>(m.entrySet()));
-                default -> throw new IllegalArgumentException(
-                        "items: expected a mapping, found " + value.getClass().getSimpleName());
+                default -> throw fail("items: expected a mapping, found " + value.getClass().getSimpleName(), false);
             };
         }
     }

@@ -25,12 +25,16 @@ final class PythonMethods extends ELResolver {
         }
         Object[] args = params == null ? new Object[0] : params;
         Object result;
-        if (base instanceof String s) {
-            result = stringMethod(s, name, args);
-        } else if (base instanceof Map<?, ?> m) {
-            result = mapMethod(m, name, args);
-        } else {
-            return null;
+        try {
+            if (base instanceof String s) {
+                result = stringMethod(s, name, args);
+            } else if (base instanceof Map<?, ?> m) {
+                result = mapMethod(m, name, args);
+            } else {
+                return null;
+            }
+        } catch (IllegalArgumentException e) {
+            throw JinjaEnvironment.fail(e.getMessage(), false);
         }
         if (result == NOT_HANDLED) {
             return null;

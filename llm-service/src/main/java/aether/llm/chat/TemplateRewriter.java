@@ -24,6 +24,9 @@ final class TemplateRewriter {
     /** Words that end the operand of a unary {@code not}. */
     private static final Set<String> ENDS_OPERAND = Set.of("and", "or", "if", "else");
 
+    /** What a newline eaten by trim_blocks becomes: a comment that renders nothing but still counts the line. */
+    static final String TRIMMED_NEWLINE = "{#\n#}";
+
     private TemplateRewriter() {}
 
     static String rewrite(String template) {
@@ -63,7 +66,7 @@ final class TemplateRewriter {
             i = close + 2;
             boolean trimmedByTag = content.endsWith("-");
             if (block && !keepNewline && !trimmedByTag && i < n && template.charAt(i) == '\n') {
-                out.append("{#\n#}");      // trim_blocks: eat the newline, keep the line count
+                out.append(TRIMMED_NEWLINE);      // trim_blocks: eat the newline, keep the line count
                 i++;
             }
         }
@@ -76,9 +79,13 @@ final class TemplateRewriter {
         while (k > 0 && (out.charAt(k - 1) == ' ' || out.charAt(k - 1) == '\t')) {
             k--;
         }
-        if (k == 0 || out.charAt(k - 1) == '\n') {
+        if (k == 0 || out.charAt(k - 1) == '\n' || endsWith(out, k, TRIMMED_NEWLINE)) {
             out.setLength(k);
         }
+    }
+
+    private static boolean endsWith(StringBuilder out, int end, String suffix) {
+        return end >= suffix.length() && out.substring(end - suffix.length(), end).equals(suffix);
     }
 
     private static int nextOpen(String s, int from) {
