@@ -212,8 +212,7 @@ public final class ChatTemplate {
     }
 
     private static JinjavaInterpreter newInterpreter() {
-        return new JinjavaInterpreter(JinjaEnvironment.JINJAVA,
-                new Context(JinjaEnvironment.JINJAVA.getGlobalContext()), JinjaEnvironment.CONFIG);
+        return new JinjaEnvironment.PythonInterpreter(new Context(JinjaEnvironment.JINJAVA.getGlobalContext()));
     }
 
     private static void throwFirstError(String name, List<TemplateError> errors) {

@@ -62,6 +62,7 @@ final class JinjaEnvironment {
                         .withParseWhitespaceControlStrictly(true)
                         .withUseTrimmingForNotesAndExpressions(true) // {{- x -}} and {#- -#} trim, not only {%- -%}
                         .withKeepNullableLoopValues(true)
+                        .withUsePyishObjectMapper(true)            // {{ [1, 'a'] }} prints as Python would
                         .withHandleBackslashInQuotesOnly(true)     // Python string escapes
                         .withDefaultKeepTrailingNewlineBehavior(true)
                         .build())
@@ -75,6 +76,7 @@ final class JinjaEnvironment {
                 "strftimeNow", String.class));
         JINJAVA.registerFilter(new ToJson());
         JINJAVA.registerFilter(new Items());
+        JINJAVA.registerFilter(new StringFilter());
         JINJAVA.registerExpTest(new Iterable());
         JINJAVA.registerTag(new FilteringForTag());
         JINJAVA.registerTag(new GenerationTag());
@@ -192,6 +194,34 @@ final class JinjaEnvironment {
                 case Map<?, ?> m -> new PyList(new ArrayList<>(m.entrySet()));
                 default -> throw fail("items: expected a mapping, found " + value.getClass().getSimpleName(), false);
             };
+        }
+    }
+
+    /** {@code x | string}: Python's {@code str(x)}. */
+    static final class StringFilter implements AdvancedFilter {
+        @Override
+        public String getName() {
+            return "string";
+        }
+
+        @Override
+        public Object filter(Object value, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            return PythonStr.str(value);
+        }
+    }
+
+    /**
+     * The interpreter of one render: prints values as Python's {@code str()} ({@code True}, {@code ['a']}) where
+     * Jinjava prints {@code true}, {@code [a]}.
+     */
+    static final class PythonInterpreter extends JinjavaInterpreter {
+        PythonInterpreter(com.hubspot.jinjava.interpret.Context context) {
+            super(JINJAVA, context, CONFIG);
+        }
+
+        @Override
+        public String getAsString(Object value) {
+            return PythonStr.str(value);
         }
     }
 

@@ -79,7 +79,7 @@ class ChatTemplateTest {
         assertThat(render("{% set ns = namespace(count=0, last='', found=false) %}{% for m in messages %}"
                 + "{% set ns.count = ns.count + 1 %}{% set ns.last = m.role %}"
                 + "{% if m.role == 'system' %}{% set ns.found = true %}{% endif %}{% endfor %}"
-                + "{{ ns.count }}:{{ ns.last }}:{{ ns.found }}")).isEqualTo("4:user:true");
+                + "{{ ns.count }}:{{ ns.last }}:{{ ns.found }}")).isEqualTo("4:user:True");
     }
 
     @Test
@@ -143,7 +143,7 @@ class ChatTemplateTest {
         assertThat(render("{{ not add_generation_prompt is defined }}|{{ not x is defined }}|{{ not 'x' in 'abc' }}"
                 + "|{{ not 1 == 2 }}|{{ not false and false }}|{{ 'a' not in 'abc' }}|{{ y is not none }}"
                 + "|{{ not y is none }}", Map.of("y", 1)))
-                .isEqualTo("false|true|true|true|false|false|true|true");
+                .isEqualTo("False|True|True|True|False|False|True|True");
     }
 
     @Test
@@ -152,30 +152,30 @@ class ChatTemplateTest {
                 .isEqualTo("a b|hi|z|z|");
         assertThat(render("{{ ' a b  '.split() }}|{{ 'a,,b'.split(',') }}|{{ 'a b c'.split(none, 1) }}|"
                 + "{{ 'a,b,c'.rsplit(',', 1) }}|{{ 'a</think>b'.split('</think>')[-1] }}"))
-                .isEqualTo("[a, b]|[a, , b]|[a, b c]|[a,b, c]|b");
+                .isEqualTo("['a', 'b']|['a', '', 'b']|['a', 'b c']|['a,b', 'c']|b");
         assertThat(render("{{ 'tool_x'.startswith('tool') }}|{{ 'x.py'.endswith(('.js', '.py')) }}|"
                 + "{{ \"hello world's 1st\".title() }}|{{ 'aaa'.replace('a', 'b', 2) }}|{{ 'Ab'.upper() }}{{ 'Ab'.lower() }}|"
                 + "{{ ', '.join(['a', 'b']) }}|{{ 'abc'.find('c') }}"))
-                .isEqualTo("true|true|Hello World'S 1St|bba|ABab|a, b|2");
+                .isEqualTo("True|True|Hello World'S 1St|bba|ABab|a, b|2");
     }
 
     @Test
     void shouldCallDictGetWithDefault() {
         assertThat(render("{{ d.get('a') }}|{{ d.get('zz', 'dflt') }}|{{ d.get('zz') is none }}|{{ d.keys() | list }}",
-                Map.of("d", Map.of("a", 1)))).isEqualTo("1|dflt|true|[a]");
+                Map.of("d", Map.of("a", 1)))).isEqualTo("1|dflt|True|['a']");
     }
 
     @Test
     void shouldTreatStringsAsIterableAndMappingsAsMappings() {
         assertThat(render("{{ 's' is iterable }}{{ [1] is iterable }}{{ d is mapping }}{{ 's' is string }}{{ 3 is string }}",
-                Map.of("d", Map.of()))).isEqualTo("truetruetruetruefalse");
+                Map.of("d", Map.of()))).isEqualTo("TrueTrueTrueTrueFalse");
     }
 
     @Test
     void shouldRenderUndefinedVariablesEmptyAndNotDefined() {
         assertThat(render("[{{ nothing }}]{{ nothing is defined }}{% if nothing %}T{% else %}F{% endif %}"
                 + "{{ nothing | default('d') }}{{ messages[0].name is defined }}{{ messages[9] is defined }}"))
-                .isEqualTo("[]falseFdfalsefalse");
+                .isEqualTo("[]FalseFdFalseFalse");
     }
 
     @Test
@@ -184,7 +184,7 @@ class ChatTemplateTest {
         String template = "{% for m in messages %}{{ m.role }}:{{ 'name' in m }}:{{ m.tool_call_id is defined }}"
                 + ":{{ 'tool_calls' in m }};{% endfor %}";
         assertThat(ChatTemplate.compile(template).render(messages, false))
-                .isEqualTo("tool:true:true:false;user:false:false:false;");
+                .isEqualTo("tool:True:True:False;user:False:False:False;");
     }
 
     @Test
@@ -193,9 +193,19 @@ class ChatTemplateTest {
         String template = "{% for c in messages[0].tool_calls %}{{ c.id }} {{ c.type }} {{ c.function.name }} "
                 + "{{ c.function.arguments }} {{ c.function.arguments is string }}{% endfor %}";
         assertThat(ChatTemplate.compile(template).render(List.of(ChatMessage.assistantToolCalls(List.of(call))), false))
-                .isEqualTo("id1 function f {\"a\": 1} true");
+                .isEqualTo("id1 function f {\"a\": 1} True");
         assertThatThrownBy(() -> new ChatMessage.ToolCall("id", "f", 42)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("expected: a Map or a JSON string");
+    }
+
+    @Test
+    void shouldPrintValuesAsPythonStr() {
+        var d = new LinkedHashMap<String, Object>();
+        d.put("a", 1);
+        d.put("b", java.util.Arrays.asList("it's", true, null, 2.0));
+        assertThat(render("{{ d }}|{{ d.b }}|{{ true }}|{{ false }}|{{ 1.5 }}|{{ d | string }}|{{ [1, 'a'] }}",
+                Map.of("d", d))).isEqualTo("{'a': 1, 'b': [\"it's\", True, None, 2.0]}|[\"it's\", True, None, 2.0]|True|False"
+                + "|1.5|{'a': 1, 'b': [\"it's\", True, None, 2.0]}|[1, 'a']");
     }
 
     @Test
