@@ -60,6 +60,7 @@ public final class ChatTemplate {
      *
      * @throws ChatTemplateException on a syntax error, naming the line
      */
+    @SuppressWarnings("deprecation")   // push/popCurrent: the closeable variant adds nothing to a try/finally
     public static ChatTemplate compile(String name, String source, String bosToken, String eosToken) {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(source, "source");
@@ -167,6 +168,7 @@ public final class ChatTemplate {
      *                            and {@code eos_token} but not {@code messages} or {@code add_generation_prompt}
      * @throws ChatTemplateException when the template raises or fails, naming the line
      */
+    @SuppressWarnings("deprecation")   // push/popCurrent: the closeable variant adds nothing to a try/finally
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt, Map<String, ?> extra) {
         var bindings = new HashMap<String, Object>(16 + extra.size() * 2);
         bindings.putAll(JinjaEnvironment.FUNCTION_MARKERS);
@@ -230,8 +232,8 @@ public final class ChatTemplate {
                     && !reason.contains(root.getMessage())) {
                 reason = reason + ": " + root.getMessage();
             }
-            throw new ChatTemplateException(name, Math.max(0, error.getLineno()), Math.max(0, error.getStartPosition()), reason,
-                    false);
+            throw new ChatTemplateException(name, Math.max(0, error.getLineno()), Math.max(0, error.getStartPosition()),
+                    reason, false);
         }
     }
 

@@ -54,7 +54,6 @@ final class JinjaEnvironment {
                 .withTrimBlocks(false)         // TemplateRewriter does trim_blocks and lstrip_blocks,
                 .withLstripBlocks(false)       // keeping line numbers exact
                 .withKeepTrailingNewline(false)
-                .withIterateOverMapKeys(true)
                 .withLegacyOverrides(LegacyOverrides.newBuilder()
                         .withIterateOverMapKeys(true)              // for k in dict: keys, as Python
                         .withEvaluateMapKeys(true)                 // {name: 1} uses the variable, as Jinja
@@ -255,7 +254,8 @@ final class JinjaEnvironment {
             String condition = expression.substring(at + 2).trim();
             var kept = new ArrayList<Object>();
             ForLoop items = ObjectIterator.getLoop(collection);
-            try (var scope = interpreter.enterScope()) {
+            var scope = interpreter.enterScope();     // the loop variables exist only while filtering
+            try {
                 while (items.hasNext()) {
                     Object item = interpreter.wrap(items.next());
                     bind(interpreter, vars, item);
@@ -263,6 +263,8 @@ final class JinjaEnvironment {
                         kept.add(item);
                     }
                 }
+            } finally {
+                scope.close();
             }
             return renderForCollection(tagNode, interpreter, vars, kept);
         }

@@ -34,7 +34,7 @@ class PythonJsonProperties {
     void shouldEscapeAnyStringSoThatAJsonParserReadsItBack(@ForAll("text") String s) throws Exception {
         String json = PythonJson.dumps(Map.of("k", List.of(s)), PythonJson.DEFAULT);
 
-        assertThat(new ObjectMapper().readValue(json, Map.class)).isEqualTo(Map.of("k", List.of(s)));
+        assertThat(new ObjectMapper().readValue(json, Object.class)).isEqualTo(Map.of("k", List.of(s)));
         assertThat(json.chars().noneMatch(c -> c < 0x20)).isTrue();
         String ascii = PythonJson.dumps(s, PythonJson.Options.of(true, -1, null, null, false));
         assertThat(ascii.chars().allMatch(c -> c >= 0x20 && c < 0x7f)).isTrue();
