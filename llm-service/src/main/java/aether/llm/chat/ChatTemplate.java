@@ -64,6 +64,7 @@ public final class ChatTemplate {
     public static ChatTemplate compile(String name, String source, String bosToken, String eosToken) {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(source, "source");
+        checkNames(name, source);
         var interpreter = newInterpreter();
         JinjavaInterpreter.pushCurrent(interpreter);
         Node root;
@@ -80,6 +81,18 @@ public final class ChatTemplate {
         throwFirstError(name, interpreter.getErrors());
         return new ChatTemplate(name, source, root, bosToken == null ? "" : bosToken, eosToken == null ? "" : eosToken,
                 Clock.systemDefaultZone());
+    }
+
+    /** Jinja rejects unknown filters and tests at compile time; Jinjava would silently render them empty. */
+    private static void checkNames(String name, String source) {
+        var context = JinjaEnvironment.JINJAVA.getGlobalContext();
+        for (TemplateRewriter.NameUse use : TemplateRewriter.filtersAndTests(source)) {
+            boolean known = use.isTest() ? context.getExpTest(use.name()) != null : context.getFilter(use.name()) != null;
+            if (!known) {
+                throw new ChatTemplateException(name, use.line(), 0,
+                        "no " + (use.isTest() ? "test" : "filter") + " named '" + use.name() + "'", false);
+            }
+        }
     }
 
     /**

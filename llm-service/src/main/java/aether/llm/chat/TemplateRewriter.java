@@ -1,5 +1,7 @@
 package aether.llm.chat;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -71,6 +73,74 @@ final class TemplateRewriter {
             }
         }
         return out.toString();
+    }
+
+    /** A filter ({@code x | name}) or test ({@code x is name}) a template uses, with its 1-based line. */
+    record NameUse(String name, boolean isTest, int line) {}
+
+    /** Every filter and test name used in the tags of {@code template}, for checking them at compile time. */
+    static List<NameUse> filtersAndTests(String template) {
+        var uses = new ArrayList<NameUse>();
+        int i = 0;
+        while (true) {
+            int open = nextOpen(template, i);
+            if (open < 0 || template.charAt(open + 1) == '#') {
+                if (open < 0) {
+                    return uses;
+                }
+                int end = template.indexOf("#}", open + 2);
+                if (end < 0) {
+                    return uses;
+                }
+                i = end + 2;
+                continue;
+            }
+            String closer = template.charAt(open + 1) == '{' ? "}}" : "%}";
+            int close = findClose(template, open + 2, closer);
+            if (close < 0) {
+                return uses;
+            }
+            int line = 1 + (int) template.substring(0, open).chars().filter(c -> c == '\n').count();
+            scanNames(template.substring(open + 2, close), line, uses);
+            i = close + 2;
+        }
+    }
+
+    private static void scanNames(String e, int line, List<NameUse> uses) {
+        String prevWord = null;
+        boolean afterPipe = false;
+        int i = 0;
+        while (i < e.length()) {
+            char c = e.charAt(i);
+            if (c == '\'' || c == '"') {
+                i = skipString(e, i, e.length());
+                prevWord = null;
+                afterPipe = false;
+            } else if (c == '\n') {
+                line++;
+                i++;
+            } else if (Character.isWhitespace(c)) {
+                i++;
+            } else if (isWordStart(c)) {
+                int end = i;
+                while (end < e.length() && (Character.isLetterOrDigit(e.charAt(end)) || e.charAt(end) == '_')) {
+                    end++;
+                }
+                String word = e.substring(i, end);
+                if (afterPipe) {
+                    uses.add(new NameUse(word, false, line));
+                } else if ("is".equals(prevWord) && !word.equals("not")) {
+                    uses.add(new NameUse(word, true, line));
+                }
+                afterPipe = false;
+                prevWord = "is".equals(prevWord) && word.equals("not") ? "is" : word;
+                i = end;
+            } else {
+                afterPipe = c == '|';
+                prevWord = null;
+                i++;
+            }
+        }
     }
 
     /** lstrip_blocks: drops spaces and tabs between the start of the current line and a block tag. */

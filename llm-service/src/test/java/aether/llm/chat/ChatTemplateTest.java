@@ -282,6 +282,18 @@ class ChatTemplateTest {
     }
 
     @Test
+    void shouldRejectUnknownFiltersAndTestsAtCompileTimeAsJinjaDoes() {
+        assertThatThrownBy(() -> ChatTemplate.compile("a\n{{ messages | frobnicate }}"))
+                .isInstanceOfSatisfying(ChatTemplateException.class, e -> {
+                    assertThat(e.line()).isEqualTo(2);
+                    assertThat(e.reason()).isEqualTo("no filter named 'frobnicate'");
+                });
+        assertThatThrownBy(() -> ChatTemplate.compile("{% if x is not shiny %}{% endif %}"))
+                .isInstanceOf(ChatTemplateException.class).hasMessageContaining("no test named 'shiny'");
+        assertThat(render("{{ '|' ~ 'x | nope' }}{# y | nope #}{{ 'a' is not string }}")).isEqualTo("|x | nopeFalse");
+    }
+
+    @Test
     void shouldReportAMethodFailureWithTheTemplateLine() {
         var e = failure("{% if true %}\n{{ 'a'.split('') }}\n{% endif %}");
         assertThat(e.line()).isEqualTo(2);
