@@ -16,6 +16,7 @@ import java.util.Set;
  *       {@code in} and {@code is} tests, tighter than {@code and}/{@code or}. Jinjava binds it to the nearest operand,
  *       so {@code not add_generation_prompt is defined} would mean {@code (not x) is defined}: always true, which
  *       silently drops the generation prompt of DeepSeek's templates.</li>
+ *   <li><b>string escapes</b> Jinjava's lexer lacks ({@link #stringLiteral}).</li>
  * </ul>
  * Only characters within a line are added or removed, never a line break, so line numbers stay the original's.
  */
@@ -188,14 +189,86 @@ final class TemplateRewriter {
         return -1;
     }
 
-    /** Rewrites every unary {@code not} of one tag's content. */
+    /** Rewrites one tag's content: unary {@code not} and Python string escapes. */
     static String expression(String e) {
-        if (!e.contains("not")) {
+        if (!e.contains("not") && e.indexOf('\\') < 0) {
             return e;
         }
         var out = new StringBuilder(e.length() + 8);
         rewriteRange(e, 0, e.length(), out);
         return out.toString();
+    }
+
+    /**
+     * A string literal in the escapes Jinjava's lexer knows ({@code \n \t \r \\ \' \"}), from Python's:
+     * <code>&#92;xNN</code>, <code>&#92;uNNNN</code>, <code>&#92;UNNNNNNNN</code>, octal and {@code \a \b \f \v} become the characters,
+     * an unknown escape keeps its backslash (as Python does), and a backslash-newline (line continuation, Mistral
+     * Small 3.1 writes its system prompt so) splits the literal into a parenthesised concatenation across the same
+     * line break, so that line numbers still hold.
+     */
+    static String stringLiteral(String lit) {
+        if (lit.indexOf('\\') < 0 || lit.length() < 2) {
+            return lit;
+        }
+        char q = lit.charAt(0);
+        var out = new StringBuilder(lit.length() + 8);
+        out.append(q);
+        boolean split = false;
+        int end = lit.charAt(lit.length() - 1) == q ? lit.length() - 1 : lit.length();
+        for (int i = 1; i < end; i++) {
+            char c = lit.charAt(i);
+            if (c != '\\' || i + 1 >= end) {
+                out.append(c);
+                continue;
+            }
+            char d = lit.charAt(++i);
+            switch (d) {
+                case 'n', 't', 'r', '\\', '\'', '"' -> out.append('\\').append(d);
+                case '\n' -> {
+                    out.append(q).append(" ~\n").append(q);
+                    split = true;
+                }
+                case 'x' -> i = codePoint(lit, i, 2, 16, out, q);
+                case 'u' -> i = codePoint(lit, i, 4, 16, out, q);
+                case 'U' -> i = codePoint(lit, i, 8, 16, out, q);
+                case 'a' -> out.append('\u0007');
+                case 'b' -> out.append('\b');
+                case 'f' -> out.append('\f');
+                case 'v' -> out.append('\u000b');
+                case '0', '1', '2', '3', '4', '5', '6', '7' -> i = codePoint(lit, i - 1, 3, 8, out, q);
+                default -> out.append("\\\\").append(d);
+            }
+        }
+        out.append(q);
+        return split ? "(" + out + ")" : out.toString();
+    }
+
+    /** Decodes up to {@code digits} digits after index {@code at}; returns the index of the last one consumed. */
+    private static int codePoint(String lit, int at, int digits, int radix, StringBuilder out, char q) {
+        int value = 0;
+        int k = at + 1;
+        int limit = Math.min(lit.length() - 1, at + 1 + digits);
+        while (k < limit && Character.digit(lit.charAt(k), radix) >= 0) {
+            value = value * radix + Character.digit(lit.charAt(k), radix);
+            k++;
+        }
+        if (k == at + 1 || (radix == 16 && k - at - 1 != digits) || !Character.isValidCodePoint(value)) {
+            out.append("\\\\").append(lit.charAt(at));      // not a valid escape: keep it literally
+            return at;
+        }
+        switch (value) {
+            case '\n' -> out.append("\\n");
+            case '\r' -> out.append("\\r");
+            case '\t' -> out.append("\\t");
+            case '\\' -> out.append("\\\\");
+            default -> {
+                if (value == q) {
+                    out.append('\\');
+                }
+                out.appendCodePoint(value);
+            }
+        }
+        return k - 1;
     }
 
     private static void rewriteRange(String e, int from, int to, StringBuilder out) {
@@ -206,7 +279,7 @@ final class TemplateRewriter {
             char c = e.charAt(i);
             if (c == '\'' || c == '"') {
                 int end = skipString(e, i, to);
-                out.append(e, i, end);
+                out.append(stringLiteral(e.substring(i, end)));
                 i = end;
                 prevIsOperand = true;
                 prevWord = null;

@@ -209,6 +209,20 @@ class ChatTemplateTest {
     }
 
     @Test
+    void shouldReadPythonStringEscapes() {
+        assertThat(render("{{ 'a\\u00e9\\x41\\U0001F600\\101' }}|{{ 'tab\\there' }}|{{ 'keep\\/it' }}|{{ \"it\\'s\" }}"))
+                .isEqualTo("a\u00e9A\uD83D\uDE00A|tab\there|keep\\/it|it's");
+    }
+
+    @Test
+    void shouldJoinBackslashNewlineContinuationsKeepingLineNumbers() {
+        assertThat(render("{% set s = 'one \\\ntwo' %}[{{ s | upper }}]")).isEqualTo("[ONE TWO]");
+        var e = failure("{% set s = 'one \\\ntwo' %}\n{{ raise_exception(s) }}");
+        assertThat(e.line()).isEqualTo(3);
+        assertThat(e.reason()).isEqualTo("one two");
+    }
+
+    @Test
     void shouldRenderGenerationBlocksAsTheirBody() {
         assertThat(render("{% generation %}{{ messages[2].content }}{% endgeneration %}")).isEqualTo("hello");
     }

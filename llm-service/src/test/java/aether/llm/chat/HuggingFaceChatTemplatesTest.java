@@ -264,6 +264,45 @@ class HuggingFaceChatTemplatesTest {
     }
 
     @Test
+    void shouldRenderMistralSmall31DefaultSystemPromptWithTodaysDate() throws IOException {
+        // Its default system prompt is one string literal continued over lines with backslash-newline.
+        var t = template("mistral-small-3.1-instruct.jinja", "<s>", "</s>")
+                .withClock(Clock.fixed(Instant.parse("2026-03-05T14:07:09Z"), ZoneOffset.UTC));
+
+        assertThat(t.render(List.of(ChatMessage.user("Hi")), true)).isEqualTo(
+                "<s>[SYSTEM_PROMPT]You are Mistral Small 3, a Large Language Model (LLM) created by Mistral AI, a "
+                + "French startup headquartered in Paris.Your knowledge base was last updated on 2023-10-01. The "
+                + "current date is 2026-03-05.When you're not sure about some information, you say that you don't have "
+                + "the information and don't make up anything.If the user's question is not clear, ambiguous, or does "
+                + "not provide enough context for you to accurately answer the question, you do not try to answer it "
+                + "right away and you rather ask the user to clarify their request (e.g. \"What are some good "
+                + "restaurants around me?\" => \"Where are you?\" or \"When is the next flight to Tokyo\" => \"Where do you "
+                + "travel from?\")[/SYSTEM_PROMPT][INST]Hi[/INST]");
+    }
+
+    @Test
+    void shouldRenderMistralSmall31ToolsAfterFilteringToolTurnsWithListConcatenation() throws IOException {
+        var t = template("mistral-small-3.1-instruct.jinja", "<s>", "</s>");
+        var messages = List.of(ChatMessage.system("Be brief."), ChatMessage.user("Weather in Paris?"),
+                ChatMessage.assistantToolCalls(List.of(weatherCall("call_abcdef123"))),
+                ChatMessage.tool("call_abcdef123", null, "18C"), ChatMessage.assistant("It is 18C."),
+                ChatMessage.user("Thanks"));
+
+        assertThat(t.render(messages, true, Map.of("tools", json(TOOLS_JSON)))).isEqualTo(
+                "<s>[SYSTEM_PROMPT]You are a helpful assistant that can call tools. If you call one or more tools, "
+                + "format them in a single JSON array or objects, where each object is a tool call, not as separate "
+                + "objects outside of an array or multiple arrays. Use the format [{\"name\": tool call name, "
+                + "\"arguments\": tool call arguments}, additional tool calls] if you call more than one tool. If you "
+                + "call tools, do not attempt to interpret them or otherwise provide a response until you receive a "
+                + "tool call result that you can interpret for the user.Be brief.[/SYSTEM_PROMPT][INST]Weather in "
+                + "Paris?[/INST][TOOL_CALLS] [{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}, \"id\": "
+                + "\"abcdef123\"}]</s>[TOOL_RESULTS] {\"content\": 18C, \"call_id\": \"abcdef123\"}[/TOOL_RESULTS]It is "
+                + "18C.</s>[AVAILABLE_TOOLS] [{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": "
+                + "\"Get the weather\", \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}, "
+                + "\"required\": [\"city\"]}}}][/AVAILABLE_TOOLS][INST]Thanks[/INST]");
+    }
+
+    @Test
     void shouldRenderThePhi3TemplateOfARealGguf() throws IOException {
         var path = SharedData.require("models/vocab/ggml-vocab-phi-3.gguf");
         try (var file = GgufFile.open(path)) {
