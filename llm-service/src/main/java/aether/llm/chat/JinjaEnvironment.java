@@ -67,6 +67,7 @@ final class JinjaEnvironment {
                         .build())
                 .withElResolver(resolver)
                 .withMaxOutputSize(64L << 20)
+                .withRangeLimit(100_000)       // transformers' sandbox MAX_RANGE; Jinjava's default (1000) truncates
                 .build();
         JINJAVA = new Jinjava(CONFIG);
         JINJAVA.registerFunction(new ELFunctionDefinition("", "raise_exception", JinjaEnvironment.class,

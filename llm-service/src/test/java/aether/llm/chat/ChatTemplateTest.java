@@ -114,6 +114,17 @@ class ChatTemplateTest {
     }
 
     @Test
+    void shouldLoopOverLongConversationsAndRanges() {
+        var messages = new ArrayList<ChatMessage>();
+        for (int i = 0; i < 3000; i++) {
+            messages.add(i % 2 == 0 ? ChatMessage.user("u") : ChatMessage.assistant("a"));
+        }
+        var t = ChatTemplate.compile("{% set ns = namespace(n=0) %}{% for i in range(0, messages|length) %}"
+                + "{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}|{{ range(5000) | list | length }}|{{ messages | length }}");
+        assertThat(t.render(messages, false)).isEqualTo("3000|5000|3000");
+    }
+
+    @Test
     void shouldExposeLoopFirstLastIndex0AndNegativeIndexing() {
         assertThat(render("{% for m in messages %}{% if loop.first %}[{% endif %}{{ loop.index0 }}"
                 + "{% if loop.last %}]{% endif %}{% endfor %}{{ messages[-1].content }}{{ messages[1:] | length }}"))
