@@ -226,13 +226,25 @@ public final class ChatTemplate {
         return new ChatTemplateException(name, line, Math.max(0, column), describe(e), false);
     }
 
+    /**
+     * Jinjava reports some failures as warnings and renders on (e.g. exceeding the macro recursion limit leaves the
+     * call empty); a prompt with a silently missing piece is worse than an error. Not UNKNOWN: that is an attribute a
+     * value lacks ({@code content.content is defined} on a string), which Jinja treats as undefined.
+     */
+    private static final java.util.Set<TemplateError.ErrorReason> FAILING_WARNINGS = java.util.EnumSet.of(
+            TemplateError.ErrorReason.EXCEPTION, TemplateError.ErrorReason.SYNTAX_ERROR,
+            TemplateError.ErrorReason.OUTPUT_TOO_BIG, TemplateError.ErrorReason.COLLECTION_TOO_BIG,
+            TemplateError.ErrorReason.MISSING,
+            TemplateError.ErrorReason.INVALID_ARGUMENT, TemplateError.ErrorReason.INVALID_INPUT,
+            TemplateError.ErrorReason.OVER_LIMIT, TemplateError.ErrorReason.DISABLED);
+
     private static JinjavaInterpreter newInterpreter() {
         return new JinjaEnvironment.PythonInterpreter(new Context(JinjaEnvironment.JINJAVA.getGlobalContext()));
     }
 
     private static void throwFirstError(String name, List<TemplateError> errors) {
         for (TemplateError error : errors) {
-            if (error.getSeverity() != TemplateError.ErrorType.FATAL) {
+            if (error.getSeverity() != TemplateError.ErrorType.FATAL && !FAILING_WARNINGS.contains(error.getReason())) {
                 continue;
             }
             JinjaEnvironment.Failure ours = ourFailure(error.getException());

@@ -67,6 +67,11 @@ final class JinjaEnvironment {
                         .build())
                 .withElResolver(resolver)
                 .withMaxOutputSize(64L << 20)
+                // Jinjava re-renders output that looks like a template by default: message text such as
+                // "{{ raise_exception('x') }}" would run. Never for prompts built from user input.
+                .withNestedInterpretationEnabled(false)
+                .withEnableRecursiveMacroCalls(true)   // Jinja allows them (schema-rendering macros recurse)
+                .withMaxMacroRecursionDepth(128)
                 .withRangeLimit(100_000)       // transformers' sandbox MAX_RANGE; Jinjava's default (1000) truncates
                 .build();
         JINJAVA = new Jinjava(CONFIG);

@@ -319,6 +319,22 @@ class ChatTemplateTest {
     }
 
     @Test
+    void shouldNeverInterpretMessageTextAsTemplate() {
+        var t = ChatTemplate.compile("{% for m in messages %}[{{ m.content }}]{% endfor %}");
+        String text = "{{ 7*7 }} {% if true %}yes{% endif %} {{ raise_exception('injected') }}";
+
+        assertThat(t.render(List.of(ChatMessage.user(text)), false)).isEqualTo("[" + text + "]");
+    }
+
+    @Test
+    void shouldAllowRecursiveMacrosButFailBeyondTheDepthLimit() {
+        assertThat(render("{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(5) }}"))
+                .isEqualTo("54321");
+        var e = failure("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}\n{{ f(1) }}");
+        assertThat(e.reason()).contains("recursion");
+    }
+
+    @Test
     void shouldReportAMethodFailureWithTheTemplateLine() {
         var e = failure("{% if true %}\n{{ 'a'.split('') }}\n{% endif %}");
         assertThat(e.line()).isEqualTo(2);
