@@ -34,9 +34,13 @@ import jinjava.javax.el.CompositeELResolver;
  *   <li>{@code tojson} as Python's {@code json.dumps} ({@link PythonJson});</li>
  *   <li>Python string and dict methods ({@link PythonMethods});</li>
  *   <li>loop filters {@code {% for x in xs if cond %}} (Jinjava parses the {@code if} as a conditional expression
- *       and ignores it), and transformers' {@code {% generation %}} block.</li>
+ *       and ignores it), and transformers' {@code {% generation %}} block;</li>
+ *   <li>the {@code items} filter, a Python {@code iterable} test (strings are) and values printed as Python's
+ *       {@code str()} ({@link PythonStr});</li>
+ *   <li>no nested interpretation: rendered text is never parsed again, so message text cannot run template code.</li>
  * </ul>
- * Jinjava is thread-safe once configured; per-render state lives in the interpreter and in {@link #RENDER_CLOCK}.
+ * Jinjava is thread-safe once configured; per-render state lives in the interpreter and in {@link #RENDER_CLOCK}
+ * and {@link #FAILURE}.
  */
 final class JinjaEnvironment {
 
@@ -82,7 +86,7 @@ final class JinjaEnvironment {
         JINJAVA.registerFilter(new ToJson());
         JINJAVA.registerFilter(new Items());
         JINJAVA.registerFilter(new StringFilter());
-        JINJAVA.registerExpTest(new Iterable());
+        JINJAVA.registerExpTest(new IterableTest());
         JINJAVA.registerTag(new FilteringForTag());
         JINJAVA.registerTag(new GenerationTag());
     }
@@ -231,7 +235,7 @@ final class JinjaEnvironment {
     }
 
     /** Python's iterable: strings, lists and dicts are; Jinjava's own test says no for strings. */
-    static final class Iterable implements ExpTest {
+    static final class IterableTest implements ExpTest {
         @Override
         public String getName() {
             return "iterable";
