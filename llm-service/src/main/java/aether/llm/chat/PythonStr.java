@@ -41,6 +41,13 @@ final class PythonStr {
             case Float f -> sb.append(PythonJson.floatRepr(f.doubleValue()).replace("Infinity", "inf").replace("NaN", "nan"));
             case BigDecimal d -> sb.append(PythonJson.floatRepr(d.doubleValue()));
             case Number n -> sb.append(n);
+            case Map.Entry<?, ?> e -> {      // dict items are (key, value) tuples
+                sb.append('(');
+                repr(sb, e.getKey(), depth + 1);
+                sb.append(", ");
+                repr(sb, e.getValue(), depth + 1);
+                sb.append(')');
+            }
             case Map<?, ?> m -> {
                 sb.append('{');
                 boolean first = true;

@@ -234,6 +234,14 @@ class ChatTemplateTest {
     }
 
     @Test
+    void shouldSupportTheCommonBuiltinFilters() {
+        assertThat(render("{{ messages|map(attribute='role')|join(',') }}|"
+                + "{{ messages|selectattr('role','eq','user')|map(attribute='content')|list }}|{{ (messages|last).content }}|"
+                + "{{ '%d items'|format(3) }}|{{ [3,1,2]|sort|join }}|{{ {'b':1,'a':2}|dictsort }}|{{ 10 // 3 }}|{{ 7 / 2 }}"))
+                .isEqualTo("system,user,assistant,user|['hi', 'bye']|bye|3 items|123|[('a', 2), ('b', 1)]|3|3.5");
+    }
+
+    @Test
     void shouldRenderGenerationBlocksAsTheirBody() {
         assertThat(render("{% generation %}{{ messages[2].content }}{% endgeneration %}")).isEqualTo("hello");
     }
