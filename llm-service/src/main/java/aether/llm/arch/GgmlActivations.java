@@ -1,6 +1,7 @@
 package aether.llm.arch;
 
 import aether.runtime.ir.DType;
+import aether.runtime.ir.Op;
 import aether.runtime.tensor.GgmlType;
 import aether.scheduler.graph.Tensor;
 
@@ -17,6 +18,9 @@ final class GgmlActivations {
      * {@code _mm256_round_ps(_MM_ROUND_NEAREST)} of its AVX2 Q8_0 quantizer.
      */
     private static final double ROUND_MAGIC = 12582912.0;
+
+    /** ggml's GELU returns x unchanged from here up. */
+    private static final double GELU_IDENTITY_FROM = 10.0;
 
     /** A floor for block maxima so that an all-zero block quantizes to zeros rather than 0 * inf. */
     private static final double TINY = 1e-30;
@@ -35,9 +39,14 @@ final class GgmlActivations {
         };
     }
 
-    /** ggml's GELU: a table of F16 results indexed by the F16 input. */
+    /**
+     * ggml's GELU ({@code ggml_vec_gelu_f32} / {@code ggml_vec_geglu_f32} with GGML_GELU_FP16): x itself from 10 up,
+     * below that a table of F16 results indexed by the F16 input (which also gives 0 from -10 down).
+     */
     static Tensor gelu(Tensor x) {
-        return x.cast(DType.F16).gelu().cast(DType.F32);
+        Tensor table = x.cast(DType.F16).gelu().cast(DType.F32);
+        Tensor large = x.sub(GELU_IDENTITY_FROM).unary(Op.UnaryFn.STEP);        // 1 where x > 10 (at 10, both agree)
+        return table.add(large.mul(x.sub(table)));
     }
 
     /**

@@ -152,14 +152,26 @@ class GgmlActivationsTest {
         assertSameValues(viaGraph(x, t -> GgmlActivations.forWeight(t, GgmlType.Q6_K)), q8_KReference(x));
     }
 
+    /** ggml_vec_gelu_f32 with GGML_GELU_FP16: 0 up to -10, x from 10, else the F16 table of F16 inputs. */
     @Test
-    void shouldEvaluateGeluThroughF16() {
+    void shouldEvaluateGeluLikeGgmlsF16Table() {
         float[] x = rows(4);
-        float[] y = viaGraph(x, GgmlActivations::gelu);
+        x[5] = 10f;
+        x[6] = -10f;
+        x[7] = 9.99f;
+        x[8] = -9.99f;
+        float[] expected = new float[x.length];
         for (int i = 0; i < x.length; i++) {
-            double h = Float.float16ToFloat(Float.floatToFloat16(x[i]));
-            double g = 0.5 * h * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * h * (1 + 0.044715 * h * h)));
-            assertThat(y[i]).as("gelu(%s)", x[i]).isEqualTo(Float.float16ToFloat(Float.floatToFloat16((float) g)));
+            if (x[i] <= -10) {
+                expected[i] = 0;
+            } else if (x[i] >= 10) {
+                expected[i] = x[i];
+            } else {
+                float h = Float.float16ToFloat(Float.floatToFloat16(x[i]));
+                float g = (float) (0.5 * h * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * h * (1 + 0.044715 * h * h))));
+                expected[i] = Float.float16ToFloat(Float.floatToFloat16(g));
+            }
         }
+        assertSameValues(viaGraph(x, GgmlActivations::gelu), expected);
     }
 }
