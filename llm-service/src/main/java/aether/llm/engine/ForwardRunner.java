@@ -5,29 +5,33 @@ import aether.llm.arch.ForwardGraph;
 import aether.llm.arch.Numerics;
 import aether.scheduler.exec.GraphExecutor;
 import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.Objects;
 
 /**
  * Feeds batches of tokens through an {@link Architecture}: builds the forward graph of each batch shape (new tokens,
  * cached positions) once, keeps the most recently used ones, and reruns them with new inputs. A shape recurs across
  * sequences (every sequence's n-th decode step has the same shape), not within one: the Graph API's attention takes
- * the cached positions as its key dimension, so a decode step at a new length is a new shape. Not thread-safe.
+ * the cached positions as its key dimension, so a decode step at a new length is a new shape.
+ *
+ * <p>A graph keeps the inputs of its last run bound (the Graph API has no unbinding), including the cached keys and
+ * values, so the cache of graphs is bounded by those retained elements ({@link #MAX_RETAINED_ELEMENTS}) as well as by
+ * count. Not thread-safe.
  */
 public final class ForwardRunner {
 
-    /** Graphs kept: enough for every decode shape of a few hundred positions. */
+    /** Graphs kept at most: enough for every decode shape of a few hundred positions. */
     static final int MAX_CACHED_GRAPHS = 512;
+
+    /** Cached key/value elements the kept graphs may retain together (held as doubles by the reference executor). */
+    static final long MAX_RETAINED_ELEMENTS = 8L << 20;
 
     private final Architecture architecture;
     private final GraphExecutor executor;
     private final Numerics numerics;
-    private final Map<Long, ForwardGraph> graphs = new LinkedHashMap<>(64, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<Long, ForwardGraph> eldest) {
-            return size() > MAX_CACHED_GRAPHS;
-        }
-    };
+    private final int maxGraphs;
+    private final long maxRetainedElements;
+    private final LinkedHashMap<Long, ForwardGraph> graphs = new LinkedHashMap<>(64, 0.75f, true);
+    private long retainedElements;
     private int graphsBuilt;
 
     /**
@@ -36,9 +40,16 @@ public final class ForwardRunner {
      *                 for executors whose kernels quantize activations themselves
      */
     public ForwardRunner(Architecture architecture, GraphExecutor executor, Numerics numerics) {
+        this(architecture, executor, numerics, MAX_CACHED_GRAPHS, MAX_RETAINED_ELEMENTS);
+    }
+
+    ForwardRunner(Architecture architecture, GraphExecutor executor, Numerics numerics, int maxGraphs,
+            long maxRetainedElements) {
         this.architecture = Objects.requireNonNull(architecture, "architecture");
         this.executor = Objects.requireNonNull(executor, "executor");
         this.numerics = Objects.requireNonNull(numerics, "numerics");
+        this.maxGraphs = maxGraphs;
+        this.maxRetainedElements = maxRetainedElements;
     }
 
     public Architecture architecture() {
@@ -84,9 +95,27 @@ public final class ForwardRunner {
         ForwardGraph g = graphs.get(key);
         if (g == null) {
             g = architecture.buildForward(tokens, past, numerics);
-            graphs.put(key, g);
             graphsBuilt++;
+            retainedElements += retained(g);
+            graphs.put(key, g);
+            var eldest = graphs.entrySet().iterator();
+            while (graphs.size() > 1 && (graphs.size() > maxGraphs
+                    || retainedElements > maxRetainedElements)) {
+                retainedElements -= retained(eldest.next().getValue());
+                eldest.remove();
+            }
         }
         return g;
+    }
+
+    /** Number of cached-key/value elements a graph keeps bound after a run. */
+    private long retained(ForwardGraph g) {
+        var c = architecture.config();
+        return (long) g.past() * (c.keyWidth() + c.valueWidth()) * c.blockCount();
+    }
+
+    /** Graphs currently kept (for tests and diagnostics). */
+    int cachedGraphs() {
+        return graphs.size();
     }
 }

@@ -96,6 +96,32 @@ class GreedyGeneratorTest {
 
     @Test
     @Timeout(60)
+    void shouldBoundTheKeptGraphsByCountAndRetainedCacheElements() throws IOException {
+        try (GgufFile file = GgufFile.open(SharedData.require("models/stories260K.gguf"))) {
+            Architecture a = Architecture.load(file);
+            int[] prompt = {1, 403, 407, 261, 378};
+            float[] expected = new ForwardRunner(a, new ReferenceExecutor(), Numerics.FLOAT32)
+                    .forward(prompt, KvCache.create(a.config(), 5));
+            // stories260K: 5 layers x (32 + 32) cache elements per position = 320
+            ForwardRunner byCount = new ForwardRunner(a, new ReferenceExecutor(), Numerics.FLOAT32, 2, Long.MAX_VALUE);
+            ForwardRunner byElements = new ForwardRunner(a, new ReferenceExecutor(), Numerics.FLOAT32, 100, 320 * 4);
+            for (ForwardRunner r : new ForwardRunner[] {byCount, byElements}) {
+                KvCache cache = KvCache.create(a.config(), 5);
+                float[] last = null;
+                for (int id : prompt) {
+                    last = r.forward(new int[] {id}, cache);
+                }
+                assertThat(last).containsExactly(expected, within(1e-4f));
+            }
+            assertThat(byCount.cachedGraphs()).isEqualTo(2);             // past 3 and 4
+            // past p retains 320 p elements; at most 1280 together: only the newest (past 4) is left
+            assertThat(byElements.cachedGraphs()).isEqualTo(1);
+            assertThat(byElements.graphsBuilt()).isEqualTo(5);
+        }
+    }
+
+    @Test
+    @Timeout(60)
     void shouldRejectBadRequests() throws IOException {
         try (GgufFile file = GgufFile.open(SharedData.require("models/stories260K.gguf"))) {
             GreedyGenerator g = new GreedyGenerator(Architecture.load(file), new ReferenceExecutor(), Numerics.GGML_CPU);
