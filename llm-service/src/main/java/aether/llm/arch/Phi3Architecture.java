@@ -11,7 +11,8 @@ import aether.scheduler.graph.Tensor;
  * Phi-3 (llama.cpp {@code build_phi3}): pre-norm blocks with one fused QKV projection, rows {@code [Q (n_head·hd);
  * K (n_kv·hd); V (n_kv·hd)]}, NeoX RoPE, and a fused gate+up projection, rows {@code [gate (n_ff); up (n_ff)]}, with
  * {@code down(silu(gate) * up)}. Sliding-window attention stays off, as in llama.cpp at this commit ("Phi SWA is
- * currently disabled"). LongRoPE models (with {@code rope_factors_long/short}) are rejected.
+ * currently disabled"). An optional {@code output.bias} is added to the logits, as llama.cpp does. LongRoPE models
+ * (with {@code rope_factors_long/short}) are rejected.
  */
 public final class Phi3Architecture implements Architecture {
 
@@ -23,6 +24,7 @@ public final class Phi3Architecture implements Architecture {
     private final Layer[] layers;
     private final float[] outputNorm;
     private final WeightRows output;
+    private final float[] outputBias;
     private final float[] ropeFactors;
 
     Phi3Architecture(ModelConfig config, ModelWeights weights) {
@@ -49,6 +51,7 @@ public final class Phi3Architecture implements Architecture {
         }
         this.outputNorm = weights.vector("output_norm.weight", e);
         this.output = TensorNames.output(weights, config, tokenEmbedding);
+        this.outputBias = weights.optionalVector("output.bias", config.vocabSize()).orElse(null);
         this.ropeFactors = TensorNames.ropeFactors(weights, config);
     }
 
@@ -83,6 +86,6 @@ public final class Phi3Architecture implements Architecture {
             x = x.add(f.linear(gate.mul(gateUp.slice(1, ff, 2 * ff)), l.down()));
         }
         Tensor last = f.rmsNorm(f.lastToken(x), outputNorm);
-        return f.build(f.linear(last, output));
+        return f.build(f.linear(last, output, outputBias));
     }
 }
