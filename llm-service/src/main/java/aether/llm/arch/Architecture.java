@@ -1,0 +1,57 @@
+package aether.llm.arch;
+
+import aether.llm.gguf.GgufFile;
+import aether.llm.model.ModelConfig;
+import aether.llm.model.ModelLoadException;
+import aether.llm.model.ModelWeights;
+import java.util.List;
+
+/**
+ * A decoder-only transformer architecture with its weights bound: it builds the forward graph for a batch of new tokens
+ * after a number of cached positions. Implementations are immutable; the graphs they build are not thread-safe, and
+ * the weights they hold are valid while the {@link GgufFile} they were loaded from stays open.
+ */
+public sealed interface Architecture
+        permits LlamaArchitecture, Qwen2Architecture, Qwen3Architecture, Phi3Architecture, Gemma2Architecture {
+
+    /** The GGUF {@code general.architecture} values this build runs. */
+    List<String> SUPPORTED = List.of("llama", "qwen2", "qwen3", "phi3", "gemma2");
+
+    ModelConfig config();
+
+    /**
+     * A new forward graph for {@code tokens} new tokens at positions {@code [past, past + tokens)} that attend to {@code
+     * past} cached positions, rounding activations as {@code numerics} says.
+     *
+     * @throws IllegalArgumentException when {@code tokens < 1}, {@code past < 0} or the end passes the context length
+     */
+    ForwardGraph buildForward(int tokens, int past, Numerics numerics);
+
+    /**
+     * The architecture named by {@code file}'s {@code general.architecture}, with its config read and every tensor it
+     * needs looked up (nothing is copied).
+     *
+     * @throws ModelLoadException for an unknown architecture (the message lists {@link #SUPPORTED}), a missing or
+     *                            mis-shaped tensor (named), or a bad hyper-parameter (named)
+     */
+    static Architecture load(GgufFile file) {
+        String name = file.metadata().getString("general.architecture")
+                .orElseThrow(() -> new ModelLoadException("?", "metadata 'general.architecture' is missing from "
+                        + file.path().getFileName() + " (supported architectures: " + String.join(", ", SUPPORTED)
+                        + ")"));
+        if (!SUPPORTED.contains(name)) {
+            throw new ModelLoadException(name, "unsupported architecture '" + name + "' in "
+                    + file.path().getFileName() + " (supported architectures: " + String.join(", ", SUPPORTED) + ")");
+        }
+        ModelConfig config = ModelConfig.read(file);
+        ModelWeights weights = new ModelWeights(file, name);
+        return switch (name) {
+            case "llama" -> new LlamaArchitecture(config, weights);
+            case "qwen2" -> new Qwen2Architecture(config, weights);
+            case "qwen3" -> new Qwen3Architecture(config, weights);
+            case "phi3" -> new Phi3Architecture(config, weights);
+            case "gemma2" -> new Gemma2Architecture(config, weights);
+            default -> throw new IllegalStateException("SUPPORTED lists '" + name + "' without a class");
+        };
+    }
+}

@@ -1,0 +1,80 @@
+package aether.llm.arch;
+
+import aether.llm.model.ModelConfig;
+import aether.llm.model.ModelWeights;
+import aether.runtime.ir.Op;
+import aether.scheduler.exec.WeightRows;
+import aether.scheduler.graph.Tensor;
+
+/**
+ * Qwen 2 / 2.5 (llama.cpp {@code build_qwen2}): Llama's block with biases on the Q, K and V projections (added before
+ * RoPE) and NeoX RoPE (halves rotated). Tied embeddings when the file has no {@code output.weight}.
+ */
+public final class Qwen2Architecture implements Architecture {
+
+    record Layer(float[] attnNorm, WeightRows wq, float[] bq, WeightRows wk, float[] bk, WeightRows wv, float[] bv,
+            WeightRows wo, float[] ffnNorm, WeightRows gate, WeightRows up, WeightRows down) {}
+
+    private final ModelConfig config;
+    private final WeightRows tokenEmbedding;
+    private final Layer[] layers;
+    private final float[] outputNorm;
+    private final WeightRows output;
+    private final float[] ropeFactors;
+
+    Qwen2Architecture(ModelConfig config, ModelWeights weights) {
+        this.config = config;
+        this.tokenEmbedding = TensorNames.tokenEmbedding(weights, config);
+        this.layers = new Layer[config.blockCount()];
+        int e = config.embeddingLength();
+        for (int il = 0; il < layers.length; il++) {
+            layers[il] = new Layer(
+                    weights.vector(TensorNames.blk(il, "attn_norm.weight"), e),
+                    weights.matrix(TensorNames.blk(il, "attn_q.weight"), config.queryWidth(), e),
+                    weights.vector(TensorNames.blk(il, "attn_q.bias"), config.queryWidth()),
+                    weights.matrix(TensorNames.blk(il, "attn_k.weight"), config.keyWidth(), e),
+                    weights.vector(TensorNames.blk(il, "attn_k.bias"), config.keyWidth()),
+                    weights.matrix(TensorNames.blk(il, "attn_v.weight"), config.valueWidth(), e),
+                    weights.vector(TensorNames.blk(il, "attn_v.bias"), config.valueWidth()),
+                    weights.matrix(TensorNames.blk(il, "attn_output.weight"), e,
+                            config.headCount() * config.valueHeadDim()),
+                    weights.vector(TensorNames.blk(il, "ffn_norm.weight"), e),
+                    weights.matrix(TensorNames.blk(il, "ffn_gate.weight"), config.feedForwardLength(), e),
+                    weights.matrix(TensorNames.blk(il, "ffn_up.weight"), config.feedForwardLength(), e),
+                    weights.matrix(TensorNames.blk(il, "ffn_down.weight"), e, config.feedForwardLength()));
+        }
+        this.outputNorm = weights.vector("output_norm.weight", e);
+        this.output = TensorNames.output(weights, config, tokenEmbedding);
+        this.ropeFactors = TensorNames.ropeFactors(weights, config);
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public ForwardGraph buildForward(int tokens, int past, Numerics numerics) {
+        ForwardGraph.Builder f = ForwardGraph.builder(config, tokens, past, numerics, ropeFactors);
+        double kqScale = TensorNames.kqScale(config.headDim());
+        Tensor x = f.embed(tokenEmbedding);
+        for (int il = 0; il < layers.length; il++) {
+            Layer l = layers[il];
+            Tensor h = f.rmsNorm(x, l.attnNorm());
+            // biases before RoPE
+            Tensor q = f.rope(f.heads(f.linear(h, l.wq(), l.bq()), config.headCount(), config.headDim()),
+                    Op.RopeMode.NEOX);
+            Tensor k = f.rope(f.heads(f.linear(h, l.wk(), l.bk()), config.headCountKv(), config.headDim()),
+                    Op.RopeMode.NEOX);
+            Tensor v = f.heads(f.linear(h, l.wv(), l.bv()), config.headCountKv(), config.valueHeadDim());
+            Tensor attn = f.attention(il, q, k, v, kqScale, 0, 0);
+            x = x.add(f.linear(attn, l.wo()));
+
+            h = f.rmsNorm(x, l.ffnNorm());
+            Tensor gate = f.linear(h, l.gate()).silu();
+            x = x.add(f.linear(gate.mul(f.linear(h, l.up())), l.down()));
+        }
+        Tensor last = f.rmsNorm(f.lastToken(x), outputNorm);
+        return f.build(f.linear(last, output));
+    }
+}
