@@ -43,7 +43,7 @@ public final class ExchangeNode implements AutoCloseable {
     private final AgentRunner runner;
     private final Thread agentThread;
     private final AtomicLong errors = new AtomicLong();
-    private boolean closed;
+    private volatile boolean closed;   // written under the monitor, read without it by ensureOpen
 
     private ExchangeNode(ExchangeConfig config, MediaDriver driver, String aeronDirectory) {
         this.config = config;
@@ -168,7 +168,11 @@ public final class ExchangeNode implements AutoCloseable {
         return receiver;
     }
 
-    private synchronized void ensureOpen() {
+    /**
+     * Not synchronized on purpose: the agent thread must never wait for this node's monitor, whose holder (an add or
+     * a remove on another thread) may itself be waiting for the agent thread.
+     */
+    private void ensureOpen() {
         if (Thread.currentThread() == agentThread) {    // adding waits for the agent thread: it would wait for itself
             throw new IllegalStateException("senders and receivers cannot be made on the exchange's own thread "
                     + "(from a future's inline continuation): use an *Async continuation");
