@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.fail;
 import aether.llm.arch.Architecture;
 import aether.llm.arch.Numerics;
 import aether.llm.gguf.GgufFile;
+import aether.llm.tokenizer.Tokenizer;
 import aether.runtime.testing.SharedData;
 import aether.scheduler.exec.ReferenceExecutor;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -63,7 +64,9 @@ class GoldenForwardTest {
 
     private record Loaded(GgufFile file, GreedyGenerator generator) {}
 
-    record Case(Path model, String weights, int[] prompt, int[] expectedIds, JsonNode top) {}
+    /** {@code promptText} and {@code generatedText} are set for the real-model records (stories260K.jsonl). */
+    record Case(Path model, String weights, int[] prompt, int[] expectedIds, JsonNode top, String promptText,
+            String generatedText) {}
 
     static Stream<Named<Case>> forwardRecords() throws IOException {
         Path dir = SharedData.require("golden/forward");
@@ -89,7 +92,8 @@ class GoldenForwardTest {
             }
             JsonNode r = JSON.readTree(line);
             Case c = new Case(model.apply(r), weights.apply(r), ints(r.get("prompt_ids")), ints(r.get("generated_ids")),
-                    r.get("top"));
+                    r.get("top"), r.has("prompt") ? r.get("prompt").asText() : null,
+                    r.has("generated_text") ? r.get("generated_text").asText() : null);
             out.add(Named.of(r.get("model").asText() + " prompt " + c.prompt().length + " tokens", c));
         }
         return out.stream();
@@ -131,9 +135,24 @@ class GoldenForwardTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("storiesRecords")
     @Timeout(120)
-    void shouldReproduceLlamaCppGreedyIdsOfStories260K(Case c) {
+    void shouldReproduceLlamaCppGreedyIdsAndTextOfStories260K(Case c) {
+        Tokenizer tokenizer = Tokenizer.fromGguf(openedMetadata(c.model()));
+        assertThat(tokenizer.encode(c.promptText(), true, true)).as("prompt ids").containsExactly(c.prompt());
         check(c);
+        // llama-server's content: the generated tokens' pieces, concatenated
+        var text = new java.io.ByteArrayOutputStream();
+        for (int id : c.expectedIds()) {
+            text.writeBytes(tokenizer.tokenBytes(id));
+        }
+        assertThat(text.toString(java.nio.charset.StandardCharsets.UTF_8)).isEqualTo(c.generatedText());
     }
+
+    /** The metadata of the model file the generator keeps open. */
+    private static aether.llm.gguf.GgufMetadata openedMetadata(Path model) {
+        generator(model);
+        return MODELS.get(model).file().metadata();
+    }
+
 
     private static void check(Case c) {
         Double tolerance = TOLERANCE.get(c.weights());
