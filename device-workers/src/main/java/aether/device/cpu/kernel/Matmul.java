@@ -67,6 +67,7 @@ public final class Matmul implements RangeTask {
     private final float[][] tileOut;
     private final QuantizeTask quantizeTask = new QuantizeTask();
     private MemorySegment xq = MemorySegment.NULL;
+    private MemorySegment xsum = MemorySegment.NULL;   // Q4_0 decode: -Σx per 32-block per token (Q4_0Kernels.dot)
 
     // Per-call state, set by multiply() before dispatch (the pool's hand-off publishes it to the workers).
     private GgmlType type;
@@ -160,6 +161,15 @@ public final class Matmul implements RangeTask {
             y.asSlice(0, (long) tokens * outFeatures * Float.BYTES).fill((byte) 0);
             return;
         }
+        if (vector && !useQ8 && type == GgmlType.Q4_0 && tokens < GEMM_MIN_TOKENS) {
+            long perToken = 4L * (inFeatures / 32);   // O(tokens·in) on the caller, against O(tokens·in·out) in the pool
+            if (xsum.byteSize() < perToken * tokens) {
+                xsum = arena.allocate(perToken * tokens, 64);
+            }
+            for (int t = 0; t < tokens; t++) {
+                Q4_0Kernels.blockSums(x, (long) t * inFeatures * Float.BYTES, inFeatures, xsum, t * perToken);
+            }
+        }
         pool.parallelFor(outFeatures, ROW_ALIGN, this);
         this.w = null;
         this.x = null;
@@ -221,7 +231,7 @@ public final class Matmul implements RangeTask {
             case F16 -> FloatKernels.rowsF16(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case BF16 -> FloatKernels.rowsBF16(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case Q8_0 -> Q8_0Kernels.rows(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
-            case Q4_0 -> Q4_0Kernels.rows(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q4_0 -> Q4_0Kernels.rows(w, rowBytes, from, to, x, xs, xsum, tokens, cols, y, ys);
             case Q4_1 -> Legacy5Kernels.rowsQ4_1(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case Q5_0 -> Legacy5Kernels.rowsQ5_0(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case Q5_1 -> Legacy5Kernels.rowsQ5_1(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
