@@ -20,7 +20,13 @@ import jdk.incubator.vector.VectorSpecies;
  * byte vector are intrinsified well — {@code castShape(F, 1)} of a 16-byte vector ran ~2× slower; (2) AVX2 has no
  * byte shifts, so nibbles are cut after widening to short or int lanes; (3) no helper method may take or return a
  * vector: when the compile unit grows past C2's NodeCountInliningCutoff such a helper stays a call and every vector
- * it passes is boxed on the heap (a 5× slowdown seen with a 2-block unroll), so bodies are written out inline.
+ * it passes is boxed on the heap (a 5× slowdown seen with a 2-block unroll), so bodies are written out inline; past
+ * that cutoff even a small scalar helper (the f16 scale read) stays a call and spills every live vector register;
+ * (4) computing 2 or 4 rows per pass over x (llama.cpp's multi-row GEMV) measured 10-20% slower than one row here:
+ * with 4 accumulators, 4 shared activation vectors and the temporaries C2 runs out of the 16 ymm registers, spills
+ * accumulators and re-broadcasts constants every block, while the one-row loop, which C2 unrolls 4 blocks deep,
+ * already takes its activations as FMA memory operands. Per block the kernel is bound by ~23 vector µops
+ * (widen, mask/shift, convert, FMA, scale), not by the 18 bytes it reads.
  */
 final class Q4_0Kernels {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
