@@ -16,9 +16,11 @@ import java.util.Set;
  *
  * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) runs fused dot kernels that dequantize in registers. For
  * {@link #Q8_ACTIVATION_TYPES} with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks
- * (llama.cpp's approach) and the dots are int8×int8 per block; with JDK 25's Vector API on AVX2 that path measured
- * ~15-20% slower than the float path (no vpmaddubsw/vpmaddwd to reach: the int8 products need explicit widening),
- * so FLOAT is the default. Prefill (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch
+ * (llama.cpp's approach) and the dots are int8×int8 per block. JDK 25's Vector API on AVX2 reaches no
+ * vpmaddubsw/vpmaddwd, so the products are widened explicitly: for Q4_0 that path measured ~15-20% slower than the
+ * float path; for Q8_0, multiplying in 16-bit lanes against an int16 copy of the activations, ~30% faster per weight
+ * byte on one core (MatmulBenchmark, BENCHMARKS.md). FLOAT stays the default because Q8 changes the numbers (the
+ * activation rounding llama.cpp also has); choose Q8 per use where that is acceptable. Prefill (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch
  * once and runs a 2×4 register-blocked f32 micro-kernel over all tokens; {@link Activations} does not apply there.
  * Output rows are split across the {@link KernelPool}'s threads in chunks of {@value #ROW_ALIGN} rows, one cache line
  * of f32 outputs when y is 64-byte aligned.
