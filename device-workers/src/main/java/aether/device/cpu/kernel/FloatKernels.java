@@ -46,28 +46,9 @@ final class FloatKernels {
     }
 
     // Half floats: the Vector API has no half-float conversion, so the kernels use the bit trick — shift the 15
-    // magnitude bits into float position and scale by 2^112, exact for normal and subnormal halves; Inf/NaN
-    // (exponent 31) are patched by a blend; the sign is OR-ed back. ~9 ops per 8 halves, versus 3 for bf16.
-
-    static float dotF16(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
-        var acc = FloatVector.zero(F);
-        int i = 0;
-        for (int bound = cols - cols % 8; i < bound; i += 8) {
-            // halfToFloat written out: a vector-typed helper risks boxing (see Q4_0Kernels)
-            var h = (IntVector) ShortVector.fromMemorySegment(S128, w, wOff + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0);
-            var mag = h.and(0x7fff);
-            var shifted = mag.lanewise(VectorOperators.LSHL, 13);
-            var bits = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
-            bits = bits.blend(shifted.or(0x70000000), mag.compare(VectorOperators.GE, 0x7c00));
-            var f = bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            acc = f.fma(FloatVector.fromMemorySegment(F, x, xOff + 4L * i, LE), acc);
-        }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < cols; i++) {
-            sum += Float.float16ToFloat(w.get(BlockLayouts.I16, wOff + 2L * i)) * x.get(BlockLayouts.F32, xOff + 4L * i);
-        }
-        return sum;
-    }
+    // magnitude bits into float position and scale by 2^112, exact for normal and subnormal halves. dequantF16
+    // patches Inf/NaN (exponent 31) with a blend and ORs the sign back (~9 ops per 8 halves); the decode dot keeps
+    // the sign in place and moves the Inf/NaN check out of the loop (4 ops per 8 halves, see dotF16).
 
     static float dotBF16(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
         var acc0 = FloatVector.zero(F);
@@ -125,22 +106,71 @@ final class FloatKernels {
         }
     }
 
-    /** {@code y[t][r] = dotF16(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
-    static void rowsF16(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
-                     int cols, MemorySegment y, long yStride) {
-        for (int r = from; r < to; r++) {
-            for (int t = 0; t < tokens; t++) {
-                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotF16(w, r * rowBytes, x, t * xStride, cols));
-            }
-        }
-    }
-
     /** {@code y[t][r] = dotBF16(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
     static void rowsBF16(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
                      int cols, MemorySegment y, long yStride) {
         for (int r = from; r < to; r++) {
             for (int t = 0; t < tokens; t++) {
                 y.set(BlockLayouts.F32, t * yStride + 4L * r, dotBF16(w, r * rowBytes, x, t * xStride, cols));
+            }
+        }
+    }
+
+    /**
+     * Half-float dot with four accumulator chains and a 4-op widening, exact for every finite half: the sign-extended
+     * half shifted left by 13 has the sign in bit 31 and exponent+mantissa in bits 27..13; masking bits 30..28 leaves a
+     * float whose value times 2^112 is the half's (normal halves rebias, subnormal halves normalize, both exactly).
+     * Infinite and NaN halves (exponent 31) would come out finite, so the kernel tracks the largest exponent field
+     * with one unsigned max per 8 halves and redoes a row that holds one with the scalar reference.
+     */
+    static float dotF16(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
+        var acc0 = FloatVector.zero(F);
+        var acc1 = FloatVector.zero(F);
+        var acc2 = FloatVector.zero(F);
+        var acc3 = FloatVector.zero(F);
+        var hi = IntVector.zero(I);
+        int i = 0;
+        for (int bound = cols - cols % 32; i < bound; i += 32) {
+            long wo = wOff + 2L * i, xo = xOff + 4L * i;
+            var s0 = ((IntVector) ShortVector.fromMemorySegment(S128, w, wo + 0, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 13);
+            hi = hi.lanewise(VectorOperators.UMAX, s0.lanewise(VectorOperators.LSHL, 4));
+            acc0 = s0.and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.fromMemorySegment(F, x, xo + 0, LE), acc0);
+            var s1 = ((IntVector) ShortVector.fromMemorySegment(S128, w, wo + 16, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 13);
+            hi = hi.lanewise(VectorOperators.UMAX, s1.lanewise(VectorOperators.LSHL, 4));
+            acc1 = s1.and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.fromMemorySegment(F, x, xo + 32, LE), acc1);
+            var s2 = ((IntVector) ShortVector.fromMemorySegment(S128, w, wo + 32, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 13);
+            hi = hi.lanewise(VectorOperators.UMAX, s2.lanewise(VectorOperators.LSHL, 4));
+            acc2 = s2.and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.fromMemorySegment(F, x, xo + 64, LE), acc2);
+            var s3 = ((IntVector) ShortVector.fromMemorySegment(S128, w, wo + 48, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 13);
+            hi = hi.lanewise(VectorOperators.UMAX, s3.lanewise(VectorOperators.LSHL, 4));
+            acc3 = s3.and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.fromMemorySegment(F, x, xo + 96, LE), acc3);
+        }
+        for (int bound = cols - cols % 8; i < bound; i += 8) {
+            var s0 = ((IntVector) ShortVector.fromMemorySegment(S128, w, wOff + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 13);
+            hi = hi.lanewise(VectorOperators.UMAX, s0.lanewise(VectorOperators.LSHL, 4));
+            acc0 = s0.and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.fromMemorySegment(F, x, xOff + 4L * i, LE), acc0);
+        }
+        if (Integer.compareUnsigned(hi.reduceLanes(VectorOperators.UMAX), 0xF8000000) >= 0) {
+            return ScalarDot.f16(w, wOff, x, xOff, cols);   // an Inf or NaN weight: the reference's exact semantics
+        }
+        float sum = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+        for (; i < cols; i++) {
+            sum += Float.float16ToFloat(w.get(BlockLayouts.I16, wOff + 2L * i)) * x.get(BlockLayouts.F32, xOff + 4L * i);
+        }
+        return sum;
+    }
+
+    /** {@code y[t][r] = dotF16(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsF16(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
+                     int cols, MemorySegment y, long yStride) {
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotF16(w, r * rowBytes, x, t * xStride, cols));
             }
         }
     }

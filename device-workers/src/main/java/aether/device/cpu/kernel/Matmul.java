@@ -16,9 +16,11 @@ import java.util.Set;
  *
  * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) runs fused dot kernels that dequantize in registers. For
  * {@link #Q8_ACTIVATION_TYPES} with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks
- * (llama.cpp's approach) and the dots are int8×int8 per block; with JDK 25's Vector API on AVX2 that path measured
- * ~15-20% slower than the float path (no vpmaddubsw/vpmaddwd to reach: the int8 products need explicit widening),
- * so FLOAT is the default. Prefill (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch
+ * (llama.cpp's approach) and the dots are int8×int8 per block. JDK 25's Vector API on AVX2 reaches no
+ * vpmaddubsw/vpmaddwd, so the products are widened explicitly: for Q4_0 that path measured ~15-20% slower than the
+ * float path; for Q8_0, multiplying in 16-bit lanes against an int16 copy of the activations, ~30% faster per weight
+ * byte on one core (MatmulBenchmark, BENCHMARKS.md). FLOAT stays the default because Q8 changes the numbers (the
+ * activation rounding llama.cpp also has); choose Q8 per use where that is acceptable. Prefill (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch
  * once and runs a 2×4 register-blocked f32 micro-kernel over all tokens; {@link Activations} does not apply there.
  * Output rows are split across the {@link KernelPool}'s threads in chunks of {@value #ROW_ALIGN} rows, one cache line
  * of f32 outputs when y is 64-byte aligned.
@@ -67,6 +69,7 @@ public final class Matmul implements RangeTask {
     private final float[][] tileOut;
     private final QuantizeTask quantizeTask = new QuantizeTask();
     private MemorySegment xq = MemorySegment.NULL;
+    private MemorySegment xsum = MemorySegment.NULL;   // Q4_0 decode: -Σx per 32-block per token (Q4_0Kernels.dot)
 
     // Per-call state, set by multiply() before dispatch (the pool's hand-off publishes it to the workers).
     private GgmlType type;
@@ -160,6 +163,15 @@ public final class Matmul implements RangeTask {
             y.asSlice(0, (long) tokens * outFeatures * Float.BYTES).fill((byte) 0);
             return;
         }
+        if (vector && !useQ8 && type == GgmlType.Q4_0 && tokens < GEMM_MIN_TOKENS) {
+            long perToken = 4L * (inFeatures / 32);   // O(tokens·in) on the caller, against O(tokens·in·out) in the pool
+            if (xsum.byteSize() < perToken * tokens) {
+                xsum = arena.allocate(perToken * tokens, 64);
+            }
+            for (int t = 0; t < tokens; t++) {
+                Q4_0Kernels.blockSums(x, (long) t * inFeatures * Float.BYTES, inFeatures, xsum, t * perToken);
+            }
+        }
         pool.parallelFor(outFeatures, ROW_ALIGN, this);
         this.w = null;
         this.x = null;
@@ -221,7 +233,7 @@ public final class Matmul implements RangeTask {
             case F16 -> FloatKernels.rowsF16(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case BF16 -> FloatKernels.rowsBF16(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case Q8_0 -> Q8_0Kernels.rows(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
-            case Q4_0 -> Q4_0Kernels.rows(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case Q4_0 -> Q4_0Kernels.rows(w, rowBytes, from, to, x, xs, xsum, tokens, cols, y, ys);
             case Q4_1 -> Legacy5Kernels.rowsQ4_1(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case Q5_0 -> Legacy5Kernels.rowsQ5_0(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case Q5_1 -> Legacy5Kernels.rowsQ5_1(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);

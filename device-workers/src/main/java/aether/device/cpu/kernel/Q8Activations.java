@@ -6,7 +6,8 @@ import java.lang.foreign.ValueLayout;
 /**
  * Activation rows quantized to 8-bit blocks of 32 (ggml's {@code quantize_row_q8_0_ref}), in a scratch layout made
  * for the dot kernels rather than ggml's interleaved block: per row, {@code blocks} f32 scales first, then
- * {@code blocks * 32} int8 quants. The scale is rounded through f16 exactly as ggml stores it, so dot products see the
+ * {@code blocks * 32} int8 quants, then the same quants widened to little-endian int16 (the Q8_0 kernel multiplies in
+ * 16-bit lanes and takes them straight from memory, once per row instead of widening them for every weight row). The scale is rounded through f16 exactly as ggml stores it, so dot products see the
  * same scale llama.cpp sees; quantization itself uses the unrounded {@code 1/d} as ggml's reference does.
  */
 final class Q8Activations {
@@ -16,7 +17,7 @@ final class Q8Activations {
 
     /** Bytes one row of {@code cols} elements takes. */
     static long rowBytes(int cols) {
-        return (long) (cols / BLOCK) * (Float.BYTES + BLOCK);
+        return (long) (cols / BLOCK) * (Float.BYTES + BLOCK + 2 * BLOCK);
     }
 
     /** Offset of the quants of a row, relative to the row start. */
@@ -24,10 +25,16 @@ final class Q8Activations {
         return (long) (cols / BLOCK) * Float.BYTES;
     }
 
+    /** Offset of the int16 copy of the quants of a row, relative to the row start. */
+    static long quants16Offset(int cols) {
+        return (long) (cols / BLOCK) * (Float.BYTES + BLOCK);
+    }
+
     /** Quantizes {@code cols} floats at {@code x[xOffset]} into the row at {@code dst[dstOffset]}. */
     static void quantizeRow(MemorySegment x, long xOffset, int cols, MemorySegment dst, long dstOffset) {
         int blocks = cols / BLOCK;
         long qs = dstOffset + quantsOffset(cols);
+        long qs16 = dstOffset + quants16Offset(cols);
         for (int b = 0; b < blocks; b++) {
             long xb = xOffset + (long) b * BLOCK * Float.BYTES;
             float amax = 0f;
@@ -42,6 +49,7 @@ final class Q8Activations {
                 float v = x.get(BlockLayouts.F32, xb + (long) j * Float.BYTES) * id;
                 int r = Math.round(Math.abs(v));      // roundf: half away from zero
                 dst.set(ValueLayout.JAVA_BYTE, qb + j, (byte) (v < 0 ? -r : r));
+                dst.set(BlockLayouts.I16, qs16 + 2L * (b * BLOCK + j), (short) (v < 0 ? -r : r));
             }
         }
     }

@@ -16,7 +16,8 @@ import jdk.incubator.vector.VectorSpecies;
 final class Q8_0Kernels {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
-    static final VectorSpecies<Short> S128 = ShortVector.SPECIES_128;
+    static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
+    static final VectorSpecies<Short> S256 = ShortVector.SPECIES_256;
     static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
@@ -47,30 +48,26 @@ final class Q8_0Kernels {
     }
 
     /**
-     * Int8 path against {@link Q8Activations}: int8 pairs widened to shorts (vpmovsxbw), multiplied in 16-bit lanes
-     * (|q·q| ≤ 128·127 and the sum of two ≤ 32512 still fits a short), the pair sums widened to ints, converted once
-     * per block and FMA'd with d_w·d_x. Exact integer block sums, like ggml's {@code isum}.
+     * Int8 path against {@link Q8Activations}, in 16-bit lanes: the block's 32 weights widened to two vectors of 16
+     * shorts (vpmovsxbw), multiplied by the activations' int16 copy straight from memory (vpmullw) and added:
+     * |q·q| ≤ 128·127 and the sum of two ≤ 32512 still fits a short. The 16 pair sums are folded into 8 int lanes
+     * ({@code (v << 16 >> 16) + (v >> 16)} on the int view, AVX2 having no vpmaddwd in the Vector API), converted
+     * once and FMA'd with d_w·d_x. Exact integer block sums, like ggml's {@code isum}. ~18 vector µops per block
+     * against ~21 for the float path (measured ~25% faster per weight byte on one core).
      */
     static float dotQ8(MemorySegment w, long wOff, MemorySegment xq, long xqOff, int cols) {
         int blocks = cols / 32;
-        long qs = xqOff + Q8Activations.quantsOffset(cols);
+        long qs = xqOff + Q8Activations.quants16Offset(cols);
         var acc = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
             long q = wOff + (long) b * Q8_0_BYTES + Q8_0_QS;
-            long a = qs + b * 32L;
-            // 8 lanes per step so that every widening is a "part 0" conversion (see Q4_0Kernels)
-            var w0 = (ShortVector) ByteVector.fromMemorySegment(B64, w, q, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var w1 = (ShortVector) ByteVector.fromMemorySegment(B64, w, q + 8, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var w2 = (ShortVector) ByteVector.fromMemorySegment(B64, w, q + 16, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var w3 = (ShortVector) ByteVector.fromMemorySegment(B64, w, q + 24, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var x0 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var x1 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a + 8, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var x2 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a + 16, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var x3 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a + 24, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var s01 = w0.mul(x0).add(w1.mul(x1));
-            var s23 = w2.mul(x2).add(w3.mul(x3));
-            var i = ((IntVector) s01.convertShape(VectorOperators.S2I, I, 0)).add((IntVector) s23.convertShape(VectorOperators.S2I, I, 0));
-            float scale = BlockLayouts.f16(w, q - Q8_0_QS) * xq.get(BlockLayouts.F32, xqOff + 4L * b);
+            long a = qs + b * 64L;
+            var w0 = (ShortVector) ByteVector.fromMemorySegment(B128, w, q, LE).convertShape(VectorOperators.B2S, S256, 0);
+            var w1 = (ShortVector) ByteVector.fromMemorySegment(B128, w, q + 16, LE).convertShape(VectorOperators.B2S, S256, 0);
+            var v = w0.mul(ShortVector.fromMemorySegment(S256, xq, a, LE))
+                    .add(w1.mul(ShortVector.fromMemorySegment(S256, xq, a + 32, LE))).reinterpretAsInts();
+            var i = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(v.lanewise(VectorOperators.ASHR, 16));
+            float scale = Float.float16ToFloat(w.get(BlockLayouts.I16, q - Q8_0_QS)) * xq.get(BlockLayouts.F32, xqOff + 4L * b);
             acc = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, scale), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);

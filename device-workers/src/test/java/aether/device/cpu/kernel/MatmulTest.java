@@ -181,6 +181,62 @@ class MatmulTest {
     }
 
     @Test
+    void shouldKeepInfNaNAndExtremeHalfWeightsOnEveryPath() {
+        // rows: +Inf, NaN, -Inf, +Inf and -Inf (NaN), ±65504 and subnormals, a -Inf half-NaN payload mix, finite
+        short[][] specials = {{0x7c00}, {0x7e01}, {(short) 0xfc00}, {0x7c00, (short) 0xfc00},
+                {0x7bff, (short) 0xfbff, 0x0001, (short) 0x8001, 0x03ff}, {(short) 0xfe00, 0x7c01}, {}};
+        Random rnd = new Random(11);
+        try (Arena arena = Arena.ofShared()) {
+            for (int in : new int[] {7, 40, 4100}) {
+                int out = specials.length;
+                MemorySegment w = arena.allocate((long) out * in * 2);
+                float[][] wf = new float[out][in];
+                for (int r = 0; r < out; r++) {
+                    for (int i = 0; i < in; i++) {
+                        w.setAtIndex(ValueLayout.JAVA_SHORT, (long) r * in + i, Float.floatToFloat16(rnd.nextFloat() - 0.5f));
+                    }
+                    for (short h : specials[r]) {   // at a random column: the 32-wide loop, the 8-wide loop or the tail
+                        w.setAtIndex(ValueLayout.JAVA_SHORT, (long) r * in + rnd.nextInt(in), h);
+                    }
+                    for (int i = 0; i < in; i++) {
+                        wf[r][i] = Float.float16ToFloat(w.getAtIndex(ValueLayout.JAVA_SHORT, (long) r * in + i));
+                    }
+                }
+                for (int tokens : new int[] {1, 2, 5}) {
+                    float[][] xs = activations(rnd, tokens, in);
+                    MemorySegment x = arena.allocate((long) tokens * in * 4);
+                    for (int t = 0; t < tokens; t++) {
+                        MemorySegment.copy(xs[t], 0, x, ValueLayout.JAVA_FLOAT, (long) t * in * 4, in);
+                    }
+                    for (boolean vector : new boolean[] {true, false}) {
+                        MemorySegment y = arena.allocate((long) tokens * out * 4);
+                        new Matmul(pool2, vector, Activations.FLOAT).multiply(GgmlType.F16, w, out, in, x, tokens, y);
+                        for (int t = 0; t < tokens; t++) {
+                            for (int r = 0; r < out; r++) {
+                                double exact = 0, s = 0;
+                                for (int i = 0; i < in; i++) {
+                                    exact += (double) wf[r][i] * xs[t][i];
+                                    s += Math.abs((double) wf[r][i] * xs[t][i]);
+                                }
+                                float got = y.getAtIndex(ValueLayout.JAVA_FLOAT, (long) t * out + r);
+                                String where = "in=%d tokens=%d vector=%s row=%d token=%d got=%s exact=%s"
+                                        .formatted(in, tokens, vector, r, t, got, exact);
+                                if (Double.isNaN(exact)) {
+                                    assertThat(got).as(where).isNaN();
+                                } else if (Double.isInfinite(exact)) {
+                                    assertThat(got).as(where).isEqualTo((float) exact);
+                                } else {
+                                    assertThat(Math.abs(got - exact)).as(where).isLessThanOrEqualTo((in + 16) * U * s);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void shouldPropagateNaNActivationsOnEveryPath() {
         try (Arena arena = Arena.ofShared()) {
             for (GgmlType type : Matmul.SUPPORTED) {
