@@ -12,7 +12,7 @@ import java.util.List;
  * the weights they hold are valid while the {@link GgufFile} they were loaded from stays open.
  */
 public sealed interface Architecture
-        permits LlamaArchitecture, Qwen2Architecture, Qwen3Architecture, Phi3Architecture, Gemma2Architecture {
+        permits LlamaArchitecture, Phi3Architecture, Gemma2Architecture {
 
     /** The GGUF {@code general.architecture} values this build runs. */
     List<String> SUPPORTED = List.of("llama", "qwen2", "qwen3", "phi3", "gemma2");
@@ -46,9 +46,9 @@ public sealed interface Architecture
         ModelConfig config = ModelConfig.read(file);
         ModelWeights weights = new ModelWeights(file, name);
         return switch (name) {
-            case "llama" -> new LlamaArchitecture(config, weights);
-            case "qwen2" -> new Qwen2Architecture(config, weights);
-            case "qwen3" -> new Qwen3Architecture(config, weights);
+            case "llama" -> new LlamaArchitecture(config, weights, LlamaArchitecture.Variant.LLAMA);
+            case "qwen2" -> new LlamaArchitecture(config, weights, LlamaArchitecture.Variant.QWEN2);
+            case "qwen3" -> new LlamaArchitecture(config, weights, LlamaArchitecture.Variant.QWEN3);
             case "phi3" -> new Phi3Architecture(config, weights);
             case "gemma2" -> new Gemma2Architecture(config, weights);
             default -> throw new IllegalStateException("SUPPORTED lists '" + name + "' without a class");
