@@ -95,6 +95,15 @@ public final class KvCache {
         length += tokens;
     }
 
+    /** Forgets positions {@code [length, length())} (the arrays are kept). */
+    public void truncate(int length) {
+        if (length < 0 || length > this.length) {
+            throw new IllegalArgumentException("truncate a KV cache of " + this.length + " positions to " + length
+                    + " (expected 0.." + this.length + ")");
+        }
+        this.length = length;
+    }
+
     /** Forgets every position (the arrays are kept). */
     public void clear() {
         length = 0;

@@ -1,0 +1,82 @@
+package aether.llm.engine;
+
+import aether.llm.model.ModelConfig;
+import java.util.List;
+
+/**
+ * A loaded model that runs forward steps for many sequences at once: the contract between the model execution (KV
+ * memory, forward graphs, devices) and what drives it (the {@code run}/{@code chat}/{@code bench} commands, the
+ * serving engine's continuous batching). One step takes any mix of sequences, each with one or more new tokens (a
+ * prefill chunk or one decode token), appends them to those sequences and yields the logits of each entry's last
+ * token.
+ *
+ * <p>Not thread-safe: one thread (the engine loop) drives a model and its sequences.
+ */
+public interface InferenceModel extends AutoCloseable {
+
+    ModelConfig config();
+
+    /** Positions one sequence may hold at most (the context window the model was opened with). */
+    int contextSize();
+
+    /** A new empty sequence; its KV memory is taken from the model's pool as it grows and returned on close. */
+    Sequence newSequence();
+
+    /**
+     * Runs the tokens {@code [from, to)} of every entry through the model in one step, appends them to the entry's
+     * sequence and writes the logits of the entry's last token to {@code logits[i * vocab, (i + 1) * vocab)} for the
+     * i-th entry ({@code vocab} = {@code config().vocabSize()}).
+     *
+     * @throws IllegalArgumentException for an empty batch, an empty entry, a token id outside the vocabulary, a closed
+     *                                  sequence, a sequence that appears twice, or a logits array that is too short
+     * @throws KvCacheFullException     when a sequence would pass {@link #contextSize()} or the pool has no free
+     *                                  memory for the new positions; no sequence is changed
+     */
+    void step(List<BatchEntry> batch, float[] logits);
+
+    /** Occupancy of the KV memory pool (for metrics and admission control). */
+    KvStats kvStats();
+
+    /** Frees the KV pool and whatever the model holds open (its file); sequences become unusable. */
+    @Override
+    void close();
+
+    /** One sequence's share of a step: its tokens {@code [from, to)} are appended in order. */
+    record BatchEntry(Sequence sequence, int[] tokens, int from, int to) {
+        public BatchEntry {
+            java.util.Objects.requireNonNull(sequence, "sequence");
+            java.util.Objects.requireNonNull(tokens, "tokens");
+            if (from < 0 || to > tokens.length || from >= to) {
+                throw new IllegalArgumentException("batch entry tokens [" + from + ", " + to + ") of an array of "
+                        + tokens.length + " (expected a non-empty range inside the array)");
+            }
+        }
+
+        public static BatchEntry of(Sequence sequence, int... tokens) {
+            return new BatchEntry(sequence, tokens, 0, tokens.length);
+        }
+
+        public int length() {
+            return to - from;
+        }
+    }
+
+    /**
+     * KV memory in blocks of {@code blockPositions} positions (all layers of those positions together).
+     *
+     * @param totalBlocks blocks in the pool
+     * @param usedBlocks  blocks held by open sequences
+     */
+    record KvStats(int blockPositions, int totalBlocks, int usedBlocks) {
+        public int freeBlocks() {
+            return totalBlocks - usedBlocks;
+        }
+    }
+
+    /** Thrown by {@link #step} when the new positions do not fit; the sequences are left as they were. */
+    final class KvCacheFullException extends IllegalStateException {
+        public KvCacheFullException(String message) {
+            super(message);
+        }
+    }
+}
