@@ -12,7 +12,8 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = AetherVersion.class,
         description = "Actor-based distributed compute runtime for the JVM with an LLM inference service.",
-        subcommands = {CommandLine.HelpCommand.class, aether.llm.cli.InspectCommand.class, aether.llm.cli.SynthCommand.class})
+        subcommands = {CommandLine.HelpCommand.class, aether.llm.cli.InspectCommand.class, aether.llm.cli.SynthCommand.class,
+                aether.llm.cli.RunCommand.class, aether.llm.cli.ChatCommand.class, aether.llm.cli.BenchCommand.class})
 public final class AetherMain implements Runnable {
 
     @CommandLine.Spec
@@ -29,6 +30,6 @@ public final class AetherMain implements Runnable {
 
     /** The configured command line (tests call it to run subcommands in-process). */
     public static CommandLine commandLine() {
-        return new CommandLine(new AetherMain()).setCaseInsensitiveEnumValuesAllowed(true);
+        return aether.llm.cli.CliSupport.configure(new CommandLine(new AetherMain()).setCaseInsensitiveEnumValuesAllowed(true));
     }
 }
