@@ -28,8 +28,8 @@ import picocli.CommandLine.Spec;
  *
  * <p>Like llama-bench, the two tests are separate and use random token ids: {@code ppN} runs an N-token prompt (in
  * {@code --batch} chunks) into an empty sequence; {@code tgN} decodes N single tokens one step at a time from an
- * empty sequence (starting with BOS), without sampling. Each test runs {@code -r} times after one warm-up of each
- * kind; the report is mean ± sample standard deviation of tokens/s. The roofline fraction is the weight bytes one
+ * empty sequence (starting with BOS), without sampling. Each test runs {@code -r} times after an untimed warm-up (one
+ * prompt test, up to 16 decode steps); the report is mean ± sample standard deviation of tokens/s. The roofline fraction is the weight bytes one
  * decode step must read (every tensor except the token embedding, of which one row; the whole of it when the output
  * is tied to it) times the decode rate, over the measured read bandwidth.
  */
@@ -112,12 +112,13 @@ public final class BenchCommand implements Callable<Integer> {
                 var random = new SplittableRandom(42);
                 int vocab = model.config().vocabSize();
                 float[] logits = new float[vocab];
-                // warm-up, as llama-bench: a short prompt and one decode step
+                // warm-up (untimed): one whole prompt test and a few decode steps, so the JIT has compiled the
+                // paths the timed runs take (llama-bench warms up less, but has no JIT)
                 if (promptTokens > 0) {
-                    prompt(model, randomTokens(random, Math.min(promptTokens, 32), vocab), logits);
+                    prompt(model, randomTokens(random, promptTokens, vocab), logits);
                 }
                 if (genTokens > 0) {
-                    generate(model, 1, bos, random, logits);
+                    generate(model, Math.min(genTokens, 16), bos, random, logits);
                 }
                 double[] pp = new double[promptTokens > 0 ? repetitions : 0];
                 double[] tg = new double[genTokens > 0 ? repetitions : 0];

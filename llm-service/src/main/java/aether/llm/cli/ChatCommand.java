@@ -84,7 +84,7 @@ public final class ChatCommand implements Callable<Integer> {
                 if (samplingOptions.seed == null && !sampling.isGreedy()) {
                     err.println("aether chat: seed " + seed + " (pass --seed " + seed + " to repeat this conversation)");
                 }
-                boolean interactive = System.console() != null && input == System.in;
+                boolean interactive = input == System.in && System.console() != null && System.console().isTerminal();
                 err.println("aether chat: type a message and Enter; /reset starts over, /exit or Ctrl-D leaves");
                 err.flush();
                 var generator = new TextGenerator(m.model(), m.tokenizer(), modelOptions.batchSize, 1);
