@@ -220,8 +220,9 @@ public final class BenchCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "memory read bandwidth: %s%n", bw);
         if (tg.samples().length > 0) {
             out.printf(Locale.ROOT, "decode reads %s of weights per token: %.2f GB/s at %.2f t/s = %.1f%% of the "
-                    + "measured bandwidth (roofline fraction %.4f)%n", ModelSummary.humanBytes(weightBytes),
-                    weightBytes * tg.mean() / 1e9, tg.mean(), roofline * 100, roofline);
+                    + "measured bandwidth (roofline fraction %.4f)%s%n", ModelSummary.humanBytes(weightBytes),
+                    weightBytes * tg.mean() / 1e9, tg.mean(), roofline * 100, roofline,
+                    roofline > 1 ? "; above 1: the weights are small enough to be read from cache" : "");
         }
     }
 
