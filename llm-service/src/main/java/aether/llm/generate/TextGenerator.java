@@ -150,7 +150,8 @@ public final class TextGenerator {
     /** One model step over the active generations; finished ones are dropped from the active set. */
     public void step() {
         long now = System.nanoTime();
-        for (ActiveGeneration g : active) {
+        for (int i = 0; i < active.size(); i++) {   // indexed loops: no iterator per step
+            ActiveGeneration g = active.get(i);
             if (g.cancelRequested()) {
                 g.finish(FinishReason.CANCELLED, null, now);
             }
@@ -162,7 +163,8 @@ public final class TextGenerator {
         entries.clear();
         owners.clear();
         int budget = batchSize;
-        for (ActiveGeneration g : active) {          // decode entries first: they keep latency low
+        for (int i = 0; i < active.size(); i++) {    // decode entries first: they keep latency low
+            ActiveGeneration g = active.get(i);
             if (budget > 0 && g.pending() == 1) {
                 if (g.fed() + 1 > model.contextSize() && !contextFull(g, now)) {
                     continue;
@@ -172,7 +174,8 @@ public final class TextGenerator {
                 }
             }
         }
-        for (ActiveGeneration g : active) {          // then prefill chunks (a shifted context re-runs its tail here)
+        for (int i = 0; i < active.size(); i++) {    // then prefill chunks (a shifted context re-runs its tail here)
+            ActiveGeneration g = active.get(i);
             if (budget > 0 && !g.isDone() && g.pending() > 1) {
                 budget -= add(g, Math.min(g.pending(), budget), now);
             }
