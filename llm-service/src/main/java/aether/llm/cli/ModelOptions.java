@@ -42,6 +42,23 @@ public final class ModelOptions {
         return model != null ? model : BundledModel.locate();
     }
 
+    /** Shows that a slow load is alive: after the first second, the elapsed seconds on one redrawn line. */
+    private static void tick(PrintWriter err) {
+        long seconds = 0;
+        try {
+            while (true) {
+                Thread.sleep(1000);
+                err.printf("\raether: loading ... %d s", ++seconds);
+                err.flush();
+            }
+        } catch (InterruptedException e) {
+            if (seconds > 0) {
+                err.println();
+                err.flush();
+            }
+        }
+    }
+
     EngineOptions engineOptions(int sequences) {
         return new EngineOptions(contextSize, sequences, batchSize, threads, kvType);
     }
@@ -74,7 +91,18 @@ public final class ModelOptions {
         err.printf("aether: loading %s (%s)%n", path, ModelSummary.humanBytes(size));
         err.flush();
         long t0 = System.nanoTime();
-        LoadedModel loaded = LoadedModel.open(path, options);
+        LoadedModel loaded;
+        Thread ticker = Thread.ofVirtual().start(() -> tick(err));
+        try {
+            loaded = LoadedModel.open(path, options);
+        } finally {
+            ticker.interrupt();
+            try {
+                ticker.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         err.printf("aether: loaded in %.0f ms: %s, %d layers, vocab %,d, context %,d%n", (System.nanoTime() - t0) / 1e6,
                 loaded.model().config().architecture(), loaded.model().config().blockCount(),
                 loaded.model().config().vocabSize(), loaded.model().contextSize());
