@@ -245,5 +245,10 @@ public final class ActiveGeneration {
         completion = new Completion(Arrays.copyOf(generated, generatedCount), text.toString(), reason,
                 reason == FinishReason.STOP_STRING ? matcher.matched() : null, promptLength, cachedTokens,
                 Arrays.copyOf(tokens, fed), shifts, timings, error);
+        try {
+            listener.onFinish(completion);
+        } catch (RuntimeException ignored) {
+            // the completion is final; a failing listener cannot change it (its error went unreported before too)
+        }
     }
 }

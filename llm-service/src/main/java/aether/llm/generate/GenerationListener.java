@@ -22,4 +22,10 @@ public interface GenerationListener {
      * log-probabilities if the request asked for them (else {@code null}; a reused holder, valid during the call).
      */
     default void onToken(int token, TokenLogprobs logprobs) {}
+
+    /**
+     * The generation ended (called once, last). A listener may close the sequence here to give its KV memory back to
+     * the pool at once; what it throws is ignored, since the result is final.
+     */
+    default void onFinish(Completion completion) {}
 }

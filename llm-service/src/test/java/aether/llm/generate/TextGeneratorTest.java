@@ -227,6 +227,38 @@ class TextGeneratorTest {
         }
     }
 
+    /** A pool for one full sequence and two sequences that outgrow it: the later one gives way, the other goes on. */
+    @Test
+    void shouldEndTheLaterGenerationWhenTheKvPoolIsFull() throws IOException {
+        List<Golden> goldens = goldens();
+        try (LoadedModel m = open(EngineOptions.DEFAULTS.withMaxSequences(1).withContextSize(64))) {
+            var generator = new TextGenerator(m.model(), m.tokenizer(), 512, 2);
+            Sequence first = m.model().newSequence();
+            Sequence second = m.model().newSequence();
+            ActiveGeneration a = generator.submit(GenerationRequest.of(goldens.get(0).promptIds(), 48,
+                    SamplerConfig.greedy()), first, 0, GenerationListener.NONE);
+            ActiveGeneration b = generator.submit(GenerationRequest.of(goldens.get(1).promptIds(), 48,
+                    SamplerConfig.greedy()), second, 0, new GenerationListener() {
+                        @Override
+                        public void onFinish(Completion completion) {
+                            second.close();          // gives its KV blocks back at once
+                        }
+                    });
+            while (generator.hasActive()) {
+                generator.step();
+            }
+            assertThat(b.completion().finishReason()).isEqualTo(FinishReason.CONTEXT_FULL);
+            assertThat(b.completion().tokens().length).isLessThan(48);
+            assertThat(b.completion().tokens()).containsExactly(
+                    Arrays.copyOf(goldens.get(1).ids(), b.completion().tokens().length));
+            assertThat(a.completion().finishReason()).isEqualTo(FinishReason.LENGTH);
+            assertThat(a.completion().tokens()).containsExactly(goldens.get(0).ids());
+            assertThat(second.isClosed()).isTrue();
+            first.close();
+            assertThat(m.model().kvStats().usedBlocks()).isZero();
+        }
+    }
+
     @Test
     void shouldReuseACachedPrefixAndGiveTheSameTokensAsAFreshRun() throws IOException {
         Golden g = goldens().get(2);
