@@ -18,21 +18,37 @@ final class CandidateOrder {
         return ka > kb || (ka == kb && a < b);
     }
 
-    /**
-     * Rearranges {@code idx[0..n)} so that its first {@code k} entries are the {@code k} first tokens in the order
-     * (unsorted among themselves). Quickselect with a median-of-three pivot; after too many rounds (adversarial input)
-     * it sorts what is left, so the worst case is O(n log n).
-     */
+    /** Up to this many, selection keeps a heap of the best while scanning (one comparison for most tokens). */
+    static final int HEAP_SELECT_MAX = 512;
+
+    /** {@link #selectFirst(int[], int, int, int, float[])} over {@code idx[0..n)}. */
     static void selectFirst(int[] idx, int n, int k, float[] key) {
+        selectFirst(idx, 0, n, k, key);
+    }
+
+    /**
+     * Rearranges {@code idx[from..to)} (a permutation of it) so that its first {@code k} entries are the {@code k}
+     * first tokens of the range in the order, unsorted among themselves. A small {@code k} keeps a heap of the best
+     * {@code k} while scanning, as llama.cpp's partial sort: most tokens cost one comparison with the heap's worst. A
+     * large {@code k} uses quickselect with a median-of-three pivot, which sorts what is left once it has partitioned
+     * 8n elements (adversarial input), so the worst case is O(n log n).
+     */
+    static void selectFirst(int[] idx, int from, int to, int k, float[] key) {
+        int n = to - from;
         if (k <= 0 || k >= n) {
             return;
         }
-        int target = k - 1;
-        int lo = 0;
-        int hi = n - 1;
-        int rounds = 2 * (32 - Integer.numberOfLeadingZeros(n)) + 8;
+        if (k <= HEAP_SELECT_MAX) {
+            heapSelect(idx, from, to, k, key);
+            return;
+        }
+        int target = from + k - 1;
+        int lo = from;
+        int hi = to - 1;
+        long budget = 8L * n;      // elements partitioned; a typical run needs about 3n
         while (hi > lo) {
-            if (rounds-- == 0) {
+            budget -= hi - lo + 1;
+            if (budget < 0) {
                 sort(idx, lo, hi + 1, key);
                 return;
             }
@@ -69,6 +85,21 @@ final class CandidateOrder {
                 lo = i;
             } else {
                 return;
+            }
+        }
+    }
+
+    /** The heap of the best {@code k} at {@code idx[from..from+k)}, root = the worst of them; the rest is scanned. */
+    private static void heapSelect(int[] idx, int from, int to, int k, float[] key) {
+        for (int i = k / 2 - 1; i >= 0; i--) {
+            siftDown(idx, from, i, k, key);
+        }
+        for (int j = from + k; j < to; j++) {
+            int candidate = idx[j];
+            if (before(key, candidate, idx[from])) {
+                idx[j] = idx[from];          // swap keeps idx[from..to) a permutation
+                idx[from] = candidate;
+                siftDown(idx, from, 0, k, key);
             }
         }
     }

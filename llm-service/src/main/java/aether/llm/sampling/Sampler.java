@@ -11,13 +11,14 @@ import java.util.SplittableRandom;
  * draws none).
  *
  * <p>Allocation-free per token: buffers come from a {@link SamplingWorkspace}, top-k and top-p use partial selection
- * and sort only the candidates they keep (top-p without top-k first tries the best 256). Not thread-safe: one sampler
+ * and sort only the candidates they keep (top-p without top-k buckets by logit first). Not thread-safe: one sampler
  * per sequence, driven by one thread.
  */
 public final class Sampler {
 
-    /** Top-p without top-k sorts this many candidates first and the rest only if their mass is not enough. */
-    static final int TOP_P_FIRST_PASS = 256;
+    /** Top-p without top-k buckets the logits of [max - 32, max] into this many slices before sorting. */
+    static final int TOP_P_BUCKETS = 256;
+    private static final double TOP_P_RANGE = 32;
 
     private final SamplerConfig config;
     private final SamplingWorkspace ws;
@@ -137,12 +138,19 @@ public final class Sampler {
     int filter(float[] logits, int offset) {
         Objects.checkFromIndexSize(offset, vocabSize, logits.length);
         float[] work = ws.work;
+        boolean bad = false;
         for (int id = 0; id < vocabSize; id++) {
             float l = logits[offset + id];
-            if (Float.isNaN(l) || l == Float.POSITIVE_INFINITY) {
-                throw new IllegalStateException("logit of token " + id + " is " + l);
-            }
+            bad |= l != l | l == Float.POSITIVE_INFINITY;   // branch-free here; the culprit is found below
             work[id] = l;
+        }
+        if (bad) {
+            for (int id = 0; id < vocabSize; id++) {
+                float l = work[id];
+                if (Float.isNaN(l) || l == Float.POSITIVE_INFINITY) {
+                    throw new IllegalStateException("logit of token " + id + " is " + l);
+                }
+            }
         }
         for (int b = 0; b < biasIds.length; b++) {
             work[biasIds[b]] += biasValues[b];
@@ -212,7 +220,12 @@ public final class Sampler {
         }
     }
 
-    /** Keeps the smallest sorted prefix whose softmax mass reaches top-p; returns its length (at least 1). */
+    /**
+     * Keeps the smallest sorted prefix whose softmax mass reaches top-p; returns its length (at least 1). When the
+     * candidates are not sorted yet (no top-k before), it first buckets them by logit, as llama.cpp's bucket sort
+     * does, and sums the mass per bucket: the tokens of the buckets above the one where the mass reaches p are kept
+     * for sure, so only those and that bucket's tokens are gathered and sorted to find the exact cut.
+     */
     private int topP(int n, boolean sorted) {
         float[] work = ws.work;
         int[] index = ws.index;
@@ -222,20 +235,43 @@ public final class Sampler {
             return n;                     // all banned; reported by the caller
         }
         double sum = 0;
-        for (int i = 0; i < n; i++) {
-            sum += Math.exp(work[index[i]] - max);
-        }
         int sortedUpTo = n;
-        if (!sorted) {
-            sortedUpTo = Math.min(TOP_P_FIRST_PASS, n);
-            CandidateOrder.selectFirst(index, n, sortedUpTo, work);
-            CandidateOrder.sort(index, 0, sortedUpTo, work);
+        if (sorted) {
+            for (int i = 0; i < n; i++) {
+                sum += Math.exp(work[index[i]] - max);
+            }
+        } else {
+            double[] mass = ws.bucketMass;
+            java.util.Arrays.fill(mass, 0);
+            for (int i = 0; i < n; i++) {
+                float l = work[index[i]];
+                double e = Math.exp(l - max);
+                sum += e;
+                mass[bucket(l, max)] += e;
+            }
+            double target = p * sum;
+            double above = 0;
+            int cut = TOP_P_BUCKETS - 1;
+            while (cut > 0 && above + mass[cut] < target) {
+                above += mass[cut--];
+            }
+            int gathered = 0;             // the tokens of buckets >= cut move to the front (a permutation)
+            for (int i = 0; i < n; i++) {
+                int id = index[i];
+                if (bucket(work[id], max) >= cut) {
+                    index[i] = index[gathered];
+                    index[gathered++] = id;
+                }
+            }
+            CandidateOrder.sort(index, 0, gathered, work);
+            sortedUpTo = gathered;
         }
         double target = p * sum;
         double cumulative = 0;
         for (int i = 0; i < n; i++) {
             if (i == sortedUpTo) {
-                CandidateOrder.sort(index, sortedUpTo, n, work);   // the first pass was not enough: sort the rest
+                // rounding left the mass just short: sort the rest too
+                CandidateOrder.sort(index, sortedUpTo, n, work);
                 sortedUpTo = n;
             }
             cumulative += Math.exp(work[index[i]] - max);
@@ -243,10 +279,13 @@ public final class Sampler {
                 return i + 1;
             }
         }
-        if (sortedUpTo < n) {
-            CandidateOrder.sort(index, sortedUpTo, n, work);
-        }
         return n;
+    }
+
+    /** Bucket of a logit: {@link #TOP_P_BUCKETS} equal slices of [max - 32, max]; everything lower in bucket 0. */
+    private static int bucket(float logit, double max) {
+        double x = (logit - max + TOP_P_RANGE) * (TOP_P_BUCKETS / TOP_P_RANGE);
+        return x <= 0 ? 0 : Math.min(TOP_P_BUCKETS - 1, (int) x);
     }
 
     /** Keeps candidates with {@code logit >= max + log(minP)} (llama.cpp computes the bound in float), in order. */

@@ -18,6 +18,8 @@ public final class SamplingWorkspace {
     final double[] prob;
     /** Per-token occurrence counts in the penalty window; all zero between calls. */
     final int[] counts;
+    /** Softmax mass per logit bucket, for top-p without a top-k before it. */
+    final double[] bucketMass = new double[Sampler.TOP_P_BUCKETS];
 
     public SamplingWorkspace(int vocabSize) {
         if (vocabSize < 1) {

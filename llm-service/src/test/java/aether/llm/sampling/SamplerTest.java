@@ -163,7 +163,7 @@ class SamplerTest {
     }
 
     @Test
-    void shouldSortBeyondTheFirstPassWhenTopPNeedsMoreThan256Tokens() {
+    void shouldCutTopPExactlyWhenThousandsOfTokensShareOneBucket() {
         float[] logits = new float[1000];
         Arrays.fill(logits, 0.25f);
         logits[999] = 3f;    // one clear favourite: 20.1 / (20.1 + 999 · 1) of the mass ≈ 0.0197
