@@ -31,10 +31,13 @@ public final class SamplingOptions {
             description = "tokens the penalties look back at (default: ${DEFAULT-VALUE})")
     int repeatLastN;
 
-    @Option(names = "--presence-penalty", paramLabel = "X", defaultValue = "0", description = "(default: ${DEFAULT-VALUE})")
+    @Option(names = "--presence-penalty", paramLabel = "X", defaultValue = "0",
+            description = "subtracted once from the logit of a token in the window, as OpenAI's presence_penalty "
+                    + "(default: ${DEFAULT-VALUE})")
     float presencePenalty;
 
-    @Option(names = "--frequency-penalty", paramLabel = "X", defaultValue = "0", description = "(default: ${DEFAULT-VALUE})")
+    @Option(names = "--frequency-penalty", paramLabel = "X", defaultValue = "0",
+            description = "subtracted per occurrence in the window, as OpenAI's frequency_penalty (default: ${DEFAULT-VALUE})")
     float frequencyPenalty;
 
     @Option(names = {"-l", "--logit-bias"}, paramLabel = "ID(+|-)BIAS",
