@@ -101,6 +101,18 @@ class RunCommandTest {
     }
 
     @Test
+    void shouldApplyALogitBiasFromTheCommandLine() {
+        // llama.cpp's first greedy token after "Once upon a time" is ',' (id 432); banning it changes the start
+        CliHarness plain = run("-p", "Once upon a time", "-n", "6", "--temp", "0", "--no-display-prompt");
+        CliHarness banned = run("-p", "Once upon a time", "-n", "6", "--temp", "0", "--no-display-prompt",
+                "--logit-bias", "432-inf", "--threads", "1");
+        assertThat(banned.exitCode).as(banned.err()).isZero();
+        assertThat(plain.out()).startsWith(",");
+        assertThat(banned.out()).doesNotContain(",");
+        assertThat(banned.out()).isNotEqualTo(plain.out());
+    }
+
+    @Test
     void shouldStopAtAFullContextOrShiftAndGoOn() {
         CliHarness full = run("-p", "Once upon a time", "-n", "100", "--temp", "0", "--ctx", "16");
         assertThat(full.exitCode).as(full.err()).isZero();
