@@ -137,6 +137,11 @@ public final class Sampler {
      */
     int filter(float[] logits, int offset) {
         Objects.checkFromIndexSize(offset, vocabSize, logits.length);
+        int[] index = ws.index;
+        if (config.isGreedy() && biasIds.length == 0 && !config.hasPenalties()) {
+            index[0] = argmax(logits, offset);   // plain greedy: one pass, nothing copied
+            return candidateCount = 1;
+        }
         float[] work = ws.work;
         boolean bad = false;
         for (int id = 0; id < vocabSize; id++) {
@@ -158,7 +163,6 @@ public final class Sampler {
         if (config.hasPenalties()) {
             applyPenalties(work);
         }
-        int[] index = ws.index;
         if (config.isGreedy()) {
             int best = 0;
             for (int id = 1; id < vocabSize; id++) {
@@ -190,6 +194,31 @@ public final class Sampler {
         }
         checkNotAllBanned(sorted ? work[index[0]] : (float) maxLogit(n));
         return candidateCount = n;
+    }
+
+    /** The first largest logit (strict >, as llama.cpp's greedy sampler); rejects NaN and +Infinity. */
+    private int argmax(float[] logits, int offset) {
+        int best = 0;
+        float bestLogit = logits[offset];
+        boolean bad = false;
+        for (int id = 0; id < vocabSize; id++) {
+            float l = logits[offset + id];
+            bad |= l != l | l == Float.POSITIVE_INFINITY;
+            if (l > bestLogit) {
+                best = id;
+                bestLogit = l;
+            }
+        }
+        if (bad) {
+            for (int id = 0; id < vocabSize; id++) {
+                float l = logits[offset + id];
+                if (Float.isNaN(l) || l == Float.POSITIVE_INFINITY) {
+                    throw new IllegalStateException("logit of token " + id + " is " + l);
+                }
+            }
+        }
+        checkNotAllBanned(bestLogit);
+        return best;
     }
 
     /** The number of candidates the last {@link #filter} (or {@link #sample}) left. */
