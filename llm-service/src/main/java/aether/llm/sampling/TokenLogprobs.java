@@ -5,7 +5,8 @@ import java.util.Objects;
 /**
  * Log-probabilities of one step as OpenAI's {@code logprobs} report them: the natural-log softmax of the model's raw
  * logits (before bias, penalties, filters and temperature), for the chosen token and the {@code n} most likely tokens
- * (descending, ties to the lower id). Computed in float64: {@code l_i - max - log(sum_j exp(l_j - max))}.
+ * (descending, ties to the lower id): {@code l_i - max - log(sum_j exp(l_j - max))} in float64, the sum as
+ * {@link ExpSum} computes it (relative error ~1e-6, so ~1e-6 absolute in a log-probability).
  *
  * <p>A reusable holder: {@link #compute} overwrites it and allocates nothing; read the results before the next call.
  * Not thread-safe.
@@ -49,11 +50,7 @@ public final class TokenLogprobs {
             }
             max = Math.max(max, l);
         }
-        double sum = 0;
-        for (int i = 0; i < vocabSize; i++) {
-            sum += Math.exp((double) logits[offset + i] - max);
-        }
-        double logZ = max + Math.log(sum);
+        double logZ = max + Math.log(ExpSum.sum(logits, offset, vocabSize, max));
         int filled = 0;
         for (int id = 0; id < vocabSize && top > 0; id++) {
             float l = logits[offset + id];

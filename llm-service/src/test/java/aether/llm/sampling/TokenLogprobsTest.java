@@ -34,7 +34,8 @@ class TokenLogprobsTest {
         assertThat(lp.topId(1)).isEqualTo(12);
         assertThat(lp.topId(2)).isEqualTo(700);
         for (int i = 0; i < 6; i++) {
-            assertThat(lp.topLogprob(i)).isCloseTo(logits[offset + lp.topId(i)] - logZ, within(1e-12));
+            // 1e-5: the normaliser's float-lane exp sum (ExpSum) is within ~1e-6 relative of the float64 one
+            assertThat(lp.topLogprob(i)).isCloseTo(logits[offset + lp.topId(i)] - logZ, within(1e-5));
             if (i > 0) {
                 assertThat(lp.topLogprob(i)).isLessThanOrEqualTo(lp.topLogprob(i - 1));
             }
@@ -49,13 +50,13 @@ class TokenLogprobsTest {
             }
         }
         assertThat(lp.chosen()).isEqualTo(5);
-        assertThat(lp.chosenLogprob()).isCloseTo(logits[offset + 5] - logZ, within(1e-12));
+        assertThat(lp.chosenLogprob()).isCloseTo(logits[offset + 5] - logZ, within(1e-5));
         double total = 0;
         for (int i = 0; i < vocab; i++) {
             lp.compute(logits, offset, vocab, i, 0);
             total += Math.exp(lp.chosenLogprob());
         }
-        assertThat(total).isCloseTo(1.0, within(1e-9));
+        assertThat(total).isCloseTo(1.0, within(1e-5));
     }
 
     @Test
