@@ -4,6 +4,7 @@
  * that applies them in llama.cpp's order and draws from its own seeded random generator, and
  * {@link aether.llm.sampling.TokenLogprobs}, the log-softmax of the raw logits as OpenAI's {@code logprobs} report it.
  * Allocation-free per token once created (scratch buffers live in a reusable
- * {@link aether.llm.sampling.SamplingWorkspace}). Depends on nothing but the JDK: no model, tokenizer or engine.
+ * {@link aether.llm.sampling.SamplingWorkspace}); the log-softmax normaliser uses the Vector API with a scalar reference.
+ * Depends on nothing but the JDK (and its incubating Vector API): no model, tokenizer or engine.
  */
 package aether.llm.sampling;
