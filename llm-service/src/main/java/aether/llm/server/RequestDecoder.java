@@ -202,7 +202,9 @@ final class RequestDecoder {
         double minP = f.optDouble("min_p", 0, 0, 1);
         double presence = f.optDouble("presence_penalty", 0, -2, 2);
         double frequency = f.optDouble("frequency_penalty", 0, -2, 2);
-        long seed = f.optLong("seed", 0L, Long.MIN_VALUE, Long.MAX_VALUE);
+        // no seed: a fresh random one, so unseeded sampled requests differ as OpenAI's do
+        long seed = f.has("seed") ? f.optLong("seed", 0L, Long.MIN_VALUE, Long.MAX_VALUE)
+                : java.util.concurrent.ThreadLocalRandom.current().nextLong();
         var sampling = new SamplingParams(temperature, topP, topK, minP, presence, frequency, seed, logitBias(f));
         return new Decoded(model, stream, includeUsage, prompts, texts, maxTokens, stops(f), sampling, logprobs,
                 echo, f.optBoolean("ignore_eos", false));

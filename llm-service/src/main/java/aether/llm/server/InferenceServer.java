@@ -1,0 +1,152 @@
+package aether.llm.server;
+
+import aether.llm.chat.ChatTemplate;
+import aether.llm.engine.EngineOptions;
+import aether.llm.engine.LoadedModel;
+import aether.llm.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A running {@code serve}: the model opened through {@link LoadedModel#open}, its {@link ServingEngine} and the
+ * {@link OpenAiServer} in front. {@link #close()} stops accepting, ends in-flight requests and frees the model.
+ */
+public final class InferenceServer implements AutoCloseable {
+
+    /** ChatML, as llama.cpp falls back to when a model has no template. */
+    static final String CHATML = """
+            {%- for message in messages -%}
+            {{- '<|im_start|>' + message['role'] + '\\n' + (message['content'] or '') + '<|im_end|>\\n' -}}
+            {%- endfor -%}
+            {%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}
+            """;
+
+    /** For base models: the turns' texts one per line, so a chat request continues the conversation as text. */
+    static final String PLAIN = """
+            {%- for message in messages -%}
+            {{- (message['content'] or '') + '\\n' -}}
+            {%- endfor -%}
+            """;
+
+    private final LoadedModel model;
+    private final ServerMetrics metrics;
+    private final ServingEngine engine;
+    private final OpenAiServer http;
+    private final String modelId;
+    private final String templateName;
+
+    private InferenceServer(ServeSettings s) {
+        Path path = s.model() != null ? s.model() : defaultModel();
+        var options = EngineOptions.DEFAULTS.withContextSize(s.ctx()).withMaxSequences(s.parallel())
+                .withBatchSize(s.batch()).withThreads(s.threads());
+        this.model = LoadedModel.open(path, options);
+        try {
+            Tokenizer tokenizer = model.tokenizer();
+            ChatTemplate template = template(s.chatTemplate(), model, tokenizer);
+            this.templateName = s.chatTemplate() != null ? s.chatTemplate()
+                    : model.chatTemplate().isPresent() ? "the model's" : "chatml (the model has none)";
+            this.modelId = s.modelId() != null ? s.modelId()
+                    : path.getFileName().toString().replaceFirst("(?i)\\.gguf$", "");
+            this.metrics = new ServerMetrics();
+            this.engine = new ServingEngine(model.model(), tokenizer,
+                    TokenSamplers.standard(model.model().contextSize()),
+                    new ServingEngine.Settings(s.maxConcurrency(), s.queue(), s.batch()), metrics);
+            try {
+                int maxPrompt = s.maxPromptTokens() == 0 ? Integer.MAX_VALUE : s.maxPromptTokens();
+                this.http = OpenAiServer.start(engine, tokenizer, template, new OpenAiServer.Settings(s.host(),
+                        s.port(), s.apiKeys(), s.rateLimit(), s.maxBodyBytes(), maxPrompt, modelId), metrics);
+            } catch (RuntimeException e) {
+                engine.close();
+                throw e;
+            }
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Opens the model and starts listening.
+     *
+     * @throws IllegalArgumentException for a missing model or template file, {@link IllegalStateException} when the
+     *                                  address cannot be bound; model-format errors as {@link LoadedModel#open}
+     */
+    public static InferenceServer start(ServeSettings settings) {
+        return new InferenceServer(settings);
+    }
+
+    public int port() {
+        return http.port();
+    }
+
+    public String modelId() {
+        return modelId;
+    }
+
+    public String templateName() {
+        return templateName;
+    }
+
+    public int contextSize() {
+        return engine.contextSize();
+    }
+
+    public ServerMetrics metrics() {
+        return metrics;
+    }
+
+    @Override
+    public void close() {
+        http.close();
+        engine.close();
+        model.close();
+    }
+
+    /** The bundled model: {@code models/stories260K.gguf} under the launcher's home, or the shared folder beside it. */
+    static Path defaultModel() {
+        String home = System.getenv("AETHER_HOME");
+        List<Path> candidates = home != null
+                ? List.of(Path.of(home, "models", "stories260K.gguf"), Path.of(home, "..", "shared", "models",
+                        "stories260K.gguf"))
+                : List.of(Path.of("models", "stories260K.gguf"), Path.of("..", "shared", "models",
+                        "stories260K.gguf"));
+        for (Path p : candidates) {
+            if (Files.isRegularFile(p)) {
+                return p;
+            }
+        }
+        throw new IllegalArgumentException("no model given (-m FILE) and the bundled model is not at any of "
+                + candidates);
+    }
+
+    private static ChatTemplate template(String choice, LoadedModel model, Tokenizer tokenizer) {
+        if (choice == null && model.chatTemplate().isPresent()) {
+            return model.chatTemplate().get();
+        }
+        String bos = tokenizer.specialTokens().bos() >= 0 ? tokenizer.tokenText(tokenizer.specialTokens().bos()) : "";
+        String eos = tokenizer.specialTokens().eos() >= 0 ? tokenizer.tokenText(tokenizer.specialTokens().eos()) : "";
+        String name = choice == null ? "chatml" : choice;
+        String source = switch (name) {
+            case "chatml" -> CHATML;
+            case "plain" -> PLAIN;
+            default -> {
+                try {
+                    yield Files.readString(Path.of(name));
+                } catch (IOException e) {
+                    throw new IllegalArgumentException("chat-template " + name + ": not chatml or plain, and not a "
+                            + "readable file (" + e + ")", e);
+                }
+            }
+        };
+        return ChatTemplate.compile(name, source, bos, eos);
+    }
+
+    /** For messages: where the server listens. */
+    @Override
+    public String toString() {
+        return "aether serve of " + modelId + " on port " + port();
+    }
+
+}
