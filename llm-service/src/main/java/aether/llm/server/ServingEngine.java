@@ -216,8 +216,16 @@ public final class ServingEngine implements AutoCloseable {
 
     private void admit() {
         while (active.size() < settings.maxConcurrency()) {
-            Active back = preempted.pollFirst();
+            Active back = preempted.peekFirst();
             if (back != null) {
+                // an evicted sequence comes back (before any new request) once its tokens fit the free blocks;
+                // re-admitting it earlier would only evict it again
+                KvStats kv = model.kvStats();
+                long needed = (back.size + kv.blockPositions()) / kv.blockPositions() + 1;
+                if (!active.isEmpty() && needed > kv.freeBlocks()) {
+                    break;
+                }
+                preempted.pollFirst();
                 back.sequence = model.newSequence();
                 active.add(back);
                 continue;
