@@ -468,8 +468,8 @@ public final class OpenAiServer implements AutoCloseable {
                 events.handles.add(engine.submit(d.request(i), events.listener(i)));
             }
         } catch (ApiException e) {
-            events.handles.forEach(ServingEngine.Handle::cancel);
-            queue.complete();
+            events.cancelAll();
+            events.complete();
             throw e;
         }
         // the client went away (or the stream ended): stop generating and free the sequences' KV blocks
@@ -518,8 +518,20 @@ public final class OpenAiServer implements AutoCloseable {
             }
             QueueOfferResult r = queue.offer(bytes);
             if (!(r instanceof QueueOfferResult.Enqueued$)) {
+                // the client is gone (queue closed) or not reading: stop generating for it
                 cancelAll();
-                queue.complete();
+                complete();
+            }
+        }
+
+        void complete() {
+            closed = true;
+            if (!queue.isCompleted()) {
+                try {
+                    queue.complete();
+                } catch (IllegalStateException alreadyDone) {
+                    // completed concurrently by the stream's own termination: nothing left to do
+                }
             }
         }
 
@@ -567,11 +579,9 @@ public final class OpenAiServer implements AutoCloseable {
                 public void onError(RuntimeException error) {
                     ApiException api = error instanceof ApiException a ? a : internal(error);
                     send(errorBody(api));
-                    cancelAll();
-                    closed = false;
                     send(DONE_EVENT);
-                    closed = true;
-                    queue.complete();
+                    cancelAll();
+                    complete();
                 }
             };
         }
@@ -586,8 +596,7 @@ public final class OpenAiServer implements AutoCloseable {
                 send(c);
             }
             send(DONE_EVENT);
-            closed = true;
-            queue.complete();
+            complete();
         }
     }
 
