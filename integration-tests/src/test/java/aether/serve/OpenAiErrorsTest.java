@@ -156,10 +156,15 @@ class OpenAiErrorsTest {
         String big = "{\"prompt\":\"" + "a".repeat(20_000) + "\"}";
         JsonNode e = error(b.post("/v1/completions", big), 413);
         assertThat(e.get("message").asText()).contains("8192");
+        // megabytes: the server reads and drops the rest, so the 413 arrives while the client is still sending
+        String huge = "{\"prompt\":\"" + "a".repeat(3 << 20) + "\"}";
+        for (int i = 0; i < 3; i++) {
+            error(b.post("/v1/completions", huge), 413);
+        }
         // chunked (no Content-Length): the limit holds while reading
         var chunked = b.send(b.request("/v1/completions").header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(
-                        big.getBytes(java.nio.charset.StandardCharsets.UTF_8)))).build());
+                        huge.getBytes(java.nio.charset.StandardCharsets.UTF_8)))).build());
         error(chunked, 413);
         assertThat(b.get("/health").statusCode()).isEqualTo(200);
     }

@@ -291,13 +291,28 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Reads the body, then decodes and answers it on a virtual thread. A body over the limit is still read (and
+     * dropped) up to {@link #drainLimit()} bytes before the 413 goes out: a server that stops reading while the
+     * client is still sending makes the client's TCP stack reset the connection, and the client never sees the 413.
+     */
     private CompletionStage<HttpResponse> generate(HttpRequest request, String endpoint) {
         var length = request.entity().getContentLengthOption();
-        if (length.isPresent() && length.getAsLong() > settings.maxBodyBytes()) {
+        if (length.isPresent() && length.getAsLong() > drainLimit()) {
             return done(request, endpoint, error(tooLarge(length.getAsLong())));
         }
-        return request.entity().toStrict(60_000, settings.maxBodyBytes(), system)
-                .thenApplyAsync(strict -> respond(endpoint, strict.getData().toArray()), requests)
+        var body = new BodyReader(settings.maxBodyBytes(), drainLimit());
+        return request.entity().withoutSizeLimit().getDataBytes()
+                .takeWhile(body::accepts)
+                .runForeach(body::add, system)
+                .thenApplyAsync(finished -> {
+                    if (body.overflow()) {
+                        HttpResponse r = error(tooLarge(length.isPresent() ? length.getAsLong() : -1));
+                        metrics.request(endpoint, r.status().intValue());
+                        return r;
+                    }
+                    return respond(endpoint, body.bytes());
+                }, requests)
                 .exceptionally(e -> {
                     Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
                     HttpResponse r = cause instanceof EntityStreamSizeException
@@ -305,6 +320,43 @@ public final class OpenAiServer implements AutoCloseable {
                     metrics.request(endpoint, r.status().intValue());
                     return r;
                 });
+    }
+
+    /** Bytes of an oversized body read and dropped before answering 413 (beyond it the connection is closed). */
+    private long drainLimit() {
+        return Math.max(settings.maxBodyBytes() * 16, 64L << 20);
+    }
+
+    /** Collects a body up to {@code max} bytes; past that only counts (up to {@code drain}). Stream-thread only. */
+    private static final class BodyReader {
+        private final long max;
+        private final long drain;
+        private final org.apache.pekko.util.ByteStringBuilder data = new org.apache.pekko.util.ByteStringBuilder();
+        private long total;
+
+        BodyReader(long max, long drain) {
+            this.max = max;
+            this.drain = drain;
+        }
+
+        boolean accepts(ByteString chunk) {
+            return total <= drain;
+        }
+
+        void add(ByteString chunk) {
+            total += chunk.size();
+            if (total <= max) {
+                data.append(chunk);
+            }
+        }
+
+        boolean overflow() {
+            return total > max;
+        }
+
+        byte[] bytes() {
+            return data.result().toArray();
+        }
     }
 
     private ApiException tooLarge(long length) {
