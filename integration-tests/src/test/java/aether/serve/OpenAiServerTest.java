@@ -169,7 +169,7 @@ class OpenAiServerTest {
         } finally {
             pool.shutdownNow();
         }
-        assertThat(client.metric("aether_kv_blocks_used")).isZero();
+        assertThat(client.activeBlocks()).isZero();
         assertThat(client.metric("aether_active_sequences")).isZero();
     }
 
@@ -299,13 +299,13 @@ class OpenAiServerTest {
                 events++;
             }
         }
-        assertThat(client.metric("aether_kv_blocks_used")).isPositive();
+        assertThat(client.activeBlocks()).isPositive();
         in.close();   // the client goes away mid-stream
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (client.metric("aether_kv_blocks_used") > 0 && System.nanoTime() < deadline) {
+        while (client.activeBlocks() > 0 && System.nanoTime() < deadline) {
             Thread.sleep(10);
         }
-        assertThat(client.metric("aether_kv_blocks_used")).isZero();
+        assertThat(client.activeBlocks()).isZero();
         assertThat(client.metric("aether_active_sequences")).isZero();
         assertThat(client.metric("aether_completion_tokens_total") - tokensBefore).isLessThan(1000);
     }
@@ -320,5 +320,23 @@ class OpenAiServerTest {
         String metrics = client.withKey(null).get("/metrics").body();
         assertThat(metrics).contains("aether_time_to_first_token_seconds_bucket", "aether_inter_token_latency_seconds",
                 "aether_queue_depth", "aether_kv_blocks_free", "aether_requests_total");
+    }
+
+    @Test
+    @Timeout(60)
+    void shouldReuseTheCachedPrefixOfTheNextTurnWithoutChangingTheOutput() {
+        double hits = client.metric("aether_prefix_cache_hits_total");
+        double reused = client.metric("aether_prefix_cache_reused_tokens_total");
+        String turn1 = "Tim had a dog named Max";
+        String answer = client.postJson("/v1/completions", completionBody(turn1, 20, false))
+                .get("choices").get(0).get("text").asText();
+        String turn2 = turn1 + answer + " Then";
+        String next = client.postJson("/v1/completions", completionBody(turn2, 20, false))
+                .get("choices").get(0).get("text").asText();
+        assertThat(next).isEqualTo(sequentialGreedy(turn2, 20));
+        assertThat(client.metric("aether_prefix_cache_hits_total")).isGreaterThan(hits);
+        assertThat(client.metric("aether_prefix_cache_reused_tokens_total") - reused)
+                .isGreaterThanOrEqualTo(reference.tokenizer().encode(turn1, true, true).length);
+        assertThat(client.metric("aether_prefix_cache_hit_ratio")).isBetween(0.0, 1.0);
     }
 }

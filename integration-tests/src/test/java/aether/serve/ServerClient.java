@@ -125,9 +125,18 @@ final class ServerClient {
         }
     }
 
+    /** KV blocks held by running sequences: used minus those the prefix cache keeps (one scrape). */
+    double activeBlocks() {
+        String body = get("/metrics").body();
+        return metric(body, "aether_kv_blocks_used") - metric(body, "aether_kv_blocks_cached");
+    }
+
     /** The value of an unlabelled metric in /metrics. */
     double metric(String name) {
-        String body = get("/metrics").body();
+        return metric(get("/metrics").body(), name);
+    }
+
+    static double metric(String body, String name) {
         for (String line : body.split("\n")) {
             if (line.startsWith(name + " ")) {
                 return Double.parseDouble(line.substring(name.length() + 1).trim());

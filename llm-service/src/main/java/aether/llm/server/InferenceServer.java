@@ -52,7 +52,7 @@ public final class InferenceServer implements AutoCloseable {
             this.metrics = new ServerMetrics();
             this.engine = new ServingEngine(model.model(), tokenizer,
                     TokenSamplers.standard(model.model().contextSize()),
-                    new ServingEngine.Settings(s.maxConcurrency(), s.queue(), s.batch()), metrics);
+                    new ServingEngine.Settings(s.maxConcurrency(), s.queue(), s.batch(), s.prefixCache()), metrics);
             try {
                 int maxPrompt = s.maxPromptTokens() == 0 ? Integer.MAX_VALUE : s.maxPromptTokens();
                 this.http = OpenAiServer.start(engine, tokenizer, template, new OpenAiServer.Settings(s.host(),

@@ -58,6 +58,9 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = {"-t", "--threads"}, description = "compute threads (default: one per core)")
     Integer threads;
 
+    @Option(names = "--prefix-cache", description = "finished sequences kept for prompt-prefix reuse (default 4; 0 = off)")
+    Integer prefixCache;
+
     @Option(names = "--chat-template", description = "Jinja file, or chatml / plain (default: the model's, else chatml)")
     String chatTemplate;
 
@@ -121,6 +124,9 @@ public final class ServeCommand implements Callable<Integer> {
         s = s.withLimits(mc, queue != null ? queue : s.queue(), rateLimit != null ? rate(rateLimit) : s.rateLimit());
         if (threads != null) {
             s = s.withThreads(threads);
+        }
+        if (prefixCache != null) {
+            s = s.withPrefixCache(prefixCache);
         }
         if (chatTemplate != null) {
             s = s.withChatTemplate(chatTemplate);

@@ -28,12 +28,22 @@ import java.util.Set;
  * @param chatTemplate    for models without one (or to override it): a Jinja file, or {@code chatml} / {@code plain};
  *                        null = the model's, else {@code chatml} (llama.cpp's fallback)
  * @param modelId         the name {@code /v1/models} shows; null = the file name without {@code .gguf}
+ * @param prefixCache     finished sequences kept for prefix reuse (their KV blocks are given back when needed); 0 = off
  */
 public record ServeSettings(Path model, String host, int port, Set<String> apiKeys, int maxConcurrency, int queue,
         int rateLimit, int ctx, int parallel, int batch, int threads, long maxBodyBytes, int maxPromptTokens,
-        String chatTemplate, String modelId) {
+        String chatTemplate, String modelId, int prefixCache) {
+
+    /** With a prefix cache of {@code parallel} sequences. */
+    public ServeSettings(Path model, String host, int port, Set<String> apiKeys, int maxConcurrency, int queue,
+            int rateLimit, int ctx, int parallel, int batch, int threads, long maxBodyBytes, int maxPromptTokens,
+            String chatTemplate, String modelId) {
+        this(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch, threads, maxBodyBytes,
+                maxPromptTokens, chatTemplate, modelId, parallel);
+    }
 
     public ServeSettings {
+        check(prefixCache >= 0, "prefix-cache", prefixCache, "0+ (0 = off)");
         apiKeys = Set.copyOf(apiKeys);
         check(port >= 0 && port <= 65535, "port", port, "0..65535");
         check(maxConcurrency >= 1, "max-concurrency", maxConcurrency, "1+");
@@ -72,7 +82,8 @@ public record ServeSettings(Path model, String host, int port, Set<String> apiKe
                     maxConcurrency == 0 ? parallel : maxConcurrency, c.getInt("queue"), c.getInt("rate-limit"),
                     c.getInt("ctx"), parallel, c.getInt("batch"), c.getInt("threads"),
                     c.getBytes("max-body-bytes"), c.getInt("max-prompt-tokens"),
-                    blankToNull(c.getString("chat-template")), blankToNull(c.getString("model-id")));
+                    blankToNull(c.getString("chat-template")), blankToNull(c.getString("model-id")),
+                    c.getInt("prefix-cache"));
         } catch (ConfigException e) {
             throw new IllegalArgumentException("configuration aether.serve: " + e.getMessage(), e);
         }
@@ -110,51 +121,56 @@ public record ServeSettings(Path model, String host, int port, Set<String> apiKe
 
     public ServeSettings withModel(Path p) {
         return new ServeSettings(p, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
     }
 
     public ServeSettings withPort(int p) {
         return new ServeSettings(model, host, p, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
     }
 
     public ServeSettings withApiKeys(Set<String> keys) {
         return new ServeSettings(model, host, port, keys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
     }
 
     public ServeSettings withLimits(int maxConcurrency, int queue, int rateLimit) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
     }
 
     public ServeSettings withContext(int ctx, int parallel, int batch) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
     }
 
     public ServeSettings withBodyAndPromptLimits(long maxBodyBytes, int maxPromptTokens) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
     }
 
     public ServeSettings withChatTemplate(String t) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, t, modelId);
+                threads, maxBodyBytes, maxPromptTokens, t, modelId, prefixCache);
     }
 
     public ServeSettings withHost(String h) {
         return new ServeSettings(model, h, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
     }
 
     public ServeSettings withThreads(int t) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                t, maxBodyBytes, maxPromptTokens, chatTemplate, modelId);
+                t, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
+    }
+
+    public ServeSettings withPrefixCache(int n) {
+        return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, n);
     }
 
     public ServeSettings withModelId(String id) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, id);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, id, prefixCache);
     }
 }

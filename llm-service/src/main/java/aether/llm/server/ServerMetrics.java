@@ -40,8 +40,26 @@ public final class ServerMetrics {
             .help("Between consecutive generated tokens of one sequence").classicOnly()
             .classicUpperBounds(LATENCY_BOUNDS).register(registry);
 
+    private final Counter prefixHits = Counter.builder().name("aether_prefix_cache_hits_total")
+            .help("Admitted requests whose prompt prefix was found in the prefix cache").register(registry);
+    private final Counter prefixMisses = Counter.builder().name("aether_prefix_cache_misses_total")
+            .help("Admitted requests (prefix cache on) that found no cached prefix").register(registry);
+    private final Counter prefixTokens = Counter.builder().name("aether_prefix_cache_reused_tokens_total")
+            .help("Prompt tokens not prefilled because their KV was reused from the prefix cache").register(registry);
+
     /** Registers the gauges that read the engine's state when scraped. */
-    public void bindEngine(IntSupplier queueDepth, IntSupplier activeSequences, Supplier<KvStats> kv) {
+    public void bindEngine(IntSupplier queueDepth, IntSupplier activeSequences, Supplier<KvStats> kv,
+            IntSupplier cachedBlocks) {
+        GaugeWithCallback.builder().name("aether_kv_blocks_cached")
+                .help("KV cache blocks held by finished sequences kept in the prefix cache (part of used)")
+                .callback(cb -> cb.call(cachedBlocks.getAsInt())).register(registry);
+        GaugeWithCallback.builder().name("aether_prefix_cache_hit_ratio")
+                .help("Prefix cache hits over lookups since start")
+                .callback(cb -> {
+                    double hits = prefixHits.get();
+                    double all = hits + prefixMisses.get();
+                    cb.call(all == 0 ? 0 : hits / all);
+                }).register(registry);
         GaugeWithCallback.builder().name("aether_queue_depth").help("Requests waiting for a sequence slot")
                 .callback(cb -> cb.call(queueDepth.getAsInt())).register(registry);
         GaugeWithCallback.builder().name("aether_active_sequences").help("Sequences in the running batch")
@@ -62,6 +80,16 @@ public final class ServerMetrics {
 
     void completionToken() {
         completionTokens.inc();
+    }
+
+    /** One admitted request looked for a cached prefix and reused {@code tokens} of it (0: a miss). */
+    void prefixLookup(int tokens) {
+        if (tokens > 0) {
+            prefixHits.inc();
+            prefixTokens.inc(tokens);
+        } else {
+            prefixMisses.inc();
+        }
     }
 
     void preemption() {

@@ -43,14 +43,21 @@ public final class ServingEngine implements AutoCloseable {
      * @param maxConcurrency sequences in the running batch at most
      * @param queueSize      requests waiting beyond those at most
      * @param prefillChunk   prompt tokens per step at most (over all prefilling sequences)
+     * @param prefixCache    finished sequences kept with their KV blocks so a later prompt that starts with the
+     *                       same tokens (a shared system prompt, the next turn of a chat) skips that prefill; 0 = off
      */
-    public record Settings(int maxConcurrency, int queueSize, int prefillChunk) {
+    public record Settings(int maxConcurrency, int queueSize, int prefillChunk, int prefixCache) {
         public Settings {
-            if (maxConcurrency < 1 || queueSize < 0 || prefillChunk < 1) {
+            if (maxConcurrency < 1 || queueSize < 0 || prefillChunk < 1 || prefixCache < 0) {
                 throw new IllegalArgumentException("engine settings max-concurrency " + maxConcurrency + ", queue "
-                        + queueSize + ", prefill chunk " + prefillChunk
-                        + " (expected max-concurrency >= 1, queue >= 0, prefill chunk >= 1)");
+                        + queueSize + ", prefill chunk " + prefillChunk + ", prefix cache " + prefixCache
+                        + " (expected max-concurrency >= 1, queue >= 0, prefill chunk >= 1, prefix cache >= 0)");
             }
+        }
+
+        /** Without a prefix cache. */
+        public Settings(int maxConcurrency, int queueSize, int prefillChunk) {
+            this(maxConcurrency, queueSize, prefillChunk, 0);
         }
     }
 
@@ -72,10 +79,13 @@ public final class ServingEngine implements AutoCloseable {
     private volatile boolean running = true;
     private volatile int activeCount;
     private volatile KvStats kvStats;
+    private volatile int cachedBlocks;
 
     // engine-thread state
     private final List<Active> active = new ArrayList<>();
     private final ArrayDeque<Active> preempted = new ArrayDeque<>();
+    /** Finished sequences kept for their prefix, oldest first. */
+    private final ArrayDeque<Cached> idle = new ArrayDeque<>();
     private final List<BatchEntry> batch = new ArrayList<>();
     private final List<Active> batchOwners = new ArrayList<>();
     private final List<Active> finishing = new ArrayList<>();
@@ -95,7 +105,7 @@ public final class ServingEngine implements AutoCloseable {
         this.logits = new float[Math.multiplyExact(settings.maxConcurrency(), vocab)];
         this.scratch = new float[vocab];
         this.kvStats = model.kvStats();
-        metrics.bindEngine(queue::size, () -> activeCount, () -> kvStats);
+        metrics.bindEngine(queue::size, () -> activeCount, () -> kvStats, () -> cachedBlocks);
         this.thread = Thread.ofPlatform().name("aether-engine").daemon().unstarted(this::loop);
         thread.start();
     }
@@ -118,9 +128,14 @@ public final class ServingEngine implements AutoCloseable {
         return activeCount;
     }
 
-    /** KV pool occupancy as of the last step. */
+    /** KV pool occupancy as of the last step (blocks held by the prefix cache count as used). */
     public KvStats kvStats() {
         return kvStats;
+    }
+
+    /** KV blocks held by finished sequences kept in the prefix cache, as of the last step (positions / block size). */
+    public int cachedBlocks() {
+        return cachedBlocks;
     }
 
     /**
@@ -188,7 +203,13 @@ public final class ServingEngine implements AutoCloseable {
 
     private void publish() {
         activeCount = active.size();
-        kvStats = model.kvStats();
+        KvStats kv = model.kvStats();
+        int blocks = 0;
+        for (Cached c : idle) {
+            blocks += (c.tokens.length + kv.blockPositions() - 1) / kv.blockPositions();
+        }
+        cachedBlocks = blocks;
+        kvStats = kv;
     }
 
     private void reapCancelled() {
@@ -222,6 +243,10 @@ public final class ServingEngine implements AutoCloseable {
                 // re-admitting it earlier would only evict it again
                 KvStats kv = model.kvStats();
                 long needed = (back.size + kv.blockPositions()) / kv.blockPositions() + 1;
+                while (needed > kv.freeBlocks() && !idle.isEmpty()) {
+                    idle.pollFirst().sequence.close();
+                    kv = model.kvStats();
+                }
                 if (!active.isEmpty() && needed > kv.freeBlocks()) {
                     break;
                 }
@@ -244,9 +269,44 @@ public final class ServingEngine implements AutoCloseable {
             admitted.decrementAndGet();
             return;
         }
-        var a = new Active(job, model.newSequence(), samplers.create(job.request.sampling(), vocab),
-                tokenizer.streamingDecoder(), admissions++);
+        var a = new Active(job, null, samplers.create(job.request.sampling(), vocab), tokenizer.streamingDecoder(),
+                admissions++);
+        if (settings.prefixCache() > 0) {
+            reusePrefix(a);
+        }
+        if (a.sequence == null) {
+            a.sequence = model.newSequence();
+        }
         active.add(a);
+    }
+
+    /** Takes the kept sequence sharing the longest prefix with the prompt, cut back to that prefix. */
+    private void reusePrefix(Active a) {
+        int[] prompt = a.job.request.prompt();
+        Cached best = null;
+        int bestLength = 0;
+        for (Cached c : idle) {
+            int n = Math.min(c.tokens.length, prompt.length);
+            int common = 0;
+            while (common < n && c.tokens[common] == prompt[common]) {
+                common++;
+            }
+            if (common > bestLength) {
+                best = c;
+                bestLength = common;
+            }
+        }
+        // at least the prompt's last token must run, for the logits of the first generated token
+        int reuse = Math.min(bestLength, prompt.length - 1);
+        if (best == null || reuse == 0) {
+            metrics.prefixLookup(0);
+            return;
+        }
+        idle.remove(best);
+        best.sequence.truncate(reuse);
+        a.sequence = best.sequence;
+        a.fed = reuse;
+        metrics.prefixLookup(reuse);
     }
 
     private void step() {
@@ -305,6 +365,10 @@ public final class ServingEngine implements AutoCloseable {
 
     /** Evicts the most recently admitted sequence (it is recomputed when a slot frees), or ends a lone one. */
     private void onPoolFull(KvCacheFullException full) {
+        if (!idle.isEmpty()) {   // kept prefixes go first; the step is retried next iteration
+            idle.pollFirst().sequence.close();
+            return;
+        }
         Active youngest = null;
         for (Active a : active) {
             if (youngest == null || a.order > youngest.order) {
@@ -394,7 +458,11 @@ public final class ServingEngine implements AutoCloseable {
         } else if (!a.pendingTokens.isEmpty()) {
             emit(a, "");
         }
-        release(a);
+        if (settings.prefixCache() > 0 && !a.job.cancelled && a.fed > 0) {
+            keep(a);
+        } else {
+            release(a);
+        }
         if (!a.job.cancelled) {
             try {
                 a.job.listener.onFinish(reason, a.job.request.prompt().length, a.generated);
@@ -422,6 +490,17 @@ public final class ServingEngine implements AutoCloseable {
         }
     }
 
+    /** Ends a request but keeps its sequence (the tokens it holds) for later prompts with the same prefix. */
+    private void keep(Active a) {
+        if (active.remove(a)) {
+            admitted.decrementAndGet();
+        }
+        idle.addLast(new Cached(a.sequence, Arrays.copyOf(a.tokens, a.fed)));
+        while (idle.size() > settings.prefixCache()) {
+            idle.pollFirst().sequence.close();
+        }
+    }
+
     private void shutdown() {
         running = false;
         var gone = ApiException.unavailable("the server is shutting down");
@@ -432,6 +511,10 @@ public final class ServingEngine implements AutoCloseable {
             a.job.listener.onError(gone);
         }
         preempted.clear();
+        for (Cached c : idle) {
+            c.sequence.close();
+        }
+        idle.clear();
         Job job;
         while ((job = queue.poll()) != null) {
             if (!job.cancelled) {
@@ -440,6 +523,9 @@ public final class ServingEngine implements AutoCloseable {
         }
         publish();
     }
+
+    /** A finished sequence kept for its prefix: its KV holds exactly {@code tokens}. */
+    private record Cached(Sequence sequence, int[] tokens) {}
 
     private static final class Job implements Handle {
         final GenerationRequest request;

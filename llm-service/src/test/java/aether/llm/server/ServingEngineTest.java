@@ -243,4 +243,42 @@ class ServingEngineTest {
             assertThat(r.text.toString()).isEqualTo(full.substring(0, full.indexOf(stop)));
         }
     }
+
+    @Test
+    @Timeout(60)
+    void shouldReuseTheKvOfAKeptPrefixAndStillGiveTheSequentialOutput() throws Exception {
+        var metrics = new ServerMetrics();
+        try (var model = LoadedModel.open(modelPath, EngineOptions.DEFAULTS.withContextSize(256).withMaxSequences(2));
+                var engine = new ServingEngine(model.model(), model.tokenizer(), TokenSamplers.standard(256),
+                        new ServingEngine.Settings(2, 8, 64, 2), metrics)) {
+            int[] first = encode(PROMPTS[2]);
+            var a = new Recorder();
+            engine.submit(greedy(first, 20), a);
+            a.finished.get(30, TimeUnit.SECONDS);
+            // the next turn: the first prompt, its answer and more text
+            int[] more = reference.tokenizer().encode(" Then they", false, false);
+            int[] second = java.util.stream.IntStream.concat(java.util.stream.IntStream.concat(
+                    java.util.Arrays.stream(first), a.ids.stream().mapToInt(Integer::intValue)),
+                    java.util.Arrays.stream(more)).toArray();
+            var b = new Recorder();
+            engine.submit(greedy(second, 15), b);
+            b.finished.get(30, TimeUnit.SECONDS);
+            assertThat(b.ids).isEqualTo(sequentialGreedy(second, 15));
+            var again = new Recorder();
+            engine.submit(greedy(first, 20), again);
+            again.finished.get(30, TimeUnit.SECONDS);
+            assertThat(again.ids).isEqualTo(a.ids);
+            String scrape = new String(metrics.scrape(), java.nio.charset.StandardCharsets.UTF_8);
+            assertThat(scrape).contains("aether_prefix_cache_hits_total 2.0", "aether_prefix_cache_misses_total 1.0");
+            // b reused everything a's sequence held: the first prompt and all but the last generated token
+            long reused = first.length + a.ids.size() - 1 + first.length - 1;
+            assertThat(scrape).contains("aether_prefix_cache_reused_tokens_total " + reused + ".0");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (engine.kvStats().usedBlocks() != engine.cachedBlocks() && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(engine.kvStats().usedBlocks()).as("only kept sequences hold blocks")
+                    .isEqualTo(engine.cachedBlocks()).isPositive();
+        }
+    }
 }
