@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
         versionProvider = AetherVersion.class,
         description = "Actor-based distributed compute runtime for the JVM with an LLM inference service.",
         subcommands = {CommandLine.HelpCommand.class, aether.llm.cli.InspectCommand.class, aether.llm.cli.SynthCommand.class,
-                aether.llm.server.ServeCommand.class})
+                aether.llm.server.ServeCommand.class, aether.llm.server.LoadTestCommand.class})
 public final class AetherMain implements Runnable {
 
     @CommandLine.Spec
