@@ -44,6 +44,11 @@ public final class InferenceServer implements AutoCloseable {
         this.model = LoadedModel.open(path, options);
         try {
             Tokenizer tokenizer = model.tokenizer();
+            if (tokenizer.vocabSize() != model.model().config().vocabSize()) {
+                // sampled ids must all be detokenizable, and every prompt id must have a row in the model
+                throw new IllegalArgumentException(path + ": the tokenizer has " + tokenizer.vocabSize()
+                        + " tokens but the model's embedding has " + model.model().config().vocabSize() + " rows");
+            }
             ChatTemplate template = template(s.chatTemplate(), model, tokenizer);
             this.templateName = s.chatTemplate() != null ? s.chatTemplate()
                     : model.chatTemplate().isPresent() ? "the model's" : "chatml (the model has none)";

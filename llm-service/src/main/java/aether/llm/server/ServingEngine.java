@@ -148,6 +148,18 @@ public final class ServingEngine implements AutoCloseable {
         if (!running) {
             throw ApiException.unavailable("the server is shutting down");
         }
+        // a bad id would fail the whole step it joins, so it is refused here, never inside a shared step
+        int[] prompt = request.prompt();
+        for (int i = 0; i < prompt.length; i++) {
+            if (prompt[i] < 0 || prompt[i] >= vocab) {
+                throw ApiException.invalid("prompt", "token id " + prompt[i] + " at index " + i
+                        + " is outside the model's vocabulary (0.." + (vocab - 1) + ")");
+            }
+        }
+        if (prompt.length > contextSize) {
+            throw ApiException.invalid("prompt", "context_length_exceeded", "the prompt has " + prompt.length
+                    + " tokens; the context holds " + contextSize);
+        }
         int limit = settings.maxConcurrency() + settings.queueSize();
         while (true) {
             int n = admitted.get();

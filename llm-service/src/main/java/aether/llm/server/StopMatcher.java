@@ -3,7 +3,7 @@ package aether.llm.server;
 import java.util.List;
 
 /**
- * Cuts generated text at the first stop string, holding back a tail that could still become one, so a client never
+ * Cuts generated text at the first stop string to complete, holding back a tail that could still become one, so a client never
  * sees any part of a stop string. One per request; engine thread only.
  */
 final class StopMatcher {
@@ -27,11 +27,15 @@ final class StopMatcher {
             held.setLength(0);
             return out;
         }
+        // the stop string that completes first wins (ties: the longer one), as if the text came one char at a time,
+        // so the cut does not depend on how the text was split into tokens
         int first = -1;
+        int firstEnd = Integer.MAX_VALUE;
         for (String s : stops) {
             int at = held.indexOf(s);
-            if (at >= 0 && (first < 0 || at < first)) {
+            if (at >= 0 && (at + s.length() < firstEnd || at + s.length() == firstEnd && at < first)) {
                 first = at;
+                firstEnd = at + s.length();
             }
         }
         if (first >= 0) {

@@ -9,7 +9,10 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 
-/** However the text is split into pieces, the emitted text is exactly the text before the first stop string. */
+/**
+ * However the text is split into pieces, the emitted text is exactly the text before the stop string that completes
+ * first when read char by char.
+ */
 class StopMatcherProperties {
 
     @Provide
@@ -44,11 +47,13 @@ class StopMatcherProperties {
             }
         }
         out.append(m.flush());
-        int first = -1;
+        int first = -1;   // the stop that completes first, reading char by char; ties: the longer one
+        int firstEnd = Integer.MAX_VALUE;
         for (String s : stops) {
             int f = text.indexOf(s);
-            if (f >= 0 && (first < 0 || f < first)) {
+            if (f >= 0 && (f + s.length() < firstEnd || f + s.length() == firstEnd && f < first)) {
                 first = f;
+                firstEnd = f + s.length();
             }
         }
         assertThat(out.toString()).isEqualTo(first < 0 ? text : text.substring(0, first));
