@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
         versionProvider = AetherVersion.class,
         description = "Actor-based distributed compute runtime for the JVM with an LLM inference service.",
         subcommands = {CommandLine.HelpCommand.class, aether.llm.cli.InspectCommand.class, aether.llm.cli.SynthCommand.class,
+                aether.llm.cli.RunCommand.class, aether.llm.cli.ChatCommand.class, aether.llm.cli.BenchCommand.class,
                 aether.llm.server.ServeCommand.class, aether.llm.server.LoadTestCommand.class})
 public final class AetherMain implements Runnable {
 
@@ -30,6 +31,6 @@ public final class AetherMain implements Runnable {
 
     /** The configured command line (tests call it to run subcommands in-process). */
     public static CommandLine commandLine() {
-        return new CommandLine(new AetherMain()).setCaseInsensitiveEnumValuesAllowed(true);
+        return aether.llm.cli.CliSupport.configure(new CommandLine(new AetherMain()).setCaseInsensitiveEnumValuesAllowed(true));
     }
 }

@@ -7,7 +7,6 @@ import aether.llm.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 
 /**
  * A running {@code serve}: the model opened through {@link LoadedModel#open}, its {@link ServingEngine} and the
@@ -109,21 +108,13 @@ public final class InferenceServer implements AutoCloseable {
         model.close();
     }
 
-    /** The bundled model: {@code models/stories260K.gguf} under the launcher's home, or the shared folder beside it. */
+    /** The bundled model ({@code models/stories260K.gguf}, found as {@code run} and {@code chat} find it). */
     static Path defaultModel() {
-        String home = System.getenv("AETHER_HOME");
-        List<Path> candidates = home != null
-                ? List.of(Path.of(home, "models", "stories260K.gguf"), Path.of(home, "..", "shared", "models",
-                        "stories260K.gguf"))
-                : List.of(Path.of("models", "stories260K.gguf"), Path.of("..", "shared", "models",
-                        "stories260K.gguf"));
-        for (Path p : candidates) {
-            if (Files.isRegularFile(p)) {
-                return p;
-            }
+        try {
+            return aether.llm.cli.BundledModel.locate();
+        } catch (IllegalStateException e) {
+            throw new IllegalArgumentException("no model given (-m FILE): " + e.getMessage(), e);
         }
-        throw new IllegalArgumentException("no model given (-m FILE) and the bundled model is not at any of "
-                + candidates);
     }
 
     private static ChatTemplate template(String choice, LoadedModel model, Tokenizer tokenizer) {

@@ -68,4 +68,9 @@ class ServeCommandTest {
         assertThatThrownBy(() -> parse("--config", dir.resolve("missing.conf").toString()))
                 .hasMessageContaining("no such file");
     }
+
+    @Test
+    void shouldDefaultToTheBundledModel() {
+        assertThat(InferenceServer.defaultModel()).isRegularFile().hasFileName("stories260K.gguf");
+    }
 }

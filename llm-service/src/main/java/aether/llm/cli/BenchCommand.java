@@ -1,0 +1,281 @@
+package aether.llm.cli;
+
+import aether.llm.engine.InferenceModel;
+import aether.llm.engine.InferenceModel.BatchEntry;
+import aether.llm.engine.LoadedModel;
+import aether.llm.engine.Sequence;
+import aether.llm.gguf.GgufFile;
+import aether.llm.gguf.ModelSummary;
+import aether.llm.gguf.TensorInfo;
+import aether.runtime.bench.MemoryBandwidth;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.PrintWriter;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code ./aether bench}: prompt processing and generation speed as llama-bench measures them, with the machine's
+ * memory read bandwidth measured in the same run and the roofline fraction of decode.
+ *
+ * <p>Like llama-bench, the two tests are separate and use random token ids: {@code ppN} runs an N-token prompt (in
+ * {@code --batch} chunks) into an empty sequence; {@code tgN} decodes N single tokens one step at a time from an
+ * empty sequence (starting with BOS), without sampling. Each test runs {@code -r} times after an untimed warm-up (one
+ * prompt test, up to 16 decode steps); the report is mean ± sample standard deviation of tokens/s. The roofline fraction is the weight bytes one
+ * decode step must read (every tensor except the token embedding, of which one row; the whole of it when the output
+ * is tied to it) times the decode rate, over the measured read bandwidth.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Measure prompt and decode tokens/s (llama-bench style) with the memory bandwidth and roofline fraction.")
+public final class BenchCommand implements Callable<Integer> {
+
+    @Option(names = {"-p", "--n-prompt"}, paramLabel = "N", defaultValue = "128",
+            description = "prompt tokens of the pp test; 0 skips it (default: ${DEFAULT-VALUE})")
+    int promptTokens;
+
+    @Option(names = {"-n", "--n-gen"}, paramLabel = "N", defaultValue = "64",
+            description = "generated tokens of the tg test; 0 skips it (default: ${DEFAULT-VALUE})")
+    int genTokens;
+
+    @Option(names = {"-r", "--repetitions"}, paramLabel = "N", defaultValue = "3",
+            description = "repetitions of each test (default: ${DEFAULT-VALUE})")
+    int repetitions;
+
+    @Option(names = "--json", description = "print one JSON document instead of the table")
+    boolean json;
+
+    @Option(names = "--bandwidth-mib", paramLabel = "MIB", defaultValue = "512",
+            description = "buffer of the bandwidth measurement; larger than the last-level cache (default: ${DEFAULT-VALUE})")
+    int bandwidthMib;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Spec
+    CommandSpec spec;
+
+    /** One test's rates, tokens per second. */
+    record Rates(double[] samples) {
+        double mean() {
+            double s = 0;
+            for (double v : samples) {
+                s += v;
+            }
+            return samples.length == 0 ? 0 : s / samples.length;
+        }
+
+        double sd() {
+            if (samples.length < 2) {
+                return 0;
+            }
+            double m = mean();
+            double s = 0;
+            for (double v : samples) {
+                s += (v - m) * (v - m);
+            }
+            return Math.sqrt(s / (samples.length - 1));
+        }
+    }
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        try {
+            if (promptTokens < 0 || genTokens < 0 || promptTokens + genTokens == 0) {
+                throw new IllegalArgumentException("-p " + promptTokens + " -n " + genTokens
+                        + " (expected 0+ each, not both 0)");
+            }
+            if (repetitions < 1) {
+                throw new IllegalArgumentException("-r " + repetitions + " (expected 1+)");
+            }
+            if (bandwidthMib < 16) {
+                throw new IllegalArgumentException("--bandwidth-mib " + bandwidthMib + " (expected 16+)");
+            }
+            modelOptions.engineOptions(1);
+            try (LoadedModel m = modelOptions.open(1, err)) {
+                InferenceModel model = m.model();
+                int needed = Math.max(promptTokens, genTokens);
+                if (needed > model.contextSize()) {
+                    throw new IllegalArgumentException("a test of " + needed + " tokens does not fit the context of "
+                            + model.contextSize() + " (lower -p/-n or raise --ctx)");
+                }
+                int bos = m.tokenizer().addBos() ? m.tokenizer().specialTokens().bos() : -1;
+                var random = new SplittableRandom(42);
+                int vocab = model.config().vocabSize();
+                float[] logits = new float[vocab];
+                // warm-up (untimed): one whole prompt test and a few decode steps, so the JIT has compiled the
+                // paths the timed runs take (llama-bench warms up less, but has no JIT)
+                if (promptTokens > 0) {
+                    prompt(model, randomTokens(random, promptTokens, vocab), logits);
+                }
+                if (genTokens > 0) {
+                    generate(model, Math.min(genTokens, 16), bos, random, logits);
+                }
+                double[] pp = new double[promptTokens > 0 ? repetitions : 0];
+                double[] tg = new double[genTokens > 0 ? repetitions : 0];
+                for (int r = 0; r < pp.length; r++) {
+                    long ns = prompt(model, randomTokens(random, promptTokens, vocab), logits);
+                    pp[r] = promptTokens * 1e9 / ns;
+                }
+                for (int r = 0; r < tg.length; r++) {
+                    long ns = generate(model, genTokens, bos, random, logits);
+                    tg[r] = genTokens * 1e9 / ns;
+                }
+                int threads = modelOptions.threads > 0 ? modelOptions.threads : Runtime.getRuntime().availableProcessors();
+                err.println("aether bench: measuring memory read bandwidth (" + threads + " threads, "
+                        + bandwidthMib + " MiB)");
+                err.flush();
+                MemoryBandwidth.Result bw = MemoryBandwidth.measureRead(threads, (long) bandwidthMib << 20, 8);
+                long weightBytes = weightBytesPerToken(m.file(), vocab);
+                Rates ppRates = new Rates(pp);
+                Rates tgRates = new Rates(tg);
+                double roofline = tg.length == 0 ? 0 : weightBytes * tgRates.mean() / (bw.readGBs() * 1e9);
+                if (json) {
+                    out.println(json(m, threads, ppRates, tgRates, bw, weightBytes, roofline));
+                } else {
+                    table(out, m, threads, ppRates, tgRates, bw, weightBytes, roofline);
+                }
+                out.flush();
+                return 0;
+            }
+        } catch (RuntimeException e) {
+            return CliSupport.fail(spec.commandLine(), e, modelOptions.debug);
+        }
+    }
+
+    private static int[] randomTokens(SplittableRandom random, int n, int vocab) {
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = random.nextInt(vocab);
+        }
+        return ids;
+    }
+
+    /** Runs {@code ids} into a fresh sequence in {@code --batch} chunks; returns the wall time. */
+    private long prompt(InferenceModel model, int[] ids, float[] logits) {
+        int batch = modelOptions.batchSize;
+        try (Sequence s = model.newSequence()) {
+            long t0 = System.nanoTime();
+            for (int from = 0; from < ids.length; from += batch) {
+                model.step(List.of(new BatchEntry(s, ids, from, Math.min(ids.length, from + batch))), logits);
+            }
+            return System.nanoTime() - t0;
+        }
+    }
+
+    /** Decodes {@code n} single tokens into a fresh sequence, starting with BOS (or a random id); returns the time. */
+    private static long generate(InferenceModel model, int n, int bos, SplittableRandom random, float[] logits) {
+        int vocab = model.config().vocabSize();
+        int[] tokens = randomTokens(random, n, vocab);
+        if (bos >= 0) {
+            tokens[0] = bos;
+        }
+        try (Sequence s = model.newSequence()) {
+            long t0 = System.nanoTime();
+            for (int i = 0; i < n; i++) {
+                model.step(List.of(new BatchEntry(s, tokens, i, i + 1)), logits);
+            }
+            return System.nanoTime() - t0;
+        }
+    }
+
+    /** Bytes of weights one decode step reads: all tensors but the token embedding, of which one row (unless tied). */
+    static long weightBytesPerToken(GgufFile file, int vocab) {
+        boolean tied = file.tensors().stream().noneMatch(t -> t.name().equals("output.weight"));
+        long total = 0;
+        for (TensorInfo t : file.tensors()) {
+            if (t.name().equals("token_embd.weight")) {
+                total += tied ? t.sizeBytes() : t.sizeBytes() / Math.max(1, vocab);
+            } else {
+                total += t.sizeBytes();
+            }
+        }
+        return total;
+    }
+
+    private void table(PrintWriter out, LoadedModel m, int threads, Rates pp, Rates tg, MemoryBandwidth.Result bw,
+            long weightBytes, double roofline) {
+        long params = m.file().tensors().stream().mapToLong(TensorInfo::elementCount).sum();
+        out.printf("model %s: %s, %s, %s parameters; engine %s, %d threads, batch %d, KV %s%n",
+                m.path().getFileName(), m.model().config().architecture(), ModelSummary.humanBytes(fileBytes(m)),
+                ModelSummary.humanCount(params), m.model().getClass().getSimpleName(), threads,
+                modelOptions.batchSize, modelOptions.kvType);
+        out.printf("| %-8s | %22s |%n", "test", "t/s");
+        out.printf("| %-8s | %22s |%n", "--------", "----------------------");
+        if (pp.samples().length > 0) {
+            out.printf(Locale.ROOT, "| %-8s | %22s |%n", "pp" + promptTokens, "%.2f ± %.2f".formatted(pp.mean(), pp.sd()));
+        }
+        if (tg.samples().length > 0) {
+            out.printf(Locale.ROOT, "| %-8s | %22s |%n", "tg" + genTokens, "%.2f ± %.2f".formatted(tg.mean(), tg.sd()));
+        }
+        out.printf(Locale.ROOT, "memory read bandwidth: %s%n", bw);
+        if (tg.samples().length > 0) {
+            out.printf(Locale.ROOT, "decode reads %s of weights per token: %.2f GB/s at %.2f t/s = %.1f%% of the "
+                    + "measured bandwidth (roofline fraction %.4f)%s%n", ModelSummary.humanBytes(weightBytes),
+                    weightBytes * tg.mean() / 1e9, tg.mean(), roofline * 100, roofline,
+                    roofline > 1 ? "; above 1: the weights are small enough to be read from cache" : "");
+        }
+    }
+
+    private static long fileBytes(LoadedModel m) {
+        try {
+            return java.nio.file.Files.size(m.path());
+        } catch (java.io.IOException e) {
+            return -1;
+        }
+    }
+
+    private String json(LoadedModel m, int threads, Rates pp, Rates tg, MemoryBandwidth.Result bw, long weightBytes,
+            double roofline) {
+        var mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        ObjectNode root = mapper.createObjectNode();
+        root.put("model", m.path().toString());
+        root.put("modelBytes", fileBytes(m));
+        root.put("architecture", m.model().config().architecture());
+        root.put("engine", m.model().getClass().getSimpleName());
+        root.put("threads", threads);
+        root.put("batchSize", modelOptions.batchSize);
+        root.put("kvType", modelOptions.kvType);
+        root.put("contextSize", m.model().contextSize());
+        root.put("promptTokens", promptTokens);
+        root.put("genTokens", genTokens);
+        root.put("repetitions", repetitions);
+        if (pp.samples().length > 0) {
+            rates(root.putObject("prompt"), pp);
+        }
+        if (tg.samples().length > 0) {
+            rates(root.putObject("decode"), tg);
+        }
+        root.put("memoryBandwidthGBs", bw.readGBs());
+        root.put("bandwidthThreads", bw.threads());
+        root.put("bandwidthBufferBytes", bw.bufferBytes());
+        root.put("weightBytesPerToken", weightBytes);
+        if (tg.samples().length > 0) {
+            root.put("rooflineFraction", roofline);
+        }
+        try {
+            return mapper.writeValueAsString(root);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void rates(ObjectNode node, Rates r) {
+        node.put("tokensPerSecond", r.mean());
+        node.put("sd", r.sd());
+        var samples = node.putArray("samples");
+        for (double v : r.samples()) {
+            samples.add(v);
+        }
+    }
+
+}

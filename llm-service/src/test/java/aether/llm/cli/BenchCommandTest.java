@@ -1,0 +1,75 @@
+package aether.llm.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import aether.llm.gguf.GgufFile;
+import aether.llm.gguf.TensorInfo;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** {@code bench} on the bundled stories260K, with a small bandwidth buffer to keep the test short. */
+@Timeout(180)
+class BenchCommandTest {
+
+    private static CliHarness bench(String... args) {
+        return CliHarness.run(new BenchCommand(), args);
+    }
+
+    @Test
+    void shouldReportPositiveRatesBandwidthAndTheRooflineFractionAsJson() throws IOException {
+        CliHarness h = bench("-p", "16", "-n", "8", "-r", "2", "--json", "--bandwidth-mib", "32", "--threads", "1");
+        assertThat(h.exitCode).as(h.err()).isZero();
+        JsonNode json = new ObjectMapper().readTree(h.out());
+        assertThat(json.get("promptTokens").asInt()).isEqualTo(16);
+        assertThat(json.get("genTokens").asInt()).isEqualTo(8);
+        assertThat(json.get("repetitions").asInt()).isEqualTo(2);
+        assertThat(json.get("threads").asInt()).isEqualTo(1);
+        for (String test : new String[] {"prompt", "decode"}) {
+            JsonNode t = json.get(test);
+            assertThat(t.get("samples")).hasSize(2);
+            double mean = (t.get("samples").get(0).asDouble() + t.get("samples").get(1).asDouble()) / 2;
+            assertThat(t.get("tokensPerSecond").asDouble()).isPositive().isCloseTo(mean, within(1e-9 * mean));
+            assertThat(t.get("sd").asDouble()).isGreaterThanOrEqualTo(0);
+        }
+        double bandwidth = json.get("memoryBandwidthGBs").asDouble();
+        assertThat(bandwidth).isPositive();
+        long expectedWeights;
+        try (GgufFile f = GgufFile.open(BundledModel.locate())) {
+            long embedding = f.tensors().stream().filter(t -> t.name().equals("token_embd.weight"))
+                    .mapToLong(TensorInfo::sizeBytes).sum();
+            long all = f.tensors().stream().mapToLong(TensorInfo::sizeBytes).sum();
+            expectedWeights = all - embedding + embedding / 512;   // stories260K has its own output.weight
+            assertThat(json.get("modelBytes").asLong()).isEqualTo(Files.size(BundledModel.locate()));
+        }
+        assertThat(json.get("weightBytesPerToken").asLong()).isEqualTo(expectedWeights);
+        double decode = json.get("decode").get("tokensPerSecond").asDouble();
+        assertThat(json.get("rooflineFraction").asDouble()).isPositive()
+                .isCloseTo(expectedWeights * decode / (bandwidth * 1e9), within(1e-12));
+        assertThat(json.get("engine").asText()).isNotBlank();
+    }
+
+    @Test
+    void shouldPrintALlamaBenchStyleTable() {
+        CliHarness h = bench("-p", "8", "-n", "4", "-r", "1", "--bandwidth-mib", "32", "--threads", "1");
+        assertThat(h.exitCode).as(h.err()).isZero();
+        assertThat(h.out()).containsPattern("\\| pp8 +\\| +[0-9.]+ ± 0.00 \\|")
+                .containsPattern("\\| tg4 +\\| +[0-9.]+ ± 0.00 \\|")
+                .contains("memory read bandwidth: ").containsPattern("roofline fraction [0-9]+\\.[0-9]{4}");
+        CliHarness onlyPrompt = bench("-p", "8", "-n", "0", "-r", "1", "--bandwidth-mib", "32", "--json");
+        assertThat(onlyPrompt.exitCode).as(onlyPrompt.err()).isZero();
+        assertThat(onlyPrompt.out()).contains("\"prompt\"").doesNotContain("\"decode\"");
+    }
+
+    @Test
+    void shouldRejectBadValuesInOneLine() {
+        bench("-r", "0").assertBadInput("-r 0");
+        bench("-p", "0", "-n", "0").assertBadInput("not both 0");
+        bench("-p", "5000", "--bandwidth-mib", "32").assertBadInput("does not fit the context of 2048");
+        bench("-p", "x").assertBadInput("-p");
+    }
+}
