@@ -103,8 +103,8 @@ public final class InferenceServer implements AutoCloseable {
 
     @Override
     public void close() {
+        engine.close();   // first: running streams end with an error event and [DONE] instead of a cut connection
         http.close();
-        engine.close();
         model.close();
     }
 
