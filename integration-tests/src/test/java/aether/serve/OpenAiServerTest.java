@@ -339,4 +339,39 @@ class OpenAiServerTest {
                 .isGreaterThanOrEqualTo(reference.tokenizer().encode(turn1, true, true).length);
         assertThat(client.metric("aether_prefix_cache_hit_ratio")).isBetween(0.0, 1.0);
     }
+
+    /** Whether {@code text} is a JSON object, or (when cut short) the start of one, as Jackson reads it. */
+    static boolean jsonObjectOrPrefix(String text, boolean mustBeComplete) throws Exception {
+        var parser = ServerClient.JSON.createParser(text);
+        try {
+            var first = parser.nextToken();
+            if (first != com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
+                return false;
+            }
+            parser.skipChildren();
+            return parser.nextToken() == null;
+        } catch (com.fasterxml.jackson.core.io.JsonEOFException cut) {
+            return !mustBeComplete;
+        }
+    }
+
+    @Test
+    @Timeout(120)
+    void shouldConstrainJsonObjectOutputToJson() throws Exception {
+        int complete = 0;
+        for (String sampling : List.of("\"temperature\":0", "\"temperature\":0.8,\"seed\":1",
+                "\"temperature\":1.0,\"seed\":2", "\"temperature\":0.7,\"seed\":3")) {
+            JsonNode r = client.postJson("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":"
+                    + "\"Give me a JSON object about a cat\"}],\"response_format\":{\"type\":\"json_object\"},"
+                    + "\"max_tokens\":" + (40 + 30 * complete) + "," + sampling + "}");
+            String content = r.get("choices").get(0).get("message").get("content").asText();
+            boolean stopped = r.get("choices").get(0).get("finish_reason").asText().equals("stop");
+            // the budget closes the object in time (the vocabulary has byte tokens), so it always ends and parses
+            assertThat(stopped).as("%s: %s", sampling, content).isTrue();
+            assertThat(jsonObjectOrPrefix(content.strip(), true)).as("%s: %s", sampling, content).isTrue();
+            assertThat(ServerClient.parse(content).isObject()).isTrue();
+            complete++;
+        }
+        assertThat(complete).isEqualTo(4);
+    }
 }

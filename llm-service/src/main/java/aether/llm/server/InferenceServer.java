@@ -55,7 +55,7 @@ public final class InferenceServer implements AutoCloseable {
                     : path.getFileName().toString().replaceFirst("(?i)\\.gguf$", "");
             this.metrics = new ServerMetrics();
             this.engine = new ServingEngine(model.model(), tokenizer,
-                    TokenSamplers.standard(model.model().contextSize()),
+                    TokenSamplers.standard(model.model().contextSize(), tokenizer),
                     new ServingEngine.Settings(s.maxConcurrency(), s.queue(), s.batch(), s.prefixCache()), metrics);
             try {
                 int maxPrompt = s.maxPromptTokens() == 0 ? Integer.MAX_VALUE : s.maxPromptTokens();

@@ -67,12 +67,15 @@ final class RequestDecoder {
             throw ApiException.unsupported(f.has("tools") ? "tools" : "tool_choice",
                     "tool calling is not supported by this server yet");
         }
+        boolean jsonObject = false;
         if (f.has("response_format")) {
             JsonFields rf = JsonFields.of(f.get("response_format"), "response_format");
             String type = rf.requireString("type");
-            if (!type.equals("text")) {
+            if (type.equals("json_object")) {
+                jsonObject = true;
+            } else if (!type.equals("text")) {
                 throw ApiException.unsupported("response_format.type", "response_format '" + type
-                        + "' is not supported by this server yet (supported: text)");
+                        + "' is not supported by this server yet (supported: text, json_object)");
             }
         }
         List<ChatMessage> messages = messages(f);
@@ -99,8 +102,15 @@ final class RequestDecoder {
         if (f.has("top_logprobs") && !logprobs) {
             throw ApiException.invalid("top_logprobs", "'top_logprobs' requires 'logprobs' to be true");
         }
-        return common(f, List.of(checkPrompt(ids, "messages")), java.util.Collections.singletonList(null), max,
+        Decoded d = common(f, List.of(checkPrompt(ids, "messages")), java.util.Collections.singletonList(null), max,
                 maxField, logprobs ? top : -1, false);
+        if (!jsonObject) {
+            return d;
+        }
+        SamplingParams p = d.sampling();
+        return new Decoded(d.model(), d.stream(), d.includeUsage(), d.prompts(), d.promptTexts(), d.maxTokens(),
+                d.stop(), new SamplingParams(p.temperature(), p.topP(), p.topK(), p.minP(), p.presencePenalty(),
+                        p.frequencyPenalty(), p.seed(), p.logitBias(), true), d.logprobs(), d.echo(), d.ignoreEos());
     }
 
     Decoded completion(JsonNode body) {
@@ -205,7 +215,8 @@ final class RequestDecoder {
         // no seed: a fresh random one, so unseeded sampled requests differ as OpenAI's do
         long seed = f.has("seed") ? f.optLong("seed", 0L, Long.MIN_VALUE, Long.MAX_VALUE)
                 : java.util.concurrent.ThreadLocalRandom.current().nextLong();
-        var sampling = new SamplingParams(temperature, topP, topK, minP, presence, frequency, seed, logitBias(f));
+        var sampling = new SamplingParams(temperature, topP, topK, minP, presence, frequency, seed, logitBias(f),
+                false);
         return new Decoded(model, stream, includeUsage, prompts, texts, maxTokens, stops(f), sampling, logprobs,
                 echo, f.optBoolean("ignore_eos", false));
     }

@@ -14,11 +14,12 @@ import java.util.Map;
  * @param frequencyPenalty subtracted per occurrence of a token already generated, -2..2
  * @param seed             the sampler's seed; with the same seed and request the output repeats across restarts
  * @param logitBias        token id → bias added to its logit (-100 bans, 100 forces)
+ * @param jsonObject       constrain the output to one JSON object ({@code response_format: json_object})
  */
 public record SamplingParams(double temperature, double topP, int topK, double minP, double presencePenalty,
-        double frequencyPenalty, long seed, Map<Integer, Double> logitBias) {
+        double frequencyPenalty, long seed, Map<Integer, Double> logitBias, boolean jsonObject) {
 
-    public static final SamplingParams GREEDY = new SamplingParams(0, 1, 0, 0, 0, 0, 0, Map.of());
+    public static final SamplingParams GREEDY = new SamplingParams(0, 1, 0, 0, 0, 0, 0, Map.of(), false);
 
     public SamplingParams {
         if (!(temperature >= 0) || !(topP > 0 && topP <= 1) || topK < 0 || !(minP >= 0 && minP <= 1)) {

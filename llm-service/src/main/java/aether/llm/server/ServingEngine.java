@@ -281,7 +281,9 @@ public final class ServingEngine implements AutoCloseable {
             admitted.decrementAndGet();
             return;
         }
-        var a = new Active(job, null, samplers.create(job.request.sampling(), vocab), tokenizer.streamingDecoder(),
+        GenerationRequest r = job.request;
+        int budget = Math.min(r.maxTokens(), Math.max(1, contextSize - r.prompt().length + 1));
+        var a = new Active(job, null, samplers.create(r.sampling(), vocab, budget), tokenizer.streamingDecoder(),
                 admissions++);
         if (settings.prefixCache() > 0) {
             reusePrefix(a);

@@ -12,9 +12,12 @@ public interface TokenSampler {
      */
     int sample(float[] logits, int offset, int vocab);
 
-    /** Creates a request's sampler; {@code vocab} is the model's vocabulary size. */
+    /**
+     * Creates a request's sampler; {@code vocab} is the model's vocabulary size, {@code budget} the most tokens it
+     * will be asked for (max tokens, or what the context leaves).
+     */
     @FunctionalInterface
     interface Factory {
-        TokenSampler create(SamplingParams params, int vocab);
+        TokenSampler create(SamplingParams params, int vocab, int budget);
     }
 }

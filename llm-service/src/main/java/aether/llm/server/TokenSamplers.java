@@ -3,6 +3,7 @@ package aether.llm.server;
 import aether.llm.sampling.Sampler;
 import aether.llm.sampling.SamplerConfig;
 import aether.llm.sampling.SamplingWorkspace;
+import aether.llm.tokenizer.Tokenizer;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -17,12 +18,18 @@ final class TokenSamplers {
      * look at every generated token (the window is the whole context); there is no repeat penalty.
      */
     static TokenSampler.Factory standard(int contextSize) {
+        return standard(contextSize, null);
+    }
+
+    /** As {@link #standard(int)}, and with {@code tokenizer} also {@code json_object} output. */
+    static TokenSampler.Factory standard(int contextSize, Tokenizer tokenizer) {
         return new TokenSampler.Factory() {
+            private byte[][] pieces;
             private SamplingWorkspace workspace;
             private int workspaceVocab;
 
             @Override
-            public TokenSampler create(SamplingParams p, int vocab) {
+            public TokenSampler create(SamplingParams p, int vocab, int budget) {
                 if (workspace == null || workspaceVocab != vocab) {
                     workspace = new SamplingWorkspace(vocab);
                     workspaceVocab = vocab;
@@ -34,11 +41,21 @@ final class TokenSamplers {
                         1f, (float) p.presencePenalty(), (float) p.frequencyPenalty(), penalties ? contextSize : 0,
                         bias, p.seed());
                 Sampler sampler = new Sampler(config, workspace);
-                return (logits, offset, v) -> {
+                TokenSampler plain = (logits, offset, v) -> {
                     int token = sampler.sample(logits, offset);
                     sampler.accept(token);
                     return token;
                 };
+                if (!p.jsonObject()) {
+                    return plain;
+                }
+                if (tokenizer == null) {
+                    throw new IllegalStateException("json_object output needs the tokenizer");
+                }
+                if (pieces == null) {
+                    pieces = JsonObjectSampler.pieces(tokenizer);
+                }
+                return new JsonObjectSampler(plain, tokenizer, pieces, budget);
             }
         };
     }
