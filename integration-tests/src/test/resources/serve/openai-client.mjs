@@ -41,6 +41,17 @@ let ctext = '';
 for await (const chunk of cstream) ctext += chunk.choices[0]?.text ?? '';
 out.completionStream = { text: ctext };
 
+const json = await client.chat.completions.create({
+  model, messages: [{ role: 'user', content: 'A JSON object about a dog' }], max_tokens: 60, temperature: 0.8, seed: 7,
+  response_format: { type: 'json_object' },
+});
+out.json = { content: json.choices[0].message.content, finish: json.choices[0].finish_reason };
+try {
+  out.json.parsedType = Array.isArray(JSON.parse(out.json.content)) ? 'array' : typeof JSON.parse(out.json.content);
+} catch (e) {
+  out.json.parsedType = 'unparsable: ' + e.message;
+}
+
 async function status(fn) {
   try {
     await fn();

@@ -107,6 +107,9 @@ class OpenAiNodeClientTest {
             assertThat(r.get("completionStream").get("text").asText()).isEqualTo(expected);
             assertThat(r.get("completion").get("usage").get("completion_tokens").asInt()).isEqualTo(20);
 
+            assertThat(r.get("json").get("finish").asText()).isEqualTo("stop");
+            assertThat(r.get("json").get("parsedType").asText()).as(r.get("json").toString()).isEqualTo("object");
+
             assertThat(r.get("wrongKeyStatus").asInt()).isEqualTo(401);
             assertThat(r.get("wrongKeyChatStatus").asInt()).isEqualTo(401);
             assertThat(r.get("badRequestStatus").asInt()).isEqualTo(400);
