@@ -64,8 +64,25 @@ public final class LoadTestCommand implements Callable<Integer> {
             double ttftP50Ms, double ttftP99Ms, double itlP50Ms, double itlP99Ms) {}
 
     @Override
-    public Integer call() throws Exception {
-        PrintStream out = System.out;
+    public Integer call() {
+        try {
+            return measureAll(System.out);
+        } catch (Exception e) {
+            System.err.println("aether loadtest: " + (e.getMessage() != null ? e.getMessage() : e.toString()));
+            return ServeCommand.EXIT_BAD_SETTINGS;
+        }
+    }
+
+    private int measureAll(PrintStream out) throws Exception {
+        for (int c : levels) {
+            if (c < 1) {
+                throw new IllegalArgumentException("--concurrency " + c + " (expected levels of 1+)");
+            }
+        }
+        if (maxTokens < 1 || requests != null && requests < 1) {
+            throw new IllegalArgumentException("--max-tokens " + maxTokens + ", --requests " + requests
+                    + " (expected 1+)");
+        }
         int maxLevel = Arrays.stream(levels).max().orElse(1);
         InferenceServer server = null;
         try {

@@ -34,4 +34,19 @@ class LoadTestCommandTest {
         assertThat(LoadTestCommand.percentile(v, 99)).isEqualTo(5);
         assertThat(LoadTestCommand.percentile(new double[0], 50)).isNaN();
     }
+
+    @Test
+    void shouldRefuseANonPositiveLevelWithOneLineAndExitCode2() {
+        var err = new java.io.ByteArrayOutputStream();
+        var old = System.err;
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            int code = new picocli.CommandLine(new LoadTestCommand()).execute("--url", "http://127.0.0.1:1", "-c", "0");
+            assertThat(code).isEqualTo(2);
+        } finally {
+            System.setErr(old);
+        }
+        assertThat(err.toString(java.nio.charset.StandardCharsets.UTF_8))
+                .isEqualTo("aether loadtest: --concurrency 0 (expected levels of 1+)" + System.lineSeparator());
+    }
 }
