@@ -374,4 +374,27 @@ class OpenAiServerTest {
         }
         assertThat(complete).isEqualTo(4);
     }
+
+    @Test
+    @Timeout(60)
+    void shouldCancelAWholeRequestWhoseClientHangsUp() throws Exception {
+        double tokensBefore = client.metric("aether_completion_tokens_total");
+        var http = java.net.http.HttpClient.newHttpClient();
+        var pending = http.sendAsync(client.request("/v1/completions").header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"Once upon a time\",\"max_tokens\":1000,"
+                        + "\"temperature\":0,\"ignore_eos\":true}")).build(), HttpResponse.BodyHandlers.ofString());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (client.activeBlocks() == 0 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertThat(client.activeBlocks()).as("generating").isPositive();
+        http.shutdownNow();   // closes its connections mid-request
+        pending.cancel(true);
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (client.activeBlocks() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertThat(client.activeBlocks()).isZero();
+        assertThat(client.metric("aether_completion_tokens_total") - tokensBefore).isLessThan(1000);
+    }
 }

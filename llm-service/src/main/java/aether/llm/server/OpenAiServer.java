@@ -147,8 +147,25 @@ public final class OpenAiServer implements AutoCloseable {
                 """.formatted(settings.maxBodyBytes())).withFallback(ConfigFactory.load());
         this.system = ActorSystem.create("aether-serve", config);
         try {
-            this.binding = Http.get(system).newServerAt(settings.host(), settings.port())
-                    .bind(this::handle).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            // per connection, so that a whole (non-streamed) request whose client hangs up is cancelled too
+            var materializer = org.apache.pekko.stream.SystemMaterializer.get(system).materializer();
+            this.binding = Http.get(system).newServerAt(settings.host(), settings.port()).connectionSource()
+                    .to(org.apache.pekko.stream.javadsl.Sink.foreach(connection -> {
+                        var client = new ClientConnection();
+                        // the request side ends when the client closes the connection (its response may still be
+                        // pending: Pekko then waits for it), the response side when the connection is torn down
+                        connection.handleWith(org.apache.pekko.stream.javadsl.Flow.of(HttpRequest.class)
+                                .watchTermination((mat, done) -> {
+                                    done.whenComplete((ok, failure) -> client.close());
+                                    return mat;
+                                })
+                                .mapAsync(1, r -> handle(r, client))
+                                .watchTermination((mat, done) -> {
+                                    done.whenComplete((ok, failure) -> client.close());
+                                    return mat;
+                                }), materializer);
+                    }))
+                    .run(materializer).toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             system.terminate();
             throw new IllegalStateException("cannot listen on " + settings.host() + ":" + settings.port() + ": "
@@ -188,7 +205,31 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    private CompletionStage<HttpResponse> handle(HttpRequest request) {
+    /** One client connection: what to cancel when it closes. */
+    private static final class ClientConnection {
+        private final java.util.Set<Runnable> onClose = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        private volatile boolean closed;
+
+        /** Runs {@code action} when the connection closes (at once if it has); returns a deregistration. */
+        Runnable whenClosed(Runnable action) {
+            onClose.add(action);
+            if (closed && onClose.remove(action)) {
+                action.run();
+            }
+            return () -> onClose.remove(action);
+        }
+
+        void close() {
+            closed = true;
+            for (Runnable r : onClose) {
+                if (onClose.remove(r)) {
+                    r.run();
+                }
+            }
+        }
+    }
+
+    private CompletionStage<HttpResponse> handle(HttpRequest request, ClientConnection client) {
         String path = request.getUri().path();
         boolean get = request.method().equals(HttpMethods.GET);
         boolean post = request.method().equals(HttpMethods.POST);
@@ -229,7 +270,7 @@ public final class OpenAiServer implements AutoCloseable {
                     }
                     String key = authorize(request);
                     limitRate(key);
-                    return generate(request, endpoint);
+                    return generate(request, endpoint, client);
                 }
                 default -> {
                     return done(request, "other", error(ApiException.notFound(null, "not_found",
@@ -296,7 +337,7 @@ public final class OpenAiServer implements AutoCloseable {
      * dropped) up to {@link #drainLimit()} bytes before the 413 goes out: a server that stops reading while the
      * client is still sending makes the client's TCP stack reset the connection, and the client never sees the 413.
      */
-    private CompletionStage<HttpResponse> generate(HttpRequest request, String endpoint) {
+    private CompletionStage<HttpResponse> generate(HttpRequest request, String endpoint, ClientConnection client) {
         var length = request.entity().getContentLengthOption();
         if (length.isPresent() && length.getAsLong() > drainLimit()) {
             return done(request, endpoint, error(tooLarge(length.getAsLong())));
@@ -311,7 +352,7 @@ public final class OpenAiServer implements AutoCloseable {
                         metrics.request(endpoint, r.status().intValue());
                         return r;
                     }
-                    return respond(endpoint, body.bytes());
+                    return respond(endpoint, body.bytes(), client);
                 }, requests)
                 .exceptionally(e -> {
                     Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
@@ -369,13 +410,13 @@ public final class OpenAiServer implements AutoCloseable {
         return new ApiException(500, "server_error", null, null, "internal error: " + t, 0);
     }
 
-    private HttpResponse respond(String endpoint, byte[] body) {
+    private HttpResponse respond(String endpoint, byte[] body, ClientConnection client) {
         HttpResponse response;
         try {
             JsonNode json = parse(body);
             boolean chat = endpoint.equals("chat_completions");
             Decoded d = chat ? decoder.chat(json) : decoder.completion(json);
-            response = d.stream() ? stream(d, chat) : whole(d, chat);
+            response = d.stream() ? stream(d, chat) : whole(d, chat, client);
         } catch (ApiException e) {
             response = error(e);
         } catch (RuntimeException e) {
@@ -406,18 +447,25 @@ public final class OpenAiServer implements AutoCloseable {
 
     // ---- whole (non-streamed) responses
 
-    private HttpResponse whole(Decoded d, boolean chat) {
+    private HttpResponse whole(Decoded d, boolean chat, ClientConnection client) {
         int n = d.prompts().size();
-        var collectors = new ArrayList<Collector>(n);
-        var handles = new ArrayList<ServingEngine.Handle>(n);
+        var collectors = new java.util.concurrent.CopyOnWriteArrayList<Collector>();
+        var handles = new java.util.concurrent.CopyOnWriteArrayList<ServingEngine.Handle>();
+        // the client hangs up: stop generating (frees the KV blocks) and stop waiting
+        Runnable deregister = client.whenClosed(() -> {
+            handles.forEach(ServingEngine.Handle::cancel);
+            collectors.forEach(c -> c.done.completeExceptionally(
+                    ApiException.invalid(null, "the client closed the connection")));
+        });
         try {
             for (int i = 0; i < n; i++) {
                 var c = new Collector();
-                handles.add(engine.submit(d.request(i), c));
                 collectors.add(c);
+                handles.add(engine.submit(d.request(i), c));
             }
         } catch (ApiException e) {
             handles.forEach(ServingEngine.Handle::cancel);
+            deregister.run();
             throw e;
         }
         try {
@@ -434,6 +482,8 @@ public final class OpenAiServer implements AutoCloseable {
                 throw api;
             }
             throw new IllegalStateException(e.getCause());
+        } finally {
+            deregister.run();
         }
         ObjectNode out = JSON.objectNode();
         String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID();
