@@ -13,7 +13,8 @@ import picocli.CommandLine.Command;
         versionProvider = AetherVersion.class,
         description = "Actor-based distributed compute runtime for the JVM with an LLM inference service.",
         subcommands = {CommandLine.HelpCommand.class, aether.llm.cli.InspectCommand.class, aether.llm.cli.SynthCommand.class,
-                aether.llm.cli.RunCommand.class, aether.llm.cli.ChatCommand.class, aether.llm.cli.BenchCommand.class})
+                aether.llm.cli.RunCommand.class, aether.llm.cli.ChatCommand.class, aether.llm.cli.BenchCommand.class,
+                aether.llm.server.ServeCommand.class, aether.llm.server.LoadTestCommand.class})
 public final class AetherMain implements Runnable {
 
     @CommandLine.Spec

@@ -1,0 +1,69 @@
+// End-to-end check of `aether serve` with the official OpenAI Node client. Prints one JSON object with what it saw;
+// the Java test (OpenAiNodeClientTest) asserts on it. Env: AETHER_BASE_URL, AETHER_API_KEY, AETHER_MODEL.
+import OpenAI from 'openai';
+
+const baseURL = process.env.AETHER_BASE_URL;
+const model = process.env.AETHER_MODEL;
+const client = new OpenAI({ baseURL, apiKey: process.env.AETHER_API_KEY, maxRetries: 0, timeout: 60_000 });
+const out = {};
+
+out.models = (await client.models.list()).data.map((m) => m.id);
+
+const messages = [{ role: 'user', content: 'Tell me a story about a cat' }];
+const chat = await client.chat.completions.create({ model, messages, max_tokens: 16, temperature: 0 });
+out.chat = { content: chat.choices[0].message.content, finish: chat.choices[0].finish_reason, usage: chat.usage };
+
+const stream = await client.chat.completions.create({
+  model, messages, max_tokens: 16, temperature: 0, stream: true, stream_options: { include_usage: true },
+});
+let streamed = '';
+let streamUsage = null;
+let streamFinish = null;
+let chunks = 0;
+for await (const chunk of stream) {
+  chunks++;
+  if (chunk.usage) streamUsage = chunk.usage;
+  const choice = chunk.choices[0];
+  if (choice) {
+    streamed += choice.delta?.content ?? '';
+    if (choice.finish_reason) streamFinish = choice.finish_reason;
+  }
+}
+out.chatStream = { content: streamed, finish: streamFinish, usage: streamUsage, chunks };
+
+const completion = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 20, temperature: 0 });
+out.completion = { text: completion.choices[0].text, usage: completion.usage };
+
+const cstream = await client.completions.create({
+  model, prompt: 'Once upon a time', max_tokens: 20, temperature: 0, stream: true,
+});
+let ctext = '';
+for await (const chunk of cstream) ctext += chunk.choices[0]?.text ?? '';
+out.completionStream = { text: ctext };
+
+const json = await client.chat.completions.create({
+  model, messages: [{ role: 'user', content: 'A JSON object about a dog' }], max_tokens: 60, temperature: 0.8, seed: 7,
+  response_format: { type: 'json_object' },
+});
+out.json = { content: json.choices[0].message.content, finish: json.choices[0].finish_reason };
+try {
+  out.json.parsedType = Array.isArray(JSON.parse(out.json.content)) ? 'array' : typeof JSON.parse(out.json.content);
+} catch (e) {
+  out.json.parsedType = 'unparsable: ' + e.message;
+}
+
+async function status(fn) {
+  try {
+    await fn();
+    return 200;
+  } catch (e) {
+    return e.status ?? String(e);
+  }
+}
+const wrongKey = new OpenAI({ baseURL, apiKey: 'wrong-key', maxRetries: 0 });
+out.wrongKeyStatus = await status(() => wrongKey.models.list());
+out.wrongKeyChatStatus = await status(() => wrongKey.chat.completions.create({ model, messages, max_tokens: 2 }));
+out.badRequestStatus = await status(() => client.chat.completions.create({ model, messages, temperature: 5 }));
+out.unknownModelStatus = await status(() => client.chat.completions.create({ model: 'nope', messages }));
+
+console.log(JSON.stringify(out));

@@ -1,0 +1,226 @@
+package aether.llm.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code ./aether loadtest}: streams greedy completions at several concurrency levels against a server (a running one
+ * at {@code --url}, or one started in-process on {@code -m}) and reports, per level, the aggregate decode rate
+ * (generated tokens over the level's wall time) and p50/p99 time to first token and inter-token latency as the client
+ * sees them (one SSE chunk per token; {@code ignore_eos} makes every request generate exactly {@code --max-tokens}).
+ */
+@Command(name = "loadtest", sortOptions = false,
+        description = "Measure aggregate decode tokens/s and TTFT / inter-token latency percentiles under load.")
+public final class LoadTestCommand implements Callable<Integer> {
+
+    @Option(names = "--url", description = "server base URL, e.g. http://127.0.0.1:8080 (default: start one on -m)")
+    String url;
+
+    @Option(names = {"-m", "--model"}, description = "model for an in-process server (default: the bundled one)")
+    Path model;
+
+    @Option(names = "--api-key", description = "Bearer key for --url")
+    String apiKey;
+
+    @Option(names = {"-c", "--concurrency"}, split = ",", description = "concurrency levels (default 1,8,32)")
+    int[] levels = {1, 8, 32};
+
+    @Option(names = "--requests", description = "requests per level (default: 2 x concurrency, at least 4)")
+    Integer requests;
+
+    @Option(names = {"-n", "--max-tokens"}, description = "tokens generated per request (default 64)")
+    int maxTokens = 64;
+
+    @Option(names = {"-p", "--prompt"}, description = "prompt text (default: a short story opening)")
+    String prompt = "Once upon a time, in a small village by the sea, there lived";
+
+    @Option(names = "--json", description = "print JSON instead of a table")
+    boolean json;
+
+    /** One level's figures. */
+    public record Level(int concurrency, int requests, long tokens, double seconds, double tokensPerSecond,
+            double ttftP50Ms, double ttftP99Ms, double itlP50Ms, double itlP99Ms) {}
+
+    @Override
+    public Integer call() {
+        try {
+            return measureAll(System.out);
+        } catch (Exception e) {
+            System.err.println("aether loadtest: " + (e.getMessage() != null ? e.getMessage() : e.toString()));
+            return ServeCommand.EXIT_BAD_SETTINGS;
+        }
+    }
+
+    private int measureAll(PrintStream out) throws Exception {
+        for (int c : levels) {
+            if (c < 1) {
+                throw new IllegalArgumentException("--concurrency " + c + " (expected levels of 1+)");
+            }
+        }
+        if (maxTokens < 1 || requests != null && requests < 1) {
+            throw new IllegalArgumentException("--max-tokens " + maxTokens + ", --requests " + requests
+                    + " (expected 1+)");
+        }
+        int maxLevel = Arrays.stream(levels).max().orElse(1);
+        InferenceServer server = null;
+        try {
+            String base = url;
+            if (base == null) {
+                var s = ServeSettings.fromConfig(com.typesafe.config.ConfigFactory.load()).withPort(0)
+                        .withContext(0, maxLevel, 256).withLimits(maxLevel, 4 * maxLevel, 0)
+                        .withApiKeys(Set.of());
+                if (model != null) {
+                    s = s.withModel(model);
+                }
+                server = InferenceServer.start(s);
+                base = "http://127.0.0.1:" + server.port();
+                out.println("loadtest: started " + server.modelId() + " in-process on " + base);
+            }
+            var results = new ArrayList<Level>();
+            for (int c : levels) {
+                int n = requests != null ? requests : Math.max(4, 2 * c);
+                results.add(run(base, c, n));
+                if (!json) {
+                    print(out, results.getLast(), results.size() == 1);
+                }
+            }
+            if (json) {
+                out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(results));
+            }
+            return 0;
+        } finally {
+            if (server != null) {
+                server.close();
+            }
+        }
+    }
+
+    private static void print(PrintStream out, Level l, boolean header) {
+        if (header) {
+            out.println("| concurrency | requests | tokens | decode t/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms |");
+            out.println("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        }
+        out.printf("| %d | %d | %d | %.1f | %.1f | %.1f | %.2f | %.2f |%n", l.concurrency(), l.requests(), l.tokens(),
+                l.tokensPerSecond(), l.ttftP50Ms(), l.ttftP99Ms(), l.itlP50Ms(), l.itlP99Ms());
+    }
+
+    /** Runs {@code n} streamed requests, {@code concurrency} at a time. */
+    Level run(String base, int concurrency, int n) throws Exception {
+        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode body = mapper.createObjectNode().put("prompt", prompt).put("max_tokens", maxTokens)
+                .put("temperature", 0).put("ignore_eos", true).put("stream", true);
+        body.putObject("stream_options").put("include_usage", true);
+        byte[] bytes = mapper.writeValueAsBytes(body);
+        var ttft = new double[n];
+        var gaps = new ArrayList<double[]>();
+        var tokens = new long[n];
+        ExecutorService pool = Executors.newFixedThreadPool(concurrency, Thread.ofVirtual().factory());
+        long start = System.nanoTime();
+        try {
+            var futures = new ArrayList<Future<double[]>>();
+            for (int i = 0; i < n; i++) {
+                int index = i;
+                futures.add(pool.submit(() -> one(http, mapper, base, bytes, index, ttft, tokens)));
+            }
+            for (Future<double[]> f : futures) {
+                gaps.add(f.get());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        long total = Arrays.stream(tokens).sum();
+        double[] itl = gaps.stream().flatMapToDouble(Arrays::stream).toArray();
+        return new Level(concurrency, n, total, seconds, total / seconds, percentile(ttft, 50), percentile(ttft, 99),
+                percentile(itl, 50), percentile(itl, 99));
+    }
+
+    /** One streamed request: records its TTFT and token count, returns its inter-token gaps (ms). */
+    private double[] one(HttpClient http, ObjectMapper mapper, String base, byte[] body, int index, double[] ttft,
+            long[] tokens) throws IOException, InterruptedException {
+        var b = HttpRequest.newBuilder(URI.create(base + "/v1/completions")).timeout(Duration.ofMinutes(30))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofByteArray(body));
+        if (apiKey != null) {
+            b.header("Authorization", "Bearer " + apiKey);
+        }
+        long sent = System.nanoTime();
+        HttpResponse<java.io.InputStream> r = http.send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
+        var gaps = new double[maxTokens];
+        int gapCount = 0;
+        long last = 0;
+        try (var in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
+            if (r.statusCode() != 200) {
+                throw new IOException("HTTP " + r.statusCode() + ": " + in.readLine());
+            }
+            String line;
+            while ((line = in.readLine()) != null) {
+                if (!line.startsWith("data: ") || line.equals("data: [DONE]")) {
+                    continue;
+                }
+                JsonNode chunk = mapper.readTree(line.substring(6));
+                if (chunk.hasNonNull("usage")) {
+                    tokens[index] = chunk.get("usage").get("completion_tokens").asLong();
+                    continue;
+                }
+                if (chunk.has("error")) {
+                    throw new IOException("stream error: " + chunk.get("error"));
+                }
+                JsonNode choice = chunk.get("choices").get(0);
+                if (!choice.hasNonNull("finish_reason") || !choice.get("text").asText().isEmpty()) {
+                    long now = System.nanoTime();
+                    if (last == 0) {
+                        ttft[index] = (now - sent) / 1e6;
+                    } else if (gapCount < gaps.length) {
+                        gaps[gapCount++] = (now - last) / 1e6;
+                    }
+                    last = now;
+                }
+            }
+        }
+        return Arrays.copyOf(gaps, gapCount);
+    }
+
+    static double percentile(double[] values, double p) {
+        if (values.length == 0) {
+            return Double.NaN;
+        }
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        int rank = (int) Math.ceil(p / 100 * sorted.length) - 1;
+        return sorted[Math.max(0, Math.min(sorted.length - 1, rank))];
+    }
+
+    /** For tests: the figures of one level against {@code base}. */
+    static List<Level> measure(String base, int[] levels, int requests, int maxTokens) throws Exception {
+        var cmd = new LoadTestCommand();
+        cmd.maxTokens = maxTokens;
+        var out = new ArrayList<Level>();
+        for (int c : levels) {
+            out.add(cmd.run(base, c, requests));
+        }
+        return out;
+    }
+}

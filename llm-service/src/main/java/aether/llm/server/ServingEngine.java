@@ -1,0 +1,598 @@
+package aether.llm.server;
+
+import aether.llm.engine.InferenceModel;
+import aether.llm.engine.InferenceModel.BatchEntry;
+import aether.llm.engine.InferenceModel.KvCacheFullException;
+import aether.llm.engine.InferenceModel.KvStats;
+import aether.llm.engine.Sequence;
+import aether.llm.server.GenerationListener.FinishReason;
+import aether.llm.server.GenerationListener.GeneratedToken;
+import aether.llm.tokenizer.StreamingDecoder;
+import aether.llm.tokenizer.Tokenizer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Continuous batching over one {@link InferenceModel}. A single engine thread owns the model and every sequence:
+ * each loop iteration drops cancelled requests (closing their sequences, which frees their KV blocks), admits waiting
+ * requests up to {@code maxConcurrency}, and runs one {@link InferenceModel#step}: one token for every decoding
+ * sequence plus prompt chunks of newly admitted ones (at most {@code prefillChunk} prompt tokens per step), so running
+ * streams keep producing a token per step while long prompts are read. Each request samples with its own
+ * {@link TokenSampler}.
+ *
+ * <p>Admission: {@link #submit} accepts while fewer than {@code maxConcurrency + queueSize} requests are admitted or
+ * waiting, else throws a 429 {@link ApiException}. When the KV pool runs out mid-step, the most recently admitted
+ * sequence is evicted and later recomputed from its tokens (its client sees no difference but latency).
+ *
+ * <p>Thread-safe: {@link #submit}, {@link Handle#cancel} and the gauges may be called from any thread; listeners are
+ * called on the engine thread.
+ */
+public final class ServingEngine implements AutoCloseable {
+
+    private static final Logger LOG = Logger.getLogger(ServingEngine.class.getName());
+
+    /**
+     * @param maxConcurrency sequences in the running batch at most
+     * @param queueSize      requests waiting beyond those at most
+     * @param prefillChunk   prompt tokens per step at most (over all prefilling sequences)
+     * @param prefixCache    finished sequences kept with their KV blocks so a later prompt that starts with the
+     *                       same tokens (a shared system prompt, the next turn of a chat) skips that prefill; 0 = off
+     */
+    public record Settings(int maxConcurrency, int queueSize, int prefillChunk, int prefixCache) {
+        public Settings {
+            if (maxConcurrency < 1 || queueSize < 0 || prefillChunk < 1 || prefixCache < 0) {
+                throw new IllegalArgumentException("engine settings max-concurrency " + maxConcurrency + ", queue "
+                        + queueSize + ", prefill chunk " + prefillChunk + ", prefix cache " + prefixCache
+                        + " (expected max-concurrency >= 1, queue >= 0, prefill chunk >= 1, prefix cache >= 0)");
+            }
+        }
+
+        /** Without a prefix cache. */
+        public Settings(int maxConcurrency, int queueSize, int prefillChunk) {
+            this(maxConcurrency, queueSize, prefillChunk, 0);
+        }
+    }
+
+    /** A submitted request: cancel it to stop generation and free its memory before the next step. */
+    public interface Handle {
+        void cancel();
+    }
+
+    private final InferenceModel model;
+    private final Tokenizer tokenizer;
+    private final TokenSampler.Factory samplers;
+    private final Settings settings;
+    private final ServerMetrics metrics;
+    private final int vocab;
+    private final int contextSize;
+    private final LinkedBlockingQueue<Job> queue = new LinkedBlockingQueue<>();
+    private final AtomicInteger admitted = new AtomicInteger();
+    private final Thread thread;
+    private volatile boolean running = true;
+    private volatile int activeCount;
+    private volatile KvStats kvStats;
+    private volatile int cachedBlocks;
+
+    // engine-thread state
+    private final List<Active> active = new ArrayList<>();
+    private final ArrayDeque<Active> preempted = new ArrayDeque<>();
+    /** Finished sequences kept for their prefix, oldest first. */
+    private final ArrayDeque<Cached> idle = new ArrayDeque<>();
+    private final List<BatchEntry> batch = new ArrayList<>();
+    private final List<Active> batchOwners = new ArrayList<>();
+    private final List<Active> finishing = new ArrayList<>();
+    private final float[] logits;
+    private final float[] scratch;
+    private long admissions;
+
+    public ServingEngine(InferenceModel model, Tokenizer tokenizer, TokenSampler.Factory samplers, Settings settings,
+            ServerMetrics metrics) {
+        this.model = Objects.requireNonNull(model, "model");
+        this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
+        this.samplers = Objects.requireNonNull(samplers, "samplers");
+        this.settings = Objects.requireNonNull(settings, "settings");
+        this.metrics = Objects.requireNonNull(metrics, "metrics");
+        this.vocab = model.config().vocabSize();
+        this.contextSize = model.contextSize();
+        this.logits = new float[Math.multiplyExact(settings.maxConcurrency(), vocab)];
+        this.scratch = new float[vocab];
+        this.kvStats = model.kvStats();
+        metrics.bindEngine(queue::size, () -> activeCount, () -> kvStats, () -> cachedBlocks);
+        this.thread = Thread.ofPlatform().name("aether-engine").daemon().unstarted(this::loop);
+        thread.start();
+    }
+
+    public int contextSize() {
+        return contextSize;
+    }
+
+    public boolean isRunning() {
+        return running && thread.isAlive();
+    }
+
+    /** Requests waiting for a slot. */
+    public int queued() {
+        return queue.size();
+    }
+
+    /** Sequences in the running batch (as of the last step). */
+    public int active() {
+        return activeCount;
+    }
+
+    /** KV pool occupancy as of the last step (blocks held by the prefix cache count as used). */
+    public KvStats kvStats() {
+        return kvStats;
+    }
+
+    /** KV blocks held by finished sequences kept in the prefix cache, as of the last step (positions / block size). */
+    public int cachedBlocks() {
+        return cachedBlocks;
+    }
+
+    /**
+     * Queues a request. The listener hears its output on the engine thread.
+     *
+     * @throws ApiException 429 when {@code maxConcurrency + queueSize} requests are already admitted or waiting, 503
+     *                      when the engine has stopped
+     */
+    public Handle submit(GenerationRequest request, GenerationListener listener) {
+        if (!running) {
+            throw ApiException.unavailable("the server is shutting down");
+        }
+        // a bad id would fail the whole step it joins, so it is refused here, never inside a shared step
+        int[] prompt = request.prompt();
+        for (int i = 0; i < prompt.length; i++) {
+            if (prompt[i] < 0 || prompt[i] >= vocab) {
+                throw ApiException.invalid("prompt", "token id " + prompt[i] + " at index " + i
+                        + " is outside the model's vocabulary (0.." + (vocab - 1) + ")");
+            }
+        }
+        if (prompt.length > contextSize) {
+            throw ApiException.invalid("prompt", "context_length_exceeded", "the prompt has " + prompt.length
+                    + " tokens; the context holds " + contextSize);
+        }
+        int limit = settings.maxConcurrency() + settings.queueSize();
+        while (true) {
+            int n = admitted.get();
+            if (n >= limit) {
+                throw ApiException.tooMany("server_overloaded", "the server is at capacity: " + settings.maxConcurrency()
+                        + " requests running and " + settings.queueSize() + " waiting; retry later", 1);
+            }
+            if (admitted.compareAndSet(n, n + 1)) {
+                break;
+            }
+        }
+        var job = new Job(request, listener, System.nanoTime());
+        metrics.promptTokens(request.prompt().length);
+        queue.add(job);
+        return job;
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        thread.interrupt();
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void loop() {
+        try {
+            while (running) {
+                reapCancelled();
+                admit();
+                if (active.isEmpty()) {
+                    Job next = queue.poll(50, TimeUnit.MILLISECONDS);
+                    if (next != null) {
+                        start(next);
+                    }
+                    continue;
+                }
+                step();
+                publish();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Throwable t) {
+            LOG.log(Level.SEVERE, "engine loop failed; failing every request", t);
+            running = false;
+        } finally {
+            shutdown();
+        }
+    }
+
+    private void publish() {
+        activeCount = active.size();
+        KvStats kv = model.kvStats();
+        int blocks = 0;
+        for (Cached c : idle) {
+            blocks += (c.tokens.length + kv.blockPositions() - 1) / kv.blockPositions();
+        }
+        cachedBlocks = blocks;
+        kvStats = kv;
+    }
+
+    private void reapCancelled() {
+        boolean any = false;
+        for (int i = active.size() - 1; i >= 0; i--) {
+            Active a = active.get(i);
+            if (a.job.cancelled) {
+                a.sequence.close();
+                active.remove(i);
+                admitted.decrementAndGet();
+                any = true;
+            }
+        }
+        for (var it = preempted.iterator(); it.hasNext(); ) {
+            Active a = it.next();
+            if (a.job.cancelled) {
+                it.remove();
+                admitted.decrementAndGet();
+            }
+        }
+        if (any) {
+            publish();
+        }
+    }
+
+    private void admit() {
+        while (active.size() < settings.maxConcurrency()) {
+            Active back = preempted.peekFirst();
+            if (back != null) {
+                // an evicted sequence comes back (before any new request) once its tokens fit the free blocks;
+                // re-admitting it earlier would only evict it again
+                KvStats kv = model.kvStats();
+                long needed = (back.size + kv.blockPositions()) / kv.blockPositions() + 1;
+                while (needed > kv.freeBlocks() && !idle.isEmpty()) {
+                    idle.pollFirst().sequence.close();
+                    kv = model.kvStats();
+                }
+                if (!active.isEmpty() && needed > kv.freeBlocks()) {
+                    break;
+                }
+                preempted.pollFirst();
+                back.sequence = model.newSequence();
+                active.add(back);
+                continue;
+            }
+            Job job = queue.poll();
+            if (job == null) {
+                break;
+            }
+            start(job);
+        }
+        publish();
+    }
+
+    private void start(Job job) {
+        if (job.cancelled) {
+            admitted.decrementAndGet();
+            return;
+        }
+        GenerationRequest r = job.request;
+        int budget = Math.min(r.maxTokens(), Math.max(1, contextSize - r.prompt().length + 1));
+        var a = new Active(job, null, samplers.create(r.sampling(), vocab, budget), tokenizer.streamingDecoder(),
+                admissions++);
+        if (settings.prefixCache() > 0) {
+            reusePrefix(a);
+        }
+        if (a.sequence == null) {
+            a.sequence = model.newSequence();
+        }
+        active.add(a);
+    }
+
+    /** Takes the kept sequence sharing the longest prefix with the prompt, cut back to that prefix. */
+    private void reusePrefix(Active a) {
+        int[] prompt = a.job.request.prompt();
+        Cached best = null;
+        int bestLength = 0;
+        for (Cached c : idle) {
+            int n = Math.min(c.tokens.length, prompt.length);
+            int common = 0;
+            while (common < n && c.tokens[common] == prompt[common]) {
+                common++;
+            }
+            if (common > bestLength) {
+                best = c;
+                bestLength = common;
+            }
+        }
+        // at least the prompt's last token must run, for the logits of the first generated token
+        int reuse = Math.min(bestLength, prompt.length - 1);
+        if (best == null || reuse == 0) {
+            metrics.prefixLookup(0);
+            return;
+        }
+        idle.remove(best);
+        best.sequence.truncate(reuse);
+        a.sequence = best.sequence;
+        a.fed = reuse;
+        metrics.prefixLookup(reuse);
+    }
+
+    private void step() {
+        batch.clear();
+        batchOwners.clear();
+        finishing.clear();
+        for (Active a : active) {
+            if (a.size - a.fed == 1) {
+                if (a.fed + 1 > contextSize) {
+                    finishing.add(a);
+                } else {
+                    add(a, a.fed + 1);
+                }
+            }
+        }
+        int budget = settings.prefillChunk();
+        for (Active a : active) {
+            int remaining = a.size - a.fed;
+            if (remaining > 1 && budget > 0) {
+                int n = Math.min(remaining, budget);
+                add(a, a.fed + n);
+                budget -= n;
+            }
+        }
+        for (Active a : finishing) {
+            finish(a, FinishReason.LENGTH);
+        }
+        if (batch.isEmpty()) {
+            return;
+        }
+        try {
+            model.step(batch, logits);
+        } catch (KvCacheFullException full) {
+            onPoolFull(full);
+            return;
+        } catch (RuntimeException e) {
+            LOG.log(Level.SEVERE, "model step failed; failing the " + batch.size() + " requests in it", e);
+            for (Active a : batchOwners) {
+                fail(a, new IllegalStateException("the model failed: " + e.getMessage(), e));
+            }
+            return;
+        }
+        for (int i = 0; i < batch.size(); i++) {
+            Active a = batchOwners.get(i);
+            a.fed = batch.get(i).to();
+            if (a.fed == a.size && !a.job.cancelled) {
+                sample(a, i * vocab);
+            }
+        }
+    }
+
+    private void add(Active a, int to) {
+        batch.add(new BatchEntry(a.sequence, a.tokens, a.fed, to));
+        batchOwners.add(a);
+    }
+
+    /** Evicts the most recently admitted sequence (it is recomputed when a slot frees), or ends a lone one. */
+    private void onPoolFull(KvCacheFullException full) {
+        if (!idle.isEmpty()) {   // kept prefixes go first; the step is retried next iteration
+            idle.pollFirst().sequence.close();
+            return;
+        }
+        Active youngest = null;
+        for (Active a : active) {
+            if (youngest == null || a.order > youngest.order) {
+                youngest = a;
+            }
+        }
+        if (youngest == null) {
+            return;
+        }
+        if (active.size() == 1) {
+            if (youngest.generated > 0) {
+                finish(youngest, FinishReason.LENGTH);
+            } else {
+                fail(youngest, ApiException.invalid("prompt", "context_length_exceeded",
+                        "the prompt does not fit the KV cache: " + full.getMessage()));
+            }
+            return;
+        }
+        youngest.sequence.close();
+        youngest.fed = 0;
+        active.remove(youngest);
+        preempted.addFirst(youngest);
+        metrics.preemption();
+    }
+
+    private void sample(Active a, int offset) {
+        GenerationRequest r = a.job.request;
+        GeneratedToken info = null;
+        int token;
+        if (r.topLogprobs() >= 0) {
+            System.arraycopy(logits, offset, scratch, 0, vocab);
+            token = a.sampler.sample(logits, offset, vocab);
+            info = Logprobs.of(scratch, token, r.topLogprobs());
+        } else {
+            token = a.sampler.sample(logits, offset, vocab);
+            info = new GeneratedToken(token, Double.NaN, Logprobs.NO_IDS, Logprobs.NO_VALUES);
+        }
+        long now = System.nanoTime();
+        if (a.generated == 0) {
+            metrics.firstToken(now - a.job.submittedNs);
+        } else {
+            metrics.interToken(now - a.lastTokenNs);
+        }
+        a.lastTokenNs = now;
+        a.generated++;
+        metrics.completionToken();
+        a.append(token);
+        a.pendingTokens.add(info);
+        if (!r.ignoreEos() && tokenizer.isEndOfGeneration(token)) {
+            finish(a, FinishReason.STOP);
+            return;
+        }
+        a.text.setLength(0);
+        a.decoder.accept(token, a.text);
+        String out = a.stop.push(a.text);
+        if (a.stop.matched()) {
+            emit(a, out);
+            finish(a, FinishReason.STOP);
+            return;
+        }
+        if (!out.isEmpty()) {
+            emit(a, out);
+        }
+        if (a.generated >= r.maxTokens() || a.size > contextSize) {
+            finish(a, FinishReason.LENGTH);
+        }
+    }
+
+    private void emit(Active a, String text) {
+        List<GeneratedToken> tokens = a.pendingTokens.isEmpty() ? List.of() : List.copyOf(a.pendingTokens);
+        a.pendingTokens.clear();
+        try {
+            a.job.listener.onText(text, tokens);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "listener failed; cancelling its request", e);
+            a.job.cancelled = true;
+        }
+    }
+
+    private void finish(Active a, FinishReason reason) {
+        if (!a.stop.matched()) {
+            String rest = a.stop.push(a.decoder.flush());
+            rest += a.stop.flush();
+            if (!rest.isEmpty() || !a.pendingTokens.isEmpty()) {
+                emit(a, rest);
+            }
+        } else if (!a.pendingTokens.isEmpty()) {
+            emit(a, "");
+        }
+        if (settings.prefixCache() > 0 && !a.job.cancelled && a.fed > 0) {
+            keep(a);
+        } else {
+            release(a);
+        }
+        if (!a.job.cancelled) {
+            try {
+                a.job.listener.onFinish(reason, a.job.request.prompt().length, a.generated);
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "listener failed on finish", e);
+            }
+        }
+    }
+
+    private void fail(Active a, RuntimeException error) {
+        release(a);
+        if (!a.job.cancelled) {
+            try {
+                a.job.listener.onError(error);
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "listener failed on error", e);
+            }
+        }
+    }
+
+    private void release(Active a) {
+        a.sequence.close();
+        if (active.remove(a)) {
+            admitted.decrementAndGet();
+        }
+    }
+
+    /** Ends a request but keeps its sequence (the tokens it holds) for later prompts with the same prefix. */
+    private void keep(Active a) {
+        if (active.remove(a)) {
+            admitted.decrementAndGet();
+        }
+        idle.addLast(new Cached(a.sequence, Arrays.copyOf(a.tokens, a.fed)));
+        while (idle.size() > settings.prefixCache()) {
+            idle.pollFirst().sequence.close();
+        }
+    }
+
+    private void shutdown() {
+        running = false;
+        var gone = ApiException.unavailable("the server is shutting down");
+        for (Active a : List.copyOf(active)) {
+            fail(a, gone);
+        }
+        for (Active a : preempted) {
+            a.job.listener.onError(gone);
+        }
+        preempted.clear();
+        for (Cached c : idle) {
+            c.sequence.close();
+        }
+        idle.clear();
+        Job job;
+        while ((job = queue.poll()) != null) {
+            if (!job.cancelled) {
+                job.listener.onError(gone);
+            }
+        }
+        publish();
+    }
+
+    /** A finished sequence kept for its prefix: its KV holds exactly {@code tokens}. */
+    private record Cached(Sequence sequence, int[] tokens) {}
+
+    private static final class Job implements Handle {
+        final GenerationRequest request;
+        final GenerationListener listener;
+        final long submittedNs;
+        volatile boolean cancelled;
+
+        Job(GenerationRequest request, GenerationListener listener, long submittedNs) {
+            this.request = request;
+            this.listener = Objects.requireNonNull(listener, "listener");
+            this.submittedNs = submittedNs;
+        }
+
+        @Override
+        public void cancel() {
+            cancelled = true;
+        }
+    }
+
+    /** A request in the running batch (or evicted, waiting to be recomputed). Engine thread only. */
+    private static final class Active {
+        final Job job;
+        final TokenSampler sampler;
+        final StreamingDecoder decoder;
+        final StopMatcher stop;
+        final long order;
+        final StringBuilder text = new StringBuilder();
+        final List<GeneratedToken> pendingTokens = new ArrayList<>(4);
+        Sequence sequence;
+        /** Prompt then generated tokens; {@code [0, fed)} are in the sequence, the rest are fed next. */
+        int[] tokens;
+        int size;
+        int fed;
+        int generated;
+        long lastTokenNs;
+
+        Active(Job job, Sequence sequence, TokenSampler sampler, StreamingDecoder decoder, long order) {
+            this.job = job;
+            this.sequence = sequence;
+            this.sampler = sampler;
+            this.decoder = decoder;
+            this.stop = new StopMatcher(job.request.stop());
+            this.order = order;
+            int[] prompt = job.request.prompt();
+            this.tokens = Arrays.copyOf(prompt, prompt.length + Math.min(job.request.maxTokens(), 64));
+            this.size = prompt.length;
+        }
+
+        void append(int token) {
+            if (size == tokens.length) {
+                tokens = Arrays.copyOf(tokens, tokens.length * 2);
+            }
+            tokens[size++] = token;
+        }
+    }
+}

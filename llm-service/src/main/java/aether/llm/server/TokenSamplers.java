@@ -1,0 +1,62 @@
+package aether.llm.server;
+
+import aether.llm.sampling.Sampler;
+import aether.llm.sampling.SamplerConfig;
+import aether.llm.sampling.SamplingWorkspace;
+import aether.llm.tokenizer.Tokenizer;
+import java.util.HashMap;
+import java.util.Map;
+
+/** Request samplers over {@code aether.llm.sampling}: OpenAI's fields mapped onto a {@link SamplerConfig}. */
+final class TokenSamplers {
+
+    private TokenSamplers() {}
+
+    /**
+     * A factory for one engine: its samplers share one workspace, which is safe because the engine thread calls them
+     * one at a time and each {@link Sampler#sample} call is self-contained. OpenAI's presence and frequency penalties
+     * look at every generated token (the window is the whole context); there is no repeat penalty.
+     */
+    static TokenSampler.Factory standard(int contextSize) {
+        return standard(contextSize, null);
+    }
+
+    /** As {@link #standard(int)}, and with {@code tokenizer} also {@code json_object} output. */
+    static TokenSampler.Factory standard(int contextSize, Tokenizer tokenizer) {
+        return new TokenSampler.Factory() {
+            private byte[][] pieces;
+            private SamplingWorkspace workspace;
+            private int workspaceVocab;
+
+            @Override
+            public TokenSampler create(SamplingParams p, int vocab, int budget) {
+                if (workspace == null || workspaceVocab != vocab) {
+                    workspace = new SamplingWorkspace(vocab);
+                    workspaceVocab = vocab;
+                }
+                boolean penalties = p.presencePenalty() != 0 || p.frequencyPenalty() != 0;
+                Map<Integer, Float> bias = new HashMap<>();
+                p.logitBias().forEach((id, b) -> bias.put(id, b.floatValue()));
+                var config = new SamplerConfig((float) p.temperature(), p.topK(), (float) p.topP(), (float) p.minP(),
+                        1f, (float) p.presencePenalty(), (float) p.frequencyPenalty(), penalties ? contextSize : 0,
+                        bias, p.seed());
+                Sampler sampler = new Sampler(config, workspace);
+                TokenSampler plain = (logits, offset, v) -> {
+                    int token = sampler.sample(logits, offset);
+                    sampler.accept(token);
+                    return token;
+                };
+                if (!p.jsonObject()) {
+                    return plain;
+                }
+                if (tokenizer == null) {
+                    throw new IllegalStateException("json_object output needs the tokenizer");
+                }
+                if (pieces == null) {
+                    pieces = JsonObjectSampler.pieces(tokenizer);
+                }
+                return new JsonObjectSampler(plain, tokenizer, pieces, budget);
+            }
+        };
+    }
+}

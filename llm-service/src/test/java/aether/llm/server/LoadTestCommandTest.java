@@ -1,0 +1,52 @@
+package aether.llm.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import aether.runtime.testing.SharedData;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+class LoadTestCommandTest {
+
+    @Test
+    @Timeout(120)
+    void shouldCountEveryGeneratedTokenAndReportOrderedPercentiles() throws Exception {
+        var model = SharedData.require("models/stories260K.gguf");
+        try (var server = InferenceServer.start(new ServeSettings(model, "127.0.0.1", 0, Set.of(), 4, 8, 0, 256, 4,
+                64, 0, 1 << 20, 0, null, null))) {
+            List<LoadTestCommand.Level> levels = LoadTestCommand.measure("http://127.0.0.1:" + server.port(),
+                    new int[] {1, 4}, 6, 12);
+            for (LoadTestCommand.Level l : levels) {
+                assertThat(l.tokens()).isEqualTo(6 * 12);
+                assertThat(l.tokensPerSecond()).isPositive();
+                assertThat(l.ttftP50Ms()).isPositive().isLessThanOrEqualTo(l.ttftP99Ms());
+                assertThat(l.itlP50Ms()).isPositive().isLessThanOrEqualTo(l.itlP99Ms());
+            }
+        }
+    }
+
+    @Test
+    void shouldTakeTheNearestRankPercentile() {
+        double[] v = {5, 1, 4, 2, 3};
+        assertThat(LoadTestCommand.percentile(v, 50)).isEqualTo(3);
+        assertThat(LoadTestCommand.percentile(v, 99)).isEqualTo(5);
+        assertThat(LoadTestCommand.percentile(new double[0], 50)).isNaN();
+    }
+
+    @Test
+    void shouldRefuseANonPositiveLevelWithOneLineAndExitCode2() {
+        var err = new java.io.ByteArrayOutputStream();
+        var old = System.err;
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            int code = new picocli.CommandLine(new LoadTestCommand()).execute("--url", "http://127.0.0.1:1", "-c", "0");
+            assertThat(code).isEqualTo(2);
+        } finally {
+            System.setErr(old);
+        }
+        assertThat(err.toString(java.nio.charset.StandardCharsets.UTF_8))
+                .isEqualTo("aether loadtest: --concurrency 0 (expected levels of 1+)" + System.lineSeparator());
+    }
+}
