@@ -749,18 +749,8 @@ final class KernelSteps {
             int n = qv.length;
             float s = 0;
             switch (type) {
-                case F32 -> {
-                    long at = rowAt + 4L * col0;
-                    for (int i = 0; i < n; i++) {
-                        s += qv[i] * c.get(F32, at + 4L * i);
-                    }
-                }
-                case F16 -> {
-                    long at = rowAt + 2L * col0;
-                    for (int i = 0; i < n; i++) {
-                        s += qv[i] * Float.float16ToFloat(c.get(F16, at + 2L * i));
-                    }
-                }
+                case F32 -> s = AttentionKernels.dotF32(qv, c, rowAt + 4L * col0, n);
+                case F16 -> s = AttentionKernels.dotF16(qv, c, rowAt + 2L * col0, n);
                 default -> {
                     for (int i = 0; i < n; i++) {
                         s += qv[i] * q8(c, rowAt, col0 + i);
@@ -774,18 +764,8 @@ final class KernelSteps {
         private static void axpy(float w, MemorySegment c, GgmlType type, long rowAt, int col0, float[] o) {
             int n = o.length;
             switch (type) {
-                case F32 -> {
-                    long at = rowAt + 4L * col0;
-                    for (int i = 0; i < n; i++) {
-                        o[i] += w * c.get(F32, at + 4L * i);
-                    }
-                }
-                case F16 -> {
-                    long at = rowAt + 2L * col0;
-                    for (int i = 0; i < n; i++) {
-                        o[i] += w * Float.float16ToFloat(c.get(F16, at + 2L * i));
-                    }
-                }
+                case F32 -> AttentionKernels.axpyF32(w, c, rowAt + 4L * col0, o);
+                case F16 -> AttentionKernels.axpyF16(w, c, rowAt + 2L * col0, o);
                 default -> {
                     for (int i = 0; i < n; i++) {
                         o[i] += w * q8(c, rowAt, col0 + i);
