@@ -43,6 +43,11 @@ public final class PagedInferenceModel implements InferenceModel {
 
     /** Positions per KV block. */
     public static final int BLOCK_POSITIONS = 16;
+    /**
+     * Compiled step shapes kept at most; the least recently used one is closed beyond that (each prompt length
+     * compiles its own graph, and a graph holds its arena).
+     */
+    static final int MAX_SHAPES = 8;
 
     private final Architecture architecture;
     private final Numerics numerics;
@@ -256,17 +261,31 @@ public final class PagedInferenceModel implements InferenceModel {
         }
     }
 
+    /** The runner of a shape, most recently used last (moving it there allocates nothing). */
     private Runner runner(int tokens, int outputs) {
-        for (int i = 0; i < runners.size(); i++) {   // indexed loop: no iterator per step
+        int last = runners.size() - 1;
+        for (int i = last; i >= 0; i--) {   // indexed loop: no iterator per step
             Shaped s = runners.get(i);
             if (s.tokens == tokens && s.outputs == outputs) {
+                if (i != last) {
+                    runners.remove(i);
+                    runners.add(s);
+                }
                 return s.runner;
             }
+        }
+        if (runners.size() >= MAX_SHAPES) {
+            runners.remove(0).runner.close();
         }
         StepShape shape = new StepShape(tokens, outputs, blocksPerSequence, pool.total(), BLOCK_POSITIONS, kvType);
         Runner r = backend.compile(architecture.buildStep(shape, numerics));
         runners.add(new Shaped(tokens, outputs, r));
         return r;
+    }
+
+    /** Step shapes compiled and kept now (at most {@value #MAX_SHAPES}). */
+    int compiledShapes() {
+        return runners.size();
     }
 
     /**
@@ -498,6 +517,7 @@ public final class PagedInferenceModel implements InferenceModel {
 
                 @Override
                 public void close() {
+                    graphs.remove(kg);
                     kg.close();
                 }
             };

@@ -26,7 +26,8 @@ public final class EngineDecodeProbe {
         int decode = args.length > 2 ? Integer.parseInt(args[2]) : 64;
         int threads = args.length > 3 ? Integer.parseInt(args[3]) : 0;
         String kv = args.length > 4 ? args[4] : "f16";
-        EngineOptions options = EngineOptions.DEFAULTS.withContextSize(promptLength + 2 * decode + 8)
+        EngineOptions options = EngineOptions.DEFAULTS
+                .withContextSize(promptLength + Integer.getInteger("warmup", decode) + decode + 8)
                 .withThreads(threads).withKvType(kv);
         long t0 = System.nanoTime();
         try (LoadedModel loaded = LoadedModel.open(model, options)) {
@@ -45,10 +46,16 @@ public final class EngineDecodeProbe {
                 long p1 = System.nanoTime();
                 int[] token = {argmax(logits)};
                 List<InferenceModel.BatchEntry> batch = List.of(InferenceModel.BatchEntry.of(s, token));
-                for (int i = 0; i < decode; i++) {   // warm-up (first decode compiles the graph, JIT)
-                    m.step(batch, logits);
+                long c0 = System.nanoTime();
+                m.step(batch, logits);                 // the first decode step builds and compiles its graph
+                System.out.printf(Locale.ROOT, "first decode step (graph build + compile, cold code): %.0f ms%n",
+                        (System.nanoTime() - c0) / 1e6);
+                int warmup = Integer.getInteger("warmup", decode);
+                for (int i = 0; i < warmup; i++) {   // warm-up: JIT
                     token[0] = argmax(logits);
+                    m.step(batch, logits);
                 }
+                token[0] = argmax(logits);
                 s.truncate(promptLength);
                 PagedInferenceModel paged = (PagedInferenceModel) m;
                 paged.setProfiling(true);

@@ -286,6 +286,21 @@ class PagedInferenceModelTest {
     }
 
     @Test
+    @Timeout(120)
+    void shouldKeepABoundedNumberOfCompiledShapes() {
+        try (var m = fast(64, 64, DType.F16)) {
+            float[][] first = new float[12][];
+            for (int n = 1; n <= 12; n++) {     // twelve prompt lengths: twelve shapes, at most MAX_SHAPES kept
+                first[n - 1] = run(m, prompt(20 + n, n), 0)[0];
+                assertThat(m.compiledShapes()).isLessThanOrEqualTo(PagedInferenceModel.MAX_SHAPES);
+            }
+            for (int n = 1; n <= 12; n += 11) {  // an evicted shape compiles again and computes the same
+                assertClose(run(m, prompt(20 + n, n), 0)[0], first[n - 1], 0, "prompt of " + n + " again");
+            }
+        }
+    }
+
+    @Test
     void shouldRejectAnUnknownKvType() {
         assertThatThrownBy(() -> PagedInferenceModel.kvType("q4_0")).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("q4_0");

@@ -50,8 +50,8 @@ class AttentionKernelsTest {
         for (int i = 0; i < n; i++) {   // one rounding (fma) or two (scalar): within an ulp of the exact value
             double h = q[i] + 0.75 * Float.float16ToFloat(half.get(F16, 2 + 2L * i));
             double f = q[i] + 0.75 * full.get(F32, 4 + 4L * i);
-            assertThat((double) oH[i]).isCloseTo(h, org.assertj.core.data.Offset.offset(2 * Math.ulp((float) h)));
-            assertThat((double) oF[i]).isCloseTo(f, org.assertj.core.data.Offset.offset(2 * Math.ulp((float) f)));
+            assertThat((double) oH[i]).isCloseTo(h, org.assertj.core.data.Offset.offset(2.0 * Math.ulp((float) h)));
+            assertThat((double) oF[i]).isCloseTo(f, org.assertj.core.data.Offset.offset(2.0 * Math.ulp((float) f)));
         }
     }
 
