@@ -129,4 +129,43 @@ final class AttentionKernels {
             o[o0 + i] += w * Float.float16ToFloat(c.get(F16, at + 2L * i));
         }
     }
+
+    /**
+     * {@code q · row[col0, col0 + n)} of a q8_0 row starting at byte {@code rowAt} (blocks of an f16 scale and 32
+     * int8 quants): each block's quants are summed against q first and scaled once, as ggml's q8_0 dot does.
+     */
+    static float dotQ8_0(float[] q, MemorySegment c, long rowAt, int col0, int n) {
+        float s = 0;
+        int i = 0;
+        while (i < n) {
+            int col = col0 + i;
+            long block = rowAt + (col >>> 5) * 34L;
+            int len = Math.min(32 - (col & 31), n - i);
+            long qs = block + 2 + (col & 31);
+            float part = 0;
+            for (int j = 0; j < len; j++) {
+                part += q[i + j] * c.get(ValueLayout.JAVA_BYTE, qs + j);
+            }
+            s += part * Float.float16ToFloat(c.get(F16, block));
+            i += len;
+        }
+        return s;
+    }
+
+    /** {@code o += w * row[col0, col0 + o.length)} of a q8_0 row (the block scale folded into w once per block). */
+    static void axpyQ8_0(float w, MemorySegment c, long rowAt, int col0, float[] o) {
+        int n = o.length;
+        int i = 0;
+        while (i < n) {
+            int col = col0 + i;
+            long block = rowAt + (col >>> 5) * 34L;
+            int len = Math.min(32 - (col & 31), n - i);
+            long qs = block + 2 + (col & 31);
+            float wd = w * Float.float16ToFloat(c.get(F16, block));
+            for (int j = 0; j < len; j++) {
+                o[i + j] += wd * c.get(ValueLayout.JAVA_BYTE, qs + j);
+            }
+            i += len;
+        }
+    }
 }

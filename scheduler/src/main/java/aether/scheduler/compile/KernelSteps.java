@@ -435,9 +435,19 @@ final class KernelSteps {
         }
     }
 
-    /** Rows of a weight (dequantized through a scratch row) or of an f32 table, selected by I32 ids. */
+    /**
+     * Rows of a weight (dequantized through a scratch row) or of an f32 table, selected by I32 ids. A block-type
+     * table in one segment is decoded one block per codec call: the same values as a whole-row call, but the codec
+     * is then invoked often enough (tens of times per step instead of once) for the JIT to compile its vector path
+     * within the first hundred or so decode steps; until then the interpreted Vector API allocates.
+     */
     static final class GetRows implements Step {
         private final WeightRows w;
+        private final aether.runtime.quant.BlockCodec codec;
+        private final MemorySegment blocks;
+        private final long rowBytes;
+        private final int blockSize;
+        private final long blockBytes;
         private final MemorySegment table;
         private final int rows;
         private final int cols;
@@ -458,6 +468,13 @@ final class KernelSteps {
             this.out = out;
             this.row = new float[cols];
             this.node = node;
+            boolean perBlock = w != null && w.type().blockSize() > 1 && w.storage().isPresent()
+                    && aether.runtime.quant.BlockCodecs.find(w.type()).isPresent();
+            this.codec = perBlock ? aether.runtime.quant.BlockCodecs.require(w.type()) : null;
+            this.blocks = perBlock ? w.storage().get() : null;
+            this.rowBytes = w != null ? w.type().bytesFor(cols) : 0;
+            this.blockSize = w != null ? w.type().blockSize() : 1;
+            this.blockBytes = w != null ? w.type().blockBytes() : 0;
         }
 
         @Override
@@ -468,7 +485,14 @@ final class KernelSteps {
                     throw new IllegalArgumentException("node %" + node.id() + ": row id " + id + " out of range"
                             + " (expected: 0.." + (rows - 1) + ")");
                 }
-                if (w != null) {
+                if (codec != null) {
+                    long at = id * rowBytes;
+                    for (int b = 0; b < cols; b += blockSize) {
+                        codec.dequantize(blocks, at, row, b, blockSize);
+                        at += blockBytes;
+                    }
+                    MemorySegment.copy(row, 0, out, F32, (long) i * cols * 4, cols);
+                } else if (w != null) {
                     w.row(id, row);
                     MemorySegment.copy(row, 0, out, F32, (long) i * cols * 4, cols);
                 } else {
@@ -747,37 +771,20 @@ final class KernelSteps {
         /** q · row[col0, col0 + q.length) of a cache row starting at byte {@code rowAt}. */
         private static float dot(float[] qv, MemorySegment c, GgmlType type, long rowAt, int col0) {
             int n = qv.length;
-            float s = 0;
-            switch (type) {
-                case F32 -> s = AttentionKernels.dotF32(qv, c, rowAt + 4L * col0, n);
-                case F16 -> s = AttentionKernels.dotF16(qv, c, rowAt + 2L * col0, n);
-                default -> {
-                    for (int i = 0; i < n; i++) {
-                        s += qv[i] * q8(c, rowAt, col0 + i);
-                    }
-                }
-            }
-            return s;
+            return switch (type) {
+                case F32 -> AttentionKernels.dotF32(qv, c, rowAt + 4L * col0, n);
+                case F16 -> AttentionKernels.dotF16(qv, c, rowAt + 2L * col0, n);
+                default -> AttentionKernels.dotQ8_0(qv, c, rowAt, col0, n);
+            };
         }
 
         /** o += w * row[col0, col0 + o.length). */
         private static void axpy(float w, MemorySegment c, GgmlType type, long rowAt, int col0, float[] o) {
-            int n = o.length;
             switch (type) {
                 case F32 -> AttentionKernels.axpyF32(w, c, rowAt + 4L * col0, o);
                 case F16 -> AttentionKernels.axpyF16(w, c, rowAt + 2L * col0, o);
-                default -> {
-                    for (int i = 0; i < n; i++) {
-                        o[i] += w * q8(c, rowAt, col0 + i);
-                    }
-                }
+                default -> AttentionKernels.axpyQ8_0(w, c, rowAt, col0, o);
             }
-        }
-
-        /** Element {@code col} of a q8_0 row: block {@code col / 32} is an f16 scale and 32 int8 quants. */
-        private static float q8(MemorySegment c, long rowAt, int col) {
-            long block = rowAt + (col >>> 5) * 34L;
-            return Float.float16ToFloat(c.get(F16, block)) * c.get(ValueLayout.JAVA_BYTE, block + 2 + (col & 31));
         }
     }
 }

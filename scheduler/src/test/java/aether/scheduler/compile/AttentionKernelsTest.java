@@ -73,4 +73,38 @@ class AttentionKernelsTest {
         half.set(F16, 2L * (n - 3), Float.floatToFloat16(Float.NaN));
         assertThat(AttentionKernels.dotF16(q, half, 0, n)).isNaN();
     }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 8, 29})
+    void shouldReadQ8_0RowsAcrossBlockBoundaries(int col0) {
+        Random r = new Random(col0);
+        MemorySegment row = MemorySegment.ofArray(new byte[3 * 34]);
+        double[] values = new double[96];
+        for (int b = 0; b < 3; b++) {
+            float d = (float) (0.01 + r.nextDouble() * 0.1);
+            row.set(F16, b * 34L, Float.floatToFloat16(d));
+            for (int j = 0; j < 32; j++) {
+                byte q = (byte) (r.nextInt(255) - 127);
+                row.set(ValueLayout.JAVA_BYTE, b * 34L + 2 + j, q);
+                values[b * 32 + j] = q * (double) Float.float16ToFloat(Float.floatToFloat16(d));
+            }
+        }
+        int n = 40;
+        float[] q = new float[n];
+        double expected = 0;
+        double scale = 0;
+        for (int i = 0; i < n; i++) {
+            q[i] = (float) r.nextGaussian();
+            expected += q[i] * values[col0 + i];
+            scale += Math.abs(q[i] * values[col0 + i]);
+        }
+        assertThat((double) AttentionKernels.dotQ8_0(q, row, 0, col0, n)).isCloseTo(expected,
+                org.assertj.core.data.Offset.offset(1e-6 * scale));
+        float[] o = new float[n];
+        AttentionKernels.axpyQ8_0(0.5f, row, 0, col0, o);
+        for (int i = 0; i < n; i++) {
+            assertThat((double) o[i]).isCloseTo(0.5 * values[col0 + i],
+                    org.assertj.core.data.Offset.offset(1e-6 * Math.abs(values[col0 + i]) + 1e-12));
+        }
+    }
 }
