@@ -464,6 +464,8 @@ public final class PagedInferenceModel implements InferenceModel {
         private final MemorySegment[] values;
         private final KernelPool pool;
         private final Matmul matmul;
+        private final KernelPool serialPool = new KernelPool(1, 0);   // starts no thread: runs on the caller
+        private final Matmul serialMatmul = new Matmul(serialPool);
         private final List<KernelGraph> graphs = new ArrayList<>();
         private boolean profiling;
 
@@ -489,7 +491,7 @@ public final class PagedInferenceModel implements InferenceModel {
                 external.put(map[g.keyCache(il).id()], keys[il]);
                 external.put(map[g.valueCache(il).id()], values[il]);
             }
-            KernelGraph kg = KernelGraph.compile(snap.program(), matmul, pool, external);
+            KernelGraph kg = KernelGraph.compile(snap.program(), matmul, serialMatmul, pool, external);
             kg.setProfiling(profiling);
             graphs.add(kg);
             MemorySegment idsIn = kg.input(map[g.tokenIds().id()]);
@@ -546,6 +548,7 @@ public final class PagedInferenceModel implements InferenceModel {
         @Override
         public void close() {
             pool.close();
+            serialPool.close();
             arena.close();
         }
     }

@@ -55,7 +55,8 @@ public final class KernelGraph implements AutoCloseable {
     private long matmulNanos;
     private long otherNanos;
 
-    private KernelGraph(Program program, Matmul matmul, KernelPool pool, Map<Integer, MemorySegment> external) {
+    private KernelGraph(Program program, Matmul matmul, Matmul serialMatmul, KernelPool pool,
+            Map<Integer, MemorySegment> external) {
         this.program = program;
         OpGraph g = program.graph();
         int n = g.size();
@@ -86,7 +87,7 @@ public final class KernelGraph implements AutoCloseable {
         this.arenaBytes = plan(g, owner, weights, external);
         List<KernelSteps.Step> built = new ArrayList<>();
         List<Boolean> matmuls = new ArrayList<>();
-        KernelSteps k = new KernelSteps(g, storage, weights, matmul, pool);
+        KernelSteps k = new KernelSteps(g, storage, weights, matmul, serialMatmul, pool);
         for (Node node : g.nodes()) {
             KernelSteps.Step s = k.step(node);
             if (s != null) {
@@ -117,7 +118,18 @@ public final class KernelGraph implements AutoCloseable {
      */
     public static KernelGraph compile(Program program, Matmul matmul, KernelPool pool,
             Map<Integer, MemorySegment> external) {
-        return new KernelGraph(program, matmul, pool, external);
+        return new KernelGraph(program, matmul, null, pool, external);
+    }
+
+    /**
+     * {@link #compile(Program, Matmul, KernelPool, Map)}, with small matmuls (weight bytes times tokens under
+     * {@value KernelSteps#PARALLEL_MIN_WEIGHT_BYTES}) on {@code serialMatmul}, a Matmul over a one-thread pool: below
+     * that, waking the pool's threads costs more than the work (and far more on a loaded machine, where a woken
+     * thread may wait a scheduler quantum for a core).
+     */
+    public static KernelGraph compile(Program program, Matmul matmul, Matmul serialMatmul, KernelPool pool,
+            Map<Integer, MemorySegment> external) {
+        return new KernelGraph(program, matmul, serialMatmul, pool, external);
     }
 
     private static void check(Node node, Program program, WeightRows[] weights, Map<Integer, MemorySegment> ext) {

@@ -24,6 +24,13 @@ import java.lang.foreign.ValueLayout;
 final class KernelSteps {
 
     private static final ValueLayout.OfShort F16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    /**
+     * Matmuls whose weight bytes times tokens are below this run on the calling thread alone (see {@link
+     * KernelGraph#compile}).
+     */
+    static final long PARALLEL_MIN_WEIGHT_BYTES = 256 * 1024;
+    /** Attention steps with fewer multiply-adds than this run on the calling thread alone. */
+    static final long PARALLEL_MIN_ATTENTION_MACS = 64 * 1024;
 
     /** One dispatch. */
     interface Step {
@@ -34,13 +41,16 @@ final class KernelSteps {
     private final MemorySegment[] storage;
     private final WeightRows[] weights;
     private final Matmul matmul;
+    private final Matmul serialMatmul;
     private final KernelPool pool;
 
-    KernelSteps(OpGraph g, MemorySegment[] storage, WeightRows[] weights, Matmul matmul, KernelPool pool) {
+    KernelSteps(OpGraph g, MemorySegment[] storage, WeightRows[] weights, Matmul matmul, Matmul serialMatmul,
+            KernelPool pool) {
         this.g = g;
         this.storage = storage;
         this.weights = weights;
         this.matmul = matmul;
+        this.serialMatmul = serialMatmul;
         this.pool = pool;
     }
 
@@ -85,7 +95,9 @@ final class KernelSteps {
                 int k = w.cols();
                 int tokens = (int) (shapeOf(n, 0).size() / k);
                 if (Matmul.SUPPORTED.contains(w.type()) && w.storage().isPresent()) {
-                    yield new MatMulW(matmul, w.type(), w.storage().get(), w.rows(), k,
+                    boolean small = serialMatmul != null    // work grows with the tokens (GEMM re-reads nothing)
+                            && w.type().bytesFor((long) w.rows() * k) * tokens < PARALLEL_MIN_WEIGHT_BYTES;
+                    yield new MatMulW(small ? serialMatmul : matmul, w.type(), w.storage().get(), w.rows(), k,
                             in(n, 0).asSlice(0, (long) tokens * k * 4), tokens, out);
                 }
                 yield new MatMulRows(pool, w, in(n, 0), tokens, out);
@@ -727,7 +739,15 @@ final class KernelSteps {
                     }
                 }
             }
-            pool.parallelFor(tokens * hq, 1, this);
+            long macs = 0;
+            for (int t = 0; t < tokens; t++) {
+                macs += (long) (positions.getAtIndex(I32, t) + 1) * hq * (d + dv);
+            }
+            if (macs < PARALLEL_MIN_ATTENTION_MACS) {
+                run(0, tokens * hq, 0);      // waking the pool would cost more than this
+            } else {
+                pool.parallelFor(tokens * hq, 1, this);
+            }
         }
 
         @Override

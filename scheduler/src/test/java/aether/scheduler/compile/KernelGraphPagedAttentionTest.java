@@ -76,7 +76,8 @@ class KernelGraphPagedAttentionTest {
         "4, 4, 8, f16, 0, 0",
         "6, 2, 32, q8_0, 0, 0",
         "4, 1, 8, f32, 3, 0",
-        "2, 2, 16, f16, 5, 2.5"})
+        "2, 2, 16, f16, 5, 2.5",
+        "16, 4, 64, f16, 0, 0"})   // enough work to split over the pool
     void shouldMatchFloat64AttentionAndTheReferenceExecutor(int hq, int hkv, int d, String kvName, int window,
             double cap) {
         DType kv = kvName.equals("q8_0") ? DType.quantized(GgmlType.Q8_0) : kvName.equals("f16") ? DType.F16
