@@ -301,6 +301,24 @@ class PagedInferenceModelTest {
     }
 
     @Test
+    @Timeout(60)
+    void shouldOpenFilesOnThePagedEngine() {
+        Path p = SharedData.require("models/stories260K.gguf");
+        EngineOptions options = EngineOptions.DEFAULTS.withContextSize(64).withMaxSequences(3).withThreads(1);
+        int[] prompt = prompt(30, 9);
+        try (LoadedModel loaded = LoadedModel.open(p, options); var m = fast(64, 64, DType.F16)) {
+            assertThat(loaded.model()).isInstanceOf(PagedInferenceModel.class);
+            assertThat(loaded.model().contextSize()).isEqualTo(64);
+            assertThat(loaded.model().kvStats()).isEqualTo(new InferenceModel.KvStats(16, 12, 0));
+            float[][] expected = run(m, prompt, 4);
+            float[][] got = run(loaded.model(), prompt, 4);
+            for (int i = 0; i < got.length; i++) {
+                assertClose(got[i], expected[i], 1e-4, "LoadedModel step " + i);
+            }
+        }
+    }
+
+    @Test
     void shouldRejectAnUnknownKvType() {
         assertThatThrownBy(() -> PagedInferenceModel.kvType("q4_0")).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("q4_0");
