@@ -28,6 +28,12 @@ public sealed interface Architecture
     ForwardGraph buildForward(int tokens, int past, Numerics numerics);
 
     /**
+     * A new shape-stable step graph over a paged KV cache: built once per {@code shape} (tokens in the step, logit
+     * rows, cache geometry) and run for every step of that shape, whatever sequences and positions it covers.
+     */
+    StepGraph buildStep(StepShape shape, Numerics numerics);
+
+    /**
      * The architecture named by {@code file}'s {@code general.architecture}, with its config read and every tensor it
      * needs looked up (nothing is copied).
      *

@@ -124,6 +124,10 @@ public final class ForwardGraph {
         return new Builder(config, tokens, past, numerics, ropeFactors);
     }
 
+    static Builder stepBuilder(ModelConfig config, StepShape shape, Numerics numerics, float[] ropeFactors) {
+        return new Builder(config, shape, numerics, ropeFactors);
+    }
+
     /**
      * The pieces every architecture's graph is made of, over one {@link Graph}: the inputs, weights bound once per
      * graph, RMSNorm, RoPE and cached attention. Architectures chain them in the order their math runs.
@@ -141,6 +145,13 @@ public final class ForwardGraph {
         final Tensor[] cachedValues;
         final Tensor[] newKeys;
         final Tensor[] newValues;
+        /** Set for a shape-stable step graph over a paged cache ({@link StepGraph}); null for a per-shape graph. */
+        final StepShape step;
+        final Tensor slots;
+        final Tensor blockTable;
+        final Tensor logitRows;
+        final Tensor[] keyCache;
+        final Tensor[] valueCache;
         private final Tensor ropeFactors;
         private final Map<Object, Tensor> leaves = new IdentityHashMap<>();
 
@@ -154,6 +165,12 @@ public final class ForwardGraph {
             this.numerics = java.util.Objects.requireNonNull(numerics, "numerics");
             this.tokens = tokens;
             this.past = past;
+            this.step = null;
+            this.slots = null;
+            this.blockTable = null;
+            this.logitRows = null;
+            this.keyCache = null;
+            this.valueCache = null;
             this.tokenIds = graph.input("token_ids", Shape.of(tokens), DType.I32);
             int[] pos = new int[tokens];
             for (int i = 0; i < tokens; i++) {
@@ -172,6 +189,34 @@ public final class ForwardGraph {
                     cachedValues[il] = graph.input("cache_v." + il,
                             Shape.of(past, config.headCountKv(), config.valueHeadDim()), DType.F32);
                 }
+            }
+            this.ropeFactors = ropeFactors == null ? null : vector(ropeFactors);
+        }
+
+        /** A step graph: every per-step fact (ids, positions, cache rows, block tables) is an I32 input. */
+        private Builder(ModelConfig config, StepShape shape, Numerics numerics, float[] ropeFactors) {
+            this.config = config;
+            this.numerics = java.util.Objects.requireNonNull(numerics, "numerics");
+            this.step = shape;
+            this.tokens = shape.tokens();
+            this.past = -1;
+            this.tokenIds = graph.input("token_ids", Shape.of(tokens), DType.I32);
+            this.positions = graph.input("positions", Shape.of(tokens), DType.I32);
+            this.slots = graph.input("slots", Shape.of(tokens), DType.I32);
+            this.blockTable = graph.input("block_table", Shape.of(tokens, shape.blocksPerSequence()), DType.I32);
+            this.logitRows = graph.input("logit_rows", Shape.of(shape.outputs()), DType.I32);
+            int layers = config.blockCount();
+            this.cachedKeys = null;
+            this.cachedValues = null;
+            this.newKeys = new Tensor[layers];
+            this.newValues = new Tensor[layers];
+            this.keyCache = new Tensor[layers];
+            this.valueCache = new Tensor[layers];
+            int slotCount = shape.cacheSlots();
+            for (int il = 0; il < layers; il++) {
+                keyCache[il] = graph.input("cache_k." + il, Shape.of(slotCount, config.keyWidth()), shape.kvType());
+                valueCache[il] = graph.input("cache_v." + il, Shape.of(slotCount, config.valueWidth()),
+                        shape.kvType());
             }
             this.ropeFactors = ropeFactors == null ? null : vector(ropeFactors);
         }
@@ -243,6 +288,14 @@ public final class ForwardGraph {
         Tensor attention(int layer, Tensor q, Tensor k, Tensor v, double scale, int window, double softCap) {
             newKeys[layer] = k;
             newValues[layer] = v;
+            if (step != null) {
+                // store this step's rows first; attention reads the stored caches, so it sees them (causal)
+                Tensor kc = keyCache[layer].kvStore(k.reshape(tokens, config.keyWidth()), slots);
+                Tensor vc = valueCache[layer].kvStore(v.reshape(tokens, config.valueWidth()), slots);
+                Tensor out = q.pagedAttention(kc, vc, positions, blockTable, config.headCountKv(), scale, window,
+                        softCap, step.blockSize());
+                return out.reshape(tokens, config.headCount() * config.valueHeadDim());
+            }
             Tensor allK = past > 0 ? cachedKeys[layer].concat(0, k) : k;      // [past + tokens, n_head_kv, d]
             Tensor allV = past > 0 ? cachedValues[layer].concat(0, v) : v;
             Tensor out = q.permute(1, 0, 2)                                  // [n_head, tokens, d]
@@ -252,12 +305,21 @@ public final class ForwardGraph {
 
         /** The last row of x[tokens, n]: the only position whose logits are computed. */
         Tensor lastToken(Tensor x) {
+            if (step != null) {
+                return x.getRows(logitRows);
+            }
             return tokens == 1 ? x : x.slice(0, tokens - 1, tokens);
         }
 
         /** Finishes the graph with {@code logits} f32[1, vocab]. */
         ForwardGraph build(Tensor logits) {
             return new ForwardGraph(this, logits.reshape(config.vocabSize()));
+        }
+
+        /** Finishes a step graph with {@code logits} f32[outputs, vocab]. */
+        StepGraph buildStep(Tensor logits) {
+            return new StepGraph(config, step, graph, tokenIds, positions, slots, blockTable, logitRows, keyCache,
+                    valueCache, logits);
         }
     }
 }

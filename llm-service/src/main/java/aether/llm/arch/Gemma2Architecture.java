@@ -59,6 +59,17 @@ public final class Gemma2Architecture implements Architecture {
     @Override
     public ForwardGraph buildForward(int tokens, int past, Numerics numerics) {
         ForwardGraph.Builder f = ForwardGraph.builder(config, tokens, past, numerics, ropeFactors);
+        return f.build(logits(f));
+    }
+
+    @Override
+    public StepGraph buildStep(StepShape shape, Numerics numerics) {
+        ForwardGraph.Builder f = ForwardGraph.stepBuilder(config, shape, numerics, ropeFactors);
+        return f.buildStep(logits(f));
+    }
+
+    /** The model's math, in order: embeddings, the blocks, the output norm and projection of the selected rows. */
+    private Tensor logits(ForwardGraph.Builder f) {
         double kqScale = config.blockCount() == GEMMA2_27B_LAYERS
                 ? TensorNames.kqScale(config.embeddingLength() / config.headCount())
                 : TensorNames.kqScale(config.headDim());
@@ -81,6 +92,6 @@ public final class Gemma2Architecture implements Architecture {
         Tensor last = f.rmsNorm(f.lastToken(x), outputNorm);
         Tensor logits = f.linear(last, tokenEmbedding);
         double cap = config.finalSoftCap();
-        return f.build(cap > 0 ? logits.scale(1 / cap).tanh().scale(cap) : logits);
+        return cap > 0 ? logits.scale(1 / cap).tanh().scale(cap) : logits;
     }
 }

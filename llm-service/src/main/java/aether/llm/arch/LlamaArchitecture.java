@@ -96,6 +96,17 @@ public final class LlamaArchitecture implements Architecture {
     @Override
     public ForwardGraph buildForward(int tokens, int past, Numerics numerics) {
         ForwardGraph.Builder f = ForwardGraph.builder(config, tokens, past, numerics, ropeFactors);
+        return f.build(logits(f));
+    }
+
+    @Override
+    public StepGraph buildStep(StepShape shape, Numerics numerics) {
+        ForwardGraph.Builder f = ForwardGraph.stepBuilder(config, shape, numerics, ropeFactors);
+        return f.buildStep(logits(f));
+    }
+
+    /** The model's math, in order: embeddings, the blocks, the output norm and projection of the selected rows. */
+    private Tensor logits(ForwardGraph.Builder f) {
         double kqScale = TensorNames.kqScale(config.headDim());
         Tensor x = f.embed(tokenEmbedding);
         for (int il = 0; il < layers.length; il++) {
@@ -115,6 +126,6 @@ public final class LlamaArchitecture implements Architecture {
             x = x.add(f.linear(gate.mul(f.linear(h, l.up())), l.down()));
         }
         Tensor last = f.rmsNorm(f.lastToken(x), outputNorm);
-        return f.build(f.linear(last, output));
+        return f.linear(last, output);
     }
 }

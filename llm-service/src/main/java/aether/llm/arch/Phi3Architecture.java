@@ -63,6 +63,17 @@ public final class Phi3Architecture implements Architecture {
     @Override
     public ForwardGraph buildForward(int tokens, int past, Numerics numerics) {
         ForwardGraph.Builder f = ForwardGraph.builder(config, tokens, past, numerics, ropeFactors);
+        return f.build(logits(f));
+    }
+
+    @Override
+    public StepGraph buildStep(StepShape shape, Numerics numerics) {
+        ForwardGraph.Builder f = ForwardGraph.stepBuilder(config, shape, numerics, ropeFactors);
+        return f.buildStep(logits(f));
+    }
+
+    /** The model's math, in order: embeddings, the blocks, the output norm and projection of the selected rows. */
+    private Tensor logits(ForwardGraph.Builder f) {
         double kqScale = TensorNames.kqScale(config.headDim());
         int qw = config.queryWidth();
         int kw = config.keyWidth();
@@ -86,6 +97,6 @@ public final class Phi3Architecture implements Architecture {
             x = x.add(f.linear(gate.mul(gateUp.slice(1, ff, 2 * ff)), l.down()));
         }
         Tensor last = f.rmsNorm(f.lastToken(x), outputNorm);
-        return f.build(f.linear(last, output, outputBias));
+        return f.linear(last, output, outputBias);
     }
 }

@@ -1,11 +1,9 @@
 package aether.llm.engine;
 
 import aether.llm.arch.Architecture;
-import aether.llm.arch.Numerics;
 import aether.llm.chat.ChatTemplate;
 import aether.llm.gguf.GgufFile;
 import aether.llm.tokenizer.Tokenizer;
-import aether.scheduler.exec.ReferenceExecutor;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -13,7 +11,7 @@ import java.util.Optional;
 
 /**
  * A GGUF model opened for inference: its tokenizer, its chat template (if the file has one) and the {@link
- * InferenceModel} that runs it. Closing it closes the model and the file.
+ * InferenceModel} that runs it (a {@link PagedInferenceModel}: paged KV cache, compiled step graphs). Closing it closes the model and the file.
  */
 public record LoadedModel(Path path, GgufFile file, Tokenizer tokenizer, Optional<ChatTemplate> chatTemplate,
         InferenceModel model) implements AutoCloseable {
@@ -38,10 +36,10 @@ public record LoadedModel(Path path, GgufFile file, Tokenizer tokenizer, Optiona
             Optional<ChatTemplate> template = ChatTemplate.fromGguf(file.metadata());
             int context = options.contextSize() == 0 ? architecture.config().contextLength()
                     : Math.min(options.contextSize(), architecture.config().contextLength());
-            int blocks = (int) Math.min(Integer.MAX_VALUE, (long) options.maxSequences()
-                    * ((context + ReferenceInferenceModel.BLOCK_POSITIONS - 1) / ReferenceInferenceModel.BLOCK_POSITIONS));
-            InferenceModel model = new ReferenceInferenceModel(architecture, new ReferenceExecutor(), Numerics.FLOAT32,
-                    context, blocks, file::close);
+            int blocks = (int) Math.min(Integer.MAX_VALUE / PagedInferenceModel.BLOCK_POSITIONS,
+                    (long) options.maxSequences() * ((context + PagedInferenceModel.BLOCK_POSITIONS - 1)
+                            / PagedInferenceModel.BLOCK_POSITIONS));
+            InferenceModel model = PagedInferenceModel.open(architecture, options, context, blocks, file::close);
             return new LoadedModel(path, file, tokenizer, template, model);
         } catch (RuntimeException e) {
             file.close();

@@ -169,6 +169,30 @@ public sealed interface Op {
         public String name() { return "attention"; }
     }
 
+    /**
+     * Writes this step's key or value rows into a paged KV cache: {@code cache[slots, width]} (f32, f16 or q8_0, one
+     * row per cached position of every sequence, blocks of positions owned by sequences), {@code rows f32[tokens,
+     * width]} and {@code slots I32[tokens]}; row t goes to cache row {@code slots[t]}, rounded to the cache's type (q8_0:
+     * ggml's quantize_row_q8_0 per 32 values). The result is the cache after the write: an executor updates the bound
+     * cache in place, and readers of the result (a {@link PagedAttention}) are thereby ordered after the write.
+     */
+    record KvStore() implements Op {
+        public String name() { return "kv_store"; }
+    }
+
+    /**
+     * Causal attention of this step's queries over a paged KV cache: q f32[tokens, hq, d], kCache[slots, kvHeads * d],
+     * vCache[slots, kvHeads * dv] (results of {@link KvStore}, so this step's keys are already in), positions
+     * I32[tokens] (token t's position in its own sequence) and blockTable I32[tokens, blocks] (token t's sequence's
+     * blocks, in order: position p lives in cache row {@code blockTable[t][p / blockSize] * blockSize + p %
+     * blockSize}). Token t attends to positions {@code 0..positions[t]} of its sequence (with {@code window > 0} only
+     * those with {@code positions[t] - p < window}), softmax(cap(q k^T * scale)) v with {@code cap} as in {@link
+     * Softmax}; query head h reads kv head {@code h / (hq / kvHeads)}. Result f32[tokens, hq, dv].
+     */
+    record PagedAttention(int kvHeads, double scale, int window, double softCap, int blockSize) implements Op {
+        public String name() { return "paged_attention"; }
+    }
+
     // ---- layout ---------------------------------------------------------------------------------------------------
 
     /** Same elements in row-major order, new dimensions. */

@@ -59,6 +59,8 @@ public final class TypeInference {
             case Op.GetRows g -> getRows(op, in);
             case Op.ScatterAddRows s -> scatterAddRows(s, in);
             case Op.Attention a -> attention(a, in);
+            case Op.KvStore k -> kvStore(k, in);
+            case Op.PagedAttention a -> pagedAttention(a, in);
             case Op.Reshape r -> {
                 arity(op, in, 1);
                 if (r.shape().size() != in.get(0).shape().size()) {
@@ -356,6 +358,69 @@ public final class TypeInference {
                     + " (0 = off)");
         }
         return new TensorType(q.with(r - 1, v.dim(r - 1)), in.get(0).dtype());
+    }
+
+    private static TensorType kvStore(Op.KvStore op, List<TensorType> in) {
+        arity(op, in, 3);
+        TensorType cache = in.get(0);
+        DType ct = cache.dtype();
+        if (!(ct.equals(DType.F32) || ct.equals(DType.F16) || ct.ggml() == aether.runtime.tensor.GgmlType.Q8_0)
+                || cache.shape().rank() != 2) {
+            throw fail(op, in, "kv_store writes a cache[slots, width] of f32, f16 or q8_0");
+        }
+        int width = cache.shape().dim(1);
+        Shape rows = in.get(1).shape();
+        if (!in.get(1).dtype().equals(DType.F32) || rows.rank() != 2 || rows.dim(1) != width) {
+            throw fail(op, in, "kv_store rows are f32[tokens, " + width + "] (the cache's width)");
+        }
+        Shape slots = in.get(2).shape();
+        if (!in.get(2).dtype().isInteger() || slots.rank() != 1 || slots.dim(0) != rows.dim(0)) {
+            throw fail(op, in, "kv_store slots are I32[tokens], one per row");
+        }
+        return cache;
+    }
+
+    private static TensorType pagedAttention(Op.PagedAttention a, List<TensorType> in) {
+        arity(a, in, 5);
+        Shape q = in.get(0).shape();
+        if (!in.get(0).dtype().equals(DType.F32) || q.rank() != 3) {
+            throw fail(a, in, "paged_attention queries are f32[tokens, heads, headDim]");
+        }
+        int tokens = q.dim(0);
+        int hq = q.dim(1);
+        int hkv = a.kvHeads();
+        if (hkv < 1 || hq % hkv != 0) {
+            throw fail(a, in, "grouped-query attention needs query heads a multiple of kvHeads (found hq=" + hq
+                    + ", kvHeads=" + hkv + ")");
+        }
+        for (int i = 1; i <= 2; i++) {
+            TensorType c = in.get(i);
+            if (c.shape().rank() != 2 || !(c.dtype().isFloat() || c.dtype().isQuantized())
+                    || c.shape().dim(1) % hkv != 0) {
+                throw fail(a, in, "paged_attention caches are [slots, kvHeads * headDim]; operand " + i + " is " + c);
+            }
+        }
+        if (in.get(1).shape().dim(0) != in.get(2).shape().dim(0)) {
+            throw fail(a, in, "key and value caches have the same slots");
+        }
+        if (in.get(1).shape().dim(1) / hkv != q.dim(2)) {
+            throw fail(a, in, "query and key head sizes must agree (found " + q.dim(2) + " and "
+                    + in.get(1).shape().dim(1) / hkv + ")");
+        }
+        Shape pos = in.get(3).shape();
+        Shape table = in.get(4).shape();
+        if (!in.get(3).dtype().isInteger() || pos.rank() != 1 || pos.dim(0) != tokens) {
+            throw fail(a, in, "paged_attention positions are I32[tokens]");
+        }
+        if (!in.get(4).dtype().isInteger() || table.rank() != 2 || table.dim(0) != tokens) {
+            throw fail(a, in, "paged_attention block tables are I32[tokens, blocks]");
+        }
+        if (a.blockSize() < 1 || a.window() < 0 || !Double.isFinite(a.scale()) || !(a.softCap() >= 0)
+                || Double.isInfinite(a.softCap())) {
+            throw fail(a, in, "paged_attention needs blockSize >= 1, window >= 0 (0 = unlimited), a finite scale and"
+                    + " a finite softCap >= 0 (0 = off)");
+        }
+        return new TensorType(Shape.of(tokens, hq, in.get(2).shape().dim(1) / hkv), DType.F32);
     }
 
     private static TensorType permute(Op.Permute p, List<TensorType> in) {

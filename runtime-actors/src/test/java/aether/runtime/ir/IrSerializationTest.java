@@ -38,6 +38,8 @@ class IrSerializationTest {
         @JsonSubTypes.Type(value = Op.GetRows.class, name = "get_rows"),
         @JsonSubTypes.Type(value = Op.ScatterAddRows.class, name = "scatter_add_rows"),
         @JsonSubTypes.Type(value = Op.Attention.class, name = "attention"),
+        @JsonSubTypes.Type(value = Op.KvStore.class, name = "kv_store"),
+        @JsonSubTypes.Type(value = Op.PagedAttention.class, name = "paged_attention"),
         @JsonSubTypes.Type(value = Op.Reshape.class, name = "reshape"),
         @JsonSubTypes.Type(value = Op.Permute.class, name = "permute"),
         @JsonSubTypes.Type(value = Op.Expand.class, name = "expand"),
@@ -69,7 +71,12 @@ class IrSerializationTest {
         int y = b.add(new Op.MatMul(true), b.add(new Op.Slice(1, 0, 64), flat), w);
         int s = b.add(new Op.Softmax(1, 30), y, b.add(new Op.Full(0, TensorType.of(DType.F32, 128))));
         int out = b.add(new Op.Reduce(Op.ReduceFn.MAX, 1, false), b.add(new Op.RmsNorm(1e-6), s));
-        OpGraph graph = b.build(List.of(out, s));
+        int cache = b.add(new Op.Input("cache", new TensorType(Shape.of(32, 128), DType.F16)));
+        int stored = b.add(new Op.KvStore(), cache, b.add(new Op.Reshape(Shape.of(4, 128)), x), pos);
+        int table = b.add(new Op.Input("table", TensorType.of(DType.I32, 4, 2)));
+        int paged = b.add(new Op.PagedAttention(2, 0.125, 0, 0, 16), b.add(new Op.Reshape(Shape.of(4, 2, 64)), r),
+                stored, stored, pos, table);
+        OpGraph graph = b.build(List.of(out, s, paged));
 
         String json = mapper.writeValueAsString(graph);
         OpGraph back = mapper.readValue(json, OpGraph.class);

@@ -21,6 +21,8 @@ final class Vjp {
             case Op.Full f -> false;
             case Op.CausalMask m -> false;
             case Op.ArgMax a -> false;
+            case Op.KvStore k -> false;          // inference ops: the KV cache is state, not a parameter
+            case Op.PagedAttention a -> false;
             case Op.Unary u -> u.fn() != Op.UnaryFn.SIGN && u.fn() != Op.UnaryFn.STEP;
             case Op.Binary b -> b.fn() != Op.BinaryFn.EQ;
             default -> true;
@@ -61,6 +63,9 @@ final class Vjp {
             case Op.GetRows gr -> r[0] = g.apply(new Op.ScatterAddRows(x[0].shape().dim(0)), gy, x[1]);
             case Op.ScatterAddRows s -> r[0] = gy.getRows(x[1]);
             case Op.Attention a -> attention(a, x, gy, need, r);
+            case Op.KvStore k -> throw new IllegalArgumentException("kv_store has no gradient (inference only)");
+            case Op.PagedAttention a -> throw new IllegalArgumentException(
+                    "paged_attention has no gradient (inference only; use attention for training)");
             case Op.Reshape rs -> r[0] = gy.reshape(x[0].shape());
             case Op.Permute p -> {
                 int[] inverse = new int[p.axes().size()];

@@ -36,6 +36,11 @@ public final class CodecWeightRows implements WeightRows {
     }
 
     @Override
+    public java.util.Optional<MemorySegment> storage() {
+        return java.util.Optional.of(data);
+    }
+
+    @Override
     public GgmlType type() {
         return codec.type();
     }

@@ -410,7 +410,7 @@ final class Kernels {
         return r;
     }
 
-    private static int rowIndex(double id, int rows, int node) {
+    static int rowIndex(double id, int rows, int node) {
         int row = (int) id;
         if (row < 0 || row >= rows) {
             throw new IllegalArgumentException("node %" + node + ": row id " + row + " out of range (expected: 0.."
@@ -448,6 +448,67 @@ final class Kernels {
             int base = rowIndex(ids[i], rows, node) * cols;
             for (int j = 0; j < cols; j++) {
                 r[base + j] += src[i * cols + j];
+            }
+        }
+        return r;
+    }
+
+    /**
+     * paged_attention in double: token t's query heads over positions {@code 0..positions[t]} of its block table, the
+     * softmax and the weighted values as {@link #attention} computes them.
+     */
+    static double[] pagedAttention(double[] q, Shape qs, double[] k, double[] v, Shape vs, double[] positions,
+            double[] table, Shape ts, Op.PagedAttention a, int node) {
+        int tokens = qs.dim(0);
+        int hq = qs.dim(1);
+        int d = qs.dim(2);
+        int hkv = a.kvHeads();
+        int slots = vs.dim(0);
+        int dv = vs.dim(1) / hkv;
+        int group = hq / hkv;
+        int blocks = ts.dim(1);
+        int bs = a.blockSize();
+        double[] r = new double[tokens * hq * dv];
+        double[] p = new double[blocks * bs];
+        int[] row = new int[blocks * bs];
+        for (int t = 0; t < tokens; t++) {
+            int pos = (int) positions[t];
+            if (pos < 0 || pos >= blocks * bs) {
+                throw new IllegalArgumentException("node %" + node + ": position " + pos + " of token " + t
+                        + " (expected: 0.." + (blocks * bs - 1) + ", the block table's reach)");
+            }
+            int first = a.window() == 0 ? 0 : Math.max(0, pos - a.window() + 1);
+            for (int j = first; j <= pos; j++) {
+                int block = rowIndex(table[t * blocks + j / bs], slots / bs, node);
+                row[j] = block * bs + j % bs;
+            }
+            for (int h = 0; h < hq; h++) {
+                int kh = h / group;
+                int qBase = (t * hq + h) * d;
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = first; j <= pos; j++) {
+                    int kBase = (row[j] * hkv + kh) * d;
+                    double s = 0;
+                    for (int c = 0; c < d; c++) {
+                        s += q[qBase + c] * k[kBase + c];
+                    }
+                    s *= a.scale();
+                    p[j] = a.softCap() > 0 ? a.softCap() * Math.tanh(s / a.softCap()) : s;
+                    max = Math.max(max, p[j]);
+                }
+                double sum = 0;
+                for (int j = first; j <= pos; j++) {
+                    p[j] = Math.exp(p[j] - max);
+                    sum += p[j];
+                }
+                int oBase = (t * hq + h) * dv;
+                for (int j = first; j <= pos; j++) {
+                    double w = p[j] / sum;
+                    int vBase = (row[j] * hkv + kh) * dv;
+                    for (int c = 0; c < dv; c++) {
+                        r[oBase + c] += w * v[vBase + c];
+                    }
+                }
             }
         }
         return r;

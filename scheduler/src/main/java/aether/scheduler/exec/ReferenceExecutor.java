@@ -88,6 +88,7 @@ public final class ReferenceExecutor implements GraphExecutor {
                 switch (v) {
                     case HostTensor h -> dense[i] = h.data();
                     case WeightTensor w -> weights[i] = w.rows();
+                    case CacheTensor c -> dense[i] = c.values();   // updated in place by kv_store
                     default -> throw new IllegalArgumentException("input %" + i + " '" + in.label()
                             + "': the reference executor reads host tensors and weight rows, found "
                             + v.getClass().getSimpleName());
@@ -142,7 +143,7 @@ public final class ReferenceExecutor implements GraphExecutor {
 
     /** Layout ops move values that are already rounded; arithmetic rounds. */
     private static boolean rounds(Op op) {
-        return !(op instanceof Op.Reshape || op instanceof Op.Permute || op instanceof Op.Expand
+        return !(op instanceof Op.KvStore || op instanceof Op.Reshape || op instanceof Op.Permute || op instanceof Op.Expand
                 || op instanceof Op.Slice || op instanceof Op.Concat || op instanceof Op.Pad);
     }
 
@@ -180,6 +181,20 @@ public final class ReferenceExecutor implements GraphExecutor {
                     out.dim(1), node.id());
             case Op.Attention a -> Kernels.attention(dense[in.get(0)], shape(g, in, 0), dense[in.get(1)],
                     shape(g, in, 1), dense[in.get(2)], shape(g, in, 2), a.scale(), a.window(), a.softCap());
+            case Op.KvStore k -> {
+                double[] cache = dense[in.get(0)];
+                int width = out.dim(1);
+                double[] rows = dense[in.get(1)];
+                double[] slots = dense[in.get(2)];
+                for (int t = 0; t < slots.length; t++) {
+                    CacheTensor.store(cache, width, Kernels.rowIndex(slots[t], out.dim(0), node.id()), rows, t * width,
+                            node.dtype());
+                }
+                yield cache;
+            }
+            case Op.PagedAttention a -> Kernels.pagedAttention(dense[in.get(0)], shape(g, in, 0), dense[in.get(1)],
+                    dense[in.get(2)], shape(g, in, 2), dense[in.get(3)], dense[in.get(4)], shape(g, in, 4), a,
+                    node.id());
             case Op.Reshape r -> dense[in.get(0)];
             case Op.Permute p -> Kernels.permute(dense[in.get(0)], shape(g, in, 0), p.axes());
             case Op.Expand e -> Kernels.expand(dense[in.get(0)], shape(g, in, 0), out);

@@ -59,6 +59,11 @@ public final class SegmentWeightRows implements WeightRows {
     }
 
     @Override
+    public java.util.Optional<MemorySegment> storage() {
+        return java.util.Optional.of(data);
+    }
+
+    @Override
     public GgmlType type() {
         return type;
     }

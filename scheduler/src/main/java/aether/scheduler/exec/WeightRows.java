@@ -21,4 +21,12 @@ public interface WeightRows {
      * @throws IndexOutOfBoundsException when {@code row} is not in {@code 0..rows-1} or {@code dst} is shorter than cols
      */
     void row(int row, float[] dst);
+
+    /**
+     * The rows in their storage format, contiguous with row stride {@code type().bytesFor(cols())}, when they live in
+     * one segment: what a kernel that multiplies blocks in place (device-workers' Matmul) reads. Empty otherwise.
+     */
+    default java.util.Optional<java.lang.foreign.MemorySegment> storage() {
+        return java.util.Optional.empty();
+    }
 }

@@ -183,6 +183,22 @@ public final class Tensor {
     public Tensor getRows(Tensor ids) { return op(new Op.GetRows(), ids); }
 
     /**
+     * This KV cache [slots, width] with {@code rows} f32[tokens, width] written at cache rows {@code slots}
+     * I32[tokens] ({@link Op.KvStore}); read the result, not this tensor, to see the new rows.
+     */
+    public Tensor kvStore(Tensor rows, Tensor slots) { return op(new Op.KvStore(), rows, slots); }
+
+    /**
+     * Causal attention of these queries f32[tokens, heads, d] over paged caches (results of {@link #kvStore}), see
+     * {@link Op.PagedAttention}.
+     */
+    public Tensor pagedAttention(Tensor kCache, Tensor vCache, Tensor positions, Tensor blockTable, int kvHeads,
+            double scale, int window, double softCap, int blockSize) {
+        return op(new Op.PagedAttention(kvHeads, scale, window, softCap, blockSize), kCache, vCache, positions,
+                blockTable);
+    }
+
+    /**
      * Causal scaled dot-product attention with this as q[..., hq, tq, d], grouped-query k/v[..., hkv, tk, *] and an
      * optional sliding window (0 = unlimited). See {@link Op.Attention}.
      */

@@ -1,0 +1,555 @@
+package aether.llm.engine;
+
+import aether.device.cpu.KernelPool;
+import aether.device.cpu.kernel.Matmul;
+import aether.llm.arch.Architecture;
+import aether.llm.arch.Numerics;
+import aether.llm.arch.StepGraph;
+import aether.llm.arch.StepShape;
+import aether.llm.model.ModelConfig;
+import aether.runtime.ir.DType;
+import aether.runtime.ir.Shape;
+import aether.runtime.tensor.GgmlType;
+import aether.scheduler.compile.KernelGraph;
+import aether.scheduler.compile.Program;
+import aether.scheduler.exec.CacheTensor;
+import aether.scheduler.exec.HostTensor;
+import aether.scheduler.exec.ReferenceExecutor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The {@link InferenceModel} over a paged KV cache and shape-stable step graphs. The pool holds fixed blocks of
+ * {@link #BLOCK_POSITIONS} positions (all layers), in f16 by default (f32 or q8_0 on request); a sequence takes blocks
+ * as it grows and gives them back on {@code truncate}/{@code close}. A step packs the new tokens of all its entries into
+ * one graph run whose shape is only (tokens, entries): the architecture's {@link StepGraph} for that shape is built and
+ * compiled once and then reused for every step of that shape, with token ids, positions, cache rows and block tables
+ * written into its I32 inputs. A step whose tokens exceed the batch size runs each entry alone, in chunks.
+ *
+ * <p>Two backends run the same graphs: {@link #open} compiles them into {@link KernelGraph}s (f32 activations,
+ * quantized weights multiplied in place on a {@link KernelPool}; a decode step allocates nothing), {@link #reference}
+ * evaluates them on the {@link ReferenceExecutor} (float64 accumulation; for tests).
+ *
+ * <p>Not thread-safe: one engine thread drives the model and its sequences.
+ */
+public final class PagedInferenceModel implements InferenceModel {
+
+    /** Positions per KV block. */
+    public static final int BLOCK_POSITIONS = 16;
+    /**
+     * Compiled step shapes kept at most; the least recently used one is closed beyond that (each prompt length
+     * compiles its own graph, and a graph holds its arena).
+     */
+    static final int MAX_SHAPES = 8;
+
+    private final Architecture architecture;
+    private final Numerics numerics;
+    private final int contextSize;
+    private final int batchSize;
+    private final int blocksPerSequence;
+    private final DType kvType;
+    private final KvBlockPool pool;
+    private final Backend backend;
+    private final Runnable onClose;
+    private final List<Shaped> runners = new ArrayList<>();
+    // staging for one graph run, sized for the largest step
+    private final int[] ids;
+    private final int[] positions;
+    private final int[] slots;
+    private final int[] table;
+    private final int[] rows;
+    private long stepStamp;
+    private boolean closed;
+
+    private PagedInferenceModel(Architecture architecture, Numerics numerics, int contextSize, int batchSize,
+            int totalBlocks, DType kvType, Backend backend, Runnable onClose) {
+        ModelConfig c = architecture.config();
+        if (contextSize < 1 || contextSize > c.contextLength()) {
+            throw new IllegalArgumentException("context size " + contextSize + " (expected 1.." + c.contextLength()
+                    + ", the model's context length)");
+        }
+        if (kvType.ggml() == GgmlType.Q8_0 && (c.keyWidth() % 32 != 0 || c.valueWidth() % 32 != 0)) {
+            throw new IllegalArgumentException("KV cache type q8_0 needs key and value rows of whole 32-blocks (found "
+                    + c.keyWidth() + " and " + c.valueWidth() + "); use f16");
+        }
+        this.architecture = architecture;
+        this.numerics = numerics;
+        this.contextSize = contextSize;
+        this.batchSize = batchSize;
+        this.blocksPerSequence = (contextSize + BLOCK_POSITIONS - 1) / BLOCK_POSITIONS;
+        this.kvType = kvType;
+        this.pool = new KvBlockPool(totalBlocks);
+        this.backend = backend;
+        this.onClose = Objects.requireNonNull(onClose, "onClose");
+        this.ids = new int[batchSize];
+        this.positions = new int[batchSize];
+        this.slots = new int[batchSize];
+        this.table = new int[Math.multiplyExact(batchSize, blocksPerSequence)];
+        this.rows = new int[batchSize];
+    }
+
+    /**
+     * The fast model: step graphs compiled into {@link KernelGraph}s over a KV pool of {@code totalBlocks} blocks,
+     * {@code options.threads()} compute threads (0 = one per core), float32 activations.
+     *
+     * @param onClose run once by {@link #close()} (e.g. closing the model's file)
+     */
+    public static PagedInferenceModel open(Architecture architecture, EngineOptions options, int contextSize,
+            int totalBlocks, Runnable onClose) {
+        DType kv = kvType(options.kvType());
+        return open(architecture, Numerics.FLOAT32, contextSize, options.batchSize(), totalBlocks, kv,
+                options.threads(), onClose);
+    }
+
+    /** {@link #open} with every knob explicit (tests use {@link Numerics#GGML_CPU} to compare with llama.cpp). */
+    public static PagedInferenceModel open(Architecture architecture, Numerics numerics, int contextSize,
+            int batchSize, int totalBlocks, DType kvType, int threads, Runnable onClose) {
+        int n = threads == 0 ? Runtime.getRuntime().availableProcessors() : threads;
+        KernelBackend backend = new KernelBackend(architecture.config(), totalBlocks * BLOCK_POSITIONS, kvType, n);
+        try {
+            return new PagedInferenceModel(architecture, numerics, contextSize, batchSize, totalBlocks, kvType,
+                    backend, onClose);
+        } catch (RuntimeException e) {
+            backend.close();
+            throw e;
+        }
+    }
+
+    /** The same engine evaluating its graphs on the reference executor (exact, slow; for tests). */
+    public static PagedInferenceModel reference(Architecture architecture, Numerics numerics, int contextSize,
+            int batchSize, int totalBlocks, DType kvType, Runnable onClose) {
+        ModelConfig c = architecture.config();
+        int slotCount = Math.multiplyExact(totalBlocks, BLOCK_POSITIONS);
+        return new PagedInferenceModel(architecture, numerics, contextSize, batchSize, totalBlocks, kvType,
+                new ReferenceBackend(c.blockCount(), slotCount, c.keyWidth(), c.valueWidth(), kvType), onClose);
+    }
+
+    /** The KV type named by {@link EngineOptions#kvType()}. */
+    public static DType kvType(String name) {
+        return switch (name) {
+            case "f32" -> DType.F32;
+            case "f16" -> DType.F16;
+            case "q8_0" -> DType.quantized(GgmlType.Q8_0);
+            default -> throw new IllegalArgumentException("KV cache type '" + name + "' (expected f16, q8_0 or f32)");
+        };
+    }
+
+    @Override
+    public ModelConfig config() {
+        return architecture.config();
+    }
+
+    @Override
+    public int contextSize() {
+        return contextSize;
+    }
+
+    @Override
+    public Sequence newSequence() {
+        checkOpen();
+        return new PagedSequence(blocksPerSequence);
+    }
+
+    @Override
+    public KvStats kvStats() {
+        return new KvStats(BLOCK_POSITIONS, pool.total(), pool.used());
+    }
+
+    @Override
+    public void step(List<BatchEntry> batch, float[] logits) {
+        checkOpen();
+        int vocab = config().vocabSize();
+        int entries = batch.size();
+        if (entries == 0) {
+            throw new IllegalArgumentException("step of an empty batch");
+        }
+        if (logits.length < (long) entries * vocab) {
+            throw new IllegalArgumentException("logits array of " + logits.length + " floats for " + entries
+                    + " entries of vocab " + vocab + " (expected at least " + (long) entries * vocab + ")");
+        }
+        long stamp = ++stepStamp;
+        int newBlocks = 0;
+        long tokens = 0;
+        for (int e = 0; e < entries; e++) {
+            BatchEntry entry = batch.get(e);
+            if (!(entry.sequence() instanceof PagedSequence s) || s.owner() != this) {
+                throw new IllegalArgumentException("sequence not created by this model");
+            }
+            if (s.closed) {
+                throw new IllegalArgumentException("step on a closed sequence");
+            }
+            if (s.stamp == stamp) {
+                throw new IllegalArgumentException("a sequence appears twice in one step");
+            }
+            s.stamp = stamp;
+            int[] t = entry.tokens();
+            for (int i = entry.from(); i < entry.to(); i++) {
+                if (t[i] < 0 || t[i] >= vocab) {
+                    throw new IllegalArgumentException("token id " + t[i] + " at index " + i + " (expected 0.."
+                            + (vocab - 1) + ")");
+                }
+            }
+            int after = s.length + entry.length();
+            if (after > contextSize) {
+                throw new KvCacheFullException("context full: a sequence of " + s.length + " positions cannot take "
+                        + entry.length() + " more (context size " + contextSize + ")");
+            }
+            newBlocks += blocks(after) - s.blockCount;
+            tokens += entry.length();
+        }
+        if (newBlocks > pool.freeBlocks()) {
+            throw new KvCacheFullException("KV pool full: " + newBlocks + " more blocks needed, " + pool.freeBlocks()
+                    + " of " + pool.total() + " free");
+        }
+        if (tokens <= batchSize) {
+            run(batch, 0, entries, -1, -1, logits, 0);
+            return;
+        }
+        for (int e = 0; e < entries; e++) {    // too many tokens for one graph: each entry alone, in chunks
+            BatchEntry entry = batch.get(e);
+            for (int from = entry.from(); from < entry.to(); from += batchSize) {
+                run(batch, e, e + 1, from, Math.min(entry.to(), from + batchSize), logits, e * vocab);
+            }
+        }
+    }
+
+    /**
+     * One graph run over entries {@code [first, last)}; with {@code from >= 0} (a single entry) only its tokens
+     * {@code [from, to)}. Logits of each entry's last token go to {@code logits[offset + i * vocab]}.
+     */
+    private void run(List<BatchEntry> batch, int first, int last, int from, int to, float[] logits, int offset) {
+        int t = 0;
+        int outputs = 0;
+        for (int e = first; e < last; e++) {
+            BatchEntry entry = batch.get(e);
+            PagedSequence s = (PagedSequence) entry.sequence();
+            int a = from >= 0 ? from : entry.from();
+            int b = from >= 0 ? to : entry.to();
+            for (int i = a; i < b; i++) {
+                int p = s.length + (i - a);
+                int block = p / BLOCK_POSITIONS;
+                while (s.blockCount <= block) {
+                    s.blocks[s.blockCount++] = pool.allocate();
+                }
+                ids[t] = entry.tokens()[i];
+                positions[t] = p;
+                slots[t] = s.blocks[block] * BLOCK_POSITIONS + p % BLOCK_POSITIONS;
+                System.arraycopy(s.blocks, 0, table, t * blocksPerSequence, block + 1);
+                t++;
+            }
+            rows[outputs++] = t - 1;
+        }
+        Runner runner = runner(t, outputs);
+        try {
+            runner.run(ids, positions, slots, table, rows, logits, offset);
+        } catch (RuntimeException ex) {
+            for (int e = first; e < last; e++) {   // give back the blocks taken for positions that were not added
+                ((PagedSequence) batch.get(e).sequence()).trimBlocks();
+            }
+            throw ex;
+        }
+        for (int e = first; e < last; e++) {
+            BatchEntry entry = batch.get(e);
+            ((PagedSequence) entry.sequence()).length += from >= 0 ? to - from : entry.length();
+        }
+    }
+
+    /** The runner of a shape, most recently used last (moving it there allocates nothing). */
+    private Runner runner(int tokens, int outputs) {
+        int last = runners.size() - 1;
+        for (int i = last; i >= 0; i--) {   // indexed loop: no iterator per step
+            Shaped s = runners.get(i);
+            if (s.tokens == tokens && s.outputs == outputs) {
+                if (i != last) {
+                    runners.remove(i);
+                    runners.add(s);
+                }
+                return s.runner;
+            }
+        }
+        if (runners.size() >= MAX_SHAPES) {
+            runners.remove(0).runner.close();
+        }
+        StepShape shape = new StepShape(tokens, outputs, blocksPerSequence, pool.total(), BLOCK_POSITIONS, kvType);
+        Runner r = backend.compile(architecture.buildStep(shape, numerics));
+        runners.add(new Shaped(tokens, outputs, r));
+        return r;
+    }
+
+    /** Step shapes compiled and kept now (at most {@value #MAX_SHAPES}). */
+    int compiledShapes() {
+        return runners.size();
+    }
+
+    /**
+     * Times the kernels of later steps: {@link #kernelNanos()} then gives nanoseconds in matmul and in every other
+     * kernel (the fast backend only).
+     */
+    public void setProfiling(boolean on) {
+        backend.setProfiling(on);
+    }
+
+    /** {matmul, other kernels} nanoseconds since profiling was switched on ({0, 0} on the reference backend). */
+    public long[] kernelNanos() {
+        return backend.kernelNanos();
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            try {
+                for (Shaped s : runners) {
+                    s.runner.close();
+                }
+                backend.close();
+            } finally {
+                onClose.run();
+            }
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("model is closed");
+        }
+    }
+
+    private static int blocks(int positions) {
+        return (positions + BLOCK_POSITIONS - 1) / BLOCK_POSITIONS;
+    }
+
+    private record Shaped(int tokens, int outputs, Runner runner) {}
+
+    private final class PagedSequence implements Sequence {
+        final int[] blocks;
+        int blockCount;
+        int length;
+        long stamp;
+        boolean closed;
+
+        PagedSequence(int maxBlocks) {
+            this.blocks = new int[maxBlocks];
+        }
+
+        PagedInferenceModel owner() {
+            return PagedInferenceModel.this;
+        }
+
+        /** Releases blocks beyond those {@link #length} positions need. */
+        void trimBlocks() {
+            int keep = blocks(length);
+            while (blockCount > keep) {
+                pool.release(blocks[--blockCount]);
+            }
+        }
+
+        @Override
+        public int length() {
+            return length;
+        }
+
+        @Override
+        public void truncate(int newLength) {
+            if (closed) {
+                throw new IllegalStateException("sequence is closed");
+            }
+            if (newLength < 0 || newLength > length) {
+                throw new IllegalArgumentException("truncate a sequence of " + length + " positions to " + newLength
+                        + " (expected 0.." + length + ")");
+            }
+            length = newLength;
+            trimBlocks();
+        }
+
+        @Override
+        public boolean isClosed() {
+            return closed;
+        }
+
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                length = 0;
+                trimBlocks();
+            }
+        }
+    }
+
+    // ---- backends ------------------------------------------------------------------------------------------------
+
+    /** Runs one compiled step shape; inputs are the first {@code tokens}/{@code outputs} entries of the arrays. */
+    private interface Runner extends AutoCloseable {
+        void run(int[] ids, int[] positions, int[] slots, int[] table, int[] rows, float[] logits, int offset);
+
+        @Override
+        void close();
+    }
+
+    private interface Backend extends AutoCloseable {
+        Runner compile(StepGraph graph);
+
+        default void setProfiling(boolean on) {}
+
+        default long[] kernelNanos() {
+            return new long[2];
+        }
+
+        @Override
+        void close();
+    }
+
+    /** Caches as {@link CacheTensor}s, graphs evaluated by the {@link ReferenceExecutor}. */
+    private static final class ReferenceBackend implements Backend {
+        private final CacheTensor[] keys;
+        private final CacheTensor[] values;
+        private final ReferenceExecutor executor = new ReferenceExecutor();
+
+        ReferenceBackend(int layers, int slots, int keyWidth, int valueWidth, DType kvType) {
+            this.keys = new CacheTensor[layers];
+            this.values = new CacheTensor[layers];
+            for (int il = 0; il < layers; il++) {
+                keys[il] = new CacheTensor(kvType, slots, keyWidth);
+                values[il] = new CacheTensor(kvType, slots, valueWidth);
+            }
+        }
+
+        @Override
+        public Runner compile(StepGraph g) {
+            for (int il = 0; il < keys.length; il++) {
+                g.graph().set(g.keyCache(il), keys[il]);
+                g.graph().set(g.valueCache(il), values[il]);
+            }
+            StepShape shape = g.shape();
+            return new Runner() {
+                @Override
+                public void run(int[] ids, int[] positions, int[] slots, int[] table, int[] rows, float[] logits,
+                        int offset) {
+                    int t = shape.tokens();
+                    int b = shape.blocksPerSequence();
+                    g.graph().set(g.tokenIds(), HostTensor.ofInts(Arrays.copyOf(ids, t), Shape.of(t)));
+                    g.graph().set(g.positions(), HostTensor.ofInts(Arrays.copyOf(positions, t), Shape.of(t)));
+                    g.graph().set(g.slots(), HostTensor.ofInts(Arrays.copyOf(slots, t), Shape.of(t)));
+                    g.graph().set(g.blockTable(), HostTensor.ofInts(Arrays.copyOf(table, t * b), Shape.of(t, b)));
+                    g.graph().set(g.logitRows(), HostTensor.ofInts(Arrays.copyOf(rows, shape.outputs()),
+                            Shape.of(shape.outputs())));
+                    float[] out = g.graph().evaluate(executor, g.logits()).floats(g.logits());
+                    System.arraycopy(out, 0, logits, offset, out.length);
+                }
+
+                @Override
+                public void close() {}
+            };
+        }
+
+        @Override
+        public void close() {}
+    }
+
+    /** Caches in one shared arena in their storage type; graphs compiled into {@link KernelGraph}s. */
+    private static final class KernelBackend implements Backend {
+        private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
+        private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+        private final Arena arena = Arena.ofShared();
+        private final MemorySegment[] keys;
+        private final MemorySegment[] values;
+        private final KernelPool pool;
+        private final Matmul matmul;
+        private final KernelPool serialPool = new KernelPool(1, 0);   // starts no thread: runs on the caller
+        private final Matmul serialMatmul = new Matmul(serialPool);
+        private final List<KernelGraph> graphs = new ArrayList<>();
+        private boolean profiling;
+
+        KernelBackend(ModelConfig c, int slots, DType kvType, int threads) {
+            int layers = c.blockCount();
+            this.keys = new MemorySegment[layers];
+            this.values = new MemorySegment[layers];
+            GgmlType t = kvType.ggml();
+            for (int il = 0; il < layers; il++) {
+                keys[il] = arena.allocate(Math.multiplyExact(t.bytesFor(c.keyWidth()), (long) slots), 64);
+                values[il] = arena.allocate(Math.multiplyExact(t.bytesFor(c.valueWidth()), (long) slots), 64);
+            }
+            this.pool = new KernelPool(threads, KernelPool.DEFAULT_SPIN_NS);
+            this.matmul = new Matmul(pool);
+        }
+
+        @Override
+        public Runner compile(StepGraph g) {
+            Program.Snapshot snap = g.program();
+            int[] map = snap.mapping();
+            Map<Integer, MemorySegment> external = new HashMap<>();
+            for (int il = 0; il < keys.length; il++) {
+                external.put(map[g.keyCache(il).id()], keys[il]);
+                external.put(map[g.valueCache(il).id()], values[il]);
+            }
+            KernelGraph kg = KernelGraph.compile(snap.program(), matmul, serialMatmul, pool, external);
+            kg.setProfiling(profiling);
+            graphs.add(kg);
+            MemorySegment idsIn = kg.input(map[g.tokenIds().id()]);
+            MemorySegment posIn = kg.input(map[g.positions().id()]);
+            MemorySegment slotsIn = kg.input(map[g.slots().id()]);
+            MemorySegment tableIn = kg.input(map[g.blockTable().id()]);
+            MemorySegment rowsIn = kg.input(map[g.logitRows().id()]);
+            MemorySegment out = kg.output(0);
+            int tokens = g.shape().tokens();
+            int outputs = g.shape().outputs();
+            int tableLength = tokens * g.shape().blocksPerSequence();
+            int logitCount = outputs * g.config().vocabSize();
+            return new Runner() {
+                @Override
+                public void run(int[] ids, int[] positions, int[] slots, int[] table, int[] rows, float[] logits,
+                        int offset) {
+                    MemorySegment.copy(ids, 0, idsIn, I32, 0, tokens);
+                    MemorySegment.copy(positions, 0, posIn, I32, 0, tokens);
+                    MemorySegment.copy(slots, 0, slotsIn, I32, 0, tokens);
+                    MemorySegment.copy(table, 0, tableIn, I32, 0, tableLength);
+                    MemorySegment.copy(rows, 0, rowsIn, I32, 0, outputs);
+                    kg.run();
+                    MemorySegment.copy(out, F32, 0, logits, offset, logitCount);
+                }
+
+                @Override
+                public void close() {
+                    graphs.remove(kg);
+                    kg.close();
+                }
+            };
+        }
+
+        @Override
+        public void setProfiling(boolean on) {
+            profiling = on;
+            for (KernelGraph kg : graphs) {
+                kg.resetProfile();
+                kg.setProfiling(on);
+            }
+        }
+
+        @Override
+        public long[] kernelNanos() {
+            long[] sum = new long[2];
+            for (KernelGraph kg : graphs) {
+                long[] k = kg.kernelNanos();
+                sum[0] += k[0];
+                sum[1] += k[1];
+            }
+            return sum;
+        }
+
+        @Override
+        public void close() {
+            pool.close();
+            serialPool.close();
+            arena.close();
+        }
+    }
+}
