@@ -16,12 +16,14 @@ import java.util.Set;
  *
  * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) runs fused dot kernels that dequantize in registers. For
  * {@link #Q8_ACTIVATION_TYPES} with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks
- * (llama.cpp's approach) and the dots are int8×int8 per block. JDK 25's Vector API on AVX2 reaches no
- * vpmaddubsw/vpmaddwd, so the products are widened explicitly: for Q4_0 that path measured ~15-20% slower than the
- * float path; for Q8_0, multiplying in 16-bit lanes against an int16 copy of the activations, ~30% faster per weight
- * byte on one core (MatmulBenchmark, BENCHMARKS.md). FLOAT stays the default because Q8 changes the numbers (the
- * activation rounding llama.cpp also has); choose Q8 per use where that is acceptable. Prefill (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch
- * once and runs a 2×4 register-blocked f32 micro-kernel over all tokens; {@link Activations} does not apply there.
+ * (llama.cpp's approach) and the dots are integer per block. JDK 25's Vector API on AVX2 reaches no
+ * vpmaddubsw/vpmaddwd, so the products are formed in 16-bit lanes (vpmullw) and pairs folded to ints by hand: for
+ * Q8_0 ~30% faster per weight byte than the float path, for Q4_0 on the ggml layout ~5% faster, and for Q4_0
+ * {@link PackedWeights#prepare prepared} into its planar layout ~1.5× the float path (one core, weights in L3;
+ * MatmulBenchmark). {@link Activations#AUTO}, the default, picks Q8 for {@link #Q8_BY_DEFAULT} and FLOAT for the
+ * rest; Q8 changes the numbers by the activation rounding llama.cpp also has, FLOAT keeps f32 activations. Prefill
+ * (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch once and runs a register-blocked
+ * f32 micro-kernel over all tokens; {@link Activations} does not apply there.
  * Output rows are split across the {@link KernelPool}'s threads in chunks of {@value #ROW_ALIGN} rows, one cache line
  * of f32 outputs when y is 64-byte aligned.
  *
@@ -37,7 +39,13 @@ public final class Matmul implements RangeTask {
         /** Dequantize the weight block in registers and FMA with the f32 activations. */
         FLOAT,
         /** Quantize each activation row to 8-bit blocks once, then int8×int8 dot products per block. */
-        Q8
+        Q8,
+        /**
+         * Per type, the faster of the two as measured by {@code MatmulBenchmark} on the dev machine: Q8 for
+         * {@link #Q8_BY_DEFAULT} (Q8_0, Q4_0), FLOAT for the others. Q8 rounds the activations as llama.cpp's CPU
+         * backend does for these types.
+         */
+        AUTO
     }
 
     /** The types this class multiplies. */
@@ -46,13 +54,15 @@ public final class Matmul implements RangeTask {
             GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
     /** The types with an int8 (Q8 activations) decode path; the others always take the float path. */
     public static final Set<GgmlType> Q8_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
+    /** The types {@link Activations#AUTO} multiplies with Q8 activations in decode: where the int path measured faster. */
+    public static final Set<GgmlType> Q8_BY_DEFAULT = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
     /**
      * Token count from which the blocked GEMM runs instead of repeated fused dots (it pays one dequantization per row
      * and then runs near FMA peak); chosen, not yet measured at the crossover.
      */
     public static final int GEMM_MIN_TOKENS = 4;
-    /** Default activation format for quantized decode: the faster one measured by {@code MatmulBenchmark}. */
-    public static final Activations DEFAULT_ACTIVATIONS = Activations.FLOAT;
+    /** Default activation format for quantized decode: per type, the faster one measured by {@code MatmulBenchmark}. */
+    public static final Activations DEFAULT_ACTIVATIONS = Activations.AUTO;
 
     static final int ROW_ALIGN = 16;
     static final int ROW_BLOCK = 32;
@@ -70,6 +80,9 @@ public final class Matmul implements RangeTask {
     private final QuantizeTask quantizeTask = new QuantizeTask();
     private MemorySegment xq = MemorySegment.NULL;
     private MemorySegment xsum = MemorySegment.NULL;   // Q4_0 decode: -Σx per 32-block per token (Q4_0Kernels.dot)
+    private short[] q4ax = new short[0];               // Q4_0 int16 decode: per token Q8Activations.quantizeRowQ4
+    private float[] q4dx = new float[0];
+    private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
 
     // Per-call state, set by multiply() before dispatch (the pool's hand-off publishes it to the workers).
     private GgmlType type;
@@ -81,6 +94,9 @@ public final class Matmul implements RangeTask {
     private int tokens;
     private long rowBytes;
     private boolean useQ8;
+    private boolean q4Ints;          // vector Q4_0 decode in 16-bit lanes: activations in q4ax/q4dx
+    private MemorySegment planar;    // non-NULL: decode reads PackedWeights' Q4_0_PLANAR copy
+    private int paddedBlocks;        // blocks per row (and per token in q4ax) of the Q4_0 int16 kernels
 
     /** Vector kernels if available (see {@link VectorSupport}) and the default activation format. */
     public Matmul(KernelPool pool) {
@@ -104,6 +120,7 @@ public final class Matmul implements RangeTask {
         this.xPack = new float[n][4 * K_BLOCK];
         this.xPackView = new MemorySegment[n];
         this.tileOut = new float[n][8];
+        this.blockScales = new float[n][0];
         for (int i = 0; i < n; i++) {
             rowScratchView[i] = MemorySegment.ofArray(rowScratch[i]);
             xPackView[i] = MemorySegment.ofArray(xPack[i]);
@@ -129,11 +146,37 @@ public final class Matmul implements RangeTask {
         }
         long rowBytes = type.bytesFor(inFeatures);   // rejects a partial block with the type's own message
         long needW = Math.multiplyExact(rowBytes, (long) outFeatures);
-        long needX = Math.multiplyExact((long) tokens * inFeatures, Float.BYTES);
-        long needY = Math.multiplyExact((long) tokens * outFeatures, Float.BYTES);
         if (weights.byteSize() < needW) {   // messages built only on failure: a call allocates nothing
             throw tooSmall("weights " + type, outFeatures, inFeatures, needW, weights);
         }
+        run(type, weights, MemorySegment.NULL, 0, outFeatures, inFeatures, x, tokens, y);
+    }
+
+    /**
+     * {@link #multiply(GgmlType, MemorySegment, int, int, MemorySegment, int, MemorySegment)} on prepared weights. For
+     * {@link PackedWeights.Layout#Q4_0_PLANAR}, decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) always quantizes
+     * the activations to Q8 (the layout exists for the int16 kernel; use {@link PackedWeights#wrap} for f32
+     * activations) and prefill reads {@link PackedWeights#source()}; for {@link PackedWeights.Layout#GGUF} this is
+     * exactly the ggml-layout multiply.
+     *
+     * @param x f32 activations {@code [tokens, weights.inFeatures()]}
+     * @param y f32 output {@code [tokens, weights.outFeatures()]}, overwritten; must not overlap {@code x}
+     * @throws IllegalArgumentException if a segment is smaller than its shape needs
+     */
+    public void multiply(PackedWeights weights, MemorySegment x, int tokens, MemorySegment y) {
+        if (tokens < 0) {
+            throw new IllegalArgumentException("matmul: negative token count %d".formatted(tokens));
+        }
+        GgmlType t = weights.type();
+        boolean isPlanar = weights.layout() == PackedWeights.Layout.Q4_0_PLANAR;
+        run(t, weights.source(), isPlanar ? weights.packed() : MemorySegment.NULL, isPlanar ? weights.paddedBlocks() : 0,
+                weights.outFeatures(), weights.inFeatures(), x, tokens, y);
+    }
+
+    private void run(GgmlType type, MemorySegment weights, MemorySegment planarWeights, int planarBlocks,
+                     int outFeatures, int inFeatures, MemorySegment x, int tokens, MemorySegment y) {
+        long needX = Math.multiplyExact((long) tokens * inFeatures, Float.BYTES);
+        long needY = Math.multiplyExact((long) tokens * outFeatures, Float.BYTES);
         if (x.byteSize() < needX) {
             throw tooSmall("x f32", tokens, inFeatures, needX, x);
         }
@@ -143,6 +186,7 @@ public final class Matmul implements RangeTask {
         if (tokens == 0 || outFeatures == 0) {
             return;
         }
+        boolean decode = tokens < GEMM_MIN_TOKENS;
         this.type = type;
         this.w = weights;
         this.x = x;
@@ -150,12 +194,35 @@ public final class Matmul implements RangeTask {
         this.rows = outFeatures;
         this.cols = inFeatures;
         this.tokens = tokens;
-        this.rowBytes = rowBytes;
-        this.useQ8 = activations == Activations.Q8 && Q8_ACTIVATION_TYPES.contains(type) && (!vector || tokens < GEMM_MIN_TOKENS);
+        this.rowBytes = type.bytesFor(inFeatures);
+        this.planar = decode ? planarWeights : MemorySegment.NULL;
+        boolean isPlanar = planar.byteSize() > 0;
+        boolean q8Wanted = switch (activations) {
+            case FLOAT -> false;
+            case Q8 -> Q8_ACTIVATION_TYPES.contains(type);
+            case AUTO -> Q8_BY_DEFAULT.contains(type);
+        };
+        // the scalar references quantize for every token count (they have no GEMM); the planar layout only in decode
+        this.useQ8 = isPlanar || (q8Wanted && (!vector || decode) && planarWeights.byteSize() == 0);
+        this.q4Ints = useQ8 && vector && type == GgmlType.Q4_0;
+        this.paddedBlocks = isPlanar ? planarBlocks : inFeatures / 32;
         if (useQ8) {
-            long need = Q8Activations.rowBytes(inFeatures) * tokens;
-            if (xq.byteSize() < need) {
-                xq = arena.allocate(need, 64);
+            if (q4Ints) {
+                int perToken = paddedBlocks * Q8Activations.Q4_LANES;
+                if (q4ax.length < perToken * tokens) {
+                    q4ax = new short[perToken * tokens];
+                    q4dx = new float[paddedBlocks * tokens];
+                }
+                for (int i = 0; i < blockScales.length; i++) {
+                    if (blockScales[i].length < paddedBlocks) {
+                        blockScales[i] = new float[paddedBlocks];
+                    }
+                }
+            } else {
+                long need = Q8Activations.rowBytes(inFeatures) * tokens;
+                if (xq.byteSize() < need) {
+                    xq = arena.allocate(need, 64);
+                }
             }
             pool.parallelFor(tokens, 1, quantizeTask);
         }
@@ -163,7 +230,7 @@ public final class Matmul implements RangeTask {
             y.asSlice(0, (long) tokens * outFeatures * Float.BYTES).fill((byte) 0);
             return;
         }
-        if (vector && !useQ8 && type == GgmlType.Q4_0 && tokens < GEMM_MIN_TOKENS) {
+        if (vector && !useQ8 && type == GgmlType.Q4_0 && decode) {
             long perToken = 4L * (inFeatures / 32);   // O(tokens·in) on the caller, against O(tokens·in·out) in the pool
             if (xsum.byteSize() < perToken * tokens) {
                 xsum = arena.allocate(perToken * tokens, 64);
@@ -176,6 +243,7 @@ public final class Matmul implements RangeTask {
         this.w = null;
         this.x = null;
         this.y = null;
+        this.planar = MemorySegment.NULL;
     }
 
     private static IllegalArgumentException tooSmall(String what, long dim0, long dim1, long need, MemorySegment s) {
@@ -189,7 +257,7 @@ public final class Matmul implements RangeTask {
         if (vector && tokens >= GEMM_MIN_TOKENS) {
             gemm(from, to, thread);
         } else {
-            gemv(from, to);
+            gemv(from, to, thread);
         }
     }
 
@@ -198,21 +266,29 @@ public final class Matmul implements RangeTask {
      * own small compile unit (a single loop dispatching to every kernel measured ~30% slower: C2 inlined them all
      * into one huge method).
      */
-    private void gemv(int from, int to) {
+    private void gemv(int from, int to, int thread) {
         long xs = (long) cols * Float.BYTES;
         long ys = (long) rows * Float.BYTES;
         if (useQ8) {
             long q8 = Q8Activations.rowBytes(cols);
-            if (vector) {
-                switch (type) {
-                    case Q8_0 -> Q8_0Kernels.rowsQ8(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys);
-                    case Q4_0 -> Q4_0Kernels.rowsQ8(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys);
-                    default -> throw new AssertionError(type);
+            boolean isPlanar = planar.byteSize() > 0;
+            if (q4Ints) {
+                int axStride = paddedBlocks * Q8Activations.Q4_LANES;
+                if (isPlanar) {
+                    Q4_0Kernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, paddedBlocks, tokens, y, ys,
+                            blockScales[thread]);
+                } else {
+                    Q4_0Kernels.rowsQ8(w, rowBytes, from, to, q4ax, axStride, q4dx, paddedBlocks, tokens, cols, y, ys,
+                            blockScales[thread]);
                 }
+            } else if (vector) {
+                Q8_0Kernels.rowsQ8(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys);
             } else {
+                long planarRow = PackedWeights.q4PlanarRowBytes(paddedBlocks);
                 for (int r = from; r < to; r++) {
                     for (int t = 0; t < tokens; t++) {
-                        float v = type == GgmlType.Q8_0 ? ScalarDot.q8_0Q8(w, r * rowBytes, xq, t * q8, cols)
+                        float v = isPlanar ? ScalarDot.q4_0PlanarQ8(planar, r * planarRow, paddedBlocks, xq, t * q8, cols)
+                                : type == GgmlType.Q8_0 ? ScalarDot.q8_0Q8(w, r * rowBytes, xq, t * q8, cols)
                                 : ScalarDot.q4_0Q8(w, r * rowBytes, xq, t * q8, cols);
                         y.set(BlockLayouts.F32, t * ys + 4L * r, v);
                     }
@@ -348,7 +424,12 @@ public final class Matmul implements RangeTask {
         public void run(int from, int to, int thread) {
             long q8Row = Q8Activations.rowBytes(cols);
             for (int t = from; t < to; t++) {
-                Q8Activations.quantizeRow(x, (long) t * cols * Float.BYTES, cols, xq, t * q8Row);
+                if (q4Ints) {
+                    Q8Activations.quantizeRowQ4(x, (long) t * cols * Float.BYTES, cols, paddedBlocks, q4ax,
+                            t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
+                } else {
+                    Q8Activations.quantizeRow(x, (long) t * cols * Float.BYTES, cols, xq, t * q8Row);
+                }
             }
         }
     }
