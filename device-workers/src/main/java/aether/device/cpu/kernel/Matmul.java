@@ -65,18 +65,18 @@ public final class Matmul implements RangeTask {
     public static final Activations DEFAULT_ACTIVATIONS = Activations.AUTO;
 
     static final int ROW_ALIGN = 16;
-    static final int ROW_BLOCK = 32;
-    static final int K_BLOCK = 1024;
+    static final int ROW_BLOCK = 48;   // weight rows dequantized together: 8 micro-tiles of GemmTile.ROWS
+    static final int K_BLOCK = 512;    // columns per block: 16 tokens' packed activations (32 KiB) stay in L1
 
     private final KernelPool pool;
     private final boolean vector;
     private final Activations activations;
     private final Arena arena = Arena.ofAuto();
-    private final float[][] rowScratch;          // per thread: ROW_BLOCK x K_BLOCK dequantized weights
+    private final float[][] rowScratch;          // per thread: (ROW_BLOCK + 5) x K_BLOCK dequantized weights
     private final MemorySegment[] rowScratchView;
-    private final float[][] xPack;               // per thread: 4 tokens x K_BLOCK activations
-    private final MemorySegment[] xPackView;
-    private final float[][] tileOut;
+    private final float[][] tileOut;             // per thread: one GemmTile.tile6x16 result
+    private final PackTask packTask = new PackTask();
+    private float[] xt = new float[0];           // prefill: x packed k-major in groups of 16 tokens (GemmTile)
     private final QuantizeTask quantizeTask = new QuantizeTask();
     private MemorySegment xq = MemorySegment.NULL;
     private MemorySegment xsum = MemorySegment.NULL;   // Q4_0 decode: -Σx per 32-block per token (Q4_0Kernels.dot)
@@ -115,15 +115,12 @@ public final class Matmul implements RangeTask {
         this.vector = vector;
         this.activations = activations;
         int n = vector ? pool.threads() : 0;
-        this.rowScratch = new float[n][ROW_BLOCK * K_BLOCK];
+        this.rowScratch = new float[n][(ROW_BLOCK + GemmTile.ROWS - 1) * K_BLOCK];
         this.rowScratchView = new MemorySegment[n];
-        this.xPack = new float[n][4 * K_BLOCK];
-        this.xPackView = new MemorySegment[n];
-        this.tileOut = new float[n][8];
+        this.tileOut = new float[n][GemmTile.ROWS * GemmTile.TOKENS];
         this.blockScales = new float[n][0];
         for (int i = 0; i < n; i++) {
             rowScratchView[i] = MemorySegment.ofArray(rowScratch[i]);
-            xPackView[i] = MemorySegment.ofArray(xPack[i]);
         }
     }
 
@@ -238,6 +235,18 @@ public final class Matmul implements RangeTask {
             for (int t = 0; t < tokens; t++) {
                 Q4_0Kernels.blockSums(x, (long) t * inFeatures * Float.BYTES, inFeatures, xsum, t * perToken);
             }
+        }
+        if (vector && !decode) {
+            int groups = (tokens + GemmTile.TOKENS - 1) / GemmTile.TOKENS;
+            long need = (long) groups * inFeatures * GemmTile.TOKENS;
+            if (need > Integer.MAX_VALUE - 16) {
+                throw new IllegalArgumentException("matmul: %d tokens x %d inputs exceed the packing buffer; split the tokens"
+                        .formatted(tokens, inFeatures));
+            }
+            if (xt.length < need) {
+                xt = new float[(int) need];
+            }
+            pool.parallelFor(groups, 1, packTask);
         }
         pool.parallelFor(outFeatures, ROW_ALIGN, this);
         this.w = null;
@@ -370,16 +379,17 @@ public final class Matmul implements RangeTask {
 
     /**
      * Blocked GEMM over rows {@code [from, to)}: for each block of {@value #ROW_BLOCK} rows and {@value #K_BLOCK}
-     * columns, the weights are dequantized (or, for F32, copied) once into a per-thread f32 scratch (128 KiB, stays
-     * in L2) and every 4-token tile of x is packed (16 KiB, L1) and multiplied by 2×4 register tiles; partial sums
-     * over column blocks accumulate in y, which this thread alone owns for these rows.
+     * columns the weights are dequantized (or, for F32, copied) once into a per-thread f32 scratch (~100 KiB, in
+     * L2), then every group of 16 tokens (packed k-major by {@link PackTask}, 32 KiB per column block, in L1) is
+     * multiplied by 6-row micro-tiles ({@link GemmTile#tile6x16}); partial sums over column blocks accumulate in y,
+     * which this thread alone owns for these rows. A partial last micro-tile reads up to 5 rows past the block
+     * (scratch has room; their results are not stored); a partial token group multiplies zero padding.
      */
     private void gemm(int from, int to, int thread) {
         float[] ws = rowScratch[thread];
         MemorySegment wsView = rowScratchView[thread];
-        float[] xs = xPack[thread];
-        MemorySegment xsView = xPackView[thread];
         float[] out = tileOut[thread];
+        int groups = (tokens + GemmTile.TOKENS - 1) / GemmTile.TOKENS;
         for (int rb = from; rb < to; rb += ROW_BLOCK) {
             int nr = Math.min(ROW_BLOCK, to - rb);
             for (int kb = 0; kb < cols; kb += K_BLOCK) {
@@ -391,30 +401,48 @@ public final class Matmul implements RangeTask {
                         dequant(rb + r, kb, kc, wsView, 4L * r * kc);
                     }
                 }
-                for (int t0 = 0; t0 < tokens; t0 += 4) {
-                    int nt = Math.min(4, tokens - t0);
-                    for (int slot = 0; slot < 4; slot++) {   // a partial tile repeats its last token
-                        long src = ((long) (t0 + Math.min(slot, nt - 1)) * cols + kb) * Float.BYTES;
-                        MemorySegment.copy(x, src, xsView, 4L * slot * kc, 4L * kc);
-                    }
-                    for (int r = 0; r < nr; r += 2) {
-                        int r1 = Math.min(r + 1, nr - 1);
-                        GemmTile.tile2x4(ws, r * kc, r1 * kc, xs, kc, out);
-                        store(out, 0, rb + r, t0, nt, kb == 0);
-                        if (r1 != r) {
-                            store(out, 4, rb + r1, t0, nt, kb == 0);
-                        }
+                for (int g = 0; g < groups; g++) {
+                    int x0 = (g * cols + kb) * GemmTile.TOKENS;
+                    int nt = Math.min(GemmTile.TOKENS, tokens - g * GemmTile.TOKENS);
+                    for (int r = 0; r < nr; r += GemmTile.ROWS) {
+                        GemmTile.tile6x16(ws, r * kc, kc, xt, x0, kc, out);
+                        store(out, rb + r, Math.min(GemmTile.ROWS, nr - r), g * GemmTile.TOKENS, nt, kb == 0);
                     }
                 }
             }
         }
     }
 
-    private void store(float[] out, int base, int row, int t0, int nt, boolean first) {
-        for (int t = 0; t < nt; t++) {
-            long o = ((long) (t0 + t) * rows + row) * Float.BYTES;
-            float v = out[base + t];
-            y.set(BlockLayouts.F32, o, first ? v : y.get(BlockLayouts.F32, o) + v);
+    private void store(float[] out, int row0, int nRows, int t0, int nt, boolean first) {
+        for (int j = 0; j < nRows; j++) {
+            for (int t = 0; t < nt; t++) {
+                long o = ((long) (t0 + t) * rows + row0 + j) * Float.BYTES;
+                float v = out[j * GemmTile.TOKENS + t];
+                y.set(BlockLayouts.F32, o, first ? v : y.get(BlockLayouts.F32, o) + v);
+            }
+        }
+    }
+
+    /** Packs token groups {@code [from, to)} of x into {@link #xt}: group g, column k, token t at {@code (g·cols + k)·16 + t}. */
+    private final class PackTask implements RangeTask {
+        @Override
+        public void run(int from, int to, int thread) {
+            for (int g = from; g < to; g++) {
+                int base = g * cols * GemmTile.TOKENS;
+                for (int t = 0; t < GemmTile.TOKENS; t++) {
+                    int token = g * GemmTile.TOKENS + t;
+                    if (token < tokens) {
+                        long src = (long) token * cols * Float.BYTES;
+                        for (int k = 0; k < cols; k++) {
+                            xt[base + k * GemmTile.TOKENS + t] = x.get(BlockLayouts.F32, src + 4L * k);
+                        }
+                    } else {
+                        for (int k = 0; k < cols; k++) {
+                            xt[base + k * GemmTile.TOKENS + t] = 0f;
+                        }
+                    }
+                }
+            }
         }
     }
 
