@@ -74,7 +74,7 @@ public final class Matmul implements RangeTask {
     private final Arena arena = Arena.ofAuto();
     private final float[][] rowScratch;          // per thread: (ROW_BLOCK + 5) x K_BLOCK dequantized weights
     private final MemorySegment[] rowScratchView;
-    private final float[][] tileOut;             // per thread: one GemmTile.tile6x16 result
+    private final float[][] tileOut;             // per thread: sums of a row block, (ROW_BLOCK + 5) x tokens rounded to 16
     private final PackTask packTask = new PackTask();
     private float[] xt = new float[0];           // prefill: x packed k-major in groups of 16 tokens (GemmTile)
     private final QuantizeTask quantizeTask = new QuantizeTask();
@@ -117,7 +117,7 @@ public final class Matmul implements RangeTask {
         int n = vector ? pool.threads() : 0;
         this.rowScratch = new float[n][(ROW_BLOCK + GemmTile.ROWS - 1) * K_BLOCK];
         this.rowScratchView = new MemorySegment[n];
-        this.tileOut = new float[n][GemmTile.ROWS * GemmTile.TOKENS];
+        this.tileOut = new float[n][0];
         this.blockScales = new float[n][0];
         for (int i = 0; i < n; i++) {
             rowScratchView[i] = MemorySegment.ofArray(rowScratch[i]);
@@ -245,6 +245,12 @@ public final class Matmul implements RangeTask {
             }
             if (xt.length < need) {
                 xt = new float[(int) need];
+            }
+            int sums = (ROW_BLOCK + GemmTile.ROWS - 1) * groups * GemmTile.TOKENS;
+            for (int i = 0; i < tileOut.length; i++) {
+                if (tileOut[i].length < sums) {
+                    tileOut[i] = new float[sums];
+                }
             }
             pool.parallelFor(groups, 1, packTask);
         }
@@ -381,8 +387,9 @@ public final class Matmul implements RangeTask {
      * Blocked GEMM over rows {@code [from, to)}: for each block of {@value #ROW_BLOCK} rows and {@value #K_BLOCK}
      * columns the weights are dequantized (or, for F32, copied) once into a per-thread f32 scratch (~100 KiB, in
      * L2), then every group of 16 tokens (packed k-major by {@link PackTask}, 32 KiB per column block, in L1) is
-     * multiplied by 6-row micro-tiles ({@link GemmTile#tile6x16}); partial sums over column blocks accumulate in y,
-     * which this thread alone owns for these rows. A partial last micro-tile reads up to 5 rows past the block
+     * multiplied by 6-row micro-tiles ({@link GemmTile#tile6x16}); partial sums over column blocks accumulate in a
+     * per-thread buffer laid out as the tile's lanes (row-major per weight row, 16 tokens contiguous), copied into y
+     * once per row block. A partial last micro-tile reads up to 5 rows past the block
      * (scratch has room; their results are not stored); a partial token group multiplies zero padding.
      */
     private void gemm(int from, int to, int thread) {
@@ -390,6 +397,7 @@ public final class Matmul implements RangeTask {
         MemorySegment wsView = rowScratchView[thread];
         float[] out = tileOut[thread];
         int groups = (tokens + GemmTile.TOKENS - 1) / GemmTile.TOKENS;
+        int tp = groups * GemmTile.TOKENS;   // row stride of the sums in out
         for (int rb = from; rb < to; rb += ROW_BLOCK) {
             int nr = Math.min(ROW_BLOCK, to - rb);
             for (int kb = 0; kb < cols; kb += K_BLOCK) {
@@ -397,28 +405,24 @@ public final class Matmul implements RangeTask {
                 for (int r = 0; r < nr; r++) {
                     if (type == GgmlType.F32) {
                         MemorySegment.copy(w, (rb + r) * rowBytes + 4L * kb, wsView, 4L * r * kc, 4L * kc);
+                    } else if (type == GgmlType.F16) {
+                        FloatKernels.dequantF16(w, (rb + r) * rowBytes + 2L * kb, kc, ws, r * kc);
                     } else {
                         dequant(rb + r, kb, kc, wsView, 4L * r * kc);
                     }
                 }
                 for (int g = 0; g < groups; g++) {
                     int x0 = (g * cols + kb) * GemmTile.TOKENS;
-                    int nt = Math.min(GemmTile.TOKENS, tokens - g * GemmTile.TOKENS);
                     for (int r = 0; r < nr; r += GemmTile.ROWS) {
-                        GemmTile.tile6x16(ws, r * kc, kc, xt, x0, kc, out);
-                        store(out, rb + r, Math.min(GemmTile.ROWS, nr - r), g * GemmTile.TOKENS, nt, kb == 0);
+                        GemmTile.tile6x16(ws, r * kc, kc, xt, x0, kc, out, r * tp + g * GemmTile.TOKENS, tp, kb == 0);
                     }
                 }
             }
-        }
-    }
-
-    private void store(float[] out, int row0, int nRows, int t0, int nt, boolean first) {
-        for (int j = 0; j < nRows; j++) {
-            for (int t = 0; t < nt; t++) {
-                long o = ((long) (t0 + t) * rows + row0 + j) * Float.BYTES;
-                float v = out[j * GemmTile.TOKENS + t];
-                y.set(BlockLayouts.F32, o, first ? v : y.get(BlockLayouts.F32, o) + v);
+            for (int t = 0; t < tokens; t++) {   // the block's sums, row-major per weight row, into y[t][rb + r]
+                long o = ((long) t * rows + rb) * Float.BYTES;
+                for (int r = 0; r < nr; r++) {
+                    y.set(BlockLayouts.F32, o + 4L * r, out[r * tp + t]);
+                }
             }
         }
     }
