@@ -18,10 +18,10 @@ import java.util.Set;
  * {@link #Q8_ACTIVATION_TYPES} with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks
  * (llama.cpp's approach) and the dots are integer per block. JDK 25's Vector API on AVX2 reaches no
  * vpmaddubsw/vpmaddwd, so the products are formed in 16-bit lanes (vpmullw) and pairs folded to ints by hand: for
- * Q8_0 ~30% faster per weight byte than the float path, for Q4_0 on the ggml layout ~5% faster, and for Q4_0
- * {@link PackedWeights#prepare prepared} into its planar layout ~1.5× the float path (one core, weights in L3;
- * MatmulBenchmark). {@link Activations#AUTO}, the default, picks Q8 for {@link #Q8_BY_DEFAULT} and FLOAT for the
- * rest; Q8 changes the numbers by the activation rounding llama.cpp also has, FLOAT keeps f32 activations. Prefill
+ * Q8_0 ~35% faster per weight byte than the float path, for Q4_0 on the ggml layout about the same, and for Q4_0
+ * {@link PackedWeights#prepare prepared} into its planar layout ~1.5× the float path (one core, weights in L3 and
+ * streaming from memory). {@link Activations#AUTO}, the default, picks Q8 for {@link #Q8_BY_DEFAULT} and FLOAT
+ * for the rest; Q8 changes the numbers by the activation rounding llama.cpp also has, FLOAT keeps f32 activations. Prefill
  * (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch once and runs a register-blocked
  * f32 micro-kernel over all tokens; {@link Activations} does not apply there.
  * Output rows are split across the {@link KernelPool}'s threads in chunks of {@value #ROW_ALIGN} rows, one cache line
@@ -41,9 +41,8 @@ public final class Matmul implements RangeTask {
         /** Quantize each activation row to 8-bit blocks once, then int8×int8 dot products per block. */
         Q8,
         /**
-         * Per type, the faster of the two as measured by {@code MatmulBenchmark} on the dev machine: Q8 for
-         * {@link #Q8_BY_DEFAULT} (Q8_0, Q4_0), FLOAT for the others. Q8 rounds the activations as llama.cpp's CPU
-         * backend does for these types.
+         * Per type, the faster of the two as measured on the dev machine: Q8 for {@link #Q8_BY_DEFAULT} (Q8_0),
+         * FLOAT for the others. Q8 rounds the activations as llama.cpp's CPU backend does for these types.
          */
         AUTO
     }
@@ -54,8 +53,13 @@ public final class Matmul implements RangeTask {
             GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
     /** The types with an int8 (Q8 activations) decode path; the others always take the float path. */
     public static final Set<GgmlType> Q8_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
-    /** The types {@link Activations#AUTO} multiplies with Q8 activations in decode: where the int path measured faster. */
-    public static final Set<GgmlType> Q8_BY_DEFAULT = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
+    /**
+     * The types {@link Activations#AUTO} multiplies with Q8 activations in decode on the ggml layout: where the int
+     * path measured clearly faster (Q8_0: ~1.35× per weight byte on one core). Q4_0 on the ggml layout measured
+     * within noise of its float path (0.95-1.05×), so it keeps f32 activations; prepared Q4_0
+     * ({@link PackedWeights}) always decodes with Q8 activations.
+     */
+    public static final Set<GgmlType> Q8_BY_DEFAULT = EnumSet.of(GgmlType.Q8_0);
     /**
      * Token count from which the blocked GEMM runs instead of repeated fused dots (it pays one dequantization per row
      * and then runs near FMA peak); chosen, not yet measured at the crossover.
