@@ -25,7 +25,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Every weight type × kernel path (vector/scalar × float/Q8 activations) against a float64 reference on fresh random
  * weights and activations (the seed is in every failure message), at shapes that reach every tail: odd block counts
  * (the 2-block unroll), a column count past {@link Matmul#K_BLOCK}, row counts that leave partial row blocks and odd
- * rows, 1–3 tokens (GEMV) and 4 and 7 tokens (GEMM with a partial token tile), on 1 and 2 threads.
+ * rows, 1–3 tokens (GEMV) and 4, 7 and 19 tokens (GEMM: partial 16-token groups, one and two of them), on 1 and 2
+ * threads.
  *
  * <p>Error bounds, with u = 2⁻²⁴ and S = Σ|w_i·x_i| over one output:
  * <ul>
@@ -80,7 +81,7 @@ class MatmulTest {
         int[] ins = type.blockSize() == 256 ? new int[] {256, 768, 4352}
                 : type.isQuantized() ? new int[] {32, 96, 256, 4128} : new int[] {1, 7, 13, 207, 4100};
         int[] outs = {1, 3, 7, 64, 257};
-        int[] tokenCounts = {1, 2, 3, 4, 7};
+        int[] tokenCounts = {1, 2, 3, 4, 7, 19};   // 19: two 16-token groups of the GEMM, the second partial
         try (Arena arena = Arena.ofShared()) {
             for (int in : ins) {
                 for (int out : outs) {
@@ -153,7 +154,7 @@ class MatmulTest {
                     for (int r = 0; r < out; r++) {
                         wd[r] = RandomWeights.row(type, w, r, in);
                     }
-                    for (int tokens : new int[] {1, 2, 3, 4, 7}) {
+                    for (int tokens : new int[] {1, 2, 3, 4, 7, 19}) {
                         float[][] xs = activations(rnd, tokens, in);
                         MemorySegment x = arena.allocate((long) tokens * in * 4 + 1, 16).asSlice(1, (long) tokens * in * 4);
                         for (int t = 0; t < tokens; t++) {
