@@ -146,6 +146,23 @@ final class Q4_0Kernels {
         return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
     }
 
+    /**
+     * Writes the nibble planes of one {@link PackedWeights.Layout#Q4_0_PLANAR} row: for each whole pair of ggml blocks
+     * at {@code w[src]}, the 16 quant bytes of each widened to 16 shorts and the second shifted into the high byte
+     * (lane k = qs_b[k] | qs_{b+1}[k] << 8), 32 bytes to {@code p[dst + 32·pair]}. Returns the pairs written; an odd
+     * last block is the caller's (scalar) job.
+     */
+    static int packPlanarPairs(MemorySegment w, long src, int blocks, MemorySegment p, long dst) {
+        int pairs = blocks / 2;
+        for (int pr = 0; pr < pairs; pr++) {
+            long q0 = src + 2L * pr * Q4_0_BYTES + Q4_0_QS;
+            var lo = (ShortVector) ByteVector.fromMemorySegment(B128, w, q0, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S256, 0);
+            var hi = (ShortVector) ByteVector.fromMemorySegment(B128, w, q0 + Q4_0_BYTES, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S256, 0);
+            lo.or(hi.lanewise(VectorOperators.LSHL, 8)).intoMemorySegment(p, dst + 32L * pr, LE);
+        }
+        return pairs;
+    }
+
     /** Dequantizes {@code blocks} blocks at {@code w[wOff]} to f32 at {@code dst[dstOff]}. */
     static void dequant(MemorySegment w, long wOff, int blocks, MemorySegment dst, long dstOff) {
         for (int b = 0; b < blocks; b++) {
