@@ -84,7 +84,10 @@ final class GemmTile {
      * caller) and each of the 6 weights is one broadcast load from the dequantized rows in {@code w}, for 12 FMAs:
      * 8 loads per 12 FMAs, so the FMA pipes rather than the load ports set the pace, and 12 independent chains
      * cover the FMA latency of two pipes. 12 + 2 + 1 of the 16 AVX2 registers (measured ~100 GFLOP/s on one core of
-     * the dev machine, its FMA peak). No reduction across lanes: the lanes are tokens. Row r's 16 sums go to
+     * the dev machine, its FMA peak). That fit depends on C2's loop strip mining, on by default only with G1, ZGC and
+     * Shenandoah: under Parallel or Serial GC (LoopStripMiningIter=0) C2 spills four accumulators to the stack and the
+     * tile runs at ~41 GFLOP/s; {@code -XX:+UseCountedLoopSafepoints -XX:LoopStripMiningIter=1000} restores it. 5×16
+     * spills the same way; 4×16 does not spill under any GC but tops out at ~68 GFLOP/s (8 chains). No reduction across lanes: the lanes are tokens. Row r's 16 sums go to
      * {@code acc[accOff + r * accStride + t]}, stored when {@code first}, else added.
      *
      * @param w      dequantized weights, row r's k-th element at {@code w[w0 + r * wStride + k]}
