@@ -69,19 +69,22 @@ final class FloatKernels {
         return sum;
     }
 
-    /** Widens {@code n} halves at {@code w[wOff]} to floats at {@code dst[dstOff]}. */
+    /**
+     * Widens {@code n} halves at {@code w[wOff]} to floats at {@code dst[dstOff]}. A plain loop over the
+     * {@code Float.float16ToFloat} intrinsic: C2 vectorizes it to vcvtph2ps, exact for every half including Inf/NaN,
+     * ~0.5 ns per element into a segment; the Vector API bit trick with an Inf/NaN blend that was here measured
+     * ~10 ns per element (its mask blend is not intrinsified on this path).
+     */
     static void dequantF16(MemorySegment w, long wOff, int n, MemorySegment dst, long dstOff) {
-        int i = 0;
-        for (int bound = n - n % 8; i < bound; i += 8) {
-            var h = (IntVector) ShortVector.fromMemorySegment(S128, w, wOff + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0);
-            var mag = h.and(0x7fff);
-            var shifted = mag.lanewise(VectorOperators.LSHL, 13);
-            var bits = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
-            bits = bits.blend(shifted.or(0x70000000), mag.compare(VectorOperators.GE, 0x7c00));
-            bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().intoMemorySegment(dst, dstOff + 4L * i, LE);
-        }
-        for (; i < n; i++) {
+        for (int i = 0; i < n; i++) {
             dst.set(BlockLayouts.F32, dstOff + 4L * i, Float.float16ToFloat(w.get(BlockLayouts.I16, wOff + 2L * i)));
+        }
+    }
+
+    /** {@link #dequantF16} into a heap array, the GEMM's scratch: ~0.1 ns per element (vectorized by C2). */
+    static void dequantF16(MemorySegment w, long wOff, int n, float[] dst, int dstOff) {
+        for (int i = 0; i < n; i++) {
+            dst[dstOff + i] = Float.float16ToFloat(w.get(BlockLayouts.I16, wOff + 2L * i));
         }
     }
 

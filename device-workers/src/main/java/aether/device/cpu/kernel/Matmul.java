@@ -16,12 +16,14 @@ import java.util.Set;
  *
  * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) runs fused dot kernels that dequantize in registers. For
  * {@link #Q8_ACTIVATION_TYPES} with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks
- * (llama.cpp's approach) and the dots are int8×int8 per block. JDK 25's Vector API on AVX2 reaches no
- * vpmaddubsw/vpmaddwd, so the products are widened explicitly: for Q4_0 that path measured ~15-20% slower than the
- * float path; for Q8_0, multiplying in 16-bit lanes against an int16 copy of the activations, ~30% faster per weight
- * byte on one core (MatmulBenchmark, BENCHMARKS.md). FLOAT stays the default because Q8 changes the numbers (the
- * activation rounding llama.cpp also has); choose Q8 per use where that is acceptable. Prefill (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch
- * once and runs a 2×4 register-blocked f32 micro-kernel over all tokens; {@link Activations} does not apply there.
+ * (llama.cpp's approach) and the dots are integer per block. JDK 25's Vector API on AVX2 reaches no
+ * vpmaddubsw/vpmaddwd, so the products are formed in 16-bit lanes (vpmullw) and pairs folded to ints by hand: for
+ * Q8_0 ~35% faster per weight byte than the float path, for Q4_0 on the ggml layout about the same, and for Q4_0
+ * {@link PackedWeights#prepare prepared} into its planar layout ~1.5× the float path (one core, weights in L3 and
+ * streaming from memory). {@link Activations#AUTO}, the default, picks Q8 for {@link #Q8_BY_DEFAULT} and FLOAT
+ * for the rest; Q8 changes the numbers by the activation rounding llama.cpp also has, FLOAT keeps f32 activations. Prefill
+ * (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch once and runs a register-blocked
+ * f32 micro-kernel over all tokens; {@link Activations} does not apply there.
  * Output rows are split across the {@link KernelPool}'s threads in chunks of {@value #ROW_ALIGN} rows, one cache line
  * of f32 outputs when y is 64-byte aligned.
  *
@@ -37,7 +39,12 @@ public final class Matmul implements RangeTask {
         /** Dequantize the weight block in registers and FMA with the f32 activations. */
         FLOAT,
         /** Quantize each activation row to 8-bit blocks once, then int8×int8 dot products per block. */
-        Q8
+        Q8,
+        /**
+         * Per type, the faster of the two as measured on the dev machine: Q8 for {@link #Q8_BY_DEFAULT} (Q8_0),
+         * FLOAT for the others. Q8 rounds the activations as llama.cpp's CPU backend does for these types.
+         */
+        AUTO
     }
 
     /** The types this class multiplies. */
@@ -47,29 +54,39 @@ public final class Matmul implements RangeTask {
     /** The types with an int8 (Q8 activations) decode path; the others always take the float path. */
     public static final Set<GgmlType> Q8_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
     /**
+     * The types {@link Activations#AUTO} multiplies with Q8 activations in decode on the ggml layout: where the int
+     * path measured clearly faster (Q8_0: ~1.35× per weight byte on one core). Q4_0 on the ggml layout measured
+     * within noise of its float path (0.95-1.05×), so it keeps f32 activations; prepared Q4_0
+     * ({@link PackedWeights}) always decodes with Q8 activations.
+     */
+    public static final Set<GgmlType> Q8_BY_DEFAULT = EnumSet.of(GgmlType.Q8_0);
+    /**
      * Token count from which the blocked GEMM runs instead of repeated fused dots (it pays one dequantization per row
      * and then runs near FMA peak); chosen, not yet measured at the crossover.
      */
     public static final int GEMM_MIN_TOKENS = 4;
-    /** Default activation format for quantized decode: the faster one measured by {@code MatmulBenchmark}. */
-    public static final Activations DEFAULT_ACTIVATIONS = Activations.FLOAT;
+    /** Default activation format for quantized decode: per type, the faster one measured by {@code MatmulBenchmark}. */
+    public static final Activations DEFAULT_ACTIVATIONS = Activations.AUTO;
 
     static final int ROW_ALIGN = 16;
-    static final int ROW_BLOCK = 32;
-    static final int K_BLOCK = 1024;
+    static final int ROW_BLOCK = 48;   // weight rows dequantized together: 8 micro-tiles of GemmTile.ROWS
+    static final int K_BLOCK = 512;    // columns per block: 16 tokens' packed activations (32 KiB) stay in L1
 
     private final KernelPool pool;
     private final boolean vector;
     private final Activations activations;
     private final Arena arena = Arena.ofAuto();
-    private final float[][] rowScratch;          // per thread: ROW_BLOCK x K_BLOCK dequantized weights
+    private final float[][] rowScratch;          // per thread: (ROW_BLOCK + 5) x K_BLOCK dequantized weights
     private final MemorySegment[] rowScratchView;
-    private final float[][] xPack;               // per thread: 4 tokens x K_BLOCK activations
-    private final MemorySegment[] xPackView;
-    private final float[][] tileOut;
+    private final float[][] tileOut;             // per thread: sums of a row block, (ROW_BLOCK + 5) x tokens rounded to 16
+    private final PackTask packTask = new PackTask();
+    private float[] xt = new float[0];           // prefill: x packed k-major in groups of 16 tokens (GemmTile)
     private final QuantizeTask quantizeTask = new QuantizeTask();
     private MemorySegment xq = MemorySegment.NULL;
     private MemorySegment xsum = MemorySegment.NULL;   // Q4_0 decode: -Σx per 32-block per token (Q4_0Kernels.dot)
+    private short[] q4ax = new short[0];               // Q4_0 int16 decode: per token Q8Activations.quantizeRowQ4
+    private float[] q4dx = new float[0];
+    private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
 
     // Per-call state, set by multiply() before dispatch (the pool's hand-off publishes it to the workers).
     private GgmlType type;
@@ -81,6 +98,9 @@ public final class Matmul implements RangeTask {
     private int tokens;
     private long rowBytes;
     private boolean useQ8;
+    private boolean q4Ints;          // vector Q4_0 decode in 16-bit lanes: activations in q4ax/q4dx
+    private MemorySegment planar;    // non-NULL: decode reads PackedWeights' Q4_0_PLANAR copy
+    private int paddedBlocks;        // blocks per row (and per token in q4ax) of the Q4_0 int16 kernels
 
     /** Vector kernels if available (see {@link VectorSupport}) and the default activation format. */
     public Matmul(KernelPool pool) {
@@ -99,14 +119,12 @@ public final class Matmul implements RangeTask {
         this.vector = vector;
         this.activations = activations;
         int n = vector ? pool.threads() : 0;
-        this.rowScratch = new float[n][ROW_BLOCK * K_BLOCK];
+        this.rowScratch = new float[n][(ROW_BLOCK + GemmTile.ROWS - 1) * K_BLOCK];
         this.rowScratchView = new MemorySegment[n];
-        this.xPack = new float[n][4 * K_BLOCK];
-        this.xPackView = new MemorySegment[n];
-        this.tileOut = new float[n][8];
+        this.tileOut = new float[n][0];
+        this.blockScales = new float[n][0];
         for (int i = 0; i < n; i++) {
             rowScratchView[i] = MemorySegment.ofArray(rowScratch[i]);
-            xPackView[i] = MemorySegment.ofArray(xPack[i]);
         }
     }
 
@@ -129,11 +147,37 @@ public final class Matmul implements RangeTask {
         }
         long rowBytes = type.bytesFor(inFeatures);   // rejects a partial block with the type's own message
         long needW = Math.multiplyExact(rowBytes, (long) outFeatures);
-        long needX = Math.multiplyExact((long) tokens * inFeatures, Float.BYTES);
-        long needY = Math.multiplyExact((long) tokens * outFeatures, Float.BYTES);
         if (weights.byteSize() < needW) {   // messages built only on failure: a call allocates nothing
             throw tooSmall("weights " + type, outFeatures, inFeatures, needW, weights);
         }
+        run(type, weights, MemorySegment.NULL, 0, outFeatures, inFeatures, x, tokens, y);
+    }
+
+    /**
+     * {@link #multiply(GgmlType, MemorySegment, int, int, MemorySegment, int, MemorySegment)} on prepared weights. For
+     * {@link PackedWeights.Layout#Q4_0_PLANAR}, decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) always quantizes
+     * the activations to Q8 (the layout exists for the int16 kernel; use {@link PackedWeights#wrap} for f32
+     * activations) and prefill reads {@link PackedWeights#source()}; for {@link PackedWeights.Layout#GGUF} this is
+     * exactly the ggml-layout multiply.
+     *
+     * @param x f32 activations {@code [tokens, weights.inFeatures()]}
+     * @param y f32 output {@code [tokens, weights.outFeatures()]}, overwritten; must not overlap {@code x}
+     * @throws IllegalArgumentException if a segment is smaller than its shape needs
+     */
+    public void multiply(PackedWeights weights, MemorySegment x, int tokens, MemorySegment y) {
+        if (tokens < 0) {
+            throw new IllegalArgumentException("matmul: negative token count %d".formatted(tokens));
+        }
+        GgmlType t = weights.type();
+        boolean isPlanar = weights.layout() == PackedWeights.Layout.Q4_0_PLANAR;
+        run(t, weights.source(), isPlanar ? weights.packed() : MemorySegment.NULL, isPlanar ? weights.paddedBlocks() : 0,
+                weights.outFeatures(), weights.inFeatures(), x, tokens, y);
+    }
+
+    private void run(GgmlType type, MemorySegment weights, MemorySegment planarWeights, int planarBlocks,
+                     int outFeatures, int inFeatures, MemorySegment x, int tokens, MemorySegment y) {
+        long needX = Math.multiplyExact((long) tokens * inFeatures, Float.BYTES);
+        long needY = Math.multiplyExact((long) tokens * outFeatures, Float.BYTES);
         if (x.byteSize() < needX) {
             throw tooSmall("x f32", tokens, inFeatures, needX, x);
         }
@@ -143,6 +187,7 @@ public final class Matmul implements RangeTask {
         if (tokens == 0 || outFeatures == 0) {
             return;
         }
+        boolean decode = tokens < GEMM_MIN_TOKENS;
         this.type = type;
         this.w = weights;
         this.x = x;
@@ -150,12 +195,35 @@ public final class Matmul implements RangeTask {
         this.rows = outFeatures;
         this.cols = inFeatures;
         this.tokens = tokens;
-        this.rowBytes = rowBytes;
-        this.useQ8 = activations == Activations.Q8 && Q8_ACTIVATION_TYPES.contains(type) && (!vector || tokens < GEMM_MIN_TOKENS);
+        this.rowBytes = type.bytesFor(inFeatures);
+        this.planar = decode ? planarWeights : MemorySegment.NULL;
+        boolean isPlanar = planar.byteSize() > 0;
+        boolean q8Wanted = switch (activations) {
+            case FLOAT -> false;
+            case Q8 -> Q8_ACTIVATION_TYPES.contains(type);
+            case AUTO -> Q8_BY_DEFAULT.contains(type);
+        };
+        // the scalar references quantize for every token count (they have no GEMM); the planar layout only in decode
+        this.useQ8 = isPlanar || (q8Wanted && (!vector || decode) && planarWeights.byteSize() == 0);
+        this.q4Ints = useQ8 && vector && type == GgmlType.Q4_0;
+        this.paddedBlocks = isPlanar ? planarBlocks : inFeatures / 32;
         if (useQ8) {
-            long need = Q8Activations.rowBytes(inFeatures) * tokens;
-            if (xq.byteSize() < need) {
-                xq = arena.allocate(need, 64);
+            if (q4Ints) {
+                int perToken = paddedBlocks * Q8Activations.Q4_LANES;
+                if (q4ax.length < perToken * tokens) {
+                    q4ax = new short[perToken * tokens];
+                    q4dx = new float[paddedBlocks * tokens];
+                }
+                for (int i = 0; i < blockScales.length; i++) {
+                    if (blockScales[i].length < paddedBlocks) {
+                        blockScales[i] = new float[paddedBlocks];
+                    }
+                }
+            } else {
+                long need = Q8Activations.rowBytes(inFeatures) * tokens;
+                if (xq.byteSize() < need) {
+                    xq = arena.allocate(need, 64);
+                }
             }
             pool.parallelFor(tokens, 1, quantizeTask);
         }
@@ -163,7 +231,7 @@ public final class Matmul implements RangeTask {
             y.asSlice(0, (long) tokens * outFeatures * Float.BYTES).fill((byte) 0);
             return;
         }
-        if (vector && !useQ8 && type == GgmlType.Q4_0 && tokens < GEMM_MIN_TOKENS) {
+        if (vector && !useQ8 && type == GgmlType.Q4_0 && decode) {
             long perToken = 4L * (inFeatures / 32);   // O(tokens·in) on the caller, against O(tokens·in·out) in the pool
             if (xsum.byteSize() < perToken * tokens) {
                 xsum = arena.allocate(perToken * tokens, 64);
@@ -172,10 +240,29 @@ public final class Matmul implements RangeTask {
                 Q4_0Kernels.blockSums(x, (long) t * inFeatures * Float.BYTES, inFeatures, xsum, t * perToken);
             }
         }
+        if (vector && !decode) {
+            int groups = (tokens + GemmTile.TOKENS - 1) / GemmTile.TOKENS;
+            long need = (long) groups * inFeatures * GemmTile.TOKENS;
+            if (need > Integer.MAX_VALUE - 16) {
+                throw new IllegalArgumentException("matmul: %d tokens x %d inputs exceed the packing buffer; split the tokens"
+                        .formatted(tokens, inFeatures));
+            }
+            if (xt.length < need) {
+                xt = new float[(int) need];
+            }
+            int sums = (ROW_BLOCK + GemmTile.ROWS - 1) * groups * GemmTile.TOKENS;
+            for (int i = 0; i < tileOut.length; i++) {
+                if (tileOut[i].length < sums) {
+                    tileOut[i] = new float[sums];
+                }
+            }
+            pool.parallelFor(groups, 1, packTask);
+        }
         pool.parallelFor(outFeatures, ROW_ALIGN, this);
         this.w = null;
         this.x = null;
         this.y = null;
+        this.planar = MemorySegment.NULL;
     }
 
     private static IllegalArgumentException tooSmall(String what, long dim0, long dim1, long need, MemorySegment s) {
@@ -189,7 +276,7 @@ public final class Matmul implements RangeTask {
         if (vector && tokens >= GEMM_MIN_TOKENS) {
             gemm(from, to, thread);
         } else {
-            gemv(from, to);
+            gemv(from, to, thread);
         }
     }
 
@@ -198,21 +285,29 @@ public final class Matmul implements RangeTask {
      * own small compile unit (a single loop dispatching to every kernel measured ~30% slower: C2 inlined them all
      * into one huge method).
      */
-    private void gemv(int from, int to) {
+    private void gemv(int from, int to, int thread) {
         long xs = (long) cols * Float.BYTES;
         long ys = (long) rows * Float.BYTES;
         if (useQ8) {
             long q8 = Q8Activations.rowBytes(cols);
-            if (vector) {
-                switch (type) {
-                    case Q8_0 -> Q8_0Kernels.rowsQ8(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys);
-                    case Q4_0 -> Q4_0Kernels.rowsQ8(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys);
-                    default -> throw new AssertionError(type);
+            boolean isPlanar = planar.byteSize() > 0;
+            if (q4Ints) {
+                int axStride = paddedBlocks * Q8Activations.Q4_LANES;
+                if (isPlanar) {
+                    Q4_0Kernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, paddedBlocks, tokens, y, ys,
+                            blockScales[thread]);
+                } else {
+                    Q4_0Kernels.rowsQ8(w, rowBytes, from, to, q4ax, axStride, q4dx, paddedBlocks, tokens, cols, y, ys,
+                            blockScales[thread]);
                 }
+            } else if (vector) {
+                Q8_0Kernels.rowsQ8(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys);
             } else {
+                long planarRow = PackedWeights.q4PlanarRowBytes(paddedBlocks);
                 for (int r = from; r < to; r++) {
                     for (int t = 0; t < tokens; t++) {
-                        float v = type == GgmlType.Q8_0 ? ScalarDot.q8_0Q8(w, r * rowBytes, xq, t * q8, cols)
+                        float v = isPlanar ? ScalarDot.q4_0PlanarQ8(planar, r * planarRow, paddedBlocks, xq, t * q8, cols)
+                                : type == GgmlType.Q8_0 ? ScalarDot.q8_0Q8(w, r * rowBytes, xq, t * q8, cols)
                                 : ScalarDot.q4_0Q8(w, r * rowBytes, xq, t * q8, cols);
                         y.set(BlockLayouts.F32, t * ys + 4L * r, v);
                     }
@@ -294,16 +389,19 @@ public final class Matmul implements RangeTask {
 
     /**
      * Blocked GEMM over rows {@code [from, to)}: for each block of {@value #ROW_BLOCK} rows and {@value #K_BLOCK}
-     * columns, the weights are dequantized (or, for F32, copied) once into a per-thread f32 scratch (128 KiB, stays
-     * in L2) and every 4-token tile of x is packed (16 KiB, L1) and multiplied by 2×4 register tiles; partial sums
-     * over column blocks accumulate in y, which this thread alone owns for these rows.
+     * columns the weights are dequantized (or, for F32, copied) once into a per-thread f32 scratch (~100 KiB, in
+     * L2), then every group of 16 tokens (packed k-major by {@link PackTask}, 32 KiB per column block, in L1) is
+     * multiplied by 6-row micro-tiles ({@link GemmTile#tile6x16}); partial sums over column blocks accumulate in a
+     * per-thread buffer laid out as the tile's lanes (row-major per weight row, 16 tokens contiguous), copied into y
+     * once per row block. A partial last micro-tile reads up to 5 rows past the block
+     * (scratch has room; their results are not stored); a partial token group multiplies zero padding.
      */
     private void gemm(int from, int to, int thread) {
         float[] ws = rowScratch[thread];
         MemorySegment wsView = rowScratchView[thread];
-        float[] xs = xPack[thread];
-        MemorySegment xsView = xPackView[thread];
         float[] out = tileOut[thread];
+        int groups = (tokens + GemmTile.TOKENS - 1) / GemmTile.TOKENS;
+        int tp = groups * GemmTile.TOKENS;   // row stride of the sums in out
         for (int rb = from; rb < to; rb += ROW_BLOCK) {
             int nr = Math.min(ROW_BLOCK, to - rb);
             for (int kb = 0; kb < cols; kb += K_BLOCK) {
@@ -311,34 +409,48 @@ public final class Matmul implements RangeTask {
                 for (int r = 0; r < nr; r++) {
                     if (type == GgmlType.F32) {
                         MemorySegment.copy(w, (rb + r) * rowBytes + 4L * kb, wsView, 4L * r * kc, 4L * kc);
+                    } else if (type == GgmlType.F16) {
+                        FloatKernels.dequantF16(w, (rb + r) * rowBytes + 2L * kb, kc, ws, r * kc);
                     } else {
                         dequant(rb + r, kb, kc, wsView, 4L * r * kc);
                     }
                 }
-                for (int t0 = 0; t0 < tokens; t0 += 4) {
-                    int nt = Math.min(4, tokens - t0);
-                    for (int slot = 0; slot < 4; slot++) {   // a partial tile repeats its last token
-                        long src = ((long) (t0 + Math.min(slot, nt - 1)) * cols + kb) * Float.BYTES;
-                        MemorySegment.copy(x, src, xsView, 4L * slot * kc, 4L * kc);
+                for (int g = 0; g < groups; g++) {
+                    int x0 = (g * cols + kb) * GemmTile.TOKENS;
+                    for (int r = 0; r < nr; r += GemmTile.ROWS) {
+                        GemmTile.tile6x16(ws, r * kc, kc, xt, x0, kc, out, r * tp + g * GemmTile.TOKENS, tp, kb == 0);
                     }
-                    for (int r = 0; r < nr; r += 2) {
-                        int r1 = Math.min(r + 1, nr - 1);
-                        GemmTile.tile2x4(ws, r * kc, r1 * kc, xs, kc, out);
-                        store(out, 0, rb + r, t0, nt, kb == 0);
-                        if (r1 != r) {
-                            store(out, 4, rb + r1, t0, nt, kb == 0);
-                        }
-                    }
+                }
+            }
+            for (int t = 0; t < tokens; t++) {   // the block's sums, row-major per weight row, into y[t][rb + r]
+                long o = ((long) t * rows + rb) * Float.BYTES;
+                for (int r = 0; r < nr; r++) {
+                    y.set(BlockLayouts.F32, o + 4L * r, out[r * tp + t]);
                 }
             }
         }
     }
 
-    private void store(float[] out, int base, int row, int t0, int nt, boolean first) {
-        for (int t = 0; t < nt; t++) {
-            long o = ((long) (t0 + t) * rows + row) * Float.BYTES;
-            float v = out[base + t];
-            y.set(BlockLayouts.F32, o, first ? v : y.get(BlockLayouts.F32, o) + v);
+    /** Packs token groups {@code [from, to)} of x into {@link #xt}: group g, column k, token t at {@code (g·cols + k)·16 + t}. */
+    private final class PackTask implements RangeTask {
+        @Override
+        public void run(int from, int to, int thread) {
+            for (int g = from; g < to; g++) {
+                int base = g * cols * GemmTile.TOKENS;
+                for (int t = 0; t < GemmTile.TOKENS; t++) {
+                    int token = g * GemmTile.TOKENS + t;
+                    if (token < tokens) {
+                        long src = (long) token * cols * Float.BYTES;
+                        for (int k = 0; k < cols; k++) {
+                            xt[base + k * GemmTile.TOKENS + t] = x.get(BlockLayouts.F32, src + 4L * k);
+                        }
+                    } else {
+                        for (int k = 0; k < cols; k++) {
+                            xt[base + k * GemmTile.TOKENS + t] = 0f;
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -348,7 +460,12 @@ public final class Matmul implements RangeTask {
         public void run(int from, int to, int thread) {
             long q8Row = Q8Activations.rowBytes(cols);
             for (int t = from; t < to; t++) {
-                Q8Activations.quantizeRow(x, (long) t * cols * Float.BYTES, cols, xq, t * q8Row);
+                if (q4Ints) {
+                    Q8Activations.quantizeRowQ4(x, (long) t * cols * Float.BYTES, cols, paddedBlocks, q4ax,
+                            t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
+                } else {
+                    Q8Activations.quantizeRow(x, (long) t * cols * Float.BYTES, cols, xq, t * q8Row);
+                }
             }
         }
     }

@@ -31,6 +31,8 @@ import jdk.incubator.vector.VectorSpecies;
 final class Q4_0Kernels {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
+    static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
+    static final VectorSpecies<Short> S256 = ShortVector.SPECIES_256;
     static final VectorSpecies<Short> S128 = ShortVector.SPECIES_128;
     static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -81,32 +83,84 @@ final class Q4_0Kernels {
     }
 
     /**
-     * Int8 path against {@link Q8Activations}: nibbles and activation bytes widened to 8 short lanes at a time,
-     * multiplied in 16-bit lanes; |q4·q8| ≤ 8·128, so the four products each lane sums (≤ 4096) stay far inside a
-     * short. One conversion to float and one FMA with d_w·d_x per block; the block sum is exact, like ggml's isum.
+     * Int8 path on the ggml layout, in 16-bit lanes, against {@link Q8Activations#quantizeRowQ4}'s arrays: the 16
+     * quant bytes zero-extended to 16 shorts (vpmovzxbw) give the low nibbles (elements 0-15) with one mask and the
+     * high ones (16-31) with one shift, multiplied by the int16 activations (vpmullw) and summed with the correction
+     * lanes; each pair of lanes folds into an int (mask, arithmetic shift, add: see quantizeRowQ4 for the bias), one
+     * conversion and one FMA with {@code ss[b]} = d_w·d_x per block, computed in a scalar pre-pass into the caller's
+     * scratch. The block sum is exact, like ggml's isum. Measured within ±5% of the float path on one core; the
+     * planar layout ({@link #dotPlanar}) is faster still.
      */
-    static float dotQ8(MemorySegment w, long wOff, MemorySegment xq, long xqOff, int cols) {
-        int blocks = cols / 32;
-        long qs = xqOff + Q8Activations.quantsOffset(cols);
+    static float dotQ8(MemorySegment w, long wOff, short[] ax, int axOff, float[] dx, int dxOff, int blocks, float[] ss) {
+        for (int b = 0; b < blocks; b++) {
+            ss[b] = Float.float16ToFloat(w.get(BlockLayouts.I16, wOff + (long) b * Q4_0_BYTES)) * dx[dxOff + b];
+        }
         var acc = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
-            long blk = wOff + (long) b * Q4_0_BYTES;
-            long a = qs + b * 32L;
-            var q0 = (ShortVector) ByteVector.fromMemorySegment(B64, w, blk + Q4_0_QS, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var q1 = (ShortVector) ByteVector.fromMemorySegment(B64, w, blk + Q4_0_QS + 8, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var x0 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var x1 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a + 8, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var x2 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a + 16, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var x3 = (ShortVector) ByteVector.fromMemorySegment(B64, xq, a + 24, LE).convertShape(VectorOperators.B2S, S128, 0);
-            var p = q0.and((short) 0xF).sub((short) 8).mul(x0);
-            p = p.add(q1.and((short) 0xF).sub((short) 8).mul(x1));
-            p = p.add(q0.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).sub((short) 8).mul(x2));
-            p = p.add(q1.lanewise(VectorOperators.ASHR, 4).and((short) 0xF).sub((short) 8).mul(x3));
-            var f = (FloatVector) p.convertShape(VectorOperators.S2F, F, 0);
-            float scale = BlockLayouts.f16(w, blk) * xq.get(BlockLayouts.F32, xqOff + 4L * b);
-            acc = f.fma(FloatVector.broadcast(F, scale), acc);
+            int a = axOff + Q8Activations.Q4_LANES * b;
+            var q = (ShortVector) ByteVector.fromMemorySegment(B128, w, wOff + (long) b * Q4_0_BYTES + Q4_0_QS, LE)
+                    .convertShape(VectorOperators.ZERO_EXTEND_B2S, S256, 0);
+            var v = q.and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a))
+                    .add(q.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S256, ax, a + 16)))
+                    .add(ShortVector.fromArray(S256, ax, a + 32)).reinterpretAsInts();
+            var i = v.and(0xFFFF).add(v.lanewise(VectorOperators.ASHR, 16));
+            acc = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b]), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * Int8 path on {@link PackedWeights.Layout#Q4_0_PLANAR} rows ({@code paddedBlocks} blocks, a multiple of 8). The 8
+     * f16 scales of 8 blocks are widened exactly in vector lanes (sign, then exponent and mantissa shifted into f32
+     * position and multiplied by 2¹¹², which also gets subnormal halves right; Inf/NaN scales never reach this
+     * layout) and multiplied by the 8 activation scales into {@code ss}. Then per pair of blocks one 32-byte load
+     * gives the four nibble planes (shift and mask each) for four vpmullw against the activations, two correction
+     * adds, two folds, two conversions and two FMAs into two accumulators. ~11 vector ALU µops per block against
+     * ~23 for the float path, and no misaligned or widening load: ~1.6× the float path on one core.
+     */
+    static float dotPlanar(MemorySegment p, long rowOff, int paddedBlocks, short[] ax, int axOff, float[] dx, int dxOff,
+                           float[] ss) {
+        long qOff = rowOff + 2L * paddedBlocks;
+        for (int b = 0; b < paddedBlocks; b += 8) {
+            var h = (IntVector) ShortVector.fromMemorySegment(S128, p, rowOff + 2L * b, LE).convertShape(VectorOperators.S2I, I, 0);
+            var bits = h.and(0x80000000).or(h.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000));
+            ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f).mul(FloatVector.fromArray(F, dx, dxOff + b)).intoArray(ss, b);
+        }
+        var acc0 = FloatVector.zero(F);
+        var acc1 = FloatVector.zero(F);
+        for (int pr = 0, pairs = paddedBlocks / 2; pr < pairs; pr++) {
+            int b = 2 * pr;
+            int a = axOff + 2 * Q8Activations.Q4_LANES * pr;
+            var q = ShortVector.fromMemorySegment(S256, p, qOff + 16L * b, LE);
+            var v = q.and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a))
+                    .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a + 16)))
+                    .add(ShortVector.fromArray(S256, ax, a + 32)).reinterpretAsInts();
+            var i = v.and(0xFFFF).add(v.lanewise(VectorOperators.ASHR, 16));
+            acc0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b]), acc0);
+            var v1 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a + 48))
+                    .add(q.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S256, ax, a + 64)))
+                    .add(ShortVector.fromArray(S256, ax, a + 80)).reinterpretAsInts();
+            var i1 = v1.and(0xFFFF).add(v1.lanewise(VectorOperators.ASHR, 16));
+            acc1 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b + 1]), acc1);
+        }
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * Writes the nibble planes of one {@link PackedWeights.Layout#Q4_0_PLANAR} row: for each whole pair of ggml blocks
+     * at {@code w[src]}, the 16 quant bytes of each widened to 16 shorts and the second shifted into the high byte
+     * (lane k = qs_b[k] | qs_{b+1}[k] << 8), 32 bytes to {@code p[dst + 32·pair]}. Returns the pairs written; an odd
+     * last block is the caller's (scalar) job.
+     */
+    static int packPlanarPairs(MemorySegment w, long src, int blocks, MemorySegment p, long dst) {
+        int pairs = blocks / 2;
+        for (int pr = 0; pr < pairs; pr++) {
+            long q0 = src + 2L * pr * Q4_0_BYTES + Q4_0_QS;
+            var lo = (ShortVector) ByteVector.fromMemorySegment(B128, w, q0, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S256, 0);
+            var hi = (ShortVector) ByteVector.fromMemorySegment(B128, w, q0 + Q4_0_BYTES, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S256, 0);
+            lo.or(hi.lanewise(VectorOperators.LSHL, 8)).intoMemorySegment(p, dst + 32L * pr, LE);
+        }
+        return pairs;
     }
 
     /** Dequantizes {@code blocks} blocks at {@code w[wOff]} to f32 at {@code dst[dstOff]}. */
@@ -141,12 +195,27 @@ final class Q4_0Kernels {
         }
     }
 
-    /** {@code y[t][r] = dotQ8(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
-    static void rowsQ8(MemorySegment w, long rowBytes, int from, int to, MemorySegment x, long xStride, int tokens,
-                     int cols, MemorySegment y, long yStride) {
+    /**
+     * {@code y[t][r] = dotQ8(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. Token
+     * t's activations are at {@code ax[t * axStride]}, {@code dx[t * dxStride]}.
+     */
+    static void rowsQ8(MemorySegment w, long rowBytes, int from, int to, short[] ax, int axStride, float[] dx, int dxStride,
+                       int tokens, int cols, MemorySegment y, long yStride, float[] ss) {
         for (int r = from; r < to; r++) {
             for (int t = 0; t < tokens; t++) {
-                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ8(w, r * rowBytes, x, t * xStride, cols));
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ8(w, r * rowBytes, ax, t * axStride, dx, t * dxStride, cols / 32, ss));
+            }
+        }
+    }
+
+    /** {@code y[t][r] = dotPlanar(P[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
+    static void rowsPlanar(MemorySegment p, int paddedBlocks, int from, int to, short[] ax, int axStride, float[] dx,
+                           int dxStride, int tokens, MemorySegment y, long yStride, float[] ss) {
+        long rowBytes = PackedWeights.q4PlanarRowBytes(paddedBlocks);
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r,
+                        dotPlanar(p, r * rowBytes, paddedBlocks, ax, t * axStride, dx, t * dxStride, ss));
             }
         }
     }

@@ -30,6 +30,53 @@ final class Q8Activations {
         return (long) (cols / BLOCK) * (Float.BYTES + BLOCK);
     }
 
+    /** Shorts per block in the int16 form of {@link #quantizeRowQ4}: 32 quants, then 16 correction lanes. */
+    static final int Q4_LANES = 48;
+
+    /**
+     * The same quantization as {@link #quantizeRow}, written for the Q4_0 int16 kernels ({@link Q4_0Kernels}) as heap
+     * arrays (C2 removes their range checks in the kernel loops, which it did not for segments): per block b,
+     * {@code ax[axOff + 48b + j]} = quant j (j &lt; 32), then 16 lanes {@code c_k = -8·(q_k + q_{k+16}) ± 8192}
+     * (+ on even k, - on odd k), and {@code dx[dxOff + b]} = the f16-rounded scale. The kernel computes per 16-bit
+     * lane k {@code nib_k·q_k + nib_{k+16}·q_{k+16} + c_k}: the -8 of Q4_0 comes out exactly, and the ±8192 bias
+     * makes every even lane non-negative (|(nib-8)·q| ≤ 1016, two of them ≤ 2032) so a pair of lanes folds into one
+     * int with a mask, an arithmetic shift and an add, the biases cancelling. Blocks from {@code cols / 32} up to
+     * {@code paddedBlocks} are padding: zero quants, bias only, scale 0.
+     */
+    static void quantizeRowQ4(MemorySegment x, long xOffset, int cols, int paddedBlocks, short[] ax, int axOff,
+                              float[] dx, int dxOff) {
+        int blocks = cols / BLOCK;
+        for (int b = 0; b < paddedBlocks; b++) {
+            int a = axOff + Q4_LANES * b;
+            if (b >= blocks) {
+                for (int j = 0; j < 32; j++) {
+                    ax[a + j] = 0;
+                }
+                for (int k = 0; k < 16; k++) {
+                    ax[a + 32 + k] = (short) ((k & 1) == 0 ? 8192 : -8192);
+                }
+                dx[dxOff + b] = 0f;
+                continue;
+            }
+            long xb = xOffset + (long) b * BLOCK * Float.BYTES;
+            float amax = 0f;
+            for (int j = 0; j < BLOCK; j++) {
+                amax = Math.max(amax, Math.abs(x.get(BlockLayouts.F32, xb + (long) j * Float.BYTES)));
+            }
+            float d = amax / 127f;
+            float id = d != 0f ? 1f / d : 0f;
+            dx[dxOff + b] = Float.float16ToFloat(Float.floatToFloat16(d));
+            for (int j = 0; j < BLOCK; j++) {
+                float v = x.get(BlockLayouts.F32, xb + (long) j * Float.BYTES) * id;
+                int r = Math.round(Math.abs(v));      // roundf: half away from zero, as quantizeRow
+                ax[a + j] = (short) (v < 0 ? -r : r);
+            }
+            for (int k = 0; k < 16; k++) {
+                ax[a + 32 + k] = (short) (-8 * (ax[a + k] + ax[a + k + 16]) + ((k & 1) == 0 ? 8192 : -8192));
+            }
+        }
+    }
+
     /** Quantizes {@code cols} floats at {@code x[xOffset]} into the row at {@code dst[dstOffset]}. */
     static void quantizeRow(MemorySegment x, long xOffset, int cols, MemorySegment dst, long dstOffset) {
         int blocks = cols / BLOCK;

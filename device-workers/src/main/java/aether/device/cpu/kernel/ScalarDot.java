@@ -102,6 +102,28 @@ final class ScalarDot {
         return sum;
     }
 
+    /**
+     * {@link #q4_0Q8} over a {@link PackedWeights.Layout#Q4_0_PLANAR} row at {@code p[rowOff]} with {@code paddedBlocks}
+     * blocks: element j of block b is nibble {@code j / 16 + 2·(b % 2)} of 16-bit lane {@code j % 16} of the row's pair
+     * {@code b / 2}; the sums run in the same order as the ggml-layout reference.
+     */
+    static float q4_0PlanarQ8(MemorySegment p, long rowOff, int paddedBlocks, MemorySegment xq, long xqOff, int cols) {
+        int blocks = cols / 32;
+        long qs = xqOff + Q8Activations.quantsOffset(cols);
+        long planes = rowOff + 2L * paddedBlocks;
+        float sum = 0f;
+        for (int b = 0; b < blocks; b++) {
+            int isum = 0;
+            for (int j = 0; j < 32; j++) {
+                int lane = p.get(I16, planes + 32L * (b / 2) + 2L * (j % 16)) & 0xFFFF;
+                int q = (lane >>> (4 * (j / 16 + 2 * (b % 2)))) & 0xF;
+                isum += (q - 8) * xq.get(ValueLayout.JAVA_BYTE, qs + b * 32L + j);
+            }
+            sum += isum * (BlockLayouts.f16(p, rowOff + 2L * b) * xq.get(F32, xqOff + 4L * b));
+        }
+        return sum;
+    }
+
     static float q4_1(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
         float sum = 0f;
         for (int b = 0; b < cols / 32; b++) {

@@ -2,6 +2,7 @@ package aether.device.cpu.bench;
 
 import aether.device.cpu.KernelPool;
 import aether.device.cpu.kernel.Matmul;
+import aether.device.cpu.kernel.PackedWeights;
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -26,13 +27,16 @@ import org.openjdk.jmh.annotations.TearDown;
  * matters: for decode, GB/s of weights read and the fraction of the machine's read bandwidth measured in the same
  * trial by {@link BandwidthProbe} (1 GiB, same pool); for prefill, GFLOP/s (2·tokens·in·out per op).
  *
- * <p>Example: {@code -p type=Q4_0 -p shape=1x4096x14336 -p activations=FLOAT,Q8}. Activations only matter for
- * quantized decode.
+ * <p>Example: {@code -p type=Q4_0 -p shape=1x4096x14336 -p activations=FLOAT,Q8,AUTO -p prepared=false,true}.
+ * Activations only matter for quantized decode on the ggml layout; {@code prepared=true} multiplies
+ * {@link PackedWeights#prepare}d weights (Q4_0: the planar repacked layout, whose decode always uses Q8 activations;
+ * other types: wrapped, identical to the ggml-layout call) and reports its bytes read.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-XX:+UseParallelGC", "-Xmx4g"})
+// The product's GC (G1, the default): under ParallelGC C2 does not strip-mine loops and the GEMM tile spills (GemmTile)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx4g"})
 public class MatmulBenchmark {
     @Param({"Q4_0", "Q8_0", "F16", "BF16", "F32", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"})
     public String type;
@@ -40,8 +44,12 @@ public class MatmulBenchmark {
     @Param({"1x2048x2048", "1x4096x14336", "1x2048x32000", "128x4096x4096"})
     public String shape;
 
-    @Param({"FLOAT", "Q8"})
+    @Param({"FLOAT", "Q8", "AUTO"})
     public String activations;
+
+    /** Multiply {@link PackedWeights#prepare}d weights instead of the ggml layout. */
+    @Param({"false", "true"})
+    public boolean prepared;
 
     /** Pool threads, caller included; 0 = available processors. */
     @Param({"0"})
@@ -55,6 +63,7 @@ public class MatmulBenchmark {
     private Matmul matmul;
     private GgmlType ggmlType;
     private MemorySegment w;
+    private PackedWeights packed;
     private MemorySegment x;
     private MemorySegment y;
     private int tokens;
@@ -76,6 +85,7 @@ public class MatmulBenchmark {
         arena = Arena.ofShared();
         w = arena.allocate(ggmlType.bytesFor(in) * out, 64);
         fillWeights(ggmlType, w, 42);
+        packed = prepared ? PackedWeights.prepare(ggmlType, w, out, in, arena) : null;
         x = arena.allocate((long) tokens * in * Float.BYTES, 64);
         y = arena.allocate((long) tokens * out * Float.BYTES, 64);
         long s = 7;
@@ -88,7 +98,8 @@ public class MatmulBenchmark {
                 readGBps = probe.measureGBps(pool, 5);
             }
         }
-        matmul.multiply(ggmlType, w, out, in, x, tokens, y);
+        multiply();
+        calls = 0;
         for (long i = 0; i < (long) tokens * out; i++) {
             if (!Float.isFinite(y.getAtIndex(ValueLayout.JAVA_FLOAT, i))) {
                 throw new IllegalStateException("non-finite output at " + i);
@@ -147,7 +158,11 @@ public class MatmulBenchmark {
     @Benchmark
     public MemorySegment multiply() {
         calls++;
-        matmul.multiply(ggmlType, w, out, in, x, tokens, y);
+        if (packed != null) {
+            matmul.multiply(packed, x, tokens, y);
+        } else {
+            matmul.multiply(ggmlType, w, out, in, x, tokens, y);
+        }
         return y;
     }
 
@@ -155,12 +170,15 @@ public class MatmulBenchmark {
     public void report() {
         double ns = System.nanoTime() - startNs;
         if (tokens < Matmul.GEMM_MIN_TOKENS) {
-            double gbps = calls * (double) w.byteSize() / ns;
-            System.out.printf("%n  [decode %s %s %s] %.1f GB/s of weights = %.2f of read bandwidth %.1f GB/s%n",
-                    type, shape, activations, gbps, gbps / readGBps, readGBps);
+            double bytes = packed != null ? packed.decodeBytes() : w.byteSize();
+            double gbps = calls * bytes / ns;
+            System.out.printf("%n  [decode %s %s %s %s threads=%d] %.1f GB/s of weights = %.2f of read bandwidth %.1f GB/s%n",
+                    type, shape, activations, packed != null ? packed.layout() : "GGUF", pool.threads(), gbps,
+                    gbps / readGBps, readGBps);
         } else {
             double gflops = calls * 2.0 * tokens * in * out / ns;
-            System.out.printf("%n  [prefill %s %s] %.1f GFLOP/s%n", type, shape, gflops);
+            System.out.printf("%n  [prefill %s %s %s threads=%d] %.1f GFLOP/s%n", type, shape,
+                    packed != null ? packed.layout() : "GGUF", pool.threads(), gflops);
         }
     }
 

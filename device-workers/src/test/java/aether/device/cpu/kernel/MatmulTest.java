@@ -25,7 +25,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Every weight type × kernel path (vector/scalar × float/Q8 activations) against a float64 reference on fresh random
  * weights and activations (the seed is in every failure message), at shapes that reach every tail: odd block counts
  * (the 2-block unroll), a column count past {@link Matmul#K_BLOCK}, row counts that leave partial row blocks and odd
- * rows, 1–3 tokens (GEMV) and 4 and 7 tokens (GEMM with a partial token tile), on 1 and 2 threads.
+ * rows, 1–3 tokens (GEMV) and 4, 7 and 19 tokens (GEMM: partial 16-token groups, one and two of them), on 1 and 2
+ * threads.
  *
  * <p>Error bounds, with u = 2⁻²⁴ and S = Σ|w_i·x_i| over one output:
  * <ul>
@@ -63,6 +64,9 @@ class MatmulTest {
                 if (Matmul.Q8_ACTIVATION_TYPES.contains(type)) {
                     cases.add(Arguments.of(type, vector, Activations.Q8));
                 }
+                if (Matmul.Q8_BY_DEFAULT.contains(type)) {
+                    cases.add(Arguments.of(type, vector, Activations.AUTO));
+                }
             }
         }
         return cases.stream();
@@ -77,7 +81,7 @@ class MatmulTest {
         int[] ins = type.blockSize() == 256 ? new int[] {256, 768, 4352}
                 : type.isQuantized() ? new int[] {32, 96, 256, 4128} : new int[] {1, 7, 13, 207, 4100};
         int[] outs = {1, 3, 7, 64, 257};
-        int[] tokenCounts = {1, 2, 3, 4, 7};
+        int[] tokenCounts = {1, 2, 3, 4, 7, 19};   // 19: two 16-token groups of the GEMM, the second partial
         try (Arena arena = Arena.ofShared()) {
             for (int in : ins) {
                 for (int out : outs) {
@@ -96,14 +100,107 @@ class MatmulTest {
                             MemorySegment y = arena.allocate((long) tokens * out * 4);
                             y.fill((byte) 0x7f);   // garbage: every output must be written
                             new Matmul(pool, vector, activations).multiply(type, w, out, in, x, tokens, y);
-                            boolean q8 = activations == Activations.Q8 && Matmul.Q8_ACTIVATION_TYPES.contains(type)
-                                    && (!vector || tokens < Matmul.GEMM_MIN_TOKENS);
+                            boolean q8 = quantizesActivations(type, activations) && (!vector || tokens < Matmul.GEMM_MIN_TOKENS);
                             String where = "%s vector=%s act=%s in=%d out=%d tokens=%d threads=%d seed=%d"
                                     .formatted(type, vector, activations, in, out, tokens, pool.threads(), seed);
                             check(wd, xs, y, q8, where);
                         }
                     }
                 }
+            }
+        }
+    }
+
+    private static boolean quantizesActivations(GgmlType type, Activations activations) {
+        return switch (activations) {
+            case FLOAT -> false;
+            case Q8 -> Matmul.Q8_ACTIVATION_TYPES.contains(type);
+            case AUTO -> Matmul.Q8_BY_DEFAULT.contains(type);
+        };
+    }
+
+    static Stream<Arguments> packedVariants() {
+        List<Arguments> cases = new ArrayList<>();
+        for (GgmlType type : new GgmlType[] {GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K}) {
+            for (boolean vector : new boolean[] {true, false}) {
+                cases.add(Arguments.of(type, vector));
+            }
+        }
+        return cases.stream();
+    }
+
+    /**
+     * {@link PackedWeights#prepare}: Q4_0 is repacked ({@code Q4_0_PLANAR}, decode always on Q8 activations, prefill
+     * from the source blocks), other types are wrapped and multiply exactly as the ggml-layout call with the default
+     * activations. Block counts 1, 3, 8 and 129 reach the padding to 8 blocks and the odd last pair.
+     */
+    @ParameterizedTest(name = "{0} vector={1}")
+    @MethodSource("packedVariants")
+    @Timeout(240)
+    void shouldMatchFloat64ReferenceWithPreparedWeights(GgmlType type, boolean vector) {
+        long seed = System.nanoTime();
+        Random rnd = new Random(seed);
+        int[] ins = type.blockSize() == 256 ? new int[] {256, 768} : new int[] {32, 96, 256, 4128};
+        try (Arena arena = Arena.ofShared()) {
+            for (int in : ins) {
+                for (int out : new int[] {1, 3, 7, 64, 257}) {
+                    MemorySegment w = RandomWeights.create(arena, type, out, in, rnd);
+                    PackedWeights pw = PackedWeights.prepare(type, w, out, in, arena);
+                    assertThat(pw.layout()).isEqualTo(type == GgmlType.Q4_0 ? PackedWeights.Layout.Q4_0_PLANAR : PackedWeights.Layout.GGUF);
+                    if (type == GgmlType.Q4_0) {
+                        assertThat(pw.packedBytes()).isEqualTo(18L * ((in / 32 + 7) / 8 * 8) * out);
+                    }
+                    double[][] wd = new double[out][];
+                    for (int r = 0; r < out; r++) {
+                        wd[r] = RandomWeights.row(type, w, r, in);
+                    }
+                    for (int tokens : new int[] {1, 2, 3, 4, 7, 19}) {
+                        float[][] xs = activations(rnd, tokens, in);
+                        MemorySegment x = arena.allocate((long) tokens * in * 4 + 1, 16).asSlice(1, (long) tokens * in * 4);
+                        for (int t = 0; t < tokens; t++) {
+                            MemorySegment.copy(xs[t], 0, x, ValueLayout.JAVA_FLOAT_UNALIGNED, (long) t * in * 4, in);
+                        }
+                        for (KernelPool pool : new KernelPool[] {pool1, pool2}) {
+                            MemorySegment y = arena.allocate((long) tokens * out * 4);
+                            y.fill((byte) 0x7f);
+                            new Matmul(pool, vector, Matmul.DEFAULT_ACTIVATIONS).multiply(pw, x, tokens, y);
+                            boolean decode = tokens < Matmul.GEMM_MIN_TOKENS;
+                            boolean q8 = type == GgmlType.Q4_0 ? decode
+                                    : quantizesActivations(type, Matmul.DEFAULT_ACTIVATIONS) && (!vector || decode);
+                            String where = "prepared %s vector=%s in=%d out=%d tokens=%d threads=%d seed=%d"
+                                    .formatted(type, vector, in, out, tokens, pool.threads(), seed);
+                            check(wd, xs, y, q8, where);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void shouldKeepGgufLayoutForQ4_0WithANonFiniteScaleAndStillMultiply() {
+        try (Arena arena = Arena.ofShared()) {
+            int in = 64;
+            MemorySegment w = RandomWeights.create(arena, GgmlType.Q4_0, 3, in, new Random(5));
+            w.set(ValueLayout.JAVA_SHORT_UNALIGNED, 18L * 2 + 18, (short) 0x7c00);   // row 1, block 0: d = +Inf
+            PackedWeights pw = PackedWeights.prepare(GgmlType.Q4_0, w, 3, in, arena);
+            assertThat(pw.layout()).isEqualTo(PackedWeights.Layout.GGUF);
+            assertThat(pw.packedBytes()).isZero();
+            MemorySegment x = arena.allocate(in * 4L);
+            for (int i = 0; i < in; i++) {
+                x.setAtIndex(ValueLayout.JAVA_FLOAT, i, 0.25f + i % 5);
+            }
+            for (boolean vector : new boolean[] {true, false}) {
+                MemorySegment y = arena.allocate(3 * 4);
+                MemorySegment want = arena.allocate(3 * 4);
+                Matmul mm = new Matmul(pool2, vector, Activations.FLOAT);
+                mm.multiply(pw, x, 1, y);
+                mm.multiply(GgmlType.Q4_0, w, 3, in, x, 1, want);
+                for (int r = 0; r < 3; r++) {
+                    assertThat(Float.floatToIntBits(y.getAtIndex(ValueLayout.JAVA_FLOAT, r))).as("row %d vector=%s", r, vector)
+                            .isEqualTo(Float.floatToIntBits(want.getAtIndex(ValueLayout.JAVA_FLOAT, r)));
+                }
+                assertThat(Float.isFinite(y.getAtIndex(ValueLayout.JAVA_FLOAT, 1))).isFalse();
             }
         }
     }
