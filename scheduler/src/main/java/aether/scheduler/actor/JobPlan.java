@@ -24,9 +24,10 @@ record JobPlan(OpGraph graph, int[] submittedOf, Map<Integer, Integer> jobInputs
     /**
      * One dispatched unit.
      *
+     * @param members   compiled ids of the nodes it computes, ascending
      * @param dependsOn indices of the segments producing its inputs
      * @param outputBytes bytes its outputs need on the worker
      */
-    record Segment(SegmentSpec spec, List<Integer> inputs, List<Integer> outputs, List<Integer> dependsOn,
-            long outputBytes) {}
+    record Segment(SegmentSpec spec, List<Integer> members, List<Integer> inputs, List<Integer> outputs,
+            List<Integer> dependsOn, long outputBytes) {}
 }

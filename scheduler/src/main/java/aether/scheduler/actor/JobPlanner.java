@@ -213,6 +213,6 @@ final class JobPlanner {
             }
         }
         SegmentSpec spec = new SegmentSpec(index, b.build(localOutputs), source, groups);
-        return new JobPlan.Segment(spec, inputs, outputs, List.copyOf(dependsOn), outputBytes);
+        return new JobPlan.Segment(spec, List.copyOf(members), inputs, outputs, List.copyOf(dependsOn), outputBytes);
     }
 }

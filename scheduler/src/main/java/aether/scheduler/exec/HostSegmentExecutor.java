@@ -41,6 +41,8 @@ public final class HostSegmentExecutor implements HostSegmentRunner {
     private final ReferenceExecutor reference = new ReferenceExecutor();
     private final Map<OpGraph, ConcurrentLinkedQueue<CompiledGraph>> compiled = new ConcurrentHashMap<>();
     private final Set<OpGraph> notCompilable = ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicLong compiledRuns = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong referenceRuns = new java.util.concurrent.atomic.AtomicLong();
 
     public HostSegmentExecutor() {
         this(Compiler.standard());
@@ -93,11 +95,23 @@ public final class HostSegmentExecutor implements HostSegmentRunner {
                     give(g, cg, inputNodes, ok);
                 }
                 if (ok) {
+                    compiledRuns.incrementAndGet();
                     return;
                 }
             }
         }
+        referenceRuns.incrementAndGet();
         runReference(segment, inputNodes, inputs, outputs);
+    }
+
+    /** Segments run through a compiled graph so far. */
+    public long compiledRuns() {
+        return compiledRuns.get();
+    }
+
+    /** Segments run node by node on the reference executor so far (unsupported ops or dtypes, or a failure). */
+    public long referenceRuns() {
+        return referenceRuns.get();
     }
 
     private static boolean allF32(OpGraph g) {
