@@ -9,6 +9,8 @@ import aether.device.worker.TensorStore;
 import aether.runtime.memory.MemoryManager;
 import aether.runtime.protocol.JobCommand;
 import aether.runtime.protocol.Location;
+import aether.runtime.protocol.SchedulerState;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import aether.scheduler.actor.Scheduler;
 import aether.scheduler.exec.HostSegmentExecutor;
 import java.time.Duration;
@@ -28,7 +30,8 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  * One node's compute runtime in an existing actor system: a memory manager, one CPU {@link DeviceWorker} per
  * configured pool (each a {@link CpuDevice} over the {@link HostSegmentExecutor}), and a {@link Scheduler}, all under
  * one parent actor. The workers register with the Receptionist, so schedulers on other nodes of a cluster find them
- * too. {@link #close} stops the actors, then the devices' threads.
+ * too. {@link #start} returns once the scheduler knows this node's workers; {@link #close} stops the actors, then the
+ * devices' threads.
  */
 public final class ComputeRuntime implements AutoCloseable {
 
@@ -113,7 +116,32 @@ public final class ComputeRuntime implements AutoCloseable {
                 + INSTANCES.incrementAndGet();
         ActorRef<Stop> parent = system.systemActorOf(behavior, name, Props.empty());
         Started started = ready.orTimeout(30, java.util.concurrent.TimeUnit.SECONDS).join();
+        awaitWorkers(system, started.scheduler(), settings.nodeId(), devices.size());
         return new ComputeRuntime(system, store, List.copyOf(devices), parent, started);
+    }
+
+    /** Waits (on the caller's thread, at most 30 s) until the scheduler has described this node's workers. */
+    private static void awaitWorkers(ActorSystem<?> system, ActorRef<JobCommand> scheduler, String nodeId, int count) {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        while (true) {
+            SchedulerState state = AskPattern.<JobCommand, SchedulerState>ask(scheduler,
+                    JobCommand.GetSchedulerState::new, Duration.ofSeconds(5), system.scheduler())
+                    .toCompletableFuture().join();
+            long local = state.workers().stream().filter(w -> w.capabilities().nodeId().equals(nodeId)).count();
+            if (local >= count) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("compute runtime " + nodeId + ": the scheduler knows " + local + " of "
+                        + count + " workers after 30 s");
+            }
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while starting the compute runtime", e);
+            }
+        }
     }
 
     /** A client of this runtime's scheduler. */
