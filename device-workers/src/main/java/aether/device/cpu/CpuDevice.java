@@ -17,15 +17,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The CPU as a {@link Device}: host memory is device memory (buffers are 64-byte aligned off-heap segments, each in
- * its own shared arena so it can be freed alone), and segments run on {@code concurrency} dedicated platform threads,
+ * The CPU as a {@link Device}: host memory is device memory. Buffers are 64-byte aligned off-heap blocks in size
+ * classes, pooled on {@link #free} and reused by the next allocation of the class (a repeated step allocates nothing
+ * new; closing a shared arena per buffer would cost a handshake with every thread), and segments run on {@code concurrency} dedicated platform threads,
  * one segment per thread, through a {@link HostSegmentRunner}. {@link #importHost} is a zero-copy view, so tensors
  * produced on this node are read where they are. Uploads and downloads are plain copies, done at once.
  */
@@ -33,8 +33,13 @@ public final class CpuDevice implements Device {
 
     private final DeviceCapabilities capabilities;
     private final HostSegmentRunner runner;
-    private final ExecutorService threads;
+    /** How long an idle device thread spins before it parks: longer than the scheduler's gap between two segments. */
+    static final long SPIN_NS = 50_000;
+
+    private final SpinningExecutor threads;
     private final AtomicLong allocated = new AtomicLong();
+    private final AtomicLong pooledBytes = new AtomicLong();
+    private final ConcurrentHashMap<Long, ConcurrentLinkedQueue<MemorySegment>> pool = new ConcurrentHashMap<>();
     private final String name;
 
     /**
@@ -52,9 +57,7 @@ public final class CpuDevice implements Device {
                 quantTypes);
         this.runner = Objects.requireNonNull(runner, "runner");
         this.name = "cpu-" + ordinal;
-        AtomicInteger count = new AtomicInteger();
-        this.threads = Executors.newFixedThreadPool(concurrency, r -> Thread.ofPlatform().daemon()
-                .name("aether-" + name + "-" + count.getAndIncrement()).unstarted(r));
+        this.threads = new SpinningExecutor("aether-" + name, concurrency, SPIN_NS);
     }
 
     @Override
@@ -75,8 +78,21 @@ public final class CpuDevice implements Device {
                 throw new DeviceMemoryException(name, byteSize, now, budget);
             }
         } while (!allocated.compareAndSet(now, now + byteSize));
-        Arena arena = Arena.ofShared();
-        return new HostBuffer(arena, arena.allocate(Math.max(byteSize, 1), 64).asSlice(0, byteSize));
+        long capacity = sizeClass(byteSize);
+        ConcurrentLinkedQueue<MemorySegment> free = pool.get(capacity);
+        MemorySegment block = free == null ? null : free.poll();
+        if (block != null) {
+            pooledBytes.addAndGet(-capacity);
+        } else {
+            block = Arena.ofAuto().allocate(capacity, 64);
+        }
+        return new HostBuffer(block, block.asSlice(0, byteSize));
+    }
+
+    /** Blocks are whole cache lines, rounded up to a power of two above 4 KiB so similar sizes share a pool. */
+    static long sizeClass(long byteSize) {
+        long lines = Math.max(64, (byteSize + 63) & ~63L);
+        return lines <= 4096 ? lines : Long.highestOneBit(lines - 1) << 1;
     }
 
     @Override
@@ -100,6 +116,13 @@ public final class CpuDevice implements Device {
     public void free(DeviceBuffer buffer) {
         if (buffer instanceof HostBuffer h && h.release()) {
             allocated.addAndGet(-h.byteSize());
+            long capacity = h.block.byteSize();
+            // keep freed blocks for reuse while pooled + allocated stays within the budget; beyond, the GC reclaims them
+            if (pooledBytes.addAndGet(capacity) + allocated.get() <= capabilities.memoryBytes()) {
+                pool.computeIfAbsent(capacity, c -> new ConcurrentLinkedQueue<>()).offer(h.block);
+            } else {
+                pooledBytes.addAndGet(-capacity);
+            }
         }
     }
 
@@ -142,7 +165,7 @@ public final class CpuDevice implements Device {
 
     @Override
     public void close() {
-        threads.shutdownNow();
+        threads.close();
     }
 
     @Override
@@ -150,23 +173,19 @@ public final class CpuDevice implements Device {
         return name;
     }
 
-    /** Host memory; owns its arena unless it is a view from {@link #importHost}. */
+    /** Host memory: a slice of a pooled block, or (block null) a view from {@link #importHost} that owns nothing. */
     private static final class HostBuffer implements DeviceBuffer {
-        private final Arena arena;
+        private final MemorySegment block;
         private final MemorySegment segment;
         private final java.util.concurrent.atomic.AtomicBoolean freed = new java.util.concurrent.atomic.AtomicBoolean();
 
-        HostBuffer(Arena arena, MemorySegment segment) {
-            this.arena = arena;
+        HostBuffer(MemorySegment block, MemorySegment segment) {
+            this.block = block;
             this.segment = segment;
         }
 
         boolean release() {
-            if (arena == null || !freed.compareAndSet(false, true)) {
-                return false;
-            }
-            arena.close();
-            return true;
+            return block != null && freed.compareAndSet(false, true);
         }
 
         @Override

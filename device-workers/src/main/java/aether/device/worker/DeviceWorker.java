@@ -28,6 +28,7 @@ import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
@@ -41,7 +42,8 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  * {@link DescribeWorker} with its capabilities, and runs {@link RunSegment}s. Inputs on this node are read in place
  * from the {@link TensorStore} (zero copy); inputs elsewhere are fetched first. Outputs go into device buffers that
  * are put into the store under the scheduler's ids and freed on {@link ReleaseTensors}. The handler never waits:
- * fetches and device work come back as messages ({@code pipeToSelf}). A segment that fails is answered with a
+ * fetches come back as messages ({@code pipeToSelf}); a finished segment is answered from the device's completion
+ * callback (thread-safe work only) and then reported to the actor. A segment that fails is answered with a
  * {@link SegmentEvent.SegmentFailed} naming the node, and the worker keeps serving.
  *
  * <p>The worker does not own the device or the store: whoever created them closes them after the worker stops.
@@ -54,7 +56,7 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
     private record InputsFetched(Key key, List<TensorStore.Entry> entries, Throwable error)
             implements WorkerMessage, NoSerializationVerificationNeeded {}
 
-    /** The device finished (or failed, or skipped) a segment. */
+    /** A segment's answer has gone out (or it was dropped): forget it. */
     private record Finished(Key key, Throwable error) implements WorkerMessage, NoSerializationVerificationNeeded {}
 
     /** A segment between {@link RunSegment} and its answer. */
@@ -62,8 +64,8 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
         final RunSegment request;
         List<DeviceBuffer> outputs = List.of();
         List<DeviceBuffer> uploaded = List.of();
-        CompletionEvent event;
-        boolean cancelled;
+        volatile CompletionEvent event;
+        volatile boolean cancelled;
 
         Running(RunSegment request) {
             this.request = request;
@@ -217,21 +219,32 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
         state.outputs = outputs;
         state.uploaded = uploaded;
         state.event = device.submit(run.segment(), in, outputs);
-        getContext().pipeToSelf(state.event.stage(), (ok, error) -> new Finished(key, error));
+        // The answer goes out from the device's thread as soon as the event completes: a hop through this actor's
+        // mailbox first would add a thread wake-up to every segment's dispatch latency. What runs there is thread-safe
+        // (the store, the device's free, tell); this actor only learns afterwards that the segment is gone.
+        ActorRef<WorkerMessage> self = getContext().getSelf();
+        state.event.stage().whenComplete((ok, error) -> {
+            try {
+                answer(state, error == null ? null : unwrap(error));
+            } finally {
+                self.tell(new Finished(key, null));
+            }
+        });
         return this;
     }
 
     private Behavior<WorkerMessage> onFinished(Finished finished) {
-        Running state = running.remove(finished.key());
-        if (state == null) {
-            return this;
-        }
+        running.remove(finished.key());
+        return this;
+    }
+
+    /** Publishes the outputs and answers, or frees them; on the device's thread. */
+    private void answer(Running state, Throwable error) {
         state.uploaded.forEach(device::free);
         RunSegment run = state.request;
-        Throwable error = finished.error() == null ? null : unwrap(finished.error());
         if (state.cancelled || error instanceof CancellationException) {
             state.outputs.forEach(device::free);
-            return this;
+            return;
         }
         if (error != null) {
             state.outputs.forEach(device::free);
@@ -240,7 +253,7 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
             String message = error.getMessage() != null ? error.getMessage() : error.toString();
             run.replyTo().tell(new SegmentEvent.SegmentFailed(run.jobId(), run.segment().index(),
                     capabilities.workerId(), node, op, message));
-            return this;
+            return;
         }
         List<TensorRef> refs = new ArrayList<>(state.outputs.size());
         List<Integer> outs = run.segment().graph().outputs();
@@ -255,13 +268,13 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
                     device.free(state.outputs.get(j));
                 }
                 store.release(refs.stream().map(TensorRef::id).toList());
-                return fail(run, -1, "", e.getMessage());
+                fail(run, -1, "", e.getMessage());
+                return;
             }
             refs.add(ref);
         }
         run.replyTo().tell(new SegmentEvent.SegmentCompleted(run.jobId(), run.segment().index(),
                 capabilities.workerId(), refs, state.event.elapsedNanos()));
-        return this;
     }
 
     private Behavior<WorkerMessage> onCancel(CancelSegment cancel) {

@@ -265,6 +265,9 @@ class DeviceWorkerTest {
             worker.tell(new WorkerCommand.RunSegment(JOB, segment(1, new Op.Scale(3), 1), List.of(input),
                     List.of(new BufferId(3)), replies.ref()));   // queued behind segment 0 on the one thread
             worker.tell(new WorkerCommand.CancelSegment(JOB, 1));
+            TestProbe<WorkerDescribed> processed = kit.createTestProbe();   // the worker handles messages in order:
+            worker.tell(new WorkerCommand.DescribeWorker(processed.ref()));   // once this is answered, so is the cancel
+            processed.receiveMessage();
             runner.hold.countDown();
 
             assertThat(replies.expectMessageClass(SegmentEvent.SegmentCompleted.class).segment()).isZero();

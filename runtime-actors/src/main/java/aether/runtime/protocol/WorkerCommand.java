@@ -31,7 +31,11 @@ public sealed interface WorkerCommand extends WorkerMessage, CborSerializable {
         }
     }
 
-    /** Stops the segment if it has not started and drops its result if it has: no {@link SegmentEvent} follows. */
+    /**
+     * Stops the segment if it has not started and drops its result if it is still running: no {@link SegmentEvent}
+     * follows, unless the segment had already finished when the cancel arrived (its answer may then cross the
+     * cancel; the receiver releases those outputs, as the scheduler does for any answer it no longer expects).
+     */
     record CancelSegment(JobId jobId, int segment) implements WorkerCommand {}
 
     /** The buffers are no longer needed by anyone: the worker frees them. Unknown ids are ignored. */

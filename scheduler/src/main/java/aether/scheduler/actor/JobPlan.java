@@ -18,7 +18,7 @@ import java.util.Map;
  * @param outputs      compiled ids of the job's outputs, in the submitted order
  * @param segments     in a topological order: a segment only reads values of earlier segments and job inputs
  */
-record JobPlan(OpGraph graph, int[] submittedOf, Map<Integer, Integer> jobInputs, Map<Integer, TensorValue> constants,
+public record JobPlan(OpGraph graph, int[] submittedOf, Map<Integer, Integer> jobInputs, Map<Integer, TensorValue> constants,
         List<Integer> outputs, List<Segment> segments) {
 
     /**
@@ -28,6 +28,6 @@ record JobPlan(OpGraph graph, int[] submittedOf, Map<Integer, Integer> jobInputs
      * @param dependsOn indices of the segments producing its inputs
      * @param outputBytes bytes its outputs need on the worker
      */
-    record Segment(SegmentSpec spec, List<Integer> members, List<Integer> inputs, List<Integer> outputs,
+    public record Segment(SegmentSpec spec, List<Integer> members, List<Integer> inputs, List<Integer> outputs,
             List<Integer> dependsOn, long outputBytes) {}
 }

@@ -24,14 +24,21 @@ import java.util.TreeSet;
  * {@link JobOptions.Granularity#CHAIN} a kernel joins its producer's segment when that segment is its only producer
  * and it is that segment's only consumer, so straight-line stretches (a layer, a step) travel as one message while
  * independent branches stay separate segments that can run concurrently on different workers. Leaves that are
- * computed ({@code full}, {@code causal_mask}) are recomputed inside each segment that reads them. Stateless.
+ * computed ({@code full}, {@code causal_mask}) are recomputed inside each segment that reads them. Thread-safe.
  */
-final class JobPlanner {
+public final class JobPlanner {
 
     private final PassManager passes = PassManager.standard();
     private final FusionPlanner fusion = new FusionPlanner();
 
-    JobPlan plan(OpGraph submitted, JobOptions options) {
+    public JobPlanner() {}
+
+    /**
+     * Compiles {@code submitted} and splits it into segments as {@code options} say.
+     *
+     * @throws IllegalArgumentException when the graph cannot be compiled
+     */
+    public JobPlan plan(OpGraph submitted, JobOptions options) {
         PassManager.Result compiled = passes.run(Program.of(submitted));
         Program program = compiled.program();
         OpGraph g = program.graph();

@@ -16,6 +16,7 @@ import aether.runtime.protocol.JobCommand.GetSchedulerState;
 import aether.runtime.protocol.JobCommand.SubmitJob;
 import aether.runtime.protocol.JobId;
 import aether.runtime.protocol.JobInput;
+import aether.runtime.protocol.JobOptions;
 import aether.runtime.protocol.JobReply;
 import aether.runtime.protocol.JobReply.JobFailed;
 import aether.runtime.protocol.JobReply.JobFailed.Reason;
@@ -80,6 +81,10 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     static final long REMOTE_BYTES_PER_SEGMENT = 1L << 20;
     /** How many queued segments the worker holding a segment's largest input may have beyond the least loaded one. */
     static final int LOCALITY_SLACK = 2;
+    /** Job plans kept for replay (least recently used dropped first). */
+    static final int MAX_CACHED_PLANS = 64;
+
+    private record PlanKey(OpGraph graph, JobOptions.Granularity granularity, int maxGroupsPerSegment) {}
 
     private record WorkersListed(Set<ActorRef<WorkerCommand>> workers)
             implements SchedulerMessage, NoSerializationVerificationNeeded {}
@@ -186,6 +191,13 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     private final ActorRef<MemoryManager.Ack> acks;
     private final TimerScheduler<SchedulerMessage> timers;
     private final JobPlanner planner = new JobPlanner();
+    /** Plans of recent graphs: a repeated job (a decode step) replays its plan instead of compiling again. */
+    private final Map<PlanKey, JobPlan> plans = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<PlanKey, JobPlan> eldest) {
+            return size() > MAX_CACHED_PLANS;
+        }
+    };
     private final Map<ActorRef<WorkerCommand>, WorkerEntry> workers = new LinkedHashMap<>();
     private final Map<String, WorkerEntry> workersById = new HashMap<>();
     private final Set<ActorRef<WorkerCommand>> describing = new HashSet<>();
@@ -355,7 +367,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         JobPlan plan;
         try {
             bound = checkInputs(submit.graph(), submit.inputs());
-            plan = planner.plan(submit.graph(), submit.options());
+            plan = plan(submit.graph(), submit.options());
         } catch (RuntimeException e) {
             jobsFailed++;
             submit.replyTo().tell(new JobFailed(submit.jobId(), Reason.INVALID_JOB, -1, -1, "", "", e.getMessage()));
@@ -389,6 +401,16 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         }
         dispatch();
         return this;
+    }
+
+    private JobPlan plan(OpGraph graph, JobOptions options) {
+        PlanKey key = new PlanKey(graph, options.granularity(), options.maxGroupsPerSegment());
+        JobPlan plan = plans.get(key);
+        if (plan == null) {
+            plan = planner.plan(graph, options);
+            plans.put(key, plan);
+        }
+        return plan;
     }
 
     /** The payload of each submitted {@code Input} node; every one bound exactly once with its exact type. */
@@ -429,10 +451,10 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         TensorType type = job.plan.graph().node(value).type();
         BufferId id = new BufferId(nextBuffer++);
         TensorRef ref = new TensorRef(id, 0, type, store.nodeId(), Location.HOST);
-        Arena arena = Arena.ofShared();
-        MemorySegment segment = arena.allocate(Math.max(bytes.length, 1), 64).asSlice(0, bytes.length);
+        // an automatic arena: closing a shared one per input would cost a handshake with every thread
+        MemorySegment segment = Arena.ofAuto().allocate(Math.max(bytes.length, 1), 64).asSlice(0, bytes.length);
         MemorySegment.copy(MemorySegment.ofArray(bytes), 0, segment, 0, bytes.length);
-        store.put(new TensorStore.Entry(ref, segment, arena::close));
+        store.put(new TensorStore.Entry(ref, segment, () -> { }));
         job.values[value] = ref;
         job.owned[value] = true;
         register(job, value, BufferOrigin.ACTIVATION);
