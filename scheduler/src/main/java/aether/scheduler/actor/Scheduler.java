@@ -460,8 +460,9 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         register(job, value, BufferOrigin.ACTIVATION);
     }
 
+    /** Books a buffer of this node with its memory manager (buffers on other nodes belong to their managers). */
     private void register(Job job, int value, BufferOrigin origin) {
-        if (memory != null) {
+        if (memory != null && job.values[value].nodeId().equals(store.nodeId())) {
             TensorRef ref = job.values[value];
             memory.tell(new MemoryManager.Register(ref.id(), ref.byteSize(), origin, Set.of(ref.location()), acks));
             job.registered[value] = true;

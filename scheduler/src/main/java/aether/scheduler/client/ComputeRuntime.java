@@ -23,6 +23,7 @@ import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
@@ -41,9 +42,11 @@ public final class ComputeRuntime implements AutoCloseable {
      * @param concurrency         segments each runs at once
      * @param memoryBytesPerWorker the budget of each worker's output buffers
      * @param hostBudgetBytes     the memory manager's soft budget for host memory
+     * @param dispatcher          config path of the dispatcher the runtime's actors run on (e.g.
+     *                            {@link #DISPATCHER}), or "" for the system's default dispatcher
      */
     public record Settings(String nodeId, int cpuWorkers, int concurrency, long memoryBytesPerWorker,
-            long hostBudgetBytes) {
+            long hostBudgetBytes, String dispatcher) {
         public Settings {
             if (nodeId == null || nodeId.isBlank() || cpuWorkers < 0 || concurrency < 1 || memoryBytesPerWorker < 0
                     || hostBudgetBytes < 0) {
@@ -54,13 +57,39 @@ public final class ComputeRuntime implements AutoCloseable {
             }
         }
 
+        /**
+         * A dispatcher for the compute actors defined in runtime-actors' reference.conf, whose threads spin before
+         * they park. Not the default: on the shared 2-core build machine it measured slower than the default
+         * dispatcher (spinning threads starve the others); compare both with DispatchOverheadBenchmark on the
+         * target machine.
+         */
+        public static final String DISPATCHER = "aether.compute-dispatcher";
+
+        public Settings(String nodeId, int cpuWorkers, int concurrency, long memoryBytesPerWorker,
+                long hostBudgetBytes) {
+            this(nodeId, cpuWorkers, concurrency, memoryBytesPerWorker, hostBudgetBytes, "");
+        }
+
         /** {@code cpuWorkers} workers running one segment each, 1 GiB of outputs each, 8 GiB of host budget. */
         public static Settings of(String nodeId, int cpuWorkers) {
             return new Settings(nodeId, cpuWorkers, 1, 1L << 30, 8L << 30);
         }
+
+        public Settings withDispatcher(String path) {
+            return new Settings(nodeId, cpuWorkers, concurrency, memoryBytesPerWorker, hostBudgetBytes, path);
+        }
+
+        Props props() {
+            return dispatcher == null || dispatcher.isEmpty() ? Props.empty() : DispatcherSelector.fromConfig(dispatcher);
+        }
     }
 
-    private enum Stop implements NoSerializationVerificationNeeded { INSTANCE }
+    /** What the runtime's parent actor is told (local only). */
+    private sealed interface ParentCommand extends NoSerializationVerificationNeeded {}
+
+    private enum Stop implements ParentCommand { INSTANCE }
+
+    private record StopChild(ActorRef<?> child) implements ParentCommand {}
 
     private record Started(ActorRef<JobCommand> scheduler, ActorRef<MemoryManager.Command> memory,
             List<ActorRef<?>> workers) {}
@@ -70,10 +99,11 @@ public final class ComputeRuntime implements AutoCloseable {
     private final ActorSystem<?> system;
     private final TensorStore store;
     private final List<Device> devices;
-    private final ActorRef<Stop> parent;
+    private final ActorRef<ParentCommand> parent;
     private final Started started;
 
-    private ComputeRuntime(ActorSystem<?> system, TensorStore store, List<Device> devices, ActorRef<Stop> parent,
+    private ComputeRuntime(ActorSystem<?> system, TensorStore store, List<Device> devices,
+            ActorRef<ParentCommand> parent,
             Started started) {
         this.system = system;
         this.store = store;
@@ -96,27 +126,49 @@ public final class ComputeRuntime implements AutoCloseable {
     /** Starts the runtime over the given devices (e.g. CPU devices with a custom {@link HostSegmentRunner}). */
     public static ComputeRuntime start(ActorSystem<?> system, Settings settings, List<Device> devices) {
         TensorStore store = new TensorStore(settings.nodeId());
-        TensorFetcher fetcher = TensorFetcher.localOnly(settings.nodeId());
+        return start(system, settings, devices, store, TensorFetcher.localOnly(settings.nodeId()), true);
+    }
+
+    /**
+     * Starts the runtime over the given devices, store and fetcher (a cluster node passes its exchange-backed
+     * fetcher); {@code withScheduler} false starts only the memory manager and the workers (a worker-only node). The
+     * store's node id must be the settings' node id.
+     */
+    public static ComputeRuntime start(ActorSystem<?> system, Settings settings, List<Device> devices,
+            TensorStore store, TensorFetcher fetcher, boolean withScheduler) {
+        if (!store.nodeId().equals(settings.nodeId())) {
+            throw new IllegalArgumentException("compute runtime " + settings.nodeId() + ": the store is node "
+                    + store.nodeId());
+        }
         CompletableFuture<Started> ready = new CompletableFuture<>();
-        Behavior<Stop> behavior = Behaviors.setup(context -> {
+        Behavior<ParentCommand> behavior = Behaviors.setup(context -> {
             ActorRef<MemoryManager.Command> memory = context.spawn(
-                    MemoryManager.create(Map.of(Location.HOST, settings.hostBudgetBytes())), "memory");
+                    MemoryManager.create(Map.of(Location.HOST, settings.hostBudgetBytes())), "memory", settings.props());
             List<ActorRef<?>> workers = new ArrayList<>();
             for (int i = 0; i < devices.size(); i++) {
                 String id = settings.nodeId() + "/" + devices.get(i).capabilities().kind().name().toLowerCase(
                         java.util.Locale.ROOT) + "-" + i;
-                workers.add(context.spawn(DeviceWorker.create(id, devices.get(i), store, fetcher), "worker-" + i));
+                workers.add(context.spawn(DeviceWorker.create(id, devices.get(i), store, fetcher), "worker-" + i,
+                        settings.props()));
             }
-            ActorRef<aether.runtime.protocol.SchedulerMessage> scheduler = context.spawn(
-                    Scheduler.create(store, fetcher, memory), "scheduler");
-            ready.complete(new Started(scheduler.narrow(), memory, workers));
-            return Behaviors.receive(Stop.class).onMessage(Stop.class, stop -> Behaviors.stopped()).build();
+            ActorRef<aether.runtime.protocol.SchedulerMessage> scheduler = withScheduler ? context.spawn(
+                    Scheduler.create(store, fetcher, memory), "scheduler", settings.props()) : null;
+            ready.complete(new Started(scheduler == null ? null : scheduler.<JobCommand>narrow(), memory, workers));
+            return Behaviors.receive(ParentCommand.class)
+                    .onMessage(Stop.class, stop -> Behaviors.stopped())
+                    .onMessage(StopChild.class, stop -> {
+                        context.stop(stop.child());
+                        return Behaviors.same();
+                    })
+                    .build();
         });
         String name = "compute-" + settings.nodeId().replaceAll("[^A-Za-z0-9_-]", "_") + "-"
                 + INSTANCES.incrementAndGet();
-        ActorRef<Stop> parent = system.systemActorOf(behavior, name, Props.empty());
+        ActorRef<ParentCommand> parent = system.systemActorOf(behavior, name, Props.empty());
         Started started = ready.orTimeout(30, java.util.concurrent.TimeUnit.SECONDS).join();
-        awaitWorkers(system, started.scheduler(), settings.nodeId(), devices.size());
+        if (withScheduler) {
+            awaitWorkers(system, started.scheduler(), settings.nodeId(), devices.size());
+        }
         return new ComputeRuntime(system, store, List.copyOf(devices), parent, started);
     }
 
@@ -146,20 +198,37 @@ public final class ComputeRuntime implements AutoCloseable {
 
     /** A client of this runtime's scheduler. */
     public ComputeClient client() {
-        return new ComputeClient(system, started.scheduler());
+        return new ComputeClient(system, scheduler());
     }
 
     /** A client that waits at most {@code timeout} for jobs without a deadline. */
     public ComputeClient client(Duration timeout) {
-        return new ComputeClient(system, started.scheduler(), timeout);
+        return new ComputeClient(system, scheduler(), timeout);
     }
 
+    /** This node's scheduler; fails on a worker-only runtime. */
     public ActorRef<JobCommand> scheduler() {
+        if (started.scheduler() == null) {
+            throw new IllegalStateException("this compute runtime runs no scheduler (a worker-only node)");
+        }
         return started.scheduler();
     }
 
     public ActorRef<MemoryManager.Command> memoryManager() {
         return started.memory();
+    }
+
+    /** The device workers, in device order. */
+    public List<ActorRef<?>> workers() {
+        return started.workers();
+    }
+
+    /**
+     * Stops worker {@code index} as if its process had died: the scheduler sees it terminate and fails or retries its
+     * segments. Its device keeps running whatever it had started; {@link #close} stops it.
+     */
+    public void stopWorker(int index) {
+        parent.tell(new StopChild(started.workers().get(index)));
     }
 
     public TensorStore store() {

@@ -16,20 +16,28 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class GatedRunner implements HostSegmentRunner {
     private final HostSegmentRunner inner;
     private final int freeRuns;
+    private final int heldRuns;
     private final AtomicInteger runs = new AtomicInteger();
     private final AtomicInteger finished = new AtomicInteger();
     private final CountDownLatch gate = new CountDownLatch(1);
     private final Semaphore atGate = new Semaphore(0);
 
     GatedRunner(HostSegmentRunner inner, int freeRuns) {
+        this(inner, freeRuns, Integer.MAX_VALUE);
+    }
+
+    /** Runs {@code freeRuns + 1 .. freeRuns + heldRuns} wait at the gate; the others pass. */
+    GatedRunner(HostSegmentRunner inner, int freeRuns, int heldRuns) {
         this.inner = inner;
         this.freeRuns = freeRuns;
+        this.heldRuns = heldRuns;
     }
 
     @Override
     public void run(SegmentSpec segment, List<MemorySegment> inputs, List<MemorySegment> outputs) {
         try {
-            if (runs.incrementAndGet() > freeRuns) {
+            int run = runs.incrementAndGet();
+            if (run > freeRuns && run - freeRuns <= heldRuns) {
                 atGate.release();
                 try {
                     if (!gate.await(30, TimeUnit.SECONDS)) {

@@ -87,6 +87,14 @@ class SchedulerTest {
         return probe.receiveMessage();
     }
 
+    /** The index of the one worker running a segment. */
+    static int busyWorker(ComputeRuntime runtime) {
+        List<SchedulerState.WorkerState> busy = state(runtime).workers().stream().filter(w -> w.running() > 0).toList();
+        assertThat(busy).hasSize(1);
+        String id = busy.getFirst().capabilities().workerId();
+        return Integer.parseInt(id.substring(id.lastIndexOf('-') + 1));
+    }
+
     static float[] random(Random rnd, int n) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) {
@@ -312,6 +320,59 @@ class SchedulerTest {
             assertThat(error).isInstanceOf(JobFailedException.class).hasMessageContaining("'tokens'")
                     .hasMessageContaining("is not bound");
             assertThat(((JobFailedException) error).failure().reason()).isEqualTo(Reason.INVALID_JOB);
+        }
+    }
+
+    @Test
+    void shouldRetryASegmentWhoseWorkerStoppedOnAnotherWorker() throws Exception {
+        GatedRunner first = new GatedRunner(EXECUTOR, 0, 1);   // the first run waits; the retry passes
+        try (ComputeRuntime runtime = runtime("retry", List.of(first, first))) {
+            Graph g = new Graph();
+            Tensor x = g.tensor(random(new Random(SEED), 64), Shape.of(8, 8));
+            Tensor y = x.matmul(x).softmax(-1).rmsNorm(1e-6);
+            CompletableFuture<JobResult> stage = runtime.client().submit(JobId.random(), g,
+                    JobOptions.DEFAULT.withMaxAttempts(2), y).toCompletableFuture();
+            first.awaitAtGate(1);
+            int busy = busyWorker(runtime);
+
+            runtime.stopWorker(busy);
+            JobResult result = await(stage);
+            first.open();
+
+            assertMatchesReference(result, g.evaluate(new ReferenceExecutor(), y), y);
+            JobStats.SegmentStat s = result.stats().segments().getFirst();
+            assertThat(s.attempts()).isEqualTo(2);
+            assertThat(s.ranOn()).isEqualTo("retry/cpu-" + (1 - busy));
+            assertThat(state(runtime).workers()).hasSize(1);
+        }
+    }
+
+    @Test
+    void shouldFailAJobWhoseWorkerStoppedWhenRetriesAreNotAllowed() throws Exception {
+        GatedRunner only = new GatedRunner(EXECUTOR, 0);
+        try (ComputeRuntime runtime = runtime("lost", List.of(only, only))) {
+            Graph g = new Graph();
+            Tensor x = g.tensor(random(new Random(SEED), 64), Shape.of(8, 8));
+            Tensor y = x.matmul(x).softmax(-1);
+            CompletableFuture<JobResult> stage = runtime.client().submit(g, y).toCompletableFuture();
+            only.awaitAtGate(1);
+            int busy = busyWorker(runtime);
+
+            runtime.stopWorker(busy);
+            Throwable error = failure(stage);
+            only.open();
+
+            assertThat(error).isInstanceOf(JobFailedException.class);
+            var failure = ((JobFailedException) error).failure();
+            assertThat(failure.reason()).isEqualTo(Reason.WORKER_LOST);
+            assertThat(failure.worker()).isEqualTo("lost/cpu-" + busy);
+            assertThat(failure.segment()).isZero();
+            assertThat(failure.message()).contains("worker lost/cpu-" + busy + " stopped while running segment 0")
+                    .contains("attempt 1 of 1");
+            kit.createTestProbe().awaitAssert(Duration.ofSeconds(10), () -> {
+                assertThat(memory(runtime).bufferCount()).as("buffers still registered").isZero();
+                return null;
+            });
         }
     }
 }

@@ -33,6 +33,7 @@ import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -62,6 +63,10 @@ public class DispatchOverheadBenchmark {
 
     static final int SEGMENTS = 16;
 
+    /** The compute actors' dispatcher: the spinning one from reference.conf, or the system's default. */
+    @Param({"default", "aether.compute-dispatcher"})
+    public String dispatcher;
+
     private ActorSystem<Void> system;
     private ComputeRuntime runtime;
     private ComputeClient client;
@@ -90,7 +95,8 @@ public class DispatchOverheadBenchmark {
 
         system = ActorSystem.create(Behaviors.empty(), "bench", ConfigFactory.parseString("pekko.loglevel = WARNING")
                 .withFallback(ConfigFactory.load()));
-        runtime = ComputeRuntime.start(system, ComputeRuntime.Settings.of("bench", 1));
+        runtime = ComputeRuntime.start(system, ComputeRuntime.Settings.of("bench", 1)
+                .withDispatcher(dispatcher.equals("default") ? "" : dispatcher));
         client = runtime.client();
 
         JobPlan plan = new JobPlanner().plan(graph, perKernel);
