@@ -153,6 +153,31 @@ class SchedulerEquivalenceTest {
                 compiledRuns);
     }
 
+    @Test
+    void shouldRunOpsAndTypesTheCompiledPathLacksOnTheReferencePath() {
+        Random rnd = new Random(BASE_SEED + 1);
+        Graph g = new Graph();
+        Tensor table = g.tensor(floats(rnd, 16 * 8), Shape.of(16, 8));
+        Tensor ids = g.indices(new int[] {3, 0, 15, 7}, Shape.of(4));
+        Tensor positions = g.indices(new int[] {0, 1, 2, 3}, Shape.of(4));
+        Tensor x = table.getRows(ids);                                             // [4, 8]
+        Tensor q = x.reshape(4, 2, 4).rope(positions, aether.runtime.ir.Op.RopeMode.NEOX, 4, 10000, 1)
+                .permute(1, 0, 2);                                                    // [2 heads, 4 tokens, 4]
+        Tensor attended = q.attention(q, q, 0.5, 0);
+        Tensor half = x.cast(aether.runtime.ir.DType.F16).mul(x.cast(aether.runtime.ir.DType.F16));
+        Tensor y = attended.permute(1, 0, 2).reshape(4, 8).add(half.cast(aether.runtime.ir.DType.F32)).softmax(-1);
+        long referenceRuns = EXECUTOR.referenceRuns();
+
+        JobResult result = runtime.client().submit(g, y, half).toCompletableFuture().orTimeout(60, TimeUnit.SECONDS)
+                .join();
+
+        var expected = g.evaluate(new ReferenceExecutor(), y, half);
+        assertThat(bits(result.floats(0))).containsExactly(bits(expected.floats(y)));
+        assertThat(result.type(1).dtype()).isEqualTo(aether.runtime.ir.DType.F16);
+        assertThat(bits(result.floats(1))).containsExactly(bits(expected.floats(half)));
+        assertThat(EXECUTOR.referenceRuns()).isGreaterThan(referenceRuns);
+    }
+
     static float[] floats(Random rnd, int n) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) {
