@@ -163,9 +163,7 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
         Running state = running.get(fetched.key());
         if (fetched.error() == null) {
             for (TensorStore.Entry e : fetched.entries()) {
-                if (store.entry(e.ref().id()) == null) {
-                    store.put(e);
-                } else {
+                if (!store.putIfAbsent(e)) {
                     e.free().run();   // another segment fetched it first
                 }
             }

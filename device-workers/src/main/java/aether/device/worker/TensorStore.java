@@ -58,6 +58,18 @@ public final class TensorStore {
         }
     }
 
+    /**
+     * Adds a tensor unless its id is already stored (e.g. two workers fetched the same remote tensor at once).
+     *
+     * @return false when the id was there: the caller still owns {@code entry} and frees it
+     */
+    public boolean putIfAbsent(Entry entry) {
+        if (!entry.ref().nodeId().equals(nodeId)) {
+            throw new IllegalArgumentException(entry.ref() + " is not on node " + nodeId);
+        }
+        return entries.putIfAbsent(entry.ref().id(), new Holder(entry)) == null;
+    }
+
     /** The bytes of {@code ref} if this node holds that buffer at that version, else null. */
     public MemorySegment get(TensorRef ref) {
         Holder h = entries.get(ref.id());

@@ -136,6 +136,8 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         final long startNanos;
         final TensorRef[] values;
         final ActorRef<WorkerCommand>[] producer;
+        /** Workers on other nodes than a value's that read it: they hold fetched copies to release with it. */
+        final Map<Integer, Set<ActorRef<WorkerCommand>>> remoteReaders = new HashMap<>();
         final boolean[] owned;
         final boolean[] released;
         final boolean[] registered;
@@ -605,6 +607,9 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         for (int x : seg.inputs()) {
             TensorRef ref = job.values[x];
             inputs.add(ref);
+            if (!ref.nodeId().equals(w.caps.nodeId())) {
+                job.remoteReaders.computeIfAbsent(x, k -> new HashSet<>()).add(w.ref);
+            }
             if (memory != null && job.registered[x]) {
                 memory.tell(new MemoryManager.Pin(ref.id(), acks));
                 pinned.add(ref.id());
@@ -838,7 +843,10 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         jobs.remove(job.id());
     }
 
-    /** Frees value {@code x}: the worker (or this scheduler) that holds it, and the memory manager's record. */
+    /**
+     * Frees value {@code x}: the worker (or this scheduler) that holds it, the copies fetched by workers on other
+     * nodes, and the memory manager's record.
+     */
     private void release(Job job, int x) {
         TensorRef ref = job.values[x];
         job.released[x] = true;
@@ -847,6 +855,9 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             holder.tell(new WorkerCommand.ReleaseTensors(List.of(ref.id())));
         } else if (job.owned[x]) {
             store.release(List.of(ref.id()));
+        }
+        for (ActorRef<WorkerCommand> reader : job.remoteReaders.getOrDefault(x, Set.of())) {
+            reader.tell(new WorkerCommand.ReleaseTensors(List.of(ref.id())));
         }
         if (memory != null && job.registered[x]) {
             memory.tell(new MemoryManager.Free(ref.id(), acks));
