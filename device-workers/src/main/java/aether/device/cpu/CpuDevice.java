@@ -138,18 +138,27 @@ public final class CpuDevice implements Device {
         }
         CompletionEvent event = new CompletionEvent();
         try {
-            threads.execute(() -> {
-                if (!event.start()) {
-                    return;   // cancelled while queued
+            threads.execute(new SpinningExecutor.Task() {
+                @Override
+                public void run() {
+                    if (!event.start()) {
+                        return;   // cancelled while queued
+                    }
+                    try {
+                        runner.run(segment, in, out);
+                        event.complete();
+                    } catch (SegmentExecutionException e) {
+                        event.fail(e);
+                    } catch (RuntimeException | Error e) {
+                        event.fail(new SegmentExecutionException(-1, "", name + ": segment " + segment.index()
+                                + " failed: " + e, e));
+                    }
                 }
-                try {
-                    runner.run(segment, in, out);
-                    event.complete();
-                } catch (SegmentExecutionException e) {
-                    event.fail(e);
-                } catch (RuntimeException | Error e) {
-                    event.fail(new SegmentExecutionException(-1, "", name + ": segment " + segment.index()
-                            + " failed: " + e, e));
+
+                @Override
+                public void reject(RuntimeException reason) {
+                    event.fail(new SegmentExecutionException(-1, "", name + " closed before segment "
+                            + segment.index() + " started", reason));
                 }
             });
         } catch (RejectedExecutionException e) {

@@ -14,7 +14,13 @@ import java.util.concurrent.locks.LockSupport;
  */
 final class SpinningExecutor implements AutoCloseable {
 
-    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    /** A unit of work that can also be told it will never run. */
+    interface Task extends Runnable {
+        /** Called instead of {@link #run} for a task still queued when the executor closes. */
+        void reject(RuntimeException reason);
+    }
+
+    private final ConcurrentLinkedQueue<Task> tasks = new ConcurrentLinkedQueue<>();
     private final Thread[] threads;
     private final AtomicIntegerArray parked;   // 1 while thread i is (about to be) parked
     private final long spinNs;
@@ -36,7 +42,7 @@ final class SpinningExecutor implements AutoCloseable {
      *
      * @throws RejectedExecutionException after {@link #close}
      */
-    void execute(Runnable task) {
+    void execute(Task task) {
         if (closed) {
             throw new RejectedExecutionException("executor closed");
         }
@@ -53,7 +59,7 @@ final class SpinningExecutor implements AutoCloseable {
 
     private void loop(int index) {
         while (!closed) {
-            Runnable task = tasks.poll();
+            Task task = tasks.poll();
             if (task != null) {
                 task.run();
                 continue;
@@ -75,11 +81,13 @@ final class SpinningExecutor implements AutoCloseable {
         }
     }
 
-    /** Stops the threads once their current task ends; queued tasks are dropped. Idempotent. */
+    /** Stops the threads once their current task ends; queued tasks are rejected, never silently dropped. */
     @Override
     public void close() {
         closed = true;
-        tasks.clear();
+        for (Task t = tasks.poll(); t != null; t = tasks.poll()) {
+            t.reject(new RejectedExecutionException("executor closed"));
+        }
         for (Thread t : threads) {
             LockSupport.unpark(t);
         }
