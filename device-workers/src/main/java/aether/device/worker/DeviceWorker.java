@@ -147,7 +147,11 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
                 }
                 local.add(bytes);
             } else {
-                remote.add(fetcher.fetch(ref));
+                try {
+                    remote.add(fetcher.fetch(ref));
+                } catch (RuntimeException e) {
+                    remote.add(CompletableFuture.failedFuture(e));
+                }
             }
         }
         if (remote.isEmpty()) {

@@ -649,12 +649,17 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             }
             return this;
         }
+        JobPlan.Segment seg = job.plan.segments().get(done.segment());
+        String wrong = checkOutputs(seg, done.outputs());
+        if (wrong != null) {
+            w.ref.tell(new WorkerCommand.ReleaseTensors(done.outputs().stream().map(TensorRef::id).toList()));
+            return onFailed(new SegmentFailed(done.jobId(), done.segment(), done.worker(), -1, "", wrong));
+        }
         w.running--;
         w.completed++;
         st.status = Status.DONE;
         st.runNanos = done.runNanos();
         unpin(st);
-        JobPlan.Segment seg = job.plan.segments().get(done.segment());
         for (int i = 0; i < seg.outputs().size(); i++) {
             int x = seg.outputs().get(i);
             job.values[x] = done.outputs().get(i);
@@ -677,6 +682,20 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         }
         dispatch();
         return this;
+    }
+
+    /** Why a worker's outputs are not what the segment computes, or null when they are. */
+    private static String checkOutputs(JobPlan.Segment seg, List<TensorRef> outputs) {
+        if (outputs.size() != seg.outputs().size()) {
+            return "the worker returned " + outputs.size() + " outputs (expected: " + seg.outputs().size() + ")";
+        }
+        for (int i = 0; i < outputs.size(); i++) {
+            TensorType expected = seg.spec().graph().node(seg.spec().graph().outputs().get(i)).type();
+            if (!outputs.get(i).type().equals(expected)) {
+                return "output " + i + " is " + outputs.get(i).type() + " (expected: " + expected + ")";
+            }
+        }
+        return null;
     }
 
     private Behavior<SchedulerMessage> onFailed(SegmentFailed failed) {
@@ -709,7 +728,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         for (int o : job.plan.outputs()) {
             TensorRef ref = job.values[o];
             if (!ref.nodeId().equals(store.nodeId())) {
-                remote.add(fetcher.fetch(ref));
+                remote.add(fetch(fetcher, ref));
             }
         }
         if (remote.isEmpty()) {
@@ -720,6 +739,15 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         getContext().pipeToSelf(CompletableFuture.allOf(remote.toArray(CompletableFuture[]::new)),
                 (ok, error) -> new OutputsFetched(id, error == null ? remote.stream().map(CompletableFuture::join)
                         .toList() : List.of(), error));
+    }
+
+    /** {@code fetcher.fetch(ref)}, with a fetcher that throws turned into a failed future. */
+    static CompletableFuture<TensorStore.Entry> fetch(TensorFetcher fetcher, TensorRef ref) {
+        try {
+            return fetcher.fetch(ref);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
     }
 
     private Behavior<SchedulerMessage> onOutputsFetched(OutputsFetched fetched) {
