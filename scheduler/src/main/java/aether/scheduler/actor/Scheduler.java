@@ -507,6 +507,23 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         st.status = Status.QUEUED;
         st.placedOn = best;
         best.queue.addLast(new Task(job, s));
+        prefetch(job, seg, best);
+    }
+
+    /** Tells the memory manager which of this node's buffers a device (not host) worker will read soon. */
+    private void prefetch(Job job, JobPlan.Segment seg, WorkerEntry w) {
+        if (memory == null || w.caps.kind() == DeviceKind.CPU || !w.caps.nodeId().equals(store.nodeId())) {
+            return;
+        }
+        List<BufferId> ids = new ArrayList<>();
+        for (int x : seg.inputs()) {
+            if (job.registered[x]) {
+                ids.add(job.values[x].id());
+            }
+        }
+        if (!ids.isEmpty()) {
+            memory.tell(new MemoryManager.PrefetchHint(ids, Location.device(w.caps.ordinal())));
+        }
     }
 
     private static String cannotRun(WorkerCapabilities caps, JobPlan.Segment seg) {

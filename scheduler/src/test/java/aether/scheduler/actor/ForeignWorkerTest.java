@@ -32,8 +32,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * The scheduler against a worker that is only the protocol (a probe playing a worker on another node): it is found
- * through the Receptionist, described, sent the segment, and its wrong answer fails the job instead of the scheduler.
+ * The scheduler against a worker that is only the protocol (a probe playing a GPU worker): it is found through the
+ * Receptionist, described, sent the segment (its inputs announced to the memory manager as prefetch hints), and its
+ * wrong answer fails the job instead of the scheduler.
  */
 @Timeout(30)
 class ForeignWorkerTest {
@@ -52,9 +53,11 @@ class ForeignWorkerTest {
         try (ComputeRuntime runtime = ComputeRuntime.start(kit.system(), new ComputeRuntime.Settings("here", 0, 1,
                 1 << 20, 1 << 20), List.of(), store, TensorFetcher.localOnly("here"), true)) {
             var describe = worker.expectMessageClass(WorkerCommand.DescribeWorker.class);
-            describe.replyTo().tell(new WorkerDescribed(worker.ref(), new WorkerCapabilities("there/cpu-0", "there",
-                    DeviceKind.CPU, 0, 1 << 20, 1, WorkerCapabilities.allOpKinds(), Set.of(GgmlType.F32), Set.of())));
+            describe.replyTo().tell(new WorkerDescribed(worker.ref(), new WorkerCapabilities("here/cuda-1", "here",
+                    DeviceKind.CUDA, 1, 1 << 20, 1, WorkerCapabilities.allOpKinds(), Set.of(GgmlType.F32), Set.of())));
 
+            runtime.memoryManager().tell(new aether.runtime.memory.MemoryManager.SetBudget(
+                    aether.runtime.protocol.Location.device(1), 1 << 20));
             Graph g = new Graph();
             Tensor x = g.tensor(new float[] {1, 2, 3, 4}, Shape.of(2, 2));
             CompletableFuture<JobResult> stage = runtime.client().submit(g, x.softmax(-1)).toCompletableFuture();
@@ -62,7 +65,13 @@ class ForeignWorkerTest {
             TensorRef input = run.inputs().getFirst();
             assertThat(input.nodeId()).isEqualTo("here");
             assertThat(store.get(input)).as("the input waits in the scheduler node's store").isNotNull();
-            run.replyTo().tell(new SegmentEvent.SegmentCompleted(run.jobId(), run.segment().index(), "there/cpu-0",
+            TestProbe<aether.runtime.memory.MemoryState> memory = kit.createTestProbe();
+            memory.awaitAssert(() -> {   // a GPU worker's inputs are announced to the memory manager ahead of use
+                runtime.memoryManager().tell(new aether.runtime.memory.MemoryManager.GetState(memory.ref()));
+                assertThat(memory.receiveMessage().prefetches()).isEqualTo(1);
+                return null;
+            });
+            run.replyTo().tell(new SegmentEvent.SegmentCompleted(run.jobId(), run.segment().index(), "here/cuda-1",
                     List.of(), 1));
 
             Throwable error = null;
@@ -74,7 +83,7 @@ class ForeignWorkerTest {
             assertThat(error).isInstanceOf(JobFailedException.class);
             var failure = ((JobFailedException) error).failure();
             assertThat(failure.reason()).isEqualTo(Reason.SEGMENT_FAILED);
-            assertThat(failure.worker()).isEqualTo("there/cpu-0");
+            assertThat(failure.worker()).isEqualTo("here/cuda-1");
             assertThat(failure.message()).contains("the worker returned 0 outputs (expected: 1)");
             assertThat(worker.expectMessageClass(WorkerCommand.ReleaseTensors.class).ids()).isEmpty();
             worker.awaitAssert(() -> {   // freed right after the reply went out
