@@ -39,8 +39,8 @@ public final class HostSegmentExecutor implements HostSegmentRunner {
 
     private final Compiler compiler;
     private final ReferenceExecutor reference = new ReferenceExecutor();
-    private final Map<OpGraph, ConcurrentLinkedQueue<CompiledGraph>> compiled = new ConcurrentHashMap<>();
-    private final Set<OpGraph> notCompilable = ConcurrentHashMap.newKeySet();
+    private final Map<OpGraph, Prepared> byEquality = new ConcurrentHashMap<>();
+    private final Map<Same, Prepared> byIdentity = new ConcurrentHashMap<>();
     private final java.util.concurrent.atomic.AtomicLong compiledRuns = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong referenceRuns = new java.util.concurrent.atomic.AtomicLong();
 
@@ -73,17 +73,80 @@ public final class HostSegmentExecutor implements HostSegmentRunner {
         return WorkerCapabilities.allOpKinds();
     }
 
+    /** What {@link #run} needs to know about one segment graph, worked out once per graph. */
+    private static final class Prepared {
+        final List<Integer> inputNodes;
+        final boolean f32;
+        final boolean weights;
+        final boolean cached;
+        final ConcurrentLinkedQueue<CompiledGraph> pool = new ConcurrentLinkedQueue<>();
+        volatile boolean compilable = true;
+
+        Prepared(OpGraph g, boolean cached) {
+            List<Integer> inputs = new java.util.ArrayList<>();
+            boolean allF32 = true;
+            boolean anyWeight = false;
+            for (Node n : g.nodes()) {
+                boolean weight = n.op() instanceof Op.Input && n.dtype().isQuantized();
+                anyWeight |= weight;
+                allF32 &= weight || n.dtype().equals(DType.F32);
+                if (n.op() instanceof Op.Input) {
+                    inputs.add(n.id());
+                }
+            }
+            this.inputNodes = List.copyOf(inputs);
+            this.f32 = allF32;
+            this.weights = anyWeight;
+            this.cached = cached;
+        }
+    }
+
+    /** A graph by identity: the scheduler replays cached plans, so a repeated step sends the very same graph. */
+    private record Same(OpGraph graph) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Same s && s.graph == graph;
+        }
+
+        @Override
+        public int hashCode() {
+            return System.identityHashCode(graph);
+        }
+    }
+
+    private Prepared prepare(OpGraph g) {
+        Same same = new Same(g);
+        Prepared p = byIdentity.get(same);
+        if (p != null) {
+            return p;
+        }
+        // equal graphs (a segment that crossed nodes arrives as a new object) share their compiled graphs
+        p = byEquality.get(g);
+        if (p == null) {
+            if (byEquality.size() >= MAX_CACHED_GRAPHS) {
+                return new Prepared(g, false);
+            }
+            p = byEquality.computeIfAbsent(g, k -> new Prepared(k, true));
+        }
+        if (byIdentity.size() >= MAX_CACHED_GRAPHS) {
+            byIdentity.clear();
+        }
+        byIdentity.put(same, p);
+        return p;
+    }
+
     @Override
     public void run(SegmentSpec segment, List<MemorySegment> inputs, List<MemorySegment> outputs) {
         OpGraph g = segment.graph();
-        List<Integer> inputNodes = segment.inputNodes();
+        Prepared p = prepare(g);
+        List<Integer> inputNodes = p.inputNodes;
         if (inputs.size() != inputNodes.size() || outputs.size() != g.outputs().size()) {
             throw new SegmentExecutionException(-1, "", "segment " + segment.index() + ": " + inputs.size()
                     + " inputs and " + outputs.size() + " outputs given (expected: " + inputNodes.size() + " and "
                     + g.outputs().size() + ")", null);
         }
-        if (!notCompilable.contains(g) && allF32(g)) {
-            CompiledGraph cg = take(g, inputNodes, inputs);
+        if (p.f32 && p.compilable) {
+            CompiledGraph cg = take(p, g, inputs);
             if (cg != null) {
                 boolean ok = false;
                 try {
@@ -92,7 +155,7 @@ public final class HostSegmentExecutor implements HostSegmentRunner {
                 } catch (RuntimeException e) {
                     // fall through: the reference run names the failing node (or succeeds: then its outputs stand)
                 } finally {
-                    give(g, cg, inputNodes, ok);
+                    give(p, cg, ok);
                 }
                 if (ok) {
                     compiledRuns.incrementAndGet();
@@ -114,57 +177,36 @@ public final class HostSegmentExecutor implements HostSegmentRunner {
         return referenceRuns.get();
     }
 
-    private static boolean allF32(OpGraph g) {
-        for (Node n : g.nodes()) {
-            boolean weight = n.op() instanceof Op.Input && n.dtype().isQuantized();
-            if (!weight && !n.dtype().equals(DType.F32)) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static boolean hasWeights(OpGraph g, List<Integer> inputNodes) {
-        for (int id : inputNodes) {
-            if (g.node(id).dtype().isQuantized()) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     /** A compiled graph for {@code g}: from the pool, or compiled now; null when the compiler rejects the graph. */
-    private CompiledGraph take(OpGraph g, List<Integer> inputNodes, List<MemorySegment> inputs) {
-        boolean weights = hasWeights(g, inputNodes);
-        if (!weights) {
-            ConcurrentLinkedQueue<CompiledGraph> pool = compiled.get(g);
-            CompiledGraph cg = pool == null ? null : pool.poll();
+    private CompiledGraph take(Prepared p, OpGraph g, List<MemorySegment> inputs) {
+        if (!p.weights) {
+            CompiledGraph cg = p.pool.poll();
             if (cg != null) {
                 return cg;
             }
         }
         Map<Integer, TensorValue> constants = new HashMap<>();
-        for (int i = 0; i < inputNodes.size(); i++) {
-            TensorType type = g.node(inputNodes.get(i)).type();
+        for (int i = 0; i < p.inputNodes.size(); i++) {
+            TensorType type = g.node(p.inputNodes.get(i)).type();
             if (type.dtype().isQuantized()) {
-                constants.put(inputNodes.get(i), StorageFormat.decode(inputs.get(i), type));
+                constants.put(p.inputNodes.get(i), StorageFormat.decode(inputs.get(i), type));
             }
         }
         try {
             return compiler.compile(new Program(g, constants));
         } catch (IllegalArgumentException | IllegalStateException e) {
-            notCompilable.add(g);
+            p.compilable = false;
             return null;
         }
     }
 
-    private void give(OpGraph g, CompiledGraph cg, List<Integer> inputNodes, boolean reusable) {
-        if (!reusable || hasWeights(g, inputNodes)
-                || (!compiled.containsKey(g) && compiled.size() >= MAX_CACHED_GRAPHS)) {
+    /** Keeps {@code cg} for the next run of its graph, or frees it (weights differ per job; failed runs; no room). */
+    private static void give(Prepared p, CompiledGraph cg, boolean reusable) {
+        if (!reusable || p.weights || !p.cached) {
             cg.close();
             return;
         }
-        compiled.computeIfAbsent(g, k -> new ConcurrentLinkedQueue<>()).offer(cg);
+        p.pool.offer(cg);
     }
 
     private static void runCompiled(CompiledGraph cg, OpGraph g, List<Integer> inputNodes,
