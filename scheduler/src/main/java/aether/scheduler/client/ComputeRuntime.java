@@ -196,14 +196,14 @@ public final class ComputeRuntime implements AutoCloseable {
         }
     }
 
-    /** A client of this runtime's scheduler. */
+    /** A client of this runtime's scheduler; large inputs go by reference through this node's store. */
     public ComputeClient client() {
-        return new ComputeClient(system, scheduler());
+        return client(ComputeClient.DEFAULT_TIMEOUT);
     }
 
     /** A client that waits at most {@code timeout} for jobs without a deadline. */
     public ComputeClient client(Duration timeout) {
-        return new ComputeClient(system, scheduler(), timeout);
+        return new ComputeClient(system, scheduler(), timeout, store);
     }
 
     /** This node's scheduler; fails on a worker-only runtime. */

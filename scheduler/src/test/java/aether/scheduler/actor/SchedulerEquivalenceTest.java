@@ -154,6 +154,25 @@ class SchedulerEquivalenceTest {
     }
 
     @Test
+    void shouldPassLargeInputsByReferenceThroughTheNodesStoreAndReleaseThem() {
+        Random rnd = new Random(BASE_SEED + 2);
+        Graph g = new Graph();
+        Tensor x = g.tensor(floats(rnd, 2 * 512), Shape.of(2, 512));                          // 4 KiB: inline
+        Tensor big = g.tensor(floats(rnd, 64 * 512), Shape.of(64, 512));                      // 128 KiB: by reference
+        Tensor weight = g.weight(quantized(GgmlType.Q8_0, floats(rnd, 256 * 512), 256, 512)); // 136 KiB, in place
+        Tensor y = x.linear(weight).gelu().matmul(big.transpose(0, 1).matmul(big).slice(0, 0, 256));
+
+        JobResult result = runtime.client().submit(g, y).toCompletableFuture().orTimeout(60, TimeUnit.SECONDS)
+                .join();
+
+        assertThat(bits(result.floats(0))).containsExactly(bits(g.evaluate(new ReferenceExecutor(), y).floats(y)));
+        kit.createTestProbe().awaitAssert(java.time.Duration.ofSeconds(10), () -> {
+            assertThat(runtime.store().size()).as("the client's and the job's buffers are released").isZero();
+            return null;
+        });
+    }
+
+    @Test
     void shouldRunOpsAndTypesTheCompiledPathLacksOnTheReferencePath() {
         Random rnd = new Random(BASE_SEED + 1);
         Graph g = new Graph();
