@@ -57,4 +57,36 @@ class ExamplesTest {
             }
         }
     }
+
+    @Test
+    @Timeout(120)
+    void computeJobRunsItsBranchesOnTheActorRuntime() throws Exception {
+        String out = run("ComputeJob.java");
+        String line = out.lines().filter(s -> s.startsWith("y = ")).findFirst().orElseThrow(() -> new AssertionError(out));
+        String[] parts = line.substring(line.indexOf('[') + 1, line.indexOf(']')).split(", ");
+        double[] x = {0.5, -1.25, 2, 0.75, 1, -0.5}, a = {1.5, -0.5, 0.25, 2, 0.1, -1}, b = {-0.3, 0.8, 1.2, -0.7, 0.5,
+                0.05};
+        // y = relu(x·a) · tanh(x·b)ᵀ, in float64
+        assertThat(parts).hasSize(4);
+        double[] l = new double[4], r = new double[4];
+        for (int i = 0; i < 2; i++) {
+            for (int j = 0; j < 2; j++) {
+                double za = 0, zb = 0;
+                for (int k = 0; k < 3; k++) {
+                    za += x[i * 3 + k] * a[k * 2 + j];
+                    zb += x[i * 3 + k] * b[k * 2 + j];
+                }
+                l[i * 2 + j] = Math.max(za, 0);
+                r[i * 2 + j] = Math.tanh(zb);
+            }
+        }
+        for (int i = 0; i < 2; i++) {
+            for (int j = 0; j < 2; j++) {
+                double expected = l[i * 2] * r[j * 2] + l[i * 2 + 1] * r[j * 2 + 1];
+                assertThat(Double.parseDouble(parts[i * 2 + j])).isCloseTo(expected, within(1e-5));
+            }
+        }
+        assertThat(out.lines().filter(s -> s.startsWith("segment ")).count()).isEqualTo(3);
+        assertThat(out).contains("on local/cpu-0").contains("on local/cpu-1");
+    }
 }

@@ -1,0 +1,2 @@
+/** JMH benchmarks of the scheduler actor's dispatch path (run with scripts/jmh scheduler ...). */
+package aether.scheduler.actor.bench;
