@@ -12,7 +12,8 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = AetherVersion.class,
         description = "Actor-based distributed compute runtime for the JVM with an LLM inference service.",
-        subcommands = {CommandLine.HelpCommand.class, aether.llm.cli.InspectCommand.class, aether.llm.cli.SynthCommand.class})
+        subcommands = {CommandLine.HelpCommand.class, aether.llm.cli.InspectCommand.class, aether.llm.cli.SynthCommand.class,
+                aether.cluster.node.NodeCommand.class})
 public final class AetherMain implements Runnable {
 
     @CommandLine.Spec
