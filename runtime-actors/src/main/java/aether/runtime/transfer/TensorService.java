@@ -114,6 +114,7 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
         final String holder;
         final long wireId;
         final List<ActorRef<PullReply>> waiters = new ArrayList<>(1);
+        boolean fetchSent;
         Transport transport;
 
         PendingPull(TensorDescriptor source, String holder, long wireId) {
@@ -125,6 +126,7 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
 
     private final TimerScheduler<Command> timers;
     private final TensorStore store;
+    private final TensorSource others;
     private final ExchangeNode exchange;
     private final TransferSettings settings;
     private final String nodeId;
@@ -148,15 +150,26 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
     private long nextWireId = 1;
 
     public static Behavior<Command> create(TensorStore store, ExchangeNode exchange, TransferSettings settings) {
-        return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new TensorService(ctx, timers, store, exchange,
-                settings)));
+        return create(store, TensorSource.NONE, exchange, settings);
+    }
+
+    /**
+     * @param store    this node's tensors: served to peers, and where pulled tensors go
+     * @param others   more tensors this node serves (looked up after {@code store}), e.g. device workers' outputs
+     * @param exchange this node's exchange; the service makes its inbox receivers on it
+     */
+    public static Behavior<Command> create(TensorStore store, TensorSource others, ExchangeNode exchange,
+            TransferSettings settings) {
+        return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new TensorService(ctx, timers, store, others,
+                exchange, settings)));
     }
 
     private TensorService(ActorContext<Command> context, TimerScheduler<Command> timers, TensorStore store,
-            ExchangeNode exchange, TransferSettings settings) {
+            TensorSource others, ExchangeNode exchange, TransferSettings settings) {
         super(context);
         this.timers = timers;
         this.store = store;
+        this.others = others;
         this.exchange = exchange;
         this.settings = settings;
         this.nodeId = NodeIds.of(context.getSystem());
@@ -220,6 +233,10 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
             return this;
         }
         String holder = source.location().nodeId();
+        if (holder.equals(nodeId) && others.find(key.tensorId(), key.version()) != null) {
+            pull.replyTo().tell(new Pulled(store.locatedHere(source), nodeId, null));
+            return this;
+        }
         if (holder.equals(nodeId)) {
             pull.replyTo().tell(new PullFailed(key.tensorId(), key.version(), nodeId,
                     "tensor %d v%d is not stored on %s".formatted(key.tensorId(), key.version(), nodeId)));
@@ -230,20 +247,22 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
             pending.waiters.add(pull.replyTo());
             return this;
         }
-        ActorRef<Command> peer = peers.get(holder);
-        if (peer == null) {
-            pull.replyTo().tell(new PullFailed(key.tensorId(), key.version(), holder,
-                    "tensor %d v%d: node %s is not reachable (no tensor service of it in the cluster)"
-                            .formatted(key.tensorId(), key.version(), holder)));
-            return this;
-        }
         pending = new PendingPull(source, holder, nextWireId++);
         pending.waiters.add(pull.replyTo());
         pulls.put(key, pending);
         pullsByWire.put(pending.wireId, key);
-        peer.tell(new Fetch(key.tensorId(), key.version(), pending.wireId, inbox, getContext().getSelf()));
         timers.startSingleTimer(pending.wireId, new AnswerTimedOut(pending.wireId), settings.answerTimeout());
+        ActorRef<Command> peer = peers.get(holder);
+        if (peer != null) {
+            fetch(pending, peer);
+        }   // else the holder's service is not (yet) in this node's listing: fetch when it shows up, or time out
         return this;
+    }
+
+    private void fetch(PendingPull pending, ActorRef<Command> holder) {
+        pending.fetchSent = true;
+        holder.tell(new Fetch(pending.source.tensorId(), pending.source.version(), pending.wireId, inbox,
+                getContext().getSelf()));
     }
 
     private Behavior<Command> onPush(Push push) {
@@ -289,7 +308,8 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
     private Behavior<Command> onAnswerTimeout(AnswerTimedOut timeout) {
         PendingPull pending = pendingByWire(timeout.wireId());
         if (pending != null && pending.transport == null) {
-            fail(pending, pending.holder, "tensor %d v%d: node %s did not answer the fetch within %s"
+            fail(pending, pending.holder, (pending.fetchSent ? "tensor %d v%d: node %s did not answer the fetch within %s"
+                    : "tensor %d v%d: node %s is not reachable (no tensor service of it in the cluster within %s)")
                     .formatted(pending.source.tensorId(), pending.source.version(), pending.holder,
                             settings.answerTimeout()));
         }
@@ -364,6 +384,12 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
         }
         peers.clear();
         peers.putAll(now);
+        for (PendingPull pending : pulls.values()) {
+            ActorRef<Command> holder = pending.fetchSent ? null : peers.get(pending.holder);
+            if (holder != null) {
+                fetch(pending, holder);
+            }
+        }
         return this;
     }
 
@@ -388,9 +414,14 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
 
     // ---- holder side -------------------------------------------------------------------------------------------
 
+    /** This node's bytes of a tensor version: its store's, else another source's; null if it holds none. */
+    private MemorySegment held(long tensorId, long version) {
+        var stored = store.get(tensorId, version);
+        return stored.isPresent() ? stored.get().data() : others.find(tensorId, version);
+    }
+
     private Behavior<Command> onFetch(Fetch fetch) {
-        var stored = store.get(fetch.tensorId(), fetch.version());
-        if (stored.isEmpty()) {
+        if (held(fetch.tensorId(), fetch.version()) == null) {
             refuse(fetch, "tensor %d v%d is not stored on %s".formatted(fetch.tensorId(), fetch.version(), nodeId));
             return this;
         }
@@ -449,14 +480,14 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
     }
 
     private void send(Fetch fetch, String senderKey, TensorSender sender, Transport transport) {
-        var stored = store.get(fetch.tensorId(), fetch.version());
-        if (stored.isEmpty()) {     // released while the sender was being made
+        MemorySegment data = held(fetch.tensorId(), fetch.version());
+        if (data == null) {     // released while the sender was being made
             refuse(fetch, "tensor %d v%d is not stored on %s".formatted(fetch.tensorId(), fetch.version(), nodeId));
             return;
         }
         sending.merge(new Key(fetch.tensorId(), fetch.version()), 1, Integer::sum);
         fetch.requester().tell(new FetchAccepted(fetch.wireId(), transport));
-        getContext().pipeToSelf(sender.send(fetch.wireId(), fetch.version(), stored.get().data()),
+        getContext().pipeToSelf(sender.send(fetch.wireId(), fetch.version(), data),
                 (ok, error) -> new Sent(fetch, senderKey, error));
     }
 
@@ -491,12 +522,11 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
     }
 
     private Behavior<Command> onChecksum(Checksum request) {
-        var stored = store.get(request.tensorId(), request.version());
-        if (stored.isEmpty()) {
+        MemorySegment data = held(request.tensorId(), request.version());
+        if (data == null) {
             request.replyTo().tell(new ChecksumReply(request.tensorId(), request.version(), nodeId, false, 0, 0));
             return this;
         }
-        MemorySegment data = stored.get().data();
         Key key = new Key(request.tensorId(), request.version());
         sending.merge(key, 1, Integer::sum);     // a release waits for the sum, as for a send
         getContext().pipeToSelf(CompletableFuture.supplyAsync(() -> crc32c(data), blocking),

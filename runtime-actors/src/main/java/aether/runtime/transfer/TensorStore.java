@@ -104,6 +104,14 @@ public final class TensorStore implements AutoCloseable {
         return true;
     }
 
+    /**
+     * Takes the tensor version out of the store without freeing it: the caller now owns its bytes (and its
+     * {@link Stored#owner()} arena, if the store owned one, which the caller must close).
+     */
+    public Optional<Stored> take(long tensorId, long version) {
+        return Optional.ofNullable(tensors.remove(new Key(tensorId, version)));
+    }
+
     /** Tensor versions stored, and the bytes they hold. */
     public int size() {
         return tensors.size();
