@@ -58,4 +58,9 @@ public final class CodecWeightRows implements WeightRows {
         }
         codec.dequantize(data, row * rowBytes, dst, 0, cols);
     }
+
+    /** The rows' bytes as stored (a view, not a copy). */
+    public MemorySegment data() {
+        return data;
+    }
 }

@@ -99,4 +99,9 @@ public final class SegmentWeightRows implements WeightRows {
             default -> throw new IllegalStateException(type.name());
         }
     }
+
+    /** The rows' bytes as stored (a view, not a copy). */
+    public MemorySegment data() {
+        return data;
+    }
 }

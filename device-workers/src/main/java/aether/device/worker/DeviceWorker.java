@@ -1,0 +1,309 @@
+package aether.device.worker;
+
+import aether.device.spi.CompletionEvent;
+import aether.device.spi.Device;
+import aether.device.spi.DeviceBuffer;
+import aether.device.spi.DeviceMemoryException;
+import aether.device.spi.SegmentExecutionException;
+import aether.runtime.ir.Node;
+import aether.runtime.protocol.JobId;
+import aether.runtime.protocol.SegmentEvent;
+import aether.runtime.protocol.ServiceKeys;
+import aether.runtime.protocol.TensorBytes;
+import aether.runtime.protocol.TensorRef;
+import aether.runtime.protocol.WorkerCapabilities;
+import aether.runtime.protocol.WorkerCommand;
+import aether.runtime.protocol.WorkerCommand.CancelSegment;
+import aether.runtime.protocol.WorkerCommand.DescribeWorker;
+import aether.runtime.protocol.WorkerCommand.ReleaseTensors;
+import aether.runtime.protocol.WorkerCommand.RunSegment;
+import aether.runtime.protocol.WorkerDescribed;
+import aether.runtime.protocol.WorkerMessage;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+
+/**
+ * Drives one {@link Device}: registers with the Receptionist under {@link ServiceKeys#WORKERS}, answers
+ * {@link DescribeWorker} with its capabilities, and runs {@link RunSegment}s. Inputs on this node are read in place
+ * from the {@link TensorStore} (zero copy); inputs elsewhere are fetched first. Outputs go into device buffers that
+ * are put into the store under the scheduler's ids and freed on {@link ReleaseTensors}. The handler never waits:
+ * fetches and device work come back as messages ({@code pipeToSelf}). A segment that fails is answered with a
+ * {@link SegmentEvent.SegmentFailed} naming the node, and the worker keeps serving.
+ *
+ * <p>The worker does not own the device or the store: whoever created them closes them after the worker stops.
+ */
+public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
+
+    private record Key(JobId jobId, int segment) {}
+
+    /** Inputs fetched from other nodes (or the reason they could not be). */
+    private record InputsFetched(Key key, List<TensorStore.Entry> entries, Throwable error)
+            implements WorkerMessage, NoSerializationVerificationNeeded {}
+
+    /** The device finished (or failed, or skipped) a segment. */
+    private record Finished(Key key, Throwable error) implements WorkerMessage, NoSerializationVerificationNeeded {}
+
+    /** A segment between {@link RunSegment} and its answer. */
+    private static final class Running {
+        final RunSegment request;
+        List<DeviceBuffer> outputs = List.of();
+        List<DeviceBuffer> uploaded = List.of();
+        CompletionEvent event;
+        boolean cancelled;
+
+        Running(RunSegment request) {
+            this.request = request;
+        }
+    }
+
+    private final WorkerCapabilities capabilities;
+    private final Device device;
+    private final TensorStore store;
+    private final TensorFetcher fetcher;
+    private final Map<Key, Running> running = new HashMap<>();
+
+    /**
+     * @param workerId unique in the cluster (e.g. {@code node-a/cpu-0})
+     * @param device   the device to drive
+     * @param store    this node's tensors; its node id is the worker's
+     * @param fetcher  brings tensors from other nodes
+     */
+    public static Behavior<WorkerMessage> create(String workerId, Device device, TensorStore store,
+            TensorFetcher fetcher) {
+        WorkerCapabilities capabilities = device.capabilities().forWorker(workerId, store.nodeId());
+        return Behaviors.setup(context -> new DeviceWorker(context, capabilities, device, store, fetcher));
+    }
+
+    private DeviceWorker(ActorContext<WorkerMessage> context, WorkerCapabilities capabilities, Device device,
+            TensorStore store, TensorFetcher fetcher) {
+        super(context);
+        this.capabilities = capabilities;
+        this.device = device;
+        this.store = store;
+        this.fetcher = fetcher;
+        context.getSystem().receptionist().tell(Receptionist.register(ServiceKeys.WORKERS,
+                context.getSelf().<WorkerCommand>narrow()));
+    }
+
+    @Override
+    public Receive<WorkerMessage> createReceive() {
+        return newReceiveBuilder()
+                .onMessage(WorkerMessage.class, this::on)
+                .onSignal(PostStop.class, stop -> onStop())
+                .build();
+    }
+
+    private Behavior<WorkerMessage> on(WorkerMessage message) {
+        return switch (message) {
+            case WorkerCommand command -> switch (command) {
+                case RunSegment run -> onRun(run);
+                case CancelSegment cancel -> onCancel(cancel);
+                case ReleaseTensors release -> onRelease(release);
+                case DescribeWorker describe -> onDescribe(describe);
+            };
+            case InputsFetched fetched -> onFetched(fetched);
+            case Finished finished -> onFinished(finished);
+            default -> Behaviors.unhandled();
+        };
+    }
+
+    private Behavior<WorkerMessage> onDescribe(DescribeWorker describe) {
+        describe.replyTo().tell(new WorkerDescribed(getContext().getSelf().narrow(), capabilities));
+        return this;
+    }
+
+    private Behavior<WorkerMessage> onRun(RunSegment run) {
+        Key key = new Key(run.jobId(), run.segment().index());
+        if (running.containsKey(key)) {
+            getContext().getLog().warn("{} segment {} is already running on {}; duplicate ignored", run.jobId(),
+                    key.segment(), capabilities.workerId());
+            return this;
+        }
+        Running state = new Running(run);
+        running.put(key, state);
+        List<MemorySegment> local = new ArrayList<>(run.inputs().size());
+        List<CompletableFuture<TensorStore.Entry>> remote = new ArrayList<>();
+        for (TensorRef ref : run.inputs()) {
+            if (ref.nodeId().equals(store.nodeId())) {
+                MemorySegment bytes = store.get(ref);
+                if (bytes == null) {
+                    return fail(key, -1, "", "input " + ref + " is not held by node " + store.nodeId());
+                }
+                local.add(bytes);
+            } else {
+                remote.add(fetcher.fetch(ref));
+            }
+        }
+        if (remote.isEmpty()) {
+            return start(key, state, local);
+        }
+        getContext().pipeToSelf(CompletableFuture.allOf(remote.toArray(CompletableFuture[]::new)),
+                (ok, error) -> new InputsFetched(key, error == null ? remote.stream().map(CompletableFuture::join)
+                        .toList() : List.of(), error));
+        return this;
+    }
+
+    private Behavior<WorkerMessage> onFetched(InputsFetched fetched) {
+        Running state = running.get(fetched.key());
+        if (fetched.error() == null) {
+            for (TensorStore.Entry e : fetched.entries()) {
+                if (store.entry(e.ref().id()) == null) {
+                    store.put(e);
+                } else {
+                    e.free().run();   // another segment fetched it first
+                }
+            }
+        }
+        if (state == null || state.cancelled) {
+            running.remove(fetched.key());
+            return this;
+        }
+        if (fetched.error() != null) {
+            return fail(fetched.key(), -1, "", "fetching inputs failed: " + unwrap(fetched.error()).getMessage());
+        }
+        List<MemorySegment> inputs = new ArrayList<>();
+        for (TensorRef ref : state.request.inputs()) {
+            MemorySegment bytes = store.get(ref.nodeId().equals(store.nodeId()) ? ref : localCopy(ref));
+            if (bytes == null) {
+                return fail(fetched.key(), -1, "", "input " + ref + " is not held by node " + store.nodeId());
+            }
+            inputs.add(bytes);
+        }
+        return start(fetched.key(), state, inputs);
+    }
+
+    private TensorRef localCopy(TensorRef ref) {
+        return new TensorRef(ref.id(), ref.version(), ref.type(), store.nodeId(), ref.location());
+    }
+
+    private Behavior<WorkerMessage> start(Key key, Running state, List<MemorySegment> inputs) {
+        RunSegment run = state.request;
+        List<DeviceBuffer> outputs = new ArrayList<>();
+        List<DeviceBuffer> uploaded = new ArrayList<>();
+        List<DeviceBuffer> in = new ArrayList<>(inputs.size());
+        try {
+            for (int output : run.segment().graph().outputs()) {
+                Node node = run.segment().graph().node(output);
+                outputs.add(device.allocate(TensorBytes.byteSize(node.type())));
+            }
+            for (MemorySegment host : inputs) {
+                DeviceBuffer view = device.importHost(host);
+                if (view == null) {
+                    view = device.allocate(host.byteSize());
+                    uploaded.add(view);
+                    device.upload(host, view);   // ordered before the segment on the device's queue
+                }
+                in.add(view);
+            }
+        } catch (DeviceMemoryException e) {
+            outputs.forEach(device::free);
+            uploaded.forEach(device::free);
+            return fail(key, -1, "", e.getMessage());
+        }
+        state.outputs = outputs;
+        state.uploaded = uploaded;
+        state.event = device.submit(run.segment(), in, outputs);
+        getContext().pipeToSelf(state.event.stage(), (ok, error) -> new Finished(key, error));
+        return this;
+    }
+
+    private Behavior<WorkerMessage> onFinished(Finished finished) {
+        Running state = running.remove(finished.key());
+        if (state == null) {
+            return this;
+        }
+        state.uploaded.forEach(device::free);
+        RunSegment run = state.request;
+        Throwable error = finished.error() == null ? null : unwrap(finished.error());
+        if (state.cancelled || error instanceof CancellationException) {
+            state.outputs.forEach(device::free);
+            return this;
+        }
+        if (error != null) {
+            state.outputs.forEach(device::free);
+            int node = error instanceof SegmentExecutionException s ? s.node() : -1;
+            String op = error instanceof SegmentExecutionException s ? s.op() : "";
+            String message = error.getMessage() != null ? error.getMessage() : error.toString();
+            run.replyTo().tell(new SegmentEvent.SegmentFailed(run.jobId(), run.segment().index(),
+                    capabilities.workerId(), node, op, message));
+            return this;
+        }
+        List<TensorRef> refs = new ArrayList<>(state.outputs.size());
+        List<Integer> outs = run.segment().graph().outputs();
+        for (int i = 0; i < state.outputs.size(); i++) {
+            DeviceBuffer buffer = state.outputs.get(i);
+            TensorRef ref = new TensorRef(run.outputIds().get(i), 0, run.segment().graph().node(outs.get(i)).type(),
+                    store.nodeId(), buffer.location());
+            try {
+                store.put(new TensorStore.Entry(ref, buffer.host(), () -> device.free(buffer)));
+            } catch (IllegalArgumentException e) {
+                for (int j = i; j < state.outputs.size(); j++) {
+                    device.free(state.outputs.get(j));
+                }
+                store.release(refs.stream().map(TensorRef::id).toList());
+                return fail(run, -1, "", e.getMessage());
+            }
+            refs.add(ref);
+        }
+        run.replyTo().tell(new SegmentEvent.SegmentCompleted(run.jobId(), run.segment().index(),
+                capabilities.workerId(), refs, state.event.elapsedNanos()));
+        return this;
+    }
+
+    private Behavior<WorkerMessage> onCancel(CancelSegment cancel) {
+        Running state = running.get(new Key(cancel.jobId(), cancel.segment()));
+        if (state != null) {
+            state.cancelled = true;
+            if (state.event != null) {
+                state.event.cancel();   // a segment already running finishes; its result is dropped
+            }
+        }
+        return this;
+    }
+
+    private Behavior<WorkerMessage> onRelease(ReleaseTensors release) {
+        store.release(release.ids());
+        return this;
+    }
+
+    private Behavior<WorkerMessage> onStop() {
+        for (Running state : running.values()) {
+            if (state.event != null) {
+                state.event.cancel();
+            }
+        }
+        return this;
+    }
+
+    private Behavior<WorkerMessage> fail(Key key, int node, String op, String message) {
+        Running state = running.remove(key);
+        return state == null ? this : fail(state.request, node, op, message);
+    }
+
+    private Behavior<WorkerMessage> fail(RunSegment run, int node, String op, String message) {
+        run.replyTo().tell(new SegmentEvent.SegmentFailed(run.jobId(), run.segment().index(), capabilities.workerId(),
+                node, op, message));
+        return this;
+    }
+
+    private static Throwable unwrap(Throwable t) {
+        while (t instanceof CompletionException && t.getCause() != null) {
+            t = t.getCause();
+        }
+        return t;
+    }
+}
