@@ -85,6 +85,25 @@ final class ClusterSupport {
         throw new IllegalStateException("no %s service of %s registered within %s".formatted(key.id(), nodeId, limit));
     }
 
+    /** Waits until {@code node} sees {@code expected} members (e.g. after a dead node was downed and removed). */
+    static int awaitMembers(AetherNode node, int expected, Duration limit) throws InterruptedException {
+        long deadline = System.nanoTime() + limit.toNanos();
+        var cluster = org.apache.pekko.cluster.typed.Cluster.get(node.system());
+        int members;
+        while ((members = count(cluster.state().getMembers())) != expected && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        return members;
+    }
+
+    private static int count(Iterable<?> items) {
+        int n = 0;
+        for (Object ignored : items) {
+            n++;
+        }
+        return n;
+    }
+
     static int crc32c(MemorySegment data) {
         CRC32C crc = new CRC32C();
         crc.update(data.asByteBuffer());

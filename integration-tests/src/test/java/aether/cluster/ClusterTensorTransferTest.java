@@ -22,7 +22,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.apache.pekko.actor.typed.ActorRef;
-import org.apache.pekko.cluster.typed.Cluster;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -130,12 +129,7 @@ class ClusterTensorTransferTest {
     }
 
     private void awaitMembers(int expected, Duration limit) throws InterruptedException {
-        long deadline = System.nanoTime() + limit.toNanos();
-        Cluster cluster = Cluster.get(local.system());
-        while (count(cluster.state().getMembers()) != expected && System.nanoTime() < deadline) {
-            Thread.sleep(50);
-        }
-        assertThat(count(cluster.state().getMembers())).as("cluster members").isEqualTo(expected);
+        assertThat(ClusterSupport.awaitMembers(local, expected, limit)).as("cluster members").isEqualTo(expected);
     }
 
     @Test
@@ -147,13 +141,5 @@ class ClusterTensorTransferTest {
         assertThat(Files.exists(remote.aeronDir())).as("media driver directory after SIGTERM").isFalse();
         awaitMembers(1, Duration.ofSeconds(20));
         assertThat(remote.output()).doesNotContain("ERROR");
-    }
-
-    private static int count(Iterable<?> items) {
-        int n = 0;
-        for (Object ignored : items) {
-            n++;
-        }
-        return n;
     }
 }

@@ -2,7 +2,9 @@ package aether.cluster.node;
 
 import aether.runtime.exchange.ExchangeConfig;
 import aether.runtime.exchange.ExchangeNode;
+import aether.runtime.protocol.JobCommand;
 import aether.runtime.transfer.TensorService;
+import aether.scheduler.client.ComputeClient;
 import aether.runtime.transfer.TensorStore;
 import aether.runtime.transfer.TransferSettings;
 import aether.runtime.transfer.Transport;
@@ -169,6 +171,21 @@ public final class AetherNode implements AutoCloseable {
 
     public ActorRef<TensorService.Command> tensorService() {
         return started.tensorService();
+    }
+
+    /** This node's scheduler (registered cluster-wide under {@code ServiceKeys.SCHEDULERS}). */
+    public ActorRef<JobCommand> scheduler() {
+        return started.scheduler();
+    }
+
+    /** A client of this node's scheduler: jobs run on any worker of the cluster. */
+    public ComputeClient client() {
+        return new ComputeClient(system, started.scheduler());
+    }
+
+    /** The tensors this node's workers and scheduler hold (job inputs, segment outputs). */
+    public aether.device.worker.TensorStore workerStore() {
+        return started.workerStore();
     }
 
     public String aeronDirectory() {

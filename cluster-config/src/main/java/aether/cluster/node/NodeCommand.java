@@ -38,7 +38,7 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--role", paramLabel = "ROLE", description = "A cluster role (repeatable; default: worker).")
     List<String> roles = new ArrayList<>();
 
-    @Option(names = "--cpu-threads", paramLabel = "N", description = "Threads of the CPU worker pool; 0 = all processors.")
+    @Option(names = "--cpu-threads", paramLabel = "N", description = "Segments each CPU worker runs at once (a thread each); 0 = all processors.")
     Integer cpuThreads;
 
     @Option(names = "--cpu-workers", paramLabel = "N", description = "CPU workers on this node; 0 = none (default 1).")

@@ -20,7 +20,9 @@ import java.util.Objects;
  * @param seeds        seed nodes, {@code host:port}; empty to start a new cluster
  * @param roles        cluster roles
  * @param cpuWorkers   CPU workers this node runs (0: a node that only submits jobs and holds tensors)
- * @param cpuThreads   threads per CPU worker pool (already resolved: never 0)
+ * @param cpuThreads   segments each CPU worker runs at once, one thread each (already resolved: never 0)
+ * @param workerMemoryBytes the budget of each worker's output buffers
+ * @param hostBudgetBytes   the memory manager's soft budget for host memory
  * @param transport    how tensor bytes travel
  * @param aeronDir     the media driver's directory, or {@code null} for a fresh one
  * @param udpHost      the UDP inbox's address
@@ -32,7 +34,7 @@ import java.util.Objects;
  * @param transferTimeout see {@link aether.runtime.transfer.TransferSettings#transferTimeout()}
  */
 public record NodeSettings(String systemName, String host, int port, List<Seed> seeds, List<String> roles,
-        int cpuWorkers, int cpuThreads, Transport transport, String aeronDir, String udpHost, int udpPort,
+        int cpuWorkers, int cpuThreads, long workerMemoryBytes, long hostBudgetBytes, Transport transport, String aeronDir, String udpHost, int udpPort,
         int ipcStream, int udpStream, Duration sendTimeout, Duration answerTimeout, Duration transferTimeout) {
 
     /** A seed node's address. */
@@ -86,6 +88,10 @@ public record NodeSettings(String systemName, String host, int port, List<Seed> 
         range("aether.exchange.udp-port", udpPort, 0, 65535);
         range("aether.node.cpu-workers", cpuWorkers, 0, 1024);
         range("aether.node.cpu-threads", cpuThreads, 1, 4096);
+        if (workerMemoryBytes < 1 || hostBudgetBytes < 1) {
+            throw new IllegalArgumentException("aether.node.worker-memory %,d, host-memory-budget %,d (expected: 1+ bytes)"
+                    .formatted(workerMemoryBytes, hostBudgetBytes));
+        }
         if (ipcStream == udpStream) {
             throw new IllegalArgumentException("aether.exchange.ipc-stream and udp-stream are both %d (expected: "
                     .formatted(ipcStream) + "different streams)");
@@ -129,7 +135,8 @@ public record NodeSettings(String systemName, String host, int port, List<Seed> 
             String aeronDir = exchange.getString("aeron-dir");
             return new NodeSettings(node.getString("system-name"), host, node.getInt("port"), seeds,
                     node.getStringList("roles"), node.getInt("cpu-workers"),
-                    threads == 0 ? Runtime.getRuntime().availableProcessors() : threads, transport,
+                    threads == 0 ? Runtime.getRuntime().availableProcessors() : threads,
+                    node.getBytes("worker-memory"), node.getBytes("host-memory-budget"), transport,
                     aeronDir.isBlank() ? null : aeronDir, udpHost.isBlank() ? host : udpHost,
                     exchange.getInt("udp-port"), exchange.getInt("ipc-stream"), exchange.getInt("udp-stream"),
                     exchange.getDuration("send-timeout"), exchange.getDuration("answer-timeout"),
