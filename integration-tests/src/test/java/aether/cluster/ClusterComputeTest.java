@@ -11,6 +11,10 @@ import aether.runtime.protocol.JobId;
 import aether.runtime.protocol.JobOptions;
 import aether.runtime.protocol.JobReply;
 import aether.runtime.protocol.SchedulerState;
+import aether.runtime.exchange.TensorDescriptor;
+import aether.runtime.tensor.GgmlType;
+import aether.runtime.transfer.TensorService;
+import aether.runtime.transfer.TensorService.PullReply;
 import aether.runtime.transfer.Transport;
 import aether.scheduler.client.JobFailedException;
 import aether.scheduler.client.JobResult;
@@ -18,6 +22,7 @@ import aether.scheduler.exec.ReferenceExecutor;
 import aether.scheduler.graph.Graph;
 import aether.scheduler.graph.Tensor;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
@@ -33,7 +38,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * A job submitted on node A (this JVM, a scheduler and no workers) runs on node B's CPU worker (a child JVM started
  * with {@code aether node}): inputs travel A→B and results B→A over Aeron, and the outputs equal the reference
- * executor's element for element. Killing B mid-job fails the job with an error that names B, in bounded time.
+ * executor's element for element. Killing B mid-job fails the job with an error that names B, in bounded time, and
+ * the split-brain resolver removes B.
  */
 @Timeout(120)
 class ClusterComputeTest {
@@ -134,5 +140,17 @@ class ClusterComputeTest {
         assertThat(took).isLessThan(Duration.ofSeconds(30));
         assertThat(ClusterSupport.awaitMembers(local, 1, Duration.ofSeconds(30)))
                 .as("members once the split-brain resolver downed B").isEqualTo(1);
+
+        // a tensor on the dead node cannot be pulled either: the failure names the node, nothing waits forever
+        var onB = TensorDescriptor.of(1, 0, GgmlType.F32, List.of(512L, 512L), TensorDescriptor.Location.local(remote.nodeId()));
+        long asked = System.nanoTime();
+        PullReply reply = ask(local, local.tensorService(), (ActorRef<PullReply> r) -> new TensorService.Pull(onB, r),
+                Duration.ofSeconds(30));
+        assertThat(Duration.ofNanos(System.nanoTime() - asked)).as("a node known to be gone fails at once")
+                .isLessThan(Duration.ofSeconds(2));
+        assertThat(reply).isInstanceOfSatisfying(TensorService.PullFailed.class, f -> {
+            assertThat(f.nodeId()).isEqualTo(remote.nodeId());
+            assertThat(f.reason()).contains("node " + remote.nodeId() + " is not reachable");
+        });
     }
 }

@@ -141,6 +141,8 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
     /** Media-driver clients for peers on this host, by driver directory; touched only on the blocking executor. */
     private final ConcurrentHashMap<String, ExchangeNode> ipcClients = new ConcurrentHashMap<>();
     private final Map<String, ActorRef<Command>> peers = new HashMap<>();
+    /** Nodes whose service left the listing (unreachable or gone), most recent last; bounded. */
+    private final java.util.LinkedHashSet<String> gone = new java.util.LinkedHashSet<>();
     private final Map<Key, PendingPull> pulls = new HashMap<>();
     private final Map<Long, Key> pullsByWire = new HashMap<>();
     private final Map<String, TensorSender> senders = new HashMap<>();
@@ -245,6 +247,12 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
         PendingPull pending = pulls.get(key);
         if (pending != null) {
             pending.waiters.add(pull.replyTo());
+            return this;
+        }
+        if (!peers.containsKey(holder) && gone.contains(holder)) {
+            pull.replyTo().tell(new PullFailed(key.tensorId(), key.version(), holder,
+                    "tensor %d v%d: node %s is not reachable (it became unreachable or left the cluster)"
+                            .formatted(key.tensorId(), key.version(), holder)));
             return this;
         }
         pending = new PendingPull(source, holder, nextWireId++);
@@ -384,6 +392,7 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
         }
         peers.clear();
         peers.putAll(now);
+        gone.removeAll(now.keySet());      // reachable again
         for (PendingPull pending : pulls.values()) {
             ActorRef<Command> holder = pending.fetchSent ? null : peers.get(pending.holder);
             if (holder != null) {
@@ -395,6 +404,10 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
 
     private void onPeerGone(String peer) {
         getContext().getLog().info("tensor service of {} is gone (unreachable or left)", peer);
+        gone.add(peer);
+        if (gone.size() > 1024) {
+            gone.remove(gone.iterator().next());
+        }
         for (PendingPull pending : new ArrayList<>(pulls.values())) {
             if (pending.holder.equals(peer)) {
                 fail(pending, peer, "tensor %d v%d: node %s became unreachable or left the cluster during the transfer"
