@@ -141,6 +141,8 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
     /** Media-driver clients for peers on this host, by driver directory; touched only on the blocking executor. */
     private final ConcurrentHashMap<String, ExchangeNode> ipcClients = new ConcurrentHashMap<>();
     private final Map<String, ActorRef<Command>> peers = new HashMap<>();
+    /** The media driver directory of each peer this node sends to over IPC. */
+    private final Map<String, String> ipcDirs = new HashMap<>();
     /** Nodes whose service left the listing (unreachable or gone), most recent last; bounded. */
     private final java.util.LinkedHashSet<String> gone = new java.util.LinkedHashSet<>();
     private final Map<Key, PendingPull> pulls = new HashMap<>();
@@ -422,7 +424,14 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
                 it.remove();
             }
         }
-        blocking.execute(() -> toClose.forEach(TensorSender::close));
+        String dir = ipcDirs.remove(peer);
+        blocking.execute(() -> {
+            toClose.forEach(TensorSender::close);
+            ExchangeNode client = dir == null ? null : ipcClients.remove(dir);
+            if (client != null) {
+                client.close();     // before its driver goes away with the peer, if it has not already
+            }
+        });
     }
 
     // ---- holder side -------------------------------------------------------------------------------------------
@@ -466,6 +475,9 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
         queued = new ArrayList<>();
         queued.add(fetch);
         awaitingSender.put(key, queued);
+        if (transport == Transport.IPC) {
+            ipcDirs.put(to.nodeId(), to.aeronDirectory());
+        }
         CompletableFuture<TensorSender> made = CompletableFuture.supplyAsync(() -> transport == Transport.IPC
                 ? ipcClients.computeIfAbsent(to.aeronDirectory(), dir -> ExchangeNode.connect(dir, settings.exchange()))
                         .newSender(ExchangeChannels.ipc(), to.ipcStreamId())
