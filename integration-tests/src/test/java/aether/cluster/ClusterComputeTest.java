@@ -102,6 +102,18 @@ class ClusterComputeTest {
                 .containsExactly(g.evaluate(new ReferenceExecutor(), y).floats(y));
         assertThat(result.stats().segments()).isNotEmpty().allSatisfy(s ->
                 assertThat(s.ranOn()).as("worker of segment %d", s.segment()).startsWith(remote.nodeId() + "/"));
+        TensorService.TransferStats stats = ask(local, local.tensorService(),
+                (ActorRef<TensorService.TransferStats> r) -> new TensorService.GetStats(r), Duration.ofSeconds(5));
+        long inputBytes = 4L * (96 * 512 + 512 * 384 + 384 * 40);
+        if (transport == Transport.UDP) {
+            assertThat(stats.bytesOutUdp()).as("inputs sent to B over UDP").isEqualTo(inputBytes);
+            assertThat(stats.bytesInUdp()).as("the result pulled from B over UDP").isEqualTo(96 * 40 * 4);
+            assertThat(stats.bytesOutIpc() + stats.bytesInIpc()).isZero();
+        } else {
+            assertThat(stats.bytesOutIpc()).as("inputs sent to B over IPC").isEqualTo(inputBytes);
+            assertThat(stats.bytesInIpc()).as("the result pulled from B over IPC").isEqualTo(96 * 40 * 4);
+            assertThat(stats.bytesOutUdp() + stats.bytesInUdp()).isZero();
+        }
     }
 
     @Test

@@ -105,6 +105,16 @@ class ClusterTensorTransferTest {
         MemorySegment returned = local.store().get(7, 3).orElseThrow().data();
         assertThat(returned.mismatch(payload)).as("first differing byte after the round trip").isEqualTo(-1L);
 
+        TensorService.TransferStats stats = ask(local, local.tensorService(),
+                (ActorRef<TensorService.TransferStats> r) -> new TensorService.GetStats(r), ASK);
+        boolean ipc = expected == Transport.IPC;
+        assertThat(ipc ? stats.bytesOutIpc() : stats.bytesOutUdp()).as("bytes A sent over %s", expected)
+                .isEqualTo(64L << 20);
+        assertThat(ipc ? stats.bytesInIpc() : stats.bytesInUdp()).as("bytes A received over %s", expected)
+                .isEqualTo(64L << 20);
+        assertThat(ipc ? stats.bytesOutUdp() + stats.bytesInUdp() : stats.bytesOutIpc() + stats.bytesInIpc())
+                .as("bytes over the other transport").isZero();
+
         // SIGTERM: B leaves the cluster and its media driver directory goes away
         assertThat(Files.isDirectory(remote.aeronDir())).isTrue();
         assertThat(remote.terminate(Duration.ofSeconds(30))).as("exit code; it said:%n%s", remote.output())

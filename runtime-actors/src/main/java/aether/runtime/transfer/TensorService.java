@@ -79,6 +79,17 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
     /** Removes the tensor version from this node's store (after the sends of it in flight). */
     public record Release(long tensorId, long version) implements Command {}
 
+    /** Answers {@link TransferStats}: what this node's service has moved so far. */
+    public record GetStats(ActorRef<TransferStats> replyTo) implements Command {}
+
+    /**
+     * Counters since the service started (they only grow): tensors (and bytes) this node pulled in and sent out, by
+     * transport, and pulls that failed.
+     */
+    public record TransferStats(String nodeId, long pulledIpc, long pulledUdp, long bytesInIpc, long bytesInUdp,
+            long sentIpc, long sentUdp, long bytesOutIpc, long bytesOutUdp, long pullsFailed)
+            implements CborSerializable {}
+
     public sealed interface PullReply extends CborSerializable {}
 
     /** The tensor is in {@code tensor.location().nodeId()}'s store; {@code transport} is null if it already was. */
@@ -101,7 +112,7 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
     private record SenderReady(String senderKey, TensorSender sender, Throwable error)
             implements Command, NoSerializationVerificationNeeded {}
 
-    private record Sent(Fetch fetch, String senderKey, Throwable error)
+    private record Sent(Fetch fetch, String senderKey, Transport transport, long bytes, Throwable error)
             implements Command, NoSerializationVerificationNeeded {}
 
     private record Summed(Checksum request, long byteLength, int crc) implements Command, NoSerializationVerificationNeeded {}
@@ -152,6 +163,7 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
     private final Map<Key, Integer> sending = new HashMap<>();
     private final Set<Key> releaseAfterSend = new java.util.HashSet<>();
     private long nextWireId = 1;
+    private long pulledIpc, pulledUdp, bytesInIpc, bytesInUdp, sentIpc, sentUdp, bytesOutIpc, bytesOutUdp, pullsFailed;
 
     public static Behavior<Command> create(TensorStore store, ExchangeNode exchange, TransferSettings settings) {
         return create(store, TensorSource.NONE, exchange, settings);
@@ -217,6 +229,7 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
             case FetchRefused r -> onRefused(r);
             case Checksum c -> onChecksum(c);
             case Release r -> onRelease(r);
+            case GetStats g -> onGetStats(g);
             case PeersChanged p -> onPeers(p.listing());
             case AnswerTimedOut t -> onAnswerTimeout(t);
             case Received r -> onReceived(r);
@@ -357,6 +370,13 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
             return this;
         }
         TensorDescriptor local = store.putOwned(source, data, arena);
+        if (received.transport() == Transport.IPC) {
+            pulledIpc++;
+            bytesInIpc += data.byteSize();
+        } else {
+            pulledUdp++;
+            bytesInUdp += data.byteSize();
+        }
         finish(pending);
         for (ActorRef<PullReply> waiter : pending.waiters) {
             waiter.tell(new Pulled(local, pending.holder, received.transport()));
@@ -370,6 +390,7 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
     }
 
     private void fail(PendingPull pending, String atFault, String reason) {
+        pullsFailed++;
         finish(pending);
         for (ActorRef<PullReply> waiter : pending.waiters) {
             waiter.tell(new PullFailed(pending.source.tensorId(), pending.source.version(), atFault, reason));
@@ -513,7 +534,7 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
         sending.merge(new Key(fetch.tensorId(), fetch.version()), 1, Integer::sum);
         fetch.requester().tell(new FetchAccepted(fetch.wireId(), transport));
         getContext().pipeToSelf(sender.send(fetch.wireId(), fetch.version(), data),
-                (ok, error) -> new Sent(fetch, senderKey, error));
+                (ok, error) -> new Sent(fetch, senderKey, transport, data.byteSize(), error));
     }
 
     private Behavior<Command> onSent(Sent sent) {
@@ -525,7 +546,16 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
                 store.remove(key.tensorId(), key.version());
             }
         }
-        if (sent.error() != null) {
+        if (sent.error() == null) {
+            long bytes = sent.bytes();
+            if (sent.transport() == Transport.IPC) {
+                sentIpc++;
+                bytesOutIpc += bytes;
+            } else {
+                sentUdp++;
+                bytesOutUdp += bytes;
+            }
+        } else {
             Throwable cause = sent.error() instanceof CompletionException c && c.getCause() != null
                     ? c.getCause() : sent.error();
             String reason = "sending tensor %d v%d to %s failed: %s".formatted(fetch.tensorId(), fetch.version(),
@@ -570,6 +600,12 @@ public final class TensorService extends AbstractBehavior<TensorService.Command>
         }
         request.replyTo().tell(new ChecksumReply(request.tensorId(), request.version(), nodeId, true,
                 summed.byteLength(), summed.crc()));
+        return this;
+    }
+
+    private Behavior<Command> onGetStats(GetStats get) {
+        get.replyTo().tell(new TransferStats(nodeId, pulledIpc, pulledUdp, bytesInIpc, bytesInUdp, sentIpc, sentUdp,
+                bytesOutIpc, bytesOutUdp, pullsFailed));
         return this;
     }
 

@@ -172,6 +172,8 @@ class TensorServiceTest {
                 new TensorService.FetchRefused(3, "pekko://a@h:1", "why"),
                 new TensorService.Checksum(1, 2, sums.ref()),
                 new TensorService.Release(1, 2),
+                new TensorService.GetStats(kit.<TensorService.TransferStats>createTestProbe().ref()),
+                new TensorService.TransferStats("n", 1, 2, 3, 4, 5, 6, 7, 8, 9),
                 new TensorService.Pulled(d, "pekko://b@h:2", Transport.IPC),
                 new TensorService.Pulled(d, "pekko://b@h:2", null),
                 new TensorService.PullFailed(1, 2, "pekko://b@h:2", "gone"),
