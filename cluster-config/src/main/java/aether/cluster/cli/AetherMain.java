@@ -14,7 +14,8 @@ import picocli.CommandLine.Command;
         description = "Actor-based distributed compute runtime for the JVM with an LLM inference service.",
         subcommands = {CommandLine.HelpCommand.class, aether.llm.cli.InspectCommand.class, aether.llm.cli.SynthCommand.class,
                 aether.llm.cli.RunCommand.class, aether.llm.cli.ChatCommand.class, aether.llm.cli.BenchCommand.class,
-                aether.llm.server.ServeCommand.class, aether.llm.server.LoadTestCommand.class})
+                aether.llm.server.ServeCommand.class, aether.llm.server.LoadTestCommand.class,
+                aether.cluster.node.NodeCommand.class})
 public final class AetherMain implements Runnable {
 
     @CommandLine.Spec

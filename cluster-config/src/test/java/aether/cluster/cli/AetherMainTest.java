@@ -17,4 +17,14 @@ class AetherMainTest {
         assertThat(code).isEqualTo(2);
         assertThat(err.toString()).isEqualTo("aether inspect: /definitely/not/here.gguf: no such file" + System.lineSeparator());
     }
+
+    @Test
+    void shouldOfferNodeAsASubcommandThatNamesABadSetting() {
+        var cli = AetherMain.commandLine();
+        assertThat(cli.getSubcommands()).containsKey("node");
+        var err = new StringWriter();
+        int code = cli.setErr(new PrintWriter(err)).execute("node", "--port", "99999");
+        assertThat(code).isEqualTo(2);
+        assertThat(err.toString()).isEqualTo("aether node: aether.node.port: 99999 (expected: 0..65535)" + System.lineSeparator());
+    }
 }

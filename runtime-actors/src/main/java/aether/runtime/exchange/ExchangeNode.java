@@ -5,6 +5,7 @@ import io.aeron.ExclusivePublication;
 import io.aeron.Subscription;
 import io.aeron.driver.MediaDriver;
 import io.aeron.driver.ThreadingMode;
+import io.aeron.exceptions.DriverTimeoutException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
@@ -16,6 +17,7 @@ import org.agrona.CloseHelper;
 import org.agrona.ErrorHandler;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.AgentRunner;
+import org.agrona.concurrent.AgentTerminationException;
 import org.agrona.concurrent.BackoffIdleStrategy;
 import org.agrona.concurrent.DynamicCompositeAgent;
 import org.slf4j.Logger;
@@ -44,6 +46,7 @@ public final class ExchangeNode implements AutoCloseable {
     private final Thread agentThread;
     private final AtomicLong errors = new AtomicLong();
     private volatile boolean closed;   // written under the monitor, read without it by ensureOpen
+    private volatile boolean driverGone;
 
     private ExchangeNode(ExchangeConfig config, MediaDriver driver, String aeronDirectory) {
         this.config = config;
@@ -226,8 +229,24 @@ public final class ExchangeNode implements AutoCloseable {
     }
 
     private void onError(Throwable error) {
+        if (driver == null && (error instanceof DriverTimeoutException
+                || (driverGone && error instanceof AgentTerminationException))) {
+            // a client of another process's driver: that process stopped (or died). Expected when a peer node
+            // leaves; transfers through this client fail on their own (closed publication, unavailable image).
+            if (!driverGone) {
+                driverGone = true;
+                LOG.info("exchange node {}: the media driver went away ({}); this client is closed",
+                        aeronDirectory(), error.getMessage());
+            }
+            return;
+        }
         errors.incrementAndGet();
         LOG.error("exchange node {}: {}", aeronDirectory(), error.toString(), error);
+    }
+
+    /** True once the (other process's) media driver this client connected to has gone away. */
+    public boolean driverGone() {
+        return driverGone;
     }
 
     /** Stops the agent thread (failing transfers in flight), then closes the Aeron client and the embedded driver. */
