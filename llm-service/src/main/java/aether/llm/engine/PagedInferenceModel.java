@@ -11,6 +11,7 @@ import aether.runtime.ir.DType;
 import aether.runtime.ir.Shape;
 import aether.runtime.tensor.GgmlType;
 import aether.scheduler.compile.KernelGraph;
+import aether.scheduler.compile.PackedWeightCache;
 import aether.scheduler.compile.Program;
 import aether.scheduler.exec.CacheTensor;
 import aether.scheduler.exec.HostTensor;
@@ -464,6 +465,8 @@ public final class PagedInferenceModel implements InferenceModel {
         private final MemorySegment[] values;
         private final KernelPool pool;
         private final Matmul matmul;
+        /** Weights repacked for decode once per model (Q4_0), shared by every step shape's graph. */
+        private final PackedWeightCache packed;
         private final KernelPool serialPool = new KernelPool(1, 0);   // starts no thread: runs on the caller
         private final Matmul serialMatmul = new Matmul(serialPool);
         private final List<KernelGraph> graphs = new ArrayList<>();
@@ -480,6 +483,7 @@ public final class PagedInferenceModel implements InferenceModel {
             }
             this.pool = new KernelPool(threads, KernelPool.DEFAULT_SPIN_NS);
             this.matmul = new Matmul(pool);
+            this.packed = new PackedWeightCache();
         }
 
         @Override
@@ -491,7 +495,7 @@ public final class PagedInferenceModel implements InferenceModel {
                 external.put(map[g.keyCache(il).id()], keys[il]);
                 external.put(map[g.valueCache(il).id()], values[il]);
             }
-            KernelGraph kg = KernelGraph.compile(snap.program(), matmul, serialMatmul, pool, external);
+            KernelGraph kg = KernelGraph.compile(snap.program(), matmul, serialMatmul, packed, pool, external);
             kg.setProfiling(profiling);
             graphs.add(kg);
             MemorySegment idsIn = kg.input(map[g.tokenIds().id()]);
@@ -550,6 +554,7 @@ public final class PagedInferenceModel implements InferenceModel {
             pool.close();
             serialPool.close();
             arena.close();
+            packed.close();
         }
     }
 }

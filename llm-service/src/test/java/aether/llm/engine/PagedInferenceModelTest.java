@@ -128,7 +128,9 @@ class PagedInferenceModelTest {
         try (var m = fast(64, 64, kv)) {
             float[][] got = run(m, prompt, 12);
             for (int i = 0; i < got.length; i++) {
-                assertClose(got[i], expected[i], 2e-3, kvName + " step " + i);
+                // keys/values computed in float (kernels) vs double (reference) may round to neighbouring f16/q8_0
+                // values before they are stored: a little more than the float-vs-double bound above
+                assertClose(got[i], expected[i], 4e-3, kvName + " step " + i);
             }
         }
         try (var m = fast(64, 64, DType.F32)) {   // and the rounding is visible: f16/q8_0 differ from f32

@@ -55,7 +55,7 @@ public final class KernelGraph implements AutoCloseable {
     private long matmulNanos;
     private long otherNanos;
 
-    private KernelGraph(Program program, Matmul matmul, Matmul serialMatmul, KernelPool pool,
+    private KernelGraph(Program program, Matmul matmul, Matmul serialMatmul, PackedWeightCache packed, KernelPool pool,
             Map<Integer, MemorySegment> external) {
         this.program = program;
         OpGraph g = program.graph();
@@ -87,7 +87,7 @@ public final class KernelGraph implements AutoCloseable {
         this.arenaBytes = plan(g, owner, weights, external);
         List<KernelSteps.Step> built = new ArrayList<>();
         List<Boolean> matmuls = new ArrayList<>();
-        KernelSteps k = new KernelSteps(g, storage, weights, matmul, serialMatmul, pool);
+        KernelSteps k = new KernelSteps(g, storage, weights, matmul, serialMatmul, packed, pool);
         for (Node node : g.nodes()) {
             KernelSteps.Step s = k.step(node);
             if (s != null) {
@@ -118,7 +118,7 @@ public final class KernelGraph implements AutoCloseable {
      */
     public static KernelGraph compile(Program program, Matmul matmul, KernelPool pool,
             Map<Integer, MemorySegment> external) {
-        return new KernelGraph(program, matmul, null, pool, external);
+        return new KernelGraph(program, matmul, null, null, pool, external);
     }
 
     /**
@@ -129,7 +129,16 @@ public final class KernelGraph implements AutoCloseable {
      */
     public static KernelGraph compile(Program program, Matmul matmul, Matmul serialMatmul, KernelPool pool,
             Map<Integer, MemorySegment> external) {
-        return new KernelGraph(program, matmul, serialMatmul, pool, external);
+        return new KernelGraph(program, matmul, serialMatmul, null, pool, external);
+    }
+
+    /**
+     * {@link #compile(Program, Matmul, Matmul, KernelPool, Map)}, reading weights in the layouts {@code packed}
+     * prepares (Q4_0 repacked for the int16 decode kernel; prepared once, shared by every graph of the model).
+     */
+    public static KernelGraph compile(Program program, Matmul matmul, Matmul serialMatmul, PackedWeightCache packed,
+            KernelPool pool, Map<Integer, MemorySegment> external) {
+        return new KernelGraph(program, matmul, serialMatmul, packed, pool, external);
     }
 
     private static void check(Node node, Program program, WeightRows[] weights, Map<Integer, MemorySegment> ext) {

@@ -6,6 +6,7 @@ import static aether.scheduler.compile.KernelGraph.I32;
 import aether.device.cpu.KernelPool;
 import aether.device.cpu.RangeTask;
 import aether.device.cpu.kernel.Matmul;
+import aether.device.cpu.kernel.PackedWeights;
 import aether.runtime.ir.DType;
 import aether.runtime.ir.Node;
 import aether.runtime.ir.Op;
@@ -42,15 +43,19 @@ final class KernelSteps {
     private final WeightRows[] weights;
     private final Matmul matmul;
     private final Matmul serialMatmul;
+    /** Prepared (repacked) weights shared by the model's graphs; null reads every weight in its GGUF layout. */
+    private final PackedWeightCache packed;
     private final KernelPool pool;
 
     KernelSteps(OpGraph g, MemorySegment[] storage, WeightRows[] weights, Matmul matmul, Matmul serialMatmul,
+            PackedWeightCache packed,
             KernelPool pool) {
         this.g = g;
         this.storage = storage;
         this.weights = weights;
         this.matmul = matmul;
         this.serialMatmul = serialMatmul;
+        this.packed = packed;
         this.pool = pool;
     }
 
@@ -97,8 +102,11 @@ final class KernelSteps {
                 if (Matmul.SUPPORTED.contains(w.type()) && w.storage().isPresent()) {
                     boolean small = serialMatmul != null    // work grows with the tokens (GEMM re-reads nothing)
                             && w.type().bytesFor((long) w.rows() * k) * tokens < PARALLEL_MIN_WEIGHT_BYTES;
-                    yield new MatMulW(small ? serialMatmul : matmul, w.type(), w.storage().get(), w.rows(), k,
-                            in(n, 0).asSlice(0, (long) tokens * k * 4), tokens, out);
+                    MemorySegment storageW = w.storage().get();
+                    PackedWeights pw = packed != null ? packed.get(w.type(), storageW, w.rows(), k)
+                            : PackedWeights.wrap(w.type(), storageW, w.rows(), k);
+                    yield new MatMulW(small ? serialMatmul : matmul, pw, in(n, 0).asSlice(0, (long) tokens * k * 4),
+                            tokens, out);
                 }
                 yield new MatMulRows(pool, w, in(n, 0), tokens, out);
             }
@@ -519,21 +527,14 @@ final class KernelSteps {
     /** x · Wᵀ through device-workers' Matmul (blocks read in place, multi-threaded). */
     static final class MatMulW implements Step {
         private final Matmul matmul;
-        private final GgmlType type;
-        private final MemorySegment w;
-        private final int rows;
-        private final int cols;
+        private final PackedWeights w;
         private final MemorySegment x;
         private final int tokens;
         private final MemorySegment out;
 
-        MatMulW(Matmul matmul, GgmlType type, MemorySegment w, int rows, int cols, MemorySegment x, int tokens,
-                MemorySegment out) {
+        MatMulW(Matmul matmul, PackedWeights w, MemorySegment x, int tokens, MemorySegment out) {
             this.matmul = matmul;
-            this.type = type;
             this.w = w;
-            this.rows = rows;
-            this.cols = cols;
             this.x = x;
             this.tokens = tokens;
             this.out = out;
@@ -541,7 +542,7 @@ final class KernelSteps {
 
         @Override
         public void run() {
-            matmul.multiply(type, w, rows, cols, x, tokens, out);
+            matmul.multiply(w, x, tokens, out);
         }
     }
 

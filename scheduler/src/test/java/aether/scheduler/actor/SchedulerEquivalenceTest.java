@@ -73,10 +73,11 @@ class SchedulerEquivalenceTest {
         return cases.stream();
     }
 
+    /** Bit patterns, every NaN as the canonical one: kernels may produce either sign of NaN (no meaning in it). */
     static int[] bits(float[] values) {
         int[] b = new int[values.length];
         for (int i = 0; i < b.length; i++) {
-            b[i] = Float.floatToRawIntBits(values[i]);
+            b[i] = Float.floatToIntBits(values[i]);
         }
         return b;
     }
