@@ -20,6 +20,11 @@ public final class IrJacksonModule extends SimpleModule {
         setMixInAnnotation(DType.class, DTypeMixIn.class);
     }
 
+    /** How many op kinds the mix-in names (tests check it equals {@code Op}'s permitted subclasses). */
+    public static int namedOpKinds() {
+        return OpMixIn.class.getAnnotation(JsonSubTypes.class).value().length;
+    }
+
     @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "kind")
     @JsonSubTypes({
         @JsonSubTypes.Type(value = Op.Input.class, name = "input"),
@@ -41,6 +46,8 @@ public final class IrJacksonModule extends SimpleModule {
         @JsonSubTypes.Type(value = Op.GetRows.class, name = "get_rows"),
         @JsonSubTypes.Type(value = Op.ScatterAddRows.class, name = "scatter_add_rows"),
         @JsonSubTypes.Type(value = Op.Attention.class, name = "attention"),
+        @JsonSubTypes.Type(value = Op.KvStore.class, name = "kv_store"),
+        @JsonSubTypes.Type(value = Op.PagedAttention.class, name = "paged_attention"),
         @JsonSubTypes.Type(value = Op.Reshape.class, name = "reshape"),
         @JsonSubTypes.Type(value = Op.Permute.class, name = "permute"),
         @JsonSubTypes.Type(value = Op.Expand.class, name = "expand"),

@@ -2,64 +2,29 @@ package aether.runtime.ir;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import aether.runtime.protocol.IrJacksonModule;
 import aether.runtime.tensor.GgmlType;
-import com.fasterxml.jackson.annotation.JsonSubTypes;
-import com.fasterxml.jackson.annotation.JsonTypeInfo;
-import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * The IR is plain data: every op record, node and graph survives a Jackson round trip unchanged. The polymorphic type
- * names live in a mix-in here (name-based, never class names), so the cluster serializer can bind them the same way.
+ * The IR is plain data: every op record, node and graph survives a Jackson round trip unchanged, through the same
+ * {@link IrJacksonModule} the cluster serializer uses (op kinds by name, never class names).
  */
 class IrSerializationTest {
 
-    @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "kind")
-    @JsonSubTypes({
-        @JsonSubTypes.Type(value = Op.Input.class, name = "input"),
-        @JsonSubTypes.Type(value = Op.Full.class, name = "full"),
-        @JsonSubTypes.Type(value = Op.CausalMask.class, name = "causal_mask"),
-        @JsonSubTypes.Type(value = Op.Unary.class, name = "unary"),
-        @JsonSubTypes.Type(value = Op.Pow.class, name = "pow"),
-        @JsonSubTypes.Type(value = Op.Clamp.class, name = "clamp"),
-        @JsonSubTypes.Type(value = Op.Scale.class, name = "scale"),
-        @JsonSubTypes.Type(value = Op.Binary.class, name = "binary"),
-        @JsonSubTypes.Type(value = Op.Cast.class, name = "cast"),
-        @JsonSubTypes.Type(value = Op.Reduce.class, name = "reduce"),
-        @JsonSubTypes.Type(value = Op.ArgMax.class, name = "argmax"),
-        @JsonSubTypes.Type(value = Op.MatMul.class, name = "matmul"),
-        @JsonSubTypes.Type(value = Op.Softmax.class, name = "softmax"),
-        @JsonSubTypes.Type(value = Op.RmsNorm.class, name = "rms_norm"),
-        @JsonSubTypes.Type(value = Op.LayerNorm.class, name = "layer_norm"),
-        @JsonSubTypes.Type(value = Op.Rope.class, name = "rope"),
-        @JsonSubTypes.Type(value = Op.GetRows.class, name = "get_rows"),
-        @JsonSubTypes.Type(value = Op.ScatterAddRows.class, name = "scatter_add_rows"),
-        @JsonSubTypes.Type(value = Op.Attention.class, name = "attention"),
-        @JsonSubTypes.Type(value = Op.KvStore.class, name = "kv_store"),
-        @JsonSubTypes.Type(value = Op.PagedAttention.class, name = "paged_attention"),
-        @JsonSubTypes.Type(value = Op.Reshape.class, name = "reshape"),
-        @JsonSubTypes.Type(value = Op.Permute.class, name = "permute"),
-        @JsonSubTypes.Type(value = Op.Expand.class, name = "expand"),
-        @JsonSubTypes.Type(value = Op.Concat.class, name = "concat"),
-        @JsonSubTypes.Type(value = Op.Slice.class, name = "slice"),
-        @JsonSubTypes.Type(value = Op.Pad.class, name = "pad")
-    })
-    interface OpMixIn {}
 
     @Test
     void everyOpKindIsListedHere() {
-        assertThat(OpMixIn.class.getAnnotation(JsonSubTypes.class).value()).hasSize(Op.class.getPermittedSubclasses()
-                .length);
+        assertThat(IrJacksonModule.namedOpKinds()).isEqualTo(Op.class.getPermittedSubclasses().length);
     }
 
     @Test
     void graphSurvivesAJacksonRoundTrip() throws Exception {
         // DType's isFloat()/isInteger()/isQuantized() are derived, not state: records serialize their components only.
-        ObjectMapper mapper = JsonMapper.builder().disable(MapperFeature.AUTO_DETECT_IS_GETTERS)
-                .addMixIn(Op.class, OpMixIn.class).build();
+        ObjectMapper mapper = JsonMapper.builder().addModule(new IrJacksonModule()).build();
         OpGraph.Builder b = new OpGraph.Builder();
         int x = b.add(new Op.Input("x", TensorType.of(DType.F32, 1, 4, 2, 64)));
         int w = b.add(new Op.Input("w", new TensorType(Shape.of(128, 64), DType.quantized(GgmlType.Q8_0))));
