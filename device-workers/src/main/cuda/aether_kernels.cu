@@ -1,0 +1,456 @@
+// Aether's CUDA kernels: everything one decode step of a llama-architecture model needs, plus the weight repacking and
+// the building blocks the GPU tests check one by one against CPU references.
+//
+// Compiled by nvcc during the Maven build (device-workers, profile "cuda-kernels") into one fatbin: SASS for sm_80 and
+// sm_90, PTX for compute_90 (the driver JITs it for newer chips). Loaded by aether.device.cuda.CudaModule through the
+// driver API; every kernel is extern "C" so its name is stable.
+//
+// Layouts (see aether.device.cuda.GpuLayouts for the Java side):
+//   * Matrices are row-major with rows = output features, as ggml stores them (ne[0] = K = row length, ne[1] = M).
+//   * Q4_0 and Q8_0 are repacked once at upload from the GGUF blocks (2-byte f16 scale + quants, 18 / 34 bytes) into
+//     "split" form: all quants first ([M][K/32][16] resp. [32] bytes, so every block's quants are one or two aligned
+//     16-byte loads), then all scales ([M][K/32] halves). Same numbers, no rounding.
+//   * F16 and F32 matrices are used as stored.
+//   * Activations that meet quantized weights are quantized per 32 elements like llama.cpp's q8_1: int8 quants plus a
+//     float2 (d, sum of the block's unquantized values), so Q4_0's -8 offset is one multiply per block.
+//   * The KV cache is f16, per layer [slot][kv_head][ctx][head_dim].
+//   * Per-token values (token id, position, sequence slot) come from a small device int buffer `params` so that a
+//     decode step captured as a CUDA graph stays valid from token to token.
+
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#define P_TOKEN 0
+#define P_POS 1
+#define P_SLOT 2
+
+#define WARP 32
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Weights are read once per token: bypass L1 so they do not evict the activations every warp re-reads.
+__device__ __forceinline__ uint4 ld_stream(const void *p) {
+    uint4 r;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "l"(p));
+    return r;
+}
+
+// Block-wide sum over blockDim.x threads (a multiple of 32, at most 1024); every thread gets the result.
+__device__ float block_sum(float v) {
+    __shared__ float partial[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    float r = lane < nwarps ? partial[lane] : 0.f;
+    return warp_sum(r);
+}
+
+__device__ float block_max(float v) {
+    __shared__ float partial[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = (blockDim.x + 31) >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    float r = lane < nwarps ? partial[lane] : -INFINITY;
+    return warp_max(r);
+}
+
+// One warp quantizes one 32-element block: lane i holds element i. llama.cpp's quantize_q8_1: d = amax / 127,
+// q = round(x / d), and the block's float sum for the offset term.
+__device__ __forceinline__ void quantize_block_warp(float v, int8_t *q, float2 *ds, int lane) {
+    float amax = warp_max(fabsf(v));
+    float sum = warp_sum(v);
+    float d = amax / 127.f;
+    q[lane] = amax == 0.f ? 0 : (int8_t)roundf(v / d);
+    if (lane == 0) *ds = make_float2(d, sum);
+}
+
+// ---- weight repacking (once, at upload) -----------------------------------------------------------------------------
+
+extern "C" __global__ void repack_q4_0(const uint8_t *__restrict__ raw, uint8_t *__restrict__ qs,
+                                       __half *__restrict__ d, long long nblocks) {
+    long long b = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= nblocks) return;
+    const uint8_t *src = raw + b * 18;
+    d[b] = __ushort_as_half((unsigned short)(src[0] | (src[1] << 8)));
+    uint8_t *dst = qs + b * 16;
+#pragma unroll
+    for (int i = 0; i < 16; i++) dst[i] = src[2 + i];
+}
+
+extern "C" __global__ void repack_q8_0(const uint8_t *__restrict__ raw, uint8_t *__restrict__ qs,
+                                       __half *__restrict__ d, long long nblocks) {
+    long long b = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= nblocks) return;
+    const uint8_t *src = raw + b * 34;
+    d[b] = __ushort_as_half((unsigned short)(src[0] | (src[1] << 8)));
+    uint8_t *dst = qs + b * 32;
+#pragma unroll
+    for (int i = 0; i < 32; i++) dst[i] = src[2 + i];
+}
+
+// ---- activation quantization ----------------------------------------------------------------------------------------
+
+// x[n] (n a multiple of 32) -> q8_1-style blocks. 256 threads = 8 blocks of 32 per CUDA block.
+extern "C" __global__ void quantize_q8_1(const float *__restrict__ x, int8_t *__restrict__ xq,
+                                         float2 *__restrict__ xds, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;  // n % 32 == 0: whole warps leave together
+    quantize_block_warp(x[i], xq + (i & ~31), xds + (i >> 5), threadIdx.x & 31);
+}
+
+// RMSNorm of x[n] times w, written as floats (h, may be null) and quantized (xq/xds, may be null). One block of 1024.
+extern "C" __global__ void rmsnorm_quant(const float *__restrict__ x, const float *__restrict__ w,
+                                         float *__restrict__ h, int8_t *__restrict__ xq, float2 *__restrict__ xds,
+                                         int n, float eps) {
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += x[i] * x[i];
+    ss = block_sum(ss);
+    float scale = rsqrtf(ss / n + eps);
+    int lane = threadIdx.x & 31;
+    // each warp takes whole 32-element blocks, so the quantizer's warp reductions see one block
+    for (int base = (threadIdx.x & ~31); base < n; base += blockDim.x) {
+        int i = base + lane;
+        float v = x[i] * scale * w[i];
+        if (h) h[i] = v;
+        if (xq) quantize_block_warp(v, xq + base, xds + (base >> 5), lane);
+    }
+}
+
+// silu(gate) * up over gu = [gate(ffn) | up(ffn)], written as floats (may be null) and quantized (may be null).
+extern "C" __global__ void swiglu_quant(const float *__restrict__ gu, float *__restrict__ out,
+                                        int8_t *__restrict__ xq, float2 *__restrict__ xds, int ffn) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= ffn) return;
+    float g = gu[i], u = gu[ffn + i];
+    float v = g / (1.f + expf(-g)) * u;
+    if (out) out[i] = v;
+    if (xq) quantize_block_warp(v, xq + (i & ~31), xds + (i >> 5), threadIdx.x & 31);
+}
+
+// y[i] = a[i] + b[i]
+extern "C" __global__ void add_f32(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ y,
+                                   int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = a[i] + b[i];
+}
+
+// ---- decode GEMV: y[M] = W[M,K] . x[K] (+ add[M]) ---------------------------------------------------------------
+// One warp per output row, GEMV_WARPS rows per block. Each lane takes every 32nd weight block of the row, so a warp's
+// loads are consecutive 16-byte pieces (512 bytes per instruction). `add` may alias `y` (residual update in place).
+
+#define GEMV_WARPS 8
+
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
+gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+          const float2 *__restrict__ xds, const float *add, float *y, int M, int K) {
+    int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= M) return;
+    int nb = K >> 5;
+    const uint8_t *wq = qs + (size_t)row * nb * 16;
+    const __half *wd = d + (size_t)row * nb;
+    float acc = 0.f;
+#pragma unroll 4
+    for (int b = lane; b < nb; b += WARP) {
+        uint4 w = ld_stream(wq + (size_t)b * 16);
+        float dw = __half2float(wd[b]);
+        const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
+        int4 x0 = xp[0], x1 = xp[1];
+        float2 ds = xds[b];
+        int s = 0;
+        s = __dp4a((int)(w.x & 0x0F0F0F0Fu), x0.x, s);
+        s = __dp4a((int)(w.y & 0x0F0F0F0Fu), x0.y, s);
+        s = __dp4a((int)(w.z & 0x0F0F0F0Fu), x0.z, s);
+        s = __dp4a((int)(w.w & 0x0F0F0F0Fu), x0.w, s);
+        s = __dp4a((int)((w.x >> 4) & 0x0F0F0F0Fu), x1.x, s);
+        s = __dp4a((int)((w.y >> 4) & 0x0F0F0F0Fu), x1.y, s);
+        s = __dp4a((int)((w.z >> 4) & 0x0F0F0F0Fu), x1.z, s);
+        s = __dp4a((int)((w.w >> 4) & 0x0F0F0F0Fu), x1.w, s);
+        // sum_j dw*(q_j - 8) * dx*qx_j  =  dw * (dx * sum(q*qx) - 8 * sum(x))
+        acc += dw * (ds.x * (float)s - 8.f * ds.y);
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) y[row] = add ? add[row] + acc : acc;
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
+gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+          const float2 *__restrict__ xds, const float *add, float *y, int M, int K) {
+    int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= M) return;
+    int nb = K >> 5;
+    const uint8_t *wq = qs + (size_t)row * nb * 32;
+    const __half *wd = d + (size_t)row * nb;
+    float acc = 0.f;
+#pragma unroll 4
+    for (int b = lane; b < nb; b += WARP) {
+        uint4 w0 = ld_stream(wq + (size_t)b * 32);
+        uint4 w1 = ld_stream(wq + (size_t)b * 32 + 16);
+        float dw = __half2float(wd[b]);
+        const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
+        int4 x0 = xp[0], x1 = xp[1];
+        int s = 0;
+        s = __dp4a((int)w0.x, x0.x, s);
+        s = __dp4a((int)w0.y, x0.y, s);
+        s = __dp4a((int)w0.z, x0.z, s);
+        s = __dp4a((int)w0.w, x0.w, s);
+        s = __dp4a((int)w1.x, x1.x, s);
+        s = __dp4a((int)w1.y, x1.y, s);
+        s = __dp4a((int)w1.z, x1.z, s);
+        s = __dp4a((int)w1.w, x1.w, s);
+        acc += dw * xds[b].x * (float)s;
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) y[row] = add ? add[row] + acc : acc;
+}
+
+// F16 weights against float activations (no activation rounding); K a multiple of 8.
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
+gemv_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K) {
+    int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= M) return;
+    const __half *wr = w + (size_t)row * K;
+    int n8 = K >> 3;
+    float acc = 0.f;
+#pragma unroll 4
+    for (int c = lane; c < n8; c += WARP) {
+        uint4 raw = ld_stream(wr + (size_t)c * 8);
+        const float4 *xp = reinterpret_cast<const float4 *>(x + c * 8);
+        float4 a = xp[0], b = xp[1];
+        const __half2 *h = reinterpret_cast<const __half2 *>(&raw);
+        float2 f0 = __half22float2(h[0]), f1 = __half22float2(h[1]), f2 = __half22float2(h[2]),
+               f3 = __half22float2(h[3]);
+        acc += f0.x * a.x + f0.y * a.y + f1.x * a.z + f1.y * a.w + f2.x * b.x + f2.y * b.y + f3.x * b.z + f3.y * b.w;
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) y[row] = add ? add[row] + acc : acc;
+}
+
+// ---- RoPE and the KV cache ------------------------------------------------------------------------------------------
+// qkv = [q (H*D) | k (Hkv*D) | v (Hkv*D)] for the token at params[P_POS]. Blocks 0..H-1 rotate q's heads in place,
+// blocks H..H+Hkv-1 rotate k's heads into the cache, the rest copy v's heads into the cache. D threads per block, one
+// per dimension. neox = 0: pairs (2i, 2i+1) (llama); 1: pairs (i, i + nrot/2) (NeoX). Dimensions >= nrot pass through.
+// ff (may be null): Llama 3 frequency factors, divided into each pair's angle.
+
+extern "C" __global__ void rope_kv(float *qkv, __half *__restrict__ kcache, __half *__restrict__ vcache,
+                                   const int *__restrict__ params, const float *__restrict__ ff, int H, int Hkv,
+                                   int D, int nrot, int ctx, float freq_base, float freq_scale, int neox) {
+    int head = blockIdx.x, j = threadIdx.x;
+    int pos = params[P_POS], slot = params[P_SLOT];
+    float *src;
+    __half *dst = nullptr;
+    bool rotate = true;
+    if (head < H) {
+        src = qkv + head * D;
+    } else if (head < H + Hkv) {
+        int g = head - H;
+        src = qkv + H * D + g * D;
+        dst = kcache + (((size_t)slot * Hkv + g) * ctx + pos) * D;
+    } else {
+        int g = head - H - Hkv;
+        src = qkv + (H + Hkv) * D + g * D;
+        dst = vcache + (((size_t)slot * Hkv + g) * ctx + pos) * D;
+        rotate = false;
+    }
+    float xj = src[j];
+    float out = xj;
+    if (rotate && j < nrot) {
+        int pair, partner;
+        bool first;
+        if (neox) {
+            int half = nrot >> 1;
+            first = j < half;
+            pair = first ? j : j - half;
+            partner = first ? j + half : j - half;
+        } else {
+            first = (j & 1) == 0;
+            pair = j >> 1;
+            partner = first ? j + 1 : j - 1;
+        }
+        float xp = src[partner];
+        float theta_scale = powf(freq_base, -2.0f / nrot);
+        float theta = (float)pos * powf(theta_scale, (float)pair);
+        if (ff) theta /= ff[pair];
+        theta *= freq_scale;
+        float c = cosf(theta), s = sinf(theta);
+        out = first ? xj * c - xp * s : xp * s + xj * c;
+    }
+    __syncthreads();  // q is rotated in place: every thread has read its partner before anyone writes
+    if (dst) {
+        dst[j] = __float2half(out);
+    } else {
+        src[j] = out;
+    }
+}
+
+// ---- decode attention over the f16 cache, split over the cache length ---------------------------------------------
+// Grid (H, nsplit), ATTN_THREADS threads. Block (h, s) handles positions [s*chunk, min(len, (s+1)*chunk)) of query head
+// h (kv head h / (H/Hkv)), len = params[P_POS] + 1, and writes its unnormalised output, max and sum for attn_combine.
+// Dynamic shared memory: (D + chunkMax) floats, chunkMax = ceil(ctx / nsplit).
+
+#define ATTN_THREADS 128
+
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
+attn_split(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
+           const int *__restrict__ params, float *__restrict__ part_o, float2 *__restrict__ part_ml, int H, int Hkv,
+           int D, int ctx, float scale) {
+    extern __shared__ float smem[];
+    float *qs = smem;
+    float *sc = smem + D;
+    int h = blockIdx.x, s = blockIdx.y, nsplit = gridDim.y;
+    int len = params[P_POS] + 1, slot = params[P_SLOT];
+    int chunk = (len + nsplit - 1) / nsplit;
+    int start = s * chunk, end = min(len, start + chunk);
+    int g = h / (H / Hkv);
+    const __half *kb = kcache + ((size_t)slot * Hkv + g) * ctx * D;
+    const __half *vb = vcache + ((size_t)slot * Hkv + g) * ctx * D;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) qs[i] = q[h * D + i] * scale;
+    __syncthreads();
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    for (int p = start + warp; p < end; p += nwarps) {
+        const __half2 *kr = reinterpret_cast<const __half2 *>(kb + (size_t)p * D);
+        float acc = 0.f;
+        for (int i = lane; i < (D >> 1); i += WARP) {
+            float2 k2 = __half22float2(kr[i]);
+            acc += qs[2 * i] * k2.x + qs[2 * i + 1] * k2.y;
+        }
+        acc = warp_sum(acc);
+        if (lane == 0) sc[p - start] = acc;
+    }
+    __syncthreads();
+    float m = -INFINITY;
+    for (int p = start + threadIdx.x; p < end; p += blockDim.x) m = fmaxf(m, sc[p - start]);
+    m = block_max(m);
+    float l = 0.f;
+    for (int p = start + threadIdx.x; p < end; p += blockDim.x) {
+        float e = expf(sc[p - start] - m);
+        sc[p - start] = e;
+        l += e;
+    }
+    l = block_sum(l);  // its barriers also publish the sc[] writes above
+    float *o = part_o + ((size_t)h * nsplit + s) * D;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) {
+        float acc = 0.f;
+        for (int p = start; p < end; p++) acc += sc[p - start] * __half2float(vb[(size_t)p * D + i]);
+        o[i] = acc;
+    }
+    if (threadIdx.x == 0) part_ml[h * nsplit + s] = make_float2(m, l);
+}
+
+// Grid H, D threads (D a multiple of 32): merges the splits of head h into out[h*D..], and quantizes it (xq may be
+// null) for the output projection.
+extern "C" __global__ void attn_combine(const float *__restrict__ part_o, const float2 *__restrict__ part_ml,
+                                        float *__restrict__ out, int8_t *__restrict__ xq, float2 *__restrict__ xds,
+                                        int D, int nsplit) {
+    int h = blockIdx.x, i = threadIdx.x;
+    float M = -INFINITY;
+    for (int s = 0; s < nsplit; s++) M = fmaxf(M, part_ml[h * nsplit + s].x);
+    float L = 0.f, acc = 0.f;
+    for (int s = 0; s < nsplit; s++) {
+        float2 ml = part_ml[h * nsplit + s];
+        if (ml.y == 0.f) continue;  // an empty split (m = -inf)
+        float f = expf(ml.x - M);
+        L += ml.y * f;
+        acc += part_o[((size_t)h * nsplit + s) * D + i] * f;
+    }
+    float v = acc / L;
+    out[h * D + i] = v;
+    if (xq) quantize_block_warp(v, xq + h * D + (i & ~31), xds + ((h * D + i) >> 5), i & 31);
+}
+
+// ---- embedding rows -------------------------------------------------------------------------------------------------
+// out[K] = row params[P_TOKEN] of the [rows][K] table, dequantized.
+
+extern "C" __global__ void get_row_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
+                                        const int *__restrict__ params, float *__restrict__ out, int K) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= K) return;
+    size_t nb = K >> 5, b = (size_t)params[P_TOKEN] * nb + (j >> 5);
+    int i = j & 31;
+    uint8_t byte = qs[b * 16 + (i & 15)];
+    int v = i < 16 ? (byte & 15) : (byte >> 4);
+    out[j] = (float)(v - 8) * __half2float(d[b]);
+}
+
+extern "C" __global__ void get_row_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
+                                        const int *__restrict__ params, float *__restrict__ out, int K) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= K) return;
+    size_t nb = K >> 5, b = (size_t)params[P_TOKEN] * nb + (j >> 5);
+    out[j] = (float)(int8_t)qs[b * 32 + (j & 31)] * __half2float(d[b]);
+}
+
+extern "C" __global__ void get_row_f16(const __half *__restrict__ w, const int *__restrict__ params,
+                                       float *__restrict__ out, int K) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j < K) out[j] = __half2float(w[(size_t)params[P_TOKEN] * K + j]);
+}
+
+extern "C" __global__ void get_row_f32(const float *__restrict__ w, const int *__restrict__ params,
+                                       float *__restrict__ out, int K) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j < K) out[j] = w[(size_t)params[P_TOKEN] * K + j];
+}
+
+// ---- argmax (greedy sampling on the device) ------------------------------------------------------------------------
+// One block of 1024: the index of the largest of x[n]; the lowest such index on ties; NaN never wins.
+extern "C" __global__ void argmax_f32(const float *__restrict__ x, int n, int *__restrict__ out) {
+    __shared__ float bv[32];
+    __shared__ int bi[32];
+    float best = -INFINITY;
+    int idx = 0x7fffffff;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = x[i];
+        if (v > best) {  // strictly greater keeps the first of equal values within a thread
+            best = v;
+            idx = i;
+        }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, best, o);
+        int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+        if (ov > best || (ov == best && oi < idx)) {
+            best = ov;
+            idx = oi;
+        }
+    }
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    if (lane == 0) {
+        bv[warp] = best;
+        bi[warp] = idx;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        best = lane < nwarps ? bv[lane] : -INFINITY;
+        idx = lane < nwarps ? bi[lane] : 0x7fffffff;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, best, o);
+            int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+            if (ov > best || (ov == best && oi < idx)) {
+                best = ov;
+                idx = oi;
+            }
+        }
+        if (lane == 0) *out = idx == 0x7fffffff ? 0 : idx;
+    }
+}
