@@ -51,6 +51,13 @@ public final class CudaDriver {
         if (KernelImage.load().isEmpty()) {
             return new Availability(false, 0, "this build has no CUDA kernels (nvcc was not found when it was built)");
         }
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            // the driver library first, by itself: a host without the NVIDIA driver gets a plain reason, and JCuda's
+            // native library is not even unpacked there
+            java.lang.foreign.SymbolLookup.libraryLookup("libcuda.so.1", arena);
+        } catch (IllegalArgumentException | IllegalCallerException e) {
+            return new Availability(false, 0, "libcuda.so.1 not found (no NVIDIA driver on this host)");
+        }
         try {
             JCudaDriver.setExceptionsEnabled(false);
             int r = cuInit(0);
@@ -72,15 +79,20 @@ public final class CudaDriver {
         }
     }
 
+    /** The telling line of a JCuda load failure (its message nests stack traces; the cause is in a later line). */
     private static String firstLine(Throwable e) {
         Throwable t = e;
         while (t.getMessage() == null && t.getCause() != null) {
             t = t.getCause();
         }
         String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage().strip();
-        int nl = m.indexOf('\n');
-        m = nl < 0 ? m : m.substring(0, nl).strip();
-        return m.length() > 200 ? m.substring(0, 200) + "..." : m;
+        String best = m.lines().findFirst().orElse(m).strip();
+        for (String line : m.lines().toList()) {
+            if (line.contains("UnsatisfiedLinkError: /")) {  // "...: /tmp/libJCudaDriver...so: <why>"
+                best = line.substring(line.indexOf("Error: ") + 7).strip();
+            }
+        }
+        return best.length() > 200 ? best.substring(0, 200) + "..." : best;
     }
 
     /** Throws a {@link CudaException} naming {@code what} and the error when {@code result} is not CUDA_SUCCESS. */

@@ -1,0 +1,458 @@
+package aether.device.cuda;
+
+import static aether.device.cuda.GpuTests.*;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import aether.runtime.tensor.GgmlType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import jcuda.driver.CUdeviceptr;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Every kernel of {@code aether_kernels.cu} against a float64 reference on fresh random inputs (the seed is printed),
+ * outputs poisoned with NaN before each launch. Tolerances are ||out - ref|| / ||ref|| unless said otherwise: float32
+ * arithmetic 1e-5..1e-4 depending on the length of the sums; q8_1 activations (the int8 dot products) 1e-2 against the
+ * unquantized reference and 1e-5 against a reference that quantizes the activations exactly as the kernel does.
+ * Skipped, with the reason, where no CUDA device is present.
+ */
+@Tag("gpu")
+@Timeout(120)
+class CudaKernelsTest {
+
+    private static CudaContext cuda;
+    private static CudaKernels kernels;
+    private final List<Runnable> frees = new ArrayList<>();
+
+    @BeforeAll
+    static void open() {
+        if (!CudaDriver.availability().available()) {
+            return;  // each test is then skipped by assumeGpu(), with the reason
+        }
+        cuda = CudaContext.open(0);
+        kernels = new CudaKernels(cuda);
+        System.out.println("GPU tests on " + cuda.name() + ", compute capability " + cuda.computeCapability() + ", "
+                + cuda.multiprocessors() + " SMs, " + (cuda.totalMemory() >> 20) + " MiB");
+    }
+
+    @AfterAll
+    static void close() {
+        if (cuda != null) {
+            cuda.close();
+        }
+    }
+
+    @org.junit.jupiter.api.BeforeEach
+    void requireGpu() {
+        assumeGpu();
+    }
+
+    @org.junit.jupiter.api.AfterEach
+    void freeBuffers() {
+        if (cuda != null) {
+            frees.forEach(Runnable::run);
+            frees.clear();
+        }
+    }
+
+    private CUdeviceptr up(float[] v) {
+        CUdeviceptr p = upload(cuda, v);
+        frees.add(() -> cuda.free(p, (long) v.length * 4));
+        return p;
+    }
+
+    private CUdeviceptr poison(int n) {
+        CUdeviceptr p = poisoned(cuda, n);
+        frees.add(() -> cuda.free(p, (long) n * 4));
+        return p;
+    }
+
+    private CUdeviceptr ints(int[] v) {
+        CUdeviceptr p = cuda.alloc((long) v.length * 4);
+        cuda.upload(v, p);
+        frees.add(() -> cuda.free(p, (long) v.length * 4));
+        return p;
+    }
+
+    private QuantizedVector quantized(int n) {
+        QuantizedVector q = QuantizedVector.allocate(cuda, n);
+        cuda.fill8(q.quants(), (byte) 0x55, n);
+        cuda.fill32(q.scales(), NAN_BITS, n / 16);
+        frees.add(() -> q.free(cuda));
+        return q;
+    }
+
+    private GpuMatrix matrix(GgmlType type, int rows, int cols, MemorySegment raw) {
+        GpuMatrix m = GpuMatrix.upload(cuda, type, rows, cols, raw, null);
+        frees.add(() -> m.free(cuda));
+        return m;
+    }
+
+    /** llama.cpp's q8_1 as the kernel computes it (float math, roundf = half away from zero). */
+    static float[] q8Emulated(float[] x) {
+        float[] out = new float[x.length];
+        for (int b = 0; b < x.length; b += 32) {
+            float amax = 0;
+            for (int i = 0; i < 32; i++) {
+                amax = Math.max(amax, Math.abs(x[b + i]));
+            }
+            float d = amax / 127f;
+            for (int i = 0; i < 32; i++) {
+                float v = amax == 0 ? 0 : x[b + i] / d;
+                float q = (float) (Math.signum(v) * Math.floor(Math.abs(v) + 0.5));
+                out[b + i] = q * d;
+            }
+        }
+        return out;
+    }
+
+    /** Reads back a quantized vector and checks it against the floats it should hold. */
+    private void checkQuantized(QuantizedVector q, float[] values) {
+        int n = values.length;
+        byte[] qs = new byte[n];
+        cuda.download(q.quants(), qs);
+        float[] ds = download(cuda, q.scales(), n / 16);
+        for (int b = 0; b < n / 32; b++) {
+            float d = ds[2 * b];
+            double sum = 0, amax = 0;
+            for (int i = 0; i < 32; i++) {
+                sum += values[b * 32 + i];
+                amax = Math.max(amax, Math.abs(values[b * 32 + i]));
+            }
+            assertThat((double) d).as("scale of block %d", b).isCloseTo(amax / 127, org.assertj.core.data.Offset.offset(amax * 1e-6 + 1e-30));
+            assertThat((double) ds[2 * b + 1]).as("sum of block %d", b).isCloseTo(sum, org.assertj.core.data.Offset.offset(amax * 32 * 1e-6 + 1e-30));
+            for (int i = 0; i < 32; i++) {
+                double err = Math.abs(qs[b * 32 + i] * (double) d - values[b * 32 + i]);
+                assertThat(err).as("element %d", b * 32 + i).isLessThanOrEqualTo(0.5 * d * (1 + 1e-5) + 1e-30);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1}x{2}")
+    @CsvSource({"Q4_0, 300, 4096", "Q4_0, 8192, 2048", "Q4_0, 77, 14336", "Q8_0, 300, 4096", "Q8_0, 8192, 2048",
+            "Q8_0, 77, 14336", "F16, 300, 4096", "F16, 8192, 2048", "F16, 77, 14336"})
+    void gemvMatchesTheFloat64Reference(GgmlType type, int rows, int cols) {
+        SplittableRandom r = random();
+        float[] wf = gaussian(r, rows * cols, 0.02);
+        MemorySegment raw = encode(type, wf);
+        float[] w = decode(type, raw, rows * cols);
+        float[] x = gaussian(r, cols, 1.0);
+        float[] add = gaussian(r, rows, 0.5);
+        GpuMatrix m = matrix(type, rows, cols, raw);
+        CUdeviceptr dx = up(x);
+        QuantizedVector xq = quantized(cols);
+        kernels.quantize(dx, xq);
+        CUdeviceptr y = poison(rows);
+        kernels.gemv(m, dx, xq, null, y);
+        float[] out = download(cuda, y, rows);
+        cuda.checkErrors("gemv");
+        double exact = relativeError(out, gemvReference(w, rows, cols, x, null));
+        if (m.readsQuantizedActivations()) {
+            checkQuantized(xq, x);
+            double emulated = relativeError(out, gemvReference(w, rows, cols, q8Emulated(x), null));
+            assertThat(emulated).as("vs q8_1-emulating reference").isLessThan(1e-5);
+            assertThat(exact).as("vs unquantized reference").isLessThan(1e-2);
+        } else {
+            assertThat(exact).as("vs float64 reference").isLessThan(1e-5);
+        }
+        // residual form, in place: y = add + W.x with y aliasing add
+        CUdeviceptr yAdd = up(add);
+        kernels.gemv(m, dx, xq, yAdd, yAdd);
+        float[] outAdd = download(cuda, yAdd, rows);
+        double[] refAdd = gemvReference(w, rows, cols, m.readsQuantizedActivations() ? q8Emulated(x) : x, add);
+        assertThat(relativeError(outAdd, refAdd)).as("y += W.x").isLessThan(1e-5);
+    }
+
+    @Test
+    void quantizeAndRmsNormAndSwiglu() {
+        SplittableRandom r = random();
+        int n = 4096;
+        float[] x = gaussian(r, n, 2.0);
+        float[] w = gaussian(r, n, 1.0);
+        float eps = 1e-5f;
+        CUdeviceptr dx = up(x), dw = up(w), h = poison(n);
+        QuantizedVector q = quantized(n);
+        kernels.rmsNorm(dx, dw, h, q, n, eps);
+        float[] hOut = download(cuda, h, n);
+        double ss = 0;
+        for (float v : x) {
+            ss += (double) v * v;
+        }
+        double scale = 1 / Math.sqrt(ss / n + eps);
+        double[] ref = new double[n];
+        for (int i = 0; i < n; i++) {
+            ref[i] = x[i] * scale * w[i];
+        }
+        assertThat(relativeError(hOut, ref)).as("rmsnorm").isLessThan(1e-5);
+        checkQuantized(q, hOut);
+
+        QuantizedVector q2 = quantized(n);
+        kernels.quantize(dx, q2);
+        cuda.synchronize();
+        checkQuantized(q2, x);
+
+        int ffn = 8192;
+        float[] gu = gaussian(r, 2 * ffn, 3.0);
+        CUdeviceptr dgu = up(gu), out = poison(ffn);
+        QuantizedVector q3 = quantized(ffn);
+        kernels.swiglu(dgu, out, q3, ffn);
+        float[] o = download(cuda, out, ffn);
+        double[] sref = new double[ffn];
+        for (int i = 0; i < ffn; i++) {
+            double g = gu[i];
+            sref[i] = g / (1 + Math.exp(-g)) * gu[ffn + i];
+        }
+        assertThat(relativeError(o, sref)).as("swiglu").isLessThan(1e-5);
+        checkQuantized(q3, o);
+
+        CUdeviceptr sum = poison(n);
+        kernels.add(dx, dw, sum, n);
+        float[] s = download(cuda, sum, n);
+        for (int i = 0; i < n; i++) {
+            assertThat(s[i]).isEqualTo(x[i] + w[i]);
+        }
+    }
+
+    @ParameterizedTest(name = "neox={0} H={1} Hkv={2} D={3} rot={4} pos={5}")
+    @CsvSource({"false, 8, 2, 64, 64, 0", "false, 32, 8, 128, 128, 1234", "true, 8, 4, 128, 128, 77",
+            "true, 4, 2, 64, 32, 500", "false, 4, 4, 96, 64, 9"})
+    void ropeRotatesQAndStoresKvAtThePositionAndSlot(boolean neox, int heads, int kvHeads, int dim, int rot, int pos) {
+        SplittableRandom r = random();
+        int ctx = 2048, slots = 2, slot = 1;
+        float base = 500000f, freqScale = 0.5f;
+        var shape = new CudaKernels.AttentionShape(heads, kvHeads, dim, rot, ctx, base, freqScale, neox);
+        int width = (heads + 2 * kvHeads) * dim;
+        float[] qkv = gaussian(r, width, 1.0);
+        float[] ff = new float[rot / 2];
+        for (int i = 0; i < ff.length; i++) {
+            ff[i] = 1 + (float) r.nextDouble() * 7;
+        }
+        CUdeviceptr dqkv = up(qkv), dff = up(ff);
+        long cacheHalves = (long) slots * kvHeads * ctx * dim;
+        CUdeviceptr kc = cuda.alloc(cacheHalves * 2), vc = cuda.alloc(cacheHalves * 2);
+        frees.add(() -> cuda.free(kc, cacheHalves * 2));
+        frees.add(() -> cuda.free(vc, cacheHalves * 2));
+        cuda.fill8(kc, (byte) 0xFF, cacheHalves * 2);  // f16 NaN everywhere
+        cuda.fill8(vc, (byte) 0xFF, cacheHalves * 2);
+        CUdeviceptr params = ints(new int[] {0, pos, slot, 0});
+        kernels.ropeKv(shape, dqkv, kc, vc, params, dff);
+        float[] out = download(cuda, dqkv, heads * dim);
+        double[] ref = new double[(heads + kvHeads) * dim];
+        for (int h = 0; h < heads + kvHeads; h++) {
+            for (int j = 0; j < dim; j++) {
+                double xj = qkv[h * dim + j];
+                if (j >= rot) {
+                    ref[h * dim + j] = xj;
+                    continue;
+                }
+                int pair, partner;
+                boolean first;
+                if (neox) {
+                    first = j < rot / 2;
+                    pair = first ? j : j - rot / 2;
+                    partner = first ? j + rot / 2 : j - rot / 2;
+                } else {
+                    first = j % 2 == 0;
+                    pair = j / 2;
+                    partner = first ? j + 1 : j - 1;
+                }
+                double theta = pos * Math.pow(base, -2.0 * pair / rot) / ff[pair] * freqScale;
+                double xp = qkv[h * dim + partner];
+                ref[h * dim + j] = first ? xj * Math.cos(theta) - xp * Math.sin(theta)
+                        : xp * Math.sin(theta) + xj * Math.cos(theta);
+            }
+        }
+        double[] qRef = java.util.Arrays.copyOf(ref, heads * dim);
+        assertThat(relativeError(out, qRef)).as("q rotated in place").isLessThan(1e-4);
+        byte[] kBytes = new byte[(int) (cacheHalves * 2)], vBytes = new byte[(int) (cacheHalves * 2)];
+        cuda.download(kc, kBytes);
+        cuda.download(vc, vBytes);
+        float[] kOut = new float[kvHeads * dim], vOut = new float[kvHeads * dim];
+        double[] kRef = new double[kvHeads * dim], vRef = new double[kvHeads * dim];
+        for (int g = 0; g < kvHeads; g++) {
+            for (int j = 0; j < dim; j++) {
+                long at = (((long) slot * kvHeads + g) * ctx + pos) * dim + j;
+                kOut[g * dim + j] = half(kBytes, at);
+                vOut[g * dim + j] = half(vBytes, at);
+                kRef[g * dim + j] = ref[(heads + g) * dim + j];
+                vRef[g * dim + j] = qkv[(heads + kvHeads + g) * dim + j];
+            }
+        }
+        assertThat(relativeError(kOut, kRef)).as("k in the cache (f16)").isLessThan(1e-3);
+        assertThat(relativeError(vOut, vRef)).as("v in the cache (f16)").isLessThan(1e-3);
+        // nothing else of the cache was written: a position next to it is still NaN
+        long other = (((long) slot * kvHeads) * ctx + (pos + 1) % ctx) * dim;
+        assertThat(Float.isNaN(half(kBytes, other))).isTrue();
+    }
+
+    static float half(byte[] b, long index) {
+        int i = (int) index * 2;
+        return Float.float16ToFloat((short) ((b[i] & 0xFF) | (b[i + 1] & 0xFF) << 8));
+    }
+
+    @ParameterizedTest(name = "H={0} Hkv={1} D={2} len={3} ctx={4}")
+    @CsvSource({"8, 2, 64, 1, 512", "8, 2, 64, 37, 512", "32, 8, 128, 300, 4096", "4, 4, 128, 4096, 4096",
+            "6, 2, 96, 1000, 70000"})
+    void attentionMatchesTheFloat64Reference(int heads, int kvHeads, int dim, int len, int ctx) {
+        SplittableRandom r = random();
+        int slots = 2, slot = 1;
+        var shape = new CudaKernels.AttentionShape(heads, kvHeads, dim, dim, ctx, 10000f, 1f, false);
+        float[] q = gaussian(r, heads * dim, 1.0);
+        long halves = (long) slots * kvHeads * ctx * dim;
+        MemorySegment kh = Arena.ofAuto().allocate(halves * 2), vh = Arena.ofAuto().allocate(halves * 2);
+        float[][] k = new float[kvHeads][len * dim], v = new float[kvHeads][len * dim];
+        for (int g = 0; g < kvHeads; g++) {
+            for (int p = 0; p < len; p++) {
+                for (int i = 0; i < dim; i++) {
+                    long at = (((long) slot * kvHeads + g) * ctx + p) * dim + i;
+                    short ks = Float.floatToFloat16((float) (gaussian1(r) * 2));
+                    short vs = Float.floatToFloat16((float) gaussian1(r));
+                    kh.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, at, ks);
+                    vh.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, at, vs);
+                    k[g][p * dim + i] = Float.float16ToFloat(ks);
+                    v[g][p * dim + i] = Float.float16ToFloat(vs);
+                }
+            }
+        }
+        CUdeviceptr kc = cuda.alloc(halves * 2), vc = cuda.alloc(halves * 2);
+        frees.add(() -> cuda.free(kc, halves * 2));
+        frees.add(() -> cuda.free(vc, halves * 2));
+        cuda.upload(kh, kc);
+        cuda.upload(vh, vc);
+        CUdeviceptr dq = up(q), out = poison(heads * dim);
+        CUdeviceptr params = ints(new int[] {0, len - 1, slot, 0});
+        var scratch = CudaKernels.AttentionScratch.allocate(cuda, shape);
+        frees.add(() -> scratch.free(cuda, shape));
+        QuantizedVector oq = quantized(heads * dim);
+        float scale = 1f / (float) Math.sqrt(dim);
+        kernels.prepareAttention(shape);
+        kernels.attention(shape, dq, kc, vc, params, scratch, scale, out, oq);
+        float[] o = download(cuda, out, heads * dim);
+        double[] ref = new double[heads * dim];
+        for (int h = 0; h < heads; h++) {
+            int g = h / (heads / kvHeads);
+            double[] s = new double[len];
+            double m = Double.NEGATIVE_INFINITY;
+            for (int p = 0; p < len; p++) {
+                double acc = 0;
+                for (int i = 0; i < dim; i++) {
+                    acc += (double) q[h * dim + i] * scale * k[g][p * dim + i];
+                }
+                s[p] = acc;
+                m = Math.max(m, acc);
+            }
+            double l = 0;
+            for (int p = 0; p < len; p++) {
+                s[p] = Math.exp(s[p] - m);
+                l += s[p];
+            }
+            for (int i = 0; i < dim; i++) {
+                double acc = 0;
+                for (int p = 0; p < len; p++) {
+                    acc += s[p] * v[g][p * dim + i];
+                }
+                ref[h * dim + i] = acc / l;
+            }
+        }
+        assertThat(relativeError(o, ref)).as("attention").isLessThan(1e-4);
+        checkQuantized(oq, o);
+    }
+
+    private static double gaussian1(SplittableRandom r) {
+        return Math.sqrt(-2 * Math.log(1 - r.nextDouble())) * Math.cos(2 * Math.PI * r.nextDouble());
+    }
+
+    @ParameterizedTest
+    @CsvSource({"Q4_0", "Q8_0", "F16", "F32"})
+    void getRowDequantizesTheTokensRow(GgmlType type) {
+        SplittableRandom r = random();
+        int rows = 50, cols = 2048 + 256;
+        float[] table = gaussian(r, rows * cols, 0.5);
+        MemorySegment raw = encode(type, table);
+        float[] decoded = decode(type, raw, rows * cols);
+        GpuMatrix m = matrix(type, rows, cols, raw);
+        for (int rep = 0; rep < 3; rep++) {
+            int token = r.nextInt(rows);
+            CUdeviceptr params = ints(new int[] {token, 0, 0, 0});
+            CUdeviceptr out = poison(cols);
+            kernels.getRow(m, params, out);
+            float[] o = download(cuda, out, cols);
+            float[] expected = java.util.Arrays.copyOfRange(decoded, token * cols, (token + 1) * cols);
+            assertThat(o).as("row %d", token).containsExactly(expected);
+        }
+    }
+
+    @Test
+    void argmaxTakesTheFirstOfEqualMaximaAndIgnoresNaN() {
+        SplittableRandom r = random();
+        int n = 32000 + 7;
+        float[] x = gaussian(r, n, 1.0);
+        int a = 1 + r.nextInt(n - 2), b = a + 1 + r.nextInt(n - a - 1);
+        x[a] = 100f;
+        x[b] = 100f;
+        x[r.nextInt(n)] = Float.NaN;
+        if (Float.isNaN(x[a]) || Float.isNaN(x[b])) {
+            x[a] = 100f;
+            x[b] = 100f;
+        }
+        CUdeviceptr dx = up(x);
+        CUdeviceptr out = ints(new int[] {-1});
+        kernels.argmax(dx, n, out);
+        int[] idx = new int[1];
+        cuda.download(out, idx);
+        assertThat(idx[0]).isEqualTo(a);
+    }
+
+    @Test
+    void aCapturedGraphReadsPerTokenValuesFromTheParamsBuffer() {
+        SplittableRandom r = random();
+        int vocab = 64, dim = 1024, rows = 512;
+        float[] table = gaussian(r, vocab * dim, 1.0);
+        MemorySegment tableRaw = encode(GgmlType.Q8_0, table);
+        float[] tableDec = decode(GgmlType.Q8_0, tableRaw, vocab * dim);
+        float[] wf = gaussian(r, rows * dim, 0.05);
+        MemorySegment wRaw = encode(GgmlType.Q4_0, wf);
+        float[] w = decode(GgmlType.Q4_0, wRaw, rows * dim);
+        GpuMatrix tab = matrix(GgmlType.Q8_0, vocab, dim, tableRaw);
+        GpuMatrix mat = matrix(GgmlType.Q4_0, rows, dim, wRaw);
+        CUdeviceptr params = ints(new int[] {0, 0, 0, 0});
+        CUdeviceptr x = poison(dim), y = poison(rows), best = ints(new int[] {-1});
+        QuantizedVector xq = quantized(dim);
+        try (CudaContext.Graph graph = cuda.capture(() -> {
+            kernels.getRow(tab, params, x);
+            kernels.quantize(x, xq);
+            kernels.gemv(mat, x, xq, null, y);
+            kernels.argmax(y, rows, best);
+        })) {
+            for (int rep = 0; rep < 4; rep++) {
+                int token = r.nextInt(vocab);
+                cuda.fill32(y, NAN_BITS, rows);
+                cuda.uploadAsync(new int[] {token, rep, 0, 0}, params);
+                graph.launch();
+                float[] out = download(cuda, y, rows);
+                float[] row = java.util.Arrays.copyOfRange(tableDec, token * dim, (token + 1) * dim);
+                double[] ref = gemvReference(w, rows, dim, q8Emulated(row), null);
+                assertThat(relativeError(out, ref)).as("token %d", token).isLessThan(1e-5);
+                int[] idx = new int[1];
+                cuda.download(best, idx);
+                int expected = 0;
+                for (int i = 1; i < rows; i++) {
+                    if (out[i] > out[expected]) {
+                        expected = i;
+                    }
+                }
+                assertThat(idx[0]).isEqualTo(expected);
+            }
+        }
+    }
+}
