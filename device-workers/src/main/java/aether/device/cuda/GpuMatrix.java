@@ -24,6 +24,16 @@ public record GpuMatrix(GgmlType type, int rows, int cols, CUdeviceptr quants, C
      */
     public static GpuMatrix upload(CudaContext cuda, GgmlType type, int rows, int cols, MemorySegment raw,
             CUdeviceptr staging) {
+        return upload(cuda, type, rows, cols, java.util.List.of(raw), staging);
+    }
+
+    /**
+     * Like {@link #upload(CudaContext, GgmlType, int, int, MemorySegment, CUdeviceptr)} for a matrix whose rows come
+     * in several parts (e.g. the Q, K and V projections stacked into one matrix, so one GEMV computes all three):
+     * rows are row-major, so the parts' bytes one after another are the stacked matrix.
+     */
+    public static GpuMatrix upload(CudaContext cuda, GgmlType type, int rows, int cols, java.util.List<MemorySegment> parts,
+            CUdeviceptr staging) {
         if (!supports(type)) {
             throw new IllegalArgumentException("matrix type " + type + " (the CUDA kernels read Q4_0, Q8_0, F16, F32)");
         }
@@ -33,13 +43,14 @@ public record GpuMatrix(GgmlType type, int rows, int cols, CUdeviceptr quants, C
                     + ": rows must hold whole blocks (and a multiple of 8 elements for F16)");
         }
         long expected = type.bytesFor((long) rows * cols);
-        if (raw.byteSize() != expected) {
+        long given = parts.stream().mapToLong(MemorySegment::byteSize).sum();
+        if (given != expected) {
             throw new IllegalArgumentException("matrix of " + rows + " x " + cols + " " + type + " takes " + expected
-                    + " bytes, got " + raw.byteSize());
+                    + " bytes, got " + given);
         }
         if (type == GgmlType.F16 || type == GgmlType.F32) {
             CUdeviceptr p = cuda.alloc(expected);
-            cuda.upload(raw, p);
+            copyParts(cuda, parts, p);
             return new GpuMatrix(type, rows, cols, p, null, expected);
         }
         long blocks = (long) rows * (cols / 32);
@@ -49,7 +60,7 @@ public record GpuMatrix(GgmlType type, int rows, int cols, CUdeviceptr quants, C
         boolean ownStaging = staging == null;
         CUdeviceptr stage = ownStaging ? cuda.alloc(expected) : staging;
         try {
-            cuda.upload(raw, stage);
+            copyParts(cuda, parts, stage);
             int threads = 256;
             long grid = (blocks + threads - 1) / threads;
             if (grid > Integer.MAX_VALUE) {
@@ -64,6 +75,14 @@ public record GpuMatrix(GgmlType type, int rows, int cols, CUdeviceptr quants, C
             }
         }
         return new GpuMatrix(type, rows, cols, q, d, blocks * quantBytes + blocks * 2);
+    }
+
+    private static void copyParts(CudaContext cuda, java.util.List<MemorySegment> parts, CUdeviceptr dst) {
+        long off = 0;
+        for (MemorySegment part : parts) {
+            cuda.upload(part, dst.withByteOffset(off));
+            off += part.byteSize();
+        }
     }
 
     /** Whether a GEMV with this matrix reads quantized activations ({@link QuantizedVector}) or floats. */

@@ -4,6 +4,7 @@ import aether.llm.engine.InferenceModel;
 import aether.llm.engine.InferenceModel.BatchEntry;
 import aether.llm.engine.LoadedModel;
 import aether.llm.engine.Sequence;
+import aether.llm.engine.cuda.CudaInferenceModel;
 import aether.llm.gguf.GgufFile;
 import aether.llm.gguf.ModelSummary;
 import aether.llm.gguf.TensorInfo;
@@ -131,11 +132,23 @@ public final class BenchCommand implements Callable<Integer> {
                     tg[r] = genTokens * 1e9 / ns;
                 }
                 int threads = modelOptions.threads > 0 ? modelOptions.threads : Runtime.getRuntime().availableProcessors();
-                err.println("aether bench: measuring memory read bandwidth (" + threads + " threads, "
-                        + bandwidthMib + " MiB)");
-                err.flush();
-                MemoryBandwidth.Result bw = MemoryBandwidth.measureRead(threads, (long) bandwidthMib << 20, 8);
-                long weightBytes = weightBytesPerToken(m.file(), vocab);
+                MemoryBandwidth.Result bw;
+                long weightBytes;
+                if (model instanceof CudaInferenceModel gpu) {
+                    // the GPU's roofline: a device-to-device copy, bytes read plus written
+                    err.println("aether bench: measuring device-to-device copy bandwidth on " + gpu.deviceName()
+                            + " (1 GiB)");
+                    err.flush();
+                    double gbs = gpu.copyBandwidthGBs(1L << 30);
+                    bw = new MemoryBandwidth.Result(0, 1L << 30, 15, gbs);
+                    weightBytes = gpu.weightBytesPerToken();
+                } else {
+                    err.println("aether bench: measuring memory read bandwidth (" + threads + " threads, "
+                            + bandwidthMib + " MiB)");
+                    err.flush();
+                    bw = MemoryBandwidth.measureRead(threads, (long) bandwidthMib << 20, 8);
+                    weightBytes = weightBytesPerToken(m.file(), vocab);
+                }
                 Rates ppRates = new Rates(pp);
                 Rates tgRates = new Rates(tg);
                 double roofline = tg.length == 0 ? 0 : weightBytes * tgRates.mean() / (bw.readGBs() * 1e9);
@@ -207,7 +220,8 @@ public final class BenchCommand implements Callable<Integer> {
         long params = m.file().tensors().stream().mapToLong(TensorInfo::elementCount).sum();
         out.printf("model %s: %s, %s, %s parameters; engine %s, %d threads, batch %d, KV %s%n",
                 m.path().getFileName(), m.model().config().architecture(), ModelSummary.humanBytes(fileBytes(m)),
-                ModelSummary.humanCount(params), m.model().getClass().getSimpleName(), threads,
+                ModelSummary.humanCount(params), m.model().getClass().getSimpleName(),
+                m.model() instanceof CudaInferenceModel ? 0 : threads,
                 modelOptions.batchSize, modelOptions.kvType);
         out.printf("| %-8s | %22s |%n", "test", "t/s");
         out.printf("| %-8s | %22s |%n", "--------", "----------------------");
@@ -217,7 +231,13 @@ public final class BenchCommand implements Callable<Integer> {
         if (tg.samples().length > 0) {
             out.printf(Locale.ROOT, "| %-8s | %22s |%n", "tg" + genTokens, "%.2f ± %.2f".formatted(tg.mean(), tg.sd()));
         }
-        out.printf(Locale.ROOT, "memory read bandwidth: %s%n", bw);
+        if (m.model() instanceof CudaInferenceModel gpu) {
+            out.printf(Locale.ROOT, "GPU %s: device-to-device copy bandwidth %.1f GB/s (bytes read + written, 1 GiB, "
+                    + "median of %d); prompt runs token by token through the decode graph in this increment%n",
+                    gpu.deviceName(), bw.readGBs(), bw.passes());
+        } else {
+            out.printf(Locale.ROOT, "memory read bandwidth: %s%n", bw);
+        }
         if (tg.samples().length > 0) {
             out.printf(Locale.ROOT, "decode reads %s of weights per token: %.2f GB/s at %.2f t/s = %.1f%% of the "
                     + "measured bandwidth (roofline fraction %.4f)%s%n", ModelSummary.humanBytes(weightBytes),

@@ -34,6 +34,11 @@ public final class ModelOptions {
             description = "KV cache type: f16, q8_0 or f32 (default: ${DEFAULT-VALUE})")
     String kvType;
 
+    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "cpu",
+            description = "where the model runs: cpu, or cuda (GPU 0; llama models with Q4_0/Q8_0/F16 weights) "
+                    + "(default: ${DEFAULT-VALUE})")
+    String device;
+
     @Option(names = "--debug", description = "print the stack trace of a failure")
     boolean debug;
 
@@ -59,7 +64,17 @@ public final class ModelOptions {
         }
     }
 
+    /** True for {@code --device cuda}; checks the value. */
+    boolean cuda() {
+        return switch (device) {
+            case "cpu" -> false;
+            case "cuda" -> true;
+            default -> throw new IllegalArgumentException("--device " + device + " (expected cpu or cuda)");
+        };
+    }
+
     EngineOptions engineOptions(int sequences) {
+        cuda();
         return new EngineOptions(contextSize, sequences, batchSize, threads, kvType);
     }
 
@@ -94,7 +109,7 @@ public final class ModelOptions {
         LoadedModel loaded;
         Thread ticker = Thread.ofVirtual().start(() -> tick(err));
         try {
-            loaded = LoadedModel.open(path, options);
+            loaded = cuda() ? aether.llm.engine.cuda.CudaModels.open(path, options) : LoadedModel.open(path, options);
         } finally {
             ticker.interrupt();
             try {

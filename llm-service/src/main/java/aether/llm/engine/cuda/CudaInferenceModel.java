@@ -1,0 +1,557 @@
+package aether.llm.engine.cuda;
+
+import aether.device.cuda.CudaBench;
+import aether.device.cuda.CudaContext;
+import aether.device.cuda.CudaKernels;
+import aether.device.cuda.CudaKernels.AttentionScratch;
+import aether.device.cuda.CudaKernels.AttentionShape;
+import aether.device.cuda.GpuMatrix;
+import aether.device.cuda.QuantizedVector;
+import aether.llm.engine.EngineOptions;
+import aether.llm.engine.InferenceModel;
+import aether.llm.engine.Sequence;
+import aether.llm.gguf.GgufFile;
+import aether.llm.gguf.TensorInfo;
+import aether.llm.model.ModelConfig;
+import aether.llm.model.ModelLoadException;
+import aether.llm.model.ModelWeights;
+import aether.runtime.tensor.GgmlType;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Objects;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * A llama-architecture model on one CUDA GPU. Weights are uploaded once (Q4_0/Q8_0 repacked on the device, Q/K/V and
+ * gate/up stacked so each pair or triple is one GEMV), the KV cache is f16 in device memory ({@code maxSequences}
+ * slots of {@code contextSize} positions), and one token's forward pass is ~10 kernels per layer on one stream. The
+ * pass is captured as a CUDA graph on first use and replayed for every token; what changes per token (token id,
+ * position, slot) is written to a small device buffer the kernels read, so the graph stays valid. Only the logits come
+ * back to the host.
+ *
+ * <p>This increment runs prompts token by token through the same graph (without the output head for all but the last
+ * prompt token): prefill is therefore about as fast per token as decode, far from a GEMM prefill. Entries of a batch
+ * run one after another.
+ *
+ * <p>Not thread-safe (one engine thread drives it, as {@link InferenceModel} says).
+ */
+public final class CudaInferenceModel implements InferenceModel {
+
+    /** Positions per accounted KV block (for {@link #kvStats()}; the cache itself is contiguous per slot). */
+    public static final int BLOCK_POSITIONS = 16;
+
+    private final CudaContext cuda;
+    private final CudaKernels k;
+    private final ModelConfig config;
+    private final int contextSize;
+    private final int slots;
+    private final Runnable onClose;
+    private final List<Runnable> frees = new ArrayList<>();
+    private final boolean[] slotUsed;
+    private final long weightBytes;
+
+    // weights
+    private final GpuMatrix tokenEmbedding;
+    private final Layer[] layers;
+    private final CUdeviceptr outputNorm;
+    private final GpuMatrix output;
+    private final CUdeviceptr ropeFactors;
+    // activations and state
+    private final AttentionShape shape;
+    private final AttentionScratch scratch;
+    private final CUdeviceptr params;
+    private final CUdeviceptr x;
+    private final CUdeviceptr h;
+    private final QuantizedVector hq;
+    private final CUdeviceptr qkv;
+    private final CUdeviceptr attn;
+    private final QuantizedVector attnQ;
+    private final CUdeviceptr gateUp;
+    private final CUdeviceptr act;
+    private final QuantizedVector actQ;
+    private final CUdeviceptr logits;
+    private final CUdeviceptr best;
+    private final float kqScale;
+    private final float[] hostLogits;
+    private final int[] hostParams = new int[CudaKernels.PARAM_WORDS];
+
+    private CudaContext.Graph decodeGraph;
+    private CudaContext.Graph prefillGraph;
+    private boolean validated;
+    private boolean closed;
+
+    private record Layer(CUdeviceptr attnNorm, GpuMatrix qkv, GpuMatrix wo, CUdeviceptr ffnNorm, GpuMatrix gateUp,
+            GpuMatrix down, CUdeviceptr kCache, CUdeviceptr vCache) {}
+
+    /**
+     * Uploads the model in {@code file} to {@code cuda}'s device.
+     *
+     * @param contextSize positions per sequence (at most the model's context length)
+     * @param slots       sequences that can hold KV memory at once
+     * @param onClose     run once by {@link #close()} (e.g. closing the file)
+     * @throws ModelLoadException when the architecture, a tensor type or a shape is not one this engine runs, or the
+     *                            device has too little memory
+     */
+    public static CudaInferenceModel load(CudaContext cuda, GgufFile file, int contextSize, int slots,
+            Runnable onClose) {
+        return new CudaInferenceModel(cuda, file, ModelConfig.read(file), contextSize, slots, onClose);
+    }
+
+    private CudaInferenceModel(CudaContext cuda, GgufFile file, ModelConfig c, int contextSize, int slots,
+            Runnable onClose) {
+        this.cuda = cuda;
+        this.k = new CudaKernels(cuda);
+        this.config = c;
+        this.onClose = Objects.requireNonNull(onClose, "onClose");
+        checkSupported(file, c);
+        if (contextSize < 1 || contextSize > c.contextLength()) {
+            throw new IllegalArgumentException("context size " + contextSize + " (expected 1.." + c.contextLength()
+                    + ", the model's context length)");
+        }
+        if (slots < 1) {
+            throw new IllegalArgumentException("sequence slots " + slots + " (expected 1+)");
+        }
+        this.contextSize = contextSize;
+        this.slots = slots;
+        this.slotUsed = new boolean[slots];
+        int dim = c.embeddingLength(), ffn = c.feedForwardLength(), qw = c.queryWidth();
+        long kvBytes = 2L * c.blockCount() * slots * c.headCountKv() * (long) contextSize * c.headDim() * 2;
+        long needed = weightBytes(file) + kvBytes + (64L << 20);
+        long free = cuda.freeMemory();
+        if (needed > free) {
+            throw new ModelLoadException(c.architecture(), "needs about " + (needed >> 20) + " MiB of GPU memory ("
+                    + (kvBytes >> 20) + " MiB of it KV cache for " + slots + " x " + contextSize + " positions), "
+                    + (free >> 20) + " MiB free on " + cuda.name() + " (lower --ctx)");
+        }
+        ModelWeights weights = new ModelWeights(file, c.architecture());
+        try {
+            long maxStaging = stagingBytes(file, c.blockCount());
+            CUdeviceptr staging = cuda.alloc(maxStaging);
+            try {
+                this.tokenEmbedding = matrix(file, staging, c.vocabSize(), dim, "token_embd.weight");
+                this.layers = new Layer[c.blockCount()];
+                for (int il = 0; il < layers.length; il++) {
+                    String b = "blk." + il + ".";
+                    layers[il] = new Layer(
+                            vector(weights, b + "attn_norm.weight", dim),
+                            matrix(file, staging, qw + 2 * c.keyWidth(), dim, b + "attn_q.weight",
+                                    b + "attn_k.weight", b + "attn_v.weight"),
+                            matrix(file, staging, dim, qw, b + "attn_output.weight"),
+                            vector(weights, b + "ffn_norm.weight", dim),
+                            matrix(file, staging, 2 * ffn, dim, b + "ffn_gate.weight", b + "ffn_up.weight"),
+                            matrix(file, staging, dim, ffn, b + "ffn_down.weight"),
+                            buffer(kvBytes / c.blockCount() / 2),
+                            buffer(kvBytes / c.blockCount() / 2));
+                }
+                this.outputNorm = vector(weights, "output_norm.weight", dim);
+                this.output = file.tensor("output.weight").isPresent()
+                        ? matrix(file, staging, c.vocabSize(), dim, "output.weight") : tokenEmbedding;
+                if (output.type() == GgmlType.F32) {
+                    throw new ModelLoadException(c.architecture(), "the output matrix is F32; the CUDA GEMV kernels "
+                            + "read Q4_0, Q8_0 and F16");
+                }
+                this.ropeFactors = weights.optionalVector("rope_freqs.weight", c.ropeDimensions() / 2)
+                        .map(this::floats).orElse(null);
+            } finally {
+                cuda.free(staging, maxStaging);
+            }
+            this.shape = new AttentionShape(c.headCount(), c.headCountKv(), c.headDim(), c.ropeDimensions(),
+                    contextSize, (float) c.ropeFreqBase(), (float) c.ropeFreqScale(), false);
+            this.scratch = AttentionScratch.allocate(cuda, shape);
+            frees.add(() -> scratch.free(cuda, shape));
+            k.prepareAttention(shape);
+            this.params = buffer(CudaKernels.PARAM_WORDS * 4L);
+            this.x = buffer(dim * 4L);
+            this.h = buffer(dim * 4L);
+            this.hq = quantized(dim);
+            this.qkv = buffer((qw + 2L * c.keyWidth()) * 4);
+            this.attn = buffer(qw * 4L);
+            this.attnQ = quantized(qw);
+            this.gateUp = buffer(2L * ffn * 4);
+            this.act = buffer(ffn * 4L);
+            this.actQ = quantized(ffn);
+            this.logits = buffer(c.vocabSize() * 4L);
+            this.best = buffer(4);
+            this.kqScale = 1.0f / (float) Math.sqrt(c.headDim());
+            this.hostLogits = new float[c.vocabSize()];
+            long w = tokenEmbedding.bytes() / c.vocabSize() + (output == tokenEmbedding ? output.bytes() : 0);
+            for (Layer l : layers) {
+                w += l.qkv().bytes() + l.wo().bytes() + l.gateUp().bytes() + l.down().bytes();
+            }
+            this.weightBytes = w + (output == tokenEmbedding ? 0 : output.bytes());
+            cuda.synchronize();
+        } catch (RuntimeException e) {
+            freeAll();
+            throw e;
+        }
+    }
+
+    /** Refuses what this engine does not run, naming it. */
+    private static void checkSupported(GgufFile file, ModelConfig c) {
+        if (!c.architecture().equals("llama")) {
+            throw new ModelLoadException(c.architecture(), "the CUDA engine runs llama-architecture models only "
+                    + "(this increment); use --device cpu");
+        }
+        for (TensorInfo t : file.tensors()) {
+            if (t.name().endsWith(".bias")) {
+                throw new ModelLoadException(c.architecture(), "tensor '" + t.name() + "': biases are not supported "
+                        + "by the CUDA engine yet; use --device cpu");
+            }
+            if (t.rank() == 2 && !GpuMatrix.supports(t.type())) {
+                throw new ModelLoadException(c.architecture(), "tensor '" + t.name() + "' is " + t.type()
+                        + "; the CUDA engine reads Q4_0, Q8_0, F16 (and F32 embeddings); use --device cpu");
+            }
+        }
+        int dim = c.embeddingLength();
+        if (dim % 32 != 0 || c.feedForwardLength() % 32 != 0 || c.headDim() % 32 != 0 || c.headDim() > 1024
+                || c.valueHeadDim() != c.headDim()) {
+            throw new ModelLoadException(c.architecture(), "shape dim " + dim + ", ffn " + c.feedForwardLength()
+                    + ", head " + c.headDim() + "/" + c.valueHeadDim() + ": the CUDA kernels need multiples of 32, "
+                    + "a head size up to 1024 and equal key and value head sizes");
+        }
+    }
+
+    /** Raw bytes of the largest quantized matrix the loader repacks at once (a tensor, or a stacked group). */
+    private static long stagingBytes(GgufFile file, int layers) {
+        long max = 1;
+        for (TensorInfo t : file.tensors()) {
+            if (t.type() == GgmlType.Q4_0 || t.type() == GgmlType.Q8_0) {
+                max = Math.max(max, t.sizeBytes());
+            }
+        }
+        for (int il = 0; il < layers; il++) {
+            String b = "blk." + il + ".";
+            max = Math.max(max, quantizedBytes(file, b + "attn_q.weight", b + "attn_k.weight", b + "attn_v.weight"));
+            max = Math.max(max, quantizedBytes(file, b + "ffn_gate.weight", b + "ffn_up.weight"));
+        }
+        return max;
+    }
+
+    private static long quantizedBytes(GgufFile file, String... names) {
+        long total = 0;
+        for (String n : names) {
+            TensorInfo t = file.tensor(n).orElse(null);
+            if (t != null && (t.type() == GgmlType.Q4_0 || t.type() == GgmlType.Q8_0)) {
+                total += t.sizeBytes();
+            }
+        }
+        return total;
+    }
+
+    private static long weightBytes(GgufFile file) {
+        long total = 0;
+        for (TensorInfo t : file.tensors()) {
+            total += t.sizeBytes();
+        }
+        return total;
+    }
+
+    private CUdeviceptr buffer(long bytes) {
+        CUdeviceptr p = cuda.alloc(bytes);
+        frees.add(() -> cuda.free(p, bytes));
+        return p;
+    }
+
+    private QuantizedVector quantized(int n) {
+        QuantizedVector q = QuantizedVector.allocate(cuda, n);
+        frees.add(() -> q.free(cuda));
+        return q;
+    }
+
+    private CUdeviceptr floats(float[] v) {
+        CUdeviceptr p = buffer(v.length * 4L);
+        cuda.upload(v, p);
+        return p;
+    }
+
+    private CUdeviceptr vector(ModelWeights weights, String name, int length) {
+        return floats(weights.vector(name, length));
+    }
+
+    /** Rows stacked from the named tensors (each [rows_i][cols], all of one type), uploaded as one matrix. */
+    private GpuMatrix matrix(GgufFile file, CUdeviceptr staging, int rows, int cols, String... names) {
+        List<MemorySegment> parts = new ArrayList<>();
+        GgmlType type = null;
+        long total = 0;
+        for (String name : names) {
+            TensorInfo t = file.tensor(name).orElseThrow(() -> new ModelLoadException(config.architecture(),
+                    "tensor '" + name + "' is missing from the model file (" + file.path().getFileName() + ")"));
+            if (t.rank() != 2 || t.dim(0) != cols) {
+                throw new ModelLoadException(config.architecture(), "tensor '" + name + "' has ne "
+                        + java.util.Arrays.toString(t.shape()) + ", expected rows of " + cols);
+            }
+            if (type != null && t.type() != type) {
+                throw new ModelLoadException(config.architecture(), "tensors " + String.join(", ", names)
+                        + " have different types (" + type + ", " + t.type() + "); the CUDA engine stacks them into "
+                        + "one matrix and needs one type");
+            }
+            type = t.type();
+            total += t.dim(1);
+            parts.add(file.tensorData(t));
+        }
+        if (total != rows) {
+            throw new ModelLoadException(config.architecture(), String.join(" + ", names) + " have " + total
+                    + " rows, expected " + rows);
+        }
+        GpuMatrix m = GpuMatrix.upload(cuda, type, rows, cols, parts, staging);
+        frees.add(() -> m.free(cuda));
+        return m;
+    }
+
+    /** One token through every layer; with {@code head}, also the output norm, the logits and their argmax. */
+    private void enqueueForward(boolean head) {
+        ModelConfig c = config;
+        int dim = c.embeddingLength();
+        float eps = (float) c.rmsEps();
+        k.getRow(tokenEmbedding, params, x);
+        for (Layer l : layers) {
+            k.rmsNorm(x, l.attnNorm(), h, hq, dim, eps);
+            k.gemv(l.qkv(), h, hq, null, qkv);
+            k.ropeKv(shape, qkv, l.kCache(), l.vCache(), params, ropeFactors);
+            k.attention(shape, qkv, l.kCache(), l.vCache(), params, scratch, kqScale, attn, attnQ);
+            k.gemv(l.wo(), attn, attnQ, x, x);
+            k.rmsNorm(x, l.ffnNorm(), h, hq, dim, eps);
+            k.gemv(l.gateUp(), h, hq, null, gateUp);
+            k.swiglu(gateUp, act, actQ, c.feedForwardLength());
+            k.gemv(l.down(), act, actQ, x, x);
+        }
+        if (head) {
+            k.rmsNorm(x, outputNorm, h, hq, dim, eps);
+            k.gemv(output, h, hq, null, logits);
+            k.argmax(logits, c.vocabSize(), best);
+        }
+    }
+
+    /** Runs one token at {@code pos} of {@code slot}; the first run is eager and checked, later ones replay graphs. */
+    private void runToken(int token, int pos, int slot, boolean head) {
+        hostParams[CudaKernels.PARAM_TOKEN] = token;
+        hostParams[CudaKernels.PARAM_POS] = pos;
+        hostParams[CudaKernels.PARAM_SLOT] = slot;
+        cuda.uploadAsync(hostParams, params);
+        if (!validated) {
+            enqueueForward(head);
+            cuda.checkErrors("the first forward pass of " + config.architecture() + " (eager)");
+            validated = true;
+            return;
+        }
+        if (head) {
+            if (decodeGraph == null) {
+                decodeGraph = cuda.capture(() -> enqueueForward(true));
+            }
+            decodeGraph.launch();
+        } else {
+            if (prefillGraph == null) {
+                prefillGraph = cuda.capture(() -> enqueueForward(false));
+            }
+            prefillGraph.launch();
+        }
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public int contextSize() {
+        return contextSize;
+    }
+
+    /** The GPU's name, for reports. */
+    public String deviceName() {
+        return cuda.name();
+    }
+
+    /** Weight bytes one decode step reads (every matrix, one embedding row, the output head). */
+    public long weightBytesPerToken() {
+        return weightBytes;
+    }
+
+    /** Device-to-device copy bandwidth of this GPU, GB/s of bytes read plus written (a 1 GiB copy, median). */
+    public double copyBandwidthGBs(long bytes) {
+        return CudaBench.copyBandwidth(cuda, bytes, 15);
+    }
+
+    /** The argmax of the logits of the last step's last entry, computed on the device (greedy sampling). */
+    public int lastArgmax() {
+        int[] v = new int[1];
+        cuda.download(best, v);
+        return v[0];
+    }
+
+    @Override
+    public Sequence newSequence() {
+        checkOpen();
+        return new GpuSequence();
+    }
+
+    @Override
+    public void step(List<BatchEntry> batch, float[] logitsOut) {
+        checkOpen();
+        int vocab = config.vocabSize();
+        if (batch.isEmpty()) {
+            throw new IllegalArgumentException("step of an empty batch");
+        }
+        if (logitsOut.length < (long) batch.size() * vocab) {
+            throw new IllegalArgumentException("logits array of " + logitsOut.length + " floats for " + batch.size()
+                    + " entries of vocab " + vocab + " (expected at least " + (long) batch.size() * vocab + ")");
+        }
+        var seen = new IdentityHashMap<Sequence, Boolean>();
+        int newSlots = 0;
+        for (BatchEntry e : batch) {
+            if (!(e.sequence() instanceof GpuSequence s) || s.owner() != this) {
+                throw new IllegalArgumentException("sequence not created by this model");
+            }
+            if (s.isClosed()) {
+                throw new IllegalArgumentException("step on a closed sequence");
+            }
+            if (seen.put(s, Boolean.TRUE) != null) {
+                throw new IllegalArgumentException("a sequence appears twice in one step");
+            }
+            for (int i = e.from(); i < e.to(); i++) {
+                if (e.tokens()[i] < 0 || e.tokens()[i] >= vocab) {
+                    throw new IllegalArgumentException("token id " + e.tokens()[i] + " at index " + i
+                            + " (expected 0.." + (vocab - 1) + ")");
+                }
+            }
+            if (s.length + e.length() > contextSize) {
+                throw new KvCacheFullException("context full: a sequence of " + s.length + " positions cannot take "
+                        + e.length() + " more (context size " + contextSize + ")");
+            }
+            if (s.slot < 0) {
+                newSlots++;
+            }
+        }
+        int freeSlots = 0;
+        for (boolean used : slotUsed) {
+            freeSlots += used ? 0 : 1;
+        }
+        if (newSlots > freeSlots) {
+            throw new KvCacheFullException("KV cache full: " + newSlots + " more sequences need a slot, " + freeSlots
+                    + " of " + slots + " free");
+        }
+        for (int i = 0; i < batch.size(); i++) {
+            BatchEntry e = batch.get(i);
+            GpuSequence s = (GpuSequence) e.sequence();
+            if (s.slot < 0) {
+                s.slot = takeSlot();
+            }
+            for (int t = e.from(); t < e.to(); t++) {
+                runToken(e.tokens()[t], s.length, s.slot, t == e.to() - 1);
+                s.length++;
+            }
+            cuda.download(logits, hostLogits);  // waits for the stream
+            System.arraycopy(hostLogits, 0, logitsOut, i * vocab, vocab);
+        }
+    }
+
+    private int takeSlot() {
+        for (int i = 0; i < slots; i++) {
+            if (!slotUsed[i]) {
+                slotUsed[i] = true;
+                return i;
+            }
+        }
+        throw new IllegalStateException("no free slot");  // checked by step before
+    }
+
+    @Override
+    public KvStats kvStats() {
+        int used = 0;
+        // sequences are tracked through their slots' lengths
+        for (GpuSequence s : live) {
+            used += (s.length + BLOCK_POSITIONS - 1) / BLOCK_POSITIONS;
+        }
+        return new KvStats(BLOCK_POSITIONS, slots * ((contextSize + BLOCK_POSITIONS - 1) / BLOCK_POSITIONS), used);
+    }
+
+    private final List<GpuSequence> live = new ArrayList<>();
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            freeAll();
+        } finally {
+            onClose.run();
+        }
+    }
+
+    private void freeAll() {
+        cuda.synchronize();
+        if (decodeGraph != null) {
+            decodeGraph.close();
+        }
+        if (prefillGraph != null) {
+            prefillGraph.close();
+        }
+        for (int i = frees.size() - 1; i >= 0; i--) {
+            frees.get(i).run();
+        }
+        frees.clear();
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("model is closed");
+        }
+    }
+
+    private final class GpuSequence implements Sequence {
+        int slot = -1;
+        int length;
+        boolean closedSeq;
+
+        GpuSequence() {
+            live.add(this);
+        }
+
+        CudaInferenceModel owner() {
+            return CudaInferenceModel.this;
+        }
+
+        @Override
+        public int length() {
+            return length;
+        }
+
+        @Override
+        public void truncate(int newLength) {
+            if (closedSeq) {
+                throw new IllegalStateException("sequence is closed");
+            }
+            if (newLength < 0 || newLength > length) {
+                throw new IllegalArgumentException("truncate a sequence of " + length + " positions to " + newLength
+                        + " (expected 0.." + length + ")");
+            }
+            length = newLength;  // positions past the length are overwritten by the next tokens
+        }
+
+        @Override
+        public boolean isClosed() {
+            return closedSeq;
+        }
+
+        @Override
+        public void close() {
+            if (!closedSeq) {
+                closedSeq = true;
+                live.remove(this);
+                if (slot >= 0) {
+                    slotUsed[slot] = false;
+                    slot = -1;
+                }
+            }
+        }
+    }
+
+    /** Options of {@link EngineOptions} this engine honours: context size and sequences (KV slots). */
+    public static int slotsFor(EngineOptions options) {
+        return options.maxSequences();
+    }
+}
