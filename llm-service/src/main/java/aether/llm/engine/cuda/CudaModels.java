@@ -29,6 +29,10 @@ public final class CudaModels {
         if (!a.available()) {
             throw new IllegalStateException("--device cuda: CUDA " + a.describe());
         }
+        if (!options.kvType().equals("f16")) {
+            throw new IllegalArgumentException("--kv-type " + options.kvType() + " with --device cuda (the CUDA engine "
+                    + "keeps an f16 cache; expected f16)");
+        }
         GgufFile file;
         try {
             file = GgufFile.open(path);

@@ -1,0 +1,168 @@
+package aether.llm.engine.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import aether.device.cuda.CudaDriver;
+import aether.llm.engine.EngineOptions;
+import aether.llm.engine.InferenceModel;
+import aether.llm.engine.InferenceModel.BatchEntry;
+import aether.llm.engine.LoadedModel;
+import aether.llm.engine.Sequence;
+import aether.llm.synth.SynthSpec;
+import aether.llm.synth.SyntheticModel;
+import aether.runtime.tensor.GgmlType;
+import aether.runtime.testing.SharedData;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The CUDA engine against the CPU engine (the product's {@link LoadedModel}, which matches llama.cpp) on a small
+ * synthetic llama model per weight type: logits of a prompt and of teacher-forced decode steps. Tolerances
+ * (||gpu - cpu|| / ||cpu|| per step): F16 1e-3 (both keep an f16 KV cache; float sums in another order); Q8_0 and
+ * Q4_0 3e-2 (both quantize activations to int8 blocks, with different rounding details). Where the CPU's best token
+ * leads the runner-up by more than four times the largest logit difference of that step, the GPU must pick it too.
+ */
+@Tag("gpu")
+@Timeout(300)
+class CudaInferenceModelTest {
+
+    @TempDir
+    Path dir;
+
+    static void assumeGpu() {
+        CudaDriver.Availability a = CudaDriver.availability();
+        assumeTrue(a.available(), () -> "GPU test skipped: CUDA " + a.describe());
+    }
+
+    private Path synth(GgmlType type, long seed) throws IOException {
+        Path vocab = SharedData.require("models/vocab/ggml-vocab-llama-spm.gguf");
+        SynthSpec spec = new SynthSpec("synth-gpu-test", 2, 256, 512, 4, 2, 512, 10000f, 1e-5f, type, seed);
+        Path file = dir.resolve("m-" + type + ".gguf");
+        SyntheticModel.of(spec, vocab).write(file, 4, done -> {});
+        return file;
+    }
+
+    @ParameterizedTest
+    @CsvSource({"F16, 1e-3", "Q8_0, 3e-2", "Q4_0, 3e-2"})
+    void logitsMatchTheCpuEngine(GgmlType type, double tolerance) throws IOException {
+        assumeGpu();
+        long seed = System.nanoTime();
+        System.out.println(type + " seed " + seed);
+        Path file = synth(type, seed);
+        EngineOptions options = EngineOptions.DEFAULTS.withContextSize(128).withMaxSequences(2);
+        try (LoadedModel cpu = LoadedModel.open(file, options); LoadedModel gpu = CudaModels.open(file, options)) {
+            assertThat(gpu.model()).isInstanceOf(CudaInferenceModel.class);
+            InferenceModel c = cpu.model(), g = gpu.model();
+            int vocab = c.config().vocabSize();
+            SplittableRandom r = new SplittableRandom(seed);
+            int[] prompt = r.ints(12, 0, vocab).toArray();
+            float[] lc = new float[vocab], lg = new float[vocab];
+            try (Sequence sc = c.newSequence(); Sequence sg = g.newSequence()) {
+                c.step(List.of(BatchEntry.of(sc, prompt)), lc);
+                g.step(List.of(BatchEntry.of(sg, prompt)), lg);
+                compare(lc, lg, tolerance, "prompt");
+                assertThat(((CudaInferenceModel) g).lastArgmax()).as("device argmax").satisfies(
+                        i -> assertThat(lg[i]).isEqualTo(max(lg)));
+                float[][] firstDecode = new float[2][];
+                for (int step = 0; step < 8; step++) {
+                    int next = argmax(lc);
+                    c.step(List.of(BatchEntry.of(sc, next)), lc);
+                    g.step(List.of(BatchEntry.of(sg, next)), lg);
+                    compare(lc, lg, tolerance, "decode step " + step);
+                    if (step == 0) {
+                        firstDecode[0] = lg.clone();
+                        firstDecode[1] = new float[] {next};
+                    }
+                }
+                assertThat(sg.length()).isEqualTo(prompt.length + 8);
+                // rewinding and replaying the same token gives the same logits (the graph reads the new position)
+                sg.truncate(prompt.length);
+                g.step(List.of(BatchEntry.of(sg, (int) firstDecode[1][0])), lg);
+                assertThat(lg).containsExactly(firstDecode[0]);
+                // two sequences in one step: the second (a fresh slot) sees only its own tokens
+                try (Sequence other = g.newSequence()) {
+                    float[] two = new float[2 * vocab];
+                    int[] prefix = Arrays.copyOf(prompt, 5);
+                    g.step(List.of(BatchEntry.of(sg, 7), BatchEntry.of(other, prefix)), two);
+                    float[] alone = new float[vocab];
+                    try (Sequence sc2 = c.newSequence()) {
+                        c.step(List.of(BatchEntry.of(sc2, prefix)), alone);
+                    }
+                    compare(alone, Arrays.copyOfRange(two, vocab, 2 * vocab), tolerance, "second slot");
+                    assertThat(g.kvStats().usedBlocks()).as("14 + 5 positions in blocks of 16").isEqualTo(2);
+                }
+            }
+        }
+    }
+
+    @Test
+    void refusesWhatItCannotRun() throws IOException {
+        assumeGpu();
+        Path file = synth(GgmlType.Q4_K, 3);
+        assertThatThrownBy(() -> CudaModels.open(file, EngineOptions.DEFAULTS.withContextSize(64)))
+                .hasMessageContaining("Q4_K").hasMessageContaining("--device cpu");
+        Path ok = synth(GgmlType.Q8_0, 4);
+        assertThatThrownBy(() -> CudaModels.open(ok, EngineOptions.DEFAULTS.withKvType("q8_0")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--kv-type q8_0");
+        try (LoadedModel gpu = CudaModels.open(ok, EngineOptions.DEFAULTS.withContextSize(16))) {
+            InferenceModel g = gpu.model();
+            float[] l = new float[g.config().vocabSize()];
+            try (Sequence s = g.newSequence()) {
+                assertThatThrownBy(() -> g.step(List.of(BatchEntry.of(s, new int[17])), l))
+                        .isInstanceOf(InferenceModel.KvCacheFullException.class);
+                assertThat(s.length()).isZero();
+                assertThatThrownBy(() -> g.step(List.of(BatchEntry.of(s, g.config().vocabSize())), l))
+                        .hasMessageContaining("token id");
+            }
+        }
+    }
+
+    private static void compare(float[] cpu, float[] gpu, double tolerance, String what) {
+        double num = 0, den = 0, maxDiff = 0;
+        for (int i = 0; i < cpu.length; i++) {
+            assertThat(Float.isFinite(gpu[i])).as("%s: logit %d finite", what, i).isTrue();
+            double d = gpu[i] - cpu[i];
+            num += d * d;
+            den += (double) cpu[i] * cpu[i];
+            maxDiff = Math.max(maxDiff, Math.abs(d));
+        }
+        double rel = Math.sqrt(num / den);
+        System.out.printf("%s: relative error %.2e, max |diff| %.3e%n", what, rel, maxDiff);
+        assertThat(rel).as("%s: ||gpu - cpu|| / ||cpu||", what).isLessThan(tolerance);
+        int best = argmax(cpu);
+        float second = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < cpu.length; i++) {
+            if (i != best) {
+                second = Math.max(second, cpu[i]);
+            }
+        }
+        if (cpu[best] - second > 4 * maxDiff) {
+            assertThat(argmax(gpu)).as("%s: greedy token", what).isEqualTo(best);
+        }
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    private static float max(float[] v) {
+        return v[argmax(v)];
+    }
+}
