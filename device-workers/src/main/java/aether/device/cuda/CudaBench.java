@@ -120,6 +120,8 @@ public final class CudaBench {
         cuda.upload(x, dx);
         QuantizedVector xq = QuantizedVector.allocate(cuda, cols);
         k.quantize(dx, xq);
+        k.gemv(first, dx, xq, null, y);  // eager once: a launch error shows here, not as a broken graph
+        cuda.checkErrors("gemv " + type + " " + rows + "x" + cols);
         try (CudaContext.Graph graph = cuda.capture(() -> {
                     for (GpuMatrix m : set) {
                         k.gemv(m, dx, xq, null, y);

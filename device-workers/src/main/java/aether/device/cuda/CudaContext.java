@@ -277,6 +277,18 @@ public final class CudaContext implements AutoCloseable {
         });
     }
 
+    /**
+     * Loads the named kernels now (with CUDA's lazy module loading, a kernel is otherwise loaded at its first launch,
+     * which must not happen inside a stream capture).
+     */
+    public void preload(String... kernels) {
+        int[] v = new int[1];
+        for (String k : kernels) {
+            check(cuFuncGetAttribute(v, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, function(k)),
+                    "cuFuncGetAttribute(" + k + ")");
+        }
+    }
+
     /** Raises {@code kernel}'s dynamic shared memory limit (needed above 48 KiB). */
     public void allowSharedMemory(String kernel, int bytes) {
         check(cuFuncSetAttribute(function(kernel), CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,

@@ -23,8 +23,14 @@ public final class CudaKernels {
 
     private final CudaContext cuda;
 
+    /** Every kernel of the module, loaded at construction so none loads lazily inside a graph capture. */
+    static final String[] KERNELS = {"repack_q4_0", "repack_q8_0", "quantize_q8_1", "rmsnorm_quant", "swiglu_quant",
+        "add_f32", "gemv_q4_0", "gemv_q8_0", "gemv_f16", "rope_kv", "attn_split", "attn_combine", "get_row_q4_0",
+        "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_f32"};
+
     public CudaKernels(CudaContext cuda) {
         this.cuda = cuda;
+        cuda.preload(KERNELS);
     }
 
     public CudaContext context() {

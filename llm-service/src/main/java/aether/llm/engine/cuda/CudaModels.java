@@ -22,12 +22,12 @@ public final class CudaModels {
     /**
      * Opens {@code path} on the GPU: the tokenizer and template as on the CPU, the weights uploaded to the device.
      *
-     * @throws IllegalStateException when CUDA is unavailable on this host (the message says why, in one line)
+     * @throws IllegalArgumentException when CUDA is unavailable on this host (the message says why, in one line)
      */
     public static LoadedModel open(Path path, EngineOptions options) {
         CudaDriver.Availability a = CudaDriver.availability();
         if (!a.available()) {
-            throw new IllegalStateException("--device cuda: CUDA " + a.describe());
+            throw new IllegalArgumentException("--device cuda: CUDA " + a.describe());
         }
         if (!options.kvType().equals("f16")) {
             throw new IllegalArgumentException("--kv-type " + options.kvType() + " with --device cuda (the CUDA engine "
