@@ -11,7 +11,7 @@
 #                                           short table last. Logs go to $OUT when set (else /tmp/aether-gpu-out).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-GPU="$ROOT/.gpu"
+GPU="${GPU_DIR:-$ROOT/.gpu}"
 JDK_MODULES=java.base,java.management,java.naming,java.net.http,java.xml,jdk.jfr,jdk.unsupported,jdk.incubator.vector,java.logging
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.1
 VOCAB_NAME=ggml-vocab-llama-spm.gguf
