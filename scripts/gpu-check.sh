@@ -106,7 +106,7 @@ remote() {
   local console
   console=$(ls "$work"/test/junit-platform-console-standalone-*.jar)
   timeout 240 "$java" "${flags[@]}" -Daether.shared.dir="$work/shared" -jar "$console" execute --disable-banner --disable-ansi-colors \
-    --class-path "$cp" "${sel[@]}" --details=tree --reports-dir="$out/junit" >"$out/tests.log" 2>&1
+    --class-path "$cp" "${sel[@]}" --details=tree >"$out/tests.log" 2>&1
   local rc=$?
   grep -E "tests (successful|failed|aborted|skipped|found)|relative error|GPU tests on|✘|MethodSource|Assumption|=>" "$out/tests.log" | head -80 || true
   status+=("gpu tests|rc=$rc|$(grep -E 'tests successful' "$out/tests.log" | tr -s ' ' | head -1), $(grep -E 'tests failed' "$out/tests.log" | tr -s ' ' | head -1), $(grep -E 'tests aborted' "$out/tests.log" | tr -s ' ' | head -1)")
