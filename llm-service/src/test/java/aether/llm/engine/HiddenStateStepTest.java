@@ -30,8 +30,11 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class HiddenStateStepTest {
 
-    /** Hidden states are RMS-normed (|h| ~ 1 per component times the norm weight): float32 kernels stay this close. */
-    static final double HIDDEN_TOLERANCE = 2e-3;
+    /**
+     * Fast (float32 kernels, f32 KV) against float64, relative to the largest hidden component: measured 6e-7
+     * (stories260K), 9e-7 (llama f32), 1.3e-6 (gemma2 f16), 1e-6 (phi3 f16), 1.9e-6 (qwen3 f16).
+     */
+    static final double RELATIVE_TOLERANCE = 2e-5;
 
     private static int[] tokens(long seed, int n, int vocab) {
         Random r = new Random(seed);
@@ -49,6 +52,14 @@ class HiddenStateStepTest {
             assertThat(s.length()).isEqualTo(ids.length);
         }
         return out;
+    }
+
+    private static double maxAbs(float[] a) {
+        double m = 0;
+        for (float x : a) {
+            m = Math.max(m, Math.abs(x));
+        }
+        return m;
     }
 
     private static double maxDiff(float[] a, float[] b) {
@@ -76,13 +87,20 @@ class HiddenStateStepTest {
             try (var fast = PagedInferenceModel.open(arch, Numerics.FLOAT32, 64, 32, 16, DType.F32, 2, () -> {})) {
                 float[] got = rows(fast, Output.ALL_HIDDEN, ids);
                 double diff = maxDiff(got, expected);
-                System.out.printf(java.util.Locale.ROOT, "hidden %s: max |fast - reference| %.3g%n", model, diff);
-                assertThat(diff).as(model + ": max |hidden difference|").isLessThanOrEqualTo(HIDDEN_TOLERANCE);
+                double scale = maxAbs(expected);
+                System.out.printf(java.util.Locale.ROOT, "hidden %s: max |fast - reference| %.3g, max |h| %.3g%n",
+                        model, diff, scale);
+                assertThat(diff).as(model + ": max |hidden difference| relative to max |h|")
+                        .isLessThanOrEqualTo(RELATIVE_TOLERANCE * scale);
             }
-            // the reference's hidden states are not trivially equal rows (they depend on the position)
-            assertThat(maxDiff(java.util.Arrays.copyOfRange(expected, 0, c.embeddingLength()),
-                    java.util.Arrays.copyOfRange(expected, c.embeddingLength(), 2 * c.embeddingLength())))
-                    .isGreaterThan(1e-3);
+            // the rows really depend on the token and position (not one row repeated)
+            int e = c.embeddingLength();
+            double spread = 0;
+            for (int t = 1; t < ids.length; t++) {
+                spread = Math.max(spread, maxDiff(java.util.Arrays.copyOfRange(expected, 0, e),
+                        java.util.Arrays.copyOfRange(expected, t * e, (t + 1) * e)));
+            }
+            assertThat(spread).isGreaterThan(1e-2 * scale);
         }
     }
 
