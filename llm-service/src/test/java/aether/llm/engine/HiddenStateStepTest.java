@@ -84,10 +84,10 @@ class HiddenStateStepTest {
             var reference = new ReferenceInferenceModel(arch, new ReferenceExecutor(), Numerics.FLOAT32, 64, 16,
                     () -> {});
             float[] expected = rows(reference, Output.ALL_HIDDEN, ids);
+            double scale = maxAbs(expected);
             try (var fast = PagedInferenceModel.open(arch, Numerics.FLOAT32, 64, 32, 16, DType.F32, 2, () -> {})) {
                 float[] got = rows(fast, Output.ALL_HIDDEN, ids);
                 double diff = maxDiff(got, expected);
-                double scale = maxAbs(expected);
                 System.out.printf(java.util.Locale.ROOT, "hidden %s: max |fast - reference| %.3g, max |h| %.3g%n",
                         model, diff, scale);
                 assertThat(diff).as(model + ": max |hidden difference| relative to max |h|")
