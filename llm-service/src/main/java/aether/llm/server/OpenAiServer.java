@@ -1,6 +1,7 @@
 package aether.llm.server;
 
 import aether.llm.chat.ChatTemplate;
+import aether.llm.engine.Pooling;
 import aether.llm.server.GenerationListener.FinishReason;
 import aether.llm.server.GenerationListener.GeneratedToken;
 import aether.llm.server.RequestDecoder.Decoded;
@@ -58,7 +59,7 @@ import org.apache.pekko.util.ByteString;
 /**
  * The OpenAI-compatible HTTP API over a {@link ServingEngine}: {@code POST /v1/chat/completions},
  * {@code POST /v1/completions} (streamed as server-sent events ending in {@code data: [DONE]}, or whole),
- * {@code GET /v1/models}, {@code GET /health}, {@code GET /ready}, {@code GET /metrics}. Pekko HTTP serves the
+ * {@code POST /v1/embeddings} ({@link EmbeddingsRoute}), {@code GET /v1/models}, {@code GET /health}, {@code GET /ready}, {@code GET /metrics}. Pekko HTTP serves the
  * connections; each generation request is decoded on a virtual thread, so a large body or a slow template never holds
  * a Pekko dispatcher thread. A streaming client that disconnects cancels its request, which frees its KV blocks before
  * the engine's next step.
@@ -107,6 +108,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final Settings settings;
     private final ServerMetrics metrics;
     private final RequestDecoder decoder;
+    private final EmbeddingsRoute embeddings;
     private final RateLimiter rateLimiter;
     private final byte[][] keyDigests;
     private final ObjectMapper mapper;
@@ -116,13 +118,16 @@ public final class OpenAiServer implements AutoCloseable {
     private final ServerBinding binding;
 
     private OpenAiServer(ServingEngine engine, Tokenizer tokenizer, ChatTemplate template, Settings settings,
-            ServerMetrics metrics) {
+            ServerMetrics metrics, Pooling pooling) {
         this.engine = engine;
         this.tokenizer = tokenizer;
         this.settings = settings;
         this.metrics = metrics;
         this.decoder = new RequestDecoder(tokenizer, template, settings.modelId(), engine.contextSize(),
                 settings.maxPromptTokens());
+        this.embeddings = new EmbeddingsRoute(engine, tokenizer, settings.modelId(), pooling,
+                engine.modelConfig().embeddingLength(), Math.min(settings.maxPromptTokens(), engine.contextSize()),
+                metrics);
         this.rateLimiter = settings.rateLimitPerMinute() > 0
                 ? new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime) : null;
         this.keyDigests = settings.apiKeys().stream().map(OpenAiServer::sha256).toArray(byte[][]::new);
@@ -181,7 +186,14 @@ public final class OpenAiServer implements AutoCloseable {
      */
     public static OpenAiServer start(ServingEngine engine, Tokenizer tokenizer, ChatTemplate template,
             Settings settings, ServerMetrics metrics) {
-        return new OpenAiServer(engine, tokenizer, template, settings, metrics);
+        return start(engine, tokenizer, template, settings, metrics, Pooling.MEAN);
+    }
+
+    /** {@link #start(ServingEngine, Tokenizer, ChatTemplate, Settings, ServerMetrics)} with the model's pooling for
+     * {@code /v1/embeddings}. */
+    public static OpenAiServer start(ServingEngine engine, Tokenizer tokenizer, ChatTemplate template,
+            Settings settings, ServerMetrics metrics, Pooling pooling) {
+        return new OpenAiServer(engine, tokenizer, template, settings, metrics, pooling);
     }
 
     /** The bound port (the actual one when {@link Settings#port()} was 0). */
@@ -263,6 +275,13 @@ public final class OpenAiServer implements AutoCloseable {
                     authorize(request);
                     return done(request, "models", json(200, models()));
                 }
+                case "/v1/embeddings" -> {
+                    if (!post) {
+                        return done(request, "embeddings", methodNotAllowed("POST"));
+                    }
+                    limitRate(authorize(request));
+                    return generate(request, "embeddings", client);
+                }
                 case "/v1/chat/completions", "/v1/completions" -> {
                     String endpoint = path.equals("/v1/completions") ? "completions" : "chat_completions";
                     if (!post) {
@@ -287,6 +306,7 @@ public final class OpenAiServer implements AutoCloseable {
             case "/v1/completions" -> "completions";
             case "/v1/chat/completions" -> "chat_completions";
             case "/v1/models" -> "models";
+            case "/v1/embeddings" -> "embeddings";
             default -> "other";
         };
     }
@@ -414,6 +434,11 @@ public final class OpenAiServer implements AutoCloseable {
         HttpResponse response;
         try {
             JsonNode json = parse(body);
+            if (endpoint.equals("embeddings")) {
+                response = json(200, embeddings.respond(json, client::whenClosed));
+                metrics.request(endpoint, response.status().intValue());
+                return response;
+            }
             boolean chat = endpoint.equals("chat_completions");
             Decoded d = chat ? decoder.chat(json) : decoder.completion(json);
             response = d.stream() ? stream(d, chat) : whole(d, chat, client);

@@ -131,6 +131,11 @@ public final class ServingEngine implements AutoCloseable {
         return contextSize;
     }
 
+    /** The served model's hyper-parameters. */
+    public aether.llm.model.ModelConfig modelConfig() {
+        return model.config();
+    }
+
     public boolean isRunning() {
         return running && thread.isAlive();
     }
