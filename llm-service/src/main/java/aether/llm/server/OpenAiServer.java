@@ -441,7 +441,8 @@ public final class OpenAiServer implements AutoCloseable {
             }
             boolean chat = endpoint.equals("chat_completions");
             Decoded d = chat ? decoder.chat(json) : decoder.completion(json);
-            response = d.stream() ? stream(d, chat) : whole(d, chat, client);
+            List<List<GeneratedToken>> scores = chat ? null : promptLogprobs(d, client);
+            response = d.stream() ? stream(d, chat, scores) : whole(d, chat, client, scores);
         } catch (ApiException e) {
             response = error(e);
         } catch (RuntimeException e) {
@@ -472,7 +473,51 @@ public final class OpenAiServer implements AutoCloseable {
 
     // ---- whole (non-streamed) responses
 
-    private HttpResponse whole(Decoded d, boolean chat, ClientConnection client) {
+    /**
+     * For {@code echo} with {@code logprobs}: each prompt token's log-probability given those before it (the first
+     * has none), from a {@link ScoringJob} through the engine's admission; null when not asked.
+     */
+    private List<List<GeneratedToken>> promptLogprobs(Decoded d, ClientConnection client) {
+        if (!d.echo() || d.logprobs() < 0) {
+            return null;
+        }
+        var scored = new ArrayList<int[]>();
+        for (int[] p : d.prompts()) {
+            if (p.length > 1) {
+                scored.add(p);
+            }
+        }
+        List<List<GeneratedToken>> results = List.of();
+        if (!scored.isEmpty()) {
+            ScoringJob job = (ScoringJob) engine.submit(new ScoringJob(scored.toArray(int[][]::new), d.logprobs()),
+                    "prompt");
+            Runnable deregister = client.whenClosed(job::cancel);
+            try {
+                results = job.result().get();
+            } catch (InterruptedException e) {
+                job.cancel();
+                Thread.currentThread().interrupt();
+                throw ApiException.unavailable("the server is shutting down");
+            } catch (ExecutionException e) {
+                job.cancel();
+                if (e.getCause() instanceof ApiException api) {
+                    throw api;
+                }
+                throw new IllegalStateException("prompt scoring failed: " + e.getCause(), e.getCause());
+            } finally {
+                deregister.run();
+            }
+        }
+        var out = new ArrayList<List<GeneratedToken>>();
+        int k = 0;
+        for (int[] p : d.prompts()) {
+            out.add(p.length > 1 ? results.get(k++)
+                    : List.of(new GeneratedToken(p[0], Double.NaN, Logprobs.NO_IDS, Logprobs.NO_VALUES)));
+        }
+        return out;
+    }
+
+    private HttpResponse whole(Decoded d, boolean chat, ClientConnection client, List<List<GeneratedToken>> scores) {
         int n = d.prompts().size();
         var collectors = new java.util.concurrent.CopyOnWriteArrayList<Collector>();
         var handles = new java.util.concurrent.CopyOnWriteArrayList<ServingEngine.Handle>();
@@ -527,7 +572,9 @@ public final class OpenAiServer implements AutoCloseable {
                 String echo = d.echo() ? (d.promptTexts().get(i) != null ? d.promptTexts().get(i)
                         : tokenizer.decode(d.prompts().get(i))) : "";
                 choice.put("text", echo + c.text);
-                choice.set("logprobs", d.logprobs() >= 0 ? completionLogprobs(c.tokens, 0) : JSON.nullNode());
+                choice.set("logprobs", d.logprobs() < 0 ? JSON.nullNode() : scores != null
+                        ? echoLogprobs(d.prompts().get(i), scores.get(i), c.tokens, echo.length())
+                        : completionLogprobs(c.tokens, 0));
             }
             choice.put("finish_reason", c.reason.json());
             prompt += c.promptTokens;
@@ -568,7 +615,7 @@ public final class OpenAiServer implements AutoCloseable {
 
     // ---- streamed responses (server-sent events)
 
-    private HttpResponse stream(Decoded d, boolean chat) {
+    private HttpResponse stream(Decoded d, boolean chat, List<List<GeneratedToken>> scores) {
         int n = d.prompts().size();
         int capacity = 16;
         for (int i = 0; i < n; i++) {
@@ -587,7 +634,12 @@ public final class OpenAiServer implements AutoCloseable {
             } else if (d.echo()) {
                 String echo = d.promptTexts().get(i) != null ? d.promptTexts().get(i)
                         : tokenizer.decode(d.prompts().get(i));
-                events.send(events.chunk(i, echo, null, null));
+                ObjectNode chunk = events.chunk(i, echo, null, null);
+                if (scores != null) {   // the prompt's tokens and log-probabilities come with the echoed text
+                    ((ObjectNode) chunk.get("choices").get(0)).set("logprobs",
+                            echoLogprobs(d.prompts().get(i), scores.get(i), List.of(), echo.length()));
+                }
+                events.send(chunk);
             }
         }
         try {
@@ -764,6 +816,29 @@ public final class OpenAiServer implements AutoCloseable {
             b.add(x & 0xff);
         }
         return e;
+    }
+
+    /**
+     * The legacy shape for {@code echo} with {@code logprobs}: the prompt's tokens first (the first one's logprob and
+     * top alternatives null, as OpenAI's), their offsets the length of the decoded text before them, then the
+     * generated tokens from {@code echoLength} on.
+     */
+    private ObjectNode echoLogprobs(int[] prompt, List<GeneratedToken> scores, List<GeneratedToken> generated,
+            int echoLength) {
+        ObjectNode out = completionLogprobs(scores, 0);
+        ArrayNode lps = (ArrayNode) out.get("token_logprobs");
+        ArrayNode tops = (ArrayNode) out.get("top_logprobs");
+        ArrayNode offsets = (ArrayNode) out.get("text_offset");
+        lps.set(0, JSON.nullNode());
+        tops.set(0, JSON.nullNode());
+        for (int i = 0; i < prompt.length; i++) {
+            offsets.set(i, JSON.numberNode(tokenizer.decode(java.util.Arrays.copyOf(prompt, i)).length()));
+        }
+        ObjectNode rest = completionLogprobs(generated, echoLength);
+        for (String field : List.of("tokens", "token_logprobs", "top_logprobs", "text_offset")) {
+            ((ArrayNode) out.get(field)).addAll((ArrayNode) rest.get(field));
+        }
+        return out;
     }
 
     /** The legacy completions shape: parallel arrays of tokens, their logprobs, top alternatives, text offsets. */

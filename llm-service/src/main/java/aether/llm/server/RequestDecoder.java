@@ -160,10 +160,6 @@ final class RequestDecoder {
         Integer max = f.has("max_tokens") ? (int) (long) f.optLong("max_tokens", null, 1, Integer.MAX_VALUE) : 16;
         int logprobs = (int) (long) f.optLong("logprobs", -1L, 0, 5);
         boolean echo = f.optBoolean("echo", false);
-        if (echo && logprobs >= 0) {
-            throw ApiException.unsupported("echo", "'echo' together with 'logprobs' (prompt log-probabilities) is "
-                    + "not supported by this server");
-        }
         for (int i = 0; i < ids.size(); i++) {
             checkPrompt(ids.get(i), ids.size() == 1 ? "prompt" : "prompt[" + i + "]");
         }
