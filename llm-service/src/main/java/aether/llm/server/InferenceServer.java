@@ -61,9 +61,10 @@ public final class InferenceServer implements AutoCloseable {
                     new ServingEngine.Settings(s.maxConcurrency(), s.queue(), s.batch(), s.prefixCache()), metrics);
             try {
                 int maxPrompt = s.maxPromptTokens() == 0 ? Integer.MAX_VALUE : s.maxPromptTokens();
-                this.pooling = Pooling.ofModel(model.file().metadata(), model.model().config().architecture());
+                ModelCard card = ModelCard.of(model);
+                this.pooling = card.pooling();
                 this.http = OpenAiServer.start(engine, tokenizer, template, new OpenAiServer.Settings(s.host(),
-                        s.port(), s.apiKeys(), s.rateLimit(), s.maxBodyBytes(), maxPrompt, modelId), metrics, pooling);
+                        s.port(), s.apiKeys(), s.rateLimit(), s.maxBodyBytes(), maxPrompt, modelId), metrics, card);
             } catch (RuntimeException e) {
                 engine.close();
                 throw e;

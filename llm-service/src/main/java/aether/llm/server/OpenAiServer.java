@@ -1,7 +1,6 @@
 package aether.llm.server;
 
 import aether.llm.chat.ChatTemplate;
-import aether.llm.engine.Pooling;
 import aether.llm.server.GenerationListener.FinishReason;
 import aether.llm.server.GenerationListener.GeneratedToken;
 import aether.llm.server.RequestDecoder.Decoded;
@@ -109,6 +108,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final ServerMetrics metrics;
     private final RequestDecoder decoder;
     private final EmbeddingsRoute embeddings;
+    private final ModelCard card;
     private final RateLimiter rateLimiter;
     private final byte[][] keyDigests;
     private final ObjectMapper mapper;
@@ -118,14 +118,15 @@ public final class OpenAiServer implements AutoCloseable {
     private final ServerBinding binding;
 
     private OpenAiServer(ServingEngine engine, Tokenizer tokenizer, ChatTemplate template, Settings settings,
-            ServerMetrics metrics, Pooling pooling) {
+            ServerMetrics metrics, ModelCard card) {
         this.engine = engine;
         this.tokenizer = tokenizer;
         this.settings = settings;
         this.metrics = metrics;
         this.decoder = new RequestDecoder(tokenizer, template, settings.modelId(), engine.contextSize(),
                 settings.maxPromptTokens());
-        this.embeddings = new EmbeddingsRoute(engine, tokenizer, settings.modelId(), pooling,
+        this.card = card;
+        this.embeddings = new EmbeddingsRoute(engine, tokenizer, settings.modelId(), card.pooling(),
                 engine.modelConfig().embeddingLength(), Math.min(settings.maxPromptTokens(), engine.contextSize()),
                 metrics);
         this.rateLimiter = settings.rateLimitPerMinute() > 0
@@ -186,14 +187,16 @@ public final class OpenAiServer implements AutoCloseable {
      */
     public static OpenAiServer start(ServingEngine engine, Tokenizer tokenizer, ChatTemplate template,
             Settings settings, ServerMetrics metrics) {
-        return start(engine, tokenizer, template, settings, metrics, Pooling.MEAN);
+        return start(engine, tokenizer, template, settings, metrics, ModelCard.of(engine.modelConfig()));
     }
 
-    /** {@link #start(ServingEngine, Tokenizer, ChatTemplate, Settings, ServerMetrics)} with the model's pooling for
-     * {@code /v1/embeddings}. */
+    /**
+     * {@link #start(ServingEngine, Tokenizer, ChatTemplate, Settings, ServerMetrics)} with what {@code /v1/models}
+     * reports and how {@code /v1/embeddings} pools ({@code card}).
+     */
     public static OpenAiServer start(ServingEngine engine, Tokenizer tokenizer, ChatTemplate template,
-            Settings settings, ServerMetrics metrics, Pooling pooling) {
-        return new OpenAiServer(engine, tokenizer, template, settings, metrics, pooling);
+            Settings settings, ServerMetrics metrics, ModelCard card) {
+        return new OpenAiServer(engine, tokenizer, template, settings, metrics, card);
     }
 
     /** The bound port (the actual one when {@link Settings#port()} was 0). */
@@ -246,6 +249,13 @@ public final class OpenAiServer implements AutoCloseable {
         boolean get = request.method().equals(HttpMethods.GET);
         boolean post = request.method().equals(HttpMethods.POST);
         try {
+            if (path.startsWith("/v1/models/")) {
+                if (!get) {
+                    return done(request, "models", methodNotAllowed("GET"));
+                }
+                authorize(request);
+                return done(request, "models", json(200, model(path)));
+            }
             switch (path) {
                 case "/health" -> {
                     return done(request, "health", get ? json(200, JSON.objectNode().put("status", "ok"))
@@ -307,7 +317,7 @@ public final class OpenAiServer implements AutoCloseable {
             case "/v1/chat/completions" -> "chat_completions";
             case "/v1/models" -> "models";
             case "/v1/embeddings" -> "embeddings";
-            default -> "other";
+            default -> path.startsWith("/v1/models/") ? "models" : "other";
         };
     }
 
@@ -783,9 +793,18 @@ public final class OpenAiServer implements AutoCloseable {
 
     private ObjectNode models() {
         ObjectNode out = JSON.objectNode().put("object", "list");
-        out.putArray("data").addObject().put("id", settings.modelId()).put("object", "model")
-                .put("created", createdSeconds).put("owned_by", "aether");
+        out.putArray("data").add(card.json(settings.modelId(), createdSeconds, engine.contextSize()));
         return out;
+    }
+
+    /** {@code GET /v1/models/{id}}: the model object, or 404 naming the id. */
+    private ObjectNode model(String path) {
+        String id = java.net.URLDecoder.decode(path.substring("/v1/models/".length()), StandardCharsets.UTF_8);
+        if (!id.equals(settings.modelId())) {
+            throw ApiException.notFound("model", "model_not_found", "the model '" + id
+                    + "' does not exist; this server serves '" + settings.modelId() + "'");
+        }
+        return card.json(id, createdSeconds, engine.contextSize());
     }
 
     private static ObjectNode usage(int prompt, int completion) {
