@@ -53,6 +53,7 @@ final class EmbeddingsRoute {
     private final Tokenizer tokenizer;
     private final String modelId;
     private final Pooling pooling;
+    private final String architecture;
     private final int width;
     private final int maxTokens;
     private final int vocab;
@@ -64,6 +65,7 @@ final class EmbeddingsRoute {
      */
     EmbeddingsRoute(ServingEngine engine, Tokenizer tokenizer, String modelId, Pooling pooling, int width,
             int maxTokens, ServerMetrics metrics) {
+        this.architecture = engine.modelConfig().architecture();
         this.engine = engine;
         this.tokenizer = tokenizer;
         this.modelId = modelId;
@@ -87,8 +89,8 @@ final class EmbeddingsRoute {
     ObjectNode respond(JsonNode body, Function<Runnable, Runnable> whenClosed) {
         EmbeddingRequest r = decode(body);
         if (pooling == Pooling.NONE || pooling == Pooling.RANK) {
-            throw ApiException.unsupported("model", "the model's pooling type is '" + pooling.label() + "' ("
-                    + Pooling.key("<arch>") + "): it gives " + (pooling == Pooling.NONE ? "one vector per token"
+            throw ApiException.unsupported("model", "the model's pooling type is '" + pooling.label() + "' (GGUF key "
+                    + Pooling.key(architecture) + "): it gives " + (pooling == Pooling.NONE ? "one vector per token"
                     : "a rerank score") + ", not one embedding per input");
         }
         var job = new EmbeddingJob(r.inputs().toArray(int[][]::new), pooling, width, r.dimensions());
