@@ -206,6 +206,43 @@ class OpenAiCompletionsEchoTest {
     }
 
     @Test
+    @Timeout(60)
+    void maxTokensZeroWithEchoShouldScoreThePromptWithoutGenerating() {
+        String prompt = "The cat sat on the mat";
+        int[] ids = encode(prompt);
+        String body = "{\"prompt\":[" + OpenAiServerTest.quote(prompt) + ",\"One day\"],\"max_tokens\":0,"
+                + "\"echo\":true,\"logprobs\":2";
+        JsonNode r = complete(body + "}");
+        JsonNode first = r.get("choices").get(0);
+        assertThat(first.get("text").asText()).isEqualTo(prompt);
+        assertThat(first.get("finish_reason").asText()).isEqualTo("length");
+        assertThat(first.get("logprobs").get("tokens")).hasSize(ids.length);
+        assertPromptLogprobs(first.get("logprobs"), ids, prompt, 2);
+        assertThat(r.get("choices").get(1).get("text").asText()).isEqualTo("One day");
+        assertThat(r.get("usage").get("completion_tokens").asInt()).isZero();
+        assertThat(r.get("usage").get("prompt_tokens").asInt()).isEqualTo(ids.length + encode("One day").length);
+
+        ServerClient.Stream s = client.stream("/v1/completions", body + ",\"stream\":true,"
+                + "\"stream_options\":{\"include_usage\":true}}");
+        assertThat(s.data().getLast()).isEqualTo("[DONE]");
+        var texts = new String[] {"", ""};
+        int finishes = 0;
+        for (JsonNode c : s.chunks()) {
+            for (JsonNode ch : c.get("choices")) {
+                texts[ch.get("index").asInt()] += ch.get("text").asText();
+                finishes += ch.get("finish_reason").isNull() ? 0 : 1;
+            }
+        }
+        assertThat(texts).containsExactly(prompt, "One day");
+        assertThat(finishes).isEqualTo(2);
+        assertThat(s.chunks().getLast().get("usage")).isEqualTo(r.get("usage"));
+
+        HttpResponse<String> noEcho = client.post("/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":0}");
+        assertThat(noEcho.statusCode()).isEqualTo(400);
+        assertThat(ServerClient.parse(noEcho.body()).get("error").get("param").asText()).isEqualTo("max_tokens");
+    }
+
+    @Test
     @Timeout(30)
     void unsupportedOrOutOfRangeFieldsShouldBe400sNamingTheField() {
         for (String[] c : new String[][] {

@@ -541,7 +541,11 @@ public final class OpenAiServer implements AutoCloseable {
             for (int i = 0; i < n; i++) {
                 var c = new Collector();
                 collectors.add(c);
-                handles.add(engine.submit(d.request(i), c));
+                if (d.maxTokens().get(i) == 0) {   // echo only: nothing to generate
+                    c.onFinish(FinishReason.LENGTH, d.prompts().get(i).length, 0);
+                } else {
+                    handles.add(engine.submit(d.request(i), c));
+                }
             }
         } catch (ApiException e) {
             handles.forEach(ServingEngine.Handle::cancel);
@@ -653,8 +657,15 @@ public final class OpenAiServer implements AutoCloseable {
             }
         }
         try {
+            for (int i = 0; i < n; i++) {   // echo only (max_tokens 0) first: no engine thread reports yet
+                if (d.maxTokens().get(i) == 0) {
+                    events.listener(i).onFinish(FinishReason.LENGTH, d.prompts().get(i).length, 0);
+                }
+            }
             for (int i = 0; i < n; i++) {
-                events.handles.add(engine.submit(d.request(i), events.listener(i)));
+                if (d.maxTokens().get(i) > 0) {
+                    events.handles.add(engine.submit(d.request(i), events.listener(i)));
+                }
             }
         } catch (ApiException e) {
             events.cancelAll();

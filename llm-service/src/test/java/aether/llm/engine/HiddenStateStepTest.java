@@ -132,6 +132,10 @@ class HiddenStateStepTest {
                     }
                 }
                 assertThat(worst).as("max |h·Wᵀ - logits|").isLessThan(1e-3);
+                // the same rows from the exact contiguous reference (float64, token by token)
+                var reference = new ReferenceInferenceModel(arch, new ReferenceExecutor(), Numerics.FLOAT32, 64, 16,
+                        () -> {});
+                assertThat(maxDiff(logits, rows(reference, Output.ALL_LOGITS, ids))).isLessThan(2e-3);
                 // every row of ALL_LOGITS is the last-token logits of that prefix
                 for (int n : new int[] {1, 9, ids.length}) {
                     float[] last = new float[vocab];
