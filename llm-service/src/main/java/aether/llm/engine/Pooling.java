@@ -57,7 +57,7 @@ public enum Pooling {
         return name().toLowerCase(java.util.Locale.ROOT);
     }
 
-    /** A fresh accumulator of one sequence's rows of {@code width} floats (for {@link #MEAN}, {@link #CLS}, {@link #LAST}). */
+    /** A fresh accumulator of one sequence's rows of {@code width} floats (mean, cls or last pooling). */
     public Pooler pooler(int width) {
         if (this == NONE || this == RANK) {
             throw new IllegalStateException("pooling '" + label() + "' gives no single embedding per sequence");

@@ -58,10 +58,10 @@ import org.apache.pekko.util.ByteString;
 /**
  * The OpenAI-compatible HTTP API over a {@link ServingEngine}: {@code POST /v1/chat/completions},
  * {@code POST /v1/completions} (streamed as server-sent events ending in {@code data: [DONE]}, or whole),
- * {@code POST /v1/embeddings} ({@link EmbeddingsRoute}), {@code GET /v1/models}, {@code GET /health}, {@code GET /ready}, {@code GET /metrics}. Pekko HTTP serves the
- * connections; each generation request is decoded on a virtual thread, so a large body or a slow template never holds
- * a Pekko dispatcher thread. A streaming client that disconnects cancels its request, which frees its KV blocks before
- * the engine's next step.
+ * {@code POST /v1/embeddings} ({@link EmbeddingsRoute}), {@code GET /v1/models[/{id}]}, {@code GET /health},
+ * {@code GET /ready}, {@code GET /metrics}. Pekko HTTP serves the connections; each generation request is decoded on
+ * a virtual thread, so a large body or a slow template never holds a Pekko dispatcher thread. A streaming client
+ * that disconnects cancels its request, which frees its KV blocks before the engine's next step.
  *
  * <p>Errors are OpenAI's JSON ({@code {"error":{"message","type","param","code"}}}): 400 for malformed JSON and bad
  * fields (named), 401 without the right {@code Authorization: Bearer} key, 404 for unknown paths and models, 405,
