@@ -100,7 +100,8 @@ class EmbeddingsPoolingTypeTest {
                 }
             }
             try (var none = serve(withPooling(model, 0))) {
-                HttpResponse<String> r = new ServerClient(none.port(), null).post("/v1/embeddings", "{\"input\":\"x\"}");
+                HttpResponse<String> r = new ServerClient(none.port(), null)
+                        .post("/v1/embeddings", "{\"input\":\"x\"}");
                 assertThat(r.statusCode()).isEqualTo(400);
                 JsonNode err = ServerClient.parse(r.body()).get("error");
                 assertThat(err.get("param").asText()).isEqualTo("model");

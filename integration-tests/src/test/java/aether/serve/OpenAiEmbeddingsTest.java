@@ -189,7 +189,8 @@ class OpenAiEmbeddingsTest {
         assertThat(tokenIds.get("usage").get("prompt_tokens").asInt()).isEqualTo(ids.length);
 
         int[] a = {1, 300, 301, 5};
-        JsonNode lists = ok("{\"input\":[" + java.util.Arrays.toString(a) + "," + java.util.Arrays.toString(ids) + "]}");
+        JsonNode lists = ok("{\"input\":[" + java.util.Arrays.toString(a) + ","
+                + java.util.Arrays.toString(ids) + "]}");
         assertThat(lists.get("data")).hasSize(2);
         assertClose(floats(lists.get("data").get(0).get("embedding")), expected(a));
         assertClose(floats(lists.get("data").get(1).get("embedding")), expected(ids));
@@ -220,7 +221,8 @@ class OpenAiEmbeddingsTest {
             n += (double) plain[i] * plain[i];
         }
         for (int i = 0; i < 10; i++) {
-            assertThat((double) cut[i]).isCloseTo(plain[i] / Math.sqrt(n), org.assertj.core.api.Assertions.within(1e-6));
+            assertThat((double) cut[i]).isCloseTo(plain[i] / Math.sqrt(n),
+                    org.assertj.core.api.Assertions.within(1e-6));
         }
         assertThat(ok("{\"input\":" + input + ",\"dimensions\":" + embd + ",\"user\":\"u-1\"}").get("data").get(0)
                 .get("embedding")).hasSize(embd);
