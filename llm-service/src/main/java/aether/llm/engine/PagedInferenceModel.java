@@ -32,7 +32,10 @@ import java.util.Objects;
  * as it grows and gives them back on {@code truncate}/{@code close}. A step packs the new tokens of all its entries into
  * one graph run whose shape is only (tokens, entries): the architecture's {@link StepGraph} for that shape is built and
  * compiled once and then reused for every step of that shape, with token ids, positions, cache rows and block tables
- * written into its I32 inputs. A step whose tokens exceed the batch size runs each entry alone, in chunks.
+ * written into its I32 inputs. A step whose tokens exceed the batch size runs each entry alone, in chunks. Steps that
+ * want a row per token ({@link Output#ALL_LOGITS}, or {@link Output#ALL_HIDDEN} for embeddings: a graph that ends at
+ * the output norm, without the LM head) have shapes of their own, kept apart from the decode and prefill shapes so
+ * that they never evict them.
  *
  * <p>Two backends run the same graphs: {@link #open} compiles them into {@link KernelGraph}s (f32 activations,
  * quantized weights multiplied in place on a {@link KernelPool}; a decode step allocates nothing), {@link #reference}
