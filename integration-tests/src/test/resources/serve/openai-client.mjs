@@ -52,6 +52,22 @@ try {
   out.json.parsedType = 'unparsable: ' + e.message;
 }
 
+// embeddings: the client asks for base64 by default and decodes it into float32 values itself
+const texts = ['Once upon a time', 'The cat sat on the mat'];
+const emb = await client.embeddings.create({ model, input: texts });
+const embFloat = await client.embeddings.create({ model, input: texts[0], encoding_format: 'float' });
+out.embeddings = {
+  object: emb.object,
+  indexes: emb.data.map((d) => d.index),
+  dims: emb.data.map((d) => d.embedding.length),
+  norms: emb.data.map((d) => Math.hypot(...d.embedding)),
+  first: emb.data[0].embedding,
+  floatFirst: embFloat.data[0].embedding,
+  sameAsFloat: emb.data[0].embedding.every((v, i) => Math.fround(embFloat.data[0].embedding[i]) === v),
+  usage: emb.usage,
+  model: emb.model,
+};
+
 async function status(fn) {
   try {
     await fn();
@@ -65,5 +81,7 @@ out.wrongKeyStatus = await status(() => wrongKey.models.list());
 out.wrongKeyChatStatus = await status(() => wrongKey.chat.completions.create({ model, messages, max_tokens: 2 }));
 out.badRequestStatus = await status(() => client.chat.completions.create({ model, messages, temperature: 5 }));
 out.unknownModelStatus = await status(() => client.chat.completions.create({ model: 'nope', messages }));
+out.emptyEmbeddingStatus = await status(() => client.embeddings.create({ model, input: [] }));
+out.wrongKeyEmbeddingStatus = await status(() => wrongKey.embeddings.create({ model, input: 'x' }));
 
 console.log(JSON.stringify(out));

@@ -96,6 +96,20 @@ class OpenAiFuzzTest {
         for (int i = 0; i < 40; i++) {   // a whole body of a wrong JSON type
             out.add(new Case("/v1/chat/completions", bytes(BAD_VALUES[r.nextInt(BAD_VALUES.length)]), "not an object"));
         }
+        String embedding = "{\"input\":[\"Once upon a time\",\"The cat\"],\"encoding_format\":\"base64\"}";
+        for (int i = 0; i < 200; i++) {   // embeddings: truncated, wrong shapes and values of each field
+            String bad = BAD_VALUES[r.nextInt(BAD_VALUES.length)];
+            String[] shapes = {embedding.substring(0, r.nextInt(embedding.length() - 1)),
+                "{\"input\":" + NOT_TEXT[r.nextInt(NOT_TEXT.length)] + "}",
+                "{\"input\":[1," + bad + "]}",
+                "{\"input\":[[1,2]," + NOT_TEXT[r.nextInt(NOT_TEXT.length)] + "]}",
+                "{\"input\":\"x\",\"dimensions\":" + bad + "}",
+                "{\"input\":\"x\",\"encoding_format\":" + bad + "}",
+                "{\"input\":[\"x\",\"\"]}",
+                bad};
+            String body = shapes[r.nextInt(shapes.length)];
+            out.add(new Case("/v1/embeddings", bytes(body), "embeddings " + body));
+        }
         return out;
     }
 

@@ -110,6 +110,33 @@ class OpenAiNodeClientTest {
             assertThat(r.get("json").get("finish").asText()).isEqualTo("stop");
             assertThat(r.get("json").get("parsedType").asText()).as(r.get("json").toString()).isEqualTo("object");
 
+            // embeddings: base64 (the client's default) decoded by the client = the float response = java.net.http's
+            JsonNode emb = r.get("embeddings");
+            assertThat(emb.get("object").asText()).isEqualTo("list");
+            assertThat(emb.get("model").asText()).isEqualTo(server.modelId());
+            assertThat(emb.get("indexes").toString()).isEqualTo("[0,1]");
+            int embd = emb.get("dims").get(0).asInt();
+            assertThat(emb.get("dims").get(1).asInt()).isEqualTo(embd).isPositive();
+            for (JsonNode n : emb.get("norms")) {
+                assertThat(n.asDouble()).isCloseTo(1.0, org.assertj.core.api.Assertions.within(1e-5));
+            }
+            assertThat(emb.get("sameAsFloat").asBoolean()).isTrue();
+            int tokens;
+            try (var file = aether.llm.gguf.GgufFile.open(model)) {
+                var tokenizer = aether.llm.tokenizer.Tokenizer.fromGguf(file.metadata());
+                tokens = tokenizer.encode("Once upon a time", true, true).length
+                        + tokenizer.encode("The cat sat on the mat", true, true).length;
+            }
+            assertThat(emb.get("usage").get("prompt_tokens").asInt()).isEqualTo(tokens);
+            assertThat(emb.get("usage").get("total_tokens").asInt()).isEqualTo(tokens);
+            JsonNode viaJava = java.postJson("/v1/embeddings", "{\"input\":\"Once upon a time\"}").get("data").get(0)
+                    .get("embedding");
+            for (int i = 0; i < embd; i++) {
+                assertThat((float) emb.get("first").get(i).asDouble()).isEqualTo((float) viaJava.get(i).asDouble());
+            }
+            assertThat(r.get("emptyEmbeddingStatus").asInt()).isEqualTo(400);
+            assertThat(r.get("wrongKeyEmbeddingStatus").asInt()).isEqualTo(401);
+
             assertThat(r.get("wrongKeyStatus").asInt()).isEqualTo(401);
             assertThat(r.get("wrongKeyChatStatus").asInt()).isEqualTo(401);
             assertThat(r.get("badRequestStatus").asInt()).isEqualTo(400);

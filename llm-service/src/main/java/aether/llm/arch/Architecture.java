@@ -25,11 +25,20 @@ public sealed interface Architecture
      *
      * @throws IllegalArgumentException when {@code tokens < 1}, {@code past < 0} or the end passes the context length
      */
-    ForwardGraph buildForward(int tokens, int past, Numerics numerics);
+    default ForwardGraph buildForward(int tokens, int past, Numerics numerics) {
+        return buildForward(tokens, past, numerics, StepShape.Output.LOGITS);
+    }
 
     /**
-     * A new shape-stable step graph over a paged KV cache: built once per {@code shape} (tokens in the step, logit
-     * rows, cache geometry) and run for every step of that shape, whatever sequences and positions it covers.
+     * {@link #buildForward(int, int, Numerics)} ending with {@code output}: the last token's logits, or its final
+     * hidden state (after the output norm, no LM head) for {@link StepShape.Output#HIDDEN}.
+     */
+    ForwardGraph buildForward(int tokens, int past, Numerics numerics, StepShape.Output output);
+
+    /**
+     * A new shape-stable step graph over a paged KV cache: built once per {@code shape} (tokens in the step, output
+     * rows, cache geometry, logits or hidden states) and run for every step of that shape, whatever sequences and
+     * positions it covers.
      */
     StepGraph buildStep(StepShape shape, Numerics numerics);
 

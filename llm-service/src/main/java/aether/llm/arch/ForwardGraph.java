@@ -55,7 +55,10 @@ public final class ForwardGraph {
         }
     }
 
-    /** The computed values of one run. Arrays are fresh and owned by the caller. */
+    /**
+     * The computed values of one run. Arrays are fresh and owned by the caller. {@code logits} holds the last token's
+     * hidden state instead for a graph built with {@link StepShape.Output#HIDDEN}.
+     */
     public record Result(float[] logits, float[][] newKeys, float[][] newValues) {}
 
     public int tokens() {
@@ -120,8 +123,9 @@ public final class ForwardGraph {
         return HostTensor.ofFloats(data, shape);
     }
 
-    static Builder builder(ModelConfig config, int tokens, int past, Numerics numerics, float[] ropeFactors) {
-        return new Builder(config, tokens, past, numerics, ropeFactors);
+    static Builder builder(ModelConfig config, int tokens, int past, Numerics numerics, float[] ropeFactors,
+            StepShape.Output output) {
+        return new Builder(config, tokens, past, numerics, ropeFactors, output);
     }
 
     static Builder stepBuilder(ModelConfig config, StepShape shape, Numerics numerics, float[] ropeFactors) {
@@ -147,6 +151,8 @@ public final class ForwardGraph {
         final Tensor[] newValues;
         /** Set for a shape-stable step graph over a paged cache ({@link StepGraph}); null for a per-shape graph. */
         final StepShape step;
+        /** What the graph ends with: logits, or the normed hidden states (an embedding pass). */
+        final StepShape.Output output;
         final Tensor slots;
         final Tensor blockTable;
         final Tensor logitRows;
@@ -155,7 +161,8 @@ public final class ForwardGraph {
         private final Tensor ropeFactors;
         private final Map<Object, Tensor> leaves = new IdentityHashMap<>();
 
-        private Builder(ModelConfig config, int tokens, int past, Numerics numerics, float[] ropeFactors) {
+        private Builder(ModelConfig config, int tokens, int past, Numerics numerics, float[] ropeFactors,
+                StepShape.Output output) {
             if (tokens < 1 || past < 0 || (long) past + tokens > config.contextLength()) {
                 throw new IllegalArgumentException(config.architecture() + ": forward of " + tokens
                         + " tokens after " + past + " (expected: tokens >= 1, past >= 0, past + tokens <= context"
@@ -166,6 +173,7 @@ public final class ForwardGraph {
             this.tokens = tokens;
             this.past = past;
             this.step = null;
+            this.output = java.util.Objects.requireNonNull(output, "output");
             this.slots = null;
             this.blockTable = null;
             this.logitRows = null;
@@ -198,6 +206,7 @@ public final class ForwardGraph {
             this.config = config;
             this.numerics = java.util.Objects.requireNonNull(numerics, "numerics");
             this.step = shape;
+            this.output = shape.output();
             this.tokens = shape.tokens();
             this.past = -1;
             this.tokenIds = graph.input("token_ids", Shape.of(tokens), DType.I32);
@@ -303,6 +312,14 @@ public final class ForwardGraph {
             return out.permute(1, 0, 2).reshape(tokens, config.headCount() * config.valueHeadDim());
         }
 
+        /**
+         * Whether the graph ends at the normed hidden states (an embedding step): architectures then return the
+         * output norm's result and build no LM head.
+         */
+        boolean hiddenOutput() {
+            return output == StepShape.Output.HIDDEN;
+        }
+
         /** The last row of x[tokens, n]: the only position whose logits are computed. */
         Tensor lastToken(Tensor x) {
             if (step != null) {
@@ -311,12 +328,16 @@ public final class ForwardGraph {
             return tokens == 1 ? x : x.slice(0, tokens - 1, tokens);
         }
 
-        /** Finishes the graph with {@code logits} f32[1, vocab]. */
+        /** Finishes the graph with {@code logits} f32[1, vocab] (or the hidden state f32[1, n_embd]). */
         ForwardGraph build(Tensor logits) {
-            return new ForwardGraph(this, logits.reshape(config.vocabSize()));
+            return new ForwardGraph(this, logits.reshape(hiddenOutput() ? config.embeddingLength()
+                    : config.vocabSize()));
         }
 
-        /** Finishes a step graph with {@code logits} f32[outputs, vocab]. */
+        /**
+         * Finishes a step graph with its output: {@code logits} f32[outputs, vocab], or for a {@link
+         * StepShape.Output#HIDDEN} shape the hidden states f32[outputs, n_embd].
+         */
         StepGraph buildStep(Tensor logits) {
             return new StepGraph(config, step, graph, tokenIds, positions, slots, blockTable, logitRows, keyCache,
                     valueCache, logits);

@@ -57,8 +57,8 @@ public final class Gemma2Architecture implements Architecture {
     }
 
     @Override
-    public ForwardGraph buildForward(int tokens, int past, Numerics numerics) {
-        ForwardGraph.Builder f = ForwardGraph.builder(config, tokens, past, numerics, ropeFactors);
+    public ForwardGraph buildForward(int tokens, int past, Numerics numerics, StepShape.Output output) {
+        ForwardGraph.Builder f = ForwardGraph.builder(config, tokens, past, numerics, ropeFactors, output);
         return f.build(logits(f));
     }
 
@@ -68,7 +68,10 @@ public final class Gemma2Architecture implements Architecture {
         return f.buildStep(logits(f));
     }
 
-    /** The model's math, in order: embeddings, the blocks, the output norm and projection of the selected rows. */
+    /**
+     * The model's math, in order: embeddings, the blocks, the output norm and projection of the selected rows (an
+     * embedding step stops after the norm).
+     */
     private Tensor logits(ForwardGraph.Builder f) {
         double kqScale = config.blockCount() == GEMMA2_27B_LAYERS
                 ? TensorNames.kqScale(config.embeddingLength() / config.headCount())
@@ -90,6 +93,9 @@ public final class Gemma2Architecture implements Architecture {
             x = x.add(f.rmsNorm(ffn, l.postFfnNorm()));
         }
         Tensor last = f.rmsNorm(f.lastToken(x), outputNorm);
+        if (f.hiddenOutput()) {
+            return last;   // an embedding step: no LM head, no soft-capping
+        }
         Tensor logits = f.linear(last, tokenEmbedding);
         double cap = config.finalSoftCap();
         return cap > 0 ? logits.scale(1 / cap).tanh().scale(cap) : logits;

@@ -94,8 +94,8 @@ public final class LlamaArchitecture implements Architecture {
     }
 
     @Override
-    public ForwardGraph buildForward(int tokens, int past, Numerics numerics) {
-        ForwardGraph.Builder f = ForwardGraph.builder(config, tokens, past, numerics, ropeFactors);
+    public ForwardGraph buildForward(int tokens, int past, Numerics numerics, StepShape.Output output) {
+        ForwardGraph.Builder f = ForwardGraph.builder(config, tokens, past, numerics, ropeFactors, output);
         return f.build(logits(f));
     }
 
@@ -105,7 +105,10 @@ public final class LlamaArchitecture implements Architecture {
         return f.buildStep(logits(f));
     }
 
-    /** The model's math, in order: embeddings, the blocks, the output norm and projection of the selected rows. */
+    /**
+     * The model's math, in order: embeddings, the blocks, the output norm and projection of the selected rows (an
+     * embedding step stops after the norm).
+     */
     private Tensor logits(ForwardGraph.Builder f) {
         double kqScale = TensorNames.kqScale(config.headDim());
         Tensor x = f.embed(tokenEmbedding);
@@ -126,6 +129,6 @@ public final class LlamaArchitecture implements Architecture {
             x = x.add(f.linear(gate.mul(f.linear(h, l.up())), l.down()));
         }
         Tensor last = f.rmsNorm(f.lastToken(x), outputNorm);
-        return f.linear(last, output);
+        return f.hiddenOutput() ? last : f.linear(last, output);
     }
 }

@@ -61,8 +61,8 @@ public final class Phi3Architecture implements Architecture {
     }
 
     @Override
-    public ForwardGraph buildForward(int tokens, int past, Numerics numerics) {
-        ForwardGraph.Builder f = ForwardGraph.builder(config, tokens, past, numerics, ropeFactors);
+    public ForwardGraph buildForward(int tokens, int past, Numerics numerics, StepShape.Output output) {
+        ForwardGraph.Builder f = ForwardGraph.builder(config, tokens, past, numerics, ropeFactors, output);
         return f.build(logits(f));
     }
 
@@ -72,7 +72,10 @@ public final class Phi3Architecture implements Architecture {
         return f.buildStep(logits(f));
     }
 
-    /** The model's math, in order: embeddings, the blocks, the output norm and projection of the selected rows. */
+    /**
+     * The model's math, in order: embeddings, the blocks, the output norm and projection of the selected rows (an
+     * embedding step stops after the norm).
+     */
     private Tensor logits(ForwardGraph.Builder f) {
         double kqScale = TensorNames.kqScale(config.headDim());
         int qw = config.queryWidth();
@@ -97,6 +100,6 @@ public final class Phi3Architecture implements Architecture {
             x = x.add(f.linear(gate.mul(gateUp.slice(1, ff, 2 * ff)), l.down()));
         }
         Tensor last = f.rmsNorm(f.lastToken(x), outputNorm);
-        return f.linear(last, output, outputBias);
+        return f.hiddenOutput() ? last : f.linear(last, output, outputBias);
     }
 }

@@ -19,7 +19,8 @@ import java.util.List;
  * sequence's blocks in order (unused entries may hold any valid block); {@code logit_rows I32[outputs]}, the tokens
  * whose logits are computed; per layer the caches {@code cache_k.i [slots, n_head_kv * head_dim]} and {@code
  * cache_v.i} of the KV type, updated in place by the graph's {@code kv_store} nodes. Output: logits f32[outputs,
- * vocab]. Not thread-safe.
+ * vocab], or for a {@link StepShape.Output#HIDDEN} shape the final hidden states f32[outputs, n_embd] (after the
+ * output norm; no LM head). Not thread-safe.
  */
 public final class StepGraph {
 
@@ -91,8 +92,14 @@ public final class StepGraph {
         return valueCache[layer];
     }
 
+    /** The graph's output: logits, or hidden states for a {@link StepShape.Output#HIDDEN} shape. */
     public Tensor logits() {
         return logits;
+    }
+
+    /** Floats per output row: the vocabulary size, or the embedding length for a hidden-state step. */
+    public int outputWidth() {
+        return shape.output() == StepShape.Output.HIDDEN ? config.embeddingLength() : config.vocabSize();
     }
 
     /**

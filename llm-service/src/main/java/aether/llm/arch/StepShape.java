@@ -12,11 +12,29 @@ import aether.runtime.tensor.GgmlType;
  * @param cacheBlocks       blocks in the KV pool
  * @param blockSize         positions per block
  * @param kvType            KV cache storage type: f32, f16 or q8_0
+ * @param output            what the graph computes for its output rows: logits, or the final hidden states
  */
 public record StepShape(int tokens, int outputs, int blocksPerSequence, int cacheBlocks, int blockSize,
-        DType kvType) {
+        DType kvType, Output output) {
+
+    /** The graph's output per output row. */
+    public enum Output {
+        /** {@code f32[outputs, vocab]}: the LM head applied to the normed hidden states. */
+        LOGITS,
+        /**
+         * {@code f32[outputs, n_embd]}: the final hidden states after the output norm, before the LM head (an
+         * embedding step: the head, the largest matmul of a small model, is not built at all).
+         */
+        HIDDEN
+    }
+
+    /** A logits step. */
+    public StepShape(int tokens, int outputs, int blocksPerSequence, int cacheBlocks, int blockSize, DType kvType) {
+        this(tokens, outputs, blocksPerSequence, cacheBlocks, blockSize, kvType, Output.LOGITS);
+    }
 
     public StepShape {
+        java.util.Objects.requireNonNull(output, "output");
         if (tokens < 1 || outputs < 1 || outputs > tokens || blocksPerSequence < 1 || cacheBlocks < 1
                 || blockSize < 1) {
             throw new IllegalArgumentException("step shape tokens=" + tokens + ", outputs=" + outputs + ", blocks per"

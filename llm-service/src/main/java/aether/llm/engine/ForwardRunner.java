@@ -3,6 +3,7 @@ package aether.llm.engine;
 import aether.llm.arch.Architecture;
 import aether.llm.arch.ForwardGraph;
 import aether.llm.arch.Numerics;
+import aether.llm.arch.StepShape;
 import aether.scheduler.exec.GraphExecutor;
 import java.util.LinkedHashMap;
 import java.util.Objects;
@@ -69,6 +70,14 @@ public final class ForwardRunner {
      * @throws IllegalStateException    when the cache cannot hold the new positions (the cache is left unchanged)
      */
     public float[] forward(int[] ids, KvCache cache) {
+        return forward(ids, cache, StepShape.Output.LOGITS);
+    }
+
+    /**
+     * {@link #forward(int[], KvCache)} returning the last token's logits, or for {@link StepShape.Output#HIDDEN} its
+     * final hidden state (after the output norm, before the LM head; a fresh array of {@code n_embd}).
+     */
+    public float[] forward(int[] ids, KvCache cache, StepShape.Output output) {
         if (ids.length == 0) {
             throw new IllegalArgumentException("forward of no tokens");
         }
@@ -77,7 +86,7 @@ public final class ForwardRunner {
             throw new IllegalStateException("KV cache full: holds " + past + " of " + cache.capacity()
                     + " positions, cannot run " + ids.length + " more");
         }
-        ForwardGraph graph = graph(ids.length, past);
+        ForwardGraph graph = graph(ids.length, past, output);
         int layers = cache.layers();
         float[][] keys = new float[layers][];
         float[][] values = new float[layers][];
@@ -90,11 +99,11 @@ public final class ForwardRunner {
         return r.logits();
     }
 
-    private ForwardGraph graph(int tokens, int past) {
-        long key = ((long) tokens << 32) | past;
+    private ForwardGraph graph(int tokens, int past, StepShape.Output output) {
+        long key = ((long) tokens << 33) | ((long) past << 1) | output.ordinal();
         ForwardGraph g = graphs.get(key);
         if (g == null) {
-            g = architecture.buildForward(tokens, past, numerics);
+            g = architecture.buildForward(tokens, past, numerics, output);
             graphsBuilt++;
             retainedElements += retained(g);
             graphs.put(key, g);

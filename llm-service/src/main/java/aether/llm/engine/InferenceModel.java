@@ -8,7 +8,7 @@ import java.util.List;
  * memory, forward graphs, devices) and what drives it (the {@code run}/{@code chat}/{@code bench} commands, the
  * serving engine's continuous batching). One step takes any mix of sequences, each with one or more new tokens (a
  * prefill chunk or one decode token), appends them to those sequences and yields the logits of each entry's last
- * token.
+ * token (or, on request, a row per token: logits, or the final hidden states for embeddings).
  *
  * <p>Not thread-safe: one thread (the engine loop) drives a model and its sequences.
  */
@@ -25,14 +25,28 @@ public interface InferenceModel extends AutoCloseable {
     /**
      * Runs the tokens {@code [from, to)} of every entry through the model in one step, appends them to the entry's
      * sequence and writes the logits of the entry's last token to {@code logits[i * vocab, (i + 1) * vocab)} for the
-     * i-th entry ({@code vocab} = {@code config().vocabSize()}).
+     * i-th entry ({@code vocab} = {@code config().vocabSize()}). The decode path: it allocates nothing.
      *
      * @throws IllegalArgumentException for an empty batch, an empty entry, a token id outside the vocabulary, a closed
      *                                  sequence, a sequence that appears twice, or a logits array that is too short
      * @throws KvCacheFullException     when a sequence would pass {@link #contextSize()} or the pool has no free
      *                                  memory for the new positions; no sequence is changed
      */
-    void step(List<BatchEntry> batch, float[] logits);
+    default void step(List<BatchEntry> batch, float[] logits) {
+        step(batch, Output.LAST_LOGITS, logits);
+    }
+
+    /**
+     * {@link #step(List, float[])} with a choice of what comes out: the last token's logits per entry, or one row per
+     * new token ({@link Output#ALL_LOGITS} for prompt log-probabilities, {@link Output#ALL_HIDDEN} for embeddings), in
+     * batch order: entry 0's tokens first. Rows of {@code width} floats ({@link Output#width}) go to {@code out[r *
+     * width]} for the r-th row.
+     *
+     * @throws IllegalArgumentException as {@link #step(List, float[])}, or when {@code out} is shorter than rows ×
+     *                                  width
+     * @throws KvCacheFullException     as {@link #step(List, float[])}
+     */
+    void step(List<BatchEntry> batch, Output output, float[] out);
 
     /** Occupancy of the KV memory pool (for metrics and admission control). */
     KvStats kvStats();
@@ -40,6 +54,36 @@ public interface InferenceModel extends AutoCloseable {
     /** Frees the KV pool and whatever the model holds open (its file); sequences become unusable. */
     @Override
     void close();
+
+    /** What a step writes out. */
+    enum Output {
+        /** The logits of each entry's last token: one row of vocab floats per entry (decoding, prefill). */
+        LAST_LOGITS,
+        /** The logits of every new token: one row of vocab floats per token (prompt log-probabilities). */
+        ALL_LOGITS,
+        /**
+         * The final hidden state of every new token, after the output norm and before the LM head: one row of
+         * {@code n_embd} floats per token (embeddings). The LM head is not computed.
+         */
+        ALL_HIDDEN;
+
+        /** Floats per row for {@code config}. */
+        public int width(ModelConfig config) {
+            return this == ALL_HIDDEN ? config.embeddingLength() : config.vocabSize();
+        }
+
+        /** Rows a step of {@code batch} writes. */
+        public long rows(List<BatchEntry> batch) {
+            if (this == LAST_LOGITS) {
+                return batch.size();
+            }
+            long n = 0;
+            for (int i = 0; i < batch.size(); i++) {
+                n += batch.get(i).length();
+            }
+            return n;
+        }
+    }
 
     /** One sequence's share of a step: its tokens {@code [from, to)} are appended in order. */
     record BatchEntry(Sequence sequence, int[] tokens, int from, int to) {

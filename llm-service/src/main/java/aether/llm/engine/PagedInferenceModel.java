@@ -32,7 +32,10 @@ import java.util.Objects;
  * as it grows and gives them back on {@code truncate}/{@code close}. A step packs the new tokens of all its entries into
  * one graph run whose shape is only (tokens, entries): the architecture's {@link StepGraph} for that shape is built and
  * compiled once and then reused for every step of that shape, with token ids, positions, cache rows and block tables
- * written into its I32 inputs. A step whose tokens exceed the batch size runs each entry alone, in chunks.
+ * written into its I32 inputs. A step whose tokens exceed the batch size runs each entry alone, in chunks. Steps that
+ * want a row per token ({@link Output#ALL_LOGITS}, or {@link Output#ALL_HIDDEN} for embeddings: a graph that ends at
+ * the output norm, without the LM head) have shapes of their own, kept apart from the decode and prefill shapes so
+ * that they never evict them.
  *
  * <p>Two backends run the same graphs: {@link #open} compiles them into {@link KernelGraph}s (f32 activations,
  * quantized weights multiplied in place on a {@link KernelPool}; a decode step allocates nothing), {@link #reference}
@@ -49,6 +52,8 @@ public final class PagedInferenceModel implements InferenceModel {
      * compiles its own graph, and a graph holds its arena).
      */
     static final int MAX_SHAPES = 8;
+    /** Row-per-token shapes (embeddings, prompt log-probabilities) kept at most, apart from those. */
+    static final int MAX_ROW_SHAPES = 4;
 
     private final Architecture architecture;
     private final Numerics numerics;
@@ -60,6 +65,7 @@ public final class PagedInferenceModel implements InferenceModel {
     private final Backend backend;
     private final Runnable onClose;
     private final List<Shaped> runners = new ArrayList<>();
+    private final List<Shaped> rowRunners = new ArrayList<>();
     // staging for one graph run, sized for the largest step
     private final int[] ids;
     private final int[] positions;
@@ -164,16 +170,18 @@ public final class PagedInferenceModel implements InferenceModel {
     }
 
     @Override
-    public void step(List<BatchEntry> batch, float[] logits) {
+    public void step(List<BatchEntry> batch, Output output, float[] out) {
         checkOpen();
         int vocab = config().vocabSize();
+        int width = output.width(config());
         int entries = batch.size();
         if (entries == 0) {
             throw new IllegalArgumentException("step of an empty batch");
         }
-        if (logits.length < (long) entries * vocab) {
-            throw new IllegalArgumentException("logits array of " + logits.length + " floats for " + entries
-                    + " entries of vocab " + vocab + " (expected at least " + (long) entries * vocab + ")");
+        long rowCount = output.rows(batch);
+        if (out.length < rowCount * width) {
+            throw new IllegalArgumentException("output array of " + out.length + " floats for " + rowCount
+                    + " rows of " + width + " (" + output + "; expected at least " + rowCount * width + ")");
         }
         long stamp = ++stepStamp;
         int newBlocks = 0;
@@ -210,22 +218,30 @@ public final class PagedInferenceModel implements InferenceModel {
                     + " of " + pool.total() + " free");
         }
         if (tokens <= batchSize) {
-            run(batch, 0, entries, -1, -1, logits, 0);
+            run(batch, 0, entries, -1, -1, output, out, 0);
             return;
         }
+        long row = 0;
         for (int e = 0; e < entries; e++) {    // too many tokens for one graph: each entry alone, in chunks
             BatchEntry entry = batch.get(e);
             for (int from = entry.from(); from < entry.to(); from += batchSize) {
-                run(batch, e, e + 1, from, Math.min(entry.to(), from + batchSize), logits, e * vocab);
+                int to = Math.min(entry.to(), from + batchSize);
+                // the last-token row of an entry is overwritten by each chunk, so its last chunk's stays
+                int offset = Math.toIntExact(output == Output.LAST_LOGITS ? (long) e * vocab : row * width);
+                run(batch, e, e + 1, from, to, output, out, offset);
+                row += to - from;
             }
         }
     }
 
     /**
      * One graph run over entries {@code [first, last)}; with {@code from >= 0} (a single entry) only its tokens
-     * {@code [from, to)}. Logits of each entry's last token go to {@code logits[offset + i * vocab]}.
+     * {@code [from, to)}. The output rows (each entry's last token, or every token) go one after another to {@code
+     * out[offset]}.
      */
-    private void run(List<BatchEntry> batch, int first, int last, int from, int to, float[] logits, int offset) {
+    private void run(List<BatchEntry> batch, int first, int last, int from, int to, Output output, float[] out,
+            int offset) {
+        boolean everyRow = output != Output.LAST_LOGITS;
         int t = 0;
         int outputs = 0;
         for (int e = first; e < last; e++) {
@@ -243,13 +259,18 @@ public final class PagedInferenceModel implements InferenceModel {
                 positions[t] = p;
                 slots[t] = s.blocks[block] * BLOCK_POSITIONS + p % BLOCK_POSITIONS;
                 System.arraycopy(s.blocks, 0, table, t * blocksPerSequence, block + 1);
+                if (everyRow) {
+                    rows[outputs++] = t;
+                }
                 t++;
             }
-            rows[outputs++] = t - 1;
+            if (!everyRow) {
+                rows[outputs++] = t - 1;
+            }
         }
-        Runner runner = runner(t, outputs);
+        Runner runner = runner(t, outputs, output);
         try {
-            runner.run(ids, positions, slots, table, rows, logits, offset);
+            runner.run(ids, positions, slots, table, rows, out, offset);
         } catch (RuntimeException ex) {
             for (int e = first; e < last; e++) {   // give back the blocks taken for positions that were not added
                 ((PagedSequence) batch.get(e).sequence()).trimBlocks();
@@ -262,31 +283,43 @@ public final class PagedInferenceModel implements InferenceModel {
         }
     }
 
-    /** The runner of a shape, most recently used last (moving it there allocates nothing). */
-    private Runner runner(int tokens, int outputs) {
-        int last = runners.size() - 1;
+    /**
+     * The runner of a shape, most recently used last (moving it there allocates nothing). Shapes with a row per token
+     * (embeddings, prompt log-probabilities) are kept in a list of their own, so they never evict the decode and
+     * prefill shapes (a recompile would stall every running stream).
+     */
+    private Runner runner(int tokens, int outputs, Output output) {
+        List<Shaped> list = output == Output.LAST_LOGITS ? runners : rowRunners;
+        StepShape.Output kind = output == Output.ALL_HIDDEN ? StepShape.Output.HIDDEN : StepShape.Output.LOGITS;
+        int last = list.size() - 1;
         for (int i = last; i >= 0; i--) {   // indexed loop: no iterator per step
-            Shaped s = runners.get(i);
-            if (s.tokens == tokens && s.outputs == outputs) {
+            Shaped s = list.get(i);
+            if (s.tokens == tokens && s.outputs == outputs && s.kind == kind) {
                 if (i != last) {
-                    runners.remove(i);
-                    runners.add(s);
+                    list.remove(i);
+                    list.add(s);
                 }
                 return s.runner;
             }
         }
-        if (runners.size() >= MAX_SHAPES) {
-            runners.remove(0).runner.close();
+        if (list.size() >= (list == runners ? MAX_SHAPES : MAX_ROW_SHAPES)) {
+            list.remove(0).runner.close();
         }
-        StepShape shape = new StepShape(tokens, outputs, blocksPerSequence, pool.total(), BLOCK_POSITIONS, kvType);
+        StepShape shape = new StepShape(tokens, outputs, blocksPerSequence, pool.total(), BLOCK_POSITIONS, kvType,
+                kind);
         Runner r = backend.compile(architecture.buildStep(shape, numerics));
-        runners.add(new Shaped(tokens, outputs, r));
+        list.add(new Shaped(tokens, outputs, kind, r));
         return r;
     }
 
-    /** Step shapes compiled and kept now (at most {@value #MAX_SHAPES}). */
+    /** Step shapes compiled and kept now (at most {@value #MAX_SHAPES}; row-per-token shapes not counted). */
     int compiledShapes() {
         return runners.size();
+    }
+
+    /** Row-per-token shapes (embeddings, prompt log-probabilities) compiled and kept now. */
+    int compiledRowShapes() {
+        return rowRunners.size();
     }
 
     /**
@@ -310,6 +343,9 @@ public final class PagedInferenceModel implements InferenceModel {
                 for (Shaped s : runners) {
                     s.runner.close();
                 }
+                for (Shaped s : rowRunners) {
+                    s.runner.close();
+                }
                 backend.close();
             } finally {
                 onClose.run();
@@ -327,7 +363,7 @@ public final class PagedInferenceModel implements InferenceModel {
         return (positions + BLOCK_POSITIONS - 1) / BLOCK_POSITIONS;
     }
 
-    private record Shaped(int tokens, int outputs, Runner runner) {}
+    private record Shaped(int tokens, int outputs, StepShape.Output kind, Runner runner) {}
 
     private final class PagedSequence implements Sequence {
         final int[] blocks;
@@ -507,7 +543,7 @@ public final class PagedInferenceModel implements InferenceModel {
             int tokens = g.shape().tokens();
             int outputs = g.shape().outputs();
             int tableLength = tokens * g.shape().blocksPerSequence();
-            int logitCount = outputs * g.config().vocabSize();
+            int logitCount = outputs * g.outputWidth();
             return new Runner() {
                 @Override
                 public void run(int[] ids, int[] positions, int[] slots, int[] table, int[] rows, float[] logits,

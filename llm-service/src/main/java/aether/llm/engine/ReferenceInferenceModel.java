@@ -2,6 +2,7 @@ package aether.llm.engine;
 
 import aether.llm.arch.Architecture;
 import aether.llm.arch.Numerics;
+import aether.llm.arch.StepShape;
 import aether.scheduler.exec.GraphExecutor;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -63,15 +64,17 @@ public final class ReferenceInferenceModel implements InferenceModel {
     }
 
     @Override
-    public void step(List<BatchEntry> batch, float[] logits) {
+    public void step(List<BatchEntry> batch, Output output, float[] logits) {
         checkOpen();
         int vocab = config().vocabSize();
+        int width = output.width(config());
         if (batch.isEmpty()) {
             throw new IllegalArgumentException("step of an empty batch");
         }
-        if (logits.length < (long) batch.size() * vocab) {
-            throw new IllegalArgumentException("logits array of " + logits.length + " floats for " + batch.size()
-                    + " entries of vocab " + vocab + " (expected at least " + (long) batch.size() * vocab + ")");
+        long rowCount = output.rows(batch);
+        if (logits.length < rowCount * width) {
+            throw new IllegalArgumentException("output array of " + logits.length + " floats for " + rowCount
+                    + " rows of " + width + " (" + output + "; expected at least " + rowCount * width + ")");
         }
         var seen = new IdentityHashMap<Sequence, Boolean>();
         int newBlocks = 0;
@@ -102,14 +105,25 @@ public final class ReferenceInferenceModel implements InferenceModel {
             throw new KvCacheFullException("KV pool full: " + newBlocks + " more blocks needed, "
                     + (totalBlocks - usedBlocks) + " of " + totalBlocks + " free");
         }
+        int row = 0;
         for (int i = 0; i < batch.size(); i++) {
             BatchEntry e = batch.get(i);
             RefSequence s = (RefSequence) e.sequence();
             int before = s.length();
-            int[] ids = java.util.Arrays.copyOfRange(e.tokens(), e.from(), e.to());
-            float[] out = runner.forward(ids, s.cache());
+            if (output == Output.LAST_LOGITS) {
+                int[] ids = java.util.Arrays.copyOfRange(e.tokens(), e.from(), e.to());
+                float[] out = runner.forward(ids, s.cache());
+                System.arraycopy(out, 0, logits, i * vocab, vocab);
+            } else {
+                // a row per token: the tokens one at a time (exact, and the per-shape graphs give only the last row)
+                StepShape.Output kind = output == Output.ALL_HIDDEN ? StepShape.Output.HIDDEN
+                        : StepShape.Output.LOGITS;
+                for (int t = e.from(); t < e.to(); t++) {
+                    float[] out = runner.forward(new int[] {e.tokens()[t]}, s.cache(), kind);
+                    System.arraycopy(out, 0, logits, row++ * width, width);
+                }
+            }
             usedBlocks += blocks(s.length()) - blocks(before);
-            System.arraycopy(out, 0, logits, i * vocab, vocab);
         }
     }
 

@@ -5,7 +5,9 @@
  * per (tokens, sequences) shape), and the exact, slow {@link aether.llm.engine.ReferenceInferenceModel} over the
  * per-sequence {@link aether.llm.engine.KvCache}, the {@link aether.llm.engine.ForwardRunner}
  * that feeds batches through an architecture's forward graphs (built once per batch shape and reused), and the
- * minimal {@link aether.llm.engine.GreedyGenerator} that the golden tests compare with llama.cpp. Depends on {@code aether.llm.arch}, {@code aether.llm.model}
+ * minimal {@link aether.llm.engine.GreedyGenerator} that the golden tests compare with llama.cpp. A step returns the
+ * last token's logits, or a row per token (logits, or final hidden states for embeddings, pooled by {@link
+ * aether.llm.engine.Pooling}). Depends on {@code aether.llm.arch}, {@code aether.llm.model}
  * and the scheduler's executors and compiler; nothing here depends on actors.
  */
 package aether.llm.engine;

@@ -3,6 +3,7 @@ package aether.llm.server;
 import aether.llm.chat.ChatTemplate;
 import aether.llm.engine.EngineOptions;
 import aether.llm.engine.LoadedModel;
+import aether.llm.engine.Pooling;
 import aether.llm.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -35,6 +36,7 @@ public final class InferenceServer implements AutoCloseable {
     private final OpenAiServer http;
     private final String modelId;
     private final String templateName;
+    private final Pooling pooling;
 
     private InferenceServer(ServeSettings s) {
         Path path = s.model() != null ? s.model() : defaultModel();
@@ -59,8 +61,10 @@ public final class InferenceServer implements AutoCloseable {
                     new ServingEngine.Settings(s.maxConcurrency(), s.queue(), s.batch(), s.prefixCache()), metrics);
             try {
                 int maxPrompt = s.maxPromptTokens() == 0 ? Integer.MAX_VALUE : s.maxPromptTokens();
+                ModelCard card = ModelCard.of(model);
+                this.pooling = card.pooling();
                 this.http = OpenAiServer.start(engine, tokenizer, template, new OpenAiServer.Settings(s.host(),
-                        s.port(), s.apiKeys(), s.rateLimit(), s.maxBodyBytes(), maxPrompt, modelId), metrics);
+                        s.port(), s.apiKeys(), s.rateLimit(), s.maxBodyBytes(), maxPrompt, modelId), metrics, card);
             } catch (RuntimeException e) {
                 engine.close();
                 throw e;
@@ -95,6 +99,11 @@ public final class InferenceServer implements AutoCloseable {
 
     public int contextSize() {
         return engine.contextSize();
+    }
+
+    /** How {@code /v1/embeddings} pools hidden states (the model's {@code <arch>.pooling_type}, else mean). */
+    public Pooling pooling() {
+        return pooling;
     }
 
     public ServerMetrics metrics() {

@@ -58,10 +58,10 @@ import org.apache.pekko.util.ByteString;
 /**
  * The OpenAI-compatible HTTP API over a {@link ServingEngine}: {@code POST /v1/chat/completions},
  * {@code POST /v1/completions} (streamed as server-sent events ending in {@code data: [DONE]}, or whole),
- * {@code GET /v1/models}, {@code GET /health}, {@code GET /ready}, {@code GET /metrics}. Pekko HTTP serves the
- * connections; each generation request is decoded on a virtual thread, so a large body or a slow template never holds
- * a Pekko dispatcher thread. A streaming client that disconnects cancels its request, which frees its KV blocks before
- * the engine's next step.
+ * {@code POST /v1/embeddings} ({@link EmbeddingsRoute}), {@code GET /v1/models[/{id}]}, {@code GET /health},
+ * {@code GET /ready}, {@code GET /metrics}. Pekko HTTP serves the connections; each generation request is decoded on
+ * a virtual thread, so a large body or a slow template never holds a Pekko dispatcher thread. A streaming client
+ * that disconnects cancels its request, which frees its KV blocks before the engine's next step.
  *
  * <p>Errors are OpenAI's JSON ({@code {"error":{"message","type","param","code"}}}): 400 for malformed JSON and bad
  * fields (named), 401 without the right {@code Authorization: Bearer} key, 404 for unknown paths and models, 405,
@@ -107,6 +107,8 @@ public final class OpenAiServer implements AutoCloseable {
     private final Settings settings;
     private final ServerMetrics metrics;
     private final RequestDecoder decoder;
+    private final EmbeddingsRoute embeddings;
+    private final ModelCard card;
     private final RateLimiter rateLimiter;
     private final byte[][] keyDigests;
     private final ObjectMapper mapper;
@@ -116,13 +118,17 @@ public final class OpenAiServer implements AutoCloseable {
     private final ServerBinding binding;
 
     private OpenAiServer(ServingEngine engine, Tokenizer tokenizer, ChatTemplate template, Settings settings,
-            ServerMetrics metrics) {
+            ServerMetrics metrics, ModelCard card) {
         this.engine = engine;
         this.tokenizer = tokenizer;
         this.settings = settings;
         this.metrics = metrics;
         this.decoder = new RequestDecoder(tokenizer, template, settings.modelId(), engine.contextSize(),
                 settings.maxPromptTokens());
+        this.card = card;
+        this.embeddings = new EmbeddingsRoute(engine, tokenizer, settings.modelId(), card.pooling(),
+                engine.modelConfig().embeddingLength(), Math.min(settings.maxPromptTokens(), engine.contextSize()),
+                metrics);
         this.rateLimiter = settings.rateLimitPerMinute() > 0
                 ? new RateLimiter(settings.rateLimitPerMinute(), System::nanoTime) : null;
         this.keyDigests = settings.apiKeys().stream().map(OpenAiServer::sha256).toArray(byte[][]::new);
@@ -181,7 +187,16 @@ public final class OpenAiServer implements AutoCloseable {
      */
     public static OpenAiServer start(ServingEngine engine, Tokenizer tokenizer, ChatTemplate template,
             Settings settings, ServerMetrics metrics) {
-        return new OpenAiServer(engine, tokenizer, template, settings, metrics);
+        return start(engine, tokenizer, template, settings, metrics, ModelCard.of(engine.modelConfig()));
+    }
+
+    /**
+     * {@link #start(ServingEngine, Tokenizer, ChatTemplate, Settings, ServerMetrics)} with what {@code /v1/models}
+     * reports and how {@code /v1/embeddings} pools ({@code card}).
+     */
+    public static OpenAiServer start(ServingEngine engine, Tokenizer tokenizer, ChatTemplate template,
+            Settings settings, ServerMetrics metrics, ModelCard card) {
+        return new OpenAiServer(engine, tokenizer, template, settings, metrics, card);
     }
 
     /** The bound port (the actual one when {@link Settings#port()} was 0). */
@@ -234,6 +249,13 @@ public final class OpenAiServer implements AutoCloseable {
         boolean get = request.method().equals(HttpMethods.GET);
         boolean post = request.method().equals(HttpMethods.POST);
         try {
+            if (path.startsWith("/v1/models/")) {
+                if (!get) {
+                    return done(request, "models", methodNotAllowed("GET"));
+                }
+                authorize(request);
+                return done(request, "models", json(200, model(path)));
+            }
             switch (path) {
                 case "/health" -> {
                     return done(request, "health", get ? json(200, JSON.objectNode().put("status", "ok"))
@@ -263,6 +285,13 @@ public final class OpenAiServer implements AutoCloseable {
                     authorize(request);
                     return done(request, "models", json(200, models()));
                 }
+                case "/v1/embeddings" -> {
+                    if (!post) {
+                        return done(request, "embeddings", methodNotAllowed("POST"));
+                    }
+                    limitRate(authorize(request));
+                    return generate(request, "embeddings", client);
+                }
                 case "/v1/chat/completions", "/v1/completions" -> {
                     String endpoint = path.equals("/v1/completions") ? "completions" : "chat_completions";
                     if (!post) {
@@ -287,7 +316,8 @@ public final class OpenAiServer implements AutoCloseable {
             case "/v1/completions" -> "completions";
             case "/v1/chat/completions" -> "chat_completions";
             case "/v1/models" -> "models";
-            default -> "other";
+            case "/v1/embeddings" -> "embeddings";
+            default -> path.startsWith("/v1/models/") ? "models" : "other";
         };
     }
 
@@ -414,9 +444,15 @@ public final class OpenAiServer implements AutoCloseable {
         HttpResponse response;
         try {
             JsonNode json = parse(body);
+            if (endpoint.equals("embeddings")) {
+                response = json(200, embeddings.respond(json, client::whenClosed));
+                metrics.request(endpoint, response.status().intValue());
+                return response;
+            }
             boolean chat = endpoint.equals("chat_completions");
             Decoded d = chat ? decoder.chat(json) : decoder.completion(json);
-            response = d.stream() ? stream(d, chat) : whole(d, chat, client);
+            List<List<GeneratedToken>> scores = chat ? null : promptLogprobs(d, client);
+            response = d.stream() ? stream(d, chat, scores) : whole(d, chat, client, scores);
         } catch (ApiException e) {
             response = error(e);
         } catch (RuntimeException e) {
@@ -447,7 +483,51 @@ public final class OpenAiServer implements AutoCloseable {
 
     // ---- whole (non-streamed) responses
 
-    private HttpResponse whole(Decoded d, boolean chat, ClientConnection client) {
+    /**
+     * For {@code echo} with {@code logprobs}: each prompt token's log-probability given those before it (the first
+     * has none), from a {@link ScoringJob} through the engine's admission; null when not asked.
+     */
+    private List<List<GeneratedToken>> promptLogprobs(Decoded d, ClientConnection client) {
+        if (!d.echo() || d.logprobs() < 0) {
+            return null;
+        }
+        var scored = new ArrayList<int[]>();
+        for (int[] p : d.prompts()) {
+            if (p.length > 1) {
+                scored.add(p);
+            }
+        }
+        List<List<GeneratedToken>> results = List.of();
+        if (!scored.isEmpty()) {
+            ScoringJob job = (ScoringJob) engine.submit(new ScoringJob(scored.toArray(int[][]::new), d.logprobs()),
+                    "prompt");
+            Runnable deregister = client.whenClosed(job::cancel);
+            try {
+                results = job.result().get();
+            } catch (InterruptedException e) {
+                job.cancel();
+                Thread.currentThread().interrupt();
+                throw ApiException.unavailable("the server is shutting down");
+            } catch (ExecutionException e) {
+                job.cancel();
+                if (e.getCause() instanceof ApiException api) {
+                    throw api;
+                }
+                throw new IllegalStateException("prompt scoring failed: " + e.getCause(), e.getCause());
+            } finally {
+                deregister.run();
+            }
+        }
+        var out = new ArrayList<List<GeneratedToken>>();
+        int k = 0;
+        for (int[] p : d.prompts()) {
+            out.add(p.length > 1 ? results.get(k++)
+                    : List.of(new GeneratedToken(p[0], Double.NaN, Logprobs.NO_IDS, Logprobs.NO_VALUES)));
+        }
+        return out;
+    }
+
+    private HttpResponse whole(Decoded d, boolean chat, ClientConnection client, List<List<GeneratedToken>> scores) {
         int n = d.prompts().size();
         var collectors = new java.util.concurrent.CopyOnWriteArrayList<Collector>();
         var handles = new java.util.concurrent.CopyOnWriteArrayList<ServingEngine.Handle>();
@@ -461,7 +541,11 @@ public final class OpenAiServer implements AutoCloseable {
             for (int i = 0; i < n; i++) {
                 var c = new Collector();
                 collectors.add(c);
-                handles.add(engine.submit(d.request(i), c));
+                if (d.maxTokens().get(i) == 0) {   // echo only: nothing to generate
+                    c.onFinish(FinishReason.LENGTH, d.prompts().get(i).length, 0);
+                } else {
+                    handles.add(engine.submit(d.request(i), c));
+                }
             }
         } catch (ApiException e) {
             handles.forEach(ServingEngine.Handle::cancel);
@@ -502,7 +586,9 @@ public final class OpenAiServer implements AutoCloseable {
                 String echo = d.echo() ? (d.promptTexts().get(i) != null ? d.promptTexts().get(i)
                         : tokenizer.decode(d.prompts().get(i))) : "";
                 choice.put("text", echo + c.text);
-                choice.set("logprobs", d.logprobs() >= 0 ? completionLogprobs(c.tokens, 0) : JSON.nullNode());
+                choice.set("logprobs", d.logprobs() < 0 ? JSON.nullNode() : scores != null
+                        ? echoLogprobs(d.prompts().get(i), scores.get(i), c.tokens, echo.length())
+                        : completionLogprobs(c.tokens, 0));
             }
             choice.put("finish_reason", c.reason.json());
             prompt += c.promptTokens;
@@ -543,7 +629,7 @@ public final class OpenAiServer implements AutoCloseable {
 
     // ---- streamed responses (server-sent events)
 
-    private HttpResponse stream(Decoded d, boolean chat) {
+    private HttpResponse stream(Decoded d, boolean chat, List<List<GeneratedToken>> scores) {
         int n = d.prompts().size();
         int capacity = 16;
         for (int i = 0; i < n; i++) {
@@ -562,12 +648,24 @@ public final class OpenAiServer implements AutoCloseable {
             } else if (d.echo()) {
                 String echo = d.promptTexts().get(i) != null ? d.promptTexts().get(i)
                         : tokenizer.decode(d.prompts().get(i));
-                events.send(events.chunk(i, echo, null, null));
+                ObjectNode chunk = events.chunk(i, echo, null, null);
+                if (scores != null) {   // the prompt's tokens and log-probabilities come with the echoed text
+                    ((ObjectNode) chunk.get("choices").get(0)).set("logprobs",
+                            echoLogprobs(d.prompts().get(i), scores.get(i), List.of(), echo.length()));
+                }
+                events.send(chunk);
             }
         }
         try {
+            for (int i = 0; i < n; i++) {   // echo only (max_tokens 0) first: no engine thread reports yet
+                if (d.maxTokens().get(i) == 0) {
+                    events.listener(i).onFinish(FinishReason.LENGTH, d.prompts().get(i).length, 0);
+                }
+            }
             for (int i = 0; i < n; i++) {
-                events.handles.add(engine.submit(d.request(i), events.listener(i)));
+                if (d.maxTokens().get(i) > 0) {
+                    events.handles.add(engine.submit(d.request(i), events.listener(i)));
+                }
             }
         } catch (ApiException e) {
             events.cancelAll();
@@ -706,9 +804,18 @@ public final class OpenAiServer implements AutoCloseable {
 
     private ObjectNode models() {
         ObjectNode out = JSON.objectNode().put("object", "list");
-        out.putArray("data").addObject().put("id", settings.modelId()).put("object", "model")
-                .put("created", createdSeconds).put("owned_by", "aether");
+        out.putArray("data").add(card.json(settings.modelId(), createdSeconds, engine.contextSize()));
         return out;
+    }
+
+    /** {@code GET /v1/models/{id}}: the model object, or 404 naming the id. */
+    private ObjectNode model(String path) {
+        String id = java.net.URLDecoder.decode(path.substring("/v1/models/".length()), StandardCharsets.UTF_8);
+        if (!id.equals(settings.modelId())) {
+            throw ApiException.notFound("model", "model_not_found", "the model '" + id
+                    + "' does not exist; this server serves '" + settings.modelId() + "'");
+        }
+        return card.json(id, createdSeconds, engine.contextSize());
     }
 
     private static ObjectNode usage(int prompt, int completion) {
@@ -739,6 +846,29 @@ public final class OpenAiServer implements AutoCloseable {
             b.add(x & 0xff);
         }
         return e;
+    }
+
+    /**
+     * The legacy shape for {@code echo} with {@code logprobs}: the prompt's tokens first (the first one's logprob and
+     * top alternatives null, as OpenAI's), their offsets the length of the decoded text before them, then the
+     * generated tokens from {@code echoLength} on.
+     */
+    private ObjectNode echoLogprobs(int[] prompt, List<GeneratedToken> scores, List<GeneratedToken> generated,
+            int echoLength) {
+        ObjectNode out = completionLogprobs(scores, 0);
+        ArrayNode lps = (ArrayNode) out.get("token_logprobs");
+        ArrayNode tops = (ArrayNode) out.get("top_logprobs");
+        ArrayNode offsets = (ArrayNode) out.get("text_offset");
+        lps.set(0, JSON.nullNode());
+        tops.set(0, JSON.nullNode());
+        for (int i = 0; i < prompt.length; i++) {
+            offsets.set(i, JSON.numberNode(tokenizer.decode(java.util.Arrays.copyOf(prompt, i)).length()));
+        }
+        ObjectNode rest = completionLogprobs(generated, echoLength);
+        for (String field : List.of("tokens", "token_logprobs", "top_logprobs", "text_offset")) {
+            ((ArrayNode) out.get(field)).addAll((ArrayNode) rest.get(field));
+        }
+        return out;
     }
 
     /** The legacy completions shape: parallel arrays of tokens, their logprobs, top alternatives, text offsets. */

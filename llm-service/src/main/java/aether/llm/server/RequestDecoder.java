@@ -157,13 +157,11 @@ final class RequestDecoder {
             throw ApiException.invalid("prompt", "'prompt' must be a string, an array of strings, an array of token "
                     + "ids or an array of such arrays, found " + JsonFields.describe(prompt));
         }
-        Integer max = f.has("max_tokens") ? (int) (long) f.optLong("max_tokens", null, 1, Integer.MAX_VALUE) : 16;
-        int logprobs = (int) (long) f.optLong("logprobs", -1L, 0, 5);
         boolean echo = f.optBoolean("echo", false);
-        if (echo && logprobs >= 0) {
-            throw ApiException.unsupported("echo", "'echo' together with 'logprobs' (prompt log-probabilities) is "
-                    + "not supported by this server");
-        }
+        // max_tokens 0 with echo scores a prompt without generating (OpenAI's legacy API allows it)
+        Integer max = f.has("max_tokens")
+                ? (int) (long) f.optLong("max_tokens", null, echo ? 0 : 1, Integer.MAX_VALUE) : 16;
+        int logprobs = (int) (long) f.optLong("logprobs", -1L, 0, 5);
         for (int i = 0; i < ids.size(); i++) {
             checkPrompt(ids.get(i), ids.size() == 1 ? "prompt" : "prompt[" + i + "]");
         }

@@ -31,6 +31,10 @@ public final class ServerMetrics {
             .help("Prompt tokens of admitted generation requests").register(registry);
     private final Counter completionTokens = Counter.builder().name("aether_completion_tokens_total")
             .help("Generated tokens").register(registry);
+    private final Counter embeddingInputs = Counter.builder().name("aether_embedding_inputs_total")
+            .help("Inputs embedded by /v1/embeddings (one vector each)").register(registry);
+    private final Counter embeddingTokens = Counter.builder().name("aether_embedding_tokens_total")
+            .help("Tokens of the inputs embedded by /v1/embeddings").register(registry);
     private final Counter preemptions = Counter.builder().name("aether_preemptions_total")
             .help("Sequences evicted from a full KV pool and recomputed later").register(registry);
     private final Histogram timeToFirstToken = Histogram.builder().name("aether_time_to_first_token_seconds")
@@ -76,6 +80,12 @@ public final class ServerMetrics {
 
     void promptTokens(int n) {
         promptTokens.inc(n);
+    }
+
+    /** A finished embeddings request: {@code inputs} vectors over {@code tokens} tokens. */
+    void embeddings(int inputs, int tokens) {
+        embeddingInputs.inc(inputs);
+        embeddingTokens.inc(tokens);
     }
 
     void completionToken() {

@@ -26,7 +26,8 @@ import java.util.logging.Logger;
  * requests up to {@code maxConcurrency}, and runs one {@link InferenceModel#step}: one token for every decoding
  * sequence plus prompt chunks of newly admitted ones (at most {@code prefillChunk} prompt tokens per step), so running
  * streams keep producing a token per step while long prompts are read. Each request samples with its own
- * {@link TokenSampler}.
+ * {@link TokenSampler}. Prompt jobs (embeddings, prompt scoring; {@link PromptJob}) are admitted the same way and
+ * run in a model step of their own between those steps, at most {@code prefillChunk} of their tokens at a time.
  *
  * <p>Admission: {@link #submit} accepts while fewer than {@code maxConcurrency + queueSize} requests are admitted or
  * waiting, else throws a 429 {@link ApiException}. When the KV pool runs out mid-step, the most recently admitted
@@ -66,6 +67,13 @@ public final class ServingEngine implements AutoCloseable {
         void cancel();
     }
 
+    /** What waits in the admission queue: a generation, or a {@link PromptJob} (embeddings, prompt scoring). */
+    sealed interface Queued permits Job, PromptJob {}
+
+    /** Floats of per-token rows one prompt-job step may write at most (so prompt scoring of a large vocabulary takes
+     * smaller chunks, not a huge buffer). */
+    static final int PROMPT_OUT_FLOATS = 1 << 22;
+
     private final InferenceModel model;
     private final Tokenizer tokenizer;
     private final TokenSampler.Factory samplers;
@@ -73,7 +81,7 @@ public final class ServingEngine implements AutoCloseable {
     private final ServerMetrics metrics;
     private final int vocab;
     private final int contextSize;
-    private final LinkedBlockingQueue<Job> queue = new LinkedBlockingQueue<>();
+    private final LinkedBlockingQueue<Queued> queue = new LinkedBlockingQueue<>();
     private final AtomicInteger admitted = new AtomicInteger();
     private final Thread thread;
     private volatile boolean running = true;
@@ -91,6 +99,15 @@ public final class ServingEngine implements AutoCloseable {
     private final List<Active> finishing = new ArrayList<>();
     private final float[] logits;
     private final float[] scratch;
+    /** Admitted prompt jobs (embeddings, scoring), oldest first; each holds a concurrency slot. */
+    private final List<PromptJob<?>> prompts = new ArrayList<>();
+    private final List<BatchEntry> promptBatch = new ArrayList<>();
+    private final List<PromptJob<?>> promptOwners = new ArrayList<>();
+    private final List<Integer> promptInputs = new ArrayList<>();
+    private float[] promptOut = new float[0];
+    /** Set when a generation step found the pool full and prompt work gave its blocks back: it waits for a
+     * generation step to succeed before it takes blocks again (else the two could take turns failing forever). */
+    private boolean promptsYield;
     private long admissions;
 
     public ServingEngine(InferenceModel model, Tokenizer tokenizer, TokenSampler.Factory samplers, Settings settings,
@@ -112,6 +129,11 @@ public final class ServingEngine implements AutoCloseable {
 
     public int contextSize() {
         return contextSize;
+    }
+
+    /** The served model's hyper-parameters. */
+    public aether.llm.model.ModelConfig modelConfig() {
+        return model.config();
     }
 
     public boolean isRunning() {
@@ -160,6 +182,47 @@ public final class ServingEngine implements AutoCloseable {
             throw ApiException.invalid("prompt", "context_length_exceeded", "the prompt has " + prompt.length
                     + " tokens; the context holds " + contextSize);
         }
+        reserveSlot();
+        var job = new Job(request, listener, System.nanoTime());
+        metrics.promptTokens(request.prompt().length);
+        queue.add(job);
+        return job;
+    }
+
+    /**
+     * Queues a prompt job (embeddings, prompt scoring) under the same admission as generations. Its {@link
+     * PromptJob#result()} completes on the engine thread.
+     *
+     * @throws ApiException 400 naming {@code field} for an empty input, a token id outside the vocabulary or an input
+     *                      longer than the context; 429 / 503 as {@link #submit(GenerationRequest, GenerationListener)}
+     */
+    public <R> PromptJob<R> submit(PromptJob<R> job, String field) {
+        if (!running) {
+            throw ApiException.unavailable("the server is shutting down");
+        }
+        for (int i = 0; i < job.inputCount(); i++) {
+            int[] ids = job.input(i);
+            String path = job.inputCount() == 1 ? field : field + "[" + i + "]";
+            if (ids.length == 0) {
+                throw ApiException.invalid(path, "'" + path + "' is empty");
+            }
+            for (int t = 0; t < ids.length; t++) {
+                if (ids[t] < 0 || ids[t] >= vocab) {
+                    throw ApiException.invalid(path, "token id " + ids[t] + " at index " + t + " of '" + path
+                            + "' is outside the model's vocabulary (0.." + (vocab - 1) + ")");
+                }
+            }
+            if (ids.length > contextSize) {
+                throw ApiException.invalid(path, "context_length_exceeded", "'" + path + "' has " + ids.length
+                        + " tokens; the context holds " + contextSize);
+            }
+        }
+        reserveSlot();
+        queue.add(job);
+        return job;
+    }
+
+    private void reserveSlot() {
         int limit = settings.maxConcurrency() + settings.queueSize();
         while (true) {
             int n = admitted.get();
@@ -168,13 +231,9 @@ public final class ServingEngine implements AutoCloseable {
                         + " requests running and " + settings.queueSize() + " waiting; retry later", 1);
             }
             if (admitted.compareAndSet(n, n + 1)) {
-                break;
+                return;
             }
         }
-        var job = new Job(request, listener, System.nanoTime());
-        metrics.promptTokens(request.prompt().length);
-        queue.add(job);
-        return job;
     }
 
     @Override
@@ -193,14 +252,19 @@ public final class ServingEngine implements AutoCloseable {
             while (running) {
                 reapCancelled();
                 admit();
-                if (active.isEmpty()) {
-                    Job next = queue.poll(50, TimeUnit.MILLISECONDS);
+                if (active.isEmpty() && prompts.isEmpty()) {
+                    Queued next = queue.poll(50, TimeUnit.MILLISECONDS);
                     if (next != null) {
-                        start(next);
+                        dispatch(next);
                     }
                     continue;
                 }
-                step();
+                if (!prompts.isEmpty() && !(promptsYield && !active.isEmpty())) {
+                    promptStep();
+                }
+                if (!active.isEmpty()) {
+                    step();
+                }
                 publish();
             }
         } catch (InterruptedException e) {
@@ -214,7 +278,7 @@ public final class ServingEngine implements AutoCloseable {
     }
 
     private void publish() {
-        activeCount = active.size();
+        activeCount = active.size() + prompts.size();
         KvStats kv = model.kvStats();
         int blocks = 0;
         for (Cached c : idle) {
@@ -242,13 +306,22 @@ public final class ServingEngine implements AutoCloseable {
                 admitted.decrementAndGet();
             }
         }
+        for (int i = prompts.size() - 1; i >= 0; i--) {
+            PromptJob<?> p = prompts.get(i);
+            if (p.isCancelled()) {
+                p.fail(ApiException.invalid(null, "the request was cancelled"));
+                prompts.remove(i);
+                admitted.decrementAndGet();
+                any = true;
+            }
+        }
         if (any) {
             publish();
         }
     }
 
     private void admit() {
-        while (active.size() < settings.maxConcurrency()) {
+        while (active.size() + prompts.size() < settings.maxConcurrency()) {
             Active back = preempted.peekFirst();
             if (back != null) {
                 // an evicted sequence comes back (before any new request) once its tokens fit the free blocks;
@@ -267,13 +340,140 @@ public final class ServingEngine implements AutoCloseable {
                 active.add(back);
                 continue;
             }
-            Job job = queue.poll();
-            if (job == null) {
+            Queued next = queue.poll();
+            if (next == null) {
                 break;
             }
-            start(job);
+            dispatch(next);
         }
         publish();
+    }
+
+    private void dispatch(Queued next) {
+        switch (next) {
+            case Job job -> start(job);
+            case PromptJob<?> p -> {
+                if (p.isCancelled()) {
+                    p.fail(ApiException.invalid(null, "the request was cancelled"));
+                    admitted.decrementAndGet();
+                } else {
+                    prompts.add(p);
+                }
+            }
+        }
+    }
+
+    /**
+     * One model step for the prompt jobs: up to {@code prefillChunk} of their tokens (inputs in order, several inputs
+     * per step), all of the oldest job's output kind. A step of its own, so the generations' step is unchanged. An
+     * input starts only when the free KV blocks cover all of it plus one block of headroom per running generation,
+     * so prompt work never squeezes a generation out; a finished input's sequence is closed at once.
+     */
+    private void promptStep() {
+        InferenceModel.Output kind = prompts.getFirst().output();
+        int width = kind.width(model.config());
+        int budget = Math.max(1, Math.min(settings.prefillChunk(), PROMPT_OUT_FLOATS / width));
+        if (promptOut.length < budget * width) {
+            promptOut = new float[budget * width];
+        }
+        promptBatch.clear();
+        promptOwners.clear();
+        promptInputs.clear();
+        KvStats kv = model.kvStats();
+        int bp = kv.blockPositions();
+        long reserved = 0;
+        for (PromptJob<?> p : prompts) {
+            for (int i = 0; i < p.inputCount(); i++) {
+                if (p.sequences[i] != null) {
+                    reserved += blocks(p.tokens(i), bp) - blocks(p.fed[i], bp);
+                }
+            }
+        }
+        long free = kv.freeBlocks() - reserved - active.size();
+        fill:
+        for (PromptJob<?> p : prompts) {
+            if (p.output() != kind) {
+                continue;
+            }
+            for (int i = 0; i < p.inputCount() && budget > 0; i++) {
+                int length = p.tokens(i);
+                if (p.fed[i] == length) {
+                    continue;
+                }
+                if (p.sequences[i] == null) {
+                    long need = blocks(length, bp);
+                    while (need > free && !idle.isEmpty()) {   // kept prefixes give way first
+                        Cached c = idle.pollFirst();
+                        c.sequence.close();
+                        free += blocks(c.tokens.length, bp);
+                    }
+                    if (need > free) {
+                        break fill;
+                    }
+                    free -= need;
+                    p.sequences[i] = model.newSequence();
+                }
+                int n = Math.min(length - p.fed[i], budget);
+                promptBatch.add(new BatchEntry(p.sequences[i], p.input(i), p.fed[i], p.fed[i] + n));
+                promptOwners.add(p);
+                promptInputs.add(i);
+                budget -= n;
+            }
+            if (budget == 0) {
+                break;
+            }
+        }
+        if (promptBatch.isEmpty()) {
+            if (active.isEmpty() && idle.isEmpty()) {
+                // nothing else holds memory and still no input fits: it never will
+                PromptJob<?> p = prompts.removeFirst();
+                p.fail(ApiException.invalid(null, "context_length_exceeded", "an input does not fit the KV cache of "
+                        + kv.totalBlocks() + " blocks of " + bp + " positions"));
+                admitted.decrementAndGet();
+            }
+            return;   // waits for generations to free blocks
+        }
+        try {
+            model.step(promptBatch, kind, promptOut);
+        } catch (KvCacheFullException full) {
+            if (!idle.isEmpty()) {
+                idle.pollFirst().sequence.close();
+            } else {
+                prompts.forEach(PromptJob::restartOpenInputs);
+            }
+            return;
+        } catch (RuntimeException e) {
+            LOG.log(Level.SEVERE, "model step failed; failing the prompt jobs in it", e);
+            for (PromptJob<?> p : List.copyOf(new java.util.LinkedHashSet<>(promptOwners))) {
+                p.fail(new IllegalStateException("the model failed: " + e.getMessage(), e));
+                if (prompts.remove(p)) {
+                    admitted.decrementAndGet();
+                }
+            }
+            return;
+        }
+        int row = 0;
+        for (int e = 0; e < promptBatch.size(); e++) {
+            PromptJob<?> p = promptOwners.get(e);
+            int i = promptInputs.get(e);
+            int n = promptBatch.get(e).length();
+            p.accept(i, promptOut, row * width, n, width);
+            row += n;
+            p.fed[i] += n;
+            if (p.fed[i] == p.tokens(i)) {
+                p.sequences[i].close();   // its KV blocks are free before the next step
+                p.sequences[i] = null;
+                if (++p.finished == p.inputCount()) {
+                    prompts.remove(p);
+                    admitted.decrementAndGet();
+                    p.complete();
+                }
+            }
+        }
+    }
+
+    private static long blocks(int positions, int blockPositions) {
+        return (positions + blockPositions - 1) / blockPositions;
     }
 
     private void start(Job job) {
@@ -363,6 +563,7 @@ public final class ServingEngine implements AutoCloseable {
             }
             return;
         }
+        promptsYield = false;
         for (int i = 0; i < batch.size(); i++) {
             Active a = batchOwners.get(i);
             a.fed = batch.get(i).to();
@@ -381,6 +582,17 @@ public final class ServingEngine implements AutoCloseable {
     private void onPoolFull(KvCacheFullException full) {
         if (!idle.isEmpty()) {   // kept prefixes go first; the step is retried next iteration
             idle.pollFirst().sequence.close();
+            return;
+        }
+        boolean promptMemory = false;
+        for (PromptJob<?> p : prompts) {
+            for (var s : p.sequences) {
+                promptMemory |= s != null;
+            }
+        }
+        if (promptMemory) {   // then prompt work (embeddings) in progress: it starts over once blocks are free
+            prompts.forEach(PromptJob::restartOpenInputs);
+            promptsYield = true;
             return;
         }
         Active youngest = null;
@@ -529,10 +741,19 @@ public final class ServingEngine implements AutoCloseable {
             c.sequence.close();
         }
         idle.clear();
-        Job job;
-        while ((job = queue.poll()) != null) {
-            if (!job.cancelled) {
-                job.listener.onError(gone);
+        for (PromptJob<?> p : prompts) {
+            p.fail(gone);
+        }
+        prompts.clear();
+        Queued next;
+        while ((next = queue.poll()) != null) {
+            switch (next) {
+                case Job job -> {
+                    if (!job.cancelled) {
+                        job.listener.onError(gone);
+                    }
+                }
+                case PromptJob<?> p -> p.fail(gone);
             }
         }
         publish();
@@ -541,7 +762,7 @@ public final class ServingEngine implements AutoCloseable {
     /** A finished sequence kept for its prefix: its KV holds exactly {@code tokens}. */
     private record Cached(Sequence sequence, int[] tokens) {}
 
-    private static final class Job implements Handle {
+    private static final class Job implements Handle, Queued {
         final GenerationRequest request;
         final GenerationListener listener;
         final long submittedNs;

@@ -59,7 +59,10 @@ class TextGeneratorAllocationTest {
         }
 
         @Override
-        public void step(List<BatchEntry> batch, float[] logits) {
+        public void step(List<BatchEntry> batch, Output output, float[] logits) {
+            if (output != Output.LAST_LOGITS) {
+                throw new IllegalArgumentException("the table model has only last-token logits");
+            }
             for (int i = 0; i < batch.size(); i++) {
                 BatchEntry e = batch.get(i);
                 ((TableSequence) e.sequence()).length += e.length();
