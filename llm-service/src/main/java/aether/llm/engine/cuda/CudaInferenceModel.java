@@ -387,6 +387,19 @@ public final class CudaInferenceModel implements InferenceModel {
         return new GpuSequence();
     }
 
+    /**
+     * Only {@link Output#LAST_LOGITS} runs on the GPU in this increment: per-token logits (prompt scoring) and hidden
+     * states (embeddings) need step graphs this engine does not build yet, so they are refused with the CPU as the way out.
+     */
+    @Override
+    public void step(List<BatchEntry> batch, Output output, float[] out) {
+        if (output != Output.LAST_LOGITS) {
+            throw new UnsupportedOperationException("the CUDA engine computes last-token logits only; " + output
+                    + " (prompt scoring, embeddings) needs --device cpu");
+        }
+        step(batch, out);
+    }
+
     @Override
     public void step(List<BatchEntry> batch, float[] logitsOut) {
         checkOpen();
