@@ -128,6 +128,8 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         int attempts;
         long runNanos;
         List<BufferId> pinned = List.of();
+        /** The worker the pins in {@link #pinned} were taken for. */
+        ActorRef<WorkerCommand> pinnedFor;
     }
 
     private static final class Job {
@@ -141,6 +143,8 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         final boolean[] owned;
         final boolean[] released;
         final boolean[] registered;
+        /** Values on another node that this node's memory manager tracks (declared lost if their holder dies). */
+        final boolean[] tracked;
         final int[] consumersLeft;
         final boolean[] isOutput;
         final SegmentState[] segments;
@@ -160,6 +164,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             owned = new boolean[n];
             released = new boolean[n];
             registered = new boolean[n];
+            tracked = new boolean[n];
             consumersLeft = new int[n];
             isOutput = new boolean[n];
             for (int o : plan.outputs()) {
@@ -317,9 +322,12 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             if (jobs.get(job.id()) != job) {
                 continue;
             }
-            if (nodeGone && !store.nodeId().equals(entry.caps.nodeId()) && holdsLiveValues(job, entry.caps.nodeId())) {
+            String lost = nodeGone && !store.nodeId().equals(entry.caps.nodeId())
+                    ? liveValuesOn(job, entry.caps.nodeId()) : "";
+            if (!lost.isEmpty()) {
                 failJob(job, Reason.WORKER_LOST, -1, -1, "", entry.id(), "worker " + entry.id() + " " + how
-                        + " and node " + entry.caps.nodeId() + " held tensors of this job that are still needed");
+                        + " and node " + entry.caps.nodeId() + " held tensors of this job that are still needed: "
+                        + lost);
                 continue;
             }
             for (int s = 0; s < job.segments.length; s++) {
@@ -348,13 +356,20 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         return this;
     }
 
-    private static boolean holdsLiveValues(Job job, String nodeId) {
+    /** The job's unreleased values whose only copy is on {@code nodeId}, named for a failure message ("" if none). */
+    private static String liveValuesOn(Job job, String nodeId) {
+        StringBuilder names = new StringBuilder();
+        int count = 0;
         for (int x = 0; x < job.values.length; x++) {
-            if (job.values[x] != null && !job.released[x] && job.values[x].nodeId().equals(nodeId)) {
-                return true;
+            TensorRef ref = job.values[x];
+            if (ref != null && !job.released[x] && ref.nodeId().equals(nodeId)) {
+                if (count++ < 8) {
+                    names.append(names.isEmpty() ? "" : ", ").append(ref.id()).append(' ').append(ref.type())
+                            .append(" (value %").append(x).append(')');
+                }
             }
         }
-        return false;
+        return count > 8 ? names + " and " + (count - 8) + " more" : names.toString();
     }
 
     // ---- submission ------------------------------------------------------------------------------------------------
@@ -462,12 +477,22 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         register(job, value, BufferOrigin.ACTIVATION);
     }
 
-    /** Books a buffer of this node with its memory manager (buffers on other nodes belong to their managers). */
+    /**
+     * Books a buffer of this node with its memory manager. A value produced on another node counts against that node's
+     * budgets, not this one's; the manager only tracks it with its producer, so that it is declared lost (and the
+     * manager's books stay right) when that worker dies.
+     */
     private void register(Job job, int value, BufferOrigin origin) {
-        if (memory != null && job.values[value].nodeId().equals(store.nodeId())) {
-            TensorRef ref = job.values[value];
+        if (memory == null) {
+            return;
+        }
+        TensorRef ref = job.values[value];
+        if (ref.nodeId().equals(store.nodeId())) {
             memory.tell(new MemoryManager.Register(ref.id(), ref.byteSize(), origin, Set.of(ref.location()), acks));
             job.registered[value] = true;
+        } else if (job.producer[value] != null) {
+            memory.tell(new MemoryManager.Track(ref.id(), ref.byteSize(), job.producer[value]));
+            job.tracked[value] = true;
         }
     }
 
@@ -628,11 +653,12 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
                 job.remoteReaders.computeIfAbsent(x, k -> new HashSet<>()).add(w.ref);
             }
             if (memory != null && job.registered[x]) {
-                memory.tell(new MemoryManager.Pin(ref.id(), acks));
+                memory.tell(new MemoryManager.PinFor(ref.id(), w.ref, acks));
                 pinned.add(ref.id());
             }
         }
         st.pinned = pinned;
+        st.pinnedFor = w.ref;
         List<BufferId> outputIds = new ArrayList<>(seg.outputs().size());
         for (int i = 0; i < seg.outputs().size(); i++) {
             outputIds.add(new BufferId(nextBuffer++));
@@ -646,10 +672,11 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     private void unpin(SegmentState st) {
         if (memory != null) {
             for (BufferId id : st.pinned) {
-                memory.tell(new MemoryManager.Unpin(id));
+                memory.tell(new MemoryManager.UnpinFor(id, st.pinnedFor));
             }
         }
         st.pinned = List.of();
+        st.pinnedFor = null;
     }
 
     // ---- segment results -------------------------------------------------------------------------------------------
@@ -904,7 +931,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         for (ActorRef<WorkerCommand> reader : job.remoteReaders.getOrDefault(x, Set.of())) {
             reader.tell(new WorkerCommand.ReleaseTensors(List.of(ref.id())));
         }
-        if (memory != null && job.registered[x]) {
+        if (memory != null && (job.registered[x] || job.tracked[x])) {
             memory.tell(new MemoryManager.Free(ref.id(), acks));
         }
     }
