@@ -5,6 +5,8 @@ import static aether.cluster.ClusterSupport.hostPort;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import aether.cluster.node.AetherNode;
+import aether.runtime.memory.MemoryManager;
+import aether.runtime.memory.MemoryState;
 import aether.runtime.ir.Shape;
 import aether.runtime.protocol.JobCommand;
 import aether.runtime.protocol.JobId;
@@ -75,6 +77,18 @@ class ClusterComputeTest {
             assertThat(System.nanoTime()).as("B's worker known to A's scheduler within 30 s").isLessThan(deadline);
             Thread.sleep(50);
         }
+    }
+
+    /** Asks {@code query} until {@code done} holds or {@code limit} passes; the last answer either way. */
+    static <T> T awaitState(java.util.concurrent.Callable<T> query, java.util.function.Predicate<T> done,
+            Duration limit) throws Exception {
+        long deadline = System.nanoTime() + limit.toNanos();
+        T state = query.call();
+        while (!done.test(state) && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            state = query.call();
+        }
+        return state;
     }
 
     private static float[] random(SplittableRandom random, int n) {
@@ -148,10 +162,29 @@ class ClusterComputeTest {
         JobReply.JobFailed failed = ((JobFailedException) failure).failure();
         assertThat(failed.reason()).isEqualTo(JobReply.JobFailed.Reason.WORKER_LOST);
         assertThat(failed.message()).as("the failure names the lost node").contains(remote.nodeId());
+        assertThat(failed.message()).as("and the tensors that were only there").containsPattern("buffer#-?\\d+ f32");
         Duration took = Duration.ofNanos(System.nanoTime() - killed);
         assertThat(took).isLessThan(Duration.ofSeconds(30));
         assertThat(ClusterSupport.awaitMembers(local, 1, Duration.ofSeconds(30)))
                 .as("members once the split-brain resolver downed B").isEqualTo(1);
+
+        // nothing of the job is left behind: A's memory manager holds no registration, pin or tracked buffer of it
+        // (the scheduler's abort or the manager's own watch on B's worker, whichever came first, released them), the
+        // scheduler forgot the job and B's worker, and A's tensor store is empty
+        MemoryState memory = awaitState(() -> ask(local, local.memory(),
+                (ActorRef<MemoryState> r) -> new MemoryManager.GetState(r), Duration.ofSeconds(5)),
+                m -> m.bufferCount() == 0 && m.heldBuffers() == 0 && m.pinnedBytes() == 0, Duration.ofSeconds(30));
+        assertThat(memory.bufferCount()).as("registrations left in A's memory manager").isZero();
+        assertThat(memory.pinnedBytes()).as("bytes still pinned for B's dead worker").isZero();
+        assertThat(memory.heldBuffers()).as("buffers still tracked on B").isZero();
+        assertThat(memory.location(aether.runtime.protocol.Location.HOST).usedBytes()).isZero();
+        SchedulerState scheduler = awaitState(() -> ask(local, local.scheduler(),
+                (ActorRef<SchedulerState> r) -> new JobCommand.GetSchedulerState(r), Duration.ofSeconds(5)),
+                s -> s.runningJobs().isEmpty() && s.workers().isEmpty(), Duration.ofSeconds(30));
+        assertThat(scheduler.runningJobs()).as("jobs A's scheduler still tracks").isEmpty();
+        assertThat(scheduler.workers()).as("workers A's scheduler still lists").isEmpty();
+        assertThat(scheduler.jobsFailed()).isEqualTo(1);
+        assertThat(local.workerStore().size()).as("tensors left in A's store").isZero();
 
         // a tensor on the dead node cannot be pulled either: the failure names the node, nothing waits forever
         var onB = TensorDescriptor.of(1, 0, GgmlType.F32, List.of(512L, 512L), TensorDescriptor.Location.local(remote.nodeId()));

@@ -178,6 +178,11 @@ public final class AetherNode implements AutoCloseable {
         return started.scheduler();
     }
 
+    /** This node's memory manager: its {@code GetState} snapshot is the node's memory metrics. */
+    public ActorRef<aether.runtime.memory.MemoryManager.Command> memory() {
+        return started.memory();
+    }
+
     /** A client of this node's scheduler: jobs run on any worker of the cluster. */
     public ComputeClient client() {
         return new ComputeClient(system, started.scheduler());

@@ -64,7 +64,7 @@ public class DispatchOverheadBenchmark {
     static final int SEGMENTS = 16;
 
     /** The compute actors' dispatcher: the spinning one from reference.conf, or the system's default. */
-    @Param({"default", "aether.compute-dispatcher"})
+    @Param({"default", "aether.compute-dispatcher", "aether.spinning-dispatcher"})
     public String dispatcher;
 
     private ActorSystem<Void> system;
