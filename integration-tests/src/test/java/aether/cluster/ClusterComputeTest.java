@@ -12,6 +12,7 @@ import aether.runtime.protocol.JobCommand;
 import aether.runtime.protocol.JobId;
 import aether.runtime.protocol.JobOptions;
 import aether.runtime.protocol.JobReply;
+import aether.runtime.protocol.ServiceKeys;
 import aether.runtime.protocol.SchedulerState;
 import aether.runtime.exchange.TensorDescriptor;
 import aether.runtime.tensor.GgmlType;
@@ -128,6 +129,50 @@ class ClusterComputeTest {
             assertThat(stats.bytesInIpc()).as("the result pulled from B over IPC").isEqualTo(96 * 40 * 4);
             assertThat(stats.bytesOutUdp() + stats.bytesInUdp()).isZero();
         }
+    }
+
+    @Test
+    void shouldMoveLargeInputsAndOutputsOfAJobOnTheOtherNodesSchedulerOverAeron() throws Exception {
+        startPair("auto");
+        ActorRef<JobCommand> schedulerOnB = ClusterSupport.awaitService(local, ServiceKeys.SCHEDULERS,
+                remote.nodeId(), Duration.ofSeconds(30));
+        SplittableRandom random = new SplittableRandom(4);
+        Graph g = new Graph();
+        Tensor x = g.tensor(random(random, 512 * 1024), Shape.of(512, 1024));     // 2 MiB: 8 Artery frames' worth
+        Tensor w = g.tensor(random(random, 1024 * 256), Shape.of(1024, 256));    // 1 MiB
+        Tensor y = x.matmul(w).tanh();                                             // 512 KiB back
+        Tensor total = y.sumAll();                                                 // small: inline
+
+        JobResult result = local.client(schedulerOnB).submit(g, y, total).toCompletableFuture()
+                .get(90, TimeUnit.SECONDS);
+
+        var reference = g.evaluate(new ReferenceExecutor(), y, total);
+        float[] expected = reference.floats(y);
+        assertThat(crc32c(result.floats(0))).as("CRC32C of the 512 KiB output pulled from B")
+                .isEqualTo(crc32c(expected));
+        assertThat(result.floats(0)).containsExactly(expected);
+        assertThat(result.floats(1)[0]).isCloseTo(reference.floats(total)[0], org.assertj.core.data.Offset.offset(
+                1e-2f * Math.max(1f, Math.abs(reference.floats(total)[0]))));
+        assertThat(result.stats().segments()).allSatisfy(s -> assertThat(s.ranOn()).startsWith(remote.nodeId() + "/"));
+        TensorService.TransferStats stats = ask(local, local.tensorService(),
+                (ActorRef<TensorService.TransferStats> r) -> new TensorService.GetStats(r), Duration.ofSeconds(5));
+        assertThat(stats.bytesOutIpc()).as("inputs B pulled from A's store over Aeron")
+                .isEqualTo(4L * (512 * 1024 + 1024 * 256));
+        assertThat(stats.bytesInIpc()).as("the large output A pulled from B over Aeron").isEqualTo(4L * 512 * 256);
+        assertThat(local.workerStore().size()).as("inputs released once the job was answered").isZero();
+        SchedulerState onB = awaitState(() -> ask(local, schedulerOnB,
+                (ActorRef<SchedulerState> r) -> new JobCommand.GetSchedulerState(r), Duration.ofSeconds(5)),
+                st -> st.jobsCompleted() == 1 && st.runningJobs().isEmpty(), Duration.ofSeconds(10));
+        assertThat(onB.jobsCompleted()).isEqualTo(1);
+        assertThat(onB.runningJobs()).isEmpty();
+    }
+
+    private static int crc32c(float[] values) {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(values.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        bytes.asFloatBuffer().put(values);
+        crc.update(bytes);
+        return (int) crc.getValue();
     }
 
     @Test

@@ -183,9 +183,23 @@ public final class AetherNode implements AutoCloseable {
         return started.memory();
     }
 
-    /** A client of this node's scheduler: jobs run on any worker of the cluster. */
+    /**
+     * A client of this node's scheduler: jobs run on any worker of the cluster. Inputs over
+     * {@link ComputeClient#INLINE_LIMIT_BYTES} stay in this node's tensor store and travel to the workers that read
+     * them over the tensor exchange.
+     */
     public ComputeClient client() {
-        return new ComputeClient(system, started.scheduler());
+        return client(started.scheduler());
+    }
+
+    /**
+     * A client of any scheduler of the cluster (e.g. one found under {@code ServiceKeys.SCHEDULERS} on another node).
+     * Large inputs stay in this node's store and large outputs come back by reference: the SubmitJob and JobReply
+     * messages carry descriptors, the bytes move over Aeron.
+     */
+    public ComputeClient client(ActorRef<JobCommand> scheduler) {
+        return new ComputeClient(system, scheduler, ComputeClient.DEFAULT_TIMEOUT, started.workerStore(),
+                started.fetcher());
     }
 
     /** The tensors this node's workers and scheduler hold (job inputs, segment outputs). */

@@ -48,7 +48,8 @@ final class NodeGuardian extends AbstractBehavior<NodeGuardian.Command> {
     /** What the guardian started, handed back to {@link AetherNode}. */
     record Started(String nodeId, TensorStore store, aether.device.worker.TensorStore workerStore,
             ActorRef<TensorService.Command> tensorService, ActorRef<JobCommand> scheduler,
-            ActorRef<MemoryManager.Command> memory, List<ActorRef<?>> workers) {}
+            ActorRef<MemoryManager.Command> memory, List<ActorRef<?>> workers,
+            aether.device.worker.TensorFetcher fetcher) {}
 
     private final CompletableFuture<Void> up;
     private final List<Device> devices;
@@ -83,7 +84,7 @@ final class NodeGuardian extends AbstractBehavior<NodeGuardian.Command> {
                 ActorRef<SchedulerMessage> scheduler = ctx.spawn(Scheduler.create(workerStore, fetcher, memory),
                         "scheduler");
                 started.complete(new Started(nodeId, store, workerStore, service, scheduler.narrow(), memory,
-                        List.copyOf(workers)));
+                        List.copyOf(workers), fetcher));
                 return new NodeGuardian(ctx, up, devices);
             } catch (RuntimeException | Error e) {
                 devices.forEach(Device::close);

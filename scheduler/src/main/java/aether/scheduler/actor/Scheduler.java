@@ -33,6 +33,7 @@ import aether.runtime.protocol.TensorRef;
 import aether.runtime.protocol.WorkerCapabilities;
 import aether.runtime.protocol.WorkerCommand;
 import aether.runtime.protocol.WorkerDescribed;
+import aether.runtime.transfer.NodeIds;
 import aether.scheduler.exec.StorageFormat;
 import aether.scheduler.exec.TensorValue;
 import java.lang.foreign.Arena;
@@ -81,6 +82,13 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     static final long REMOTE_BYTES_PER_SEGMENT = 1L << 20;
     /** How many queued segments the worker holding a segment's largest input may have beyond the least loaded one. */
     static final int LOCALITY_SLACK = 2;
+    /**
+     * Outputs larger than this go to a client on another node as references its node pulls over the tensor exchange
+     * (Artery's frames are 256 KiB; a large tensor never rides in an actor message).
+     */
+    public static final long REMOTE_INLINE_LIMIT_BYTES = 64 * 1024;
+    /** How long outputs sent by reference wait for the client's {@code ReleaseOutputs} before they are freed anyway. */
+    static final Duration OUTPUT_RETENTION = Duration.ofMinutes(2);
     /** Job plans kept for replay (least recently used dropped first). */
     static final int MAX_CACHED_PLANS = 64;
 
@@ -93,6 +101,11 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             implements SchedulerMessage, NoSerializationVerificationNeeded {}
 
     private record DeadlineReached(JobId jobId) implements SchedulerMessage, NoSerializationVerificationNeeded {}
+
+    private record RetentionExpired(JobId jobId) implements SchedulerMessage, NoSerializationVerificationNeeded {}
+
+    /** Timer key of a job's output retention (the deadline timer is keyed by the job id). */
+    private record RetentionKey(JobId jobId) {}
 
     private record OutputsFetched(JobId jobId, List<TensorStore.Entry> entries, Throwable error)
             implements SchedulerMessage, NoSerializationVerificationNeeded {}
@@ -147,6 +160,8 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         final boolean[] tracked;
         final int[] consumersLeft;
         final boolean[] isOutput;
+        /** Values sent to the client by reference: kept until it releases them. */
+        final boolean[] retained;
         final SegmentState[] segments;
         final List<List<Integer>> dependents = new ArrayList<>();
         int done;
@@ -167,6 +182,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             tracked = new boolean[n];
             consumersLeft = new int[n];
             isOutput = new boolean[n];
+            retained = new boolean[n];
             for (int o : plan.outputs()) {
                 isOutput[o] = true;
             }
@@ -209,6 +225,8 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     private final Map<String, WorkerEntry> workersById = new HashMap<>();
     private final Set<ActorRef<WorkerCommand>> describing = new HashSet<>();
     private final Map<JobId, Job> jobs = new LinkedHashMap<>();
+    /** Ended jobs whose outputs a client on another node still has to pull. */
+    private final Map<JobId, Job> retainedOutputs = new HashMap<>();
     private final List<Task> unplaced = new ArrayList<>();
     private long nextBuffer;
     private long jobsCompleted;
@@ -256,6 +274,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
                 case SubmitJob submit -> onSubmit(submit);
                 case CancelJob cancel -> onCancel(cancel);
                 case GetSchedulerState get -> onGetState(get);
+                case JobCommand.ReleaseOutputs release -> releaseOutputs(release.jobId());
             };
             case SegmentEvent event -> switch (event) {
                 case SegmentCompleted completed -> onCompleted(completed);
@@ -265,6 +284,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             case WorkersListed listed -> onListed(listed);
             case WorkerStopped stopped -> onWorkerGone(workers.get(stopped.worker()), "stopped");
             case DeadlineReached deadline -> onDeadline(deadline);
+            case RetentionExpired expired -> onRetentionExpired(expired);
             case OutputsFetched fetched -> onOutputsFetched(fetched);
             case MemoryAck ack -> onMemoryAck(ack);
             default -> Behaviors.unhandled();
@@ -768,9 +788,13 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
 
     private void finish(Job job) {
         job.finishing = true;
+        boolean remoteClient = !clientNode(job).equals(store.nodeId());
         List<CompletableFuture<TensorStore.Entry>> remote = new ArrayList<>();
         for (int o : job.plan.outputs()) {
             TensorRef ref = job.values[o];
+            if (remoteClient && ref.byteSize() > REMOTE_INLINE_LIMIT_BYTES) {
+                continue;       // goes by reference: the client's node pulls it from where it is
+            }
             if (!ref.nodeId().equals(store.nodeId())) {
                 remote.add(fetch(fetcher, ref));
             }
@@ -813,10 +837,22 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         return this;
     }
 
+    private String clientNode(Job job) {
+        return NodeIds.of(job.request.replyTo(), store.nodeId());
+    }
+
     private void complete(Job job, List<TensorStore.Entry> fetched) {
         List<TensorPayload> outputs = new ArrayList<>();
+        boolean remoteClient = !clientNode(job).equals(store.nodeId());
+        boolean byReference = false;
         for (int o : job.plan.outputs()) {
             TensorRef ref = job.values[o];
+            if (remoteClient && ref.byteSize() > REMOTE_INLINE_LIMIT_BYTES) {
+                outputs.add(new TensorPayload.Stored(ref));
+                job.retained[o] = true;
+                byReference = true;
+                continue;
+            }
             MemorySegment bytes = store.get(ref);
             for (TensorStore.Entry e : fetched) {
                 if (bytes == null && e.ref().id().equals(ref.id())) {
@@ -832,6 +868,33 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         jobsCompleted++;
         job.request.replyTo().tell(new JobReply.JobCompleted(job.id(), outputs, stats(job)));
         end(job);
+        if (byReference) {
+            retainedOutputs.put(job.id(), job);
+            timers.startSingleTimer(new RetentionKey(job.id()), new RetentionExpired(job.id()), OUTPUT_RETENTION);
+        }
+    }
+
+    /** Frees the outputs a client on another node was sent by reference (it pulled them, or never will). */
+    private Behavior<SchedulerMessage> releaseOutputs(JobId jobId) {
+        Job job = retainedOutputs.remove(jobId);
+        if (job != null) {
+            timers.cancel(new RetentionKey(jobId));
+            for (int x = 0; x < job.values.length; x++) {
+                if (job.retained[x] && !job.released[x]) {
+                    job.retained[x] = false;
+                    release(job, x);
+                }
+            }
+        }
+        return this;
+    }
+
+    private Behavior<SchedulerMessage> onRetentionExpired(RetentionExpired expired) {
+        if (retainedOutputs.containsKey(expired.jobId())) {
+            getContext().getLog().warn("{}: the client did not release its outputs within {}; freeing them",
+                    expired.jobId(), OUTPUT_RETENTION);
+        }
+        return releaseOutputs(expired.jobId());
     }
 
     private JobStats stats(Job job) {
@@ -908,7 +971,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     private void end(Job job) {
         timers.cancel(job.id());
         for (int x = 0; x < job.values.length; x++) {
-            if (job.values[x] != null && !job.released[x]) {
+            if (job.values[x] != null && !job.released[x] && !job.retained[x]) {
                 release(job, x);
             }
         }
