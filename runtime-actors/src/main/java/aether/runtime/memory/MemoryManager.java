@@ -12,6 +12,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
@@ -25,7 +26,8 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  * to subscribers (the workers that own the locations carry them out) and, for allocations, also listed in the grant.
  * Handlers only do bookkeeping, so nothing here blocks. Invalid requests are answered with {@link Refused} or
  * {@link AllocateReply.Rejected} and the actor keeps serving; fire-and-forget requests that are invalid are logged and
- * counted in {@link MemoryState#refusedRequests()}.
+ * counted in {@link MemoryState#refusedRequests()}, as are refusals of requests whose {@code replyTo} is the system's
+ * {@code ignoreRef()} (a sender that wants no acknowledgement, e.g. the scheduler on its dispatch path).
  *
  * <p>Workers die (their process is killed, their node leaves the cluster). Pins taken for a worker ({@link PinFor}) and
  * buffers whose only copy a worker holds ({@link Track}) are tied to it: the manager watches the worker and, when it
@@ -66,6 +68,17 @@ public final class MemoryManager extends AbstractBehavior<MemoryManager.Command>
     public record Track(BufferId bufferId, long sizeBytes, ActorRef<?> holder) implements Command {}
 
     private record HolderTerminated(ActorRef<?> holder) implements Command {}
+
+    /**
+     * Several requests from one sender, handled in order as if sent one by one: a scheduler books everything one
+     * segment's dispatch or completion changes in one message, so the manager runs once per segment event. Sent only
+     * within a node (the manager is the node's own), so it is never serialized.
+     */
+    public record Batch(List<Command> commands) implements Command, NoSerializationVerificationNeeded {
+        public Batch {
+            commands = List.copyOf(commands);
+        }
+    }
 
     /**
      * Books {@code sizeBytes} at {@code location} for a new buffer or a new copy of a known one; {@code pin} also pins
@@ -176,6 +189,12 @@ public final class MemoryManager extends AbstractBehavior<MemoryManager.Command>
             case UnpinFor unpin -> onUnpinFor(unpin);
             case Track track -> onTrack(track);
             case HolderTerminated terminated -> onHolderTerminated(terminated.holder());
+            case Batch batch -> {
+                for (Command command : batch.commands()) {
+                    on(command);
+                }
+                yield this;
+            }
             case Allocate allocate -> onAllocate(allocate);
             case RecordWrite write -> onWrite(write);
             case Free free -> onFree(free);
@@ -194,7 +213,7 @@ public final class MemoryManager extends AbstractBehavior<MemoryManager.Command>
                     register.residency()));
             register.replyTo().tell(new Confirmed(register.bufferId()));
         } catch (MemoryRequestException e) {
-            register.replyTo().tell(new Refused(register.bufferId(), e.getMessage()));
+            refuse(register.replyTo(), new Refused(register.bufferId(), e.getMessage()));
         }
         return this;
     }
@@ -216,7 +235,7 @@ public final class MemoryManager extends AbstractBehavior<MemoryManager.Command>
             registry.pin(pin.bufferId());
             pin.replyTo().tell(new Confirmed(pin.bufferId()));
         } catch (MemoryRequestException e) {
-            pin.replyTo().tell(new Refused(pin.bufferId(), e.getMessage()));
+            refuse(pin.replyTo(), new Refused(pin.bufferId(), e.getMessage()));
         }
         return this;
     }
@@ -237,7 +256,7 @@ public final class MemoryManager extends AbstractBehavior<MemoryManager.Command>
         try {
             registry.pin(pin.bufferId());
         } catch (MemoryRequestException e) {
-            pin.replyTo().tell(new Refused(pin.bufferId(), e.getMessage()));
+            refuse(pin.replyTo(), new Refused(pin.bufferId(), e.getMessage()));
             return this;
         }
         watch(pin.holder());
@@ -344,13 +363,22 @@ public final class MemoryManager extends AbstractBehavior<MemoryManager.Command>
         return this;
     }
 
+    /** Answers a refusal; one nobody will read (sent to the ignore ref) is logged instead. */
+    private void refuse(ActorRef<Ack> replyTo, Refused refused) {
+        if (replyTo.equals(getContext().getSystem().ignoreRef())) {
+            getContext().getLog().warn("refused a request for {}: {}", refused.bufferId(), refused.reason());
+        } else {
+            replyTo.tell(refused);
+        }
+    }
+
     /** Answers a request for a lost buffer with the reason it is lost; false when the buffer is not lost. */
     private boolean refuseLost(BufferId id, ActorRef<Ack> replyTo) {
         String why = lost.get(id);
         if (why == null) {
             return false;
         }
-        replyTo.tell(new Refused(id, why));
+        refuse(replyTo, new Refused(id, why));
         return true;
     }
 
@@ -369,7 +397,7 @@ public final class MemoryManager extends AbstractBehavior<MemoryManager.Command>
             publish(registry.written(write.bufferId(), write.location()));
             write.replyTo().tell(new Confirmed(write.bufferId()));
         } catch (MemoryRequestException e) {
-            write.replyTo().tell(new Refused(write.bufferId(), e.getMessage()));
+            refuse(write.replyTo(), new Refused(write.bufferId(), e.getMessage()));
         }
         return this;
     }
@@ -389,7 +417,7 @@ public final class MemoryManager extends AbstractBehavior<MemoryManager.Command>
             registry.free(free.bufferId());
             free.replyTo().tell(new Confirmed(free.bufferId()));
         } catch (MemoryRequestException e) {
-            free.replyTo().tell(new Refused(free.bufferId(), e.getMessage()));
+            refuse(free.replyTo(), new Refused(free.bufferId(), e.getMessage()));
         }
         return this;
     }

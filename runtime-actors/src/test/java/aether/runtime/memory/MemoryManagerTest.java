@@ -268,4 +268,22 @@ class MemoryManagerTest {
         assertThat(end.pinnedBytes()).isZero();
         assertThat(end.refusedRequests()).as("only the Free while pinned").isEqualTo(1);
     }
+
+    @Test
+    void shouldHandleABatchInOrderAndLogRefusalsNobodyReads() {
+        var manager = manager(1000);
+        ActorRef<Ack> nobody = kit.system().ignoreRef();
+        ActorRef<Void> worker = kit.spawn(org.apache.pekko.actor.typed.javadsl.Behaviors.<Void>ignore());
+        manager.tell(new MemoryManager.Batch(List.of(
+                new Register(id(1), 100, ACTIVATION, Set.of(HOST), nobody),
+                new MemoryManager.PinFor(id(1), worker, nobody),
+                new Free(id(1), nobody),                      // refused (pinned): logged, counted
+                new MemoryManager.UnpinFor(id(1), worker),
+                new Register(id(2), 50, ACTIVATION, Set.of(HOST), nobody))));
+        MemoryState state = state(manager);
+        assertThat(state.bufferCount()).isEqualTo(2);
+        assertThat(state.location(HOST).usedBytes()).isEqualTo(150);
+        assertThat(state.pinnedBytes()).isZero();
+        assertThat(state.refusedRequests()).isEqualTo(1);
+    }
 }

@@ -110,7 +110,6 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     private record OutputsFetched(JobId jobId, List<TensorStore.Entry> entries, Throwable error)
             implements SchedulerMessage, NoSerializationVerificationNeeded {}
 
-    private record MemoryAck(MemoryManager.Ack ack) implements SchedulerMessage, NoSerializationVerificationNeeded {}
 
     private enum Status { WAITING, QUEUED, RUNNING, DONE }
 
@@ -211,7 +210,10 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     private final TensorStore store;
     private final TensorFetcher fetcher;
     private final ActorRef<MemoryManager.Command> memory;
+    /** Memory-manager acknowledgements nobody reads: the manager logs its refusals itself. */
     private final ActorRef<MemoryManager.Ack> acks;
+    /** What one message's handling books with the memory manager, sent as one batch when the handler returns. */
+    private final List<MemoryManager.Command> memoryBatch = new ArrayList<>();
     private final TimerScheduler<SchedulerMessage> timers;
     private final JobPlanner planner = new JobPlanner();
     /** Plans of recent graphs: a repeated job (a decode step) replays its plan instead of compiling again. */
@@ -253,7 +255,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         this.store = store;
         this.fetcher = fetcher;
         this.memory = memory;
-        this.acks = context.messageAdapter(MemoryManager.Ack.class, MemoryAck::new);
+        this.acks = context.getSystem().ignoreRef();
         // buffer ids: a random high half per scheduler incarnation, a counter below
         this.nextBuffer = (ThreadLocalRandom.current().nextLong() & 0x7fff_ffffL) << 32;
         ActorRef<Receptionist.Listing> listings = context.messageAdapter(Receptionist.Listing.class,
@@ -269,6 +271,27 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     }
 
     private Behavior<SchedulerMessage> on(SchedulerMessage message) {
+        try {
+            return handle(message);
+        } finally {
+            flushMemory();
+        }
+    }
+
+    /** Sends what the handler booked with the memory manager: one message per handled message at most. */
+    private void flushMemory() {
+        if (memoryBatch.isEmpty()) {
+            return;
+        }
+        memory.tell(memoryBatch.size() == 1 ? memoryBatch.getFirst() : new MemoryManager.Batch(memoryBatch));
+        memoryBatch.clear();
+    }
+
+    private void toMemory(MemoryManager.Command command) {
+        memoryBatch.add(command);
+    }
+
+    private Behavior<SchedulerMessage> handle(SchedulerMessage message) {
         return switch (message) {
             case JobCommand command -> switch (command) {
                 case SubmitJob submit -> onSubmit(submit);
@@ -286,7 +309,6 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             case DeadlineReached deadline -> onDeadline(deadline);
             case RetentionExpired expired -> onRetentionExpired(expired);
             case OutputsFetched fetched -> onOutputsFetched(fetched);
-            case MemoryAck ack -> onMemoryAck(ack);
             default -> Behaviors.unhandled();
         };
     }
@@ -508,10 +530,10 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         }
         TensorRef ref = job.values[value];
         if (ref.nodeId().equals(store.nodeId())) {
-            memory.tell(new MemoryManager.Register(ref.id(), ref.byteSize(), origin, Set.of(ref.location()), acks));
+            toMemory(new MemoryManager.Register(ref.id(), ref.byteSize(), origin, Set.of(ref.location()), acks));
             job.registered[value] = true;
         } else if (job.producer[value] != null) {
-            memory.tell(new MemoryManager.Track(ref.id(), ref.byteSize(), job.producer[value]));
+            toMemory(new MemoryManager.Track(ref.id(), ref.byteSize(), job.producer[value]));
             job.tracked[value] = true;
         }
     }
@@ -567,7 +589,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             }
         }
         if (!ids.isEmpty()) {
-            memory.tell(new MemoryManager.PrefetchHint(ids, Location.device(w.caps.ordinal())));
+            toMemory(new MemoryManager.PrefetchHint(ids, Location.device(w.caps.ordinal())));
         }
     }
 
@@ -673,7 +695,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
                 job.remoteReaders.computeIfAbsent(x, k -> new HashSet<>()).add(w.ref);
             }
             if (memory != null && job.registered[x]) {
-                memory.tell(new MemoryManager.PinFor(ref.id(), w.ref, acks));
+                toMemory(new MemoryManager.PinFor(ref.id(), w.ref, acks));
                 pinned.add(ref.id());
             }
         }
@@ -692,7 +714,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     private void unpin(SegmentState st) {
         if (memory != null) {
             for (BufferId id : st.pinned) {
-                memory.tell(new MemoryManager.UnpinFor(id, st.pinnedFor));
+                toMemory(new MemoryManager.UnpinFor(id, st.pinnedFor));
             }
         }
         st.pinned = List.of();
@@ -995,16 +1017,8 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             reader.tell(new WorkerCommand.ReleaseTensors(List.of(ref.id())));
         }
         if (memory != null && (job.registered[x] || job.tracked[x])) {
-            memory.tell(new MemoryManager.Free(ref.id(), acks));
+            toMemory(new MemoryManager.Free(ref.id(), acks));
         }
-    }
-
-    private Behavior<SchedulerMessage> onMemoryAck(MemoryAck ack) {
-        if (ack.ack() instanceof MemoryManager.Refused refused) {
-            getContext().getLog().warn("memory manager refused a request for {}: {}", refused.bufferId(),
-                    refused.reason());
-        }
-        return this;
     }
 
     private Behavior<SchedulerMessage> onGetState(GetSchedulerState get) {
