@@ -70,19 +70,23 @@ final class NodeGuardian extends AbstractBehavior<NodeGuardian.Command> {
                         ctx.spawn(TensorService.create(store, workerOutputs, exchange, transfer), "tensor-service");
                 var fetcher = new ClusterTensorFetcher(ctx.getSystem(), service, store,
                         transfer.answerTimeout().plus(transfer.transferTimeout()).plusSeconds(5));
+                // the compute path (memory manager, workers, scheduler) shares the compute dispatcher's thread
+                var compute = org.apache.pekko.actor.typed.DispatcherSelector.fromConfig(
+                        aether.scheduler.client.ComputeRuntime.Settings.DISPATCHER);
                 ActorRef<MemoryManager.Command> memory = ctx.spawn(
-                        MemoryManager.create(Map.of(Location.HOST, settings.hostBudgetBytes())), "memory");
+                        MemoryManager.create(Map.of(Location.HOST, settings.hostBudgetBytes())), "memory", compute);
                 HostSegmentExecutor executor = new HostSegmentExecutor();
                 List<ActorRef<?>> workers = new ArrayList<>();
                 for (int i = 0; i < settings.cpuWorkers(); i++) {
                     CpuDevice device = new CpuDevice(i, settings.cpuThreads(), settings.workerMemoryBytes(), executor,
-                            HostSegmentExecutor.ops(), HostSegmentExecutor.dtypes(), HostSegmentExecutor.quantTypes());
+                            HostSegmentExecutor.ops(), HostSegmentExecutor.dtypes(), HostSegmentExecutor.quantTypes(),
+                            CpuDevice.inlineMaxElements());
                     devices.add(device);
                     workers.add(ctx.spawn(DeviceWorker.create(nodeId + "/cpu-" + i, device, workerStore, fetcher),
-                            "cpu-worker-" + i));
+                            "cpu-worker-" + i, compute));
                 }
                 ActorRef<SchedulerMessage> scheduler = ctx.spawn(Scheduler.create(workerStore, fetcher, memory),
-                        "scheduler");
+                        "scheduler", compute);
                 started.complete(new Started(nodeId, store, workerStore, service, scheduler.narrow(), memory,
                         List.copyOf(workers), fetcher));
                 return new NodeGuardian(ctx, up, devices);

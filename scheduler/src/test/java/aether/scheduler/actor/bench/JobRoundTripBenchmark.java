@@ -43,8 +43,8 @@ import org.openjdk.jmh.annotations.Warmup;
         "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED"})
 public class JobRoundTripBenchmark {
 
-    /** The compute actors' dispatcher (see DispatchOverheadBenchmark). */
-    @Param({"default", "aether.spinning-dispatcher"})
+    /** The compute actors' dispatcher: the production one, or Pekko's default (see DispatchOverheadBenchmark). */
+    @Param({"aether.compute-dispatcher", "default"})
     public String dispatcher;
 
     private ActorSystem<Void> system;
