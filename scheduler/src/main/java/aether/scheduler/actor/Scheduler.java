@@ -110,7 +110,6 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     private record OutputsFetched(JobId jobId, List<TensorStore.Entry> entries, Throwable error)
             implements SchedulerMessage, NoSerializationVerificationNeeded {}
 
-
     private enum Status { WAITING, QUEUED, RUNNING, DONE }
 
     private static final class WorkerEntry {
