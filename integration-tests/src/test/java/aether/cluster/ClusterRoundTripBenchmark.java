@@ -23,17 +23,24 @@ import org.apache.pekko.actor.typed.ActorRef;
  * RunSegment to B's worker over Artery (the 32-byte input pulled from A over Aeron), SegmentCompleted back, the output
  * pulled from B over Aeron, the reply. Jobs run one after another; prints p50/p99/min of the round trip.
  *
- * <p>Run: {@code scripts/jmh integration-tests --main aether.cluster.ClusterRoundTripBenchmark [jobs] [transport]}
- * (defaults: 2000 jobs after 500 warm-up jobs, transport auto = Aeron IPC between the two processes).
+ * <p>Run: {@code scripts/jmh integration-tests --main aether.cluster.ClusterRoundTripBenchmark [jobs] [transport]
+ * [max-idle]} (defaults: 2000 jobs after 500 warm-up jobs, transport auto = Aeron IPC between the two processes, the
+ * exchange's {@code aether.exchange.max-idle} of reference.conf, set on both nodes).
  */
 public final class ClusterRoundTripBenchmark {
 
     public static void main(String[] args) throws Exception {
         int jobs = args.length > 0 ? Integer.parseInt(args[0]) : 2000;
         String transport = args.length > 1 ? args[1] : "auto";
-        try (AetherNode local = ClusterSupport.startLocal(Map.of("aether.exchange.transport", transport,
+        Map<String, Object> settings = new java.util.HashMap<>(Map.of("aether.exchange.transport", transport,
                 "aether.node.cpu-workers", 0, "pekko.loglevel", "WARNING"));
-                NodeProcess remote = NodeProcess.start(ClusterSupport.testFlags(), "--port", "0", "--seed",
+        java.util.List<String> flags = new java.util.ArrayList<>(ClusterSupport.testFlags());
+        if (args.length > 2) {
+            settings.put("aether.exchange.max-idle", args[2]);
+            flags.add("-Daether.exchange.max-idle=" + args[2]);
+        }
+        try (AetherNode local = ClusterSupport.startLocal(settings);
+                NodeProcess remote = NodeProcess.start(flags, "--port", "0", "--seed",
                         hostPort(local.nodeId()), "--transport", transport, "--cpu-threads", "1")) {
             String remoteId = remote.awaitReady(Duration.ofSeconds(60));
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
@@ -60,8 +67,8 @@ public final class ClusterRoundTripBenchmark {
                 nanos[i] = System.nanoTime() - start;
             }
             Arrays.sort(nanos);
-            System.out.printf("cross-JVM job round trip (%s, %d jobs): min %.1f us, p50 %.1f us, p99 %.1f us%n",
-                    transport, jobs, nanos[0] / 1e3, nanos[jobs / 2] / 1e3, nanos[(int) (jobs * 0.99)] / 1e3);
+            System.out.printf("cross-JVM job round trip (%s, max-idle %s, %d jobs): min %.1f us, p50 %.1f us,"
+                    + " p99 %.1f us%n", transport, args.length > 2 ? args[2] : "default", jobs, nanos[0] / 1e3, nanos[jobs / 2] / 1e3, nanos[(int) (jobs * 0.99)] / 1e3);
         }
     }
 

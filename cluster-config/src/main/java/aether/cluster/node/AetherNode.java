@@ -76,7 +76,7 @@ public final class AetherNode implements AutoCloseable {
         TransferSettings transfer = new TransferSettings(settings.transport(), settings.ipcStream(),
                 settings.transport() == Transport.IPC ? null : settings.udpHost(), udpPort, settings.udpStream(),
                 settings.answerTimeout(), settings.transferTimeout(), ExchangeConfig.defaults()
-                        .withSendTimeout(settings.sendTimeout()));
+                        .withSendTimeout(settings.sendTimeout()).withMaxIdle(maxIdle(config)));
         ExchangeNode exchange = ExchangeNode.launchEmbedded(transfer.exchange().withAeronDirectory(settings.aeronDir()));
         CompletableFuture<NodeGuardian.Started> started = new CompletableFuture<>();
         CompletableFuture<Void> up = new CompletableFuture<>();
@@ -209,6 +209,15 @@ public final class AetherNode implements AutoCloseable {
 
     public String aeronDirectory() {
         return exchange.aeronDirectory();
+    }
+
+    /** {@code aether.exchange.max-idle}, checked. */
+    private static java.time.Duration maxIdle(Config config) {
+        java.time.Duration idle = config.getDuration("aether.exchange.max-idle");
+        if (idle.isNegative() || idle.isZero()) {
+            throw new IllegalArgumentException("aether.exchange.max-idle = " + idle + " (expected: a positive duration)");
+        }
+        return idle;
     }
 
     /** The UDP inbox's port, 0 when this node does not receive over UDP. */
