@@ -25,9 +25,9 @@ import picocli.CommandLine.Option;
                 "Settings, strongest first: these options, -D flags (AETHER_JAVA_OPTS), CONFIG_FORCE_* and AETHER_* "
                 + "environment variables, --config FILE, the defaults in cluster-config's reference.conf."},
         footer = {"", "Examples:",
-                "  ./aether node --host 127.0.0.1 --port 25520                          start a cluster",
-                "  ./aether node --host 127.0.0.1 --port 25521 --seed 127.0.0.1:25520   join it",
-                "  scripts/example examples/ClusterJob.java 127.0.0.1:25520             submit a job to it"})
+                "  start a cluster:    ./aether node --host 127.0.0.1 --port 25520",
+                "  join it:            ./aether node --port 25521 --seed 127.0.0.1:25520",
+                "  submit a job to it: scripts/example examples/ClusterJob.java 127.0.0.1:25520"})
 public final class NodeCommand implements Callable<Integer> {
 
     @CommandLine.Spec
