@@ -67,6 +67,21 @@ public final class ClusterRoundTripBenchmark {
                 nanos[i] = System.nanoTime() - start;
             }
             Arrays.sort(nanos);
+            // for comparison: one Artery ask round trip to B (its scheduler's state), no Aeron, no worker
+            ActorRef<JobCommand> schedulerOnB = ClusterSupport.awaitService(local,
+                    aether.runtime.protocol.ServiceKeys.SCHEDULERS, remoteId, Duration.ofSeconds(30));
+            long[] asks = new long[jobs];
+            for (int i = -200; i < jobs; i++) {
+                long start = System.nanoTime();
+                ask(local, schedulerOnB, (ActorRef<SchedulerState> r) -> new JobCommand.GetSchedulerState(r),
+                        Duration.ofSeconds(5));
+                if (i >= 0) {
+                    asks[i] = System.nanoTime() - start;
+                }
+            }
+            Arrays.sort(asks);
+            System.out.printf("Artery ask round trip to B (GetSchedulerState): min %.1f us, p50 %.1f us, p99 %.1f us%n",
+                    asks[0] / 1e3, asks[jobs / 2] / 1e3, asks[(int) (jobs * 0.99)] / 1e3);
             System.out.printf("cross-JVM job round trip (%s, max-idle %s, %d jobs): min %.1f us, p50 %.1f us,"
                     + " p99 %.1f us%n", transport, args.length > 2 ? args[2] : "default", jobs, nanos[0] / 1e3, nanos[jobs / 2] / 1e3, nanos[(int) (jobs * 0.99)] / 1e3);
         }
