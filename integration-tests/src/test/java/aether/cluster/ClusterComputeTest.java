@@ -5,11 +5,14 @@ import static aether.cluster.ClusterSupport.hostPort;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import aether.cluster.node.AetherNode;
+import aether.runtime.memory.MemoryManager;
+import aether.runtime.memory.MemoryState;
 import aether.runtime.ir.Shape;
 import aether.runtime.protocol.JobCommand;
 import aether.runtime.protocol.JobId;
 import aether.runtime.protocol.JobOptions;
 import aether.runtime.protocol.JobReply;
+import aether.runtime.protocol.ServiceKeys;
 import aether.runtime.protocol.SchedulerState;
 import aether.runtime.exchange.TensorDescriptor;
 import aether.runtime.tensor.GgmlType;
@@ -77,6 +80,18 @@ class ClusterComputeTest {
         }
     }
 
+    /** Asks {@code query} until {@code done} holds or {@code limit} passes; the last answer either way. */
+    static <T> T awaitState(java.util.concurrent.Callable<T> query, java.util.function.Predicate<T> done,
+            Duration limit) throws Exception {
+        long deadline = System.nanoTime() + limit.toNanos();
+        T state = query.call();
+        while (!done.test(state) && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            state = query.call();
+        }
+        return state;
+    }
+
     private static float[] random(SplittableRandom random, int n) {
         float[] values = new float[n];
         for (int i = 0; i < n; i++) {
@@ -117,6 +132,50 @@ class ClusterComputeTest {
     }
 
     @Test
+    void shouldMoveLargeInputsAndOutputsOfAJobOnTheOtherNodesSchedulerOverAeron() throws Exception {
+        startPair("auto");
+        ActorRef<JobCommand> schedulerOnB = ClusterSupport.awaitService(local, ServiceKeys.SCHEDULERS,
+                remote.nodeId(), Duration.ofSeconds(30));
+        SplittableRandom random = new SplittableRandom(4);
+        Graph g = new Graph();
+        Tensor x = g.tensor(random(random, 512 * 1024), Shape.of(512, 1024));     // 2 MiB: 8 Artery frames' worth
+        Tensor w = g.tensor(random(random, 1024 * 256), Shape.of(1024, 256));    // 1 MiB
+        Tensor y = x.matmul(w).tanh();                                             // 512 KiB back
+        Tensor total = y.sumAll();                                                 // small: inline
+
+        JobResult result = local.client(schedulerOnB).submit(g, y, total).toCompletableFuture()
+                .get(90, TimeUnit.SECONDS);
+
+        var reference = g.evaluate(new ReferenceExecutor(), y, total);
+        float[] expected = reference.floats(y);
+        assertThat(crc32c(result.floats(0))).as("CRC32C of the 512 KiB output pulled from B")
+                .isEqualTo(crc32c(expected));
+        assertThat(result.floats(0)).containsExactly(expected);
+        assertThat(result.floats(1)[0]).isCloseTo(reference.floats(total)[0], org.assertj.core.data.Offset.offset(
+                1e-2f * Math.max(1f, Math.abs(reference.floats(total)[0]))));
+        assertThat(result.stats().segments()).allSatisfy(s -> assertThat(s.ranOn()).startsWith(remote.nodeId() + "/"));
+        TensorService.TransferStats stats = ask(local, local.tensorService(),
+                (ActorRef<TensorService.TransferStats> r) -> new TensorService.GetStats(r), Duration.ofSeconds(5));
+        assertThat(stats.bytesOutIpc()).as("inputs B pulled from A's store over Aeron")
+                .isEqualTo(4L * (512 * 1024 + 1024 * 256));
+        assertThat(stats.bytesInIpc()).as("the large output A pulled from B over Aeron").isEqualTo(4L * 512 * 256);
+        assertThat(local.workerStore().size()).as("inputs released once the job was answered").isZero();
+        SchedulerState onB = awaitState(() -> ask(local, schedulerOnB,
+                (ActorRef<SchedulerState> r) -> new JobCommand.GetSchedulerState(r), Duration.ofSeconds(5)),
+                st -> st.jobsCompleted() == 1 && st.runningJobs().isEmpty(), Duration.ofSeconds(10));
+        assertThat(onB.jobsCompleted()).isEqualTo(1);
+        assertThat(onB.runningJobs()).isEmpty();
+    }
+
+    private static int crc32c(float[] values) {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(values.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        bytes.asFloatBuffer().put(values);
+        crc.update(bytes);
+        return (int) crc.getValue();
+    }
+
+    @Test
     void shouldFailTheJobNamingTheNodeWhenItsWorkerProcessIsKilledMidJob() throws Exception {
         startPair("auto");
         SplittableRandom random = new SplittableRandom(7);
@@ -148,10 +207,29 @@ class ClusterComputeTest {
         JobReply.JobFailed failed = ((JobFailedException) failure).failure();
         assertThat(failed.reason()).isEqualTo(JobReply.JobFailed.Reason.WORKER_LOST);
         assertThat(failed.message()).as("the failure names the lost node").contains(remote.nodeId());
+        assertThat(failed.message()).as("and the tensors that were only there").containsPattern("buffer#-?\\d+ f32");
         Duration took = Duration.ofNanos(System.nanoTime() - killed);
         assertThat(took).isLessThan(Duration.ofSeconds(30));
         assertThat(ClusterSupport.awaitMembers(local, 1, Duration.ofSeconds(30)))
                 .as("members once the split-brain resolver downed B").isEqualTo(1);
+
+        // nothing of the job is left behind: A's memory manager holds no registration, pin or tracked buffer of it
+        // (the scheduler's abort or the manager's own watch on B's worker, whichever came first, released them), the
+        // scheduler forgot the job and B's worker, and A's tensor store is empty
+        MemoryState memory = awaitState(() -> ask(local, local.memory(),
+                (ActorRef<MemoryState> r) -> new MemoryManager.GetState(r), Duration.ofSeconds(5)),
+                m -> m.bufferCount() == 0 && m.heldBuffers() == 0 && m.pinnedBytes() == 0, Duration.ofSeconds(30));
+        assertThat(memory.bufferCount()).as("registrations left in A's memory manager").isZero();
+        assertThat(memory.pinnedBytes()).as("bytes still pinned for B's dead worker").isZero();
+        assertThat(memory.heldBuffers()).as("buffers still tracked on B").isZero();
+        assertThat(memory.location(aether.runtime.protocol.Location.HOST).usedBytes()).isZero();
+        SchedulerState scheduler = awaitState(() -> ask(local, local.scheduler(),
+                (ActorRef<SchedulerState> r) -> new JobCommand.GetSchedulerState(r), Duration.ofSeconds(5)),
+                s -> s.runningJobs().isEmpty() && s.workers().isEmpty(), Duration.ofSeconds(30));
+        assertThat(scheduler.runningJobs()).as("jobs A's scheduler still tracks").isEmpty();
+        assertThat(scheduler.workers()).as("workers A's scheduler still lists").isEmpty();
+        assertThat(scheduler.jobsFailed()).isEqualTo(1);
+        assertThat(local.workerStore().size()).as("tensors left in A's store").isZero();
 
         // a tensor on the dead node cannot be pulled either: the failure names the node, nothing waits forever
         var onB = TensorDescriptor.of(1, 0, GgmlType.F32, List.of(512L, 512L), TensorDescriptor.Location.local(remote.nodeId()));

@@ -76,7 +76,7 @@ public final class AetherNode implements AutoCloseable {
         TransferSettings transfer = new TransferSettings(settings.transport(), settings.ipcStream(),
                 settings.transport() == Transport.IPC ? null : settings.udpHost(), udpPort, settings.udpStream(),
                 settings.answerTimeout(), settings.transferTimeout(), ExchangeConfig.defaults()
-                        .withSendTimeout(settings.sendTimeout()));
+                        .withSendTimeout(settings.sendTimeout()).withMaxIdle(maxIdle(config)));
         ExchangeNode exchange = ExchangeNode.launchEmbedded(transfer.exchange().withAeronDirectory(settings.aeronDir()));
         CompletableFuture<NodeGuardian.Started> started = new CompletableFuture<>();
         CompletableFuture<Void> up = new CompletableFuture<>();
@@ -178,9 +178,28 @@ public final class AetherNode implements AutoCloseable {
         return started.scheduler();
     }
 
-    /** A client of this node's scheduler: jobs run on any worker of the cluster. */
+    /** This node's memory manager: its {@code GetState} snapshot is the node's memory metrics. */
+    public ActorRef<aether.runtime.memory.MemoryManager.Command> memory() {
+        return started.memory();
+    }
+
+    /**
+     * A client of this node's scheduler: jobs run on any worker of the cluster. Inputs over
+     * {@link ComputeClient#INLINE_LIMIT_BYTES} stay in this node's tensor store and travel to the workers that read
+     * them over the tensor exchange.
+     */
     public ComputeClient client() {
-        return new ComputeClient(system, started.scheduler());
+        return client(started.scheduler());
+    }
+
+    /**
+     * A client of any scheduler of the cluster (e.g. one found under {@code ServiceKeys.SCHEDULERS} on another node).
+     * Large inputs stay in this node's store and large outputs come back by reference: the SubmitJob and JobReply
+     * messages carry descriptors, the bytes move over Aeron.
+     */
+    public ComputeClient client(ActorRef<JobCommand> scheduler) {
+        return new ComputeClient(system, scheduler, ComputeClient.DEFAULT_TIMEOUT, started.workerStore(),
+                started.fetcher());
     }
 
     /** The tensors this node's workers and scheduler hold (job inputs, segment outputs). */
@@ -190,6 +209,15 @@ public final class AetherNode implements AutoCloseable {
 
     public String aeronDirectory() {
         return exchange.aeronDirectory();
+    }
+
+    /** {@code aether.exchange.max-idle}, checked. */
+    private static java.time.Duration maxIdle(Config config) {
+        java.time.Duration idle = config.getDuration("aether.exchange.max-idle");
+        if (idle.isNegative() || idle.isZero()) {
+            throw new IllegalArgumentException("aether.exchange.max-idle = " + idle + " (expected: a positive duration)");
+        }
+        return idle;
     }
 
     /** The UDP inbox's port, 0 when this node does not receive over UDP. */

@@ -19,8 +19,15 @@ import picocli.CommandLine.Option;
  * coordinated shutdown: leave the cluster, stop the workers and the media driver, delete its directory).
  */
 @Command(name = "node", mixinStandardHelpOptions = true,
-        description = {"Runs an Aether cluster node: Pekko Cluster member, Aeron tensor exchange, CPU workers.",
-                "Settings: options here, then -D, CONFIG_FORCE_* / AETHER_* environment variables, --config, defaults."})
+        description = {"Runs an Aether cluster node in the foreground: a Pekko Cluster member (Artery TCP) with a "
+                + "scheduler, CPU workers and an embedded Aeron media driver for tensor bytes. It prints one "
+                + "'aether node up: ...' line once it is Up; Ctrl-C or SIGTERM leaves the cluster cleanly.",
+                "Settings, strongest first: these options, -D flags (AETHER_JAVA_OPTS), CONFIG_FORCE_* and AETHER_* "
+                + "environment variables, --config FILE, the defaults in cluster-config's reference.conf."},
+        footer = {"", "Examples:",
+                "  start a cluster:    ./aether node --host 127.0.0.1 --port 25520",
+                "  join it:            ./aether node --port 25521 --seed 127.0.0.1:25520",
+                "  submit a job to it: scripts/example examples/ClusterJob.java 127.0.0.1:25520"})
 public final class NodeCommand implements Callable<Integer> {
 
     @CommandLine.Spec
@@ -38,13 +45,13 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--role", paramLabel = "ROLE", description = "A cluster role (repeatable; default: worker).")
     List<String> roles = new ArrayList<>();
 
-    @Option(names = "--cpu-threads", paramLabel = "N", description = "Segments each CPU worker runs at once (a thread each); 0 = all processors.")
+    @Option(names = "--cpu-threads", paramLabel = "N", description = "Segments each CPU worker runs at once (a thread each); 0 = all processors (default 0).")
     Integer cpuThreads;
 
     @Option(names = "--cpu-workers", paramLabel = "N", description = "CPU workers on this node; 0 = none (default 1).")
     Integer cpuWorkers;
 
-    @Option(names = "--transport", paramLabel = "auto|ipc|udp", description = "How tensor bytes move between nodes.")
+    @Option(names = "--transport", paramLabel = "auto|ipc|udp", description = "How tensor bytes move between nodes: auto = Aeron IPC (shared memory) with nodes on this host, UDP with others (default auto).")
     String transport;
 
     @Option(names = "--config", paramLabel = "FILE", description = "A HOCON file with aether.* and pekko.* settings.")

@@ -48,7 +48,8 @@ final class NodeGuardian extends AbstractBehavior<NodeGuardian.Command> {
     /** What the guardian started, handed back to {@link AetherNode}. */
     record Started(String nodeId, TensorStore store, aether.device.worker.TensorStore workerStore,
             ActorRef<TensorService.Command> tensorService, ActorRef<JobCommand> scheduler,
-            ActorRef<MemoryManager.Command> memory, List<ActorRef<?>> workers) {}
+            ActorRef<MemoryManager.Command> memory, List<ActorRef<?>> workers,
+            aether.device.worker.TensorFetcher fetcher) {}
 
     private final CompletableFuture<Void> up;
     private final List<Device> devices;
@@ -69,21 +70,25 @@ final class NodeGuardian extends AbstractBehavior<NodeGuardian.Command> {
                         ctx.spawn(TensorService.create(store, workerOutputs, exchange, transfer), "tensor-service");
                 var fetcher = new ClusterTensorFetcher(ctx.getSystem(), service, store,
                         transfer.answerTimeout().plus(transfer.transferTimeout()).plusSeconds(5));
+                // the compute path (memory manager, workers, scheduler) shares the compute dispatcher's thread
+                var compute = org.apache.pekko.actor.typed.DispatcherSelector.fromConfig(
+                        aether.scheduler.client.ComputeRuntime.Settings.DISPATCHER);
                 ActorRef<MemoryManager.Command> memory = ctx.spawn(
-                        MemoryManager.create(Map.of(Location.HOST, settings.hostBudgetBytes())), "memory");
+                        MemoryManager.create(Map.of(Location.HOST, settings.hostBudgetBytes())), "memory", compute);
                 HostSegmentExecutor executor = new HostSegmentExecutor();
                 List<ActorRef<?>> workers = new ArrayList<>();
                 for (int i = 0; i < settings.cpuWorkers(); i++) {
                     CpuDevice device = new CpuDevice(i, settings.cpuThreads(), settings.workerMemoryBytes(), executor,
-                            HostSegmentExecutor.ops(), HostSegmentExecutor.dtypes(), HostSegmentExecutor.quantTypes());
+                            HostSegmentExecutor.ops(), HostSegmentExecutor.dtypes(), HostSegmentExecutor.quantTypes(),
+                            CpuDevice.inlineMaxElements());
                     devices.add(device);
                     workers.add(ctx.spawn(DeviceWorker.create(nodeId + "/cpu-" + i, device, workerStore, fetcher),
-                            "cpu-worker-" + i));
+                            "cpu-worker-" + i, compute));
                 }
                 ActorRef<SchedulerMessage> scheduler = ctx.spawn(Scheduler.create(workerStore, fetcher, memory),
-                        "scheduler");
+                        "scheduler", compute);
                 started.complete(new Started(nodeId, store, workerStore, service, scheduler.narrow(), memory,
-                        List.copyOf(workers)));
+                        List.copyOf(workers), fetcher));
                 return new NodeGuardian(ctx, up, devices);
             } catch (RuntimeException | Error e) {
                 devices.forEach(Device::close);

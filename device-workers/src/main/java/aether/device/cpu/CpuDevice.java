@@ -36,7 +36,14 @@ public final class CpuDevice implements Device {
     /** How long an idle device thread spins before it parks: longer than the scheduler's gap between two segments. */
     static final long SPIN_NS = 50_000;
 
+    /**
+     * The production bound of {@link #inlineMaxElements()}: a segment this small is a few microseconds of work, less
+     * than handing it to a device thread and back (a thread wake-up each way on a busy machine).
+     */
+    public static final long INLINE_MAX_ELEMENTS = 4096;
+
     private final SpinningExecutor threads;
+    private final long inlineMaxElements;
     private final AtomicLong allocated = new AtomicLong();
     private final AtomicLong pooledBytes = new AtomicLong();
     private final ConcurrentHashMap<Long, ConcurrentLinkedQueue<MemorySegment>> pool = new ConcurrentHashMap<>();
@@ -53,11 +60,33 @@ public final class CpuDevice implements Device {
      */
     public CpuDevice(int ordinal, int concurrency, long memoryBytes, HostSegmentRunner runner, Set<String> ops,
             Set<GgmlType> dtypes, Set<GgmlType> quantTypes) {
+        this(ordinal, concurrency, memoryBytes, runner, ops, dtypes, quantTypes, 0);
+    }
+
+    /**
+     * As the other constructor, and segments whose graph holds at most {@code inlineMaxElements} tensor elements in
+     * all (inputs, intermediates, outputs) run on the submitting thread (the worker actor's) instead of a device
+     * thread; 0 runs every segment on the device threads.
+     */
+    public CpuDevice(int ordinal, int concurrency, long memoryBytes, HostSegmentRunner runner, Set<String> ops,
+            Set<GgmlType> dtypes, Set<GgmlType> quantTypes, long inlineMaxElements) {
         this.capabilities = new DeviceCapabilities(DeviceKind.CPU, ordinal, memoryBytes, concurrency, ops, dtypes,
                 quantTypes);
         this.runner = Objects.requireNonNull(runner, "runner");
         this.name = "cpu-" + ordinal;
         this.threads = new SpinningExecutor("aether-" + name, concurrency, SPIN_NS);
+        if (inlineMaxElements < 0) {
+            throw new IllegalArgumentException(name + ": inlineMaxElements " + inlineMaxElements + " (expected: 0+)");
+        }
+        this.inlineMaxElements = inlineMaxElements;
+    }
+
+    /**
+     * The inline bound production devices use: {@link #INLINE_MAX_ELEMENTS}, or
+     * {@code -Daether.cpu.inline-max-elements=N} (0 sends every segment to the device threads).
+     */
+    public static long inlineMaxElements() {
+        return Long.getLong("aether.cpu.inline-max-elements", INLINE_MAX_ELEMENTS);
     }
 
     @Override
@@ -137,22 +166,15 @@ public final class CpuDevice implements Device {
             out.add(b.host());
         }
         CompletionEvent event = new CompletionEvent();
+        if (elements(segment) <= inlineMaxElements) {
+            run(segment, in, out, event);      // completes before submit returns
+            return event;
+        }
         try {
             threads.execute(new SpinningExecutor.Task() {
                 @Override
                 public void run() {
-                    if (!event.start()) {
-                        return;   // cancelled while queued
-                    }
-                    try {
-                        runner.run(segment, in, out);
-                        event.complete();
-                    } catch (SegmentExecutionException e) {
-                        event.fail(e);
-                    } catch (RuntimeException | Error e) {
-                        event.fail(new SegmentExecutionException(-1, "", name + ": segment " + segment.index()
-                                + " failed: " + e, e));
-                    }
+                    CpuDevice.this.run(segment, in, out, event);
                 }
 
                 @Override
@@ -165,6 +187,30 @@ public final class CpuDevice implements Device {
             event.fail(new SegmentExecutionException(-1, "", name + " is closed", e));
         }
         return event;
+    }
+
+    private void run(SegmentSpec segment, List<MemorySegment> in, List<MemorySegment> out, CompletionEvent event) {
+        if (!event.start()) {
+            return;   // cancelled while queued
+        }
+        try {
+            runner.run(segment, in, out);
+            event.complete();
+        } catch (SegmentExecutionException e) {
+            event.fail(e);
+        } catch (RuntimeException | Error e) {
+            event.fail(new SegmentExecutionException(-1, "", name + ": segment " + segment.index() + " failed: " + e,
+                    e));
+        }
+    }
+
+    /** Tensor elements of every node of the segment's graph: a bound on its work for the small ones run inline. */
+    static long elements(SegmentSpec segment) {
+        long total = 0;
+        for (aether.runtime.ir.Node n : segment.graph().nodes()) {
+            total += n.type().shape().size();
+        }
+        return total;
     }
 
     @Override

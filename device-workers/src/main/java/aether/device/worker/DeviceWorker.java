@@ -21,9 +21,9 @@ import aether.runtime.protocol.WorkerDescribed;
 import aether.runtime.protocol.WorkerMessage;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -57,7 +57,6 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
             implements WorkerMessage, NoSerializationVerificationNeeded {}
 
     /** A segment's answer has gone out (or it was dropped): forget it. */
-    private record Finished(Key key, Throwable error) implements WorkerMessage, NoSerializationVerificationNeeded {}
 
     /** A segment between {@link RunSegment} and its answer. */
     private static final class Running {
@@ -76,7 +75,8 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
     private final Device device;
     private final TensorStore store;
     private final TensorFetcher fetcher;
-    private final Map<Key, Running> running = new HashMap<>();
+    /** Segments between RunSegment and their answer; device threads remove the ones they finish. */
+    private final Map<Key, Running> running = new ConcurrentHashMap<>();
 
     /**
      * @param workerId unique in the cluster (e.g. {@code node-a/cpu-0})
@@ -118,7 +118,6 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
                 case DescribeWorker describe -> onDescribe(describe);
             };
             case InputsFetched fetched -> onFetched(fetched);
-            case Finished finished -> onFinished(finished);
             default -> Behaviors.unhandled();
         };
     }
@@ -223,20 +222,14 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
         state.event = device.submit(run.segment(), in, outputs);
         // The answer goes out from the device's thread as soon as the event completes: a hop through this actor's
         // mailbox first would add a thread wake-up to every segment's dispatch latency. What runs there is thread-safe
-        // (the store, the device's free, tell); this actor only learns afterwards that the segment is gone.
-        ActorRef<WorkerMessage> self = getContext().getSelf();
+        // (the store, the device's free, tell, the concurrent map of running segments); no message comes back here.
         state.event.stage().whenComplete((ok, error) -> {
             try {
                 answer(state, error == null ? null : unwrap(error));
             } finally {
-                self.tell(new Finished(key, null));
+                running.remove(key, state);
             }
         });
-        return this;
-    }
-
-    private Behavior<WorkerMessage> onFinished(Finished finished) {
-        running.remove(finished.key());
         return this;
     }
 

@@ -90,6 +90,31 @@ class CpuDeviceTest {
     }
 
     @Test
+    void shouldRunSmallSegmentsOnTheSubmittingThreadAndLargerOnesOnTheDeviceThread() throws Exception {
+        List<Thread> ranOn = new java.util.concurrent.CopyOnWriteArrayList<>();
+        // spec(i): a Scale over 4 floats, 8 elements in all
+        try (CpuDevice device = new CpuDevice(3, 1, 1 << 20, (s, in, out) -> ranOn.add(Thread.currentThread()),
+                Set.of("Scale"), Set.of(GgmlType.F32), Set.of(), 8)) {
+            DeviceBuffer in = device.allocate(16);
+            DeviceBuffer out = device.allocate(16);
+            CompletionEvent inline = device.submit(spec(0), List.of(in), List.of(out));
+            assertThat(inline.stage().toCompletableFuture()).as("done before submit returned").isCompleted();
+            assertThat(ranOn).containsExactly(Thread.currentThread());
+
+            OpGraph.Builder b = new OpGraph.Builder();
+            int x = b.add(new Op.Input("x", TensorType.of(DType.F32, 8)));
+            SegmentSpec nine = new SegmentSpec(1, b.build(List.of(b.add(new Op.Scale(2), x))), List.of(0, 1), 1);
+            DeviceBuffer in8 = device.allocate(32);
+            DeviceBuffer out8 = device.allocate(32);
+            device.submit(nine, List.of(in8), List.of(out8)).stage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            assertThat(ranOn).hasSize(2);
+            assertThat(ranOn.get(1).getName()).as("16 elements > 8: a device thread").startsWith("aether-cpu-3");
+        }
+        assertThatThrownBy(() -> new CpuDevice(0, 1, 1, (s, in, out) -> { }, Set.of(), Set.of(), Set.of(), -1))
+                .hasMessageContaining("inlineMaxElements -1 (expected: 0+)");
+    }
+
+    @Test
     void shouldSkipWorkCancelledBeforeItStartsAndReportFailuresAndClosing() throws Exception {
         CountDownLatch hold = new CountDownLatch(1);
         CountDownLatch running = new CountDownLatch(1);

@@ -13,6 +13,11 @@ import java.util.List;
  * @param misses uses that did not
  * @param droppedHints prefetch hints not acted on (unknown buffer, or no free room without evicting)
  * @param refusedRequests requests answered with a failure (invalid or over budget)
+ * @param heldBuffers buffers tracked on another node's worker ({@code MemoryManager.Track}): not in any budget here
+ * @param heldBytes   their size
+ * @param lostBuffers buffers declared lost since start: their only copy was on a worker that terminated (its process
+ *                    died or its node left the cluster)
+ * @param reclaimedPins pins released by the manager itself because the worker they were taken for terminated
  */
 public record MemoryState(
         List<LocationState> locations,
@@ -23,10 +28,36 @@ public record MemoryState(
         long prefetches,
         long droppedHints,
         long invalidations,
-        long refusedRequests) implements CborSerializable {
+        long refusedRequests,
+        int heldBuffers,
+        long heldBytes,
+        long lostBuffers,
+        long reclaimedPins) implements CborSerializable {
 
     public MemoryState {
         locations = List.copyOf(locations);
+    }
+
+    /** The registry's figures, with nothing tracked on other nodes, lost or reclaimed. */
+    public MemoryState(List<LocationState> locations, int bufferCount, long evictions, long hits, long misses,
+            long prefetches, long droppedHints, long invalidations, long refusedRequests) {
+        this(locations, bufferCount, evictions, hits, misses, prefetches, droppedHints, invalidations, refusedRequests,
+                0, 0, 0, 0);
+    }
+
+    /** This snapshot with the manager's figures about other nodes' buffers. */
+    public MemoryState withHolders(int heldBuffers, long heldBytes, long lostBuffers, long reclaimedPins) {
+        return new MemoryState(locations, bufferCount, evictions, hits, misses, prefetches, droppedHints, invalidations,
+                refusedRequests, heldBuffers, heldBytes, lostBuffers, reclaimedPins);
+    }
+
+    /** Pinned bytes over every location. */
+    public long pinnedBytes() {
+        long pinned = 0;
+        for (LocationState state : locations) {
+            pinned += state.pinnedBytes();
+        }
+        return pinned;
     }
 
     /** The entry for {@code location}, or null when it has no budget. */

@@ -29,6 +29,13 @@ public sealed interface JobCommand extends SchedulerMessage, CborSerializable {
      */
     record CancelJob(JobId jobId, String reason) implements JobCommand {}
 
+    /**
+     * The client took the outputs its {@link JobReply.JobCompleted} sent by reference ({@link TensorPayload.Stored}:
+     * large outputs for a client on another node, whose bytes it pulls over the tensor exchange); the scheduler frees
+     * them. Outputs never released are freed after the scheduler's retention time. Unknown jobs are ignored.
+     */
+    record ReleaseOutputs(JobId jobId) implements JobCommand {}
+
     /** Answers a {@link SchedulerState} snapshot (workers, queues, jobs) for metrics and tests. */
     record GetSchedulerState(ActorRef<SchedulerState> replyTo) implements JobCommand {}
 }

@@ -15,7 +15,12 @@ public sealed interface JobReply extends CborSerializable {
 
     JobId jobId();
 
-    /** The graph's outputs, in order, as {@link TensorPayload.Inline} values, and how the job ran. */
+    /**
+     * The graph's outputs, in order, and how the job ran. Outputs are {@link TensorPayload.Inline}, except that a client
+     * on another node than the scheduler gets outputs over the inline limit as {@link TensorPayload.Stored} references
+     * (actor messages carry descriptors, bytes move over the tensor exchange) and answers
+     * {@link JobCommand.ReleaseOutputs} once it has them.
+     */
     record JobCompleted(JobId jobId, List<TensorPayload> outputs, JobStats stats) implements JobReply {
         public JobCompleted {
             outputs = List.copyOf(outputs);

@@ -220,4 +220,70 @@ class MemoryManagerTest {
         assertThat(staying.receiveMessage().action()).isEqualTo(new Evict(id(1), GPU, COPY_TO_HOST_THEN_FREE, 100));
         leaving.expectNoMessage(Duration.ofMillis(200));
     }
+
+    @Test
+    void shouldReleaseTheDeadWorkersPinsAndDeclareTheBuffersOnlyItHeldLost() {
+        var manager = manager(1000);
+        TestProbe<Ack> acks = kit.createTestProbe();
+        ActorRef<Void> dying = kit.spawn(org.apache.pekko.actor.typed.javadsl.Behaviors.<Void>ignore(), "worker-dying");
+        ActorRef<Void> other = kit.spawn(org.apache.pekko.actor.typed.javadsl.Behaviors.<Void>ignore());
+        manager.tell(new Register(id(1), 100, ACTIVATION, Set.of(HOST), acks.ref()));
+        manager.tell(new MemoryManager.PinFor(id(1), dying, acks.ref()));
+        manager.tell(new MemoryManager.PinFor(id(1), other, acks.ref()));
+        assertThat(acks.receiveSeveralMessages(3)).containsOnly(new Confirmed(id(1)));
+        manager.tell(new MemoryManager.Track(id(2), 500, dying));
+        manager.tell(new MemoryManager.Track(id(3), 50, other));
+        MemoryState before = state(manager);
+        assertThat(before.location(HOST).pinnedBytes()).isEqualTo(100);
+        assertThat(before.heldBuffers()).isEqualTo(2);
+        assertThat(before.heldBytes()).isEqualTo(550);
+
+        kit.stop(dying);
+
+        acks.awaitAssert(Duration.ofSeconds(10), () -> {
+            MemoryState after = state(manager);
+            assertThat(after.reclaimedPins()).as("pins of the dead worker released").isEqualTo(1);
+            assertThat(after.lostBuffers()).isEqualTo(1);
+            assertThat(after.heldBuffers()).isEqualTo(1);
+            assertThat(after.heldBytes()).isEqualTo(50);
+            return null;
+        });
+        // the live worker's pin still holds; the dead one's late unpin is ignored, not counted as a refusal
+        manager.tell(new MemoryManager.UnpinFor(id(1), dying));
+        manager.tell(new Free(id(1), acks.ref()));
+        assertThat(acks.expectMessageClass(Refused.class).reason()).contains("is pinned (1 in-flight uses)");
+        manager.tell(new MemoryManager.UnpinFor(id(1), other));
+        manager.tell(new Free(id(1), acks.ref()));
+        assertThat(acks.receiveMessage()).isEqualTo(new Confirmed(id(1)));
+
+        manager.tell(new MemoryManager.PinFor(id(2), other, acks.ref()));
+        assertThat(acks.expectMessageClass(Refused.class).reason())
+                .contains("buffer#2 is lost", "500 bytes", "worker-dying", "terminated");
+        manager.tell(new Free(id(2), acks.ref()));
+        manager.tell(new Free(id(3), acks.ref()));
+        assertThat(acks.receiveSeveralMessages(2)).containsExactly(new Confirmed(id(2)), new Confirmed(id(3)));
+        MemoryState end = state(manager);
+        assertThat(end.bufferCount()).isZero();
+        assertThat(end.heldBuffers()).isZero();
+        assertThat(end.pinnedBytes()).isZero();
+        assertThat(end.refusedRequests()).as("only the Free while pinned").isEqualTo(1);
+    }
+
+    @Test
+    void shouldHandleABatchInOrderAndLogRefusalsNobodyReads() {
+        var manager = manager(1000);
+        ActorRef<Ack> nobody = kit.system().ignoreRef();
+        ActorRef<Void> worker = kit.spawn(org.apache.pekko.actor.typed.javadsl.Behaviors.<Void>ignore());
+        manager.tell(new MemoryManager.Batch(List.of(
+                new Register(id(1), 100, ACTIVATION, Set.of(HOST), nobody),
+                new MemoryManager.PinFor(id(1), worker, nobody),
+                new Free(id(1), nobody),                      // refused (pinned): logged, counted
+                new MemoryManager.UnpinFor(id(1), worker),
+                new Register(id(2), 50, ACTIVATION, Set.of(HOST), nobody))));
+        MemoryState state = state(manager);
+        assertThat(state.bufferCount()).isEqualTo(2);
+        assertThat(state.location(HOST).usedBytes()).isEqualTo(150);
+        assertThat(state.pinnedBytes()).isZero();
+        assertThat(state.refusedRequests()).isEqualTo(1);
+    }
 }

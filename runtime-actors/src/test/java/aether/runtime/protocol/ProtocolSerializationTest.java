@@ -88,6 +88,7 @@ class ProtocolSerializationTest {
                 new JobCommand.SubmitJob(JobId.random(), g, List.of(), JobOptions.DEFAULT.withDeadlineMillis(50)
                         .withMaxAttempts(3).withGranularity(JobOptions.Granularity.FUSION_GROUP), jobReplies),
                 new JobCommand.CancelJob(job, "user asked"),
+                new JobCommand.ReleaseOutputs(job),
                 new JobCommand.GetSchedulerState(states),
                 new JobReply.JobCompleted(job, List.of(inline, empty, new TensorPayload.Stored(ref)),
                         new JobStats(123_456, 1, List.of(new JobStats.SegmentStat(0, 3, 7, "a", "b", 1, 99)))),

@@ -33,6 +33,7 @@ import aether.runtime.protocol.TensorRef;
 import aether.runtime.protocol.WorkerCapabilities;
 import aether.runtime.protocol.WorkerCommand;
 import aether.runtime.protocol.WorkerDescribed;
+import aether.runtime.transfer.NodeIds;
 import aether.scheduler.exec.StorageFormat;
 import aether.scheduler.exec.TensorValue;
 import java.lang.foreign.Arena;
@@ -81,6 +82,13 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     static final long REMOTE_BYTES_PER_SEGMENT = 1L << 20;
     /** How many queued segments the worker holding a segment's largest input may have beyond the least loaded one. */
     static final int LOCALITY_SLACK = 2;
+    /**
+     * Outputs larger than this go to a client on another node as references its node pulls over the tensor exchange
+     * (Artery's frames are 256 KiB; a large tensor never rides in an actor message).
+     */
+    public static final long REMOTE_INLINE_LIMIT_BYTES = 64 * 1024;
+    /** How long outputs sent by reference wait for the client's {@code ReleaseOutputs} before they are freed anyway. */
+    static final Duration OUTPUT_RETENTION = Duration.ofMinutes(2);
     /** Job plans kept for replay (least recently used dropped first). */
     static final int MAX_CACHED_PLANS = 64;
 
@@ -94,10 +102,13 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
 
     private record DeadlineReached(JobId jobId) implements SchedulerMessage, NoSerializationVerificationNeeded {}
 
+    private record RetentionExpired(JobId jobId) implements SchedulerMessage, NoSerializationVerificationNeeded {}
+
+    /** Timer key of a job's output retention (the deadline timer is keyed by the job id). */
+    private record RetentionKey(JobId jobId) {}
+
     private record OutputsFetched(JobId jobId, List<TensorStore.Entry> entries, Throwable error)
             implements SchedulerMessage, NoSerializationVerificationNeeded {}
-
-    private record MemoryAck(MemoryManager.Ack ack) implements SchedulerMessage, NoSerializationVerificationNeeded {}
 
     private enum Status { WAITING, QUEUED, RUNNING, DONE }
 
@@ -128,6 +139,8 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         int attempts;
         long runNanos;
         List<BufferId> pinned = List.of();
+        /** The worker the pins in {@link #pinned} were taken for. */
+        ActorRef<WorkerCommand> pinnedFor;
     }
 
     private static final class Job {
@@ -141,8 +154,12 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         final boolean[] owned;
         final boolean[] released;
         final boolean[] registered;
+        /** Values on another node that this node's memory manager tracks (declared lost if their holder dies). */
+        final boolean[] tracked;
         final int[] consumersLeft;
         final boolean[] isOutput;
+        /** Values sent to the client by reference: kept until it releases them. */
+        final boolean[] retained;
         final SegmentState[] segments;
         final List<List<Integer>> dependents = new ArrayList<>();
         int done;
@@ -160,8 +177,10 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             owned = new boolean[n];
             released = new boolean[n];
             registered = new boolean[n];
+            tracked = new boolean[n];
             consumersLeft = new int[n];
             isOutput = new boolean[n];
+            retained = new boolean[n];
             for (int o : plan.outputs()) {
                 isOutput[o] = true;
             }
@@ -190,7 +209,10 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     private final TensorStore store;
     private final TensorFetcher fetcher;
     private final ActorRef<MemoryManager.Command> memory;
+    /** Memory-manager acknowledgements nobody reads: the manager logs its refusals itself. */
     private final ActorRef<MemoryManager.Ack> acks;
+    /** What one message's handling books with the memory manager, sent as one batch when the handler returns. */
+    private final List<MemoryManager.Command> memoryBatch = new ArrayList<>();
     private final TimerScheduler<SchedulerMessage> timers;
     private final JobPlanner planner = new JobPlanner();
     /** Plans of recent graphs: a repeated job (a decode step) replays its plan instead of compiling again. */
@@ -204,6 +226,8 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     private final Map<String, WorkerEntry> workersById = new HashMap<>();
     private final Set<ActorRef<WorkerCommand>> describing = new HashSet<>();
     private final Map<JobId, Job> jobs = new LinkedHashMap<>();
+    /** Ended jobs whose outputs a client on another node still has to pull. */
+    private final Map<JobId, Job> retainedOutputs = new HashMap<>();
     private final List<Task> unplaced = new ArrayList<>();
     private long nextBuffer;
     private long jobsCompleted;
@@ -230,7 +254,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         this.store = store;
         this.fetcher = fetcher;
         this.memory = memory;
-        this.acks = context.messageAdapter(MemoryManager.Ack.class, MemoryAck::new);
+        this.acks = context.getSystem().ignoreRef();
         // buffer ids: a random high half per scheduler incarnation, a counter below
         this.nextBuffer = (ThreadLocalRandom.current().nextLong() & 0x7fff_ffffL) << 32;
         ActorRef<Receptionist.Listing> listings = context.messageAdapter(Receptionist.Listing.class,
@@ -246,11 +270,33 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     }
 
     private Behavior<SchedulerMessage> on(SchedulerMessage message) {
+        try {
+            return handle(message);
+        } finally {
+            flushMemory();
+        }
+    }
+
+    /** Sends what the handler booked with the memory manager: one message per handled message at most. */
+    private void flushMemory() {
+        if (memoryBatch.isEmpty()) {
+            return;
+        }
+        memory.tell(memoryBatch.size() == 1 ? memoryBatch.getFirst() : new MemoryManager.Batch(memoryBatch));
+        memoryBatch.clear();
+    }
+
+    private void toMemory(MemoryManager.Command command) {
+        memoryBatch.add(command);
+    }
+
+    private Behavior<SchedulerMessage> handle(SchedulerMessage message) {
         return switch (message) {
             case JobCommand command -> switch (command) {
                 case SubmitJob submit -> onSubmit(submit);
                 case CancelJob cancel -> onCancel(cancel);
                 case GetSchedulerState get -> onGetState(get);
+                case JobCommand.ReleaseOutputs release -> releaseOutputs(release.jobId());
             };
             case SegmentEvent event -> switch (event) {
                 case SegmentCompleted completed -> onCompleted(completed);
@@ -260,8 +306,8 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             case WorkersListed listed -> onListed(listed);
             case WorkerStopped stopped -> onWorkerGone(workers.get(stopped.worker()), "stopped");
             case DeadlineReached deadline -> onDeadline(deadline);
+            case RetentionExpired expired -> onRetentionExpired(expired);
             case OutputsFetched fetched -> onOutputsFetched(fetched);
-            case MemoryAck ack -> onMemoryAck(ack);
             default -> Behaviors.unhandled();
         };
     }
@@ -317,9 +363,12 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             if (jobs.get(job.id()) != job) {
                 continue;
             }
-            if (nodeGone && !store.nodeId().equals(entry.caps.nodeId()) && holdsLiveValues(job, entry.caps.nodeId())) {
+            String lost = nodeGone && !store.nodeId().equals(entry.caps.nodeId())
+                    ? liveValuesOn(job, entry.caps.nodeId()) : "";
+            if (!lost.isEmpty()) {
                 failJob(job, Reason.WORKER_LOST, -1, -1, "", entry.id(), "worker " + entry.id() + " " + how
-                        + " and node " + entry.caps.nodeId() + " held tensors of this job that are still needed");
+                        + " and node " + entry.caps.nodeId() + " held tensors of this job that are still needed: "
+                        + lost);
                 continue;
             }
             for (int s = 0; s < job.segments.length; s++) {
@@ -348,13 +397,20 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         return this;
     }
 
-    private static boolean holdsLiveValues(Job job, String nodeId) {
+    /** The job's unreleased values whose only copy is on {@code nodeId}, named for a failure message ("" if none). */
+    private static String liveValuesOn(Job job, String nodeId) {
+        StringBuilder names = new StringBuilder();
+        int count = 0;
         for (int x = 0; x < job.values.length; x++) {
-            if (job.values[x] != null && !job.released[x] && job.values[x].nodeId().equals(nodeId)) {
-                return true;
+            TensorRef ref = job.values[x];
+            if (ref != null && !job.released[x] && ref.nodeId().equals(nodeId)) {
+                if (count++ < 8) {
+                    names.append(names.isEmpty() ? "" : ", ").append(ref.id()).append(' ').append(ref.type())
+                            .append(" (value %").append(x).append(')');
+                }
             }
         }
-        return false;
+        return count > 8 ? names + " and " + (count - 8) + " more" : names.toString();
     }
 
     // ---- submission ------------------------------------------------------------------------------------------------
@@ -462,12 +518,22 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         register(job, value, BufferOrigin.ACTIVATION);
     }
 
-    /** Books a buffer of this node with its memory manager (buffers on other nodes belong to their managers). */
+    /**
+     * Books a buffer of this node with its memory manager. A value produced on another node counts against that node's
+     * budgets, not this one's; the manager only tracks it with its producer, so that it is declared lost (and the
+     * manager's books stay right) when that worker dies.
+     */
     private void register(Job job, int value, BufferOrigin origin) {
-        if (memory != null && job.values[value].nodeId().equals(store.nodeId())) {
-            TensorRef ref = job.values[value];
-            memory.tell(new MemoryManager.Register(ref.id(), ref.byteSize(), origin, Set.of(ref.location()), acks));
+        if (memory == null) {
+            return;
+        }
+        TensorRef ref = job.values[value];
+        if (ref.nodeId().equals(store.nodeId())) {
+            toMemory(new MemoryManager.Register(ref.id(), ref.byteSize(), origin, Set.of(ref.location()), acks));
             job.registered[value] = true;
+        } else if (job.producer[value] != null) {
+            toMemory(new MemoryManager.Track(ref.id(), ref.byteSize(), job.producer[value]));
+            job.tracked[value] = true;
         }
     }
 
@@ -522,7 +588,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
             }
         }
         if (!ids.isEmpty()) {
-            memory.tell(new MemoryManager.PrefetchHint(ids, Location.device(w.caps.ordinal())));
+            toMemory(new MemoryManager.PrefetchHint(ids, Location.device(w.caps.ordinal())));
         }
     }
 
@@ -628,11 +694,12 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
                 job.remoteReaders.computeIfAbsent(x, k -> new HashSet<>()).add(w.ref);
             }
             if (memory != null && job.registered[x]) {
-                memory.tell(new MemoryManager.Pin(ref.id(), acks));
+                toMemory(new MemoryManager.PinFor(ref.id(), w.ref, acks));
                 pinned.add(ref.id());
             }
         }
         st.pinned = pinned;
+        st.pinnedFor = w.ref;
         List<BufferId> outputIds = new ArrayList<>(seg.outputs().size());
         for (int i = 0; i < seg.outputs().size(); i++) {
             outputIds.add(new BufferId(nextBuffer++));
@@ -646,10 +713,11 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     private void unpin(SegmentState st) {
         if (memory != null) {
             for (BufferId id : st.pinned) {
-                memory.tell(new MemoryManager.Unpin(id));
+                toMemory(new MemoryManager.UnpinFor(id, st.pinnedFor));
             }
         }
         st.pinned = List.of();
+        st.pinnedFor = null;
     }
 
     // ---- segment results -------------------------------------------------------------------------------------------
@@ -741,9 +809,13 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
 
     private void finish(Job job) {
         job.finishing = true;
+        boolean remoteClient = !clientNode(job).equals(store.nodeId());
         List<CompletableFuture<TensorStore.Entry>> remote = new ArrayList<>();
         for (int o : job.plan.outputs()) {
             TensorRef ref = job.values[o];
+            if (remoteClient && ref.byteSize() > REMOTE_INLINE_LIMIT_BYTES) {
+                continue;       // goes by reference: the client's node pulls it from where it is
+            }
             if (!ref.nodeId().equals(store.nodeId())) {
                 remote.add(fetch(fetcher, ref));
             }
@@ -786,10 +858,22 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         return this;
     }
 
+    private String clientNode(Job job) {
+        return NodeIds.of(job.request.replyTo(), store.nodeId());
+    }
+
     private void complete(Job job, List<TensorStore.Entry> fetched) {
         List<TensorPayload> outputs = new ArrayList<>();
+        boolean remoteClient = !clientNode(job).equals(store.nodeId());
+        boolean byReference = false;
         for (int o : job.plan.outputs()) {
             TensorRef ref = job.values[o];
+            if (remoteClient && ref.byteSize() > REMOTE_INLINE_LIMIT_BYTES) {
+                outputs.add(new TensorPayload.Stored(ref));
+                job.retained[o] = true;
+                byReference = true;
+                continue;
+            }
             MemorySegment bytes = store.get(ref);
             for (TensorStore.Entry e : fetched) {
                 if (bytes == null && e.ref().id().equals(ref.id())) {
@@ -805,6 +889,33 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         jobsCompleted++;
         job.request.replyTo().tell(new JobReply.JobCompleted(job.id(), outputs, stats(job)));
         end(job);
+        if (byReference) {
+            retainedOutputs.put(job.id(), job);
+            timers.startSingleTimer(new RetentionKey(job.id()), new RetentionExpired(job.id()), OUTPUT_RETENTION);
+        }
+    }
+
+    /** Frees the outputs a client on another node was sent by reference (it pulled them, or never will). */
+    private Behavior<SchedulerMessage> releaseOutputs(JobId jobId) {
+        Job job = retainedOutputs.remove(jobId);
+        if (job != null) {
+            timers.cancel(new RetentionKey(jobId));
+            for (int x = 0; x < job.values.length; x++) {
+                if (job.retained[x] && !job.released[x]) {
+                    job.retained[x] = false;
+                    release(job, x);
+                }
+            }
+        }
+        return this;
+    }
+
+    private Behavior<SchedulerMessage> onRetentionExpired(RetentionExpired expired) {
+        if (retainedOutputs.containsKey(expired.jobId())) {
+            getContext().getLog().warn("{}: the client did not release its outputs within {}; freeing them",
+                    expired.jobId(), OUTPUT_RETENTION);
+        }
+        return releaseOutputs(expired.jobId());
     }
 
     private JobStats stats(Job job) {
@@ -881,7 +992,7 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
     private void end(Job job) {
         timers.cancel(job.id());
         for (int x = 0; x < job.values.length; x++) {
-            if (job.values[x] != null && !job.released[x]) {
+            if (job.values[x] != null && !job.released[x] && !job.retained[x]) {
                 release(job, x);
             }
         }
@@ -904,17 +1015,9 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         for (ActorRef<WorkerCommand> reader : job.remoteReaders.getOrDefault(x, Set.of())) {
             reader.tell(new WorkerCommand.ReleaseTensors(List.of(ref.id())));
         }
-        if (memory != null && job.registered[x]) {
-            memory.tell(new MemoryManager.Free(ref.id(), acks));
+        if (memory != null && (job.registered[x] || job.tracked[x])) {
+            toMemory(new MemoryManager.Free(ref.id(), acks));
         }
-    }
-
-    private Behavior<SchedulerMessage> onMemoryAck(MemoryAck ack) {
-        if (ack.ack() instanceof MemoryManager.Refused refused) {
-            getContext().getLog().warn("memory manager refused a request for {}: {}", refused.bufferId(),
-                    refused.reason());
-        }
-        return this;
     }
 
     private Behavior<SchedulerMessage> onGetState(GetSchedulerState get) {

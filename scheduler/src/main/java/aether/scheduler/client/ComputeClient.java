@@ -1,6 +1,9 @@
 package aether.scheduler.client;
 
+import aether.device.worker.TensorFetcher;
 import aether.device.worker.TensorStore;
+import java.lang.foreign.ValueLayout;
+import java.util.concurrent.CompletionException;
 import aether.runtime.ir.Op;
 import aether.runtime.protocol.BufferId;
 import aether.runtime.protocol.Location;
@@ -36,8 +39,11 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
 
 /**
  * Submits compute jobs to a scheduler with the same messages a client on another node sends
- * ({@link JobCommand.SubmitJob}, answered by one {@link JobReply}); input values travel inline in the message, or,
- * for a client on the scheduler's node, large ones by reference through the node's tensor store. The
+ * ({@link JobCommand.SubmitJob}, answered by one {@link JobReply}). Input values travel inline in the message, or,
+ * for a client with a tensor store (a node's), large ones by reference: they stay in the client node's store and the
+ * workers that read them pull the bytes over the tensor exchange, so a scheduler on another node gets only
+ * descriptors. A scheduler on another node likewise answers large outputs by reference; a client with a
+ * {@link TensorFetcher} pulls them and then tells the scheduler to free them ({@link JobCommand.ReleaseOutputs}). The
  * stage completes with a {@link JobResult}, or fails with {@link JobFailedException} (the scheduler's failure, naming
  * the segment and op), {@link JobCancelledException}, or a {@link TimeoutException} when no answer came within the
  * client's timeout (the job is then cancelled). Thread-safe; never blocks.
@@ -54,22 +60,31 @@ public final class ComputeClient {
     private final ActorRef<JobCommand> scheduler;
     private final Duration timeout;
     private final TensorStore store;
+    private final TensorFetcher fetcher;
 
     public ComputeClient(ActorSystem<?> system, ActorRef<JobCommand> scheduler) {
-        this(system, scheduler, DEFAULT_TIMEOUT, null);
+        this(system, scheduler, DEFAULT_TIMEOUT, null, null);
+    }
+
+    public ComputeClient(ActorSystem<?> system, ActorRef<JobCommand> scheduler, Duration timeout, TensorStore store) {
+        this(system, scheduler, timeout, store, null);
     }
 
     /**
      * @param timeout how long to wait for a job without a deadline (one with a deadline: the deadline + 10 s)
      * @param store   the tensor store of the scheduler's node when the client runs there, or null: inputs over
      *                {@link #INLINE_LIMIT_BYTES} are then put into it and sent as references (weights read from
-     *                memory, e.g. a mapped model file, without any copy), and released when the job is answered
+     *                memory, e.g. a mapped model file, without any copy), and released when the job is answered;
+     *                a scheduler on another node reaches them through the node's tensor service
+     * @param fetcher pulls outputs a scheduler on another node sends by reference, or null (such a reply then fails)
      */
-    public ComputeClient(ActorSystem<?> system, ActorRef<JobCommand> scheduler, Duration timeout, TensorStore store) {
+    public ComputeClient(ActorSystem<?> system, ActorRef<JobCommand> scheduler, Duration timeout, TensorStore store,
+            TensorFetcher fetcher) {
         this.system = Objects.requireNonNull(system, "system");
         this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
         this.timeout = Objects.requireNonNull(timeout, "timeout");
         this.store = store;
+        this.fetcher = fetcher;
     }
 
     /** Computes {@code outputs} of {@code graph} with the values currently bound to its leaves. */
@@ -138,14 +153,65 @@ public final class ComputeClient {
                 scheduler.tell(new JobCommand.CancelJob(jobId, "client gave up after " + wait));
                 TimeoutException t = new TimeoutException(jobId + ": no answer within " + wait);
                 t.initCause(error);
-                throw new java.util.concurrent.CompletionException(t);
+                throw new CompletionException(t);
             }
             return switch (answer) {
-                case JobReply.JobCompleted done -> new JobResult(done);
+                case JobReply.JobCompleted done -> done;
                 case JobReply.JobFailed failed -> throw new JobFailedException(failed);
                 case JobReply.JobCancelled cancelled -> throw new JobCancelledException(cancelled.jobId(),
                         cancelled.reason());
             };
+        }).thenCompose(this::pullOutputs);
+    }
+
+    /** The reply with every output inline: those sent by reference are pulled, then released at the scheduler. */
+    private CompletionStage<JobResult> pullOutputs(JobReply.JobCompleted done) {
+        List<CompletableFuture<TensorPayload>> outputs = new ArrayList<>(done.outputs().size());
+        boolean byReference = false;
+        for (int i = 0; i < done.outputs().size(); i++) {
+            TensorPayload p = done.outputs().get(i);
+            if (p instanceof TensorPayload.Stored stored) {
+                byReference = true;
+                outputs.add(pull(i, stored.ref()));
+            } else {
+                outputs.add(CompletableFuture.completedFuture(p));
+            }
+        }
+        if (!byReference) {
+            return CompletableFuture.completedFuture(new JobResult(done));
+        }
+        return CompletableFuture.allOf(outputs.toArray(CompletableFuture[]::new))
+                .whenComplete((ok, error) -> scheduler.tell(new JobCommand.ReleaseOutputs(done.jobId())))
+                .thenApply(ok -> new JobResult(new JobReply.JobCompleted(done.jobId(),
+                        outputs.stream().map(CompletableFuture::join).toList(), done.stats())));
+    }
+
+    /** Output {@code i}'s bytes, from this node's store or pulled from its node, as an inline value. */
+    private CompletableFuture<TensorPayload> pull(int i, TensorRef ref) {
+        if (store != null && ref.nodeId().equals(store.nodeId())) {
+            MemorySegment bytes = store.get(ref);
+            if (bytes != null) {
+                return CompletableFuture.completedFuture(new TensorPayload.Inline(ref.type(),
+                        bytes.toArray(ValueLayout.JAVA_BYTE)));
+            }
+        }
+        if (fetcher == null) {
+            return CompletableFuture.failedFuture(new IllegalStateException("output " + i + " (" + ref.type() + ", "
+                    + ref.byteSize() + " bytes) was sent by reference from node " + ref.nodeId() + ", and this client"
+                    + " has no tensor fetcher to pull it: use a node's client (AetherNode.client)"));
+        }
+        CompletableFuture<TensorStore.Entry> fetched;
+        try {
+            fetched = fetcher.fetch(ref);
+        } catch (RuntimeException e) {
+            fetched = CompletableFuture.failedFuture(e);
+        }
+        return fetched.thenApply(entry -> {
+            try {
+                return new TensorPayload.Inline(ref.type(), entry.bytes().toArray(ValueLayout.JAVA_BYTE));
+            } finally {
+                entry.free().run();
+            }
         });
     }
 

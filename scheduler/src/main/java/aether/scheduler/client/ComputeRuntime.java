@@ -42,8 +42,8 @@ public final class ComputeRuntime implements AutoCloseable {
      * @param concurrency         segments each runs at once
      * @param memoryBytesPerWorker the budget of each worker's output buffers
      * @param hostBudgetBytes     the memory manager's soft budget for host memory
-     * @param dispatcher          config path of the dispatcher the runtime's actors run on (e.g.
-     *                            {@link #DISPATCHER}), or "" for the system's default dispatcher
+     * @param dispatcher          config path of the dispatcher the runtime's actors run on ({@link #DISPATCHER}
+     *                            unless told otherwise), or "" for the system's default dispatcher
      */
     public record Settings(String nodeId, int cpuWorkers, int concurrency, long memoryBytesPerWorker,
             long hostBudgetBytes, String dispatcher) {
@@ -58,16 +58,16 @@ public final class ComputeRuntime implements AutoCloseable {
         }
 
         /**
-         * A dispatcher for the compute actors defined in runtime-actors' reference.conf, whose threads spin before
-         * they park. Not the default: on the shared 2-core build machine it measured slower than the default
-         * dispatcher (spinning threads starve the others); compare both with DispatchOverheadBenchmark on the
-         * target machine.
+         * The compute actors' dispatcher, defined in runtime-actors' reference.conf: one thread that spins 50 us
+         * before it parks, so the scheduler, workers and memory manager hand messages to each other without thread
+         * wake-ups (BENCHMARKS.md: dispatch overhead per segment, against Pekko's default dispatcher).
          */
         public static final String DISPATCHER = "aether.compute-dispatcher";
 
+        /** Settings on the compute dispatcher ({@link #DISPATCHER}). */
         public Settings(String nodeId, int cpuWorkers, int concurrency, long memoryBytesPerWorker,
                 long hostBudgetBytes) {
-            this(nodeId, cpuWorkers, concurrency, memoryBytesPerWorker, hostBudgetBytes, "");
+            this(nodeId, cpuWorkers, concurrency, memoryBytesPerWorker, hostBudgetBytes, DISPATCHER);
         }
 
         /** {@code cpuWorkers} workers running one segment each, 1 GiB of outputs each, 8 GiB of host budget. */
@@ -118,7 +118,8 @@ public final class ComputeRuntime implements AutoCloseable {
         List<Device> devices = new ArrayList<>();
         for (int i = 0; i < settings.cpuWorkers(); i++) {
             devices.add(new CpuDevice(i, settings.concurrency(), settings.memoryBytesPerWorker(), executor,
-                    HostSegmentExecutor.ops(), HostSegmentExecutor.dtypes(), HostSegmentExecutor.quantTypes()));
+                    HostSegmentExecutor.ops(), HostSegmentExecutor.dtypes(), HostSegmentExecutor.quantTypes(),
+                    CpuDevice.inlineMaxElements()));
         }
         return start(system, settings, devices);
     }

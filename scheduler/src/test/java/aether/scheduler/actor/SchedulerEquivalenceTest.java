@@ -54,7 +54,7 @@ class SchedulerEquivalenceTest {
 
     static Device device(int ordinal) {
         return new CpuDevice(ordinal, 1, 256L << 20, EXECUTOR, HostSegmentExecutor.ops(), HostSegmentExecutor.dtypes(),
-                HostSegmentExecutor.quantTypes());
+                HostSegmentExecutor.quantTypes(), CpuDevice.INLINE_MAX_ELEMENTS);   // small segments inline, as in production
     }
     static final long BASE_SEED = System.nanoTime();
 

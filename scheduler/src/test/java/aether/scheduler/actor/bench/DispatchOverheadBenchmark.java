@@ -63,8 +63,11 @@ public class DispatchOverheadBenchmark {
 
     static final int SEGMENTS = 16;
 
-    /** The compute actors' dispatcher: the spinning one from reference.conf, or the system's default. */
-    @Param({"default", "aether.compute-dispatcher"})
+    /**
+     * The compute actors' dispatcher: the production one ({@code aether.compute-dispatcher}, ComputeRuntime's default),
+     * Pekko's default dispatcher ({@code default}), or the affinity pool kept for comparison.
+     */
+    @Param({"aether.compute-dispatcher", "default", "aether.affinity-dispatcher"})
     public String dispatcher;
 
     private ActorSystem<Void> system;
