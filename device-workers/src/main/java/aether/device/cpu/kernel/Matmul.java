@@ -52,14 +52,20 @@ public final class Matmul implements RangeTask {
             GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K,
             GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
     /** The types with an int8 (Q8 activations) decode path; the others always take the float path. */
-    public static final Set<GgmlType> Q8_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
+    public static final Set<GgmlType> Q8_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K,
+            GgmlType.Q5_K, GgmlType.Q6_K);
+    /**
+     * The types whose int8 path takes Q8_K activations (blocks of 256 with one f32 scale, {@link KQuantQ8Kernels}) as
+     * llama.cpp does for K-quants; the other {@link #Q8_ACTIVATION_TYPES} take Q8_0 blocks of 32.
+     */
+    public static final Set<GgmlType> Q8_K_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K);
     /**
      * The types {@link Activations#AUTO} multiplies with Q8 activations in decode on the ggml layout: where the int
      * path measured clearly faster (Q8_0: ~1.35× per weight byte on one core). Q4_0 on the ggml layout measured
      * within noise of its float path (0.95-1.05×), so it keeps f32 activations; prepared Q4_0
      * ({@link PackedWeights}) always decodes with Q8 activations.
      */
-    public static final Set<GgmlType> Q8_BY_DEFAULT = EnumSet.of(GgmlType.Q8_0);
+    public static final Set<GgmlType> Q8_BY_DEFAULT = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K);
     /**
      * Token count from which the blocked GEMM runs instead of repeated fused dots (it pays one dequantization per row
      * and then runs near FMA peak); chosen, not yet measured at the crossover.
@@ -87,6 +93,7 @@ public final class Matmul implements RangeTask {
     private short[] q4ax = new short[0];               // Q4_0 int16 decode: per token Q8Activations.quantizeRowQ4
     private float[] q4dx = new float[0];
     private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
+    private final Q8KRows q8k = new Q8KRows();         // K-quant int8 decode: Q8_K activations
 
     // Per-call state, set by multiply() before dispatch (the pool's hand-off publishes it to the workers).
     private GgmlType type;
@@ -99,6 +106,7 @@ public final class Matmul implements RangeTask {
     private long rowBytes;
     private boolean useQ8;
     private boolean q4Ints;          // vector Q4_0 decode in 16-bit lanes: activations in q4ax/q4dx
+    private boolean kInts;           // K-quant int8 decode (vector or scalar): activations in q8k
     private MemorySegment planar;    // non-NULL: decode reads PackedWeights' Q4_0_PLANAR copy
     private int paddedBlocks;        // blocks per row (and per token in q4ax) of the Q4_0 int16 kernels
 
@@ -206,9 +214,12 @@ public final class Matmul implements RangeTask {
         // the scalar references quantize for every token count (they have no GEMM); the planar layout only in decode
         this.useQ8 = isPlanar || (q8Wanted && (!vector || decode) && planarWeights.byteSize() == 0);
         this.q4Ints = useQ8 && vector && type == GgmlType.Q4_0;
+        this.kInts = useQ8 && Q8_K_ACTIVATION_TYPES.contains(type);
         this.paddedBlocks = isPlanar ? planarBlocks : inFeatures / 32;
         if (useQ8) {
-            if (q4Ints) {
+            if (kInts) {
+                q8k.reserve(inFeatures, tokens);
+            } else if (q4Ints) {
                 int perToken = paddedBlocks * Q8Activations.Q4_LANES;
                 if (q4ax.length < perToken * tokens) {
                     q4ax = new short[perToken * tokens];
@@ -288,6 +299,25 @@ public final class Matmul implements RangeTask {
     private void gemv(int from, int to, int thread) {
         long xs = (long) cols * Float.BYTES;
         long ys = (long) rows * Float.BYTES;
+        if (kInts) {
+            if (vector) {
+                switch (type) {
+                    case Q4_K -> KQuantQ8Kernels.rowsQ4_K(w, rowBytes, from, to, q8k, tokens, y, ys);
+                    case Q5_K -> KQuantQ8Kernels.rowsQ5_K(w, rowBytes, from, to, q8k, tokens, y, ys);
+                    case Q6_K -> KQuantQ8Kernels.rowsQ6_K(w, rowBytes, from, to, q8k, tokens, y, ys);
+                    default -> throw new AssertionError(type);
+                }
+            } else {
+                for (int r = from; r < to; r++) {
+                    for (int t = 0; t < tokens; t++) {
+                        float v = type == GgmlType.Q6_K ? ScalarDot.q6_KQ8K(w, r * rowBytes, q8k, t)
+                                : ScalarDot.q4_KQ8K(w, r * rowBytes, q8k, t, type == GgmlType.Q5_K);
+                        y.set(BlockLayouts.F32, t * ys + 4L * r, v);
+                    }
+                }
+            }
+            return;
+        }
         if (useQ8) {
             long q8 = Q8Activations.rowBytes(cols);
             boolean isPlanar = planar.byteSize() > 0;
@@ -460,7 +490,9 @@ public final class Matmul implements RangeTask {
         public void run(int from, int to, int thread) {
             long q8Row = Q8Activations.rowBytes(cols);
             for (int t = from; t < to; t++) {
-                if (q4Ints) {
+                if (kInts) {
+                    q8k.quantize(t, x, (long) t * cols * Float.BYTES);
+                } else if (q4Ints) {
                     Q8Activations.quantizeRowQ4(x, (long) t * cols * Float.BYTES, cols, paddedBlocks, q4ax,
                             t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
                 } else {

@@ -100,4 +100,57 @@ final class Q8Activations {
             }
         }
     }
+    /** Elements per block of {@link #quantizeRowQ8K} (ggml's QK_K). */
+    static final int K_BLOCK = 256;
+
+    /**
+     * ggml's {@code quantize_row_q8_K_ref}, the activation format llama.cpp's CPU backend pairs with the K-quants, as
+     * heap arrays for {@link KQuantQ8Kernels}: per block b of 256, {@code max} = the element of largest magnitude
+     * (sign kept), {@code iscale = -127/max}, quant {@code q = min(127, rint(iscale·x))} to {@code aq[aqOff + 256b + j]}
+     * as a short (so the kernels multiply in 16-bit lanes without widening per weight row), {@code dk[dkOff + b] =
+     * 1/iscale} (f32, not rounded to f16: Q8_K keeps a float scale), and the sum of each 32 quants to
+     * {@code bs[bsOff + 8b + s]} (Q4_K/Q5_K apply their mins through it). Quants lie in [-127, 127]. An all-zero block
+     * has scale 0; a block holding a NaN or an infinity gets a NaN scale, so the dot products of every row are NaN
+     * (ggml's reference would lose a NaN: it never wins the max).
+     */
+    static void quantizeRowQ8K(MemorySegment x, long xOffset, int cols, short[] aq, int aqOff, float[] dk, int dkOff,
+                               int[] bs, int bsOff) {
+        for (int b = 0; b < cols / K_BLOCK; b++) {
+            long xb = xOffset + (long) b * K_BLOCK * Float.BYTES;
+            int a = aqOff + K_BLOCK * b;
+            float max = 0f;
+            float amax = 0f;
+            float probe = 0f;   // x·0 summed: NaN iff some element is NaN or infinite
+            for (int j = 0; j < K_BLOCK; j++) {
+                float v = x.get(BlockLayouts.F32, xb + (long) j * Float.BYTES);
+                float av = Math.abs(v);
+                probe += v * 0f;
+                if (av > amax) {
+                    amax = av;
+                    max = v;
+                }
+            }
+            if (amax == 0f || probe != 0f) {
+                for (int j = 0; j < K_BLOCK; j++) {
+                    aq[a + j] = 0;
+                }
+                for (int s = 0; s < K_BLOCK / BLOCK; s++) {
+                    bs[bsOff + 8 * b + s] = 0;
+                }
+                dk[dkOff + b] = probe != 0f ? Float.NaN : 0f;
+                continue;
+            }
+            float iscale = -127f / max;
+            for (int s = 0; s < K_BLOCK / BLOCK; s++) {
+                int sum = 0;
+                for (int j = s * BLOCK; j < s * BLOCK + BLOCK; j++) {
+                    int q = Math.min(127, (int) Math.rint(iscale * x.get(BlockLayouts.F32, xb + (long) j * Float.BYTES)));
+                    aq[a + j] = (short) q;
+                    sum += q;
+                }
+                bs[bsOff + 8 * b + s] = sum;
+            }
+            dk[dkOff + b] = 1f / iscale;
+        }
+    }
 }
