@@ -71,8 +71,12 @@ public final class Matmul implements RangeTask {
      * and then runs near FMA peak); chosen, not yet measured at the crossover.
      */
     public static final int GEMM_MIN_TOKENS = 4;
-    /** Default activation format for quantized decode: per type, the faster one measured by {@code MatmulBenchmark}. */
-    public static final Activations DEFAULT_ACTIVATIONS = Activations.AUTO;
+    /**
+     * Default activation format for quantized decode: per type, the faster one measured by {@code MatmulBenchmark}
+     * ({@link Activations#AUTO}). {@code -Daether.activations=FLOAT|Q8|AUTO} overrides it process-wide, so that an
+     * end-to-end run can compare the paths on one build.
+     */
+    public static final Activations DEFAULT_ACTIVATIONS = defaultActivations();
 
     static final int ROW_ALIGN = 16;
     static final int ROW_BLOCK = 48;   // weight rows dequantized together: 8 micro-tiles of GemmTile.ROWS
@@ -274,6 +278,15 @@ public final class Matmul implements RangeTask {
         this.x = null;
         this.y = null;
         this.planar = MemorySegment.NULL;
+    }
+
+    private static Activations defaultActivations() {
+        String v = System.getProperty("aether.activations", "AUTO");
+        try {
+            return Activations.valueOf(v.trim().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("aether.activations: '%s' is not one of FLOAT, Q8, AUTO".formatted(v), e);
+        }
     }
 
     private static IllegalArgumentException tooSmall(String what, long dim0, long dim1, long need, MemorySegment s) {
