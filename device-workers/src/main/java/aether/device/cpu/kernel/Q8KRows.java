@@ -9,6 +9,8 @@ import java.lang.foreign.MemorySegment;
  */
 final class Q8KRows {
     short[] aq = new short[0];
+    /** The quants again, per 32-element sub-block its 16 even elements then its 16 odd ones (the Q4_K kernel's order). */
+    short[] aqEo = new short[0];
     float[] dk = new float[0];
     int[] bs = new int[0];
     /** Super-blocks per row of the current call. */
@@ -20,6 +22,7 @@ final class Q8KRows {
         int n = blocks * tokens;
         if (dk.length < n) {
             aq = new short[n * Q8Activations.K_BLOCK];
+            aqEo = new short[n * Q8Activations.K_BLOCK];
             dk = new float[n];
             bs = new int[n * 8];
         }
@@ -29,5 +32,12 @@ final class Q8KRows {
     void quantize(int t, MemorySegment x, long xOffset) {
         Q8Activations.quantizeRowQ8K(x, xOffset, blocks * Q8Activations.K_BLOCK, aq, t * blocks * Q8Activations.K_BLOCK,
                 dk, t * blocks, bs, t * blocks * 8);
+        int base = t * blocks * Q8Activations.K_BLOCK;
+        for (int s = base; s < base + blocks * Q8Activations.K_BLOCK; s += 32) {
+            for (int k = 0; k < 16; k++) {
+                aqEo[s + k] = aq[s + 2 * k];
+                aqEo[s + 16 + k] = aq[s + 2 * k + 1];
+            }
+        }
     }
 }
