@@ -20,7 +20,9 @@ import java.util.Set;
  * vpmaddubsw/vpmaddwd, so the products are formed in 16-bit lanes (vpmullw) and pairs folded to ints by hand: for
  * Q8_0 ~35% faster per weight byte than the float path, for Q4_0 on the ggml layout about the same, and for Q4_0
  * {@link PackedWeights#prepare prepared} into its planar layout ~1.5× the float path (one core, weights in L3 and
- * streaming from memory). {@link Activations#AUTO}, the default, picks Q8 for {@link #Q8_BY_DEFAULT} and FLOAT
+ * streaming from memory). Q4_K, Q5_K and Q6_K take Q8_K activations (blocks of 256, {@link KQuantQ8Kernels}, as
+ * llama.cpp does): 2-2.7× their float path on one core. {@link Activations#AUTO}, the default, picks Q8 for
+ * {@link #Q8_BY_DEFAULT} and FLOAT
  * for the rest; Q8 changes the numbers by the activation rounding llama.cpp also has, FLOAT keeps f32 activations. Prefill
  * (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch once and runs a register-blocked
  * f32 micro-kernel over all tokens; {@link Activations} does not apply there.
@@ -41,7 +43,7 @@ public final class Matmul implements RangeTask {
         /** Quantize each activation row to 8-bit blocks once, then int8×int8 dot products per block. */
         Q8,
         /**
-         * Per type, the faster of the two as measured on the dev machine: Q8 for {@link #Q8_BY_DEFAULT} (Q8_0),
+         * Per type, the faster of the two as measured on the dev machine: Q8 for {@link #Q8_BY_DEFAULT} (Q8_0, K-quants),
          * FLOAT for the others. Q8 rounds the activations as llama.cpp's CPU backend does for these types.
          */
         AUTO
@@ -61,7 +63,8 @@ public final class Matmul implements RangeTask {
     public static final Set<GgmlType> Q8_K_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K);
     /**
      * The types {@link Activations#AUTO} multiplies with Q8 activations in decode on the ggml layout: where the int
-     * path measured clearly faster (Q8_0: ~1.35× per weight byte on one core). Q4_0 on the ggml layout measured
+     * path measured clearly faster (Q8_0: ~1.35× per weight byte on one core; Q4_K 2×, Q6_K 2.7×, best of a
+     * round-robin race on one core, {@code KernelRace}). Q4_0 on the ggml layout measured
      * within noise of its float path (0.95-1.05×), so it keeps f32 activations; prepared Q4_0
      * ({@link PackedWeights}) always decodes with Q8 activations.
      */
@@ -96,6 +99,7 @@ public final class Matmul implements RangeTask {
     private MemorySegment xsum = MemorySegment.NULL;   // Q4_0 decode: -Σx per 32-block per token (Q4_0Kernels.dot)
     private short[] q4ax = new short[0];               // Q4_0 int16 decode: per token Q8Activations.quantizeRowQ4
     private float[] q4dx = new float[0];
+    private float[] q4cx = new float[0];               // planar Q4_0: -8·Σq per block and token (blockCorrections)
     private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
     private final Q8KRows q8k = new Q8KRows();         // K-quant int8 decode: Q8_K activations
 
@@ -228,6 +232,7 @@ public final class Matmul implements RangeTask {
                 if (q4ax.length < perToken * tokens) {
                     q4ax = new short[perToken * tokens];
                     q4dx = new float[paddedBlocks * tokens];
+                    q4cx = new float[paddedBlocks * tokens];
                 }
                 for (int i = 0; i < blockScales.length; i++) {
                     if (blockScales[i].length < paddedBlocks) {
@@ -337,7 +342,7 @@ public final class Matmul implements RangeTask {
             if (q4Ints) {
                 int axStride = paddedBlocks * Q8Activations.Q4_LANES;
                 if (isPlanar) {
-                    Q4_0Kernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, paddedBlocks, tokens, y, ys,
+                    Q4_0Kernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, q4cx, paddedBlocks, tokens, y, ys,
                             blockScales[thread]);
                 } else {
                     Q4_0Kernels.rowsQ8(w, rowBytes, from, to, q4ax, axStride, q4dx, paddedBlocks, tokens, cols, y, ys,
@@ -508,6 +513,8 @@ public final class Matmul implements RangeTask {
                 } else if (q4Ints) {
                     Q8Activations.quantizeRowQ4(x, (long) t * cols * Float.BYTES, cols, paddedBlocks, q4ax,
                             t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
+                    Q8Activations.blockCorrections(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4cx,
+                            t * paddedBlocks);
                 } else {
                     Q8Activations.quantizeRow(x, (long) t * cols * Float.BYTES, cols, xq, t * q8Row);
                 }

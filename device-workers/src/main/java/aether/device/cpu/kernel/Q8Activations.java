@@ -77,6 +77,22 @@ final class Q8Activations {
         }
     }
 
+    /**
+     * Q4_0's "- 8" per block of a {@link #quantizeRowQ4} row, for kernels that fold it in outside the integer sum
+     * ({@link Q4_0Kernels#dotPlanar}): {@code cx[cxOff + b] = -8·Σ_j q_j} over the block's 32 quants (exact in f32,
+     * |·| ≤ 8·32·127); 0 for padding blocks.
+     */
+    static void blockCorrections(short[] ax, int axOff, int paddedBlocks, float[] cx, int cxOff) {
+        for (int b = 0; b < paddedBlocks; b++) {
+            int a = axOff + Q4_LANES * b;
+            int sum = 0;
+            for (int j = 0; j < BLOCK; j++) {
+                sum += ax[a + j];
+            }
+            cx[cxOff + b] = -8f * sum;
+        }
+    }
+
     /** Quantizes {@code cols} floats at {@code x[xOffset]} into the row at {@code dst[dstOffset]}. */
     static void quantizeRow(MemorySegment x, long xOffset, int cols, MemorySegment dst, long dstOffset) {
         int blocks = cols / BLOCK;

@@ -40,7 +40,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  *   <li>Q8_K activations (Q4_K, Q5_K, Q6_K on the int8 path): the same two bounds with ggml's Q8_K values (blocks
  *       of 256, f32 scale max/127) in place of Q8_0's, and with S_q summing per element the magnitudes of the terms
  *       the kernel adds separately: for Q4_K/Q5_K the scaled quant d·sc·q and the min dmin·m, bounded by
- *       |w| + 2·|dmin·m|, so a weight near zero made of two large cancelling parts still gets their rounding.</li>
+ *       |w| + 2·|dmin·m|, so a weight near zero made of two large cancelling parts still gets their rounding; for
+ *       Q4_0 (the planar kernel adds d·q and −8·d apart) likewise |w| + 16·|d|.</li>
  * </ul>
  */
 class MatmulTest {

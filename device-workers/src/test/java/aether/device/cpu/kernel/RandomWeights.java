@@ -333,17 +333,27 @@ final class RandomWeights {
     }
     /**
      * Per element, a bound on the magnitudes of the terms a kernel may add separately to make the weight: for
-     * Q4_K/Q5_K (w = d·sc·q − dmin·m) |w| + 2·|dmin·m| ≥ |d·sc·q| + |dmin·m|; for the other types |w|.
+     * Q4_K/Q5_K (w = d·sc·q − dmin·m) |w| + 2·|dmin·m| ≥ |d·sc·q| + |dmin·m|; for Q4_0 (w = d·(q − 8))
+     * |w| + 16·|d| ≥ |d·q| + |8·d|; for the other types |w|.
      */
     static double[] magnitudes(GgmlType type, MemorySegment w, int r, double[] values) {
         double[] out = new double[values.length];
         for (int i = 0; i < values.length; i++) {
             out[i] = Math.abs(values[i]);
         }
+        long base = (long) r * type.bytesFor(values.length);
+        if (type == GgmlType.Q4_0) {   // w = d·(nib − 8): the planar kernel adds d·nib and −8·d separately
+            for (int b = 0; b < values.length / 32; b++) {
+                double d = Math.abs(half(w, base + 18L * b));
+                for (int j = 0; j < 32; j++) {
+                    out[b * 32 + j] += 16 * d;
+                }
+            }
+            return out;
+        }
         if (type != GgmlType.Q4_K && type != GgmlType.Q5_K) {
             return out;
         }
-        long base = (long) r * type.bytesFor(values.length);
         for (int b = 0; b < values.length / 256; b++) {
             long blk = base + (long) type.blockBytes() * b;
             double dmin = half(w, blk + 2);
