@@ -25,8 +25,10 @@ import jdk.incubator.vector.VectorSpecies;
  * Integer decode kernels for the K-quants Q4_K, Q5_K and Q6_K against Q8_K activations
  * ({@link Q8Activations#quantizeRowQ8K}: int16 quants, one f32 scale per 256 and the sum of every 32 quants), the
  * pairing llama.cpp's CPU backend uses for these types. Per super-block everything up to the last step is integer
- * and exact: 16 quants of a sub-block are zero-extended to 16-bit lanes (vpmovzxbw), cut into nibbles/6-bit values,
- * multiplied by the activations in 16-bit lanes (vpmullw; |product| ≤ 63·127 or 32·127, two of them fit a short),
+ * and exact: 16 quants at a time land in 16-bit lanes (Q4_K: a plain load of 32 bytes read as shorts; Q5_K/Q6_K:
+ * zero-extended bytes, vpmovzxbw), are cut into nibbles/5-/6-bit values,
+ * multiplied by the activations in 16-bit lanes (vpmullw; |product| ≤ 15·127 for Q4_K, 31·127 for Q5_K, 32·127 for
+ * Q6_K's q − 32, and the at most four summed per lane before the fold stay below 2¹⁵),
  * lane pairs folded into ints by shifts (Java's Vector API on AVX2 reaches no vpmaddwd/vpmaddubsw), multiplied by the
  * sub-block's integer scale (vpmulld) and summed into one int vector per super-block. Then one conversion and one
  * FMA with {@code d·d_x}: the float work per 256 weights is two vector µops, where the float-path kernels

@@ -8,6 +8,7 @@ import java.lang.foreign.MemorySegment;
  * Grows on demand and is then reused, so a warm decode step allocates nothing. Not thread-safe: one per {@link Matmul}.
  */
 final class Q8KRows {
+    /** Quants in element order (Q5_K, Q6_K and the scalar references read these). */
     short[] aq = new short[0];
     /** The quants again, per 32-element sub-block its 16 even elements then its 16 odd ones (the Q4_K kernel's order). */
     short[] aqEo = new short[0];
