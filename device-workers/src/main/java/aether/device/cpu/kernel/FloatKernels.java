@@ -124,7 +124,10 @@ final class FloatKernels {
      * half shifted left by 13 has the sign in bit 31 and exponent+mantissa in bits 27..13; masking bits 30..28 leaves a
      * float whose value times 2^112 is the half's (normal halves rebias, subnormal halves normalize, both exactly).
      * Infinite and NaN halves (exponent 31) would come out finite, so the kernel tracks the largest exponent field
-     * with one unsigned max per 8 halves and redoes a row that holds one with the scalar reference.
+     * (bits 27..23 of the shifted half, a non-negative int) with one mask and one signed max per 8 halves and redoes a
+     * row that holds one with the scalar reference. Signed, not unsigned: C2 (JDK 25) does not intrinsify an unsigned
+     * max reduction, and its fallback allocated 64 bytes and cost ~1 µs per row (the F16 engine decode ran at half
+     * its bandwidth because of it).
      */
     static float dotF16(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
         var acc0 = FloatVector.zero(F);
@@ -137,28 +140,28 @@ final class FloatKernels {
             long wo = wOff + 2L * i, xo = xOff + 4L * i;
             var s0 = ((IntVector) ShortVector.fromMemorySegment(S128, w, wo + 0, LE).convertShape(VectorOperators.S2I, I, 0))
                     .lanewise(VectorOperators.LSHL, 13);
-            hi = hi.lanewise(VectorOperators.UMAX, s0.lanewise(VectorOperators.LSHL, 4));
+            hi = hi.max(s0.and(0x0F800000));
             acc0 = s0.and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.fromMemorySegment(F, x, xo + 0, LE), acc0);
             var s1 = ((IntVector) ShortVector.fromMemorySegment(S128, w, wo + 16, LE).convertShape(VectorOperators.S2I, I, 0))
                     .lanewise(VectorOperators.LSHL, 13);
-            hi = hi.lanewise(VectorOperators.UMAX, s1.lanewise(VectorOperators.LSHL, 4));
+            hi = hi.max(s1.and(0x0F800000));
             acc1 = s1.and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.fromMemorySegment(F, x, xo + 32, LE), acc1);
             var s2 = ((IntVector) ShortVector.fromMemorySegment(S128, w, wo + 32, LE).convertShape(VectorOperators.S2I, I, 0))
                     .lanewise(VectorOperators.LSHL, 13);
-            hi = hi.lanewise(VectorOperators.UMAX, s2.lanewise(VectorOperators.LSHL, 4));
+            hi = hi.max(s2.and(0x0F800000));
             acc2 = s2.and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.fromMemorySegment(F, x, xo + 64, LE), acc2);
             var s3 = ((IntVector) ShortVector.fromMemorySegment(S128, w, wo + 48, LE).convertShape(VectorOperators.S2I, I, 0))
                     .lanewise(VectorOperators.LSHL, 13);
-            hi = hi.lanewise(VectorOperators.UMAX, s3.lanewise(VectorOperators.LSHL, 4));
+            hi = hi.max(s3.and(0x0F800000));
             acc3 = s3.and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.fromMemorySegment(F, x, xo + 96, LE), acc3);
         }
         for (int bound = cols - cols % 8; i < bound; i += 8) {
             var s0 = ((IntVector) ShortVector.fromMemorySegment(S128, w, wOff + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0))
                     .lanewise(VectorOperators.LSHL, 13);
-            hi = hi.lanewise(VectorOperators.UMAX, s0.lanewise(VectorOperators.LSHL, 4));
+            hi = hi.max(s0.and(0x0F800000));
             acc0 = s0.and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f).fma(FloatVector.fromMemorySegment(F, x, xOff + 4L * i, LE), acc0);
         }
-        if (Integer.compareUnsigned(hi.reduceLanes(VectorOperators.UMAX), 0xF8000000) >= 0) {
+        if (hi.reduceLanes(VectorOperators.MAX) == 0x0F800000) {
             return ScalarDot.f16(w, wOff, x, xOff, cols);   // an Inf or NaN weight: the reference's exact semantics
         }
         float sum = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);

@@ -20,7 +20,9 @@ import java.util.Set;
  * vpmaddubsw/vpmaddwd, so the products are formed in 16-bit lanes (vpmullw) and pairs folded to ints by hand: for
  * Q8_0 ~35% faster per weight byte than the float path, for Q4_0 on the ggml layout about the same, and for Q4_0
  * {@link PackedWeights#prepare prepared} into its planar layout ~1.5× the float path (one core, weights in L3 and
- * streaming from memory). {@link Activations#AUTO}, the default, picks Q8 for {@link #Q8_BY_DEFAULT} and FLOAT
+ * streaming from memory). Q4_K, Q5_K and Q6_K take Q8_K activations (blocks of 256, {@link KQuantQ8Kernels}, as
+ * llama.cpp does): 2-2.7× their float path on one core. {@link Activations#AUTO}, the default, picks Q8 for
+ * {@link #Q8_BY_DEFAULT} and FLOAT
  * for the rest; Q8 changes the numbers by the activation rounding llama.cpp also has, FLOAT keeps f32 activations. Prefill
  * (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch once and runs a register-blocked
  * f32 micro-kernel over all tokens; {@link Activations} does not apply there.
@@ -41,7 +43,7 @@ public final class Matmul implements RangeTask {
         /** Quantize each activation row to 8-bit blocks once, then int8×int8 dot products per block. */
         Q8,
         /**
-         * Per type, the faster of the two as measured on the dev machine: Q8 for {@link #Q8_BY_DEFAULT} (Q8_0),
+         * Per type, the faster of the two as measured on the dev machine: Q8 for {@link #Q8_BY_DEFAULT} (Q8_0, K-quants),
          * FLOAT for the others. Q8 rounds the activations as llama.cpp's CPU backend does for these types.
          */
         AUTO
@@ -52,21 +54,32 @@ public final class Matmul implements RangeTask {
             GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K,
             GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS);
     /** The types with an int8 (Q8 activations) decode path; the others always take the float path. */
-    public static final Set<GgmlType> Q8_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
+    public static final Set<GgmlType> Q8_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K,
+            GgmlType.Q5_K, GgmlType.Q6_K);
+    /**
+     * The types whose int8 path takes Q8_K activations (blocks of 256 with one f32 scale, {@link KQuantQ8Kernels}) as
+     * llama.cpp does for K-quants; the other {@link #Q8_ACTIVATION_TYPES} take Q8_0 blocks of 32.
+     */
+    public static final Set<GgmlType> Q8_K_ACTIVATION_TYPES = EnumSet.of(GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K);
     /**
      * The types {@link Activations#AUTO} multiplies with Q8 activations in decode on the ggml layout: where the int
-     * path measured clearly faster (Q8_0: ~1.35× per weight byte on one core). Q4_0 on the ggml layout measured
+     * path measured clearly faster (Q8_0: ~1.35× per weight byte on one core; Q4_K 2×, Q6_K 2.7×, best of a
+     * round-robin race on one core, {@code KernelRace}). Q4_0 on the ggml layout measured
      * within noise of its float path (0.95-1.05×), so it keeps f32 activations; prepared Q4_0
      * ({@link PackedWeights}) always decodes with Q8 activations.
      */
-    public static final Set<GgmlType> Q8_BY_DEFAULT = EnumSet.of(GgmlType.Q8_0);
+    public static final Set<GgmlType> Q8_BY_DEFAULT = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K);
     /**
      * Token count from which the blocked GEMM runs instead of repeated fused dots (it pays one dequantization per row
      * and then runs near FMA peak); chosen, not yet measured at the crossover.
      */
     public static final int GEMM_MIN_TOKENS = 4;
-    /** Default activation format for quantized decode: per type, the faster one measured by {@code MatmulBenchmark}. */
-    public static final Activations DEFAULT_ACTIVATIONS = Activations.AUTO;
+    /**
+     * Default activation format for quantized decode: per type, the faster one measured by {@code MatmulBenchmark}
+     * ({@link Activations#AUTO}). {@code -Daether.activations=FLOAT|Q8|AUTO} overrides it process-wide, so that an
+     * end-to-end run can compare the paths on one build.
+     */
+    public static final Activations DEFAULT_ACTIVATIONS = defaultActivations();
 
     static final int ROW_ALIGN = 16;
     static final int ROW_BLOCK = 48;   // weight rows dequantized together: 8 micro-tiles of GemmTile.ROWS
@@ -86,7 +99,9 @@ public final class Matmul implements RangeTask {
     private MemorySegment xsum = MemorySegment.NULL;   // Q4_0 decode: -Σx per 32-block per token (Q4_0Kernels.dot)
     private short[] q4ax = new short[0];               // Q4_0 int16 decode: per token Q8Activations.quantizeRowQ4
     private float[] q4dx = new float[0];
+    private float[] q4cx = new float[0];               // planar Q4_0: -8·Σq per block and token (blockCorrections)
     private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
+    private final Q8KRows q8k = new Q8KRows();         // K-quant int8 decode: Q8_K activations
 
     // Per-call state, set by multiply() before dispatch (the pool's hand-off publishes it to the workers).
     private GgmlType type;
@@ -99,6 +114,7 @@ public final class Matmul implements RangeTask {
     private long rowBytes;
     private boolean useQ8;
     private boolean q4Ints;          // vector Q4_0 decode in 16-bit lanes: activations in q4ax/q4dx
+    private boolean kInts;           // K-quant int8 decode (vector or scalar): activations in q8k
     private MemorySegment planar;    // non-NULL: decode reads PackedWeights' Q4_0_PLANAR copy
     private int paddedBlocks;        // blocks per row (and per token in q4ax) of the Q4_0 int16 kernels
 
@@ -206,13 +222,17 @@ public final class Matmul implements RangeTask {
         // the scalar references quantize for every token count (they have no GEMM); the planar layout only in decode
         this.useQ8 = isPlanar || (q8Wanted && (!vector || decode) && planarWeights.byteSize() == 0);
         this.q4Ints = useQ8 && vector && type == GgmlType.Q4_0;
+        this.kInts = useQ8 && Q8_K_ACTIVATION_TYPES.contains(type);
         this.paddedBlocks = isPlanar ? planarBlocks : inFeatures / 32;
         if (useQ8) {
-            if (q4Ints) {
+            if (kInts) {
+                q8k.reserve(inFeatures, tokens);
+            } else if (q4Ints) {
                 int perToken = paddedBlocks * Q8Activations.Q4_LANES;
                 if (q4ax.length < perToken * tokens) {
                     q4ax = new short[perToken * tokens];
                     q4dx = new float[paddedBlocks * tokens];
+                    q4cx = new float[paddedBlocks * tokens];
                 }
                 for (int i = 0; i < blockScales.length; i++) {
                     if (blockScales[i].length < paddedBlocks) {
@@ -265,6 +285,15 @@ public final class Matmul implements RangeTask {
         this.planar = MemorySegment.NULL;
     }
 
+    private static Activations defaultActivations() {
+        String v = System.getProperty("aether.activations", "AUTO");
+        try {
+            return Activations.valueOf(v.trim().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("aether.activations: '%s' is not one of FLOAT, Q8, AUTO".formatted(v), e);
+        }
+    }
+
     private static IllegalArgumentException tooSmall(String what, long dim0, long dim1, long need, MemorySegment s) {
         return new IllegalArgumentException("matmul: %s [%d x %d] needs %,d bytes, segment has %,d"
                 .formatted(what, dim0, dim1, need, s.byteSize()));
@@ -288,13 +317,32 @@ public final class Matmul implements RangeTask {
     private void gemv(int from, int to, int thread) {
         long xs = (long) cols * Float.BYTES;
         long ys = (long) rows * Float.BYTES;
+        if (kInts) {
+            if (vector) {
+                switch (type) {
+                    case Q4_K -> KQuantQ8Kernels.rowsQ4_K(w, rowBytes, from, to, q8k, tokens, y, ys);
+                    case Q5_K -> KQuantQ8Kernels.rowsQ5_K(w, rowBytes, from, to, q8k, tokens, y, ys);
+                    case Q6_K -> KQuantQ8Kernels.rowsQ6_K(w, rowBytes, from, to, q8k, tokens, y, ys);
+                    default -> throw new AssertionError(type);
+                }
+            } else {
+                for (int r = from; r < to; r++) {
+                    for (int t = 0; t < tokens; t++) {
+                        float v = type == GgmlType.Q6_K ? ScalarDot.q6_KQ8K(w, r * rowBytes, q8k, t)
+                                : ScalarDot.q4_KQ8K(w, r * rowBytes, q8k, t, type == GgmlType.Q5_K);
+                        y.set(BlockLayouts.F32, t * ys + 4L * r, v);
+                    }
+                }
+            }
+            return;
+        }
         if (useQ8) {
             long q8 = Q8Activations.rowBytes(cols);
             boolean isPlanar = planar.byteSize() > 0;
             if (q4Ints) {
                 int axStride = paddedBlocks * Q8Activations.Q4_LANES;
                 if (isPlanar) {
-                    Q4_0Kernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, paddedBlocks, tokens, y, ys,
+                    Q4_0Kernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, q4cx, paddedBlocks, tokens, y, ys,
                             blockScales[thread]);
                 } else {
                     Q4_0Kernels.rowsQ8(w, rowBytes, from, to, q4ax, axStride, q4dx, paddedBlocks, tokens, cols, y, ys,
@@ -460,9 +508,13 @@ public final class Matmul implements RangeTask {
         public void run(int from, int to, int thread) {
             long q8Row = Q8Activations.rowBytes(cols);
             for (int t = from; t < to; t++) {
-                if (q4Ints) {
+                if (kInts) {
+                    q8k.quantize(t, x, (long) t * cols * Float.BYTES);
+                } else if (q4Ints) {
                     Q8Activations.quantizeRowQ4(x, (long) t * cols * Float.BYTES, cols, paddedBlocks, q4ax,
                             t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
+                    Q8Activations.blockCorrections(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4cx,
+                            t * paddedBlocks);
                 } else {
                     Q8Activations.quantizeRow(x, (long) t * cols * Float.BYTES, cols, xq, t * q8Row);
                 }

@@ -113,18 +113,23 @@ final class Q4_0Kernels {
      * Int8 path on {@link PackedWeights.Layout#Q4_0_PLANAR} rows ({@code paddedBlocks} blocks, a multiple of 8). The 8
      * f16 scales of 8 blocks are widened exactly in vector lanes (sign, then exponent and mantissa shifted into f32
      * position and multiplied by 2¹¹², which also gets subnormal halves right; Inf/NaN scales never reach this
-     * layout) and multiplied by the 8 activation scales into {@code ss}. Then per pair of blocks one 32-byte load
-     * gives the four nibble planes (shift and mask each) for four vpmullw against the activations, two correction
-     * adds, two folds, two conversions and two FMAs into two accumulators. ~11 vector ALU µops per block against
-     * ~23 for the float path, and no misaligned or widening load: ~1.6× the float path on one core.
+     * layout) and multiplied by the 8 activation scales into {@code ss}; the same pass folds Q4_0's "- 8" in as
+     * Σ_b ss_b·cx_b with {@code cx_b = -8·Σ q_x} of the block ({@link Q8Activations#blockCorrections}), one FMA per 8
+     * blocks. Then per pair of blocks one 32-byte load gives the four nibble planes (shift and mask each) for four
+     * vpmullw against the activations, two adds, two three-op folds ({@code (v + (v << 16)) >> 16}: the pair's sum,
+     * |sum| ≤ 4·15·127, sits exact in the upper half), two conversions and two FMAs into two accumulators: ~11.5
+     * vector µops per block (12.5 with the correction lanes of {@link #dotQ8}), no misaligned or widening load.
      */
     static float dotPlanar(MemorySegment p, long rowOff, int paddedBlocks, short[] ax, int axOff, float[] dx, int dxOff,
-                           float[] ss) {
+                           float[] cx, float[] ss) {
         long qOff = rowOff + 2L * paddedBlocks;
+        var corr = FloatVector.zero(F);
         for (int b = 0; b < paddedBlocks; b += 8) {
             var h = (IntVector) ShortVector.fromMemorySegment(S128, p, rowOff + 2L * b, LE).convertShape(VectorOperators.S2I, I, 0);
             var bits = h.and(0x80000000).or(h.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000));
-            ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f).mul(FloatVector.fromArray(F, dx, dxOff + b)).intoArray(ss, b);
+            var sv = ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f).mul(FloatVector.fromArray(F, dx, dxOff + b));
+            sv.intoArray(ss, b);
+            corr = sv.fma(FloatVector.fromArray(F, cx, dxOff + b), corr);
         }
         var acc0 = FloatVector.zero(F);
         var acc1 = FloatVector.zero(F);
@@ -134,16 +139,16 @@ final class Q4_0Kernels {
             var q = ShortVector.fromMemorySegment(S256, p, qOff + 16L * b, LE);
             var v = q.and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a))
                     .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a + 16)))
-                    .add(ShortVector.fromArray(S256, ax, a + 32)).reinterpretAsInts();
-            var i = v.and(0xFFFF).add(v.lanewise(VectorOperators.ASHR, 16));
+                    .reinterpretAsInts();
+            var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
             acc0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b]), acc0);
             var v1 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a + 48))
                     .add(q.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S256, ax, a + 64)))
-                    .add(ShortVector.fromArray(S256, ax, a + 80)).reinterpretAsInts();
-            var i1 = v1.and(0xFFFF).add(v1.lanewise(VectorOperators.ASHR, 16));
+                    .reinterpretAsInts();
+            var i1 = v1.add(v1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
             acc1 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b + 1]), acc1);
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        return acc0.add(acc1).add(corr).reduceLanes(VectorOperators.ADD);
     }
 
     /**
@@ -210,12 +215,12 @@ final class Q4_0Kernels {
 
     /** {@code y[t][r] = dotPlanar(P[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
     static void rowsPlanar(MemorySegment p, int paddedBlocks, int from, int to, short[] ax, int axStride, float[] dx,
-                           int dxStride, int tokens, MemorySegment y, long yStride, float[] ss) {
+                           float[] cx, int dxStride, int tokens, MemorySegment y, long yStride, float[] ss) {
         long rowBytes = PackedWeights.q4PlanarRowBytes(paddedBlocks);
         for (int r = from; r < to; r++) {
             for (int t = 0; t < tokens; t++) {
                 y.set(BlockLayouts.F32, t * yStride + 4L * r,
-                        dotPlanar(p, r * rowBytes, paddedBlocks, ax, t * axStride, dx, t * dxStride, ss));
+                        dotPlanar(p, r * rowBytes, paddedBlocks, ax, t * axStride, dx, t * dxStride, cx, ss));
             }
         }
     }

@@ -77,6 +77,22 @@ final class Q8Activations {
         }
     }
 
+    /**
+     * Q4_0's "- 8" per block of a {@link #quantizeRowQ4} row, for kernels that fold it in outside the integer sum
+     * ({@link Q4_0Kernels#dotPlanar}): {@code cx[cxOff + b] = -8·Σ_j q_j} over the block's 32 quants (exact in f32,
+     * |·| ≤ 8·32·127); 0 for padding blocks.
+     */
+    static void blockCorrections(short[] ax, int axOff, int paddedBlocks, float[] cx, int cxOff) {
+        for (int b = 0; b < paddedBlocks; b++) {
+            int a = axOff + Q4_LANES * b;
+            int sum = 0;
+            for (int j = 0; j < BLOCK; j++) {
+                sum += ax[a + j];
+            }
+            cx[cxOff + b] = -8f * sum;
+        }
+    }
+
     /** Quantizes {@code cols} floats at {@code x[xOffset]} into the row at {@code dst[dstOffset]}. */
     static void quantizeRow(MemorySegment x, long xOffset, int cols, MemorySegment dst, long dstOffset) {
         int blocks = cols / BLOCK;
@@ -98,6 +114,59 @@ final class Q8Activations {
                 dst.set(ValueLayout.JAVA_BYTE, qb + j, (byte) (v < 0 ? -r : r));
                 dst.set(BlockLayouts.I16, qs16 + 2L * (b * BLOCK + j), (short) (v < 0 ? -r : r));
             }
+        }
+    }
+    /** Elements per block of {@link #quantizeRowQ8K} (ggml's QK_K). */
+    static final int K_BLOCK = 256;
+
+    /**
+     * ggml's {@code quantize_row_q8_K_ref}, the activation format llama.cpp's CPU backend pairs with the K-quants, as
+     * heap arrays for {@link KQuantQ8Kernels}: per block b of 256, {@code max} = the element of largest magnitude
+     * (sign kept), {@code iscale = -127/max}, quant {@code q = min(127, rint(iscale·x))} to {@code aq[aqOff + 256b + j]}
+     * as a short (so the kernels multiply in 16-bit lanes without widening per weight row), {@code dk[dkOff + b] =
+     * 1/iscale} (f32, not rounded to f16: Q8_K keeps a float scale), and the sum of each 32 quants to
+     * {@code bs[bsOff + 8b + s]} (Q4_K/Q5_K apply their mins through it). Quants lie in [-127, 127]. An all-zero block
+     * has scale 0; a block holding a NaN or an infinity gets a NaN scale, so the dot products of every row are NaN
+     * (ggml's reference would lose a NaN: it never wins the max).
+     */
+    static void quantizeRowQ8K(MemorySegment x, long xOffset, int cols, short[] aq, int aqOff, float[] dk, int dkOff,
+                               int[] bs, int bsOff) {
+        for (int b = 0; b < cols / K_BLOCK; b++) {
+            long xb = xOffset + (long) b * K_BLOCK * Float.BYTES;
+            int a = aqOff + K_BLOCK * b;
+            float max = 0f;
+            float amax = 0f;
+            float probe = 0f;   // x·0 summed: NaN iff some element is NaN or infinite
+            for (int j = 0; j < K_BLOCK; j++) {
+                float v = x.get(BlockLayouts.F32, xb + (long) j * Float.BYTES);
+                float av = Math.abs(v);
+                probe += v * 0f;
+                if (av > amax) {
+                    amax = av;
+                    max = v;
+                }
+            }
+            if (amax == 0f || probe != 0f) {
+                for (int j = 0; j < K_BLOCK; j++) {
+                    aq[a + j] = 0;
+                }
+                for (int s = 0; s < K_BLOCK / BLOCK; s++) {
+                    bs[bsOff + 8 * b + s] = 0;
+                }
+                dk[dkOff + b] = probe != 0f ? Float.NaN : 0f;
+                continue;
+            }
+            float iscale = -127f / max;
+            for (int s = 0; s < K_BLOCK / BLOCK; s++) {
+                int sum = 0;
+                for (int j = s * BLOCK; j < s * BLOCK + BLOCK; j++) {
+                    int q = Math.min(127, (int) Math.rint(iscale * x.get(BlockLayouts.F32, xb + (long) j * Float.BYTES)));
+                    aq[a + j] = (short) q;
+                    sum += q;
+                }
+                bs[bsOff + 8 * b + s] = sum;
+            }
+            dk[dkOff + b] = 1f / iscale;
         }
     }
 }

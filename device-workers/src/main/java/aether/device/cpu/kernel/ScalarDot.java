@@ -328,4 +328,59 @@ final class ScalarDot {
         }
         return sum;
     }
+    /**
+     * Q4_K (or, with {@code q5}, Q5_K) against Q8_K activations ({@link Q8KRows} row {@code t}): ggml's
+     * vec_dot_q4_K_q8_K reference — integer sums per sub-block times the integer scale, one float step per
+     * super-block, mins through the activation sums.
+     */
+    static float q4_KQ8K(MemorySegment w, long wOff, Q8KRows x, int t, boolean q5) {
+        int blocks = x.blocks;
+        float sum = 0f;
+        for (int b = 0; b < blocks; b++) {
+            long blk = wOff + (long) b * (q5 ? BlockLayouts.Q5_K_BYTES : BlockLayouts.Q4_K_BYTES);
+            float dx = x.dk[t * blocks + b];
+            long sc = blk + BlockLayouts.Q4_K_SCALES;
+            long qs = blk + (q5 ? BlockLayouts.Q5_K_QS : BlockLayouts.Q4_K_QS);
+            int a = (t * blocks + b) * 256;
+            int isum = 0;
+            int msum = 0;
+            for (int s = 0; s < 8; s++) {
+                int p = 0;
+                for (int l = 0; l < 32; l++) {
+                    int q = (BlockLayouts.u8(w, qs + 32L * (s / 2) + l) >> (4 * (s & 1))) & 0xF;
+                    if (q5) {
+                        q |= ((BlockLayouts.u8(w, blk + BlockLayouts.Q5_K_QH + l) >> s) & 1) << 4;
+                    }
+                    p += q * x.aq[a + 32 * s + l];
+                }
+                isum += BlockLayouts.q4kScale(w, sc, s) * p;
+                msum += BlockLayouts.q4kMin(w, sc, s) * x.bs[(t * blocks + b) * 8 + s];
+            }
+            sum += BlockLayouts.f16(w, blk) * dx * isum - BlockLayouts.f16(w, blk + BlockLayouts.Q4_K_DMIN) * dx * msum;
+        }
+        return sum;
+    }
+
+    /** Q6_K against Q8_K activations ({@link Q8KRows} row {@code t}): ggml's vec_dot_q6_K_q8_K reference. */
+    static float q6_KQ8K(MemorySegment w, long wOff, Q8KRows x, int t) {
+        int blocks = x.blocks;
+        float sum = 0f;
+        for (int b = 0; b < blocks; b++) {
+            long blk = wOff + (long) b * BlockLayouts.Q6_K_BYTES;
+            int a = (t * blocks + b) * 256;
+            int isum = 0;
+            for (int e = 0; e < 256; e++) {
+                int h = e / 128;
+                int quarter = (e % 128) / 32;
+                int l = e % 32;
+                int ql = BlockLayouts.u8(w, blk + 64L * h + l + (quarter % 2) * 32);
+                int nib = quarter < 2 ? ql & 0xF : ql >> 4;
+                int qh = BlockLayouts.u8(w, blk + BlockLayouts.Q6_K_QH + 32L * h + l);
+                int q = (nib | (((qh >> (2 * quarter)) & 3) << 4)) - 32;
+                isum += w.get(ValueLayout.JAVA_BYTE, blk + BlockLayouts.Q6_K_SCALES + 8L * h + l / 16 + 2 * quarter) * q * x.aq[a + e];
+            }
+            sum += BlockLayouts.f16(w, blk + BlockLayouts.Q6_K_D) * x.dk[t * blocks + b] * isum;
+        }
+        return sum;
+    }
 }

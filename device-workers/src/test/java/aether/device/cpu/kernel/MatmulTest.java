@@ -37,6 +37,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  *       values, |y − y₆₄| ≤ (cols/32 + 16)·u·S_q — block sums are exact integers, only the per-block scaling and the
  *       sum over blocks round. Against the unquantized activations the extra error is at most
  *       Σ_blocks (d_x/2)·Σ|w| (half a quantization step per element), also checked.</li>
+ *   <li>Q8_K activations (Q4_K, Q5_K, Q6_K on the int8 path): the same two bounds with ggml's Q8_K values (blocks
+ *       of 256, f32 scale max/127) in place of Q8_0's, and with S_q summing per element the magnitudes of the terms
+ *       the kernel adds separately: for Q4_K/Q5_K the scaled quant d·sc·q and the min dmin·m, bounded by
+ *       |w| + 2·|dmin·m|, so a weight near zero made of two large cancelling parts still gets their rounding; for
+ *       Q4_0 (the planar kernel adds d·q and −8·d apart) likewise |w| + 16·|d|.</li>
  * </ul>
  */
 class MatmulTest {
@@ -103,7 +108,7 @@ class MatmulTest {
                             boolean q8 = quantizesActivations(type, activations) && (!vector || tokens < Matmul.GEMM_MIN_TOKENS);
                             String where = "%s vector=%s act=%s in=%d out=%d tokens=%d threads=%d seed=%d"
                                     .formatted(type, vector, activations, in, out, tokens, pool.threads(), seed);
-                            check(wd, xs, y, q8, where);
+                            check(type, w, wd, xs, y, q8, where);
                         }
                     }
                 }
@@ -169,7 +174,7 @@ class MatmulTest {
                                     : quantizesActivations(type, Matmul.DEFAULT_ACTIVATIONS) && (!vector || decode);
                             String where = "prepared %s vector=%s in=%d out=%d tokens=%d threads=%d seed=%d"
                                     .formatted(type, vector, in, out, tokens, pool.threads(), seed);
-                            check(wd, xs, y, q8, where);
+                            check(type, w, wd, xs, y, q8, where);
                         }
                     }
                 }
@@ -216,11 +221,18 @@ class MatmulTest {
         return xs;
     }
 
-    private static void check(double[][] wd, float[][] xs, MemorySegment y, boolean q8, String where) {
+    private static void check(GgmlType type, MemorySegment w, double[][] wd, float[][] xs, MemorySegment y, boolean q8,
+                              String where) {
         int out = wd.length;
+        boolean q8k = q8 && Matmul.Q8_K_ACTIVATION_TYPES.contains(type);
+        int qb = q8k ? 256 : 32;
+        double[][] wm = new double[out][];
+        for (int r = 0; r < out; r++) {
+            wm[r] = RandomWeights.magnitudes(type, w, r, wd[r]);
+        }
         for (int t = 0; t < xs.length; t++) {
             int in = xs[t].length;
-            double[] xq = q8 ? RandomWeights.q8Values(xs[t]) : null;
+            double[] xq = !q8 ? null : q8k ? RandomWeights.q8KValues(xs[t]) : RandomWeights.q8Values(xs[t]);
             for (int r = 0; r < out; r++) {
                 double got = y.getAtIndex(ValueLayout.JAVA_FLOAT, (long) t * out + r);
                 double exact = 0, s = 0, quantized = 0, sq = 0, qerr = 0;
@@ -234,15 +246,15 @@ class MatmulTest {
                             .isLessThanOrEqualTo(tol);
                     continue;
                 }
-                for (int b = 0; b < in / 32; b++) {
+                for (int b = 0; b < in / qb; b++) {
                     double dx = 0, wabs = 0;
-                    for (int j = b * 32; j < b * 32 + 32; j++) {
+                    for (int j = b * qb; j < b * qb + qb; j++) {
                         quantized += wd[r][j] * xq[j];
-                        sq += Math.abs(wd[r][j] * xq[j]);
+                        sq += Math.abs(wm[r][j] * xq[j]);
                         dx = Math.max(dx, Math.abs(xs[t][j]) / 127.0);
                         wabs += Math.abs(wd[r][j]);
                     }
-                    qerr += dx * 0.5 * 1.001 * wabs;   // 1.001: d_x is stored rounded to f16 (relative error ≤ 2⁻¹¹)
+                    qerr += dx * 0.5 * 1.001 * wabs;   // 1.001: Q8_0's d_x is stored rounded to f16 (relative error ≤ 2⁻¹¹)
                 }
                 double tol = (in / 32 + 16) * U * sq + Double.MIN_NORMAL;
                 assertThat(Math.abs(got - quantized)).as("%s row=%d token=%d got=%s q8-exact=%s", where, r, t, got, quantized)

@@ -331,4 +331,69 @@ final class RandomWeights {
         }
         return out;
     }
+    /**
+     * Per element, a bound on the magnitudes of the terms a kernel may add separately to make the weight: for
+     * Q4_K/Q5_K (w = d·sc·q − dmin·m) |w| + 2·|dmin·m| ≥ |d·sc·q| + |dmin·m|; for Q4_0 (w = d·(q − 8))
+     * |w| + 16·|d| ≥ |d·q| + |8·d|; for the other types |w|.
+     */
+    static double[] magnitudes(GgmlType type, MemorySegment w, int r, double[] values) {
+        double[] out = new double[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = Math.abs(values[i]);
+        }
+        long base = (long) r * type.bytesFor(values.length);
+        if (type == GgmlType.Q4_0) {   // w = d·(nib − 8): the planar kernel adds d·nib and −8·d separately
+            for (int b = 0; b < values.length / 32; b++) {
+                double d = Math.abs(half(w, base + 18L * b));
+                for (int j = 0; j < 32; j++) {
+                    out[b * 32 + j] += 16 * d;
+                }
+            }
+            return out;
+        }
+        if (type != GgmlType.Q4_K && type != GgmlType.Q5_K) {
+            return out;
+        }
+        for (int b = 0; b < values.length / 256; b++) {
+            long blk = base + (long) type.blockBytes() * b;
+            double dmin = half(w, blk + 2);
+            for (int s = 0; s < 8; s++) {
+                int lo = w.get(ValueLayout.JAVA_BYTE, blk + 4 + s % 4) & 0xFF;
+                int mid = w.get(ValueLayout.JAVA_BYTE, blk + 8 + s % 4) & 0xFF;
+                int hi = w.get(ValueLayout.JAVA_BYTE, blk + 12 + s % 4) & 0xFF;
+                int min = s < 4 ? mid & 63 : (hi >> 4) | ((mid >> 6) << 4);
+                for (int l = 0; l < 32; l++) {
+                    out[b * 256 + 32 * s + l] += 2 * Math.abs(dmin * min);
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * ggml's quantize_row_q8_K_ref: per block of 256, max = the element of largest magnitude (first one), iscale =
+     * −127/max in f32, q = min(127, rint(iscale·x)) (f32 product), value = (1/iscale)·q. Returns the values the Q8_K
+     * int path multiplies.
+     */
+    static double[] q8KValues(float[] x) {
+        double[] out = new double[x.length];
+        for (int b = 0; b < x.length / 256; b++) {
+            float max = 0, amax = 0;
+            for (int j = 0; j < 256; j++) {
+                if (Math.abs(x[b * 256 + j]) > amax) {
+                    amax = Math.abs(x[b * 256 + j]);
+                    max = x[b * 256 + j];
+                }
+            }
+            if (amax == 0) {
+                continue;
+            }
+            float iscale = -127f / max;
+            double d = 1f / iscale;
+            for (int j = 0; j < 256; j++) {
+                out[b * 256 + j] = d * Math.min(127, Math.rint(iscale * x[b * 256 + j]));
+            }
+        }
+        return out;
+    }
 }

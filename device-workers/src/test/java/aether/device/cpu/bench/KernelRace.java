@@ -1,0 +1,97 @@
+package aether.device.cpu.bench;
+
+import aether.device.cpu.KernelPool;
+import aether.device.cpu.kernel.Matmul;
+import aether.device.cpu.kernel.PackedWeights;
+import aether.runtime.tensor.GgmlType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Decode GEMV variants raced round-robin in one JVM, for a machine shared with other work: every round calls each
+ * variant once, interleaved with one pass of the {@link BandwidthProbe}, so load changes hit all of them alike; the
+ * report gives each variant's best and median call (GB/s of weights read) and the best probe pass, so the ratios
+ * between variants, and to the bandwidth, come from the same moments. Not a JMH benchmark (JMH runs variants one
+ * after another, minutes apart, which on a loaded machine measures the load).
+ *
+ * <p>Usage: {@code scripts/jmh device-workers --main aether.device.cpu.bench.KernelRace SHAPE THREADS SECONDS
+ * VARIANT...} with SHAPE = {@code 1xINxOUT} and VARIANT = {@code TYPE:ACTIVATIONS[:prepared]}, e.g.
+ * {@code 1x4096x14336 1 20 Q4_K:FLOAT Q4_K:AUTO Q4_0:AUTO:prepared F16:FLOAT}.
+ */
+public final class KernelRace {
+    private KernelRace() {}
+
+    private record Variant(String name, GgmlType type, Matmul matmul, MemorySegment w, PackedWeights packed,
+                           long weightBytes, List<Long> nanos) {
+        void call(int in, int out, MemorySegment x, MemorySegment y) {
+            if (packed != null) {
+                matmul.multiply(packed, x, 1, y);
+            } else {
+                matmul.multiply(type, w, out, in, x, 1, y);
+            }
+        }
+    }
+
+    public static void main(String[] args) {
+        String[] dims = args[0].split("x");
+        int in = Integer.parseInt(dims[1]);
+        int out = Integer.parseInt(dims[2]);
+        int threads = Integer.parseInt(args[1]);
+        double seconds = Double.parseDouble(args[2]);
+        try (Arena arena = Arena.ofShared(); KernelPool pool = new KernelPool(threads, KernelPool.DEFAULT_SPIN_NS);
+             BandwidthProbe probe = new BandwidthProbe(256L << 20)) {
+            MemorySegment x = arena.allocate(4L * in, 64);
+            MemorySegment y = arena.allocate(4L * out, 64);
+            long s = 7;
+            for (int i = 0; i < in; i++) {
+                s = s * 6364136223846793005L + 1442695040888963407L;
+                x.setAtIndex(ValueLayout.JAVA_FLOAT, i, ((s >>> 40) / (float) (1 << 24)) * 2 - 1);
+            }
+            List<Variant> variants = new ArrayList<>();
+            for (int v = 3; v < args.length; v++) {
+                String[] p = args[v].split(":");
+                GgmlType type = GgmlType.valueOf(p[0]);
+                MemorySegment w = arena.allocate(type.bytesFor(in) * out, 64);
+                MatmulBenchmark.fillWeights(type, w, 42 + v);
+                PackedWeights packed = p.length > 2 && p[2].equals("prepared") ? PackedWeights.prepare(type, w, out, in, arena) : null;
+                long bytes = packed != null && packed.packedBytes() > 0 ? packed.packedBytes() : w.byteSize();
+                variants.add(new Variant(args[v], type, new Matmul(pool, true, Matmul.Activations.valueOf(p[1])), w, packed,
+                        bytes, new ArrayList<>()));
+            }
+            double bestProbe = 0;
+            long end = System.nanoTime() + (long) (seconds * 1e9);
+            long warmEnd = System.nanoTime() + (long) (Math.min(5, seconds / 4) * 1e9);
+            while (System.nanoTime() < end) {
+                boolean warm = System.nanoTime() > warmEnd;
+                for (Variant v : variants) {
+                    long t0 = System.nanoTime();
+                    v.call(in, out, x, y);
+                    long dt = System.nanoTime() - t0;
+                    if (warm) {
+                        v.nanos.add(dt);
+                    }
+                }
+                long t0 = System.nanoTime();
+                probe.pass(pool);
+                if (warm) {
+                    bestProbe = Math.max(bestProbe, (double) probe.bytes() / (System.nanoTime() - t0));
+                }
+            }
+            System.out.printf(Locale.ROOT, "shape %s, %d thread(s), %.0f s; best probe pass %.1f GB/s%n", args[0], threads,
+                    seconds, bestProbe);
+            for (Variant v : variants) {
+                long[] t = v.nanos.stream().mapToLong(Long::longValue).toArray();
+                Arrays.sort(t);
+                double best = (double) v.weightBytes / t[0];
+                double median = (double) v.weightBytes / t[t.length / 2];
+                System.out.printf(Locale.ROOT, "  %-22s best %6.1f GB/s (%.2f of probe)  median %6.1f GB/s  (%d calls, best %.0f µs)%n",
+                        v.name, best, best / bestProbe, median, t.length, t[0] / 1e3);
+            }
+        }
+    }
+}
