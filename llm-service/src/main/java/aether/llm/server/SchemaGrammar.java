@@ -16,7 +16,7 @@ import java.util.List;
  * texts that share a prefix run side by side), so trying a token costs nothing to undo: keep the old set. Generation
  * is deliberately narrower than validation where that keeps the automaton simple, and every text it lets through is
  * valid: whitespace runs are at most {@link #MAX_BLANKS} bytes, nesting at most {@link #MAX_DEPTH}, numbers at most
- * {@link #MAX_NUMBER_BYTES} bytes, keys of free-form objects have no escapes and at most {@link #MAX_KEY_BYTES} bytes,
+ * {@link #MAX_NUMBER_BYTES} bytes with exponents of at most {@link #MAX_EXPONENT_DIGITS} digits, keys of free-form objects have no escapes and at most {@link #MAX_KEY_BYTES} bytes,
  * {@code \}{@code u} escapes never encode surrogates, bounded numbers are integers, {@code enum} and {@code const}
  * values are written compactly. Not thread-safe state is never shared: every method is a pure function of its inputs.
  */
@@ -28,6 +28,8 @@ public final class SchemaGrammar {
     static final int MAX_KEY_BYTES = 64;
     static final int MAX_STATES = 64;
     static final int MAX_BOUNDED_DIGITS = 15;
+    /** Exponents of at most two digits: every parser reads such a number as a finite double. */
+    static final int MAX_EXPONENT_DIGITS = 2;
 
     /** One piece of the document: fixed text, or a JSON value of a schema. */
     sealed interface Part permits Text, Value {}
@@ -453,10 +455,13 @@ public final class SchemaGrammar {
                     if (c == '+' || c == '-') {
                         next = new Num(n, EXPONENT_SIGN, num.negative(), 0, 0, num.length() + 1);
                     } else if (digit) {
-                        next = new Num(n, EXPONENT_DIGITS, num.negative(), 0, 0, num.length() + 1);
+                        next = new Num(n, EXPONENT_DIGITS, num.negative(), 0, 1, num.length() + 1);
                     }
                 }
-                default -> next = digit ? new Num(n, EXPONENT_DIGITS, num.negative(), 0, 0, num.length() + 1) : null;
+                case EXPONENT_SIGN -> next = digit ? new Num(n, EXPONENT_DIGITS, num.negative(), 0, 1,
+                        num.length() + 1) : null;
+                default -> next = digit && num.digits() < MAX_EXPONENT_DIGITS
+                        ? new Num(n, EXPONENT_DIGITS, num.negative(), 0, num.digits() + 1, num.length() + 1) : null;
             }
         }
         if (next != null && n.bounded && (next.phase() == ZERO || next.phase() == INT)
@@ -812,7 +817,21 @@ public final class SchemaGrammar {
             closeNow = o.pending() + 1 + 1 + 1 + (usable(n.additional) ? n.additional.shortest() : SchemaNode.INFINITE)
                     + missingCost(n, o.used(), -1) + 1;
         }
-        return closeNow;
+        // or go on typing an unused declared name this key starts (its quoted form is '"' + raw bytes + '"' when
+        // the name needs no escape)
+        long typed = closeNow;
+        byte[] key = o.key();
+        for (int i = 0; i < n.names.length; i++) {
+            byte[] q = n.quotedNames[i];
+            if (o.used().get(i) || q.length - 2 <= key.length || !usable(n.properties[i])) {
+                continue;
+            }
+            if (java.util.Arrays.equals(q, 1, 1 + key.length, key, 0, key.length)) {
+                typed = Math.min(typed, (q.length - 1 - key.length) + 1 + n.properties[i].shortest()
+                        + missingCost(n, o.used(), i) + 1);
+            }
+        }
+        return typed;
     }
 
     private static int arrayRest(Arr a) {
