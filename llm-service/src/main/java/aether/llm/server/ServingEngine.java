@@ -114,6 +114,11 @@ public final class ServingEngine implements AutoCloseable {
         return contextSize;
     }
 
+    /** Sequences in the running batch at most. */
+    public int maxConcurrency() {
+        return settings.maxConcurrency();
+    }
+
     public boolean isRunning() {
         return running && thread.isAlive();
     }
