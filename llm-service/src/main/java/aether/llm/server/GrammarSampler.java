@@ -152,6 +152,20 @@ final class GrammarSampler implements TokenSampler {
         return count;
     }
 
+    /** Continues from {@code text} as if the sampler had produced it (tests and benchmarks). */
+    void prime(String text) {
+        state = SchemaGrammar.feed(state, text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    List<State> state() {
+        return state;
+    }
+
+    void state(List<State> s, int producedSoFar) {
+        state = s;
+        produced = producedSoFar;
+    }
+
     /** The allowed next tokens in the current state (tests). */
     List<Integer> allowedTokens(int tokensLeft) {
         float[] logits = new float[index.pieces.length];
