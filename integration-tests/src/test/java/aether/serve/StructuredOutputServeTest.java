@@ -168,7 +168,11 @@ class StructuredOutputServeTest {
         assertThat(error.get("param").asText()).isEqualTo("response_format.json_schema.schema");
         assertThat(error.get("message").asText()).contains("'pattern'").contains("#/properties/zip/pattern");
         for (String schema : List.of("{\"not\":{}}", "{\"if\":{},\"then\":{}}", "{\"$ref\":\"#/$defs/none\"}",
-                "{\"type\":\"object\",\"required\":[\"a\"],\"additionalProperties\":false}", "[1]")) {
+                "{\"type\":\"object\",\"required\":[\"a\"],\"additionalProperties\":false}", "[1]",
+                "{\"$ref\":\"#abc\"}", "{\"$ref\":\"#/%zz\"}", "{\"$ref\":\"#\"}", "{\"type\":\"string\",\"minLength\":1e12}",
+                "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#\"}},\"required\":[\"a\"]}",
+                "{\"type\":7}", "{\"enum\":[]}", "{\"minimum\":\"x\"}", "{\"anyOf\":[]}",
+                "{\"type\":\"integer\",\"minimum\":5,\"maximum\":4}")) {
             HttpResponse<String> bad = client.post("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\","
                     + "\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
                     + "\"z\",\"schema\":" + schema + "}}}");

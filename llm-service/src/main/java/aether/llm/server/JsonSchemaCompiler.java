@@ -77,7 +77,12 @@ final class JsonSchemaCompiler {
         if (known != null) {
             return known;
         }
-        JsonNode node = pointer.equals("#") ? root : root.at(unescapePointer(pointer.substring(1)));
+        JsonNode node;
+        try {
+            node = pointer.equals("#") ? root : root.at(unescapePointer(pointer.substring(1)));
+        } catch (IllegalArgumentException e) {
+            throw new SchemaException(pointer, "'" + pointer + "' is not a JSON pointer (" + e.getMessage() + ")");
+        }
         if (node == null || node.isMissingNode()) {
             throw new SchemaException(pointer, "$ref target '" + pointer + "' does not exist in the schema");
         }
