@@ -45,6 +45,8 @@ final class JsonSchemaCompiler {
             "enum", "const", "items", "prefixItems", "additionalItems", "minItems", "maxItems", "minLength",
             "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "anyOf", "oneOf", "allOf",
             "$ref", "nullable");
+    /** Each token check walks an object's properties: more than this would slow every decode step. */
+    static final int MAX_PROPERTIES = 1024;
     /** Bounded integers stay within 15 digits, where doubles are exact. */
     static final long BOUND_LIMIT = 999_999_999_999_999L;
     private static final ObjectMapper MAPPER = new ObjectMapper();
@@ -288,6 +290,10 @@ final class JsonSchemaCompiler {
                     }
                 }
             }
+        }
+        if (names.size() > MAX_PROPERTIES) {
+            throw new SchemaException(child(ptr, "properties"), "an object schema with " + names.size()
+                    + " properties; this server supports at most " + MAX_PROPERTIES);
         }
         n.names = names.toArray(String[]::new);
         n.properties = props.toArray(SchemaNode[]::new);
@@ -588,18 +594,11 @@ final class JsonSchemaCompiler {
         if (n.minItems > n.maxItems || n.minItems >= SchemaNode.INFINITE) {
             return SchemaNode.INFINITE;
         }
-        long sum = 2;
-        for (int i = 0; i < n.minItems; i++) {
-            SchemaNode item = n.item(i);
-            if (item == null) {
-                return SchemaNode.INFINITE;
-            }
-            sum += item.shortest() + (i > 0 ? 1 : 0);
-            if (sum >= SchemaNode.INFINITE) {
-                return SchemaNode.INFINITE;
-            }
+        if (n.minItems == 0) {
+            return 2;
         }
-        return (int) sum;
+        long sum = 2 + SchemaGrammar.itemsCost(n, 0, n.minItems) - 1;   // no comma before the first item
+        return (int) Math.min(sum, SchemaNode.INFINITE);
     }
 
     static int shortestInteger(long low, long high) {
@@ -612,9 +611,10 @@ final class JsonSchemaCompiler {
     /** oneOf means exactly one: generating from alternatives is only right when no value can match two of them. */
     private static void checkDisjoint(SchemaNode n) {
         List<SchemaNode> alts = n.alternatives;
+        int[] budget = {20_000};   // comparisons; a schema needing more is refused rather than stalling the request
         for (int i = 0; i < alts.size(); i++) {
             for (int j = i + 1; j < alts.size(); j++) {
-                if (!disjoint(alts.get(i).resolve(), alts.get(j).resolve(), 0)) {
+                if (!disjoint(alts.get(i).resolve(), alts.get(j).resolve(), 0, budget)) {
                     throw new SchemaException(child(n.pointer, "oneOf"), "'oneOf' alternatives " + i + " and " + j
                             + " may match the same value; this server supports 'oneOf' only when its alternatives "
                             + "differ in type, in const/enum values or in a required const property (use 'anyOf')");
@@ -623,20 +623,20 @@ final class JsonSchemaCompiler {
         }
     }
 
-    private static boolean disjoint(SchemaNode a, SchemaNode b, int depth) {
-        if (depth > 8) {
+    private static boolean disjoint(SchemaNode a, SchemaNode b, int depth, int[] budget) {
+        if (depth > 8 || --budget[0] < 0) {
             return false;
         }
         if (a.kind == SchemaNode.Kind.ALTERNATIVES) {
             for (SchemaNode x : a.alternatives) {
-                if (!disjoint(x.resolve(), b, depth + 1)) {
+                if (!disjoint(x.resolve(), b, depth + 1, budget)) {
                     return false;
                 }
             }
             return true;
         }
         if (b.kind == SchemaNode.Kind.ALTERNATIVES) {
-            return disjoint(b, a, depth + 1);
+            return disjoint(b, a, depth + 1, budget);
         }
         if (a.kind == SchemaNode.Kind.LITERALS && b.kind == SchemaNode.Kind.LITERALS) {
             for (byte[] x : a.literals) {
@@ -673,7 +673,7 @@ final class JsonSchemaCompiler {
             }
             SchemaNode other = b.valueOf(a.names[i]);
             if (other == null || b.property(a.names[i]) >= 0 && b.required[b.property(a.names[i])]
-                    && disjoint(a.properties[i].resolve(), other.resolve(), depth + 1)) {
+                    && disjoint(a.properties[i].resolve(), other.resolve(), depth + 1, budget)) {
                 return true;
             }
         }

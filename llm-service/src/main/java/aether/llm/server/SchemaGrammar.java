@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * A byte-level recognizer of the texts a compiled JSON Schema accepts, optionally between a fixed prefix and suffix
@@ -249,7 +250,18 @@ public final class SchemaGrammar {
 
     /** Starts a value of {@code node} with byte {@code c} on top of {@code below}. */
     private static void start(SchemaNode node, int c, State below, int depth, List<State> out) {
+        start(node, c, below, depth, out, java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>()));
+    }
+
+    /**
+     * {@code seen}: alternatives already expanded for this byte. Each node is expanded once, so alternatives that
+     * refer to each other (or to themselves through a {@code $ref}) cost linear time and cannot recurse forever.
+     */
+    private static void start(SchemaNode node, int c, State below, int depth, List<State> out, Set<SchemaNode> seen) {
         SchemaNode n = node.resolve();
+        if (!seen.add(n) || out.size() >= MAX_STATES) {
+            return;
+        }
         switch (n.kind) {
             case LITERALS -> {
                 for (byte[] t : n.literals) {
@@ -265,7 +277,7 @@ public final class SchemaGrammar {
             case ALTERNATIVES -> {
                 for (SchemaNode a : n.alternatives) {
                     if (a.shortest() < SchemaNode.INFINITE) {
-                        start(a, c, below, depth, out);
+                        start(a, c, below, depth, out, seen);
                     }
                 }
             }
@@ -467,6 +479,9 @@ public final class SchemaGrammar {
         if (next != null && n.bounded && (next.phase() == ZERO || next.phase() == INT)
                 && (next.digits() > MAX_BOUNDED_DIGITS || !feasible(n, next.negative(), next.mag(), next.digits()))) {
             next = null;
+        }
+        if (next != null && !n.bounded && next.length() + numberRest(next) > MAX_NUMBER_BYTES) {
+            next = null;   // the cap must leave room for what the number still needs (a digit after '.', 'e', '-')
         }
         if (next != null) {
             out.add(replace(s, next));
@@ -836,18 +851,29 @@ public final class SchemaGrammar {
 
     private static int arrayRest(Arr a) {
         SchemaNode n = a.node();
-        long sum = 1;
         int from = a.phase() == VALUE ? a.count() + 1 : a.count();
-        for (int i = from; i < n.minItems; i++) {
-            SchemaNode item = n.item(i);
-            if (item == null) {
-                return SchemaNode.INFINITE;
-            }
-            sum += (i == 0 && a.phase() == OPEN ? 0 : 1) + item.shortest();
-            if (sum >= SchemaNode.INFINITE) {
-                return SchemaNode.INFINITE;
-            }
+        if (from >= n.minItems) {
+            return 1;
         }
-        return (int) sum;
+        // every item but the first after '[' needs a comma; items past the prefix all cost the same
+        long sum = 1 + itemsCost(n, from, n.minItems) - (from == 0 && a.phase() == OPEN ? 1 : 0);
+        return (int) Math.min(sum, SchemaNode.INFINITE);
+    }
+
+    /** Bytes of {@code ,item} for items {@code [from, to)} at their shortest. */
+    static long itemsCost(SchemaNode n, int from, int to) {
+        long sum = 0;
+        int prefixEnd = Math.min(to, n.prefixItems.length);
+        for (int i = from; i < prefixEnd; i++) {
+            sum += 1 + n.prefixItems[i].shortest();
+        }
+        int tail = to - Math.max(from, n.prefixItems.length);
+        if (tail > 0) {
+            if (n.items == null) {
+                return SchemaNode.INFINITE;
+            }
+            sum += (long) tail * (1 + n.items.shortest());
+        }
+        return Math.min(sum, SchemaNode.INFINITE);
     }
 }

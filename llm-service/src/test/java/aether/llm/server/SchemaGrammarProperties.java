@@ -218,7 +218,7 @@ class SchemaGrammarProperties {
         net.jqwik.api.statistics.Statistics.label("walk length").collect(doc.length() < 10 ? "<10"
                 : doc.length() < 40 ? "10-39" : "40+");
         String text = new String(compact, StandardCharsets.UTF_8);
-        if (text.contains("\\u") || text.matches("(?s).*\\d[eE][+-]?\\d{3}.*")) {   // or normalizes an exponent
+        if (text.contains("\\u") || text.matches("(?s).*\\d[eE].*")) {   // or rewrites a number with an exponent
             return;
         }
         assertThat(accepted(schema, compact)).as("%s (compact) under schema %d", new String(compact,

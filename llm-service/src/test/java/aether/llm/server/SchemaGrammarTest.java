@@ -170,6 +170,12 @@ class SchemaGrammarTest {
         var done = feed(g, "{}");
         assertThat(SchemaGrammar.finished(done)).isTrue();
         assertThat(SchemaGrammar.feed(done, " ".getBytes())).isEmpty();
+        var number = new SchemaGrammar(compile("{\"type\":\"number\"}"));
+        String digits = "1." + "2".repeat(SchemaGrammar.MAX_NUMBER_BYTES - 3);   // one byte below the cap
+        assertThat(number.complete(feed(number, digits + "3"))).as("a number of exactly the cap").isTrue();
+        assertThat(feed(number, digits + "e")).as("no room left for an exponent digit").isEmpty();
+        assertThat(number.complete(feed(number, "1" + "2".repeat(SchemaGrammar.MAX_NUMBER_BYTES - 3) + "e1")))
+                .isTrue();
         var num = new SchemaGrammar(compile("{\"type\":\"integer\"}"));
         var twelve = feed(num, "12");
         assertThat(num.complete(twelve)).isTrue();
@@ -184,6 +190,26 @@ class SchemaGrammarTest {
         assertThat(feed(g, "<tool_call>\n42 \n</tool_call>")).isEmpty();
         assertThat(feed(g, "<tool_x")).isEmpty();
         assertThat(SchemaGrammar.distance(feed(g, "<tool_call>\n4"))).isEqualTo("\n</tool_call>".length());
+    }
+
+    @org.junit.jupiter.api.Test
+    @org.junit.jupiter.api.Timeout(10)
+    void shouldStayLinearOnSelfReferentialAndExponentialAlternatives() {
+        // an alternative that is itself (through $ref): expanded once, no endless recursion
+        check("{\"$defs\":{\"a\":{\"anyOf\":[{\"$ref\":\"#/$defs/a\"},{\"type\":\"null\"}]}},\"$ref\":\"#/$defs/a\"}",
+                List.of("null"), List.of("1"));
+        // 40 levels, each referring twice to the next: 2^40 paths, 41 distinct nodes
+        var defs = new StringBuilder("{\"$defs\":{");
+        for (int i = 0; i < 40; i++) {
+            defs.append("\"d").append(i).append("\":{\"anyOf\":[{\"$ref\":\"#/$defs/d").append(i + 1)
+                    .append("\"},{\"$ref\":\"#/$defs/d").append(i + 1).append("\"}]},");
+        }
+        defs.append("\"d40\":{\"type\":\"integer\"}},\"$ref\":\"#/$defs/d0\"}");
+        check(defs.toString(), List.of("12"), List.of("\"x\""));
+        // a large minItems is priced by arithmetic, not by a loop per item
+        var g = new SchemaGrammar(compile("{\"type\":\"array\",\"items\":{\"const\":1},\"minItems\":900000}"));
+        assertThat(SchemaGrammar.distance(g.initial())).isEqualTo(2 + 900000 * 2 - 1);
+        assertThat(SchemaGrammar.distance(feed(g, "[1,1"))).isEqualTo(1 + (900000 - 2) * 2);
     }
 
     @Test
