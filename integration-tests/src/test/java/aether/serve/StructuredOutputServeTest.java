@@ -183,6 +183,96 @@ class StructuredOutputServeTest {
                 .as("name is required").isEqualTo(400);
     }
 
+    static final String[] KEYWORDS = {"type", "properties", "required", "items", "prefixItems", "enum", "const",
+        "anyOf", "oneOf", "allOf", "$ref", "$defs", "minItems", "maxItems", "minLength", "maxLength", "minimum",
+        "maximum", "exclusiveMinimum", "additionalProperties", "nullable", "description", "pattern", "not"};
+
+    /** A random schema-like value: mostly keywords with plausible values, sometimes nonsense. */
+    static Object randomSchema(java.util.Random r, int depth) {
+        if (depth > 3 || r.nextInt(6) == 0) {
+            return switch (r.nextInt(6)) {
+                case 0 -> true;
+                case 1 -> java.util.Map.of();
+                case 2 -> java.util.Map.of("type", List.of("string", "integer", "null", "boolean", "array",
+                        "object", "number").get(r.nextInt(7)));
+                case 3 -> java.util.Map.of("$ref", List.of("#", "#/$defs/a", "#/$defs/b", "#/nope", "#x").get(
+                        r.nextInt(5)));
+                case 4 -> java.util.Map.of("enum", List.of(1, "a", List.of(), java.util.Map.of("k", 2)));
+                default -> r.nextInt(3) == 0 ? "junk" : java.util.Map.of("const", r.nextInt(5));
+            };
+        }
+        var m = new java.util.LinkedHashMap<String, Object>();
+        int n = 1 + r.nextInt(4);
+        for (int i = 0; i < n; i++) {
+            String k = KEYWORDS[r.nextInt(KEYWORDS.length)];
+            Object v = switch (k) {
+                case "type" -> r.nextBoolean() ? List.of("string", "integer", "null", "object", "array", "number",
+                        "boolean", "float").get(r.nextInt(8)) : List.of("string", "null");
+                case "properties", "$defs" -> java.util.Map.of("a", randomSchema(r, depth + 1), "b",
+                        randomSchema(r, depth + 1));
+                case "required" -> r.nextBoolean() ? List.of("a") : List.of("a", "b", "c");
+                case "items", "additionalProperties", "not" -> r.nextInt(4) == 0 ? r.nextBoolean()
+                        : randomSchema(r, depth + 1);
+                case "prefixItems", "anyOf", "oneOf", "allOf" -> {
+                    var l = new ArrayList<Object>();
+                    for (int j = r.nextInt(3); j >= 0; j--) {
+                        l.add(randomSchema(r, depth + 1));
+                    }
+                    yield l;
+                }
+                case "enum" -> List.of("x", 3, r.nextInt(9));
+                case "const" -> r.nextBoolean() ? "c" : r.nextInt(100);
+                case "$ref" -> List.of("#", "#/$defs/a", "#/properties/a", "#/$defs/zz").get(r.nextInt(4));
+                case "minimum", "maximum", "exclusiveMinimum" -> r.nextInt(3) == 0 ? 0.5 : r.nextInt(200) - 100;
+                case "nullable" -> r.nextBoolean();
+                case "description" -> "d";
+                case "pattern" -> "^a";
+                default -> r.nextInt(3) == 0 ? -1 : r.nextInt(6);
+            };
+            m.put(k, v);
+        }
+        return m;
+    }
+
+    @Test
+    @Timeout(300)
+    void shouldAnswerRandomSchemasWithAValidDocumentOrA400() throws Exception {
+        var r = new java.util.Random(20261207L);
+        int ok = 0;
+        int refused = 0;
+        int validated = 0;
+        for (int i = 0; i < 300; i++) {
+            String schema = STRICT.writeValueAsString(randomSchema(r, 0));
+            HttpResponse<String> resp = client.post("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\","
+                    + "\"content\":\"x\"}],\"max_tokens\":120,\"seed\":" + i + ",\"response_format\":{\"type\":"
+                    + "\"json_schema\",\"json_schema\":{\"name\":\"r\",\"schema\":" + schema + "}}}");
+            assertThat(resp.statusCode()).as(schema + " -> " + resp.body()).isIn(200, 400);
+            if (resp.statusCode() == 400) {
+                refused++;
+                assertThat(ServerClient.parse(resp.body()).get("error").get("param").asText())
+                        .startsWith("response_format");
+                continue;
+            }
+            ok++;
+            JsonNode choice = ServerClient.parse(resp.body()).get("choices").get(0);
+            if (choice.get("finish_reason").asText().equals("stop")) {
+                JsonNode value = STRICT.readTree(choice.get("message").get("content").asText());
+                Schema validator;
+                try {
+                    validator = REGISTRY.getSchema(STRICT.readTree(schema));
+                } catch (RuntimeException unusable) {
+                    continue;   // nonsense in a part the document never reaches (an unreferenced $defs entry)
+                }
+                assertThat(validator.validate(value)).as("%s: %s", schema, value).isEmpty();
+                validated++;
+            }
+        }
+        assertThat(ok).as("many random schemas are servable").isGreaterThan(50);
+        assertThat(refused).as("and many are not").isGreaterThan(20);
+        assertThat(validated).isGreaterThan(40);
+        assertThat(client.get("/health").statusCode()).isEqualTo(200);
+    }
+
     static String nBody(int n, boolean stream) {
         return "{\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"temperature\":1.0,\"seed\":5,\"n\":" + n
                 + ",\"stream\":" + stream + (stream ? ",\"stream_options\":{\"include_usage\":true}" : "") + "}";
