@@ -78,12 +78,25 @@ public class GrammarSamplerBenchmark {
             fitting[i] = (float) (r.nextGaussian() * 3);
         }
         refused = fitting.clone();
-        // argmax on a fitting token (one that the full mask keeps) or on one that never fits here ("<0x00>")
+        // argmax on a fitting token (one that the full mask keeps) or on an ordinary token it refuses
         List<Integer> allowed = sampler.allowedTokens(4096);
         fitting[allowed.get(allowed.size() / 2)] = 100;
-        refused[tokenizer.encode("\u0001", false, false)[0]] = 100;
+        var fits = new java.util.HashSet<>(allowed);
+        int refusedToken = -1;
+        for (int t = index.order.length - 1; t >= 0 && refusedToken < 0; t--) {
+            if (!fits.contains(index.order[t])) {
+                refusedToken = index.order[t];
+            }
+        }
+        refused[refusedToken] = 100;
         logits = new float[fitting.length];
         plain = new Sampler(SamplerConfig.greedy(), tokenizer.vocabSize());
+        int before = sampler.fullMasks;
+        fullMask();
+        candidate();
+        if (sampler.fullMasks != before + 1) {
+            throw new IllegalStateException("the benchmark's refused/fitting tokens do not take the intended paths");
+        }
     }
 
     @Benchmark
