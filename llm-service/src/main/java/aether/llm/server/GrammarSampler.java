@@ -109,6 +109,14 @@ final class GrammarSampler implements TokenSampler {
             levels[0] = state;
             int dead = Integer.MAX_VALUE;   // prefix length whose state set is empty on the current path
             int fed = 0;                    // levels[0..fed] hold the current path's state sets
+            // inside a plain string most tokens fit: a token of plain ASCII text is priced without parsing it
+            SchemaGrammar.Str str = null;
+            int belowRest = 0;
+            if (state.size() == 1 && state.getFirst().top() instanceof SchemaGrammar.Str s0 && s0.pending() == 0
+                    && s0.escape() == 0 && s0.hex() == 0) {
+                str = s0;
+                belowRest = SchemaGrammar.distance(state) - (Math.max(0, s0.node().minLength - s0.count()) + 1);
+            }
             for (int i = 0; i < order.length; i++) {
                 int t = order[i];
                 byte[] p = index.pieces[t];
@@ -117,6 +125,16 @@ final class GrammarSampler implements TokenSampler {
                     continue;   // starts with a refused prefix
                 }
                 dead = Integer.MAX_VALUE;
+                if (str != null && plainText(p)) {
+                    int chars = str.count() + p.length;
+                    int after = Math.max(0, str.node().minLength - chars) + 1 + belowRest;
+                    if (chars <= str.node().maxLength && (after <= reach || after < distance)) {
+                        allowed[t] = true;
+                        count++;
+                    }
+                    fed = Math.min(fed, common);   // levels past the shared prefix were not computed for this one
+                    continue;
+                }
                 int d = Math.min(common, fed);
                 while (d < p.length) {
                     List<State> s = SchemaGrammar.feed(levels[d], p[d] & 0xff);
@@ -150,6 +168,16 @@ final class GrammarSampler implements TokenSampler {
             }
         }
         return count;
+    }
+
+    /** Printable ASCII other than a quote or a backslash: one character a byte inside a string. */
+    private static boolean plainText(byte[] p) {
+        for (byte b : p) {
+            if (b < 0x20 || b == '"' || b == '\\') {   // bytes >= 0x80 are negative
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Continues from {@code text} as if the sampler had produced it (tests and benchmarks). */

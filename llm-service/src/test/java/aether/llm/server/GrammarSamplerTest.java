@@ -68,6 +68,35 @@ class GrammarSamplerTest {
 
     @Test
     @Timeout(120)
+    void shouldPriceEveryTokenAgainstTheBudgetAsPerTokenChecksDo() throws Exception {
+        SchemaGrammar g = grammar("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\","
+                + "\"minLength\":3,\"maxLength\":6},\"n\":{\"type\":\"integer\"}},\"required\":[\"name\",\"n\"],"
+                + "\"additionalProperties\":false}");
+        for (String prefix : List.of("{\"name\":\"a", "{\"name\":\"abcde", "{\"n\":1,\"name\":\"", "{\"name\":\"ab\\")) {
+            var state = SchemaGrammar.feed(g.initial(), prefix.getBytes(StandardCharsets.UTF_8));
+            int distance = SchemaGrammar.distance(state);
+            for (int left : new int[] {4000, 12, 9, 6}) {
+                GrammarSampler s = sampler(g, SamplerConfig.greedy(), 4096);
+                s.prime(prefix);
+                var expected = new java.util.ArrayList<Integer>();
+                for (int t = 0; t < tokenizer.vocabSize(); t++) {
+                    if (tokenizer.isSpecial(t) || tokenizer.isEndOfGeneration(t) || index.pieces[t].length == 0) {
+                        continue;
+                    }
+                    var next = SchemaGrammar.feed(state, index.pieces[t]);
+                    if (!next.isEmpty() && (SchemaGrammar.distance(next) <= left - 2
+                            || SchemaGrammar.distance(next) < distance)) {
+                        expected.add(t);
+                    }
+                }
+                assertThat(s.allowedTokens(left)).as("after %s with %d tokens left", prefix, left)
+                        .isEqualTo(expected);
+            }
+        }
+    }
+
+    @Test
+    @Timeout(120)
     void shouldEndEveryRandomSampleInAValidDocumentWithinTheBudget() throws Exception {
         SchemaGrammar g = grammar(GrammarSamplerBenchmark.SCHEMA);
         int shortest = SchemaGrammar.distance(g.initial());
