@@ -109,7 +109,7 @@ final class GrammarSampler implements TokenSampler {
             levels[0] = state;
             int dead = Integer.MAX_VALUE;   // prefix length whose state set is empty on the current path
             int fed = 0;                    // levels[0..fed] hold the current path's state sets
-            // inside a plain string most tokens fit: a token of plain ASCII text is priced without parsing it
+            // inside a plain string most tokens fit: a token of plain text is priced without parsing it
             SchemaGrammar.Str str = null;
             int belowRest = 0;
             if (state.size() == 1 && state.getFirst().top() instanceof SchemaGrammar.Str s0 && s0.pending() == 0
@@ -125,9 +125,10 @@ final class GrammarSampler implements TokenSampler {
                     continue;   // starts with a refused prefix
                 }
                 dead = Integer.MAX_VALUE;
-                if (str != null && plainText(p)) {
-                    int chars = str.count() + p.length;
-                    int after = Math.max(0, str.node().minLength - chars) + 1 + belowRest;
+                long text = str == null ? -1 : stringText(p);
+                if (text >= 0) {
+                    int chars = str.count() + (int) (text >>> 8);
+                    int after = (int) (text & 0xff) + Math.max(0, str.node().minLength - chars) + 1 + belowRest;
                     if (chars <= str.node().maxLength && (after <= reach || after < distance)) {
                         allowed[t] = true;
                         count++;
@@ -170,14 +171,57 @@ final class GrammarSampler implements TokenSampler {
         return count;
     }
 
-    /** Printable ASCII other than a quote or a backslash: one character a byte inside a string. */
-    private static boolean plainText(byte[] p) {
-        for (byte b : p) {
-            if (b < 0x20 || b == '"' || b == '\\') {   // bytes >= 0x80 are negative
-                return false;
+    /**
+     * A token read inside a plain string (no escape or character pending): the code points it starts (bits 8 and up)
+     * and the UTF-8 continuation bytes it leaves due (low byte), or -1 when it ends the string, escapes, holds a
+     * control byte or is not UTF-8 (RFC 3629, as {@link SchemaGrammar} checks it); those take the general path.
+     */
+    static long stringText(byte[] p) {
+        int chars = 0;
+        int pending = 0;
+        int lo = 0x80;
+        int hi = 0xbf;
+        for (byte x : p) {
+            int c = x & 0xff;
+            if (pending > 0) {
+                if (c < lo || c > hi) {
+                    return -1;
+                }
+                pending--;
+                lo = 0x80;
+                hi = 0xbf;
+                continue;
+            }
+            if (c < 0x20 || c == '"' || c == '\\') {
+                return -1;
+            }
+            chars++;
+            if (c < 0x80) {
+                continue;
+            }
+            if (c >= 0xc2 && c <= 0xdf) {
+                pending = 1;
+            } else if (c == 0xe0) {
+                pending = 2;
+                lo = 0xa0;
+            } else if (c == 0xed) {
+                pending = 2;
+                hi = 0x9f;
+            } else if (c >= 0xe1 && c <= 0xef) {
+                pending = 2;
+            } else if (c == 0xf0) {
+                pending = 3;
+                lo = 0x90;
+            } else if (c >= 0xf1 && c <= 0xf3) {
+                pending = 3;
+            } else if (c == 0xf4) {
+                pending = 3;
+                hi = 0x8f;
+            } else {
+                return -1;
             }
         }
-        return true;
+        return (long) chars << 8 | pending;
     }
 
     /** Continues from {@code text} as if the sampler had produced it (tests and benchmarks). */

@@ -72,7 +72,8 @@ class GrammarSamplerTest {
         SchemaGrammar g = grammar("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\","
                 + "\"minLength\":3,\"maxLength\":6},\"n\":{\"type\":\"integer\"}},\"required\":[\"name\",\"n\"],"
                 + "\"additionalProperties\":false}");
-        for (String prefix : List.of("{\"name\":\"a", "{\"name\":\"abcde", "{\"n\":1,\"name\":\"", "{\"name\":\"ab\\")) {
+        for (String prefix : List.of("{\"name\":\"a", "{\"name\":\"abcde", "{\"n\":1,\"name\":\"", "{\"name\":\"ab\\",
+                "{\"name\":\"é", "{\"name\":\"abcd€")) {
             var state = SchemaGrammar.feed(g.initial(), prefix.getBytes(StandardCharsets.UTF_8));
             int distance = SchemaGrammar.distance(state);
             for (int left : new int[] {4000, 12, 9, 6}) {
