@@ -125,7 +125,7 @@ final class GrammarSampler implements TokenSampler {
                     continue;   // starts with a refused prefix
                 }
                 dead = Integer.MAX_VALUE;
-                long text = str == null ? -1 : stringText(p);
+                int text = str == null ? -1 : index.stringText[t];
                 if (text >= 0) {
                     int chars = str.count() + (int) (text >>> 8);
                     int after = (int) (text & 0xff) + Math.max(0, str.node().minLength - chars) + 1 + belowRest;

@@ -18,6 +18,8 @@ final class VocabIndex {
     /** {@code shared[i]}: bytes {@code order[i]} has in common with {@code order[i - 1]} (0 for the first). */
     final int[] shared;
     final int longest;
+    /** Per token, {@link GrammarSampler#stringText} of its bytes: how it reads inside a plain string, or -1. */
+    final int[] stringText;
 
     VocabIndex(Tokenizer tokenizer) {
         int n = tokenizer.vocabSize();
@@ -52,5 +54,10 @@ final class VocabIndex {
             }
         }
         longest = longestPiece;
+        stringText = new int[n];
+        for (int id = 0; id < n; id++) {
+            long t = GrammarSampler.stringText(pieces[id]);
+            stringText[id] = t < 0 || t > Integer.MAX_VALUE ? -1 : (int) t;
+        }
     }
 }
