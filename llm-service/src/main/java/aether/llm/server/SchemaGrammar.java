@@ -19,7 +19,7 @@ import java.util.Set;
  * valid: whitespace runs are at most {@link #MAX_BLANKS} bytes, nesting at most {@link #MAX_DEPTH}, numbers at most
  * {@link #MAX_NUMBER_BYTES} bytes with exponents of at most {@link #MAX_EXPONENT_DIGITS} digits, keys of free-form objects have no escapes and at most {@link #MAX_KEY_BYTES} bytes,
  * {@code \}{@code u} escapes never encode surrogates, bounded numbers are integers, {@code enum} and {@code const}
- * values are written compactly. Not thread-safe state is never shared: every method is a pure function of its inputs.
+ * values are written compactly. States are immutable and the grammar holds no mutable state: safe to share.
  */
 public final class SchemaGrammar {
 
