@@ -68,6 +68,27 @@ out.embeddings = {
   model: emb.model,
 };
 
+const schema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', maxLength: 20 },
+    age: { type: 'integer', minimum: 1, maximum: 15 },
+    kind: { enum: ['cat', 'dog', 'bird'] },
+    friends: { type: 'array', items: { type: 'string', maxLength: 10 }, maxItems: 2 },
+  },
+  required: ['name', 'age', 'kind', 'friends'],
+  additionalProperties: false,
+};
+const structured = await client.chat.completions.create({
+  model, messages: [{ role: 'user', content: 'Describe a pet' }], max_tokens: 120, temperature: 1.0, seed: 11, n: 2,
+  response_format: { type: 'json_schema', json_schema: { name: 'pet', strict: true, schema } },
+});
+out.jsonSchema = {
+  schema,
+  choices: structured.choices.map((c) => ({ index: c.index, content: c.message.content, finish: c.finish_reason })),
+  usage: structured.usage,
+};
+
 async function status(fn) {
   try {
     await fn();

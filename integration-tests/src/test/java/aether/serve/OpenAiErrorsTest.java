@@ -85,7 +85,7 @@ class OpenAiErrorsTest {
                 Arguments.of("/v1/completions", "{\"prompt\":\"x\",\"top_p\":1.5}", 400, "top_p"),
                 Arguments.of("/v1/completions", "{\"prompt\":\"x\",\"presence_penalty\":-2.5}", 400,
                         "presence_penalty"),
-                Arguments.of("/v1/completions", "{\"prompt\":\"x\",\"n\":2}", 400, "n"),
+                Arguments.of("/v1/completions", "{\"prompt\":\"x\",\"n\":17}", 400, "n"),
                 Arguments.of("/v1/completions", "{\"prompt\":\"x\",\"best_of\":3}", 400, "best_of"),
                 Arguments.of("/v1/completions", "{\"prompt\":\"x\",\"suffix\":\"end\"}", 400, "suffix"),
                 Arguments.of("/v1/completions", "{\"prompt\":\"x\",\"logprobs\":9}", 400, "logprobs"),
@@ -125,7 +125,9 @@ class OpenAiErrorsTest {
                 Arguments.of("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
                         + "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", 400, "tools"),
                 Arguments.of("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
-                        + "\"response_format\":{\"type\":\"json_schema\"}}", 400, "response_format.type"),
+                        + "\"response_format\":{\"type\":\"json_schema\"}}", 400, "response_format.json_schema"),
+                Arguments.of("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                        + "\"response_format\":{\"type\":\"yaml\"}}", 400, "response_format.type"),
                 Arguments.of("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
                         + "\"max_completion_tokens\":-1}", 400, "max_completion_tokens"),
                 Arguments.of("/v1/chat/completions", "[1,2]", 400, null),

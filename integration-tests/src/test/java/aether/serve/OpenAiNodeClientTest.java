@@ -136,6 +136,21 @@ class OpenAiNodeClientTest {
             }
             assertThat(r.get("emptyEmbeddingStatus").asInt()).isEqualTo(400);
             assertThat(r.get("wrongKeyEmbeddingStatus").asInt()).isEqualTo(401);
+            // json_schema through the official client, n = 2: each choice parses and validates (networknt)
+            JsonNode structured = r.get("jsonSchema");
+            var validator = com.networknt.schema.SchemaRegistry.withDefaultDialect(
+                    com.networknt.schema.SpecificationVersion.DRAFT_2020_12).getSchema(structured.get("schema"));
+            assertThat(structured.get("choices")).hasSize(2);
+            for (int i = 0; i < 2; i++) {
+                JsonNode c = structured.get("choices").get(i);
+                assertThat(c.get("index").asInt()).isEqualTo(i);
+                assertThat(c.get("finish").asText()).isEqualTo("stop");
+                JsonNode doc = ServerClient.parse(c.get("content").asText());
+                assertThat(validator.validate(doc)).as(c.get("content").asText()).isEmpty();
+            }
+            assertThat(structured.get("usage").get("total_tokens").asInt()).isEqualTo(
+                    structured.get("usage").get("prompt_tokens").asInt()
+                            + structured.get("usage").get("completion_tokens").asInt());
 
             assertThat(r.get("wrongKeyStatus").asInt()).isEqualTo(401);
             assertThat(r.get("wrongKeyChatStatus").asInt()).isEqualTo(401);

@@ -24,7 +24,9 @@ public interface GenerationListener {
         /** An end-of-generation token or a stop string. */
         STOP("stop"),
         /** {@code max_tokens} or the context window. */
-        LENGTH("length");
+        LENGTH("length"),
+        /** The output was a tool call (set by the HTTP layer after reading the output, never by the engine). */
+        TOOL_CALLS("tool_calls");
 
         private final String json;
 

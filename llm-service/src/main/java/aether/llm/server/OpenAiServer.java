@@ -124,7 +124,7 @@ public final class OpenAiServer implements AutoCloseable {
         this.settings = settings;
         this.metrics = metrics;
         this.decoder = new RequestDecoder(tokenizer, template, settings.modelId(), engine.contextSize(),
-                settings.maxPromptTokens());
+                settings.maxPromptTokens(), engine.maxConcurrency());
         this.card = card;
         this.embeddings = new EmbeddingsRoute(engine, tokenizer, settings.modelId(), card.pooling(),
                 engine.modelConfig().embeddingLength(), Math.min(settings.maxPromptTokens(), engine.contextSize()),
@@ -528,7 +528,7 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private HttpResponse whole(Decoded d, boolean chat, ClientConnection client, List<List<GeneratedToken>> scores) {
-        int n = d.prompts().size();
+        int n = d.choices();
         var collectors = new java.util.concurrent.CopyOnWriteArrayList<Collector>();
         var handles = new java.util.concurrent.CopyOnWriteArrayList<ServingEngine.Handle>();
         // the client hangs up: stop generating (frees the KV blocks) and stop waiting
@@ -541,8 +541,8 @@ public final class OpenAiServer implements AutoCloseable {
             for (int i = 0; i < n; i++) {
                 var c = new Collector();
                 collectors.add(c);
-                if (d.maxTokens().get(i) == 0) {   // echo only: nothing to generate
-                    c.onFinish(FinishReason.LENGTH, d.prompts().get(i).length, 0);
+                if (d.maxTokens().get(d.promptOf(i)) == 0) {   // echo only: nothing to generate
+                    c.onFinish(FinishReason.LENGTH, d.prompts().get(d.promptOf(i)).length, 0);
                 } else {
                     handles.add(engine.submit(d.request(i), c));
                 }
@@ -579,19 +579,36 @@ public final class OpenAiServer implements AutoCloseable {
         for (int i = 0; i < n; i++) {
             Collector c = collectors.get(i);
             ObjectNode choice = choices.addObject().put("index", i);
+            FinishReason reason = c.reason;
             if (chat) {
-                choice.putObject("message").put("role", "assistant").put("content", c.text.toString());
+                ObjectNode message = choice.putObject("message").put("role", "assistant");
+                ToolCalls.Parsed parsed = d.tools() != null && d.tools().parses()
+                        ? ToolCalls.parse(c.text.toString(), d.tools()) : null;
+                if (parsed != null && !parsed.calls().isEmpty()) {
+                    if (parsed.content() == null) {
+                        message.putNull("content");
+                    } else {
+                        message.put("content", parsed.content());
+                    }
+                    message.set("tool_calls", toolCalls(parsed.calls(), false));
+                    reason = FinishReason.TOOL_CALLS;
+                } else {
+                    message.put("content", c.text.toString());
+                }
                 choice.set("logprobs", d.logprobs() >= 0 ? chatLogprobs(c.tokens) : JSON.nullNode());
             } else {
-                String echo = d.echo() ? (d.promptTexts().get(i) != null ? d.promptTexts().get(i)
-                        : tokenizer.decode(d.prompts().get(i))) : "";
+                int p = d.promptOf(i);
+                String echo = d.echo() ? (d.promptTexts().get(p) != null ? d.promptTexts().get(p)
+                        : tokenizer.decode(d.prompts().get(p))) : "";
                 choice.put("text", echo + c.text);
                 choice.set("logprobs", d.logprobs() < 0 ? JSON.nullNode() : scores != null
-                        ? echoLogprobs(d.prompts().get(i), scores.get(i), c.tokens, echo.length())
+                        ? echoLogprobs(d.prompts().get(p), scores.get(p), c.tokens, echo.length())
                         : completionLogprobs(c.tokens, 0));
             }
-            choice.put("finish_reason", c.reason.json());
-            prompt += c.promptTokens;
+            choice.put("finish_reason", reason.json());
+            if (i % d.n() == 0) {
+                prompt += c.promptTokens;   // a prompt counts once, however many choices answer it
+            }
             completion += c.completionTokens;
         }
         out.set("usage", usage(prompt, completion));
@@ -630,10 +647,10 @@ public final class OpenAiServer implements AutoCloseable {
     // ---- streamed responses (server-sent events)
 
     private HttpResponse stream(Decoded d, boolean chat, List<List<GeneratedToken>> scores) {
-        int n = d.prompts().size();
+        int n = d.choices();
         int capacity = 16;
         for (int i = 0; i < n; i++) {
-            capacity += Math.min(d.maxTokens().get(i), engine.contextSize()) + 4;
+            capacity += Math.min(d.maxTokens().get(d.promptOf(i)), engine.contextSize()) + 4;
         }
         Pair<Pair<BoundedSourceQueue<ByteString>, CompletionStage<Done>>, Source<ByteString, org.apache.pekko.NotUsed>>
                 materialized = Source.<ByteString>queue(capacity)
@@ -646,24 +663,25 @@ public final class OpenAiServer implements AutoCloseable {
                 ObjectNode delta = JSON.objectNode().put("role", "assistant").put("content", "");
                 events.send(events.chunk(i, delta, null, null));
             } else if (d.echo()) {
-                String echo = d.promptTexts().get(i) != null ? d.promptTexts().get(i)
-                        : tokenizer.decode(d.prompts().get(i));
+                int p = d.promptOf(i);
+                String echo = d.promptTexts().get(p) != null ? d.promptTexts().get(p)
+                        : tokenizer.decode(d.prompts().get(p));
                 ObjectNode chunk = events.chunk(i, echo, null, null);
                 if (scores != null) {   // the prompt's tokens and log-probabilities come with the echoed text
                     ((ObjectNode) chunk.get("choices").get(0)).set("logprobs",
-                            echoLogprobs(d.prompts().get(i), scores.get(i), List.of(), echo.length()));
+                            echoLogprobs(d.prompts().get(p), scores.get(p), List.of(), echo.length()));
                 }
                 events.send(chunk);
             }
         }
         try {
             for (int i = 0; i < n; i++) {   // echo only (max_tokens 0) first: no engine thread reports yet
-                if (d.maxTokens().get(i) == 0) {
-                    events.listener(i).onFinish(FinishReason.LENGTH, d.prompts().get(i).length, 0);
+                if (d.maxTokens().get(d.promptOf(i)) == 0) {
+                    events.listener(i).onFinish(FinishReason.LENGTH, d.prompts().get(d.promptOf(i)).length, 0);
                 }
             }
             for (int i = 0; i < n; i++) {
-                if (d.maxTokens().get(i) > 0) {
+                if (d.maxTokens().get(d.promptOf(i)) > 0) {
                     events.handles.add(engine.submit(d.request(i), events.listener(i)));
                 }
             }
@@ -759,16 +777,41 @@ public final class OpenAiServer implements AutoCloseable {
         }
 
         GenerationListener listener(int index) {
+            // with tools the output is held back until it is known to be a call or text, then sent in one delta
+            boolean hold = chat && d.tools() != null && d.tools().parses();
+            var held = new StringBuilder();
+            var heldTokens = new ArrayList<GeneratedToken>();
             return new GenerationListener() {
                 @Override
                 public void onText(String text, List<GeneratedToken> tokens) {
-                    send(chunk(index, text, tokens, null));
+                    if (hold) {
+                        held.append(text);
+                        heldTokens.addAll(tokens);
+                    } else {
+                        send(chunk(index, text, tokens, null));
+                    }
                 }
 
                 @Override
                 public void onFinish(FinishReason reason, int prompt, int completion) {
+                    if (hold) {
+                        ToolCalls.Parsed parsed = ToolCalls.parse(held.toString(), d.tools());
+                        if (parsed.calls().isEmpty()) {
+                            send(chunk(index, held.toString(), heldTokens, null));
+                        } else {
+                            ObjectNode delta = JSON.objectNode();
+                            if (parsed.content() != null) {
+                                delta.put("content", parsed.content());
+                            }
+                            delta.set("tool_calls", toolCalls(parsed.calls(), true));
+                            send(chunk(index, delta, heldTokens, null));
+                            reason = FinishReason.TOOL_CALLS;
+                        }
+                    }
                     send(chunk(index, chat ? null : "", null, reason));
-                    promptTokens += prompt;
+                    if (index % d.n() == 0) {
+                        promptTokens += prompt;   // once per prompt, however many choices answer it
+                    }
                     completionTokens += completion;
                     if (remaining.decrementAndGet() == 0) {
                         end();
@@ -816,6 +859,21 @@ public final class OpenAiServer implements AutoCloseable {
                     + "' does not exist; this server serves '" + settings.modelId() + "'");
         }
         return card.json(id, createdSeconds, engine.contextSize());
+    }
+
+    /** OpenAI's {@code tool_calls} array; in a stream delta each call also carries its {@code index}. */
+    private static ArrayNode toolCalls(List<ToolCalls.Call> calls, boolean delta) {
+        ArrayNode out = JSON.arrayNode();
+        for (int i = 0; i < calls.size(); i++) {
+            ToolCalls.Call c = calls.get(i);
+            ObjectNode call = out.addObject();
+            if (delta) {
+                call.put("index", i);
+            }
+            call.put("id", c.id()).put("type", "function");
+            call.putObject("function").put("name", c.name()).put("arguments", c.arguments());
+        }
+        return out;
     }
 
     private static ObjectNode usage(int prompt, int completion) {

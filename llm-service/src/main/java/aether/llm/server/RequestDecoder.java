@@ -27,6 +27,8 @@ final class RequestDecoder {
     private static final Set<String> COMPLETION = Set.of("prompt", "echo", "suffix", "best_of");
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
     static final int MAX_STOPS = 4;
+    /** Choices per request at most ({@code n}); each is a sequence, so also at most the server's concurrency. */
+    static final int MAX_N = 16;
 
     /**
      * One decoded request.
@@ -34,14 +36,45 @@ final class RequestDecoder {
      * @param prompts      token ids of each prompt (chat: one)
      * @param promptTexts  each prompt's text (for {@code echo}); null entries for token-id prompts
      * @param logprobs     -1 none; else how many alternatives per token (chat: {@code top_logprobs})
+     * @param n            choices per prompt; choice {@code k} answers prompt {@code k / n}
+     * @param tools        the request's tools, null when none
      */
     record Decoded(String model, boolean stream, boolean includeUsage, List<int[]> prompts, List<String> promptTexts,
             List<Integer> maxTokens, List<String> stop, SamplingParams sampling, int logprobs, boolean echo,
-            boolean ignoreEos) {
+            boolean ignoreEos, int n, ToolCalls.Setup tools) {
 
-        GenerationRequest request(int i) {
-            return new GenerationRequest(prompts.get(i), maxTokens.get(i), stop, sampling, logprobs, ignoreEos);
+        /** Choices in the response: {@code n} per prompt. */
+        int choices() {
+            return prompts.size() * n;
         }
+
+        /** The prompt choice {@code k} answers. */
+        int promptOf(int k) {
+            return k / n;
+        }
+
+        /**
+         * The sequence of choice {@code k}. The {@code j}-th choice of a prompt samples with a seed derived from the
+         * request's ({@code j = 0} keeps it, so {@code n: 1} is unchanged), so that choices differ and repeat.
+         */
+        GenerationRequest request(int k) {
+            int j = k % n;
+            SamplingParams p = j == 0 ? sampling : sampling.withSeed(mix(sampling.seed(), j));
+            return new GenerationRequest(prompts.get(k / n), maxTokens.get(k / n), stop, p, logprobs, ignoreEos);
+        }
+
+        Decoded with(SamplingParams p, ToolCalls.Setup t) {
+            return new Decoded(model, stream, includeUsage, prompts, promptTexts, maxTokens, stop, p, logprobs, echo,
+                    ignoreEos, n, t);
+        }
+    }
+
+    /** SplitMix64 of the seed and the choice index. */
+    static long mix(long seed, int choice) {
+        long z = seed + 0x9E3779B97F4A7C15L * choice;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
     }
 
     private final Tokenizer tokenizer;
@@ -50,8 +83,12 @@ final class RequestDecoder {
     private final int contextSize;
     private final int maxPromptTokens;
     private final int vocab;
+    private final int maxSequences;
 
-    RequestDecoder(Tokenizer tokenizer, ChatTemplate template, String modelId, int contextSize, int maxPromptTokens) {
+    /** @param maxSequences sequences one request may run at once (the engine's max concurrency) */
+    RequestDecoder(Tokenizer tokenizer, ChatTemplate template, String modelId, int contextSize, int maxPromptTokens,
+            int maxSequences) {
+        this.maxSequences = maxSequences;
         this.tokenizer = tokenizer;
         this.template = template;
         this.modelId = modelId;
@@ -63,26 +100,36 @@ final class RequestDecoder {
     Decoded chat(JsonNode body) {
         JsonFields f = JsonFields.of(body, "");
         checkKnown(f, CHAT);
-        if (f.has("tools") || f.has("tool_choice") && !"none".equals(f.get("tool_choice").asText())) {
-            throw ApiException.unsupported(f.has("tools") ? "tools" : "tool_choice",
-                    "tool calling is not supported by this server yet");
+        ToolCalls.Setup tools = ToolCalls.decode(f, template);
+        if (f.has("parallel_tool_calls")) {
+            f.optBoolean("parallel_tool_calls", true);   // type-checked; one forced call, or what the model writes
         }
         boolean jsonObject = false;
+        SchemaGrammar grammar = null;
         if (f.has("response_format")) {
             JsonFields rf = JsonFields.of(f.get("response_format"), "response_format");
             String type = rf.requireString("type");
-            if (type.equals("json_object")) {
-                jsonObject = true;
-            } else if (!type.equals("text")) {
-                throw ApiException.unsupported("response_format.type", "response_format '" + type
-                        + "' is not supported by this server yet (supported: text, json_object)");
+            switch (type) {
+                case "json_object" -> jsonObject = true;
+                case "json_schema" -> grammar = new SchemaGrammar(jsonSchema(rf));
+                case "text" -> { }
+                default -> throw ApiException.invalid("response_format.type", "'response_format.type' is '" + type
+                        + "', expected 'text', 'json_object' or 'json_schema'");
             }
+        }
+        if (tools != null && tools.forced()) {
+            if (jsonObject || grammar != null) {
+                throw ApiException.invalid("response_format", "'response_format' " + (jsonObject ? "json_object"
+                        : "json_schema") + " cannot be combined with a forced tool call ('tool_choice')");
+            }
+            grammar = ToolCalls.grammar(tools);
         }
         List<ChatMessage> messages = messages(f);
         String text;
         try {
             synchronized (template) {
-                text = template.render(messages, true);
+                text = tools == null ? template.render(messages, true)
+                        : template.render(messages, true, java.util.Map.of("tools", tools.templateValue()));
             }
         } catch (ChatTemplateException e) {
             throw ApiException.invalid("messages", "the model's chat template rejected the messages: "
@@ -104,13 +151,41 @@ final class RequestDecoder {
         }
         Decoded d = common(f, List.of(checkPrompt(ids, "messages")), java.util.Collections.singletonList(null), max,
                 maxField, logprobs ? top : -1, false);
-        if (!jsonObject) {
-            return d;
-        }
         SamplingParams p = d.sampling();
-        return new Decoded(d.model(), d.stream(), d.includeUsage(), d.prompts(), d.promptTexts(), d.maxTokens(),
-                d.stop(), new SamplingParams(p.temperature(), p.topP(), p.topK(), p.minP(), p.presencePenalty(),
-                        p.frequencyPenalty(), p.seed(), p.logitBias(), true), d.logprobs(), d.echo(), d.ignoreEos());
+        if (grammar != null) {
+            p = p.withGrammar(grammar);
+        } else if (jsonObject) {
+            p = new SamplingParams(p.temperature(), p.topP(), p.topK(), p.minP(), p.presencePenalty(),
+                    p.frequencyPenalty(), p.seed(), p.logitBias(), true);
+        }
+        return d.with(p, tools);
+    }
+
+    /** {@code response_format.json_schema}: {@code name}, optional {@code schema}, {@code strict}, {@code description}. */
+    private static SchemaNode jsonSchema(JsonFields rf) {
+        JsonFields js = JsonFields.of(rf.get("json_schema"), "response_format.json_schema");
+        for (Iterator<Map.Entry<String, JsonNode>> it = js.fields(); it.hasNext(); ) {
+            String k = it.next().getKey();
+            if (!Set.of("name", "schema", "strict", "description").contains(k)) {
+                throw ApiException.invalid("response_format.json_schema." + k, "unrecognized argument "
+                        + "'response_format.json_schema." + k + "' (expected name, schema, strict, description)");
+            }
+        }
+        String name = js.requireString("name");
+        if (!name.matches("[A-Za-z0-9_-]{1,64}")) {
+            throw ApiException.invalid("response_format.json_schema.name", "'response_format.json_schema.name' is '"
+                    + name + "'; expected 1 to 64 letters, digits, '_' or '-'");
+        }
+        js.optBoolean("strict", false);
+        js.optString("description", null);
+        JsonNode schema = js.get("schema");
+        try {
+            return JsonSchemaCompiler.compile(schema == null
+                    ? com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode() : schema);
+        } catch (JsonSchemaCompiler.SchemaException e) {
+            throw ApiException.invalid("response_format.json_schema.schema", "response_format.json_schema.schema: "
+                    + e.getMessage() + " at " + e.pointer);
+        }
     }
 
     Decoded completion(JsonNode body) {
@@ -175,9 +250,14 @@ final class RequestDecoder {
             throw ApiException.notFound("model", "model_not_found", "the model '" + model
                     + "' does not exist; this server serves '" + modelId + "'");
         }
-        if (f.optLong("n", 1L, 1, 128) != 1) {
-            throw ApiException.unsupported("n", "'n' other than 1 is not supported by this server; send separate "
-                    + "requests");
+        int n = (int) (long) f.optLong("n", 1L, 1, Integer.MAX_VALUE);
+        if (n > MAX_N) {
+            throw ApiException.invalid("n", "'n' is " + n + "; this server returns at most " + MAX_N + " choices");
+        }
+        if (n > 1 && (long) n * prompts.size() > maxSequences) {
+            throw ApiException.invalid("n", "'n' of " + n + (prompts.size() > 1 ? " for " + prompts.size()
+                    + " prompts" : "") + " asks for " + (long) n * prompts.size() + " sequences; this server runs at "
+                    + "most " + maxSequences + " at once (--max-concurrency)");
         }
         boolean stream = f.optBoolean("stream", false);
         boolean includeUsage = false;
@@ -216,7 +296,7 @@ final class RequestDecoder {
         var sampling = new SamplingParams(temperature, topP, topK, minP, presence, frequency, seed, logitBias(f),
                 false);
         return new Decoded(model, stream, includeUsage, prompts, texts, maxTokens, stops(f), sampling, logprobs,
-                echo, f.optBoolean("ignore_eos", false));
+                echo, f.optBoolean("ignore_eos", false), n, null);
     }
 
     private static void checkKnown(JsonFields f, Set<String> specific) {
@@ -300,10 +380,27 @@ final class RequestDecoder {
             String p = path + ".tool_calls[" + i + "]";
             JsonFields c = JsonFields.of(calls.get(i), p);
             JsonFields fn = JsonFields.of(c.get("function"), p + ".function");
+            String arguments = fn.optString("arguments", "{}");
             out.add(new ChatMessage.ToolCall(c.optString("id", null), fn.requireString("name"),
-                    fn.optString("arguments", "{}")));
+                    argumentsValue(arguments)));
         }
         return out;
+    }
+
+    /**
+     * OpenAI clients send arguments as a JSON text; Hugging Face templates expect a mapping (they {@code tojson} it),
+     * so an object text is passed as a map, anything else as the text.
+     */
+    private static Object argumentsValue(String arguments) {
+        try {
+            JsonNode node = new com.fasterxml.jackson.databind.ObjectMapper().readTree(arguments);
+            if (node != null && node.isObject()) {
+                return new com.fasterxml.jackson.databind.ObjectMapper().convertValue(node, java.util.LinkedHashMap.class);
+            }
+        } catch (java.io.IOException e) {
+            // not JSON: the template gets the text as it came
+        }
+        return arguments;
     }
 
     private List<String> stops(JsonFields f) {

@@ -15,9 +15,12 @@ import java.util.Map;
  * @param seed             the sampler's seed; with the same seed and request the output repeats across restarts
  * @param logitBias        token id → bias added to its logit (-100 bans, 100 forces)
  * @param jsonObject       constrain the output to one JSON object ({@code response_format: json_object})
+ * @param grammar          null, or the grammar the output must follow ({@code response_format: json_schema}, a
+ *                         forced tool call)
  */
 public record SamplingParams(double temperature, double topP, int topK, double minP, double presencePenalty,
-        double frequencyPenalty, long seed, Map<Integer, Double> logitBias, boolean jsonObject) {
+        double frequencyPenalty, long seed, Map<Integer, Double> logitBias, boolean jsonObject,
+        SchemaGrammar grammar) {
 
     public static final SamplingParams GREEDY = new SamplingParams(0, 1, 0, 0, 0, 0, 0, Map.of(), false);
 
@@ -27,6 +30,24 @@ public record SamplingParams(double temperature, double topP, int topK, double m
                     + topK + ", min_p " + minP);
         }
         logitBias = Map.copyOf(logitBias);
+    }
+
+    /** Without a grammar. */
+    public SamplingParams(double temperature, double topP, int topK, double minP, double presencePenalty,
+            double frequencyPenalty, long seed, Map<Integer, Double> logitBias, boolean jsonObject) {
+        this(temperature, topP, topK, minP, presencePenalty, frequencyPenalty, seed, logitBias, jsonObject, null);
+    }
+
+    /** This with another seed (the choices of an {@code n > 1} request). */
+    public SamplingParams withSeed(long newSeed) {
+        return new SamplingParams(temperature, topP, topK, minP, presencePenalty, frequencyPenalty, newSeed, logitBias,
+                jsonObject, grammar);
+    }
+
+    /** This with a grammar instead of any JSON constraint. */
+    SamplingParams withGrammar(SchemaGrammar g) {
+        return new SamplingParams(temperature, topP, topK, minP, presencePenalty, frequencyPenalty, seed, logitBias,
+                false, g);
     }
 
     public boolean greedy() {

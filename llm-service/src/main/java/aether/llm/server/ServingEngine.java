@@ -136,6 +136,11 @@ public final class ServingEngine implements AutoCloseable {
         return model.config();
     }
 
+    /** Sequences in the running batch at most. */
+    public int maxConcurrency() {
+        return settings.maxConcurrency();
+    }
+
     public boolean isRunning() {
         return running && thread.isAlive();
     }

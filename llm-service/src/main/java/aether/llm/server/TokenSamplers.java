@@ -25,6 +25,7 @@ final class TokenSamplers {
     static TokenSampler.Factory standard(int contextSize, Tokenizer tokenizer) {
         return new TokenSampler.Factory() {
             private byte[][] pieces;
+            private VocabIndex index;
             private SamplingWorkspace workspace;
             private int workspaceVocab;
 
@@ -41,6 +42,15 @@ final class TokenSamplers {
                         1f, (float) p.presencePenalty(), (float) p.frequencyPenalty(), penalties ? contextSize : 0,
                         bias, p.seed());
                 Sampler sampler = new Sampler(config, workspace);
+                if (p.grammar() != null) {
+                    if (tokenizer == null) {
+                        throw new IllegalStateException("constrained output needs the tokenizer");
+                    }
+                    if (index == null) {
+                        index = new VocabIndex(tokenizer);
+                    }
+                    return new GrammarSampler(sampler, tokenizer, index, p.grammar(), budget);
+                }
                 TokenSampler plain = (logits, offset, v) -> {
                     int token = sampler.sample(logits, offset);
                     sampler.accept(token);
