@@ -77,6 +77,7 @@ public final class AetherNode implements AutoCloseable {
     public static AetherNode start(Config config) {
         NodeSettings settings = NodeSettings.from(config);
         NodeMetrics.Settings metricsSettings = NodeMetrics.Settings.from(config);
+        metricsSettings.checkPortFree();
         int udpPort = settings.transport() == Transport.IPC ? 0
                 : settings.udpPort() != 0 ? settings.udpPort() : freeUdpPort(settings.udpHost());
         TransferSettings transfer = new TransferSettings(settings.transport(), settings.ipcStream(),
@@ -120,7 +121,9 @@ public final class AetherNode implements AutoCloseable {
             try {
                 metrics = NodeMetrics.start(system, metricsSettings, parts.memory(), parts.scheduler());
             } catch (RuntimeException e) {
-                // a taken port ends the start: an operator who asked for metrics should not get a node without them
+                // a taken port ends the start: an operator who asked for metrics should not get a node without them.
+                // Logged too: with exit-jvm on (./aether node), terminating may end the JVM before the caller reports.
+                LOG.error("node {}: {}", parts.nodeId(), e.getMessage());
                 system.terminate();
                 awaitTermination(system, Duration.ofSeconds(30));
                 exchange.close();

@@ -9,6 +9,8 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -62,13 +64,40 @@ public final class NodeMetrics {
             return port != 0;
         }
 
+        /**
+         * Fails now, before the node starts anything, when the port is taken: a node stopping on a failed bind later
+         * would exit through coordinated shutdown ({@code exit-jvm}) before its caller could say why. The bind at
+         * start still checks again (another process may take the port in between).
+         *
+         * @throws IllegalStateException naming the port and how to choose another
+         */
+        public void checkPortFree() {
+            if (!enabled()) {
+                return;
+            }
+            try (ServerSocket probe = new ServerSocket()) {
+                probe.setReuseAddress(true);       // as the real bind: a port in TIME_WAIT is free
+                probe.bind(new InetSocketAddress(host, port));
+            } catch (IOException e) {
+                throw portTaken(this, e);
+            }
+        }
+
         /** Reads {@code aether.node.metrics}; an empty host means the node's {@code aether.node.host}. */
         public static Settings from(Config config) {
             try {
                 Config metrics = config.getConfig("aether.node.metrics");
                 String host = metrics.getString("host");
-                return new Settings(host.isBlank() ? config.getString("aether.node.host") : host,
-                        metrics.getInt("port"), metrics.getDuration("timeout"));
+                Object port = metrics.getValue("port").unwrapped();
+                int number;
+                try {      // an environment variable arrives as a string: name the setting, not "env variables"
+                    number = port instanceof Number n ? n.intValue() : Integer.parseInt(String.valueOf(port).trim());
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException(("aether.node.metrics.port (or AETHER_METRICS_PORT): '%s' "
+                            + "(expected: 0 for no endpoint, or a port 1..65535)").formatted(port), e);
+                }
+                return new Settings(host.isBlank() ? config.getString("aether.node.host") : host, number,
+                        metrics.getDuration("timeout"));
             } catch (ConfigException e) {
                 throw new IllegalArgumentException("node configuration: " + e.getMessage(), e);
             }
@@ -89,11 +118,14 @@ public final class NodeMetrics {
             throw new IllegalStateException("metrics endpoint %s:%d: interrupted while binding"
                     .formatted(settings.host(), settings.port()), e);
         } catch (ExecutionException | TimeoutException e) {
-            Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
-            throw new IllegalStateException(("metrics port %d on %s cannot be bound (in use by another process?): "
-                    + "%s (expected: a free port in aether.node.metrics.port / --metrics-port, or 0 for no metrics "
-                    + "endpoint)").formatted(settings.port(), settings.host(), rootMessage(cause)), cause);
+            throw portTaken(settings, e instanceof ExecutionException ? e.getCause() : e);
         }
+    }
+
+    private static IllegalStateException portTaken(Settings settings, Throwable cause) {
+        return new IllegalStateException(("metrics port %d on %s cannot be bound (in use by another process?): "
+                + "%s (expected: a free port in aether.node.metrics.port / --metrics-port / AETHER_METRICS_PORT, or 0 "
+                + "for no metrics endpoint)").formatted(settings.port(), settings.host(), rootMessage(cause)), cause);
     }
 
     /**

@@ -155,10 +155,11 @@ final class NodeStateCollector implements MultiCollector {
                         + "counted in segments per worker queue)", point(s.runningJobs().size())));
         out.add(gauge("aether_scheduler_segments_queued", "Segments waiting in the workers' queues, over all workers",
                 point(queuedSegments)));
-        out.add(gauge("aether_scheduler_worker_queue_depth", "Segments waiting in each worker's queue", queued));
+        out.add(gauge("aether_scheduler_worker_queue_depth",
+                "Segments of this node's scheduler waiting in each worker's queue", queued));
         out.add(gauge("aether_scheduler_worker_running_segments", "Segments running on each worker", running));
         var perWorker = CounterSnapshot.builder().name("aether_scheduler_worker_segments_completed")
-                .help("Segments each worker completed");
+                .help("Segments each worker completed for this node's scheduler (workers serve every scheduler)");
         completed.forEach(perWorker::dataPoint);
         out.add(perWorker.build());
         out.add(counter("aether_scheduler_jobs_completed", "Jobs answered with JobCompleted", s.jobsCompleted()));

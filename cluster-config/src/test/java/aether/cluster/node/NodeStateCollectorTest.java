@@ -43,7 +43,8 @@ class NodeStateCollectorTest {
         long start = System.nanoTime();
         CompletableFuture<String> text = CompletableFuture.supplyAsync(() -> write(registry));
         MemoryManager.GetState get = memory.expectMessageClass(MemoryManager.GetState.class);
-        get.replyTo().tell(new MemoryState(List.of(new MemoryState.LocationState(Location.device(1), 1000, 600, 100, 2)),
+        var device = new MemoryState.LocationState(Location.device(1), 1000, 600, 100, 2);
+        get.replyTo().tell(new MemoryState(List.of(device),
                 2, 5, 0, 0, 0, 0, 0, 0, 1, 4096, 3, 7)
                 .withTotals(new MemoryState.BufferTotals(900, 1, 0, 0, 1, 600, 1, 300, 0, 0)));
         silentScheduler.expectMessageClass(JobCommand.GetSchedulerState.class);    // asked, never answers
