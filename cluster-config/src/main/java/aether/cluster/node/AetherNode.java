@@ -52,9 +52,14 @@ public final class AetherNode implements AutoCloseable {
     private final NodeGuardian.Started started;
     private final int udpPort;
     private final CompletableFuture<Void> up;
+    private final NodeMetrics.Settings metricsSettings;
+    private final NodeMetrics metrics;
 
     private AetherNode(NodeSettings settings, ActorSystem<NodeGuardian.Command> system, ExchangeNode exchange,
-            NodeGuardian.Started started, int udpPort, CompletableFuture<Void> up) {
+            NodeGuardian.Started started, int udpPort, CompletableFuture<Void> up, NodeMetrics.Settings metricsSettings,
+            NodeMetrics metrics) {
+        this.metricsSettings = metricsSettings;
+        this.metrics = metrics;
         this.settings = settings;
         this.system = system;
         this.exchange = exchange;
@@ -71,6 +76,8 @@ public final class AetherNode implements AutoCloseable {
      */
     public static AetherNode start(Config config) {
         NodeSettings settings = NodeSettings.from(config);
+        NodeMetrics.Settings metricsSettings = NodeMetrics.Settings.from(config);
+        metricsSettings.checkPortFree();
         int udpPort = settings.transport() == Transport.IPC ? 0
                 : settings.udpPort() != 0 ? settings.udpPort() : freeUdpPort(settings.udpHost());
         TransferSettings transfer = new TransferSettings(settings.transport(), settings.ipcStream(),
@@ -109,7 +116,24 @@ public final class AetherNode implements AutoCloseable {
             exchange.close();      // idempotent: normally closed in coordinated shutdown already
             parts.store().close();
         });
-        AetherNode node = new AetherNode(settings, system, exchange, parts, udpPort, up);
+        NodeMetrics metrics = null;
+        if (metricsSettings.enabled()) {
+            try {
+                metrics = NodeMetrics.start(system, metricsSettings, parts.memory(), parts.scheduler());
+            } catch (RuntimeException e) {
+                // a taken port ends the start: an operator who asked for metrics should not get a node without them.
+                // Logged too: with exit-jvm on (./aether node), terminating may end the JVM before the caller reports.
+                LOG.error("node {}: {}", parts.nodeId(), e.getMessage());
+                system.terminate();
+                awaitTermination(system, Duration.ofSeconds(30));
+                exchange.close();
+                throw e;
+            }
+            NodeMetrics bound = metrics;
+            CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseServiceUnbind(), "aether-metrics-unbind",
+                    () -> bound.unbind().thenApply(ignored -> Done.getInstance()));
+        }
+        AetherNode node = new AetherNode(settings, system, exchange, parts, udpPort, up, metricsSettings, metrics);
         node.join();
         return node;
     }
@@ -147,10 +171,22 @@ public final class AetherNode implements AutoCloseable {
 
     /** One line that says the node is ready: its address, roles, workers and where it receives tensors. */
     public String readyLine() {
-        return "aether node up: %s roles=%s cpu-workers=%d cpu-threads=%d transport=%s aeron-dir=%s udp=%s"
+        return "aether node up: %s roles=%s cpu-workers=%d cpu-threads=%d transport=%s aeron-dir=%s udp=%s metrics=%s"
                 .formatted(started.nodeId(), settings.roles(), settings.cpuWorkers(), settings.cpuThreads(),
                         settings.transport().name().toLowerCase(java.util.Locale.ROOT), exchange.aeronDirectory(),
-                        udpPort == 0 ? "off" : settings.udpHost() + ":" + udpPort);
+                        udpPort == 0 ? "off" : settings.udpHost() + ":" + udpPort,
+                        metrics == null ? "off" : "http://%s:%d/metrics".formatted(metricsSettings.host(),
+                                metrics.port()));
+    }
+
+    /** The Prometheus endpoint's port, 0 when it is off ({@code aether.node.metrics.port = 0}). */
+    public int metricsPort() {
+        return metrics == null ? 0 : metrics.port();
+    }
+
+    /** The endpoint, or null when it is off: {@link NodeMetrics#scrape()} reads the metrics without HTTP. */
+    public NodeMetrics metrics() {
+        return metrics;
     }
 
     public String nodeId() {

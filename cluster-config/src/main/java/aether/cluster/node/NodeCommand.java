@@ -27,6 +27,7 @@ import picocli.CommandLine.Option;
         footer = {"", "Examples:",
                 "  start a cluster:    ./aether node --host 127.0.0.1 --port 25520",
                 "  join it:            ./aether node --port 25521 --seed 127.0.0.1:25520",
+                "  with metrics:       ./aether node --metrics-port 9464   (then curl http://127.0.0.1:9464/metrics)",
                 "  submit a job to it: scripts/example examples/ClusterJob.java 127.0.0.1:25520"})
 public final class NodeCommand implements Callable<Integer> {
 
@@ -54,6 +55,9 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--transport", paramLabel = "auto|ipc|udp", description = "How tensor bytes move between nodes: auto = Aeron IPC (shared memory) with nodes on this host, UDP with others (default auto).")
     String transport;
 
+    @Option(names = "--metrics-port", paramLabel = "N", description = "Serve Prometheus metrics at http://HOST:N/metrics (memory manager, scheduler); 0 = off (default 0, env AETHER_METRICS_PORT).")
+    Integer metricsPort;
+
     @Option(names = "--config", paramLabel = "FILE", description = "A HOCON file with aether.* and pekko.* settings.")
     Path configFile;
 
@@ -79,6 +83,9 @@ public final class NodeCommand implements Callable<Integer> {
         if (cpuWorkers != null) {
             overrides.put("aether.node.cpu-workers", cpuWorkers);
         }
+        if (metricsPort != null) {
+            overrides.put("aether.node.metrics.port", metricsPort);
+        }
         if (transport != null) {
             overrides.put("aether.exchange.transport", transport);
         }
@@ -88,6 +95,7 @@ public final class NodeCommand implements Callable<Integer> {
         try {
             Config config = NodeConfig.load(overrides, configFile);
             NodeSettings.from(config);     // report a bad setting before anything starts
+            NodeMetrics.Settings.from(config);
             node = AetherNode.start(config);
         } catch (IllegalArgumentException | IllegalStateException e) {
             err.println("aether node: " + e.getMessage());

@@ -332,7 +332,39 @@ public final class BufferRegistry {
                     pinnedBytesAt(budget.location()), count));
         }
         return new MemoryState(states, buffers.size(), evictions, hits, misses, prefetches, droppedHints,
-                invalidations, refusedRequests);
+                invalidations, refusedRequests).withTotals(totals());
+    }
+
+    /** Every buffer counted once by residency, and the pinned ones: one pass over the registry. */
+    private MemoryState.BufferTotals totals() {
+        long registered = 0;
+        int pinned = 0;
+        int hostOnly = 0, deviceOnly = 0, both = 0, unmapped = 0;
+        long hostOnlyBytes = 0, deviceOnlyBytes = 0, bothBytes = 0, unmappedBytes = 0;
+        for (BufferRecord buffer : buffers.values()) {
+            long size = buffer.sizeBytes();
+            registered += size;
+            if (buffer.pinned()) {
+                pinned++;
+            }
+            boolean host = buffer.residentAt(Location.HOST);
+            boolean device = buffer.residency().size() > (host ? 1 : 0);
+            if (host && device) {
+                both++;
+                bothBytes += size;
+            } else if (host) {
+                hostOnly++;
+                hostOnlyBytes += size;
+            } else if (device) {
+                deviceOnly++;
+                deviceOnlyBytes += size;
+            } else {
+                unmapped++;
+                unmappedBytes += size;
+            }
+        }
+        return new MemoryState.BufferTotals(registered, pinned, hostOnly, hostOnlyBytes, deviceOnly, deviceOnlyBytes,
+                both, bothBytes, unmapped, unmappedBytes);
     }
 
     /**

@@ -60,6 +60,21 @@ class BufferRegistryTest {
     }
 
     @Test
+    void shouldCountEveryBufferOnceByResidencyInTheSnapshotTotals() {
+        BufferRegistry registry = registry(1000);
+        registry.register(A, 100, WEIGHT, Set.of(HOST));
+        granted(registry.allocate(A, WEIGHT, 100, GPU, false));       // A: host and device
+        granted(registry.allocate(B, ACTIVATION, 200, GPU, false));  // B: device only
+        registry.register(C, 400, WEIGHT, Set.of());                 // C: not mapped anywhere
+        registry.register(D, 800, ACTIVATION, Set.of(HOST));         // D: host only
+        registry.pin(B);
+
+        MemoryState.BufferTotals totals = registry.snapshot().totals();
+
+        assertThat(totals).isEqualTo(new MemoryState.BufferTotals(1500, 1, 1, 800, 1, 200, 1, 100, 1, 400));
+    }
+
+    @Test
     void shouldFreeDeviceCopiesThatHaveAnotherCopyOrAFileBehindThem() {
         BufferRegistry registry = registry(1000);
         registry.register(A, 400, WEIGHT, Set.of(HOST));              // mapped weight, uploaded below

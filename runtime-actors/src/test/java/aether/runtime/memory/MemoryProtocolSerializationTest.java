@@ -80,7 +80,9 @@ class MemoryProtocolSerializationTest {
                 invalidate,
                 new MemoryState(List.of(new MemoryState.LocationState(Location.HOST, Long.MAX_VALUE, 10, 0, 1),
                         new MemoryState.LocationState(GPU, 100, 90, 50, 3)), 4, 1, 2, 3, 4, 5, 6, 7),
-                new MemoryState(List.of(), 0, 0, 0, 0, 0, 0, 0, 0, 2, 1L << 40, 3, 4));
+                new MemoryState(List.of(), 0, 0, 0, 0, 0, 0, 0, 0, 2, 1L << 40, 3, 4),
+                new MemoryState(List.of(), 4, 0, 0, 0, 0, 0, 0, 0).withTotals(
+                        new MemoryState.BufferTotals(1L << 41, 1, 1, 10, 1, 20, 1, 1L << 41, 1, 0)));
     }
 
     static Stream<Object> everyMessage() {
