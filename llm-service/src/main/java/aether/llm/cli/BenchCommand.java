@@ -105,8 +105,10 @@ public final class BenchCommand implements Callable<Integer> {
             modelOptions.engineOptions(1);
             long commandStart = System.currentTimeMillis();
             long openStart = System.nanoTime();
+            long cpuStart = processCpuNanos();
             try (LoadedModel m = modelOptions.open(1, err)) {
                 long openNanos = System.nanoTime() - openStart;
+                long openCpu = processCpuNanos();
                 InferenceModel model = m.model();
                 Optional<ProcessMemory> afterLoad = ProcessMemory.read();
                 int needed = Math.max(promptTokens, genTokens);
@@ -119,9 +121,10 @@ public final class BenchCommand implements Callable<Integer> {
                 int vocab = model.config().vocabSize();
                 float[] logits = new float[vocab];
                 long firstTokenNanos = generate(model, 1, Math.max(bos, 0), random, logits);
+                long firstCpu = processCpuNanos();
                 Optional<ProcessMemory> afterFirstToken = ProcessMemory.read();
                 var startup = new Startup(processStartMillis(), jvmStartMillis(), commandStart, openNanos,
-                        firstTokenNanos);
+                        firstTokenNanos, cpuStart < 0 ? -1 : openCpu - cpuStart, cpuStart < 0 ? -1 : firstCpu - openCpu);
                 // warm-up (untimed): one whole prompt test and a few decode steps, so the JIT has compiled the
                 // paths the timed runs take (llama-bench warms up less, but has no JIT)
                 if (promptTokens > 0) {
@@ -303,6 +306,12 @@ public final class BenchCommand implements Callable<Integer> {
         return ProcessHandle.current().info().startInstant().map(java.time.Instant::toEpochMilli).orElse(-1L);
     }
 
+    /** CPU time of the whole process (all threads: the JIT compilers' too), or -1 where the JVM does not say. */
+    private static long processCpuNanos() {
+        return java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                instanceof com.sun.management.OperatingSystemMXBean os ? os.getProcessCpuTime() : -1;
+    }
+
     private static long jvmStartMillis() {
         return java.lang.management.ManagementFactory.getRuntimeMXBean().getStartTime();
     }
@@ -312,20 +321,24 @@ public final class BenchCommand implements Callable<Integer> {
      * start, from there to this command, the model's open (mapping, metadata, tokenizer, architecture), and the first
      * token (one decode step of a 1-token prompt into an empty sequence: it builds and compiles the decode graph,
      * repacks the weights that need it and runs with whatever the JIT has compiled so far). Epoch milliseconds for
-     * the instants (-1 where unknown), nanoseconds for the durations.
+     * the instants (-1 where unknown), nanoseconds for the durations. The CPU times (all threads of the process,
+     * the JIT compiler threads included; -1 where unknown) do not depend on how busy the machine is, which the wall
+     * times do: on a quiet machine of n cores the wall time is at least CPU time / n.
      */
-    record Startup(long processStart, long jvmStart, long commandStart, long openNanos, long firstTokenNanos) {
+    record Startup(long processStart, long jvmStart, long commandStart, long openNanos, long firstTokenNanos,
+            long openCpuNanos, long firstTokenCpuNanos) {
 
         long loadToFirstTokenMillis() {
             return Math.round((openNanos + firstTokenNanos) / 1e6);
         }
 
         void print(PrintWriter out) {
-            out.printf(Locale.ROOT, "start-up: process to JVM %s, JVM to command %d ms, model open %.0f ms, first "
-                    + "token %.0f ms (1-token prompt: builds the decode graph, repacks weights, runs unwarmed); load to "
-                    + "first token %d ms%s%n", processStart < 0 ? "unknown" : (jvmStart - processStart) + " ms",
-                    commandStart - jvmStart, openNanos / 1e6, firstTokenNanos / 1e6, loadToFirstTokenMillis(),
-                    loadToFirstTokenMillis() < 1000 ? " (< 1 s)" : " (over 1 s)");
+            out.printf(Locale.ROOT, "start-up: process to JVM %s, JVM to command %d ms, model open %.0f ms (CPU %.0f "
+                    + "ms), first token %.0f ms (CPU %.0f ms; 1-token prompt: builds the decode graph, repacks weights, "
+                    + "runs unwarmed); load to first token %d ms%s%n",
+                    processStart < 0 ? "unknown" : (jvmStart - processStart) + " ms", commandStart - jvmStart,
+                    openNanos / 1e6, openCpuNanos / 1e6, firstTokenNanos / 1e6, firstTokenCpuNanos / 1e6,
+                    loadToFirstTokenMillis(), loadToFirstTokenMillis() < 1000 ? " (< 1 s)" : " (over 1 s)");
         }
 
         void json(ObjectNode node) {
@@ -333,6 +346,8 @@ public final class BenchCommand implements Callable<Integer> {
             node.put("jvmToCommandMillis", commandStart - jvmStart);
             node.put("openMillis", openNanos / 1e6);
             node.put("firstTokenMillis", firstTokenNanos / 1e6);
+            node.put("openCpuMillis", openCpuNanos / 1e6);
+            node.put("firstTokenCpuMillis", firstTokenCpuNanos / 1e6);
             node.put("loadToFirstTokenMillis", loadToFirstTokenMillis());
         }
     }
