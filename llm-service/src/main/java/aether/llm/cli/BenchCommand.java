@@ -3,6 +3,7 @@ package aether.llm.cli;
 import aether.llm.engine.InferenceModel;
 import aether.llm.engine.InferenceModel.BatchEntry;
 import aether.llm.engine.LoadedModel;
+import aether.llm.engine.PagedInferenceModel;
 import aether.llm.engine.Sequence;
 import aether.llm.engine.cuda.CudaInferenceModel;
 import aether.llm.gguf.GgufFile;
@@ -15,6 +16,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -102,8 +104,14 @@ public final class BenchCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--bandwidth-mib " + bandwidthMib + " (expected 16+)");
             }
             modelOptions.engineOptions(1);
+            long commandStart = System.currentTimeMillis();
+            long openStart = System.nanoTime();
+            long cpuStart = processCpuNanos();
             try (LoadedModel m = modelOptions.open(1, err)) {
+                long openNanos = System.nanoTime() - openStart;
+                long openCpu = processCpuNanos();
                 InferenceModel model = m.model();
+                Optional<ProcessMemory> afterLoad = ProcessMemory.read();
                 int needed = Math.max(promptTokens, genTokens);
                 if (needed > model.contextSize()) {
                     throw new IllegalArgumentException("a test of " + needed + " tokens does not fit the context of "
@@ -113,6 +121,11 @@ public final class BenchCommand implements Callable<Integer> {
                 var random = new SplittableRandom(42);
                 int vocab = model.config().vocabSize();
                 float[] logits = new float[vocab];
+                long firstTokenNanos = generate(model, 1, Math.max(bos, 0), random, logits);
+                long firstCpu = processCpuNanos();
+                Optional<ProcessMemory> afterFirstToken = ProcessMemory.read();
+                var startup = new Startup(processStartMillis(), jvmStartMillis(), commandStart, openNanos,
+                        firstTokenNanos, cpuStart < 0 ? -1 : openCpu - cpuStart, cpuStart < 0 ? -1 : firstCpu - openCpu);
                 // warm-up (untimed): one whole prompt test and a few decode steps, so the JIT has compiled the
                 // paths the timed runs take (llama-bench warms up less, but has no JIT)
                 if (promptTokens > 0) {
@@ -131,6 +144,8 @@ public final class BenchCommand implements Callable<Integer> {
                     long ns = generate(model, genTokens, bos, random, logits);
                     tg[r] = genTokens * 1e9 / ns;
                 }
+                // before the bandwidth probe, whose buffer would count as resident too
+                var memory = new Memory(fileBytes(m), kvBytes(model), afterLoad, afterFirstToken, ProcessMemory.read());
                 int threads = modelOptions.threads > 0 ? modelOptions.threads : Runtime.getRuntime().availableProcessors();
                 MemoryBandwidth.Result bw;
                 long weightBytes;
@@ -153,9 +168,11 @@ public final class BenchCommand implements Callable<Integer> {
                 Rates tgRates = new Rates(tg);
                 double roofline = tg.length == 0 ? 0 : weightBytes * tgRates.mean() / (bw.readGBs() * 1e9);
                 if (json) {
-                    out.println(json(m, threads, ppRates, tgRates, bw, weightBytes, roofline));
+                    out.println(json(m, threads, ppRates, tgRates, bw, weightBytes, roofline, startup, memory));
                 } else {
                     table(out, m, threads, ppRates, tgRates, bw, weightBytes, roofline);
+                    startup.print(out);
+                    memory.print(out);
                 }
                 out.flush();
                 return 0;
@@ -255,7 +272,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private String json(LoadedModel m, int threads, Rates pp, Rates tg, MemoryBandwidth.Result bw, long weightBytes,
-            double roofline) {
+            double roofline, Startup startup, Memory memory) {
         var mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
         ObjectNode root = mapper.createObjectNode();
         root.put("model", m.path().toString());
@@ -282,6 +299,8 @@ public final class BenchCommand implements Callable<Integer> {
         if (tg.samples().length > 0) {
             root.put("rooflineFraction", roofline);
         }
+        startup.json(root.putObject("startup"));
+        memory.json(root.putObject("memory"));
         try {
             return mapper.writeValueAsString(root);
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
@@ -298,4 +317,112 @@ public final class BenchCommand implements Callable<Integer> {
         }
     }
 
+    /** Bytes of the model's KV pool, or -1 for an engine that does not say. */
+    private static long kvBytes(InferenceModel model) {
+        return model instanceof PagedInferenceModel p ? p.kvCacheBytes() : -1;
+    }
+
+    private static long processStartMillis() {
+        return ProcessHandle.current().info().startInstant().map(java.time.Instant::toEpochMilli).orElse(-1L);
+    }
+
+    /** CPU time of the whole process (all threads: the JIT compilers' too), or -1 where the JVM does not say. */
+    private static long processCpuNanos() {
+        return java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                instanceof com.sun.management.OperatingSystemMXBean os ? os.getProcessCpuTime() : -1;
+    }
+
+    private static long jvmStartMillis() {
+        return java.lang.management.ManagementFactory.getRuntimeMXBean().getStartTime();
+    }
+
+    /**
+     * Where start-up time goes: from the process's start (the launcher script, which {@code exec}s the JVM) to the JVM's
+     * start, from there to this command, the model's open (mapping, metadata, tokenizer, architecture), and the first
+     * token (one decode step of a 1-token prompt into an empty sequence: it builds and compiles the decode graph,
+     * repacks the weights that need it and runs with whatever the JIT has compiled so far). Epoch milliseconds for
+     * the instants (-1 where unknown), nanoseconds for the durations. The CPU times (all threads of the process,
+     * the JIT compiler threads included; -1 where unknown) do not depend on how busy the machine is, which the wall
+     * times do: on a quiet machine of n cores the wall time is at least CPU time / n.
+     */
+    record Startup(long processStart, long jvmStart, long commandStart, long openNanos, long firstTokenNanos,
+            long openCpuNanos, long firstTokenCpuNanos) {
+
+        long loadToFirstTokenMillis() {
+            return Math.round((openNanos + firstTokenNanos) / 1e6);
+        }
+
+        void print(PrintWriter out) {
+            out.printf(Locale.ROOT, "start-up: process to JVM %s, JVM to command %d ms, model open %.0f ms (CPU %.0f "
+                    + "ms), first token %.0f ms (CPU %.0f ms; 1-token prompt: builds the decode graph, repacks weights, "
+                    + "runs unwarmed); load to first token %d ms%s%n",
+                    processStart < 0 ? "unknown" : (jvmStart - processStart) + " ms", commandStart - jvmStart,
+                    openNanos / 1e6, openCpuNanos / 1e6, firstTokenNanos / 1e6, firstTokenCpuNanos / 1e6,
+                    loadToFirstTokenMillis(), loadToFirstTokenMillis() < 1000 ? " (< 1 s)" : " (over 1 s)");
+        }
+
+        void json(ObjectNode node) {
+            node.put("processToJvmMillis", processStart < 0 ? -1 : jvmStart - processStart);
+            node.put("jvmToCommandMillis", commandStart - jvmStart);
+            node.put("openMillis", openNanos / 1e6);
+            node.put("firstTokenMillis", firstTokenNanos / 1e6);
+            node.put("openCpuMillis", openCpuNanos / 1e6);
+            node.put("firstTokenCpuMillis", firstTokenCpuNanos / 1e6);
+            node.put("loadToFirstTokenMillis", loadToFirstTokenMillis());
+        }
+    }
+
+    /**
+     * Resident memory against issue 5's budget: the resident set must stay within the model file, the KV cache and
+     * {@value #SLACK_MIB} MiB (the JVM, the graphs' arenas, repacked weights beyond that count against the slack).
+     * Measured after the model's open, after the first token and at the end of the tests (before the bandwidth probe);
+     * the peak is the kernel's high-water mark at that point.
+     */
+    record Memory(long fileBytes, long kvBytes, Optional<ProcessMemory> afterLoad, Optional<ProcessMemory> afterFirst,
+            Optional<ProcessMemory> atEnd) {
+
+        static final long SLACK_MIB = 300;
+
+        long budget() {
+            return fileBytes + Math.max(0, kvBytes) + (SLACK_MIB << 20);
+        }
+
+        void print(PrintWriter out) {
+            if (atEnd.isEmpty()) {
+                out.println("memory: /proc/self/status not readable; resident set unknown");
+                return;
+            }
+            ProcessMemory end = atEnd.get();
+            out.printf(Locale.ROOT, "memory: resident after open %s, after first token %s, at end %s; peak %s%n",
+                    describe(afterLoad), describe(afterFirst), describe(atEnd), ModelSummary.humanBytes(end.peakRss()));
+            out.printf(Locale.ROOT, "memory: model file %s + KV cache %s + %d MiB = %s; peak resident %s %s it%n",
+                    ModelSummary.humanBytes(fileBytes), kvBytes < 0 ? "unknown" : ModelSummary.humanBytes(kvBytes),
+                    SLACK_MIB, ModelSummary.humanBytes(budget()), ModelSummary.humanBytes(end.peakRss()),
+                    end.peakRss() <= budget() ? "is within" : "EXCEEDS");
+        }
+
+        private static String describe(Optional<ProcessMemory> m) {
+            return m.map(p -> ModelSummary.humanBytes(p.rss()) + " (file " + ModelSummary.humanBytes(p.file())
+                    + ", anon " + ModelSummary.humanBytes(p.anon()) + ")").orElse("unknown");
+        }
+
+        void json(ObjectNode node) {
+            node.put("modelFileBytes", fileBytes);
+            node.put("kvCacheBytes", kvBytes);
+            node.put("budgetBytes", budget());
+            afterLoad.ifPresent(p -> put(node.putObject("afterOpen"), p));
+            afterFirst.ifPresent(p -> put(node.putObject("afterFirstToken"), p));
+            atEnd.ifPresent(p -> {
+                put(node.putObject("atEnd"), p);
+                node.put("withinBudget", p.peakRss() <= budget());
+            });
+        }
+
+        private static void put(ObjectNode node, ProcessMemory p) {
+            node.put("rssBytes", p.rss());
+            node.put("peakRssBytes", p.peakRss());
+            node.put("fileBytes", p.file());
+            node.put("anonBytes", p.anon());
+        }
+    }
 }

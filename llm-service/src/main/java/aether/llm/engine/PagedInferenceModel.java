@@ -169,6 +169,14 @@ public final class PagedInferenceModel implements InferenceModel {
         return new KvStats(BLOCK_POSITIONS, pool.total(), pool.used());
     }
 
+    /** Bytes of the KV pool (keys and values of every layer, every block, in the cache's storage type). */
+    public long kvCacheBytes() {
+        ModelConfig c = config();
+        GgmlType t = kvType.ggml();
+        long perPosition = c.blockCount() * (t.bytesFor(c.keyWidth()) + t.bytesFor(c.valueWidth()));
+        return perPosition * pool.total() * BLOCK_POSITIONS;
+    }
+
     @Override
     public void step(List<BatchEntry> batch, Output output, float[] out) {
         checkOpen();

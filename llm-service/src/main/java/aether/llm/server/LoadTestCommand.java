@@ -30,6 +30,8 @@ import picocli.CommandLine.Option;
  * at {@code --url}, or one started in-process on {@code -m}) and reports, per level, the aggregate decode rate
  * (generated tokens over the level's wall time) and p50/p99 time to first token and inter-token latency as the client
  * sees them (one SSE chunk per token; {@code ignore_eos} makes every request generate exactly {@code --max-tokens}).
+ * {@code --warmup} requests run first, untimed, so that level 1 does not pay for the JIT.
+ * {@code scripts/llama-cpp-load.mjs} puts the same load on llama.cpp and {@code scripts/load-table.sh} runs both.
  */
 @Command(name = "loadtest", sortOptions = false,
         description = "Measure aggregate decode tokens/s and TTFT / inter-token latency percentiles under load.")
@@ -55,6 +57,19 @@ public final class LoadTestCommand implements Callable<Integer> {
 
     @Option(names = {"-p", "--prompt"}, description = "prompt text (default: a short story opening)")
     String prompt = "Once upon a time, in a small village by the sea, there lived";
+
+    @Option(names = "--prompt-file", paramLabel = "FILE", description = "prompt from a file: its text, or a JSON "
+            + "array of token ids sent as they are (scripts/llama-cpp-load.mjs reads the same file)")
+    Path promptFile;
+
+    @Option(names = "--warmup", description = "untimed requests, one at a time, before the first level (default 1)")
+    int warmup = 1;
+
+    @Option(names = "--ctx", description = "context per sequence of the in-process server (default 0: the model's)")
+    int ctx;
+
+    @Option(names = {"-t", "--threads"}, description = "compute threads of the in-process server (default: serve's)")
+    Integer threads;
 
     @Option(names = "--json", description = "print JSON instead of a table")
     boolean json;
@@ -83,25 +98,36 @@ public final class LoadTestCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--max-tokens " + maxTokens + ", --requests " + requests
                     + " (expected 1+)");
         }
+        if (warmup < 0 || ctx < 0 || threads != null && threads < 1) {
+            throw new IllegalArgumentException("--warmup " + warmup + ", --ctx " + ctx + ", --threads " + threads
+                    + " (expected 0+ warm-up requests, a context of 0+ tokens, 1+ threads)");
+        }
+        JsonNode promptNode = promptNode(new ObjectMapper());
         int maxLevel = Arrays.stream(levels).max().orElse(1);
         InferenceServer server = null;
         try {
             String base = url;
             if (base == null) {
                 var s = ServeSettings.fromConfig(com.typesafe.config.ConfigFactory.load()).withPort(0)
-                        .withContext(0, maxLevel, 256).withLimits(maxLevel, 4 * maxLevel, 0)
+                        .withContext(ctx, maxLevel, 256).withLimits(maxLevel, 4 * maxLevel, 0)
                         .withApiKeys(Set.of());
                 if (model != null) {
                     s = s.withModel(model);
                 }
+                if (threads != null) {
+                    s = s.withThreads(threads);
+                }
                 server = InferenceServer.start(s);
                 base = "http://127.0.0.1:" + server.port();
-                out.println("loadtest: started " + server.modelId() + " in-process on " + base);
+                System.err.println("loadtest: started " + server.modelId() + " in-process on " + base);
+            }
+            if (warmup > 0) {
+                run(base, promptNode, 1, warmup);
             }
             var results = new ArrayList<Level>();
             for (int c : levels) {
                 int n = requests != null ? requests : Math.max(4, 2 * c);
-                results.add(run(base, c, n));
+                results.add(run(base, promptNode, c, n));
                 if (!json) {
                     print(out, results.getLast(), results.size() == 1);
                 }
@@ -126,11 +152,35 @@ public final class LoadTestCommand implements Callable<Integer> {
                 l.tokensPerSecond(), l.ttftP50Ms(), l.ttftP99Ms(), l.itlP50Ms(), l.itlP99Ms());
     }
 
+    /** The request's {@code prompt}: {@code --prompt-file}'s text or token ids, else {@code --prompt}. */
+    JsonNode promptNode(ObjectMapper mapper) throws IOException {
+        if (promptFile == null) {
+            return mapper.getNodeFactory().textNode(prompt);
+        }
+        String content = java.nio.file.Files.readString(promptFile);
+        if (!content.stripLeading().startsWith("[")) {
+            return mapper.getNodeFactory().textNode(content);
+        }
+        JsonNode ids;
+        try {
+            ids = mapper.readTree(content);
+        } catch (IOException e) {
+            ids = null;
+        }
+        if (ids == null || !ids.isArray() || ids.isEmpty()
+                || !java.util.stream.StreamSupport.stream(ids.spliterator(), false).allMatch(JsonNode::canConvertToInt)) {
+            throw new IllegalArgumentException("--prompt-file " + promptFile
+                    + " (expected text, or a non-empty JSON array of token ids)");
+        }
+        return ids;
+    }
+
     /** Runs {@code n} streamed requests, {@code concurrency} at a time. */
-    Level run(String base, int concurrency, int n) throws Exception {
+    Level run(String base, JsonNode promptValue, int concurrency, int n) throws Exception {
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
         ObjectMapper mapper = new ObjectMapper();
-        ObjectNode body = mapper.createObjectNode().put("prompt", prompt).put("max_tokens", maxTokens)
+        ObjectNode body = mapper.createObjectNode().set("prompt", promptValue);
+        body.put("max_tokens", maxTokens)
                 .put("temperature", 0).put("ignore_eos", true).put("stream", true);
         body.putObject("stream_options").put("include_usage", true);
         byte[] bytes = mapper.writeValueAsBytes(body);
@@ -218,8 +268,9 @@ public final class LoadTestCommand implements Callable<Integer> {
         var cmd = new LoadTestCommand();
         cmd.maxTokens = maxTokens;
         var out = new ArrayList<Level>();
+        JsonNode promptValue = cmd.promptNode(new ObjectMapper());
         for (int c : levels) {
-            out.add(cmd.run(base, c, requests));
+            out.add(cmd.run(base, promptValue, c, requests));
         }
         return out;
     }

@@ -3,7 +3,9 @@ package aether.llm.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import aether.llm.arch.Architecture;
 import aether.llm.gguf.GgufFile;
+import aether.llm.model.ModelConfig;
 import aether.llm.gguf.TensorInfo;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -51,6 +53,36 @@ class BenchCommandTest {
         assertThat(json.get("rooflineFraction").asDouble()).isPositive()
                 .isCloseTo(expectedWeights * decode / (bandwidth * 1e9), within(1e-12));
         assertThat(json.get("engine").asText()).isNotBlank();
+
+        JsonNode memory = json.get("memory");
+        try (GgufFile f = GgufFile.open(BundledModel.locate())) {
+            ModelConfig c = Architecture.load(f).config();
+            long positions = (c.contextLength() + 15) / 16 * 16L;   // one sequence of whole 16-position blocks
+            long f16 = 2;
+            assertThat(memory.get("kvCacheBytes").asLong())
+                    .isEqualTo(positions * c.blockCount() * f16 * (c.keyWidth() + c.valueWidth()));
+            assertThat(memory.get("modelFileBytes").asLong()).isEqualTo(Files.size(BundledModel.locate()));
+            assertThat(memory.get("budgetBytes").asLong()).isEqualTo(memory.get("modelFileBytes").asLong()
+                    + memory.get("kvCacheBytes").asLong() + (300L << 20));
+        }
+        if (Files.exists(java.nio.file.Path.of("/proc/self/status"))) {
+            for (String at : new String[] {"afterOpen", "afterFirstToken", "atEnd"}) {
+                JsonNode m = memory.get(at);
+                assertThat(m.get("rssBytes").asLong()).as(at).isPositive()
+                        .isLessThanOrEqualTo(m.get("peakRssBytes").asLong())
+                        .isGreaterThanOrEqualTo(m.get("fileBytes").asLong() + m.get("anonBytes").asLong());
+                assertThat(m.get("fileBytes").asLong()).as(at).isPositive();   // at least the mapped model's pages
+            }
+            assertThat(memory.get("withinBudget").asBoolean())
+                    .isEqualTo(memory.get("atEnd").get("peakRssBytes").asLong() <= memory.get("budgetBytes").asLong());
+        }
+        JsonNode startup = json.get("startup");
+        double open = startup.get("openMillis").asDouble();
+        double first = startup.get("firstTokenMillis").asDouble();
+        assertThat(open).isPositive();
+        assertThat(first).isPositive();
+        assertThat(startup.get("loadToFirstTokenMillis").asLong()).isEqualTo(Math.round(open + first));
+        assertThat(startup.get("jvmToCommandMillis").asLong()).isNotNegative();
     }
 
     @Test
@@ -59,7 +91,9 @@ class BenchCommandTest {
         assertThat(h.exitCode).as(h.err()).isZero();
         assertThat(h.out()).containsPattern("\\| pp8 +\\| +[0-9.]+ ± 0.00 \\|")
                 .containsPattern("\\| tg4 +\\| +[0-9.]+ ± 0.00 \\|")
-                .contains("memory read bandwidth: ").containsPattern("roofline fraction [0-9]+\\.[0-9]{4}");
+                .contains("memory read bandwidth: ").containsPattern("roofline fraction [0-9]+\\.[0-9]{4}")
+                .containsPattern("load to first token [0-9]+ ms")
+                .containsPattern("model file [0-9.]+ [KM]iB \\+ KV cache [0-9.]+ [KM]iB \\+ 300 MiB = ");
         CliHarness onlyPrompt = bench("-p", "8", "-n", "0", "-r", "1", "--bandwidth-mib", "32", "--json");
         assertThat(onlyPrompt.exitCode).as(onlyPrompt.err()).isZero();
         assertThat(onlyPrompt.out()).contains("\"prompt\"").doesNotContain("\"decode\"");

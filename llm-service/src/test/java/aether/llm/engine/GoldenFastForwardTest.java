@@ -52,6 +52,25 @@ class GoldenFastForwardTest {
      * With {@link Numerics#FLOAT32} (what {@code LoadedModel.open} runs: activations stay f32 when they meet F16
      * weights, where llama.cpp rounds them to F16), for the float models; measured maxima: F32 3.4e-5 (stories260K
      * 8.6e-6), F16 0.059 (qwen3), 0.045 (phi3), 0.033 (qwen2), 0.022 (gemma2).
+     *
+     * <p>Issue 5 asks 1e-3 for F16 models too; that is out of reach for any engine that does not reproduce ggml's
+     * float32 arithmetic bit for bit, and rounding activations to F16 in the users' engine (what {@link
+     * Numerics#GGML_CPU} does) would only halve the gap (F16 max 0.059 → 0.028 above). Why: llama.cpp rounds every
+     * activation that meets an F16 weight to F16 (2^-11 relative steps) from a float32 value whose last bits depend
+     * on the summation order. Where that value lies within float32 noise (~1e-7 relative) of a point halfway between
+     * two F16 values, another order rounds it to the neighbouring F16 value; on these sharp random models (logits' sd
+     * ~12) one such flip moves the top log-probs by ~2e-3 to 2e-2; a flip in the FFN or output path affects one step,
+     * a flip in a K or V row every later step. With ~2,800 F16-rounded activations per token, flips come every few
+     * tokens. The records show it: on the reference executor (GoldenForwardTest, float64 sums, GGML_CPU)
+     * rand-qwen3-tied prompt 1 agrees with llama.cpp to 4e-6 for steps 0-4, jumps to 6.1e-3 at step 5, is back at
+     * 4.5e-6 at step 7 and at 5e-3..1.9e-2 at every other later step; rand-phi3 prompt 1 agrees to
+     * 3e-6 except step 2 (3.1e-4, a flip in the last layer only) until step 5 (5.2e-3); every record with a prompt of
+     * 5+ tokens is already off by 3e-3..3.2e-2 at step 0 (the flips happen during the prompt). And {@link
+     * EngineAgreementTest} shows the mechanism without llama.cpp: our fast and reference executors, which differ only
+     * in summation order, agree to 8e-5 on every F16 record with FLOAT32 numerics but part by 0.011..0.028 with
+     * GGML_CPU, while the F32 records agree to 3.4e-5 either way. Matching llama.cpp to 1e-3 would take its exact
+     * order for every op that feeds an F16 rounding (tinyBLAS / ggml_vec_dot_f16 lane order for the x86 build that
+     * made the goldens, ggml's SIMD expf in SiLU and softmax, its RoPE angle recurrence, double sums in RMSNorm).
      */
     private static final Map<String, Double> FLOAT32_TOLERANCE = Map.of("f32", 1e-3, "f16", 0.1);
 

@@ -28,6 +28,23 @@ class LoadTestCommandTest {
     }
 
     @Test
+    void shouldReadThePromptFileAsTokenIdsOrAsText(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        var cmd = new LoadTestCommand();
+        cmd.promptFile = java.nio.file.Files.writeString(dir.resolve("ids.json"), " [1, 9038, 2501]\n");
+        assertThat(cmd.promptNode(mapper).toString()).isEqualTo("[1,9038,2501]");
+        cmd.promptFile = java.nio.file.Files.writeString(dir.resolve("text.txt"), "Once upon a time");
+        assertThat(cmd.promptNode(mapper).textValue()).isEqualTo("Once upon a time");
+        cmd.promptFile = java.nio.file.Files.writeString(dir.resolve("bad.json"), "[1, \"x\"]");
+        assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> cmd.promptNode(mapper)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("--prompt-file " + cmd.promptFile + " (expected text, or a non-empty JSON array of token ids)");
+        cmd.promptFile = null;
+        assertThat(cmd.promptNode(mapper).textValue()).isEqualTo(cmd.prompt);
+    }
+
+    @Test
     void shouldTakeTheNearestRankPercentile() {
         double[] v = {5, 1, 4, 2, 3};
         assertThat(LoadTestCommand.percentile(v, 50)).isEqualTo(3);

@@ -11,7 +11,9 @@ import java.util.Map;
  * Weights prepared once for the matmul kernels ({@link PackedWeights#prepare}: Q4_0 repacked for the int16 decode
  * kernel, other types wrapped in place) and shared by every {@link KernelGraph} of one model, so a new batch shape
  * compiles without repacking. Keyed by the weight's storage (address, size) and shape. The packed copies live in this
- * cache's arena: close it only after every graph that uses it. Not thread-safe (graphs are compiled on one thread).
+ * cache's arena: close it only after every graph that uses it. A mapped source that no multiply reads after the repack
+ * is unloaded ({@link MemorySegment#unload()}: its pages leave the resident set, a later read faults them in again).
+ * Not thread-safe (graphs are compiled on one thread).
  */
 public final class PackedWeightCache implements AutoCloseable {
 
@@ -29,6 +31,11 @@ public final class PackedWeightCache implements AutoCloseable {
             p = PackedWeights.prepare(type, weights, rows, cols, arena);
             packedBytes += p.packedBytes();
             prepared.put(key, p);
+            if (!p.readsSource() && weights.isMapped()) {
+                // the repack read every page of the mapped source and no multiply reads it again: drop those pages
+                // from this process's resident set (the page cache keeps them), so the weights are resident once
+                weights.unload();
+            }
         }
         return p;
     }

@@ -116,6 +116,7 @@ public final class Matmul implements RangeTask {
     private boolean q4Ints;          // vector Q4_0 decode in 16-bit lanes: activations in q4ax/q4dx
     private boolean kInts;           // K-quant int8 decode (vector or scalar): activations in q8k
     private MemorySegment planar;    // non-NULL: decode reads PackedWeights' Q4_0_PLANAR copy
+    private MemorySegment gemmPlanar = MemorySegment.NULL;   // non-NULL: prefill dequantizes from that copy
     private int paddedBlocks;        // blocks per row (and per token in q4ax) of the Q4_0 int16 kernels
 
     /** Vector kernels if available (see {@link VectorSupport}) and the default activation format. */
@@ -173,8 +174,9 @@ public final class Matmul implements RangeTask {
      * {@link #multiply(GgmlType, MemorySegment, int, int, MemorySegment, int, MemorySegment)} on prepared weights. For
      * {@link PackedWeights.Layout#Q4_0_PLANAR}, decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) always quantizes
      * the activations to Q8 (the layout exists for the int16 kernel; use {@link PackedWeights#wrap} for f32
-     * activations) and prefill reads {@link PackedWeights#source()}; for {@link PackedWeights.Layout#GGUF} this is
-     * exactly the ggml-layout multiply.
+     * activations) and the prefill GEMM dequantizes from the planar copy (the same floats as from the ggml layout;
+     * the scalar paths without the vector module read {@link PackedWeights#source()}); for {@link
+     * PackedWeights.Layout#GGUF} this is exactly the ggml-layout multiply.
      *
      * @param x f32 activations {@code [tokens, weights.inFeatures()]}
      * @param y f32 output {@code [tokens, weights.outFeatures()]}, overwritten; must not overlap {@code x}
@@ -213,6 +215,7 @@ public final class Matmul implements RangeTask {
         this.tokens = tokens;
         this.rowBytes = type.bytesFor(inFeatures);
         this.planar = decode ? planarWeights : MemorySegment.NULL;
+        this.gemmPlanar = decode ? MemorySegment.NULL : planarWeights;
         boolean isPlanar = planar.byteSize() > 0;
         boolean q8Wanted = switch (activations) {
             case FLOAT -> false;
@@ -223,7 +226,7 @@ public final class Matmul implements RangeTask {
         this.useQ8 = isPlanar || (q8Wanted && (!vector || decode) && planarWeights.byteSize() == 0);
         this.q4Ints = useQ8 && vector && type == GgmlType.Q4_0;
         this.kInts = useQ8 && Q8_K_ACTIVATION_TYPES.contains(type);
-        this.paddedBlocks = isPlanar ? planarBlocks : inFeatures / 32;
+        this.paddedBlocks = planarWeights.byteSize() > 0 ? planarBlocks : inFeatures / 32;
         if (useQ8) {
             if (kInts) {
                 q8k.reserve(inFeatures, tokens);
@@ -283,6 +286,7 @@ public final class Matmul implements RangeTask {
         this.x = null;
         this.y = null;
         this.planar = MemorySegment.NULL;
+        this.gemmPlanar = MemorySegment.NULL;
     }
 
     private static Activations defaultActivations() {
@@ -459,6 +463,9 @@ public final class Matmul implements RangeTask {
                         MemorySegment.copy(w, (rb + r) * rowBytes + 4L * kb, wsView, 4L * r * kc, 4L * kc);
                     } else if (type == GgmlType.F16) {
                         FloatKernels.dequantF16(w, (rb + r) * rowBytes + 2L * kb, kc, ws, r * kc);
+                    } else if (gemmPlanar.byteSize() > 0) {   // same floats as dequant() of the ggml layout
+                        Q4_0Kernels.dequantPlanar(gemmPlanar, (rb + r) * PackedWeights.q4PlanarRowBytes(paddedBlocks),
+                                paddedBlocks, kb / 32, kc / 32, wsView, 4L * r * kc);
                     } else {
                         dequant(rb + r, kb, kc, wsView, 4L * r * kc);
                     }

@@ -10,7 +10,8 @@ import java.lang.foreign.ValueLayout;
  * MemorySegment)}: {@code outFeatures} rows of {@code inFeatures} elements of {@link #type()}. It always keeps the
  * ggml block layout it was made from ({@link #source()}, usually a slice of the mapped GGUF, not copied), which the
  * prefill GEMM reads; where a repacked layout measured faster for decode, it also holds that copy
- * ({@link #layout()}):
+ * ({@link #layout()}), and with the vector module the GEMM reads that copy too, so the source is then not read again
+ * ({@link #readsSource()}: a model can let the mapped file's pages go and keep one copy of the weights resident):
  *
  * <ul>
  *   <li>{@link Layout#Q4_0_PLANAR}: Q4_0 rows re-laid for the int16 decode kernel. Per row, {@code pb} = the block
@@ -88,25 +89,37 @@ public final class PackedWeights {
         MemorySegment packed = arena.allocate(Math.multiplyExact(rowBytes, (long) outFeatures), 64);
         long srcRow = GgmlType.Q4_0.bytesFor(inFeatures);
         boolean vector = VectorSupport.available();   // the layout is the same either way; vectors only pack faster
-        for (int r = 0; r < outFeatures; r++) {
-            long src = r * srcRow;
-            long dst = r * rowBytes;
-            for (int b = 0; b < blocks; b++) {
-                packed.set(BlockLayouts.I16, dst + 2L * b, weights.get(BlockLayouts.I16, src + (long) b * BlockLayouts.Q4_0_BYTES));
-            }
-            long qs = dst + 2L * pb;
-            int first = vector ? 2 * Q4_0Kernels.packPlanarPairs(weights, src, blocks, packed, qs) : 0;
-            for (int b = first; b < blocks; b += 2) {
-                long q0 = src + (long) b * BlockLayouts.Q4_0_BYTES + BlockLayouts.Q4_0_QS;
-                long q1 = q0 + BlockLayouts.Q4_0_BYTES;
-                for (int k = 0; k < 16; k++) {
-                    int lo = weights.get(ValueLayout.JAVA_BYTE, q0 + k) & 0xFF;
-                    int hi = b + 1 < blocks ? weights.get(ValueLayout.JAVA_BYTE, q1 + k) & 0xFF : 0;
-                    packed.set(BlockLayouts.I16, qs + 16L * b + 2L * k, (short) (lo | hi << 8));
-                }
+        // rows are independent: pack them on the common pool's threads too (model load waits for all of them)
+        java.util.stream.IntStream.range(0, outFeatures).parallel()
+                .forEach(r -> packRow(weights, r * srcRow, packed, r * rowBytes, blocks, pb, vector));
+        return new PackedWeights(type, weights, outFeatures, inFeatures, Layout.Q4_0_PLANAR, packed, pb);
+    }
+
+    /** One row of {@code blocks} ggml Q4_0 blocks at {@code src} into the planar row at {@code dst}. */
+    private static void packRow(MemorySegment weights, long src, MemorySegment packed, long dst, int blocks, int pb,
+                                boolean vector) {
+        for (int b = 0; b < blocks; b++) {
+            packed.set(BlockLayouts.I16, dst + 2L * b, weights.get(BlockLayouts.I16, src + (long) b * BlockLayouts.Q4_0_BYTES));
+        }
+        long qs = dst + 2L * pb;
+        int first = vector ? 2 * Q4_0Kernels.packPlanarPairs(weights, src, blocks, packed, qs) : 0;
+        for (int b = first; b < blocks; b += 2) {
+            long q0 = src + (long) b * BlockLayouts.Q4_0_BYTES + BlockLayouts.Q4_0_QS;
+            long q1 = q0 + BlockLayouts.Q4_0_BYTES;
+            for (int k = 0; k < 16; k++) {
+                int lo = weights.get(ValueLayout.JAVA_BYTE, q0 + k) & 0xFF;
+                int hi = b + 1 < blocks ? weights.get(ValueLayout.JAVA_BYTE, q1 + k) & 0xFF : 0;
+                packed.set(BlockLayouts.I16, qs + 16L * b + 2L * k, (short) (lo | hi << 8));
             }
         }
-        return new PackedWeights(type, weights, outFeatures, inFeatures, Layout.Q4_0_PLANAR, packed, pb);
+    }
+
+    /**
+     * Whether multiplies still read {@link #source()}: always for {@link Layout#GGUF}; for {@link
+     * Layout#Q4_0_PLANAR} only without the vector module (the scalar paths read the ggml layout).
+     */
+    public boolean readsSource() {
+        return layout == Layout.GGUF || !VectorSupport.available();
     }
 
     private static boolean hasNonFiniteScale(MemorySegment w, int rows, int cols) {

@@ -187,6 +187,43 @@ final class Q4_0Kernels {
     }
 
     /**
+     * {@link #dequant} from the {@link PackedWeights.Layout#Q4_0_PLANAR} copy: blocks {@code [first, first + blocks)}
+     * of the row at {@code rowOff} (a row of {@code paddedBlocks} blocks), with bit-identical results, so prefill can
+     * read the planar copy and the ggml-layout source need not stay resident. {@code first} must be even (a block
+     * pair starts there). A pair's two blocks share 16 shorts: the low byte of short k is the first block's byte k,
+     * the high byte the second's.
+     */
+    static void dequantPlanar(MemorySegment p, long rowOff, int paddedBlocks, int first, int blocks, MemorySegment dst,
+                              long dstOff) {
+        long qs = rowOff + 2L * paddedBlocks;
+        for (int i = 0; i < blocks; i += 2) {
+            int b = first + i;
+            long pair = qs + 16L * b;
+            long o = dstOff + i * 128L;
+            boolean second = i + 1 < blocks;
+            var d0 = FloatVector.broadcast(F, BlockLayouts.f16(p, rowOff + 2L * b));
+            var d08 = d0.mul(8f);
+            var d1 = FloatVector.broadcast(F, second ? BlockLayouts.f16(p, rowOff + 2L * b + 2) : 0f);
+            var d18 = d1.mul(8f);
+            for (int half = 0; half < 2; half++) {
+                var v = (IntVector) ShortVector.fromMemorySegment(S128, p, pair + 16L * half, LE)
+                        .convertShape(VectorOperators.S2I, I, 0);
+                long h = 32L * half;
+                ((FloatVector) v.and(0xF).convert(VectorOperators.I2F, 0)).mul(d0).sub(d08)
+                        .intoMemorySegment(dst, o + h, LE);
+                ((FloatVector) v.lanewise(VectorOperators.ASHR, 4).and(0xF).convert(VectorOperators.I2F, 0)).mul(d0)
+                        .sub(d08).intoMemorySegment(dst, o + 64 + h, LE);
+                if (second) {
+                    ((FloatVector) v.lanewise(VectorOperators.ASHR, 8).and(0xF).convert(VectorOperators.I2F, 0))
+                            .mul(d1).sub(d18).intoMemorySegment(dst, o + 128 + h, LE);
+                    ((FloatVector) v.lanewise(VectorOperators.ASHR, 12).and(0xF).convert(VectorOperators.I2F, 0))
+                            .mul(d1).sub(d18).intoMemorySegment(dst, o + 192 + h, LE);
+                }
+            }
+        }
+    }
+
+    /**
      * {@code y[t][r] = dot(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. Token
      * t's block sums are at {@code sums[t * 4 * (cols / 32)]}.
      */

@@ -182,6 +182,53 @@ class MatmulTest {
         }
     }
 
+    /**
+     * With the vector module, repacked Q4_0 never reads its ggml-layout source again (the model can drop those pages):
+     * the source's arena is closed after {@code prepare}, and prefill (from the planar copy) still gives the same
+     * floats, bit for bit, as the GEMM over the ggml layout; decode runs on the planar int16 kernel.
+     */
+    @Test
+    void shouldMultiplyRepackedQ4_0WithoutReadingItsSourceAndPrefillAsTheGgufLayoutBitForBit() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(VectorSupport.available(), "no vector module");
+        Random rnd = new Random(7);
+        try (Arena arena = Arena.ofShared()) {
+            for (int in : new int[] {32, 96, 544, 4128}) {   // 1, 3, 17 (K_BLOCK + 1 odd block), 129 blocks
+                int out = 67;
+                Arena sourceArena = Arena.ofShared();
+                MemorySegment w = RandomWeights.create(sourceArena, GgmlType.Q4_0, out, in, rnd);
+                MemorySegment ggml = arena.allocate(w.byteSize(), 64).copyFrom(w);
+                PackedWeights pw = PackedWeights.prepare(GgmlType.Q4_0, w, out, in, arena);
+                assertThat(pw.readsSource()).isFalse();
+                sourceArena.close();   // any read of the source now throws
+                for (int tokens : new int[] {1, 3, 4, 19, 64}) {
+                    float[][] xs = activations(rnd, tokens, in);
+                    MemorySegment x = arena.allocate((long) tokens * in * 4, 16);
+                    for (int t = 0; t < tokens; t++) {
+                        MemorySegment.copy(xs[t], 0, x, ValueLayout.JAVA_FLOAT_UNALIGNED, (long) t * in * 4, in);
+                    }
+                    for (KernelPool pool : new KernelPool[] {pool1, pool2}) {
+                        MemorySegment y = arena.allocate((long) tokens * out * 4);
+                        new Matmul(pool, true, Matmul.DEFAULT_ACTIVATIONS).multiply(pw, x, tokens, y);
+                        String where = "in=%d tokens=%d threads=%d".formatted(in, tokens, pool.threads());
+                        if (tokens >= Matmul.GEMM_MIN_TOKENS) {
+                            MemorySegment expected = arena.allocate((long) tokens * out * 4);
+                            new Matmul(pool, true, Activations.FLOAT).multiply(GgmlType.Q4_0, ggml, out, in, x, tokens,
+                                    expected);
+                            assertThat(y.toArray(ValueLayout.JAVA_FLOAT)).as(where)
+                                    .containsExactly(expected.toArray(ValueLayout.JAVA_FLOAT));
+                        } else {
+                            double[][] wd = new double[out][];
+                            for (int r = 0; r < out; r++) {
+                                wd[r] = RandomWeights.row(GgmlType.Q4_0, ggml, r, in);
+                            }
+                            check(wd, xs, y, true, where);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void shouldKeepGgufLayoutForQ4_0WithANonFiniteScaleAndStillMultiply() {
         try (Arena arena = Arena.ofShared()) {
