@@ -221,7 +221,7 @@ class MatmulTest {
                             for (int r = 0; r < out; r++) {
                                 wd[r] = RandomWeights.row(GgmlType.Q4_0, ggml, r, in);
                             }
-                            check(wd, xs, y, true, where);
+                            check(GgmlType.Q4_0, ggml, wd, xs, y, true, where);
                         }
                     }
                 }
