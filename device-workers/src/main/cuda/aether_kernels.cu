@@ -12,7 +12,11 @@
 //     16-byte loads), then all scales ([M][K/32] halves). Same numbers, no rounding.
 //   * F16 and F32 matrices are used as stored.
 //   * Activations that meet quantized weights are quantized per 32 elements like llama.cpp's q8_1: int8 quants plus a
-//     float2 (d, sum of the block's unquantized values), so Q4_0's -8 offset is one multiply per block.
+//     float2 (d, d * sum of the block's quants), so Q4_0's -8 offset is one multiply per block. The sum is of the
+//     quantized values, not of the floats as llama.cpp keeps it: with the float sum the offset term is exact but the
+//     main term is not, and the rounding errors e_j of the activations end up weighted by the raw nibbles q_j (0..15,
+//     mean 7.5) instead of by the weights' q_j - 8 (mean ~0): 2-3x the error against a float64 product. With d * sum(q)
+//     the kernel computes exactly W . dequant(quant(x)), which is also what the CPU engine computes.
 //   * The KV cache is f16, per layer [slot][kv_head][ctx][head_dim].
 //   * Per-token values (token id, position, sequence slot) come from a small device int buffer `params` so that a
 //     decode step captured as a CUDA graph stays valid from token to token.
@@ -71,13 +75,14 @@ __device__ float block_max(float v) {
 }
 
 // One warp quantizes one 32-element block: lane i holds element i. llama.cpp's quantize_q8_1: d = amax / 127,
-// q = round(x / d), and the block's float sum for the offset term.
+// q = round(x / d); the offset term's sum is d * sum(q) (see the header: the sum of what the int8 product sees).
 __device__ __forceinline__ void quantize_block_warp(float v, int8_t *q, float2 *ds, int lane) {
     float amax = warp_max(fabsf(v));
-    float sum = warp_sum(v);
     float d = amax / 127.f;
-    q[lane] = amax == 0.f ? 0 : (int8_t)roundf(v / d);
-    if (lane == 0) *ds = make_float2(d, sum);
+    int qi = amax == 0.f ? 0 : (int)roundf(v / d);
+    float qsum = warp_sum((float)qi);  // at most 32 * 127 in magnitude: exact in float
+    q[lane] = (int8_t)qi;
+    if (lane == 0) *ds = make_float2(d, d * qsum);
 }
 
 // ---- weight repacking (once, at upload) -----------------------------------------------------------------------------
@@ -151,97 +156,121 @@ extern "C" __global__ void add_f32(const float *__restrict__ a, const float *__r
 }
 
 // ---- decode GEMV: y[M] = W[M,K] . x[K] (+ add[M]) ---------------------------------------------------------------
-// One warp per output row, GEMV_WARPS rows per block. Each lane takes every 32nd weight block of the row, so a warp's
-// loads are consecutive 16-byte pieces (512 bytes per instruction). `add` may alias `y` (residual update in place).
+// GEMV_WARPS warps per block; `split` (1, 2, 4 or 8, dividing GEMV_WARPS) warps share one output row, each taking
+// every split-th stretch of 32 weight blocks, so a block covers GEMV_WARPS / split rows. Small matrices (few rows)
+// use split > 1 so that the grid still has thousands of warps, i.e. enough loads in flight to reach HBM bandwidth;
+// large ones use split = 1 (no cross-warp reduction). Within a warp, lane l takes blocks l, l + 32*split, ..., so a
+// warp's loads are consecutive 16-byte pieces (512 bytes per instruction). `add` may alias `y` (residual in place).
 
 #define GEMV_WARPS 8
 
+// Sums the split warps' partial results of each row and writes y (add may alias y). Every thread of the block must
+// call it (it has a barrier).
+__device__ __forceinline__ void gemv_finish(float acc, const float *add, float *y, int row, int M, int split) {
+    __shared__ float part[GEMV_WARPS];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    acc = warp_sum(acc);
+    if (split == 1) {
+        if (lane == 0 && row < M) y[row] = add ? add[row] + acc : acc;
+        return;
+    }
+    if (lane == 0) part[warp] = acc;
+    __syncthreads();
+    if (lane == 0 && (warp % split) == 0 && row < M) {
+        float t = 0.f;
+        for (int i = 0; i < split; i++) t += part[warp + i];
+        y[row] = add ? add[row] + t : t;
+    }
+}
+
+#define GEMV_PROLOGUE                                                    \
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;                \
+    int row = blockIdx.x * (GEMV_WARPS / split) + warp / split;          \
+    int first = (warp % split) * WARP + lane, step = WARP * split;       \
+    float acc = 0.f;
+
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
-          const float2 *__restrict__ xds, const float *add, float *y, int M, int K) {
-    int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    int lane = threadIdx.x & 31;
-    if (row >= M) return;
-    int nb = K >> 5;
-    const uint8_t *wq = qs + (size_t)row * nb * 16;
-    const __half *wd = d + (size_t)row * nb;
-    float acc = 0.f;
+          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    GEMV_PROLOGUE
+    if (row < M) {
+        int nb = K >> 5;
+        const uint8_t *wq = qs + (size_t)row * nb * 16;
+        const __half *wd = d + (size_t)row * nb;
 #pragma unroll 4
-    for (int b = lane; b < nb; b += WARP) {
-        uint4 w = ld_stream(wq + (size_t)b * 16);
-        float dw = __half2float(wd[b]);
-        const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
-        int4 x0 = xp[0], x1 = xp[1];
-        float2 ds = xds[b];
-        int s = 0;
-        s = __dp4a((int)(w.x & 0x0F0F0F0Fu), x0.x, s);
-        s = __dp4a((int)(w.y & 0x0F0F0F0Fu), x0.y, s);
-        s = __dp4a((int)(w.z & 0x0F0F0F0Fu), x0.z, s);
-        s = __dp4a((int)(w.w & 0x0F0F0F0Fu), x0.w, s);
-        s = __dp4a((int)((w.x >> 4) & 0x0F0F0F0Fu), x1.x, s);
-        s = __dp4a((int)((w.y >> 4) & 0x0F0F0F0Fu), x1.y, s);
-        s = __dp4a((int)((w.z >> 4) & 0x0F0F0F0Fu), x1.z, s);
-        s = __dp4a((int)((w.w >> 4) & 0x0F0F0F0Fu), x1.w, s);
-        // sum_j dw*(q_j - 8) * dx*qx_j  =  dw * (dx * sum(q*qx) - 8 * sum(x))
-        acc += dw * (ds.x * (float)s - 8.f * ds.y);
+        for (int b = first; b < nb; b += step) {
+            uint4 w = ld_stream(wq + (size_t)b * 16);
+            float dw = __half2float(wd[b]);
+            const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
+            int4 x0 = xp[0], x1 = xp[1];
+            float2 ds = xds[b];
+            int s = 0;
+            s = __dp4a((int)(w.x & 0x0F0F0F0Fu), x0.x, s);
+            s = __dp4a((int)(w.y & 0x0F0F0F0Fu), x0.y, s);
+            s = __dp4a((int)(w.z & 0x0F0F0F0Fu), x0.z, s);
+            s = __dp4a((int)(w.w & 0x0F0F0F0Fu), x0.w, s);
+            s = __dp4a((int)((w.x >> 4) & 0x0F0F0F0Fu), x1.x, s);
+            s = __dp4a((int)((w.y >> 4) & 0x0F0F0F0Fu), x1.y, s);
+            s = __dp4a((int)((w.z >> 4) & 0x0F0F0F0Fu), x1.z, s);
+            s = __dp4a((int)((w.w >> 4) & 0x0F0F0F0Fu), x1.w, s);
+            // sum_j dw*(q_j - 8) * dx*qx_j  =  dw * (dx * sum(q*qx) - 8 * dx*sum(qx))
+            acc += dw * (ds.x * (float)s - 8.f * ds.y);
+        }
     }
-    acc = warp_sum(acc);
-    if (lane == 0) y[row] = add ? add[row] + acc : acc;
+    gemv_finish(acc, add, y, row, M, split);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
-          const float2 *__restrict__ xds, const float *add, float *y, int M, int K) {
-    int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    int lane = threadIdx.x & 31;
-    if (row >= M) return;
-    int nb = K >> 5;
-    const uint8_t *wq = qs + (size_t)row * nb * 32;
-    const __half *wd = d + (size_t)row * nb;
-    float acc = 0.f;
+          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    GEMV_PROLOGUE
+    if (row < M) {
+        int nb = K >> 5;
+        const uint8_t *wq = qs + (size_t)row * nb * 32;
+        const __half *wd = d + (size_t)row * nb;
 #pragma unroll 4
-    for (int b = lane; b < nb; b += WARP) {
-        uint4 w0 = ld_stream(wq + (size_t)b * 32);
-        uint4 w1 = ld_stream(wq + (size_t)b * 32 + 16);
-        float dw = __half2float(wd[b]);
-        const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
-        int4 x0 = xp[0], x1 = xp[1];
-        int s = 0;
-        s = __dp4a((int)w0.x, x0.x, s);
-        s = __dp4a((int)w0.y, x0.y, s);
-        s = __dp4a((int)w0.z, x0.z, s);
-        s = __dp4a((int)w0.w, x0.w, s);
-        s = __dp4a((int)w1.x, x1.x, s);
-        s = __dp4a((int)w1.y, x1.y, s);
-        s = __dp4a((int)w1.z, x1.z, s);
-        s = __dp4a((int)w1.w, x1.w, s);
-        acc += dw * xds[b].x * (float)s;
+        for (int b = first; b < nb; b += step) {
+            uint4 w0 = ld_stream(wq + (size_t)b * 32);
+            uint4 w1 = ld_stream(wq + (size_t)b * 32 + 16);
+            float dw = __half2float(wd[b]);
+            const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
+            int4 x0 = xp[0], x1 = xp[1];
+            int s = 0;
+            s = __dp4a((int)w0.x, x0.x, s);
+            s = __dp4a((int)w0.y, x0.y, s);
+            s = __dp4a((int)w0.z, x0.z, s);
+            s = __dp4a((int)w0.w, x0.w, s);
+            s = __dp4a((int)w1.x, x1.x, s);
+            s = __dp4a((int)w1.y, x1.y, s);
+            s = __dp4a((int)w1.z, x1.z, s);
+            s = __dp4a((int)w1.w, x1.w, s);
+            acc += dw * xds[b].x * (float)s;
+        }
     }
-    acc = warp_sum(acc);
-    if (lane == 0) y[row] = add ? add[row] + acc : acc;
+    gemv_finish(acc, add, y, row, M, split);
 }
 
-// F16 weights against float activations (no activation rounding); K a multiple of 8.
+// F16 weights against float activations (no activation rounding); K a multiple of 8. A "block" here is 8 halves.
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
-gemv_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K) {
-    int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    int lane = threadIdx.x & 31;
-    if (row >= M) return;
-    const __half *wr = w + (size_t)row * K;
-    int n8 = K >> 3;
-    float acc = 0.f;
+gemv_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
+         int split) {
+    GEMV_PROLOGUE
+    if (row < M) {
+        const __half *wr = w + (size_t)row * K;
+        int n8 = K >> 3;
 #pragma unroll 4
-    for (int c = lane; c < n8; c += WARP) {
-        uint4 raw = ld_stream(wr + (size_t)c * 8);
-        const float4 *xp = reinterpret_cast<const float4 *>(x + c * 8);
-        float4 a = xp[0], b = xp[1];
-        const __half2 *h = reinterpret_cast<const __half2 *>(&raw);
-        float2 f0 = __half22float2(h[0]), f1 = __half22float2(h[1]), f2 = __half22float2(h[2]),
-               f3 = __half22float2(h[3]);
-        acc += f0.x * a.x + f0.y * a.y + f1.x * a.z + f1.y * a.w + f2.x * b.x + f2.y * b.y + f3.x * b.z + f3.y * b.w;
+        for (int c = first; c < n8; c += step) {
+            uint4 raw = ld_stream(wr + (size_t)c * 8);
+            const float4 *xp = reinterpret_cast<const float4 *>(x + c * 8);
+            float4 a = xp[0], b = xp[1];
+            const __half2 *h = reinterpret_cast<const __half2 *>(&raw);
+            float2 f0 = __half22float2(h[0]), f1 = __half22float2(h[1]), f2 = __half22float2(h[2]),
+                   f3 = __half22float2(h[3]);
+            acc += f0.x * a.x + f0.y * a.y + f1.x * a.z + f1.y * a.w + f2.x * b.x + f2.y * b.y + f3.x * b.z +
+                   f3.y * b.w;
+        }
     }
-    acc = warp_sum(acc);
-    if (lane == 0) y[row] = add ? add[row] + acc : acc;
+    gemv_finish(acc, add, y, row, M, split);
 }
 
 // ---- RoPE and the KV cache ------------------------------------------------------------------------------------------

@@ -61,7 +61,9 @@ public final class CudaKernels {
      * read {@code x}; the other may be null.
      */
     public void gemv(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y) {
-        int grid = blocks(w.rows(), GEMV_WARPS);
+        int split = gemvSplit(w.rows(), w.type() == GgmlType.F16 ? w.cols() / 8 : w.cols() / 32,
+                cuda.multiprocessors());
+        int grid = blocks(w.rows(), GEMV_WARPS / split);
         switch (w.type()) {
             case Q4_0, Q8_0 -> {
                 if (xq == null || xq.length() != w.cols()) {
@@ -70,16 +72,29 @@ public final class CudaKernels {
                             + (xq == null ? "none" : xq.length()));
                 }
                 cuda.launch(w.type() == GgmlType.Q4_0 ? "gemv_q4_0" : "gemv_q8_0", grid, 1, GEMV_WARPS * 32, 0,
-                        w.quants(), w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols());
+                        w.quants(), w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), split);
             }
             case F16 -> {
                 if (x == null) {
                     throw new IllegalArgumentException("GEMV of an F16 matrix needs the float activation");
                 }
-                cuda.launch("gemv_f16", grid, 1, GEMV_WARPS * 32, 0, w.quants(), x, add, y, w.rows(), w.cols());
+                cuda.launch("gemv_f16", grid, 1, GEMV_WARPS * 32, 0, w.quants(), x, add, y, w.rows(), w.cols(), split);
             }
             default -> throw new IllegalArgumentException("GEMV of a " + w.type() + " matrix (expected Q4_0, Q8_0, F16)");
         }
+    }
+
+    /**
+     * Warps per output row of a GEMV (1, 2, 4 or 8): doubled while the grid has fewer than 32 warps per SM (too few
+     * loads in flight to reach HBM bandwidth: a 1024-row matrix would give 128 blocks of 8 warps, one per SM) and
+     * every lane still gets at least one of the row's {@code units} (weight blocks of 16-32 bytes) to read.
+     */
+    static int gemvSplit(int rows, int units, int multiprocessors) {
+        int split = 1;
+        while (split < GEMV_WARPS && (long) rows * split < 32L * multiprocessors && units >= 2 * split * 32) {
+            split *= 2;
+        }
+        return split;
     }
 
     /** silu(gate) * up over gu = [gate | up] (2 * ffn floats): floats to {@code out} (may be null), quantized to q. */
