@@ -7,8 +7,11 @@
 #   scripts/gpu-check.sh --remote   (there, from the repo root, with .gpu carried) in one go, under 9 minutes:
 #                                           nvidia-smi -L; the GPU tests (JUnit, tag gpu); device-to-device copy
 #                                           bandwidth and the GEMV kernels at 1B/8B shapes (CudaBench); synthesizes
-#                                           the 1B Q4_0 model and runs `./aether bench --device cuda` on it; prints a
-#                                           short table last. Logs go to $OUT when set (else /tmp/aether-gpu-out).
+#                                           the 1b (Q4_0, Q8_0, F16) and 8b (Q4_0, Q8_0) presets one after another and
+#                                           runs `./aether bench --device cuda` on each (GPU_CHECK_RUNS overrides the
+#                                           list; a run that would pass GPU_CHECK_BUDGET_S, default 480 s, is skipped);
+#                                           prints the table against llama.cpp last. Logs go to $OUT when set (else
+#                                           /tmp/aether-gpu-out), at most 8 files.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GPU="${GPU_DIR:-$ROOT/.gpu}"
@@ -108,7 +111,7 @@ remote() {
   timeout 240 "$java" "${flags[@]}" -Daether.shared.dir="$work/shared" -jar "$console" execute --disable-banner --disable-ansi-colors \
     --class-path "$cp" "${sel[@]}" --details=tree >"$out/tests.log" 2>&1
   local rc=$?
-  grep -E "tests (successful|failed|aborted|skipped|found)|relative error|GPU tests on|✘|MethodSource|Assumption|=>" "$out/tests.log" | head -80 || true
+  grep -E "tests (successful|failed|aborted|skipped|found)|relative error|vs float64|GPU tests on|✘|MethodSource|Assumption|=>" "$out/tests.log" | head -80 || true
   status+=("gpu tests|rc=$rc|$(grep -E 'tests successful' "$out/tests.log" | tr -s ' ' | head -1), $(grep -E 'tests failed' "$out/tests.log" | tr -s ' ' | head -1), $(grep -E 'tests aborted' "$out/tests.log" | tr -s ' ' | head -1)")
 
   echo "== copy bandwidth and GEMV (CudaBench)"
@@ -117,27 +120,51 @@ remote() {
   cat "$out/gemv.log"
   status+=("cuda bench|rc=$rc|$(grep -E '^copy bandwidth' "$out/gemv.log" | head -1)")
 
-  local preset=${GPU_CHECK_PRESET:-1b}
-  echo "== synth $preset Q4_0 and bench --device cuda"
+  # the bench matrix: preset, type, llama.cpp's decode t/s on the same kind of card (issue 7: llama-bench -ngl 99;
+  # 7B figures for the 8b preset), llama.cpp's pp512 where known, and a time limit for synth + bench together
   export AETHER_SKIP_BUILD=1 AETHER_APP="$work/app"
-  timeout 150 "$ROOT/aether" synth --preset "$preset" --type Q4_0 --vocab "$GPU/$VOCAB_NAME" -o /tmp/m.gguf >"$out/synth.log" 2>&1
-  rc=$?
-  tail -c 400 "$out/synth.log"; echo
-  if [ $rc -eq 0 ]; then
-    timeout 120 "$ROOT/aether" bench -m /tmp/m.gguf --device cuda -p 128 -n 128 -r 3 >"$out/bench.log" 2>&1
+  local runs=${GPU_CHECK_RUNS:-"1b:Q4_0:1054:-:150 1b:Q8_0:849:-:150 1b:F16:759:-:150 8b:Q4_0:340:10800:240 8b:Q8_0:239:-:240"}
+  local table=()
+  for r in $runs; do
+    IFS=: read -r preset type ref_tg ref_pp limit <<<"$r"
+    if (( SECONDS - t0 > ${GPU_CHECK_BUDGET_S:-480} - limit )); then
+      echo "== skip $preset $type (would pass the ${GPU_CHECK_BUDGET_S:-480} s budget)"
+      table+=("$preset|$type|skipped|-|-|-|$ref_tg|-|$ref_pp")
+      continue
+    fi
+    local log="$out/bench-$preset-$type.log" t1=$SECONDS
+    echo "== synth $preset $type and bench --device cuda"
+    rm -f /tmp/m.gguf
+    timeout "$limit" bash -c '"$1" synth --preset "$2" --type "$3" --vocab "$4" -o /tmp/m.gguf >"$5.synth" 2>&1 \
+      && "$1" bench -m /tmp/m.gguf --device cuda -p 512 -n 128 -r 3 >"$5" 2>&1' _ \
+      "$ROOT/aether" "$preset" "$type" "$GPU/$VOCAB_NAME" "$log"
     rc=$?
-    cat "$out/bench.log"
-  fi
-  status+=("bench $preset Q4_0|rc=$rc|$(grep -E '^\| (pp|tg)' "$out/bench.log" 2>/dev/null | tr -s ' ' | tr '\n' ' ')")
+    tail -c 300 "$log.synth"; echo; cat "$log" 2>/dev/null; rm -f "$log.synth" /tmp/m.gguf
+    local pp tg frac
+    pp=$(awk -F'|' '$2 ~ /pp[0-9]/ {gsub(/ /,"",$3); split($3,a,"±"); print a[1]}' "$log" 2>/dev/null)
+    tg=$(awk -F'|' '$2 ~ /tg[0-9]/ {gsub(/ /,"",$3); split($3,a,"±"); print a[1]}' "$log" 2>/dev/null)
+    frac=$(grep -o 'roofline fraction [0-9.]*' "$log" 2>/dev/null | awk '{print $3}')
+    table+=("$preset|$type|rc=$rc $(( SECONDS - t1 ))s|${pp:--}|${tg:--}|${frac:--}|$ref_tg|$( [ -n "$tg" ] && awk -v a="$tg" -v b="$ref_tg" 'BEGIN{printf "%.2f", a/b}' || echo -)|$ref_pp")
+    status+=("bench $preset $type|rc=$rc|pp ${pp:--} tg ${tg:--} t/s")
+  done
 
   echo
   echo "== summary ($(( SECONDS - t0 )) s; logs in $out)"
   grep -E '^device:|^\| ' "$out/gemv.log" 2>/dev/null || true
-  grep -E 'decode reads|GPU ' "$out/bench.log" 2>/dev/null || true
+  grep -h -E 'decode reads' "$out"/bench-*.log 2>/dev/null || true
   printf '| %-14s | %-6s | %s\n' step status result
   for s in "${status[@]}"; do
     IFS='|' read -r name rcs result <<<"$s"
     printf '| %-14s | %-6s | %s\n' "$name" "$rcs" "$result"
+  done
+  echo
+  echo "Aether on the GPU vs llama.cpp (issue 7 figures, same card kind; 8b preset vs llama.cpp's 7B). pp = prompt"
+  echo "of 512, tg = 128 decoded tokens, t/s; bw = decode weight bytes x tg / measured copy bandwidth."
+  printf '| %-5s | %-5s | %-9s | %9s | %9s | %5s | %12s | %8s | %12s |\n' model type run pp tg bw "llama.cpp tg" "tg ratio" "llama.cpp pp"
+  printf '|-------|-------|-----------|-----------|-----------|-------|--------------|----------|--------------|\n'
+  for row in "${table[@]}"; do
+    IFS='|' read -r a b c d e f g h i <<<"$row"
+    printf '| %-5s | %-5s | %-9s | %9s | %9s | %5s | %12s | %8s | %12s |\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i"
   done
 }
 
