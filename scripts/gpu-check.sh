@@ -76,6 +76,36 @@ build() {
   echo "gpu-check: ready. On the GPU machine, from the repo root with .gpu carried: scripts/gpu-check.sh --remote"
 }
 
+# Lighter rebuild for a bundle that exists: rebuilds only runtime-actors, device-workers and llm-service (with the
+# kernel fatbin), swaps their jars and the GPU test jars into app.tar.xz, and refreshes .gpu/repo (launcher, scripts).
+refresh() {
+  . "$ROOT/scripts/find-jdk.sh"
+  aether_find_jdk || exit 1
+  [ -f "$GPU/app.tar.xz" ] || { echo "gpu-check: $GPU/app.tar.xz missing: run the full build first" >&2; exit 1; }
+  echo "gpu-check: rebuilding runtime-actors, device-workers, llm-service (package, tests compiled, not run)..."
+  (cd "$ROOT" && ./mvnw -q -o -B -pl runtime-actors,device-workers,llm-service -DskipTests package)
+  local stage
+  stage=$(mktemp -d)
+  trap 'rm -rf "$stage"' EXIT
+  tar -C "$stage" -xJf "$GPU/app.tar.xz"
+  for m in runtime-actors device-workers llm-service; do
+    local j
+    j=$(ls "$stage"/app/lib/$m-*.jar)
+    rm -rf "$stage/repack" && mkdir -p "$stage/repack"
+    (cd "$stage/repack" && "$JAVA_HOME/bin/jar" xf "$(ls "$ROOT"/$m/target/$m-*.jar | grep -v -- -tests.jar | head -1)"       && rm -f "$j" && "$JAVA_HOME/bin/jar" cfM0 "$j" .)
+  done
+  rm -rf "$stage/repack"
+  "$JAVA_HOME/bin/jar" cfM0 "$stage/test/device-workers-gpu-tests.jar" -C "$ROOT/device-workers/target/test-classes" aether/device/cuda
+  "$JAVA_HOME/bin/jar" cfM0 "$stage/test/llm-service-gpu-tests.jar" -C "$ROOT/llm-service/target/test-classes" aether/llm/engine/cuda
+  tar -C "$stage" -cJf "$GPU/app.tar.xz.new" app test && mv "$GPU/app.tar.xz.new" "$GPU/app.tar.xz"
+  cp "$ROOT/device-workers/target/classes/aether/cuda/aether-kernels.fatbin" "$GPU/"
+  mkdir -p "$GPU/repo/scripts"
+  cp "$ROOT/aether" "$GPU/repo/"
+  cp "$ROOT"/scripts/gpu-check.sh "$ROOT"/scripts/find-jdk.sh "$GPU/repo/scripts/"
+  ls -la "$GPU"
+  echo "gpu-check: .gpu/ is $(du -sm "$GPU" | cut -f1) MiB; refreshed"
+}
+
 # ---- on the GPU machine -------------------------------------------------------------------------------------------
 remote() {
   local out=${OUT:-/tmp/aether-gpu-out}
@@ -170,6 +200,7 @@ remote() {
 
 case "${1:-}" in
   --remote) remote ;;
+  --refresh) refresh ;;
   "") build ;;
-  *) echo "usage: scripts/gpu-check.sh [--remote]" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-check.sh [--remote|--refresh]" >&2; exit 2 ;;
 esac

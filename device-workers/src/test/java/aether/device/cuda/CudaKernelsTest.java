@@ -213,6 +213,36 @@ class CudaKernelsTest {
         assertThat(relativeError(outAdd, refAdd)).as("y += W.x").isLessThan(1e-5);
     }
 
+    @ParameterizedTest(name = "{0} {1}x{2}, {3} tokens")
+    @CsvSource({"Q4_0, 301, 4096, 8", "Q4_0, 1024, 2048, 5", "Q8_0, 301, 4096, 3", "Q8_0, 64, 14336, 8",
+            "F16, 301, 4096, 8", "F16, 77, 2048, 1"})
+    void chunkGemvMatchesThePerTokenReference(GgmlType type, int rows, int cols, int tokens) {
+        SplittableRandom r = random();
+        float[] wf = gaussian(r, rows * cols, 0.02);
+        MemorySegment raw = encode(type, wf);
+        float[] w = decode(type, raw, rows * cols);
+        float[] x = gaussian(r, tokens * cols, 1.0);
+        float[] add = gaussian(r, tokens * rows, 0.5);
+        GpuMatrix m = matrix(type, rows, cols, raw);
+        CUdeviceptr dx = up(x);
+        QuantizedVector xq = quantized(tokens * cols);
+        kernels.quantize(dx, xq);
+        CUdeviceptr y = poison(tokens * rows), yAdd = up(add);
+        kernels.gemvBatch(m, dx, xq, null, y, tokens);
+        kernels.gemvBatch(m, dx, xq, yAdd, yAdd, tokens);
+        float[] out = download(cuda, y, tokens * rows), outAdd = download(cuda, yAdd, tokens * rows);
+        cuda.checkErrors("gemv_batch");
+        for (int t = 0; t < tokens; t++) {
+            float[] xt = java.util.Arrays.copyOfRange(x, t * cols, (t + 1) * cols);
+            float[] at = java.util.Arrays.copyOfRange(add, t * rows, (t + 1) * rows);
+            float[] seen = m.readsQuantizedActivations() ? q8Emulated(xt) : xt;
+            assertThat(relativeError(java.util.Arrays.copyOfRange(out, t * rows, (t + 1) * rows),
+                    gemvReference(w, rows, cols, seen, null))).as("token %d", t).isLessThan(1e-5);
+            assertThat(relativeError(java.util.Arrays.copyOfRange(outAdd, t * rows, (t + 1) * rows),
+                    gemvReference(w, rows, cols, seen, at))).as("token %d, y += W.x", t).isLessThan(1e-5);
+        }
+    }
+
     @Test
     void quantizeAndRmsNormAndSwiglu() {
         SplittableRandom r = random();
