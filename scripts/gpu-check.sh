@@ -83,8 +83,7 @@ refresh() {
   aether_find_jdk || exit 1
   [ -f "$GPU/app.tar.xz" ] || { echo "gpu-check: $GPU/app.tar.xz missing: run the full build first" >&2; exit 1; }
   echo "gpu-check: rebuilding runtime-actors, device-workers, llm-service (package, tests compiled, not run)..."
-  (cd "$ROOT" && ./mvnw -q -o -B -pl runtime-actors,device-workers,llm-service -DskipTests package)
-  local stage
+  (cd "$ROOT" && ./mvnw -q -o -B -pl llm-service -am -DskipTests package)
   stage=$(mktemp -d)
   trap 'rm -rf "$stage"' EXIT
   tar -C "$stage" -xJf "$GPU/app.tar.xz"
