@@ -48,10 +48,11 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-// Weights are read once per token: bypass L1 so they do not evict the activations every warp re-reads.
+// Weights are read once per token: bypass L1 so they do not evict the activations every warp re-reads. Not volatile:
+// the compiler may hoist the loads of an unrolled loop ahead of the arithmetic (more bytes in flight per thread).
 __device__ __forceinline__ uint4 ld_stream(const void *p) {
     uint4 r;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
                  : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
                  : "l"(p));
     return r;
@@ -125,30 +126,32 @@ extern "C" __global__ void quantize_q8_1(const float *__restrict__ x, int8_t *__
     quantize_block_warp(x[i], xq + (i & ~31), xds + (i >> 5), threadIdx.x & 31);
 }
 
-// RMSNorm of x[n] times w, written as floats (h, may be null) and quantized (xq/xds, may be null). One block of 1024
-// per token (row blockIdx.x of x, h, xq).
-extern "C" __global__ void rmsnorm_quant(const float *__restrict__ x, const float *__restrict__ w,
-                                         float *__restrict__ h, int8_t *__restrict__ xq, float2 *__restrict__ xds,
-                                         int n, float eps) {
-    size_t t = blockIdx.x;
+// RMSNorm of x[n] times w, written as floats (h, may be null) and quantized (xq/xds, may be null). Grid (n / 256
+// rounded up, tokens), 256 threads: every block sums the squares of its token's whole row (n floats from L2, four
+// per load) and normalizes its own 256 elements, so the row is spread over the chip instead of one block's loop.
+extern "C" __global__ void __launch_bounds__(256)
+rmsnorm_quant(const float *__restrict__ x, const float *__restrict__ w, float *__restrict__ h,
+              int8_t *__restrict__ xq, float2 *__restrict__ xds, int n, float eps) {
+    size_t t = blockIdx.y;
     x += t * n;
     if (h) h += t * n;
     if (xq) {
         xq += t * n;
         xds += t * (n >> 5);
     }
+    const float4 *x4 = reinterpret_cast<const float4 *>(x);
     float ss = 0.f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += x[i] * x[i];
+    for (int i = threadIdx.x; i < (n >> 2); i += blockDim.x) {
+        float4 v = x4[i];
+        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
     ss = block_sum(ss);
     float scale = rsqrtf(ss / n + eps);
-    int lane = threadIdx.x & 31;
-    // each warp takes whole 32-element blocks, so the quantizer's warp reductions see one block
-    for (int base = (threadIdx.x & ~31); base < n; base += blockDim.x) {
-        int i = base + lane;
-        float v = x[i] * scale * w[i];
-        if (h) h[i] = v;
-        if (xq) quantize_block_warp(v, xq + base, xds + (base >> 5), lane);
-    }
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;  // n % 32 == 0: whole warps leave, and no barrier follows
+    float v = x[i] * scale * w[i];
+    if (h) h[i] = v;
+    if (xq) quantize_block_warp(v, xq + (i & ~31), xds + (i >> 5), threadIdx.x & 31);
 }
 
 // silu(gate) * up over gu = [gate(ffn) | up(ffn)], written as floats (may be null) and quantized (may be null).

@@ -76,7 +76,7 @@ public final class CudaKernels {
             throw new IllegalArgumentException("rmsnorm of " + n + " elements (expected a multiple of 32"
                     + (q == null ? "" : " and a quantized output of the same length, got " + q.length()) + ")");
         }
-        cuda.launch("rmsnorm_quant", tokens, 1, 1024, 0, x, w, h, q == null ? null : q.quants(),
+        cuda.launch("rmsnorm_quant", blocks(n, 256), tokens, 256, 0, x, w, h, q == null ? null : q.quants(),
                 q == null ? null : q.scales(), n, eps);
     }
 
