@@ -152,7 +152,7 @@ remote() {
   # the bench matrix: preset, type, llama.cpp's decode t/s on the same kind of card (issue 7: llama-bench -ngl 99;
   # 7B figures for the 8b preset), llama.cpp's pp512 where known, and a time limit for synth + bench together
   export AETHER_SKIP_BUILD=1 AETHER_APP="$work/app"
-  local runs=${GPU_CHECK_RUNS:-"1b:Q4_0:1054:-:150 1b:Q8_0:849:-:150 1b:F16:759:-:150 8b:Q4_0:340:10800:240 8b:Q8_0:239:-:240"}
+  local runs=${GPU_CHECK_RUNS:-"8b:Q4_0:340:10800:180 1b:Q4_0:1054:-:90 1b:Q8_0:849:-:90 1b:F16:759:-:90 8b:Q8_0:239:-:180"}
   local table=()
   for r in $runs; do
     IFS=: read -r preset type ref_tg ref_pp limit <<<"$r"
