@@ -408,6 +408,30 @@ class CudaKernelsTest {
         kernels.prepareAttention(shape);
         kernels.attention(shape, dq, kc, vc, params, scratch, scale, out, oq);
         float[] o = download(cuda, out, heads * dim);
+        assertThat(relativeError(o, attentionReference(q, 0, k, v, heads, kvHeads, dim, len, scale))).as("attention")
+                .isLessThan(1e-4);
+        checkQuantized(oq, o);
+        if (len >= 3) {
+            // a prompt chunk of 3 queries at positions len-3 .. len-1: token t sees positions 0 .. len-3+t (causal)
+            int tokens = 3;
+            float[] q3 = gaussian(r, tokens * heads * dim, 1.0);
+            CUdeviceptr dq3 = up(q3), out3 = poison(tokens * heads * dim);
+            CUdeviceptr params3 = ints(new int[] {0, len - tokens, slot, 0});
+            QuantizedVector oq3 = quantized(tokens * heads * dim);
+            kernels.attention(shape, dq3, heads * dim, kc, vc, params3, scratch, scale, out3, oq3, tokens);
+            float[] o3 = download(cuda, out3, tokens * heads * dim);
+            for (int t = 0; t < tokens; t++) {
+                float[] ot = java.util.Arrays.copyOfRange(o3, t * heads * dim, (t + 1) * heads * dim);
+                assertThat(relativeError(ot, attentionReference(q3, t * heads * dim, k, v, heads, kvHeads, dim,
+                        len - tokens + t + 1, scale))).as("chunk token %d", t).isLessThan(1e-4);
+            }
+            checkQuantized(oq3, o3);
+        }
+    }
+
+    /** Float64 softmax(q.K^T * scale).V over the first {@code len} positions, query heads at q[qOffset..]. */
+    private static double[] attentionReference(float[] q, int qOffset, float[][] k, float[][] v, int heads,
+            int kvHeads, int dim, int len, float scale) {
         double[] ref = new double[heads * dim];
         for (int h = 0; h < heads; h++) {
             int g = h / (heads / kvHeads);
@@ -416,7 +440,7 @@ class CudaKernelsTest {
             for (int p = 0; p < len; p++) {
                 double acc = 0;
                 for (int i = 0; i < dim; i++) {
-                    acc += (double) q[h * dim + i] * scale * k[g][p * dim + i];
+                    acc += (double) q[qOffset + h * dim + i] * scale * k[g][p * dim + i];
                 }
                 s[p] = acc;
                 m = Math.max(m, acc);
@@ -434,8 +458,7 @@ class CudaKernelsTest {
                 ref[h * dim + i] = acc / l;
             }
         }
-        assertThat(relativeError(o, ref)).as("attention").isLessThan(1e-4);
-        checkQuantized(oq, o);
+        return ref;
     }
 
     private static double gaussian1(SplittableRandom r) {

@@ -40,6 +40,12 @@ import jcuda.driver.CUdeviceptr;
  */
 public final class CudaInferenceModel implements InferenceModel {
 
+    /**
+     * {@code -Daether.cuda.chunkedPrompt=false} runs prompts token by token through the decode graph instead of in
+     * chunks (a fallback and a baseline for the chunked path).
+     */
+    static final boolean CHUNKED_PROMPT = Boolean.parseBoolean(System.getProperty("aether.cuda.chunkedPrompt", "true"));
+
     /** Positions per accounted KV block (for {@link #kvStats()}; the cache itself is contiguous per slot). */
     public static final int BLOCK_POSITIONS = 16;
 
@@ -492,9 +498,11 @@ public final class CudaInferenceModel implements InferenceModel {
             if (s.slot < 0) {
                 s.slot = takeSlot();
             }
-            if (e.length() == 1) {
-                runToken(e.tokens()[e.from()], s.length, s.slot);
-                s.length++;
+            if (e.length() == 1 || !CHUNKED_PROMPT) {
+                for (int t = e.from(); t < e.to(); t++) {
+                    runToken(e.tokens()[t], s.length, s.slot);
+                    s.length++;
+                }
             } else {
                 for (int t = e.from(); t < e.to(); t += CudaKernels.BATCH) {
                     int n = Math.min(CudaKernels.BATCH, e.to() - t);
