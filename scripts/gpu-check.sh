@@ -4,6 +4,9 @@
 #   scripts/gpu-check.sh            (here)  builds everything the GPU machine needs into .gpu/ (ignored by git):
 #                                           a jlink'd JDK 25 runtime, the application jars, the GPU test classes and
 #                                           their libraries, the kernel fatbin, and the llama-spm vocabulary.
+#   scripts/gpu-check.sh --refresh  (here)  for a bundle that exists: rebuilds llm-service and what it needs, swaps
+#                                           the runtime-actors/device-workers/llm-service jars, the GPU test jars, the
+#                                           fatbin and .gpu/repo (launcher, scripts) in place; minutes, not a full build.
 #   scripts/gpu-check.sh --remote   (there, from the repo root, with .gpu carried) in one go, under 9 minutes:
 #                                           nvidia-smi -L; the GPU tests (JUnit, tag gpu); device-to-device copy
 #                                           bandwidth and the GEMV kernels at 1B/8B shapes (CudaBench); synthesizes
