@@ -4,11 +4,17 @@
 #   scripts/gpu-check.sh            (here)  builds everything the GPU machine needs into .gpu/ (ignored by git):
 #                                           a jlink'd JDK 25 runtime, the application jars, the GPU test classes and
 #                                           their libraries, the kernel fatbin, and the llama-spm vocabulary.
+#   scripts/gpu-check.sh --refresh  (here)  for a bundle that exists: rebuilds llm-service and what it needs, swaps
+#                                           the runtime-actors/device-workers/llm-service jars, the GPU test jars, the
+#                                           fatbin and .gpu/repo (launcher, scripts) in place; minutes, not a full build.
 #   scripts/gpu-check.sh --remote   (there, from the repo root, with .gpu carried) in one go, under 9 minutes:
 #                                           nvidia-smi -L; the GPU tests (JUnit, tag gpu); device-to-device copy
 #                                           bandwidth and the GEMV kernels at 1B/8B shapes (CudaBench); synthesizes
-#                                           the 1B Q4_0 model and runs `./aether bench --device cuda` on it; prints a
-#                                           short table last. Logs go to $OUT when set (else /tmp/aether-gpu-out).
+#                                           the 1b (Q4_0, Q8_0, F16) and 8b (Q4_0, Q8_0) presets one after another and
+#                                           runs `./aether bench --device cuda` on each (GPU_CHECK_RUNS overrides the
+#                                           list; a run that would pass GPU_CHECK_BUDGET_S, default 480 s, is skipped);
+#                                           prints the table against llama.cpp last. Logs go to $OUT when set (else
+#                                           /tmp/aether-gpu-out), at most 8 files.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GPU="${GPU_DIR:-$ROOT/.gpu}"
@@ -73,6 +79,35 @@ build() {
   echo "gpu-check: ready. On the GPU machine, from the repo root with .gpu carried: scripts/gpu-check.sh --remote"
 }
 
+# Lighter rebuild for a bundle that exists: rebuilds only runtime-actors, device-workers and llm-service (with the
+# kernel fatbin), swaps their jars and the GPU test jars into app.tar.xz, and refreshes .gpu/repo (launcher, scripts).
+refresh() {
+  . "$ROOT/scripts/find-jdk.sh"
+  aether_find_jdk || exit 1
+  [ -f "$GPU/app.tar.xz" ] || { echo "gpu-check: $GPU/app.tar.xz missing: run the full build first" >&2; exit 1; }
+  echo "gpu-check: rebuilding runtime-actors, device-workers, llm-service (package, tests compiled, not run)..."
+  (cd "$ROOT" && ./mvnw -q -o -B -pl llm-service -am -DskipTests package)
+  stage=$(mktemp -d)
+  trap 'rm -rf "$stage"' EXIT
+  tar -C "$stage" -xJf "$GPU/app.tar.xz"
+  for m in runtime-actors device-workers llm-service; do
+    local j
+    j=$(ls "$stage"/app/lib/$m-*.jar)
+    rm -rf "$stage/repack" && mkdir -p "$stage/repack"
+    (cd "$stage/repack" && "$JAVA_HOME/bin/jar" xf "$(ls "$ROOT"/$m/target/$m-*.jar | grep -v -- -tests.jar | head -1)"       && rm -f "$j" && "$JAVA_HOME/bin/jar" cfM0 "$j" .)
+  done
+  rm -rf "$stage/repack"
+  "$JAVA_HOME/bin/jar" cfM0 "$stage/test/device-workers-gpu-tests.jar" -C "$ROOT/device-workers/target/test-classes" aether/device/cuda
+  "$JAVA_HOME/bin/jar" cfM0 "$stage/test/llm-service-gpu-tests.jar" -C "$ROOT/llm-service/target/test-classes" aether/llm/engine/cuda
+  tar -C "$stage" -cJf "$GPU/app.tar.xz.new" app test && mv "$GPU/app.tar.xz.new" "$GPU/app.tar.xz"
+  cp "$ROOT/device-workers/target/classes/aether/cuda/aether-kernels.fatbin" "$GPU/"
+  mkdir -p "$GPU/repo/scripts"
+  cp "$ROOT/aether" "$GPU/repo/"
+  cp "$ROOT"/scripts/gpu-check.sh "$ROOT"/scripts/find-jdk.sh "$GPU/repo/scripts/"
+  ls -la "$GPU"
+  echo "gpu-check: .gpu/ is $(du -sm "$GPU" | cut -f1) MiB; refreshed"
+}
+
 # ---- on the GPU machine -------------------------------------------------------------------------------------------
 remote() {
   local out=${OUT:-/tmp/aether-gpu-out}
@@ -108,7 +143,7 @@ remote() {
   timeout 240 "$java" "${flags[@]}" -Daether.shared.dir="$work/shared" -jar "$console" execute --disable-banner --disable-ansi-colors \
     --class-path "$cp" "${sel[@]}" --details=tree >"$out/tests.log" 2>&1
   local rc=$?
-  grep -E "tests (successful|failed|aborted|skipped|found)|relative error|GPU tests on|✘|MethodSource|Assumption|=>" "$out/tests.log" | head -80 || true
+  grep -E "tests (successful|failed|aborted|skipped|found)|relative error|vs float64|GPU tests on|✘|MethodSource|Assumption|=>" "$out/tests.log" | head -80 || true
   status+=("gpu tests|rc=$rc|$(grep -E 'tests successful' "$out/tests.log" | tr -s ' ' | head -1), $(grep -E 'tests failed' "$out/tests.log" | tr -s ' ' | head -1), $(grep -E 'tests aborted' "$out/tests.log" | tr -s ' ' | head -1)")
 
   echo "== copy bandwidth and GEMV (CudaBench)"
@@ -117,32 +152,57 @@ remote() {
   cat "$out/gemv.log"
   status+=("cuda bench|rc=$rc|$(grep -E '^copy bandwidth' "$out/gemv.log" | head -1)")
 
-  local preset=${GPU_CHECK_PRESET:-1b}
-  echo "== synth $preset Q4_0 and bench --device cuda"
+  # the bench matrix: preset, type, llama.cpp's decode t/s on the same kind of card (issue 7: llama-bench -ngl 99;
+  # 7B figures for the 8b preset), llama.cpp's pp512 where known, and a time limit for synth + bench together
   export AETHER_SKIP_BUILD=1 AETHER_APP="$work/app"
-  timeout 150 "$ROOT/aether" synth --preset "$preset" --type Q4_0 --vocab "$GPU/$VOCAB_NAME" -o /tmp/m.gguf >"$out/synth.log" 2>&1
-  rc=$?
-  tail -c 400 "$out/synth.log"; echo
-  if [ $rc -eq 0 ]; then
-    timeout 120 "$ROOT/aether" bench -m /tmp/m.gguf --device cuda -p 128 -n 128 -r 3 >"$out/bench.log" 2>&1
+  local runs=${GPU_CHECK_RUNS:-"8b:Q4_0:340:10800:180 1b:Q4_0:1054:-:90 1b:Q8_0:849:-:90 1b:F16:759:-:90 8b:Q8_0:239:-:180"}
+  local table=()
+  for r in $runs; do
+    IFS=: read -r preset type ref_tg ref_pp limit <<<"$r"
+    if (( SECONDS - t0 > ${GPU_CHECK_BUDGET_S:-480} - limit )); then
+      echo "== skip $preset $type (would pass the ${GPU_CHECK_BUDGET_S:-480} s budget)"
+      table+=("$preset|$type|skipped|-|-|-|$ref_tg|-|$ref_pp")
+      continue
+    fi
+    local log="$out/bench-$preset-$type.log" t1=$SECONDS
+    echo "== synth $preset $type and bench --device cuda"
+    rm -f /tmp/m.gguf
+    timeout "$limit" bash -c '"$1" synth --preset "$2" --type "$3" --vocab "$4" -o /tmp/m.gguf >"$5.synth" 2>&1 \
+      && "$1" bench -m /tmp/m.gguf --device cuda -p 512 -n 128 -r 3 >"$5" 2>&1' _ \
+      "$ROOT/aether" "$preset" "$type" "$GPU/$VOCAB_NAME" "$log"
     rc=$?
-    cat "$out/bench.log"
-  fi
-  status+=("bench $preset Q4_0|rc=$rc|$(grep -E '^\| (pp|tg)' "$out/bench.log" 2>/dev/null | tr -s ' ' | tr '\n' ' ')")
+    tail -c 300 "$log.synth"; echo; cat "$log" 2>/dev/null; rm -f "$log.synth" /tmp/m.gguf
+    local pp tg frac
+    pp=$(awk -F'|' '$2 ~ /pp[0-9]/ {gsub(/ /,"",$3); split($3,a,"±"); print a[1]}' "$log" 2>/dev/null)
+    tg=$(awk -F'|' '$2 ~ /tg[0-9]/ {gsub(/ /,"",$3); split($3,a,"±"); print a[1]}' "$log" 2>/dev/null)
+    frac=$(grep -o 'roofline fraction [0-9.]*' "$log" 2>/dev/null | awk '{print $3}')
+    table+=("$preset|$type|rc=$rc $(( SECONDS - t1 ))s|${pp:--}|${tg:--}|${frac:--}|$ref_tg|$( [ -n "$tg" ] && awk -v a="$tg" -v b="$ref_tg" 'BEGIN{printf "%.2f", a/b}' || echo -)|$ref_pp")
+    status+=("bench $preset $type|rc=$rc|pp ${pp:--} tg ${tg:--} t/s")
+  done
 
   echo
   echo "== summary ($(( SECONDS - t0 )) s; logs in $out)"
   grep -E '^device:|^\| ' "$out/gemv.log" 2>/dev/null || true
-  grep -E 'decode reads|GPU ' "$out/bench.log" 2>/dev/null || true
+  grep -h -E 'decode reads' "$out"/bench-*.log 2>/dev/null || true
   printf '| %-14s | %-6s | %s\n' step status result
   for s in "${status[@]}"; do
     IFS='|' read -r name rcs result <<<"$s"
     printf '| %-14s | %-6s | %s\n' "$name" "$rcs" "$result"
   done
+  echo
+  echo "Aether on the GPU vs llama.cpp (issue 7 figures, same card kind; 8b preset vs llama.cpp's 7B). pp = prompt"
+  echo "of 512, tg = 128 decoded tokens, t/s; bw = decode weight bytes x tg / measured copy bandwidth."
+  printf '| %-5s | %-5s | %-9s | %9s | %9s | %5s | %12s | %8s | %12s |\n' model type run pp tg bw "llama.cpp tg" "tg ratio" "llama.cpp pp"
+  printf '|-------|-------|-----------|-----------|-----------|-------|--------------|----------|--------------|\n'
+  for row in "${table[@]}"; do
+    IFS='|' read -r a b c d e f g h i <<<"$row"
+    printf '| %-5s | %-5s | %-9s | %9s | %9s | %5s | %12s | %8s | %12s |\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i"
+  done
 }
 
 case "${1:-}" in
   --remote) remote ;;
+  --refresh) refresh ;;
   "") build ;;
-  *) echo "usage: scripts/gpu-check.sh [--remote]" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-check.sh [--remote|--refresh]" >&2; exit 2 ;;
 esac

@@ -12,10 +12,18 @@
 //     16-byte loads), then all scales ([M][K/32] halves). Same numbers, no rounding.
 //   * F16 and F32 matrices are used as stored.
 //   * Activations that meet quantized weights are quantized per 32 elements like llama.cpp's q8_1: int8 quants plus a
-//     float2 (d, sum of the block's unquantized values), so Q4_0's -8 offset is one multiply per block.
+//     float2 (d, d * sum of the block's quants), so Q4_0's -8 offset is one multiply per block. The sum is of the
+//     quantized values, not of the floats as llama.cpp keeps it: with the float sum the offset term is exact but the
+//     main term is not, and the rounding errors e_j of the activations end up weighted by the raw nibbles q_j (0..15,
+//     mean 7.5) instead of by the weights' q_j - 8 (mean ~0): 2-3x the error against a float64 product. With d * sum(q)
+//     the kernel computes exactly W . dequant(quant(x)), which is also what the CPU engine computes.
 //   * The KV cache is f16, per layer [slot][kv_head][ctx][head_dim].
 //   * Per-token values (token id, position, sequence slot) come from a small device int buffer `params` so that a
 //     decode step captured as a CUDA graph stays valid from token to token.
+//   * Prompts run in chunks of up to BATCH tokens at consecutive positions params[P_POS] + t of one slot: the kernels
+//     below take the token index t from blockIdx.y (or .z for attention) and their activations as [t][width] rows, so
+//     one set of launches (and one pass over the weights in the gemv_batch_* kernels) serves the whole chunk. A decode
+//     step is the chunk of one token (grid y/z = 1).
 
 #include <cuda_fp16.h>
 #include <stdint.h>
@@ -25,6 +33,8 @@
 #define P_SLOT 2
 
 #define WARP 32
+// tokens of a prompt chunk (must match CudaKernels.BATCH)
+#define BATCH 8
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -38,10 +48,11 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-// Weights are read once per token: bypass L1 so they do not evict the activations every warp re-reads.
+// Weights are read once per token: bypass L1 so they do not evict the activations every warp re-reads. Not volatile:
+// the compiler may hoist the loads of an unrolled loop ahead of the arithmetic (more bytes in flight per thread).
 __device__ __forceinline__ uint4 ld_stream(const void *p) {
     uint4 r;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
                  : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
                  : "l"(p));
     return r;
@@ -71,13 +82,14 @@ __device__ float block_max(float v) {
 }
 
 // One warp quantizes one 32-element block: lane i holds element i. llama.cpp's quantize_q8_1: d = amax / 127,
-// q = round(x / d), and the block's float sum for the offset term.
+// q = round(x / d); the offset term's sum is d * sum(q) (see the header: the sum of what the int8 product sees).
 __device__ __forceinline__ void quantize_block_warp(float v, int8_t *q, float2 *ds, int lane) {
     float amax = warp_max(fabsf(v));
-    float sum = warp_sum(v);
     float d = amax / 127.f;
-    q[lane] = amax == 0.f ? 0 : (int8_t)roundf(v / d);
-    if (lane == 0) *ds = make_float2(d, sum);
+    int qi = amax == 0.f ? 0 : (int)roundf(v / d);
+    float qsum = warp_sum((float)qi);  // at most 32 * 127 in magnitude: exact in float
+    q[lane] = (int8_t)qi;
+    if (lane == 0) *ds = make_float2(d, d * qsum);
 }
 
 // ---- weight repacking (once, at upload) -----------------------------------------------------------------------------
@@ -114,29 +126,47 @@ extern "C" __global__ void quantize_q8_1(const float *__restrict__ x, int8_t *__
     quantize_block_warp(x[i], xq + (i & ~31), xds + (i >> 5), threadIdx.x & 31);
 }
 
-// RMSNorm of x[n] times w, written as floats (h, may be null) and quantized (xq/xds, may be null). One block of 1024.
-extern "C" __global__ void rmsnorm_quant(const float *__restrict__ x, const float *__restrict__ w,
-                                         float *__restrict__ h, int8_t *__restrict__ xq, float2 *__restrict__ xds,
-                                         int n, float eps) {
+// RMSNorm of x[n] times w, written as floats (h, may be null) and quantized (xq/xds, may be null). Grid (n / 256
+// rounded up, tokens), 256 threads: every block sums the squares of its token's whole row (n floats from L2, four
+// per load) and normalizes its own 256 elements, so the row is spread over the chip instead of one block's loop.
+extern "C" __global__ void __launch_bounds__(256)
+rmsnorm_quant(const float *__restrict__ x, const float *__restrict__ w, float *__restrict__ h,
+              int8_t *__restrict__ xq, float2 *__restrict__ xds, int n, float eps) {
+    size_t t = blockIdx.y;
+    x += t * n;
+    if (h) h += t * n;
+    if (xq) {
+        xq += t * n;
+        xds += t * (n >> 5);
+    }
+    const float4 *x4 = reinterpret_cast<const float4 *>(x);
     float ss = 0.f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += x[i] * x[i];
+    for (int i = threadIdx.x; i < (n >> 2); i += blockDim.x) {
+        float4 v = x4[i];
+        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
     ss = block_sum(ss);
     float scale = rsqrtf(ss / n + eps);
-    int lane = threadIdx.x & 31;
-    // each warp takes whole 32-element blocks, so the quantizer's warp reductions see one block
-    for (int base = (threadIdx.x & ~31); base < n; base += blockDim.x) {
-        int i = base + lane;
-        float v = x[i] * scale * w[i];
-        if (h) h[i] = v;
-        if (xq) quantize_block_warp(v, xq + base, xds + (base >> 5), lane);
-    }
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;  // n % 32 == 0: whole warps leave, and no barrier follows
+    float v = x[i] * scale * w[i];
+    if (h) h[i] = v;
+    if (xq) quantize_block_warp(v, xq + (i & ~31), xds + (i >> 5), threadIdx.x & 31);
 }
 
 // silu(gate) * up over gu = [gate(ffn) | up(ffn)], written as floats (may be null) and quantized (may be null).
+// Token blockIdx.y: rows of 2 * ffn in gu, of ffn in the outputs.
 extern "C" __global__ void swiglu_quant(const float *__restrict__ gu, float *__restrict__ out,
                                         int8_t *__restrict__ xq, float2 *__restrict__ xds, int ffn) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= ffn) return;
+    size_t t = blockIdx.y;
+    gu += t * 2 * ffn;
+    if (out) out += t * ffn;
+    if (xq) {
+        xq += t * ffn;
+        xds += t * (ffn >> 5);
+    }
     float g = gu[i], u = gu[ffn + i];
     float v = g / (1.f + expf(-g)) * u;
     if (out) out[i] = v;
@@ -151,101 +181,243 @@ extern "C" __global__ void add_f32(const float *__restrict__ a, const float *__r
 }
 
 // ---- decode GEMV: y[M] = W[M,K] . x[K] (+ add[M]) ---------------------------------------------------------------
-// One warp per output row, GEMV_WARPS rows per block. Each lane takes every 32nd weight block of the row, so a warp's
-// loads are consecutive 16-byte pieces (512 bytes per instruction). `add` may alias `y` (residual update in place).
+// GEMV_WARPS warps per block; `split` (1, 2, 4 or 8, dividing GEMV_WARPS) warps share one output row, each taking
+// every split-th stretch of 32 weight blocks, so a block covers GEMV_WARPS / split rows. Small matrices (few rows)
+// use split > 1 so that the grid still has thousands of warps, i.e. enough loads in flight to reach HBM bandwidth;
+// large ones use split = 1 (no cross-warp reduction). Within a warp, lane l takes blocks l, l + 32*split, ..., so a
+// warp's loads are consecutive 16-byte pieces (512 bytes per instruction). `add` may alias `y` (residual in place).
 
 #define GEMV_WARPS 8
 
+// Sums the split warps' partial results of each row and writes y (add may alias y). Every thread of the block must
+// call it (it has a barrier).
+__device__ __forceinline__ void gemv_finish(float acc, const float *add, float *y, int row, int M, int split) {
+    __shared__ float part[GEMV_WARPS];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    acc = warp_sum(acc);
+    if (split == 1) {
+        if (lane == 0 && row < M) y[row] = add ? add[row] + acc : acc;
+        return;
+    }
+    if (lane == 0) part[warp] = acc;
+    __syncthreads();
+    if (lane == 0 && (warp % split) == 0 && row < M) {
+        float t = 0.f;
+        for (int i = 0; i < split; i++) t += part[warp + i];
+        y[row] = add ? add[row] + t : t;
+    }
+}
+
+#define GEMV_PROLOGUE                                                    \
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;                \
+    int row = blockIdx.x * (GEMV_WARPS / split) + warp / split;          \
+    int first = (warp % split) * WARP + lane, step = WARP * split;       \
+    float acc = 0.f;
+
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
-          const float2 *__restrict__ xds, const float *add, float *y, int M, int K) {
-    int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    int lane = threadIdx.x & 31;
-    if (row >= M) return;
-    int nb = K >> 5;
-    const uint8_t *wq = qs + (size_t)row * nb * 16;
-    const __half *wd = d + (size_t)row * nb;
-    float acc = 0.f;
+          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    GEMV_PROLOGUE
+    if (row < M) {
+        int nb = K >> 5;
+        const uint8_t *wq = qs + (size_t)row * nb * 16;
+        const __half *wd = d + (size_t)row * nb;
 #pragma unroll 4
-    for (int b = lane; b < nb; b += WARP) {
-        uint4 w = ld_stream(wq + (size_t)b * 16);
-        float dw = __half2float(wd[b]);
-        const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
-        int4 x0 = xp[0], x1 = xp[1];
-        float2 ds = xds[b];
-        int s = 0;
-        s = __dp4a((int)(w.x & 0x0F0F0F0Fu), x0.x, s);
-        s = __dp4a((int)(w.y & 0x0F0F0F0Fu), x0.y, s);
-        s = __dp4a((int)(w.z & 0x0F0F0F0Fu), x0.z, s);
-        s = __dp4a((int)(w.w & 0x0F0F0F0Fu), x0.w, s);
-        s = __dp4a((int)((w.x >> 4) & 0x0F0F0F0Fu), x1.x, s);
-        s = __dp4a((int)((w.y >> 4) & 0x0F0F0F0Fu), x1.y, s);
-        s = __dp4a((int)((w.z >> 4) & 0x0F0F0F0Fu), x1.z, s);
-        s = __dp4a((int)((w.w >> 4) & 0x0F0F0F0Fu), x1.w, s);
-        // sum_j dw*(q_j - 8) * dx*qx_j  =  dw * (dx * sum(q*qx) - 8 * sum(x))
-        acc += dw * (ds.x * (float)s - 8.f * ds.y);
+        for (int b = first; b < nb; b += step) {
+            uint4 w = ld_stream(wq + (size_t)b * 16);
+            float dw = __half2float(wd[b]);
+            const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
+            int4 x0 = xp[0], x1 = xp[1];
+            float2 ds = xds[b];
+            int s = 0;
+            s = __dp4a((int)(w.x & 0x0F0F0F0Fu), x0.x, s);
+            s = __dp4a((int)(w.y & 0x0F0F0F0Fu), x0.y, s);
+            s = __dp4a((int)(w.z & 0x0F0F0F0Fu), x0.z, s);
+            s = __dp4a((int)(w.w & 0x0F0F0F0Fu), x0.w, s);
+            s = __dp4a((int)((w.x >> 4) & 0x0F0F0F0Fu), x1.x, s);
+            s = __dp4a((int)((w.y >> 4) & 0x0F0F0F0Fu), x1.y, s);
+            s = __dp4a((int)((w.z >> 4) & 0x0F0F0F0Fu), x1.z, s);
+            s = __dp4a((int)((w.w >> 4) & 0x0F0F0F0Fu), x1.w, s);
+            // sum_j dw*(q_j - 8) * dx*qx_j  =  dw * (dx * sum(q*qx) - 8 * dx*sum(qx))
+            acc += dw * (ds.x * (float)s - 8.f * ds.y);
+        }
     }
-    acc = warp_sum(acc);
-    if (lane == 0) y[row] = add ? add[row] + acc : acc;
+    gemv_finish(acc, add, y, row, M, split);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
-          const float2 *__restrict__ xds, const float *add, float *y, int M, int K) {
-    int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    int lane = threadIdx.x & 31;
-    if (row >= M) return;
-    int nb = K >> 5;
-    const uint8_t *wq = qs + (size_t)row * nb * 32;
-    const __half *wd = d + (size_t)row * nb;
-    float acc = 0.f;
+          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    GEMV_PROLOGUE
+    if (row < M) {
+        int nb = K >> 5;
+        const uint8_t *wq = qs + (size_t)row * nb * 32;
+        const __half *wd = d + (size_t)row * nb;
 #pragma unroll 4
-    for (int b = lane; b < nb; b += WARP) {
-        uint4 w0 = ld_stream(wq + (size_t)b * 32);
-        uint4 w1 = ld_stream(wq + (size_t)b * 32 + 16);
-        float dw = __half2float(wd[b]);
-        const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
-        int4 x0 = xp[0], x1 = xp[1];
-        int s = 0;
-        s = __dp4a((int)w0.x, x0.x, s);
-        s = __dp4a((int)w0.y, x0.y, s);
-        s = __dp4a((int)w0.z, x0.z, s);
-        s = __dp4a((int)w0.w, x0.w, s);
-        s = __dp4a((int)w1.x, x1.x, s);
-        s = __dp4a((int)w1.y, x1.y, s);
-        s = __dp4a((int)w1.z, x1.z, s);
-        s = __dp4a((int)w1.w, x1.w, s);
-        acc += dw * xds[b].x * (float)s;
+        for (int b = first; b < nb; b += step) {
+            uint4 w0 = ld_stream(wq + (size_t)b * 32);
+            uint4 w1 = ld_stream(wq + (size_t)b * 32 + 16);
+            float dw = __half2float(wd[b]);
+            const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
+            int4 x0 = xp[0], x1 = xp[1];
+            int s = 0;
+            s = __dp4a((int)w0.x, x0.x, s);
+            s = __dp4a((int)w0.y, x0.y, s);
+            s = __dp4a((int)w0.z, x0.z, s);
+            s = __dp4a((int)w0.w, x0.w, s);
+            s = __dp4a((int)w1.x, x1.x, s);
+            s = __dp4a((int)w1.y, x1.y, s);
+            s = __dp4a((int)w1.z, x1.z, s);
+            s = __dp4a((int)w1.w, x1.w, s);
+            acc += dw * xds[b].x * (float)s;
+        }
     }
-    acc = warp_sum(acc);
-    if (lane == 0) y[row] = add ? add[row] + acc : acc;
+    gemv_finish(acc, add, y, row, M, split);
 }
 
-// F16 weights against float activations (no activation rounding); K a multiple of 8.
+// F16 weights against float activations (no activation rounding); K a multiple of 8. A "block" here is 8 halves.
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
-gemv_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K) {
-    int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    int lane = threadIdx.x & 31;
-    if (row >= M) return;
-    const __half *wr = w + (size_t)row * K;
-    int n8 = K >> 3;
-    float acc = 0.f;
+gemv_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
+         int split) {
+    GEMV_PROLOGUE
+    if (row < M) {
+        const __half *wr = w + (size_t)row * K;
+        int n8 = K >> 3;
 #pragma unroll 4
-    for (int c = lane; c < n8; c += WARP) {
-        uint4 raw = ld_stream(wr + (size_t)c * 8);
-        const float4 *xp = reinterpret_cast<const float4 *>(x + c * 8);
-        float4 a = xp[0], b = xp[1];
-        const __half2 *h = reinterpret_cast<const __half2 *>(&raw);
-        float2 f0 = __half22float2(h[0]), f1 = __half22float2(h[1]), f2 = __half22float2(h[2]),
-               f3 = __half22float2(h[3]);
-        acc += f0.x * a.x + f0.y * a.y + f1.x * a.z + f1.y * a.w + f2.x * b.x + f2.y * b.y + f3.x * b.z + f3.y * b.w;
+        for (int c = first; c < n8; c += step) {
+            uint4 raw = ld_stream(wr + (size_t)c * 8);
+            const float4 *xp = reinterpret_cast<const float4 *>(x + c * 8);
+            float4 a = xp[0], b = xp[1];
+            const __half2 *h = reinterpret_cast<const __half2 *>(&raw);
+            float2 f0 = __half22float2(h[0]), f1 = __half22float2(h[1]), f2 = __half22float2(h[2]),
+                   f3 = __half22float2(h[3]);
+            acc += f0.x * a.x + f0.y * a.y + f1.x * a.z + f1.y * a.w + f2.x * b.x + f2.y * b.y + f3.x * b.z +
+                   f3.y * b.w;
+        }
     }
-    acc = warp_sum(acc);
-    if (lane == 0) y[row] = add ? add[row] + acc : acc;
+    gemv_finish(acc, add, y, row, M, split);
+}
+
+// ---- prompt-chunk GEMV: Y[t][M] = W[M,K] . X[t][K] (+ add[t][M]) for t < ntok <= BATCH --------------------------
+// The weights are read once for the whole chunk: each warp takes two rows, each lane every 32nd weight block of them,
+// and every weight block loaded is multiplied with the block of all BATCH tokens' activations (from L1/L2) before the
+// next is loaded. Tokens past ntok read token ntok-1's activations (valid memory) and are not written.
+// GEMV_BATCH_WARPS warps (2 rows each) per block. `add` may alias `y`.
+
+#define GEMV_BATCH_WARPS 4
+
+template <int TYPE>  // 0 = Q4_0, 1 = Q8_0 (xq/xds), 2 = F16 (x)
+__device__ __forceinline__ void gemv_batch_impl(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
+                                                const int8_t *__restrict__ xq, const float2 *__restrict__ xds,
+                                                const float *__restrict__ x, const float *add, float *y, int M,
+                                                int K, int ntok) {
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int row0 = (blockIdx.x * GEMV_BATCH_WARPS + warp) * 2;
+    float acc[2][BATCH];
+#pragma unroll
+    for (int t = 0; t < BATCH; t++) acc[0][t] = acc[1][t] = 0.f;
+    if (row0 >= M) return;  // whole warps leave; no barrier below
+    int row1 = row0 + 1 < M ? row0 + 1 : row0;
+    int nb = TYPE == 2 ? K >> 3 : K >> 5;  // 16-byte units (F16: 8 halves) or 32-element blocks
+    int tok[BATCH];
+#pragma unroll
+    for (int t = 0; t < BATCH; t++) tok[t] = t < ntok ? t : ntok - 1;
+    for (int b = lane; b < nb; b += WARP) {
+        if (TYPE == 2) {
+            const __half *w = reinterpret_cast<const __half *>(qs);
+            uint4 r0 = ld_stream(w + (size_t)row0 * K + (size_t)b * 8);
+            uint4 r1 = ld_stream(w + (size_t)row1 * K + (size_t)b * 8);
+            const __half2 *h0 = reinterpret_cast<const __half2 *>(&r0);
+            const __half2 *h1 = reinterpret_cast<const __half2 *>(&r1);
+            float2 a0 = __half22float2(h0[0]), a1 = __half22float2(h0[1]), a2 = __half22float2(h0[2]),
+                   a3 = __half22float2(h0[3]);
+            float2 b0 = __half22float2(h1[0]), b1 = __half22float2(h1[1]), b2 = __half22float2(h1[2]),
+                   b3 = __half22float2(h1[3]);
+#pragma unroll
+            for (int t = 0; t < BATCH; t++) {
+                const float4 *xp = reinterpret_cast<const float4 *>(x + (size_t)tok[t] * K + b * 8);
+                float4 u = xp[0], v = xp[1];
+                acc[0][t] += a0.x * u.x + a0.y * u.y + a1.x * u.z + a1.y * u.w + a2.x * v.x + a2.y * v.y +
+                             a3.x * v.z + a3.y * v.w;
+                acc[1][t] += b0.x * u.x + b0.y * u.y + b1.x * u.z + b1.y * u.w + b2.x * v.x + b2.y * v.y +
+                             b3.x * v.z + b3.y * v.w;
+            }
+        } else {
+            int4 w0a, w0b, w1a, w1b;  // the two rows' 32 int8 weights (Q4_0: nibbles expanded)
+            float d0 = __half2float(d[(size_t)row0 * nb + b]), d1 = __half2float(d[(size_t)row1 * nb + b]);
+            if (TYPE == 0) {
+                uint4 r0 = ld_stream(qs + ((size_t)row0 * nb + b) * 16);
+                uint4 r1 = ld_stream(qs + ((size_t)row1 * nb + b) * 16);
+                w0a = make_int4(r0.x & 0x0F0F0F0F, r0.y & 0x0F0F0F0F, r0.z & 0x0F0F0F0F, r0.w & 0x0F0F0F0F);
+                w0b = make_int4((r0.x >> 4) & 0x0F0F0F0F, (r0.y >> 4) & 0x0F0F0F0F, (r0.z >> 4) & 0x0F0F0F0F,
+                                (r0.w >> 4) & 0x0F0F0F0F);
+                w1a = make_int4(r1.x & 0x0F0F0F0F, r1.y & 0x0F0F0F0F, r1.z & 0x0F0F0F0F, r1.w & 0x0F0F0F0F);
+                w1b = make_int4((r1.x >> 4) & 0x0F0F0F0F, (r1.y >> 4) & 0x0F0F0F0F, (r1.z >> 4) & 0x0F0F0F0F,
+                                (r1.w >> 4) & 0x0F0F0F0F);
+            } else {
+                uint4 r0a = ld_stream(qs + ((size_t)row0 * nb + b) * 32), r0b = ld_stream(qs + ((size_t)row0 * nb + b) * 32 + 16);
+                uint4 r1a = ld_stream(qs + ((size_t)row1 * nb + b) * 32), r1b = ld_stream(qs + ((size_t)row1 * nb + b) * 32 + 16);
+                w0a = make_int4(r0a.x, r0a.y, r0a.z, r0a.w);
+                w0b = make_int4(r0b.x, r0b.y, r0b.z, r0b.w);
+                w1a = make_int4(r1a.x, r1a.y, r1a.z, r1a.w);
+                w1b = make_int4(r1b.x, r1b.y, r1b.z, r1b.w);
+            }
+#pragma unroll
+            for (int t = 0; t < BATCH; t++) {
+                const int4 *xp = reinterpret_cast<const int4 *>(xq + (size_t)tok[t] * K + b * 32);
+                int4 xa = xp[0], xb = xp[1];
+                float2 ds = xds[(size_t)tok[t] * nb + b];
+                int s0 = 0, s1 = 0;
+                s0 = __dp4a(w0a.x, xa.x, s0); s0 = __dp4a(w0a.y, xa.y, s0);
+                s0 = __dp4a(w0a.z, xa.z, s0); s0 = __dp4a(w0a.w, xa.w, s0);
+                s0 = __dp4a(w0b.x, xb.x, s0); s0 = __dp4a(w0b.y, xb.y, s0);
+                s0 = __dp4a(w0b.z, xb.z, s0); s0 = __dp4a(w0b.w, xb.w, s0);
+                s1 = __dp4a(w1a.x, xa.x, s1); s1 = __dp4a(w1a.y, xa.y, s1);
+                s1 = __dp4a(w1a.z, xa.z, s1); s1 = __dp4a(w1a.w, xa.w, s1);
+                s1 = __dp4a(w1b.x, xb.x, s1); s1 = __dp4a(w1b.y, xb.y, s1);
+                s1 = __dp4a(w1b.z, xb.z, s1); s1 = __dp4a(w1b.w, xb.w, s1);
+                if (TYPE == 0) {
+                    acc[0][t] += d0 * (ds.x * (float)s0 - 8.f * ds.y);
+                    acc[1][t] += d1 * (ds.x * (float)s1 - 8.f * ds.y);
+                } else {
+                    acc[0][t] += d0 * ds.x * (float)s0;
+                    acc[1][t] += d1 * ds.x * (float)s1;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < BATCH; t++) {
+        float v0 = warp_sum(acc[0][t]), v1 = warp_sum(acc[1][t]);
+        if (lane == 0 && t < ntok) {
+            size_t o = (size_t)t * M;
+            y[o + row0] = add ? add[o + row0] + v0 : v0;
+            if (row1 != row0) y[o + row1] = add ? add[o + row1] + v1 : v1;
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
+gemv_batch_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+                const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int ntok) {
+    gemv_batch_impl<0>(qs, d, xq, xds, nullptr, add, y, M, K, ntok);
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
+gemv_batch_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+                const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int ntok) {
+    gemv_batch_impl<1>(qs, d, xq, xds, nullptr, add, y, M, K, ntok);
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
+gemv_batch_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
+               int ntok) {
+    gemv_batch_impl<2>(reinterpret_cast<const uint8_t *>(w), nullptr, nullptr, nullptr, x, add, y, M, K, ntok);
 }
 
 // ---- RoPE and the KV cache ------------------------------------------------------------------------------------------
-// qkv = [q (H*D) | k (Hkv*D) | v (Hkv*D)] for the token at params[P_POS]. Blocks 0..H-1 rotate q's heads in place,
+// qkv = [q (H*D) | k (Hkv*D) | v (Hkv*D)] for the token at params[P_POS] (+ blockIdx.y, the token of a chunk: row
+// blockIdx.y of qkv). Blocks 0..H-1 rotate q's heads in place,
 // blocks H..H+Hkv-1 rotate k's heads into the cache, the rest copy v's heads into the cache. D threads per block, one
 // per dimension. neox = 0: pairs (2i, 2i+1) (llama); 1: pairs (i, i + nrot/2) (NeoX). Dimensions >= nrot pass through.
 // ff (may be null): Llama 3 frequency factors, divided into each pair's angle.
@@ -254,7 +426,8 @@ extern "C" __global__ void rope_kv(float *qkv, __half *__restrict__ kcache, __ha
                                    const int *__restrict__ params, const float *__restrict__ ff, int H, int Hkv,
                                    int D, int nrot, int ctx, float freq_base, float freq_scale, int neox) {
     int head = blockIdx.x, j = threadIdx.x;
-    int pos = params[P_POS], slot = params[P_SLOT];
+    int pos = params[P_POS] + blockIdx.y, slot = params[P_SLOT];
+    qkv += (size_t)blockIdx.y * (H + 2 * Hkv) * D;
     float *src;
     __half *dst = nullptr;
     bool rotate = true;
@@ -302,8 +475,10 @@ extern "C" __global__ void rope_kv(float *qkv, __half *__restrict__ kcache, __ha
 }
 
 // ---- decode attention over the f16 cache, split over the cache length ---------------------------------------------
-// Grid (H, nsplit), ATTN_THREADS threads. Block (h, s) handles positions [s*chunk, min(len, (s+1)*chunk)) of query head
-// h (kv head h / (H/Hkv)), len = params[P_POS] + 1, and writes its unnormalised output, max and sum for attn_combine.
+// Grid (H, nsplit, tokens), ATTN_THREADS threads. Block (h, s, t) handles positions [s*chunk, min(len, (s+1)*chunk))
+// of query head h (kv head h / (H/Hkv)) of token t (its q at q + t * qstride), len = params[P_POS] + t + 1 (causal:
+// the chunk's own keys were stored by rope_kv before), and writes its unnormalised output, max and sum for
+// attn_combine at [(t * H + h) * nsplit + s].
 // Dynamic shared memory: (D + chunkMax) floats, chunkMax = ceil(ctx / nsplit).
 
 #define ATTN_THREADS 128
@@ -311,12 +486,14 @@ extern "C" __global__ void rope_kv(float *qkv, __half *__restrict__ kcache, __ha
 extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
 attn_split(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
            const int *__restrict__ params, float *__restrict__ part_o, float2 *__restrict__ part_ml, int H, int Hkv,
-           int D, int ctx, float scale) {
+           int D, int ctx, float scale, int qstride) {
     extern __shared__ float smem[];
     float *qs = smem;
     float *sc = smem + D;
-    int h = blockIdx.x, s = blockIdx.y, nsplit = gridDim.y;
-    int len = params[P_POS] + 1, slot = params[P_SLOT];
+    int h = blockIdx.x, s = blockIdx.y, nsplit = gridDim.y, t = blockIdx.z;
+    int len = params[P_POS] + t + 1, slot = params[P_SLOT];
+    q += (size_t)t * qstride;
+    size_t part = ((size_t)t * H + h) * nsplit + s;
     int chunk = (len + nsplit - 1) / nsplit;
     int start = s * chunk, end = min(len, start + chunk);
     int g = h / (H / Hkv);
@@ -346,21 +523,29 @@ attn_split(const float *__restrict__ q, const __half *__restrict__ kcache, const
         l += e;
     }
     l = block_sum(l);  // its barriers also publish the sc[] writes above
-    float *o = part_o + ((size_t)h * nsplit + s) * D;
+    float *o = part_o + part * D;
     for (int i = threadIdx.x; i < D; i += blockDim.x) {
         float acc = 0.f;
         for (int p = start; p < end; p++) acc += sc[p - start] * __half2float(vb[(size_t)p * D + i]);
         o[i] = acc;
     }
-    if (threadIdx.x == 0) part_ml[h * nsplit + s] = make_float2(m, l);
+    if (threadIdx.x == 0) part_ml[part] = make_float2(m, l);
 }
 
-// Grid H, D threads (D a multiple of 32): merges the splits of head h into out[h*D..], and quantizes it (xq may be
-// null) for the output projection.
+// Grid (H, 1, tokens), D threads (D a multiple of 32): merges the splits of head h of token t into row t of out
+// ([t][H*D]), and quantizes it (xq may be null) for the output projection.
 extern "C" __global__ void attn_combine(const float *__restrict__ part_o, const float2 *__restrict__ part_ml,
                                         float *__restrict__ out, int8_t *__restrict__ xq, float2 *__restrict__ xds,
                                         int D, int nsplit) {
-    int h = blockIdx.x, i = threadIdx.x;
+    int h = blockIdx.x, i = threadIdx.x, H = gridDim.x;
+    size_t t = blockIdx.z;
+    part_o += t * H * nsplit * D;
+    part_ml += t * H * nsplit;
+    out += t * H * D;
+    if (xq) {
+        xq += t * H * D;
+        xds += t * H * D / 32;
+    }
     float M = -INFINITY;
     for (int s = 0; s < nsplit; s++) M = fmaxf(M, part_ml[h * nsplit + s].x);
     float L = 0.f, acc = 0.f;
@@ -377,37 +562,38 @@ extern "C" __global__ void attn_combine(const float *__restrict__ part_o, const 
 }
 
 // ---- embedding rows -------------------------------------------------------------------------------------------------
-// out[K] = row params[P_TOKEN] of the [rows][K] table, dequantized.
+// Row t of out[tokens][K] = row tokens[t] of the [rows][K] table, dequantized; t = blockIdx.y. A decode step passes
+// params itself as `tokens` (its P_TOKEN is word 0).
 
 extern "C" __global__ void get_row_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
-                                        const int *__restrict__ params, float *__restrict__ out, int K) {
+                                        const int *__restrict__ tokens, float *__restrict__ out, int K) {
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= K) return;
-    size_t nb = K >> 5, b = (size_t)params[P_TOKEN] * nb + (j >> 5);
+    size_t nb = K >> 5, b = (size_t)tokens[blockIdx.y] * nb + (j >> 5);
     int i = j & 31;
     uint8_t byte = qs[b * 16 + (i & 15)];
     int v = i < 16 ? (byte & 15) : (byte >> 4);
-    out[j] = (float)(v - 8) * __half2float(d[b]);
+    out[(size_t)blockIdx.y * K + j] = (float)(v - 8) * __half2float(d[b]);
 }
 
 extern "C" __global__ void get_row_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
-                                        const int *__restrict__ params, float *__restrict__ out, int K) {
+                                        const int *__restrict__ tokens, float *__restrict__ out, int K) {
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= K) return;
-    size_t nb = K >> 5, b = (size_t)params[P_TOKEN] * nb + (j >> 5);
-    out[j] = (float)(int8_t)qs[b * 32 + (j & 31)] * __half2float(d[b]);
+    size_t nb = K >> 5, b = (size_t)tokens[blockIdx.y] * nb + (j >> 5);
+    out[(size_t)blockIdx.y * K + j] = (float)(int8_t)qs[b * 32 + (j & 31)] * __half2float(d[b]);
 }
 
-extern "C" __global__ void get_row_f16(const __half *__restrict__ w, const int *__restrict__ params,
+extern "C" __global__ void get_row_f16(const __half *__restrict__ w, const int *__restrict__ tokens,
                                        float *__restrict__ out, int K) {
     int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j < K) out[j] = __half2float(w[(size_t)params[P_TOKEN] * K + j]);
+    if (j < K) out[(size_t)blockIdx.y * K + j] = __half2float(w[(size_t)tokens[blockIdx.y] * K + j]);
 }
 
-extern "C" __global__ void get_row_f32(const float *__restrict__ w, const int *__restrict__ params,
+extern "C" __global__ void get_row_f32(const float *__restrict__ w, const int *__restrict__ tokens,
                                        float *__restrict__ out, int K) {
     int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j < K) out[j] = w[(size_t)params[P_TOKEN] * K + j];
+    if (j < K) out[(size_t)blockIdx.y * K + j] = w[(size_t)tokens[blockIdx.y] * K + j];
 }
 
 // ---- argmax (greedy sampling on the device) ------------------------------------------------------------------------

@@ -300,6 +300,11 @@ public final class CudaContext implements AutoCloseable {
      * pointer), {@link Integer}, {@link Long}, {@link Float}.
      */
     public void launch(String kernel, int gridX, int gridY, int blockX, int sharedBytes, Object... args) {
+        launch3(kernel, gridX, gridY, 1, blockX, sharedBytes, args);
+    }
+
+    /** {@link #launch} with a third grid dimension. */
+    public void launch3(String kernel, int gridX, int gridY, int gridZ, int blockX, int sharedBytes, Object... args) {
         CUfunction f = function(kernel);
         bind();
         Pointer[] params = new Pointer[args.length];
@@ -314,8 +319,8 @@ public final class CudaContext implements AutoCloseable {
                         + args[i].getClass().getSimpleName() + " (expected CUdeviceptr, Integer, Long or Float)");
             };
         }
-        check(cuLaunchKernel(f, gridX, gridY, 1, blockX, 1, 1, sharedBytes, stream, Pointer.to(params), null),
-                "cuLaunchKernel(" + kernel + ", grid " + gridX + "x" + gridY + ", block " + blockX + ")");
+        check(cuLaunchKernel(f, gridX, gridY, gridZ, blockX, 1, 1, sharedBytes, stream, Pointer.to(params), null),
+                "cuLaunchKernel(" + kernel + ", grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + blockX + ")");
     }
 
     /** Fails with the first asynchronous error of the work on the stream so far, if any. */

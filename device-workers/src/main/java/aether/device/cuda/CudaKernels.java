@@ -7,17 +7,24 @@ import jcuda.driver.CUdeviceptr;
  * Typed launchers for the kernels of {@code aether_kernels.cu}: the shapes each kernel expects are checked here, the
  * grid is chosen here, and the launch goes on the context's stream (asynchronous; capture-safe: nothing here
  * synchronizes). Per-token values are read by the kernels from the {@code params} device buffer: int[{@value
- * #PARAM_WORDS}] = token id, position, sequence slot, unused.
+ * #PARAM_WORDS}] = token id, position, sequence slot, unused, then the {@value #BATCH} token ids of a prompt chunk
+ * ({@link #chunkTokens}). The kernels with a {@code tokens} argument run a chunk of that many tokens at positions
+ * position + t in one launch; a decode step is the chunk of one.
  */
 public final class CudaKernels {
 
     public static final int PARAM_TOKEN = 0;
     public static final int PARAM_POS = 1;
     public static final int PARAM_SLOT = 2;
-    public static final int PARAM_WORDS = 4;
+    /** Most tokens of a prompt chunk; must match BATCH in the .cu file. */
+    public static final int BATCH = 8;
+    public static final int PARAM_CHUNK = 4;
+    public static final int PARAM_WORDS = PARAM_CHUNK + BATCH;
 
     /** Rows per GEMV block (one warp per row); must match GEMV_WARPS in the .cu file. */
     static final int GEMV_WARPS = 8;
+    /** Warps (two rows each) per block of the chunk GEMV; must match GEMV_BATCH_WARPS. */
+    static final int GEMV_BATCH_WARPS = 4;
     /** Threads of an attention block; must match ATTN_THREADS. */
     static final int ATTN_THREADS = 128;
 
@@ -25,8 +32,8 @@ public final class CudaKernels {
 
     /** Every kernel of the module, loaded at construction so none loads lazily inside a graph capture. */
     static final String[] KERNELS = {"repack_q4_0", "repack_q8_0", "quantize_q8_1", "rmsnorm_quant", "swiglu_quant",
-        "add_f32", "gemv_q4_0", "gemv_q8_0", "gemv_f16", "rope_kv", "attn_split", "attn_combine", "get_row_q4_0",
-        "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_f32"};
+        "add_f32", "gemv_q4_0", "gemv_q8_0", "gemv_f16", "gemv_batch_q4_0", "gemv_batch_q8_0", "gemv_batch_f16",
+        "rope_kv", "attn_split", "attn_combine", "get_row_q4_0", "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_f32"};
 
     public CudaKernels(CudaContext cuda) {
         this.cuda = cuda;
@@ -41,6 +48,17 @@ public final class CudaKernels {
         return (int) ((n + per - 1) / per);
     }
 
+    /** The token ids of a prompt chunk inside {@code params} (words {@value #PARAM_CHUNK}..). */
+    public static CUdeviceptr chunkTokens(CUdeviceptr params) {
+        return params.withByteOffset(PARAM_CHUNK * Integer.BYTES);
+    }
+
+    private static void checkTokens(int tokens) {
+        if (tokens < 1 || tokens > BATCH) {
+            throw new IllegalArgumentException("chunk of " + tokens + " tokens (expected 1.." + BATCH + ")");
+        }
+    }
+
     /** {@code out} = q8_1 blocks of x[n]. */
     public void quantize(CUdeviceptr x, QuantizedVector out) {
         cuda.launch("quantize_q8_1", blocks(out.length(), 256), 1, 256, 0, x, out.quants(), out.scales(), out.length());
@@ -48,11 +66,17 @@ public final class CudaKernels {
 
     /** RMSNorm of x[n] times w[n]: floats to {@code h} (may be null) and quantized to {@code q} (may be null). */
     public void rmsNorm(CUdeviceptr x, CUdeviceptr w, CUdeviceptr h, QuantizedVector q, int n, float eps) {
-        if (n % 32 != 0 || (q != null && q.length() != n)) {
+        rmsNorm(x, w, h, q, n, eps, 1);
+    }
+
+    /** {@link #rmsNorm} of each of {@code tokens} rows of n (q holding tokens * n). */
+    public void rmsNorm(CUdeviceptr x, CUdeviceptr w, CUdeviceptr h, QuantizedVector q, int n, float eps, int tokens) {
+        checkTokens(tokens);
+        if (n % 32 != 0 || (q != null && q.length() < n * tokens)) {
             throw new IllegalArgumentException("rmsnorm of " + n + " elements (expected a multiple of 32"
                     + (q == null ? "" : " and a quantized output of the same length, got " + q.length()) + ")");
         }
-        cuda.launch("rmsnorm_quant", 1, 1, 1024, 0, x, w, h, q == null ? null : q.quants(),
+        cuda.launch("rmsnorm_quant", blocks(n, 256), tokens, 256, 0, x, w, h, q == null ? null : q.quants(),
                 q == null ? null : q.scales(), n, eps);
     }
 
@@ -61,7 +85,9 @@ public final class CudaKernels {
      * read {@code x}; the other may be null.
      */
     public void gemv(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y) {
-        int grid = blocks(w.rows(), GEMV_WARPS);
+        int split = gemvSplit(w.rows(), w.type() == GgmlType.F16 ? w.cols() / 8 : w.cols() / 32,
+                cuda.multiprocessors());
+        int grid = blocks(w.rows(), GEMV_WARPS / split);
         switch (w.type()) {
             case Q4_0, Q8_0 -> {
                 if (xq == null || xq.length() != w.cols()) {
@@ -70,24 +96,73 @@ public final class CudaKernels {
                             + (xq == null ? "none" : xq.length()));
                 }
                 cuda.launch(w.type() == GgmlType.Q4_0 ? "gemv_q4_0" : "gemv_q8_0", grid, 1, GEMV_WARPS * 32, 0,
-                        w.quants(), w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols());
+                        w.quants(), w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), split);
             }
             case F16 -> {
                 if (x == null) {
                     throw new IllegalArgumentException("GEMV of an F16 matrix needs the float activation");
                 }
-                cuda.launch("gemv_f16", grid, 1, GEMV_WARPS * 32, 0, w.quants(), x, add, y, w.rows(), w.cols());
+                cuda.launch("gemv_f16", grid, 1, GEMV_WARPS * 32, 0, w.quants(), x, add, y, w.rows(), w.cols(), split);
             }
             default -> throw new IllegalArgumentException("GEMV of a " + w.type() + " matrix (expected Q4_0, Q8_0, F16)");
         }
     }
 
+    /**
+     * Y[t] = W . X[t] (+ add[t]; {@code add} may be {@code y}) for t &lt; tokens, rows of W.rows() in Y and of W.cols()
+     * in X: one pass over the weights for the whole chunk. Quantized matrices read {@code xq} (tokens * cols
+     * elements), F16 ones {@code x}.
+     */
+    public void gemvBatch(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int tokens) {
+        checkTokens(tokens);
+        int grid = blocks(w.rows(), GEMV_BATCH_WARPS * 2);
+        switch (w.type()) {
+            case Q4_0, Q8_0 -> {
+                if (xq == null || xq.length() < (long) w.cols() * tokens) {
+                    throw new IllegalArgumentException("chunk GEMV " + w.rows() + " x " + w.cols() + " " + w.type()
+                            + " needs quantized activations of " + tokens + " x " + w.cols() + " elements, got "
+                            + (xq == null ? "none" : xq.length()));
+                }
+                cuda.launch(w.type() == GgmlType.Q4_0 ? "gemv_batch_q4_0" : "gemv_batch_q8_0", grid, 1,
+                        GEMV_BATCH_WARPS * 32, 0, w.quants(), w.scales(), xq.quants(), xq.scales(), add, y, w.rows(),
+                        w.cols(), tokens);
+            }
+            case F16 -> {
+                if (x == null) {
+                    throw new IllegalArgumentException("chunk GEMV of an F16 matrix needs the float activations");
+                }
+                cuda.launch("gemv_batch_f16", grid, 1, GEMV_BATCH_WARPS * 32, 0, w.quants(), x, add, y, w.rows(),
+                        w.cols(), tokens);
+            }
+            default -> throw new IllegalArgumentException("GEMV of a " + w.type() + " matrix (expected Q4_0, Q8_0, F16)");
+        }
+    }
+
+    /**
+     * Warps per output row of a GEMV (1, 2, 4 or 8): doubled while the grid has fewer than 32 warps per SM (too few
+     * loads in flight to reach HBM bandwidth: a 1024-row matrix would give 128 blocks of 8 warps, one per SM) and
+     * every lane still gets at least one of the row's {@code units} (weight blocks of 16-32 bytes) to read.
+     */
+    static int gemvSplit(int rows, int units, int multiprocessors) {
+        int split = 1;
+        while (split < GEMV_WARPS && (long) rows * split < 32L * multiprocessors && units >= 2 * split * 32) {
+            split *= 2;
+        }
+        return split;
+    }
+
     /** silu(gate) * up over gu = [gate | up] (2 * ffn floats): floats to {@code out} (may be null), quantized to q. */
     public void swiglu(CUdeviceptr gu, CUdeviceptr out, QuantizedVector q, int ffn) {
+        swiglu(gu, out, q, ffn, 1);
+    }
+
+    /** {@link #swiglu} of each of {@code tokens} rows (gu rows of 2 * ffn, outputs rows of ffn). */
+    public void swiglu(CUdeviceptr gu, CUdeviceptr out, QuantizedVector q, int ffn, int tokens) {
+        checkTokens(tokens);
         if (ffn % 32 != 0) {
             throw new IllegalArgumentException("SwiGLU of " + ffn + " (expected a multiple of 32)");
         }
-        cuda.launch("swiglu_quant", blocks(ffn, 256), 1, 256, 0, gu, out, q == null ? null : q.quants(),
+        cuda.launch("swiglu_quant", blocks(ffn, 256), tokens, 256, 0, gu, out, q == null ? null : q.quants(),
                 q == null ? null : q.scales(), ffn);
     }
 
@@ -125,22 +200,30 @@ public final class CudaKernels {
     /** RoPE on q and k of qkv = [q | k | v] at params' position, k and v stored into the f16 cache at the slot. */
     public void ropeKv(AttentionShape s, CUdeviceptr qkv, CUdeviceptr kcache, CUdeviceptr vcache, CUdeviceptr params,
             CUdeviceptr freqFactors) {
-        cuda.launch("rope_kv", s.heads() + 2 * s.kvHeads(), 1, s.headDim(), 0, qkv, kcache, vcache, params,
+        ropeKv(s, qkv, kcache, vcache, params, freqFactors, 1);
+    }
+
+    /** {@link #ropeKv} of a chunk: row t of qkv is the token at position params[pos] + t. */
+    public void ropeKv(AttentionShape s, CUdeviceptr qkv, CUdeviceptr kcache, CUdeviceptr vcache, CUdeviceptr params,
+            CUdeviceptr freqFactors, int tokens) {
+        checkTokens(tokens);
+        cuda.launch("rope_kv", s.heads() + 2 * s.kvHeads(), tokens, s.headDim(), 0, qkv, kcache, vcache, params,
                 freqFactors, s.heads(), s.kvHeads(), s.headDim(), s.ropeDims(), s.ctx(), s.freqBase(), s.freqScale(),
                 s.neox() ? 1 : 0);
     }
 
     /** Scratch of the split attention: partial outputs and (max, sum) per head and split. */
-    public record AttentionScratch(CUdeviceptr partO, CUdeviceptr partMl, long bytes) {
+    public record AttentionScratch(CUdeviceptr partO, CUdeviceptr partMl, int tokens, long bytes) {
+        /** Scratch for chunks of up to {@link #BATCH} tokens. */
         public static AttentionScratch allocate(CudaContext cuda, AttentionShape s) {
-            long o = (long) s.heads() * s.splits() * s.headDim() * Float.BYTES;
-            long ml = (long) s.heads() * s.splits() * 2 * Float.BYTES;
-            return new AttentionScratch(cuda.alloc(o), cuda.alloc(ml), o + ml);
+            long o = (long) BATCH * s.heads() * s.splits() * s.headDim() * Float.BYTES;
+            long ml = (long) BATCH * s.heads() * s.splits() * 2 * Float.BYTES;
+            return new AttentionScratch(cuda.alloc(o), cuda.alloc(ml), BATCH, o + ml);
         }
 
         public void free(CudaContext cuda, AttentionShape s) {
-            cuda.free(partO, (long) s.heads() * s.splits() * s.headDim() * Float.BYTES);
-            cuda.free(partMl, (long) s.heads() * s.splits() * 2 * Float.BYTES);
+            cuda.free(partO, (long) tokens * s.heads() * s.splits() * s.headDim() * Float.BYTES);
+            cuda.free(partMl, (long) tokens * s.heads() * s.splits() * 2 * Float.BYTES);
         }
     }
 
@@ -158,20 +241,41 @@ public final class CudaKernels {
      */
     public void attention(AttentionShape s, CUdeviceptr q, CUdeviceptr kcache, CUdeviceptr vcache, CUdeviceptr params,
             AttentionScratch scratch, float scale, CUdeviceptr out, QuantizedVector outQ) {
-        cuda.launch("attn_split", s.heads(), s.splits(), ATTN_THREADS, s.sharedBytes(), q, kcache, vcache, params,
-                scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale);
-        cuda.launch("attn_combine", s.heads(), 1, s.headDim(), 0, scratch.partO(), scratch.partMl(), out,
+        attention(s, q, 0, kcache, vcache, params, scratch, scale, out, outQ, 1);
+    }
+
+    /**
+     * Causal attention of a chunk: token t's query heads at q + t * qStride floats, over cache positions [0, pos + t];
+     * out (and outQ) rows of heads * headDim.
+     */
+    public void attention(AttentionShape s, CUdeviceptr q, int qStride, CUdeviceptr kcache, CUdeviceptr vcache,
+            CUdeviceptr params, AttentionScratch scratch, float scale, CUdeviceptr out, QuantizedVector outQ,
+            int tokens) {
+        checkTokens(tokens);
+        if (tokens > scratch.tokens()) {
+            throw new IllegalArgumentException("attention of " + tokens + " tokens with scratch for " + scratch.tokens());
+        }
+        cuda.launch3("attn_split", s.heads(), s.splits(), tokens, ATTN_THREADS, s.sharedBytes(), q, kcache, vcache,
+                params, scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale,
+                qStride);
+        cuda.launch3("attn_combine", s.heads(), 1, tokens, s.headDim(), 0, scratch.partO(), scratch.partMl(), out,
                 outQ == null ? null : outQ.quants(), outQ == null ? null : outQ.scales(), s.headDim(), s.splits());
     }
 
     /** out[cols] = row params[token] of the embedding table, as floats. */
     public void getRow(GpuMatrix table, CUdeviceptr params, CUdeviceptr out) {
+        getRows(table, params, out, 1);
+    }
+
+    /** Row t of out[tokens][cols] = row tokens[t] of the embedding table (tokens: a device int array). */
+    public void getRows(GpuMatrix table, CUdeviceptr tokenIds, CUdeviceptr out, int tokens) {
+        checkTokens(tokens);
         int grid = blocks(table.cols(), 256);
         switch (table.type()) {
-            case Q4_0 -> cuda.launch("get_row_q4_0", grid, 1, 256, 0, table.quants(), table.scales(), params, out, table.cols());
-            case Q8_0 -> cuda.launch("get_row_q8_0", grid, 1, 256, 0, table.quants(), table.scales(), params, out, table.cols());
-            case F16 -> cuda.launch("get_row_f16", grid, 1, 256, 0, table.quants(), params, out, table.cols());
-            case F32 -> cuda.launch("get_row_f32", grid, 1, 256, 0, table.quants(), params, out, table.cols());
+            case Q4_0 -> cuda.launch("get_row_q4_0", grid, tokens, 256, 0, table.quants(), table.scales(), tokenIds, out, table.cols());
+            case Q8_0 -> cuda.launch("get_row_q8_0", grid, tokens, 256, 0, table.quants(), table.scales(), tokenIds, out, table.cols());
+            case F16 -> cuda.launch("get_row_f16", grid, tokens, 256, 0, table.quants(), tokenIds, out, table.cols());
+            case F32 -> cuda.launch("get_row_f32", grid, tokens, 256, 0, table.quants(), tokenIds, out, table.cols());
             default -> throw new IllegalArgumentException("embedding rows of " + table.type());
         }
     }

@@ -31,13 +31,20 @@ import jcuda.driver.CUdeviceptr;
  * position, slot) is written to a small device buffer the kernels read, so the graph stays valid. Only the logits come
  * back to the host.
  *
- * <p>This increment runs prompts token by token through the same graph (without the output head for all but the last
- * prompt token): prefill is therefore about as fast per token as decode, far from a GEMM prefill. Entries of a batch
- * run one after another.
+ * <p>Prompts run in chunks of up to {@link CudaKernels#BATCH} tokens: one pass over the weights per chunk (the
+ * gemv_batch kernels multiply each weight block with every token of the chunk), causal attention over the cache for
+ * the chunk's queries, the output head for the chunk's last token only; each chunk size has its own graph. This is
+ * not yet a tensor-core GEMM prefill. Entries of a batch run one after another.
  *
  * <p>Not thread-safe (one engine thread drives it, as {@link InferenceModel} says).
  */
 public final class CudaInferenceModel implements InferenceModel {
+
+    /**
+     * {@code -Daether.cuda.chunkedPrompt=false} runs prompts token by token through the decode graph instead of in
+     * chunks (a fallback and a baseline for the chunked path).
+     */
+    static final boolean CHUNKED_PROMPT = Boolean.parseBoolean(System.getProperty("aether.cuda.chunkedPrompt", "true"));
 
     /** Positions per accounted KV block (for {@link #kvStats()}; the cache itself is contiguous per slot). */
     public static final int BLOCK_POSITIONS = 16;
@@ -78,7 +85,9 @@ public final class CudaInferenceModel implements InferenceModel {
     private final int[] hostParams = new int[CudaKernels.PARAM_WORDS];
 
     private CudaContext.Graph decodeGraph;
-    private CudaContext.Graph prefillGraph;
+    /** Prompt-chunk graphs by (tokens, with the output head). */
+    private final java.util.Map<Integer, CudaContext.Graph> chunkGraphs = new java.util.HashMap<>();
+    private final java.util.Set<Integer> chunksValidated = new java.util.HashSet<>();
     private boolean validated;
     private boolean closed;
 
@@ -163,15 +172,17 @@ public final class CudaInferenceModel implements InferenceModel {
             frees.add(() -> scratch.free(cuda, shape));
             k.prepareAttention(shape);
             this.params = buffer(CudaKernels.PARAM_WORDS * 4L);
-            this.x = buffer(dim * 4L);
-            this.h = buffer(dim * 4L);
-            this.hq = quantized(dim);
-            this.qkv = buffer((qw + 2L * c.keyWidth()) * 4);
-            this.attn = buffer(qw * 4L);
-            this.attnQ = quantized(qw);
-            this.gateUp = buffer(2L * ffn * 4);
-            this.act = buffer(ffn * 4L);
-            this.actQ = quantized(ffn);
+            // activations: rows for a whole prompt chunk (a decode step uses row 0)
+            int rows = CudaKernels.BATCH;
+            this.x = buffer(rows * dim * 4L);
+            this.h = buffer(rows * dim * 4L);
+            this.hq = quantized(rows * dim);
+            this.qkv = buffer(rows * (qw + 2L * c.keyWidth()) * 4);
+            this.attn = buffer(rows * qw * 4L);
+            this.attnQ = quantized(rows * qw);
+            this.gateUp = buffer(rows * 2L * ffn * 4);
+            this.act = buffer(rows * (long) ffn * 4L);
+            this.actQ = quantized(rows * ffn);
             this.logits = buffer(c.vocabSize() * 4L);
             this.best = buffer(4);
             this.kqScale = 1.0f / (float) Math.sqrt(c.headDim());
@@ -305,48 +316,97 @@ public final class CudaInferenceModel implements InferenceModel {
         ModelConfig c = config;
         int dim = c.embeddingLength();
         float eps = (float) c.rmsEps();
+        // row 0 of the chunk-sized activations
+        QuantizedVector hq1 = first(hq, dim), attnQ1 = first(attnQ, c.queryWidth()),
+                actQ1 = first(actQ, c.feedForwardLength());
         k.getRow(tokenEmbedding, params, x);
         for (Layer l : layers) {
-            k.rmsNorm(x, l.attnNorm(), h, hq, dim, eps);
-            k.gemv(l.qkv(), h, hq, null, qkv);
+            k.rmsNorm(x, l.attnNorm(), h, hq1, dim, eps);
+            k.gemv(l.qkv(), h, hq1, null, qkv);
             k.ropeKv(shape, qkv, l.kCache(), l.vCache(), params, ropeFactors);
-            k.attention(shape, qkv, l.kCache(), l.vCache(), params, scratch, kqScale, attn, attnQ);
-            k.gemv(l.wo(), attn, attnQ, x, x);
-            k.rmsNorm(x, l.ffnNorm(), h, hq, dim, eps);
-            k.gemv(l.gateUp(), h, hq, null, gateUp);
-            k.swiglu(gateUp, act, actQ, c.feedForwardLength());
-            k.gemv(l.down(), act, actQ, x, x);
+            k.attention(shape, qkv, l.kCache(), l.vCache(), params, scratch, kqScale, attn, attnQ1);
+            k.gemv(l.wo(), attn, attnQ1, x, x);
+            k.rmsNorm(x, l.ffnNorm(), h, hq1, dim, eps);
+            k.gemv(l.gateUp(), h, hq1, null, gateUp);
+            k.swiglu(gateUp, act, actQ1, c.feedForwardLength());
+            k.gemv(l.down(), act, actQ1, x, x);
         }
         if (head) {
-            k.rmsNorm(x, outputNorm, h, hq, dim, eps);
-            k.gemv(output, h, hq, null, logits);
+            k.rmsNorm(x, outputNorm, h, hq1, dim, eps);
+            k.gemv(output, h, hq1, null, logits);
             k.argmax(logits, c.vocabSize(), best);
         }
     }
 
+    /** The first {@code n} elements of a quantized vector. */
+    private static QuantizedVector first(QuantizedVector q, int n) {
+        return new QuantizedVector(n, q.quants(), q.scales());
+    }
+
+    /**
+     * A prompt chunk of {@code n} tokens through every layer; with {@code head}, the output norm, logits and argmax of
+     * its last token.
+     */
+    private void enqueueChunk(int n, boolean head) {
+        ModelConfig c = config;
+        int dim = c.embeddingLength(), ffn = c.feedForwardLength();
+        float eps = (float) c.rmsEps();
+        int qkvWidth = c.queryWidth() + 2 * c.keyWidth();
+        k.getRows(tokenEmbedding, CudaKernels.chunkTokens(params), x, n);
+        for (Layer l : layers) {
+            k.rmsNorm(x, l.attnNorm(), h, hq, dim, eps, n);
+            k.gemvBatch(l.qkv(), h, hq, null, qkv, n);
+            k.ropeKv(shape, qkv, l.kCache(), l.vCache(), params, ropeFactors, n);
+            k.attention(shape, qkv, qkvWidth, l.kCache(), l.vCache(), params, scratch, kqScale, attn, attnQ, n);
+            k.gemvBatch(l.wo(), attn, attnQ, x, x, n);
+            k.rmsNorm(x, l.ffnNorm(), h, hq, dim, eps, n);
+            k.gemvBatch(l.gateUp(), h, hq, null, gateUp, n);
+            k.swiglu(gateUp, act, actQ, ffn, n);
+            k.gemvBatch(l.down(), act, actQ, x, x, n);
+        }
+        if (head) {
+            long last = n - 1;
+            CUdeviceptr xLast = x.withByteOffset(last * dim * 4), hLast = h.withByteOffset(last * dim * 4);
+            QuantizedVector hqLast = new QuantizedVector(dim, hq.quants().withByteOffset(last * dim),
+                    hq.scales().withByteOffset(last * dim / 32 * 8));
+            k.rmsNorm(xLast, outputNorm, hLast, hqLast, dim, eps);
+            k.gemv(output, hLast, hqLast, null, logits);
+            k.argmax(logits, c.vocabSize(), best);
+        }
+    }
+
+    /** Runs tokens[from, from + n) at positions pos.. of {@code slot} as one chunk (eager and checked the first time). */
+    private void runChunk(int[] tokens, int from, int n, int pos, int slot, boolean head) {
+        hostParams[CudaKernels.PARAM_TOKEN] = tokens[from + n - 1];
+        hostParams[CudaKernels.PARAM_POS] = pos;
+        hostParams[CudaKernels.PARAM_SLOT] = slot;
+        System.arraycopy(tokens, from, hostParams, CudaKernels.PARAM_CHUNK, n);
+        cuda.uploadAsync(hostParams, params);
+        int key = 2 * n + (head ? 1 : 0);
+        if (chunksValidated.add(key)) {
+            enqueueChunk(n, head);
+            cuda.checkErrors("the first prompt chunk of " + n + " tokens (eager)");
+            return;
+        }
+        chunkGraphs.computeIfAbsent(key, kk -> cuda.capture(() -> enqueueChunk(n, head))).launch();
+    }
+
     /** Runs one token at {@code pos} of {@code slot}; the first run is eager and checked, later ones replay graphs. */
-    private void runToken(int token, int pos, int slot, boolean head) {
+    private void runToken(int token, int pos, int slot) {
         hostParams[CudaKernels.PARAM_TOKEN] = token;
         hostParams[CudaKernels.PARAM_POS] = pos;
         hostParams[CudaKernels.PARAM_SLOT] = slot;
         cuda.uploadAsync(hostParams, params);
         if (!validated) {
-            enqueueForward(head);
+            enqueueForward(true);
             cuda.checkErrors("the first forward pass of " + config.architecture() + " (eager)");
             validated = true;
             return;
         }
-        if (head) {
-            if (decodeGraph == null) {
-                decodeGraph = cuda.capture(() -> enqueueForward(true));
-            }
-            decodeGraph.launch();
-        } else {
-            if (prefillGraph == null) {
-                prefillGraph = cuda.capture(() -> enqueueForward(false));
-            }
-            prefillGraph.launch();
+        if (decodeGraph == null) {
+            decodeGraph = cuda.capture(() -> enqueueForward(true));
         }
+        decodeGraph.launch();
     }
 
     @Override
@@ -451,9 +511,17 @@ public final class CudaInferenceModel implements InferenceModel {
             if (s.slot < 0) {
                 s.slot = takeSlot();
             }
-            for (int t = e.from(); t < e.to(); t++) {
-                runToken(e.tokens()[t], s.length, s.slot, t == e.to() - 1);
-                s.length++;
+            if (e.length() == 1 || !CHUNKED_PROMPT) {
+                for (int t = e.from(); t < e.to(); t++) {
+                    runToken(e.tokens()[t], s.length, s.slot);
+                    s.length++;
+                }
+            } else {
+                for (int t = e.from(); t < e.to(); t += CudaKernels.BATCH) {
+                    int n = Math.min(CudaKernels.BATCH, e.to() - t);
+                    runChunk(e.tokens(), t, n, s.length, s.slot, t + n == e.to());
+                    s.length += n;
+                }
             }
             cuda.download(logits, hostLogits);  // waits for the stream
             System.arraycopy(hostLogits, 0, logitsOut, i * vocab, vocab);
@@ -500,9 +568,8 @@ public final class CudaInferenceModel implements InferenceModel {
         if (decodeGraph != null) {
             decodeGraph.close();
         }
-        if (prefillGraph != null) {
-            prefillGraph.close();
-        }
+        chunkGraphs.values().forEach(CudaContext.Graph::close);
+        chunkGraphs.clear();
         for (int i = frees.size() - 1; i >= 0; i--) {
             frees.get(i).run();
         }
