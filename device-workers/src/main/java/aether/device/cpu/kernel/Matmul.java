@@ -88,6 +88,7 @@ public final class Matmul implements RangeTask {
     private final KernelPool pool;
     private final boolean vector;
     private final Activations activations;
+    private final boolean wide;                  // 512-bit variants of the kernels that have one (VectorSupport.defaultBits)
     private final Arena arena = Arena.ofAuto();
     private final float[][] rowScratch;          // per thread: (ROW_BLOCK + 5) x K_BLOCK dequantized weights
     private final MemorySegment[] rowScratchView;
@@ -128,6 +129,21 @@ public final class Matmul implements RangeTask {
      * @param activations how quantized weights meet activations in decode
      */
     public Matmul(KernelPool pool, boolean vector, Activations activations) {
+        this(pool, vector, activations, VectorSupport.defaultBits());
+    }
+
+    /**
+     * @param vectorBits 512 runs the 512-bit variants of the kernels that have one (F16 decode; requires
+     *                   {@link VectorSupport#wideAvailable()}), 256 the 256-bit kernels only
+     */
+    public Matmul(KernelPool pool, boolean vector, Activations activations, int vectorBits) {
+        if (vectorBits != 256 && vectorBits != 512) {
+            throw new IllegalArgumentException("matmul: vector width %d bits (expected 256 or 512)".formatted(vectorBits));
+        }
+        if (vector && vectorBits == 512 && !VectorSupport.wideAvailable()) {
+            throw new IllegalStateException("512-bit vector kernels requested but the preferred vector size is below 512 bits");
+        }
+        this.wide = vector && vectorBits == 512;
         if (vector && !VectorSupport.available()) {
             throw new IllegalStateException("vector kernels requested but jdk.incubator.vector / 256-bit vectors unavailable");
         }
@@ -373,7 +389,7 @@ public final class Matmul implements RangeTask {
         }
         switch (type) {
             case F32 -> FloatKernels.rowsF32(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
-            case F16 -> FloatKernels.rowsF16(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case F16 -> FloatKernels.rowsF16(w, rowBytes, from, to, x, xs, tokens, cols, y, ys, wide);
             case BF16 -> FloatKernels.rowsBF16(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case Q8_0 -> Q8_0Kernels.rows(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case Q4_0 -> Q4_0Kernels.rows(w, rowBytes, from, to, x, xs, xsum, tokens, cols, y, ys);
