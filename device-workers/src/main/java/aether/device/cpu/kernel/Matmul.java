@@ -101,6 +101,7 @@ public final class Matmul implements RangeTask {
     private short[] q4ax = new short[0];               // Q4_0 int16 decode: per token Q8Activations.quantizeRowQ4
     private float[] q4dx = new float[0];
     private float[] q4cx = new float[0];               // planar Q4_0: -8·Σq per block and token (blockCorrections)
+    private short[] q4wx = new short[0];               // planar Q4_0, 512-bit: q4ax rearranged (Q8Activations.planarWide)
     private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
     private final Q8KRows q8k = new Q8KRows();         // K-quant int8 decode: Q8_K activations
 
@@ -133,7 +134,7 @@ public final class Matmul implements RangeTask {
     }
 
     /**
-     * @param vectorBits 512 runs the 512-bit variants of the kernels that have one (F16 decode; requires
+     * @param vectorBits 512 runs the 512-bit variants of the kernels that have one (F16 and prepared Q4_0 decode; requires
      *                   {@link VectorSupport#wideAvailable()}), 256 the 256-bit kernels only
      */
     public Matmul(KernelPool pool, boolean vector, Activations activations, int vectorBits) {
@@ -250,6 +251,9 @@ public final class Matmul implements RangeTask {
                     q4dx = new float[paddedBlocks * tokens];
                     q4cx = new float[paddedBlocks * tokens];
                 }
+                if (wide && isPlanar && q4wx.length < paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens) {
+                    q4wx = new short[paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens];
+                }
                 for (int i = 0; i < blockScales.length; i++) {
                     if (blockScales[i].length < paddedBlocks) {
                         blockScales[i] = new float[paddedBlocks];
@@ -357,7 +361,10 @@ public final class Matmul implements RangeTask {
             boolean isPlanar = planar.byteSize() > 0;
             if (q4Ints) {
                 int axStride = paddedBlocks * Q8Activations.Q4_LANES;
-                if (isPlanar) {
+                if (isPlanar && wide) {
+                    Q4_0Kernels.rowsPlanarWide(planar, paddedBlocks, from, to, q4wx, paddedBlocks * Q8Activations.Q4_WIDE_LANES,
+                            q4dx, q4cx, paddedBlocks, tokens, y, ys, blockScales[thread]);
+                } else if (isPlanar) {
                     Q4_0Kernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, q4cx, paddedBlocks, tokens, y, ys,
                             blockScales[thread]);
                 } else {
@@ -531,6 +538,10 @@ public final class Matmul implements RangeTask {
                             t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
                     Q8Activations.blockCorrections(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4cx,
                             t * paddedBlocks);
+                    if (wide && planar.byteSize() > 0) {
+                        Q8Activations.planarWide(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4wx,
+                                t * paddedBlocks * Q8Activations.Q4_WIDE_LANES);
+                    }
                 } else {
                     Q8Activations.quantizeRow(x, (long) t * cols * Float.BYTES, cols, xq, t * q8Row);
                 }

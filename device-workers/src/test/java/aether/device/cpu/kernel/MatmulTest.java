@@ -145,8 +145,8 @@ class MatmulTest {
     static Stream<Arguments> packedVariants() {
         List<Arguments> cases = new ArrayList<>();
         for (GgmlType type : new GgmlType[] {GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K}) {
-            for (boolean vector : new boolean[] {true, false}) {
-                cases.add(Arguments.of(type, vector));
+            for (int mode : modes()) {
+                cases.add(Arguments.of(type, mode != 0, mode == 0 ? 256 : mode));
             }
         }
         return cases.stream();
@@ -157,10 +157,10 @@ class MatmulTest {
      * from the source blocks), other types are wrapped and multiply exactly as the ggml-layout call with the default
      * activations. Block counts 1, 3, 8 and 129 reach the padding to 8 blocks and the odd last pair.
      */
-    @ParameterizedTest(name = "{0} vector={1}")
+    @ParameterizedTest(name = "{0} vector={1} bits={2}")
     @MethodSource("packedVariants")
     @Timeout(240)
-    void shouldMatchFloat64ReferenceWithPreparedWeights(GgmlType type, boolean vector) {
+    void shouldMatchFloat64ReferenceWithPreparedWeights(GgmlType type, boolean vector, int bits) {
         long seed = System.nanoTime();
         Random rnd = new Random(seed);
         int[] ins = type.blockSize() == 256 ? new int[] {256, 768} : new int[] {32, 96, 256, 4128};
@@ -186,12 +186,12 @@ class MatmulTest {
                         for (KernelPool pool : new KernelPool[] {pool1, pool2}) {
                             MemorySegment y = arena.allocate((long) tokens * out * 4);
                             y.fill((byte) 0x7f);
-                            new Matmul(pool, vector, Matmul.DEFAULT_ACTIVATIONS).multiply(pw, x, tokens, y);
+                            new Matmul(pool, vector, Matmul.DEFAULT_ACTIVATIONS, bits).multiply(pw, x, tokens, y);
                             boolean decode = tokens < Matmul.GEMM_MIN_TOKENS;
                             boolean q8 = type == GgmlType.Q4_0 ? decode
                                     : quantizesActivations(type, Matmul.DEFAULT_ACTIVATIONS) && (!vector || decode);
-                            String where = "prepared %s vector=%s in=%d out=%d tokens=%d threads=%d seed=%d"
-                                    .formatted(type, vector, in, out, tokens, pool.threads(), seed);
+                            String where = "prepared %s vector=%s bits=%d in=%d out=%d tokens=%d threads=%d seed=%d"
+                                    .formatted(type, vector, bits, in, out, tokens, pool.threads(), seed);
                             check(type, w, wd, xs, y, q8, where);
                         }
                     }
