@@ -3,7 +3,8 @@ package aether.device.cpu.kernel;
 /**
  * Whether the vector kernels run: {@code -Daether.vector=false} forces the scalar references (tests compare both);
  * without the {@code jdk.incubator.vector} module, or on a CPU narrower than 256-bit float vectors (the kernels use
- * fixed 256-bit shapes), the scalar path runs and one warning names the reason. Vector classes are only touched
+ * fixed 256-bit shapes, and 512-bit ones where {@link #defaultBits()} says so), the scalar path runs and one warning
+ * names the reason. Vector classes are only touched
  * after this check, so the scalar path loads without the incubator module.
  */
 public final class VectorSupport {
