@@ -338,7 +338,10 @@ public final class PagedInferenceModel implements InferenceModel {
         backend.setProfiling(on);
     }
 
-    /** {matmul, other kernels} nanoseconds since profiling was switched on ({0, 0} on the reference backend). */
+    /**
+     * {matmul, other kernels, the paged-attention part of the other kernels} nanoseconds since profiling was switched
+     * on (zeros on the reference backend).
+     */
     public long[] kernelNanos() {
         return backend.kernelNanos();
     }
@@ -445,7 +448,7 @@ public final class PagedInferenceModel implements InferenceModel {
         default void setProfiling(boolean on) {}
 
         default long[] kernelNanos() {
-            return new long[2];
+            return new long[3];
         }
 
         @Override
@@ -584,11 +587,12 @@ public final class PagedInferenceModel implements InferenceModel {
 
         @Override
         public long[] kernelNanos() {
-            long[] sum = new long[2];
+            long[] sum = new long[3];
             for (KernelGraph kg : graphs) {
                 long[] k = kg.kernelNanos();
-                sum[0] += k[0];
-                sum[1] += k[1];
+                for (int i = 0; i < sum.length; i++) {
+                    sum[i] += k[i];
+                }
             }
             return sum;
         }

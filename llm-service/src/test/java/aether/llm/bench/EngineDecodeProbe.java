@@ -75,15 +75,25 @@ public final class EngineDecodeProbe {
                 System.out.printf(Locale.ROOT, "prefill %d tokens: %.1f tok/s (cold: graph build + compile + JIT)%n",
                         promptLength, promptLength / ((p1 - p0) / 1e9));
                 System.out.printf(Locale.ROOT, "decode %d tokens: %.2f tok/s, %.3f ms/step: matmul %.3f ms, other"
-                        + " kernels %.3f ms, runtime %.4f ms (%.2f%%), %d B allocated/step%n", decode,
-                        1000 / stepMs, stepMs, matmulMs, otherMs, overheadMs, 100 * overheadMs / stepMs,
-                        bytes / decode);
+                        + " kernels %.3f ms (attention %.3f ms), runtime %.4f ms (%.2f%%), %d B allocated/step%n", decode,
+                        1000 / stepMs, stepMs, matmulMs, otherMs, k[2] / 1e6 / decode, overheadMs,
+                        100 * overheadMs / stepMs, bytes / decode);
                 paged.setProfiling(false);
                 s.truncate(0);
                 long q0 = System.nanoTime();
                 m.step(List.of(InferenceModel.BatchEntry.of(s, prompt)), logits);
                 System.out.printf(Locale.ROOT, "prefill %d tokens (warm): %.1f tok/s%n", promptLength,
                         promptLength / ((System.nanoTime() - q0) / 1e9));
+                s.truncate(0);
+                paged.setProfiling(true);   // resets the counters
+                long r0 = System.nanoTime();
+                m.step(List.of(InferenceModel.BatchEntry.of(s, prompt)), logits);
+                double prefillMs = (System.nanoTime() - r0) / 1e6;
+                long[] pk = paged.kernelNanos();
+                paged.setProfiling(false);
+                System.out.printf(Locale.ROOT, "prefill %d tokens (warm, profiled): %.1f ms: matmul %.1f ms, attention"
+                        + " %.1f ms, other kernels %.1f ms, runtime %.1f ms%n", promptLength, prefillMs, pk[0] / 1e6,
+                        pk[2] / 1e6, (pk[1] - pk[2]) / 1e6, prefillMs - (pk[0] + pk[1]) / 1e6);
             }
         }
     }

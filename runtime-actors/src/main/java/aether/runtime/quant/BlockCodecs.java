@@ -32,7 +32,34 @@ public final class BlockCodecs {
     private static final BlockCodec IQ1_S = new IQ1_SCodec();
     private static final BlockCodec IQ1_M = new IQ1_MCodec();
 
+    private static final BlockCodec Q4_K_SCALAR = new Q4_KCodec(false);
+    private static final BlockCodec Q5_K_SCALAR = new Q5_KCodec(false);
+    private static final BlockCodec Q6_K_SCALAR = new Q6_KCodec(false);
+
     private BlockCodecs() {}
+
+    /**
+     * The codec for {@code type} that never touches the Vector API (the same values as {@link #require}'s). For
+     * lukewarm paths that decode a few blocks per call, such as an embedding lookup of one row per token: until C2
+     * compiles such a caller, Vector API code runs interpreted or C1-compiled and boxes every vector (kilobytes per
+     * block), where scalar code allocates nothing.
+     *
+     * @throws UnsupportedTypeException if this build cannot read that type
+     */
+    public static BlockCodec requireScalar(GgmlType type) {
+        return switch (type) {
+            case BF16 -> BF16Codec.SCALAR;
+            case Q4_0 -> Q4_0Codec.SCALAR;
+            case Q4_1 -> Q4_1Codec.SCALAR;
+            case Q5_0 -> Q5_0Codec.SCALAR;
+            case Q5_1 -> Q5_1Codec.SCALAR;
+            case Q8_0 -> Q8_0Codec.SCALAR;
+            case Q4_K -> Q4_K_SCALAR;
+            case Q5_K -> Q5_K_SCALAR;
+            case Q6_K -> Q6_K_SCALAR;
+            default -> require(type);
+        };
+    }
 
     /** The codec for {@code type}, or empty if this build cannot read that type. */
     public static Optional<BlockCodec> find(GgmlType type) {

@@ -141,4 +141,30 @@ class BlockCodecsTest {
             }
         }
     }
+
+    /** The scalar codecs (for lukewarm callers) decode exactly what the default ones decode. */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"})
+    void scalarCodecsDecodeWhatTheDefaultCodecsDecode(GgmlType type) {
+        BlockCodec scalar = BlockCodecs.requireScalar(type);
+        BlockCodec codec = BlockCodecs.require(type);
+        assertThat(scalar.type()).isEqualTo(type);
+        int count = type.isQuantized() ? 9 * type.blockSize() : 301;
+        SplittableRandom random = new SplittableRandom(41 + type.id());
+        byte[] bytes = new byte[(int) type.bytesFor(count)];
+        random.nextBytes(bytes);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment src = arena.allocate(bytes.length);
+            src.copyFrom(MemorySegment.ofArray(bytes));
+            float[] expected = new float[count];
+            float[] actual = new float[count];
+            codec.dequantize(src, 0, expected, 0, count);
+            scalar.dequantize(src, 0, actual, 0, count);
+            for (int i = 0; i < count; i++) {
+                if (!(Float.isNaN(expected[i]) && Float.isNaN(actual[i]))) {
+                    assertThat(actual[i]).as("%s element %d", type, i).isEqualTo(expected[i]);
+                }
+            }
+        }
+    }
 }

@@ -54,6 +54,7 @@ public final class KernelGraph implements AutoCloseable {
     private boolean profiling;
     private long matmulNanos;
     private long otherNanos;
+    private long attentionNanos;     // the attention steps' share of otherNanos
 
     private KernelGraph(Program program, Matmul matmul, Matmul serialMatmul, PackedWeightCache packed, KernelPool pool,
             Map<Integer, MemorySegment> external) {
@@ -292,6 +293,9 @@ public final class KernelGraph implements AutoCloseable {
                 matmulNanos += dt;
             } else {
                 otherNanos += dt;
+                if (steps[i] instanceof KernelSteps.PagedAttention) {
+                    attentionNanos += dt;
+                }
             }
         }
     }
@@ -332,14 +336,18 @@ public final class KernelGraph implements AutoCloseable {
         this.profiling = on;
     }
 
-    /** Nanoseconds spent in matmul steps ({@code [0]}) and in every other step ({@code [1]}) while profiling. */
+    /**
+     * Nanoseconds spent in matmul steps ({@code [0]}), in every other step ({@code [1]}) and, of those, in paged
+     * attention ({@code [2]}) while profiling.
+     */
     public long[] kernelNanos() {
-        return new long[] {matmulNanos, otherNanos};
+        return new long[] {matmulNanos, otherNanos, attentionNanos};
     }
 
     public void resetProfile() {
         matmulNanos = 0;
         otherNanos = 0;
+        attentionNanos = 0;
     }
 
     @Override

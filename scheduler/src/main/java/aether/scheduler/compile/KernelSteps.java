@@ -75,13 +75,13 @@ final class KernelSteps {
             case Op.Input i -> null;
             case Op.Full f -> null;
             case Op.Reshape r -> null;
-            case Op.Unary u -> new Map1(in(n, 0), out, size, u.fn(), 0, 0, 0);
-            case Op.Scale s -> new Map1(in(n, 0), out, size, null, 1, s.factor(), 0);
-            case Op.Pow p -> new Map1(in(n, 0), out, size, null, 2, p.exponent(), 0);
-            case Op.Clamp c -> new Map1(in(n, 0), out, size, null, 3, c.min(), c.max());
-            case Op.Cast c -> new Map1(in(n, 0), out, size, null, c.to().equals(DType.F16) ? 4
+            case Op.Unary u -> new Map1(pool, in(n, 0), out, size, u.fn(), 0, 0, 0);
+            case Op.Scale s -> new Map1(pool, in(n, 0), out, size, null, 1, s.factor(), 0);
+            case Op.Pow p -> new Map1(pool, in(n, 0), out, size, null, 2, p.exponent(), 0);
+            case Op.Clamp c -> new Map1(pool, in(n, 0), out, size, null, 3, c.min(), c.max());
+            case Op.Cast c -> new Map1(pool, in(n, 0), out, size, null, c.to().equals(DType.F16) ? 4
                     : c.to().equals(DType.BF16) ? 5 : 6, 0, 0);
-            case Op.Binary b -> new Binary(b.fn(), in(n, 0), shapeOf(n, 0), in(n, 1), shapeOf(n, 1), out, n.shape());
+            case Op.Binary b -> new Binary(pool, b.fn(), in(n, 0), shapeOf(n, 0), in(n, 1), shapeOf(n, 1), out, n.shape());
             case Op.Reduce r -> new Reduce(r.fn(), in(n, 0), shapeOf(n, 0), r.axis(), out);
             case Op.Slice s -> {
                 Shape xs = shapeOf(n, 0);
@@ -140,8 +140,18 @@ final class KernelSteps {
         };
     }
 
-    /** One-input elementwise: a unary function or scale/pow/clamp/cast by {@code kind}. */
-    static final class Map1 implements Step {
+    /**
+     * One-input elementwise: a unary function or scale/pow/clamp/cast by {@code kind}. From {@value #PARALLEL_MIN}
+     * elements on it is split across the pool in chunks of {@value #MAP_CHUNK}: a prefill's SiLU over [128, 8192] per
+     * layer was the largest non-GEMM, non-attention cost of a 1B Q4_0 prefill (99 ms of 1.78 s on one thread; 52 ms
+     * split over 2 threads, EngineDecodeProbe, when the second core was free). Decode-sized ops stay on the caller: on
+     * a loaded machine waking a worker for 8192 elements cost more than the work. Elementwise, so the split changes no
+     * value.
+     */
+    static final class Map1 implements Step, RangeTask {
+        static final int MAP_CHUNK = 2048;
+        static final long PARALLEL_MIN = 1 << 16;
+        private final KernelPool pool;
         private final MemorySegment x;
         private final MemorySegment out;
         private final long size;
@@ -151,7 +161,8 @@ final class KernelSteps {
         private final float b;
         private final double exponent;
 
-        Map1(MemorySegment x, MemorySegment out, long size, Op.UnaryFn fn, int kind, double a, double b) {
+        Map1(KernelPool pool, MemorySegment x, MemorySegment out, long size, Op.UnaryFn fn, int kind, double a, double b) {
+            this.pool = pool;
             this.x = x;
             this.out = out;
             this.size = size;
@@ -164,7 +175,21 @@ final class KernelSteps {
 
         @Override
         public void run() {
-            for (long i = 0; i < size; i++) {
+            long chunks = (size + MAP_CHUNK - 1) / MAP_CHUNK;
+            if (size >= PARALLEL_MIN && pool != null && pool.threads() > 1 && chunks <= Integer.MAX_VALUE) {
+                pool.parallelFor((int) chunks, 1, this);
+            } else {
+                map(0, size);
+            }
+        }
+
+        @Override
+        public void run(int from, int to, int thread) {
+            map((long) from * MAP_CHUNK, Math.min(size, (long) to * MAP_CHUNK));
+        }
+
+        private void map(long from, long to) {
+            for (long i = from; i < to; i++) {
                 float v = x.getAtIndex(F32, i);
                 float r = switch (kind) {
                     case 0 -> unary(fn, v);
@@ -190,7 +215,8 @@ final class KernelSteps {
     }
 
     /** Two-input elementwise with NumPy broadcasting, walking the output row by row. */
-    static final class Binary implements Step {
+    static final class Binary implements Step, RangeTask {
+        private final KernelPool pool;
         private final Op.BinaryFn fn;
         private final MemorySegment a;
         private final MemorySegment b;
@@ -199,11 +225,13 @@ final class KernelSteps {
         private final int[] dims;
         private final long[] aStride;
         private final long[] bStride;
-        private final int[] counter;
+        private final int[][] counters;   // per thread: the odometer over the outer dimensions
         private final long rows;
         private final int cols;
 
-        Binary(Op.BinaryFn fn, MemorySegment a, Shape as, MemorySegment b, Shape bs, MemorySegment out, Shape os) {
+        Binary(KernelPool pool, Op.BinaryFn fn, MemorySegment a, Shape as, MemorySegment b, Shape bs, MemorySegment out,
+               Shape os) {
+            this.pool = pool;
             this.fn = fn;
             this.a = a;
             this.b = b;
@@ -218,7 +246,7 @@ final class KernelSteps {
             }
             this.aStride = strides(as, os);
             this.bStride = strides(bs, os);
-            this.counter = new int[rank];
+            this.counters = new int[pool != null ? pool.threads() : 1][rank];
             this.cols = dims[rank - 1];
             this.rows = cols == 0 ? 0 : os.size() / cols;
         }
@@ -234,15 +262,41 @@ final class KernelSteps {
             return st;
         }
 
+        /**
+         * From {@link Map1#PARALLEL_MIN} output elements on (a prefill's residual adds and gate multiply), output rows
+         * are split across the pool: 47 ms → 26-30 ms of a 1B Q4_0 prefill on 2 threads (EngineDecodeProbe, alternated
+         * runs, load ~4-5); each row is computed as before.
+         */
         @Override
         public void run() {
-            java.util.Arrays.fill(counter, 0);
+            if (pool != null && pool.threads() > 1 && rows >= 2 && rows * cols >= Map1.PARALLEL_MIN
+                    && rows <= Integer.MAX_VALUE) {
+                pool.parallelFor((int) rows, 1, this);
+            } else {
+                walk(0, rows, counters[0]);
+            }
+        }
+
+        @Override
+        public void run(int from, int to, int thread) {
+            walk(from, to, counters[thread]);
+        }
+
+        /** Output rows {@code [from, to)}. */
+        private void walk(long from, long to, int[] counter) {
             long aOff = 0;
             long bOff = 0;
+            long rem = from;
+            for (int d = rank - 2; d >= 0; d--) {   // the odometer at row `from`
+                counter[d] = (int) (rem % dims[d]);
+                rem /= dims[d];
+                aOff += counter[d] * aStride[d];
+                bOff += counter[d] * bStride[d];
+            }
             long sa = aStride[rank - 1];
             long sb = bStride[rank - 1];
-            long o = 0;
-            for (long r = 0; r < rows; r++) {
+            long o = from * cols;
+            for (long r = from; r < to; r++) {
                 switch (fn) {
                     case ADD -> {
                         for (int j = 0; j < cols; j++) {
@@ -466,8 +520,6 @@ final class KernelSteps {
         private final aether.runtime.quant.BlockCodec codec;
         private final MemorySegment blocks;
         private final long rowBytes;
-        private final int blockSize;
-        private final long blockBytes;
         private final MemorySegment table;
         private final int rows;
         private final int cols;
@@ -490,11 +542,11 @@ final class KernelSteps {
             this.node = node;
             boolean perBlock = w != null && w.type().blockSize() > 1 && w.storage().isPresent()
                     && aether.runtime.quant.BlockCodecs.find(w.type()).isPresent();
-            this.codec = perBlock ? aether.runtime.quant.BlockCodecs.require(w.type()) : null;
+            // Scalar decoding: one row per token is too lukewarm for C2, and interpreted or C1-compiled Vector API
+            // code boxes every vector (~1.8 KB per Q4_0 block measured: 119 KB per decode step of a 1B Q4_0 model).
+            this.codec = perBlock ? aether.runtime.quant.BlockCodecs.requireScalar(w.type()) : null;
             this.blocks = perBlock ? w.storage().get() : null;
             this.rowBytes = w != null ? w.type().bytesFor(cols) : 0;
-            this.blockSize = w != null ? w.type().blockSize() : 1;
-            this.blockBytes = w != null ? w.type().blockBytes() : 0;
         }
 
         @Override
@@ -506,11 +558,7 @@ final class KernelSteps {
                             + " (expected: 0.." + (rows - 1) + ")");
                 }
                 if (codec != null) {
-                    long at = id * rowBytes;
-                    for (int b = 0; b < cols; b += blockSize) {
-                        codec.dequantize(blocks, at, row, b, blockSize);
-                        at += blockBytes;
-                    }
+                    codec.dequantize(blocks, id * rowBytes, row, 0, cols);   // a row is whole contiguous blocks
                     MemorySegment.copy(row, 0, out, F32, (long) i * cols * 4, cols);
                 } else if (w != null) {
                     w.row(id, row);

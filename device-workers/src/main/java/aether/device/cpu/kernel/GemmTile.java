@@ -87,7 +87,13 @@ final class GemmTile {
      * the dev machine, its FMA peak). That fit depends on C2's loop strip mining, on by default only with G1, ZGC and
      * Shenandoah: under Parallel or Serial GC (LoopStripMiningIter=0) C2 spills four accumulators to the stack and the
      * tile runs at ~41 GFLOP/s; {@code -XX:+UseCountedLoopSafepoints -XX:LoopStripMiningIter=1000} restores it. 5×16
-     * spills the same way; 4×16 does not spill under any GC but tops out at ~68 GFLOP/s (8 chains). No reduction across lanes: the lanes are tokens. Row r's 16 sums go to
+     * spills the same way; 4×16 does not spill under any GC but tops out at ~68 GFLOP/s (8 chains). Stays 256-bit on
+     * AVX-512: a 512-bit 6×16 tile (the 16 tokens one zmm, 6 accumulators, 13 instructions per k instead of 20) raced
+     * at 0.73× (Q4_0 weights) and 0.62× (F32) on two threads and 0.73×/0.67× on one ([128,4096]×[4096,4096],
+     * {@code GemmRace}, same JVM, EPYC Zen 4, load ~5): Zen 4 executes a 512-bit FMA as two 256-bit halves, so there
+     * is no FMA throughput to gain, this tile already runs near one core's 256-bit FMA peak (best ~90-115 GFLOP/s),
+     * and a 64-byte load from a heap float[] (16-byte aligned) splits a cache line every time. No reduction across
+     * lanes: the lanes are tokens. Row r's 16 sums go to
      * {@code acc[accOff + r * accStride + t]}, stored when {@code first}, else added.
      *
      * @param w      dequantized weights, row r's k-th element at {@code w[w0 + r * wStride + k]}

@@ -88,6 +88,7 @@ public final class Matmul implements RangeTask {
     private final KernelPool pool;
     private final boolean vector;
     private final Activations activations;
+    private final boolean wide;                  // 512-bit variants of the kernels that have one (VectorSupport.defaultBits)
     private final Arena arena = Arena.ofAuto();
     private final float[][] rowScratch;          // per thread: (ROW_BLOCK + 5) x K_BLOCK dequantized weights
     private final MemorySegment[] rowScratchView;
@@ -100,6 +101,7 @@ public final class Matmul implements RangeTask {
     private short[] q4ax = new short[0];               // Q4_0 int16 decode: per token Q8Activations.quantizeRowQ4
     private float[] q4dx = new float[0];
     private float[] q4cx = new float[0];               // planar Q4_0: -8·Σq per block and token (blockCorrections)
+    private short[] q4wx = new short[0];               // planar Q4_0, 512-bit: q4ax rearranged (Q8Activations.planarWide)
     private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
     private final Q8KRows q8k = new Q8KRows();         // K-quant int8 decode: Q8_K activations
 
@@ -129,6 +131,21 @@ public final class Matmul implements RangeTask {
      * @param activations how quantized weights meet activations in decode
      */
     public Matmul(KernelPool pool, boolean vector, Activations activations) {
+        this(pool, vector, activations, VectorSupport.defaultBits());
+    }
+
+    /**
+     * @param vectorBits 512 runs the 512-bit variants of the kernels that have one (F16 and prepared Q4_0 decode; requires
+     *                   {@link VectorSupport#wideAvailable()}), 256 the 256-bit kernels only
+     */
+    public Matmul(KernelPool pool, boolean vector, Activations activations, int vectorBits) {
+        if (vectorBits != 256 && vectorBits != 512) {
+            throw new IllegalArgumentException("matmul: vector width %d bits (expected 256 or 512)".formatted(vectorBits));
+        }
+        if (vector && vectorBits == 512 && !VectorSupport.wideAvailable()) {
+            throw new IllegalStateException("512-bit vector kernels requested but the preferred vector size is below 512 bits");
+        }
+        this.wide = vector && vectorBits == 512;
         if (vector && !VectorSupport.available()) {
             throw new IllegalStateException("vector kernels requested but jdk.incubator.vector / 256-bit vectors unavailable");
         }
@@ -236,6 +253,9 @@ public final class Matmul implements RangeTask {
                     q4ax = new short[perToken * tokens];
                     q4dx = new float[paddedBlocks * tokens];
                     q4cx = new float[paddedBlocks * tokens];
+                }
+                if (wide && isPlanar && q4wx.length < paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens) {
+                    q4wx = new short[paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens];
                 }
                 for (int i = 0; i < blockScales.length; i++) {
                     if (blockScales[i].length < paddedBlocks) {
@@ -345,7 +365,10 @@ public final class Matmul implements RangeTask {
             boolean isPlanar = planar.byteSize() > 0;
             if (q4Ints) {
                 int axStride = paddedBlocks * Q8Activations.Q4_LANES;
-                if (isPlanar) {
+                if (isPlanar && wide) {
+                    Q4_0Kernels.rowsPlanarWide(planar, paddedBlocks, from, to, q4wx, paddedBlocks * Q8Activations.Q4_WIDE_LANES,
+                            q4dx, q4cx, paddedBlocks, tokens, y, ys, blockScales[thread]);
+                } else if (isPlanar) {
                     Q4_0Kernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, q4cx, paddedBlocks, tokens, y, ys,
                             blockScales[thread]);
                 } else {
@@ -377,7 +400,7 @@ public final class Matmul implements RangeTask {
         }
         switch (type) {
             case F32 -> FloatKernels.rowsF32(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
-            case F16 -> FloatKernels.rowsF16(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
+            case F16 -> FloatKernels.rowsF16(w, rowBytes, from, to, x, xs, tokens, cols, y, ys, wide);
             case BF16 -> FloatKernels.rowsBF16(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case Q8_0 -> Q8_0Kernels.rows(w, rowBytes, from, to, x, xs, tokens, cols, y, ys);
             case Q4_0 -> Q4_0Kernels.rows(w, rowBytes, from, to, x, xs, xsum, tokens, cols, y, ys);
@@ -522,6 +545,10 @@ public final class Matmul implements RangeTask {
                             t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
                     Q8Activations.blockCorrections(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4cx,
                             t * paddedBlocks);
+                    if (wide && planar.byteSize() > 0) {
+                        Q8Activations.planarWide(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4wx,
+                                t * paddedBlocks * Q8Activations.Q4_WIDE_LANES);
+                    }
                 } else {
                     Q8Activations.quantizeRow(x, (long) t * cols * Float.BYTES, cols, xq, t * q8Row);
                 }

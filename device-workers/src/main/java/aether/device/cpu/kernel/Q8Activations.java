@@ -93,6 +93,28 @@ final class Q8Activations {
         }
     }
 
+    /** Shorts per block in the {@link #planarWide} layout: the 32 quants only. */
+    static final int Q4_WIDE_LANES = 32;
+
+    /**
+     * Rearranges a {@link #quantizeRowQ4} row for {@link Q4_0Kernels#dotPlanarWide}: per quad of blocks b..b+3, four
+     * 32-lane vectors, each half the 16 quants that meet one nibble plane of a 64-byte load of the planar layout
+     * (lanes 0-15 the pair (b, b+1), lanes 16-31 the pair (b+2, b+3)): {@code [q_b 0-15 | q_b+2 0-15]},
+     * {@code [q_b 16-31 | q_b+2 16-31]}, {@code [q_b+1 0-15 | q_b+3 0-15]}, {@code [q_b+1 16-31 | q_b+3 16-31]}.
+     * {@code paddedBlocks} is a multiple of 4 (the planar layout pads to 8).
+     */
+    static void planarWide(short[] ax, int axOff, int paddedBlocks, short[] wx, int wxOff) {
+        for (int b = 0; b < paddedBlocks; b += 4) {
+            int o = wxOff + Q4_WIDE_LANES * b;
+            for (int plane = 0; plane < 4; plane++) {
+                int lo = axOff + Q4_LANES * (b + plane / 2) + 16 * (plane % 2);   // block b or b+1, quants 0-15 or 16-31
+                int hi = lo + 2 * Q4_LANES;                                       // the same of block b+2 or b+3
+                System.arraycopy(ax, lo, wx, o + 32 * plane, 16);
+                System.arraycopy(ax, hi, wx, o + 32 * plane + 16, 16);
+            }
+        }
+    }
+
     /** Quantizes {@code cols} floats at {@code x[xOffset]} into the row at {@code dst[dstOffset]}. */
     static void quantizeRow(MemorySegment x, long xOffset, int cols, MemorySegment dst, long dstOffset) {
         int blocks = cols / BLOCK;

@@ -3,13 +3,41 @@ package aether.device.cpu.kernel;
 /**
  * Whether the vector kernels run: {@code -Daether.vector=false} forces the scalar references (tests compare both);
  * without the {@code jdk.incubator.vector} module, or on a CPU narrower than 256-bit float vectors (the kernels use
- * fixed 256-bit shapes), the scalar path runs and one warning names the reason. Vector classes are only touched
+ * fixed 256-bit shapes, and 512-bit ones where {@link #defaultBits()} says so), the scalar path runs and one warning
+ * names the reason. Vector classes are only touched
  * after this check, so the scalar path loads without the incubator module.
  */
 public final class VectorSupport {
     private static final boolean DEFAULT = detect();
 
+    private static final int DEFAULT_BITS = detectBits();
+
     private VectorSupport() {}
+
+    /**
+     * The vector width the kernels that have a 512-bit variant use by default: 512 where the JVM's preferred float
+     * species is 512 bits (AVX-512, {@code MaxVectorSize=64}), else 256; {@code -Daether.vector.bits=256} forces the
+     * 256-bit kernels (tests run both widths).
+     */
+    public static int defaultBits() {
+        return DEFAULT_BITS;
+    }
+
+    /** Whether 512-bit kernels can run here (preferred float species at least 512 bits). */
+    public static boolean wideAvailable() {
+        return available() && jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512;
+    }
+
+    private static int detectBits() {
+        String forced = System.getProperty("aether.vector.bits", "");
+        if (forced.equals("256")) {
+            return 256;
+        }
+        if (!forced.isEmpty() && !forced.equals("512")) {
+            throw new IllegalArgumentException("aether.vector.bits: '%s' is not 256 or 512".formatted(forced));
+        }
+        return wideAvailable() ? 512 : 256;
+    }
 
     /** The process-wide default: {@code aether.vector} (default true) and what the JVM and CPU support. */
     public static boolean enabledByDefault() {

@@ -20,8 +20,9 @@ import java.util.Locale;
  * after another, minutes apart, which on a loaded machine measures the load).
  *
  * <p>Usage: {@code scripts/jmh device-workers --main aether.device.cpu.bench.KernelRace SHAPE THREADS SECONDS
- * VARIANT...} with SHAPE = {@code 1xINxOUT} and VARIANT = {@code TYPE:ACTIVATIONS[:prepared]}, e.g.
- * {@code 1x4096x14336 1 20 Q4_K:FLOAT Q4_K:AUTO Q4_0:AUTO:prepared F16:FLOAT}.
+ * VARIANT...} with SHAPE = {@code 1xINxOUT} and VARIANT = {@code TYPE:ACTIVATIONS[:prepared][:256|:512]}
+ * (the last picks the kernels' vector width, default {@code VectorSupport.defaultBits()}), e.g.
+ * {@code 1x4096x14336 1 20 Q4_K:FLOAT Q4_K:AUTO Q4_0:AUTO:prepared F16:FLOAT:256 F16:FLOAT:512}.
  */
 public final class KernelRace {
     private KernelRace() {}
@@ -58,9 +59,11 @@ public final class KernelRace {
                 GgmlType type = GgmlType.valueOf(p[0]);
                 MemorySegment w = arena.allocate(type.bytesFor(in) * out, 64);
                 MatmulBenchmark.fillWeights(type, w, 42 + v);
-                PackedWeights packed = p.length > 2 && p[2].equals("prepared") ? PackedWeights.prepare(type, w, out, in, arena) : null;
+                List<String> opts = Arrays.asList(p).subList(2, p.length);
+                PackedWeights packed = opts.contains("prepared") ? PackedWeights.prepare(type, w, out, in, arena) : null;
+                int bits = opts.contains("256") ? 256 : opts.contains("512") ? 512 : aether.device.cpu.kernel.VectorSupport.defaultBits();
                 long bytes = packed != null && packed.packedBytes() > 0 ? packed.packedBytes() : w.byteSize();
-                variants.add(new Variant(args[v], type, new Matmul(pool, true, Matmul.Activations.valueOf(p[1])), w, packed,
+                variants.add(new Variant(args[v], type, new Matmul(pool, true, Matmul.Activations.valueOf(p[1]), bits), w, packed,
                         bytes, new ArrayList<>()));
             }
             double bestProbe = 0;

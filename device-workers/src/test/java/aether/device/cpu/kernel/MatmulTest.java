@@ -61,26 +61,44 @@ class MatmulTest {
         pool2.close();
     }
 
+    /** The vector widths this machine runs: 256 always, 512 too where the preferred species is that wide (AVX-512). */
+    static int[] widths() {
+        return VectorSupport.wideAvailable() ? new int[] {256, 512} : new int[] {256};
+    }
+
+    /** Every way to run: the vector kernels at each width, then the scalar references (width 0). */
+    static int[] modes() {
+        int[] w = widths();
+        int[] m = java.util.Arrays.copyOf(w, w.length + 1);
+        return m;   // last entry 0: scalar
+    }
+
+    static Matmul matmul(KernelPool pool, int mode, Activations activations) {
+        return mode == 0 ? new Matmul(pool, false, activations, 256) : new Matmul(pool, true, activations, mode);
+    }
+
     static Stream<Arguments> variants() {
         List<Arguments> cases = new ArrayList<>();
         for (GgmlType type : Matmul.SUPPORTED) {
-            for (boolean vector : new boolean[] {true, false}) {
-                cases.add(Arguments.of(type, vector, Activations.FLOAT));
+            for (int mode : modes()) {
+                boolean vector = mode != 0;
+                int bits = vector ? mode : 256;
+                cases.add(Arguments.of(type, vector, Activations.FLOAT, bits));
                 if (Matmul.Q8_ACTIVATION_TYPES.contains(type)) {
-                    cases.add(Arguments.of(type, vector, Activations.Q8));
+                    cases.add(Arguments.of(type, vector, Activations.Q8, bits));
                 }
                 if (Matmul.Q8_BY_DEFAULT.contains(type)) {
-                    cases.add(Arguments.of(type, vector, Activations.AUTO));
+                    cases.add(Arguments.of(type, vector, Activations.AUTO, bits));
                 }
             }
         }
         return cases.stream();
     }
 
-    @ParameterizedTest(name = "{0} vector={1} activations={2}")
+    @ParameterizedTest(name = "{0} vector={1} activations={2} bits={3}")
     @MethodSource("variants")
     @Timeout(240)
-    void shouldMatchFloat64ReferenceAtEveryTail(GgmlType type, boolean vector, Activations activations) {
+    void shouldMatchFloat64ReferenceAtEveryTail(GgmlType type, boolean vector, Activations activations, int bits) {
         long seed = System.nanoTime();
         Random rnd = new Random(seed);
         int[] ins = type.blockSize() == 256 ? new int[] {256, 768, 4352}
@@ -104,10 +122,10 @@ class MatmulTest {
                         for (KernelPool pool : new KernelPool[] {pool1, pool2}) {
                             MemorySegment y = arena.allocate((long) tokens * out * 4);
                             y.fill((byte) 0x7f);   // garbage: every output must be written
-                            new Matmul(pool, vector, activations).multiply(type, w, out, in, x, tokens, y);
+                            new Matmul(pool, vector, activations, bits).multiply(type, w, out, in, x, tokens, y);
                             boolean q8 = quantizesActivations(type, activations) && (!vector || tokens < Matmul.GEMM_MIN_TOKENS);
-                            String where = "%s vector=%s act=%s in=%d out=%d tokens=%d threads=%d seed=%d"
-                                    .formatted(type, vector, activations, in, out, tokens, pool.threads(), seed);
+                            String where = "%s vector=%s bits=%d act=%s in=%d out=%d tokens=%d threads=%d seed=%d"
+                                    .formatted(type, vector, bits, activations, in, out, tokens, pool.threads(), seed);
                             check(type, w, wd, xs, y, q8, where);
                         }
                     }
@@ -127,8 +145,8 @@ class MatmulTest {
     static Stream<Arguments> packedVariants() {
         List<Arguments> cases = new ArrayList<>();
         for (GgmlType type : new GgmlType[] {GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K}) {
-            for (boolean vector : new boolean[] {true, false}) {
-                cases.add(Arguments.of(type, vector));
+            for (int mode : modes()) {
+                cases.add(Arguments.of(type, mode != 0, mode == 0 ? 256 : mode));
             }
         }
         return cases.stream();
@@ -139,10 +157,10 @@ class MatmulTest {
      * from the source blocks), other types are wrapped and multiply exactly as the ggml-layout call with the default
      * activations. Block counts 1, 3, 8 and 129 reach the padding to 8 blocks and the odd last pair.
      */
-    @ParameterizedTest(name = "{0} vector={1}")
+    @ParameterizedTest(name = "{0} vector={1} bits={2}")
     @MethodSource("packedVariants")
     @Timeout(240)
-    void shouldMatchFloat64ReferenceWithPreparedWeights(GgmlType type, boolean vector) {
+    void shouldMatchFloat64ReferenceWithPreparedWeights(GgmlType type, boolean vector, int bits) {
         long seed = System.nanoTime();
         Random rnd = new Random(seed);
         int[] ins = type.blockSize() == 256 ? new int[] {256, 768} : new int[] {32, 96, 256, 4128};
@@ -168,12 +186,12 @@ class MatmulTest {
                         for (KernelPool pool : new KernelPool[] {pool1, pool2}) {
                             MemorySegment y = arena.allocate((long) tokens * out * 4);
                             y.fill((byte) 0x7f);
-                            new Matmul(pool, vector, Matmul.DEFAULT_ACTIVATIONS).multiply(pw, x, tokens, y);
+                            new Matmul(pool, vector, Matmul.DEFAULT_ACTIVATIONS, bits).multiply(pw, x, tokens, y);
                             boolean decode = tokens < Matmul.GEMM_MIN_TOKENS;
                             boolean q8 = type == GgmlType.Q4_0 ? decode
                                     : quantizesActivations(type, Matmul.DEFAULT_ACTIVATIONS) && (!vector || decode);
-                            String where = "prepared %s vector=%s in=%d out=%d tokens=%d threads=%d seed=%d"
-                                    .formatted(type, vector, in, out, tokens, pool.threads(), seed);
+                            String where = "prepared %s vector=%s bits=%d in=%d out=%d tokens=%d threads=%d seed=%d"
+                                    .formatted(type, vector, bits, in, out, tokens, pool.threads(), seed);
                             check(type, w, wd, xs, y, q8, where);
                         }
                     }
@@ -364,9 +382,9 @@ class MatmulTest {
                     for (int t = 0; t < tokens; t++) {
                         MemorySegment.copy(xs[t], 0, x, ValueLayout.JAVA_FLOAT, (long) t * in * 4, in);
                     }
-                    for (boolean vector : new boolean[] {true, false}) {
+                    for (int vector : modes()) {   // each vector width, then scalar (0)
                         MemorySegment y = arena.allocate((long) tokens * out * 4);
-                        new Matmul(pool2, vector, Activations.FLOAT).multiply(GgmlType.F16, w, out, in, x, tokens, y);
+                        matmul(pool2, vector, Activations.FLOAT).multiply(GgmlType.F16, w, out, in, x, tokens, y);
                         for (int t = 0; t < tokens; t++) {
                             for (int r = 0; r < out; r++) {
                                 double exact = 0, s = 0;
@@ -400,10 +418,10 @@ class MatmulTest {
                 MemorySegment w = RandomWeights.create(arena, type, 3, in, new Random(1));
                 MemorySegment x = arena.allocate(in * 4L);
                 x.setAtIndex(ValueLayout.JAVA_FLOAT, 17, Float.NaN);
-                for (boolean vector : new boolean[] {true, false}) {
+                for (int vector : modes()) {   // each vector width, then scalar (0)
                     for (Activations act : Activations.values()) {
                         MemorySegment y = arena.allocate(3 * 4);
-                        new Matmul(pool2, vector, act).multiply(type, w, 3, in, x, 1, y);
+                        matmul(pool2, vector, act).multiply(type, w, 3, in, x, 1, y);
                         for (int r = 0; r < 3; r++) {
                             assertThat(y.getAtIndex(ValueLayout.JAVA_FLOAT, r)).as("%s %s %s", type, vector, act).isNaN();
                         }
