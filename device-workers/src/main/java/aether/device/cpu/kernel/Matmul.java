@@ -75,6 +75,13 @@ public final class Matmul implements RangeTask {
      */
     public static final int GEMM_MIN_TOKENS = 4;
     /**
+     * For {@link PackedWeights.Layout#Q4_0_PLANAR} weights (the Q4_0 models' decode layout), the token count from which
+     * the blocked GEMM runs; below it the multi-row int8 kernels ({@link Q4_0BatchKernels}) read each weight block once
+     * for up to 4 tokens, bit-identical per token to the one-token kernel. Chosen by {@code KernelRace --batch}
+     * (BENCHMARKS.md, "Small-batch matmul").
+     */
+    public static final int PLANAR_GEMM_MIN_TOKENS = 16;
+    /**
      * Default activation format for quantized decode: per type, the faster one measured by {@code MatmulBenchmark}
      * ({@link Activations#AUTO}). {@code -Daether.activations=FLOAT|Q8|AUTO} overrides it process-wide, so that an
      * end-to-end run can compare the paths on one build.
@@ -88,6 +95,7 @@ public final class Matmul implements RangeTask {
     private final KernelPool pool;
     private final boolean vector;
     private final Activations activations;
+    private final boolean batchKernels;          // multi-row int8 kernels for small batches (false: the old dispatch)
     private final Arena arena = Arena.ofAuto();
     private final float[][] rowScratch;          // per thread: (ROW_BLOCK + 5) x K_BLOCK dequantized weights
     private final MemorySegment[] rowScratchView;
@@ -117,6 +125,7 @@ public final class Matmul implements RangeTask {
     private boolean kInts;           // K-quant int8 decode (vector or scalar): activations in q8k
     private MemorySegment planar;    // non-NULL: decode reads PackedWeights' Q4_0_PLANAR copy
     private int paddedBlocks;        // blocks per row (and per token in q4ax) of the Q4_0 int16 kernels
+    private boolean gemm;            // this call runs the blocked GEMM (set by run() before dispatch)
 
     /** Vector kernels if available (see {@link VectorSupport}) and the default activation format. */
     public Matmul(KernelPool pool) {
@@ -128,12 +137,22 @@ public final class Matmul implements RangeTask {
      * @param activations how quantized weights meet activations in decode
      */
     public Matmul(KernelPool pool, boolean vector, Activations activations) {
+        this(pool, vector, activations, true);
+    }
+
+    /**
+     * @param batchKernels run the multi-row int8 kernels for small batches ({@link #PLANAR_GEMM_MIN_TOKENS}); false
+     *                     keeps the one-row kernels per token below {@link #GEMM_MIN_TOKENS} and the GEMM above, for
+     *                     benchmarks that compare the two
+     */
+    public Matmul(KernelPool pool, boolean vector, Activations activations, boolean batchKernels) {
         if (vector && !VectorSupport.available()) {
             throw new IllegalStateException("vector kernels requested but jdk.incubator.vector / 256-bit vectors unavailable");
         }
         this.pool = pool;
         this.vector = vector;
         this.activations = activations;
+        this.batchKernels = batchKernels;
         int n = vector ? pool.threads() : 0;
         this.rowScratch = new float[n][(ROW_BLOCK + GemmTile.ROWS - 1) * K_BLOCK];
         this.rowScratchView = new MemorySegment[n];
@@ -203,7 +222,9 @@ public final class Matmul implements RangeTask {
         if (tokens == 0 || outFeatures == 0) {
             return;
         }
-        boolean decode = tokens < GEMM_MIN_TOKENS;
+        boolean batched = batchKernels && vector && planarWeights.byteSize() > 0 && tokens < PLANAR_GEMM_MIN_TOKENS;
+        boolean decode = tokens < GEMM_MIN_TOKENS || batched;
+        this.gemm = vector && !decode;
         this.type = type;
         this.w = weights;
         this.x = x;
@@ -235,8 +256,8 @@ public final class Matmul implements RangeTask {
                     q4cx = new float[paddedBlocks * tokens];
                 }
                 for (int i = 0; i < blockScales.length; i++) {
-                    if (blockScales[i].length < paddedBlocks) {
-                        blockScales[i] = new float[paddedBlocks];
+                    if (blockScales[i].length < Q4_0BatchKernels.scratchFloats(paddedBlocks)) {
+                        blockScales[i] = new float[Q4_0BatchKernels.scratchFloats(paddedBlocks)];
                     }
                 }
             } else {
@@ -302,7 +323,7 @@ public final class Matmul implements RangeTask {
     /** Pool entry point: output rows {@code [from, to)}. */
     @Override
     public void run(int from, int to, int thread) {
-        if (vector && tokens >= GEMM_MIN_TOKENS) {
+        if (gemm) {
             gemm(from, to, thread);
         } else {
             gemv(from, to, thread);
@@ -341,7 +362,10 @@ public final class Matmul implements RangeTask {
             boolean isPlanar = planar.byteSize() > 0;
             if (q4Ints) {
                 int axStride = paddedBlocks * Q8Activations.Q4_LANES;
-                if (isPlanar) {
+                if (isPlanar && batchKernels && tokens > 1) {
+                    Q4_0BatchKernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, q4cx, paddedBlocks, tokens,
+                            y, ys, blockScales[thread]);
+                } else if (isPlanar) {
                     Q4_0Kernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, q4cx, paddedBlocks, tokens, y, ys,
                             blockScales[thread]);
                 } else {
