@@ -96,6 +96,7 @@ public final class Matmul implements RangeTask {
     private final boolean vector;
     private final Activations activations;
     private final boolean batchKernels;          // multi-row int8 kernels for small batches (false: the old dispatch)
+    private final int planarGemmMinTokens;
     private final Arena arena = Arena.ofAuto();
     private final float[][] rowScratch;          // per thread: (ROW_BLOCK + 5) x K_BLOCK dequantized weights
     private final MemorySegment[] rowScratchView;
@@ -137,22 +138,25 @@ public final class Matmul implements RangeTask {
      * @param activations how quantized weights meet activations in decode
      */
     public Matmul(KernelPool pool, boolean vector, Activations activations) {
-        this(pool, vector, activations, true);
+        this(pool, vector, activations, PLANAR_GEMM_MIN_TOKENS);
     }
 
     /**
-     * @param batchKernels run the multi-row int8 kernels for small batches ({@link #PLANAR_GEMM_MIN_TOKENS}); false
-     *                     keeps the one-row kernels per token below {@link #GEMM_MIN_TOKENS} and the GEMM above, for
-     *                     benchmarks that compare the two
+     * @param planarGemmMinTokens for {@link PackedWeights.Layout#Q4_0_PLANAR} weights with vector kernels, the token
+     *                            count from which the GEMM runs; below it the multi-row kernels ({@link Q4_0BatchKernels}).
+     *                            0 keeps the dispatch before them (the one-row kernel per token below
+     *                            {@link #GEMM_MIN_TOKENS}, the GEMM from there), for benchmarks that compare the two;
+     *                            the default is {@link #PLANAR_GEMM_MIN_TOKENS}
      */
-    public Matmul(KernelPool pool, boolean vector, Activations activations, boolean batchKernels) {
+    public Matmul(KernelPool pool, boolean vector, Activations activations, int planarGemmMinTokens) {
         if (vector && !VectorSupport.available()) {
             throw new IllegalStateException("vector kernels requested but jdk.incubator.vector / 256-bit vectors unavailable");
         }
         this.pool = pool;
         this.vector = vector;
         this.activations = activations;
-        this.batchKernels = batchKernels;
+        this.batchKernels = planarGemmMinTokens > 0;
+        this.planarGemmMinTokens = planarGemmMinTokens;
         int n = vector ? pool.threads() : 0;
         this.rowScratch = new float[n][(ROW_BLOCK + GemmTile.ROWS - 1) * K_BLOCK];
         this.rowScratchView = new MemorySegment[n];
@@ -222,7 +226,7 @@ public final class Matmul implements RangeTask {
         if (tokens == 0 || outFeatures == 0) {
             return;
         }
-        boolean batched = batchKernels && vector && planarWeights.byteSize() > 0 && tokens < PLANAR_GEMM_MIN_TOKENS;
+        boolean batched = batchKernels && vector && planarWeights.byteSize() > 0 && tokens < planarGemmMinTokens;
         boolean decode = tokens < GEMM_MIN_TOKENS || batched;
         this.gemm = vector && !decode;
         this.type = type;
@@ -362,7 +366,7 @@ public final class Matmul implements RangeTask {
             boolean isPlanar = planar.byteSize() > 0;
             if (q4Ints) {
                 int axStride = paddedBlocks * Q8Activations.Q4_LANES;
-                if (isPlanar && batchKernels && tokens > 1) {
+                if (isPlanar && batchKernels) {
                     Q4_0BatchKernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, q4cx, paddedBlocks, tokens,
                             y, ys, blockScales[thread]);
                 } else if (isPlanar) {

@@ -15,7 +15,9 @@ import jdk.incubator.vector.VectorSpecies;
  * the f16 block scales of a weight row are widened once per row group. Per token the arithmetic is exactly
  * {@link Q4_0Kernels#dotPlanar}'s (same integer products, same float operations in the same order), so a row's
  * result is bit-identical whether it is multiplied alone or in a batch: a sequence's greedy output does not depend
- * on which other sequences share its decode step.
+ * on which other sequences share its decode step. The 8 lanes of each result are summed in a fixed order rather than
+ * with {@code reduceLanes}, whose order differs between the interpreter and C2, so that holds in every JIT tier;
+ * Matmul therefore runs one token through this class too ({@link #rowsPlanar} with 1 token).
  *
  * <p>What is shared per pair of blocks: the 32-byte load and the 3 shifts and 3 masks (7 of ~23 vector µops); the
  * rest (4 vpmullw, 2 adds, 2 folds, 2 conversions, 2 FMAs) is per token. The gain over calling the one-row kernel
@@ -34,9 +36,18 @@ final class Q4_0BatchKernels {
 
     private Q4_0BatchKernels() {}
 
-    /** Floats of per-thread scratch {@link #rowsPlanar} needs: block scales of 4 tokens. */
+    /** Floats of per-thread scratch {@link #rowsPlanar} needs: block scales of 4 tokens, then 4 × 8 lanes to sum. */
     static int scratchFloats(int paddedBlocks) {
-        return 4 * paddedBlocks;
+        return 4 * paddedBlocks + 32;
+    }
+
+    /**
+     * The 8 lanes at {@code v[off]} summed in a fixed order. {@code reduceLanes(ADD)} may add in any order (the
+     * interpreter's fallback and C2's intrinsic differ), which would make a token's result depend on which tier ran
+     * it; this keeps a token's output the same bits in every batch and every tier.
+     */
+    private static float sum8(float[] v, int off) {
+        return ((v[off] + v[off + 1]) + (v[off + 2] + v[off + 3])) + ((v[off + 4] + v[off + 5]) + (v[off + 6] + v[off + 7]));
     }
 
     /**
@@ -61,7 +72,7 @@ final class Q4_0BatchKernels {
             }
             if (t < tokens) {
                 y.set(BlockLayouts.F32, t * yStride + 4L * r,
-                        Q4_0Kernels.dotPlanar(p, rowOff, paddedBlocks, ax, t * axStride, dx, t * dxStride, cx, ss));
+                        dot1(p, rowOff, paddedBlocks, ax, t * axStride, dx, cx, t * dxStride, ss));
             }
         }
     }
@@ -139,10 +150,15 @@ final class Q4_0BatchKernels {
             i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
             o3 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[3 * pb + b + 1]), o3);
         }
-        y.set(BlockLayouts.F32, y0, e0.add(o0).add(c0).reduceLanes(VectorOperators.ADD));
-        y.set(BlockLayouts.F32, y0 + ys, e1.add(o1).add(c1).reduceLanes(VectorOperators.ADD));
-        y.set(BlockLayouts.F32, y0 + 2 * ys, e2.add(o2).add(c2).reduceLanes(VectorOperators.ADD));
-        y.set(BlockLayouts.F32, y0 + 3 * ys, e3.add(o3).add(c3).reduceLanes(VectorOperators.ADD));
+        int l = 4 * pb;
+        e0.add(o0).add(c0).intoArray(ss, l);
+        e1.add(o1).add(c1).intoArray(ss, l + 8);
+        e2.add(o2).add(c2).intoArray(ss, l + 16);
+        e3.add(o3).add(c3).intoArray(ss, l + 24);
+        y.set(BlockLayouts.F32, y0, sum8(ss, l));
+        y.set(BlockLayouts.F32, y0 + ys, sum8(ss, l + 8));
+        y.set(BlockLayouts.F32, y0 + 2 * ys, sum8(ss, l + 16));
+        y.set(BlockLayouts.F32, y0 + 3 * ys, sum8(ss, l + 24));
     }
 
     /** {@link #rows4} for 2 tokens. */
@@ -188,7 +204,44 @@ final class Q4_0BatchKernels {
             i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
             o1 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[pb + b + 1]), o1);
         }
-        y.set(BlockLayouts.F32, y0, e0.add(o0).add(c0).reduceLanes(VectorOperators.ADD));
-        y.set(BlockLayouts.F32, y0 + ys, e1.add(o1).add(c1).reduceLanes(VectorOperators.ADD));
+        int l = 4 * pb;
+        e0.add(o0).add(c0).intoArray(ss, l);
+        e1.add(o1).add(c1).intoArray(ss, l + 8);
+        y.set(BlockLayouts.F32, y0, sum8(ss, l));
+        y.set(BlockLayouts.F32, y0 + ys, sum8(ss, l + 8));
+    }
+
+    /** One weight row against one token: {@link Q4_0Kernels#dotPlanar} with the fixed-order lane sum. */
+    private static float dot1(MemorySegment p, long rowOff, int pb, short[] ax, int a0, float[] dx, float[] cx, int d0,
+                              float[] ss) {
+        long qOff = rowOff + 2L * pb;
+        var c0 = FloatVector.zero(F);
+        for (int b = 0; b < pb; b += 8) {
+            var h = (IntVector) ShortVector.fromMemorySegment(S128, p, rowOff + 2L * b, LE).convertShape(VectorOperators.S2I, I, 0);
+            var bits = h.and(0x80000000).or(h.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000));
+            var s0 = ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f).mul(FloatVector.fromArray(F, dx, d0 + b));
+            s0.intoArray(ss, b);
+            c0 = s0.fma(FloatVector.fromArray(F, cx, d0 + b), c0);
+        }
+        var e0 = FloatVector.zero(F);
+        var o0 = FloatVector.zero(F);
+        for (int pr = 0, pairs = pb / 2; pr < pairs; pr++) {
+            int b = 2 * pr;
+            int a = a0 + 2 * LANES * pr;
+            var q = ShortVector.fromMemorySegment(S256, p, qOff + 16L * b, LE);
+            var v = q.and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a))
+                    .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a + 16)))
+                    .reinterpretAsInts();
+            var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b]), e0);
+            var v1 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a + 48))
+                    .add(q.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S256, ax, a + 64)))
+                    .reinterpretAsInts();
+            var i1 = v1.add(v1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o0 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b + 1]), o0);
+        }
+        int l = 4 * pb;
+        e0.add(o0).add(c0).intoArray(ss, l);
+        return sum8(ss, l);
     }
 }
