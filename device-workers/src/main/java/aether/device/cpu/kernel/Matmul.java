@@ -14,7 +14,9 @@ import java.util.Set;
  * slice of a mapped GGUF, with no alignment assumed. x is f32 {@code [tokens, inFeatures]}, y is f32
  * {@code [tokens, outFeatures]}, both row-major and little-endian; {@code y[t][r] = dot(x[t], W[r])}.
  *
- * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) runs fused dot kernels that dequantize in registers. For
+ * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens; for prepared Q4_0 fewer than {@value #PLANAR_GEMM_MIN_TOKENS},
+ * the multi-row kernels of {@link Q4_0BatchKernels} reading each weight block once for up to 4 tokens, so a decode
+ * step of several sequences costs less per sequence than one) runs fused dot kernels that dequantize in registers. For
  * {@link #Q8_ACTIVATION_TYPES} with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks
  * (llama.cpp's approach) and the dots are integer per block. JDK 25's Vector API on AVX2 reaches no
  * vpmaddubsw/vpmaddwd, so the products are formed in 16-bit lanes (vpmullw) and pairs folded to ints by hand: for
@@ -77,10 +79,14 @@ public final class Matmul implements RangeTask {
     /**
      * For {@link PackedWeights.Layout#Q4_0_PLANAR} weights (the Q4_0 models' decode layout), the token count from which
      * the blocked GEMM runs; below it the multi-row int8 kernels ({@link Q4_0BatchKernels}) read each weight block once
-     * for up to 4 tokens, bit-identical per token to the one-token kernel. Chosen by {@code KernelRace --batch}
-     * (BENCHMARKS.md, "Small-batch matmul").
+     * for up to 4 tokens, bit-identical per token to the one-token kernel. Measured ({@code KernelRace --batch},
+     * BENCHMARKS.md "Small-batch matmul", 2 threads): on [R,4096]x[4096,14336] the multi-row kernels took 0.75× the
+     * GEMM's time at R = 12 and 1.10× at R = 16, the GEMM's cost being flat up to 16 tokens (it pads to 16).
+     * {@code -Daether.planarGemmMinTokens=N} overrides it process-wide (0: the dispatch before the multi-row kernels,
+     * for end-to-end comparisons on one build).
      */
-    public static final int PLANAR_GEMM_MIN_TOKENS = 16;
+    public static final int PLANAR_GEMM_MIN_TOKENS = 14;
+    private static final int DEFAULT_PLANAR_GEMM_MIN_TOKENS = Integer.getInteger("aether.planarGemmMinTokens", PLANAR_GEMM_MIN_TOKENS);
     /**
      * Default activation format for quantized decode: per type, the faster one measured by {@code MatmulBenchmark}
      * ({@link Activations#AUTO}). {@code -Daether.activations=FLOAT|Q8|AUTO} overrides it process-wide, so that an
@@ -130,7 +136,7 @@ public final class Matmul implements RangeTask {
 
     /** Vector kernels if available (see {@link VectorSupport}) and the default activation format. */
     public Matmul(KernelPool pool) {
-        this(pool, VectorSupport.enabledByDefault(), DEFAULT_ACTIVATIONS);
+        this(pool, VectorSupport.enabledByDefault(), DEFAULT_ACTIVATIONS, DEFAULT_PLANAR_GEMM_MIN_TOKENS);
     }
 
     /**
@@ -138,7 +144,7 @@ public final class Matmul implements RangeTask {
      * @param activations how quantized weights meet activations in decode
      */
     public Matmul(KernelPool pool, boolean vector, Activations activations) {
-        this(pool, vector, activations, PLANAR_GEMM_MIN_TOKENS);
+        this(pool, vector, activations, DEFAULT_PLANAR_GEMM_MIN_TOKENS);
     }
 
     /**
@@ -146,7 +152,7 @@ public final class Matmul implements RangeTask {
      *                            count from which the GEMM runs; below it the multi-row kernels ({@link Q4_0BatchKernels}).
      *                            0 keeps the dispatch before them (the one-row kernel per token below
      *                            {@link #GEMM_MIN_TOKENS}, the GEMM from there), for benchmarks that compare the two;
-     *                            the default is {@link #PLANAR_GEMM_MIN_TOKENS}
+     *                            the default is {@link #PLANAR_GEMM_MIN_TOKENS} (or {@code aether.planarGemmMinTokens})
      */
     public Matmul(KernelPool pool, boolean vector, Activations activations, int planarGemmMinTokens) {
         if (vector && !VectorSupport.available()) {
@@ -194,7 +200,7 @@ public final class Matmul implements RangeTask {
 
     /**
      * {@link #multiply(GgmlType, MemorySegment, int, int, MemorySegment, int, MemorySegment)} on prepared weights. For
-     * {@link PackedWeights.Layout#Q4_0_PLANAR}, decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) always quantizes
+     * {@link PackedWeights.Layout#Q4_0_PLANAR}, decode (fewer than {@value #PLANAR_GEMM_MIN_TOKENS} tokens) always quantizes
      * the activations to Q8 (the layout exists for the int16 kernel; use {@link PackedWeights#wrap} for f32
      * activations) and prefill reads {@link PackedWeights#source()}; for {@link PackedWeights.Layout#GGUF} this is
      * exactly the ggml-layout multiply.
