@@ -87,34 +87,4 @@ class Q4_0BatchKernelsTest {
             }
         }
     }
-
-    @Test
-    void shouldAllocateNothingOnceWarm() {
-        assumeTrue(VectorSupport.available(), "vector module unavailable");
-        var bean = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
-        assumeTrue(bean.isThreadAllocatedMemoryEnabled(), "allocation counting unavailable");
-        try (Arena arena = Arena.ofShared()) {
-            int in = 512, out = 64, tokens = 8;
-            MemorySegment w = RandomWeights.create(arena, GgmlType.Q4_0, out, in, new Random(3));
-            PackedWeights pw = PackedWeights.prepare(GgmlType.Q4_0, w, out, in, arena);
-            MemorySegment x = arena.allocate((long) tokens * in * 4, 64);
-            for (int i = 0; i < tokens * in; i++) {
-                x.setAtIndex(ValueLayout.JAVA_FLOAT, i, (i % 13) - 6f);
-            }
-            MemorySegment y = arena.allocate((long) tokens * out * 4, 64);
-            Matmul mm = new Matmul(pool1, true, Matmul.Activations.AUTO, Matmul.PLANAR_GEMM_MIN_TOKENS);
-            // warm until C2 has compiled the kernels (interpreted vector code boxes every vector); a round of 100
-            // calls must then allocate nothing on the caller, which runs part of the work (pool of 1)
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            long allocated;
-            do {
-                long before = bean.getCurrentThreadAllocatedBytes();
-                for (int i = 0; i < 100; i++) {
-                    mm.multiply(pw, x, 1 + i % tokens, y);
-                }
-                allocated = bean.getCurrentThreadAllocatedBytes() - before;
-            } while (allocated >= 1024 && System.nanoTime() < deadline);
-            assertThat(allocated).as("bytes allocated by 100 warm calls on the caller").isLessThan(1024);
-        }
-    }
 }
