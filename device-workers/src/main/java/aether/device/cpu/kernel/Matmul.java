@@ -14,7 +14,9 @@ import java.util.Set;
  * slice of a mapped GGUF, with no alignment assumed. x is f32 {@code [tokens, inFeatures]}, y is f32
  * {@code [tokens, outFeatures]}, both row-major and little-endian; {@code y[t][r] = dot(x[t], W[r])}.
  *
- * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) runs fused dot kernels that dequantize in registers. For
+ * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens; for prepared Q4_0 fewer than {@value #PLANAR_GEMM_MIN_TOKENS},
+ * the multi-row kernels of {@link Q4_0BatchKernels} reading each weight block once for up to 4 tokens, so a decode
+ * step of several sequences costs less per sequence than one) runs fused dot kernels that dequantize in registers. For
  * {@link #Q8_ACTIVATION_TYPES} with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks
  * (llama.cpp's approach) and the dots are integer per block. JDK 25's Vector API on AVX2 reaches no
  * vpmaddubsw/vpmaddwd, so the products are formed in 16-bit lanes (vpmullw) and pairs folded to ints by hand: for
@@ -75,6 +77,17 @@ public final class Matmul implements RangeTask {
      */
     public static final int GEMM_MIN_TOKENS = 4;
     /**
+     * For {@link PackedWeights.Layout#Q4_0_PLANAR} weights (the Q4_0 models' decode layout), the token count from which
+     * the blocked GEMM runs; below it the multi-row int8 kernels ({@link Q4_0BatchKernels}) read each weight block once
+     * for up to 4 tokens, bit-identical per token to the one-token kernel. Measured ({@code KernelRace --batch},
+     * BENCHMARKS.md "Small-batch matmul", 2 threads): on [R,4096]x[4096,14336] the multi-row kernels took 0.75× the
+     * GEMM's time at R = 12 and 1.10× at R = 16, the GEMM's cost being flat up to 16 tokens (it pads to 16).
+     * {@code -Daether.planarGemmMinTokens=N} overrides it process-wide (0: the dispatch before the multi-row kernels,
+     * for end-to-end comparisons on one build).
+     */
+    public static final int PLANAR_GEMM_MIN_TOKENS = 14;
+    private static final int DEFAULT_PLANAR_GEMM_MIN_TOKENS = Integer.getInteger("aether.planarGemmMinTokens", PLANAR_GEMM_MIN_TOKENS);
+    /**
      * Default activation format for quantized decode: per type, the faster one measured by {@code MatmulBenchmark}
      * ({@link Activations#AUTO}). {@code -Daether.activations=FLOAT|Q8|AUTO} overrides it process-wide, so that an
      * end-to-end run can compare the paths on one build.
@@ -89,6 +102,8 @@ public final class Matmul implements RangeTask {
     private final boolean vector;
     private final Activations activations;
     private final boolean wide;                  // 512-bit variants of the kernels that have one (VectorSupport.defaultBits)
+    private final boolean batchKernels;          // multi-row int8 kernels for small batches (false: the old dispatch)
+    private final int planarGemmMinTokens;
     private final Arena arena = Arena.ofAuto();
     private final float[][] rowScratch;          // per thread: (ROW_BLOCK + 5) x K_BLOCK dequantized weights
     private final MemorySegment[] rowScratchView;
@@ -120,10 +135,12 @@ public final class Matmul implements RangeTask {
     private MemorySegment planar;    // non-NULL: decode reads PackedWeights' Q4_0_PLANAR copy
     private MemorySegment gemmPlanar = MemorySegment.NULL;   // non-NULL: prefill dequantizes from that copy
     private int paddedBlocks;        // blocks per row (and per token in q4ax) of the Q4_0 int16 kernels
+    private boolean gemm;            // this call runs the blocked GEMM (set by run() before dispatch)
 
     /** Vector kernels if available (see {@link VectorSupport}) and the default activation format. */
     public Matmul(KernelPool pool) {
-        this(pool, VectorSupport.enabledByDefault(), DEFAULT_ACTIVATIONS);
+        this(pool, VectorSupport.enabledByDefault(), DEFAULT_ACTIVATIONS, VectorSupport.defaultBits(),
+                DEFAULT_PLANAR_GEMM_MIN_TOKENS);
     }
 
     /**
@@ -131,14 +148,27 @@ public final class Matmul implements RangeTask {
      * @param activations how quantized weights meet activations in decode
      */
     public Matmul(KernelPool pool, boolean vector, Activations activations) {
-        this(pool, vector, activations, VectorSupport.defaultBits());
+        this(pool, vector, activations, VectorSupport.defaultBits(), DEFAULT_PLANAR_GEMM_MIN_TOKENS);
     }
 
     /**
-     * @param vectorBits 512 runs the 512-bit variants of the kernels that have one (F16 and prepared Q4_0 decode; requires
-     *                   {@link VectorSupport#wideAvailable()}), 256 the 256-bit kernels only
+     * @param vectorBits 512 runs the 512-bit variants of the kernels that have one (F16 decode, and prepared Q4_0 decode
+     *                   when the multi-row kernels are off; requires {@link VectorSupport#wideAvailable()}), 256 the
+     *                   256-bit kernels only
      */
     public Matmul(KernelPool pool, boolean vector, Activations activations, int vectorBits) {
+        this(pool, vector, activations, vectorBits, DEFAULT_PLANAR_GEMM_MIN_TOKENS);
+    }
+
+    /**
+     * @param vectorBits          as {@link #Matmul(KernelPool, boolean, Activations, int)}
+     * @param planarGemmMinTokens for {@link PackedWeights.Layout#Q4_0_PLANAR} weights with vector kernels, the token
+     *                            count from which the GEMM runs; below it the multi-row kernels ({@link Q4_0BatchKernels}).
+     *                            0 keeps the dispatch before them (the one-row kernel per token below
+     *                            {@link #GEMM_MIN_TOKENS}, the GEMM from there), for benchmarks that compare the two;
+     *                            the default is {@link #PLANAR_GEMM_MIN_TOKENS} (or {@code aether.planarGemmMinTokens})
+     */
+    public Matmul(KernelPool pool, boolean vector, Activations activations, int vectorBits, int planarGemmMinTokens) {
         if (vectorBits != 256 && vectorBits != 512) {
             throw new IllegalArgumentException("matmul: vector width %d bits (expected 256 or 512)".formatted(vectorBits));
         }
@@ -152,6 +182,8 @@ public final class Matmul implements RangeTask {
         this.pool = pool;
         this.vector = vector;
         this.activations = activations;
+        this.batchKernels = planarGemmMinTokens > 0;
+        this.planarGemmMinTokens = planarGemmMinTokens;
         int n = vector ? pool.threads() : 0;
         this.rowScratch = new float[n][(ROW_BLOCK + GemmTile.ROWS - 1) * K_BLOCK];
         this.rowScratchView = new MemorySegment[n];
@@ -189,7 +221,7 @@ public final class Matmul implements RangeTask {
 
     /**
      * {@link #multiply(GgmlType, MemorySegment, int, int, MemorySegment, int, MemorySegment)} on prepared weights. For
-     * {@link PackedWeights.Layout#Q4_0_PLANAR}, decode (fewer than {@value #GEMM_MIN_TOKENS} tokens) always quantizes
+     * {@link PackedWeights.Layout#Q4_0_PLANAR}, decode (fewer than {@value #PLANAR_GEMM_MIN_TOKENS} tokens) always quantizes
      * the activations to Q8 (the layout exists for the int16 kernel; use {@link PackedWeights#wrap} for f32
      * activations) and the prefill GEMM dequantizes from the planar copy (the same floats as from the ggml layout;
      * the scalar paths without the vector module read {@link PackedWeights#source()}); for {@link
@@ -222,7 +254,9 @@ public final class Matmul implements RangeTask {
         if (tokens == 0 || outFeatures == 0) {
             return;
         }
-        boolean decode = tokens < GEMM_MIN_TOKENS;
+        boolean batched = batchKernels && vector && planarWeights.byteSize() > 0 && tokens < planarGemmMinTokens;
+        boolean decode = tokens < GEMM_MIN_TOKENS || batched;
+        this.gemm = vector && !decode;
         this.type = type;
         this.w = weights;
         this.x = x;
@@ -254,12 +288,12 @@ public final class Matmul implements RangeTask {
                     q4dx = new float[paddedBlocks * tokens];
                     q4cx = new float[paddedBlocks * tokens];
                 }
-                if (wide && isPlanar && q4wx.length < paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens) {
+                if (wide && !batchKernels && isPlanar && q4wx.length < paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens) {
                     q4wx = new short[paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens];
                 }
                 for (int i = 0; i < blockScales.length; i++) {
-                    if (blockScales[i].length < paddedBlocks) {
-                        blockScales[i] = new float[paddedBlocks];
+                    if (blockScales[i].length < Q4_0BatchKernels.scratchFloats(paddedBlocks)) {
+                        blockScales[i] = new float[Q4_0BatchKernels.scratchFloats(paddedBlocks)];
                     }
                 }
             } else {
@@ -326,7 +360,7 @@ public final class Matmul implements RangeTask {
     /** Pool entry point: output rows {@code [from, to)}. */
     @Override
     public void run(int from, int to, int thread) {
-        if (vector && tokens >= GEMM_MIN_TOKENS) {
+        if (gemm) {
             gemm(from, to, thread);
         } else {
             gemv(from, to, thread);
@@ -365,7 +399,10 @@ public final class Matmul implements RangeTask {
             boolean isPlanar = planar.byteSize() > 0;
             if (q4Ints) {
                 int axStride = paddedBlocks * Q8Activations.Q4_LANES;
-                if (isPlanar && wide) {
+                if (isPlanar && batchKernels) {   // first: a row gets the same bits alone or batched
+                    Q4_0BatchKernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, q4cx, paddedBlocks, tokens,
+                            y, ys, blockScales[thread]);
+                } else if (isPlanar && wide) {
                     Q4_0Kernels.rowsPlanarWide(planar, paddedBlocks, from, to, q4wx, paddedBlocks * Q8Activations.Q4_WIDE_LANES,
                             q4dx, q4cx, paddedBlocks, tokens, y, ys, blockScales[thread]);
                 } else if (isPlanar) {
@@ -545,7 +582,7 @@ public final class Matmul implements RangeTask {
                             t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
                     Q8Activations.blockCorrections(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4cx,
                             t * paddedBlocks);
-                    if (wide && planar.byteSize() > 0) {
+                    if (wide && !batchKernels && planar.byteSize() > 0) {
                         Q8Activations.planarWide(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4wx,
                                 t * paddedBlocks * Q8Activations.Q4_WIDE_LANES);
                     }

@@ -1,6 +1,7 @@
 package aether.device.cpu.bench;
 
 import aether.device.cpu.KernelPool;
+import aether.device.cpu.kernel.VectorSupport;
 import aether.device.cpu.kernel.Matmul;
 import aether.device.cpu.kernel.PackedWeights;
 import aether.runtime.tensor.GgmlType;
@@ -23,6 +24,11 @@ import java.util.Locale;
  * VARIANT...} with SHAPE = {@code 1xINxOUT} and VARIANT = {@code TYPE:ACTIVATIONS[:prepared][:256|:512]}
  * (the last picks the kernels' vector width, default {@code VectorSupport.defaultBits()}), e.g.
  * {@code 1x4096x14336 1 20 Q4_K:FLOAT Q4_K:AUTO Q4_0:AUTO:prepared F16:FLOAT:256 F16:FLOAT:512}.
+ *
+ * <p>Small-batch mode: {@code --batch INxOUT THREADS SECONDS R,R,...} races one prepared Q4_0 matmul of R activation
+ * rows for each R, with the multi-row kernels at every R ({@code new}, to find the crossover) and with the dispatch before them ({@code old}: one-row
+ * kernel per token below {@link Matmul#GEMM_MIN_TOKENS}, GEMM from there), and reports each call's best and median
+ * time and the median as a multiple of R = 1's.
  */
 public final class KernelRace {
     private KernelRace() {}
@@ -39,6 +45,10 @@ public final class KernelRace {
     }
 
     public static void main(String[] args) {
+        if (args[0].equals("--batch")) {
+            batch(args);
+            return;
+        }
         String[] dims = args[0].split("x");
         int in = Integer.parseInt(dims[1]);
         int out = Integer.parseInt(dims[2]);
@@ -94,6 +104,63 @@ public final class KernelRace {
                 double median = (double) v.weightBytes / t[t.length / 2];
                 System.out.printf(Locale.ROOT, "  %-22s best %6.1f GB/s (%.2f of probe)  median %6.1f GB/s  (%d calls, best %.0f µs)%n",
                         v.name, best, best / bestProbe, median, t.length, t[0] / 1e3);
+            }
+        }
+    }
+
+    private record BatchVariant(String name, int rows, Matmul matmul, List<Long> nanos) {}
+
+    private static void batch(String[] args) {
+        String[] dims = args[1].split("x");
+        int in = Integer.parseInt(dims[0]);
+        int out = Integer.parseInt(dims[1]);
+        int threads = Integer.parseInt(args[2]);
+        double seconds = Double.parseDouble(args[3]);
+        int[] batches = Arrays.stream(args[4].split(",")).mapToInt(Integer::parseInt).toArray();
+        int maxRows = Arrays.stream(batches).max().orElseThrow();
+        try (Arena arena = Arena.ofShared(); KernelPool pool = new KernelPool(threads, KernelPool.DEFAULT_SPIN_NS)) {
+            MemorySegment x = arena.allocate(4L * in * maxRows, 64);
+            MemorySegment y = arena.allocate(4L * out * maxRows, 64);
+            long s = 7;
+            for (long i = 0; i < (long) in * maxRows; i++) {
+                s = s * 6364136223846793005L + 1442695040888963407L;
+                x.setAtIndex(ValueLayout.JAVA_FLOAT, i, ((s >>> 40) / (float) (1 << 24)) * 2 - 1);
+            }
+            MemorySegment w = arena.allocate(GgmlType.Q4_0.bytesFor(in) * out, 64);
+            MatmulBenchmark.fillWeights(GgmlType.Q4_0, w, 42);
+            PackedWeights packed = PackedWeights.prepare(GgmlType.Q4_0, w, out, in, arena);
+            Matmul oldMm = new Matmul(pool, true, Matmul.Activations.AUTO, VectorSupport.defaultBits(), 0);
+            Matmul newMm = new Matmul(pool, true, Matmul.Activations.AUTO, VectorSupport.defaultBits(), Integer.MAX_VALUE);   // multi-row at every R
+            List<BatchVariant> variants = new ArrayList<>();
+            for (int r : batches) {
+                variants.add(new BatchVariant("old R=" + r, r, oldMm, new ArrayList<>()));
+                variants.add(new BatchVariant("new R=" + r, r, newMm, new ArrayList<>()));
+            }
+            long end = System.nanoTime() + (long) (seconds * 1e9);
+            long warmEnd = System.nanoTime() + (long) (Math.min(5, seconds / 4) * 1e9);
+            while (System.nanoTime() < end) {
+                boolean warm = System.nanoTime() > warmEnd;
+                for (BatchVariant v : variants) {
+                    long t0 = System.nanoTime();
+                    v.matmul.multiply(packed, x, v.rows, y);
+                    long dt = System.nanoTime() - t0;
+                    if (warm) {
+                        v.nanos.add(dt);
+                    }
+                }
+            }
+            double base = 0;
+            System.out.printf(Locale.ROOT, "Q4_0 prepared [R,%d]x[%d,%d], %d thread(s), %.0f s round-robin%n", in, in, out,
+                    threads, seconds);
+            for (BatchVariant v : variants) {
+                long[] t = v.nanos.stream().mapToLong(Long::longValue).toArray();
+                Arrays.sort(t);
+                double median = t[t.length / 2];
+                if (v.rows == 1 && base == 0) {
+                    base = median;
+                }
+                System.out.printf(Locale.ROOT, "  %-10s best %8.0f µs  median %8.0f µs  %5.2f× R=1  %6.2f× R=1 per row  (%d calls)%n",
+                        v.name, t[0] / 1e3, median / 1e3, median / base, median / base / v.rows, t.length);
             }
         }
     }

@@ -188,7 +188,7 @@ class MatmulTest {
                             y.fill((byte) 0x7f);
                             new Matmul(pool, vector, Matmul.DEFAULT_ACTIVATIONS, bits).multiply(pw, x, tokens, y);
                             boolean decode = tokens < Matmul.GEMM_MIN_TOKENS;
-                            boolean q8 = type == GgmlType.Q4_0 ? decode
+                            boolean q8 = type == GgmlType.Q4_0 ? decode || (vector && tokens < Matmul.PLANAR_GEMM_MIN_TOKENS)
                                     : quantizesActivations(type, Matmul.DEFAULT_ACTIVATIONS) && (!vector || decode);
                             String where = "prepared %s vector=%s bits=%d in=%d out=%d tokens=%d threads=%d seed=%d"
                                     .formatted(type, vector, bits, in, out, tokens, pool.threads(), seed);
@@ -286,7 +286,7 @@ class MatmulTest {
         return xs;
     }
 
-    private static void check(GgmlType type, MemorySegment w, double[][] wd, float[][] xs, MemorySegment y, boolean q8,
+    static void check(GgmlType type, MemorySegment w, double[][] wd, float[][] xs, MemorySegment y, boolean q8,
                               String where) {
         int out = wd.length;
         boolean q8k = q8 && Matmul.Q8_K_ACTIVATION_TYPES.contains(type);

@@ -1,0 +1,247 @@
+package aether.device.cpu.kernel;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Multi-row (small batch) int8 kernels for {@link PackedWeights.Layout#Q4_0_PLANAR} weights: the decode of several
+ * sequences in one step, or a short prefill chunk. Each pair of weight blocks is loaded once and cut into its four
+ * nibble planes once, then multiplied with the Q8 activations of 4 (or 2) activation rows held in the same pass;
+ * the f16 block scales of a weight row are widened once per row group. Per token the arithmetic is exactly
+ * {@link Q4_0Kernels#dotPlanar}'s (same integer products, same float operations in the same order), so a row's
+ * result is bit-identical whether it is multiplied alone or in a batch: a sequence's greedy output does not depend
+ * on which other sequences share its decode step. The 8 lanes of each result are summed in a fixed order rather than
+ * with {@code reduceLanes}, whose order differs between the interpreter and C2, so that holds in every JIT tier;
+ * Matmul therefore runs one token through this class too ({@link #rowsPlanar} with 1 token).
+ *
+ * <p>What is shared per pair of blocks: the 32-byte load and the 3 shifts and 3 masks (7 of ~23 vector µops); the
+ * rest (4 vpmullw, 2 adds, 2 folds, 2 conversions, 2 FMAs) is per token. The gain over calling the one-row kernel
+ * per token is thus ~1.3× in vector work; the GEMM path it replaces for 4..15 tokens also had to dequantize every
+ * weight to f32 and pad the tokens to 16. Register blocking: 4 tokens hold 8 accumulators and 4 nibble planes, which
+ * with the temporaries fits AVX2's 16 ymm registers; as in {@link Q4_0Kernels}, no vector is passed to or returned
+ * from a helper (C2 would box it past its inlining cutoff), so the 4- and 2-token bodies are written out.
+ */
+final class Q4_0BatchKernels {
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    static final VectorSpecies<Short> S256 = ShortVector.SPECIES_256;
+    static final VectorSpecies<Short> S128 = ShortVector.SPECIES_128;
+    static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    static final int LANES = Q8Activations.Q4_LANES;
+
+    private Q4_0BatchKernels() {}
+
+    /** Floats of per-thread scratch {@link #rowsPlanar} needs: block scales of 4 tokens, then 4 × 8 lanes to sum. */
+    static int scratchFloats(int paddedBlocks) {
+        return 4 * paddedBlocks + 32;
+    }
+
+    /**
+     * The 8 lanes at {@code v[off]} summed in a fixed order. {@code reduceLanes(ADD)} may add in any order (the
+     * interpreter's fallback and C2's intrinsic differ), which would make a token's result depend on which tier ran
+     * it; this keeps a token's output the same bits in every batch and every tier.
+     */
+    private static float sum8(float[] v, int off) {
+        return ((v[off] + v[off + 1]) + (v[off + 2] + v[off + 3])) + ((v[off + 4] + v[off + 5]) + (v[off + 6] + v[off + 7]));
+    }
+
+    /**
+     * {@code y[t][r] = dotPlanar(P[r], x[t])} for weight rows [from, to) and tokens [0, tokens): tokens in groups of 4,
+     * then 2, then 1. Token t's activations are at {@code ax[t·axStride]}, {@code dx[t·dxStride]}, {@code cx[t·dxStride]}
+     * (Matmul's quantize pass); {@code ss} holds {@link #scratchFloats} floats.
+     */
+    static void rowsPlanar(MemorySegment p, int paddedBlocks, int from, int to, short[] ax, int axStride, float[] dx,
+                           float[] cx, int dxStride, int tokens, MemorySegment y, long yStride, float[] ss) {
+        long rowBytes = PackedWeights.q4PlanarRowBytes(paddedBlocks);
+        for (int r = from; r < to; r++) {
+            long rowOff = r * rowBytes;
+            int t = 0;
+            for (; t + 4 <= tokens; t += 4) {
+                rows4(p, rowOff, paddedBlocks, ax, t * axStride, axStride, dx, cx, t * dxStride, dxStride, ss, y,
+                        t * yStride + 4L * r, yStride);
+            }
+            if (t + 2 <= tokens) {
+                rows2(p, rowOff, paddedBlocks, ax, t * axStride, axStride, dx, cx, t * dxStride, dxStride, ss, y,
+                        t * yStride + 4L * r, yStride);
+                t += 2;
+            }
+            if (t < tokens) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r,
+                        dot1(p, rowOff, paddedBlocks, ax, t * axStride, dx, cx, t * dxStride, ss));
+            }
+        }
+    }
+
+    /** One weight row against 4 tokens starting at {@code ax[a0]}, {@code dx[d0]}; results to {@code y[y0 + k·ys]}. */
+    private static void rows4(MemorySegment p, long rowOff, int pb, short[] ax, int a0, int as, float[] dx, float[] cx,
+                              int d0, int ds, float[] ss, MemorySegment y, long y0, long ys) {
+        long qOff = rowOff + 2L * pb;
+        var c0 = FloatVector.zero(F);
+        var c1 = FloatVector.zero(F);
+        var c2 = FloatVector.zero(F);
+        var c3 = FloatVector.zero(F);
+        for (int b = 0; b < pb; b += 8) {
+            var h = (IntVector) ShortVector.fromMemorySegment(S128, p, rowOff + 2L * b, LE).convertShape(VectorOperators.S2I, I, 0);
+            var bits = h.and(0x80000000).or(h.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000));
+            var ws = ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f);
+            var s0 = ws.mul(FloatVector.fromArray(F, dx, d0 + b));
+            s0.intoArray(ss, b);
+            c0 = s0.fma(FloatVector.fromArray(F, cx, d0 + b), c0);
+            var s1 = ws.mul(FloatVector.fromArray(F, dx, d0 + ds + b));
+            s1.intoArray(ss, pb + b);
+            c1 = s1.fma(FloatVector.fromArray(F, cx, d0 + ds + b), c1);
+            var s2 = ws.mul(FloatVector.fromArray(F, dx, d0 + 2 * ds + b));
+            s2.intoArray(ss, 2 * pb + b);
+            c2 = s2.fma(FloatVector.fromArray(F, cx, d0 + 2 * ds + b), c2);
+            var s3 = ws.mul(FloatVector.fromArray(F, dx, d0 + 3 * ds + b));
+            s3.intoArray(ss, 3 * pb + b);
+            c3 = s3.fma(FloatVector.fromArray(F, cx, d0 + 3 * ds + b), c3);
+        }
+        var e0 = FloatVector.zero(F);
+        var o0 = FloatVector.zero(F);
+        var e1 = FloatVector.zero(F);
+        var o1 = FloatVector.zero(F);
+        var e2 = FloatVector.zero(F);
+        var o2 = FloatVector.zero(F);
+        var e3 = FloatVector.zero(F);
+        var o3 = FloatVector.zero(F);
+        for (int pr = 0, pairs = pb / 2; pr < pairs; pr++) {
+            int b = 2 * pr;
+            int a = a0 + 2 * LANES * pr;
+            var q = ShortVector.fromMemorySegment(S256, p, qOff + 16L * b, LE);
+            var n0 = q.and((short) 0xF);
+            var n1 = q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+            var n2 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+            var n3 = q.lanewise(VectorOperators.LSHR, 12);
+            // token 0
+            var v = n0.mul(ShortVector.fromArray(S256, ax, a)).add(n1.mul(ShortVector.fromArray(S256, ax, a + 16))).reinterpretAsInts();
+            var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b]), e0);
+            v = n2.mul(ShortVector.fromArray(S256, ax, a + 48)).add(n3.mul(ShortVector.fromArray(S256, ax, a + 64))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b + 1]), o0);
+            // token 1
+            int a1 = a + as;
+            v = n0.mul(ShortVector.fromArray(S256, ax, a1)).add(n1.mul(ShortVector.fromArray(S256, ax, a1 + 16))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e1 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[pb + b]), e1);
+            v = n2.mul(ShortVector.fromArray(S256, ax, a1 + 48)).add(n3.mul(ShortVector.fromArray(S256, ax, a1 + 64))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o1 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[pb + b + 1]), o1);
+            // token 2
+            int a2 = a + 2 * as;
+            v = n0.mul(ShortVector.fromArray(S256, ax, a2)).add(n1.mul(ShortVector.fromArray(S256, ax, a2 + 16))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e2 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[2 * pb + b]), e2);
+            v = n2.mul(ShortVector.fromArray(S256, ax, a2 + 48)).add(n3.mul(ShortVector.fromArray(S256, ax, a2 + 64))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o2 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[2 * pb + b + 1]), o2);
+            // token 3
+            int a3 = a + 3 * as;
+            v = n0.mul(ShortVector.fromArray(S256, ax, a3)).add(n1.mul(ShortVector.fromArray(S256, ax, a3 + 16))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e3 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[3 * pb + b]), e3);
+            v = n2.mul(ShortVector.fromArray(S256, ax, a3 + 48)).add(n3.mul(ShortVector.fromArray(S256, ax, a3 + 64))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o3 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[3 * pb + b + 1]), o3);
+        }
+        int l = 4 * pb;
+        e0.add(o0).add(c0).intoArray(ss, l);
+        e1.add(o1).add(c1).intoArray(ss, l + 8);
+        e2.add(o2).add(c2).intoArray(ss, l + 16);
+        e3.add(o3).add(c3).intoArray(ss, l + 24);
+        y.set(BlockLayouts.F32, y0, sum8(ss, l));
+        y.set(BlockLayouts.F32, y0 + ys, sum8(ss, l + 8));
+        y.set(BlockLayouts.F32, y0 + 2 * ys, sum8(ss, l + 16));
+        y.set(BlockLayouts.F32, y0 + 3 * ys, sum8(ss, l + 24));
+    }
+
+    /** {@link #rows4} for 2 tokens. */
+    private static void rows2(MemorySegment p, long rowOff, int pb, short[] ax, int a0, int as, float[] dx, float[] cx,
+                              int d0, int ds, float[] ss, MemorySegment y, long y0, long ys) {
+        long qOff = rowOff + 2L * pb;
+        var c0 = FloatVector.zero(F);
+        var c1 = FloatVector.zero(F);
+        for (int b = 0; b < pb; b += 8) {
+            var h = (IntVector) ShortVector.fromMemorySegment(S128, p, rowOff + 2L * b, LE).convertShape(VectorOperators.S2I, I, 0);
+            var bits = h.and(0x80000000).or(h.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000));
+            var ws = ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f);
+            var s0 = ws.mul(FloatVector.fromArray(F, dx, d0 + b));
+            s0.intoArray(ss, b);
+            c0 = s0.fma(FloatVector.fromArray(F, cx, d0 + b), c0);
+            var s1 = ws.mul(FloatVector.fromArray(F, dx, d0 + ds + b));
+            s1.intoArray(ss, pb + b);
+            c1 = s1.fma(FloatVector.fromArray(F, cx, d0 + ds + b), c1);
+        }
+        var e0 = FloatVector.zero(F);
+        var o0 = FloatVector.zero(F);
+        var e1 = FloatVector.zero(F);
+        var o1 = FloatVector.zero(F);
+        for (int pr = 0, pairs = pb / 2; pr < pairs; pr++) {
+            int b = 2 * pr;
+            int a = a0 + 2 * LANES * pr;
+            var q = ShortVector.fromMemorySegment(S256, p, qOff + 16L * b, LE);
+            var n0 = q.and((short) 0xF);
+            var n1 = q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+            var n2 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+            var n3 = q.lanewise(VectorOperators.LSHR, 12);
+            var v = n0.mul(ShortVector.fromArray(S256, ax, a)).add(n1.mul(ShortVector.fromArray(S256, ax, a + 16))).reinterpretAsInts();
+            var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b]), e0);
+            v = n2.mul(ShortVector.fromArray(S256, ax, a + 48)).add(n3.mul(ShortVector.fromArray(S256, ax, a + 64))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b + 1]), o0);
+            int a1 = a + as;
+            v = n0.mul(ShortVector.fromArray(S256, ax, a1)).add(n1.mul(ShortVector.fromArray(S256, ax, a1 + 16))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e1 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[pb + b]), e1);
+            v = n2.mul(ShortVector.fromArray(S256, ax, a1 + 48)).add(n3.mul(ShortVector.fromArray(S256, ax, a1 + 64))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o1 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[pb + b + 1]), o1);
+        }
+        int l = 4 * pb;
+        e0.add(o0).add(c0).intoArray(ss, l);
+        e1.add(o1).add(c1).intoArray(ss, l + 8);
+        y.set(BlockLayouts.F32, y0, sum8(ss, l));
+        y.set(BlockLayouts.F32, y0 + ys, sum8(ss, l + 8));
+    }
+
+    /** One weight row against one token: {@link Q4_0Kernels#dotPlanar} with the fixed-order lane sum. */
+    private static float dot1(MemorySegment p, long rowOff, int pb, short[] ax, int a0, float[] dx, float[] cx, int d0,
+                              float[] ss) {
+        long qOff = rowOff + 2L * pb;
+        var c0 = FloatVector.zero(F);
+        for (int b = 0; b < pb; b += 8) {
+            var h = (IntVector) ShortVector.fromMemorySegment(S128, p, rowOff + 2L * b, LE).convertShape(VectorOperators.S2I, I, 0);
+            var bits = h.and(0x80000000).or(h.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000));
+            var s0 = ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f).mul(FloatVector.fromArray(F, dx, d0 + b));
+            s0.intoArray(ss, b);
+            c0 = s0.fma(FloatVector.fromArray(F, cx, d0 + b), c0);
+        }
+        var e0 = FloatVector.zero(F);
+        var o0 = FloatVector.zero(F);
+        for (int pr = 0, pairs = pb / 2; pr < pairs; pr++) {
+            int b = 2 * pr;
+            int a = a0 + 2 * LANES * pr;
+            var q = ShortVector.fromMemorySegment(S256, p, qOff + 16L * b, LE);
+            var v = q.and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a))
+                    .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a + 16)))
+                    .reinterpretAsInts();
+            var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b]), e0);
+            var v1 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(ShortVector.fromArray(S256, ax, a + 48))
+                    .add(q.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S256, ax, a + 64)))
+                    .reinterpretAsInts();
+            var i1 = v1.add(v1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o0 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b + 1]), o0);
+        }
+        int l = 4 * pb;
+        e0.add(o0).add(c0).intoArray(ss, l);
+        return sum8(ss, l);
+    }
+}
