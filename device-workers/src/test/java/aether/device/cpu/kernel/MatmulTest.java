@@ -228,7 +228,7 @@ class MatmulTest {
                         MemorySegment y = arena.allocate((long) tokens * out * 4);
                         new Matmul(pool, true, Matmul.DEFAULT_ACTIVATIONS).multiply(pw, x, tokens, y);
                         String where = "in=%d tokens=%d threads=%d".formatted(in, tokens, pool.threads());
-                        if (tokens >= Matmul.GEMM_MIN_TOKENS) {
+                        if (tokens >= Matmul.PLANAR_GEMM_MIN_TOKENS) {   // below it the multi-row Q8 kernels run
                             MemorySegment expected = arena.allocate((long) tokens * out * 4);
                             new Matmul(pool, true, Activations.FLOAT).multiply(GgmlType.Q4_0, ggml, out, in, x, tokens,
                                     expected);
