@@ -14,7 +14,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ExecutionException;
 import java.util.function.Function;
 
 /**
@@ -98,17 +97,7 @@ final class EmbeddingsRoute {
         Runnable deregister = whenClosed.apply(job::cancel);   // the client hangs up: free the sequences at once
         float[][] vectors;
         try {
-            vectors = job.result().get();
-        } catch (InterruptedException e) {
-            job.cancel();
-            Thread.currentThread().interrupt();
-            throw ApiException.unavailable("the server is shutting down");
-        } catch (ExecutionException e) {
-            job.cancel();
-            if (e.getCause() instanceof ApiException api) {
-                throw api;
-            }
-            throw new IllegalStateException("embedding failed: " + e.getCause(), e.getCause());
+            vectors = job.await("embedding");
         } finally {
             deregister.run();
         }

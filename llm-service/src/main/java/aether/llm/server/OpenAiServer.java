@@ -503,17 +503,7 @@ public final class OpenAiServer implements AutoCloseable {
                     "prompt");
             Runnable deregister = client.whenClosed(job::cancel);
             try {
-                results = job.result().get();
-            } catch (InterruptedException e) {
-                job.cancel();
-                Thread.currentThread().interrupt();
-                throw ApiException.unavailable("the server is shutting down");
-            } catch (ExecutionException e) {
-                job.cancel();
-                if (e.getCause() instanceof ApiException api) {
-                    throw api;
-                }
-                throw new IllegalStateException("prompt scoring failed: " + e.getCause(), e.getCause());
+                results = job.await("prompt scoring");
             } finally {
                 deregister.run();
             }

@@ -73,6 +73,27 @@ abstract sealed class PromptJob<R> implements ServingEngine.Handle, ServingEngin
     /** Every input ran: the job's value. */
     abstract R finish();
 
+    /**
+     * Waits for the result on a request thread; the job is cancelled (its sequences freed) when the wait ends any other
+     * way. An {@link ApiException} from the engine (admission, bad input) passes through; anything else is an internal
+     * failure naming {@code what}.
+     */
+    final R await(String what) {
+        try {
+            return result.get();
+        } catch (InterruptedException e) {
+            cancel();
+            Thread.currentThread().interrupt();
+            throw ApiException.unavailable("the server is shutting down");
+        } catch (java.util.concurrent.ExecutionException e) {
+            cancel();
+            if (e.getCause() instanceof ApiException api) {
+                throw api;
+            }
+            throw new IllegalStateException(what + " failed: " + e.getCause(), e.getCause());
+        }
+    }
+
     final CompletableFuture<R> result() {
         return result;
     }
