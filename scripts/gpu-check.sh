@@ -10,7 +10,7 @@
 #   scripts/gpu-check.sh --remote   (there, from the repo root, with .gpu carried) in one go, under 9 minutes:
 #                                           nvidia-smi -L; the GPU tests (JUnit, tag gpu); device-to-device copy
 #                                           bandwidth and the GEMV kernels at 1B/8B shapes (CudaBench); synthesizes
-#                                           the 1b (Q4_0, Q8_0, F16) and 8b (Q4_0, Q8_0) presets one after another and
+#                                           the 8b (Q4_0, Q4_K) and 1b (Q4_0, Q8_0, F16) presets, then 8b Q8_0, one after another and
 #                                           runs `./aether bench --device cuda` on each (GPU_CHECK_RUNS overrides the
 #                                           list; a run that would pass GPU_CHECK_BUDGET_S, default 480 s, is skipped);
 #                                           prints the table against llama.cpp last. Logs go to $OUT when set (else
@@ -22,7 +22,7 @@ JDK_MODULES=java.base,java.management,java.naming,java.net.http,java.xml,jdk.jfr
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.1
 VOCAB_NAME=ggml-vocab-llama-spm.gguf
 TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKernelsTest
-  aether.llm.engine.cuda.CudaInferenceModelTest)
+  aether.device.cuda.CudaPrefillTest aether.llm.engine.cuda.CudaInferenceModelTest)
 
 build() {
   . "$ROOT/scripts/find-jdk.sh"
@@ -155,7 +155,7 @@ remote() {
   # the bench matrix: preset, type, llama.cpp's decode t/s on the same kind of card (issue 7: llama-bench -ngl 99;
   # 7B figures for the 8b preset), llama.cpp's pp512 where known, and a time limit for synth + bench together
   export AETHER_SKIP_BUILD=1 AETHER_APP="$work/app"
-  local runs=${GPU_CHECK_RUNS:-"8b:Q4_0:340:10800:180 1b:Q4_0:1054:-:90 1b:Q8_0:849:-:90 1b:F16:759:-:90 8b:Q8_0:239:-:180"}
+  local runs=${GPU_CHECK_RUNS:-"8b:Q4_0:340:10800:180 8b:Q4_K:272:-:240 1b:Q4_0:1054:-:90 1b:Q8_0:849:-:90 1b:F16:759:-:90 8b:Q8_0:239:-:180"}
   local table=()
   for r in $runs; do
     IFS=: read -r preset type ref_tg ref_pp limit <<<"$r"

@@ -640,3 +640,7 @@ extern "C" __global__ void argmax_f32(const float *__restrict__ x, int n, int *_
         if (lane == 0) *out = idx == 0x7fffffff ? 0 : idx;
     }
 }
+
+// ---- Q4_K / Q6_K (repacking, decode GEMV, embedding rows) and the tensor-core prefill (GEMM, f16 rows, attention) ----
+#include "kquants.cuh"
+#include "prefill.cuh"

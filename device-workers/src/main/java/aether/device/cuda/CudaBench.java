@@ -32,7 +32,7 @@ public final class CudaBench {
     private CudaBench() {}
 
     public static void main(String[] args) {
-        List<GgmlType> types = List.of(GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.F16);
+        List<GgmlType> types = List.of(GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.F16);
         int reps = 30;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -69,7 +69,66 @@ public final class CudaBench {
                 System.out.printf(Locale.ROOT, "| %-5s | %-18s | %9.2f | %8.1f | %7.2f |%n", r.type(),
                         "K=" + r.cols() + " M=" + r.rows(), r.micros(), r.gbs(), r.fraction());
             }
+            System.out.println();
+            System.out.printf(Locale.ROOT, "| %-5s | %-28s | %9s | %8s |%n", "type", "prefill GEMM X[N,K] . W[K,M]",
+                    "us", "TFLOP/s");
+            System.out.printf("|-------|------------------------------|-----------|----------|%n");
+            for (GgmlType t : types) {
+                if (!CudaPrefill.supports(t)) {
+                    continue;
+                }
+                double layer = 0;
+                for (int[] s : GEMM_SHAPES) {
+                    double us = gemm(cuda, t, s[0], s[1], GEMM_TOKENS, reps);
+                    layer += us;
+                    System.out.printf(Locale.ROOT, "| %-5s | %-28s | %9.1f | %8.1f |%n", t,
+                            "N=" + GEMM_TOKENS + " K=" + s[1] + " M=" + s[0], us,
+                            2.0 * s[0] * s[1] * GEMM_TOKENS / (us * 1e-6) / 1e12);
+                }
+                System.out.printf(Locale.ROOT, "gemm %-5s one 8B layer (qkv, o, gate|up, down) at N=%d: %.0f us -> "
+                        + "%.0f t/s for 32 layers from the GEMMs alone%n", t, GEMM_TOKENS, layer,
+                        GEMM_TOKENS / (32 * layer * 1e-6));
+            }
             System.out.printf(Locale.ROOT, "copy bandwidth (DtoD, read+write): %.1f GB/s%n", copy);
+        }
+    }
+
+    /** Prompt tokens of the GEMM benchmark (the pp512 of llama-bench). */
+    static final int GEMM_TOKENS = 512;
+
+    /** [rows, cols] of the GEMMs of one Llama 8B layer as the engine stacks them: q|k|v, o, gate|up, down. */
+    static final int[][] GEMM_SHAPES = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}};
+
+    /** Median µs of the prefill GEMM of {@code n} tokens with a rows x cols matrix of {@code type}. */
+    static double gemm(CudaContext cuda, GgmlType type, int rows, int cols, int n, int reps) {
+        CudaKernels k = new CudaKernels(cuda);
+        CudaPrefill p = new CudaPrefill(k);
+        SplittableRandom r = new SplittableRandom(rows * 17L + cols);
+        MemorySegment raw = randomMatrix(type, rows, cols, r);
+        GpuMatrix m = GpuMatrix.upload(cuda, type, rows, cols, raw, null);
+        float[] x = new float[n * cols];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (r.nextDouble() * 2 - 1);
+        }
+        CUdeviceptr dx = cuda.alloc(x.length * 4L), x16 = cuda.alloc(x.length * 2L), y = cuda.alloc((long) n * rows * 4);
+        try (CudaContext.Timer timer = cuda.timer()) {
+            cuda.upload(x, dx);
+            p.toHalf(dx, x16, cols, n);
+            p.gemm(m, x16, null, y, n);
+            cuda.checkErrors("gemm " + type + " " + rows + "x" + cols);
+            double[] us = new double[Math.max(5, reps / 3)];
+            for (int i = 0; i < us.length; i++) {
+                timer.start();
+                p.gemm(m, x16, null, y, n);
+                timer.stop();
+                us[i] = timer.elapsedMillis() * 1e3;
+            }
+            return median(us);
+        } finally {
+            m.free(cuda);
+            cuda.free(dx, x.length * 4L);
+            cuda.free(x16, x.length * 2L);
+            cuda.free(y, (long) n * rows * 4);
         }
     }
 
@@ -99,12 +158,7 @@ public final class CudaBench {
         CudaKernels k = new CudaKernels(cuda);
         SplittableRandom r = new SplittableRandom(rows * 31L + cols);
         // one real matrix (quantized from random floats), copied on the device until the set exceeds 2 x L2
-        float[] w = new float[rows * cols];
-        for (int i = 0; i < w.length; i++) {
-            w[i] = (float) (r.nextDouble() - 0.5) * 0.05f;
-        }
-        MemorySegment raw = Arena.ofAuto().allocate(type.bytesFor(w.length), 16);
-        BlockCodecs.require(type).quantize(w, 0, w.length, raw, 0);
+        MemorySegment raw = randomMatrix(type, rows, cols, r);
         GpuMatrix first = GpuMatrix.upload(cuda, type, rows, cols, raw, null);
         int copies = (int) Math.max(2, Math.min(64, (2L * cuda.l2Bytes()) / first.bytes() + 1));
         List<GpuMatrix> set = new ArrayList<>();
@@ -152,7 +206,35 @@ public final class CudaBench {
         }
     }
 
+    /**
+     * A rows x cols matrix of {@code type} in GGUF storage: 64 rows quantized from random floats, repeated (the
+     * K-quant reference quantizers are too slow for whole 8B matrices within the GPU check's time; the kernels'
+     * speed does not depend on the values).
+     */
+    static MemorySegment randomMatrix(GgmlType type, int rows, int cols, SplittableRandom r) {
+        int base = Math.min(rows, 64);
+        float[] w = new float[base * cols];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (r.nextDouble() - 0.5) * 0.05f;
+        }
+        MemorySegment block = Arena.ofAuto().allocate(type.bytesFor(w.length), 16);
+        BlockCodecs.require(type).quantize(w, 0, w.length, block, 0);
+        MemorySegment raw = Arena.ofAuto().allocate(type.bytesFor((long) rows * cols), 16);
+        long rowBytes = type.bytesFor(cols);
+        for (int row = 0; row < rows; row += base) {
+            int n = Math.min(base, rows - row);
+            MemorySegment.copy(block, 0, raw, row * rowBytes, n * rowBytes);
+        }
+        return raw;
+    }
+
     private static GpuMatrix copyOf(CudaContext cuda, GpuMatrix m) {
+        if (GpuMatrix.isKQuant(m.type())) {  // one allocation: quants, then the rest
+            CUdeviceptr p = cuda.alloc(m.bytes());
+            cuda.copyAsync(m.quants(), p, m.bytes());
+            return new GpuMatrix(m.type(), m.rows(), m.cols(), p, p.withByteOffset(GpuMatrix.kQuantLoBytes(m.rows(),
+                    m.cols())), m.bytes());
+        }
         if (m.scales() == null) {
             CUdeviceptr p = cuda.alloc(m.bytes());
             cuda.copyAsync(m.quants(), p, m.bytes());

@@ -33,7 +33,9 @@ public final class CudaKernels {
     /** Every kernel of the module, loaded at construction so none loads lazily inside a graph capture. */
     static final String[] KERNELS = {"repack_q4_0", "repack_q8_0", "quantize_q8_1", "rmsnorm_quant", "swiglu_quant",
         "add_f32", "gemv_q4_0", "gemv_q8_0", "gemv_f16", "gemv_batch_q4_0", "gemv_batch_q8_0", "gemv_batch_f16",
-        "rope_kv", "attn_split", "attn_combine", "get_row_q4_0", "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_f32"};
+        "rope_kv", "attn_split", "attn_combine", "get_row_q4_0", "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_f32",
+        // Q4_K / Q6_K (kquants.cuh)
+        "repack_q4_k", "repack_q6_k", "gemv_q4_k", "gemv_q6_k", "get_row_q4_k", "get_row_q6_k"};
 
     public CudaKernels(CudaContext cuda) {
         this.cuda = cuda;
@@ -85,17 +87,31 @@ public final class CudaKernels {
      * read {@code x}; the other may be null.
      */
     public void gemv(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y) {
+        if (w.isStacked()) {  // parts of different types: one launch per part, each into its rows of y
+            long row = 0;
+            for (GpuMatrix part : w.parts()) {
+                gemv(part, x, xq, add == null ? null : add.withByteOffset(row * 4), y.withByteOffset(row * 4));
+                row += part.rows();
+            }
+            return;
+        }
         int split = gemvSplit(w.rows(), w.type() == GgmlType.F16 ? w.cols() / 8 : w.cols() / 32,
                 cuda.multiprocessors());
         int grid = blocks(w.rows(), GEMV_WARPS / split);
         switch (w.type()) {
-            case Q4_0, Q8_0 -> {
+            case Q4_0, Q8_0, Q4_K, Q6_K -> {
                 if (xq == null || xq.length() != w.cols()) {
                     throw new IllegalArgumentException("GEMV " + w.rows() + " x " + w.cols() + " " + w.type()
                             + " needs a quantized activation of " + w.cols() + " elements, got "
                             + (xq == null ? "none" : xq.length()));
                 }
-                cuda.launch(w.type() == GgmlType.Q4_0 ? "gemv_q4_0" : "gemv_q8_0", grid, 1, GEMV_WARPS * 32, 0,
+                String kernel = switch (w.type()) {
+                    case Q4_0 -> "gemv_q4_0";
+                    case Q8_0 -> "gemv_q8_0";
+                    case Q4_K -> "gemv_q4_k";
+                    default -> "gemv_q6_k";
+                };
+                cuda.launch(kernel, grid, 1, GEMV_WARPS * 32, 0,
                         w.quants(), w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), split);
             }
             case F16 -> {
@@ -104,7 +120,8 @@ public final class CudaKernels {
                 }
                 cuda.launch("gemv_f16", grid, 1, GEMV_WARPS * 32, 0, w.quants(), x, add, y, w.rows(), w.cols(), split);
             }
-            default -> throw new IllegalArgumentException("GEMV of a " + w.type() + " matrix (expected Q4_0, Q8_0, F16)");
+            default -> throw new IllegalArgumentException("GEMV of a " + w.type() + " matrix (expected Q4_0, Q8_0, "
+                    + "Q4_K, Q6_K, F16)");
         }
     }
 
@@ -115,6 +132,9 @@ public final class CudaKernels {
      */
     public void gemvBatch(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int tokens) {
         checkTokens(tokens);
+        if (w.isStacked()) {
+            throw new IllegalArgumentException("chunk GEMV of a stacked matrix of mixed types (the prefill GEMM runs it)");
+        }
         int grid = blocks(w.rows(), GEMV_BATCH_WARPS * 2);
         switch (w.type()) {
             case Q4_0, Q8_0 -> {
@@ -270,8 +290,17 @@ public final class CudaKernels {
     /** Row t of out[tokens][cols] = row tokens[t] of the embedding table (tokens: a device int array). */
     public void getRows(GpuMatrix table, CUdeviceptr tokenIds, CUdeviceptr out, int tokens) {
         checkTokens(tokens);
+        getRowsAnyCount(table, tokenIds, out, tokens);
+    }
+
+    /** {@link #getRows} without the chunk limit (grid y = tokens; the prefill GEMM path runs hundreds). */
+    void getRowsAnyCount(GpuMatrix table, CUdeviceptr tokenIds, CUdeviceptr out, int tokens) {
         int grid = blocks(table.cols(), 256);
         switch (table.type()) {
+            case Q4_K -> cuda.launch("get_row_q4_k", grid, tokens, 256, 0, table.quants(), table.scales(), table.rows(),
+                    tokenIds, out, table.cols());
+            case Q6_K -> cuda.launch("get_row_q6_k", grid, tokens, 256, 0, table.quants(), table.scales(), table.rows(),
+                    tokenIds, out, table.cols());
             case Q4_0 -> cuda.launch("get_row_q4_0", grid, tokens, 256, 0, table.quants(), table.scales(), tokenIds, out, table.cols());
             case Q8_0 -> cuda.launch("get_row_q8_0", grid, tokens, 256, 0, table.quants(), table.scales(), tokenIds, out, table.cols());
             case F16 -> cuda.launch("get_row_f16", grid, tokens, 256, 0, table.quants(), tokenIds, out, table.cols());

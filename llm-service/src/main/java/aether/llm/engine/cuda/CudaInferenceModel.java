@@ -5,6 +5,7 @@ import aether.device.cuda.CudaContext;
 import aether.device.cuda.CudaKernels;
 import aether.device.cuda.CudaKernels.AttentionScratch;
 import aether.device.cuda.CudaKernels.AttentionShape;
+import aether.device.cuda.CudaPrefill;
 import aether.device.cuda.GpuMatrix;
 import aether.device.cuda.QuantizedVector;
 import aether.llm.engine.EngineOptions;
@@ -36,6 +37,12 @@ import jcuda.driver.CUdeviceptr;
  * the chunk's queries, the output head for the chunk's last token only; each chunk size has its own graph. This is
  * not yet a tensor-core GEMM prefill. Entries of a batch run one after another.
  *
+ * <p>Prompts of {@link #GEMM_MIN_TOKENS} tokens or more (and every prompt of a model with Q4_K/Q6_K matrices, which
+ * the chunk GEMVs do not read) run instead through the tensor-core prefill ({@link CudaPrefill}): chunks of up to
+ * {@link #PREFILL_CHUNK} tokens, f16 activation rows, a GEMM per matrix (weights dequantized to f16 tile by tile,
+ * mma.sync), RoPE and the cache write of the whole chunk, and a causal attention of the chunk's queries over the
+ * cache; the head again for the last token only.
+ *
  * <p>Not thread-safe (one engine thread drives it, as {@link InferenceModel} says).
  */
 public final class CudaInferenceModel implements InferenceModel {
@@ -46,11 +53,23 @@ public final class CudaInferenceModel implements InferenceModel {
      */
     static final boolean CHUNKED_PROMPT = Boolean.parseBoolean(System.getProperty("aether.cuda.chunkedPrompt", "true"));
 
+    /**
+     * Prompt entries of at least this many tokens go through the tensor-core GEMM prefill ({@code
+     * -Daether.cuda.gemmMinTokens}; 0 turns the GEMM path off except where the chunk GEMVs cannot run the model).
+     * 32: below it the GEMM's smallest tile (32 tokens) would mostly multiply padding; not yet measured against the
+     * 8-token chunk GEMVs on a GPU.
+     */
+    static final int GEMM_MIN_TOKENS = Integer.getInteger("aether.cuda.gemmMinTokens", 32);
+
+    /** Most tokens of one GEMM prefill chunk ({@code -Daether.cuda.prefillChunk}); sizes its activation buffers. */
+    static final int PREFILL_CHUNK = Integer.getInteger("aether.cuda.prefillChunk", 512);
+
     /** Positions per accounted KV block (for {@link #kvStats()}; the cache itself is contiguous per slot). */
     public static final int BLOCK_POSITIONS = 16;
 
     private final CudaContext cuda;
     private final CudaKernels k;
+    private final CudaPrefill p;
     private final ModelConfig config;
     private final int contextSize;
     private final int slots;
@@ -83,6 +102,16 @@ public final class CudaInferenceModel implements InferenceModel {
     private final float kqScale;
     private final float[] hostLogits;
     private final int[] hostParams = new int[CudaKernels.PARAM_WORDS];
+    // the GEMM prefill's chunk rows (prefillRows of them): residual stream, f16 GEMM inputs (normed rows, attention
+    // output, SwiGLU output in turn), f32 GEMM outputs (qkv, then gate|up), token ids
+    private final int prefillRows;
+    private final boolean chunkGemvs;
+    private final CUdeviceptr px;
+    private final CUdeviceptr pa16;
+    private final CUdeviceptr pwide;
+    private final CUdeviceptr ptokens;
+    private final java.util.Map<Integer, CudaContext.Graph> prefillGraphs = new java.util.HashMap<>();
+    private final java.util.Set<Integer> prefillValidated = new java.util.HashSet<>();
 
     private CudaContext.Graph decodeGraph;
     /** Prompt-chunk graphs by (tokens, with the output head). */
@@ -112,6 +141,7 @@ public final class CudaInferenceModel implements InferenceModel {
             Runnable onClose) {
         this.cuda = cuda;
         this.k = new CudaKernels(cuda);
+        this.p = new CudaPrefill(k);
         this.config = c;
         this.onClose = Objects.requireNonNull(onClose, "onClose");
         checkSupported(file, c);
@@ -127,11 +157,16 @@ public final class CudaInferenceModel implements InferenceModel {
         this.slotUsed = new boolean[slots];
         int dim = c.embeddingLength(), ffn = c.feedForwardLength(), qw = c.queryWidth();
         long kvBytes = 2L * c.blockCount() * slots * c.headCountKv() * (long) contextSize * c.headDim() * 2;
-        long needed = weightBytes(file) + kvBytes + (64L << 20);
+        this.prefillRows = Math.max(1, Math.min(PREFILL_CHUNK, contextSize));
+        int qkvWidth = qw + 2 * c.keyWidth();
+        long prefillBytes = prefillRows * (dim * 4L + Math.max(Math.max(dim, qw), ffn) * 2L
+                + Math.max(qkvWidth, 2L * ffn) * 4L + 4L);
+        long needed = weightBytes(file) + kvBytes + prefillBytes + (64L << 20);
         long free = cuda.freeMemory();
         if (needed > free) {
             throw new ModelLoadException(c.architecture(), "needs about " + (needed >> 20) + " MiB of GPU memory ("
-                    + (kvBytes >> 20) + " MiB of it KV cache for " + slots + " x " + contextSize + " positions), "
+                    + (kvBytes >> 20) + " MiB of it KV cache for " + slots + " x " + contextSize + " positions, "
+                    + (prefillBytes >> 20) + " MiB prefill buffers for " + prefillRows + " tokens), "
                     + (free >> 20) + " MiB free on " + cuda.name() + " (lower --ctx)");
         }
         ModelWeights weights = new ModelWeights(file, c.architecture());
@@ -159,7 +194,7 @@ public final class CudaInferenceModel implements InferenceModel {
                         ? matrix(file, staging, c.vocabSize(), dim, "output.weight") : tokenEmbedding;
                 if (output.type() == GgmlType.F32) {
                     throw new ModelLoadException(c.architecture(), "the output matrix is F32; the CUDA GEMV kernels "
-                            + "read Q4_0, Q8_0 and F16");
+                            + "read Q4_0, Q8_0, Q4_K, Q6_K and F16");
                 }
                 this.ropeFactors = weights.optionalVector("rope_freqs.weight", c.ropeDimensions() / 2)
                         .map(this::floats).orElse(null);
@@ -187,6 +222,17 @@ public final class CudaInferenceModel implements InferenceModel {
             this.best = buffer(4);
             this.kqScale = 1.0f / (float) Math.sqrt(c.headDim());
             this.hostLogits = new float[c.vocabSize()];
+            this.px = buffer(prefillRows * dim * 4L);
+            this.pa16 = buffer(prefillRows * Math.max(Math.max(dim, qw), ffn) * 2L);
+            this.pwide = buffer(prefillRows * Math.max(qkvWidth, 2L * ffn) * 4L);
+            this.ptokens = buffer(prefillRows * 4L);
+            boolean gemvable = true;
+            for (Layer l : layers) {
+                for (GpuMatrix m : List.of(l.qkv(), l.wo(), l.gateUp(), l.down())) {
+                    gemvable &= !GpuMatrix.isKQuant(m.type()) && !m.isStacked();
+                }
+            }
+            this.chunkGemvs = gemvable;
             long w = tokenEmbedding.bytes() / c.vocabSize() + (output == tokenEmbedding ? output.bytes() : 0);
             for (Layer l : layers) {
                 w += l.qkv().bytes() + l.wo().bytes() + l.gateUp().bytes() + l.down().bytes();
@@ -212,7 +258,7 @@ public final class CudaInferenceModel implements InferenceModel {
             }
             if (t.rank() == 2 && !GpuMatrix.supports(t.type())) {
                 throw new ModelLoadException(c.architecture(), "tensor '" + t.name() + "' is " + t.type()
-                        + "; the CUDA engine reads Q4_0, Q8_0, F16 (and F32 embeddings); use --device cpu");
+                        + "; the CUDA engine reads Q4_0, Q8_0, Q4_K, Q6_K, F16 (and F32 embeddings); use --device cpu");
             }
         }
         int dim = c.embeddingLength();
@@ -228,7 +274,7 @@ public final class CudaInferenceModel implements InferenceModel {
     private static long stagingBytes(GgufFile file, int layers) {
         long max = 1;
         for (TensorInfo t : file.tensors()) {
-            if (t.type() == GgmlType.Q4_0 || t.type() == GgmlType.Q8_0) {
+            if (GpuMatrix.repacked(t.type())) {
                 max = Math.max(max, t.sizeBytes());
             }
         }
@@ -244,7 +290,7 @@ public final class CudaInferenceModel implements InferenceModel {
         long total = 0;
         for (String n : names) {
             TensorInfo t = file.tensor(n).orElse(null);
-            if (t != null && (t.type() == GgmlType.Q4_0 || t.type() == GgmlType.Q8_0)) {
+            if (t != null && GpuMatrix.repacked(t.type())) {
                 total += t.sizeBytes();
             }
         }
@@ -281,10 +327,15 @@ public final class CudaInferenceModel implements InferenceModel {
         return floats(weights.vector(name, length));
     }
 
-    /** Rows stacked from the named tensors (each [rows_i][cols], all of one type), uploaded as one matrix. */
+    /**
+     * Rows stacked from the named tensors (each [rows_i][cols]), uploaded as one matrix when they have one type, else
+     * as a {@link GpuMatrix#stacked} matrix of one part per tensor (a Q4_K_M file's Q6_K attn_v under Q4_K q and k).
+     */
     private GpuMatrix matrix(GgufFile file, CUdeviceptr staging, int rows, int cols, String... names) {
         List<MemorySegment> parts = new ArrayList<>();
+        List<TensorInfo> infos = new ArrayList<>();
         GgmlType type = null;
+        boolean mixed = false;
         long total = 0;
         for (String name : names) {
             TensorInfo t = file.tensor(name).orElseThrow(() -> new ModelLoadException(config.architecture(),
@@ -293,18 +344,30 @@ public final class CudaInferenceModel implements InferenceModel {
                 throw new ModelLoadException(config.architecture(), "tensor '" + name + "' has ne "
                         + java.util.Arrays.toString(t.shape()) + ", expected rows of " + cols);
             }
-            if (type != null && t.type() != type) {
-                throw new ModelLoadException(config.architecture(), "tensors " + String.join(", ", names)
-                        + " have different types (" + type + ", " + t.type() + "); the CUDA engine stacks them into "
-                        + "one matrix and needs one type");
-            }
+            mixed |= type != null && t.type() != type;
             type = t.type();
             total += t.dim(1);
             parts.add(file.tensorData(t));
+            infos.add(t);
         }
         if (total != rows) {
             throw new ModelLoadException(config.architecture(), String.join(" + ", names) + " have " + total
                     + " rows, expected " + rows);
+        }
+        if (mixed) {
+            List<GpuMatrix> uploaded = new ArrayList<>();
+            for (int i = 0; i < infos.size(); i++) {
+                TensorInfo t = infos.get(i);
+                GpuMatrix part = GpuMatrix.upload(cuda, t.type(), (int) t.dim(1), cols, parts.get(i), staging);
+                frees.add(() -> part.free(cuda));
+                uploaded.add(part);
+            }
+            try {
+                return GpuMatrix.stacked(uploaded);
+            } catch (IllegalArgumentException e) {
+                throw new ModelLoadException(config.architecture(), "tensors " + String.join(", ", names) + ": "
+                        + e.getMessage());
+            }
         }
         GpuMatrix m = GpuMatrix.upload(cuda, type, rows, cols, parts, staging);
         frees.add(() -> m.free(cuda));
@@ -389,6 +452,77 @@ public final class CudaInferenceModel implements InferenceModel {
             return;
         }
         chunkGraphs.computeIfAbsent(key, kk -> cuda.capture(() -> enqueueChunk(n, head))).launch();
+    }
+
+    /**
+     * A prompt chunk of {@code n} (up to {@link #prefillRows}) tokens through every layer on the tensor-core GEMM
+     * path; with {@code head}, the output norm, logits and argmax of its last token (the decode kernels, row 0 of
+     * the decode activations).
+     */
+    private void enqueuePrefill(int n, boolean head) {
+        ModelConfig c = config;
+        int dim = c.embeddingLength(), ffn = c.feedForwardLength();
+        float eps = (float) c.rmsEps();
+        int qkvWidth = c.queryWidth() + 2 * c.keyWidth();
+        p.getRows(tokenEmbedding, ptokens, px, n);
+        for (Layer l : layers) {
+            p.rmsNormHalf(px, l.attnNorm(), pa16, dim, eps, n);
+            p.gemm(l.qkv(), pa16, null, pwide, n);
+            p.ropeKv(shape, pwide, l.kCache(), l.vCache(), params, ropeFactors, n);
+            p.attention(shape, pwide, qkvWidth, l.kCache(), l.vCache(), params, kqScale, pa16, n);
+            p.gemm(l.wo(), pa16, px, px, n);
+            p.rmsNormHalf(px, l.ffnNorm(), pa16, dim, eps, n);
+            p.gemm(l.gateUp(), pa16, null, pwide, n);
+            p.swigluHalf(pwide, pa16, ffn, n);
+            p.gemm(l.down(), pa16, px, px, n);
+        }
+        if (head) {
+            CUdeviceptr xLast = px.withByteOffset((long) (n - 1) * dim * 4);
+            QuantizedVector hq1 = first(hq, dim);
+            k.rmsNorm(xLast, outputNorm, h, hq1, dim, eps);
+            k.gemv(output, h, hq1, null, logits);
+            k.argmax(logits, c.vocabSize(), best);
+        }
+    }
+
+    /** Most distinct (tokens, head) prefill graphs kept; other chunk sizes run eagerly. */
+    private static final int PREFILL_GRAPHS = 8;
+
+    /**
+     * Runs tokens[from, from + n) at positions pos.. of {@code slot} through the GEMM prefill: eager and checked the
+     * first time for a chunk size, then a graph per size (a few sizes; the rest eager: a chunk's GPU time dwarfs its
+     * launches).
+     */
+    private void runPrefill(int[] tokens, int from, int n, int pos, int slot, boolean head) {
+        hostParams[CudaKernels.PARAM_TOKEN] = tokens[from + n - 1];
+        hostParams[CudaKernels.PARAM_POS] = pos;
+        hostParams[CudaKernels.PARAM_SLOT] = slot;
+        cuda.uploadAsync(hostParams, params);
+        cuda.uploadAsync(java.util.Arrays.copyOfRange(tokens, from, from + n), ptokens);
+        int key = 2 * n + (head ? 1 : 0);
+        if (prefillValidated.add(key)) {
+            enqueuePrefill(n, head);
+            cuda.checkErrors("the first GEMM prefill chunk of " + n + " tokens (eager)");
+            return;
+        }
+        CudaContext.Graph g = prefillGraphs.get(key);
+        if (g == null && prefillGraphs.size() < PREFILL_GRAPHS) {
+            g = cuda.capture(() -> enqueuePrefill(n, head));
+            prefillGraphs.put(key, g);
+        }
+        if (g != null) {
+            g.launch();
+        } else {
+            enqueuePrefill(n, head);
+        }
+    }
+
+    /** Whether a prompt entry of {@code length} tokens goes through the GEMM prefill. */
+    private boolean gemmPrefill(int length) {
+        if (length < 2) {
+            return false;
+        }
+        return chunkGemvs ? GEMM_MIN_TOKENS > 0 && length >= GEMM_MIN_TOKENS : CHUNKED_PROMPT;
     }
 
     /** Runs one token at {@code pos} of {@code slot}; the first run is eager and checked, later ones replay graphs. */
@@ -511,7 +645,13 @@ public final class CudaInferenceModel implements InferenceModel {
             if (s.slot < 0) {
                 s.slot = takeSlot();
             }
-            if (e.length() == 1 || !CHUNKED_PROMPT) {
+            if (gemmPrefill(e.length())) {
+                for (int t = e.from(); t < e.to(); t += prefillRows) {
+                    int n = Math.min(prefillRows, e.to() - t);
+                    runPrefill(e.tokens(), t, n, s.length, s.slot, t + n == e.to());
+                    s.length += n;
+                }
+            } else if (e.length() == 1 || !CHUNKED_PROMPT || !chunkGemvs) {
                 for (int t = e.from(); t < e.to(); t++) {
                     runToken(e.tokens()[t], s.length, s.slot);
                     s.length++;
@@ -570,6 +710,8 @@ public final class CudaInferenceModel implements InferenceModel {
         }
         chunkGraphs.values().forEach(CudaContext.Graph::close);
         chunkGraphs.clear();
+        prefillGraphs.values().forEach(CudaContext.Graph::close);
+        prefillGraphs.clear();
         for (int i = frees.size() - 1; i >= 0; i--) {
             frees.get(i).run();
         }

@@ -1,0 +1,162 @@
+package aether.device.cuda;
+
+import aether.device.cuda.CudaKernels.AttentionShape;
+import aether.runtime.tensor.GgmlType;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * Launchers of the prompt-prefill kernels of {@code prefill.cuh}: the tensor-core GEMM (f16 activations times weights
+ * dequantized to f16 tile by tile, f32 results), the f16 activation rows it reads (RMSNorm, SwiGLU, a plain
+ * conversion), and the causal attention of a chunk of queries over the f16 KV cache. Rows are tokens: a chunk of
+ * {@code n} tokens is an [n][width] row-major array. Like {@link CudaKernels}, every launch goes on the context's
+ * stream and nothing here synchronizes (capture-safe); shapes are checked here.
+ */
+public final class CudaPrefill {
+
+    /** Weight rows per GEMM block; must match GM_BM. */
+    static final int GEMM_ROWS = 128;
+    /** Query tokens per attention block (one warp each); must match attn_prefill. */
+    static final int ATTN_TOKENS = 4;
+
+    static final String[] KERNELS = kernels();
+
+    private final CudaContext cuda;
+    private final CudaKernels kernels;
+
+    public CudaPrefill(CudaKernels kernels) {
+        this.kernels = kernels;
+        this.cuda = kernels.context();
+        cuda.preload(KERNELS);
+    }
+
+    private static String[] kernels() {
+        var names = new java.util.ArrayList<String>();
+        for (String t : new String[] {"q4_0", "q8_0", "f16", "q4_k", "q6_k"}) {
+            for (int bn : new int[] {32, 64, 128}) {
+                names.add("gemm_" + t + "_" + bn);
+            }
+        }
+        names.addAll(java.util.List.of("convert_f16", "rmsnorm_f16", "swiglu_f16", "attn_prefill"));
+        return names.toArray(String[]::new);
+    }
+
+    /** Whether {@link #gemm} reads matrices of this type. */
+    public static boolean supports(GgmlType type) {
+        return switch (type) {
+            case Q4_0, Q8_0, F16, Q4_K, Q6_K -> true;
+            default -> false;
+        };
+    }
+
+    /**
+     * Tokens per GEMM block for {@code n} tokens and {@code rows} weight rows: 32, 64 or 128. The largest tile that
+     * still gives the grid two blocks per SM (fewer leave SMs idle: a 4096-row matrix at 128 tokens per block is 32
+     * row tiles x 4 = 128 blocks on 132 SMs), never more than the tokens need.
+     */
+    static int tileTokens(int n, int rows, int multiprocessors) {
+        if (n <= 32) {
+            return 32;
+        }
+        long rowTiles = (rows + GEMM_ROWS - 1) / GEMM_ROWS;
+        if (n <= 64 || rowTiles * ((n + 127) / 128) < 2L * multiprocessors) {
+            return 64;
+        }
+        return 128;
+    }
+
+    /**
+     * Y[t] = W . X[t] (+ add[t]; {@code add} may be {@code y}) for the {@code n} rows of X (f16, [n][w.cols()]); Y
+     * and add are f32 [n][w.rows()].
+     */
+    public void gemm(GpuMatrix w, CUdeviceptr x16, CUdeviceptr add, CUdeviceptr y, int n) {
+        if (w.isStacked()) {  // parts of different types: one launch per part, each into its columns of Y's rows
+            long row = 0;
+            for (GpuMatrix part : w.parts()) {
+                gemm(part, x16, add == null ? null : add.withByteOffset(row * 4), y.withByteOffset(row * 4), n,
+                        w.rows());
+                row += part.rows();
+            }
+            return;
+        }
+        gemm(w, x16, add, y, n, w.rows());
+    }
+
+    private void gemm(GpuMatrix w, CUdeviceptr x16, CUdeviceptr add, CUdeviceptr y, int n, int ldy) {
+        if (!supports(w.type())) {
+            throw new IllegalArgumentException("prefill GEMM of a " + w.type() + " matrix (expected Q4_0, Q8_0, F16, "
+                    + "Q4_K, Q6_K)");
+        }
+        if (n < 1 || w.cols() % 32 != 0) {
+            throw new IllegalArgumentException("prefill GEMM of " + n + " tokens x " + w.cols() + " columns (expected "
+                    + "1+ tokens and columns a multiple of 32)");
+        }
+        int bn = tileTokens(n, w.rows(), cuda.multiprocessors());
+        String name = "gemm_" + w.type().name().toLowerCase(java.util.Locale.ROOT) + "_" + bn;
+        int rowTiles = (w.rows() + GEMM_ROWS - 1) / GEMM_ROWS;
+        if (rowTiles > 65535) {
+            throw new IllegalArgumentException("prefill GEMM of " + w.rows() + " rows (at most " + 65535 * GEMM_ROWS + ")");
+        }
+        cuda.launch3(name, (n + bn - 1) / bn, rowTiles, 1, 256, 0, w.quants(), w.scales(), x16, add, y, w.rows(), n,
+                w.cols(), ldy);
+    }
+
+    /** out16[t] = f16(x[t]) for {@code rows} rows of {@code width} floats. */
+    public void toHalf(CUdeviceptr x, CUdeviceptr out16, int width, int rows) {
+        checkRows(rows);
+        cuda.launch("convert_f16", (width + 255) / 256, rows, 256, 0, x, out16, width);
+    }
+
+    /** RMSNorm of each of {@code rows} rows of x[rows][n] times w[n], written as f16 rows. */
+    public void rmsNormHalf(CUdeviceptr x, CUdeviceptr w, CUdeviceptr out16, int n, float eps, int rows) {
+        checkRows(rows);
+        if (n % 4 != 0) {
+            throw new IllegalArgumentException("rmsnorm of " + n + " elements (expected a multiple of 4)");
+        }
+        cuda.launch("rmsnorm_f16", (n + 255) / 256, rows, 256, 0, x, w, out16, n, eps);
+    }
+
+    /** silu(gate) * up of each row of gu = [rows][gate(ffn) | up(ffn)], written as f16 rows of ffn. */
+    public void swigluHalf(CUdeviceptr gu, CUdeviceptr out16, int ffn, int rows) {
+        checkRows(rows);
+        cuda.launch("swiglu_f16", (ffn + 255) / 256, rows, 256, 0, gu, out16, ffn);
+    }
+
+    /**
+     * Causal attention of a chunk of {@code rows} tokens at positions params[pos] + t of the slot params[slot]:
+     * token t's query heads at q + t * qStride floats (already rotated), over cache positions [0, pos + t]; out16
+     * rows of heads * headDim halves.
+     */
+    public void attention(AttentionShape s, CUdeviceptr q, int qStride, CUdeviceptr kcache, CUdeviceptr vcache,
+            CUdeviceptr params, float scale, CUdeviceptr out16, int rows) {
+        checkRows(rows);
+        if (s.headDim() > 256) {
+            throw new IllegalArgumentException("prefill attention with head size " + s.headDim() + " (at most 256)");
+        }
+        cuda.launch3("attn_prefill", s.heads(), (rows + ATTN_TOKENS - 1) / ATTN_TOKENS, 1, 32 * ATTN_TOKENS, 0, q,
+                kcache, vcache, params, out16, rows, s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale, qStride);
+    }
+
+    /**
+     * RoPE and the KV-cache write of a chunk of {@code rows} tokens (the decode kernel rope_kv, whose grid takes the
+     * token from y): row t of qkv = [q | k | v] is the token at position params[pos] + t.
+     */
+    public void ropeKv(AttentionShape s, CUdeviceptr qkv, CUdeviceptr kcache, CUdeviceptr vcache, CUdeviceptr params,
+            CUdeviceptr freqFactors, int rows) {
+        checkRows(rows);
+        cuda.launch("rope_kv", s.heads() + 2 * s.kvHeads(), rows, s.headDim(), 0, qkv, kcache, vcache, params,
+                freqFactors, s.heads(), s.kvHeads(), s.headDim(), s.ropeDims(), s.ctx(), s.freqBase(), s.freqScale(),
+                s.neox() ? 1 : 0);
+    }
+
+    /** Row t of out[rows][cols] = row tokenIds[t] of the embedding table, for any number of rows. */
+    public void getRows(GpuMatrix table, CUdeviceptr tokenIds, CUdeviceptr out, int rows) {
+        checkRows(rows);
+        kernels.getRowsAnyCount(table, tokenIds, out, rows);
+    }
+
+    private static void checkRows(int rows) {
+        if (rows < 1 || rows > 65535) {
+            throw new IllegalArgumentException("a chunk of " + rows + " rows (expected 1..65535)");
+        }
+    }
+}
