@@ -14,11 +14,13 @@
 #                                           runs `./aether bench --device cuda` on each (GPU_CHECK_RUNS overrides the
 #                                           list; a run that would pass GPU_CHECK_BUDGET_S, default 480 s, is skipped);
 #                                           prints the table against llama.cpp last. Logs go to $OUT when set (else
-#                                           /tmp/aether-gpu-out), at most 8 files.
+#                                           /tmp/aether-gpu-out), at most 8 files. GPU_CHECK_TESTS (test classes,
+#                                           space-separated; "none" skips them) and GPU_CHECK_CUDABENCH=0 narrow a
+#                                           short run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GPU="${GPU_DIR:-$ROOT/.gpu}"
-JDK_MODULES=java.base,java.management,java.naming,java.net.http,java.xml,jdk.jfr,jdk.unsupported,jdk.incubator.vector,java.logging
+JDK_MODULES=java.base,java.management,jdk.management,java.naming,java.net.http,java.xml,jdk.jfr,jdk.unsupported,jdk.incubator.vector,java.logging
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.1
 VOCAB_NAME=ggml-vocab-llama-spm.gguf
 TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKernelsTest
@@ -137,17 +139,19 @@ remote() {
   echo "== GPU tests (JUnit, tag gpu)"
   local cp sel=()
   cp=$(ls "$work"/test/*.jar "$work"/app/lib/*.jar | tr '\n' ':')
-  for c in "${TEST_CLASSES[@]}"; do sel+=(--select-class "$c"); done
+  local classes=("${TEST_CLASSES[@]}")
+  [ -n "${GPU_CHECK_TESTS:-}" ] && read -r -a classes <<<"$GPU_CHECK_TESTS"
+  for c in "${classes[@]}"; do [ "$c" = none ] || sel+=(--select-class "$c"); done
   local console
   console=$(ls "$work"/test/junit-platform-console-standalone-*.jar)
-  timeout 240 "$java" "${flags[@]}" -Daether.shared.dir="$work/shared" -jar "$console" execute --disable-banner --disable-ansi-colors \
+  [ ${#sel[@]} -gt 0 ] && timeout 240 "$java" "${flags[@]}" -Daether.shared.dir="$work/shared" -jar "$console" execute --disable-banner --disable-ansi-colors \
     --class-path "$cp" "${sel[@]}" --details=tree >"$out/tests.log" 2>&1
   local rc=$?
   grep -E "tests (successful|failed|aborted|skipped|found)|relative error|vs float64|GPU tests on|✘|MethodSource|Assumption|=>" "$out/tests.log" | head -80 || true
   status+=("gpu tests|rc=$rc|$(grep -E 'tests successful' "$out/tests.log" | tr -s ' ' | head -1), $(grep -E 'tests failed' "$out/tests.log" | tr -s ' ' | head -1), $(grep -E 'tests aborted' "$out/tests.log" | tr -s ' ' | head -1)")
 
   echo "== copy bandwidth and GEMV (CudaBench)"
-  timeout 150 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.device.cuda.CudaBench >"$out/gemv.log" 2>&1
+  [ "${GPU_CHECK_CUDABENCH:-1}" != 0 ] && timeout 150 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.device.cuda.CudaBench >"$out/gemv.log" 2>&1
   rc=$?
   cat "$out/gemv.log"
   status+=("cuda bench|rc=$rc|$(grep -E '^copy bandwidth' "$out/gemv.log" | head -1)")

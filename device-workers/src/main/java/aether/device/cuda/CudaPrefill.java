@@ -73,15 +73,19 @@ public final class CudaPrefill {
             long row = 0;
             for (GpuMatrix part : w.parts()) {
                 gemm(part, x16, add == null ? null : add.withByteOffset(row * 4), y.withByteOffset(row * 4), n,
-                        w.rows());
+                        w.rows(), tileTokens(n, part.rows(), cuda.multiprocessors()));
                 row += part.rows();
             }
             return;
         }
-        gemm(w, x16, add, y, n, w.rows());
+        gemm(w, x16, add, y, n, w.rows(), tileTokens(n, w.rows(), cuda.multiprocessors()));
     }
 
-    private void gemm(GpuMatrix w, CUdeviceptr x16, CUdeviceptr add, CUdeviceptr y, int n, int ldy) {
+    /** {@link #gemm} of one (unstacked) matrix with {@code bn} tokens per block (32, 64 or 128); tests force each. */
+    void gemm(GpuMatrix w, CUdeviceptr x16, CUdeviceptr add, CUdeviceptr y, int n, int ldy, int bn) {
+        if (bn != 32 && bn != 64 && bn != 128) {
+            throw new IllegalArgumentException("GEMM tile of " + bn + " tokens (expected 32, 64 or 128)");
+        }
         if (!supports(w.type())) {
             throw new IllegalArgumentException("prefill GEMM of a " + w.type() + " matrix (expected Q4_0, Q8_0, F16, "
                     + "Q4_K, Q6_K)");
@@ -90,7 +94,6 @@ public final class CudaPrefill {
             throw new IllegalArgumentException("prefill GEMM of " + n + " tokens x " + w.cols() + " columns (expected "
                     + "1+ tokens and columns a multiple of 32)");
         }
-        int bn = tileTokens(n, w.rows(), cuda.multiprocessors());
         String name = "gemm_" + w.type().name().toLowerCase(java.util.Locale.ROOT) + "_" + bn;
         int rowTiles = (w.rows() + GEMM_ROWS - 1) / GEMM_ROWS;
         if (rowTiles > 65535) {

@@ -139,7 +139,7 @@ class CudaPrefillTest {
     }
 
     @ParameterizedTest(name = "{0} {1}x{2}, {3} tokens")
-    @CsvSource({"Q4_0, 300, 2048, 200", "Q4_0, 128, 512, 1", "Q4_0, 4096, 256, 512", "Q8_0, 300, 2048, 37",
+    @CsvSource({"Q4_0, 300, 2048, 200", "Q4_0, 128, 512, 1", "Q4_0, 8448, 256, 300", "Q8_0, 300, 2048, 37",
             "Q8_0, 77, 1024, 128", "F16, 300, 2048, 65", "F16, 256, 768, 31", "Q4_K, 300, 2048, 200",
             "Q4_K, 129, 512, 64", "Q6_K, 300, 2048, 129", "Q6_K, 77, 1024, 3"})
     void gemmMatchesTheFloat64Reference(GgmlType type, int rows, int cols, int tokens) {
@@ -153,18 +153,68 @@ class CudaPrefillTest {
         CUdeviceptr dx = up(x), x16 = halves(tokens * cols);
         prefill.toHalf(dx, x16, cols, tokens);
         CUdeviceptr y = poison(tokens * rows), yAdd = up(add);
+        double[] exactRef = gemmReference(w, rows, cols, x, tokens, null);
+        double[] roundedRef = gemmReference(f16(w), rows, cols, f16(x), tokens, null);
+        double[] addRef = gemmReference(f16(w), rows, cols, f16(x), tokens, add);
+        // the tile the launcher picks, then each of the three tiles forced (each has its own warp layout)
         prefill.gemm(m, x16, null, y, tokens);
+        check(download(cuda, y, tokens * rows), exactRef, roundedRef,
+                type + " " + rows + "x" + cols + ", " + tokens + " tokens, tile "
+                        + CudaPrefill.tileTokens(tokens, rows, cuda.multiprocessors()) + " (chosen)");
+        for (int bn : new int[] {32, 64, 128}) {
+            cuda.fill32(y, NAN_BITS, (long) tokens * rows);
+            prefill.gemm(m, x16, null, y, tokens, rows, bn);
+            check(download(cuda, y, tokens * rows), exactRef, roundedRef,
+                    type + " " + rows + "x" + cols + ", " + tokens + " tokens, tile " + bn);
+        }
         prefill.gemm(m, x16, yAdd, yAdd, tokens);
-        float[] out = download(cuda, y, tokens * rows), outAdd = download(cuda, yAdd, tokens * rows);
+        float[] outAdd = download(cuda, yAdd, tokens * rows);
         cuda.checkErrors("gemm");
-        double exact = relativeError(out, gemmReference(w, rows, cols, x, tokens, null));
-        double rounded = relativeError(out, gemmReference(f16(w), rows, cols, f16(x), tokens, null));
-        System.out.printf("GEMM %s %dx%d, %d tokens (tile %d): vs float64 %.2e, vs f16-rounded inputs %.2e%n", type,
-                rows, cols, tokens, CudaPrefill.tileTokens(tokens, rows, cuda.multiprocessors()), exact, rounded);
-        assertThat(rounded).as("vs the f16-rounded reference").isLessThan(1e-5);
-        assertThat(exact).as("vs the float64 reference").isLessThan(2e-3);
-        assertThat(relativeError(outAdd, gemmReference(f16(w), rows, cols, f16(x), tokens, add)))
-                .as("Y += W.X in place").isLessThan(1e-5);
+        assertThat(relativeError(outAdd, addRef)).as("Y += W.X in place").isLessThan(1e-5);
+    }
+
+    private static void check(float[] out, double[] exactRef, double[] roundedRef, String what) {
+        double exact = relativeError(out, exactRef), rounded = relativeError(out, roundedRef);
+        System.out.printf("GEMM %s: vs float64 %.2e, vs f16-rounded inputs %.2e%n", what, exact, rounded);
+        assertThat(rounded).as("%s: vs the f16-rounded reference", what).isLessThan(1e-5);
+        assertThat(exact).as("%s: vs the float64 reference", what).isLessThan(2e-3);
+    }
+
+    /** A matrix stacked from parts of different types writes each part's rows of every token's output row. */
+    @Test
+    void gemmAndGemvOfAStackedMatrixOfMixedTypes() {
+        SplittableRandom r = random();
+        int cols = 1024, tokens = 70;
+        int[] partRows = {256, 64, 64};
+        GgmlType[] types = {GgmlType.Q4_K, GgmlType.Q4_K, GgmlType.Q6_K};
+        int rows = 384;
+        float[] w = new float[rows * cols];
+        List<GpuMatrix> parts = new ArrayList<>();
+        int at = 0;
+        for (int i = 0; i < partRows.length; i++) {
+            float[] wf = gaussian(r, partRows[i] * cols, 0.02);
+            MemorySegment raw = encode(types[i], wf);
+            System.arraycopy(decode(types[i], raw, partRows[i] * cols), 0, w, at * cols, partRows[i] * cols);
+            parts.add(GpuMatrix.upload(cuda, types[i], partRows[i], cols, raw, null));
+            at += partRows[i];
+        }
+        GpuMatrix m = GpuMatrix.stacked(parts);
+        frees.add(() -> m.free(cuda));
+        assertThat(m.rows()).isEqualTo(rows);
+        float[] x = gaussian(r, tokens * cols, 1.0);
+        CUdeviceptr dx = up(x), x16 = halves(tokens * cols), y = poison(tokens * rows);
+        prefill.toHalf(dx, x16, cols, tokens);
+        prefill.gemm(m, x16, null, y, tokens);
+        check(download(cuda, y, tokens * rows), gemmReference(w, rows, cols, x, tokens, null),
+                gemmReference(f16(w), rows, cols, f16(x), tokens, null), "stacked Q4_K|Q4_K|Q6_K");
+        QuantizedVector xq = QuantizedVector.allocate(cuda, cols);
+        frees.add(() -> xq.free(cuda));
+        kernels.quantize(dx, xq);
+        CUdeviceptr y1 = poison(rows);
+        kernels.gemv(m, dx, xq, null, y1);
+        float[] x0 = Arrays.copyOf(x, cols);
+        assertThat(relativeError(download(cuda, y1, rows),
+                gemvReference(w, rows, cols, CudaKernelsTest.q8Emulated(x0), null))).as("stacked GEMV").isLessThan(1e-5);
     }
 
     @ParameterizedTest(name = "{0} {1}x{2}")

@@ -40,7 +40,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  * Q4_0 3e-2 (both quantize activations to int8 blocks, with different rounding details). Where the CPU's best token
  * leads the runner-up by more than four times the largest logit difference of that step, the GPU must pick it too.
  * Prompts of {@link CudaInferenceModel#GEMM_MIN_TOKENS}+ tokens (and every prompt of a Q4_K/Q6_K model) run through
- * the tensor-core GEMM prefill, which rounds activations to f16: F16 3e-3 there.
+ * the tensor-core GEMM prefill, which rounds activations to f16: F16 3e-3 there. After a 589-token prompt, Q4_K's
+ * decode steps differed by 2.1-2.5e-2 on the first H100 run (the CPU's K-quant dot products quantize activations
+ * per 256, the GPU's per 32): 5e-2 there.
  */
 @Tag("gpu")
 @Timeout(300)
@@ -110,7 +112,7 @@ class CudaInferenceModelTest {
      * cache it wrote; against the CPU engine.
      */
     @ParameterizedTest
-    @CsvSource({"F16, 3e-3", "Q8_0, 3e-2", "Q4_0, 3e-2", "Q4_K, 3e-2"})
+    @CsvSource({"F16, 3e-3", "Q8_0, 3e-2", "Q4_0, 3e-2", "Q4_K, 5e-2"})
     void gemmPrefillMatchesTheCpuEngine(GgmlType type, double tolerance) throws IOException {
         assumeGpu();
         long seed = System.nanoTime();
