@@ -287,9 +287,20 @@ extern "C" __global__ void swiglu_f16(const float *__restrict__ gu, __half *__re
 // Grid (H, ceil(N / 4)), 128 threads: warp w of block (h, y) is query head h of token t = 4y + w, at position
 // params[P_POS] + t, which sees cache positions 0..P_POS + t (the chunk's own keys were stored by rope_kv before).
 // Lane l holds dimensions l*PER .. l*PER + PER - 1 (PER = D / 32) of the query and of the output; one pass over the
-// keys with an online softmax (running max and sum, exp2 of log2(e)-scaled scores). Consecutive tokens of one head
-// share a block, so they read the same key rows from L1. out: f16 rows [t][H*D] for the output projection's GEMM.
+// keys with an online softmax (running max and sum, exp2 of log2(e)-scaled scores), four keys per step. Consecutive
+// tokens of one head share a block, so they read the same key rows from L1. out: f16 rows [t][H*D] for the output
+// projection's GEMM.
 
+template <int PER>
+__device__ __forceinline__ float attn_dot(const float (&qv)[PER], const __half *kr) {
+    float s = 0.f;
+#pragma unroll
+    for (int i = 0; i < PER; i++) s += qv[i] * __half2float(kr[i]);
+    return s;
+}
+
+// Keys go four at a time: their dot products and warp sums are independent, so the four shuffle chains overlap
+// instead of each key waiting for the last one's (one rescale of the running sums per four keys); the tail one by one.
 template <int PER>
 __device__ __forceinline__ void attn_prefill_impl(const float *__restrict__ q, const __half *__restrict__ kb,
                                                   const __half *__restrict__ vb, __half *__restrict__ out, int len,
@@ -302,16 +313,37 @@ __device__ __forceinline__ void attn_prefill_impl(const float *__restrict__ q, c
     }
     float m = -INFINITY, l = 0.f;
     const int D = PER * 32;
-    for (int p = 0; p < len; p++) {
-        const __half *kr = kb + (size_t)p * D + lane * PER;
-        float s = 0.f;
+    kb += lane * PER;
+    vb += lane * PER;
+    int p = 0;
+    for (; p + 4 <= len; p += 4) {
+        float s0 = attn_dot<PER>(qv, kb + (size_t)p * D), s1 = attn_dot<PER>(qv, kb + (size_t)(p + 1) * D);
+        float s2 = attn_dot<PER>(qv, kb + (size_t)(p + 2) * D), s3 = attn_dot<PER>(qv, kb + (size_t)(p + 3) * D);
 #pragma unroll
-        for (int i = 0; i < PER; i++) s += qv[i] * __half2float(kr[i]);
-        s = warp_sum(s);
+        for (int o = 16; o > 0; o >>= 1) {
+            s0 += __shfl_xor_sync(0xffffffffu, s0, o);
+            s1 += __shfl_xor_sync(0xffffffffu, s1, o);
+            s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+            s3 += __shfl_xor_sync(0xffffffffu, s3, o);
+        }
+        float mn = fmaxf(fmaxf(m, fmaxf(s0, s1)), fmaxf(s2, s3));
+        float corr = exp2f(m - mn);
+        float e0 = exp2f(s0 - mn), e1 = exp2f(s1 - mn), e2 = exp2f(s2 - mn), e3 = exp2f(s3 - mn);
+        l = l * corr + ((e0 + e1) + (e2 + e3));
+        const __half *v0 = vb + (size_t)p * D;
+#pragma unroll
+        for (int i = 0; i < PER; i++) {
+            acc[i] = acc[i] * corr + e0 * __half2float(v0[i]) + e1 * __half2float(v0[D + i]) +
+                     e2 * __half2float(v0[2 * D + i]) + e3 * __half2float(v0[3 * D + i]);
+        }
+        m = mn;
+    }
+    for (; p < len; p++) {
+        float s = warp_sum(attn_dot<PER>(qv, kb + (size_t)p * D));
         float mn = fmaxf(m, s);
         float corr = exp2f(m - mn), e = exp2f(s - mn);
         l = l * corr + e;
-        const __half *vr = vb + (size_t)p * D + lane * PER;
+        const __half *vr = vb + (size_t)p * D;
 #pragma unroll
         for (int i = 0; i < PER; i++) acc[i] = acc[i] * corr + e * __half2float(vr[i]);
         m = mn;

@@ -257,8 +257,8 @@ public final class BenchCommand implements Callable<Integer> {
         }
         if (m.model() instanceof CudaInferenceModel gpu) {
             out.printf(Locale.ROOT, "GPU %s: device-to-device copy bandwidth %.1f GB/s (bytes read + written, 1 GiB, "
-                    + "median of %d); prompts run in chunks of %d tokens (one weight pass per chunk, no tensor-core GEMM yet)%n",
-                    gpu.deviceName(), bw.readGBs(), bw.passes(), aether.device.cuda.CudaKernels.BATCH);
+                    + "median of %d); %s%n",
+                    gpu.deviceName(), bw.readGBs(), bw.passes(), gpu.promptPath(promptTokens));
         } else {
             out.printf(Locale.ROOT, "memory read bandwidth: %s%n", bw);
         }

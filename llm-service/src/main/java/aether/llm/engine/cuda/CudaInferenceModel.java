@@ -517,6 +517,19 @@ public final class CudaInferenceModel implements InferenceModel {
         }
     }
 
+    /** How a prompt of {@code length} tokens runs, for reports. */
+    public String promptPath(int length) {
+        if (gemmPrefill(length)) {
+            return "a " + length + "-token prompt runs through the tensor-core GEMM prefill in chunks of up to "
+                    + prefillRows + " tokens";
+        }
+        if (length > 1 && CHUNKED_PROMPT && chunkGemvs) {
+            return "a " + length + "-token prompt runs in chunks of " + CudaKernels.BATCH + " tokens through the chunk "
+                    + "GEMVs (one weight pass per chunk)";
+        }
+        return "a " + length + "-token prompt runs token by token";
+    }
+
     /** Whether a prompt entry of {@code length} tokens goes through the GEMM prefill. */
     private boolean gemmPrefill(int length) {
         if (length < 2) {
