@@ -503,13 +503,13 @@ public final class CudaInferenceModel implements InferenceModel {
         if (prefillValidated.add(key)) {
             enqueuePrefill(n, head);
             cuda.checkErrors("the first GEMM prefill chunk of " + n + " tokens (eager)");
+            // captured now (nothing runs), so that the capture's cost falls on this first chunk, not on a later one
+            if (prefillGraphs.size() < PREFILL_GRAPHS) {
+                prefillGraphs.put(key, cuda.capture(() -> enqueuePrefill(n, head)));
+            }
             return;
         }
         CudaContext.Graph g = prefillGraphs.get(key);
-        if (g == null && prefillGraphs.size() < PREFILL_GRAPHS) {
-            g = cuda.capture(() -> enqueuePrefill(n, head));
-            prefillGraphs.put(key, g);
-        }
         if (g != null) {
             g.launch();
         } else {
