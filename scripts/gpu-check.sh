@@ -15,8 +15,8 @@
 #                                           list; a run that would pass GPU_CHECK_BUDGET_S, default 480 s, is skipped);
 #                                           prints the table against llama.cpp last. Logs go to $OUT when set (else
 #                                           /tmp/aether-gpu-out), at most 8 files. GPU_CHECK_TESTS (test classes,
-#                                           space-separated; "none" skips them) and GPU_CHECK_CUDABENCH=0 narrow a
-#                                           short run.
+#                                           space-separated; "none" skips them), GPU_CHECK_CUDABENCH=0 and
+#                                           GPU_CHECK_CUDABENCH_ARGS (e.g. "--types Q4_0") narrow a short run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GPU="${GPU_DIR:-$ROOT/.gpu}"
@@ -151,7 +151,7 @@ remote() {
   status+=("gpu tests|rc=$rc|$(grep -E 'tests successful' "$out/tests.log" | tr -s ' ' | head -1), $(grep -E 'tests failed' "$out/tests.log" | tr -s ' ' | head -1), $(grep -E 'tests aborted' "$out/tests.log" | tr -s ' ' | head -1)")
 
   echo "== copy bandwidth and GEMV (CudaBench)"
-  [ "${GPU_CHECK_CUDABENCH:-1}" != 0 ] && timeout 150 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.device.cuda.CudaBench >"$out/gemv.log" 2>&1
+  [ "${GPU_CHECK_CUDABENCH:-1}" != 0 ] && timeout 150 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.device.cuda.CudaBench ${GPU_CHECK_CUDABENCH_ARGS:-} >"$out/gemv.log" 2>&1
   rc=$?
   cat "$out/gemv.log"
   status+=("cuda bench|rc=$rc|$(grep -E '^copy bandwidth' "$out/gemv.log" | head -1)")

@@ -70,20 +70,20 @@ public final class CudaBench {
                         "K=" + r.cols() + " M=" + r.rows(), r.micros(), r.gbs(), r.fraction());
             }
             System.out.println();
-            System.out.printf(Locale.ROOT, "| %-5s | %-28s | %9s | %8s |%n", "type", "prefill GEMM X[N,K] . W[K,M]",
-                    "us", "TFLOP/s");
-            System.out.printf("|-------|------------------------------|-----------|----------|%n");
+            System.out.printf(Locale.ROOT, "| %-5s | %-28s | %9s | %8s | %-26s |%n", "type",
+                    "prefill GEMM X[N,K] . W[K,M]", "us", "TFLOP/s", "us at tile 32 / 64 / 128");
+            System.out.printf("|-------|------------------------------|-----------|----------|----------------------------|%n");
             for (GgmlType t : types) {
                 if (!CudaPrefill.supports(t)) {
                     continue;
                 }
                 double layer = 0;
                 for (int[] s : GEMM_SHAPES) {
-                    double us = gemm(cuda, t, s[0], s[1], GEMM_TOKENS, reps);
-                    layer += us;
-                    System.out.printf(Locale.ROOT, "| %-5s | %-28s | %9.1f | %8.1f |%n", t,
-                            "N=" + GEMM_TOKENS + " K=" + s[1] + " M=" + s[0], us,
-                            2.0 * s[0] * s[1] * GEMM_TOKENS / (us * 1e-6) / 1e12);
+                    double[] us = gemm(cuda, t, s[0], s[1], GEMM_TOKENS, reps);
+                    layer += us[0];
+                    System.out.printf(Locale.ROOT, "| %-5s | %-28s | %9.1f | %8.1f | %6.1f / %6.1f / %6.1f |%n", t,
+                            "N=" + GEMM_TOKENS + " K=" + s[1] + " M=" + s[0], us[0],
+                            2.0 * s[0] * s[1] * GEMM_TOKENS / (us[0] * 1e-6) / 1e12, us[1], us[2], us[3]);
                 }
                 System.out.printf(Locale.ROOT, "gemm %-5s one 8B layer (qkv, o, gate|up, down) at N=%d: %.0f us -> "
                         + "%.0f t/s for 32 layers from the GEMMs alone%n", t, GEMM_TOKENS, layer,
@@ -99,8 +99,11 @@ public final class CudaBench {
     /** [rows, cols] of the GEMMs of one Llama 8B layer as the engine stacks them: q|k|v, o, gate|up, down. */
     static final int[][] GEMM_SHAPES = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}};
 
-    /** Median µs of the prefill GEMM of {@code n} tokens with a rows x cols matrix of {@code type}. */
-    static double gemm(CudaContext cuda, GgmlType type, int rows, int cols, int n, int reps) {
+    /**
+     * Median µs of the prefill GEMM of {@code n} tokens with a rows x cols matrix of {@code type}: with the tile the
+     * launcher picks, then with each tile forced (32, 64, 128 tokens per block).
+     */
+    static double[] gemm(CudaContext cuda, GgmlType type, int rows, int cols, int n, int reps) {
         CudaKernels k = new CudaKernels(cuda);
         CudaPrefill p = new CudaPrefill(k);
         SplittableRandom r = new SplittableRandom(rows * 17L + cols);
@@ -116,14 +119,20 @@ public final class CudaBench {
             p.toHalf(dx, x16, cols, n);
             p.gemm(m, x16, null, y, n);
             cuda.checkErrors("gemm " + type + " " + rows + "x" + cols);
-            double[] us = new double[Math.max(5, reps / 3)];
-            for (int i = 0; i < us.length; i++) {
-                timer.start();
-                p.gemm(m, x16, null, y, n);
-                timer.stop();
-                us[i] = timer.elapsedMillis() * 1e3;
+            double[] result = new double[4];
+            for (int tile = 0; tile < 4; tile++) {
+                int bn = tile == 0 ? CudaPrefill.tileTokens(n, rows, cuda.multiprocessors()) : 16 << tile;
+                p.gemm(m, x16, null, y, n, rows, bn);
+                double[] us = new double[Math.max(5, reps / 3)];
+                for (int i = 0; i < us.length; i++) {
+                    timer.start();
+                    p.gemm(m, x16, null, y, n, rows, bn);
+                    timer.stop();
+                    us[i] = timer.elapsedMillis() * 1e3;
+                }
+                result[tile] = median(us);
             }
-            return median(us);
+            return result;
         } finally {
             m.free(cuda);
             cuda.free(dx, x.length * 4L);
