@@ -640,3 +640,6 @@ extern "C" __global__ void argmax_f32(const float *__restrict__ x, int n, int *_
         if (lane == 0) *out = idx == 0x7fffffff ? 0 : idx;
     }
 }
+
+// ---- batched decode (rows of different sequences): see decode_rows.cuh -------------------------------------------
+#include "decode_rows.cuh"

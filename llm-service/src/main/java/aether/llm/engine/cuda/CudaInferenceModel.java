@@ -5,6 +5,7 @@ import aether.device.cuda.CudaContext;
 import aether.device.cuda.CudaKernels;
 import aether.device.cuda.CudaKernels.AttentionScratch;
 import aether.device.cuda.CudaKernels.AttentionShape;
+import aether.device.cuda.CudaRowKernels;
 import aether.device.cuda.GpuMatrix;
 import aether.device.cuda.QuantizedVector;
 import aether.llm.engine.EngineOptions;
@@ -16,7 +17,9 @@ import aether.llm.model.ModelConfig;
 import aether.llm.model.ModelLoadException;
 import aether.llm.model.ModelWeights;
 import aether.runtime.tensor.GgmlType;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -34,7 +37,14 @@ import jcuda.driver.CUdeviceptr;
  * <p>Prompts run in chunks of up to {@link CudaKernels#BATCH} tokens: one pass over the weights per chunk (the
  * gemv_batch kernels multiply each weight block with every token of the chunk), causal attention over the cache for
  * the chunk's queries, the output head for the chunk's last token only; each chunk size has its own graph. This is
- * not yet a tensor-core GEMM prefill. Entries of a batch run one after another.
+ * not yet a tensor-core GEMM prefill.
+ *
+ * <p>A step's decode entries (one new token each, any sequences) run together as rows of one pass over the weights:
+ * row r carries its own token, position and KV slot ({@link CudaRowKernels}), the GEMVs multiply each weight block
+ * with {@link CudaKernels#BATCH} rows at a time, and each row count has its own graph. Up to {@link #DECODE_ROWS} rows
+ * per pass; a lone decode entry takes the single-token graph. Prompt entries of the same step run before, one by
+ * one as above. A row's results do not depend on the other rows of its pass (each row's sums run in the same order
+ * whatever its neighbours), so a sequence decodes to the same logits in any batch of two or more.
  *
  * <p>Not thread-safe (one engine thread drives it, as {@link InferenceModel} says).
  */
@@ -83,6 +93,14 @@ public final class CudaInferenceModel implements InferenceModel {
     private final float kqScale;
     private final float[] hostLogits;
     private final int[] hostParams = new int[CudaKernels.PARAM_WORDS];
+
+    /** Buffers and graphs of the batched decode; null when off (one slot, or a matrix type the row GEMV lacks). */
+    private final DecodeRows rows;
+    /** Batch indices of a step's decode entries (a step has at most {@code slots} entries). */
+    private final int[] decodeRows;
+    /** Batched-decode graphs by row count. */
+    private final java.util.Map<Integer, CudaContext.Graph> rowGraphs = new java.util.HashMap<>();
+    private final java.util.Set<Integer> rowsValidated = new java.util.HashSet<>();
 
     private CudaContext.Graph decodeGraph;
     /** Prompt-chunk graphs by (tokens, with the output head). */
@@ -192,6 +210,8 @@ public final class CudaInferenceModel implements InferenceModel {
                 w += l.qkv().bytes() + l.wo().bytes() + l.gateUp().bytes() + l.down().bytes();
             }
             this.weightBytes = w + (output == tokenEmbedding ? 0 : output.bytes());
+            this.decodeRows = new int[slots];
+            this.rows = allocateRows(Math.min(slots, DECODE_ROWS));
             cuda.synchronize();
         } catch (RuntimeException e) {
             freeAll();
@@ -434,7 +454,10 @@ public final class CudaInferenceModel implements InferenceModel {
         return CudaBench.copyBandwidth(cuda, bytes, 15);
     }
 
-    /** The argmax of the logits of the last step's last entry, computed on the device (greedy sampling). */
+    /**
+     * The argmax of the logits of the last row the last step computed, on the device (greedy sampling). A step runs
+     * its prompt entries first, then its decode entries: with any decode entries, the last of them.
+     */
     public int lastArgmax() {
         int[] v = new int[1];
         cuda.download(best, v);
@@ -505,26 +528,152 @@ public final class CudaInferenceModel implements InferenceModel {
             throw new KvCacheFullException("KV cache full: " + newSlots + " more sequences need a slot, " + freeSlots
                     + " of " + slots + " free");
         }
+        // prompt chunks entry by entry; decode entries (one token each) together, as rows of one pass when there are
+        // several (the order does not matter: entries are different sequences, so no entry reads another's cache)
+        int decodeCount = 0;
         for (int i = 0; i < batch.size(); i++) {
             BatchEntry e = batch.get(i);
             GpuSequence s = (GpuSequence) e.sequence();
             if (s.slot < 0) {
                 s.slot = takeSlot();
             }
-            if (e.length() == 1 || !CHUNKED_PROMPT) {
-                for (int t = e.from(); t < e.to(); t++) {
-                    runToken(e.tokens()[t], s.length, s.slot);
-                    s.length++;
-                }
+            if (rows != null && e.length() == 1) {
+                decodeRows[decodeCount++] = i;
             } else {
-                for (int t = e.from(); t < e.to(); t += CudaKernels.BATCH) {
-                    int n = Math.min(CudaKernels.BATCH, e.to() - t);
-                    runChunk(e.tokens(), t, n, s.length, s.slot, t + n == e.to());
-                    s.length += n;
-                }
+                runEntry(e, i, logitsOut);
             }
-            cuda.download(logits, hostLogits);  // waits for the stream
-            System.arraycopy(hostLogits, 0, logitsOut, i * vocab, vocab);
+        }
+        if (decodeCount == 1) {  // one decode row: the single-token graph (split GEMVs, tuned for latency)
+            runEntry(batch.get(decodeRows[0]), decodeRows[0], logitsOut);
+        } else {
+            for (int from = 0; from < decodeCount; from += rows.k().capacity()) {
+                runRows(batch, from, Math.min(rows.k().capacity(), decodeCount - from), logitsOut);
+            }
+        }
+    }
+
+    /** Runs one entry on its own (a prompt in chunks, or token by token) and copies its last logits to row i. */
+    private void runEntry(BatchEntry e, int i, float[] logitsOut) {
+        int vocab = config.vocabSize();
+        GpuSequence s = (GpuSequence) e.sequence();
+        if (e.length() == 1 || !CHUNKED_PROMPT) {
+            for (int t = e.from(); t < e.to(); t++) {
+                runToken(e.tokens()[t], s.length, s.slot);
+                s.length++;
+            }
+        } else {
+            for (int t = e.from(); t < e.to(); t += CudaKernels.BATCH) {
+                int n = Math.min(CudaKernels.BATCH, e.to() - t);
+                runChunk(e.tokens(), t, n, s.length, s.slot, t + n == e.to());
+                s.length += n;
+            }
+        }
+        cuda.download(logits, hostLogits);  // waits for the stream
+        System.arraycopy(hostLogits, 0, logitsOut, i * vocab, vocab);
+    }
+
+    // ---- batched decode ---------------------------------------------------------------------------------------------
+
+    /**
+     * Most decode rows of one pass ({@code -Daether.cuda.decodeRows}, default 64; 1 turns the batched decode off). More
+     * decode entries in one step run in several passes.
+     */
+    static final int DECODE_ROWS = Integer.getInteger("aether.cuda.decodeRows", 64);
+
+    /** Device buffers of {@code k.capacity()} rows each, and the host side of the ids and logits. */
+    private record DecodeRows(CudaRowKernels k, CUdeviceptr ids, CUdeviceptr x, CUdeviceptr h, QuantizedVector hq,
+            CUdeviceptr qkv, CUdeviceptr attn, QuantizedVector attnQ, CUdeviceptr gateUp, CUdeviceptr act,
+            QuantizedVector actQ, CUdeviceptr logits, AttentionScratch scratch, int[] hostIds,
+            MemorySegment hostLogits) {}
+
+    /** The batched decode's buffers for {@code capacity} rows, or null when it cannot run here (said why on stderr). */
+    private DecodeRows allocateRows(int capacity) {
+        if (capacity < 2) {
+            return null;
+        }
+        List<GpuMatrix> all = new ArrayList<>(List.of(tokenEmbedding, output));
+        for (Layer l : layers) {
+            all.addAll(List.of(l.qkv(), l.wo(), l.gateUp(), l.down()));
+        }
+        for (GpuMatrix m : all) {
+            if (m != tokenEmbedding && !CudaRowKernels.supports(m.type())) {
+                System.err.println("aether cuda: decode entries run one by one (a " + m.type() + " matrix; the batched "
+                        + "decode reads Q4_0, Q8_0, F16)");
+                return null;
+            }
+        }
+        ModelConfig c = config;
+        int dim = c.embeddingLength(), ffn = c.feedForwardLength(), qw = c.queryWidth();
+        CudaRowKernels rk = new CudaRowKernels(cuda, capacity);
+        rk.prepareAttention(shape);
+        AttentionScratch rowScratch = CudaRowKernels.scratch(cuda, shape, capacity);
+        frees.add(() -> rowScratch.free(cuda, shape));
+        Arena arena = Arena.ofShared();
+        frees.add(arena::close);
+        return new DecodeRows(rk, buffer(rk.idsWords() * 4L), buffer((long) capacity * dim * 4),
+                buffer((long) capacity * dim * 4), quantized(capacity * dim),
+                buffer((long) capacity * (qw + 2L * c.keyWidth()) * 4), buffer((long) capacity * qw * 4),
+                quantized(capacity * qw), buffer((long) capacity * 2 * ffn * 4), buffer((long) capacity * ffn * 4),
+                quantized(capacity * ffn), buffer((long) capacity * c.vocabSize() * 4), rowScratch,
+                new int[rk.idsWords()], arena.allocate((long) capacity * c.vocabSize() * 4, 64));
+    }
+
+    /** {@code n} rows (one token of one sequence each) through every layer and the output head. */
+    private void enqueueRows(int n) {
+        DecodeRows b = rows;
+        CudaRowKernels rk = b.k();
+        ModelConfig c = config;
+        int dim = c.embeddingLength(), ffn = c.feedForwardLength(), vocab = c.vocabSize();
+        float eps = (float) c.rmsEps();
+        int qkvWidth = c.queryWidth() + 2 * c.keyWidth();
+        rk.embed(tokenEmbedding, b.ids(), b.x(), n);
+        for (Layer l : layers) {
+            rk.rmsNorm(b.x(), l.attnNorm(), b.h(), b.hq(), dim, eps, n);
+            rk.gemv(l.qkv(), b.h(), b.hq(), null, b.qkv(), n);
+            rk.ropeKv(shape, b.qkv(), l.kCache(), l.vCache(), b.ids(), ropeFactors, n);
+            rk.attention(shape, b.qkv(), qkvWidth, l.kCache(), l.vCache(), b.ids(), b.scratch(), kqScale, b.attn(),
+                    b.attnQ(), n);
+            rk.gemv(l.wo(), b.attn(), b.attnQ(), b.x(), b.x(), n);
+            rk.rmsNorm(b.x(), l.ffnNorm(), b.h(), b.hq(), dim, eps, n);
+            rk.gemv(l.gateUp(), b.h(), b.hq(), null, b.gateUp(), n);
+            rk.swiglu(b.gateUp(), b.act(), b.actQ(), ffn, n);
+            rk.gemv(l.down(), b.act(), b.actQ(), b.x(), b.x(), n);
+        }
+        rk.rmsNorm(b.x(), outputNorm, b.h(), b.hq(), dim, eps, n);
+        rk.gemv(output, b.h(), b.hq(), null, b.logits(), n);
+        k.argmax(b.logits().withByteOffset((long) (n - 1) * vocab * 4), vocab, best);
+    }
+
+    /**
+     * The decode entries {@code decodeRows[from, from + n)} of {@code batch} as one pass (eager and checked the first
+     * time for each row count, then a graph per row count); their logits to their rows of {@code logitsOut}.
+     */
+    private void runRows(List<BatchEntry> batch, int from, int n, float[] logitsOut) {
+        DecodeRows b = rows;
+        CudaRowKernels rk = b.k();
+        int vocab = config.vocabSize();
+        int[] ids = b.hostIds();
+        for (int r = 0; r < n; r++) {
+            BatchEntry e = batch.get(decodeRows[from + r]);
+            GpuSequence s = (GpuSequence) e.sequence();
+            ids[rk.tokenIndex(r)] = e.tokens()[e.from()];
+            ids[rk.positionIndex(r)] = s.length;
+            ids[rk.slotIndex(r)] = s.slot;
+        }
+        cuda.uploadAsync(ids, b.ids());
+        if (rowsValidated.add(n)) {
+            enqueueRows(n);
+            cuda.checkErrors("the first batched decode step of " + n + " sequences (eager)");
+        } else {
+            rowGraphs.computeIfAbsent(n, kk -> cuda.capture(() -> enqueueRows(n))).launch();
+        }
+        cuda.synchronize();
+        MemorySegment host = b.hostLogits().asSlice(0, (long) n * vocab * 4);
+        cuda.download(b.logits(), host);
+        for (int r = 0; r < n; r++) {
+            int entry = decodeRows[from + r];
+            MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, (long) r * vocab * 4, logitsOut, entry * vocab, vocab);
+            ((GpuSequence) batch.get(entry).sequence()).length++;
         }
     }
 
@@ -570,6 +719,8 @@ public final class CudaInferenceModel implements InferenceModel {
         }
         chunkGraphs.values().forEach(CudaContext.Graph::close);
         chunkGraphs.clear();
+        rowGraphs.values().forEach(CudaContext.Graph::close);
+        rowGraphs.clear();
         for (int i = frees.size() - 1; i >= 0; i--) {
             frees.get(i).run();
         }
