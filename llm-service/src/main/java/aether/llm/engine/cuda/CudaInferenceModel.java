@@ -475,6 +475,11 @@ public final class CudaInferenceModel implements InferenceModel {
      * states (embeddings) need step graphs this engine does not build yet, so they are refused with the CPU as the way out.
      */
     @Override
+    public boolean computes(Output output) {
+        return output == Output.LAST_LOGITS;
+    }
+
+    @Override
     public void step(List<BatchEntry> batch, Output output, float[] out) {
         if (output != Output.LAST_LOGITS) {
             throw new UnsupportedOperationException("the CUDA engine computes last-token logits only; " + output
