@@ -13,7 +13,10 @@
 #                                           the 1b (Q4_0, Q8_0, F16) and 8b (Q4_0, Q8_0) presets one after another and
 #                                           runs `./aether bench --device cuda` on each (GPU_CHECK_RUNS overrides the
 #                                           list; a run that would pass GPU_CHECK_BUDGET_S, default 480 s, is skipped);
-#                                           prints the table against llama.cpp last. Logs go to $OUT when set (else
+#                                           right after the bench of GPU_CHECK_SERVE (default 8b:Q4_0; none = off), a
+#                                           serving load on the same file (`./aether loadtest --device cuda` at 1, 8,
+#                                           64 sequences, at most GPU_CHECK_SERVE_S = 150 s; see serve_load);
+#                                           prints the tables against llama.cpp last. Logs go to $OUT when set (else
 #                                           /tmp/aether-gpu-out), at most 8 files.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -109,6 +112,34 @@ refresh() {
 }
 
 # ---- on the GPU machine -------------------------------------------------------------------------------------------
+
+# The serving load on model file $1 (called by remote, whose locals it uses): `./aether loadtest` with an in-process
+# `serve --device cuda` (ctx 512, as many KV slots as the highest level), streamed greedy completions of
+# GPU_CHECK_SERVE_TOKENS (default 128) tokens at GPU_CHECK_SERVE_LEVELS (default 1,8,64), all within
+# GPU_CHECK_SERVE_S (default 150 s, model load included; levels past it are skipped), and only while the whole check
+# stays inside GPU_CHECK_BUDGET_S. Its table goes to gpu-check.log (no file of its own: $OUT keeps at most 8).
+serve_load() {
+  local model=$1 limit=${GPU_CHECK_SERVE_S:-150}
+  serve_done=1
+  if (( SECONDS - t0 > ${GPU_CHECK_BUDGET_S:-480} - limit )); then
+    echo "== skip the serving load on $serve_model (would pass the ${GPU_CHECK_BUDGET_S:-480} s budget)"
+    status+=("serving load|skipped|over the budget")
+    return
+  fi
+  echo "== serving load: $serve_model, ./aether loadtest --device cuda -c ${GPU_CHECK_SERVE_LEVELS:-1,8,64}"
+  local t1=$SECONDS
+  timeout "$limit" "$ROOT/aether" loadtest -m "$model" --device cuda --ctx 512 \
+    -c "${GPU_CHECK_SERVE_LEVELS:-1,8,64}" -n "${GPU_CHECK_SERVE_TOKENS:-128}" --budget-s $(( limit - 40 )) \
+    >/tmp/serve-load.log 2>&1
+  local rc=$?
+  cat /tmp/serve-load.log
+  serve_table=()
+  while IFS= read -r line; do serve_table+=("$line"); done < <(grep -E '^\|' /tmp/serve-load.log)
+  local at64
+  at64=$(awk -F'|' '$2 ~ /^ *64 *$/ {gsub(/ /,"",$5); print $5}' /tmp/serve-load.log)
+  status+=("serving load|rc=$rc|$(( SECONDS - t1 ))s, at 64 sequences ${at64:--} t/s (llama.cpp 4987)")
+}
+
 remote() {
   local out=${OUT:-/tmp/aether-gpu-out}
   mkdir -p "$out"
@@ -155,6 +186,7 @@ remote() {
   # the bench matrix: preset, type, llama.cpp's decode t/s on the same kind of card (issue 7: llama-bench -ngl 99;
   # 7B figures for the 8b preset), llama.cpp's pp512 where known, and a time limit for synth + bench together
   export AETHER_SKIP_BUILD=1 AETHER_APP="$work/app"
+  local serve_model=${GPU_CHECK_SERVE:-8b:Q4_0} serve_table=() serve_done=0
   local runs=${GPU_CHECK_RUNS:-"8b:Q4_0:340:10800:180 1b:Q4_0:1054:-:90 1b:Q8_0:849:-:90 1b:F16:759:-:90 8b:Q8_0:239:-:180"}
   local table=()
   for r in $runs; do
@@ -171,7 +203,11 @@ remote() {
       && "$1" bench -m /tmp/m.gguf --device cuda -p 512 -n 128 -r 3 >"$5" 2>&1' _ \
       "$ROOT/aether" "$preset" "$type" "$GPU/$VOCAB_NAME" "$log"
     rc=$?
-    tail -c 300 "$log.synth"; echo; cat "$log" 2>/dev/null; rm -f "$log.synth" /tmp/m.gguf
+    tail -c 300 "$log.synth"; echo; cat "$log" 2>/dev/null; rm -f "$log.synth"
+    if [ "$preset:$type" = "$serve_model" ] && [ -f /tmp/m.gguf ]; then
+      serve_load /tmp/m.gguf   # the headline serving run right after its model's bench, on the same file
+    fi
+    rm -f /tmp/m.gguf
     local pp tg frac
     pp=$(awk -F'|' '$2 ~ /pp[0-9]/ {gsub(/ /,"",$3); split($3,a,"±"); print a[1]}' "$log" 2>/dev/null)
     tg=$(awk -F'|' '$2 ~ /tg[0-9]/ {gsub(/ /,"",$3); split($3,a,"±"); print a[1]}' "$log" 2>/dev/null)
@@ -179,6 +215,21 @@ remote() {
     table+=("$preset|$type|rc=$rc $(( SECONDS - t1 ))s|${pp:--}|${tg:--}|${frac:--}|$ref_tg|$( [ -n "$tg" ] && awk -v a="$tg" -v b="$ref_tg" 'BEGIN{printf "%.2f", a/b}' || echo -)|$ref_pp")
     status+=("bench $preset $type|rc=$rc|pp ${pp:--} tg ${tg:--} t/s")
   done
+
+  if [ "$serve_model" != none ] && (( ! serve_done )); then
+    IFS=: read -r preset type <<<"$serve_model"
+    if (( SECONDS - t0 > ${GPU_CHECK_BUDGET_S:-480} - ${GPU_CHECK_SERVE_S:-150} - 90 )); then
+      echo "== skip the serving load on $serve_model (would pass the ${GPU_CHECK_BUDGET_S:-480} s budget)"
+      status+=("serving load|skipped|over the budget")
+    else
+      echo "== synth $preset $type for the serving load"
+      rm -f /tmp/m.gguf
+      timeout 90 "$ROOT/aether" synth --preset "$preset" --type "$type" --vocab "$GPU/$VOCAB_NAME" -o /tmp/m.gguf \
+        >/tmp/serve-synth.log 2>&1 || tail -c 300 /tmp/serve-synth.log
+      [ -f /tmp/m.gguf ] && serve_load /tmp/m.gguf
+      rm -f /tmp/m.gguf
+    fi
+  fi
 
   echo
   echo "== summary ($(( SECONDS - t0 )) s; logs in $out)"
@@ -198,6 +249,16 @@ remote() {
     IFS='|' read -r a b c d e f g h i <<<"$row"
     printf '| %-5s | %-5s | %-9s | %9s | %9s | %5s | %12s | %8s | %12s |\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i"
   done
+  if (( ${#serve_table[@]} )); then
+    echo
+    echo "Serving load on the GPU ($serve_model, ./aether loadtest --device cuda, ${GPU_CHECK_SERVE_TOKENS:-128} tokens"
+    echo "per request, ignore_eos; decode t/s = generated tokens / wall time of the level). llama.cpp (issue 7):"
+    echo "4,987 t/s aggregate at 64 sequences on 7B Q4_0; goal >= 1.2x = 5,984 t/s."
+    printf '%s\n' "${serve_table[@]}"
+    local at64
+    at64=$(printf '%s\n' "${serve_table[@]}" | awk -F'|' '$2 ~ /^ *64 *$/ {gsub(/ /,"",$5); print $5}')
+    [ -n "$at64" ] && awk -v a="$at64" 'BEGIN{printf "at 64 sequences: %.2fx llama.cpp\n", a / 4987}'
+  fi
 }
 
 case "${1:-}" in
