@@ -596,12 +596,13 @@ public final class CudaInferenceModel implements InferenceModel {
         if (capacity < 2) {
             return null;
         }
-        List<GpuMatrix> all = new ArrayList<>(List.of(tokenEmbedding, output));
+        // the embedding table is only read row by row (any type the loader takes); every other matrix is multiplied
+        List<GpuMatrix> multiplied = new ArrayList<>(List.of(output));
         for (Layer l : layers) {
-            all.addAll(List.of(l.qkv(), l.wo(), l.gateUp(), l.down()));
+            multiplied.addAll(List.of(l.qkv(), l.wo(), l.gateUp(), l.down()));
         }
-        for (GpuMatrix m : all) {
-            if (m != tokenEmbedding && !CudaRowKernels.supports(m.type())) {
+        for (GpuMatrix m : multiplied) {
+            if (!CudaRowKernels.supports(m.type())) {
                 System.err.println("aether cuda: decode entries run one by one (a " + m.type() + " matrix; the batched "
                         + "decode reads Q4_0, Q8_0, F16)");
                 return null;
