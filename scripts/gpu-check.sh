@@ -25,7 +25,8 @@ JDK_MODULES=java.base,java.management,java.naming,java.net.http,java.xml,jdk.jfr
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.1
 VOCAB_NAME=ggml-vocab-llama-spm.gguf
 TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKernelsTest
-  aether.llm.engine.cuda.CudaInferenceModelTest aether.llm.engine.cuda.CudaBatchedDecodeTest)
+  aether.device.cuda.CudaRowKernelsTest aether.llm.engine.cuda.CudaInferenceModelTest
+  aether.llm.engine.cuda.CudaBatchedDecodeTest)
 
 build() {
   . "$ROOT/scripts/find-jdk.sh"

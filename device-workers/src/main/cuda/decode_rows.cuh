@@ -155,3 +155,115 @@ attn_split_rows(const float *__restrict__ q, const __half *__restrict__ kcache, 
     }
     if (threadIdx.x == 0) part_ml[part] = make_float2(m, l);
 }
+
+// ---- row GEMV on int8 tensor cores (Q4_0, Q8_0) -------------------------------------------------------------------
+// Y[t][M] = W[M,K] . X[t][K] (+ add[t][M]) for t < rows, with mma.m16n8k32 (s8 x s8 -> s32): one MMA multiplies a
+// weight block (32 k) of 16 rows with the same block of 8 rows' quantized activations, so the block's integer dot
+// products cost one instruction instead of 128 dp4a, and each weight block loaded serves up to MMA_GROUPS * 8 rows.
+// Block (x, y): weight rows [16x, 16x + 16), activation rows [64y, 64y + 64); its MMA_WARPS warps take every
+// MMA_WARPS-th weight block of K (split-K inside the block) and their partial sums are added in warp order through
+// shared memory, so every output is summed in one fixed order: a row's result does not depend on the others.
+// Q4_0 nibbles become q - 8 (signed, -8..7) before the MMA: sum((q - 8) * qx) exactly, times d_w * d_x per block, which
+// is W . dequant(quant(x)) as gemv_q4_0 computes it (up to float rounding order).
+// Fragments (PTX ISA, m16n8k32 .s8; lane = 4 * g + i): A regs {row g k 4i.., row g+8 k 4i.., row g k 16+4i..,
+// row g+8 k 16+4i..}; B regs {k 4i.., k 16+4i..} of column (activation row) g; C {(g, 2i), (g, 2i+1), (g+8, 2i),
+// (g+8, 2i+1)}. The split layout keeps a Q4_0 block's 16 bytes as element j (low nibble) and j + 16 (high nibble)
+// of byte j, so one 32-bit load gives a thread both of a row's A registers.
+
+#define MMA_WARPS 8
+#define MMA_GROUPS 8
+
+__device__ __forceinline__ void mma_s8_16x8x32(int &c0, int &c1, int &c2, int &c3, uint32_t a0, uint32_t a1,
+                                               uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+r"(c0), "+r"(c1), "+r"(c2), "+r"(c3)
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+template <int TYPE>  // 0 = Q4_0, 1 = Q8_0 (split layout)
+__device__ __forceinline__ void gemv_rows_mma_impl(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
+                                                   const int8_t *__restrict__ xq, const float2 *__restrict__ xds,
+                                                   const float *add, float *y, int M, int K, int rows) {
+    __shared__ float red[MMA_WARPS][MMA_GROUPS][4][WARP];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, i4 = lane & 3;
+    int nb = K >> 5;
+    int row0 = blockIdx.x * 16 + g, row1 = row0 + 8;
+    size_t w0 = (size_t)min(row0, M - 1) * nb, w1 = (size_t)min(row1, M - 1) * nb;  // rows past M: valid reads
+    int base = blockIdx.y * (MMA_GROUPS * 8);
+    int groups = (min(MMA_GROUPS * 8, rows - base) + 7) >> 3;  // the same in every thread
+    float acc[MMA_GROUPS][4];
+#pragma unroll
+    for (int j = 0; j < MMA_GROUPS; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+#pragma unroll 2
+    for (int b = warp; b < nb; b += MMA_WARPS) {
+        uint32_t a0, a1, a2, a3;
+        if (TYPE == 0) {
+            uint32_t q0 = *reinterpret_cast<const uint32_t *>(qs + (w0 + b) * 16 + i4 * 4);
+            uint32_t q1 = *reinterpret_cast<const uint32_t *>(qs + (w1 + b) * 16 + i4 * 4);
+            a0 = __vsub4(q0 & 0x0F0F0F0Fu, 0x08080808u);
+            a2 = __vsub4((q0 >> 4) & 0x0F0F0F0Fu, 0x08080808u);
+            a1 = __vsub4(q1 & 0x0F0F0F0Fu, 0x08080808u);
+            a3 = __vsub4((q1 >> 4) & 0x0F0F0F0Fu, 0x08080808u);
+        } else {
+            const uint8_t *p0 = qs + (w0 + b) * 32 + i4 * 4, *p1 = qs + (w1 + b) * 32 + i4 * 4;
+            a0 = *reinterpret_cast<const uint32_t *>(p0);
+            a2 = *reinterpret_cast<const uint32_t *>(p0 + 16);
+            a1 = *reinterpret_cast<const uint32_t *>(p1);
+            a3 = *reinterpret_cast<const uint32_t *>(p1 + 16);
+        }
+        float dw0 = __half2float(d[w0 + b]), dw1 = __half2float(d[w1 + b]);
+#pragma unroll
+        for (int j = 0; j < MMA_GROUPS; j++) {
+            if (j < groups) {
+                int tb = min(base + j * 8 + g, rows - 1);  // this thread's B column; rows past the end: valid reads
+                const int8_t *xp = xq + (size_t)tb * K + b * 32 + i4 * 4;
+                uint32_t b0 = *reinterpret_cast<const uint32_t *>(xp);
+                uint32_t b1 = *reinterpret_cast<const uint32_t *>(xp + 16);
+                int c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+                mma_s8_16x8x32(c0, c1, c2, c3, a0, a1, a2, a3, b0, b1);
+                int t0 = min(base + j * 8 + 2 * i4, rows - 1), t1 = min(base + j * 8 + 2 * i4 + 1, rows - 1);
+                float dx0 = xds[(size_t)t0 * nb + b].x, dx1 = xds[(size_t)t1 * nb + b].x;
+                acc[j][0] += dw0 * dx0 * (float)c0;
+                acc[j][1] += dw0 * dx1 * (float)c1;
+                acc[j][2] += dw1 * dx0 * (float)c2;
+                acc[j][3] += dw1 * dx1 * (float)c3;
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < MMA_GROUPS; j++) {
+#pragma unroll
+        for (int c = 0; c < 4; c++) red[warp][j][c][lane] = acc[j][c];
+    }
+    __syncthreads();
+    int j = warp;  // MMA_WARPS == MMA_GROUPS: warp j writes group j
+    if (j >= groups) return;
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        float s = 0.f;
+#pragma unroll
+        for (int w = 0; w < MMA_WARPS; w++) s += red[w][j][c][lane];
+        int row = c < 2 ? row0 : row1, t = base + j * 8 + 2 * i4 + (c & 1);
+        if (row < M && t < rows) {
+            size_t o = (size_t)t * M + row;
+            y[o] = add ? add[o] + s : s;
+        }
+    }
+}
+
+#if MMA_WARPS != MMA_GROUPS
+#error "gemv_rows_mma_impl's write-out has warp j write group j"
+#endif
+
+extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)
+gemv_rows_mma_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+                   const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int rows) {
+    gemv_rows_mma_impl<0>(qs, d, xq, xds, add, y, M, K, rows);
+}
+
+extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)
+gemv_rows_mma_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+                   const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int rows) {
+    gemv_rows_mma_impl<1>(qs, d, xq, xds, add, y, M, K, rows);
+}

@@ -13,15 +13,28 @@ import jcuda.driver.CUdeviceptr;
  *
  * <p>Activations are {@code [row][width]} as for a prompt chunk; the element-wise kernels (RMSNorm, SwiGLU, embedding
  * rows, the attention's combine) are the chunk kernels of {@code aether_kernels.cu} with the row in the grid. The
- * GEMVs are the chunk GEMV in groups of {@link CudaKernels#BATCH} rows. Asynchronous and capture-safe, like {@link
- * CudaKernels}.
+ * Q4_0/Q8_0 GEMVs run on int8 tensor cores (16 weight rows x 8 activation rows per MMA, up to 64 activation rows per
+ * weight block read); F16 ones are the chunk GEMV in groups of {@link CudaKernels#BATCH} rows. Asynchronous and
+ * capture-safe, like {@link CudaKernels}.
  */
 public final class CudaRowKernels {
 
     /** Most rows one launch takes (grid y/z limit of the row kernels). */
     public static final int MAX_ROWS = 65_535;
 
-    static final String[] KERNELS = {"gemv_rows_q4_0", "gemv_rows_q8_0", "gemv_rows_f16", "rope_kv_rows",
+    /**
+     * Q4_0/Q8_0 row GEMVs on int8 tensor cores ({@code gemv_rows_mma_*}, sm_80+), else the dp4a chunk GEMV in groups
+     * of {@link CudaKernels#BATCH}: {@code -Daether.cuda.rowsMma=false} (a fallback and a baseline).
+     */
+    public static final boolean TENSOR_CORES = Boolean.parseBoolean(System.getProperty("aether.cuda.rowsMma", "true"));
+
+    /** Weight rows of one tensor-core GEMV block and activation rows it takes; must match the .cuh file. */
+    static final int MMA_ROWS = 16;
+    static final int MMA_TOKENS = 64;
+    static final int MMA_THREADS = 256;
+
+    static final String[] KERNELS = {"gemv_rows_mma_q4_0", "gemv_rows_mma_q8_0", "gemv_rows_q4_0", "gemv_rows_q8_0",
+        "gemv_rows_f16", "rope_kv_rows",
         "attn_split_rows", "rmsnorm_quant", "swiglu_quant", "attn_combine", "get_row_q4_0", "get_row_q8_0",
         "get_row_f16", "get_row_f32"};
 
@@ -111,12 +124,18 @@ public final class CudaRowKernels {
     }
 
     /**
-     * Y[r] = W . X[r] (+ add[r]; {@code add} may be {@code y}) for r &lt; rows: groups of {@link CudaKernels#BATCH}
-     * rows share each weight block read. Quantized matrices read {@code xq} (rows * cols elements), F16 ones {@code x}.
+     * Y[r] = W . X[r] (+ add[r]; {@code add} may be {@code y}) for r &lt; rows, one pass over the weights for up to 64
+     * rows: Q4_0/Q8_0 on int8 tensor cores (unless {@link #TENSOR_CORES} is off), F16 by the chunk GEMV in groups of
+     * {@link CudaKernels#BATCH}. Quantized matrices read {@code xq} (rows * cols elements), F16 ones {@code x}.
      */
     public void gemv(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows) {
+        gemv(w, x, xq, add, y, rows, TENSOR_CORES);
+    }
+
+    /** {@link #gemv} with the Q4_0/Q8_0 kernel chosen: tensor cores, or the dp4a chunk GEMV. */
+    public void gemv(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows,
+            boolean tensorCores) {
         checkRows(rows);
-        int grid = blocks(w.rows(), CudaKernels.GEMV_BATCH_WARPS * 2);
         int groups = blocks(rows, CudaKernels.BATCH);
         int threads = CudaKernels.GEMV_BATCH_WARPS * 32;
         switch (w.type()) {
@@ -126,14 +145,23 @@ public final class CudaRowKernels {
                             + " needs quantized activations of " + rows + " x " + w.cols() + " elements, got "
                             + (xq == null ? "none" : xq.length()));
                 }
-                cuda.launch(w.type() == GgmlType.Q4_0 ? "gemv_rows_q4_0" : "gemv_rows_q8_0", grid, groups, threads,
-                        0, w.quants(), w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), rows);
+                boolean q4 = w.type() == GgmlType.Q4_0;
+                if (tensorCores) {
+                    cuda.launch(q4 ? "gemv_rows_mma_q4_0" : "gemv_rows_mma_q8_0", blocks(w.rows(), MMA_ROWS),
+                            blocks(rows, MMA_TOKENS), MMA_THREADS, 0, w.quants(), w.scales(), xq.quants(), xq.scales(),
+                            add, y, w.rows(), w.cols(), rows);
+                } else {
+                    cuda.launch(q4 ? "gemv_rows_q4_0" : "gemv_rows_q8_0",
+                            blocks(w.rows(), CudaKernels.GEMV_BATCH_WARPS * 2), groups, threads, 0, w.quants(),
+                            w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), rows);
+                }
             }
             case F16 -> {
                 if (x == null) {
                     throw new IllegalArgumentException("row GEMV of an F16 matrix needs the float activations");
                 }
-                cuda.launch("gemv_rows_f16", grid, groups, threads, 0, w.quants(), x, add, y, w.rows(), w.cols(), rows);
+                cuda.launch("gemv_rows_f16", blocks(w.rows(), CudaKernels.GEMV_BATCH_WARPS * 2), groups, threads, 0,
+                        w.quants(), x, add, y, w.rows(), w.cols(), rows);
             }
             default -> throw new IllegalArgumentException("row GEMV of a " + w.type()
                     + " matrix (the batched decode reads Q4_0, Q8_0, F16)");
