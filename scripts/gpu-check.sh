@@ -9,7 +9,8 @@
 #                                           fatbin and .gpu/repo (launcher, scripts) in place; minutes, not a full build.
 #   scripts/gpu-check.sh --remote   (there, from the repo root, with .gpu carried) in one go, under 9 minutes:
 #                                           nvidia-smi -L; the GPU tests (JUnit, tag gpu); device-to-device copy
-#                                           bandwidth and the GEMV kernels at 1B/8B shapes (CudaBench); synthesizes
+#                                           bandwidth and the GEMV kernels at 1B/8B shapes (CudaBench), the batched-
+#                                           decode row GEMV at 8B shapes (CudaRowBench); synthesizes
 #                                           the 1b (Q4_0, Q8_0, F16) and 8b (Q4_0, Q8_0) presets one after another and
 #                                           runs `./aether bench --device cuda` on each (GPU_CHECK_RUNS overrides the
 #                                           list; a run that would pass GPU_CHECK_BUDGET_S, default 480 s, is skipped);
@@ -183,6 +184,13 @@ remote() {
   rc=$?
   cat "$out/gemv.log"
   status+=("cuda bench|rc=$rc|$(grep -E '^copy bandwidth' "$out/gemv.log" | head -1)")
+
+  # the batched-decode GEMV (R activation rows per weight read; tensor cores vs dp4a), appended to gemv.log
+  echo "== row GEMV (CudaRowBench)"
+  timeout 90 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.device.cuda.CudaRowBench >"$work/rows.log" 2>&1
+  rc=$?
+  cat "$work/rows.log" | tee -a "$out/gemv.log"
+  status+=("row gemv|rc=$rc|$(grep -cE '^\| Q' "$work/rows.log") shapes x rows timed")
 
   # the bench matrix: preset, type, llama.cpp's decode t/s on the same kind of card (issue 7: llama-bench -ngl 99;
   # 7B figures for the 8b preset), llama.cpp's pp512 where known, and a time limit for synth + bench together

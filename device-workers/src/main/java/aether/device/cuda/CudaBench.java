@@ -152,7 +152,7 @@ public final class CudaBench {
         }
     }
 
-    private static GpuMatrix copyOf(CudaContext cuda, GpuMatrix m) {
+    static GpuMatrix copyOf(CudaContext cuda, GpuMatrix m) {
         if (m.scales() == null) {
             CUdeviceptr p = cuda.alloc(m.bytes());
             cuda.copyAsync(m.quants(), p, m.bytes());
