@@ -1,6 +1,7 @@
 package aether.llm.server;
 
 import aether.device.cuda.CudaDriver;
+import aether.device.cuda.CudaException;
 import aether.llm.engine.EngineOptions;
 import aether.llm.engine.LoadedModel;
 import aether.llm.engine.cuda.CudaModels;
@@ -48,8 +49,9 @@ final class ServeDevice {
                 try {
                     yield new Opened(cuda.apply(path, options), "cuda", "device cuda (--device auto: CUDA "
                             + a.describe() + ")");
-                } catch (ModelLoadException | IllegalArgumentException e) {
-                    // a model the CUDA engine does not run (architecture, tensor type, too little GPU memory)
+                } catch (ModelLoadException | IllegalArgumentException | CudaException e) {
+                    // a model the CUDA engine does not run (architecture, tensor type, too little GPU memory), or a
+                    // device the driver lists but will not open (busy in exclusive mode, out of memory)
                     yield new Opened(cpu.apply(path, options), "cpu", "device cpu (--device auto: the CUDA engine "
                             + "cannot run this model: " + e.getMessage() + ")");
                 }
