@@ -49,11 +49,14 @@ final class ServeDevice {
                 try {
                     yield new Opened(cuda.apply(path, options), "cuda", "device cuda (--device auto: CUDA "
                             + a.describe() + ")");
-                } catch (ModelLoadException | IllegalArgumentException | CudaException e) {
-                    // a model the CUDA engine does not run (architecture, tensor type, too little GPU memory), or a
-                    // device the driver lists but will not open (busy in exclusive mode, out of memory)
+                } catch (ModelLoadException | IllegalArgumentException e) {
+                    // a model the CUDA engine does not run (architecture, tensor type, too little GPU memory)
                     yield new Opened(cpu.apply(path, options), "cpu", "device cpu (--device auto: the CUDA engine "
                             + "cannot run this model: " + e.getMessage() + ")");
+                } catch (CudaException e) {
+                    // a device the driver lists but that fails to open or load (busy in exclusive mode, a driver error)
+                    yield new Opened(cpu.apply(path, options), "cpu", "device cpu (--device auto: GPU 0 failed: "
+                            + e.getMessage() + ")");
                 }
             }
             default -> throw new IllegalArgumentException("device: " + device + " (expected one of " + NAMES + ")");

@@ -67,6 +67,12 @@ class ServeDeviceTest {
                 .contains("llama-architecture models only");
 
         opened.clear();
+        o = open("auto", GPU, failing(new aether.device.cuda.CudaException("cuCtxCreate: CUDA_ERROR_DEVICE_BUSY", 46)),
+                EngineOptions.DEFAULTS);
+        assertThat(opened).containsExactly("cuda", "cpu");
+        assertThat(o.line()).startsWith("device cpu (--device auto: GPU 0 failed: cuCtxCreate: CUDA_ERROR_DEVICE_BUSY");
+
+        opened.clear();
         o = open("auto", GPU, engine("cuda"), EngineOptions.DEFAULTS.withKvType("q8_0"));
         assertThat(opened).containsExactly("cpu");
         assertThat(o.line()).contains("f16 KV cache, not q8_0");
