@@ -39,12 +39,14 @@ import jcuda.driver.CUdeviceptr;
  * the chunk's queries, the output head for the chunk's last token only; each chunk size has its own graph. This is
  * not yet a tensor-core GEMM prefill.
  *
- * <p>A step's decode entries (one new token each, any sequences) run together as rows of one pass over the weights:
- * row r carries its own token, position and KV slot ({@link CudaRowKernels}), the GEMVs multiply each weight block
- * with {@link CudaKernels#BATCH} rows at a time, and each row count has its own graph. Up to {@link #DECODE_ROWS} rows
- * per pass; a lone decode entry takes the single-token graph. Prompt entries of the same step run before, one by
- * one as above. A row's results do not depend on the other rows of its pass (each row's sums run in the same order
- * whatever its neighbours), so a sequence decodes to the same logits in any batch of two or more.
+ * <p>A step with decode entries (one new token each) and anything else runs every token of the step as a row of
+ * shared passes over the weights: row r carries its own token, position and KV slot ({@link CudaRowKernels}), the
+ * Q4_0/Q8_0 GEMVs run on int8 tensor cores with each weight block read once for the whole pass, and each row count
+ * has its own graph. Up to {@link #DECODE_ROWS} rows per pass, so 64 running sequences decode in one weight read and a
+ * prompt chunk joining them rides along in the same passes. A step of a lone decode token takes the single-token
+ * graph; a step of prompts only runs them one by one in chunks as above. A row's results do not depend on the other
+ * rows of its pass (each row's sums run in the same order whatever its neighbours), so a sequence gets the same
+ * logits in any batch that runs as rows.
  *
  * <p>Not thread-safe (one engine thread drives it, as {@link InferenceModel} says).
  */
@@ -96,8 +98,8 @@ public final class CudaInferenceModel implements InferenceModel {
 
     /** Buffers and graphs of the batched decode; null when off (one slot, or a matrix type the row GEMV lacks). */
     private final DecodeRows rows;
-    /** Batch indices of a step's decode entries (a step has at most {@code slots} entries). */
-    private final int[] decodeRows;
+    /** Per row of a rows pass: the batch index of the entry whose last token it is, else -1. */
+    private final int[] rowEntry;
     /** Batched-decode graphs by row count. */
     private final java.util.Map<Integer, CudaContext.Graph> rowGraphs = new java.util.HashMap<>();
     private final java.util.Set<Integer> rowsValidated = new java.util.HashSet<>();
@@ -210,8 +212,8 @@ public final class CudaInferenceModel implements InferenceModel {
                 w += l.qkv().bytes() + l.wo().bytes() + l.gateUp().bytes() + l.down().bytes();
             }
             this.weightBytes = w + (output == tokenEmbedding ? 0 : output.bytes());
-            this.decodeRows = new int[slots];
-            this.rows = allocateRows(Math.min(slots, DECODE_ROWS));
+            this.rows = allocateRows(slots < 2 ? 1 : DECODE_ROWS);
+            this.rowEntry = new int[this.rows == null ? 0 : this.rows.k().capacity()];
             cuda.synchronize();
         } catch (RuntimeException e) {
             freeAll();
@@ -454,10 +456,7 @@ public final class CudaInferenceModel implements InferenceModel {
         return CudaBench.copyBandwidth(cuda, bytes, 15);
     }
 
-    /**
-     * The argmax of the logits of the last row the last step computed, on the device (greedy sampling). A step runs
-     * its prompt entries first, then its decode entries: with any decode entries, the last of them.
-     */
+    /** The argmax of the logits of the last step's last entry, computed on the device (greedy sampling). */
     public int lastArgmax() {
         int[] v = new int[1];
         cuda.download(best, v);
@@ -533,27 +532,25 @@ public final class CudaInferenceModel implements InferenceModel {
             throw new KvCacheFullException("KV cache full: " + newSlots + " more sequences need a slot, " + freeSlots
                     + " of " + slots + " free");
         }
-        // prompt chunks entry by entry; decode entries (one token each) together, as rows of one pass when there are
-        // several (the order does not matter: entries are different sequences, so no entry reads another's cache)
-        int decodeCount = 0;
+        int decodeEntries = 0;
+        for (BatchEntry e : batch) {
+            decodeEntries += e.length() == 1 ? 1 : 0;
+        }
+        // decode entries with anything else: every token of the step as rows of shared passes (each row its own
+        // sequence position and slot, so a prompt chunk rides along with the decode rows); otherwise entry by entry
+        // (a prompt in chunks, a lone decode token through the single-token graph)
+        boolean asRows = rows != null && decodeEntries >= 1 && batch.size() >= 2;
         for (int i = 0; i < batch.size(); i++) {
-            BatchEntry e = batch.get(i);
-            GpuSequence s = (GpuSequence) e.sequence();
+            GpuSequence s = (GpuSequence) batch.get(i).sequence();
             if (s.slot < 0) {
                 s.slot = takeSlot();
             }
-            if (rows != null && e.length() == 1) {
-                decodeRows[decodeCount++] = i;
-            } else {
-                runEntry(e, i, logitsOut);
+            if (!asRows) {
+                runEntry(batch.get(i), i, logitsOut);
             }
         }
-        if (decodeCount == 1) {  // one decode row: the single-token graph (split GEMVs, tuned for latency)
-            runEntry(batch.get(decodeRows[0]), decodeRows[0], logitsOut);
-        } else {
-            for (int from = 0; from < decodeCount; from += rows.k().capacity()) {
-                runRows(batch, from, Math.min(rows.k().capacity(), decodeCount - from), logitsOut);
-            }
+        if (asRows) {
+            runAsRows(batch, logitsOut);
         }
     }
 
@@ -580,8 +577,8 @@ public final class CudaInferenceModel implements InferenceModel {
     // ---- batched decode ---------------------------------------------------------------------------------------------
 
     /**
-     * Most decode rows of one pass ({@code -Daether.cuda.decodeRows}, default 64; 1 turns the batched decode off). More
-     * decode entries in one step run in several passes.
+     * Most rows of one pass ({@code -Daether.cuda.decodeRows}, default 64; 1 turns the batched decode off). A step with
+     * more tokens runs in several passes.
      */
     static final int DECODE_ROWS = Integer.getInteger("aether.cuda.decodeRows", 64);
 
@@ -591,7 +588,10 @@ public final class CudaInferenceModel implements InferenceModel {
             QuantizedVector actQ, CUdeviceptr logits, AttentionScratch scratch, int[] hostIds,
             MemorySegment hostLogits) {}
 
-    /** The batched decode's buffers for {@code capacity} rows, or null when it cannot run here (said why on stderr). */
+    /**
+     * The batched decode's buffers for {@code capacity} rows, or null when it is off (capacity 1: one sequence slot,
+     * or -Daether.cuda.decodeRows=1) or cannot run here (said why on stderr).
+     */
     private DecodeRows allocateRows(int capacity) {
         if (capacity < 2) {
             return null;
@@ -624,7 +624,7 @@ public final class CudaInferenceModel implements InferenceModel {
                 new int[rk.idsWords()], arena.allocate((long) capacity * c.vocabSize() * 4, 64));
     }
 
-    /** {@code n} rows (one token of one sequence each) through every layer and the output head. */
+    /** {@code n} rows (a token of a sequence each, at its position and slot) through every layer and the output head. */
     private void enqueueRows(int n) {
         DecodeRows b = rows;
         CudaRowKernels rk = b.k();
@@ -651,35 +651,63 @@ public final class CudaInferenceModel implements InferenceModel {
     }
 
     /**
-     * The decode entries {@code decodeRows[from, from + n)} of {@code batch} as one pass (eager and checked the first
-     * time for each row count, then a graph per row count); their logits to their rows of {@code logitsOut}.
+     * Every token of {@code batch} as a row (token, position, slot), in batch order, in passes of up to the rows'
+     * capacity; an entry's logits come from the row of its last token. A prompt's tokens may share a pass: the pass
+     * stores every row's key and value (rope_kv_rows) before any row attends, and row p attends over positions 0..p of
+     * its own slot only, so each token sees exactly the earlier tokens of its sequence.
      */
-    private void runRows(List<BatchEntry> batch, int from, int n, float[] logitsOut) {
-        DecodeRows b = rows;
-        CudaRowKernels rk = b.k();
-        int vocab = config.vocabSize();
-        int[] ids = b.hostIds();
-        for (int r = 0; r < n; r++) {
-            BatchEntry e = batch.get(decodeRows[from + r]);
+    private void runAsRows(List<BatchEntry> batch, float[] logitsOut) {
+        CudaRowKernels rk = rows.k();
+        int[] ids = rows.hostIds();
+        int n = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            BatchEntry e = batch.get(i);
             GpuSequence s = (GpuSequence) e.sequence();
-            ids[rk.tokenIndex(r)] = e.tokens()[e.from()];
-            ids[rk.positionIndex(r)] = s.length;
-            ids[rk.slotIndex(r)] = s.slot;
+            for (int t = e.from(); t < e.to(); t++) {
+                ids[rk.tokenIndex(n)] = e.tokens()[t];
+                ids[rk.positionIndex(n)] = s.length++;
+                ids[rk.slotIndex(n)] = s.slot;
+                rowEntry[n] = t == e.to() - 1 ? i : -1;
+                if (++n == rk.capacity()) {
+                    runRowPass(n, logitsOut);
+                    n = 0;
+                }
+            }
         }
-        cuda.uploadAsync(ids, b.ids());
+        if (n > 0) {
+            runRowPass(n, logitsOut);
+        }
+    }
+
+    /**
+     * One pass of the {@code n} rows in the host ids (eager and checked the first time for each row count, then a
+     * graph per row count); the logits of rows that end an entry to that entry's row of {@code logitsOut}.
+     */
+    private void runRowPass(int n, float[] logitsOut) {
+        DecodeRows b = rows;
+        int vocab = config.vocabSize();
+        cuda.uploadAsync(b.hostIds(), b.ids());
         if (rowsValidated.add(n)) {
             enqueueRows(n);
-            cuda.checkErrors("the first batched decode step of " + n + " sequences (eager)");
+            cuda.checkErrors("the first batched step of " + n + " rows (eager)");
         } else {
             rowGraphs.computeIfAbsent(n, kk -> cuda.capture(() -> enqueueRows(n))).launch();
         }
-        cuda.synchronize();
-        MemorySegment host = b.hostLogits().asSlice(0, (long) n * vocab * 4);
-        cuda.download(b.logits(), host);
+        int last = -1;
         for (int r = 0; r < n; r++) {
-            int entry = decodeRows[from + r];
-            MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, (long) r * vocab * 4, logitsOut, entry * vocab, vocab);
-            ((GpuSequence) batch.get(entry).sequence()).length++;
+            last = rowEntry[r] >= 0 ? r : last;
+        }
+        cuda.synchronize();
+        if (last < 0) {
+            return;  // a pass of prompt tokens that end no entry
+        }
+        MemorySegment host = b.hostLogits().asSlice(0, (long) (last + 1) * vocab * 4);
+        cuda.download(b.logits(), host);
+        for (int r = 0; r <= last; r++) {
+            if (rowEntry[r] >= 0) {
+                MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, (long) r * vocab * 4, logitsOut, rowEntry[r] * vocab,
+                        vocab);
+            }
         }
     }
 

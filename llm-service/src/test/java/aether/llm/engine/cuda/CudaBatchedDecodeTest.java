@@ -26,12 +26,13 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The CUDA engine's batched decode (a step's decode entries as rows of one pass, {@code CudaRowKernels}) against the
- * same sequences run alone on the GPU and against the CPU engine. 70 sequences with prompts of 1-9 tokens: each runs
+ * The CUDA engine's batched decode (a step with decode entries runs all its tokens as rows of shared passes, each row
+ * with its own position and KV slot, {@code CudaRowKernels}) against the same sequences run alone on the GPU (prompt
+ * chunks, then the single-token graph) and against the CPU engine. 70 sequences with prompts of 1-9 tokens: each runs
  * alone first (prompt, then 5 greedy decode steps: the single-token graph), which fixes every sequence's script of
- * tokens; then all of them together: half the prompts in one step, the other half in the next step beside the first
- * half's decode rows (mixed steps), then every sequence's decode token in one step, shuffled (70 rows: two passes of
- * up to 64). Each step's logits must equal the alone run's up to summation order (F16: 1e-4 relative; Q8_0/Q4_0
+ * tokens; then all of them together: half the prompts in one step (with two one-token prompts among them: rows, ~190
+ * tokens in passes of 64, prompts split across passes), the other half in the next step beside the first half's
+ * decode rows (mixed steps), then every sequence's decode token in one step, shuffled (70 rows: two passes). Each step's logits must equal the alone run's up to summation order (F16: 1e-4 relative; Q8_0/Q4_0
  * 5e-3, since a float difference in the last bit can round an activation to the neighbouring int8 value), with the
  * same greedy token wherever the leader's margin exceeds four times the difference; and the CPU engine's within the
  * tolerances of {@link CudaInferenceModelTest}. A second together-run of the first ten sequences (other batch, other
