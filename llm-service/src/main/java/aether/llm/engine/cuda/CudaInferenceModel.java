@@ -610,6 +610,15 @@ public final class CudaInferenceModel implements InferenceModel {
         }
         ModelConfig c = config;
         int dim = c.embeddingLength(), ffn = c.feedForwardLength(), qw = c.queryWidth();
+        // activations (floats, and int8 + a float2 per 32 where quantized), logits, attention scratch
+        long perRow = 4L * (2 * dim + qw + 2L * c.keyWidth() + qw + 3L * ffn + c.vocabSize())
+                + 5 * (dim + qw + (long) ffn) / 4 + 4L * shape.heads() * shape.splits() * (shape.headDim() + 2) + 12;
+        long free = cuda.freeMemory();
+        if (perRow * capacity + (32L << 20) > free) {
+            System.err.println("aether cuda: decode entries run one by one (the batched decode's " + capacity
+                    + " rows need " + (perRow * capacity >> 20) + " MiB, " + (free >> 20) + " MiB free)");
+            return null;
+        }
         CudaRowKernels rk = new CudaRowKernels(cuda, capacity);
         rk.prepareAttention(shape);
         AttentionScratch rowScratch = CudaRowKernels.scratch(cuda, shape, capacity);
