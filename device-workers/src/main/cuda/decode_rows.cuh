@@ -1,15 +1,18 @@
-// Batched decode: one step for many sequences, each bringing one new token (included at the end of
-// aether_kernels.cu; uses its helpers). Launched by aether.device.cuda.CudaRowKernels.
+// Batched decode: one pass for many sequences, each row one token of one sequence at its own position (a step's
+// decode tokens, and the tokens of prompt chunks that join them). Included at the end of aether_kernels.cu (uses its
+// helpers); launched by aether.device.cuda.CudaRowKernels.
 //
 // A "row" r is one sequence's next token: its token id, its position and its KV slot come from three int arrays
 // (ids[r], pos[r], slot[r]; the host writes them before each step, so a captured graph stays valid). Activations are
 // [r][width] as for a prompt chunk, so the element-wise kernels of aether_kernels.cu (rmsnorm_quant, swiglu_quant,
 // get_row_*, attn_combine) already serve rows through their grid's y/z; what differs from a chunk is that every row
 // has its own position and slot, which the kernels below read per row:
+//   * gemv_rows_mma_q4_0/q8_0 (below, the default for those types): int8 tensor cores, each weight block read once
+//     for up to 64 rows.
 //   * gemv_rows_*: the chunk GEMV (gemv_batch_impl: each weight block read once and multiplied with BATCH tokens'
-//     activations) over R rows in groups of BATCH, the group in blockIdx.y. Blocks are issued x-fastest, so the
-//     groups of one row block run some time apart: a weight matrix that fits in L2 (on an H100: everything but the
-//     8B FFN up/gate and the output head) is read from HBM about once per step, the rest up to R / BATCH times.
+//     activations) over R rows in groups of BATCH, the group in blockIdx.y (F16, and Q4_0/Q8_0 with
+//     -Daether.cuda.rowsMma=false). Blocks are issued x-fastest, so the groups of one row block run some time apart:
+//     a weight matrix that fits in L2 is read from HBM about once per step, the rest up to R / BATCH times.
 //   * rope_kv_rows: RoPE at pos[r], K and V stored at pos[r] of slot[r].
 //   * attn_split_rows: row r's query heads over positions [0, pos[r]] of slot[r] (its own key was stored by
 //     rope_kv_rows before), split over the cache length as attn_split; attn_combine merges the splits.
