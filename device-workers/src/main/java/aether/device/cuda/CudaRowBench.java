@@ -14,8 +14,8 @@ import jcuda.driver.CUdeviceptr;
  * GPU micro-benchmark of the batched-decode GEMV ({@link CudaRowKernels#gemv}): one weight matrix times R activation
  * rows, int8 tensor cores against the dp4a chunk GEMV, at Llama-8B shapes. Per R: µs per call and the weight bytes
  * read per second (once per call, as if each weight block came from HBM once), so R = 1 compares with {@link
- * CudaBench}'s GEMV and larger R shows how far the weight read is shared. Timed like {@link CudaBench}: a captured graph
- * rotating through weight copies that exceed the L2 cache, median of many.
+ * CudaBench}'s GEMV and larger R shows how far the weight read is shared. Timed like {@link CudaBench}: a captured
+ * graph rotating through weight copies that exceed the L2 cache, median of many.
  *
  * <p>{@code java -cp ... aether.device.cuda.CudaRowBench [--types Q4_0,Q8_0] [--rows 1,8,16,32,64] [--reps 20]}.
  */

@@ -93,8 +93,10 @@ public final class CudaRowKernels {
         checkRows(rows);
         int grid = blocks(table.cols(), 256);
         switch (table.type()) {
-            case Q4_0 -> cuda.launch("get_row_q4_0", grid, rows, 256, 0, table.quants(), table.scales(), ids, out, table.cols());
-            case Q8_0 -> cuda.launch("get_row_q8_0", grid, rows, 256, 0, table.quants(), table.scales(), ids, out, table.cols());
+            case Q4_0 -> cuda.launch("get_row_q4_0", grid, rows, 256, 0, table.quants(), table.scales(), ids, out,
+                    table.cols());
+            case Q8_0 -> cuda.launch("get_row_q8_0", grid, rows, 256, 0, table.quants(), table.scales(), ids, out,
+                    table.cols());
             case F16 -> cuda.launch("get_row_f16", grid, rows, 256, 0, table.quants(), ids, out, table.cols());
             case F32 -> cuda.launch("get_row_f32", grid, rows, 256, 0, table.quants(), ids, out, table.cols());
             default -> throw new IllegalArgumentException("embedding rows of " + table.type());
@@ -106,7 +108,8 @@ public final class CudaRowKernels {
         checkRows(rows);
         if (n % 32 != 0 || (q != null && q.length() < (long) n * rows)) {
             throw new IllegalArgumentException("rmsnorm of " + rows + " rows of " + n + " (expected a multiple of 32"
-                    + (q == null ? "" : " and a quantized output of " + rows + " x " + n + ", got " + q.length()) + ")");
+                    + (q == null ? "" : " and a quantized output of " + rows + " x " + n + ", got " + q.length())
+                    + ")");
         }
         cuda.launch("rmsnorm_quant", blocks(n, 256), rows, 256, 0, x, w, h, q == null ? null : q.quants(),
                 q == null ? null : q.scales(), n, eps);

@@ -11,7 +11,8 @@ import java.nio.file.Path;
 
 /**
  * A running {@code serve}: the model opened on the CPU ({@link LoadedModel#open}) or the GPU (see {@link
- * ServeDevice}), its {@link ServingEngine} and the {@link OpenAiServer} in front. {@link #close()} stops accepting, ends in-flight requests and frees the model.
+ * ServeDevice}), its {@link ServingEngine} and the {@link OpenAiServer} in front. {@link #close()} stops accepting,
+ * ends in-flight requests and frees the model.
  */
 public final class InferenceServer implements AutoCloseable {
 

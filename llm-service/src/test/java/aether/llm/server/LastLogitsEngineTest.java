@@ -88,7 +88,8 @@ class LastLogitsEngineTest {
     @Timeout(120)
     void embeddingsAndEchoScoringAre501NamingTheCpuWhileGenerationWorks() throws Exception {
         var path = SharedData.require("models/stories260K.gguf");
-        try (LoadedModel loaded = LoadedModel.open(path, EngineOptions.DEFAULTS.withContextSize(256).withMaxSequences(2))) {
+        var options = EngineOptions.DEFAULTS.withContextSize(256).withMaxSequences(2);
+        try (LoadedModel loaded = LoadedModel.open(path, options)) {
             var metrics = new ServerMetrics();
             var engine = new ServingEngine(new LastLogitsOnly(loaded.model()), loaded.tokenizer(),
                     TokenSamplers.standard(loaded.model().contextSize(), loaded.tokenizer()),

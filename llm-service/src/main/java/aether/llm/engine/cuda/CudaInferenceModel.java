@@ -633,7 +633,7 @@ public final class CudaInferenceModel implements InferenceModel {
                 new int[rk.idsWords()], arena.allocate((long) capacity * c.vocabSize() * 4, 64));
     }
 
-    /** {@code n} rows (a token of a sequence each, at its position and slot) through every layer and the output head. */
+    /** {@code n} rows (a token of a sequence each, at its position and slot) through every layer and the head. */
     private void enqueueRows(int n) {
         DecodeRows b = rows;
         CudaRowKernels rk = b.k();

@@ -32,7 +32,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * alone first (prompt, then 5 greedy decode steps: the single-token graph), which fixes every sequence's script of
  * tokens; then all of them together: half the prompts in one step (with two one-token prompts among them: rows, ~190
  * tokens in passes of 64, prompts split across passes), the other half in the next step beside the first half's
- * decode rows (mixed steps), then every sequence's decode token in one step, shuffled (70 rows: two passes). Each step's logits must equal the alone run's up to summation order (F16: 1e-4 relative; Q8_0/Q4_0
+ * decode rows (mixed steps), then every sequence's decode token in one step, shuffled (70 rows: two passes). Each
+ * step's logits must equal the alone run's up to summation order (F16: 1e-4 relative; Q8_0/Q4_0
  * 5e-3, since a float difference in the last bit can round an activation to the neighbouring int8 value), with the
  * same greedy token wherever the leader's margin exceeds four times the difference; and the CPU engine's within the
  * tolerances of {@link CudaInferenceModelTest}. A second together-run of the first ten sequences (other batch, other
@@ -86,7 +87,8 @@ class CudaBatchedDecodeTest {
             int checked = 0;
             for (int i = 0; i < SEQUENCES; i++) {
                 for (int k = 0; k <= DECODE_STEPS; k++) {
-                    checked += compare(alone[i][k], together[i][k], aloneTolerance, "sequence " + i + " step " + k) ? 1 : 0;
+                    String what = "sequence " + i + " step " + k;
+                    checked += compare(alone[i][k], together[i][k], aloneTolerance, what) ? 1 : 0;
                 }
             }
             System.out.printf("%s: greedy tokens checked on %d of %d steps (the rest were near ties)%n", type, checked,
@@ -108,7 +110,8 @@ class CudaBatchedDecodeTest {
                         for (int k = 0; k <= DECODE_STEPS; k++) {
                             float[] l = new float[vocab];
                             c.step(List.of(BatchEntry.of(s, script[i][k])), l);
-                            compare(l, together[i][k], cpuTolerance, "CPU vs batched GPU, sequence " + i + " step " + k);
+                            compare(l, together[i][k], cpuTolerance,
+                                    "CPU vs batched GPU, sequence " + i + " step " + k);
                         }
                     }
                 }
