@@ -89,7 +89,7 @@ class GpuLayersOptionTest {
     void helpDocumentsTheOption() {
         CliHarness h = CliHarness.run(new RunCommand(), "--help");
         assertThat(h.out()).contains("-ngl, --gpu-layers=N");
-        assertThat(h.out().replaceAll("\\s+", " ")).contains("counted from the last (llama.cpp's -ngl)")
+        assertThat(h.out().replaceAll("\\s+", " ")).contains("layers on GPU 0, counted from the last")
                 .contains("(default: cpu, or cuda with --gpu-layers)");
     }
 }
