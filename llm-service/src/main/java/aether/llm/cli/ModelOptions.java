@@ -131,7 +131,7 @@ public final class ModelOptions {
         Thread ticker = Thread.ofVirtual().start(() -> tick(err));
         try {
             loaded = !cuda() ? LoadedModel.open(path, options)
-                    : CudaModels.open(path, options, gpuLayers() == null ? GpuLayers.ALL : gpuLayers());
+                    : gpuLayers() == null ? CudaModels.open(path, options) : CudaModels.open(path, options, gpuLayers());
         } finally {
             ticker.interrupt();
             try {

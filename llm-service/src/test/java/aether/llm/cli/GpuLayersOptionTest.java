@@ -79,6 +79,9 @@ class GpuLayersOptionTest {
             h.assertBadInput("needs a CUDA GPU: CUDA unavailable");
             assertThat(h.err()).contains("run on the CPU with --device cpu (or --gpu-layers 0)");
         }
+        CliHarness device = CliHarness.run(new RunCommand(), "--device", "cuda", "-n", "1");
+        device.assertBadInput("--device cuda: CUDA unavailable");
+        assertThat(device.err()).doesNotContain("--gpu-layers");
         CliHarness bench = CliHarness.run(new BenchCommand(), "--gpu-layers", "2", "-p", "8", "-n", "8", "-r", "1");
         bench.assertBadInput("--gpu-layers 2 needs a CUDA GPU");
         CliHarness chat = CliHarness.run(new ChatCommand(), "--gpu-layers", "2");
