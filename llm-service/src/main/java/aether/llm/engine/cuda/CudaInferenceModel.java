@@ -552,6 +552,19 @@ public final class CudaInferenceModel implements InferenceModel {
         return kvCacheBytes;
     }
 
+    /**
+     * The device memory this model holds, for a memory manager's books ({@link DeviceMemoryRegistration}): the weights
+     * (file-backed) and the KV cache; the few MiB of activation scratch are not listed.
+     */
+    public List<DeviceMemoryRegistration.Region> deviceRegions() {
+        String layers = "layers " + firstLayer + ".." + (config.blockCount() - 1);
+        return List.of(
+                new DeviceMemoryRegistration.Region("weights of " + layers + " and the head", residentWeightBytes,
+                        aether.runtime.protocol.BufferOrigin.WEIGHT),
+                new DeviceMemoryRegistration.Region("f16 KV cache of " + layers, kvCacheBytes,
+                        aether.runtime.protocol.BufferOrigin.ACTIVATION));
+    }
+
     private void run(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut) {
         checkOpen();
         int vocab = config.vocabSize();

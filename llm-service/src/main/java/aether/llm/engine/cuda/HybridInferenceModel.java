@@ -169,6 +169,19 @@ public final class HybridInferenceModel implements InferenceModel {
         return h;
     }
 
+    /**
+     * The GPU part's device memory ({@link CudaInferenceModel#deviceRegions()}) and the hand-over buffers taken so far
+     * (they grow with the largest step), for a memory manager's books.
+     */
+    public List<DeviceMemoryRegistration.Region> deviceRegions() {
+        List<DeviceMemoryRegistration.Region> regions = new ArrayList<>(gpu.deviceRegions());
+        for (Handover h : handovers) {
+            regions.add(new DeviceMemoryRegistration.Region("hand-over rows (" + h.rows() + " x n_embd f32)",
+                    h.buffer().byteSize(), aether.runtime.protocol.BufferOrigin.ACTIVATION));
+        }
+        return regions;
+    }
+
     @Override
     public KvStats kvStats() {
         return gpu.kvStats();   // a sequence holds a whole GPU slot: the scarcer of the two parts' memory
