@@ -214,7 +214,9 @@ remote() {
   done
   echo
   echo "Aether on the GPU vs llama.cpp (issue 7 figures, same card kind; 8b preset vs llama.cpp's 7B). pp = prompt"
-  echo "of 512, tg = 128 decoded tokens, t/s; bw = decode weight bytes x tg / measured copy bandwidth."
+  echo "of 512, tg = 128 decoded tokens, t/s; bw = decode weight bytes x tg / measured copy bandwidth. nglN rows: the"
+  echo "model split with --gpu-layers N (${GPU_CHECK_SPLIT_ARGS:--p 128 -n 32 -r 2}); their bw is the CPU part's roofline"
+  echo "(its layers' weights against the CPU's read bandwidth)."
   printf '| %-5s | %-5s | %-9s | %9s | %9s | %5s | %12s | %8s | %12s |\n' model type run pp tg bw "llama.cpp tg" "tg ratio" "llama.cpp pp"
   printf '|-------|-------|-----------|-----------|-----------|-------|--------------|----------|--------------|\n'
   for row in "${table[@]}"; do
