@@ -366,7 +366,8 @@ public final class PagedInferenceModel implements InferenceModel {
      * prefill shapes (a recompile would stall every running stream).
      */
     private Runner runner(int tokens, int outputs, Output output) {
-        List<Shaped> list = output == Output.LAST_LOGITS ? runners : rowRunners;
+        // a range that ends before the head steps only with residual rows: those are its decode and prefill shapes
+        List<Shaped> list = output == Output.LAST_LOGITS || !layers.hasHead() ? runners : rowRunners;
         StepShape.Output kind = output == Output.ALL_HIDDEN ? StepShape.Output.HIDDEN : StepShape.Output.LOGITS;
         int last = list.size() - 1;
         for (int i = last; i >= 0; i--) {   // indexed loop: no iterator per step

@@ -179,6 +179,30 @@ class LayerRangeStepTest {
         }
     }
 
+    /**
+     * The first part of a split model steps only with residual rows; its decode shape must live with the prefill
+     * shapes (kept {@value PagedInferenceModel#MAX_SHAPES}), not among the few row shapes of embeddings and prompt
+     * scoring, or prompts of a few different lengths would evict it and stall decoding with a recompile.
+     */
+    @Test
+    void aFrontPartKeepsItsDecodeShapeAmongTheStepShapes() throws IOException {
+        try (GgufFile file = GgufFile.open(SharedData.require("models/stories260K.gguf"))) {
+            Architecture arch = Architecture.load(file);
+            int layers = arch.config().blockCount();
+            int dim = arch.config().embeddingLength();
+            try (PagedInferenceModel head = model(arch, new LayerRange(0, 2, layers), 512)) {
+                for (int n = 1; n <= PagedInferenceModel.MAX_ROW_SHAPES + 2; n++) {
+                    try (Sequence s = head.newSequence()) {
+                        int[] ids = tokens(n, n, arch.config().vocabSize());
+                        head.step(List.of(BatchEntry.of(s, ids)), null, Output.ALL_HIDDEN, new float[n * dim]);
+                    }
+                }
+                assertThat(head.compiledShapes()).isEqualTo(PagedInferenceModel.MAX_ROW_SHAPES + 2);
+                assertThat(head.compiledRowShapes()).isZero();
+            }
+        }
+    }
+
     @Test
     void referenceBackendRunsTheSplitToo() throws IOException {
         try (GgufFile file = GgufFile.open(SharedData.require("models/stories260K.gguf"))) {
