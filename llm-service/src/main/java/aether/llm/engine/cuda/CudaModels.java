@@ -73,6 +73,7 @@ public final class CudaModels {
         }
         CudaDevice device = null;
         PagedInferenceModel cpu = null;
+        CudaInferenceModel gpu = null;
         try {
             Architecture architecture = Architecture.load(file);
             ModelConfig config = architecture.config();
@@ -86,11 +87,14 @@ public final class CudaModels {
             device = CudaDevice.open(0);
             cpu = PagedInferenceModel.open(architecture, new LayerRange(0, first, config.blockCount()), options,
                     context, blocks, () -> {});
-            CudaInferenceModel gpu = CudaInferenceModel.loadLayers(device.context(), file, first, context,
+            gpu = CudaInferenceModel.loadLayers(device.context(), file, first, context,
                     options.maxSequences(), () -> {});
             return new LoadedModel(path, file, tokenizer, template,
                     new HybridInferenceModel(cpu, gpu, device, file::close));
         } catch (RuntimeException e) {
+            if (gpu != null) {
+                gpu.close();
+            }
             if (cpu != null) {
                 cpu.close();
             }
