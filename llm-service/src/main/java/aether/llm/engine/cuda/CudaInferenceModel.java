@@ -521,15 +521,16 @@ public final class CudaInferenceModel implements InferenceModel {
         return new GpuSequence();
     }
 
-    /**
-     * Only {@link Output#LAST_LOGITS} runs on the GPU in this increment: per-token logits (prompt scoring) and hidden
-     * states (embeddings) need step graphs this engine does not build yet, so they are refused with the CPU as the way out.
-     */
+    /** Last-token logits only (see {@link #step(List, Output, float[])}); the server refuses the rest up front. */
     @Override
     public boolean computes(Output output) {
         return output == Output.LAST_LOGITS;
     }
 
+    /**
+     * Only {@link Output#LAST_LOGITS} runs on the GPU in this increment: per-token logits (prompt scoring) and hidden
+     * states (embeddings) need step graphs this engine does not build yet, so they are refused with the CPU as the way out.
+     */
     @Override
     public void step(List<BatchEntry> batch, Output output, float[] out) {
         if (output != Output.LAST_LOGITS) {
