@@ -108,6 +108,12 @@ public final class HybridInferenceModel implements InferenceModel {
         }
     }
 
+    /** Last-token logits only, as the CUDA engine. */
+    @Override
+    public boolean computes(Output output) {
+        return output == Output.LAST_LOGITS;
+    }
+
     @Override
     public void step(List<BatchEntry> batch, Output output, float[] out) {
         checkOpen();
