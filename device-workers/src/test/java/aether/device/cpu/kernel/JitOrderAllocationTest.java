@@ -18,9 +18,10 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * The prefill GEMM allocates nothing once warm, whichever step type the process ran first. A decode-first process
  * once compiled the GEMM's dequantizer against a JDK-internal store profile that a decode kernel's interpreted
- * Vector API fallback had polluted, so every vector was boxed (256 KiB per call here on the old code for Q8_0, Q6_K and Q4_0; 7.8 GB per 128-token prefill of
- * the 1B Q8_0 model, a third of the speed; see {@link Matmul}'s GEMM). The order is process-wide JIT state, so each
- * case runs {@link GemmAfterDecodeProbe} in a fresh JVM.
+ * Vector API fallback had polluted, so every vector was boxed (here 256 KiB per call on the old code for Q8_0, Q6_K
+ * and Q4_0, Q4_K depending on timing; 7.8 GB per 128-token prefill of the 1B Q8_0 model, a third of the speed; see
+ * {@link Matmul}'s GEMM). The order is process-wide JIT state, so each case runs {@link GemmAfterDecodeProbe} in a
+ * fresh JVM.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class JitOrderAllocationTest {
