@@ -479,4 +479,66 @@ class MatmulTest {
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("y f32 [2 x 4]");
         }
     }
+
+    /**
+     * The GEMM's row blocks claimed by whichever thread is free ({@code aether.gemmSplit=claimed}, the default) give
+     * the same floats, bit for bit, as the even split up front ({@code static}) and as one thread: a row block's sums
+     * do not depend on which thread computes it. 1000 rows are 21 blocks of 48 with a partial last one; prepared Q4_0
+     * (the planar copy) and F16 are the engine's prefill paths, checked against float64 too.
+     */
+    @Test
+    @Timeout(120)
+    void shouldGiveTheSameGemmBitsWhetherRowBlocksAreClaimedOrSplitUpFront() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(VectorSupport.available(), "no vector module");
+        long seed = System.nanoTime();
+        Random rnd = new Random(seed);
+        int out = 1000;
+        int in = 544;   // past K_BLOCK, a partial second column block
+        int tokens = 40;
+        try (Arena arena = Arena.ofShared()) {
+            for (GgmlType type : new GgmlType[] {GgmlType.Q4_0, GgmlType.F16, GgmlType.Q4_K}) {
+                int cols = type.blockSize() == 256 ? 768 : in;
+                MemorySegment w = RandomWeights.create(arena, type, out, cols, rnd);
+                PackedWeights pw = PackedWeights.prepare(type, w, out, cols, arena);
+                double[][] wd = new double[out][];
+                for (int r = 0; r < out; r++) {
+                    wd[r] = RandomWeights.row(type, w, r, cols);
+                }
+                float[][] xs = activations(rnd, tokens, cols);
+                MemorySegment x = arena.allocate((long) tokens * cols * 4, 64);
+                for (int t = 0; t < tokens; t++) {
+                    MemorySegment.copy(xs[t], 0, x, ValueLayout.JAVA_FLOAT_UNALIGNED, (long) t * cols * 4, cols);
+                }
+                MemorySegment[] ys = new MemorySegment[3];
+                String[] splits = {"claimed", "static", "claimed"};
+                KernelPool[] pools = {pool2, pool2, pool1};
+                for (int v = 0; v < 3; v++) {
+                    ys[v] = arena.allocate((long) tokens * out * 4, 64);
+                    ys[v].fill((byte) 0x7f);
+                    System.setProperty("aether.gemmSplit", splits[v]);
+                    try {
+                        new Matmul(pools[v], true, Matmul.DEFAULT_ACTIVATIONS, 256).multiply(pw, x, tokens, ys[v]);
+                    } finally {
+                        System.clearProperty("aether.gemmSplit");
+                    }
+                }
+                String where = "claimed rows %s out=%d in=%d tokens=%d seed=%d".formatted(type, out, cols, tokens, seed);
+                check(type, w, wd, xs, ys[0], false, where);
+                assertThat(ys[0].mismatch(ys[1])).as("claimed vs static split, " + where).isEqualTo(-1L);
+                assertThat(ys[0].mismatch(ys[2])).as("2 threads vs 1, " + where).isEqualTo(-1L);
+            }
+        }
+    }
+
+    @Test
+    void shouldRejectAnUnknownGemmSplitNamingTheProperty() {
+        System.setProperty("aether.gemmSplit", "dynamic");
+        try {
+            assertThatThrownBy(() -> new Matmul(pool2))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("aether.gemmSplit").hasMessageContaining("'dynamic'").hasMessageContaining("claimed, static");
+        } finally {
+            System.clearProperty("aether.gemmSplit");
+        }
+    }
 }
