@@ -7,7 +7,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.EnumSet;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * {@code y = x · Wᵀ}, ggml_mul_mat's convention: W has {@code outFeatures} rows of {@code inFeatures} elements in a
@@ -29,9 +28,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * for the rest; Q8 changes the numbers by the activation rounding llama.cpp also has, FLOAT keeps f32 activations. Prefill
  * (more tokens) dequantizes a block of weight rows into a per-thread f32 scratch once and runs a register-blocked
  * f32 micro-kernel over all tokens; {@link Activations} does not apply there.
- * Decode splits output rows evenly across the {@link KernelPool}'s threads in chunks of {@value #ROW_ALIGN} rows, one
- * cache line of f32 outputs when y is 64-byte aligned; the GEMM's threads claim blocks of {@value #ROW_BLOCK} rows as
- * they finish ({@code -Daether.gemmSplit=static} restores the even split).
+ * Output rows are split across the {@link KernelPool}'s threads in chunks of {@value #ROW_ALIGN} rows, one cache line
+ * of f32 outputs when y is 64-byte aligned.
  *
  * <p>Segments are read and written by the pool's threads, so they must come from a shared, global or automatic
  * arena (or a mapped file's), not a confined one.
@@ -106,9 +104,6 @@ public final class Matmul implements RangeTask {
     private final boolean wide;                  // 512-bit variants of the kernels that have one (VectorSupport.defaultBits)
     private final boolean batchKernels;          // multi-row int8 kernels for small batches (false: the old dispatch)
     private final int planarGemmMinTokens;
-    private final boolean gemmClaimed;           // GEMM row blocks claimed as threads finish (else an even split)
-    private final AtomicInteger nextRowBlock = new AtomicInteger();
-    private final RangeTask gemmClaimTask = this::claimRowBlocks;
     private final Arena arena = Arena.ofAuto();
     private final float[][] rowScratch;          // per thread: (ROW_BLOCK + 5) x K_BLOCK dequantized weights
     private final MemorySegment[] rowScratchView;
@@ -189,7 +184,6 @@ public final class Matmul implements RangeTask {
         this.activations = activations;
         this.batchKernels = planarGemmMinTokens > 0;
         this.planarGemmMinTokens = planarGemmMinTokens;
-        this.gemmClaimed = gemmSplitClaimed();
         int n = vector ? pool.threads() : 0;
         this.rowScratch = new float[n][(ROW_BLOCK + GemmTile.ROWS - 1) * K_BLOCK];
         this.rowScratchView = new MemorySegment[n];
@@ -341,12 +335,7 @@ public final class Matmul implements RangeTask {
             }
             pool.parallelFor(groups, 1, packTask);
         }
-        if (gemm && gemmClaimed && pool.threads() > 1) {
-            nextRowBlock.set(0);   // published to the workers by the pool's hand-off
-            pool.parallelFor(pool.threads(), 1, gemmClaimTask);
-        } else {
-            pool.parallelFor(outFeatures, ROW_ALIGN, this);
-        }
+        pool.parallelFor(outFeatures, ROW_ALIGN, this);
         this.w = null;
         this.x = null;
         this.y = null;
@@ -360,32 +349,6 @@ public final class Matmul implements RangeTask {
             return Activations.valueOf(v.trim().toUpperCase(java.util.Locale.ROOT));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("aether.activations: '%s' is not one of FLOAT, Q8, AUTO".formatted(v), e);
-        }
-    }
-
-    /**
-     * {@code aether.gemmSplit}: {@code claimed} (default) or {@code static}, read per instance so that a benchmark can
-     * race both in one JVM.
-     */
-    private static boolean gemmSplitClaimed() {
-        String v = System.getProperty("aether.gemmSplit", "claimed").trim();
-        return switch (v) {
-            case "claimed" -> true;
-            case "static" -> false;
-            default -> throw new IllegalArgumentException("aether.gemmSplit: '%s' is not one of claimed, static".formatted(v));
-        };
-    }
-
-    /**
-     * GEMM pool entry point when row blocks are claimed: each thread takes the next {@value #ROW_BLOCK} output rows
-     * until none are left. An even split up front makes every multiply wait for the slower thread, and on a machine
-     * shared with other processes one core is often slower for a while; claimed blocks let the other thread take up
-     * the slack. {@value #ROW_BLOCK} rows are 3 cache lines of f32 outputs per token, so threads never share a line
-     * of y when it is 64-byte aligned.
-     */
-    private void claimRowBlocks(int from, int to, int thread) {
-        for (int rb = nextRowBlock.getAndAdd(ROW_BLOCK); rb < rows; rb = nextRowBlock.getAndAdd(ROW_BLOCK)) {
-            gemm(rb, Math.min(rb + ROW_BLOCK, rows), thread);
         }
     }
 

@@ -17,10 +17,9 @@ import java.util.Locale;
  * {@code [tokens, in] x [in, out]} once per variant; the report gives each variant's best and median call in GFLOP/s.
  *
  * <p>Usage: {@code scripts/jmh device-workers --main aether.device.cpu.bench.GemmRace SHAPE THREADS SECONDS
- * VARIANT...} with SHAPE = {@code TOKENSxINxOUT} and VARIANT = {@code TYPE:BITS[:prepared][:static]} (BITS: the {@link Matmul}'s
+ * VARIANT...} with SHAPE = {@code TOKENSxINxOUT} and VARIANT = {@code TYPE:BITS[:prepared]} (BITS: the {@link Matmul}'s
  * vector width, for GEMM kernels that have a 512-bit variant; none does today, see {@code GemmTile}; {@code prepared}:
- * weights through {@link PackedWeights#prepare}, as the engine multiplies them — for Q4_0 the planar layout; {@code static}: the GEMM's rows split evenly between the
- * threads up front, {@code -Daether.gemmSplit=static}, instead of claimed as they finish), e.g.
+ * weights through {@link PackedWeights#prepare}, as the engine multiplies them — for Q4_0 the planar layout), e.g.
  * {@code 128x4096x4096 2 30 Q4_0:256 Q4_0:512 F16:256 F16:512}.
  */
 public final class GemmRace {
@@ -52,10 +51,8 @@ public final class GemmRace {
                 MatmulBenchmark.fillWeights(type, w, 42 + v);
                 List<String> flags = Arrays.asList(p).subList(2, p.length);
                 PackedWeights prepared = flags.contains("prepared") ? PackedWeights.prepare(type, w, out, in, arena) : null;
-                System.setProperty("aether.gemmSplit", flags.contains("static") ? "static" : "claimed");
                 variants.add(new Variant(args[v], type, new Matmul(pool, true, Matmul.Activations.AUTO,
                         Integer.parseInt(p[1])), w, prepared, new ArrayList<>()));
-                System.clearProperty("aether.gemmSplit");
             }
             long end = System.nanoTime() + (long) (seconds * 1e9);
             long warmEnd = System.nanoTime() + (long) (Math.min(5, seconds / 4) * 1e9);
