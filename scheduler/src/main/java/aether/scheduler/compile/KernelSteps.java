@@ -711,6 +711,11 @@ final class KernelSteps {
      * values; all in float with a per-thread scratch of scores and accumulators.
      */
     static final class PagedAttention implements Step, RangeTask {
+        /**
+         * Whether runs may take (token, KV head) items (see {@link #runGrouped}); false forces the per-head items, for
+         * tests that compare the two bit for bit and for {@code AttentionRace}. Read once per run.
+         */
+        static volatile boolean groupKvHeads = true;
         private final KernelPool pool;
         private final MemorySegment q;
         private final MemorySegment k;
@@ -811,7 +816,7 @@ final class KernelSteps {
             }
             // (token, KV head) items share each widened row between the group's query heads; when they would be too
             // few to keep every thread busy (decode of a model with few KV heads), (token, query head) items instead
-            grouped = widenOnce && tokens * hkv >= 4 * pool.threads();
+            grouped = widenOnce && groupKvHeads && tokens * hkv >= 4 * pool.threads();
             int items = grouped ? tokens * hkv : tokens * hq;
             if (macs < PARALLEL_MIN_ATTENTION_MACS) {
                 run(0, items, 0);      // waking the pool would cost more than this

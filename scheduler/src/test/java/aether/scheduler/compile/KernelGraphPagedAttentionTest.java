@@ -29,7 +29,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * directly, and the kernel graph against the reference executor, over two steps that share one cache (the second
  * step's tokens attend to what the first stored), with GQA, sliding windows, soft-capping and scattered blocks. With
  * an f16 cache and enough (token, KV head) pairs the kernel widens each cache row once for its group of query heads;
- * the cases with groups of 4 reach that path, and the 2-token second step of the 8-over-2-heads case the per-head one.
+ * the cases with groups of 4 reach that path, and the 2-token second step of the 8-over-2-heads case the per-head one;
+ * every step is run again on per-head items and must give the same floats bit for bit.
  */
 class KernelGraphPagedAttentionTest {
 
@@ -148,6 +149,14 @@ class KernelGraphPagedAttentionTest {
                             table.length);
                     kg.run();
                     float[] fast = kg.output(0).toArray(ValueLayout.JAVA_FLOAT);
+                    KernelSteps.PagedAttention.groupKvHeads = false;   // the same step again on per-head items
+                    try {
+                        kg.run();
+                    } finally {
+                        KernelSteps.PagedAttention.groupKvHeads = true;
+                    }
+                    assertThat(kg.output(0).toArray(ValueLayout.JAVA_FLOAT)).as("per-head items, bit for bit")
+                            .isEqualTo(fast);
                     for (int i = 0; i < ref.length; i++) {
                         assertThat((double) fast[i]).as("kernel element %d", i).isCloseTo(ref[i],
                                 org.assertj.core.data.Offset.offset(2e-5 * (1 + Math.abs(ref[i]))));
