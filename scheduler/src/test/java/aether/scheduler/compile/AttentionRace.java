@@ -22,7 +22,9 @@ import java.util.Random;
  * excluded).
  *
  * <p>Usage: {@code java -cp <scheduler test classes and classpath> aether.scheduler.compile.AttentionRace TOKENS HQ HKV D
- * THREADS SECONDS}, e.g. {@code 128 32 8 64 2 30} (the 1B synthetic model's layer).
+ * THREADS SECONDS [CONTEXT]}, e.g. {@code 128 32 8 64 2 30} (a 128-token prefill of the 1B synthetic model's layer) or
+ * {@code 1 32 8 64 2 30 1024} (one decode step at position 1023); the tokens take the last positions of CONTEXT
+ * (default TOKENS), and the earlier cache rows hold zeros.
  */
 public final class AttentionRace {
     private AttentionRace() {}
@@ -34,8 +36,13 @@ public final class AttentionRace {
         int d = Integer.parseInt(args[3]);
         int threads = Integer.parseInt(args[4]);
         double seconds = Double.parseDouble(args[5]);
+        int context = args.length > 6 ? Integer.parseInt(args[6]) : tokens;   // the tokens are the last of this many
+        if (context < tokens) {
+            throw new IllegalArgumentException("CONTEXT %d is below TOKENS %d".formatted(context, tokens));
+        }
+        int first = context - tokens;
         int bs = 16;
-        int blocks = (tokens + bs - 1) / bs;
+        int blocks = (context + bs - 1) / bs;
         Graph g = new Graph();
         Tensor q = g.input("q", Shape.of(tokens, hq, d), DType.F32);
         Tensor k = g.input("k", Shape.of(tokens, hkv * d), DType.F32);
@@ -60,8 +67,8 @@ public final class AttentionRace {
                 fill(kg.input(map[k.id()]), r);
                 fill(kg.input(map[v.id()]), r);
                 for (int t = 0; t < tokens; t++) {
-                    kg.input(map[pos.id()]).setAtIndex(ValueLayout.JAVA_INT_UNALIGNED, t, t);
-                    kg.input(map[slots.id()]).setAtIndex(ValueLayout.JAVA_INT_UNALIGNED, t, t);
+                    kg.input(map[pos.id()]).setAtIndex(ValueLayout.JAVA_INT_UNALIGNED, t, first + t);
+                    kg.input(map[slots.id()]).setAtIndex(ValueLayout.JAVA_INT_UNALIGNED, t, first + t);
                     for (int b = 0; b < blocks; b++) {
                         kg.input(map[table.id()]).setAtIndex(ValueLayout.JAVA_INT_UNALIGNED, (long) t * blocks + b, b);
                     }
@@ -85,8 +92,8 @@ public final class AttentionRace {
                     }
                 }
                 KernelSteps.PagedAttention.groupKvHeads = true;
-                System.out.printf(Locale.ROOT, "paged attention, %d tokens, %d query heads over %d KV heads of %d, f16 cache,"
-                        + " %d thread(s), %.0f s%n", tokens, hq, hkv, d, threads, seconds);
+                System.out.printf(Locale.ROOT, "paged attention, %d tokens at positions %d..%d, %d query heads over %d KV heads"
+                        + " of %d, f16 cache, %d thread(s), %.0f s%n", tokens, first, context - 1, hq, hkv, d, threads, seconds);
                 String[] names = {"per query head", "per KV head (rows widened once)"};
                 for (int i = 0; i < 2; i++) {
                     long[] t = samples.get(i).stream().mapToLong(Long::longValue).toArray();
