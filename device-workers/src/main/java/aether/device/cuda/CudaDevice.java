@@ -51,6 +51,8 @@ public final class CudaDevice implements Device {
     private final CudaContext cuda;
     private final DeviceCapabilities capabilities;
     private final ExecutorService thread;
+    /** The one thread of {@link #thread}, on which the context is current. */
+    private final Thread deviceThread;
     private final AtomicLong allocated = new AtomicLong();
     private final String name;
     /** Waits for segments' CUDA events, in submission order (the stream finishes them in that order too). */
@@ -59,9 +61,10 @@ public final class CudaDevice implements Device {
     /** The segments' scratch area (device thread only); null until a segment needs one. */
     private CudaBuffer scratch;
 
-    private CudaDevice(CudaContext cuda, ExecutorService thread) {
+    private CudaDevice(CudaContext cuda, ExecutorService thread, Thread deviceThread) {
         this.cuda = cuda;
         this.thread = thread;
+        this.deviceThread = deviceThread;
         this.name = "cuda-" + cuda.ordinal() + " (" + cuda.name() + ")";
         this.capabilities = capabilities(cuda.ordinal(), cuda.totalMemory());
         this.launcher = new SegmentLauncher(cuda);
@@ -95,12 +98,19 @@ public final class CudaDevice implements Device {
             return t;
         });
         try {
+            Thread[] self = new Thread[1];
             CudaContext cuda = thread.submit(() -> {
+                self[0] = Thread.currentThread();
                 CudaContext c = CudaContext.open(ordinal);
-                c.preload(SegmentLauncher.KERNELS);
+                try {
+                    c.preload(SegmentLauncher.KERNELS);   // not lazily inside a segment; a missing one fails here
+                } catch (RuntimeException e) {
+                    c.close();
+                    throw e;
+                }
                 return c;
             }).get();
-            return new CudaDevice(cuda, thread);
+            return new CudaDevice(cuda, thread, self[0]);
         } catch (java.util.concurrent.ExecutionException e) {
             thread.shutdownNow();
             throw e.getCause() instanceof RuntimeException r ? r : new CudaException(e.getCause().toString(), 0);
@@ -111,8 +121,15 @@ public final class CudaDevice implements Device {
         }
     }
 
-    /** Runs {@code work} on the device thread and waits for it (driver calls that return at once). */
+    /**
+     * Runs {@code work} on the device thread and waits for it (driver calls that return at once). Called on the device
+     * thread itself (a continuation of an upload's or download's event frees a buffer) it runs at once: waiting for a
+     * task queued behind itself would never end.
+     */
     public <T> T call(Supplier<T> work) {
+        if (Thread.currentThread() == deviceThread) {
+            return work.get();
+        }
         try {
             return CompletableFuture.supplyAsync(work, thread).join();
         } catch (java.util.concurrent.CompletionException e) {
