@@ -14,17 +14,24 @@
 #                                           the 1b (Q4_0, Q8_0, F16) and 8b (Q4_0, Q8_0) presets one after another and
 #                                           runs `./aether bench --device cuda` on each (GPU_CHECK_RUNS overrides the
 #                                           list; a run that would pass GPU_CHECK_BUDGET_S, default 480 s, is skipped);
+#                                           a run with a sixth field N benches the model split with `--gpu-layers N`
+#                                           (CPU runs the first layers; GPU_CHECK_SPLIT_ARGS, default -p 128 -n 32
+#                                           -r 2), reusing the model the run before it synthesized when the same;
+#                                           e.g. GPU_CHECK_RUNS="8b:Q4_0:340:10800:180 8b:Q4_0:-:-:200:16";
 #                                           prints the table against llama.cpp last. Logs go to $OUT when set (else
-#                                           /tmp/aether-gpu-out), at most 8 files.
+#                                           /tmp/aether-gpu-out), 4 files.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GPU="${GPU_DIR:-$ROOT/.gpu}"
-JDK_MODULES=java.base,java.management,java.naming,java.net.http,java.xml,jdk.jfr,jdk.unsupported,jdk.incubator.vector,java.logging
+# jdk.management: bench reads the process CPU time through com.sun.management.OperatingSystemMXBean (without it every
+# bench run on the GPU machine died with NoClassDefFoundError, 2026-12-07)
+JDK_MODULES=java.base,java.management,jdk.management,java.naming,java.net.http,java.xml,jdk.jfr,jdk.unsupported,jdk.incubator.vector,java.logging
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.1
 VOCAB_NAME=ggml-vocab-llama-spm.gguf
 TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKernelsTest
   aether.device.cuda.GpuWorkersTest aether.scheduler.cuda.CudaSegmentKernelsTest
-  aether.scheduler.cuda.CudaComputeRuntimeTest aether.llm.engine.cuda.CudaInferenceModelTest)
+  aether.scheduler.cuda.CudaComputeRuntimeTest aether.llm.engine.cuda.CudaInferenceModelTest
+  aether.llm.engine.cuda.HybridInferenceModelTest)
 
 build() {
   . "$ROOT/scripts/find-jdk.sh"
@@ -157,37 +164,54 @@ remote() {
   status+=("cuda bench|rc=$rc|$(grep -E '^copy bandwidth' "$out/gemv.log" | head -1)")
 
   # the bench matrix: preset, type, llama.cpp's decode t/s on the same kind of card (issue 7: llama-bench -ngl 99;
-  # 7B figures for the 8b preset), llama.cpp's pp512 where known, and a time limit for synth + bench together
+  # 7B figures for the 8b preset), llama.cpp's pp512 where known, a time limit for synth + bench together, and
+  # optionally --gpu-layers N (a CPU/GPU split: llama.cpp has no figure for it here)
   export AETHER_SKIP_BUILD=1 AETHER_APP="$work/app"
-  local runs=${GPU_CHECK_RUNS:-"8b:Q4_0:340:10800:180 1b:Q4_0:1054:-:90 1b:Q8_0:849:-:90 1b:F16:759:-:90 8b:Q8_0:239:-:180"}
-  local table=()
+  local runs=${GPU_CHECK_RUNS:-"8b:Q4_0:340:10800:180 1b:Q4_0:1054:-:90 1b:Q4_0:-:-:90:8 1b:Q8_0:849:-:90 1b:F16:759:-:90 8b:Q8_0:239:-:180"}
+  local table=() synthesized=""
   for r in $runs; do
-    IFS=: read -r preset type ref_tg ref_pp limit <<<"$r"
+    IFS=: read -r preset type ref_tg ref_pp limit ngl <<<"$r"
+    local name="$type${ngl:+ ngl$ngl}"
     if (( SECONDS - t0 > ${GPU_CHECK_BUDGET_S:-480} - limit )); then
-      echo "== skip $preset $type (would pass the ${GPU_CHECK_BUDGET_S:-480} s budget)"
-      table+=("$preset|$type|skipped|-|-|-|$ref_tg|-|$ref_pp")
+      echo "== skip $preset $name (would pass the ${GPU_CHECK_BUDGET_S:-480} s budget)"
+      table+=("$preset|$name|skipped|-|-|-|$ref_tg|-|$ref_pp")
       continue
     fi
-    local log="$out/bench-$preset-$type.log" t1=$SECONDS
-    echo "== synth $preset $type and bench --device cuda"
-    rm -f /tmp/m.gguf
-    timeout "$limit" bash -c '"$1" synth --preset "$2" --type "$3" --vocab "$4" -o /tmp/m.gguf >"$5.synth" 2>&1 \
-      && "$1" bench -m /tmp/m.gguf --device cuda -p 512 -n 128 -r 3 >"$5" 2>&1' _ \
-      "$ROOT/aether" "$preset" "$type" "$GPU/$VOCAB_NAME" "$log"
+    local log="$out/bench-$preset-$type${ngl:+-ngl$ngl}.log" t1=$SECONDS
+    local bench_args=(--device cuda -p 512 -n 128 -r 3)
+    if [ -n "$ngl" ]; then
+      read -r -a bench_args <<<"--gpu-layers $ngl ${GPU_CHECK_SPLIT_ARGS:--p 128 -n 32 -r 2}"
+    fi
+    # the model of the run before is kept for a run of the same preset and type (a split run after the GPU run)
+    if [ "$synthesized" != "$preset:$type" ]; then
+      rm -f /tmp/m.gguf
+      synthesized=""
+    fi
+    echo "== ${synthesized:+reuse }synth $preset $type and bench ${bench_args[*]}"
+    LOG="$log" SYN="$synthesized" AETHER="$ROOT/aether" PRESET="$preset" TYPE="$type" VOCAB="$GPU/$VOCAB_NAME" \
+      timeout "$limit" bash -c 'if [ -z "$SYN" ]; then "$AETHER" synth --preset "$PRESET" --type "$TYPE" \
+        --vocab "$VOCAB" -o /tmp/m.gguf >"$LOG.synth" 2>&1 || exit $?; fi
+        "$AETHER" bench -m /tmp/m.gguf "$@" >"$LOG" 2>&1' _ "${bench_args[@]}"
     rc=$?
-    tail -c 300 "$log.synth"; echo; cat "$log" 2>/dev/null; rm -f "$log.synth" /tmp/m.gguf
+    [ -f "$log.synth" ] && tail -c 300 "$log.synth"; echo; cat "$log" 2>/dev/null; rm -f "$log.synth"
+    synthesized="$preset:$type"
+    [ -f /tmp/m.gguf ] || synthesized=
     local pp tg frac
     pp=$(awk -F'|' '$2 ~ /pp[0-9]/ {gsub(/ /,"",$3); split($3,a,"±"); print a[1]}' "$log" 2>/dev/null)
     tg=$(awk -F'|' '$2 ~ /tg[0-9]/ {gsub(/ /,"",$3); split($3,a,"±"); print a[1]}' "$log" 2>/dev/null)
     frac=$(grep -o 'roofline fraction [0-9.]*' "$log" 2>/dev/null | awk '{print $3}')
-    table+=("$preset|$type|rc=$rc $(( SECONDS - t1 ))s|${pp:--}|${tg:--}|${frac:--}|$ref_tg|$( [ -n "$tg" ] && awk -v a="$tg" -v b="$ref_tg" 'BEGIN{printf "%.2f", a/b}' || echo -)|$ref_pp")
-    status+=("bench $preset $type|rc=$rc|pp ${pp:--} tg ${tg:--} t/s")
+    table+=("$preset|$name|rc=$rc $(( SECONDS - t1 ))s|${pp:--}|${tg:--}|${frac:--}|$ref_tg|$( [ -n "$tg" ] && [ "$ref_tg" != - ] && awk -v a="$tg" -v b="$ref_tg" 'BEGIN{printf "%.2f", a/b}' || echo -)|$ref_pp")
+    status+=("bench $preset $name|rc=$rc|pp ${pp:--} tg ${tg:--} t/s")
+    # one bench log for all runs: $OUT brings back at most 8 files
+    { echo "== $preset $name"; cat "$log" 2>/dev/null; } >>"$out/bench.log"
+    rm -f "$log"
   done
+  rm -f /tmp/m.gguf
 
   echo
   echo "== summary ($(( SECONDS - t0 )) s; logs in $out)"
   grep -E '^device:|^\| ' "$out/gemv.log" 2>/dev/null || true
-  grep -h -E 'decode reads' "$out"/bench-*.log 2>/dev/null || true
+  grep -h -E '^== |decode reads|^split model' "$out/bench.log" 2>/dev/null || true
   printf '| %-14s | %-6s | %s\n' step status result
   for s in "${status[@]}"; do
     IFS='|' read -r name rcs result <<<"$s"
@@ -195,7 +219,9 @@ remote() {
   done
   echo
   echo "Aether on the GPU vs llama.cpp (issue 7 figures, same card kind; 8b preset vs llama.cpp's 7B). pp = prompt"
-  echo "of 512, tg = 128 decoded tokens, t/s; bw = decode weight bytes x tg / measured copy bandwidth."
+  echo "of 512, tg = 128 decoded tokens, t/s; bw = decode weight bytes x tg / measured copy bandwidth. nglN rows: the"
+  echo "model split with --gpu-layers N (${GPU_CHECK_SPLIT_ARGS:--p 128 -n 32 -r 2}); their bw is the CPU part's roofline"
+  echo "(its layers' weights against the CPU's read bandwidth)."
   printf '| %-5s | %-5s | %-9s | %9s | %9s | %5s | %12s | %8s | %12s |\n' model type run pp tg bw "llama.cpp tg" "tg ratio" "llama.cpp pp"
   printf '|-------|-------|-----------|-----------|-----------|-------|--------------|----------|--------------|\n'
   for row in "${table[@]}"; do

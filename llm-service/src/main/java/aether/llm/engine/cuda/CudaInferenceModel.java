@@ -36,6 +36,11 @@ import jcuda.driver.CUdeviceptr;
  * the chunk's queries, the output head for the chunk's last token only; each chunk size has its own graph. This is
  * not yet a tensor-core GEMM prefill. Entries of a batch run one after another.
  *
+ * <p>A model loaded from layer {@code first > 0} ({@code --gpu-layers}: the GPU's share of a model split with the CPU)
+ * holds only layers {@code [first, n)}, their KV cache, the output norm and head; it does no embedding lookup and is
+ * stepped through {@link #stepFromHidden} with the residual stream entering layer {@code first} already in device
+ * memory (see {@link HybridInferenceModel}).
+ *
  * <p>Not thread-safe (one engine thread drives it, as {@link InferenceModel} says).
  */
 public final class CudaInferenceModel implements InferenceModel {
@@ -58,6 +63,11 @@ public final class CudaInferenceModel implements InferenceModel {
     private final List<Runnable> frees = new ArrayList<>();
     private final boolean[] slotUsed;
     private final long weightBytes;
+    /** The first layer this model holds (0 unless it is the GPU part of a split model). */
+    private final int firstLayer;
+    private final long kvCacheBytes;
+    /** Device bytes of every weight uploaded (matrices and vectors). */
+    private long residentWeightBytes;
 
     // weights
     private final GpuMatrix tokenEmbedding;
@@ -105,12 +115,29 @@ public final class CudaInferenceModel implements InferenceModel {
      */
     public static CudaInferenceModel load(CudaContext cuda, GgufFile file, int contextSize, int slots,
             Runnable onClose) {
-        return new CudaInferenceModel(cuda, file, ModelConfig.read(file), contextSize, slots, onClose);
+        return new CudaInferenceModel(cuda, file, ModelConfig.read(file), 0, contextSize, slots, onClose);
     }
 
-    private CudaInferenceModel(CudaContext cuda, GgufFile file, ModelConfig c, int contextSize, int slots,
-            Runnable onClose) {
+    /**
+     * Uploads layers {@code [firstLayer, n)} of the model, the output norm and head (and the token embeddings only when
+     * they are also the head); the model is then stepped with {@link #stepFromHidden}.
+     *
+     * @throws IllegalArgumentException when {@code firstLayer} is not in {@code [0, n)}
+     */
+    public static CudaInferenceModel loadLayers(CudaContext cuda, GgufFile file, int firstLayer, int contextSize,
+            int slots, Runnable onClose) {
+        ModelConfig c = ModelConfig.read(file);
+        if (firstLayer < 0 || firstLayer >= c.blockCount()) {
+            throw new IllegalArgumentException("first GPU layer " + firstLayer + " (expected 0.." + (c.blockCount() - 1)
+                    + " for a model of " + c.blockCount() + " layers)");
+        }
+        return new CudaInferenceModel(cuda, file, c, firstLayer, contextSize, slots, onClose);
+    }
+
+    private CudaInferenceModel(CudaContext cuda, GgufFile file, ModelConfig c, int firstLayer, int contextSize,
+            int slots, Runnable onClose) {
         this.cuda = cuda;
+        this.firstLayer = firstLayer;
         this.k = new CudaKernels(cuda);
         this.config = c;
         this.onClose = Objects.requireNonNull(onClose, "onClose");
@@ -126,8 +153,10 @@ public final class CudaInferenceModel implements InferenceModel {
         this.slots = slots;
         this.slotUsed = new boolean[slots];
         int dim = c.embeddingLength(), ffn = c.feedForwardLength(), qw = c.queryWidth();
-        long kvBytes = 2L * c.blockCount() * slots * c.headCountKv() * (long) contextSize * c.headDim() * 2;
-        long needed = weightBytes(file) + kvBytes + (64L << 20);
+        int layerCount = c.blockCount() - firstLayer;
+        long kvBytes = 2L * layerCount * slots * c.headCountKv() * (long) contextSize * c.headDim() * 2;
+        this.kvCacheBytes = kvBytes;
+        long needed = weightBytes(file, firstLayer) + kvBytes + (64L << 20);
         long free = cuda.freeMemory();
         if (needed > free) {
             throw new ModelLoadException(c.architecture(), "needs about " + (needed >> 20) + " MiB of GPU memory ("
@@ -139,11 +168,14 @@ public final class CudaInferenceModel implements InferenceModel {
             long maxStaging = stagingBytes(file, c.blockCount());
             CUdeviceptr staging = cuda.alloc(maxStaging);
             try {
-                this.tokenEmbedding = matrix(file, staging, c.vocabSize(), dim, "token_embd.weight");
-                this.layers = new Layer[c.blockCount()];
-                for (int il = 0; il < layers.length; il++) {
+                // a model from a later layer needs the embeddings only as a tied head
+                boolean tied = file.tensor("output.weight").isEmpty();
+                this.tokenEmbedding = firstLayer == 0 || tied
+                        ? matrix(file, staging, c.vocabSize(), dim, "token_embd.weight") : null;
+                this.layers = new Layer[layerCount];
+                for (int il = firstLayer; il < c.blockCount(); il++) {
                     String b = "blk." + il + ".";
-                    layers[il] = new Layer(
+                    layers[il - firstLayer] = new Layer(
                             vector(weights, b + "attn_norm.weight", dim),
                             matrix(file, staging, qw + 2 * c.keyWidth(), dim, b + "attn_q.weight",
                                     b + "attn_k.weight", b + "attn_v.weight"),
@@ -151,8 +183,8 @@ public final class CudaInferenceModel implements InferenceModel {
                             vector(weights, b + "ffn_norm.weight", dim),
                             matrix(file, staging, 2 * ffn, dim, b + "ffn_gate.weight", b + "ffn_up.weight"),
                             matrix(file, staging, dim, ffn, b + "ffn_down.weight"),
-                            buffer(kvBytes / c.blockCount() / 2),
-                            buffer(kvBytes / c.blockCount() / 2));
+                            buffer(kvBytes / layerCount / 2),
+                            buffer(kvBytes / layerCount / 2));
                 }
                 this.outputNorm = vector(weights, "output_norm.weight", dim);
                 this.output = file.tensor("output.weight").isPresent()
@@ -187,7 +219,8 @@ public final class CudaInferenceModel implements InferenceModel {
             this.best = buffer(4);
             this.kqScale = 1.0f / (float) Math.sqrt(c.headDim());
             this.hostLogits = new float[c.vocabSize()];
-            long w = tokenEmbedding.bytes() / c.vocabSize() + (output == tokenEmbedding ? output.bytes() : 0);
+            long w = (firstLayer == 0 ? tokenEmbedding.bytes() / c.vocabSize() : 0)
+                    + (output == tokenEmbedding ? output.bytes() : 0);
             for (Layer l : layers) {
                 w += l.qkv().bytes() + l.wo().bytes() + l.gateUp().bytes() + l.down().bytes();
             }
@@ -251,12 +284,25 @@ public final class CudaInferenceModel implements InferenceModel {
         return total;
     }
 
-    private static long weightBytes(GgufFile file) {
+    /** File bytes of the tensors a model from {@code firstLayer} uploads (all of them from layer 0). */
+    private static long weightBytes(GgufFile file, int firstLayer) {
+        boolean tied = file.tensor("output.weight").isEmpty();
         long total = 0;
         for (TensorInfo t : file.tensors()) {
-            total += t.sizeBytes();
+            boolean skipped = firstLayer > 0 && (t.name().equals("token_embd.weight") ? !tied
+                    : belowLayer(t.name(), firstLayer));
+            total += skipped ? 0 : t.sizeBytes();
         }
         return total;
+    }
+
+    /** True for {@code blk.i.*} with {@code i < layer}. */
+    private static boolean belowLayer(String name, int layer) {
+        if (!name.startsWith("blk.")) {
+            return false;
+        }
+        int dot = name.indexOf('.', 4);
+        return dot > 4 && Integer.parseInt(name, 4, dot, 10) < layer;
     }
 
     private CUdeviceptr buffer(long bytes) {
@@ -272,6 +318,7 @@ public final class CudaInferenceModel implements InferenceModel {
     }
 
     private CUdeviceptr floats(float[] v) {
+        residentWeightBytes += v.length * 4L;
         CUdeviceptr p = buffer(v.length * 4L);
         cuda.upload(v, p);
         return p;
@@ -308,6 +355,7 @@ public final class CudaInferenceModel implements InferenceModel {
         }
         GpuMatrix m = GpuMatrix.upload(cuda, type, rows, cols, parts, staging);
         frees.add(() -> m.free(cuda));
+        residentWeightBytes += m.bytes();
         return m;
     }
 
@@ -319,7 +367,9 @@ public final class CudaInferenceModel implements InferenceModel {
         // row 0 of the chunk-sized activations
         QuantizedVector hq1 = first(hq, dim), attnQ1 = first(attnQ, c.queryWidth()),
                 actQ1 = first(actQ, c.feedForwardLength());
-        k.getRow(tokenEmbedding, params, x);
+        if (firstLayer == 0) {   // a later part finds its input rows in x (stepFromHidden)
+            k.getRow(tokenEmbedding, params, x);
+        }
         for (Layer l : layers) {
             k.rmsNorm(x, l.attnNorm(), h, hq1, dim, eps);
             k.gemv(l.qkv(), h, hq1, null, qkv);
@@ -352,7 +402,9 @@ public final class CudaInferenceModel implements InferenceModel {
         int dim = c.embeddingLength(), ffn = c.feedForwardLength();
         float eps = (float) c.rmsEps();
         int qkvWidth = c.queryWidth() + 2 * c.keyWidth();
-        k.getRows(tokenEmbedding, CudaKernels.chunkTokens(params), x, n);
+        if (firstLayer == 0) {
+            k.getRows(tokenEmbedding, CudaKernels.chunkTokens(params), x, n);
+        }
         for (Layer l : layers) {
             k.rmsNorm(x, l.attnNorm(), h, hq, dim, eps, n);
             k.gemvBatch(l.qkv(), h, hq, null, qkv, n);
@@ -462,6 +514,58 @@ public final class CudaInferenceModel implements InferenceModel {
 
     @Override
     public void step(List<BatchEntry> batch, float[] logitsOut) {
+        if (firstLayer > 0) {
+            throw new IllegalArgumentException("this CUDA model holds layers " + firstLayer + ".." + (config.blockCount()
+                    - 1) + " only: step it with the residual stream of the layers before (stepFromHidden)");
+        }
+        run(batch, null, logitsOut);
+    }
+
+    /**
+     * A step of a model loaded from a later layer ({@link #loadLayers}): {@code hidden} is device memory holding the
+     * residual stream entering layer {@link #firstLayer()}, one row of n_embd floats per new token in batch order
+     * (entry 0's tokens first); each token's row is copied into the model's activations on its stream before the
+     * token's (or chunk's) pass, instead of the embedding lookup. The token ids are checked and counted as in
+     * {@link #step(List, float[])}. Writes the last-token logits per entry.
+     *
+     * @throws IllegalArgumentException as {@link #step(List, float[])}, or for a model from layer 0
+     */
+    public void stepFromHidden(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut) {
+        if (firstLayer == 0) {
+            throw new IllegalArgumentException("this CUDA model embeds its tokens (it holds every layer); use step");
+        }
+        run(batch, Objects.requireNonNull(hidden, "hidden"), logitsOut);
+    }
+
+    /** The first layer this model holds: 0, or where the GPU's share of a split model starts. */
+    public int firstLayer() {
+        return firstLayer;
+    }
+
+    /** Device bytes of the weights uploaded (they stay until {@link #close()}). */
+    public long residentWeightBytes() {
+        return residentWeightBytes;
+    }
+
+    /** Device bytes of the KV cache (f16 keys and values of this model's layers, every slot, every position). */
+    public long kvCacheBytes() {
+        return kvCacheBytes;
+    }
+
+    /**
+     * The device memory this model holds, for a memory manager's books ({@link DeviceMemoryRegistration}): the weights
+     * (file-backed) and the KV cache; the few MiB of activation scratch are not listed.
+     */
+    public List<DeviceMemoryRegistration.Region> deviceRegions() {
+        String layers = "layers " + firstLayer + ".." + (config.blockCount() - 1);
+        return List.of(
+                new DeviceMemoryRegistration.Region("weights of " + layers + " and the head", residentWeightBytes,
+                        aether.runtime.protocol.BufferOrigin.WEIGHT),
+                new DeviceMemoryRegistration.Region("f16 KV cache of " + layers, kvCacheBytes,
+                        aether.runtime.protocol.BufferOrigin.ACTIVATION));
+    }
+
+    private void run(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut) {
         checkOpen();
         int vocab = config.vocabSize();
         if (batch.isEmpty()) {
@@ -505,6 +609,8 @@ public final class CudaInferenceModel implements InferenceModel {
             throw new KvCacheFullException("KV cache full: " + newSlots + " more sequences need a slot, " + freeSlots
                     + " of " + slots + " free");
         }
+        long rowBytes = config.embeddingLength() * 4L;
+        long row = 0;   // the hidden input row of the entry's first token
         for (int i = 0; i < batch.size(); i++) {
             BatchEntry e = batch.get(i);
             GpuSequence s = (GpuSequence) e.sequence();
@@ -513,18 +619,25 @@ public final class CudaInferenceModel implements InferenceModel {
             }
             if (e.length() == 1 || !CHUNKED_PROMPT) {
                 for (int t = e.from(); t < e.to(); t++) {
+                    if (hidden != null) {
+                        cuda.copyAsync(hidden.withByteOffset((row + t - e.from()) * rowBytes), x, rowBytes);
+                    }
                     runToken(e.tokens()[t], s.length, s.slot);
                     s.length++;
                 }
             } else {
                 for (int t = e.from(); t < e.to(); t += CudaKernels.BATCH) {
                     int n = Math.min(CudaKernels.BATCH, e.to() - t);
+                    if (hidden != null) {
+                        cuda.copyAsync(hidden.withByteOffset((row + t - e.from()) * rowBytes), x, n * rowBytes);
+                    }
                     runChunk(e.tokens(), t, n, s.length, s.slot, t + n == e.to());
                     s.length += n;
                 }
             }
             cuda.download(logits, hostLogits);  // waits for the stream
             System.arraycopy(hostLogits, 0, logitsOut, i * vocab, vocab);
+            row += e.length();
         }
     }
 
