@@ -222,39 +222,33 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
         state.outputs = outputs;
         state.uploaded = uploaded;
         state.event = device.submit(run.segment(), in, outputs);
-        // Outputs in device-only memory (a GPU's) are copied to host memory, queued behind the segment on the device,
-        // and the store holds the host copy: segments on other workers and the client read host tensors.
+        // Outputs in device-only memory (a GPU's) are copied to host memory once the segment is done (started from its
+        // completion, so any device's ordering will do), and the store holds the host copy: segments on other workers
+        // and the client read host tensors. A failed segment downloads nothing and its failure (naming the node) stands.
         CompletableFuture<?> done = state.event.stage().toCompletableFuture();
         List<MemorySegment> hostCopies = new ArrayList<>(outputs.size());
-        List<CompletableFuture<?>> downloads = new ArrayList<>();
+        boolean anyDeviceOnly = false;
         for (DeviceBuffer b : outputs) {
-            if (b.host() != null) {
-                hostCopies.add(null);
-                continue;
+            MemorySegment host = null;
+            if (b.host() == null) {
+                host = java.lang.foreign.Arena.ofAuto().allocate(Math.max(b.byteSize(), 1), 64)
+                        .asSlice(0, b.byteSize());
+                anyDeviceOnly = true;
             }
-            MemorySegment host = java.lang.foreign.Arena.ofAuto().allocate(Math.max(b.byteSize(), 1), 64)
-                    .asSlice(0, b.byteSize());
             hostCopies.add(host);
-            downloads.add(device.download(b, host).stage().toCompletableFuture());
         }
         state.hostCopies = hostCopies;
-        if (!downloads.isEmpty()) {
-            downloads.addFirst(done);
-            CompletableFuture<?> segment = done;
-            CompletableFuture<Void> all = new CompletableFuture<>();
-            CompletableFuture.allOf(downloads.toArray(CompletableFuture[]::new)).whenComplete((ok, error) -> {
-                // the segment's own failure (naming the node) wins over a download's
-                segment.whenComplete((v, segmentError) -> {
-                    if (segmentError != null) {
-                        all.completeExceptionally(segmentError);
-                    } else if (error != null) {
-                        all.completeExceptionally(error);
-                    } else {
-                        all.complete(null);
+        if (anyDeviceOnly) {
+            done = done.thenCompose(ok -> {
+                List<CompletableFuture<Void>> downloads = new ArrayList<>();
+                for (int i = 0; i < outputs.size(); i++) {
+                    if (hostCopies.get(i) != null) {
+                        downloads.add(device.download(outputs.get(i), hostCopies.get(i)).stage()
+                                .toCompletableFuture());
                     }
-                });
+                }
+                return CompletableFuture.allOf(downloads.toArray(CompletableFuture[]::new));
             });
-            done = all;
         }
         // The answer goes out from the device's thread as soon as the event completes: a hop through this actor's
         // mailbox first would add a thread wake-up to every segment's dispatch latency. What runs there is thread-safe
