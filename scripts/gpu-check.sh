@@ -5,10 +5,11 @@
 #                                           a jlink'd JDK 25 runtime, the application jars, the GPU test classes and
 #                                           their libraries, the kernel fatbin, and the llama-spm vocabulary.
 #   scripts/gpu-check.sh --refresh  (here)  for a bundle that exists: rebuilds llm-service and what it needs, swaps
-#                                           the runtime-actors/device-workers/llm-service jars, the GPU test jars, the
+#                                           the runtime-actors/device-workers/scheduler/llm-service jars, the GPU test jars, the
 #                                           fatbin and .gpu/repo (launcher, scripts) in place; minutes, not a full build.
 #   scripts/gpu-check.sh --remote   (there, from the repo root, with .gpu carried) in one go, under 9 minutes:
-#                                           nvidia-smi -L; the GPU tests (JUnit, tag gpu); device-to-device copy
+#                                           nvidia-smi -L; the GPU tests (JUnit, tag gpu: kernels, segment kernels vs the
+#                                           CPU worker, the GPU worker end to end, the LLM); device-to-device copy
 #                                           bandwidth and the GEMV kernels at 1B/8B shapes (CudaBench), the batched-
 #                                           decode row GEMV at 8B shapes (CudaRowBench); synthesizes
 #                                           the 1b (Q4_0, Q8_0, F16) and 8b (Q4_0, Q8_0) presets one after another and
@@ -32,7 +33,8 @@ JDK_MODULES=java.base,java.management,jdk.management,java.naming,java.net.http,j
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.1
 VOCAB_NAME=ggml-vocab-llama-spm.gguf
 TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKernelsTest
-  aether.device.cuda.CudaRowKernelsTest aether.llm.engine.cuda.CudaInferenceModelTest
+  aether.device.cuda.CudaRowKernelsTest aether.device.cuda.GpuWorkersTest aether.scheduler.cuda.CudaSegmentKernelsTest
+  aether.scheduler.cuda.CudaComputeRuntimeTest aether.llm.engine.cuda.CudaInferenceModelTest
   aether.llm.engine.cuda.HybridInferenceModelTest aether.llm.engine.cuda.CudaBatchedDecodeTest)
 
 build() {
@@ -66,6 +68,7 @@ build() {
   # the tests: only the CUDA test packages, plus SharedData from runtime-actors' test jar
   "$JAVA_HOME/bin/jar" cf "$stage/test/device-workers-gpu-tests.jar" -C "$ROOT/device-workers/target/test-classes" aether/device/cuda
   "$JAVA_HOME/bin/jar" cf "$stage/test/llm-service-gpu-tests.jar" -C "$ROOT/llm-service/target/test-classes" aether/llm/engine/cuda
+  "$JAVA_HOME/bin/jar" cf "$stage/test/scheduler-gpu-tests.jar" -C "$ROOT/scheduler/target/test-classes" aether/scheduler/cuda
   cp "$ROOT"/runtime-actors/target/runtime-actors-*-tests.jar "$stage/test/"
   (cd "$ROOT" && ./mvnw -q -B dependency:copy -Dartifact="$JUNIT_CONSOLE" -DoutputDirectory="$stage/test")
   (cd "$ROOT" && ./mvnw -q -B dependency:copy -Dartifact="org.assertj:assertj-core:3.27.6" -DoutputDirectory="$stage/test")
@@ -96,12 +99,12 @@ refresh() {
   . "$ROOT/scripts/find-jdk.sh"
   aether_find_jdk || exit 1
   [ -f "$GPU/app.tar.xz" ] || { echo "gpu-check: $GPU/app.tar.xz missing: run the full build first" >&2; exit 1; }
-  echo "gpu-check: rebuilding runtime-actors, device-workers, llm-service (package, tests compiled, not run)..."
+  echo "gpu-check: rebuilding runtime-actors, device-workers, scheduler, llm-service (package, tests compiled, not run)..."
   (cd "$ROOT" && ./mvnw -q -o -B -pl llm-service -am -DskipTests package)
   stage=$(mktemp -d)
   trap 'rm -rf "$stage"' EXIT
   tar -C "$stage" -xJf "$GPU/app.tar.xz"
-  for m in runtime-actors device-workers llm-service; do
+  for m in runtime-actors device-workers scheduler llm-service; do
     local j
     j=$(ls "$stage"/app/lib/$m-*.jar)
     rm -rf "$stage/repack" && mkdir -p "$stage/repack"
@@ -110,6 +113,7 @@ refresh() {
   rm -rf "$stage/repack"
   "$JAVA_HOME/bin/jar" cfM0 "$stage/test/device-workers-gpu-tests.jar" -C "$ROOT/device-workers/target/test-classes" aether/device/cuda
   "$JAVA_HOME/bin/jar" cfM0 "$stage/test/llm-service-gpu-tests.jar" -C "$ROOT/llm-service/target/test-classes" aether/llm/engine/cuda
+  "$JAVA_HOME/bin/jar" cfM0 "$stage/test/scheduler-gpu-tests.jar" -C "$ROOT/scheduler/target/test-classes" aether/scheduler/cuda
   tar -C "$stage" -cJf "$GPU/app.tar.xz.new" app test && mv "$GPU/app.tar.xz.new" "$GPU/app.tar.xz"
   cp "$ROOT/device-workers/target/classes/aether/cuda/aether-kernels.fatbin" "$GPU/"
   mkdir -p "$GPU/repo/scripts"
