@@ -5,26 +5,40 @@
 #                                           a jlink'd JDK 25 runtime, the application jars, the GPU test classes and
 #                                           their libraries, the kernel fatbin, and the llama-spm vocabulary.
 #   scripts/gpu-check.sh --refresh  (here)  for a bundle that exists: rebuilds llm-service and what it needs, swaps
-#                                           the runtime-actors/device-workers/llm-service jars, the GPU test jars, the
+#                                           the runtime-actors/device-workers/scheduler/llm-service jars, the GPU test jars, the
 #                                           fatbin and .gpu/repo (launcher, scripts) in place; minutes, not a full build.
 #   scripts/gpu-check.sh --remote   (there, from the repo root, with .gpu carried) in one go, under 9 minutes:
-#                                           nvidia-smi -L; the GPU tests (JUnit, tag gpu); device-to-device copy
-#                                           bandwidth and the GEMV kernels at 1B/8B shapes (CudaBench); synthesizes
-#                                           the 8b (Q4_0, Q4_K) and 1b (Q4_0, Q8_0, F16) presets, then 8b Q8_0, one after another and
+#                                           nvidia-smi -L; the GPU tests (JUnit, tag gpu: kernels, segment kernels vs the
+#                                           CPU worker, the GPU worker end to end, the LLM); device-to-device copy
+#                                           bandwidth and the GEMV kernels at 1B/8B shapes (CudaBench), the batched-
+#                                           decode row GEMV at 8B shapes (CudaRowBench); synthesizes
+#                                           the 8b (Q4_0, Q4_K), 1b (Q4_0, Q8_0, F16) and 8b Q8_0 presets one after another and
 #                                           runs `./aether bench --device cuda` on each (GPU_CHECK_RUNS overrides the
 #                                           list; a run that would pass GPU_CHECK_BUDGET_S, default 480 s, is skipped);
-#                                           prints the table against llama.cpp last. Logs go to $OUT when set (else
-#                                           /tmp/aether-gpu-out), at most 8 files. GPU_CHECK_TESTS (test classes,
+#                                           a run with a sixth field N benches the model split with `--gpu-layers N`
+#                                           (CPU runs the first layers; GPU_CHECK_SPLIT_ARGS, default -p 128 -n 32
+#                                           -r 2), reusing the model the run before it synthesized when the same;
+#                                           e.g. GPU_CHECK_RUNS="8b:Q4_0:340:10800:180 8b:Q4_0:-:-:200:16";
+#                                           right after the (unsplit) bench of GPU_CHECK_SERVE (default 8b:Q4_0; none
+#                                           = off), a serving load on the same file (`./aether loadtest --device cuda`
+#                                           at 1, 8, 64 sequences, at most GPU_CHECK_SERVE_S = 150 s; see serve_load);
+#                                           prints the tables against llama.cpp last. Logs go to $OUT when set (else
+#                                           /tmp/aether-gpu-out), 4 files. GPU_CHECK_TESTS (test classes,
 #                                           space-separated; "none" skips them), GPU_CHECK_CUDABENCH=0 and
 #                                           GPU_CHECK_CUDABENCH_ARGS (e.g. "--types Q4_0") narrow a short run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GPU="${GPU_DIR:-$ROOT/.gpu}"
+# jdk.management: bench reads the process CPU time through com.sun.management.OperatingSystemMXBean (without it every
+# bench run on the GPU machine died with NoClassDefFoundError, 2026-12-07)
 JDK_MODULES=java.base,java.management,jdk.management,java.naming,java.net.http,java.xml,jdk.jfr,jdk.unsupported,jdk.incubator.vector,java.logging
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.1
 VOCAB_NAME=ggml-vocab-llama-spm.gguf
 TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKernelsTest
-  aether.device.cuda.CudaPrefillTest aether.llm.engine.cuda.CudaInferenceModelTest)
+  aether.device.cuda.CudaPrefillTest
+  aether.device.cuda.CudaRowKernelsTest aether.device.cuda.GpuWorkersTest aether.scheduler.cuda.CudaSegmentKernelsTest
+  aether.scheduler.cuda.CudaComputeRuntimeTest aether.llm.engine.cuda.CudaInferenceModelTest
+  aether.llm.engine.cuda.HybridInferenceModelTest aether.llm.engine.cuda.CudaBatchedDecodeTest)
 
 build() {
   . "$ROOT/scripts/find-jdk.sh"
@@ -57,6 +71,7 @@ build() {
   # the tests: only the CUDA test packages, plus SharedData from runtime-actors' test jar
   "$JAVA_HOME/bin/jar" cf "$stage/test/device-workers-gpu-tests.jar" -C "$ROOT/device-workers/target/test-classes" aether/device/cuda
   "$JAVA_HOME/bin/jar" cf "$stage/test/llm-service-gpu-tests.jar" -C "$ROOT/llm-service/target/test-classes" aether/llm/engine/cuda
+  "$JAVA_HOME/bin/jar" cf "$stage/test/scheduler-gpu-tests.jar" -C "$ROOT/scheduler/target/test-classes" aether/scheduler/cuda
   cp "$ROOT"/runtime-actors/target/runtime-actors-*-tests.jar "$stage/test/"
   (cd "$ROOT" && ./mvnw -q -B dependency:copy -Dartifact="$JUNIT_CONSOLE" -DoutputDirectory="$stage/test")
   (cd "$ROOT" && ./mvnw -q -B dependency:copy -Dartifact="org.assertj:assertj-core:3.27.6" -DoutputDirectory="$stage/test")
@@ -87,12 +102,12 @@ refresh() {
   . "$ROOT/scripts/find-jdk.sh"
   aether_find_jdk || exit 1
   [ -f "$GPU/app.tar.xz" ] || { echo "gpu-check: $GPU/app.tar.xz missing: run the full build first" >&2; exit 1; }
-  echo "gpu-check: rebuilding runtime-actors, device-workers, llm-service (package, tests compiled, not run)..."
+  echo "gpu-check: rebuilding runtime-actors, device-workers, scheduler, llm-service (package, tests compiled, not run)..."
   (cd "$ROOT" && ./mvnw -q -o -B -pl llm-service -am -DskipTests package)
   stage=$(mktemp -d)
   trap 'rm -rf "$stage"' EXIT
   tar -C "$stage" -xJf "$GPU/app.tar.xz"
-  for m in runtime-actors device-workers llm-service; do
+  for m in runtime-actors device-workers scheduler llm-service; do
     local j
     j=$(ls "$stage"/app/lib/$m-*.jar)
     rm -rf "$stage/repack" && mkdir -p "$stage/repack"
@@ -101,6 +116,7 @@ refresh() {
   rm -rf "$stage/repack"
   "$JAVA_HOME/bin/jar" cfM0 "$stage/test/device-workers-gpu-tests.jar" -C "$ROOT/device-workers/target/test-classes" aether/device/cuda
   "$JAVA_HOME/bin/jar" cfM0 "$stage/test/llm-service-gpu-tests.jar" -C "$ROOT/llm-service/target/test-classes" aether/llm/engine/cuda
+  "$JAVA_HOME/bin/jar" cfM0 "$stage/test/scheduler-gpu-tests.jar" -C "$ROOT/scheduler/target/test-classes" aether/scheduler/cuda
   tar -C "$stage" -cJf "$GPU/app.tar.xz.new" app test && mv "$GPU/app.tar.xz.new" "$GPU/app.tar.xz"
   cp "$ROOT/device-workers/target/classes/aether/cuda/aether-kernels.fatbin" "$GPU/"
   mkdir -p "$GPU/repo/scripts"
@@ -111,6 +127,34 @@ refresh() {
 }
 
 # ---- on the GPU machine -------------------------------------------------------------------------------------------
+
+# The serving load on model file $1 (called by remote, whose locals it uses): `./aether loadtest` with an in-process
+# `serve --device cuda` (ctx 512, as many KV slots as the highest level), streamed greedy completions of
+# GPU_CHECK_SERVE_TOKENS (default 128) tokens at GPU_CHECK_SERVE_LEVELS (default 1,8,64), all within
+# GPU_CHECK_SERVE_S (default 150 s, model load included; levels past it are skipped), and only while the whole check
+# stays inside GPU_CHECK_BUDGET_S. Its table goes to gpu-check.log (no file of its own: $OUT brings back at most 8).
+serve_load() {
+  local model=$1 limit=${GPU_CHECK_SERVE_S:-150}
+  serve_done=1
+  if (( SECONDS - t0 > ${GPU_CHECK_BUDGET_S:-480} - limit )); then
+    echo "== skip the serving load on $serve_model (would pass the ${GPU_CHECK_BUDGET_S:-480} s budget)"
+    status+=("serving load|skipped|over the budget")
+    return
+  fi
+  echo "== serving load: $serve_model, ./aether loadtest --device cuda -c ${GPU_CHECK_SERVE_LEVELS:-1,8,64}"
+  local t1=$SECONDS
+  timeout "$limit" "$ROOT/aether" loadtest -m "$model" --device cuda --ctx 512 \
+    -c "${GPU_CHECK_SERVE_LEVELS:-1,8,64}" -n "${GPU_CHECK_SERVE_TOKENS:-128}" --budget-s $(( limit - 40 )) \
+    >/tmp/serve-load.log 2>&1
+  local rc=$?
+  cat /tmp/serve-load.log
+  serve_table=()
+  while IFS= read -r line; do serve_table+=("$line"); done < <(grep -E '^\|' /tmp/serve-load.log)
+  local at64
+  at64=$(awk -F'|' '$2 ~ /^ *64 *$/ {gsub(/ /,"",$5); print $5}' /tmp/serve-load.log)
+  status+=("serving load|rc=$rc|$(( SECONDS - t1 ))s, at 64 sequences ${at64:--} t/s (llama.cpp 4987)")
+}
+
 remote() {
   local out=${OUT:-/tmp/aether-gpu-out}
   mkdir -p "$out"
@@ -156,38 +200,81 @@ remote() {
   cat "$out/gemv.log"
   status+=("cuda bench|rc=$rc|$(grep -E '^copy bandwidth' "$out/gemv.log" | head -1)")
 
+  # the batched-decode GEMV (R activation rows per weight read; tensor cores vs dp4a), appended to gemv.log
+  echo "== row GEMV (CudaRowBench)"
+  timeout 90 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.device.cuda.CudaRowBench >"$work/rows.log" 2>&1
+  rc=$?
+  cat "$work/rows.log" | tee -a "$out/gemv.log"
+  status+=("row gemv|rc=$rc|$(grep -cE '^\| Q' "$work/rows.log") shapes x rows timed")
+
   # the bench matrix: preset, type, llama.cpp's decode t/s on the same kind of card (issue 7: llama-bench -ngl 99;
-  # 7B figures for the 8b preset), llama.cpp's pp512 where known, and a time limit for synth + bench together
+  # 7B figures for the 8b preset), llama.cpp's pp512 where known, a time limit for synth + bench together, and
+  # optionally --gpu-layers N (a CPU/GPU split: llama.cpp has no figure for it here)
   export AETHER_SKIP_BUILD=1 AETHER_APP="$work/app"
-  local runs=${GPU_CHECK_RUNS:-"8b:Q4_0:340:10800:180 8b:Q4_K:272:-:240 1b:Q4_0:1054:-:90 1b:Q8_0:849:-:90 1b:F16:759:-:90 8b:Q8_0:239:-:180"}
-  local table=()
+  local serve_model=${GPU_CHECK_SERVE:-8b:Q4_0} serve_table=() serve_done=0
+  local runs=${GPU_CHECK_RUNS:-"8b:Q4_0:340:10800:180 8b:Q4_K:272:-:120 1b:Q4_0:1054:-:90 1b:Q4_0:-:-:90:8 1b:Q8_0:849:-:90 1b:F16:759:-:90 8b:Q8_0:239:-:180"}
+  local table=() synthesized=""
   for r in $runs; do
-    IFS=: read -r preset type ref_tg ref_pp limit <<<"$r"
+    IFS=: read -r preset type ref_tg ref_pp limit ngl <<<"$r"
+    local name="$type${ngl:+ ngl$ngl}"
     if (( SECONDS - t0 > ${GPU_CHECK_BUDGET_S:-480} - limit )); then
-      echo "== skip $preset $type (would pass the ${GPU_CHECK_BUDGET_S:-480} s budget)"
-      table+=("$preset|$type|skipped|-|-|-|$ref_tg|-|$ref_pp")
+      echo "== skip $preset $name (would pass the ${GPU_CHECK_BUDGET_S:-480} s budget)"
+      table+=("$preset|$name|skipped|-|-|-|$ref_tg|-|$ref_pp")
       continue
     fi
-    local log="$out/bench-$preset-$type.log" t1=$SECONDS
-    echo "== synth $preset $type and bench --device cuda"
-    rm -f /tmp/m.gguf
-    timeout "$limit" bash -c '"$1" synth --preset "$2" --type "$3" --vocab "$4" -o /tmp/m.gguf >"$5.synth" 2>&1 \
-      && "$1" bench -m /tmp/m.gguf --device cuda -p 512 -n 128 -r 3 >"$5" 2>&1' _ \
-      "$ROOT/aether" "$preset" "$type" "$GPU/$VOCAB_NAME" "$log"
+    local log="$out/bench-$preset-$type${ngl:+-ngl$ngl}.log" t1=$SECONDS
+    local bench_args=(--device cuda -p 512 -n 128 -r 3)
+    if [ -n "$ngl" ]; then
+      read -r -a bench_args <<<"--gpu-layers $ngl ${GPU_CHECK_SPLIT_ARGS:--p 128 -n 32 -r 2}"
+    fi
+    # the model of the run before is kept for a run of the same preset and type (a split run after the GPU run)
+    if [ "$synthesized" != "$preset:$type" ]; then
+      rm -f /tmp/m.gguf
+      synthesized=""
+    fi
+    echo "== ${synthesized:+reuse }synth $preset $type and bench ${bench_args[*]}"
+    LOG="$log" SYN="$synthesized" AETHER="$ROOT/aether" PRESET="$preset" TYPE="$type" VOCAB="$GPU/$VOCAB_NAME" \
+      timeout "$limit" bash -c 'if [ -z "$SYN" ]; then "$AETHER" synth --preset "$PRESET" --type "$TYPE" \
+        --vocab "$VOCAB" -o /tmp/m.gguf >"$LOG.synth" 2>&1 || exit $?; fi
+        "$AETHER" bench -m /tmp/m.gguf "$@" >"$LOG" 2>&1' _ "${bench_args[@]}"
     rc=$?
-    tail -c 300 "$log.synth"; echo; cat "$log" 2>/dev/null; rm -f "$log.synth" /tmp/m.gguf
+    [ -f "$log.synth" ] && tail -c 300 "$log.synth"; echo; cat "$log" 2>/dev/null; rm -f "$log.synth"
+    synthesized="$preset:$type"
+    [ -f /tmp/m.gguf ] || synthesized=
     local pp tg frac
     pp=$(awk -F'|' '$2 ~ /pp[0-9]/ {gsub(/ /,"",$3); split($3,a,"±"); print a[1]}' "$log" 2>/dev/null)
     tg=$(awk -F'|' '$2 ~ /tg[0-9]/ {gsub(/ /,"",$3); split($3,a,"±"); print a[1]}' "$log" 2>/dev/null)
     frac=$(grep -o 'roofline fraction [0-9.]*' "$log" 2>/dev/null | awk '{print $3}')
-    table+=("$preset|$type|rc=$rc $(( SECONDS - t1 ))s|${pp:--}|${tg:--}|${frac:--}|$ref_tg|$( [ -n "$tg" ] && awk -v a="$tg" -v b="$ref_tg" 'BEGIN{printf "%.2f", a/b}' || echo -)|$ref_pp")
-    status+=("bench $preset $type|rc=$rc|pp ${pp:--} tg ${tg:--} t/s")
+    table+=("$preset|$name|rc=$rc $(( SECONDS - t1 ))s|${pp:--}|${tg:--}|${frac:--}|$ref_tg|$( [ -n "$tg" ] && [ "$ref_tg" != - ] && awk -v a="$tg" -v b="$ref_tg" 'BEGIN{printf "%.2f", a/b}' || echo -)|$ref_pp")
+    status+=("bench $preset $name|rc=$rc|pp ${pp:--} tg ${tg:--} t/s")
+    # one bench log for all runs: $OUT brings back at most 8 files
+    { echo "== $preset $name"; cat "$log" 2>/dev/null; } >>"$out/bench.log"
+    rm -f "$log"
+    if [ -z "$ngl" ] && [ "$preset:$type" = "$serve_model" ] && (( ! serve_done )) && [ -f /tmp/m.gguf ]; then
+      serve_load /tmp/m.gguf   # the headline serving run right after its model's bench, on the same file
+    fi
   done
+  rm -f /tmp/m.gguf
+
+  if [ "$serve_model" != none ] && (( ! serve_done )); then
+    IFS=: read -r preset type <<<"$serve_model"
+    if (( SECONDS - t0 > ${GPU_CHECK_BUDGET_S:-480} - ${GPU_CHECK_SERVE_S:-150} - 90 )); then
+      echo "== skip the serving load on $serve_model (would pass the ${GPU_CHECK_BUDGET_S:-480} s budget)"
+      status+=("serving load|skipped|over the budget")
+    else
+      echo "== synth $preset $type for the serving load"
+      rm -f /tmp/m.gguf
+      timeout 90 "$ROOT/aether" synth --preset "$preset" --type "$type" --vocab "$GPU/$VOCAB_NAME" -o /tmp/m.gguf \
+        >/tmp/serve-synth.log 2>&1 || tail -c 300 /tmp/serve-synth.log
+      [ -f /tmp/m.gguf ] && serve_load /tmp/m.gguf
+      rm -f /tmp/m.gguf
+    fi
+  fi
 
   echo
   echo "== summary ($(( SECONDS - t0 )) s; logs in $out)"
   grep -E '^device:|^\| ' "$out/gemv.log" 2>/dev/null || true
-  grep -h -E 'decode reads' "$out"/bench-*.log 2>/dev/null || true
+  grep -h -E '^== |decode reads|^split model' "$out/bench.log" 2>/dev/null || true
   printf '| %-14s | %-6s | %s\n' step status result
   for s in "${status[@]}"; do
     IFS='|' read -r name rcs result <<<"$s"
@@ -195,13 +282,25 @@ remote() {
   done
   echo
   echo "Aether on the GPU vs llama.cpp (issue 7 figures, same card kind; 8b preset vs llama.cpp's 7B). pp = prompt"
-  echo "of 512, tg = 128 decoded tokens, t/s; bw = decode weight bytes x tg / measured copy bandwidth."
+  echo "of 512, tg = 128 decoded tokens, t/s; bw = decode weight bytes x tg / measured copy bandwidth. nglN rows: the"
+  echo "model split with --gpu-layers N (${GPU_CHECK_SPLIT_ARGS:--p 128 -n 32 -r 2}); their bw is the CPU part's roofline"
+  echo "(its layers' weights against the CPU's read bandwidth)."
   printf '| %-5s | %-5s | %-9s | %9s | %9s | %5s | %12s | %8s | %12s |\n' model type run pp tg bw "llama.cpp tg" "tg ratio" "llama.cpp pp"
   printf '|-------|-------|-----------|-----------|-----------|-------|--------------|----------|--------------|\n'
   for row in "${table[@]}"; do
     IFS='|' read -r a b c d e f g h i <<<"$row"
     printf '| %-5s | %-5s | %-9s | %9s | %9s | %5s | %12s | %8s | %12s |\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i"
   done
+  if (( ${#serve_table[@]} )); then
+    echo
+    echo "Serving load on the GPU ($serve_model, ./aether loadtest --device cuda, ${GPU_CHECK_SERVE_TOKENS:-128} tokens"
+    echo "per request, ignore_eos; decode t/s = generated tokens / wall time of the level). llama.cpp (issue 7):"
+    echo "4,987 t/s aggregate at 64 sequences on 7B Q4_0; goal >= 1.2x = 5,984 t/s."
+    printf '%s\n' "${serve_table[@]}"
+    local at64
+    at64=$(printf '%s\n' "${serve_table[@]}" | awk -F'|' '$2 ~ /^ *64 *$/ {gsub(/ /,"",$5); print $5}')
+    [ -n "$at64" ] && awk -v a="$at64" 'BEGIN{printf "at 64 sequences: %.2fx llama.cpp\n", a / 4987}'
+  fi
 }
 
 case "${1:-}" in

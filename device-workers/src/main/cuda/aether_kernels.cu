@@ -641,6 +641,9 @@ extern "C" __global__ void argmax_f32(const float *__restrict__ x, int n, int *_
     }
 }
 
+// ---- batched decode (rows of different sequences): see decode_rows.cuh -------------------------------------------
+#include "decode_rows.cuh"
+
 // ---- Q4_K / Q6_K (repacking, decode GEMV, embedding rows) and the tensor-core prefill (GEMM, f16 rows, attention) ----
 #include "kquants.cuh"
 #include "prefill.cuh"

@@ -171,8 +171,10 @@ public final class AetherNode implements AutoCloseable {
 
     /** One line that says the node is ready: its address, roles, workers and where it receives tensors. */
     public String readyLine() {
-        return "aether node up: %s roles=%s cpu-workers=%d cpu-threads=%d transport=%s aeron-dir=%s udp=%s metrics=%s"
+        return ("aether node up: %s roles=%s cpu-workers=%d cpu-threads=%d gpu-workers=%d transport=%s aeron-dir=%s"
+                + " udp=%s metrics=%s")
                 .formatted(started.nodeId(), settings.roles(), settings.cpuWorkers(), settings.cpuThreads(),
+                        started.workers().size() - settings.cpuWorkers(),
                         settings.transport().name().toLowerCase(java.util.Locale.ROOT), exchange.aeronDirectory(),
                         udpPort == 0 ? "off" : settings.udpHost() + ":" + udpPort,
                         metrics == null ? "off" : "http://%s:%d/metrics".formatted(metricsSettings.host(),

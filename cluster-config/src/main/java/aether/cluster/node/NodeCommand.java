@@ -52,6 +52,9 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--cpu-workers", paramLabel = "N", description = "CPU workers on this node; 0 = none (default 1).")
     Integer cpuWorkers;
 
+    @Option(names = "--gpu-workers", paramLabel = "auto|on|off", description = "A worker per CUDA GPU: auto = every GPU the driver sees, CPU only without one; on = fail without one; off = none (default auto, env AETHER_GPU_WORKERS).")
+    String gpuWorkers;
+
     @Option(names = "--transport", paramLabel = "auto|ipc|udp", description = "How tensor bytes move between nodes: auto = Aeron IPC (shared memory) with nodes on this host, UDP with others (default auto).")
     String transport;
 
@@ -82,6 +85,9 @@ public final class NodeCommand implements Callable<Integer> {
         }
         if (cpuWorkers != null) {
             overrides.put("aether.node.cpu-workers", cpuWorkers);
+        }
+        if (gpuWorkers != null) {
+            overrides.put("aether.node.gpu-workers", gpuWorkers);
         }
         if (metricsPort != null) {
             overrides.put("aether.node.metrics.port", metricsPort);

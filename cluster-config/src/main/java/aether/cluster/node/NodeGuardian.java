@@ -73,8 +73,13 @@ final class NodeGuardian extends AbstractBehavior<NodeGuardian.Command> {
                 // the compute path (memory manager, workers, scheduler) shares the compute dispatcher's thread
                 var compute = org.apache.pekko.actor.typed.DispatcherSelector.fromConfig(
                         aether.scheduler.client.ComputeRuntime.Settings.DISPATCHER);
-                ActorRef<MemoryManager.Command> memory = ctx.spawn(
-                        MemoryManager.create(Map.of(Location.HOST, settings.hostBudgetBytes())), "memory", compute);
+                // GPUs first: their memory budgets go to the memory manager (the driver is asked once, at start)
+                List<aether.device.cuda.CudaDevice> gpus = settings.gpuWorkers().open(
+                        line -> ctx.getLog().info("node {}: {}", nodeId, line));
+                devices.addAll(gpus);
+                ActorRef<MemoryManager.Command> memory = ctx.spawn(MemoryManager.create(
+                        aether.scheduler.client.ComputeRuntime.memoryBudgets(settings.hostBudgetBytes(),
+                                List.copyOf(gpus))), "memory", compute);
                 HostSegmentExecutor executor = new HostSegmentExecutor();
                 List<ActorRef<?>> workers = new ArrayList<>();
                 for (int i = 0; i < settings.cpuWorkers(); i++) {
@@ -84,6 +89,11 @@ final class NodeGuardian extends AbstractBehavior<NodeGuardian.Command> {
                     devices.add(device);
                     workers.add(ctx.spawn(DeviceWorker.create(nodeId + "/cpu-" + i, device, workerStore, fetcher),
                             "cpu-worker-" + i, compute));
+                }
+                for (aether.device.cuda.CudaDevice gpu : gpus) {
+                    String name = "cuda-" + gpu.capabilities().ordinal();
+                    workers.add(ctx.spawn(DeviceWorker.create(nodeId + "/" + name, gpu, workerStore, fetcher),
+                            name + "-worker", compute));
                 }
                 ActorRef<SchedulerMessage> scheduler = ctx.spawn(Scheduler.create(workerStore, fetcher, memory),
                         "scheduler", compute);

@@ -32,10 +32,12 @@ import java.util.Objects;
  * @param sendTimeout  see {@link ExchangeConfig#sendTimeout()}
  * @param answerTimeout   see {@link aether.runtime.transfer.TransferSettings#answerTimeout()}
  * @param transferTimeout see {@link aether.runtime.transfer.TransferSettings#transferTimeout()}
+ * @param gpuWorkers   whether the node runs a worker per CUDA GPU (auto: where the driver sees any)
  */
 public record NodeSettings(String systemName, String host, int port, List<Seed> seeds, List<String> roles,
         int cpuWorkers, int cpuThreads, long workerMemoryBytes, long hostBudgetBytes, Transport transport, String aeronDir, String udpHost, int udpPort,
-        int ipcStream, int udpStream, Duration sendTimeout, Duration answerTimeout, Duration transferTimeout) {
+        int ipcStream, int udpStream, Duration sendTimeout, Duration answerTimeout, Duration transferTimeout,
+        aether.device.cuda.GpuWorkers gpuWorkers) {
 
     /** A seed node's address. */
     public record Seed(String host, int port) {
@@ -75,6 +77,7 @@ public record NodeSettings(String systemName, String host, int port, List<Seed> 
     public NodeSettings {
         Objects.requireNonNull(systemName, "systemName");
         Objects.requireNonNull(transport, "transport");
+        Objects.requireNonNull(gpuWorkers, "gpuWorkers");
         seeds = List.copyOf(seeds);
         roles = List.copyOf(roles);
         if (!systemName.matches("[A-Za-z0-9][A-Za-z0-9_-]*")) {
@@ -140,7 +143,8 @@ public record NodeSettings(String systemName, String host, int port, List<Seed> 
                     aeronDir.isBlank() ? null : aeronDir, udpHost.isBlank() ? host : udpHost,
                     exchange.getInt("udp-port"), exchange.getInt("ipc-stream"), exchange.getInt("udp-stream"),
                     exchange.getDuration("send-timeout"), exchange.getDuration("answer-timeout"),
-                    exchange.getDuration("transfer-timeout"));
+                    exchange.getDuration("transfer-timeout"),
+                    aether.device.cuda.GpuWorkers.parse("aether.node.gpu-workers", node.getString("gpu-workers")));
         } catch (ConfigException e) {
             throw new IllegalArgumentException("node configuration: " + e.getMessage(), e);
         }

@@ -76,6 +76,18 @@ class NodeConfigTest {
     }
 
     @Test
+    void shouldRunGpuWorkersWhereThereAreGpusUnlessToldOtherwise() {
+        assertThat(NodeSettings.from(NodeConfig.load(Map.of(), null)).gpuWorkers()).isEqualTo(
+                System.getenv("AETHER_GPU_WORKERS") == null ? aether.device.cuda.GpuWorkers.AUTO
+                        : aether.device.cuda.GpuWorkers.parse("env", System.getenv("AETHER_GPU_WORKERS")));
+        assertThat(NodeSettings.from(NodeConfig.load(Map.of("aether.node.gpu-workers", "off"), null)).gpuWorkers())
+                .isEqualTo(aether.device.cuda.GpuWorkers.OFF);
+        assertThatThrownBy(() -> NodeSettings.from(NodeConfig.load(Map.of("aether.node.gpu-workers", "2"), null)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("aether.node.gpu-workers: '2' (expected: auto, on or off)");
+    }
+
+    @Test
     void shouldNameTheBadSetting() {
         assertThatThrownBy(() -> NodeSettings.from(NodeConfig.load(Map.of("aether.node.port", 70000), null)))
                 .hasMessage("aether.node.port: 70000 (expected: 0..65535)");

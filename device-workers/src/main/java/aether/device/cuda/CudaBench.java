@@ -237,7 +237,7 @@ public final class CudaBench {
         return raw;
     }
 
-    private static GpuMatrix copyOf(CudaContext cuda, GpuMatrix m) {
+    static GpuMatrix copyOf(CudaContext cuda, GpuMatrix m) {
         if (GpuMatrix.isKQuant(m.type())) {  // one allocation: quants, then the rest
             CUdeviceptr p = cuda.alloc(m.bytes());
             cuda.copyAsync(m.quants(), p, m.bytes());

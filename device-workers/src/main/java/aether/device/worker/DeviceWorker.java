@@ -62,6 +62,8 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
     private static final class Running {
         final RunSegment request;
         List<DeviceBuffer> outputs = List.of();
+        /** Host copies of outputs that live in device-only memory (null for host-addressable outputs). */
+        List<MemorySegment> hostCopies = List.of();
         List<DeviceBuffer> uploaded = List.of();
         volatile CompletionEvent event;
         volatile boolean cancelled;
@@ -220,10 +222,38 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
         state.outputs = outputs;
         state.uploaded = uploaded;
         state.event = device.submit(run.segment(), in, outputs);
+        // Outputs in device-only memory (a GPU's) are copied to host memory once the segment is done (started from its
+        // completion, so any device's ordering will do), and the store holds the host copy: segments on other workers
+        // and the client read host tensors. A failed segment downloads nothing and its failure (naming the node) stands.
+        CompletableFuture<?> done = state.event.stage().toCompletableFuture();
+        List<MemorySegment> hostCopies = new ArrayList<>(outputs.size());
+        boolean anyDeviceOnly = false;
+        for (DeviceBuffer b : outputs) {
+            MemorySegment host = null;
+            if (b.host() == null) {
+                host = java.lang.foreign.Arena.ofAuto().allocate(Math.max(b.byteSize(), 1), 64)
+                        .asSlice(0, b.byteSize());
+                anyDeviceOnly = true;
+            }
+            hostCopies.add(host);
+        }
+        state.hostCopies = hostCopies;
+        if (anyDeviceOnly) {
+            done = done.thenCompose(ok -> {
+                List<CompletableFuture<Void>> downloads = new ArrayList<>();
+                for (int i = 0; i < outputs.size(); i++) {
+                    if (hostCopies.get(i) != null) {
+                        downloads.add(device.download(outputs.get(i), hostCopies.get(i)).stage()
+                                .toCompletableFuture());
+                    }
+                }
+                return CompletableFuture.allOf(downloads.toArray(CompletableFuture[]::new));
+            });
+        }
         // The answer goes out from the device's thread as soon as the event completes: a hop through this actor's
         // mailbox first would add a thread wake-up to every segment's dispatch latency. What runs there is thread-safe
         // (the store, the device's free, tell, the concurrent map of running segments); no message comes back here.
-        state.event.stage().whenComplete((ok, error) -> {
+        done.whenComplete((ok, error) -> {
             try {
                 answer(state, error == null ? null : unwrap(error));
             } finally {
@@ -254,10 +284,15 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
         List<Integer> outs = run.segment().graph().outputs();
         for (int i = 0; i < state.outputs.size(); i++) {
             DeviceBuffer buffer = state.outputs.get(i);
+            MemorySegment copy = state.hostCopies.isEmpty() ? null : state.hostCopies.get(i);
+            if (copy != null) {
+                device.free(buffer);   // downloaded: the host copy is the tensor from here on
+            }
             TensorRef ref = new TensorRef(run.outputIds().get(i), 0, run.segment().graph().node(outs.get(i)).type(),
-                    store.nodeId(), buffer.location());
+                    store.nodeId(), copy != null ? aether.runtime.protocol.Location.HOST : buffer.location());
             try {
-                store.put(new TensorStore.Entry(ref, buffer.host(), () -> device.free(buffer)));
+                store.put(copy != null ? new TensorStore.Entry(ref, copy, () -> { })
+                        : new TensorStore.Entry(ref, buffer.host(), () -> device.free(buffer)));
             } catch (IllegalArgumentException e) {
                 for (int j = i; j < state.outputs.size(); j++) {
                     device.free(state.outputs.get(j));

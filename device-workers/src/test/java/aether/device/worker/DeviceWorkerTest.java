@@ -277,4 +277,132 @@ class DeviceWorkerTest {
             kit.stop(worker);
         }
     }
+
+    /**
+     * A device whose memory the host cannot address (as a GPU's): a CPU device whose buffers hide their host view, so
+     * the worker must upload inputs and download outputs; downloads fail while {@code downloadFailure} is set.
+     */
+    static final class DeviceOnlyMemory implements aether.device.spi.Device {
+        final CpuDevice inner;
+        volatile RuntimeException downloadFailure;
+
+        DeviceOnlyMemory(CpuDevice inner) {
+            this.inner = inner;
+        }
+
+        record Hidden(aether.device.spi.DeviceBuffer buffer) implements aether.device.spi.DeviceBuffer {
+            @Override
+            public long byteSize() {
+                return buffer.byteSize();
+            }
+
+            @Override
+            public Location location() {
+                return Location.device(0);
+            }
+
+            @Override
+            public MemorySegment host() {
+                return null;
+            }
+        }
+
+        static List<aether.device.spi.DeviceBuffer> unwrap(List<aether.device.spi.DeviceBuffer> buffers) {
+            return buffers.stream().map(b -> ((Hidden) b).buffer()).toList();
+        }
+
+        @Override
+        public aether.device.spi.DeviceCapabilities capabilities() {
+            return inner.capabilities();
+        }
+
+        @Override
+        public aether.device.spi.DeviceBuffer allocate(long byteSize) {
+            return new Hidden(inner.allocate(byteSize));
+        }
+
+        @Override
+        public aether.device.spi.DeviceBuffer importHost(MemorySegment host) {
+            return null;
+        }
+
+        @Override
+        public aether.device.spi.CompletionEvent upload(MemorySegment src, aether.device.spi.DeviceBuffer dst) {
+            return inner.upload(src, ((Hidden) dst).buffer());
+        }
+
+        @Override
+        public aether.device.spi.CompletionEvent download(aether.device.spi.DeviceBuffer src, MemorySegment dst) {
+            RuntimeException failure = downloadFailure;
+            if (failure != null) {
+                aether.device.spi.CompletionEvent e = new aether.device.spi.CompletionEvent();
+                e.fail(failure);
+                return e;
+            }
+            return inner.download(((Hidden) src).buffer(), dst);
+        }
+
+        @Override
+        public void free(aether.device.spi.DeviceBuffer buffer) {
+            inner.free(((Hidden) buffer).buffer());
+        }
+
+        @Override
+        public aether.device.spi.CompletionEvent submit(SegmentSpec segment, List<aether.device.spi.DeviceBuffer> in,
+                List<aether.device.spi.DeviceBuffer> out) {
+            return inner.submit(segment, unwrap(in), unwrap(out));
+        }
+
+        @Override
+        public long allocatedBytes() {
+            return inner.allocatedBytes();
+        }
+
+        @Override
+        public void close() {
+            inner.close();
+        }
+    }
+
+    @Test
+    void shouldCopyOutputsOfDeviceOnlyMemoryToTheHostAndFreeTheDeviceBuffers() {
+        TensorStore store = new TensorStore("n9");
+        try (DeviceOnlyMemory device = new DeviceOnlyMemory(device(new ScaleRunner(), 1 << 20))) {
+            ActorRef<WorkerMessage> worker = kit.spawn(DeviceWorker.create("n9/cuda-0", device, store,
+                    TensorFetcher.localOnly("n9")));
+            TensorRef input = storeInput(store, 1, 1.5f, -2f, 3f);
+            TestProbe<SegmentEvent> replies = kit.createTestProbe();
+
+            worker.tell(new WorkerCommand.RunSegment(JOB, segment(0, new Op.Scale(2), 3), List.of(input),
+                    List.of(new BufferId(2)), replies.ref()));
+            TensorRef out = replies.expectMessageClass(SegmentEvent.SegmentCompleted.class).outputs().getFirst();
+            assertThat(out.location()).as("the store holds the host copy").isEqualTo(Location.HOST);
+            assertThat(store.get(out).toArray(F32)).containsExactly(3f, -4f, 6f);
+            replies.awaitAssert(() -> {
+                assertThat(device.allocatedBytes()).as("uploaded input and device output freed").isZero();
+                return null;
+            });
+
+            // a download that fails fails the segment, and nothing stays allocated or stored
+            device.downloadFailure = new IllegalStateException("copy engine on fire");
+            worker.tell(new WorkerCommand.RunSegment(JOB, segment(1, new Op.Scale(3), 3), List.of(input),
+                    List.of(new BufferId(3)), replies.ref()));
+            var failed = replies.expectMessageClass(SegmentEvent.SegmentFailed.class);
+            assertThat(failed.segment()).isEqualTo(1);
+            assertThat(failed.message()).contains("copy engine on fire");
+            // the segment's own failure wins over the download's: it names the node
+            worker.tell(new WorkerCommand.RunSegment(JOB, segment(2, new Op.Unary(Op.UnaryFn.EXP), 3),
+                    List.of(input), List.of(new BufferId(4)), replies.ref()));
+            var named = replies.expectMessageClass(SegmentEvent.SegmentFailed.class);
+            assertThat(named.node()).isEqualTo(1);
+            assertThat(named.op()).isEqualTo("exp");
+            replies.awaitAssert(() -> {
+                assertThat(device.allocatedBytes()).isZero();
+                assertThat(store.entry(new BufferId(3))).isNull();
+                assertThat(store.entry(new BufferId(4))).isNull();
+                return null;
+            });
+            kit.stop(worker);
+        }
+    }
 }

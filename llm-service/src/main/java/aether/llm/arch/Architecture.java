@@ -43,6 +43,25 @@ public sealed interface Architecture
     StepGraph buildStep(StepShape shape, Numerics numerics);
 
     /**
+     * {@link #buildStep(StepShape, Numerics)} for the layers of {@code layers} only (one device's share of a model split
+     * between devices; see {@link LayerRange} for what such a graph takes and gives).
+     *
+     * @throws IllegalArgumentException when the architecture cannot run a part of its layers (only the llama family
+     *                                  can), or the range is not of this model
+     */
+    default StepGraph buildStep(StepShape shape, Numerics numerics, LayerRange layers) {
+        if (layers.count() != config().blockCount()) {
+            throw new IllegalArgumentException(config().architecture() + ": " + layers + " for a model of "
+                    + config().blockCount() + " layers");
+        }
+        if (layers.isAll()) {
+            return buildStep(shape, numerics);
+        }
+        throw new IllegalArgumentException(config().architecture() + ": running " + layers + " (a model split between "
+                + "devices) is implemented for llama, qwen2 and qwen3 only");
+    }
+
+    /**
      * The architecture named by {@code file}'s {@code general.architecture}, with its config read and every tensor it
      * needs looked up (nothing is copied).
      *

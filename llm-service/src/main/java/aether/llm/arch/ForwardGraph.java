@@ -129,7 +129,13 @@ public final class ForwardGraph {
     }
 
     static Builder stepBuilder(ModelConfig config, StepShape shape, Numerics numerics, float[] ropeFactors) {
-        return new Builder(config, shape, numerics, ropeFactors);
+        return new Builder(config, shape, numerics, ropeFactors, LayerRange.all(config.blockCount()));
+    }
+
+    /** A step builder for the layers of {@code layers} only: caches for those layers, a hidden-state input after 0. */
+    static Builder stepBuilder(ModelConfig config, StepShape shape, Numerics numerics, float[] ropeFactors,
+            LayerRange layers) {
+        return new Builder(config, shape, numerics, ropeFactors, layers);
     }
 
     /**
@@ -158,6 +164,10 @@ public final class ForwardGraph {
         final Tensor logitRows;
         final Tensor[] keyCache;
         final Tensor[] valueCache;
+        /** The layers this graph runs (all of them, except for a step graph of a split model). */
+        final LayerRange layers;
+        /** f32[tokens, n_embd]: the residual stream entering {@link #layers}, for a range after layer 0; else null. */
+        final Tensor hiddenIn;
         private final Tensor ropeFactors;
         private final Map<Object, Tensor> leaves = new IdentityHashMap<>();
 
@@ -179,6 +189,8 @@ public final class ForwardGraph {
             this.logitRows = null;
             this.keyCache = null;
             this.valueCache = null;
+            this.layers = LayerRange.all(config.blockCount());
+            this.hiddenIn = null;
             this.tokenIds = graph.input("token_ids", Shape.of(tokens), DType.I32);
             int[] pos = new int[tokens];
             for (int i = 0; i < tokens; i++) {
@@ -202,8 +214,14 @@ public final class ForwardGraph {
         }
 
         /** A step graph: every per-step fact (ids, positions, cache rows, block tables) is an I32 input. */
-        private Builder(ModelConfig config, StepShape shape, Numerics numerics, float[] ropeFactors) {
+        private Builder(ModelConfig config, StepShape shape, Numerics numerics, float[] ropeFactors,
+                LayerRange layers) {
+            if (layers.count() != config.blockCount()) {
+                throw new IllegalArgumentException(config.architecture() + ": " + layers + " for a model of "
+                        + config.blockCount() + " layers");
+            }
             this.config = config;
+            this.layers = layers;
             this.numerics = java.util.Objects.requireNonNull(numerics, "numerics");
             this.step = shape;
             this.output = shape.output();
@@ -214,19 +232,22 @@ public final class ForwardGraph {
             this.slots = graph.input("slots", Shape.of(tokens), DType.I32);
             this.blockTable = graph.input("block_table", Shape.of(tokens, shape.blocksPerSequence()), DType.I32);
             this.logitRows = graph.input("logit_rows", Shape.of(shape.outputs()), DType.I32);
-            int layers = config.blockCount();
+            int layerCount = config.blockCount();
             this.cachedKeys = null;
             this.cachedValues = null;
-            this.newKeys = new Tensor[layers];
-            this.newValues = new Tensor[layers];
-            this.keyCache = new Tensor[layers];
-            this.valueCache = new Tensor[layers];
+            this.newKeys = new Tensor[layerCount];
+            this.newValues = new Tensor[layerCount];
+            this.keyCache = new Tensor[layerCount];
+            this.valueCache = new Tensor[layerCount];
             int slotCount = shape.cacheSlots();
-            for (int il = 0; il < layers; il++) {
+            // caches only for the layers this graph runs: another device holds the others' KV
+            for (int il = this.layers.first(); il < this.layers.end(); il++) {
                 keyCache[il] = graph.input("cache_k." + il, Shape.of(slotCount, config.keyWidth()), shape.kvType());
                 valueCache[il] = graph.input("cache_v." + il, Shape.of(slotCount, config.valueWidth()),
                         shape.kvType());
             }
+            this.hiddenIn = this.layers.embeds() ? null
+                    : graph.input("hidden_in", Shape.of(tokens, config.embeddingLength()), DType.F32);
             this.ropeFactors = ropeFactors == null ? null : vector(ropeFactors);
         }
 
@@ -320,6 +341,27 @@ public final class ForwardGraph {
             return output == StepShape.Output.HIDDEN;
         }
 
+        /**
+         * Where a layer range starts: the embedding rows of the input tokens, or (a range after layer 0) the residual
+         * stream handed over from the device that ran the layers before.
+         */
+        Tensor rangeInput(WeightRows table) {
+            return hiddenIn != null ? hiddenIn : embed(table);
+        }
+
+        /**
+         * True when the graph ends before the output norm (a layer range that stops short of the last layer): the
+         * architecture then returns {@link #residualOutput}.
+         */
+        boolean residualOnly() {
+            return !layers.hasHead();
+        }
+
+        /** The residual stream x[tokens, n_embd] of the selected rows, unnormed: a layer range's hand-over. */
+        Tensor residualOutput(Tensor x) {
+            return x.getRows(logitRows);
+        }
+
         /** The last row of x[tokens, n]: the only position whose logits are computed. */
         Tensor lastToken(Tensor x) {
             if (step != null) {
@@ -340,7 +382,7 @@ public final class ForwardGraph {
          */
         StepGraph buildStep(Tensor logits) {
             return new StepGraph(config, step, graph, tokenIds, positions, slots, blockTable, logitRows, keyCache,
-                    valueCache, logits);
+                    valueCache, logits, layers, hiddenIn);
         }
     }
 }

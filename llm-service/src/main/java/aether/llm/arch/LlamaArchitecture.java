@@ -105,14 +105,21 @@ public final class LlamaArchitecture implements Architecture {
         return f.buildStep(logits(f));
     }
 
+    @Override
+    public StepGraph buildStep(StepShape shape, Numerics numerics, LayerRange range) {
+        ForwardGraph.Builder f = ForwardGraph.stepBuilder(config, shape, numerics, ropeFactors, range);
+        return f.buildStep(logits(f));
+    }
+
     /**
      * The model's math, in order: embeddings, the blocks, the output norm and projection of the selected rows (an
-     * embedding step stops after the norm).
+     * embedding step stops after the norm). A graph of a layer range runs only its blocks, starting from the handed-over
+     * residual stream and/or ending with it.
      */
     private Tensor logits(ForwardGraph.Builder f) {
         double kqScale = TensorNames.kqScale(config.headDim());
-        Tensor x = f.embed(tokenEmbedding);
-        for (int il = 0; il < layers.length; il++) {
+        Tensor x = f.rangeInput(tokenEmbedding);
+        for (int il = f.layers.first(); il < f.layers.end(); il++) {
             Layer l = layers[il];
             Tensor h = f.rmsNorm(x, l.attnNorm());
             // projections (+ biases), per-head q/k norm where the variant has it, then RoPE
@@ -127,6 +134,9 @@ public final class LlamaArchitecture implements Architecture {
             h = f.rmsNorm(x, l.ffnNorm());
             Tensor gate = f.linear(h, l.gate()).silu();
             x = x.add(f.linear(gate.mul(f.linear(h, l.up())), l.down()));
+        }
+        if (f.residualOnly()) {
+            return f.residualOutput(x);
         }
         Tensor last = f.rmsNorm(f.lastToken(x), outputNorm);
         return f.hiddenOutput() ? last : f.linear(last, output);

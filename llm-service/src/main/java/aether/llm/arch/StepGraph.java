@@ -20,7 +20,9 @@ import java.util.List;
  * whose logits are computed; per layer the caches {@code cache_k.i [slots, n_head_kv * head_dim]} and {@code
  * cache_v.i} of the KV type, updated in place by the graph's {@code kv_store} nodes. Output: logits f32[outputs,
  * vocab], or for a {@link StepShape.Output#HIDDEN} shape the final hidden states f32[outputs, n_embd] (after the
- * output norm; no LM head). Not thread-safe.
+ * output norm; no LM head). A graph of a {@link LayerRange} has caches for its layers only, takes {@code hidden_in}
+ * instead of embedding the token ids when it starts after layer 0, and outputs the unnormed residual stream
+ * f32[outputs, n_embd] when it ends before the last layer. Not thread-safe.
  */
 public final class StepGraph {
 
@@ -35,9 +37,12 @@ public final class StepGraph {
     private final Tensor[] keyCache;
     private final Tensor[] valueCache;
     private final Tensor logits;
+    private final LayerRange layers;
+    private final Tensor hiddenIn;
 
     StepGraph(ModelConfig config, StepShape shape, Graph graph, Tensor tokenIds, Tensor positions, Tensor slots,
-            Tensor blockTable, Tensor logitRows, Tensor[] keyCache, Tensor[] valueCache, Tensor logits) {
+            Tensor blockTable, Tensor logitRows, Tensor[] keyCache, Tensor[] valueCache, Tensor logits,
+            LayerRange layers, Tensor hiddenIn) {
         this.config = config;
         this.shape = shape;
         this.graph = graph;
@@ -49,6 +54,21 @@ public final class StepGraph {
         this.keyCache = keyCache;
         this.valueCache = valueCache;
         this.logits = logits;
+        this.layers = layers;
+        this.hiddenIn = hiddenIn;
+    }
+
+    /** The layers the graph runs: all of them, or one device's share of a split model ({@link LayerRange}). */
+    public LayerRange layers() {
+        return layers;
+    }
+
+    /**
+     * For a layer range after layer 0, the input {@code f32[tokens, n_embd]}: the residual stream after layer {@code
+     * layers().first() - 1}, one row per token in step order (the token ids are then not read); null otherwise.
+     */
+    public Tensor hiddenIn() {
+        return hiddenIn;
     }
 
     public ModelConfig config() {
@@ -84,6 +104,7 @@ public final class StepGraph {
         return logitRows;
     }
 
+    /** Layer {@code layer}'s key cache; null for a layer outside {@link #layers()}. */
     public Tensor keyCache(int layer) {
         return keyCache[layer];
     }
@@ -97,9 +118,13 @@ public final class StepGraph {
         return logits;
     }
 
-    /** Floats per output row: the vocabulary size, or the embedding length for a hidden-state step. */
+    /**
+     * Floats per output row: the vocabulary size, or the embedding length for a hidden-state step or a layer range
+     * that ends before the head (its residual stream).
+     */
     public int outputWidth() {
-        return shape.output() == StepShape.Output.HIDDEN ? config.embeddingLength() : config.vocabSize();
+        return shape.output() == StepShape.Output.HIDDEN || !layers.hasHead() ? config.embeddingLength()
+                : config.vocabSize();
     }
 
     /**

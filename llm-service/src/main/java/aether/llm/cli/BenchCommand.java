@@ -6,6 +6,7 @@ import aether.llm.engine.LoadedModel;
 import aether.llm.engine.PagedInferenceModel;
 import aether.llm.engine.Sequence;
 import aether.llm.engine.cuda.CudaInferenceModel;
+import aether.llm.engine.cuda.HybridInferenceModel;
 import aether.llm.gguf.GgufFile;
 import aether.llm.gguf.ModelSummary;
 import aether.llm.gguf.TensorInfo;
@@ -161,6 +162,14 @@ public final class BenchCommand implements Callable<Integer> {
                     double gbs = gpu.copyBandwidthGBs(1L << 30);
                     bw = new MemoryBandwidth.Result(0, 1L << 30, 15, gbs);
                     weightBytes = gpu.weightBytesPerToken();
+                } else if (model instanceof HybridInferenceModel split) {
+                    // the CPU part is the bottleneck of a split model: its roofline is the CPU's bandwidth over the
+                    // weights its layers read (the GPU part's are read ~10x faster)
+                    err.println("aether bench: measuring memory read bandwidth (" + threads + " threads, "
+                            + bandwidthMib + " MiB) for the CPU part, layers 0.." + (split.gpuPart().firstLayer() - 1));
+                    err.flush();
+                    bw = MemoryBandwidth.measureRead(threads, (long) bandwidthMib << 20, 8);
+                    weightBytes = cpuPartWeightBytes(m.file(), vocab, split.gpuPart().firstLayer());
                 } else {
                     err.println("aether bench: measuring memory read bandwidth (" + threads + " threads, "
                             + bandwidthMib + " MiB)");
@@ -225,6 +234,20 @@ public final class BenchCommand implements Callable<Integer> {
         }
     }
 
+    /** Bytes of weights the CPU part of a split model reads per decode step: one embedding row, layers below {@code first}. */
+    static long cpuPartWeightBytes(GgufFile file, int vocab, int first) {
+        long total = 0;
+        for (TensorInfo t : file.tensors()) {
+            String n = t.name();
+            if (n.equals("token_embd.weight")) {
+                total += t.sizeBytes() / Math.max(1, vocab);
+            } else if (n.startsWith("blk.") && Integer.parseInt(n, 4, n.indexOf('.', 4), 10) < first) {
+                total += t.sizeBytes();
+            }
+        }
+        return total;
+    }
+
     /** Bytes of weights one decode step reads: all tensors but the token embedding, of which one row (unless tied). */
     static long weightBytesPerToken(GgufFile file, int vocab) {
         boolean tied = file.tensors().stream().noneMatch(t -> t.name().equals("output.weight"));
@@ -259,6 +282,13 @@ public final class BenchCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "GPU %s: device-to-device copy bandwidth %.1f GB/s (bytes read + written, 1 GiB, "
                     + "median of %d); %s%n",
                     gpu.deviceName(), bw.readGBs(), bw.passes(), gpu.promptPath(promptTokens));
+        } else if (m.model() instanceof HybridInferenceModel split) {
+            int first = split.gpuPart().firstLayer();
+            out.printf(Locale.ROOT, "split model (--gpu-layers %d): layers 0..%d on the CPU (%d threads), %d..%d and the "
+                    + "head on %s; the roofline below is the CPU part's: its weights against the CPU's read bandwidth%n",
+                    split.gpuLayers(), first - 1, threads, first, split.config().blockCount() - 1,
+                    split.gpuPart().deviceName());
+            out.printf(Locale.ROOT, "memory read bandwidth: %s%n", bw);
         } else {
             out.printf(Locale.ROOT, "memory read bandwidth: %s%n", bw);
         }

@@ -2,6 +2,9 @@ package aether.llm.cli;
 
 import aether.llm.engine.EngineOptions;
 import aether.llm.engine.LoadedModel;
+import aether.llm.engine.cuda.CudaModels;
+import aether.llm.engine.cuda.GpuLayers;
+import aether.llm.engine.cuda.HybridInferenceModel;
 import aether.llm.gguf.ModelSummary;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -34,10 +37,17 @@ public final class ModelOptions {
             description = "KV cache type: f16, q8_0 or f32 (default: ${DEFAULT-VALUE})")
     String kvType;
 
-    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "cpu",
+    @Option(names = "--device", paramLabel = "DEVICE",
             description = "where the model runs: cpu, or cuda (GPU 0; llama models with Q4_0/Q8_0/F16 weights) "
-                    + "(default: ${DEFAULT-VALUE})")
+                    + "(default: cpu, or cuda with --gpu-layers)")
     String device;
+
+    @Option(names = {"-ngl", "--gpu-layers"}, paramLabel = "N",
+            description = "layers on GPU 0, counted from the last (llama.cpp's -ngl): the CPU runs the embeddings and "
+                    + "the first n-N layers, the GPU the last N with the output norm and head; -1 or N >= the "
+                    + "model's layers = all on the GPU (as --device cuda), 0 = all on the CPU (default: all with "
+                    + "--device cuda, none otherwise)")
+    Integer gpuLayers;
 
     @Option(names = "--debug", description = "print the stack trace of a failure")
     boolean debug;
@@ -64,13 +74,24 @@ public final class ModelOptions {
         }
     }
 
-    /** True for {@code --device cuda}; checks the value. */
+    /** True for {@code --device cuda}, or {@code --gpu-layers} without {@code --device}; checks the values. */
     boolean cuda() {
-        return switch (device) {
+        boolean cuda = switch (device == null ? (gpuLayers != null ? "cuda" : "cpu") : device) {
             case "cpu" -> false;
             case "cuda" -> true;
             default -> throw new IllegalArgumentException("--device " + device + " (expected cpu or cuda)");
         };
+        GpuLayers split = gpuLayers();
+        if (!cuda && split != null && !split.none()) {
+            throw new IllegalArgumentException("--gpu-layers " + split + " puts layers on the GPU, but --device cpu "
+                    + "runs the model on the CPU only (drop --device cpu, or use --gpu-layers 0)");
+        }
+        return cuda;
+    }
+
+    /** {@code --gpu-layers}, checked; null when not given. */
+    GpuLayers gpuLayers() {
+        return gpuLayers == null ? null : new GpuLayers(gpuLayers);
     }
 
     EngineOptions engineOptions(int sequences) {
@@ -109,7 +130,8 @@ public final class ModelOptions {
         LoadedModel loaded;
         Thread ticker = Thread.ofVirtual().start(() -> tick(err));
         try {
-            loaded = cuda() ? aether.llm.engine.cuda.CudaModels.open(path, options) : LoadedModel.open(path, options);
+            loaded = !cuda() ? LoadedModel.open(path, options)
+                    : gpuLayers() == null ? CudaModels.open(path, options) : CudaModels.open(path, options, gpuLayers());
         } finally {
             ticker.interrupt();
             try {
@@ -118,9 +140,12 @@ public final class ModelOptions {
                 Thread.currentThread().interrupt();
             }
         }
-        err.printf("aether: loaded in %.0f ms: %s, %d layers, vocab %,d, context %,d%n", (System.nanoTime() - t0) / 1e6,
+        err.printf("aether: loaded in %.0f ms: %s, %d layers, vocab %,d, context %,d%s%n", (System.nanoTime() - t0) / 1e6,
                 loaded.model().config().architecture(), loaded.model().config().blockCount(),
-                loaded.model().config().vocabSize(), loaded.model().contextSize());
+                loaded.model().config().vocabSize(), loaded.model().contextSize(),
+                loaded.model() instanceof HybridInferenceModel h ? "; layers 0.." + (h.gpuPart().firstLayer() - 1)
+                        + " on the CPU, " + h.gpuPart().firstLayer() + ".." + (h.config().blockCount() - 1)
+                        + " and the head on " + h.gpuPart().deviceName() : "");
         err.flush();
         return loaded;
     }

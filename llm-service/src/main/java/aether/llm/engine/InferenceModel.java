@@ -48,6 +48,15 @@ public interface InferenceModel extends AutoCloseable {
      */
     void step(List<BatchEntry> batch, Output output, float[] out);
 
+    /**
+     * Whether {@link #step(List, Output, float[])} computes {@code output} at all (the CPU engine computes every
+     * kind; the CUDA engine only {@link Output#LAST_LOGITS}). Callers check it up front to refuse a request cleanly
+     * instead of failing its step.
+     */
+    default boolean computes(Output output) {
+        return true;
+    }
+
     /** Occupancy of the KV memory pool (for metrics and admission control). */
     KvStats kvStats();
 

@@ -3,6 +3,7 @@ package aether.llm.engine;
 import aether.device.cpu.KernelPool;
 import aether.device.cpu.kernel.Matmul;
 import aether.llm.arch.Architecture;
+import aether.llm.arch.LayerRange;
 import aether.llm.arch.Numerics;
 import aether.llm.arch.StepGraph;
 import aether.llm.arch.StepShape;
@@ -41,6 +42,12 @@ import java.util.Objects;
  * quantized weights multiplied in place on a {@link KernelPool}; a decode step allocates nothing), {@link #reference}
  * evaluates them on the {@link ReferenceExecutor} (float64 accumulation; for tests).
  *
+ * <p>A model opened on a {@link LayerRange} runs only those layers (one device's share of a model split between
+ * devices, {@code --gpu-layers}): its KV pool holds those layers' keys and values, a range after layer 0 takes the
+ * residual stream of every new token instead of embedding the token ids ({@link #step(List, float[], Output, float[])}),
+ * and a range that ends before the last layer answers only {@link Output#ALL_HIDDEN}, whose rows are then the unnormed
+ * residual stream after its last layer (the next range's input).
+ *
  * <p>Not thread-safe: one engine thread drives the model and its sequences.
  */
 public final class PagedInferenceModel implements InferenceModel {
@@ -56,6 +63,7 @@ public final class PagedInferenceModel implements InferenceModel {
     static final int MAX_ROW_SHAPES = 4;
 
     private final Architecture architecture;
+    private final LayerRange layers;
     private final Numerics numerics;
     private final int contextSize;
     private final int batchSize;
@@ -75,9 +83,12 @@ public final class PagedInferenceModel implements InferenceModel {
     private long stepStamp;
     private boolean closed;
 
-    private PagedInferenceModel(Architecture architecture, Numerics numerics, int contextSize, int batchSize,
-            int totalBlocks, DType kvType, Backend backend, Runnable onClose) {
+    private PagedInferenceModel(Architecture architecture, LayerRange layers, Numerics numerics, int contextSize,
+            int batchSize, int totalBlocks, DType kvType, Backend backend, Runnable onClose) {
         ModelConfig c = architecture.config();
+        if (layers.count() != c.blockCount()) {
+            throw new IllegalArgumentException(layers + " for a model of " + c.blockCount() + " layers");
+        }
         if (contextSize < 1 || contextSize > c.contextLength()) {
             throw new IllegalArgumentException("context size " + contextSize + " (expected 1.." + c.contextLength()
                     + ", the model's context length)");
@@ -87,6 +98,7 @@ public final class PagedInferenceModel implements InferenceModel {
                     + c.keyWidth() + " and " + c.valueWidth() + "); use f16");
         }
         this.architecture = architecture;
+        this.layers = layers;
         this.numerics = numerics;
         this.contextSize = contextSize;
         this.batchSize = batchSize;
@@ -110,19 +122,34 @@ public final class PagedInferenceModel implements InferenceModel {
      */
     public static PagedInferenceModel open(Architecture architecture, EngineOptions options, int contextSize,
             int totalBlocks, Runnable onClose) {
+        return open(architecture, LayerRange.all(architecture.config().blockCount()), options, contextSize,
+                totalBlocks, onClose);
+    }
+
+    /** {@link #open(Architecture, EngineOptions, int, int, Runnable)} running only the layers of {@code layers}. */
+    public static PagedInferenceModel open(Architecture architecture, LayerRange layers, EngineOptions options,
+            int contextSize, int totalBlocks, Runnable onClose) {
         DType kv = kvType(options.kvType());
-        return open(architecture, Numerics.FLOAT32, contextSize, options.batchSize(), totalBlocks, kv,
+        return open(architecture, layers, Numerics.FLOAT32, contextSize, options.batchSize(), totalBlocks, kv,
                 options.threads(), onClose);
     }
 
     /** {@link #open} with every knob explicit (tests use {@link Numerics#GGML_CPU} to compare with llama.cpp). */
     public static PagedInferenceModel open(Architecture architecture, Numerics numerics, int contextSize,
             int batchSize, int totalBlocks, DType kvType, int threads, Runnable onClose) {
+        return open(architecture, LayerRange.all(architecture.config().blockCount()), numerics, contextSize,
+                batchSize, totalBlocks, kvType, threads, onClose);
+    }
+
+    /** {@link #open(Architecture, Numerics, int, int, int, DType, int, Runnable)} for the layers of a range. */
+    public static PagedInferenceModel open(Architecture architecture, LayerRange layers, Numerics numerics,
+            int contextSize, int batchSize, int totalBlocks, DType kvType, int threads, Runnable onClose) {
         int n = threads == 0 ? Runtime.getRuntime().availableProcessors() : threads;
-        KernelBackend backend = new KernelBackend(architecture.config(), totalBlocks * BLOCK_POSITIONS, kvType, n);
+        KernelBackend backend = new KernelBackend(architecture.config(), layers, totalBlocks * BLOCK_POSITIONS,
+                kvType, n);
         try {
-            return new PagedInferenceModel(architecture, numerics, contextSize, batchSize, totalBlocks, kvType,
-                    backend, onClose);
+            return new PagedInferenceModel(architecture, layers, numerics, contextSize, batchSize, totalBlocks,
+                    kvType, backend, onClose);
         } catch (RuntimeException e) {
             backend.close();
             throw e;
@@ -132,10 +159,17 @@ public final class PagedInferenceModel implements InferenceModel {
     /** The same engine evaluating its graphs on the reference executor (exact, slow; for tests). */
     public static PagedInferenceModel reference(Architecture architecture, Numerics numerics, int contextSize,
             int batchSize, int totalBlocks, DType kvType, Runnable onClose) {
+        return reference(architecture, LayerRange.all(architecture.config().blockCount()), numerics, contextSize,
+                batchSize, totalBlocks, kvType, onClose);
+    }
+
+    /** {@link #reference(Architecture, Numerics, int, int, int, DType, Runnable)} for the layers of a range. */
+    public static PagedInferenceModel reference(Architecture architecture, LayerRange layers, Numerics numerics,
+            int contextSize, int batchSize, int totalBlocks, DType kvType, Runnable onClose) {
         ModelConfig c = architecture.config();
         int slotCount = Math.multiplyExact(totalBlocks, BLOCK_POSITIONS);
-        return new PagedInferenceModel(architecture, numerics, contextSize, batchSize, totalBlocks, kvType,
-                new ReferenceBackend(c.blockCount(), slotCount, c.keyWidth(), c.valueWidth(), kvType), onClose);
+        return new PagedInferenceModel(architecture, layers, numerics, contextSize, batchSize, totalBlocks, kvType,
+                new ReferenceBackend(layers, slotCount, c.keyWidth(), c.valueWidth(), kvType), onClose);
     }
 
     /** The KV type named by {@link EngineOptions#kvType()}. */
@@ -151,6 +185,11 @@ public final class PagedInferenceModel implements InferenceModel {
     @Override
     public ModelConfig config() {
         return architecture.config();
+    }
+
+    /** The layers this model runs (all of them unless it was opened on a range). */
+    public LayerRange layers() {
+        return layers;
     }
 
     @Override
@@ -173,15 +212,39 @@ public final class PagedInferenceModel implements InferenceModel {
     public long kvCacheBytes() {
         ModelConfig c = config();
         GgmlType t = kvType.ggml();
-        long perPosition = c.blockCount() * (t.bytesFor(c.keyWidth()) + t.bytesFor(c.valueWidth()));
+        long perPosition = layers.size() * (t.bytesFor(c.keyWidth()) + t.bytesFor(c.valueWidth()));
         return perPosition * pool.total() * BLOCK_POSITIONS;
     }
 
     @Override
     public void step(List<BatchEntry> batch, Output output, float[] out) {
+        step(batch, null, output, out);
+    }
+
+    /**
+     * {@link #step(List, Output, float[])} for a model of a {@link LayerRange} that starts after layer 0: {@code
+     * hidden} holds the residual stream entering its first layer, one row of {@code n_embd} floats per new token in
+     * batch order (entry 0's tokens first), which replaces the embedding of the token ids (they are still checked and
+     * counted). A model that embeds its tokens takes {@code hidden == null}.
+     *
+     * @throws IllegalArgumentException as {@link #step(List, Output, float[])}; when {@code hidden} is missing, not
+     *                                  wanted, or shorter than tokens × n_embd; or for an output a range that ends
+     *                                  before the last layer cannot give (only {@link Output#ALL_HIDDEN})
+     */
+    public void step(List<BatchEntry> batch, float[] hidden, Output output, float[] out) {
         checkOpen();
         int vocab = config().vocabSize();
         int width = output.width(config());
+        if (!layers.hasHead() && output != Output.ALL_HIDDEN) {
+            throw new IllegalArgumentException(output + " from a model of " + layers + ": a range that ends before "
+                    + "the last layer gives its residual stream only (ALL_HIDDEN)");
+        }
+        if (layers.embeds() != (hidden == null)) {
+            throw new IllegalArgumentException(layers.embeds()
+                    ? "hidden input rows for a model of " + layers + " (it embeds its token ids; expected none)"
+                    : "no hidden input rows for a model of " + layers + " (expected the residual stream after layer "
+                            + (layers.first() - 1) + ", one row per token)");
+        }
         int entries = batch.size();
         if (entries == 0) {
             throw new IllegalArgumentException("step of an empty batch");
@@ -221,12 +284,17 @@ public final class PagedInferenceModel implements InferenceModel {
             newBlocks += blocks(after) - s.blockCount;
             tokens += entry.length();
         }
+        if (hidden != null && hidden.length < tokens * config().embeddingLength()) {
+            throw new IllegalArgumentException("hidden input of " + hidden.length + " floats for " + tokens
+                    + " tokens of n_embd " + config().embeddingLength() + " (expected at least "
+                    + tokens * config().embeddingLength() + ")");
+        }
         if (newBlocks > pool.freeBlocks()) {
             throw new KvCacheFullException("KV pool full: " + newBlocks + " more blocks needed, " + pool.freeBlocks()
                     + " of " + pool.total() + " free");
         }
         if (tokens <= batchSize) {
-            run(batch, 0, entries, -1, -1, output, out, 0);
+            run(batch, 0, entries, -1, -1, output, out, 0, hidden, 0);
             return;
         }
         long row = 0;
@@ -236,7 +304,8 @@ public final class PagedInferenceModel implements InferenceModel {
                 int to = Math.min(entry.to(), from + batchSize);
                 // the last-token row of an entry is overwritten by each chunk, so its last chunk's stays
                 int offset = Math.toIntExact(output == Output.LAST_LOGITS ? (long) e * vocab : row * width);
-                run(batch, e, e + 1, from, to, output, out, offset);
+                run(batch, e, e + 1, from, to, output, out, offset, hidden,
+                        Math.toIntExact(row * config().embeddingLength()));
                 row += to - from;
             }
         }
@@ -245,10 +314,10 @@ public final class PagedInferenceModel implements InferenceModel {
     /**
      * One graph run over entries {@code [first, last)}; with {@code from >= 0} (a single entry) only its tokens
      * {@code [from, to)}. The output rows (each entry's last token, or every token) go one after another to {@code
-     * out[offset]}.
+     * out[offset]}. A range after layer 0 reads its input rows from {@code hidden[hiddenOffset]}.
      */
     private void run(List<BatchEntry> batch, int first, int last, int from, int to, Output output, float[] out,
-            int offset) {
+            int offset, float[] hidden, int hiddenOffset) {
         boolean everyRow = output != Output.LAST_LOGITS;
         int t = 0;
         int outputs = 0;
@@ -278,7 +347,7 @@ public final class PagedInferenceModel implements InferenceModel {
         }
         Runner runner = runner(t, outputs, output);
         try {
-            runner.run(ids, positions, slots, table, rows, out, offset);
+            runner.run(ids, positions, slots, table, rows, out, offset, hidden, hiddenOffset);
         } catch (RuntimeException ex) {
             for (int e = first; e < last; e++) {   // give back the blocks taken for positions that were not added
                 ((PagedSequence) batch.get(e).sequence()).trimBlocks();
@@ -297,7 +366,8 @@ public final class PagedInferenceModel implements InferenceModel {
      * prefill shapes (a recompile would stall every running stream).
      */
     private Runner runner(int tokens, int outputs, Output output) {
-        List<Shaped> list = output == Output.LAST_LOGITS ? runners : rowRunners;
+        // a range that ends before the head steps only with residual rows: those are its decode and prefill shapes
+        List<Shaped> list = output == Output.LAST_LOGITS || !layers.hasHead() ? runners : rowRunners;
         StepShape.Output kind = output == Output.ALL_HIDDEN ? StepShape.Output.HIDDEN : StepShape.Output.LOGITS;
         int last = list.size() - 1;
         for (int i = last; i >= 0; i--) {   // indexed loop: no iterator per step
@@ -315,7 +385,7 @@ public final class PagedInferenceModel implements InferenceModel {
         }
         StepShape shape = new StepShape(tokens, outputs, blocksPerSequence, pool.total(), BLOCK_POSITIONS, kvType,
                 kind);
-        Runner r = backend.compile(architecture.buildStep(shape, numerics));
+        Runner r = backend.compile(architecture.buildStep(shape, numerics, layers));
         list.add(new Shaped(tokens, outputs, kind, r));
         return r;
     }
@@ -434,9 +504,13 @@ public final class PagedInferenceModel implements InferenceModel {
 
     // ---- backends ------------------------------------------------------------------------------------------------
 
-    /** Runs one compiled step shape; inputs are the first {@code tokens}/{@code outputs} entries of the arrays. */
+    /**
+     * Runs one compiled step shape; inputs are the first {@code tokens}/{@code outputs} entries of the arrays, and for
+     * a range after layer 0 {@code tokens} rows of {@code hidden} from {@code hiddenOffset}.
+     */
     private interface Runner extends AutoCloseable {
-        void run(int[] ids, int[] positions, int[] slots, int[] table, int[] rows, float[] logits, int offset);
+        void run(int[] ids, int[] positions, int[] slots, int[] table, int[] rows, float[] logits, int offset,
+                float[] hidden, int hiddenOffset);
 
         @Override
         void close();
@@ -461,10 +535,10 @@ public final class PagedInferenceModel implements InferenceModel {
         private final CacheTensor[] values;
         private final ReferenceExecutor executor = new ReferenceExecutor();
 
-        ReferenceBackend(int layers, int slots, int keyWidth, int valueWidth, DType kvType) {
-            this.keys = new CacheTensor[layers];
-            this.values = new CacheTensor[layers];
-            for (int il = 0; il < layers; il++) {
+        ReferenceBackend(LayerRange layers, int slots, int keyWidth, int valueWidth, DType kvType) {
+            this.keys = new CacheTensor[layers.count()];
+            this.values = new CacheTensor[layers.count()];
+            for (int il = layers.first(); il < layers.end(); il++) {
                 keys[il] = new CacheTensor(kvType, slots, keyWidth);
                 values[il] = new CacheTensor(kvType, slots, valueWidth);
             }
@@ -472,7 +546,7 @@ public final class PagedInferenceModel implements InferenceModel {
 
         @Override
         public Runner compile(StepGraph g) {
-            for (int il = 0; il < keys.length; il++) {
+            for (int il = g.layers().first(); il < g.layers().end(); il++) {
                 g.graph().set(g.keyCache(il), keys[il]);
                 g.graph().set(g.valueCache(il), values[il]);
             }
@@ -480,9 +554,14 @@ public final class PagedInferenceModel implements InferenceModel {
             return new Runner() {
                 @Override
                 public void run(int[] ids, int[] positions, int[] slots, int[] table, int[] rows, float[] logits,
-                        int offset) {
+                        int offset, float[] hidden, int hiddenOffset) {
                     int t = shape.tokens();
                     int b = shape.blocksPerSequence();
+                    if (g.hiddenIn() != null) {
+                        int n = g.config().embeddingLength();
+                        g.graph().set(g.hiddenIn(), HostTensor.ofFloats(
+                                Arrays.copyOfRange(hidden, hiddenOffset, hiddenOffset + t * n), Shape.of(t, n)));
+                    }
                     g.graph().set(g.tokenIds(), HostTensor.ofInts(Arrays.copyOf(ids, t), Shape.of(t)));
                     g.graph().set(g.positions(), HostTensor.ofInts(Arrays.copyOf(positions, t), Shape.of(t)));
                     g.graph().set(g.slots(), HostTensor.ofInts(Arrays.copyOf(slots, t), Shape.of(t)));
@@ -519,12 +598,11 @@ public final class PagedInferenceModel implements InferenceModel {
         private final List<KernelGraph> graphs = new ArrayList<>();
         private boolean profiling;
 
-        KernelBackend(ModelConfig c, int slots, DType kvType, int threads) {
-            int layers = c.blockCount();
-            this.keys = new MemorySegment[layers];
-            this.values = new MemorySegment[layers];
+        KernelBackend(ModelConfig c, LayerRange layers, int slots, DType kvType, int threads) {
+            this.keys = new MemorySegment[c.blockCount()];
+            this.values = new MemorySegment[c.blockCount()];
             GgmlType t = kvType.ggml();
-            for (int il = 0; il < layers; il++) {
+            for (int il = layers.first(); il < layers.end(); il++) {
                 keys[il] = arena.allocate(Math.multiplyExact(t.bytesFor(c.keyWidth()), (long) slots), 64);
                 values[il] = arena.allocate(Math.multiplyExact(t.bytesFor(c.valueWidth()), (long) slots), 64);
             }
@@ -538,14 +616,17 @@ public final class PagedInferenceModel implements InferenceModel {
             Program.Snapshot snap = g.program();
             int[] map = snap.mapping();
             Map<Integer, MemorySegment> external = new HashMap<>();
-            for (int il = 0; il < keys.length; il++) {
+            for (int il = g.layers().first(); il < g.layers().end(); il++) {
                 external.put(map[g.keyCache(il).id()], keys[il]);
                 external.put(map[g.valueCache(il).id()], values[il]);
             }
             KernelGraph kg = KernelGraph.compile(snap.program(), matmul, serialMatmul, packed, pool, external);
             kg.setProfiling(profiling);
             graphs.add(kg);
-            MemorySegment idsIn = kg.input(map[g.tokenIds().id()]);
+            // a range after layer 0 reads hidden_in, not the token ids (pruned from its program)
+            MemorySegment idsIn = map[g.tokenIds().id()] >= 0 ? kg.input(map[g.tokenIds().id()]) : null;
+            MemorySegment hiddenIn = g.hiddenIn() != null ? kg.input(map[g.hiddenIn().id()]) : null;
+            int hiddenCount = g.shape().tokens() * g.config().embeddingLength();
             MemorySegment posIn = kg.input(map[g.positions().id()]);
             MemorySegment slotsIn = kg.input(map[g.slots().id()]);
             MemorySegment tableIn = kg.input(map[g.blockTable().id()]);
@@ -558,8 +639,13 @@ public final class PagedInferenceModel implements InferenceModel {
             return new Runner() {
                 @Override
                 public void run(int[] ids, int[] positions, int[] slots, int[] table, int[] rows, float[] logits,
-                        int offset) {
-                    MemorySegment.copy(ids, 0, idsIn, I32, 0, tokens);
+                        int offset, float[] hidden, int hiddenOffset) {
+                    if (idsIn != null) {
+                        MemorySegment.copy(ids, 0, idsIn, I32, 0, tokens);
+                    }
+                    if (hiddenIn != null) {
+                        MemorySegment.copy(hidden, hiddenOffset, hiddenIn, F32, 0, hiddenCount);
+                    }
                     MemorySegment.copy(positions, 0, posIn, I32, 0, tokens);
                     MemorySegment.copy(slots, 0, slotsIn, I32, 0, tokens);
                     MemorySegment.copy(table, 0, tableIn, I32, 0, tableLength);

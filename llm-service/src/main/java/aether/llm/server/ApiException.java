@@ -53,6 +53,11 @@ public final class ApiException extends RuntimeException {
                 message, Math.max(1, retryAfterSeconds));
     }
 
+    /** 501: a feature the server's engine does not run (e.g. embeddings on the GPU engine). */
+    public static ApiException notImplemented(String param, String message) {
+        return new ApiException(501, "invalid_request_error", param, "not_implemented", message, 0);
+    }
+
     public static ApiException unavailable(String message) {
         return new ApiException(503, "server_error", null, "unavailable", message, 1);
     }

@@ -10,8 +10,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * A running {@code serve}: the model opened through {@link LoadedModel#open}, its {@link ServingEngine} and the
- * {@link OpenAiServer} in front. {@link #close()} stops accepting, ends in-flight requests and frees the model.
+ * A running {@code serve}: the model opened on the CPU ({@link LoadedModel#open}) or the GPU (see {@link
+ * ServeDevice}), its {@link ServingEngine} and the {@link OpenAiServer} in front. {@link #close()} stops accepting,
+ * ends in-flight requests and frees the model.
  */
 public final class InferenceServer implements AutoCloseable {
 
@@ -37,12 +38,17 @@ public final class InferenceServer implements AutoCloseable {
     private final String modelId;
     private final String templateName;
     private final Pooling pooling;
+    private final String device;
+    private final String deviceLine;
 
     private InferenceServer(ServeSettings s) {
         Path path = s.model() != null ? s.model() : defaultModel();
         var options = EngineOptions.DEFAULTS.withContextSize(s.ctx()).withMaxSequences(s.parallel())
                 .withBatchSize(s.batch()).withThreads(s.threads());
-        this.model = LoadedModel.open(path, options);
+        ServeDevice.Opened opened = ServeDevice.open(s.device(), path, options);
+        this.model = opened.model();
+        this.device = opened.device();
+        this.deviceLine = opened.line();
         try {
             Tokenizer tokenizer = model.tokenizer();
             if (tokenizer.vocabSize() != model.model().config().vocabSize()) {
@@ -75,8 +81,18 @@ public final class InferenceServer implements AutoCloseable {
         }
     }
 
+    /** Where the model runs: {@code cpu} or {@code cuda}. */
+    public String device() {
+        return device;
+    }
+
+    /** One line: the device and why it was chosen (for {@code --device auto}: what the driver probe found). */
+    public String deviceLine() {
+        return deviceLine;
+    }
+
     /**
-     * Opens the model and starts listening.
+     * Opens the model (on the CPU or the GPU, as {@link ServeSettings#device()} says) and starts listening.
      *
      * @throws IllegalArgumentException for a missing model or template file, {@link IllegalStateException} when the
      *                                  address cannot be bound; model-format errors as {@link LoadedModel#open}

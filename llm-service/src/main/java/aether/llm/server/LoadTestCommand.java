@@ -30,7 +30,9 @@ import picocli.CommandLine.Option;
  * at {@code --url}, or one started in-process on {@code -m}) and reports, per level, the aggregate decode rate
  * (generated tokens over the level's wall time) and p50/p99 time to first token and inter-token latency as the client
  * sees them (one SSE chunk per token; {@code ignore_eos} makes every request generate exactly {@code --max-tokens}).
- * {@code --warmup} requests run first, untimed, so that level 1 does not pay for the JIT.
+ * {@code --warmup} requests run first, untimed, so that level 1 does not pay for the JIT. The in-process server runs
+ * on {@code --device} (as {@code serve}: auto = the GPU when there is one); {@code --budget-s} skips the levels that
+ * would start after the budget is spent (scripts/gpu-check.sh bounds its serving run so).
  * {@code scripts/llama-cpp-load.mjs} puts the same load on llama.cpp and {@code scripts/load-table.sh} runs both.
  */
 @Command(name = "loadtest", sortOptions = false,
@@ -71,6 +73,14 @@ public final class LoadTestCommand implements Callable<Integer> {
     @Option(names = {"-t", "--threads"}, description = "compute threads of the in-process server (default: serve's)")
     Integer threads;
 
+    @Option(names = "--device", paramLabel = "DEVICE", description = "device of the in-process server: cpu, cuda or "
+            + "auto (default: serve's, auto)")
+    String device;
+
+    @Option(names = "--budget-s", paramLabel = "S", description = "time budget in seconds: levels that would start "
+            + "after it are skipped, with a line saying so (default 0: no budget)")
+    int budgetSeconds;
+
     @Option(names = "--json", description = "print JSON instead of a table")
     boolean json;
 
@@ -98,12 +108,20 @@ public final class LoadTestCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--max-tokens " + maxTokens + ", --requests " + requests
                     + " (expected 1+)");
         }
+        if (budgetSeconds < 0) {
+            throw new IllegalArgumentException("--budget-s " + budgetSeconds + " (expected 0+ seconds; 0 = no budget)");
+        }
+        if (device != null && url != null) {
+            throw new IllegalArgumentException("--device " + device + " with --url (it chooses the in-process "
+                    + "server's device; a server at --url runs where it was started)");
+        }
         if (warmup < 0 || ctx < 0 || threads != null && threads < 1) {
             throw new IllegalArgumentException("--warmup " + warmup + ", --ctx " + ctx + ", --threads " + threads
                     + " (expected 0+ warm-up requests, a context of 0+ tokens, 1+ threads)");
         }
         JsonNode promptNode = promptNode(new ObjectMapper());
         int maxLevel = Arrays.stream(levels).max().orElse(1);
+        long started = System.nanoTime();
         InferenceServer server = null;
         try {
             String base = url;
@@ -117,15 +135,25 @@ public final class LoadTestCommand implements Callable<Integer> {
                 if (threads != null) {
                     s = s.withThreads(threads);
                 }
+                if (device != null) {
+                    s = s.withDevice(device.strip().toLowerCase(java.util.Locale.ROOT));
+                }
                 server = InferenceServer.start(s);
                 base = "http://127.0.0.1:" + server.port();
-                System.err.println("loadtest: started " + server.modelId() + " in-process on " + base);
+                System.err.println("loadtest: started " + server.modelId() + " in-process on " + base + ", "
+                        + server.deviceLine());
             }
             if (warmup > 0) {
                 run(base, promptNode, 1, warmup);
             }
             var results = new ArrayList<Level>();
             for (int c : levels) {
+                double elapsed = (System.nanoTime() - started) / 1e9;
+                if (budgetSeconds > 0 && elapsed > budgetSeconds) {
+                    System.err.printf(java.util.Locale.ROOT, "loadtest: concurrency %d skipped (%.0f s of the "
+                            + "--budget-s %d spent)%n", c, elapsed, budgetSeconds);
+                    continue;
+                }
                 int n = requests != null ? requests : Math.max(4, 2 * c);
                 results.add(run(base, promptNode, c, n));
                 if (!json) {

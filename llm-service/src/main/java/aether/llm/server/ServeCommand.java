@@ -67,6 +67,11 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--model-id", description = "model name for /v1/models (default: the file name)")
     String modelId;
 
+    @Option(names = "--device", paramLabel = "DEVICE", description = "cpu, cuda (GPU 0) or auto: CUDA when the driver "
+            + "finds a usable GPU and the CUDA engine runs the model, else the CPU (default auto). The GPU engine "
+            + "answers 501 to embeddings and echo+logprobs scoring (use --device cpu for those)")
+    String device;
+
     @Option(names = "--config", description = "HOCON file with an aether.serve block")
     Path config;
 
@@ -84,6 +89,7 @@ public final class ServeCommand implements Callable<Integer> {
             server.close();
             stopped.countDown();
         }, "aether-serve-shutdown"));
+        System.out.println("aether serve: " + server.deviceLine());
         System.out.println("aether serve: " + server.modelId() + " (context " + server.contextSize() + ", chat template "
                 + server.templateName() + ") on http://" + (host != null ? host : "127.0.0.1") + ":" + server.port());
         System.out.flush();
@@ -133,6 +139,9 @@ public final class ServeCommand implements Callable<Integer> {
         }
         if (modelId != null) {
             s = s.withModelId(modelId);
+        }
+        if (device != null) {
+            s = s.withDevice(device.strip().toLowerCase(java.util.Locale.ROOT));
         }
         return s;
     }

@@ -29,17 +29,27 @@ import java.util.Set;
  *                        null = the model's, else {@code chatml} (llama.cpp's fallback)
  * @param modelId         the name {@code /v1/models} shows; null = the file name without {@code .gguf}
  * @param prefixCache     finished sequences kept for prefix reuse (their KV blocks are given back when needed); 0 = off
+ * @param device          where the model runs: {@code cpu}, {@code cuda} (GPU 0) or {@code auto} (CUDA when the driver
+ *                        finds a usable GPU and the CUDA engine runs the model, else the CPU)
  */
 public record ServeSettings(Path model, String host, int port, Set<String> apiKeys, int maxConcurrency, int queue,
         int rateLimit, int ctx, int parallel, int batch, int threads, long maxBodyBytes, int maxPromptTokens,
-        String chatTemplate, String modelId, int prefixCache) {
+        String chatTemplate, String modelId, int prefixCache, String device) {
 
-    /** With a prefix cache of {@code parallel} sequences. */
+    /** On the CPU. */
+    public ServeSettings(Path model, String host, int port, Set<String> apiKeys, int maxConcurrency, int queue,
+            int rateLimit, int ctx, int parallel, int batch, int threads, long maxBodyBytes, int maxPromptTokens,
+            String chatTemplate, String modelId, int prefixCache) {
+        this(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch, threads, maxBodyBytes,
+                maxPromptTokens, chatTemplate, modelId, prefixCache, "cpu");
+    }
+
+    /** With a prefix cache of {@code parallel} sequences, on the CPU. */
     public ServeSettings(Path model, String host, int port, Set<String> apiKeys, int maxConcurrency, int queue,
             int rateLimit, int ctx, int parallel, int batch, int threads, long maxBodyBytes, int maxPromptTokens,
             String chatTemplate, String modelId) {
         this(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch, threads, maxBodyBytes,
-                maxPromptTokens, chatTemplate, modelId, parallel);
+                maxPromptTokens, chatTemplate, modelId, parallel, "cpu");
     }
 
     public ServeSettings {
@@ -55,6 +65,9 @@ public record ServeSettings(Path model, String host, int port, Set<String> apiKe
         check(threads >= 0, "threads", threads, "0+ (0 = one per core)");
         check(maxBodyBytes >= 1024, "max-body-bytes", maxBodyBytes, "1024+");
         check(maxPromptTokens >= 0, "max-prompt-tokens", maxPromptTokens, "0+ (0 = the context size)");
+        if (!ServeDevice.NAMES.contains(device)) {
+            throw new IllegalArgumentException("device: " + device + " (expected one of " + ServeDevice.NAMES + ")");
+        }
         if (host == null || host.isBlank()) {
             throw new IllegalArgumentException("host: blank (expected an address to listen on, e.g. 127.0.0.1)");
         }
@@ -83,7 +96,7 @@ public record ServeSettings(Path model, String host, int port, Set<String> apiKe
                     c.getInt("ctx"), parallel, c.getInt("batch"), c.getInt("threads"),
                     c.getBytes("max-body-bytes"), c.getInt("max-prompt-tokens"),
                     blankToNull(c.getString("chat-template")), blankToNull(c.getString("model-id")),
-                    c.getInt("prefix-cache"));
+                    c.getInt("prefix-cache"), c.getString("device").strip().toLowerCase(java.util.Locale.ROOT));
         } catch (ConfigException e) {
             throw new IllegalArgumentException("configuration aether.serve: " + e.getMessage(), e);
         }
@@ -121,56 +134,61 @@ public record ServeSettings(Path model, String host, int port, Set<String> apiKe
 
     public ServeSettings withModel(Path p) {
         return new ServeSettings(p, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
     }
 
     public ServeSettings withPort(int p) {
         return new ServeSettings(model, host, p, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
     }
 
     public ServeSettings withApiKeys(Set<String> keys) {
         return new ServeSettings(model, host, port, keys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
     }
 
     public ServeSettings withLimits(int maxConcurrency, int queue, int rateLimit) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
     }
 
     public ServeSettings withContext(int ctx, int parallel, int batch) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
     }
 
     public ServeSettings withBodyAndPromptLimits(long maxBodyBytes, int maxPromptTokens) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
     }
 
     public ServeSettings withChatTemplate(String t) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, t, modelId, prefixCache);
+                threads, maxBodyBytes, maxPromptTokens, t, modelId, prefixCache, device);
     }
 
     public ServeSettings withHost(String h) {
         return new ServeSettings(model, h, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
     }
 
     public ServeSettings withThreads(int t) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                t, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache);
+                t, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
     }
 
     public ServeSettings withPrefixCache(int n) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, n);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, n, device);
     }
 
     public ServeSettings withModelId(String id) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, id, prefixCache);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, id, prefixCache, device);
+    }
+
+    public ServeSettings withDevice(String d) {
+        return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, d);
     }
 }

@@ -205,6 +205,12 @@ public final class ServingEngine implements AutoCloseable {
         if (!running) {
             throw ApiException.unavailable("the server is shutting down");
         }
+        if (!model.computes(job.output())) {   // refused before admission: the step would fail on the engine thread
+            String what = job.output() == InferenceModel.Output.ALL_HIDDEN ? "embeddings (hidden states per token)"
+                    : "prompt log-probabilities (echo with logprobs: logits per prompt token)";
+            throw ApiException.notImplemented(field, what + " are not computed by this server's engine (the GPU "
+                    + "engine computes last-token logits only); start the server with --device cpu for them");
+        }
         for (int i = 0; i < job.inputCount(); i++) {
             int[] ids = job.input(i);
             String path = job.inputCount() == 1 ? field : field + "[" + i + "]";

@@ -66,4 +66,47 @@ class LoadTestCommandTest {
         assertThat(err.toString(java.nio.charset.StandardCharsets.UTF_8))
                 .isEqualTo("aether loadtest: --concurrency 0 (expected levels of 1+)" + System.lineSeparator());
     }
+
+    @Test
+    @Timeout(120)
+    void shouldRefuseABadBudgetOrADeviceForARemoteServerAndSkipLevelsPastTheBudget() throws Exception {
+        assertThat(refusal("--url", "http://127.0.0.1:1", "--budget-s", "-1"))
+                .isEqualTo("aether loadtest: --budget-s -1 (expected 0+ seconds; 0 = no budget)");
+        assertThat(refusal("--url", "http://127.0.0.1:1", "--device", "cuda")).isEqualTo("aether loadtest: --device "
+                + "cuda with --url (it chooses the in-process server's device; a server at --url runs where it was "
+                + "started)");
+        // an in-process server on the CPU; a budget of 1 s is spent by the first level, so the second is skipped
+        var model = SharedData.require("models/stories260K.gguf");
+        var out = new java.io.ByteArrayOutputStream();
+        var err = new java.io.ByteArrayOutputStream();
+        var oldOut = System.out;
+        var oldErr = System.err;
+        System.setOut(new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8));
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = new picocli.CommandLine(new LoadTestCommand()).execute("-m", model.toString(), "--device", "cpu",
+                    "--ctx", "128", "-c", "2,4", "--requests", "100", "-n", "8", "--budget-s", "1", "--warmup", "0");
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+        String e = err.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(code).as(e).isZero();
+        assertThat(e).contains("device cpu (--device cpu)").contains("loadtest: concurrency 4 skipped (");
+        assertThat(out.toString(java.nio.charset.StandardCharsets.UTF_8)).contains("| 2 | 100 | 800 |")
+                .doesNotContain("| 4 |");
+    }
+
+    private static String refusal(String... args) {
+        var err = new java.io.ByteArrayOutputStream();
+        var old = System.err;
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            assertThat(new picocli.CommandLine(new LoadTestCommand()).execute(args)).isEqualTo(2);
+        } finally {
+            System.setErr(old);
+        }
+        return err.toString(java.nio.charset.StandardCharsets.UTF_8).strip();
+    }
 }

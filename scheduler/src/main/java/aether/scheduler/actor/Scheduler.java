@@ -598,6 +598,10 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
                 if (n.dtype().isQuantized() && !caps.quantTypes().contains(n.dtype().ggml())) {
                     return "weight type " + n.dtype() + " is not supported by " + caps.workerId();
                 }
+                // an input's value type too (a GPU computes f32 only: an f16 input cast to f32 stays on the CPU)
+                if (!n.dtype().isQuantized() && !caps.dtypes().contains(n.dtype().ggml())) {
+                    return "input dtype " + n.dtype() + " is not supported by " + caps.workerId();
+                }
                 continue;
             }
             String why = caps.cannotRun(n.op(), n.type());

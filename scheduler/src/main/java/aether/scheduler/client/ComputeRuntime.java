@@ -1,6 +1,7 @@
 package aether.scheduler.client;
 
 import aether.device.cpu.CpuDevice;
+import aether.device.cuda.GpuWorkers;
 import aether.device.spi.Device;
 import aether.device.spi.HostSegmentRunner;
 import aether.device.worker.DeviceWorker;
@@ -29,7 +30,8 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
  * One node's compute runtime in an existing actor system: a memory manager, one CPU {@link DeviceWorker} per
- * configured pool (each a {@link CpuDevice} over the {@link HostSegmentExecutor}), and a {@link Scheduler}, all under
+ * configured pool (each a {@link CpuDevice} over the {@link HostSegmentExecutor}), one per CUDA GPU when there are
+ * any ({@link GpuWorkers}), and a {@link Scheduler}, all under
  * one parent actor. The workers register with the Receptionist, so schedulers on other nodes of a cluster find them
  * too. {@link #start} returns once the scheduler knows this node's workers; {@link #close} stops the actors, then the
  * devices' threads.
@@ -112,8 +114,32 @@ public final class ComputeRuntime implements AutoCloseable {
         this.started = started;
     }
 
-    /** Starts the runtime with CPU devices over the standard {@link HostSegmentExecutor}. */
+    /**
+     * Starts the runtime with CPU devices over the standard {@link HostSegmentExecutor} and, as the system property
+     * {@value GpuWorkers#PROPERTY} says ({@code auto} when unset), one CUDA worker per GPU.
+     */
     public static ComputeRuntime start(ActorSystem<?> system, Settings settings) {
+        return start(system, settings, GpuWorkers.fromSystemProperty());
+    }
+
+    /**
+     * Starts the runtime with CPU devices over the standard {@link HostSegmentExecutor} and, as {@code gpus} says, one
+     * CUDA worker per GPU the driver sees (without a driver or a GPU, {@code auto} logs one line and runs CPU workers
+     * only). Each GPU's memory budget is registered with the memory manager at its {@link Location#device}.
+     */
+    public static ComputeRuntime start(ActorSystem<?> system, Settings settings, GpuWorkers gpus) {
+        List<Device> devices = cpuDevices(settings);
+        devices.addAll(gpus.open(line -> system.log().info("compute runtime {}: {}", settings.nodeId(), line)));
+        try {
+            return start(system, settings, devices);
+        } catch (RuntimeException e) {
+            devices.forEach(Device::close);
+            throw e;
+        }
+    }
+
+    /** The CPU devices of {@code settings}: {@code cpuWorkers} pools over one shared {@link HostSegmentExecutor}. */
+    public static List<Device> cpuDevices(Settings settings) {
         HostSegmentExecutor executor = new HostSegmentExecutor();
         List<Device> devices = new ArrayList<>();
         for (int i = 0; i < settings.cpuWorkers(); i++) {
@@ -121,7 +147,29 @@ public final class ComputeRuntime implements AutoCloseable {
                     HostSegmentExecutor.ops(), HostSegmentExecutor.dtypes(), HostSegmentExecutor.quantTypes(),
                     CpuDevice.inlineMaxElements()));
         }
-        return start(system, settings, devices);
+        return devices;
+    }
+
+    /**
+     * The memory manager's budgets: host memory as the settings say, and each non-CPU device's memory (its
+     * capabilities' budget) at {@link Location#device} of its ordinal.
+     */
+    public static Map<Location, Long> memoryBudgets(long hostBudgetBytes, List<Device> devices) {
+        Map<Location, Long> budgets = new java.util.LinkedHashMap<>();
+        budgets.put(Location.HOST, hostBudgetBytes);
+        for (Device d : devices) {
+            if (d.capabilities().kind() != aether.runtime.protocol.DeviceKind.CPU) {
+                budgets.merge(Location.device(d.capabilities().ordinal()), d.capabilities().memoryBytes(), Long::sum);
+            }
+        }
+        return budgets;
+    }
+
+    /** A worker's id on its node: {@code cpu-<index>} for CPU pools, {@code <kind>-<ordinal>} for devices. */
+    public static String workerName(Device device, int index) {
+        var caps = device.capabilities();
+        return caps.kind().name().toLowerCase(java.util.Locale.ROOT) + "-"
+                + (caps.kind() == aether.runtime.protocol.DeviceKind.CPU ? index : caps.ordinal());
     }
 
     /** Starts the runtime over the given devices (e.g. CPU devices with a custom {@link HostSegmentRunner}). */
@@ -144,11 +192,11 @@ public final class ComputeRuntime implements AutoCloseable {
         CompletableFuture<Started> ready = new CompletableFuture<>();
         Behavior<ParentCommand> behavior = Behaviors.setup(context -> {
             ActorRef<MemoryManager.Command> memory = context.spawn(
-                    MemoryManager.create(Map.of(Location.HOST, settings.hostBudgetBytes())), "memory", settings.props());
+                    MemoryManager.create(memoryBudgets(settings.hostBudgetBytes(), devices)), "memory",
+                    settings.props());
             List<ActorRef<?>> workers = new ArrayList<>();
             for (int i = 0; i < devices.size(); i++) {
-                String id = settings.nodeId() + "/" + devices.get(i).capabilities().kind().name().toLowerCase(
-                        java.util.Locale.ROOT) + "-" + i;
+                String id = settings.nodeId() + "/" + workerName(devices.get(i), i);
                 workers.add(context.spawn(DeviceWorker.create(id, devices.get(i), store, fetcher), "worker-" + i,
                         settings.props()));
             }

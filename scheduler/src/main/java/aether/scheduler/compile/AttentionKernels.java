@@ -168,4 +168,59 @@ final class AttentionKernels {
             i += len;
         }
     }
+
+    /** The most f16 values {@link #widenF16Row} takes: one bit of its special-group mask per 8. */
+    static final int MAX_WIDEN = 512;
+
+    /**
+     * Widens the f16 row {@code c[at .. at + 2n)} into {@code f[0, n)} once, so that the query heads sharing a KV head
+     * (GQA) read it as floats instead of each converting it again. Groups of 8 holding an Inf or NaN half are not
+     * widened; their bit in the returned mask is set, and {@link #dotWidened}/{@link #axpyWidened} redo them with the
+     * scalar loop exactly as {@link #dotF16}/{@link #axpyF16} do. Requires {@link #vectorFor}(n) and n ≤ {@value
+     * #MAX_WIDEN}.
+     */
+    static long widenF16Row(MemorySegment c, long at, int n, float[] f) {
+        long special = 0;
+        for (int i = 0; i < n; i += 8) {
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(H, c, at + 2L * i, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            IntVector mag = h.and(0x7fff);
+            if (mag.compare(VectorOperators.GE, 0x7c00).anyTrue()) {
+                special |= 1L << (i >>> 3);
+                continue;
+            }
+            widen(h, mag).intoArray(f, i);
+        }
+        return special;
+    }
+
+    /**
+     * {@link #dotF16} of {@code q[q0 .. q0 + n)} with a row that {@link #widenF16Row} widened into {@code f}: the same
+     * fused multiply-adds in the same order and the same scalar redo of the special groups, so the same float bit for
+     * bit.
+     */
+    static float dotWidened(float[] q, int q0, float[] f, long special, MemorySegment c, long at, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        float extra = 0;
+        for (int i = 0; i < n; i += 8) {
+            if ((special >>> (i >>> 3) & 1) != 0) {
+                extra += dotF16Scalar(q, q0 + i, c, at + 2L * i, 8);
+                continue;
+            }
+            acc = FloatVector.fromArray(F, q, q0 + i).fma(FloatVector.fromArray(F, f, i), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) + extra;
+    }
+
+    /** {@link #axpyF16} into {@code o[o0 .. o0 + n)} from a widened row: the same operations, bit for bit. */
+    static void axpyWidened(float w, float[] f, long special, MemorySegment c, long at, float[] o, int o0, int n) {
+        FloatVector wv = FloatVector.broadcast(F, w);
+        for (int i = 0; i < n; i += 8) {
+            if ((special >>> (i >>> 3) & 1) != 0) {
+                axpyF16Scalar(w, c, at + 2L * i, o, o0 + i, 8);
+                continue;
+            }
+            FloatVector.fromArray(F, f, i).fma(wv, FloatVector.fromArray(F, o, o0 + i)).intoArray(o, o0 + i);
+        }
+    }
 }

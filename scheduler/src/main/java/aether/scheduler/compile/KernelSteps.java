@@ -711,6 +711,11 @@ final class KernelSteps {
      * values; all in float with a per-thread scratch of scores and accumulators.
      */
     static final class PagedAttention implements Step, RangeTask {
+        /**
+         * Whether runs may take (token, KV head) items (see {@link #runGrouped}); false forces the per-head items, for
+         * tests that compare the two bit for bit and for {@code AttentionRace}. Read once per run.
+         */
+        static volatile boolean groupKvHeads = true;
         private final KernelPool pool;
         private final MemorySegment q;
         private final MemorySegment k;
@@ -737,6 +742,14 @@ final class KernelSteps {
         private final float[][] scores;
         private final float[][] qRow;
         private final float[][] acc;
+        private final boolean widenOnce;   // f16 cache, vector kernels: a KV row widened once for its query heads
+        private final float[][] qGroup;    // per thread: the group's query rows
+        private final float[][] accGroup;  // per thread: the group's output accumulators
+        private final float[][] kRow;      // per thread: the key row of the position in hand, widened
+        private final float[][] vRow;      // per thread: the value row, widened
+        private final float[][] maxes;     // per thread: running max of each query head of the group
+        private final float[][] inverses;  // per thread: 1 / softmax sum of each query head of the group
+        private boolean grouped;           // this run's items are (token, KV head) pairs
         private final Node node;
 
         PagedAttention(KernelPool pool, Op.PagedAttention a, MemorySegment q, Shape qs, MemorySegment k,
@@ -766,9 +779,18 @@ final class KernelSteps {
             this.kRowBytes = kType.bytesFor((long) hkv * d);
             this.vRowBytes = vType.bytesFor((long) hkv * dv);
             int threads = pool.threads();
-            this.scores = new float[threads][blocks * bs];
-            this.qRow = new float[threads][d];
+            this.widenOnce = group > 1 && kType == GgmlType.F16 && vType == GgmlType.F16 && AttentionKernels.vectorFor(d)
+                    && AttentionKernels.vectorFor(dv) && d <= AttentionKernels.MAX_WIDEN && dv <= AttentionKernels.MAX_WIDEN;
+            int heads = widenOnce ? group : 1;
+            this.scores = new float[threads][heads * blocks * bs];
+            this.qRow = new float[threads][d];          // the per-head path's dot and axpy take their length from these
             this.acc = new float[threads][dv];
+            this.qGroup = new float[threads][widenOnce ? group * d : 0];
+            this.accGroup = new float[threads][widenOnce ? group * dv : 0];
+            this.kRow = new float[threads][widenOnce ? d : 0];
+            this.vRow = new float[threads][widenOnce ? dv : 0];
+            this.maxes = new float[threads][heads];
+            this.inverses = new float[threads][heads];
             this.node = node;
         }
 
@@ -792,15 +814,23 @@ final class KernelSteps {
             for (int t = 0; t < tokens; t++) {
                 macs += (long) (positions.getAtIndex(I32, t) + 1) * hq * (d + dv);
             }
+            // (token, KV head) items share each widened row between the group's query heads; when they would be too
+            // few to keep every thread busy (decode of a model with few KV heads), (token, query head) items instead
+            grouped = widenOnce && groupKvHeads && tokens * hkv >= 4 * pool.threads();
+            int items = grouped ? tokens * hkv : tokens * hq;
             if (macs < PARALLEL_MIN_ATTENTION_MACS) {
-                run(0, tokens * hq, 0);      // waking the pool would cost more than this
+                run(0, items, 0);      // waking the pool would cost more than this
             } else {
-                pool.parallelFor(tokens * hq, 1, this);
+                pool.parallelFor(items, 1, this);
             }
         }
 
         @Override
         public void run(int from, int to, int thread) {
+            if (grouped) {
+                runGrouped(from, to, thread);
+                return;
+            }
             float[] p = scores[thread];
             float[] qv = qRow[thread];
             float[] o = acc[thread];
@@ -834,6 +864,64 @@ final class KernelSteps {
                     axpy(p[j] * inv, v, vType, slot * vRowBytes, kh * dv, o);
                 }
                 MemorySegment.copy(o, 0, out, F32, ((long) t * hq + h) * dv * 4, dv);
+            }
+        }
+
+        /**
+         * Items {@code [from, to)} as (token, KV head) pairs over f16 caches: per visible position the key row is
+         * widened to floats once and dotted with each of the group's query heads, and the value row likewise scaled
+         * into each head's accumulator (the per-head path converts each row once per query head: 4 times for 32 query
+         * heads over 8 KV heads). Per head the same operations in the same order as {@link #run(int, int, int)}'s
+         * per-head items, so the output is the same bit for bit.
+         */
+        private void runGrouped(int from, int to, int thread) {
+            float[] p = scores[thread];
+            float[] qv = qGroup[thread];
+            float[] o = accGroup[thread];
+            float[] kf = kRow[thread];
+            float[] vf = vRow[thread];
+            float[] max = maxes[thread];
+            float[] inv = inverses[thread];
+            int stride = blocks * bs;
+            for (int item = from; item < to; item++) {
+                int t = item / hkv;
+                int kh = item % hkv;
+                int pos = positions.getAtIndex(I32, t);
+                int first = window == 0 ? 0 : Math.max(0, pos - window + 1);
+                MemorySegment.copy(q, F32, ((long) t * hq + (long) kh * group) * d * 4, qv, 0, group * d);
+                java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
+                for (int j = first; j <= pos; j++) {
+                    long slot = (long) table.getAtIndex(I32, (long) t * blocks + j / bs) * bs + j % bs;
+                    long at = slot * kRowBytes + 2L * kh * d;
+                    long special = AttentionKernels.widenF16Row(k, at, d, kf);
+                    for (int g = 0; g < group; g++) {
+                        float s = AttentionKernels.dotWidened(qv, g * d, kf, special, k, at, d) * scale;
+                        if (softCap > 0) {
+                            s = softCap * (float) Math.tanh(s / softCap);
+                        }
+                        p[g * stride + j] = s;
+                        max[g] = Math.max(max[g], s);
+                    }
+                }
+                for (int g = 0; g < group; g++) {
+                    float sum = 0;
+                    for (int j = first; j <= pos; j++) {
+                        float e = (float) Math.exp(p[g * stride + j] - max[g]);
+                        p[g * stride + j] = e;
+                        sum += e;
+                    }
+                    inv[g] = 1 / sum;
+                }
+                java.util.Arrays.fill(o, 0, group * dv, 0);
+                for (int j = first; j <= pos; j++) {
+                    long slot = (long) table.getAtIndex(I32, (long) t * blocks + j / bs) * bs + j % bs;
+                    long at = slot * vRowBytes + 2L * kh * dv;
+                    long special = AttentionKernels.widenF16Row(v, at, dv, vf);
+                    for (int g = 0; g < group; g++) {
+                        AttentionKernels.axpyWidened(p[g * stride + j] * inv[g], vf, special, v, at, o, g * dv, dv);
+                    }
+                }
+                MemorySegment.copy(o, 0, out, F32, ((long) t * hq + (long) kh * group) * dv * 4, group * dv);
             }
         }
 

@@ -27,7 +27,10 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * kv_store + paged_attention: the reference executor against a float64 attention over the same positions written
  * directly, and the kernel graph against the reference executor, over two steps that share one cache (the second
- * step's tokens attend to what the first stored), with GQA, sliding windows, soft-capping and scattered blocks.
+ * step's tokens attend to what the first stored), with GQA, sliding windows, soft-capping and scattered blocks. With
+ * an f16 cache and enough (token, KV head) pairs the kernel widens each cache row once for its group of query heads;
+ * the cases with groups of 4 reach that path, and the 2-token second step of the 8-over-2-heads case the per-head one;
+ * every step is run again on per-head items and must give the same floats bit for bit.
  */
 class KernelGraphPagedAttentionTest {
 
@@ -77,7 +80,8 @@ class KernelGraphPagedAttentionTest {
         "6, 2, 32, q8_0, 0, 0",
         "4, 1, 8, f32, 3, 0",
         "2, 2, 16, f16, 5, 2.5",
-        "16, 4, 64, f16, 0, 0"})   // enough work to split over the pool
+        "16, 4, 64, f16, 0, 0",    // enough work to split over the pool; (token, KV head) items, rows widened once
+        "8, 2, 16, f16, 3, 2.5"})  // the same with window and cap; its 2-token second step takes per-head items
     void shouldMatchFloat64AttentionAndTheReferenceExecutor(int hq, int hkv, int d, String kvName, int window,
             double cap) {
         DType kv = kvName.equals("q8_0") ? DType.quantized(GgmlType.Q8_0) : kvName.equals("f16") ? DType.F16
@@ -145,6 +149,14 @@ class KernelGraphPagedAttentionTest {
                             table.length);
                     kg.run();
                     float[] fast = kg.output(0).toArray(ValueLayout.JAVA_FLOAT);
+                    KernelSteps.PagedAttention.groupKvHeads = false;   // the same step again on per-head items
+                    try {
+                        kg.run();
+                    } finally {
+                        KernelSteps.PagedAttention.groupKvHeads = true;
+                    }
+                    assertThat(kg.output(0).toArray(ValueLayout.JAVA_FLOAT)).as("per-head items, bit for bit")
+                            .isEqualTo(fast);
                     for (int i = 0; i < ref.length; i++) {
                         assertThat((double) fast[i]).as("kernel element %d", i).isCloseTo(ref[i],
                                 org.assertj.core.data.Offset.offset(2e-5 * (1 + Math.abs(ref[i]))));

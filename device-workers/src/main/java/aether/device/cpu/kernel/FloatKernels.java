@@ -88,14 +88,14 @@ final class FloatKernels {
         }
     }
 
-    static void dequantBF16(MemorySegment w, long wOff, int n, MemorySegment dst, long dstOff) {
+    static void dequantBF16(MemorySegment w, long wOff, int n, float[] dst, int dstOff) {
         int i = 0;
         for (int bound = n - n % 8; i < bound; i += 8) {
             ShortVector.fromMemorySegment(S128, w, wOff + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0).reinterpretAsInts()
-                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoMemorySegment(dst, dstOff + 4L * i, LE);
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dstOff + i);
         }
         for (; i < n; i++) {
-            dst.set(BlockLayouts.F32, dstOff + 4L * i, Float.intBitsToFloat(w.get(BlockLayouts.I16, wOff + 2L * i) << 16));
+            dst[dstOff + i] = Float.intBitsToFloat(w.get(BlockLayouts.I16, wOff + 2L * i) << 16);
         }
     }
 

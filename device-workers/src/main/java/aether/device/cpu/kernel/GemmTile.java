@@ -92,8 +92,10 @@ final class GemmTile {
      * at 0.73× (Q4_0 weights) and 0.62× (F32) on two threads and 0.73×/0.67× on one ([128,4096]×[4096,4096],
      * {@code GemmRace}, same JVM, EPYC Zen 4, load ~5): Zen 4 executes a 512-bit FMA as two 256-bit halves, so there
      * is no FMA throughput to gain, this tile already runs near one core's 256-bit FMA peak (best ~90-115 GFLOP/s),
-     * and a 64-byte load from a heap float[] (16-byte aligned) splits a cache line every time. No reduction across
-     * lanes: the lanes are tokens. Row r's 16 sums go to
+     * and a 64-byte load from a heap float[] (16-byte aligned) splits a cache line every time. Nor does an integer
+     * tile win on JDK 25 ({@code Int16TileRace}, one core: this tile 57.7 GMAC/s, SuperWord's MulAddVS2VI lane form
+     * 24.5, a Vector API int16 outer product 33.0): the Vector API has no pairwise multiply-add, and SuperWord forms
+     * one only with its accumulators in memory. No reduction across lanes: the lanes are tokens. Row r's 16 sums go to
      * {@code acc[accOff + r * accStride + t]}, stored when {@code first}, else added.
      *
      * @param w      dequantized weights, row r's k-th element at {@code w[w0 + r * wStride + k]}

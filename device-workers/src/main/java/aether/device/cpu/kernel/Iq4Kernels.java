@@ -69,7 +69,7 @@ final class Iq4Kernels {
     }
 
     /** Dequantizes {@code elements} elements (whole blocks); {@code xs} selects the IQ4_XS layout, else IQ4_NL. */
-    static void dequant(MemorySegment w, long wOff, int elements, MemorySegment dst, long dstOff, boolean xs) {
+    static void dequant(MemorySegment w, long wOff, int elements, float[] dst, int dstOff, boolean xs) {
         for (int sb = 0; sb < elements / 32; sb++) {
             long q;
             float scale;
@@ -82,16 +82,16 @@ final class Iq4Kernels {
                 q = blk + IQ4_NL_QS;
                 scale = BlockLayouts.f16(w, blk);
             }
-            long o = dstOff + sb * 128L;
+            int o = dstOff + 32 * sb;
             var d = FloatVector.broadcast(F, scale);
             var i0 = (IntVector) ByteVector.fromMemorySegment(B64, w, q, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
             var i1 = (IntVector) ByteVector.fromMemorySegment(B64, w, q + 8, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-            ((FloatVector) i0.and(0xF).selectFrom(LO, HI).convert(VectorOperators.I2F, 0)).mul(d).intoMemorySegment(dst, o, LE);
-            ((FloatVector) i1.and(0xF).selectFrom(LO, HI).convert(VectorOperators.I2F, 0)).mul(d).intoMemorySegment(dst, o + 32, LE);
+            ((FloatVector) i0.and(0xF).selectFrom(LO, HI).convert(VectorOperators.I2F, 0)).mul(d).intoArray(dst, o);
+            ((FloatVector) i1.and(0xF).selectFrom(LO, HI).convert(VectorOperators.I2F, 0)).mul(d).intoArray(dst, o + 8);
             ((FloatVector) i0.lanewise(VectorOperators.LSHR, 4).selectFrom(LO, HI).convert(VectorOperators.I2F, 0)).mul(d)
-                    .intoMemorySegment(dst, o + 64, LE);
+                    .intoArray(dst, o + 16);
             ((FloatVector) i1.lanewise(VectorOperators.LSHR, 4).selectFrom(LO, HI).convert(VectorOperators.I2F, 0)).mul(d)
-                    .intoMemorySegment(dst, o + 96, LE);
+                    .intoArray(dst, o + 24);
         }
     }
 

@@ -84,7 +84,7 @@ final class KQuantKernels {
         return (lo & 0xFFFFFFFFL) | ((long) hi << 32);
     }
 
-    static void dequantQ4_K(MemorySegment w, long wOff, int blocks, MemorySegment dst, long dstOff) {
+    static void dequantQ4_K(MemorySegment w, long wOff, int blocks, float[] dst, int dstOff) {
         for (int b = 0; b < blocks; b++) {
             long blk = wOff + (long) b * Q4_K_BYTES;
             float d = BlockLayouts.f16(w, blk);
@@ -92,16 +92,16 @@ final class KQuantKernels {
             long sc = blk + Q4_K_SCALES;
             for (int g = 0; g < 4; g++) {
                 long q = blk + Q4_K_QS + 32L * g;
-                long o = dstOff + (b * 256L + 64L * g) * Float.BYTES;
+                int o = dstOff + 256 * b + 64 * g;
                 var dl = FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, 2 * g));
                 var ml = FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, 2 * g));
                 var dh = FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, 2 * g + 1));
                 var mh = FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, 2 * g + 1));
                 for (int k = 0; k < 4; k++) {
                     var i = (IntVector) ByteVector.fromMemorySegment(B64, w, q + 8 * k, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                    ((FloatVector) i.and(0xF).convert(VectorOperators.I2F, 0)).fma(dl, ml).intoMemorySegment(dst, o + 32L * k, LE);
+                    ((FloatVector) i.and(0xF).convert(VectorOperators.I2F, 0)).fma(dl, ml).intoArray(dst, o + 8 * k);
                     ((FloatVector) i.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(dh, mh)
-                            .intoMemorySegment(dst, o + 128 + 32L * k, LE);
+                            .intoArray(dst, o + 32 + 8 * k);
                 }
             }
         }
@@ -144,7 +144,7 @@ final class KQuantKernels {
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
-    static void dequantQ6_K(MemorySegment w, long wOff, int blocks, MemorySegment dst, long dstOff) {
+    static void dequantQ6_K(MemorySegment w, long wOff, int blocks, float[] dst, int dstOff) {
         for (int b = 0; b < blocks; b++) {
             long blk = wOff + (long) b * Q6_K_BYTES;
             float d = BlockLayouts.f16(w, blk + Q6_K_D);
@@ -152,22 +152,22 @@ final class KQuantKernels {
                 long ql = blk + 64L * h;
                 long qh = blk + Q6_K_QH + 32L * h;
                 long sc = blk + Q6_K_SCALES + 8L * h;
-                long ob = dstOff + (b * 256L + 128L * h) * Float.BYTES;
+                int ob = dstOff + 256 * b + 128 * h;
                 for (int g = 0; g < 4; g++) {
                     int l = 8 * g;
                     var lo = (IntVector) ByteVector.fromMemorySegment(B64, w, ql + l, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     var hi = (IntVector) ByteVector.fromMemorySegment(B64, w, ql + l + 32, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     var hb = (IntVector) ByteVector.fromMemorySegment(B64, w, qh + l, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     int is = g >> 1;
-                    long o = ob + 4L * l;
+                    int o = ob + l;
                     ((FloatVector) lo.and(0xF).or(hb.lanewise(VectorOperators.LSHL, 4).and(0x30)).sub(32).convert(VectorOperators.I2F, 0))
-                            .mul(d * w.get(ValueLayout.JAVA_BYTE, sc + is)).intoMemorySegment(dst, o, LE);
+                            .mul(d * w.get(ValueLayout.JAVA_BYTE, sc + is)).intoArray(dst, o);
                     ((FloatVector) hi.and(0xF).or(hb.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32).convert(VectorOperators.I2F, 0))
-                            .mul(d * w.get(ValueLayout.JAVA_BYTE, sc + is + 2)).intoMemorySegment(dst, o + 128, LE);
+                            .mul(d * w.get(ValueLayout.JAVA_BYTE, sc + is + 2)).intoArray(dst, o + 32);
                     ((FloatVector) lo.lanewise(VectorOperators.LSHR, 4).or(hb.and(0x30)).sub(32).convert(VectorOperators.I2F, 0))
-                            .mul(d * w.get(ValueLayout.JAVA_BYTE, sc + is + 4)).intoMemorySegment(dst, o + 256, LE);
+                            .mul(d * w.get(ValueLayout.JAVA_BYTE, sc + is + 4)).intoArray(dst, o + 64);
                     ((FloatVector) hi.lanewise(VectorOperators.LSHR, 4).or(hb.lanewise(VectorOperators.LSHR, 2).and(0x30)).sub(32)
-                            .convert(VectorOperators.I2F, 0)).mul(d * w.get(ValueLayout.JAVA_BYTE, sc + is + 6)).intoMemorySegment(dst, o + 384, LE);
+                            .convert(VectorOperators.I2F, 0)).mul(d * w.get(ValueLayout.JAVA_BYTE, sc + is + 6)).intoArray(dst, o + 96);
                 }
             }
         }
@@ -228,7 +228,7 @@ final class KQuantKernels {
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
-    static void dequantQ5_K(MemorySegment w, long wOff, int blocks, MemorySegment dst, long dstOff) {
+    static void dequantQ5_K(MemorySegment w, long wOff, int blocks, float[] dst, int dstOff) {
         for (int b = 0; b < blocks; b++) {
             long blk = wOff + (long) b * BlockLayouts.Q5_K_BYTES;
             float d = BlockLayouts.f16(w, blk);
@@ -237,7 +237,7 @@ final class KQuantKernels {
             for (int g = 0; g < 4; g++) {
                 long q = blk + BlockLayouts.Q5_K_QS + 32L * g;
                 long qh = blk + BlockLayouts.Q5_K_QH;
-                long o = dstOff + (b * 256L + 64L * g) * Float.BYTES;
+                int o = dstOff + 256 * b + 64 * g;
                 var dl = FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, 2 * g));
                 var ml = FloatVector.broadcast(F, -dmin * BlockLayouts.q4kMin(w, sc, 2 * g));
                 var dh = FloatVector.broadcast(F, d * BlockLayouts.q4kScale(w, sc, 2 * g + 1));
@@ -246,9 +246,9 @@ final class KQuantKernels {
                     var i = (IntVector) ByteVector.fromMemorySegment(B64, w, q + 8 * k, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     var h = (IntVector) ByteVector.fromMemorySegment(B64, w, qh + 8 * k, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     ((FloatVector) i.and(0xF).or(h.lanewise(VectorOperators.LSHR, 2 * g).and(1).lanewise(VectorOperators.LSHL, 4))
-                            .convert(VectorOperators.I2F, 0)).fma(dl, ml).intoMemorySegment(dst, o + 32L * k, LE);
+                            .convert(VectorOperators.I2F, 0)).fma(dl, ml).intoArray(dst, o + 8 * k);
                     ((FloatVector) i.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 2 * g + 1).and(1).lanewise(VectorOperators.LSHL, 4))
-                            .convert(VectorOperators.I2F, 0)).fma(dh, mh).intoMemorySegment(dst, o + 128 + 32L * k, LE);
+                            .convert(VectorOperators.I2F, 0)).fma(dh, mh).intoArray(dst, o + 32 + 8 * k);
                 }
             }
         }
@@ -303,7 +303,7 @@ final class KQuantKernels {
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
-    static void dequantQ2Q3(MemorySegment w, long wOff, int blocks, MemorySegment dst, long dstOff, boolean q3) {
+    static void dequantQ2Q3(MemorySegment w, long wOff, int blocks, float[] dst, int dstOff, boolean q3) {
         int bytes = q3 ? BlockLayouts.Q3_K_BYTES : BlockLayouts.Q2_K_BYTES;
         int qsOff = q3 ? BlockLayouts.Q3_K_QS : BlockLayouts.Q2_K_QS;
         for (int b = 0; b < blocks; b++) {
@@ -315,7 +315,7 @@ final class KQuantKernels {
                 int j = (run >> 1) & 3;
                 int half = run & 1;
                 long q = blk + qsOff + 32L * n + 16L * half;
-                long o = dstOff + (b * 256L + 128L * n + 32L * j + 16L * half) * Float.BYTES;
+                int o = dstOff + 256 * b + 128 * n + 32 * j + 16 * half;
                 var i0 = ((IntVector) ByteVector.fromMemorySegment(B64, w, q, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0))
                         .lanewise(VectorOperators.LSHR, 2 * j).and(3);
                 var i1 = ((IntVector) ByteVector.fromMemorySegment(B64, w, q + 8, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0))
@@ -338,8 +338,8 @@ final class KQuantKernels {
                 }
                 var vd = FloatVector.broadcast(F, dl);
                 var vm = FloatVector.broadcast(F, -ml);
-                ((FloatVector) i0.convert(VectorOperators.I2F, 0)).fma(vd, vm).intoMemorySegment(dst, o, LE);
-                ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(vd, vm).intoMemorySegment(dst, o + 32, LE);
+                ((FloatVector) i0.convert(VectorOperators.I2F, 0)).fma(vd, vm).intoArray(dst, o);
+                ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(vd, vm).intoArray(dst, o + 8);
             }
         }
     }

@@ -92,28 +92,28 @@ final class Legacy5Kernels {
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
-    static void dequantQ4_1(MemorySegment w, long wOff, int blocks, MemorySegment dst, long dstOff) {
+    static void dequantQ4_1(MemorySegment w, long wOff, int blocks, float[] dst, int dstOff) {
         for (int b = 0; b < blocks; b++) {
             long blk = wOff + (long) b * Q4_1_BYTES;
-            long o = dstOff + b * 128L;
+            int o = dstOff + 32 * b;
             var d = FloatVector.broadcast(F, BlockLayouts.f16(w, blk));
             var m = FloatVector.broadcast(F, BlockLayouts.f16(w, blk + Q4_1_M));
             var i0 = (IntVector) ByteVector.fromMemorySegment(B64, w, blk + Q4_1_QS, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
             var i1 = (IntVector) ByteVector.fromMemorySegment(B64, w, blk + Q4_1_QS + 8, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-            ((FloatVector) i0.and(0xF).convert(VectorOperators.I2F, 0)).fma(d, m).intoMemorySegment(dst, o, LE);
-            ((FloatVector) i1.and(0xF).convert(VectorOperators.I2F, 0)).fma(d, m).intoMemorySegment(dst, o + 32, LE);
-            ((FloatVector) i0.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(d, m).intoMemorySegment(dst, o + 64, LE);
-            ((FloatVector) i1.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(d, m).intoMemorySegment(dst, o + 96, LE);
+            ((FloatVector) i0.and(0xF).convert(VectorOperators.I2F, 0)).fma(d, m).intoArray(dst, o);
+            ((FloatVector) i1.and(0xF).convert(VectorOperators.I2F, 0)).fma(d, m).intoArray(dst, o + 8);
+            ((FloatVector) i0.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(d, m).intoArray(dst, o + 16);
+            ((FloatVector) i1.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(d, m).intoArray(dst, o + 24);
         }
     }
 
-    static void dequantQ5(MemorySegment w, long wOff, int blocks, MemorySegment dst, long dstOff, boolean hasMin) {
+    static void dequantQ5(MemorySegment w, long wOff, int blocks, float[] dst, int dstOff, boolean hasMin) {
         int bytes = hasMin ? Q5_1_BYTES : Q5_0_BYTES;
         int qhOff = hasMin ? Q5_1_QH : Q5_0_QH;
         int qsOff = hasMin ? Q5_1_QS : Q5_0_QS;
         for (int b = 0; b < blocks; b++) {
             long blk = wOff + (long) b * bytes;
-            long o = dstOff + b * 128L;
+            int o = dstOff + 32 * b;
             float df = BlockLayouts.f16(w, blk);
             var d = FloatVector.broadcast(F, df);
             var m = FloatVector.broadcast(F, hasMin ? BlockLayouts.f16(w, blk + Q5_1_M) : -16f * df);
@@ -121,13 +121,13 @@ final class Legacy5Kernels {
             var i0 = (IntVector) ByteVector.fromMemorySegment(B64, w, blk + qsOff, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
             var i1 = (IntVector) ByteVector.fromMemorySegment(B64, w, blk + qsOff + 8, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
             ((FloatVector) i0.and(0xF).or(qh.lanewise(VectorOperators.LSHR, SH0).and(1).lanewise(VectorOperators.LSHL, 4))
-                    .convert(VectorOperators.I2F, 0)).fma(d, m).intoMemorySegment(dst, o, LE);
+                    .convert(VectorOperators.I2F, 0)).fma(d, m).intoArray(dst, o);
             ((FloatVector) i1.and(0xF).or(qh.lanewise(VectorOperators.LSHR, SH8).and(1).lanewise(VectorOperators.LSHL, 4))
-                    .convert(VectorOperators.I2F, 0)).fma(d, m).intoMemorySegment(dst, o + 32, LE);
+                    .convert(VectorOperators.I2F, 0)).fma(d, m).intoArray(dst, o + 8);
             ((FloatVector) i0.lanewise(VectorOperators.LSHR, 4).or(qh.lanewise(VectorOperators.LSHR, SH16).and(1).lanewise(VectorOperators.LSHL, 4))
-                    .convert(VectorOperators.I2F, 0)).fma(d, m).intoMemorySegment(dst, o + 64, LE);
+                    .convert(VectorOperators.I2F, 0)).fma(d, m).intoArray(dst, o + 16);
             ((FloatVector) i1.lanewise(VectorOperators.LSHR, 4).or(qh.lanewise(VectorOperators.LSHR, SH24).and(1).lanewise(VectorOperators.LSHL, 4))
-                    .convert(VectorOperators.I2F, 0)).fma(d, m).intoMemorySegment(dst, o + 96, LE);
+                    .convert(VectorOperators.I2F, 0)).fma(d, m).intoArray(dst, o + 24);
         }
     }
 

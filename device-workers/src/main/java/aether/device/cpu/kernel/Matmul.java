@@ -106,7 +106,6 @@ public final class Matmul implements RangeTask {
     private final int planarGemmMinTokens;
     private final Arena arena = Arena.ofAuto();
     private final float[][] rowScratch;          // per thread: (ROW_BLOCK + 5) x K_BLOCK dequantized weights
-    private final MemorySegment[] rowScratchView;
     private final float[][] tileOut;             // per thread: sums of a row block, (ROW_BLOCK + 5) x tokens rounded to 16
     private final PackTask packTask = new PackTask();
     private float[] xt = new float[0];           // prefill: x packed k-major in groups of 16 tokens (GemmTile)
@@ -186,12 +185,8 @@ public final class Matmul implements RangeTask {
         this.planarGemmMinTokens = planarGemmMinTokens;
         int n = vector ? pool.threads() : 0;
         this.rowScratch = new float[n][(ROW_BLOCK + GemmTile.ROWS - 1) * K_BLOCK];
-        this.rowScratchView = new MemorySegment[n];
         this.tileOut = new float[n][0];
         this.blockScales = new float[n][0];
-        for (int i = 0; i < n; i++) {
-            rowScratchView[i] = MemorySegment.ofArray(rowScratch[i]);
-        }
     }
 
     /**
@@ -476,8 +471,11 @@ public final class Matmul implements RangeTask {
         };
     }
 
-    /** Dequantizes elements {@code [k0, k0 + n)} of weight row {@code r} into {@code dst[dstOff]} as f32. */
-    private void dequant(int r, int k0, int n, MemorySegment dst, long dstOff) {
+    /**
+     * Dequantizes elements {@code [k0, k0 + n)} of weight row {@code r} into {@code dst[dstOff]} as f32. Into a heap
+     * array with {@code intoArray}, not a heap segment: see {@link #gemm} for why.
+     */
+    private void dequant(int r, int k0, int n, float[] dst, int dstOff) {
         long off = r * rowBytes + type.bytesFor(k0);
         int blocks = n / type.blockSize();
         switch (type) {
@@ -507,10 +505,20 @@ public final class Matmul implements RangeTask {
      * per-thread buffer laid out as the tile's lanes (row-major per weight row, 16 tokens contiguous), copied into y
      * once per row block. A partial last micro-tile reads up to 5 rows past the block
      * (scratch has room; their results are not stored); a partial token group multiplies zero padding.
+     *
+     * <p>The dequantizers write the scratch through {@code FloatVector.intoArray}, never through a segment view of it
+     * ({@code MemorySegment.ofArray(float[])}): C2 intrinsifies a vector store into a heap segment only when the
+     * JDK-internal {@code ScopedMemoryAccess.storeIntoMemorySegmentScopedInternal}, which every {@code intoMemorySegment}
+     * in the process shares, has a one-type receiver profile at the time the kernel compiles. The Vector API's own
+     * Java fallbacks (e.g. {@code reinterpretAsInts} while a decode kernel still runs interpreted) store into
+     * {@code byte[]}-backed segments, so in a process whose first step was a decode step that profile already held
+     * two heap types when the GEMM's dequantizer compiled: the store was not intrinsified, every vector was boxed
+     * (7.8 GB allocated per 128-token Q8_0 prefill) and prefill ran at a third of its speed for the life of the
+     * process. {@code intoArray} on a {@code float[]} has a static type and no such profile
+     * ({@code JitOrderAllocationTest} pins it).
      */
     private void gemm(int from, int to, int thread) {
         float[] ws = rowScratch[thread];
-        MemorySegment wsView = rowScratchView[thread];
         float[] out = tileOut[thread];
         int groups = (tokens + GemmTile.TOKENS - 1) / GemmTile.TOKENS;
         int tp = groups * GemmTile.TOKENS;   // row stride of the sums in out
@@ -520,14 +528,14 @@ public final class Matmul implements RangeTask {
                 int kc = Math.min(K_BLOCK, cols - kb);
                 for (int r = 0; r < nr; r++) {
                     if (type == GgmlType.F32) {
-                        MemorySegment.copy(w, (rb + r) * rowBytes + 4L * kb, wsView, 4L * r * kc, 4L * kc);
+                        MemorySegment.copy(w, BlockLayouts.F32, (rb + r) * rowBytes + 4L * kb, ws, r * kc, kc);
                     } else if (type == GgmlType.F16) {
                         FloatKernels.dequantF16(w, (rb + r) * rowBytes + 2L * kb, kc, ws, r * kc);
                     } else if (gemmPlanar.byteSize() > 0) {   // same floats as dequant() of the ggml layout
                         Q4_0Kernels.dequantPlanar(gemmPlanar, (rb + r) * PackedWeights.q4PlanarRowBytes(paddedBlocks),
-                                paddedBlocks, kb / 32, kc / 32, wsView, 4L * r * kc);
+                                paddedBlocks, kb / 32, kc / 32, ws, r * kc);
                     } else {
-                        dequant(rb + r, kb, kc, wsView, 4L * r * kc);
+                        dequant(rb + r, kb, kc, ws, r * kc);
                     }
                 }
                 for (int g = 0; g < groups; g++) {

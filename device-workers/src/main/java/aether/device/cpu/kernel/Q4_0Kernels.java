@@ -229,20 +229,20 @@ final class Q4_0Kernels {
     }
 
     /** Dequantizes {@code blocks} blocks at {@code w[wOff]} to f32 at {@code dst[dstOff]}. */
-    static void dequant(MemorySegment w, long wOff, int blocks, MemorySegment dst, long dstOff) {
+    static void dequant(MemorySegment w, long wOff, int blocks, float[] dst, int dstOff) {
         for (int b = 0; b < blocks; b++) {
             long blk = wOff + (long) b * Q4_0_BYTES;
-            long o = dstOff + b * 128L;
+            int o = dstOff + 32 * b;
             var d = FloatVector.broadcast(F, BlockLayouts.f16(w, blk));
             var d8 = d.mul(8f);
             var i0 = (IntVector) ByteVector.fromMemorySegment(B64, w, blk + Q4_0_QS, LE).convertShape(VectorOperators.B2I, I, 0);
             var i1 = (IntVector) ByteVector.fromMemorySegment(B64, w, blk + Q4_0_QS + 8, LE).convertShape(VectorOperators.B2I, I, 0);
-            ((FloatVector) i0.and(0xF).convert(VectorOperators.I2F, 0)).mul(d).sub(d8).intoMemorySegment(dst, o, LE);
-            ((FloatVector) i1.and(0xF).convert(VectorOperators.I2F, 0)).mul(d).sub(d8).intoMemorySegment(dst, o + 32, LE);
+            ((FloatVector) i0.and(0xF).convert(VectorOperators.I2F, 0)).mul(d).sub(d8).intoArray(dst, o);
+            ((FloatVector) i1.and(0xF).convert(VectorOperators.I2F, 0)).mul(d).sub(d8).intoArray(dst, o + 8);
             ((FloatVector) i0.lanewise(VectorOperators.ASHR, 4).and(0xF).convert(VectorOperators.I2F, 0)).mul(d).sub(d8)
-                    .intoMemorySegment(dst, o + 64, LE);
+                    .intoArray(dst, o + 16);
             ((FloatVector) i1.lanewise(VectorOperators.ASHR, 4).and(0xF).convert(VectorOperators.I2F, 0)).mul(d).sub(d8)
-                    .intoMemorySegment(dst, o + 96, LE);
+                    .intoArray(dst, o + 24);
         }
     }
 
@@ -253,13 +253,13 @@ final class Q4_0Kernels {
      * pair starts there). A pair's two blocks share 16 shorts: the low byte of short k is the first block's byte k,
      * the high byte the second's.
      */
-    static void dequantPlanar(MemorySegment p, long rowOff, int paddedBlocks, int first, int blocks, MemorySegment dst,
-                              long dstOff) {
+    static void dequantPlanar(MemorySegment p, long rowOff, int paddedBlocks, int first, int blocks, float[] dst,
+                              int dstOff) {
         long qs = rowOff + 2L * paddedBlocks;
         for (int i = 0; i < blocks; i += 2) {
             int b = first + i;
             long pair = qs + 16L * b;
-            long o = dstOff + i * 128L;
+            int o = dstOff + 32 * i;
             boolean second = i + 1 < blocks;
             var d0 = FloatVector.broadcast(F, BlockLayouts.f16(p, rowOff + 2L * b));
             var d08 = d0.mul(8f);
@@ -268,16 +268,16 @@ final class Q4_0Kernels {
             for (int half = 0; half < 2; half++) {
                 var v = (IntVector) ShortVector.fromMemorySegment(S128, p, pair + 16L * half, LE)
                         .convertShape(VectorOperators.S2I, I, 0);
-                long h = 32L * half;
+                int h = 8 * half;
                 ((FloatVector) v.and(0xF).convert(VectorOperators.I2F, 0)).mul(d0).sub(d08)
-                        .intoMemorySegment(dst, o + h, LE);
+                        .intoArray(dst, o + h);
                 ((FloatVector) v.lanewise(VectorOperators.ASHR, 4).and(0xF).convert(VectorOperators.I2F, 0)).mul(d0)
-                        .sub(d08).intoMemorySegment(dst, o + 64 + h, LE);
+                        .sub(d08).intoArray(dst, o + 16 + h);
                 if (second) {
                     ((FloatVector) v.lanewise(VectorOperators.ASHR, 8).and(0xF).convert(VectorOperators.I2F, 0))
-                            .mul(d1).sub(d18).intoMemorySegment(dst, o + 128 + h, LE);
+                            .mul(d1).sub(d18).intoArray(dst, o + 32 + h);
                     ((FloatVector) v.lanewise(VectorOperators.ASHR, 12).and(0xF).convert(VectorOperators.I2F, 0))
-                            .mul(d1).sub(d18).intoMemorySegment(dst, o + 192 + h, LE);
+                            .mul(d1).sub(d18).intoArray(dst, o + 48 + h);
                 }
             }
         }

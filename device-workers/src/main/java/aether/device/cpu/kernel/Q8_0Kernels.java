@@ -79,14 +79,14 @@ final class Q8_0Kernels {
     }
 
     /** Dequantizes {@code blocks} blocks at {@code w[wOff]} to floats at {@code dst[dstOff]}. */
-    static void dequant(MemorySegment w, long wOff, int blocks, MemorySegment dst, long dstOff) {
+    static void dequant(MemorySegment w, long wOff, int blocks, float[] dst, int dstOff) {
         for (int b = 0; b < blocks; b++) {
             long blk = wOff + (long) b * Q8_0_BYTES;
-            long o = dstOff + b * 128L;
+            int o = dstOff + 32 * b;
             var d = FloatVector.broadcast(F, BlockLayouts.f16(w, blk));
             for (int k = 0; k < 4; k++) {
                 ((FloatVector) ByteVector.fromMemorySegment(B64, w, blk + Q8_0_QS + 8 * k, LE)
-                        .convertShape(VectorOperators.B2F, F, 0)).mul(d).intoMemorySegment(dst, o + 32L * k, LE);
+                        .convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(dst, o + 8 * k);
             }
         }
     }

@@ -2,6 +2,7 @@ package aether.device.cpu.bench;
 
 import aether.device.cpu.KernelPool;
 import aether.device.cpu.kernel.Matmul;
+import aether.device.cpu.kernel.PackedWeights;
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -16,14 +17,16 @@ import java.util.Locale;
  * {@code [tokens, in] x [in, out]} once per variant; the report gives each variant's best and median call in GFLOP/s.
  *
  * <p>Usage: {@code scripts/jmh device-workers --main aether.device.cpu.bench.GemmRace SHAPE THREADS SECONDS
- * VARIANT...} with SHAPE = {@code TOKENSxINxOUT} and VARIANT = {@code TYPE:BITS} (BITS: the {@link Matmul}'s vector
- * width, for GEMM kernels that have a 512-bit variant; none does today, see {@code GemmTile}), e.g.
+ * VARIANT...} with SHAPE = {@code TOKENSxINxOUT} and VARIANT = {@code TYPE:BITS[:prepared]} (BITS: the {@link Matmul}'s
+ * vector width, for GEMM kernels that have a 512-bit variant; none does today, see {@code GemmTile}; {@code prepared}:
+ * weights through {@link PackedWeights#prepare}, as the engine multiplies them — for Q4_0 the planar layout), e.g.
  * {@code 128x4096x4096 2 30 Q4_0:256 Q4_0:512 F16:256 F16:512}.
  */
 public final class GemmRace {
     private GemmRace() {}
 
-    private record Variant(String name, GgmlType type, Matmul matmul, MemorySegment w, List<Long> nanos) {}
+    private record Variant(String name, GgmlType type, Matmul matmul, MemorySegment w, PackedWeights prepared,
+                           List<Long> nanos) {}
 
     public static void main(String[] args) {
         String[] dims = args[0].split("x");
@@ -46,8 +49,10 @@ public final class GemmRace {
                 GgmlType type = GgmlType.valueOf(p[0]);
                 MemorySegment w = arena.allocate(type.bytesFor(in) * out, 64);
                 MatmulBenchmark.fillWeights(type, w, 42 + v);
+                List<String> flags = Arrays.asList(p).subList(2, p.length);
+                PackedWeights prepared = flags.contains("prepared") ? PackedWeights.prepare(type, w, out, in, arena) : null;
                 variants.add(new Variant(args[v], type, new Matmul(pool, true, Matmul.Activations.AUTO,
-                        Integer.parseInt(p[1])), w, new ArrayList<>()));
+                        Integer.parseInt(p[1])), w, prepared, new ArrayList<>()));
             }
             long end = System.nanoTime() + (long) (seconds * 1e9);
             long warmEnd = System.nanoTime() + (long) (Math.min(5, seconds / 4) * 1e9);
@@ -55,7 +60,11 @@ public final class GemmRace {
                 boolean warm = System.nanoTime() > warmEnd;
                 for (Variant v : variants) {
                     long t0 = System.nanoTime();
-                    v.matmul.multiply(v.type, v.w, out, in, x, tokens, y);
+                    if (v.prepared != null) {
+                        v.matmul.multiply(v.prepared, x, tokens, y);
+                    } else {
+                        v.matmul.multiply(v.type, v.w, out, in, x, tokens, y);
+                    }
                     long dt = System.nanoTime() - t0;
                     if (warm) {
                         v.nanos.add(dt);

@@ -6,6 +6,7 @@ import aether.device.cuda.CudaKernels;
 import aether.device.cuda.CudaKernels.AttentionScratch;
 import aether.device.cuda.CudaKernels.AttentionShape;
 import aether.device.cuda.CudaPrefill;
+import aether.device.cuda.CudaRowKernels;
 import aether.device.cuda.GpuMatrix;
 import aether.device.cuda.QuantizedVector;
 import aether.llm.engine.EngineOptions;
@@ -17,7 +18,9 @@ import aether.llm.model.ModelConfig;
 import aether.llm.model.ModelLoadException;
 import aether.llm.model.ModelWeights;
 import aether.runtime.tensor.GgmlType;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -35,7 +38,21 @@ import jcuda.driver.CUdeviceptr;
  * <p>Prompts run in chunks of up to {@link CudaKernels#BATCH} tokens: one pass over the weights per chunk (the
  * gemv_batch kernels multiply each weight block with every token of the chunk), causal attention over the cache for
  * the chunk's queries, the output head for the chunk's last token only; each chunk size has its own graph. This is
- * not yet a tensor-core GEMM prefill. Entries of a batch run one after another.
+ * not yet a tensor-core GEMM prefill.
+ *
+ * <p>A step with decode entries (one new token each) and anything else runs every token of the step as a row of
+ * shared passes over the weights: row r carries its own token, position and KV slot ({@link CudaRowKernels}), the
+ * Q4_0/Q8_0 GEMVs run on int8 tensor cores with each weight block read once for the whole pass, and each row count
+ * has its own graph. Up to {@link #DECODE_ROWS} rows per pass, so 64 running sequences decode in one weight read and a
+ * prompt chunk joining them rides along in the same passes. A step of a lone decode token takes the single-token
+ * graph; a step of prompts only runs them one by one in chunks as above. A row's results do not depend on the other
+ * rows of its pass (each row's sums run in the same order whatever its neighbours), so a sequence gets the same
+ * logits in any batch that runs as rows.
+ *
+ * <p>A model loaded from layer {@code first > 0} ({@code --gpu-layers}: the GPU's share of a model split with the CPU)
+ * holds only layers {@code [first, n)}, their KV cache, the output norm and head; it does no embedding lookup and is
+ * stepped through {@link #stepFromHidden} with the residual stream entering layer {@code first} already in device
+ * memory (see {@link HybridInferenceModel}).
  *
  * <p>Prompts of {@link #GEMM_MIN_TOKENS} tokens or more (and every prompt of a model with Q4_K/Q6_K matrices, which
  * the chunk GEMVs do not read) run instead through the tensor-core prefill ({@link CudaPrefill}): chunks of up to
@@ -77,6 +94,11 @@ public final class CudaInferenceModel implements InferenceModel {
     private final List<Runnable> frees = new ArrayList<>();
     private final boolean[] slotUsed;
     private final long weightBytes;
+    /** The first layer this model holds (0 unless it is the GPU part of a split model). */
+    private final int firstLayer;
+    private final long kvCacheBytes;
+    /** Device bytes of every weight uploaded (matrices and vectors). */
+    private long residentWeightBytes;
 
     // weights
     private final GpuMatrix tokenEmbedding;
@@ -113,6 +135,14 @@ public final class CudaInferenceModel implements InferenceModel {
     private final java.util.Map<Integer, CudaContext.Graph> prefillGraphs = new java.util.HashMap<>();
     private final java.util.Set<Integer> prefillValidated = new java.util.HashSet<>();
 
+    /** Buffers and graphs of the batched decode; null when off (one slot, or a matrix type the row GEMV lacks). */
+    private final DecodeRows rows;
+    /** Per row of a rows pass: the batch index of the entry whose last token it is, else -1. */
+    private final int[] rowEntry;
+    /** Batched-decode graphs by row count. */
+    private final java.util.Map<Integer, CudaContext.Graph> rowGraphs = new java.util.HashMap<>();
+    private final java.util.Set<Integer> rowsValidated = new java.util.HashSet<>();
+
     private CudaContext.Graph decodeGraph;
     /** Prompt-chunk graphs by (tokens, with the output head). */
     private final java.util.Map<Integer, CudaContext.Graph> chunkGraphs = new java.util.HashMap<>();
@@ -134,12 +164,29 @@ public final class CudaInferenceModel implements InferenceModel {
      */
     public static CudaInferenceModel load(CudaContext cuda, GgufFile file, int contextSize, int slots,
             Runnable onClose) {
-        return new CudaInferenceModel(cuda, file, ModelConfig.read(file), contextSize, slots, onClose);
+        return new CudaInferenceModel(cuda, file, ModelConfig.read(file), 0, contextSize, slots, onClose);
     }
 
-    private CudaInferenceModel(CudaContext cuda, GgufFile file, ModelConfig c, int contextSize, int slots,
-            Runnable onClose) {
+    /**
+     * Uploads layers {@code [firstLayer, n)} of the model, the output norm and head (and the token embeddings only when
+     * they are also the head); the model is then stepped with {@link #stepFromHidden}.
+     *
+     * @throws IllegalArgumentException when {@code firstLayer} is not in {@code [0, n)}
+     */
+    public static CudaInferenceModel loadLayers(CudaContext cuda, GgufFile file, int firstLayer, int contextSize,
+            int slots, Runnable onClose) {
+        ModelConfig c = ModelConfig.read(file);
+        if (firstLayer < 0 || firstLayer >= c.blockCount()) {
+            throw new IllegalArgumentException("first GPU layer " + firstLayer + " (expected 0.." + (c.blockCount() - 1)
+                    + " for a model of " + c.blockCount() + " layers)");
+        }
+        return new CudaInferenceModel(cuda, file, c, firstLayer, contextSize, slots, onClose);
+    }
+
+    private CudaInferenceModel(CudaContext cuda, GgufFile file, ModelConfig c, int firstLayer, int contextSize,
+            int slots, Runnable onClose) {
         this.cuda = cuda;
+        this.firstLayer = firstLayer;
         this.k = new CudaKernels(cuda);
         this.p = new CudaPrefill(k);
         this.config = c;
@@ -156,12 +203,14 @@ public final class CudaInferenceModel implements InferenceModel {
         this.slots = slots;
         this.slotUsed = new boolean[slots];
         int dim = c.embeddingLength(), ffn = c.feedForwardLength(), qw = c.queryWidth();
-        long kvBytes = 2L * c.blockCount() * slots * c.headCountKv() * (long) contextSize * c.headDim() * 2;
+        int layerCount = c.blockCount() - firstLayer;
+        long kvBytes = 2L * layerCount * slots * c.headCountKv() * (long) contextSize * c.headDim() * 2;
+        this.kvCacheBytes = kvBytes;
         this.prefillRows = Math.max(1, Math.min(PREFILL_CHUNK, contextSize));
         int qkvWidth = qw + 2 * c.keyWidth();
         long prefillBytes = prefillRows * (dim * 4L + Math.max(Math.max(dim, qw), ffn) * 2L
                 + Math.max(qkvWidth, 2L * ffn) * 4L + 4L);
-        long needed = weightBytes(file) + kvBytes + prefillBytes + (64L << 20);
+        long needed = weightBytes(file, firstLayer) + kvBytes + prefillBytes + (64L << 20);
         long free = cuda.freeMemory();
         if (needed > free) {
             throw new ModelLoadException(c.architecture(), "needs about " + (needed >> 20) + " MiB of GPU memory ("
@@ -174,11 +223,14 @@ public final class CudaInferenceModel implements InferenceModel {
             long maxStaging = stagingBytes(file, c.blockCount());
             CUdeviceptr staging = cuda.alloc(maxStaging);
             try {
-                this.tokenEmbedding = matrix(file, staging, c.vocabSize(), dim, "token_embd.weight");
-                this.layers = new Layer[c.blockCount()];
-                for (int il = 0; il < layers.length; il++) {
+                // a model from a later layer needs the embeddings only as a tied head
+                boolean tied = file.tensor("output.weight").isEmpty();
+                this.tokenEmbedding = firstLayer == 0 || tied
+                        ? matrix(file, staging, c.vocabSize(), dim, "token_embd.weight") : null;
+                this.layers = new Layer[layerCount];
+                for (int il = firstLayer; il < c.blockCount(); il++) {
                     String b = "blk." + il + ".";
-                    layers[il] = new Layer(
+                    layers[il - firstLayer] = new Layer(
                             vector(weights, b + "attn_norm.weight", dim),
                             matrix(file, staging, qw + 2 * c.keyWidth(), dim, b + "attn_q.weight",
                                     b + "attn_k.weight", b + "attn_v.weight"),
@@ -186,8 +238,8 @@ public final class CudaInferenceModel implements InferenceModel {
                             vector(weights, b + "ffn_norm.weight", dim),
                             matrix(file, staging, 2 * ffn, dim, b + "ffn_gate.weight", b + "ffn_up.weight"),
                             matrix(file, staging, dim, ffn, b + "ffn_down.weight"),
-                            buffer(kvBytes / c.blockCount() / 2),
-                            buffer(kvBytes / c.blockCount() / 2));
+                            buffer(kvBytes / layerCount / 2),
+                            buffer(kvBytes / layerCount / 2));
                 }
                 this.outputNorm = vector(weights, "output_norm.weight", dim);
                 this.output = file.tensor("output.weight").isPresent()
@@ -233,11 +285,14 @@ public final class CudaInferenceModel implements InferenceModel {
                 }
             }
             this.chunkGemvs = gemvable;
-            long w = tokenEmbedding.bytes() / c.vocabSize() + (output == tokenEmbedding ? output.bytes() : 0);
+            long w = (firstLayer == 0 ? tokenEmbedding.bytes() / c.vocabSize() : 0)
+                    + (output == tokenEmbedding ? output.bytes() : 0);
             for (Layer l : layers) {
                 w += l.qkv().bytes() + l.wo().bytes() + l.gateUp().bytes() + l.down().bytes();
             }
             this.weightBytes = w + (output == tokenEmbedding ? 0 : output.bytes());
+            this.rows = allocateRows(slots < 2 ? 1 : DECODE_ROWS);
+            this.rowEntry = new int[this.rows == null ? 0 : this.rows.k().capacity()];
             cuda.synchronize();
         } catch (RuntimeException e) {
             freeAll();
@@ -297,12 +352,25 @@ public final class CudaInferenceModel implements InferenceModel {
         return total;
     }
 
-    private static long weightBytes(GgufFile file) {
+    /** File bytes of the tensors a model from {@code firstLayer} uploads (all of them from layer 0). */
+    private static long weightBytes(GgufFile file, int firstLayer) {
+        boolean tied = file.tensor("output.weight").isEmpty();
         long total = 0;
         for (TensorInfo t : file.tensors()) {
-            total += t.sizeBytes();
+            boolean skipped = firstLayer > 0 && (t.name().equals("token_embd.weight") ? !tied
+                    : belowLayer(t.name(), firstLayer));
+            total += skipped ? 0 : t.sizeBytes();
         }
         return total;
+    }
+
+    /** True for {@code blk.i.*} with {@code i < layer}. */
+    private static boolean belowLayer(String name, int layer) {
+        if (!name.startsWith("blk.")) {
+            return false;
+        }
+        int dot = name.indexOf('.', 4);
+        return dot > 4 && Integer.parseInt(name, 4, dot, 10) < layer;
     }
 
     private CUdeviceptr buffer(long bytes) {
@@ -318,6 +386,7 @@ public final class CudaInferenceModel implements InferenceModel {
     }
 
     private CUdeviceptr floats(float[] v) {
+        residentWeightBytes += v.length * 4L;
         CUdeviceptr p = buffer(v.length * 4L);
         cuda.upload(v, p);
         return p;
@@ -371,6 +440,7 @@ public final class CudaInferenceModel implements InferenceModel {
         }
         GpuMatrix m = GpuMatrix.upload(cuda, type, rows, cols, parts, staging);
         frees.add(() -> m.free(cuda));
+        residentWeightBytes += m.bytes();
         return m;
     }
 
@@ -382,7 +452,9 @@ public final class CudaInferenceModel implements InferenceModel {
         // row 0 of the chunk-sized activations
         QuantizedVector hq1 = first(hq, dim), attnQ1 = first(attnQ, c.queryWidth()),
                 actQ1 = first(actQ, c.feedForwardLength());
-        k.getRow(tokenEmbedding, params, x);
+        if (firstLayer == 0) {   // a later part finds its input rows in x (stepFromHidden)
+            k.getRow(tokenEmbedding, params, x);
+        }
         for (Layer l : layers) {
             k.rmsNorm(x, l.attnNorm(), h, hq1, dim, eps);
             k.gemv(l.qkv(), h, hq1, null, qkv);
@@ -415,7 +487,9 @@ public final class CudaInferenceModel implements InferenceModel {
         int dim = c.embeddingLength(), ffn = c.feedForwardLength();
         float eps = (float) c.rmsEps();
         int qkvWidth = c.queryWidth() + 2 * c.keyWidth();
-        k.getRows(tokenEmbedding, CudaKernels.chunkTokens(params), x, n);
+        if (firstLayer == 0) {
+            k.getRows(tokenEmbedding, CudaKernels.chunkTokens(params), x, n);
+        }
         for (Layer l : layers) {
             k.rmsNorm(x, l.attnNorm(), h, hq, dim, eps, n);
             k.gemvBatch(l.qkv(), h, hq, null, qkv, n);
@@ -464,7 +538,9 @@ public final class CudaInferenceModel implements InferenceModel {
         int dim = c.embeddingLength(), ffn = c.feedForwardLength();
         float eps = (float) c.rmsEps();
         int qkvWidth = c.queryWidth() + 2 * c.keyWidth();
-        p.getRows(tokenEmbedding, ptokens, px, n);
+        if (firstLayer == 0) {   // a later part of a split model finds its input rows in px (runEntry)
+            p.getRows(tokenEmbedding, ptokens, px, n);
+        }
         for (Layer l : layers) {
             p.rmsNormHalf(px, l.attnNorm(), pa16, dim, eps, n);
             p.gemm(l.qkv(), pa16, null, pwide, n);
@@ -594,6 +670,12 @@ public final class CudaInferenceModel implements InferenceModel {
         return new GpuSequence();
     }
 
+    /** Last-token logits only (see {@link #step(List, Output, float[])}); the server refuses the rest up front. */
+    @Override
+    public boolean computes(Output output) {
+        return output == Output.LAST_LOGITS;
+    }
+
     /**
      * Only {@link Output#LAST_LOGITS} runs on the GPU in this increment: per-token logits (prompt scoring) and hidden
      * states (embeddings) need step graphs this engine does not build yet, so they are refused with the CPU as the way out.
@@ -609,6 +691,58 @@ public final class CudaInferenceModel implements InferenceModel {
 
     @Override
     public void step(List<BatchEntry> batch, float[] logitsOut) {
+        if (firstLayer > 0) {
+            throw new IllegalArgumentException("this CUDA model holds layers " + firstLayer + ".." + (config.blockCount()
+                    - 1) + " only: step it with the residual stream of the layers before (stepFromHidden)");
+        }
+        run(batch, null, logitsOut);
+    }
+
+    /**
+     * A step of a model loaded from a later layer ({@link #loadLayers}): {@code hidden} is device memory holding the
+     * residual stream entering layer {@link #firstLayer()}, one row of n_embd floats per new token in batch order
+     * (entry 0's tokens first); each token's row is copied into the model's activations on its stream before the
+     * token's (or chunk's) pass, instead of the embedding lookup. The token ids are checked and counted as in
+     * {@link #step(List, float[])}. Writes the last-token logits per entry.
+     *
+     * @throws IllegalArgumentException as {@link #step(List, float[])}, or for a model from layer 0
+     */
+    public void stepFromHidden(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut) {
+        if (firstLayer == 0) {
+            throw new IllegalArgumentException("this CUDA model embeds its tokens (it holds every layer); use step");
+        }
+        run(batch, Objects.requireNonNull(hidden, "hidden"), logitsOut);
+    }
+
+    /** The first layer this model holds: 0, or where the GPU's share of a split model starts. */
+    public int firstLayer() {
+        return firstLayer;
+    }
+
+    /** Device bytes of the weights uploaded (they stay until {@link #close()}). */
+    public long residentWeightBytes() {
+        return residentWeightBytes;
+    }
+
+    /** Device bytes of the KV cache (f16 keys and values of this model's layers, every slot, every position). */
+    public long kvCacheBytes() {
+        return kvCacheBytes;
+    }
+
+    /**
+     * The device memory this model holds, for a memory manager's books ({@link DeviceMemoryRegistration}): the weights
+     * (file-backed) and the KV cache; the few MiB of activation scratch are not listed.
+     */
+    public List<DeviceMemoryRegistration.Region> deviceRegions() {
+        String layers = "layers " + firstLayer + ".." + (config.blockCount() - 1);
+        return List.of(
+                new DeviceMemoryRegistration.Region("weights of " + layers + " and the head", residentWeightBytes,
+                        aether.runtime.protocol.BufferOrigin.WEIGHT),
+                new DeviceMemoryRegistration.Region("f16 KV cache of " + layers, kvCacheBytes,
+                        aether.runtime.protocol.BufferOrigin.ACTIVATION));
+    }
+
+    private void run(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut) {
         checkOpen();
         int vocab = config.vocabSize();
         if (batch.isEmpty()) {
@@ -652,32 +786,221 @@ public final class CudaInferenceModel implements InferenceModel {
             throw new KvCacheFullException("KV cache full: " + newSlots + " more sequences need a slot, " + freeSlots
                     + " of " + slots + " free");
         }
+        int decodeEntries = 0;
+        for (BatchEntry e : batch) {
+            decodeEntries += e.length() == 1 ? 1 : 0;
+        }
+        // decode entries with anything else: every token of the step as rows of shared passes (each row its own
+        // sequence position and slot, so a prompt chunk rides along with the decode rows); otherwise entry by entry
+        // (a prompt in chunks, a lone decode token through the single-token graph)
+        boolean asRows = rows != null && decodeEntries >= 1 && batch.size() >= 2;
+        long row = 0;   // the hidden input row of the entry's first token
         for (int i = 0; i < batch.size(); i++) {
-            BatchEntry e = batch.get(i);
-            GpuSequence s = (GpuSequence) e.sequence();
+            GpuSequence s = (GpuSequence) batch.get(i).sequence();
             if (s.slot < 0) {
                 s.slot = takeSlot();
             }
-            if (gemmPrefill(e.length())) {
-                for (int t = e.from(); t < e.to(); t += prefillRows) {
-                    int n = Math.min(prefillRows, e.to() - t);
-                    runPrefill(e.tokens(), t, n, s.length, s.slot, t + n == e.to());
-                    s.length += n;
+            if (!asRows) {
+                runEntry(batch.get(i), i, hidden, row, logitsOut);
+            }
+            row += batch.get(i).length();
+        }
+        if (asRows) {
+            runAsRows(batch, hidden, logitsOut);
+        }
+    }
+
+    /**
+     * Runs one entry on its own (a prompt in chunks, or token by token) and copies its last logits to row i; with
+     * {@code hidden} (a later part of a split model), its input rows start at row {@code row} of it.
+     */
+    private void runEntry(BatchEntry e, int i, CUdeviceptr hidden, long row, float[] logitsOut) {
+        int vocab = config.vocabSize();
+        long rowBytes = config.embeddingLength() * 4L;
+        GpuSequence s = (GpuSequence) e.sequence();
+        if (gemmPrefill(e.length())) {
+            for (int t = e.from(); t < e.to(); t += prefillRows) {
+                int n = Math.min(prefillRows, e.to() - t);
+                if (hidden != null) {
+                    cuda.copyAsync(hidden.withByteOffset((row + t - e.from()) * rowBytes), px, n * rowBytes);
                 }
-            } else if (e.length() == 1 || !CHUNKED_PROMPT || !chunkGemvs) {
-                for (int t = e.from(); t < e.to(); t++) {
-                    runToken(e.tokens()[t], s.length, s.slot);
-                    s.length++;
+                runPrefill(e.tokens(), t, n, s.length, s.slot, t + n == e.to());
+                s.length += n;
+            }
+        } else if (e.length() == 1 || !CHUNKED_PROMPT || !chunkGemvs) {
+            for (int t = e.from(); t < e.to(); t++) {
+                if (hidden != null) {
+                    cuda.copyAsync(hidden.withByteOffset((row + t - e.from()) * rowBytes), x, rowBytes);
                 }
-            } else {
-                for (int t = e.from(); t < e.to(); t += CudaKernels.BATCH) {
-                    int n = Math.min(CudaKernels.BATCH, e.to() - t);
-                    runChunk(e.tokens(), t, n, s.length, s.slot, t + n == e.to());
-                    s.length += n;
+                runToken(e.tokens()[t], s.length, s.slot);
+                s.length++;
+            }
+        } else {
+            for (int t = e.from(); t < e.to(); t += CudaKernels.BATCH) {
+                int n = Math.min(CudaKernels.BATCH, e.to() - t);
+                if (hidden != null) {
+                    cuda.copyAsync(hidden.withByteOffset((row + t - e.from()) * rowBytes), x, n * rowBytes);
+                }
+                runChunk(e.tokens(), t, n, s.length, s.slot, t + n == e.to());
+                s.length += n;
+            }
+        }
+        cuda.download(logits, hostLogits);  // waits for the stream
+        System.arraycopy(hostLogits, 0, logitsOut, i * vocab, vocab);
+    }
+
+    // ---- batched decode ---------------------------------------------------------------------------------------------
+
+    /**
+     * Most rows of one pass ({@code -Daether.cuda.decodeRows}, default 64; 1 turns the batched decode off). A step with
+     * more tokens runs in several passes.
+     */
+    static final int DECODE_ROWS = Integer.getInteger("aether.cuda.decodeRows", 64);
+
+    /** Device buffers of {@code k.capacity()} rows each, and the host side of the ids and logits. */
+    private record DecodeRows(CudaRowKernels k, CUdeviceptr ids, CUdeviceptr x, CUdeviceptr h, QuantizedVector hq,
+            CUdeviceptr qkv, CUdeviceptr attn, QuantizedVector attnQ, CUdeviceptr gateUp, CUdeviceptr act,
+            QuantizedVector actQ, CUdeviceptr logits, AttentionScratch scratch, int[] hostIds,
+            MemorySegment hostLogits) {}
+
+    /**
+     * The batched decode's buffers for {@code capacity} rows, or null when it is off (capacity 1: one sequence slot,
+     * or -Daether.cuda.decodeRows=1) or cannot run here (said why on stderr).
+     */
+    private DecodeRows allocateRows(int capacity) {
+        if (capacity < 2) {
+            return null;
+        }
+        // the embedding table is only read row by row (any type the loader takes); every other matrix is multiplied
+        List<GpuMatrix> multiplied = new ArrayList<>(List.of(output));
+        for (Layer l : layers) {
+            multiplied.addAll(List.of(l.qkv(), l.wo(), l.gateUp(), l.down()));
+        }
+        for (GpuMatrix m : multiplied) {
+            if (!CudaRowKernels.supports(m.type()) || m.isStacked()) {
+                System.err.println("aether cuda: decode entries run one by one (a " + m.type() + " matrix; the batched "
+                        + "decode reads Q4_0, Q8_0, F16)");
+                return null;
+            }
+        }
+        ModelConfig c = config;
+        int dim = c.embeddingLength(), ffn = c.feedForwardLength(), qw = c.queryWidth();
+        // activations (floats, and int8 + a float2 per 32 where quantized), logits, attention scratch
+        long perRow = 4L * (2 * dim + qw + 2L * c.keyWidth() + qw + 3L * ffn + c.vocabSize())
+                + 5 * (dim + qw + (long) ffn) / 4 + 4L * shape.heads() * shape.splits() * (shape.headDim() + 2) + 12;
+        long free = cuda.freeMemory();
+        if (perRow * capacity + (32L << 20) > free) {
+            System.err.println("aether cuda: decode entries run one by one (the batched decode's " + capacity
+                    + " rows need " + (perRow * capacity >> 20) + " MiB, " + (free >> 20) + " MiB free)");
+            return null;
+        }
+        CudaRowKernels rk = new CudaRowKernels(cuda, capacity);
+        rk.prepareAttention(shape);
+        AttentionScratch rowScratch = CudaRowKernels.scratch(cuda, shape, capacity);
+        frees.add(() -> rowScratch.free(cuda, shape));
+        Arena arena = Arena.ofShared();
+        frees.add(arena::close);
+        return new DecodeRows(rk, buffer(rk.idsWords() * 4L), buffer((long) capacity * dim * 4),
+                buffer((long) capacity * dim * 4), quantized(capacity * dim),
+                buffer((long) capacity * (qw + 2L * c.keyWidth()) * 4), buffer((long) capacity * qw * 4),
+                quantized(capacity * qw), buffer((long) capacity * 2 * ffn * 4), buffer((long) capacity * ffn * 4),
+                quantized(capacity * ffn), buffer((long) capacity * c.vocabSize() * 4), rowScratch,
+                new int[rk.idsWords()], arena.allocate((long) capacity * c.vocabSize() * 4, 64));
+    }
+
+    /** {@code n} rows (a token of a sequence each, at its position and slot) through every layer and the head. */
+    private void enqueueRows(int n) {
+        DecodeRows b = rows;
+        CudaRowKernels rk = b.k();
+        ModelConfig c = config;
+        int dim = c.embeddingLength(), ffn = c.feedForwardLength(), vocab = c.vocabSize();
+        float eps = (float) c.rmsEps();
+        int qkvWidth = c.queryWidth() + 2 * c.keyWidth();
+        if (firstLayer == 0) {   // a later part of a split model finds its input rows in x (runRowPass copies them)
+            rk.embed(tokenEmbedding, b.ids(), b.x(), n);
+        }
+        for (Layer l : layers) {
+            rk.rmsNorm(b.x(), l.attnNorm(), b.h(), b.hq(), dim, eps, n);
+            rk.gemv(l.qkv(), b.h(), b.hq(), null, b.qkv(), n);
+            rk.ropeKv(shape, b.qkv(), l.kCache(), l.vCache(), b.ids(), ropeFactors, n);
+            rk.attention(shape, b.qkv(), qkvWidth, l.kCache(), l.vCache(), b.ids(), b.scratch(), kqScale, b.attn(),
+                    b.attnQ(), n);
+            rk.gemv(l.wo(), b.attn(), b.attnQ(), b.x(), b.x(), n);
+            rk.rmsNorm(b.x(), l.ffnNorm(), b.h(), b.hq(), dim, eps, n);
+            rk.gemv(l.gateUp(), b.h(), b.hq(), null, b.gateUp(), n);
+            rk.swiglu(b.gateUp(), b.act(), b.actQ(), ffn, n);
+            rk.gemv(l.down(), b.act(), b.actQ(), b.x(), b.x(), n);
+        }
+        rk.rmsNorm(b.x(), outputNorm, b.h(), b.hq(), dim, eps, n);
+        rk.gemv(output, b.h(), b.hq(), null, b.logits(), n);
+        k.argmax(b.logits().withByteOffset((long) (n - 1) * vocab * 4), vocab, best);
+    }
+
+    /**
+     * Every token of {@code batch} as a row (token, position, slot), in batch order, in passes of up to the rows'
+     * capacity; an entry's logits come from the row of its last token. A prompt's tokens may share a pass: the pass
+     * stores every row's key and value (rope_kv_rows) before any row attends, and row p attends over positions 0..p of
+     * its own slot only, so each token sees exactly the earlier tokens of its sequence.
+     */
+    private void runAsRows(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut) {
+        CudaRowKernels rk = rows.k();
+        int[] ids = rows.hostIds();
+        int n = 0;
+        long first = 0;   // the hidden input row of the pass's first row (rows run in batch order, as hidden's rows)
+        for (int i = 0; i < batch.size(); i++) {
+            BatchEntry e = batch.get(i);
+            GpuSequence s = (GpuSequence) e.sequence();
+            for (int t = e.from(); t < e.to(); t++) {
+                ids[rk.tokenIndex(n)] = e.tokens()[t];
+                ids[rk.positionIndex(n)] = s.length++;
+                ids[rk.slotIndex(n)] = s.slot;
+                rowEntry[n] = t == e.to() - 1 ? i : -1;
+                if (++n == rk.capacity()) {
+                    runRowPass(n, hidden, first, logitsOut);
+                    first += n;
+                    n = 0;
                 }
             }
-            cuda.download(logits, hostLogits);  // waits for the stream
-            System.arraycopy(hostLogits, 0, logitsOut, i * vocab, vocab);
+        }
+        if (n > 0) {
+            runRowPass(n, hidden, first, logitsOut);
+        }
+    }
+
+    /**
+     * One pass of the {@code n} rows in the host ids (eager and checked the first time for each row count, then a
+     * graph per row count); the logits of rows that end an entry to that entry's row of {@code logitsOut}. With
+     * {@code hidden} (a later part of a split model), the pass's input rows are its rows from {@code first} on.
+     */
+    private void runRowPass(int n, CUdeviceptr hidden, long first, float[] logitsOut) {
+        DecodeRows b = rows;
+        int vocab = config.vocabSize();
+        cuda.uploadAsync(b.hostIds(), b.ids());
+        if (hidden != null) {
+            long rowBytes = config.embeddingLength() * 4L;
+            cuda.copyAsync(hidden.withByteOffset(first * rowBytes), b.x(), n * rowBytes);
+        }
+        if (rowsValidated.add(n)) {
+            enqueueRows(n);
+            cuda.checkErrors("the first batched step of " + n + " rows (eager)");
+        } else {
+            rowGraphs.computeIfAbsent(n, kk -> cuda.capture(() -> enqueueRows(n))).launch();
+        }
+        int last = -1;
+        for (int r = 0; r < n; r++) {
+            last = rowEntry[r] >= 0 ? r : last;
+        }
+        cuda.synchronize();
+        if (last < 0) {
+            return;  // a pass of prompt tokens that end no entry
+        }
+        MemorySegment host = b.hostLogits().asSlice(0, (long) (last + 1) * vocab * 4);
+        cuda.download(b.logits(), host);
+        for (int r = 0; r <= last; r++) {
+            if (rowEntry[r] >= 0) {
+                MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, (long) r * vocab * 4, logitsOut, rowEntry[r] * vocab,
+                        vocab);
+            }
         }
     }
 
@@ -725,6 +1048,8 @@ public final class CudaInferenceModel implements InferenceModel {
         chunkGraphs.clear();
         prefillGraphs.values().forEach(CudaContext.Graph::close);
         prefillGraphs.clear();
+        rowGraphs.values().forEach(CudaContext.Graph::close);
+        rowGraphs.clear();
         for (int i = frees.size() - 1; i >= 0; i--) {
             frees.get(i).run();
         }

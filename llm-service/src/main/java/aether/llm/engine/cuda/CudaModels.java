@@ -1,11 +1,15 @@
 package aether.llm.engine.cuda;
 
 import aether.device.cuda.CudaContext;
+import aether.device.cuda.CudaDevice;
 import aether.device.cuda.CudaDriver;
 import aether.device.cuda.CudaException;
+import aether.llm.arch.Architecture;
+import aether.llm.arch.LayerRange;
 import aether.llm.chat.ChatTemplate;
 import aether.llm.engine.EngineOptions;
 import aether.llm.engine.LoadedModel;
+import aether.llm.engine.PagedInferenceModel;
 import aether.llm.gguf.GgufFile;
 import aether.llm.model.ModelConfig;
 import aether.llm.tokenizer.Tokenizer;
@@ -14,10 +18,97 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Optional;
 
-/** Opens a GGUF model for inference on CUDA device 0, as {@link LoadedModel#open} does for the CPU. */
+/**
+ * Opens a GGUF model for inference on CUDA device 0, as {@link LoadedModel#open} does for the CPU: all of it, or
+ * split between the CPU and the GPU ({@link GpuLayers}, {@code --gpu-layers}).
+ */
 public final class CudaModels {
 
     private CudaModels() {}
+
+    /**
+     * Opens {@code path} with {@code gpuLayers} of its layers on GPU 0: none → the CPU engine ({@link LoadedModel#open},
+     * no GPU needed), all → {@link #open(Path, EngineOptions)}, some → a {@link HybridInferenceModel}.
+     *
+     * @throws IllegalArgumentException when layers are asked for on the GPU and CUDA is unavailable on this host (the
+     *                                  message says why and names {@code --device cpu}), or for an option the GPU
+     *                                  engine does not take
+     */
+    public static LoadedModel open(Path path, EngineOptions options, GpuLayers gpuLayers) {
+        if (gpuLayers.none()) {
+            return LoadedModel.open(path, options);
+        }
+        CudaDriver.Availability a = CudaDriver.availability();
+        if (!a.available()) {
+            throw new IllegalArgumentException("--gpu-layers " + gpuLayers + " needs a CUDA GPU: CUDA " + a.describe()
+                    + "; run on the CPU with --device cpu (or --gpu-layers 0)");
+        }
+        if (!options.kvType().equals("f16")) {
+            throw new IllegalArgumentException("--kv-type " + options.kvType() + " with --gpu-layers (the CUDA engine "
+                    + "keeps an f16 cache; expected f16)");
+        }
+        GgufFile file;
+        try {
+            file = GgufFile.open(path);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read model " + path + ": " + e.getMessage(), e);
+        }
+        int layers;
+        try {
+            layers = ModelConfig.read(file).blockCount();
+        } finally {
+            file.close();
+        }
+        int first = gpuLayers.firstGpuLayer(layers);
+        return first == 0 ? open(path, options) : openSplit(path, options, first);
+    }
+
+    /** Layers {@code [0, first)} on the CPU engine, {@code [first, n)} with the head on GPU 0. */
+    private static LoadedModel openSplit(Path path, EngineOptions options, int first) {
+        GgufFile file;
+        try {
+            file = GgufFile.open(path);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read model " + path + ": " + e.getMessage(), e);
+        }
+        CudaDevice device = null;
+        PagedInferenceModel cpu = null;
+        CudaInferenceModel gpu = null;
+        try {
+            Architecture architecture = Architecture.load(file);
+            ModelConfig config = architecture.config();
+            Tokenizer tokenizer = Tokenizer.fromGguf(file.metadata());
+            Optional<ChatTemplate> template = ChatTemplate.fromGguf(file.metadata());
+            int context = options.contextSize() == 0 ? config.contextLength()
+                    : Math.min(options.contextSize(), config.contextLength());
+            int blocks = (int) Math.min(Integer.MAX_VALUE / PagedInferenceModel.BLOCK_POSITIONS,
+                    (long) options.maxSequences() * ((context + PagedInferenceModel.BLOCK_POSITIONS - 1)
+                            / PagedInferenceModel.BLOCK_POSITIONS));
+            device = CudaDevice.open(0);
+            cpu = PagedInferenceModel.open(architecture, new LayerRange(0, first, config.blockCount()), options,
+                    context, blocks, () -> {});
+            gpu = CudaInferenceModel.loadLayers(device.context(), file, first, context,
+                    options.maxSequences(), () -> {});
+            return new LoadedModel(path, file, tokenizer, template,
+                    new HybridInferenceModel(cpu, gpu, device, file::close));
+        } catch (RuntimeException e) {
+            if (gpu != null) {
+                gpu.close();
+            }
+            if (cpu != null) {
+                cpu.close();
+            }
+            if (device != null) {
+                try {
+                    device.close();
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            file.close();
+            throw e;
+        }
+    }
 
     /**
      * Opens {@code path} on the GPU: the tokenizer and template as on the CPU, the weights uploaded to the device.

@@ -1,0 +1,221 @@
+package aether.device.cuda;
+
+import aether.device.cuda.CudaKernels.AttentionScratch;
+import aether.device.cuda.CudaKernels.AttentionShape;
+import aether.runtime.tensor.GgmlType;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * Launchers for a batched decode step ({@code decode_rows.cuh}): {@code rows} sequences, one new token each, every row
+ * with its own position and KV slot, through one set of launches per layer. Per-row values live in a device int
+ * buffer of {@link #idsWords} words ({@link #ids}: token ids at 0, positions at {@code capacity}, slots at {@code 2 *
+ * capacity}), written by the host before each step so that a graph captured for a row count stays valid.
+ *
+ * <p>Activations are {@code [row][width]} as for a prompt chunk; the element-wise kernels (RMSNorm, SwiGLU, embedding
+ * rows, the attention's combine) are the chunk kernels of {@code aether_kernels.cu} with the row in the grid. The
+ * Q4_0/Q8_0 GEMVs run on int8 tensor cores (16 weight rows x 8 activation rows per MMA, up to 64 activation rows per
+ * weight block read); F16 ones are the chunk GEMV in groups of {@link CudaKernels#BATCH} rows. Asynchronous and
+ * capture-safe, like {@link CudaKernels}.
+ */
+public final class CudaRowKernels {
+
+    /** Most rows one launch takes (grid y/z limit of the row kernels). */
+    public static final int MAX_ROWS = 65_535;
+
+    /**
+     * Q4_0/Q8_0 row GEMVs on int8 tensor cores ({@code gemv_rows_mma_*}, sm_80+), else the dp4a chunk GEMV in groups
+     * of {@link CudaKernels#BATCH}: {@code -Daether.cuda.rowsMma=false} (a fallback and a baseline).
+     */
+    public static final boolean TENSOR_CORES = Boolean.parseBoolean(System.getProperty("aether.cuda.rowsMma", "true"));
+
+    /** Weight rows of one tensor-core GEMV block and activation rows it takes; must match the .cuh file. */
+    static final int MMA_ROWS = 16;
+    static final int MMA_TOKENS = 64;
+    static final int MMA_THREADS = 256;
+
+    static final String[] KERNELS = {"gemv_rows_mma_q4_0", "gemv_rows_mma_q8_0", "gemv_rows_q4_0", "gemv_rows_q8_0",
+        "gemv_rows_f16", "rope_kv_rows",
+        "attn_split_rows", "rmsnorm_quant", "swiglu_quant", "attn_combine", "get_row_q4_0", "get_row_q8_0",
+        "get_row_f16", "get_row_f32"};
+
+    private final CudaContext cuda;
+    private final int capacity;
+
+    /** @param capacity rows of the per-row buffers (and most rows of a step) */
+    public CudaRowKernels(CudaContext cuda, int capacity) {
+        if (capacity < 1 || capacity > MAX_ROWS) {
+            throw new IllegalArgumentException("decode rows " + capacity + " (expected 1.." + MAX_ROWS + ")");
+        }
+        this.cuda = cuda;
+        this.capacity = capacity;
+        cuda.preload(KERNELS);
+    }
+
+    public int capacity() {
+        return capacity;
+    }
+
+    /** Words of the per-row id buffer: token ids, positions, slots. */
+    public int idsWords() {
+        return 3 * capacity;
+    }
+
+    /** Index in the host copy of the id buffer of row r's token id, position or slot. */
+    public int tokenIndex(int r) {
+        return r;
+    }
+
+    public int positionIndex(int r) {
+        return capacity + r;
+    }
+
+    public int slotIndex(int r) {
+        return 2 * capacity + r;
+    }
+
+    /** True for the matrix types {@link #gemv} reads. */
+    public static boolean supports(GgmlType type) {
+        return type == GgmlType.Q4_0 || type == GgmlType.Q8_0 || type == GgmlType.F16;
+    }
+
+    private void checkRows(int rows) {
+        if (rows < 1 || rows > capacity) {
+            throw new IllegalArgumentException("decode step of " + rows + " rows (expected 1.." + capacity + ")");
+        }
+    }
+
+    private static int blocks(long n, int per) {
+        return (int) ((n + per - 1) / per);
+    }
+
+    /** Row r of out[rows][cols] = row ids[r] of the embedding table, as floats. */
+    public void embed(GpuMatrix table, CUdeviceptr ids, CUdeviceptr out, int rows) {
+        checkRows(rows);
+        int grid = blocks(table.cols(), 256);
+        switch (table.type()) {
+            case Q4_0 -> cuda.launch("get_row_q4_0", grid, rows, 256, 0, table.quants(), table.scales(), ids, out,
+                    table.cols());
+            case Q8_0 -> cuda.launch("get_row_q8_0", grid, rows, 256, 0, table.quants(), table.scales(), ids, out,
+                    table.cols());
+            case F16 -> cuda.launch("get_row_f16", grid, rows, 256, 0, table.quants(), ids, out, table.cols());
+            case F32 -> cuda.launch("get_row_f32", grid, rows, 256, 0, table.quants(), ids, out, table.cols());
+            default -> throw new IllegalArgumentException("embedding rows of " + table.type());
+        }
+    }
+
+    /** RMSNorm of each row of x[rows][n] times w: floats to h (may be null), quantized to q (may be null). */
+    public void rmsNorm(CUdeviceptr x, CUdeviceptr w, CUdeviceptr h, QuantizedVector q, int n, float eps, int rows) {
+        checkRows(rows);
+        if (n % 32 != 0 || (q != null && q.length() < (long) n * rows)) {
+            throw new IllegalArgumentException("rmsnorm of " + rows + " rows of " + n + " (expected a multiple of 32"
+                    + (q == null ? "" : " and a quantized output of " + rows + " x " + n + ", got " + q.length())
+                    + ")");
+        }
+        cuda.launch("rmsnorm_quant", blocks(n, 256), rows, 256, 0, x, w, h, q == null ? null : q.quants(),
+                q == null ? null : q.scales(), n, eps);
+    }
+
+    /** silu(gate) * up per row of gu[rows][2 * ffn]: floats to out (may be null), quantized to q. */
+    public void swiglu(CUdeviceptr gu, CUdeviceptr out, QuantizedVector q, int ffn, int rows) {
+        checkRows(rows);
+        if (ffn % 32 != 0 || (q != null && q.length() < (long) ffn * rows)) {
+            throw new IllegalArgumentException("SwiGLU of " + rows + " rows of " + ffn + " (expected a multiple of 32"
+                    + (q == null ? "" : " and a quantized output of " + rows + " x " + ffn) + ")");
+        }
+        cuda.launch("swiglu_quant", blocks(ffn, 256), rows, 256, 0, gu, out, q == null ? null : q.quants(),
+                q == null ? null : q.scales(), ffn);
+    }
+
+    /**
+     * Y[r] = W . X[r] (+ add[r]; {@code add} may be {@code y}) for r &lt; rows, one pass over the weights for up to 64
+     * rows: Q4_0/Q8_0 on int8 tensor cores (unless {@link #TENSOR_CORES} is off), F16 by the chunk GEMV in groups of
+     * {@link CudaKernels#BATCH}. Quantized matrices read {@code xq} (rows * cols elements), F16 ones {@code x}.
+     */
+    public void gemv(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows) {
+        gemv(w, x, xq, add, y, rows, TENSOR_CORES);
+    }
+
+    /** {@link #gemv} with the Q4_0/Q8_0 kernel chosen: tensor cores, or the dp4a chunk GEMV. */
+    public void gemv(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows,
+            boolean tensorCores) {
+        checkRows(rows);
+        int groups = blocks(rows, CudaKernels.BATCH);
+        int threads = CudaKernels.GEMV_BATCH_WARPS * 32;
+        switch (w.type()) {
+            case Q4_0, Q8_0 -> {
+                if (xq == null || xq.length() < (long) w.cols() * rows) {
+                    throw new IllegalArgumentException("row GEMV " + w.rows() + " x " + w.cols() + " " + w.type()
+                            + " needs quantized activations of " + rows + " x " + w.cols() + " elements, got "
+                            + (xq == null ? "none" : xq.length()));
+                }
+                boolean q4 = w.type() == GgmlType.Q4_0;
+                if (tensorCores) {
+                    cuda.launch(q4 ? "gemv_rows_mma_q4_0" : "gemv_rows_mma_q8_0", blocks(w.rows(), MMA_ROWS),
+                            blocks(rows, MMA_TOKENS), MMA_THREADS, 0, w.quants(), w.scales(), xq.quants(), xq.scales(),
+                            add, y, w.rows(), w.cols(), rows);
+                } else {
+                    cuda.launch(q4 ? "gemv_rows_q4_0" : "gemv_rows_q8_0",
+                            blocks(w.rows(), CudaKernels.GEMV_BATCH_WARPS * 2), groups, threads, 0, w.quants(),
+                            w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), rows);
+                }
+            }
+            case F16 -> {
+                if (x == null) {
+                    throw new IllegalArgumentException("row GEMV of an F16 matrix needs the float activations");
+                }
+                cuda.launch("gemv_rows_f16", blocks(w.rows(), CudaKernels.GEMV_BATCH_WARPS * 2), groups, threads, 0,
+                        w.quants(), x, add, y, w.rows(), w.cols(), rows);
+            }
+            default -> throw new IllegalArgumentException("row GEMV of a " + w.type()
+                    + " matrix (the batched decode reads Q4_0, Q8_0, F16)");
+        }
+    }
+
+    /** RoPE of each row's q and k at its position, k and v stored at that position of its slot. */
+    public void ropeKv(AttentionShape s, CUdeviceptr qkv, CUdeviceptr kcache, CUdeviceptr vcache, CUdeviceptr ids,
+            CUdeviceptr freqFactors, int rows) {
+        checkRows(rows);
+        cuda.launch("rope_kv_rows", s.heads() + 2 * s.kvHeads(), rows, s.headDim(), 0, qkv, kcache, vcache,
+                positions(ids), slots(ids), freqFactors, s.heads(), s.kvHeads(), s.headDim(), s.ropeDims(), s.ctx(),
+                s.freqBase(), s.freqScale(), s.neox() ? 1 : 0);
+    }
+
+    /**
+     * Attention of each row's query heads (at q + r * qStride floats) over positions [0, pos] of its slot's cache:
+     * out (and outQ, may be null) rows of heads * headDim. {@code scratch} must hold {@code rows} tokens.
+     */
+    public void attention(AttentionShape s, CUdeviceptr q, int qStride, CUdeviceptr kcache, CUdeviceptr vcache,
+            CUdeviceptr ids, AttentionScratch scratch, float scale, CUdeviceptr out, QuantizedVector outQ, int rows) {
+        checkRows(rows);
+        if (rows > scratch.tokens()) {
+            throw new IllegalArgumentException("attention of " + rows + " rows with scratch for " + scratch.tokens());
+        }
+        cuda.launch3("attn_split_rows", s.heads(), s.splits(), rows, CudaKernels.ATTN_THREADS, s.sharedBytes(), q,
+                kcache, vcache, positions(ids), slots(ids), scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(),
+                s.headDim(), s.ctx(), scale, qStride);
+        cuda.launch3("attn_combine", s.heads(), 1, rows, s.headDim(), 0, scratch.partO(), scratch.partMl(), out,
+                outQ == null ? null : outQ.quants(), outQ == null ? null : outQ.scales(), s.headDim(), s.splits());
+    }
+
+    /** Prepares the row attention kernel for {@code s} (its shared memory); once, before launches or capture. */
+    public void prepareAttention(AttentionShape s) {
+        if (s.sharedBytes() > 48 * 1024) {
+            cuda.allowSharedMemory("attn_split_rows", s.sharedBytes());
+        }
+    }
+
+    /** Attention scratch for {@code rows} rows. */
+    public static AttentionScratch scratch(CudaContext cuda, AttentionShape s, int rows) {
+        long o = (long) rows * s.heads() * s.splits() * s.headDim() * Float.BYTES;
+        long ml = (long) rows * s.heads() * s.splits() * 2 * Float.BYTES;
+        return new AttentionScratch(cuda.alloc(o), cuda.alloc(ml), rows, o + ml);
+    }
+
+    private CUdeviceptr positions(CUdeviceptr ids) {
+        return ids.withByteOffset((long) capacity * Integer.BYTES);
+    }
+
+    private CUdeviceptr slots(CUdeviceptr ids) {
+        return ids.withByteOffset(2L * capacity * Integer.BYTES);
+    }
+}

@@ -1,0 +1,218 @@
+package aether.device.cuda;
+
+import static aether.device.cuda.GpuTests.*;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import aether.runtime.tensor.GgmlType;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import jcuda.driver.CUdeviceptr;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The batched-decode kernels ({@link CudaRowKernels}) on fresh random inputs (seed printed), outputs poisoned with
+ * NaN: the row GEMVs (int8 tensor cores and the dp4a chunk GEMV) against the float64 per-row reference with the
+ * activations quantized as the kernel does, and unchanged for a row whatever the other rows of the launch; RoPE, the
+ * KV store and attention per row (own position, own slot) against the single-token kernels run row by row.
+ */
+@Tag("gpu")
+@Timeout(120)
+class CudaRowKernelsTest {
+
+    private static CudaContext cuda;
+    private static CudaKernels kernels;
+    private final List<Runnable> frees = new ArrayList<>();
+
+    @BeforeAll
+    static void open() {
+        if (CudaDriver.availability().available()) {
+            cuda = CudaContext.open(0);
+            kernels = new CudaKernels(cuda);
+        }
+    }
+
+    @AfterAll
+    static void close() {
+        if (cuda != null) {
+            cuda.close();
+        }
+    }
+
+    @BeforeEach
+    void requireGpu() {
+        assumeGpu();
+    }
+
+    @AfterEach
+    void freeBuffers() {
+        if (cuda != null) {
+            frees.forEach(Runnable::run);
+            frees.clear();
+        }
+    }
+
+    private CUdeviceptr up(float[] v) {
+        CUdeviceptr p = upload(cuda, v);
+        frees.add(() -> cuda.free(p, (long) v.length * 4));
+        return p;
+    }
+
+    private CUdeviceptr poison(int n) {
+        CUdeviceptr p = poisoned(cuda, n);
+        frees.add(() -> cuda.free(p, (long) n * 4));
+        return p;
+    }
+
+    private CUdeviceptr ints(int[] v) {
+        CUdeviceptr p = cuda.alloc((long) v.length * 4);
+        cuda.upload(v, p);
+        frees.add(() -> cuda.free(p, (long) v.length * 4));
+        return p;
+    }
+
+    private QuantizedVector quantized(int n) {
+        QuantizedVector q = QuantizedVector.allocate(cuda, n);
+        frees.add(() -> q.free(cuda));
+        return q;
+    }
+
+    private CUdeviceptr halves(long count) {
+        CUdeviceptr p = cuda.alloc(count * 2);
+        frees.add(() -> cuda.free(p, count * 2));
+        return p;
+    }
+
+    @ParameterizedTest(name = "{0} {1}x{2}, {3} rows, tensor cores {4}")
+    @CsvSource({"Q4_0, 301, 4096, 70, true", "Q4_0, 1000, 2048, 9, true", "Q4_0, 64, 14336, 1, true",
+            "Q8_0, 301, 4096, 64, true", "Q8_0, 77, 14336, 3, true", "Q4_0, 301, 2048, 13, false",
+            "Q8_0, 130, 4096, 8, false", "F16, 301, 4096, 17, false"})
+    void rowGemvMatchesThePerRowReference(GgmlType type, int m, int k, int rows, boolean tensorCores) {
+        SplittableRandom r = random();
+        MemorySegment raw = encode(type, gaussian(r, m * k, 0.02));
+        float[] w = decode(type, raw, m * k);
+        GpuMatrix mat = GpuMatrix.upload(cuda, type, m, k, raw, null);
+        frees.add(() -> mat.free(cuda));
+        float[] x = gaussian(r, rows * k, 1.0);
+        float[] add = gaussian(r, rows * m, 0.5);
+        CUdeviceptr dx = up(x);
+        QuantizedVector xq = quantized(rows * k);
+        kernels.quantize(dx, xq);
+        var rk = new CudaRowKernels(cuda, rows);
+        CUdeviceptr y = poison(rows * m), yAdd = up(add);
+        rk.gemv(mat, dx, xq, null, y, rows, tensorCores);
+        rk.gemv(mat, dx, xq, yAdd, yAdd, rows, tensorCores);
+        float[] out = download(cuda, y, rows * m), outAdd = download(cuda, yAdd, rows * m);
+        cuda.checkErrors("row gemv");
+        for (int t = 0; t < rows; t++) {
+            float[] xt = Arrays.copyOfRange(x, t * k, (t + 1) * k);
+            float[] seen = mat.readsQuantizedActivations() ? CudaKernelsTest.q8Emulated(xt) : xt;
+            float[] at = Arrays.copyOfRange(add, t * m, (t + 1) * m);
+            assertThat(relativeError(Arrays.copyOfRange(out, t * m, (t + 1) * m), gemvReference(w, m, k, seen, null)))
+                    .as("row %d", t).isLessThan(1e-5);
+            assertThat(relativeError(Arrays.copyOfRange(outAdd, t * m, (t + 1) * m), gemvReference(w, m, k, seen, at)))
+                    .as("row %d, y += W.x", t).isLessThan(1e-5);
+        }
+        // the first rows alone (another launch shape): bitwise the same results
+        int fewer = Math.max(1, rows / 3);
+        CUdeviceptr y2 = poison(fewer * m);
+        rk.gemv(mat, dx, xq, null, y2, fewer, tensorCores);
+        assertThat(download(cuda, y2, fewer * m)).containsExactly(Arrays.copyOf(out, fewer * m));
+    }
+
+    @Test
+    void ropeKvAndAttentionPerRowEqualTheSingleTokenKernelsRowByRow() {
+        SplittableRandom r = random();
+        int heads = 8, kvHeads = 2, dim = 64, ctx = 300, slots = 6, rows = 5;
+        var shape = new CudaKernels.AttentionShape(heads, kvHeads, dim, dim, ctx, 10000f, 1f, false);
+        int width = (heads + 2 * kvHeads) * dim;
+        int[] slot = {4, 0, 2, 5, 1};
+        int[] pos = {0, 299, 17, 150, 1};
+        float[] qkv = gaussian(r, rows * width, 1.0);
+        long cache = (long) slots * kvHeads * ctx * dim;
+        // the same random cache twice: one for the row kernels, one for the single-token kernels
+        short[] init = new short[(int) cache];
+        for (int i = 0; i < init.length; i++) {
+            init[i] = Float.floatToFloat16((float) (r.nextDouble() * 2 - 1));
+        }
+        byte[] initBytes = new byte[init.length * 2];
+        for (int i = 0; i < init.length; i++) {
+            initBytes[2 * i] = (byte) init[i];
+            initBytes[2 * i + 1] = (byte) (init[i] >> 8);
+        }
+        CUdeviceptr k1 = halves(cache), v1 = halves(cache), k2 = halves(cache), v2 = halves(cache);
+        for (CUdeviceptr c : new CUdeviceptr[] {k1, v1, k2, v2}) {
+            cuda.upload(initBytes, c);
+        }
+        float scale = 1f / (float) Math.sqrt(dim);
+        kernels.prepareAttention(shape);
+
+        // row by row with the single-token kernels
+        float[] expectedAttn = new float[rows * heads * dim];
+        float[] expectedQ = new float[rows * heads * dim];
+        var scratch1 = CudaKernels.AttentionScratch.allocate(cuda, shape);
+        frees.add(() -> scratch1.free(cuda, shape));
+        for (int t = 0; t < rows; t++) {
+            CUdeviceptr q1 = up(Arrays.copyOfRange(qkv, t * width, (t + 1) * width));
+            CUdeviceptr params = ints(new int[] {0, pos[t], slot[t], 0});
+            CUdeviceptr o1 = poison(heads * dim);
+            kernels.ropeKv(shape, q1, k1, v1, params, null);
+            kernels.attention(shape, q1, k1, v1, params, scratch1, scale, o1, null);
+            System.arraycopy(download(cuda, o1, heads * dim), 0, expectedAttn, t * heads * dim, heads * dim);
+            System.arraycopy(download(cuda, q1, heads * dim), 0, expectedQ, t * heads * dim, heads * dim);
+        }
+
+        // all rows in one launch each
+        var rk = new CudaRowKernels(cuda, 8);
+        rk.prepareAttention(shape);
+        int[] ids = new int[rk.idsWords()];
+        for (int t = 0; t < rows; t++) {
+            ids[rk.positionIndex(t)] = pos[t];
+            ids[rk.slotIndex(t)] = slot[t];
+        }
+        CUdeviceptr dids = ints(ids), q2 = up(qkv), o2 = poison(rows * heads * dim);
+        var scratch2 = CudaRowKernels.scratch(cuda, shape, rows);
+        frees.add(() -> scratch2.free(cuda, shape));
+        QuantizedVector oq = quantized(rows * heads * dim);
+        rk.ropeKv(shape, q2, k2, v2, dids, null, rows);
+        rk.attention(shape, q2, width, k2, v2, dids, scratch2, scale, o2, oq, rows);
+        float[] attn = download(cuda, o2, rows * heads * dim);
+        float[] rotated = download(cuda, q2, rows * width);
+        cuda.checkErrors("row rope and attention");
+
+        for (int t = 0; t < rows; t++) {
+            float[] qt = Arrays.copyOfRange(rotated, t * width, t * width + heads * dim);
+            double[] qRef = new double[heads * dim];
+            for (int i = 0; i < qRef.length; i++) {
+                qRef[i] = expectedQ[t * heads * dim + i];
+            }
+            assertThat(relativeError(qt, qRef)).as("row %d: q rotated at position %d", t, pos[t]).isLessThan(1e-6);
+            float[] at = Arrays.copyOfRange(attn, t * heads * dim, (t + 1) * heads * dim);
+            double[] ref = new double[heads * dim];
+            for (int i = 0; i < ref.length; i++) {
+                ref[i] = expectedAttn[t * heads * dim + i];
+            }
+            assertThat(relativeError(at, ref)).as("row %d: attention over slot %d, positions 0..%d", t, slot[t],
+                    pos[t]).isLessThan(1e-6);
+        }
+        byte[] kA = new byte[initBytes.length], kB = new byte[initBytes.length];
+        byte[] vA = new byte[initBytes.length], vB = new byte[initBytes.length];
+        cuda.download(k1, kA);
+        cuda.download(k2, kB);
+        cuda.download(v1, vA);
+        cuda.download(v2, vB);
+        assertThat(kB).as("K cache: each row's key at its slot and position, nothing else").isEqualTo(kA);
+        assertThat(vB).as("V cache").isEqualTo(vA);
+        assertThat(kB).as("the keys were written").isNotEqualTo(initBytes);
+    }
+}

@@ -1,0 +1,218 @@
+package aether.llm.engine.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import aether.llm.engine.EngineOptions;
+import aether.llm.engine.InferenceModel;
+import aether.llm.engine.InferenceModel.BatchEntry;
+import aether.llm.engine.LoadedModel;
+import aether.llm.engine.Sequence;
+import aether.llm.synth.SynthSpec;
+import aether.llm.synth.SyntheticModel;
+import aether.runtime.tensor.GgmlType;
+import aether.runtime.testing.SharedData;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The CUDA engine's batched decode (a step with decode entries runs all its tokens as rows of shared passes, each row
+ * with its own position and KV slot, {@code CudaRowKernels}) against the same sequences run alone on the GPU (prompt
+ * chunks, then the single-token graph) and against the CPU engine. 70 sequences with prompts of 1-9 tokens: each runs
+ * alone first (prompt, then 5 greedy decode steps: the single-token graph), which fixes every sequence's script of
+ * tokens; then all of them together: half the prompts in one step (with two one-token prompts among them: rows, ~190
+ * tokens in passes of 64, prompts split across passes), the other half in the next step beside the first half's
+ * decode rows (mixed steps), then every sequence's decode token in one step, shuffled (70 rows: two passes). Each
+ * step's logits must equal the alone run's up to summation order (F16: 1e-4 relative; Q8_0/Q4_0
+ * 5e-3, since a float difference in the last bit can round an activation to the neighbouring int8 value), with the
+ * same greedy token wherever the leader's margin exceeds four times the difference; and the CPU engine's within the
+ * tolerances of {@link CudaInferenceModelTest}. A second together-run of the first ten sequences (other batch, other
+ * order, other row positions) must give bitwise the same logits: a row's result does not depend on its neighbours.
+ */
+@Tag("gpu")
+@Timeout(300)
+class CudaBatchedDecodeTest {
+
+    private static final int SEQUENCES = 70;
+    private static final int DECODE_STEPS = 5;
+
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest
+    @CsvSource({"F16, 1e-4, 1e-3", "Q8_0, 5e-3, 3e-2", "Q4_0, 5e-3, 3e-2"})
+    void decodeRowsEqualSequencesRunAlone(GgmlType type, double aloneTolerance, double cpuTolerance)
+            throws IOException {
+        CudaInferenceModelTest.assumeGpu();
+        long seed = System.nanoTime();
+        System.out.println(type + " seed " + seed);
+        Path vocabFile = SharedData.require("models/vocab/ggml-vocab-llama-spm.gguf");
+        SynthSpec spec = new SynthSpec("synth-gpu-rows", 2, 256, 512, 4, 2, 512, 10000f, 1e-5f, type, seed);
+        Path file = dir.resolve("m-" + type + ".gguf");
+        SyntheticModel.of(spec, vocabFile).write(file, 4, done -> {});
+        EngineOptions options = EngineOptions.DEFAULTS.withContextSize(64).withMaxSequences(SEQUENCES + 2);
+        try (LoadedModel gpu = CudaModels.open(file, options)) {
+            InferenceModel g = gpu.model();
+            int vocab = g.config().vocabSize();
+            SplittableRandom r = new SplittableRandom(seed);
+            // script[i][0] = prompt; script[i][k] = the alone run's greedy token after step k - 1
+            int[][][] script = new int[SEQUENCES][DECODE_STEPS + 1][];
+            float[][][] alone = new float[SEQUENCES][DECODE_STEPS + 1][];
+            for (int i = 0; i < SEQUENCES; i++) {
+                int length = i == 3 || i == 4 ? 1 : r.nextInt(2, 10);  // two one-token prompts: decode rows at once
+                script[i][0] = r.ints(length, 0, vocab).toArray();
+                try (Sequence s = g.newSequence()) {
+                    for (int k = 0; k <= DECODE_STEPS; k++) {
+                        float[] l = new float[vocab];
+                        g.step(List.of(BatchEntry.of(s, script[i][k])), l);
+                        alone[i][k] = l;
+                        if (k < DECODE_STEPS) {
+                            script[i][k + 1] = new int[] {argmax(l)};
+                        }
+                    }
+                }
+            }
+
+            float[][][] together = runTogether(g, script, SEQUENCES, new Random(seed));
+            int checked = 0;
+            for (int i = 0; i < SEQUENCES; i++) {
+                for (int k = 0; k <= DECODE_STEPS; k++) {
+                    String what = "sequence " + i + " step " + k;
+                    checked += compare(alone[i][k], together[i][k], aloneTolerance, what) ? 1 : 0;
+                }
+            }
+            System.out.printf("%s: greedy tokens checked on %d of %d steps (the rest were near ties)%n", type, checked,
+                    SEQUENCES * (DECODE_STEPS + 1));
+            assertThat(checked).as("steps with a clear leader").isGreaterThan(SEQUENCES * (DECODE_STEPS + 1) / 2);
+
+            float[][][] again = runTogether(g, Arrays.copyOf(script, 10), 10, new Random(seed + 1));
+            for (int i = 0; i < 10; i++) {
+                for (int k = 0; k <= DECODE_STEPS; k++) {
+                    assertThat(again[i][k]).as("sequence %d step %d in another batch", i, k)
+                            .containsExactly(together[i][k]);
+                }
+            }
+
+            try (LoadedModel cpu = LoadedModel.open(file, options)) {
+                InferenceModel c = cpu.model();
+                for (int i : new int[] {0, 3, 41, SEQUENCES - 1}) {
+                    try (Sequence s = c.newSequence()) {
+                        for (int k = 0; k <= DECODE_STEPS; k++) {
+                            float[] l = new float[vocab];
+                            c.step(List.of(BatchEntry.of(s, script[i][k])), l);
+                            compare(l, together[i][k], cpuTolerance,
+                                    "CPU vs batched GPU, sequence " + i + " step " + k);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * The first {@code n} scripts together: the first half's prompts in one step, then the second half's prompts with
+     * the first half's first decode tokens, then one step per remaining token with every sequence that has one, in a
+     * shuffled order. Returns each sequence's logits per script step.
+     */
+    private static float[][][] runTogether(InferenceModel g, int[][][] script, int n, Random shuffle) {
+        int vocab = g.config().vocabSize();
+        float[][][] out = new float[n][DECODE_STEPS + 1][];
+        Sequence[] seqs = new Sequence[n];
+        int[] next = new int[n];  // the script step each sequence runs next
+        try {
+            for (int i = 0; i < n; i++) {
+                seqs[i] = g.newSequence();
+            }
+            int half = n / 2;
+            boolean secondHalfStarted = false;
+            while (true) {
+                List<Integer> members = new ArrayList<>();
+                for (int i = 0; i < n; i++) {
+                    boolean started = i < half || secondHalfStarted;
+                    if (started && next[i] <= DECODE_STEPS) {
+                        members.add(i);
+                    }
+                }
+                if (!secondHalfStarted && next[0] == 1) {
+                    for (int i = half; i < n; i++) {
+                        members.add(i);
+                    }
+                    secondHalfStarted = true;
+                }
+                if (members.isEmpty()) {
+                    break;
+                }
+                Collections.shuffle(members, shuffle);
+                List<BatchEntry> batch = new ArrayList<>();
+                for (int i : members) {
+                    batch.add(BatchEntry.of(seqs[i], script[i][next[i]]));
+                }
+                float[] logits = new float[members.size() * vocab];
+                g.step(batch, logits);
+                for (int e = 0; e < members.size(); e++) {
+                    int i = members.get(e);
+                    out[i][next[i]] = Arrays.copyOfRange(logits, e * vocab, (e + 1) * vocab);
+                    next[i]++;
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                int expected = script[i][0].length + DECODE_STEPS;
+                assertThat(seqs[i].length()).as("sequence %d length", i).isEqualTo(expected);
+            }
+        } finally {
+            for (Sequence s : seqs) {
+                if (s != null) {
+                    s.close();
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Relative error under {@code tolerance}; the same greedy token where it is clear. True when it was. */
+    private static boolean compare(float[] ref, float[] got, double tolerance, String what) {
+        assertThat(got).as("%s: logits", what).isNotNull();
+        double num = 0, den = 0, maxDiff = 0;
+        for (int i = 0; i < ref.length; i++) {
+            assertThat(Float.isFinite(got[i])).as("%s: logit %d finite", what, i).isTrue();
+            double d = got[i] - ref[i];
+            num += d * d;
+            den += (double) ref[i] * ref[i];
+            maxDiff = Math.max(maxDiff, Math.abs(d));
+        }
+        double rel = Math.sqrt(num / den);
+        assertThat(rel).as("%s: ||got - ref|| / ||ref||", what).isLessThan(tolerance);
+        int best = argmax(ref);
+        float second = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < ref.length; i++) {
+            if (i != best) {
+                second = Math.max(second, ref[i]);
+            }
+        }
+        if (ref[best] - second > 4 * maxDiff) {
+            assertThat(argmax(got)).as("%s: greedy token", what).isEqualTo(best);
+            return true;
+        }
+        return false;
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+}
