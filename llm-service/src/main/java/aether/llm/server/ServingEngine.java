@@ -700,6 +700,7 @@ public final class ServingEngine implements AutoCloseable {
         } else {
             release(a);
         }
+        publish();   // before the client hears of the end: /metrics then never shows the finished sequence's blocks
         if (!a.job.cancelled) {
             try {
                 a.job.listener.onFinish(reason, a.job.request.prompt().length, a.generated);
@@ -711,6 +712,9 @@ public final class ServingEngine implements AutoCloseable {
 
     private void fail(Active a, RuntimeException error) {
         release(a);
+        if (running) {   // at shutdown the model may be closing: no stats then
+            publish();
+        }
         if (!a.job.cancelled) {
             try {
                 a.job.listener.onError(error);
