@@ -88,14 +88,6 @@ public final class Matmul implements RangeTask {
     public static final int PLANAR_GEMM_MIN_TOKENS = 14;
     private static final int DEFAULT_PLANAR_GEMM_MIN_TOKENS = Integer.getInteger("aether.planarGemmMinTokens", PLANAR_GEMM_MIN_TOKENS);
     /**
-     * For {@link PackedWeights.Layout#Q4_0_PLANAR} weights, the token count from which the multi-row kernels take f32
-     * activations ({@link Q4_0FloatBatchKernels}: each weight block dequantized once in registers, one FMA per weight
-     * and token) instead of the int16 ones ({@link Q4_0BatchKernels}). {@code -Daether.floatBatchMinTokens=N}
-     * overrides it process-wide ({@code Integer.MAX_VALUE}: int16 at every count, the numerics before).
-     */
-    public static final int FLOAT_BATCH_MIN_TOKENS = 2;
-    private static final int DEFAULT_FLOAT_BATCH_MIN_TOKENS = Integer.getInteger("aether.floatBatchMinTokens", FLOAT_BATCH_MIN_TOKENS);
-    /**
      * Default activation format for quantized decode: per type, the faster one measured by {@code MatmulBenchmark}
      * ({@link Activations#AUTO}). {@code -Daether.activations=FLOAT|Q8|AUTO} overrides it process-wide, so that an
      * end-to-end run can compare the paths on one build.
@@ -112,7 +104,6 @@ public final class Matmul implements RangeTask {
     private final boolean wide;                  // 512-bit variants of the kernels that have one (VectorSupport.defaultBits)
     private final boolean batchKernels;          // multi-row int8 kernels for small batches (false: the old dispatch)
     private final int planarGemmMinTokens;
-    private final int floatBatchMinTokens;
     private final Arena arena = Arena.ofAuto();
     private final float[][] rowScratch;          // per thread: (ROW_BLOCK + 5) x K_BLOCK dequantized weights
     private final MemorySegment[] rowScratchView;
@@ -127,8 +118,6 @@ public final class Matmul implements RangeTask {
     private float[] q4cx = new float[0];               // planar Q4_0: -8·Σq per block and token (blockCorrections)
     private short[] q4wx = new short[0];               // planar Q4_0, 512-bit: q4ax rearranged (Q8Activations.planarWide)
     private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
-    private final float[][] chunkScales;               // per thread: planar Q4_0 f32 multi-row, a row block's chunk scales
-    private float[] xf = new float[0];                 // planar Q4_0, f32 multi-row: x with paddedBlocks·32 floats per token
     private final Q8KRows q8k = new Q8KRows();         // K-quant int8 decode: Q8_K activations
 
     // Per-call state, set by multiply() before dispatch (the pool's hand-off publishes it to the workers).
@@ -142,7 +131,6 @@ public final class Matmul implements RangeTask {
     private long rowBytes;
     private boolean useQ8;
     private boolean q4Ints;          // vector Q4_0 decode in 16-bit lanes: activations in q4ax/q4dx
-    private boolean floatBatch;      // planar Q4_0 multi-row with f32 activations: activations in xf
     private boolean kInts;           // K-quant int8 decode (vector or scalar): activations in q8k
     private MemorySegment planar;    // non-NULL: decode reads PackedWeights' Q4_0_PLANAR copy
     private MemorySegment gemmPlanar = MemorySegment.NULL;   // non-NULL: prefill dequantizes from that copy
@@ -181,21 +169,6 @@ public final class Matmul implements RangeTask {
      *                            the default is {@link #PLANAR_GEMM_MIN_TOKENS} (or {@code aether.planarGemmMinTokens})
      */
     public Matmul(KernelPool pool, boolean vector, Activations activations, int vectorBits, int planarGemmMinTokens) {
-        this(pool, vector, activations, vectorBits, planarGemmMinTokens, DEFAULT_FLOAT_BATCH_MIN_TOKENS);
-    }
-
-    /**
-     * @param floatBatchMinTokens for {@link PackedWeights.Layout#Q4_0_PLANAR} weights below {@code planarGemmMinTokens},
-     *                            the token count from which the f32-activation multi-row kernels
-     *                            ({@link Q4_0FloatBatchKernels}) run instead of the int16 ones; the default is
-     *                            {@link #FLOAT_BATCH_MIN_TOKENS} (or {@code aether.floatBatchMinTokens})
-     */
-    public Matmul(KernelPool pool, boolean vector, Activations activations, int vectorBits, int planarGemmMinTokens,
-                  int floatBatchMinTokens) {
-        if (floatBatchMinTokens < 1) {
-            throw new IllegalArgumentException("matmul: float batch min tokens %d (expected 1+)".formatted(floatBatchMinTokens));
-        }
-        this.floatBatchMinTokens = floatBatchMinTokens;
         if (vectorBits != 256 && vectorBits != 512) {
             throw new IllegalArgumentException("matmul: vector width %d bits (expected 256 or 512)".formatted(vectorBits));
         }
@@ -216,7 +189,6 @@ public final class Matmul implements RangeTask {
         this.rowScratchView = new MemorySegment[n];
         this.tileOut = new float[n][0];
         this.blockScales = new float[n][0];
-        this.chunkScales = new float[n][Q4_0FloatBatchKernels.SCALE_FLOATS];
         for (int i = 0; i < n; i++) {
             rowScratchView[i] = MemorySegment.ofArray(rowScratch[i]);
         }
@@ -284,7 +256,6 @@ public final class Matmul implements RangeTask {
         }
         boolean batched = batchKernels && vector && planarWeights.byteSize() > 0 && tokens < planarGemmMinTokens;
         boolean decode = tokens < GEMM_MIN_TOKENS || batched;
-        this.floatBatch = batched && tokens >= floatBatchMinTokens;
         this.gemm = vector && !decode;
         this.type = type;
         this.w = weights;
@@ -303,31 +274,10 @@ public final class Matmul implements RangeTask {
             case AUTO -> Q8_BY_DEFAULT.contains(type);
         };
         // the scalar references quantize for every token count (they have no GEMM); the planar layout only in decode
-        this.useQ8 = (isPlanar && !floatBatch) || (q8Wanted && (!vector || decode) && planarWeights.byteSize() == 0);
+        this.useQ8 = isPlanar || (q8Wanted && (!vector || decode) && planarWeights.byteSize() == 0);
         this.q4Ints = useQ8 && vector && type == GgmlType.Q4_0;
         this.kInts = useQ8 && Q8_K_ACTIVATION_TYPES.contains(type);
         this.paddedBlocks = planarWeights.byteSize() > 0 ? planarBlocks : inFeatures / 32;
-        if (floatBatch) {
-            int stride = paddedBlocks * 32;
-            if (xf.length < stride * tokens) {
-                xf = new float[stride * tokens];
-            }
-            for (int t = 0; t < tokens; t++) {   // O(tokens·in) on the caller; zeros past the row (padding blocks)
-                if (wide) {
-                    Q4_0FloatBatchKernels.packWide(x, (long) t * inFeatures * Float.BYTES, inFeatures, paddedBlocks, xf,
-                            t * stride);
-                } else {
-                    MemorySegment.copy(x, BlockLayouts.F32, (long) t * inFeatures * Float.BYTES, xf, t * stride, inFeatures);
-                    java.util.Arrays.fill(xf, t * stride + inFeatures, (t + 1) * stride, 0f);
-                }
-            }
-            int need = Q4_0FloatBatchKernels.scratchFloats(tokens);
-            for (int i = 0; i < blockScales.length; i++) {
-                if (blockScales[i].length < need) {
-                    blockScales[i] = new float[need];
-                }
-            }
-        }
         if (useQ8) {
             if (kInts) {
                 q8k.reserve(inFeatures, tokens);
@@ -358,7 +308,7 @@ public final class Matmul implements RangeTask {
             y.asSlice(0, (long) tokens * outFeatures * Float.BYTES).fill((byte) 0);
             return;
         }
-        if (vector && !useQ8 && !floatBatch && type == GgmlType.Q4_0 && decode) {
+        if (vector && !useQ8 && type == GgmlType.Q4_0 && decode) {
             long perToken = 4L * (inFeatures / 32);   // O(tokens·in) on the caller, against O(tokens·in·out) in the pool
             if (xsum.byteSize() < perToken * tokens) {
                 xsum = arena.allocate(perToken * tokens, 64);
@@ -442,11 +392,6 @@ public final class Matmul implements RangeTask {
                     }
                 }
             }
-            return;
-        }
-        if (floatBatch) {
-            Q4_0FloatBatchKernels.rowsPlanar(planar, paddedBlocks, from, to, xf, paddedBlocks * 32, tokens, y, ys,
-                    blockScales[thread], chunkScales[thread], wide);
             return;
         }
         if (useQ8) {

@@ -26,10 +26,9 @@ import java.util.Locale;
  * {@code 1x4096x14336 1 20 Q4_K:FLOAT Q4_K:AUTO Q4_0:AUTO:prepared F16:FLOAT:256 F16:FLOAT:512}.
  *
  * <p>Small-batch mode: {@code --batch INxOUT THREADS SECONDS R,R,...} races one prepared Q4_0 matmul of R activation
- * rows for each R, with the multi-row kernels at every R, int16 ({@code int}, Q8 activations) and f32 activations
- * ({@code f32}), and with {@code -Drace.old=true} also the dispatch before them ({@code old}: one-row kernel per token
- * below {@link Matmul#GEMM_MIN_TOKENS}, GEMM from there), and reports each call's best and median time and the median
- * as a multiple of the first R = 1 variant's.
+ * rows for each R, with the multi-row kernels at every R ({@code new}, to find the crossover) and with the dispatch before them ({@code old}: one-row
+ * kernel per token below {@link Matmul#GEMM_MIN_TOKENS}, GEMM from there), and reports each call's best and median
+ * time and the median as a multiple of R = 1's.
  */
 public final class KernelRace {
     private KernelRace() {}
@@ -130,19 +129,12 @@ public final class KernelRace {
             MemorySegment w = arena.allocate(GgmlType.Q4_0.bytesFor(in) * out, 64);
             MatmulBenchmark.fillWeights(GgmlType.Q4_0, w, 42);
             PackedWeights packed = PackedWeights.prepare(GgmlType.Q4_0, w, out, in, arena);
-            int bits = VectorSupport.defaultBits();
-            Matmul oldMm = new Matmul(pool, true, Matmul.Activations.AUTO, bits, 0);
-            // multi-row at every R: int16 (Q8 activations) and f32 activations
-            Matmul intMm = new Matmul(pool, true, Matmul.Activations.AUTO, bits, Integer.MAX_VALUE, Integer.MAX_VALUE);
-            Matmul f32Mm = new Matmul(pool, true, Matmul.Activations.AUTO, bits, Integer.MAX_VALUE, 1);
-            boolean withOld = Boolean.getBoolean("race.old");
+            Matmul oldMm = new Matmul(pool, true, Matmul.Activations.AUTO, VectorSupport.defaultBits(), 0);
+            Matmul newMm = new Matmul(pool, true, Matmul.Activations.AUTO, VectorSupport.defaultBits(), Integer.MAX_VALUE);   // multi-row at every R
             List<BatchVariant> variants = new ArrayList<>();
             for (int r : batches) {
-                if (withOld) {
-                    variants.add(new BatchVariant("old R=" + r, r, oldMm, new ArrayList<>()));
-                }
-                variants.add(new BatchVariant("int R=" + r, r, intMm, new ArrayList<>()));
-                variants.add(new BatchVariant("f32 R=" + r, r, f32Mm, new ArrayList<>()));
+                variants.add(new BatchVariant("old R=" + r, r, oldMm, new ArrayList<>()));
+                variants.add(new BatchVariant("new R=" + r, r, newMm, new ArrayList<>()));
             }
             long end = System.nanoTime() + (long) (seconds * 1e9);
             long warmEnd = System.nanoTime() + (long) (Math.min(5, seconds / 4) * 1e9);
@@ -158,8 +150,8 @@ public final class KernelRace {
                 }
             }
             double base = 0;
-            System.out.printf(Locale.ROOT, "Q4_0 prepared [R,%d]x[%d,%d], %d thread(s), %d bits, %.0f s round-robin%n", in, in,
-                    out, threads, bits, seconds);
+            System.out.printf(Locale.ROOT, "Q4_0 prepared [R,%d]x[%d,%d], %d thread(s), %.0f s round-robin%n", in, in, out,
+                    threads, seconds);
             for (BatchVariant v : variants) {
                 long[] t = v.nanos.stream().mapToLong(Long::longValue).toArray();
                 Arrays.sort(t);
