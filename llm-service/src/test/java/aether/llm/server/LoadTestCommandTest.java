@@ -66,4 +66,29 @@ class LoadTestCommandTest {
         assertThat(err.toString(java.nio.charset.StandardCharsets.UTF_8))
                 .isEqualTo("aether loadtest: --concurrency 0 (expected levels of 1+)" + System.lineSeparator());
     }
+
+    @Test
+    void shouldKeepOnePrefixPerSlotOfTheHighestLevelUnlessTold() {
+        var cmd = new LoadTestCommand();
+        assertThat(cmd.inProcessSettings(8).prefixCache()).isEqualTo(8);
+        assertThat(cmd.inProcessSettings(8).maxConcurrency()).isEqualTo(8);
+        cmd.prefixCache = 0;
+        assertThat(cmd.inProcessSettings(8).prefixCache()).isZero();
+    }
+
+    @Test
+    void shouldRefuseANegativePrefixCacheWithOneLineAndExitCode2() {
+        var err = new java.io.ByteArrayOutputStream();
+        var old = System.err;
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            int code = new picocli.CommandLine(new LoadTestCommand()).execute("--url", "http://127.0.0.1:1",
+                    "--prefix-cache", "-1");
+            assertThat(code).isEqualTo(2);
+        } finally {
+            System.setErr(old);
+        }
+        assertThat(err.toString(java.nio.charset.StandardCharsets.UTF_8))
+                .isEqualTo("aether loadtest: --prefix-cache -1 (expected 0+, 0 = off)" + System.lineSeparator());
+    }
 }
