@@ -24,8 +24,9 @@
 //   the ids of the text as such an array and exits, so that both tools can be given identical ids.
 // - Prompt cache: each sequence keeps its last request's tokens, and a request reuses the part that matches its
 //   prompt except the last prompt token (llama-server's default `cache_prompt`, per slot); --no-cache-prompt clears
-//   the sequence instead. `aether serve` does the same through its prefix cache (`prefix-cache = 4` finished
-//   sequences kept, shared by all requests; AETHER_SERVE_PREFIX_CACHE=0 turns it off).
+//   the sequence instead. `aether serve` does the same through its prefix cache (finished sequences kept, shared
+//   by all requests; `./aether loadtest` keeps one per slot of its highest level, as here; `prefix-cache = 4` in
+//   `aether serve`'s config otherwise, AETHER_SERVE_PREFIX_CACHE=0 turns it off).
 // - Warm-up: --warmup requests run one at a time before the first level, untimed (loadtest --warmup does the same;
 //   for Aether it also lets the JIT compile the step graphs' kernels).
 //

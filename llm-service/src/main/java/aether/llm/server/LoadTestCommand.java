@@ -32,7 +32,8 @@ import picocli.CommandLine.Option;
  * sees them (one SSE chunk per token; {@code ignore_eos} makes every request generate exactly {@code --max-tokens}).
  * {@code --warmup} requests run first, untimed, so that level 1 does not pay for the JIT. The in-process server runs
  * on {@code --device} (as {@code serve}: auto = the GPU when there is one); {@code --budget-s} skips the levels that
- * would start after the budget is spent (scripts/gpu-check.sh bounds its serving run so).
+ * would start after the budget is spent (scripts/gpu-check.sh bounds its serving run so). The in-process server keeps
+ * one finished sequence per slot of the highest level for prefix reuse (llama-server's per-slot prompt cache).
  * {@code scripts/llama-cpp-load.mjs} puts the same load on llama.cpp and {@code scripts/load-table.sh} runs both.
  */
 @Command(name = "loadtest", sortOptions = false,
@@ -69,6 +70,10 @@ public final class LoadTestCommand implements Callable<Integer> {
 
     @Option(names = "--ctx", description = "context per sequence of the in-process server (default 0: the model's)")
     int ctx;
+
+    @Option(names = "--prefix-cache", description = "finished sequences the in-process server keeps for prompt-prefix "
+            + "reuse (default: the highest level, one per slot as llama-server's cache_prompt; 0 = off)")
+    Integer prefixCache;
 
     @Option(names = {"-t", "--threads"}, description = "compute threads of the in-process server (default: serve's)")
     Integer threads;
@@ -115,6 +120,9 @@ public final class LoadTestCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--device " + device + " with --url (it chooses the in-process "
                     + "server's device; a server at --url runs where it was started)");
         }
+        if (prefixCache != null && prefixCache < 0) {
+            throw new IllegalArgumentException("--prefix-cache " + prefixCache + " (expected 0+, 0 = off)");
+        }
         if (warmup < 0 || ctx < 0 || threads != null && threads < 1) {
             throw new IllegalArgumentException("--warmup " + warmup + ", --ctx " + ctx + ", --threads " + threads
                     + " (expected 0+ warm-up requests, a context of 0+ tokens, 1+ threads)");
@@ -126,19 +134,7 @@ public final class LoadTestCommand implements Callable<Integer> {
         try {
             String base = url;
             if (base == null) {
-                var s = ServeSettings.fromConfig(com.typesafe.config.ConfigFactory.load()).withPort(0)
-                        .withContext(ctx, maxLevel, 256).withLimits(maxLevel, 4 * maxLevel, 0)
-                        .withApiKeys(Set.of());
-                if (model != null) {
-                    s = s.withModel(model);
-                }
-                if (threads != null) {
-                    s = s.withThreads(threads);
-                }
-                if (device != null) {
-                    s = s.withDevice(device.strip().toLowerCase(java.util.Locale.ROOT));
-                }
-                server = InferenceServer.start(s);
+                server = InferenceServer.start(inProcessSettings(maxLevel));
                 base = "http://127.0.0.1:" + server.port();
                 System.err.println("loadtest: started " + server.modelId() + " in-process on " + base + ", "
                         + server.deviceLine());
@@ -201,6 +197,26 @@ public final class LoadTestCommand implements Callable<Integer> {
                     + " (expected text, or a non-empty JSON array of token ids)");
         }
         return ids;
+    }
+
+    /** The in-process server's settings: serve's config, sized for {@code maxLevel} concurrent streams. */
+    ServeSettings inProcessSettings(int maxLevel) {
+        // a prefix cache of one sequence per slot by default, as llama-server's per-slot cache_prompt (and
+        // scripts/llama-cpp-load.mjs): with serve's 4, every level above 4 re-prefilled the shared prompt of each
+        // request past the 4th, which llama.cpp did not
+        var s = ServeSettings.fromConfig(com.typesafe.config.ConfigFactory.load()).withPort(0)
+                .withContext(ctx, maxLevel, 256).withLimits(maxLevel, 4 * maxLevel, 0)
+                .withPrefixCache(prefixCache != null ? prefixCache : maxLevel).withApiKeys(Set.of());
+        if (model != null) {
+            s = s.withModel(model);
+        }
+        if (threads != null) {
+            s = s.withThreads(threads);
+        }
+        if (device != null) {
+            s = s.withDevice(device.strip().toLowerCase(java.util.Locale.ROOT));
+        }
+        return s;
     }
 
     /** Runs {@code n} streamed requests, {@code concurrency} at a time. */

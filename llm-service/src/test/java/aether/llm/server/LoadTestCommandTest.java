@@ -109,4 +109,19 @@ class LoadTestCommandTest {
         }
         return err.toString(java.nio.charset.StandardCharsets.UTF_8).strip();
     }
+
+    @Test
+    void shouldKeepOnePrefixPerSlotOfTheHighestLevelUnlessTold() {
+        var cmd = new LoadTestCommand();
+        assertThat(cmd.inProcessSettings(8).prefixCache()).isEqualTo(8);
+        assertThat(cmd.inProcessSettings(8).maxConcurrency()).isEqualTo(8);
+        cmd.prefixCache = 0;
+        assertThat(cmd.inProcessSettings(8).prefixCache()).isZero();
+    }
+
+    @Test
+    void shouldRefuseANegativePrefixCacheWithOneLineAndExitCode2() {
+        assertThat(refusal("--url", "http://127.0.0.1:1", "--prefix-cache", "-1"))
+                .isEqualTo("aether loadtest: --prefix-cache -1 (expected 0+, 0 = off)");
+    }
 }

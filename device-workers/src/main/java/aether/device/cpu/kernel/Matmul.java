@@ -14,9 +14,10 @@ import java.util.Set;
  * slice of a mapped GGUF, with no alignment assumed. x is f32 {@code [tokens, inFeatures]}, y is f32
  * {@code [tokens, outFeatures]}, both row-major and little-endian; {@code y[t][r] = dot(x[t], W[r])}.
  *
- * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens; for prepared Q4_0 fewer than {@value #PLANAR_GEMM_MIN_TOKENS},
- * the multi-row kernels of {@link Q4_0BatchKernels} reading each weight block once for up to 4 tokens, so a decode
- * step of several sequences costs less per sequence than one) runs fused dot kernels that dequantize in registers. For
+ * <p>Decode (fewer than {@value #GEMM_MIN_TOKENS} tokens; for prepared Q4_0 and for Q8_0 with Q8 activations fewer
+ * than {@value #PLANAR_GEMM_MIN_TOKENS}, the multi-row kernels of {@link Q4_0BatchKernels} and {@link Q8_0BatchKernels}
+ * reading each weight block once for up to 4 tokens, so a decode step of several sequences costs less per sequence
+ * than one) runs fused dot kernels that dequantize in registers. For
  * {@link #Q8_ACTIVATION_TYPES} with {@link Activations#Q8} the activation rows are first quantized to 8-bit blocks
  * (llama.cpp's approach) and the dots are integer per block. JDK 25's Vector API on AVX2 reaches no
  * vpmaddubsw/vpmaddwd, so the products are formed in 16-bit lanes (vpmullw) and pairs folded to ints by hand: for
@@ -77,9 +78,12 @@ public final class Matmul implements RangeTask {
      */
     public static final int GEMM_MIN_TOKENS = 4;
     /**
-     * For {@link PackedWeights.Layout#Q4_0_PLANAR} weights (the Q4_0 models' decode layout), the token count from which
-     * the blocked GEMM runs; below it the multi-row int8 kernels ({@link Q4_0BatchKernels}) read each weight block once
-     * for up to 4 tokens, bit-identical per token to the one-token kernel. Measured ({@code KernelRace --batch},
+     * For {@link PackedWeights.Layout#Q4_0_PLANAR} weights (the Q4_0 models' decode layout), and for Q8_0 weights with
+     * Q8 activations (the default), the token count from which the blocked GEMM runs; below it the multi-row int8
+     * kernels ({@link Q4_0BatchKernels}, {@link Q8_0BatchKernels}) read each weight block once for up to 4 tokens,
+     * bit-identical per token to the same token multiplied alone (one token runs through them too). Q8_0, raced the
+     * same way on [R,2048]x[2048,8192] (2 threads, load 12-14): the multi-row kernels took 0.93× the GEMM's time at
+     * R = 12 and 1.26× at R = 16, so it shares the threshold. Measured ({@code KernelRace --batch},
      * BENCHMARKS.md "Small-batch matmul", 2 threads): on [R,4096]x[4096,14336] the multi-row kernels took 0.75× the
      * GEMM's time at R = 12 and 1.10× at R = 16, the GEMM's cost being flat up to 16 tokens (it pads to 16).
      * {@code -Daether.planarGemmMinTokens=N} overrides it process-wide (0: the dispatch before the multi-row kernels,
@@ -130,6 +134,7 @@ public final class Matmul implements RangeTask {
     private long rowBytes;
     private boolean useQ8;
     private boolean q4Ints;          // vector Q4_0 decode in 16-bit lanes: activations in q4ax/q4dx
+    private boolean q8Batch;         // Q8_0 decode through the multi-row kernels (Q8_0BatchKernels), any token count
     private boolean kInts;           // K-quant int8 decode (vector or scalar): activations in q8k
     private MemorySegment planar;    // non-NULL: decode reads PackedWeights' Q4_0_PLANAR copy
     private MemorySegment gemmPlanar = MemorySegment.NULL;   // non-NULL: prefill dequantizes from that copy
@@ -162,7 +167,8 @@ public final class Matmul implements RangeTask {
     /**
      * @param vectorBits          as {@link #Matmul(KernelPool, boolean, Activations, int)}
      * @param planarGemmMinTokens for {@link PackedWeights.Layout#Q4_0_PLANAR} weights with vector kernels, the token
-     *                            count from which the GEMM runs; below it the multi-row kernels ({@link Q4_0BatchKernels}).
+     *                            count from which the GEMM runs; below it the multi-row kernels ({@link Q4_0BatchKernels});
+     *                            the same for Q8_0 with Q8 activations ({@link Q8_0BatchKernels}).
      *                            0 keeps the dispatch before them (the one-row kernel per token below
      *                            {@link #GEMM_MIN_TOKENS}, the GEMM from there), for benchmarks that compare the two;
      *                            the default is {@link #PLANAR_GEMM_MIN_TOKENS} (or {@code aether.planarGemmMinTokens})
@@ -249,8 +255,16 @@ public final class Matmul implements RangeTask {
         if (tokens == 0 || outFeatures == 0) {
             return;
         }
+        boolean q8Wanted = switch (activations) {
+            case FLOAT -> false;
+            case Q8 -> Q8_ACTIVATION_TYPES.contains(type);
+            case AUTO -> Q8_BY_DEFAULT.contains(type);
+        };
         boolean batched = batchKernels && vector && planarWeights.byteSize() > 0 && tokens < planarGemmMinTokens;
-        boolean decode = tokens < GEMM_MIN_TOKENS || batched;
+        // Q8_0 with Q8 activations: the multi-row kernels below the same threshold (Q8_0 is never prepared)
+        this.q8Batch = batchKernels && vector && type == GgmlType.Q8_0 && q8Wanted && planarWeights.byteSize() == 0
+                && tokens < planarGemmMinTokens;
+        boolean decode = tokens < GEMM_MIN_TOKENS || batched || q8Batch;
         this.gemm = vector && !decode;
         this.type = type;
         this.w = weights;
@@ -263,11 +277,6 @@ public final class Matmul implements RangeTask {
         this.planar = decode ? planarWeights : MemorySegment.NULL;
         this.gemmPlanar = decode ? MemorySegment.NULL : planarWeights;
         boolean isPlanar = planar.byteSize() > 0;
-        boolean q8Wanted = switch (activations) {
-            case FLOAT -> false;
-            case Q8 -> Q8_ACTIVATION_TYPES.contains(type);
-            case AUTO -> Q8_BY_DEFAULT.contains(type);
-        };
         // the scalar references quantize for every token count (they have no GEMM); the planar layout only in decode
         this.useQ8 = isPlanar || (q8Wanted && (!vector || decode) && planarWeights.byteSize() == 0);
         this.q4Ints = useQ8 && vector && type == GgmlType.Q4_0;
@@ -295,6 +304,11 @@ public final class Matmul implements RangeTask {
                 long need = Q8Activations.rowBytes(inFeatures) * tokens;
                 if (xq.byteSize() < need) {
                     xq = arena.allocate(need, 64);
+                }
+                for (int i = 0; q8Batch && i < blockScales.length; i++) {
+                    if (blockScales[i].length < Q8_0BatchKernels.SCRATCH_FLOATS) {
+                        blockScales[i] = new float[Q8_0BatchKernels.SCRATCH_FLOATS];
+                    }
                 }
             }
             pool.parallelFor(tokens, 1, quantizeTask);
@@ -407,6 +421,8 @@ public final class Matmul implements RangeTask {
                     Q4_0Kernels.rowsQ8(w, rowBytes, from, to, q4ax, axStride, q4dx, paddedBlocks, tokens, cols, y, ys,
                             blockScales[thread]);
                 }
+            } else if (q8Batch) {   // every token count: a row gets the same bits alone or batched
+                Q8_0BatchKernels.rows(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys, blockScales[thread]);
             } else if (vector) {
                 Q8_0Kernels.rowsQ8(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys);
             } else {

@@ -25,7 +25,8 @@ import java.util.Locale;
  * (the last picks the kernels' vector width, default {@code VectorSupport.defaultBits()}), e.g.
  * {@code 1x4096x14336 1 20 Q4_K:FLOAT Q4_K:AUTO Q4_0:AUTO:prepared F16:FLOAT:256 F16:FLOAT:512}.
  *
- * <p>Small-batch mode: {@code --batch INxOUT THREADS SECONDS R,R,...} races one prepared Q4_0 matmul of R activation
+ * <p>Small-batch mode: {@code --batch INxOUT THREADS SECONDS R,R,... [TYPE]} races one prepared matmul (TYPE Q4_0, the
+ * default, or Q8_0) of R activation
  * rows for each R, with the multi-row kernels at every R ({@code new}, to find the crossover) and with the dispatch before them ({@code old}: one-row
  * kernel per token below {@link Matmul#GEMM_MIN_TOKENS}, GEMM from there), and reports each call's best and median
  * time and the median as a multiple of R = 1's.
@@ -126,9 +127,10 @@ public final class KernelRace {
                 s = s * 6364136223846793005L + 1442695040888963407L;
                 x.setAtIndex(ValueLayout.JAVA_FLOAT, i, ((s >>> 40) / (float) (1 << 24)) * 2 - 1);
             }
-            MemorySegment w = arena.allocate(GgmlType.Q4_0.bytesFor(in) * out, 64);
-            MatmulBenchmark.fillWeights(GgmlType.Q4_0, w, 42);
-            PackedWeights packed = PackedWeights.prepare(GgmlType.Q4_0, w, out, in, arena);
+            GgmlType type = args.length > 5 ? GgmlType.valueOf(args[5]) : GgmlType.Q4_0;
+            MemorySegment w = arena.allocate(type.bytesFor(in) * out, 64);
+            MatmulBenchmark.fillWeights(type, w, 42);
+            PackedWeights packed = PackedWeights.prepare(type, w, out, in, arena);
             Matmul oldMm = new Matmul(pool, true, Matmul.Activations.AUTO, VectorSupport.defaultBits(), 0);
             Matmul newMm = new Matmul(pool, true, Matmul.Activations.AUTO, VectorSupport.defaultBits(), Integer.MAX_VALUE);   // multi-row at every R
             List<BatchVariant> variants = new ArrayList<>();
@@ -150,8 +152,8 @@ public final class KernelRace {
                 }
             }
             double base = 0;
-            System.out.printf(Locale.ROOT, "Q4_0 prepared [R,%d]x[%d,%d], %d thread(s), %.0f s round-robin%n", in, in, out,
-                    threads, seconds);
+            System.out.printf(Locale.ROOT, "%s prepared [R,%d]x[%d,%d], %d thread(s), %.0f s round-robin%n", type, in, in,
+                    out, threads, seconds);
             for (BatchVariant v : variants) {
                 long[] t = v.nanos.stream().mapToLong(Long::longValue).toArray();
                 Arrays.sort(t);

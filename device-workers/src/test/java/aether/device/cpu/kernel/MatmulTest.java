@@ -123,7 +123,9 @@ class MatmulTest {
                             MemorySegment y = arena.allocate((long) tokens * out * 4);
                             y.fill((byte) 0x7f);   // garbage: every output must be written
                             new Matmul(pool, vector, activations, bits).multiply(type, w, out, in, x, tokens, y);
-                            boolean q8 = quantizesActivations(type, activations) && (!vector || tokens < Matmul.GEMM_MIN_TOKENS);
+                            // Q8_0 decodes with Q8 activations through the multi-row kernels below PLANAR_GEMM_MIN_TOKENS
+                            boolean q8 = quantizesActivations(type, activations) && (!vector || tokens < Matmul.GEMM_MIN_TOKENS
+                                    || type == GgmlType.Q8_0 && tokens < Matmul.PLANAR_GEMM_MIN_TOKENS);
                             String where = "%s vector=%s bits=%d act=%s in=%d out=%d tokens=%d threads=%d seed=%d"
                                     .formatted(type, vector, bits, activations, in, out, tokens, pool.threads(), seed);
                             check(type, w, wd, xs, y, q8, where);
@@ -189,7 +191,8 @@ class MatmulTest {
                             new Matmul(pool, vector, Matmul.DEFAULT_ACTIVATIONS, bits).multiply(pw, x, tokens, y);
                             boolean decode = tokens < Matmul.GEMM_MIN_TOKENS;
                             boolean q8 = type == GgmlType.Q4_0 ? decode || (vector && tokens < Matmul.PLANAR_GEMM_MIN_TOKENS)
-                                    : quantizesActivations(type, Matmul.DEFAULT_ACTIVATIONS) && (!vector || decode);
+                                    : quantizesActivations(type, Matmul.DEFAULT_ACTIVATIONS) && (!vector || decode
+                                            || type == GgmlType.Q8_0 && tokens < Matmul.PLANAR_GEMM_MIN_TOKENS);
                             String where = "prepared %s vector=%s bits=%d in=%d out=%d tokens=%d threads=%d seed=%d"
                                     .formatted(type, vector, bits, in, out, tokens, pool.threads(), seed);
                             check(type, w, wd, xs, y, q8, where);

@@ -16,29 +16,32 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * Continuous batching on a Q4_0 model: 8 sequences decoded together in one step per token get exactly the logits
- * (bit for bit) and so the greedy tokens each gets decoded alone. The Q4_0 matmuls of a step with fewer than
- * {@code Matmul.PLANAR_GEMM_MIN_TOKENS} rows run the multi-row int8 kernels, whose per-row result does not depend on
- * the other rows; this guards that property end to end (attention, norms and sampling included).
+ * Continuous batching on a Q4_0 and a Q8_0 model: 8 sequences decoded together in one step per token get exactly the
+ * logits (bit for bit) and so the greedy tokens each gets decoded alone. The Q4_0 and Q8_0 matmuls of a step with fewer
+ * than {@code Matmul.PLANAR_GEMM_MIN_TOKENS} rows run the multi-row int8 kernels ({@code Q4_0BatchKernels},
+ * {@code Q8_0BatchKernels}), whose per-row result does not depend on the other rows; this guards that property end to
+ * end (attention, norms and sampling included).
  */
-class BatchedQ4_0DecodeTest {
+class BatchedDecodeTest {
     private static final int SEQUENCES = 8;
     private static final int DECODE = 12;
 
     @TempDir
     Path dir;
 
-    @Test
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q8_0"})
     @Timeout(180)
-    void shouldGiveEachOfEightBatchedSequencesExactlyItsGreedyOutputAlone() throws IOException {
+    void shouldGiveEachOfEightBatchedSequencesExactlyItsGreedyOutputAlone(GgmlType type) throws IOException {
         Path vocabFile = SharedData.require("models/vocab/ggml-vocab-llama-spm.gguf");
-        Path file = dir.resolve("q4_0.gguf");
-        SyntheticModel.of(new SynthSpec("batch-test", 2, 256, 512, 4, 2, 512, 10000f, 1e-5f, GgmlType.Q4_0, 17), vocabFile)
+        Path file = dir.resolve(type.name().toLowerCase(java.util.Locale.ROOT) + ".gguf");
+        SyntheticModel.of(new SynthSpec("batch-test", 2, 256, 512, 4, 2, 512, 10000f, 1e-5f, type, 17), vocabFile)
                 .write(file, 2, done -> {});
         try (GgufFile gguf = GgufFile.open(file)) {
             Architecture arch = Architecture.load(gguf);
