@@ -45,7 +45,7 @@ public final class InferenceServer implements AutoCloseable {
         Path path = s.model() != null ? s.model() : defaultModel();
         var options = EngineOptions.DEFAULTS.withContextSize(s.ctx()).withMaxSequences(s.parallel())
                 .withBatchSize(s.batch()).withThreads(s.threads());
-        ServeDevice.Opened opened = ServeDevice.open(s.device(), path, options);
+        ServeDevice.Opened opened = ServeDevice.open(s.device(), path, options, s.gpuLayers());
         this.model = opened.model();
         this.device = opened.device();
         this.deviceLine = opened.line();

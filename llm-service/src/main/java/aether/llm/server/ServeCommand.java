@@ -72,6 +72,11 @@ public final class ServeCommand implements Callable<Integer> {
             + "answers 501 to embeddings and echo+logprobs scoring (use --device cpu for those)")
     String device;
 
+    @Option(names = {"-ngl", "--gpu-layers"}, paramLabel = "N", description = "on the GPU: how many layers run there, "
+            + "counted from the last, as llama.cpp's -ngl (default -1 = all; 0 = none: the CPU engine); the others "
+            + "run on the CPU")
+    Integer gpuLayers;
+
     @Option(names = "--config", description = "HOCON file with an aether.serve block")
     Path config;
 
@@ -142,6 +147,9 @@ public final class ServeCommand implements Callable<Integer> {
         }
         if (device != null) {
             s = s.withDevice(device.strip().toLowerCase(java.util.Locale.ROOT));
+        }
+        if (gpuLayers != null) {
+            s = s.withGpuLayers(gpuLayers);
         }
         return s;
     }

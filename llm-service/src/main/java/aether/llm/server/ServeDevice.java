@@ -5,6 +5,7 @@ import aether.device.cuda.CudaException;
 import aether.llm.engine.EngineOptions;
 import aether.llm.engine.LoadedModel;
 import aether.llm.engine.cuda.CudaModels;
+import aether.llm.engine.cuda.GpuLayers;
 import aether.llm.model.ModelLoadException;
 import java.nio.file.Path;
 import java.util.List;
@@ -14,7 +15,8 @@ import java.util.function.Supplier;
 /**
  * Where {@code serve} runs its model: {@code cpu}, {@code cuda} (GPU 0; fails when CUDA is unusable or the CUDA engine
  * cannot run the model), or {@code auto}: CUDA when the driver finds a usable GPU and the CUDA engine takes the model,
- * else the CPU. {@link #open} says in one line which it chose and why.
+ * else the CPU. {@link #open} says in one line which it chose and why. On the GPU, {@code --gpu-layers N} puts only the
+ * last N layers there (a split model, the rest on the CPU); 0 runs the CPU engine alone.
  */
 final class ServeDevice {
 
@@ -26,8 +28,13 @@ final class ServeDevice {
     private ServeDevice() {}
 
     /** Opens {@code path} as {@code device} asks, with the real CPU and CUDA engines and the driver's availability. */
-    static Opened open(String device, Path path, EngineOptions options) {
-        return open(device, path, options, CudaDriver::availability, LoadedModel::open, CudaModels::open);
+    static Opened open(String device, Path path, EngineOptions options, int gpuLayers) {
+        if (gpuLayers == 0 && !device.equals("cpu")) {
+            return new Opened(LoadedModel.open(path, options), "cpu", "device cpu (--gpu-layers 0)");
+        }
+        GpuLayers layers = new GpuLayers(gpuLayers);
+        return open(device, path, options, CudaDriver::availability, LoadedModel::open,
+                gpuLayers == -1 ? CudaModels::open : (p, o) -> CudaModels.open(p, o, layers));
     }
 
     /** {@link #open(String, Path, EngineOptions)} with the probe and the two engines given (for tests). */

@@ -31,17 +31,19 @@ import java.util.Set;
  * @param prefixCache     finished sequences kept for prefix reuse (their KV blocks are given back when needed); 0 = off
  * @param device          where the model runs: {@code cpu}, {@code cuda} (GPU 0) or {@code auto} (CUDA when the driver
  *                        finds a usable GPU and the CUDA engine runs the model, else the CPU)
+ * @param gpuLayers       on the GPU: how many layers run there, counted from the last ({@code --gpu-layers}, as
+ *                        llama.cpp's {@code -ngl}); -1 = all, 0 = none (the CPU engine); ignored for {@code cpu}
  */
 public record ServeSettings(Path model, String host, int port, Set<String> apiKeys, int maxConcurrency, int queue,
         int rateLimit, int ctx, int parallel, int batch, int threads, long maxBodyBytes, int maxPromptTokens,
-        String chatTemplate, String modelId, int prefixCache, String device) {
+        String chatTemplate, String modelId, int prefixCache, String device, int gpuLayers) {
 
     /** On the CPU. */
     public ServeSettings(Path model, String host, int port, Set<String> apiKeys, int maxConcurrency, int queue,
             int rateLimit, int ctx, int parallel, int batch, int threads, long maxBodyBytes, int maxPromptTokens,
             String chatTemplate, String modelId, int prefixCache) {
         this(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch, threads, maxBodyBytes,
-                maxPromptTokens, chatTemplate, modelId, prefixCache, "cpu");
+                maxPromptTokens, chatTemplate, modelId, prefixCache, "cpu", -1);
     }
 
     /** With a prefix cache of {@code parallel} sequences, on the CPU. */
@@ -49,7 +51,7 @@ public record ServeSettings(Path model, String host, int port, Set<String> apiKe
             int rateLimit, int ctx, int parallel, int batch, int threads, long maxBodyBytes, int maxPromptTokens,
             String chatTemplate, String modelId) {
         this(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch, threads, maxBodyBytes,
-                maxPromptTokens, chatTemplate, modelId, parallel, "cpu");
+                maxPromptTokens, chatTemplate, modelId, parallel, "cpu", -1);
     }
 
     public ServeSettings {
@@ -67,6 +69,11 @@ public record ServeSettings(Path model, String host, int port, Set<String> apiKe
         check(maxPromptTokens >= 0, "max-prompt-tokens", maxPromptTokens, "0+ (0 = the context size)");
         if (!ServeDevice.NAMES.contains(device)) {
             throw new IllegalArgumentException("device: " + device + " (expected one of " + ServeDevice.NAMES + ")");
+        }
+        check(gpuLayers >= -1, "gpu-layers", gpuLayers, "-1 = every layer on the GPU, 0 = none, or a layer count");
+        if (device.equals("cpu") && gpuLayers > 0) {
+            throw new IllegalArgumentException("gpu-layers: " + gpuLayers + " puts layers on the GPU, but device cpu "
+                    + "runs the model on the CPU only (use device cuda or auto, or gpu-layers 0)");
         }
         if (host == null || host.isBlank()) {
             throw new IllegalArgumentException("host: blank (expected an address to listen on, e.g. 127.0.0.1)");
@@ -96,7 +103,7 @@ public record ServeSettings(Path model, String host, int port, Set<String> apiKe
                     c.getInt("ctx"), parallel, c.getInt("batch"), c.getInt("threads"),
                     c.getBytes("max-body-bytes"), c.getInt("max-prompt-tokens"),
                     blankToNull(c.getString("chat-template")), blankToNull(c.getString("model-id")),
-                    c.getInt("prefix-cache"), c.getString("device").strip().toLowerCase(java.util.Locale.ROOT));
+                    c.getInt("prefix-cache"), c.getString("device").strip().toLowerCase(java.util.Locale.ROOT), c.getInt("gpu-layers"));
         } catch (ConfigException e) {
             throw new IllegalArgumentException("configuration aether.serve: " + e.getMessage(), e);
         }
@@ -134,61 +141,66 @@ public record ServeSettings(Path model, String host, int port, Set<String> apiKe
 
     public ServeSettings withModel(Path p) {
         return new ServeSettings(p, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device, gpuLayers);
     }
 
     public ServeSettings withPort(int p) {
         return new ServeSettings(model, host, p, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device, gpuLayers);
     }
 
     public ServeSettings withApiKeys(Set<String> keys) {
         return new ServeSettings(model, host, port, keys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device, gpuLayers);
     }
 
     public ServeSettings withLimits(int maxConcurrency, int queue, int rateLimit) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device, gpuLayers);
     }
 
     public ServeSettings withContext(int ctx, int parallel, int batch) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device, gpuLayers);
     }
 
     public ServeSettings withBodyAndPromptLimits(long maxBodyBytes, int maxPromptTokens) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device, gpuLayers);
     }
 
     public ServeSettings withChatTemplate(String t) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, t, modelId, prefixCache, device);
+                threads, maxBodyBytes, maxPromptTokens, t, modelId, prefixCache, device, gpuLayers);
     }
 
     public ServeSettings withHost(String h) {
         return new ServeSettings(model, h, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device, gpuLayers);
     }
 
     public ServeSettings withThreads(int t) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                t, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device);
+                t, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device, gpuLayers);
     }
 
     public ServeSettings withPrefixCache(int n) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, n, device);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, n, device, gpuLayers);
     }
 
     public ServeSettings withModelId(String id) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, id, prefixCache, device);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, id, prefixCache, device, gpuLayers);
     }
 
     public ServeSettings withDevice(String d) {
         return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
-                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, d);
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, d, gpuLayers);
+    }
+
+    public ServeSettings withGpuLayers(int n) {
+        return new ServeSettings(model, host, port, apiKeys, maxConcurrency, queue, rateLimit, ctx, parallel, batch,
+                threads, maxBodyBytes, maxPromptTokens, chatTemplate, modelId, prefixCache, device, n);
     }
 }

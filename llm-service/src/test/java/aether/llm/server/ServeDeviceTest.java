@@ -101,4 +101,29 @@ class ServeDeviceTest {
         assertThatThrownBy(() -> ServeSettings.fromConfig(base).withDevice("tpu"))
                 .hasMessage("device: tpu (expected one of [cpu, cuda, auto])");
     }
+
+    @Test
+    void settingsReadTheGpuLayersAndRefuseLayersOnTheGpuForDeviceCpu() {
+        var base = ConfigFactory.load();
+        assertThat(ServeSettings.fromConfig(base).gpuLayers()).isEqualTo(-1);
+        var split = ConfigFactory.parseString("aether.serve.gpu-layers = 12").withFallback(base).resolve();
+        assertThat(ServeSettings.fromConfig(split).gpuLayers()).isEqualTo(12);
+        assertThat(ServeSettings.fromConfig(base).withGpuLayers(0).withDevice("cpu").gpuLayers()).isZero();
+        assertThatThrownBy(() -> ServeSettings.fromConfig(base).withGpuLayers(-2))
+                .hasMessage("gpu-layers: -2 (expected -1 = every layer on the GPU, 0 = none, or a layer count)");
+        assertThatThrownBy(() -> ServeSettings.fromConfig(base).withDevice("cpu").withGpuLayers(8))
+                .hasMessage("gpu-layers: 8 puts layers on the GPU, but device cpu runs the model on the CPU only "
+                        + "(use device cuda or auto, or gpu-layers 0)");
+    }
+
+    @Test
+    void gpuLayersZeroServesFromTheCpuEngineWithoutAskingForAGpu() {
+        var path = aether.runtime.testing.SharedData.require("models/stories260K.gguf");
+        var o = ServeDevice.open("cuda", path, EngineOptions.DEFAULTS, 0);
+        try (var model = o.model()) {
+            assertThat(o.device()).isEqualTo("cpu");
+            assertThat(o.line()).isEqualTo("device cpu (--gpu-layers 0)");
+            assertThat(model.model().config().blockCount()).isPositive();
+        }
+    }
 }
