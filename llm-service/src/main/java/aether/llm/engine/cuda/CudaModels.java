@@ -38,21 +38,9 @@ public final class CudaModels {
         if (gpuLayers.none()) {
             return LoadedModel.open(path, options);
         }
-        CudaDriver.Availability a = CudaDriver.availability();
-        if (!a.available()) {
-            throw new IllegalArgumentException("--gpu-layers " + gpuLayers + " needs a CUDA GPU: CUDA " + a.describe()
-                    + "; run on the CPU with --device cpu (or --gpu-layers 0)");
-        }
-        if (!options.kvType().equals("f16")) {
-            throw new IllegalArgumentException("--kv-type " + options.kvType() + " with --gpu-layers (the CUDA engine "
-                    + "keeps an f16 cache; expected f16)");
-        }
-        GgufFile file;
-        try {
-            file = GgufFile.open(path);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read model " + path + ": " + e.getMessage(), e);
-        }
+        requireCuda(options, "--gpu-layers", why -> "--gpu-layers " + gpuLayers + " needs a CUDA GPU: CUDA " + why
+                + "; run on the CPU with --device cpu (or --gpu-layers 0)");
+        GgufFile file = openFile(path);
         int layers;
         try {
             layers = ModelConfig.read(file).blockCount();
@@ -116,20 +104,8 @@ public final class CudaModels {
      * @throws IllegalArgumentException when CUDA is unavailable on this host (the message says why, in one line)
      */
     public static LoadedModel open(Path path, EngineOptions options) {
-        CudaDriver.Availability a = CudaDriver.availability();
-        if (!a.available()) {
-            throw new IllegalArgumentException("--device cuda: CUDA " + a.describe());
-        }
-        if (!options.kvType().equals("f16")) {
-            throw new IllegalArgumentException("--kv-type " + options.kvType() + " with --device cuda (the CUDA engine "
-                    + "keeps an f16 cache; expected f16)");
-        }
-        GgufFile file;
-        try {
-            file = GgufFile.open(path);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read model " + path + ": " + e.getMessage(), e);
-        }
+        requireCuda(options, "--device cuda", why -> "--device cuda: CUDA " + why);
+        GgufFile file = openFile(path);
         CudaContext cuda = null;
         try {
             ModelConfig config = ModelConfig.read(file);
@@ -154,6 +130,32 @@ public final class CudaModels {
             }
             file.close();
             throw e;
+        }
+    }
+
+    /**
+     * Checks that the driver finds a usable GPU and that the options fit the CUDA engine (an f16 KV cache).
+     *
+     * @param option      the option that asked for the GPU, as the messages name it
+     * @param unavailable the message when CUDA is unusable, given the driver probe's reason
+     */
+    private static void requireCuda(EngineOptions options, String option,
+            java.util.function.UnaryOperator<String> unavailable) {
+        CudaDriver.Availability a = CudaDriver.availability();
+        if (!a.available()) {
+            throw new IllegalArgumentException(unavailable.apply(a.describe()));
+        }
+        if (!options.kvType().equals("f16")) {
+            throw new IllegalArgumentException("--kv-type " + options.kvType() + " with " + option + " (the CUDA "
+                    + "engine keeps an f16 cache; expected f16)");
+        }
+    }
+
+    private static GgufFile openFile(Path path) {
+        try {
+            return GgufFile.open(path);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read model " + path + ": " + e.getMessage(), e);
         }
     }
 }
