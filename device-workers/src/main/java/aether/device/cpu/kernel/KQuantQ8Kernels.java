@@ -18,6 +18,7 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -44,6 +45,11 @@ final class KQuantQ8Kernels {
     static final VectorSpecies<Short> S256 = ShortVector.SPECIES_256;
     static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    static final VectorSpecies<Float> F512 = FloatVector.SPECIES_512;
+    static final VectorSpecies<Short> S512 = ShortVector.SPECIES_512;
+    static final VectorSpecies<Integer> I512 = IntVector.SPECIES_512;
+    /** Int lanes 8-15 of a 512-bit vector: the second sub-block pair's half after the fold in {@link #dotQ4_KWide}. */
+    static final VectorMask<Integer> UPPER8 = VectorMask.fromLong(I512, 0xFF00L);
 
     private KQuantQ8Kernels() {}
 
@@ -92,6 +98,55 @@ final class KQuantQ8Kernels {
                 isum = isum.add(hi.add(hi.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).mul((sc >>> 8) & 0xFF));
             }
             acc = ((FloatVector) isum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, dd), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - mins;
+    }
+
+    /**
+     * The 512-bit form of {@link #dotQ4_K}: one plain 64-byte load covers two sub-block pairs (group 2p in short lanes
+     * 0-15, group 2p+1 in lanes 16-31), against activations in {@link Q8KRows#aqWide} order, so a super-block is two
+     * iterations instead of four. After the fold, int lanes 0-7 hold the first group's sub-block and 8-15 the
+     * second's, so each fold is multiplied by a scale vector of two broadcast scales blended at lane 8.
+     */
+    static float dotQ4_KWide(MemorySegment w, long wOff, short[] aw, int aOff, float[] dk, int dOff, int[] bs, int bsOff,
+                             int blocks) {
+        var acc = FloatVector.zero(F512);
+        float mins = 0f;
+        for (int b = 0; b < blocks; b++) {
+            long blk = wOff + (long) b * Q4_K_BYTES;
+            float dx = dk[dOff + b];
+            float dd = Float.float16ToFloat(w.get(BlockLayouts.I16, blk)) * dx;
+            float dm = Float.float16ToFloat(w.get(BlockLayouts.I16, blk + 2)) * dx;
+            int a0 = w.get(ValueLayout.JAVA_INT_UNALIGNED, blk + Q4_K_SCALES);
+            int a1 = w.get(ValueLayout.JAVA_INT_UNALIGNED, blk + Q4_K_SCALES + 4);
+            int a2 = w.get(ValueLayout.JAVA_INT_UNALIGNED, blk + Q4_K_SCALES + 8);
+            int sl = a0 & 0x3f3f3f3f;
+            int sh = (a2 & 0x0f0f0f0f) | (((a0 >>> 6) & 0x03030303) << 4);
+            int ml = a1 & 0x3f3f3f3f;
+            int mh = ((a2 >>> 4) & 0x0f0f0f0f) | (((a1 >>> 6) & 0x03030303) << 4);
+            int s8 = bsOff + 8 * b;
+            int msum = (ml & 0xFF) * bs[s8] + ((ml >>> 8) & 0xFF) * bs[s8 + 1] + ((ml >>> 16) & 0xFF) * bs[s8 + 2]
+                    + (ml >>> 24) * bs[s8 + 3] + (mh & 0xFF) * bs[s8 + 4] + ((mh >>> 8) & 0xFF) * bs[s8 + 5]
+                    + ((mh >>> 16) & 0xFF) * bs[s8 + 6] + (mh >>> 24) * bs[s8 + 7];
+            mins += dm * msum;
+            int ab = aOff + 256 * b;
+            var isum = IntVector.zero(I512);
+            for (int p = 0; p < 2; p++) {
+                int a = ab + 128 * p;     // slots of 32: even/odd of sub-blocks 4p|4p+2, then even/odd of 4p+1|4p+3
+                int sc = p == 0 ? sl : sh;
+                var q = ShortVector.fromMemorySegment(S512, w, blk + Q4_K_QS + 64L * p, LE);
+                var lo = q.and((short) 0xF).mul(ShortVector.fromArray(S512, aw, a))
+                        .add(q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(ShortVector.fromArray(S512, aw, a + 32)))
+                        .reinterpretAsInts();
+                var hi = q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(ShortVector.fromArray(S512, aw, a + 64))
+                        .add(q.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S512, aw, a + 96)))
+                        .reinterpretAsInts();
+                var sLo = IntVector.broadcast(I512, sc & 0xFF).blend((sc >>> 16) & 0xFF, UPPER8);
+                var sHi = IntVector.broadcast(I512, (sc >>> 8) & 0xFF).blend(sc >>> 24, UPPER8);
+                isum = isum.add(lo.add(lo.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).mul(sLo));
+                isum = isum.add(hi.add(hi.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).mul(sHi));
+            }
+            acc = ((FloatVector) isum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F512, dd), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD) - mins;
     }
@@ -198,6 +253,17 @@ final class KQuantQ8Kernels {
             for (int t = 0; t < tokens; t++) {
                 y.set(BlockLayouts.F32, t * yStride + 4L * r,
                         dotQ4_K(w, r * rowBytes, x.aqEo, t * 256 * blocks, x.dk, t * blocks, x.bs, t * 8 * blocks, blocks));
+            }
+        }
+    }
+
+    /** {@link #rowsQ4_K} with {@link #dotQ4_KWide} (512-bit), reading {@link Q8KRows#aqWide}. */
+    static void rowsQ4_KWide(MemorySegment w, long rowBytes, int from, int to, Q8KRows x, int tokens, MemorySegment y, long yStride) {
+        int blocks = x.blocks;
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r,
+                        dotQ4_KWide(w, r * rowBytes, x.aqWide, t * 256 * blocks, x.dk, t * blocks, x.bs, t * 8 * blocks, blocks));
             }
         }
     }

@@ -373,7 +373,13 @@ public final class Matmul implements RangeTask {
         if (kInts) {
             if (vector) {
                 switch (type) {
-                    case Q4_K -> KQuantQ8Kernels.rowsQ4_K(w, rowBytes, from, to, q8k, tokens, y, ys);
+                    case Q4_K -> {
+                        if (wide) {
+                            KQuantQ8Kernels.rowsQ4_KWide(w, rowBytes, from, to, q8k, tokens, y, ys);
+                        } else {
+                            KQuantQ8Kernels.rowsQ4_K(w, rowBytes, from, to, q8k, tokens, y, ys);
+                        }
+                    }
                     case Q5_K -> KQuantQ8Kernels.rowsQ5_K(w, rowBytes, from, to, q8k, tokens, y, ys);
                     case Q6_K -> KQuantQ8Kernels.rowsQ6_K(w, rowBytes, from, to, q8k, tokens, y, ys);
                     default -> throw new AssertionError(type);
