@@ -48,6 +48,7 @@ final class KQuantQ8Kernels {
     static final VectorSpecies<Float> F512 = FloatVector.SPECIES_512;
     static final VectorSpecies<Short> S512 = ShortVector.SPECIES_512;
     static final VectorSpecies<Integer> I512 = IntVector.SPECIES_512;
+    static final VectorSpecies<Byte> B256 = ByteVector.SPECIES_256;
     /** Int lanes 8-15 of a 512-bit vector: the second sub-block pair's half after the fold in {@link #dotQ4_KWide}. */
     static final VectorMask<Integer> UPPER8 = VectorMask.fromLong(I512, 0xFF00L);
 
@@ -246,6 +247,47 @@ final class KQuantQ8Kernels {
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
+    /**
+     * The 512-bit form of {@link #dotQ6_K}: one widening load of 32 bytes covers both 16-position halves {@code is}
+     * of the 256-bit loop, whose activations are contiguous in element order, so a super-block is two iterations of
+     * four products; after the fold, int lanes 0-7 take the scale of sub-block {@code is = 0}, 8-15 that of 1.
+     */
+    static float dotQ6_KWide(MemorySegment w, long wOff, short[] aq, int aOff, float[] dk, int dOff, int blocks) {
+        var acc = FloatVector.zero(F512);
+        for (int b = 0; b < blocks; b++) {
+            long blk = wOff + (long) b * Q6_K_BYTES;
+            float dd = Float.float16ToFloat(w.get(BlockLayouts.I16, blk + Q6_K_D)) * dk[dOff + b];
+            var isum = IntVector.zero(I512);
+            for (int h = 0; h < 2; h++) {
+                long ql = blk + 64L * h;
+                long qh = blk + Q6_K_QH + 32L * h;
+                long sc = w.get(ValueLayout.JAVA_LONG_UNALIGNED, blk + Q6_K_SCALES + 8L * h);   // 8 int8 scales
+                int a = aOff + 256 * b + 128 * h;
+                var lo = (ShortVector) ByteVector.fromMemorySegment(B256, w, ql, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+                var hi = (ShortVector) ByteVector.fromMemorySegment(B256, w, ql + 32, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+                var hb = (ShortVector) ByteVector.fromMemorySegment(B256, w, qh, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+                var p1 = lo.and((short) 0xF).or(hb.lanewise(VectorOperators.LSHL, 4).and((short) 0x30)).sub((short) 32)
+                        .mul(ShortVector.fromArray(S512, aq, a)).reinterpretAsInts();
+                var p2 = hi.and((short) 0xF).or(hb.lanewise(VectorOperators.LSHL, 2).and((short) 0x30)).sub((short) 32)
+                        .mul(ShortVector.fromArray(S512, aq, a + 32)).reinterpretAsInts();
+                var p3 = lo.lanewise(VectorOperators.LSHR, 4).or(hb.and((short) 0x30)).sub((short) 32)
+                        .mul(ShortVector.fromArray(S512, aq, a + 64)).reinterpretAsInts();
+                var p4 = hi.lanewise(VectorOperators.LSHR, 4).or(hb.lanewise(VectorOperators.LSHR, 2).and((short) 0x30)).sub((short) 32)
+                        .mul(ShortVector.fromArray(S512, aq, a + 96)).reinterpretAsInts();
+                isum = isum.add(p1.add(p1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16)
+                        .mul(IntVector.broadcast(I512, (byte) sc).blend((byte) (sc >>> 8), UPPER8)));
+                isum = isum.add(p2.add(p2.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16)
+                        .mul(IntVector.broadcast(I512, (byte) (sc >>> 16)).blend((byte) (sc >>> 24), UPPER8)));
+                isum = isum.add(p3.add(p3.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16)
+                        .mul(IntVector.broadcast(I512, (byte) (sc >>> 32)).blend((byte) (sc >>> 40), UPPER8)));
+                isum = isum.add(p4.add(p4.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16)
+                        .mul(IntVector.broadcast(I512, (byte) (sc >>> 48)).blend((byte) (sc >>> 56), UPPER8)));
+            }
+            acc = ((FloatVector) isum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F512, dd), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
     /** {@code y[t][r] = dotQ4_K(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */
     static void rowsQ4_K(MemorySegment w, long rowBytes, int from, int to, Q8KRows x, int tokens, MemorySegment y, long yStride) {
         int blocks = x.blocks;
@@ -285,6 +327,16 @@ final class KQuantQ8Kernels {
         for (int r = from; r < to; r++) {
             for (int t = 0; t < tokens; t++) {
                 y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ6_K(w, r * rowBytes, x.aq, t * 256 * blocks, x.dk, t * blocks, blocks));
+            }
+        }
+    }
+
+    /** {@link #rowsQ6_K} with {@link #dotQ6_KWide} (512-bit). */
+    static void rowsQ6_KWide(MemorySegment w, long rowBytes, int from, int to, Q8KRows x, int tokens, MemorySegment y, long yStride) {
+        int blocks = x.blocks;
+        for (int r = from; r < to; r++) {
+            for (int t = 0; t < tokens; t++) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, dotQ6_KWide(w, r * rowBytes, x.aq, t * 256 * blocks, x.dk, t * blocks, blocks));
             }
         }
     }
