@@ -17,6 +17,7 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -33,8 +34,10 @@ import jdk.incubator.vector.VectorSpecies;
  * lane pairs folded into ints by shifts (Java's Vector API on AVX2 reaches no vpmaddwd/vpmaddubsw), multiplied by the
  * sub-block's integer scale (vpmulld) and summed into one int vector per super-block. Then one conversion and one
  * FMA with {@code d·d_x}: the float work per 256 weights is two vector µops, where the float-path kernels
- * ({@link KQuantKernels}) convert and FMA every weight. Q4_K/Q5_K's mins enter through the activation sums:
- * {@code -dmin·d_x·Σ_s min_s·Σ(a in s)}, 8 scalar integer products per super-block.
+ * ({@link KQuantKernels}) convert and FMA every weight. Q4_K/Q5_K's mins enter through the activation sums
+ * (the eight 6-bit mins widened into one int vector, times the eight sums, one FMA into a float vector per
+ * super-block; as eight scalar products they made the kernel's scalar work its bottleneck: 1.3× on one core):
+ * {@code -dmin·d_x·Σ_s min_s·Σ(a in s)}.
  *
  * <p>As in {@link Q4_0Kernels}, no helper takes or returns a vector (C2 would box it once the unit grows past its
  * inlining cutoff), so the bodies are written out.
@@ -49,6 +52,8 @@ final class KQuantQ8Kernels {
     static final VectorSpecies<Short> S512 = ShortVector.SPECIES_512;
     static final VectorSpecies<Integer> I512 = IntVector.SPECIES_512;
     static final VectorSpecies<Byte> B256 = ByteVector.SPECIES_256;
+    /** Two longs: the eight 6-bit mins of a super-block broadcast as bytes (a 64-bit species is not intrinsified: 4× slower). */
+    static final VectorSpecies<Long> L128 = LongVector.SPECIES_128;
     /** Int lanes 8-15 of a 512-bit vector: the second sub-block pair's half after the fold in {@link #dotQ4_KWide}. */
     static final VectorMask<Integer> UPPER8 = VectorMask.fromLong(I512, 0xFF00L);
 
@@ -65,7 +70,7 @@ final class KQuantQ8Kernels {
     static float dotQ4_K(MemorySegment w, long wOff, short[] eo, int aOff, float[] dk, int dOff, int[] bs, int bsOff,
                            int blocks) {
         var acc = FloatVector.zero(F);
-        float mins = 0f;
+        var macc = FloatVector.zero(F);           // dmin·d_x·min_s·Σ(a in s), per sub-block lane
         for (int b = 0; b < blocks; b++) {
             long blk = wOff + (long) b * Q4_K_BYTES;
             float dx = dk[dOff + b];
@@ -78,11 +83,10 @@ final class KQuantQ8Kernels {
             int sh = (a2 & 0x0f0f0f0f) | (((a0 >>> 6) & 0x03030303) << 4);
             int ml = a1 & 0x3f3f3f3f;
             int mh = ((a2 >>> 4) & 0x0f0f0f0f) | (((a1 >>> 6) & 0x03030303) << 4);
-            int s8 = bsOff + 8 * b;
-            int msum = (ml & 0xFF) * bs[s8] + ((ml >>> 8) & 0xFF) * bs[s8 + 1] + ((ml >>> 16) & 0xFF) * bs[s8 + 2]
-                    + (ml >>> 24) * bs[s8 + 3] + (mh & 0xFF) * bs[s8 + 4] + ((mh >>> 8) & 0xFF) * bs[s8 + 5]
-                    + ((mh >>> 16) & 0xFF) * bs[s8 + 6] + (mh >>> 24) * bs[s8 + 7];
-            mins += dm * msum;
+            var m8 = (IntVector) LongVector.broadcast(L128, (ml & 0xFFFFFFFFL) | ((long) mh << 32)).reinterpretAsBytes()
+                    .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            macc = ((FloatVector) m8.mul(IntVector.fromArray(I, bs, bsOff + 8 * b)).convert(VectorOperators.I2F, 0))
+                    .fma(FloatVector.broadcast(F, dm), macc);
             int ab = aOff + 256 * b;
             var isum = IntVector.zero(I);
             for (int g = 0; g < 4; g++) {
@@ -100,7 +104,7 @@ final class KQuantQ8Kernels {
             }
             acc = ((FloatVector) isum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, dd), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD) - mins;
+        return acc.reduceLanes(VectorOperators.ADD) - macc.reduceLanes(VectorOperators.ADD);
     }
 
     /**
@@ -112,7 +116,7 @@ final class KQuantQ8Kernels {
     static float dotQ4_KWide(MemorySegment w, long wOff, short[] aw, int aOff, float[] dk, int dOff, int[] bs, int bsOff,
                              int blocks) {
         var acc = FloatVector.zero(F512);
-        float mins = 0f;
+        var macc = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
             long blk = wOff + (long) b * Q4_K_BYTES;
             float dx = dk[dOff + b];
@@ -125,11 +129,10 @@ final class KQuantQ8Kernels {
             int sh = (a2 & 0x0f0f0f0f) | (((a0 >>> 6) & 0x03030303) << 4);
             int ml = a1 & 0x3f3f3f3f;
             int mh = ((a2 >>> 4) & 0x0f0f0f0f) | (((a1 >>> 6) & 0x03030303) << 4);
-            int s8 = bsOff + 8 * b;
-            int msum = (ml & 0xFF) * bs[s8] + ((ml >>> 8) & 0xFF) * bs[s8 + 1] + ((ml >>> 16) & 0xFF) * bs[s8 + 2]
-                    + (ml >>> 24) * bs[s8 + 3] + (mh & 0xFF) * bs[s8 + 4] + ((mh >>> 8) & 0xFF) * bs[s8 + 5]
-                    + ((mh >>> 16) & 0xFF) * bs[s8 + 6] + (mh >>> 24) * bs[s8 + 7];
-            mins += dm * msum;
+            var m8 = (IntVector) LongVector.broadcast(L128, (ml & 0xFFFFFFFFL) | ((long) mh << 32)).reinterpretAsBytes()
+                    .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            macc = ((FloatVector) m8.mul(IntVector.fromArray(I, bs, bsOff + 8 * b)).convert(VectorOperators.I2F, 0))
+                    .fma(FloatVector.broadcast(F, dm), macc);
             int ab = aOff + 256 * b;
             var isum = IntVector.zero(I512);
             for (int p = 0; p < 2; p++) {
@@ -149,7 +152,7 @@ final class KQuantQ8Kernels {
             }
             acc = ((FloatVector) isum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F512, dd), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD) - mins;
+        return acc.reduceLanes(VectorOperators.ADD) - macc.reduceLanes(VectorOperators.ADD);
     }
 
     /**
@@ -159,7 +162,7 @@ final class KQuantQ8Kernels {
     static float dotQ5_K(MemorySegment w, long wOff, short[] aq, int aOff, float[] dk, int dOff, int[] bs, int bsOff,
                          int blocks) {
         var acc = FloatVector.zero(F);
-        float mins = 0f;
+        var macc = FloatVector.zero(F);           // dmin·d_x·min_s·Σ(a in s), per sub-block lane
         for (int b = 0; b < blocks; b++) {
             long blk = wOff + (long) b * Q5_K_BYTES;
             float dx = dk[dOff + b];
@@ -172,11 +175,10 @@ final class KQuantQ8Kernels {
             int sh = (a2 & 0x0f0f0f0f) | (((a0 >>> 6) & 0x03030303) << 4);
             int ml = a1 & 0x3f3f3f3f;
             int mh = ((a2 >>> 4) & 0x0f0f0f0f) | (((a1 >>> 6) & 0x03030303) << 4);
-            int s8 = bsOff + 8 * b;
-            int msum = (ml & 0xFF) * bs[s8] + ((ml >>> 8) & 0xFF) * bs[s8 + 1] + ((ml >>> 16) & 0xFF) * bs[s8 + 2]
-                    + (ml >>> 24) * bs[s8 + 3] + (mh & 0xFF) * bs[s8 + 4] + ((mh >>> 8) & 0xFF) * bs[s8 + 5]
-                    + ((mh >>> 16) & 0xFF) * bs[s8 + 6] + (mh >>> 24) * bs[s8 + 7];
-            mins += dm * msum;
+            var m8 = (IntVector) LongVector.broadcast(L128, (ml & 0xFFFFFFFFL) | ((long) mh << 32)).reinterpretAsBytes()
+                    .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            macc = ((FloatVector) m8.mul(IntVector.fromArray(I, bs, bsOff + 8 * b)).convert(VectorOperators.I2F, 0))
+                    .fma(FloatVector.broadcast(F, dm), macc);
             int ab = aOff + 256 * b;
             // qh bytes 0-15 and 16-31, times 16: bit s of a byte lands on bit 4 after a right shift by s
             var h0 = ((ShortVector) ByteVector.fromMemorySegment(B128, w, blk + Q5_K_QH, LE)
@@ -204,7 +206,7 @@ final class KQuantQ8Kernels {
             }
             acc = ((FloatVector) isum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, dd), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD) - mins;
+        return acc.reduceLanes(VectorOperators.ADD) - macc.reduceLanes(VectorOperators.ADD);
     }
 
     /**
