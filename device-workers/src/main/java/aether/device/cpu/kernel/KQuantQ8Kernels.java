@@ -19,8 +19,8 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.ShortVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -54,8 +54,24 @@ final class KQuantQ8Kernels {
     static final VectorSpecies<Byte> B256 = ByteVector.SPECIES_256;
     /** Two longs: the eight 6-bit mins of a super-block broadcast as bytes (a 64-bit species is not intrinsified: 4× slower). */
     static final VectorSpecies<Long> L128 = LongVector.SPECIES_128;
-    /** Int lanes 8-15 of a 512-bit vector: the second sub-block pair's half after the fold in {@link #dotQ4_KWide}. */
-    static final VectorMask<Integer> UPPER8 = VectorMask.fromLong(I512, 0xFF00L);
+    /** Q4_K, 512-bit: lanes 0-7 take scale s, 8-15 scale s + 2 (sub-blocks of groups 2p and 2p+1). */
+    static final VectorShuffle<Integer> SC0 = scalePair(0, 2);
+    static final VectorShuffle<Integer> SC1 = scalePair(1, 2);
+    static final VectorShuffle<Integer> SC4 = scalePair(4, 2);
+    static final VectorShuffle<Integer> SC5 = scalePair(5, 2);
+    /** Q6_K, 512-bit: lanes 0-7 take scale s, 8-15 scale s + 1 (the two 16-position halves). */
+    static final VectorShuffle<Integer> SQ0 = scalePair(0, 1);
+    static final VectorShuffle<Integer> SQ2 = scalePair(2, 1);
+    static final VectorShuffle<Integer> SQ4 = scalePair(4, 1);
+    static final VectorShuffle<Integer> SQ6 = scalePair(6, 1);
+
+    private static VectorShuffle<Integer> scalePair(int s, int step) {
+        int[] idx = new int[16];
+        for (int i = 0; i < 16; i++) {
+            idx[i] = i < 8 ? s : s + step;
+        }
+        return VectorShuffle.fromArray(I512, idx, 0);
+    }
 
     private KQuantQ8Kernels() {}
 
@@ -111,7 +127,9 @@ final class KQuantQ8Kernels {
      * The 512-bit form of {@link #dotQ4_K}: one plain 64-byte load covers two sub-block pairs (group 2p in short lanes
      * 0-15, group 2p+1 in lanes 16-31), against activations in {@link Q8KRows#aqWide} order, so a super-block is two
      * iterations instead of four. After the fold, int lanes 0-7 hold the first group's sub-block and 8-15 the
-     * second's, so each fold is multiplied by a scale vector of two broadcast scales blended at lane 8.
+     * second's, so each fold is multiplied by a vector of two scales, one per half: the eight scales are widened once
+     * per super-block into both halves of an int vector and each pair picked by a constant shuffle (vpermd; 1.10× the
+     * form that broadcast two scalar scales and blended them, which is also 1.49× the 256-bit kernel).
      */
     static float dotQ4_KWide(MemorySegment w, long wOff, short[] aw, int aOff, float[] dk, int dOff, int[] bs, int bsOff,
                              int blocks) {
@@ -133,11 +151,13 @@ final class KQuantQ8Kernels {
                     .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
             macc = ((FloatVector) m8.mul(IntVector.fromArray(I, bs, bsOff + 8 * b)).convert(VectorOperators.I2F, 0))
                     .fma(FloatVector.broadcast(F, dm), macc);
+            // the eight scales as ints, twice: lanes 0-7 and 8-15 (one 128-bit broadcast, one widening)
+            var s16 = (IntVector) LongVector.broadcast(L128, (sl & 0xFFFFFFFFL) | ((long) sh << 32)).reinterpretAsBytes()
+                    .convertShape(VectorOperators.ZERO_EXTEND_B2I, I512, 0);
             int ab = aOff + 256 * b;
             var isum = IntVector.zero(I512);
             for (int p = 0; p < 2; p++) {
                 int a = ab + 128 * p;     // slots of 32: even/odd of sub-blocks 4p|4p+2, then even/odd of 4p+1|4p+3
-                int sc = p == 0 ? sl : sh;
                 var q = ShortVector.fromMemorySegment(S512, w, blk + Q4_K_QS + 64L * p, LE);
                 var lo = q.and((short) 0xF).mul(ShortVector.fromArray(S512, aw, a))
                         .add(q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(ShortVector.fromArray(S512, aw, a + 32)))
@@ -145,8 +165,8 @@ final class KQuantQ8Kernels {
                 var hi = q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(ShortVector.fromArray(S512, aw, a + 64))
                         .add(q.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S512, aw, a + 96)))
                         .reinterpretAsInts();
-                var sLo = IntVector.broadcast(I512, sc & 0xFF).blend((sc >>> 16) & 0xFF, UPPER8);
-                var sHi = IntVector.broadcast(I512, (sc >>> 8) & 0xFF).blend(sc >>> 24, UPPER8);
+                var sLo = s16.rearrange(p == 0 ? SC0 : SC4);
+                var sHi = s16.rearrange(p == 0 ? SC1 : SC5);
                 isum = isum.add(lo.add(lo.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).mul(sLo));
                 isum = isum.add(hi.add(hi.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).mul(sHi));
             }
@@ -252,7 +272,9 @@ final class KQuantQ8Kernels {
     /**
      * The 512-bit form of {@link #dotQ6_K}: one widening load of 32 bytes covers both 16-position halves {@code is}
      * of the 256-bit loop, whose activations are contiguous in element order, so a super-block is two iterations of
-     * four products; after the fold, int lanes 0-7 take the scale of sub-block {@code is = 0}, 8-15 that of 1.
+     * four products; after the fold, int lanes 0-7 take the scale of sub-block {@code is = 0}, 8-15 that of 1: the
+     * eight int8 scales of a half are widened once into an int vector and each pair picked by a constant shuffle
+     * (1.19× the form that broadcast two scalar scales and blended them).
      */
     static float dotQ6_KWide(MemorySegment w, long wOff, short[] aq, int aOff, float[] dk, int dOff, int blocks) {
         var acc = FloatVector.zero(F512);
@@ -265,6 +287,8 @@ final class KQuantQ8Kernels {
                 long qh = blk + Q6_K_QH + 32L * h;
                 long sc = w.get(ValueLayout.JAVA_LONG_UNALIGNED, blk + Q6_K_SCALES + 8L * h);   // 8 int8 scales
                 int a = aOff + 256 * b + 128 * h;
+                var s16 = (IntVector) LongVector.broadcast(L128, sc).reinterpretAsBytes()
+                        .convertShape(VectorOperators.B2I, I512, 0);
                 var lo = (ShortVector) ByteVector.fromMemorySegment(B256, w, ql, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
                 var hi = (ShortVector) ByteVector.fromMemorySegment(B256, w, ql + 32, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
                 var hb = (ShortVector) ByteVector.fromMemorySegment(B256, w, qh, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
@@ -277,13 +301,13 @@ final class KQuantQ8Kernels {
                 var p4 = hi.lanewise(VectorOperators.LSHR, 4).or(hb.lanewise(VectorOperators.LSHR, 2).and((short) 0x30)).sub((short) 32)
                         .mul(ShortVector.fromArray(S512, aq, a + 96)).reinterpretAsInts();
                 isum = isum.add(p1.add(p1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16)
-                        .mul(IntVector.broadcast(I512, (byte) sc).blend((byte) (sc >>> 8), UPPER8)));
+                        .mul(s16.rearrange(SQ0)));
                 isum = isum.add(p2.add(p2.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16)
-                        .mul(IntVector.broadcast(I512, (byte) (sc >>> 16)).blend((byte) (sc >>> 24), UPPER8)));
+                        .mul(s16.rearrange(SQ2)));
                 isum = isum.add(p3.add(p3.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16)
-                        .mul(IntVector.broadcast(I512, (byte) (sc >>> 32)).blend((byte) (sc >>> 40), UPPER8)));
+                        .mul(s16.rearrange(SQ4)));
                 isum = isum.add(p4.add(p4.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16)
-                        .mul(IntVector.broadcast(I512, (byte) (sc >>> 48)).blend((byte) (sc >>> 56), UPPER8)));
+                        .mul(s16.rearrange(SQ6)));
             }
             acc = ((FloatVector) isum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F512, dd), acc);
         }
