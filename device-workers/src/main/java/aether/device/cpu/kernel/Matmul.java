@@ -152,7 +152,8 @@ public final class Matmul implements RangeTask {
 
     /**
      * @param vectorBits 512 runs the 512-bit variants of the kernels that have one (F16, Q4_K and Q6_K decode, and
-     *                   prepared Q4_0 decode when the multi-row kernels are off; requires {@link VectorSupport#wideAvailable()}), 256 the
+     *                   prepared Q4_0 decode when the multi-row kernels are off; requires
+     *                   {@link VectorSupport#wideAvailable()}), 256 the
      *                   256-bit kernels only
      */
     public Matmul(KernelPool pool, boolean vector, Activations activations, int vectorBits) {
