@@ -156,8 +156,9 @@ public final class Matmul implements RangeTask {
     }
 
     /**
-     * @param vectorBits 512 runs the 512-bit variants of the kernels that have one (F16 decode, and prepared Q4_0 decode
-     *                   when the multi-row kernels are off; requires {@link VectorSupport#wideAvailable()}), 256 the
+     * @param vectorBits 512 runs the 512-bit variants of the kernels that have one (F16, Q4_K and Q6_K decode, and
+     *                   prepared Q4_0 decode when the multi-row kernels are off; requires
+     *                   {@link VectorSupport#wideAvailable()}), 256 the
      *                   256-bit kernels only
      */
     public Matmul(KernelPool pool, boolean vector, Activations activations, int vectorBits) {
@@ -387,9 +388,21 @@ public final class Matmul implements RangeTask {
         if (kInts) {
             if (vector) {
                 switch (type) {
-                    case Q4_K -> KQuantQ8Kernels.rowsQ4_K(w, rowBytes, from, to, q8k, tokens, y, ys);
+                    case Q4_K -> {
+                        if (wide) {
+                            KQuantQ8Kernels.rowsQ4_KWide(w, rowBytes, from, to, q8k, tokens, y, ys);
+                        } else {
+                            KQuantQ8Kernels.rowsQ4_K(w, rowBytes, from, to, q8k, tokens, y, ys);
+                        }
+                    }
                     case Q5_K -> KQuantQ8Kernels.rowsQ5_K(w, rowBytes, from, to, q8k, tokens, y, ys);
-                    case Q6_K -> KQuantQ8Kernels.rowsQ6_K(w, rowBytes, from, to, q8k, tokens, y, ys);
+                    case Q6_K -> {
+                        if (wide) {
+                            KQuantQ8Kernels.rowsQ6_KWide(w, rowBytes, from, to, q8k, tokens, y, ys);
+                        } else {
+                            KQuantQ8Kernels.rowsQ6_K(w, rowBytes, from, to, q8k, tokens, y, ys);
+                        }
+                    }
                     default -> throw new AssertionError(type);
                 }
             } else {
