@@ -138,7 +138,10 @@ class BufferRegistryProperties {
                 long evictable = 0;
                 for (BufferRecord buffer : after.values()) {
                     Set<Location> copies = copiedTo.getOrDefault(buffer.id(), Set.of());
-                    boolean transferSource = !copies.isEmpty() && !copies.contains(location);
+                    // the copy here may be the source of a copy made to another location (a prefetch), which the
+                    // registry must not drop in the same breath; this copy may itself have arrived by a copy (an
+                    // eviction to the host, then a prefetch back from there)
+                    boolean transferSource = copies.stream().anyMatch(copy -> !copy.equals(location));
                     if (!transferSource && EvictionPolicy.actionFor(buffer, location) != null) {
                         evictable += buffer.sizeBytes();
                     }
