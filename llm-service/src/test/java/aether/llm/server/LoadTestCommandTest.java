@@ -75,7 +75,7 @@ class LoadTestCommandTest {
         assertThat(refusal("--url", "http://127.0.0.1:1", "--device", "cuda")).isEqualTo("aether loadtest: --device "
                 + "cuda with --url (it chooses the in-process server's device; a server at --url runs where it was "
                 + "started)");
-        // an in-process server on the CPU; a budget of 1 s is spent by the first level, so the second is skipped
+        // an in-process server on the CPU; the budget of 1 s is spent (by the clock below) before the second level
         var model = SharedData.require("models/stories260K.gguf");
         var out = new java.io.ByteArrayOutputStream();
         var err = new java.io.ByteArrayOutputStream();
@@ -85,7 +85,11 @@ class LoadTestCommandTest {
         System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
         int code;
         try {
-            code = new picocli.CommandLine(new LoadTestCommand()).execute("-m", model.toString(), "--device", "cpu",
+            var cmd = new LoadTestCommand();
+            // the budget's clock: 0 s at the start, 0.5 s before the first level, 5 s before the second
+            var readings = new java.util.ArrayDeque<>(List.of(0L, 500_000_000L, 5_000_000_000L));
+            cmd.budgetClock = readings::pop;
+            code = new picocli.CommandLine(cmd).execute("-m", model.toString(), "--device", "cpu",
                     "--ctx", "128", "-c", "2,4", "--requests", "100", "-n", "8", "--budget-s", "1", "--warmup", "0");
         } finally {
             System.setOut(oldOut);
@@ -93,7 +97,7 @@ class LoadTestCommandTest {
         }
         String e = err.toString(java.nio.charset.StandardCharsets.UTF_8);
         assertThat(code).as(e).isZero();
-        assertThat(e).contains("device cpu (--device cpu)").contains("loadtest: concurrency 4 skipped (");
+        assertThat(e).contains("device cpu (--device cpu)").contains("loadtest: concurrency 4 skipped (5 s of the --budget-s 1 spent)");
         assertThat(out.toString(java.nio.charset.StandardCharsets.UTF_8)).contains("| 2 | 100 | 800 |")
                 .doesNotContain("| 4 |");
     }
