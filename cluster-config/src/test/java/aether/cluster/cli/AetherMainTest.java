@@ -27,4 +27,20 @@ class AetherMainTest {
         assertThat(code).isEqualTo(2);
         assertThat(err.toString()).isEqualTo("aether node: aether.node.port: 99999 (expected: 0..65535)" + System.lineSeparator());
     }
+
+    @Test
+    void everySubcommandAnswersHelpWithItsUsage() {
+        var cli = AetherMain.commandLine();
+        for (String name : cli.getSubcommands().keySet()) {
+            if (name.equals("help")) {
+                continue;
+            }
+            var out = new StringWriter();
+            var err = new StringWriter();
+            int code = AetherMain.commandLine().setOut(new PrintWriter(out)).setErr(new PrintWriter(err))
+                    .execute(name, "--help");
+            assertThat(code).as("%s --help: %s", name, err).isZero();
+            assertThat(out.toString()).as("%s --help", name).startsWith("Usage: aether " + name);
+        }
+    }
 }

@@ -36,7 +36,7 @@ import picocli.CommandLine.Option;
  * one finished sequence per slot of the highest level for prefix reuse (llama-server's per-slot prompt cache).
  * {@code scripts/llama-cpp-load.mjs} puts the same load on llama.cpp and {@code scripts/load-table.sh} runs both.
  */
-@Command(name = "loadtest", sortOptions = false,
+@Command(name = "loadtest", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Measure aggregate decode tokens/s and TTFT / inter-token latency percentiles under load.")
 public final class LoadTestCommand implements Callable<Integer> {
 

@@ -15,7 +15,7 @@ import picocli.CommandLine.Option;
  * options. Bad settings or an unusable model give one line on stderr and exit code 2; the server runs until the
  * process is stopped (Ctrl-C / SIGTERM close it cleanly).
  */
-@Command(name = "serve", sortOptions = false, description = "Serve a GGUF model over an OpenAI-compatible HTTP API "
+@Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false, description = "Serve a GGUF model over an OpenAI-compatible HTTP API "
         + "(/v1/chat/completions, /v1/completions, /v1/models, /health, /ready, /metrics).")
 public final class ServeCommand implements Callable<Integer> {
 
