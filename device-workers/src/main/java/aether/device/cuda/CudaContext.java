@@ -341,9 +341,13 @@ public final class CudaContext implements AutoCloseable {
 
     /**
      * Runs {@code work} with every eager launch it makes timed by kernel into {@code p} (launches inside a stream
-     * capture are not timed), as one pass of {@code p}.
+     * capture are not timed), as one pass of {@code p}. The kernels run back to back behind a short GPU-side wait, so
+     * each one's time is its own, not the host's launch latency.
      */
     public void profiled(KernelProfile p, Runnable work) {
+        // the pass queues behind a 20 ms wait on the GPU and then runs back to back, as a graph replay would; the
+        // host enqueues a pass of a few hundred launches and their events in a few ms
+        launch("spin_ns", 1, 1, 1, 0, 20_000_000L);
         KernelProfile outer = profile;
         profile = p;
         try {

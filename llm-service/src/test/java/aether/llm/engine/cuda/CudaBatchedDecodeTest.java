@@ -112,6 +112,12 @@ class CudaBatchedDecodeTest {
                     sorted[sorted.length - 1], worst, Arrays.stream(sorted).filter(e -> e > 1e-4).count(), checked);
             assertThat(sorted[sorted.length - 1]).as("%s: worst together-vs-alone relative error (%s)", type, worst)
                     .isLessThan(aloneTolerance);
+            // the typical step agrees to float rounding (H100: medians 1.2e-7 to 1.6e-7 for all three types); only a
+            // minority, those where an int8 rounding flipped, may sit above 1e-4 (H100: 0 / 15 / 36 of 420)
+            assertThat(sorted[sorted.length / 2]).as("%s: median together-vs-alone relative error", type)
+                    .isLessThan(1e-5);
+            assertThat(Arrays.stream(sorted).filter(e -> e > 1e-4).count()).as("%s: steps above 1e-4", type)
+                    .isLessThan(sorted.length / 5);
             assertThat(checked).as("steps with a clear leader").isGreaterThan(SEQUENCES * (DECODE_STEPS + 1) / 2);
 
             float[][][] again = runTogether(g, Arrays.copyOf(script, 10), 10, new Random(seed + 1));
