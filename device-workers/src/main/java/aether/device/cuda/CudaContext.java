@@ -204,6 +204,26 @@ public final class CudaContext implements AutoCloseable {
         check(cuMemcpyHtoD(dst, Pointer.to(src), src.length), "cuMemcpyHtoD(byte[" + src.length + "])");
     }
 
+    /**
+     * Page-locks native host memory {@code seg} for this context, so copies to and from it run at full PCIe speed
+     * instead of through the driver's staging buffer (an 8 MB logits download of 64 rows: ~3x faster). Undo with
+     * {@link #unpin} before the memory is freed.
+     */
+    public void pin(MemorySegment seg) {
+        bind();
+        if (!seg.isNative()) {
+            throw new IllegalArgumentException("only native memory can be page-locked, got a heap segment");
+        }
+        check(cuMemHostRegister(Pointer.to(seg.asByteBuffer()), seg.byteSize(), 0),
+                "cuMemHostRegister(" + seg.byteSize() + " bytes)");
+    }
+
+    /** Undoes {@link #pin}. */
+    public void unpin(MemorySegment seg) {
+        bind();
+        check(cuMemHostUnregister(Pointer.to(seg.asByteBuffer())), "cuMemHostUnregister");
+    }
+
     /** Copies {@code dst.byteSize()} bytes of {@code src} into host memory {@code dst}; returns when done. */
     public void download(CUdeviceptr src, MemorySegment dst) {
         bind();

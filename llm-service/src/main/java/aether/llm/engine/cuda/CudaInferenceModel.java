@@ -668,6 +668,8 @@ public final class CudaInferenceModel implements InferenceModel {
     public String profileReport() {
         StringBuilder s = new StringBuilder();
         profiles.forEach((kind, p) -> s.append(p.table(cuda.name() + ", " + config.architecture() + " " + kind)));
+        hostTimes.forEach((kind, t) -> s.append(String.format("host, %s: %.0f passes, %.2f ms from enqueue to the "
+                + "GPU's end, %.2f ms logits download and copy per pass%n", kind, t[0], t[1] / t[0], t[2] / t[0])));
         return s.toString();
     }
 
@@ -939,12 +941,15 @@ public final class CudaInferenceModel implements InferenceModel {
         frees.add(() -> rowScratch.free(cuda, shape));
         Arena arena = Arena.ofShared();
         frees.add(arena::close);
+        MemorySegment hostLogits = arena.allocate((long) capacity * c.vocabSize() * 4, 64);
+        cuda.pin(hostLogits);   // every pass downloads its rows' logits (8 MB for 64 rows of a 32k vocabulary)
+        frees.add(() -> cuda.unpin(hostLogits));
         return new DecodeRows(rk, buffer(rk.idsWords() * 4L), buffer((long) capacity * dim * 4),
                 buffer((long) capacity * dim * 4), quantized(capacity * dim),
                 buffer((long) capacity * (qw + 2L * c.keyWidth()) * 4), buffer((long) capacity * qw * 4),
                 quantized(capacity * qw), buffer((long) capacity * 2 * ffn * 4), buffer((long) capacity * ffn * 4),
                 quantized(capacity * ffn), buffer((long) capacity * c.vocabSize() * 4), rowScratch,
-                new int[rk.idsWords()], arena.allocate((long) capacity * c.vocabSize() * 4, 64));
+                new int[rk.idsWords()], hostLogits);
     }
 
     /** {@code n} rows (a token of a sequence each, at its position and slot) through every layer and the head. */
@@ -1012,6 +1017,7 @@ public final class CudaInferenceModel implements InferenceModel {
      * {@code hidden} (a later part of a split model), the pass's input rows are its rows from {@code first} on.
      */
     private void runRowPass(int n, CUdeviceptr hidden, long first, float[] logitsOut) {
+        long t0 = PROFILE_PASSES > 0 ? System.nanoTime() : 0;
         DecodeRows b = rows;
         int vocab = config.vocabSize();
         cuda.uploadAsync(b.hostIds(), b.ids());
@@ -1022,7 +1028,10 @@ public final class CudaInferenceModel implements InferenceModel {
         if (rowsValidated.add(n)) {
             enqueueRows(n);
             cuda.checkErrors("the first batched step of " + n + " rows (eager)");
-        } else if (!profiling("rows " + n)) {
+            t0 = 0;
+        } else if (profiling("rows " + n)) {
+            t0 = 0;   // an eager, timed pass: not counted in the host times
+        } else {
             rowGraphs.computeIfAbsent(n, kk -> cuda.capture(() -> enqueueRows(n))).launch();
         }
         int last = -1;
@@ -1030,6 +1039,7 @@ public final class CudaInferenceModel implements InferenceModel {
             last = rowEntry[r] >= 0 ? r : last;
         }
         cuda.synchronize();
+        long t1 = PROFILE_PASSES > 0 ? System.nanoTime() : 0;
         if (last < 0) {
             return;  // a pass of prompt tokens that end no entry
         }
@@ -1041,7 +1051,16 @@ public final class CudaInferenceModel implements InferenceModel {
                         vocab);
             }
         }
+        if (PROFILE_PASSES > 0 && t0 != 0) {
+            double[] t = hostTimes.computeIfAbsent("rows " + n, k -> new double[3]);
+            t[0]++;
+            t[1] += (t1 - t0) / 1e6;
+            t[2] += (System.nanoTime() - t1) / 1e6;
+        }
     }
+
+    /** Host wall time of row passes by kind while profiling: passes, ms to the GPU's end, ms of logits download. */
+    private final java.util.Map<String, double[]> hostTimes = new java.util.TreeMap<>();
 
     private int takeSlot() {
         for (int i = 0; i < slots; i++) {
@@ -1080,7 +1099,7 @@ public final class CudaInferenceModel implements InferenceModel {
 
     private void freeAll() {
         cuda.synchronize();
-        if (!profiles.isEmpty()) {
+        if (!profiles.isEmpty() || !hostTimes.isEmpty()) {
             System.err.print(profileReport());
             profiles.values().forEach(KernelProfile::close);
             profiles.clear();
