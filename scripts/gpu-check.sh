@@ -263,7 +263,8 @@ remote() {
       serve_load /tmp/m.gguf   # the headline serving run right after its model's bench, on the same file
     fi
   done
-  rm -f /tmp/m.gguf
+  # GPU_CHECK_KEEP_MODEL=1 keeps the last model at /tmp/m.gguf for commands run after the check
+  [ "${GPU_CHECK_KEEP_MODEL:-0}" = 1 ] || rm -f /tmp/m.gguf
 
   if [ "$serve_model" != none ] && (( ! serve_done )); then
     IFS=: read -r preset type <<<"$serve_model"
