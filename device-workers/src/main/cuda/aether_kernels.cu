@@ -26,6 +26,7 @@
 //     step is the chunk of one token (grid y/z = 1).
 
 #include <cuda_fp16.h>
+#include "pdl.cuh"
 #include <stdint.h>
 
 #define P_TOKEN 0
@@ -96,6 +97,7 @@ __device__ __forceinline__ void quantize_block_warp(float v, int8_t *q, float2 *
 
 extern "C" __global__ void repack_q4_0(const uint8_t *__restrict__ raw, uint8_t *__restrict__ qs,
                                        __half *__restrict__ d, long long nblocks) {
+    pdl_entry();
     long long b = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (b >= nblocks) return;
     const uint8_t *src = raw + b * 18;
@@ -107,6 +109,7 @@ extern "C" __global__ void repack_q4_0(const uint8_t *__restrict__ raw, uint8_t 
 
 extern "C" __global__ void repack_q8_0(const uint8_t *__restrict__ raw, uint8_t *__restrict__ qs,
                                        __half *__restrict__ d, long long nblocks) {
+    pdl_entry();
     long long b = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (b >= nblocks) return;
     const uint8_t *src = raw + b * 34;
@@ -121,6 +124,7 @@ extern "C" __global__ void repack_q8_0(const uint8_t *__restrict__ raw, uint8_t 
 // x[n] (n a multiple of 32) -> q8_1-style blocks. 256 threads = 8 blocks of 32 per CUDA block.
 extern "C" __global__ void quantize_q8_1(const float *__restrict__ x, int8_t *__restrict__ xq,
                                          float2 *__restrict__ xds, int n) {
+    pdl_entry();
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;  // n % 32 == 0: whole warps leave together
     quantize_block_warp(x[i], xq + (i & ~31), xds + (i >> 5), threadIdx.x & 31);
@@ -132,6 +136,7 @@ extern "C" __global__ void quantize_q8_1(const float *__restrict__ x, int8_t *__
 extern "C" __global__ void __launch_bounds__(256)
 rmsnorm_quant(const float *__restrict__ x, const float *__restrict__ w, float *__restrict__ h,
               int8_t *__restrict__ xq, float2 *__restrict__ xds, int n, float eps) {
+    pdl_entry();
     size_t t = blockIdx.y;
     x += t * n;
     if (h) h += t * n;
@@ -158,6 +163,7 @@ rmsnorm_quant(const float *__restrict__ x, const float *__restrict__ w, float *_
 // Token blockIdx.y: rows of 2 * ffn in gu, of ffn in the outputs.
 extern "C" __global__ void swiglu_quant(const float *__restrict__ gu, float *__restrict__ out,
                                         int8_t *__restrict__ xq, float2 *__restrict__ xds, int ffn) {
+    pdl_entry();
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= ffn) return;
     size_t t = blockIdx.y;
@@ -176,6 +182,7 @@ extern "C" __global__ void swiglu_quant(const float *__restrict__ gu, float *__r
 // y[i] = a[i] + b[i]
 extern "C" __global__ void add_f32(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ y,
                                    int n) {
+    pdl_entry();
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) y[i] = a[i] + b[i];
 }
@@ -217,6 +224,7 @@ __device__ __forceinline__ void gemv_finish(float acc, const float *add, float *
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
           const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    pdl_entry();
     GEMV_PROLOGUE
     if (row < M) {
         int nb = K >> 5;
@@ -248,6 +256,7 @@ gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
           const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    pdl_entry();
     GEMV_PROLOGUE
     if (row < M) {
         int nb = K >> 5;
@@ -279,6 +288,7 @@ gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
          int split) {
+    pdl_entry();
     GEMV_PROLOGUE
     if (row < M) {
         const __half *wr = w + (size_t)row * K;
@@ -400,18 +410,21 @@ __device__ __forceinline__ void gemv_batch_impl(const uint8_t *__restrict__ qs, 
 extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
 gemv_batch_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                 const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int ntok) {
+    pdl_entry();
     gemv_batch_impl<0>(qs, d, xq, xds, nullptr, add, y, M, K, ntok);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
 gemv_batch_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                 const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int ntok) {
+    pdl_entry();
     gemv_batch_impl<1>(qs, d, xq, xds, nullptr, add, y, M, K, ntok);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
 gemv_batch_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
                int ntok) {
+    pdl_entry();
     gemv_batch_impl<2>(reinterpret_cast<const uint8_t *>(w), nullptr, nullptr, nullptr, x, add, y, M, K, ntok);
 }
 
@@ -425,6 +438,7 @@ gemv_batch_f16(const __half *__restrict__ w, const float *__restrict__ x, const 
 extern "C" __global__ void rope_kv(float *qkv, __half *__restrict__ kcache, __half *__restrict__ vcache,
                                    const int *__restrict__ params, const float *__restrict__ ff, int H, int Hkv,
                                    int D, int nrot, int ctx, float freq_base, float freq_scale, int neox) {
+    pdl_entry();
     int head = blockIdx.x, j = threadIdx.x;
     int pos = params[P_POS] + blockIdx.y, slot = params[P_SLOT];
     qkv += (size_t)blockIdx.y * (H + 2 * Hkv) * D;
@@ -487,6 +501,7 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
 attn_split(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
            const int *__restrict__ params, float *__restrict__ part_o, float2 *__restrict__ part_ml, int H, int Hkv,
            int D, int ctx, float scale, int qstride) {
+    pdl_entry();
     extern __shared__ float smem[];
     float *qs = smem;
     float *sc = smem + D;
@@ -537,6 +552,7 @@ attn_split(const float *__restrict__ q, const __half *__restrict__ kcache, const
 extern "C" __global__ void attn_combine(const float *__restrict__ part_o, const float2 *__restrict__ part_ml,
                                         float *__restrict__ out, int8_t *__restrict__ xq, float2 *__restrict__ xds,
                                         int D, int nsplit) {
+    pdl_entry();
     int h = blockIdx.x, i = threadIdx.x, H = gridDim.x;
     size_t t = blockIdx.z;
     part_o += t * H * nsplit * D;
@@ -567,6 +583,7 @@ extern "C" __global__ void attn_combine(const float *__restrict__ part_o, const 
 
 extern "C" __global__ void get_row_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
                                         const int *__restrict__ tokens, float *__restrict__ out, int K) {
+    pdl_entry();
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= K) return;
     size_t nb = K >> 5, b = (size_t)tokens[blockIdx.y] * nb + (j >> 5);
@@ -578,6 +595,7 @@ extern "C" __global__ void get_row_q4_0(const uint8_t *__restrict__ qs, const __
 
 extern "C" __global__ void get_row_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
                                         const int *__restrict__ tokens, float *__restrict__ out, int K) {
+    pdl_entry();
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= K) return;
     size_t nb = K >> 5, b = (size_t)tokens[blockIdx.y] * nb + (j >> 5);
@@ -586,12 +604,14 @@ extern "C" __global__ void get_row_q8_0(const uint8_t *__restrict__ qs, const __
 
 extern "C" __global__ void get_row_f16(const __half *__restrict__ w, const int *__restrict__ tokens,
                                        float *__restrict__ out, int K) {
+    pdl_entry();
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j < K) out[(size_t)blockIdx.y * K + j] = __half2float(w[(size_t)tokens[blockIdx.y] * K + j]);
 }
 
 extern "C" __global__ void get_row_f32(const float *__restrict__ w, const int *__restrict__ tokens,
                                        float *__restrict__ out, int K) {
+    pdl_entry();
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j < K) out[(size_t)blockIdx.y * K + j] = w[(size_t)tokens[blockIdx.y] * K + j];
 }
@@ -600,6 +620,7 @@ extern "C" __global__ void get_row_f32(const float *__restrict__ w, const int *_
 // so that the pass's kernels and timing events queue up behind it and then run back to back: without it each timed
 // interval would also hold the host's launch latency (the GPU idles between eager launches).
 extern "C" __global__ void spin_ns(long long ns) {
+    pdl_entry();
     unsigned long long start, now;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
     do {
@@ -611,6 +632,7 @@ extern "C" __global__ void spin_ns(long long ns) {
 // ---- argmax (greedy sampling on the device) ------------------------------------------------------------------------
 // One block of 1024: the index of the largest of x[n]; the lowest such index on ties; NaN never wins.
 extern "C" __global__ void argmax_f32(const float *__restrict__ x, int n, int *__restrict__ out) {
+    pdl_entry();
     __shared__ float bv[32];
     __shared__ int bi[32];
     float best = -INFINITY;

@@ -37,18 +37,21 @@ __device__ __forceinline__ void gemv_rows_impl(const uint8_t *__restrict__ qs, c
 extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
 gemv_rows_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int rows) {
+    pdl_entry();
     gemv_rows_impl<0>(qs, d, xq, xds, nullptr, add, y, M, K, rows);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
 gemv_rows_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int rows) {
+    pdl_entry();
     gemv_rows_impl<1>(qs, d, xq, xds, nullptr, add, y, M, K, rows);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
 gemv_rows_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
               int rows) {
+    pdl_entry();
     gemv_rows_impl<2>(reinterpret_cast<const uint8_t *>(w), nullptr, nullptr, nullptr, x, add, y, M, K, rows);
 }
 
@@ -57,6 +60,7 @@ extern "C" __global__ void rope_kv_rows(float *qkv, __half *__restrict__ kcache,
                                         const int *__restrict__ pos_of, const int *__restrict__ slot_of,
                                         const float *__restrict__ ff, int H, int Hkv, int D, int nrot, int ctx,
                                         float freq_base, float freq_scale, int neox) {
+    pdl_entry();
     int head = blockIdx.x, j = threadIdx.x, r = blockIdx.y;
     int pos = pos_of[r], slot = slot_of[r];
     qkv += (size_t)r * (H + 2 * Hkv) * D;
@@ -114,6 +118,7 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
 attn_split_rows(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
                 const int *__restrict__ pos_of, const int *__restrict__ slot_of, float *__restrict__ part_o,
                 float2 *__restrict__ part_ml, int H, int Hkv, int D, int ctx, float scale, int qstride) {
+    pdl_entry();
     extern __shared__ float smem[];
     float *qsh = smem;
     float *sc = smem + D;
@@ -171,6 +176,7 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
 attn_split_rows_gqa(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
                     const int *__restrict__ pos_of, const int *__restrict__ slot_of, float *__restrict__ part_o,
                     float2 *__restrict__ part_ml, int H, int Hkv, int D, int ctx, float scale, int qstride) {
+    pdl_entry();
     extern __shared__ float smem[];
     int G = H / Hkv;
     int kv = blockIdx.x, s = blockIdx.y, nsplit = gridDim.y, r = blockIdx.z;
@@ -347,11 +353,13 @@ __device__ __forceinline__ void gemv_rows_mma_impl(const uint8_t *__restrict__ q
 extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)
 gemv_rows_mma_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                    const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int rows) {
+    pdl_entry();
     gemv_rows_mma_impl<0>(qs, d, xq, xds, add, y, M, K, rows);
 }
 
 extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32)
 gemv_rows_mma_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                    const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int rows) {
+    pdl_entry();
     gemv_rows_mma_impl<1>(qs, d, xq, xds, add, y, M, K, rows);
 }

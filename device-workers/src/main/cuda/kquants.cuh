@@ -27,6 +27,7 @@ __device__ __forceinline__ int kq_min_k4(const uint8_t *s, int j) {
 // One thread per 32-element sub-block (nsub = M * nb). raw: GGUF block_q4_K (d, dmin, scales[12], qs[128]).
 extern "C" __global__ void repack_q4_k(const uint8_t *__restrict__ raw, uint8_t *__restrict__ lo,
                                        uchar2 *__restrict__ scm, __half2 *__restrict__ dm, long long nsub) {
+    pdl_entry();
     long long gb = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (gb >= nsub) return;
     const uint8_t *blk = raw + (gb >> 3) * 144;
@@ -50,6 +51,7 @@ extern "C" __global__ void repack_q4_k(const uint8_t *__restrict__ raw, uint8_t 
 extern "C" __global__ void repack_q6_k(const uint8_t *__restrict__ raw, uint8_t *__restrict__ lo,
                                        uint2 *__restrict__ hi, char2 *__restrict__ sc, __half *__restrict__ d,
                                        long long nsub) {
+    pdl_entry();
     long long gb = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (gb >= nsub) return;
     const uint8_t *blk = raw + (gb >> 3) * 210;
@@ -90,6 +92,7 @@ __device__ __forceinline__ int kq_q6_word(unsigned int lo_word, unsigned int hi_
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q4_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest, const int8_t *__restrict__ xq,
           const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    pdl_entry();
     GEMV_PROLOGUE
     if (row < M) {
         int nb = K >> 5;
@@ -123,6 +126,7 @@ gemv_q4_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest, cons
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q6_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest, const int8_t *__restrict__ xq,
           const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    pdl_entry();
     GEMV_PROLOGUE
     if (row < M) {
         int nb = K >> 5;
@@ -158,6 +162,7 @@ gemv_q6_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest, cons
 
 extern "C" __global__ void get_row_q4_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest, int rows,
                                         const int *__restrict__ tokens, float *__restrict__ out, int K) {
+    pdl_entry();
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= K) return;
     size_t nb = K >> 5, b = (size_t)tokens[blockIdx.y] * nb + (j >> 5);
@@ -173,6 +178,7 @@ extern "C" __global__ void get_row_q4_k(const uint8_t *__restrict__ qs, const ui
 
 extern "C" __global__ void get_row_q6_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest, int rows,
                                         const int *__restrict__ tokens, float *__restrict__ out, int K) {
+    pdl_entry();
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= K) return;
     size_t nb = K >> 5, b = (size_t)tokens[blockIdx.y] * nb + (j >> 5);

@@ -228,7 +228,8 @@ __device__ __forceinline__ void gemm_impl(const uint8_t *__restrict__ wq, const 
 #define GEMM_KERNEL(name, TYPE, BN)                                                                              \
     extern "C" __global__ void __launch_bounds__(GM_THREADS)                                                     \
         name(const uint8_t *__restrict__ wq, const uint8_t *__restrict__ rest, const __half *__restrict__ X,     \
-             const float *add, float *Y, int M, int N, int K, int ldy) {                                         \
+             const float *add, float *Y, int M, int N, int K, int ldy) {                                 \
+        pdl_entry();                                                                                             \
         gemm_impl<TYPE, BN>(wq, rest, X, add, Y, M, N, K, ldy);                                                  \
     }
 
@@ -252,6 +253,7 @@ GEMM_KERNEL(gemm_q6_k_128, WT_Q6_K, 128)
 
 // out16[t][n] = f16(x[t][n]); grid (n / 256 rounded up, tokens).
 extern "C" __global__ void convert_f16(const float *__restrict__ x, __half *__restrict__ out, int n) {
+    pdl_entry();
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[(size_t)blockIdx.y * n + i] = __float2half(x[(size_t)blockIdx.y * n + i]);
 }
@@ -259,6 +261,7 @@ extern "C" __global__ void convert_f16(const float *__restrict__ x, __half *__re
 // RMSNorm of row t = blockIdx.y of x[t][n] times w, as f16 (rmsnorm_quant's arithmetic, then rounded).
 extern "C" __global__ void __launch_bounds__(256)
 rmsnorm_f16(const float *__restrict__ x, const float *__restrict__ w, __half *__restrict__ out, int n, float eps) {
+    pdl_entry();
     size_t t = blockIdx.y;
     x += t * n;
     out += t * n;
@@ -276,6 +279,7 @@ rmsnorm_f16(const float *__restrict__ x, const float *__restrict__ w, __half *__
 
 // silu(gate) * up of row t = blockIdx.y of gu = [t][gate(ffn) | up(ffn)], as f16 rows of ffn.
 extern "C" __global__ void swiglu_f16(const float *__restrict__ gu, __half *__restrict__ out, int ffn) {
+    pdl_entry();
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= ffn) return;
     size_t t = blockIdx.y;
@@ -357,6 +361,7 @@ extern "C" __global__ void __launch_bounds__(128)
 attn_prefill(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
              const int *__restrict__ params, __half *__restrict__ out, int N, int H, int Hkv, int D, int ctx,
              float scale, int qstride) {
+    pdl_entry();
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int t = blockIdx.y * 4 + warp, h = blockIdx.x;
     if (t >= N) return;

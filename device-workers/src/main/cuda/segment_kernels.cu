@@ -8,6 +8,7 @@
 // Sizes are long long so that a tensor may exceed 2^31 elements; per-dimension sizes and strides are int.
 
 #include <cuda_fp16.h>
+#include "pdl.cuh"
 #include <stdint.h>
 #include <math.h>
 
@@ -110,6 +111,7 @@ __device__ __forceinline__ float seg_unary_fn(int fn, float x, float p0, float p
 
 extern "C" __global__ void seg_unary(const float *__restrict__ x, float *__restrict__ y, long long n, int fn,
                                      float p0, float p1) {
+    pdl_entry();
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         y[i] = seg_unary_fn(fn, x[i], p0, p1);
     }
@@ -132,6 +134,7 @@ __device__ __forceinline__ long long seg_offset(long long i, const int *meta, in
 // Binary codes are Op.BinaryFn's ordinals: ADD SUB MUL DIV POW EQ.
 extern "C" __global__ void seg_binary(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ y,
                                       long long n, int fn, const int *__restrict__ meta, int rank) {
+    pdl_entry();
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         float u = a[seg_offset(i, meta, rank, 0)];
         float v = b[seg_offset(i, meta, rank, 1)];
@@ -151,6 +154,7 @@ extern "C" __global__ void seg_binary(const float *__restrict__ a, const float *
 // y[i] = x[offset of i through meta's strides]: permute, broadcast (expand), and a mask broadcast to its scores.
 extern "C" __global__ void seg_gather(const float *__restrict__ x, float *__restrict__ y, long long n,
                                       const int *__restrict__ meta, int rank) {
+    pdl_entry();
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         y[i] = x[seg_offset(i, meta, rank, 0)];
     }
@@ -160,6 +164,7 @@ extern "C" __global__ void seg_gather(const float *__restrict__ x, float *__rest
 extern "C" __global__ void seg_copy_rows(const float *__restrict__ x, long long x_off, long long x_stride,
                                          float *__restrict__ y, long long y_off, long long y_stride,
                                          long long rows, long long cols) {
+    pdl_entry();
     long long n = rows * cols;
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         long long r = i / cols, c = i % cols;
@@ -168,6 +173,7 @@ extern "C" __global__ void seg_copy_rows(const float *__restrict__ x, long long 
 }
 
 extern "C" __global__ void seg_fill(float *__restrict__ y, long long n, float value) {
+    pdl_entry();
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         y[i] = value;
     }
@@ -175,6 +181,7 @@ extern "C" __global__ void seg_fill(float *__restrict__ y, long long n, float va
 
 // Op.CausalMask: y[q][k] = 0 where key k is visible to query q (at position q + keys - queries), else -inf.
 extern "C" __global__ void seg_causal_mask(float *__restrict__ y, int queries, int keys, int window) {
+    pdl_entry();
     long long n = (long long) queries * keys;
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         int q = (int) (i / keys), k = (int) (i % keys);
@@ -189,6 +196,7 @@ extern "C" __global__ void seg_causal_mask(float *__restrict__ y, int queries, i
 // fn: 0 SUM, 1 MEAN, 2 MAX (Op.ReduceFn's ordinals). Along the last axis: one block per row.
 extern "C" __global__ void seg_reduce_rows(const float *__restrict__ x, float *__restrict__ y, long long rows, int n,
                                            int fn) {
+    pdl_entry();
     for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
         const float *p = x + row * n;
         float acc = fn == 2 ? -INFINITY : 0.f;
@@ -202,6 +210,7 @@ extern "C" __global__ void seg_reduce_rows(const float *__restrict__ x, float *_
 // consecutive addresses).
 extern "C" __global__ void seg_reduce_strided(const float *__restrict__ x, float *__restrict__ y, long long outer,
                                               int n, long long inner, int fn) {
+    pdl_entry();
     long long total = outer * inner;
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
         long long o = i / inner, in = i % inner;
@@ -215,6 +224,7 @@ extern "C" __global__ void seg_reduce_strided(const float *__restrict__ x, float
 // Sum of all n elements in two passes: per-block partial sums here (grid at most 1024 blocks), then seg_reduce_rows
 // over the partials (one row).
 extern "C" __global__ void seg_sum_partial(const float *__restrict__ x, float *__restrict__ partial, long long n) {
+    pdl_entry();
     float acc = 0.f;
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         acc += x[i];
@@ -229,6 +239,7 @@ extern "C" __global__ void seg_sum_partial(const float *__restrict__ x, float *_
 // x's shape. Stable (the row maximum is subtracted); a row without a finite entry comes out as zeros.
 extern "C" __global__ void seg_softmax(const float *__restrict__ x, const float *__restrict__ mask,
                                        float *__restrict__ y, long long rows, int n, float scale, float soft_cap) {
+    pdl_entry();
     for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
         const float *p = x + row * n;
         const float *m = mask == nullptr ? nullptr : mask + row * n;
@@ -261,6 +272,7 @@ extern "C" __global__ void seg_softmax(const float *__restrict__ x, const float 
 // layer = 0: x / sqrt(mean(x^2) + eps) (rms_norm); layer = 1: (x - mean) / sqrt(var + eps) (layer_norm, biased var).
 extern "C" __global__ void seg_norm(const float *__restrict__ x, float *__restrict__ y, long long rows, int n,
                                     float eps, int layer) {
+    pdl_entry();
     for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
         const float *p = x + row * n;
         float *q = y + row * n;
@@ -291,6 +303,7 @@ extern "C" __global__ void seg_norm(const float *__restrict__ x, float *__restri
 extern "C" __global__ void __launch_bounds__(256)
 seg_matmul(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ y, int M, int N, int K,
            int trans_b, const long long *__restrict__ offsets) {
+    pdl_entry();
     __shared__ float as[SEG_MM_K][SEG_MM_T + 4];
     __shared__ float bs[SEG_MM_K][SEG_MM_T + 4];
     int batch = blockIdx.z;

@@ -36,6 +36,8 @@ public final class CudaContext implements AutoCloseable {
 
     /** Copies from host memory go through direct buffers of at most this many bytes. */
     private static final long COPY_CHUNK = 1L << 30;
+    /** {@code -Daether.cuda.pdl=false} launches without programmatic dependent launch (see {@link #programmaticLaunch}). */
+    private static final boolean PDL = Boolean.parseBoolean(System.getProperty("aether.cuda.pdl", "true"));
 
     private final int ordinal;
     private final CUdevice device = new CUdevice();
@@ -53,6 +55,11 @@ public final class CudaContext implements AutoCloseable {
     /** The profile eager launches are timed into, if any ({@link #profiled}); launches during a capture are not. */
     private KernelProfile profile;
     private boolean capturing;
+    /**
+     * Whether kernels launch with programmatic dependent launch ({@link ProgrammaticLaunch}): on compute capability
+     * 9.0+ unless {@code -Daether.cuda.pdl=false}, and where libcuda has cuLaunchKernelEx.
+     */
+    private final boolean programmaticLaunch;
 
     private CudaContext(int ordinal) {
         this.ordinal = ordinal;
@@ -71,6 +78,7 @@ public final class CudaContext implements AutoCloseable {
         this.l2Bytes = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE);
         this.computeCapability = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) * 10
                 + attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+        this.programmaticLaunch = computeCapability >= 90 && PDL && ProgrammaticLaunch.unavailable() == null;
         check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
         try {
             bind();
@@ -136,6 +144,11 @@ public final class CudaContext implements AutoCloseable {
     }
 
     /** Major * 10 + minor, e.g. 90 for an H100. */
+    /** Whether kernels launch with programmatic dependent launch here (Hopper and later, unless turned off). */
+    public boolean programmaticLaunch() {
+        return programmaticLaunch;
+    }
+
     public int computeCapability() {
         return computeCapability;
     }
@@ -346,8 +359,15 @@ public final class CudaContext implements AutoCloseable {
         if (timed != null) {
             timed.before(kernel);
         }
-        check(cuLaunchKernel(f, gridX, gridY, gridZ, blockX, 1, 1, sharedBytes, stream, Pointer.to(params), null),
-                "cuLaunchKernel(" + kernel + ", grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + blockX + ")");
+        if (programmaticLaunch) {
+            check(ProgrammaticLaunch.launch(f, stream, gridX, gridY, gridZ, blockX, sharedBytes, args, kernel),
+                    "cuLaunchKernelEx(" + kernel + ", grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + blockX
+                            + ", programmatic stream serialization)");
+        } else {
+            check(cuLaunchKernel(f, gridX, gridY, gridZ, blockX, 1, 1, sharedBytes, stream, Pointer.to(params), null),
+                    "cuLaunchKernel(" + kernel + ", grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + blockX
+                            + ")");
+        }
         if (timed != null) {
             timed.after();
         }

@@ -206,9 +206,9 @@ class CudaRowKernelsTest {
             for (int i = 0; i < ref.length; i++) {
                 ref[i] = expectedAttn[t * heads * dim + i];
             }
-            // the single-token step runs the grouped kernel as one row (CudaKernels.GROUPED_DECODE_ATTENTION, on by
-            // default): the grouped row kernel gives the same bits; the per-head kernel (16 splits of the positions
-            // instead of 3) the same sums in another order
+            // where the single-token step runs the grouped kernel as one row (CudaKernels.GROUPED_DECODE_ATTENTION)
+            // the grouped row kernel gives the same bits; else (the default) the same sums in another order (3 splits
+            // of the positions instead of 16)
             float[] gt = Arrays.copyOfRange(grouped, t * heads * dim, (t + 1) * heads * dim);
             if (CudaKernels.GROUPED_DECODE_ATTENTION) {
                 assertThat(gt).as("row %d: grouped attention over slot %d, positions 0..%d", t, slot[t], pos[t])
