@@ -270,3 +270,5 @@ gemv_rows_mma_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
                    const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int rows) {
     gemv_rows_mma_impl<1>(qs, d, xq, xds, add, y, M, K, rows);
 }
+
+#include "mmq_rows.cuh"
