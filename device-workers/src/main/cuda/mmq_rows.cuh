@@ -64,10 +64,19 @@ static_assert(MmqTile<0>::SMEM == 83968, "CudaRowKernels.MMQ_SMEM_Q4_0");
 static_assert(MmqTile<1>::SMEM == 61440, "CudaRowKernels.MMQ_SMEM_Q8_0");
 static_assert(MmqTile<0>::STAGE % 16 == 0 && MmqTile<1>::STAGE % 16 == 0, "16-byte aligned stages");
 
+#ifndef MMQ_HOST_EMULATION  // a CPU emulation of the warp-collective instructions can replace these (tests)
 __device__ __forceinline__ void mmq_cp_async16(uint32_t dst, const void *src, bool valid) {
     // src-size 0 writes 16 zero bytes and reads nothing (src stays a valid address all the same)
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0)
                  : "memory");
+}
+
+__device__ __forceinline__ void mmq_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+// waits until at most `pending` of this thread's committed cp.async groups are still in flight
+template <int pending>
+__device__ __forceinline__ void mmq_cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
 }
 
 __device__ __forceinline__ void mmq_ldmatrix_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2,
@@ -77,6 +86,9 @@ __device__ __forceinline__ void mmq_ldmatrix_x4(uint32_t addr, uint32_t &r0, uin
                  : "r"(addr)
                  : "memory");
 }
+
+__device__ __forceinline__ uint32_t mmq_smem_address(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+#endif
 
 // acc += d * float(c), c an MMA result started at MMQ_MAGIC
 __device__ __forceinline__ float mmq_fma(float dw, float dx, int c, float acc) {
@@ -99,7 +111,7 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
     const int mbase = blockIdx.x * MMQ_BM;
     const int base = blockIdx.y * MMQ_BN;
     const int groups = (min(MMQ_BN, rows - base) + 7) >> 3;  // 8-row n-tiles that exist; the same in every thread
-    const uint32_t smem0 = (uint32_t)__cvta_generic_to_shared(mmq_smem);
+    const uint32_t smem0 = mmq_smem_address(mmq_smem);
 
     // Issues the cp.async of tile kt's quants into stage s (not committed).
     auto load_quants = [&](int kt, int s) {
@@ -163,7 +175,7 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
 
     if (kt0 < kt1) {
         load_quants(kt0, 0);
-        asm volatile("cp.async.commit_group;\n" ::: "memory");
+        mmq_cp_async_commit();
         load_scales(kt0);
         store_scales(0);
     }
@@ -174,8 +186,8 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
             load_quants(kt + 1, s ^ 1);
             load_scales(kt + 1);
         }
-        asm volatile("cp.async.commit_group;\n" ::: "memory");  // possibly empty: wait_group 1 then means tile kt
-        asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+        mmq_cp_async_commit();  // possibly empty: at most 1 group in flight then means tile kt has landed
+        mmq_cp_async_wait<1>();
         __syncthreads();
         const uint32_t st = smem0 + s * T::STAGE;
         const float *dw = reinterpret_cast<const float *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES);
@@ -226,7 +238,7 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
         if (next) store_scales(s ^ 1);  // stage s ^ 1 was last read before the previous iteration's final barrier
         __syncthreads();                // everyone is done with stage s before the next iteration's loads overwrite it
     }
-    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+    mmq_cp_async_wait<0>();
 
     const int row0 = mbase + warp * 16 + g, row1 = row0 + 8;
 #pragma unroll
