@@ -52,16 +52,21 @@ struct MmqTile {
     static constexpr int XROW = KB * 32 + 16;          // shared bytes of an activation row's tile
     static constexpr int W_BYTES = MMQ_BM * MMQ_WROW;  // weight quants [BM][WROW]
     static constexpr int X_BYTES = MMQ_BN * XROW;      // activation quants [BN][XROW]
-    static constexpr int DW_BYTES = KB * MMQ_BM * 4;   // weight scales as floats [KB][BM]
-    static constexpr int DX_BYTES = KB * MMQ_BN * 4;   // activation scales d as floats [KB][BN]
+    // Scales as floats, [KB][rows + pad]: the MMA loop reads 8 consecutive weight rows (dw) or one float2 per lane pair
+    // (dx) of one block b; the loads from global memory run b-fastest (a row's scales are contiguous there), so a warp
+    // stores 32 / KB rows x KB blocks: a stride of rows + 32 / KB words puts those 32 stores in 32 banks.
+    static constexpr int DW_STRIDE = MMQ_BM + 32 / KB;
+    static constexpr int DX_STRIDE = MMQ_BN + 32 / KB;
+    static constexpr int DW_BYTES = KB * DW_STRIDE * 4;
+    static constexpr int DX_BYTES = KB * DX_STRIDE * 4;
     static constexpr int STAGE = W_BYTES + X_BYTES + DW_BYTES + DX_BYTES;
     static constexpr int SMEM = 2 * STAGE;
     static constexpr int W_CHUNKS = MMQ_BM * 8 / (MMQ_WARPS * 32);      // 16-byte weight chunks per thread
     static constexpr int DW_LOADS = KB * MMQ_BM / (MMQ_WARPS * 32);     // weight scales per thread
     static constexpr int DX_LOADS = KB * MMQ_BN / (MMQ_WARPS * 32);     // activation scales per thread
 };
-static_assert(MmqTile<0>::SMEM == 83968, "CudaRowKernels.MMQ_SMEM_Q4_0");
-static_assert(MmqTile<1>::SMEM == 61440, "CudaRowKernels.MMQ_SMEM_Q8_0");
+static_assert(MmqTile<0>::SMEM == 84480, "CudaRowKernels.MMQ_SMEM_Q4_0");
+static_assert(MmqTile<1>::SMEM == 61952, "CudaRowKernels.MMQ_SMEM_Q8_0");
 static_assert(MmqTile<0>::STAGE % 16 == 0 && MmqTile<1>::STAGE % 16 == 0, "16-byte aligned stages");
 
 #ifndef MMQ_HOST_EMULATION  // a CPU emulation of the warp-collective instructions can replace these (tests)
@@ -142,13 +147,13 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
     auto load_scales = [&](int kt) {
 #pragma unroll
         for (int p = 0; p < T::DW_LOADS; p++) {
-            int e = tid + p * MMQ_WARPS * 32, b = e / MMQ_BM, r = e % MMQ_BM;  // [KB][BM]: consecutive threads, rows
+            int e = tid + p * MMQ_WARPS * 32, r = e / KB, b = e % KB;  // consecutive threads: a row's blocks
             int m = mbase + r, blk = kt * KB + b;
             dwr[p] = m < M && blk < nb ? __half2float(d[(size_t)m * nb + blk]) : 0.f;
         }
 #pragma unroll
         for (int p = 0; p < T::DX_LOADS; p++) {
-            int e = tid + p * MMQ_WARPS * 32, b = e / MMQ_BN, r = e % MMQ_BN;
+            int e = tid + p * MMQ_WARPS * 32, r = e / KB, b = e % KB;
             int t = base + r, blk = kt * KB + b;
             dxr[p] = r < groups * 8 && t < rows && blk < nb ? xds[(size_t)t * nb + blk].x : 0.f;
         }
@@ -156,11 +161,17 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
     // ... and stores them into stage s.
     auto store_scales = [&](int s) {
         float *dw = reinterpret_cast<float *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES);
-        float *dx = dw + KB * MMQ_BM;
+        float *dx = dw + KB * T::DW_STRIDE;
 #pragma unroll
-        for (int p = 0; p < T::DW_LOADS; p++) dw[tid + p * MMQ_WARPS * 32] = dwr[p];
+        for (int p = 0; p < T::DW_LOADS; p++) {
+            int e = tid + p * MMQ_WARPS * 32;
+            dw[(e % KB) * T::DW_STRIDE + e / KB] = dwr[p];
+        }
 #pragma unroll
-        for (int p = 0; p < T::DX_LOADS; p++) dx[tid + p * MMQ_WARPS * 32] = dxr[p];
+        for (int p = 0; p < T::DX_LOADS; p++) {
+            int e = tid + p * MMQ_WARPS * 32;
+            dx[(e % KB) * T::DX_STRIDE + e / KB] = dxr[p];
+        }
     };
 
     float acc[MMQ_BN / 8][4];
@@ -191,7 +202,7 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
         __syncthreads();
         const uint32_t st = smem0 + s * T::STAGE;
         const float *dw = reinterpret_cast<const float *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES);
-        const float *dx = dw + KB * MMQ_BM;
+        const float *dx = dw + KB * T::DW_STRIDE;
         const int kb = min(KB, nb - kt * KB);  // blocks of this tile (the last may be short); uniform
         uint32_t cur0 = 0, cur1 = 0, nxt0 = 0, nxt1 = 0;  // Q4_0: rows g, g + 8 of block b, and of block b + 1
 #pragma unroll
@@ -212,7 +223,7 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
                 } else {
                     mmq_ldmatrix_x4(st + a_off + b * 32, a0, a1, a2, a3);
                 }
-                const float dw0 = dw[b * MMQ_BM + warp * 16 + g], dw1 = dw[b * MMQ_BM + warp * 16 + g + 8];
+                const float dw0 = dw[b * T::DW_STRIDE + warp * 16 + g], dw1 = dw[b * T::DW_STRIDE + warp * 16 + g + 8];
 #pragma unroll
                 for (int p = 0; p < MMQ_BN / 16; p++) {
                     if (2 * p < groups) {
@@ -224,7 +235,7 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
                             if (j < groups) {
                                 int c0 = MMQ_MAGIC, c1 = MMQ_MAGIC, c2 = MMQ_MAGIC, c3 = MMQ_MAGIC;
                                 mma_s8_16x8x32(c0, c1, c2, c3, a0, a1, a2, a3, h ? b10 : b00, h ? b11 : b01);
-                                const float2 dxp = *reinterpret_cast<const float2 *>(dx + b * MMQ_BN + j * 8 + 2 * i4);
+                                const float2 dxp = *reinterpret_cast<const float2 *>(dx + b * T::DX_STRIDE + j * 8 + 2 * i4);
                                 acc[j][0] = mmq_fma(dw0, dxp.x, c0, acc[j][0]);
                                 acc[j][1] = mmq_fma(dw0, dxp.y, c1, acc[j][1]);
                                 acc[j][2] = mmq_fma(dw1, dxp.x, c2, acc[j][2]);
