@@ -11,7 +11,10 @@
 //     contiguous bytes), the 128 weight rows' quants, the activation rows' quants (only the 8-row groups that exist),
 //     and both sides' scales as floats; two stages, so tile kt + 1 loads while tile kt is multiplied.
 //   * Each warp multiplies its 16 weight rows with all 64 activation rows (8 MMA n-tiles) from shared memory: the
-//     activation tile is read from global memory once per 128 weight rows (activation bytes <= weight bytes).
+//     activation tile is read from global memory once per 128 weight rows (per tile at 64 rows, Q4_0: 18 KB of weight
+//     quants and scales, 20 KB of activation quants and scales, the latter from L2; Q8_0: 34 KB and 10 KB).
+//   * Shared memory: two stages of [weights | activations | weight scales | activation scales], 84,480 bytes (Q4_0)
+//     or 61,952 (Q8_0): two blocks per SM on an H100 (Q4_0 on an A100's 164 KB: one).
 //   * Fragments come from shared memory by ldmatrix (8 x 16-byte rows per matrix; thread (g, i) receives bytes
 //     4i..4i+3 of row g). Row strides are padded by 16 bytes (144 = 36 words, 272 = 68 words: row r starts at bank 4r)
 //     so the 8 rows of one ldmatrix phase hit all 32 banks once.
@@ -36,8 +39,9 @@
 // are added in split order (split count and tile ranges from (M, K) only). The number of rows only decides which
 // n-tiles are computed and stored, never the order or the operands of another row's sums. The integer c converts to
 // float exactly through the MMA accumulator: starting it at 0x4B400000 (1.5 * 2^23 as float bits) makes the result's
-// bits the float 1.5 * 2^23 + c (|c| <= 32 * 128 * 127 < 2^22), and subtracting 1.5 * 2^23 is exact: float(c) in two
-// cheap instructions, where I2F runs at a quarter of the FP32 rate.
+// bits the float 1.5 * 2^23 + c (|c| <= 32 * 128 * 127 < 2^22), and subtracting 1.5 * 2^23 is exact: float(c) in one
+// FP32 instruction, where I2F runs at a fraction of the FP32 rate. At 64 rows these three FP32 instructions per output
+// and block (sub, mul, fma) are the kernel's main cost, not the weight read.
 
 #define MMQ_WARPS 8
 #define MMQ_BM (MMQ_WARPS * 16)
