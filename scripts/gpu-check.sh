@@ -25,13 +25,20 @@
 #                                           prints the tables against llama.cpp last. Logs go to $OUT when set (else
 #                                           /tmp/aether-gpu-out), 4 files. GPU_CHECK_TESTS (test classes,
 #                                           space-separated; "none" skips them), GPU_CHECK_CUDABENCH=0 and
-#                                           GPU_CHECK_CUDABENCH_ARGS (e.g. "--types Q4_0") narrow a short run.
+#                                           GPU_CHECK_CUDABENCH_ARGS (e.g. "--types Q4_0"), GPU_CHECK_ROWBENCH=0 and
+#                                           GPU_CHECK_ROWBENCH_ARGS (e.g. "--rows 1,64") narrow a short run.
+#                                           AETHER_JAVA_OPTS=-Daether.cuda.profile=N adds per-kernel GPU time tables of
+#                                           N decode steps / row passes to the bench and serving logs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GPU="${GPU_DIR:-$ROOT/.gpu}"
 # jdk.management: bench reads the process CPU time through com.sun.management.OperatingSystemMXBean (without it every
-# bench run on the GPU machine died with NoClassDefFoundError, 2026-12-07)
-JDK_MODULES=java.base,java.management,jdk.management,java.naming,java.net.http,java.xml,jdk.jfr,jdk.unsupported,jdk.incubator.vector,java.logging
+# bench run on the GPU machine died with NoClassDefFoundError, 2026-12-07). java.desktop: Jinjava's expression resolver
+# needs java.beans (serve and loadtest compile the chat template; without it the GPU serving load died the same way,
+# 2026-12-07); its AWT/font/sound natives are left out (java.beans needs none of them). java.sql: optional date
+# types of Jackson and Logback that jdeps lists.
+JDK_MODULES=java.base,java.management,jdk.management,java.naming,java.net.http,java.xml,jdk.jfr,jdk.unsupported,jdk.incubator.vector,java.logging,java.desktop,java.sql
+JDK_EXCLUDE='**libawt*,**libfontmanager.so,**libjavajpeg.so,**liblcms.so,**libmlib_image.so,**libsplashscreen.so,**libjsound.so'
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.1
 VOCAB_NAME=ggml-vocab-llama-spm.gguf
 TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKernelsTest
@@ -55,8 +62,9 @@ build() {
   local stage=$STAGE
 
   echo "gpu-check: jlink ($JDK_MODULES)..."
-  "$JAVA_HOME/bin/jlink" --add-modules "$JDK_MODULES" --compress zip-9 --strip-debug --no-header-files \
-    --no-man-pages --output "$stage/jdk"
+  # zip-0: xz compresses the whole image far better than jlink's per-resource zip (21 vs 37 MB with java.desktop)
+  "$JAVA_HOME/bin/jlink" --add-modules "$JDK_MODULES" --compress zip-0 --strip-debug --no-header-files \
+    --no-man-pages --exclude-files="$JDK_EXCLUDE" --output "$stage/jdk"
 
   echo "gpu-check: application and test jars..."
   mkdir -p "$stage/app/lib" "$stage/test"
@@ -202,7 +210,8 @@ remote() {
 
   # the batched-decode GEMV (R activation rows per weight read; mmq vs the 16-row tensor-core GEMV vs dp4a), appended to gemv.log
   echo "== row GEMV (CudaRowBench)"
-  timeout 120 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.device.cuda.CudaRowBench >"$work/rows.log" 2>&1
+  : >"$work/rows.log"
+  [ "${GPU_CHECK_ROWBENCH:-1}" != 0 ] && timeout 120 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.device.cuda.CudaRowBench ${GPU_CHECK_ROWBENCH_ARGS:-} >"$work/rows.log" 2>&1
   rc=$?
   cat "$work/rows.log" | tee -a "$out/gemv.log"
   status+=("row gemv|rc=$rc|$(grep -cE '^\| Q' "$work/rows.log") shapes x rows timed")

@@ -596,6 +596,18 @@ extern "C" __global__ void get_row_f32(const float *__restrict__ w, const int *_
     if (j < K) out[(size_t)blockIdx.y * K + j] = w[(size_t)tokens[blockIdx.y] * K + j];
 }
 
+// Holds the stream for `ns` nanoseconds of GPU time (one thread). KernelProfile launches it before a profiled pass,
+// so that the pass's kernels and timing events queue up behind it and then run back to back: without it each timed
+// interval would also hold the host's launch latency (the GPU idles between eager launches).
+extern "C" __global__ void spin_ns(long long ns) {
+    unsigned long long start, now;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+    do {
+        __nanosleep(1000);
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+    } while (now - start < (unsigned long long)ns);
+}
+
 // ---- argmax (greedy sampling on the device) ------------------------------------------------------------------------
 // One block of 1024: the index of the largest of x[n]; the lowest such index on ties; NaN never wins.
 extern "C" __global__ void argmax_f32(const float *__restrict__ x, int n, int *__restrict__ out) {

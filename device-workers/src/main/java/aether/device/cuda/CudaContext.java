@@ -50,6 +50,9 @@ public final class CudaContext implements AutoCloseable {
     private final int computeCapability;
     private long allocated;
     private boolean closed;
+    /** The profile eager launches are timed into, if any ({@link #profiled}); launches during a capture are not. */
+    private KernelProfile profile;
+    private boolean capturing;
 
     private CudaContext(int ordinal) {
         this.ordinal = ordinal;
@@ -307,6 +310,7 @@ public final class CudaContext implements AutoCloseable {
     public void launch3(String kernel, int gridX, int gridY, int gridZ, int blockX, int sharedBytes, Object... args) {
         CUfunction f = function(kernel);
         bind();
+        KernelProfile timed = capturing ? null : profile;
         Pointer[] params = new Pointer[args.length];
         for (int i = 0; i < args.length; i++) {
             params[i] = switch (args[i]) {
@@ -319,8 +323,39 @@ public final class CudaContext implements AutoCloseable {
                         + args[i].getClass().getSimpleName() + " (expected CUdeviceptr, Integer, Long or Float)");
             };
         }
+        if (timed != null) {
+            timed.before(kernel);
+        }
         check(cuLaunchKernel(f, gridX, gridY, gridZ, blockX, 1, 1, sharedBytes, stream, Pointer.to(params), null),
                 "cuLaunchKernel(" + kernel + ", grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + blockX + ")");
+        if (timed != null) {
+            timed.after();
+        }
+    }
+
+    /** An empty kernel profile for {@link #profiled}; close it when done. */
+    public KernelProfile newProfile() {
+        bind();
+        return new KernelProfile(stream);
+    }
+
+    /**
+     * Runs {@code work} with every eager launch it makes timed by kernel into {@code p} (launches inside a stream
+     * capture are not timed), as one pass of {@code p}. The kernels run back to back behind a short GPU-side wait, so
+     * each one's time is its own, not the host's launch latency.
+     */
+    public void profiled(KernelProfile p, Runnable work) {
+        // the pass queues behind a 20 ms wait on the GPU and then runs back to back, as a graph replay would; the
+        // host enqueues a pass of a few hundred launches and their events in a few ms
+        launch("spin_ns", 1, 1, 1, 0, 20_000_000L);
+        KernelProfile outer = profile;
+        profile = p;
+        try {
+            work.run();
+        } finally {
+            profile = outer;
+        }
+        p.endPass();
     }
 
     /** Fails with the first asynchronous error of the work on the stream so far, if any. */
@@ -401,14 +436,17 @@ public final class CudaContext implements AutoCloseable {
         check(cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
                 "cuStreamBeginCapture");
         CUgraph g = new CUgraph();
+        capturing = true;
         try {
             work.run();
         } catch (RuntimeException e) {
+            capturing = false;
             if (cuStreamEndCapture(stream, g) == 0) {
                 cuGraphDestroy(g);
             }
             throw e;
         }
+        capturing = false;
         check(cuStreamEndCapture(stream, g), "cuStreamEndCapture");
         return new Graph(g);
     }

@@ -33,7 +33,7 @@ public final class CudaKernels {
     /** Every kernel of the module, loaded at construction so none loads lazily inside a graph capture. */
     static final String[] KERNELS = {"repack_q4_0", "repack_q8_0", "quantize_q8_1", "rmsnorm_quant", "swiglu_quant",
         "add_f32", "gemv_q4_0", "gemv_q8_0", "gemv_f16", "gemv_batch_q4_0", "gemv_batch_q8_0", "gemv_batch_f16",
-        "rope_kv", "attn_split", "attn_combine", "get_row_q4_0", "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_f32",
+        "rope_kv", "attn_split", "attn_split_rows_gqa", "attn_combine", "get_row_q4_0", "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_f32",
         // Q4_K / Q6_K (kquants.cuh)
         "repack_q4_k", "repack_q6_k", "gemv_q4_k", "gemv_q6_k", "get_row_q4_k", "get_row_q6_k"};
 
@@ -252,7 +252,18 @@ public final class CudaKernels {
         if (s.sharedBytes() > 48 * 1024) {
             cuda.allowSharedMemory("attn_split", s.sharedBytes());
         }
+        if (CudaRowKernels.grouped(s) && CudaRowKernels.groupedSharedBytes(s) > 48 * 1024) {
+            cuda.allowSharedMemory("attn_split_rows_gqa", CudaRowKernels.groupedSharedBytes(s));
+        }
     }
+
+    /**
+     * Whether a single token's decode attention runs the grouped kernel (one block per KV head for all its query
+     * heads, {@code attn_split_rows_gqa} as one row; {@code -Daether.cuda.groupedAttention=false} for the per-head
+     * kernel). Chunks of prompt tokens always take the per-head kernel.
+     */
+    static final boolean GROUPED_DECODE_ATTENTION = Boolean.parseBoolean(
+            System.getProperty("aether.cuda.groupedAttention", "true"));
 
     /**
      * Decode attention of the query heads at the start of {@code q} over positions [0, pos] of the slot's cache
@@ -274,6 +285,18 @@ public final class CudaKernels {
         checkTokens(tokens);
         if (tokens > scratch.tokens()) {
             throw new IllegalArgumentException("attention of " + tokens + " tokens with scratch for " + scratch.tokens());
+        }
+        if (tokens == 1 && GROUPED_DECODE_ATTENTION && CudaRowKernels.grouped(s)) {
+            // params holds the position and slot at words PARAM_POS and PARAM_SLOT: the row kernel's per-row
+            // position and slot arrays of one row
+            int splits = CudaRowKernels.groupedSplits(s);
+            cuda.launch3("attn_split_rows_gqa", s.kvHeads(), splits, 1, ATTN_THREADS,
+                    CudaRowKernels.groupedSharedBytes(s), q, kcache, vcache,
+                    params.withByteOffset(PARAM_POS * Integer.BYTES), params.withByteOffset(PARAM_SLOT * Integer.BYTES),
+                    scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale, 0);
+            cuda.launch3("attn_combine", s.heads(), 1, 1, s.headDim(), 0, scratch.partO(), scratch.partMl(), out,
+                    outQ == null ? null : outQ.quants(), outQ == null ? null : outQ.scales(), s.headDim(), splits);
+            return;
         }
         cuda.launch3("attn_split", s.heads(), s.splits(), tokens, ATTN_THREADS, s.sharedBytes(), q, kcache, vcache,
                 params, scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale,

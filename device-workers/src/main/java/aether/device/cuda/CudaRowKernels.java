@@ -78,7 +78,7 @@ public final class CudaRowKernels {
     static final String[] KERNELS = {"gemv_rows_mmq_q4_0", "gemv_rows_mmq_q8_0", "gemv_rows_mmq_reduce",
         "gemv_rows_mma_q4_0", "gemv_rows_mma_q8_0", "gemv_rows_q4_0", "gemv_rows_q8_0",
         "gemv_rows_f16", "rope_kv_rows",
-        "attn_split_rows", "rmsnorm_quant", "swiglu_quant", "attn_combine", "get_row_q4_0", "get_row_q8_0",
+        "attn_split_rows", "attn_split_rows_gqa", "rmsnorm_quant", "swiglu_quant", "attn_combine", "get_row_q4_0", "get_row_q8_0",
         "get_row_f16", "get_row_f32"};
 
     private final CudaContext cuda;
@@ -274,21 +274,71 @@ public final class CudaRowKernels {
      */
     public void attention(AttentionShape s, CUdeviceptr q, int qStride, CUdeviceptr kcache, CUdeviceptr vcache,
             CUdeviceptr ids, AttentionScratch scratch, float scale, CUdeviceptr out, QuantizedVector outQ, int rows) {
+        attention(s, q, qStride, kcache, vcache, ids, scratch, scale, out, outQ, rows, grouped(s));
+    }
+
+    /**
+     * {@link #attention} with the kernel chosen: {@code grouped} = one block per KV head for all its query heads
+     * ({@code attn_split_rows_gqa}, heads / kvHeads up to {@link #ATTN_GROUP_MAX}), else one per query head.
+     */
+    public void attention(AttentionShape s, CUdeviceptr q, int qStride, CUdeviceptr kcache, CUdeviceptr vcache,
+            CUdeviceptr ids, AttentionScratch scratch, float scale, CUdeviceptr out, QuantizedVector outQ, int rows,
+            boolean grouped) {
         checkRows(rows);
         if (rows > scratch.tokens()) {
             throw new IllegalArgumentException("attention of " + rows + " rows with scratch for " + scratch.tokens());
         }
-        cuda.launch3("attn_split_rows", s.heads(), s.splits(), rows, CudaKernels.ATTN_THREADS, s.sharedBytes(), q,
-                kcache, vcache, positions(ids), slots(ids), scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(),
-                s.headDim(), s.ctx(), scale, qStride);
+        int splits;
+        if (grouped) {
+            if (!grouped(s)) {
+                throw new IllegalArgumentException("grouped attention of " + s.heads() + " query heads over "
+                        + s.kvHeads() + " KV heads (expected at most " + ATTN_GROUP_MAX + " per KV head)");
+            }
+            splits = groupedSplits(s);
+            cuda.launch3("attn_split_rows_gqa", s.kvHeads(), splits, rows, CudaKernels.ATTN_THREADS,
+                    groupedSharedBytes(s), q, kcache, vcache, positions(ids), slots(ids), scratch.partO(),
+                    scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale, qStride);
+        } else {
+            splits = s.splits();
+            cuda.launch3("attn_split_rows", s.heads(), splits, rows, CudaKernels.ATTN_THREADS, s.sharedBytes(), q,
+                    kcache, vcache, positions(ids), slots(ids), scratch.partO(), scratch.partMl(), s.heads(),
+                    s.kvHeads(), s.headDim(), s.ctx(), scale, qStride);
+        }
         cuda.launch3("attn_combine", s.heads(), 1, rows, s.headDim(), 0, scratch.partO(), scratch.partMl(), out,
-                outQ == null ? null : outQ.quants(), outQ == null ? null : outQ.scales(), s.headDim(), s.splits());
+                outQ == null ? null : outQ.quants(), outQ == null ? null : outQ.scales(), s.headDim(), splits);
     }
 
-    /** Prepares the row attention kernel for {@code s} (its shared memory); once, before launches or capture. */
+    /** Most query heads per KV head of the grouped attention kernel; must match ATTN_GROUP_MAX of the .cuh file. */
+    public static final int ATTN_GROUP_MAX = 8;
+
+    /** Whether the grouped attention kernel takes {@code s} (the default then). */
+    static boolean grouped(AttentionShape s) {
+        return s.heads() / s.kvHeads() <= ATTN_GROUP_MAX;
+    }
+
+    /**
+     * Splits of the grouped kernel: chunks of about 128 positions of the context (at least 2 splits, at most the
+     * per-head kernel's, so its scratch suffices). A function of ctx only: a row's sums do not depend on the others.
+     * Fewer, fuller blocks than the per-head kernel's 16+ splits, whose partial results for 64 rows of 32 heads were
+     * 16 MB per layer for the combine to read back.
+     */
+    static int groupedSplits(AttentionShape s) {
+        return Math.min(s.splits(), Math.max(2, (s.ctx() + 127) / 128));
+    }
+
+    static int groupedSharedBytes(AttentionShape s) {
+        int splits = groupedSplits(s);
+        int cmax = (s.ctx() + splits - 1) / splits;
+        return (s.heads() / s.kvHeads()) * (s.headDim() + cmax) * Float.BYTES;
+    }
+
+    /** Prepares the row attention kernels for {@code s} (their shared memory); once, before launches or capture. */
     public void prepareAttention(AttentionShape s) {
         if (s.sharedBytes() > 48 * 1024) {
             cuda.allowSharedMemory("attn_split_rows", s.sharedBytes());
+        }
+        if (grouped(s) && groupedSharedBytes(s) > 48 * 1024) {
+            cuda.allowSharedMemory("attn_split_rows_gqa", groupedSharedBytes(s));
         }
     }
 

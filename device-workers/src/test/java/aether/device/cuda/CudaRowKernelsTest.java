@@ -240,9 +240,13 @@ class CudaRowKernelsTest {
         frees.add(() -> scratch2.free(cuda, shape));
         QuantizedVector oq = quantized(rows * heads * dim);
         rk.ropeKv(shape, q2, k2, v2, dids, null, rows);
-        rk.attention(shape, q2, width, k2, v2, dids, scratch2, scale, o2, oq, rows);
+        rk.attention(shape, q2, width, k2, v2, dids, scratch2, scale, o2, oq, rows, false);
         float[] attn = download(cuda, o2, rows * heads * dim);
         float[] rotated = download(cuda, q2, rows * width);
+        // the grouped kernel (one block per KV head for its 4 query heads, 3 splits of the 300 positions instead of 16)
+        CUdeviceptr o3 = poison(rows * heads * dim);
+        rk.attention(shape, q2, width, k2, v2, dids, scratch2, scale, o3, null, rows, true);
+        float[] grouped = download(cuda, o3, rows * heads * dim);
         cuda.checkErrors("row rope and attention");
 
         for (int t = 0; t < rows; t++) {
@@ -257,8 +261,18 @@ class CudaRowKernelsTest {
             for (int i = 0; i < ref.length; i++) {
                 ref[i] = expectedAttn[t * heads * dim + i];
             }
-            assertThat(relativeError(at, ref)).as("row %d: attention over slot %d, positions 0..%d", t, slot[t],
-                    pos[t]).isLessThan(1e-6);
+            // the single-token step runs the grouped kernel as one row (CudaKernels.GROUPED_DECODE_ATTENTION, on by
+            // default): the grouped row kernel gives the same bits; the per-head kernel (16 splits of the positions
+            // instead of 3) the same sums in another order
+            float[] gt = Arrays.copyOfRange(grouped, t * heads * dim, (t + 1) * heads * dim);
+            if (CudaKernels.GROUPED_DECODE_ATTENTION) {
+                assertThat(gt).as("row %d: grouped attention over slot %d, positions 0..%d", t, slot[t], pos[t])
+                        .containsExactly(Arrays.copyOfRange(expectedAttn, t * heads * dim, (t + 1) * heads * dim));
+            } else {
+                assertThat(relativeError(gt, ref)).as("row %d: grouped attention", t).isLessThan(1e-5);
+            }
+            assertThat(relativeError(at, ref)).as("row %d: per-head attention over slot %d, positions 0..%d", t,
+                    slot[t], pos[t]).isLessThan(1e-5);
         }
         byte[] kA = new byte[initBytes.length], kB = new byte[initBytes.length];
         byte[] vA = new byte[initBytes.length], vB = new byte[initBytes.length];

@@ -8,6 +8,7 @@ import aether.device.cuda.CudaKernels.AttentionShape;
 import aether.device.cuda.CudaPrefill;
 import aether.device.cuda.CudaRowKernels;
 import aether.device.cuda.GpuMatrix;
+import aether.device.cuda.KernelProfile;
 import aether.device.cuda.QuantizedVector;
 import aether.llm.engine.EngineOptions;
 import aether.llm.engine.InferenceModel;
@@ -148,6 +149,10 @@ public final class CudaInferenceModel implements InferenceModel {
     private final java.util.Map<Integer, CudaContext.Graph> chunkGraphs = new java.util.HashMap<>();
     private final java.util.Set<Integer> chunksValidated = new java.util.HashSet<>();
     private boolean validated;
+    /** Kernel profiles by pass kind ("decode", "rows 64"), while {@link #PROFILE_PASSES} is on. */
+    private final java.util.Map<String, KernelProfile> profiles = new java.util.LinkedHashMap<>();
+    /** Passes run so far by kind, while {@link #PROFILE_PASSES} is on. */
+    private final java.util.Map<String, Integer> passCounts = new java.util.HashMap<>();
     private boolean closed;
 
     private record Layer(CUdeviceptr attnNorm, GpuMatrix qkv, GpuMatrix wo, CUdeviceptr ffnNorm, GpuMatrix gateUp,
@@ -626,10 +631,44 @@ public final class CudaInferenceModel implements InferenceModel {
             validated = true;
             return;
         }
+        if (profiling("decode")) {
+            return;
+        }
         if (decodeGraph == null) {
             decodeGraph = cuda.capture(() -> enqueueForward(true));
         }
         decodeGraph.launch();
+    }
+
+    /**
+     * {@code -Daether.cuda.profile=N}: after {@link #PROFILE_WARMUP} passes of a kind (single-token decode, a row
+     * pass of n rows), its next N passes run eagerly with every kernel timed ({@link KernelProfile}) instead of
+     * replaying the graph; the tables go to stderr when the model closes. For finding where a step's time goes on a
+     * GPU machine that has no profiler; the profiled passes compute the same results.
+     */
+    static final int PROFILE_PASSES = Integer.getInteger("aether.cuda.profile", 0);
+    private static final int PROFILE_WARMUP = 10;
+
+    /** Runs this pass eagerly and timed when it is one of the profiled passes of {@code kind}; true when it did. */
+    private boolean profiling(String kind) {
+        if (PROFILE_PASSES <= 0) {
+            return false;
+        }
+        int seen = passCounts.merge(kind, 1, Integer::sum);
+        if (seen <= PROFILE_WARMUP || seen > PROFILE_WARMUP + PROFILE_PASSES) {
+            return false;
+        }
+        KernelProfile p = profiles.computeIfAbsent(kind, k -> cuda.newProfile());
+        cuda.profiled(p, kind.equals("decode") ? () -> enqueueForward(true) : () -> enqueueRows(
+                Integer.parseInt(kind.substring("rows ".length()))));
+        return true;
+    }
+
+    /** The kernel tables of the profiled passes so far (empty unless {@link #PROFILE_PASSES} is on). */
+    public String profileReport() {
+        StringBuilder s = new StringBuilder();
+        profiles.forEach((kind, p) -> s.append(p.table(cuda.name() + ", " + config.architecture() + " " + kind)));
+        return s.toString();
     }
 
     @Override
@@ -985,7 +1024,7 @@ public final class CudaInferenceModel implements InferenceModel {
         if (rowsValidated.add(n)) {
             enqueueRows(n);
             cuda.checkErrors("the first batched step of " + n + " rows (eager)");
-        } else {
+        } else if (!profiling("rows " + n)) {
             rowGraphs.computeIfAbsent(n, kk -> cuda.capture(() -> enqueueRows(n))).launch();
         }
         int last = -1;
@@ -1043,6 +1082,11 @@ public final class CudaInferenceModel implements InferenceModel {
 
     private void freeAll() {
         cuda.synchronize();
+        if (!profiles.isEmpty()) {
+            System.err.print(profileReport());
+            profiles.values().forEach(KernelProfile::close);
+            profiles.clear();
+        }
         if (decodeGraph != null) {
             decodeGraph.close();
         }
