@@ -13,11 +13,12 @@
 //   * Each warp multiplies its 16 weight rows with all 64 activation rows (8 MMA n-tiles) from shared memory: the
 //     activation tile is read from global memory once per 128 weight rows (per tile at 64 rows, Q4_0: 18 KB of weight
 //     quants and scales, 20 KB of activation quants and scales, the latter from L2; Q8_0: 34 KB and 10 KB).
-//   * Shared memory: two stages of [weights | activations | weight scales | activation scales], 84,480 bytes (Q4_0)
-//     or 61,952 (Q8_0): two blocks per SM on an H100 (Q4_0 on an A100's 164 KB: one).
+//   * Shared memory: two stages of [weights | activations | weight scales | activation scales], 78,336 bytes (Q4_0)
+//     or 55,808 (Q8_0): two blocks per SM on an H100 and on an A100 (the registers allow no third).
 //   * Fragments come from shared memory by ldmatrix (8 x 16-byte rows per matrix; thread (g, i) receives bytes
-//     4i..4i+3 of row g). Row strides are padded by 16 bytes (144 = 36 words, 272 = 68 words: row r starts at bank 4r)
-//     so the 8 rows of one ldmatrix phase hit all 32 banks once.
+//     4i..4i+3 of row g). Rows are stored unpadded (128 or 256 bytes: every row starts at bank 0) with their 16-byte
+//     chunks swizzled, chunk c of row r at chunk c ^ (r & 7): the 8 consecutive rows of one ldmatrix phase read one
+//     logical chunk from 8 different physical chunks of one aligned group of 8, so they hit all 32 banks once.
 //   * Blocks: ceil(M / 128) x ceil(rows / 64) x splits. When M alone gives fewer than MMQ_SPLIT_TARGET blocks (2 per
 //     SM of an H100), K is split into `splits` contiguous ranges of tiles, chosen on the host from (M, K) only; each
 //     split writes its partial sums to a workspace [split][rows][M] and gemv_rows_mmq_reduce adds them in split order.
@@ -46,14 +47,14 @@
 #define MMQ_WARPS 8
 #define MMQ_BM (MMQ_WARPS * 16)
 #define MMQ_BN 64
-#define MMQ_WROW 144  // shared bytes of a weight row's tile: 128 + 16 padding
+#define MMQ_WROW 128  // shared bytes of a weight row's tile
 #define MMQ_MAGIC 0x4B400000
 #define MMQ_MAGIC_F 12582912.0f
 
 template <int TYPE>  // 0 = Q4_0, 1 = Q8_0
 struct MmqTile {
     static constexpr int KB = TYPE == 0 ? 8 : 4;       // 32-blocks of a K tile (128 weight quant bytes a row)
-    static constexpr int XROW = KB * 32 + 16;          // shared bytes of an activation row's tile
+    static constexpr int XROW = KB * 32;               // shared bytes of an activation row's tile
     static constexpr int W_BYTES = MMQ_BM * MMQ_WROW;  // weight quants [BM][WROW]
     static constexpr int X_BYTES = MMQ_BN * XROW;      // activation quants [BN][XROW]
     // Scales as floats, [KB][rows + pad]: the MMA loop reads 8 consecutive weight rows (dw) or one float2 per lane pair
@@ -69,8 +70,8 @@ struct MmqTile {
     static constexpr int DW_LOADS = KB * MMQ_BM / (MMQ_WARPS * 32);     // weight scales per thread
     static constexpr int DX_LOADS = KB * MMQ_BN / (MMQ_WARPS * 32);     // activation scales per thread
 };
-static_assert(MmqTile<0>::SMEM == 84480, "CudaRowKernels.MMQ_SMEM_Q4_0");
-static_assert(MmqTile<1>::SMEM == 61952, "CudaRowKernels.MMQ_SMEM_Q8_0");
+static_assert(MmqTile<0>::SMEM == 78336, "CudaRowKernels.MMQ_SMEM_Q4_0");
+static_assert(MmqTile<1>::SMEM == 55808, "CudaRowKernels.MMQ_SMEM_Q8_0");
 static_assert(MmqTile<0>::STAGE % 16 == 0 && MmqTile<1>::STAGE % 16 == 0, "16-byte aligned stages");
 
 #ifndef MMQ_HOST_EMULATION  // a CPU emulation of the warp-collective instructions can replace these (tests)
@@ -133,7 +134,7 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
             bool ok = m < M && blk < nb;
             const uint8_t *src = ok ? qs + ((size_t)m * nb + blk) * (TYPE == 0 ? 16 : 32) + (TYPE == 0 ? 0 : (ch & 1) * 16)
                                     : qs;
-            mmq_cp_async16(st + r * MMQ_WROW + ch * 16, src, ok);
+            mmq_cp_async16(st + r * MMQ_WROW + ((ch ^ (r & 7)) << 4), src, ok);
         }
         constexpr int XCH = KB * 2;  // 16-byte chunks of an activation row's tile
         uint32_t sx = st + T::W_BYTES;
@@ -143,7 +144,7 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
             int k = kt * KB * 32 + ch * 16;
             bool ok = t < rows && k < K;
             const int8_t *src = ok ? xq + (size_t)t * K + k : xq;
-            mmq_cp_async16(sx + r * T::XROW + ch * 16, src, ok);
+            mmq_cp_async16(sx + r * T::XROW + ((ch ^ (r & 7)) << 4), src, ok);
         }
     };
     // Loads tile kt's scales into registers (global loads in flight while the previous tile is multiplied) ...
@@ -182,11 +183,14 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
 #pragma unroll
     for (int j = 0; j < MMQ_BN / 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
 
-    // ldmatrix lane addresses (lane L supplies row L % 8 of matrix L / 8), relative to a stage
-    const int wr = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;       // weight row: matrices 0/2 rows 0-7, 1/3 8-15
-    const uint32_t a_off = wr * MMQ_WROW + (lane >> 4) * 16;             // matrices 2, 3: next block (Q4_0) / bytes 16+
-    const int xr = (lane & 7) + (lane >> 4) * 8;                          // act row: matrices 0/1 rows 0-7, 2/3 8-15
-    const uint32_t b_off = T::W_BYTES + xr * T::XROW + ((lane >> 3) & 1) * 16;  // matrices 1, 3: bytes 16-31
+    // ldmatrix lane addresses (lane L supplies row L % 8 of matrix L / 8), relative to a stage. Every row a lane
+    // supplies is = lane (mod 8), so its swizzle is lane & 7; the logical chunk is even + 0/1, i.e. even ^ 0/1.
+    const int wr = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;  // weight row: matrices 0/2 rows 0-7, 1/3 8-15
+    const uint32_t a_row = wr * MMQ_WROW;
+    const int a_x = (lane >> 4) ^ (lane & 7);  // matrices 2, 3: chunk + 1 (Q4_0: the next block; Q8_0: bytes 16-31)
+    const int xr = (lane & 7) + (lane >> 4) * 8;  // activation row: matrices 0/1 rows 0-7, 2/3 rows 8-15
+    const uint32_t b_row = T::W_BYTES + xr * T::XROW;
+    const int b_x = ((lane >> 3) & 1) ^ (lane & 7);  // matrices 1, 3: chunk + 1 (bytes 16-31 of the block)
 
     if (kt0 < kt1) {
         load_quants(kt0, 0);
@@ -215,7 +219,7 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
                 uint32_t a0, a1, a2, a3;
                 if (TYPE == 0) {
                     if ((b & 1) == 0) {
-                        mmq_ldmatrix_x4(st + a_off + b * 16, cur0, cur1, nxt0, nxt1);  // blocks b and b + 1
+                        mmq_ldmatrix_x4(st + a_row + ((b ^ a_x) << 4), cur0, cur1, nxt0, nxt1);  // blocks b, b + 1
                     } else {
                         cur0 = nxt0;
                         cur1 = nxt1;
@@ -225,14 +229,14 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
                     a1 = __vsub4(cur1 & 0x0F0F0F0Fu, 0x08080808u);
                     a3 = __vsub4((cur1 >> 4) & 0x0F0F0F0Fu, 0x08080808u);
                 } else {
-                    mmq_ldmatrix_x4(st + a_off + b * 32, a0, a1, a2, a3);
+                    mmq_ldmatrix_x4(st + a_row + (((2 * b) ^ a_x) << 4), a0, a1, a2, a3);
                 }
                 const float dw0 = dw[b * T::DW_STRIDE + warp * 16 + g], dw1 = dw[b * T::DW_STRIDE + warp * 16 + g + 8];
 #pragma unroll
                 for (int p = 0; p < MMQ_BN / 16; p++) {
                     if (2 * p < groups) {
                         uint32_t b00, b01, b10, b11;  // n-tile 2p: b00, b01; n-tile 2p + 1: b10, b11
-                        mmq_ldmatrix_x4(st + b_off + p * 16 * T::XROW + b * 32, b00, b01, b10, b11);
+                        mmq_ldmatrix_x4(st + b_row + p * 16 * T::XROW + (((2 * b) ^ b_x) << 4), b00, b01, b10, b11);
 #pragma unroll
                         for (int h = 0; h < 2; h++) {
                             const int j = 2 * p + h;

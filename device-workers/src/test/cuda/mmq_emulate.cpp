@@ -2,10 +2,11 @@
 // kernel's own source, compiled for the host, with one std::thread per CUDA thread of a block, __syncthreads as a
 // block barrier, and the warp-collective instructions (ldmatrix.x4, mma.m16n8k32 .s8) emulated from their PTX ISA
 // definitions through per-warp exchange slots. Checks, for Q4_0 and Q8_0 and several shapes: every output against a
-// float64 reference of W . dequant(quant(x)), and bitwise equality of one row's outputs alone, at position 0 and at
-// position 37 of a 64-row pass. Not part of the Maven build; run by hand:
+// float64 reference of W . dequant(quant(x)), bitwise equality of one row's outputs alone, at position 0 and at
+// position 37 of a 64-row pass, and that no ldmatrix phase has a shared-memory bank conflict. Not part of the Maven build; run by hand:
 //   g++ -std=c++20 -O2 -pthread -o /tmp/mmq_emulate device-workers/src/test/cuda/mmq_emulate.cpp && /tmp/mmq_emulate
 #include <algorithm>
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <cstdint>
@@ -98,6 +99,7 @@ struct WarpExchange {
     uint32_t regs[32][6];
 };
 WarpExchange *warps;
+std::atomic<long> ldmatrix_conflicts{0}, ldmatrix_phases{0};
 
 inline uint32_t mmq_smem_address(const void *p) { return (uint32_t)((const uint8_t *)p - mmq_smem); }
 inline void mmq_cp_async16(uint32_t dst, const void *src, bool valid) {
@@ -122,6 +124,18 @@ inline void mmq_ldmatrix_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t 
     }
     w.addr[lane] = addr;
     w.bar.arrive_and_wait();
+    if (lane == 0) {  // each matrix is one shared-memory phase: its 8 rows of 16 bytes should use 32 distinct banks
+        for (int q = 0; q < 4; q++) {
+            bool used[32] = {};
+            for (int row = 0; row < 8; row++)
+                for (int word = 0; word < 4; word++) {
+                    int bank = (w.addr[q * 8 + row] / 4 + word) % 32;
+                    if (used[bank]) ldmatrix_conflicts++;
+                    used[bank] = true;
+                }
+            ldmatrix_phases++;
+        }
+    }
     uint32_t r[4];
     for (int q = 0; q < 4; q++) std::memcpy(&r[q], mmq_smem + w.addr[q * 8 + lane / 4] + 4 * (lane % 4), 4);
     w.bar.arrive_and_wait();
@@ -311,6 +325,10 @@ int main() {
     checkPosition(0, 300, 4096, rng);
     checkPosition(1, 77, 2080, rng);
     checkPosition(0, 16900, 64, rng);
+    bool conflictFree = ldmatrix_conflicts == 0;
+    failures += !conflictFree;
+    std::printf("%s ldmatrix: %ld bank conflicts in %ld phases\n", conflictFree ? "ok  " : "FAIL",
+                ldmatrix_conflicts.load(), ldmatrix_phases.load());
     std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
     return failures != 0;
 }
