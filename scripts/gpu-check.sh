@@ -208,10 +208,10 @@ remote() {
   cat "$out/gemv.log"
   status+=("cuda bench|rc=$rc|$(grep -E '^copy bandwidth' "$out/gemv.log" | head -1)")
 
-  # the batched-decode GEMV (R activation rows per weight read; tensor cores vs dp4a), appended to gemv.log
+  # the batched-decode GEMV (R activation rows per weight read; mmq vs the 16-row tensor-core GEMV vs dp4a), appended to gemv.log
   echo "== row GEMV (CudaRowBench)"
   : >"$work/rows.log"
-  [ "${GPU_CHECK_ROWBENCH:-1}" != 0 ] && timeout 90 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.device.cuda.CudaRowBench ${GPU_CHECK_ROWBENCH_ARGS:-} >"$work/rows.log" 2>&1
+  [ "${GPU_CHECK_ROWBENCH:-1}" != 0 ] && timeout 120 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.device.cuda.CudaRowBench ${GPU_CHECK_ROWBENCH_ARGS:-} >"$work/rows.log" 2>&1
   rc=$?
   cat "$work/rows.log" | tee -a "$out/gemv.log"
   status+=("row gemv|rc=$rc|$(grep -cE '^\| Q' "$work/rows.log") shapes x rows timed")

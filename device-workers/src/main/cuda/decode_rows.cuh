@@ -7,11 +7,13 @@
 // [r][width] as for a prompt chunk, so the element-wise kernels of aether_kernels.cu (rmsnorm_quant, swiglu_quant,
 // get_row_*, attn_combine) already serve rows through their grid's y/z; what differs from a chunk is that every row
 // has its own position and slot, which the kernels below read per row:
-//   * gemv_rows_mma_q4_0/q8_0 (below, the default for those types): int8 tensor cores, each weight block read once
-//     for up to 64 rows.
+//   * gemv_rows_mmq_q4_0/q8_0 (mmq_rows.cuh, the default for those types): an MMQ-style int8 tensor-core GEMM, tiles
+//     of 128 weight rows x 64 rows staged in shared memory.
+//   * gemv_rows_mma_q4_0/q8_0 (below; -Daether.cuda.rowsKernel=mma): int8 tensor cores, 16 weight rows a block, each
+//     weight block read once for up to 64 rows.
 //   * gemv_rows_*: the chunk GEMV (gemv_batch_impl: each weight block read once and multiplied with BATCH tokens'
 //     activations) over R rows in groups of BATCH, the group in blockIdx.y (F16, and Q4_0/Q8_0 with
-//     -Daether.cuda.rowsMma=false). Blocks are issued x-fastest, so the groups of one row block run some time apart:
+//     -Daether.cuda.rowsKernel=dp4a). Blocks are issued x-fastest, so the groups of one row block run some time apart:
 //     a weight matrix that fits in L2 is read from HBM about once per step, the rest up to R / BATCH times.
 //   * rope_kv_rows: RoPE at pos[r], K and V stored at pos[r] of slot[r].
 //   * attn_split_rows: row r's query heads over positions [0, pos[r]] of slot[r] (its own key was stored by
@@ -363,3 +365,6 @@ gemv_rows_mma_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
     pdl_entry();
     gemv_rows_mma_impl<1>(qs, d, xq, xds, add, y, M, K, rows);
 }
+
+// the MMQ row GEMM (uses mma_s8_16x8x32 above)
+#include "mmq_rows.cuh"

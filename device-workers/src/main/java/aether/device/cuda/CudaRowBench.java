@@ -12,7 +12,8 @@ import jcuda.driver.CUdeviceptr;
 
 /**
  * GPU micro-benchmark of the batched-decode GEMV ({@link CudaRowKernels#gemv}): one weight matrix times R activation
- * rows, int8 tensor cores against the dp4a chunk GEMV, at Llama-8B shapes. Per R: µs per call and the weight bytes
+ * rows, each Q4_0/Q8_0 kernel of {@link CudaRowKernels.RowKernel} (mmq = the tiled int8 tensor-core GEMM, the
+ * default; tc = the 16-row tensor-core GEMV; dp4a = the chunk GEMV in groups of 8), at Llama-8B shapes. Per R: µs per call and the weight bytes
  * read per second (once per call, as if each weight block came from HBM once), so R = 1 compares with {@link
  * CudaBench}'s GEMV and larger R shows how far the weight read is shared. Timed like {@link CudaBench}: a captured
  * graph rotating through weight copies that exceed the L2 cache, median of many.
@@ -47,10 +48,12 @@ public final class CudaRowBench {
         }
         try (CudaContext cuda = CudaContext.open(0)) {
             System.out.println("row GEMV (batched decode) on " + cuda.name() + ": us per call; GB/s = weight bytes / "
-                    + "time; tc = int8 tensor cores, dp4a = chunk GEMV in groups of 8");
-            System.out.printf("| %-5s | %-13s | %4s | %9s | %9s | %8s | %8s |%n", "type", "K x M", "rows", "tc us",
-                    "dp4a us", "tc GB/s", "dp4a GB/s");
-            System.out.printf("|-------|---------------|------|-----------|-----------|----------|----------|%n");
+                    + "time; M x K = rows out x cols in; mmq = tiled int8 tensor-core GEMM (default), tc = 16-row "
+                    + "int8 tensor-core GEMV, dp4a = chunk GEMV in groups of 8");
+            System.out.printf("| %-5s | %-13s | %4s | %9s | %9s | %9s | %8s | %8s | %9s |%n", "type", "M x K", "rows",
+                    "mmq us", "tc us", "dp4a us", "mmq GB/s", "tc GB/s", "dp4a GB/s");
+            System.out.printf("|-------|---------------|------|-----------|-----------|-----------|----------|----------"
+                    + "|-----------|%n");
             for (GgmlType t : types) {
                 for (int[] s : SHAPES) {
                     bench(cuda, t, s[0], s[1], rowCounts, reps);
@@ -86,10 +89,12 @@ public final class CudaRowBench {
         kernels.quantize(dx, xq);
         try {
             for (int rows : rowCounts) {
-                double tc = time(cuda, set, rk, dx, xq, y, rows, true, reps);
-                double dp = time(cuda, set, rk, dx, xq, y, rows, false, reps);
-                System.out.printf(Locale.ROOT, "| %-5s | %-13s | %4d | %9.2f | %9.2f | %8.0f | %8.0f |%n", type,
-                        k + " x " + m, rows, tc, dp, first.bytes() / (tc * 1e3), first.bytes() / (dp * 1e3));
+                double mmq = time(cuda, set, rk, dx, xq, y, rows, CudaRowKernels.RowKernel.MMQ, reps);
+                double tc = time(cuda, set, rk, dx, xq, y, rows, CudaRowKernels.RowKernel.MMA, reps);
+                double dp = time(cuda, set, rk, dx, xq, y, rows, CudaRowKernels.RowKernel.DP4A, reps);
+                System.out.printf(Locale.ROOT, "| %-5s | %-13s | %4d | %9.2f | %9.2f | %9.2f | %8.0f | %8.0f | %9.0f |%n",
+                        type, m + " x " + k, rows, mmq, tc, dp, first.bytes() / (mmq * 1e3),
+                        first.bytes() / (tc * 1e3), first.bytes() / (dp * 1e3));
             }
         } finally {
             for (GpuMatrix g : set) {
@@ -98,17 +103,18 @@ public final class CudaRowBench {
             cuda.free(dx, x.length * 4L);
             cuda.free(y, (long) maxRows * m * 4);
             xq.free(cuda);
+            rk.free();
         }
     }
 
     /** Median µs of one call, over graphs of one call per weight copy. */
     private static double time(CudaContext cuda, List<GpuMatrix> set, CudaRowKernels rk, CUdeviceptr dx,
-            QuantizedVector xq, CUdeviceptr y, int rows, boolean tensorCores, int reps) {
-        rk.gemv(set.getFirst(), dx, xq, null, y, rows, tensorCores);  // eager once: a launch error shows here
+            QuantizedVector xq, CUdeviceptr y, int rows, CudaRowKernels.RowKernel kernel, int reps) {
+        rk.gemv(set.getFirst(), dx, xq, null, y, rows, kernel);  // eager once: a launch error shows here
         cuda.checkErrors("row gemv of " + rows + " rows");
         try (CudaContext.Graph graph = cuda.capture(() -> {
                     for (GpuMatrix g : set) {
-                        rk.gemv(g, dx, xq, null, y, rows, tensorCores);
+                        rk.gemv(g, dx, xq, null, y, rows, kernel);
                     }
                 });
                 CudaContext.Timer timer = cuda.timer()) {

@@ -13,33 +13,78 @@ import jcuda.driver.CUdeviceptr;
  *
  * <p>Activations are {@code [row][width]} as for a prompt chunk; the element-wise kernels (RMSNorm, SwiGLU, embedding
  * rows, the attention's combine) are the chunk kernels of {@code aether_kernels.cu} with the row in the grid. The
- * Q4_0/Q8_0 GEMVs run on int8 tensor cores (16 weight rows x 8 activation rows per MMA, up to 64 activation rows per
- * weight block read); F16 ones are the chunk GEMV in groups of {@link CudaKernels#BATCH} rows. Asynchronous and
- * capture-safe, like {@link CudaKernels}.
+ * Q4_0/Q8_0 GEMVs run on int8 tensor cores ({@code mmq_rows.cuh}: tiles of 128 weight rows x 64 activation rows staged
+ * in shared memory; see {@link RowKernel} for the older kernels); F16 ones are the chunk GEMV in groups of {@link
+ * CudaKernels#BATCH} rows. Asynchronous and capture-safe, like {@link CudaKernels}; {@link #free} releases the split-K
+ * buffer.
  */
 public final class CudaRowKernels {
 
     /** Most rows one launch takes (grid y/z limit of the row kernels). */
     public static final int MAX_ROWS = 65_535;
 
+    /** The Q4_0/Q8_0 row GEMV kernels; {@code -Daether.cuda.rowsKernel=mmq|mma|dp4a} picks the default. */
+    public enum RowKernel {
+        /**
+         * {@code gemv_rows_mmq_*}: int8 tensor cores, 128 weight rows x 64 activation rows a block, both staged in
+         * shared memory per K tile, split-K fixed by (M, K); the default.
+         */
+        MMQ,
+        /** {@code gemv_rows_mma_*}: int8 tensor cores, 16 weight rows a block, activations read from L2 per block. */
+        MMA,
+        /** {@code gemv_rows_*}: the dp4a chunk GEMV in groups of {@link CudaKernels#BATCH} rows. */
+        DP4A;
+
+        /** From the {@code aether.cuda.rowsKernel} name (case-insensitive). */
+        public static RowKernel parse(String name) {
+            for (RowKernel k : values()) {
+                if (k.name().equalsIgnoreCase(name.strip())) {
+                    return k;
+                }
+            }
+            throw new IllegalArgumentException("aether.cuda.rowsKernel=" + name + " (expected mmq, mma or dp4a)");
+        }
+    }
+
     /**
-     * Q4_0/Q8_0 row GEMVs on int8 tensor cores ({@code gemv_rows_mma_*}, sm_80+), else the dp4a chunk GEMV in groups
-     * of {@link CudaKernels#BATCH}: {@code -Daether.cuda.rowsMma=false} (a fallback and a baseline).
+     * The Q4_0/Q8_0 row GEMV {@link #gemv} uses: {@code -Daether.cuda.rowsKernel}, default {@link RowKernel#MMQ}
+     * ({@code -Daether.cuda.rowsMma=false}, the older switch, still selects {@link RowKernel#DP4A}). Every kernel sums
+     * each output in an order fixed by (M, K): a row's results do not depend on the other rows of the pass.
      */
-    public static final boolean TENSOR_CORES = Boolean.parseBoolean(System.getProperty("aether.cuda.rowsMma", "true"));
+    public static final RowKernel DEFAULT_KERNEL = System.getProperty("aether.cuda.rowsKernel") != null
+            ? RowKernel.parse(System.getProperty("aether.cuda.rowsKernel"))
+            : Boolean.parseBoolean(System.getProperty("aether.cuda.rowsMma", "true")) ? RowKernel.MMQ : RowKernel.DP4A;
 
     /** Weight rows of one tensor-core GEMV block and activation rows it takes; must match the .cuh file. */
     static final int MMA_ROWS = 16;
     static final int MMA_TOKENS = 64;
     static final int MMA_THREADS = 256;
 
-    static final String[] KERNELS = {"gemv_rows_mma_q4_0", "gemv_rows_mma_q8_0", "gemv_rows_q4_0", "gemv_rows_q8_0",
+    /** MMQ blocks: weight rows, activation rows, threads, dynamic shared bytes per type (mmq_rows.cuh's MmqTile). */
+    static final int MMQ_ROWS = 128;
+    static final int MMQ_TOKENS = 64;
+    static final int MMQ_THREADS = 256;
+    static final int MMQ_SMEM_Q4_0 = 78_336;
+    static final int MMQ_SMEM_Q8_0 = 55_808;
+    /**
+     * Blocks the MMQ kernel aims at (2 per SM of a 132-SM H100): a matrix of fewer row blocks splits K into up to
+     * {@code MMQ_SPLIT_TARGET / row blocks} ranges. A constant, not the device's SM count, so the summation order (and
+     * the bits of every result) depends on (M, K) alone.
+     */
+    static final int MMQ_SPLIT_TARGET = 264;
+    /** Floats of split-K partial sums per row: splits * M <= MMQ_SPLIT_TARGET * MMQ_ROWS whenever splits > 1. */
+    static final int MMQ_SPLIT_COLUMNS = MMQ_SPLIT_TARGET * MMQ_ROWS;
+
+    static final String[] KERNELS = {"gemv_rows_mmq_q4_0", "gemv_rows_mmq_q8_0", "gemv_rows_mmq_reduce",
+        "gemv_rows_mma_q4_0", "gemv_rows_mma_q8_0", "gemv_rows_q4_0", "gemv_rows_q8_0",
         "gemv_rows_f16", "rope_kv_rows",
         "attn_split_rows", "attn_split_rows_gqa", "rmsnorm_quant", "swiglu_quant", "attn_combine", "get_row_q4_0", "get_row_q8_0",
         "get_row_f16", "get_row_f32"};
 
     private final CudaContext cuda;
     private final int capacity;
+    /** Split-K partial sums of the MMQ kernel: [split][row][M] floats, capacity * MMQ_SPLIT_COLUMNS of them. */
+    private final CUdeviceptr splitSums;
 
     /** @param capacity rows of the per-row buffers (and most rows of a step) */
     public CudaRowKernels(CudaContext cuda, int capacity) {
@@ -49,6 +94,37 @@ public final class CudaRowKernels {
         this.cuda = cuda;
         this.capacity = capacity;
         cuda.preload(KERNELS);
+        cuda.allowSharedMemory("gemv_rows_mmq_q4_0", MMQ_SMEM_Q4_0);
+        cuda.allowSharedMemory("gemv_rows_mmq_q8_0", MMQ_SMEM_Q8_0);
+        this.splitSums = cuda.alloc(splitSumBytes());
+    }
+
+    /** Device bytes per row of capacity that a {@code CudaRowKernels} holds (the MMQ split-K partial sums). */
+    public static long splitSumBytesPerRow() {
+        return (long) MMQ_SPLIT_COLUMNS * Float.BYTES;
+    }
+
+    private long splitSumBytes() {
+        return (long) capacity * MMQ_SPLIT_COLUMNS * Float.BYTES;
+    }
+
+    /** Frees the device buffer this owns (the split-K partial sums); the kernels must not be used after. */
+    public void free() {
+        cuda.free(splitSums, splitSumBytes());
+    }
+
+    /**
+     * K ranges of the MMQ kernel for an M x K matrix of {@code type}: 1 when M gives at least half of {@link
+     * #MMQ_SPLIT_TARGET} row blocks, else up to {@code MMQ_SPLIT_TARGET / row blocks}, at most one per K tile. A
+     * function of (type, M, K) only, never of the rows of a pass.
+     */
+    static int mmqSplits(GgmlType type, int m, int k) {
+        int rowBlocks = blocks(m, MMQ_ROWS);
+        int tiles = blocks(k / 32, type == GgmlType.Q4_0 ? 8 : 4);
+        if (rowBlocks >= MMQ_SPLIT_TARGET / 2) {
+            return 1;
+        }
+        return Math.max(1, Math.min(tiles, MMQ_SPLIT_TARGET / rowBlocks));
     }
 
     public int capacity() {
@@ -128,16 +204,16 @@ public final class CudaRowKernels {
 
     /**
      * Y[r] = W . X[r] (+ add[r]; {@code add} may be {@code y}) for r &lt; rows, one pass over the weights for up to 64
-     * rows: Q4_0/Q8_0 on int8 tensor cores (unless {@link #TENSOR_CORES} is off), F16 by the chunk GEMV in groups of
-     * {@link CudaKernels#BATCH}. Quantized matrices read {@code xq} (rows * cols elements), F16 ones {@code x}.
+     * rows: Q4_0/Q8_0 by {@link #DEFAULT_KERNEL}, F16 by the chunk GEMV in groups of {@link CudaKernels#BATCH}.
+     * Quantized matrices read {@code xq} (rows * cols elements), F16 ones {@code x}.
      */
     public void gemv(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows) {
-        gemv(w, x, xq, add, y, rows, TENSOR_CORES);
+        gemv(w, x, xq, add, y, rows, DEFAULT_KERNEL);
     }
 
-    /** {@link #gemv} with the Q4_0/Q8_0 kernel chosen: tensor cores, or the dp4a chunk GEMV. */
+    /** {@link #gemv} with the Q4_0/Q8_0 kernel chosen (F16 matrices ignore it). */
     public void gemv(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows,
-            boolean tensorCores) {
+            RowKernel kernel) {
         checkRows(rows);
         int groups = blocks(rows, CudaKernels.BATCH);
         int threads = CudaKernels.GEMV_BATCH_WARPS * 32;
@@ -149,12 +225,12 @@ public final class CudaRowKernels {
                             + (xq == null ? "none" : xq.length()));
                 }
                 boolean q4 = w.type() == GgmlType.Q4_0;
-                if (tensorCores) {
-                    cuda.launch(q4 ? "gemv_rows_mma_q4_0" : "gemv_rows_mma_q8_0", blocks(w.rows(), MMA_ROWS),
-                            blocks(rows, MMA_TOKENS), MMA_THREADS, 0, w.quants(), w.scales(), xq.quants(), xq.scales(),
-                            add, y, w.rows(), w.cols(), rows);
-                } else {
-                    cuda.launch(q4 ? "gemv_rows_q4_0" : "gemv_rows_q8_0",
+                switch (kernel) {
+                    case MMQ -> mmq(w, xq, add, y, rows, q4);
+                    case MMA -> cuda.launch(q4 ? "gemv_rows_mma_q4_0" : "gemv_rows_mma_q8_0",
+                            blocks(w.rows(), MMA_ROWS), blocks(rows, MMA_TOKENS), MMA_THREADS, 0, w.quants(),
+                            w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), rows);
+                    case DP4A -> cuda.launch(q4 ? "gemv_rows_q4_0" : "gemv_rows_q8_0",
                             blocks(w.rows(), CudaKernels.GEMV_BATCH_WARPS * 2), groups, threads, 0, w.quants(),
                             w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), rows);
                 }
@@ -168,6 +244,18 @@ public final class CudaRowKernels {
             }
             default -> throw new IllegalArgumentException("row GEMV of a " + w.type()
                     + " matrix (the batched decode reads Q4_0, Q8_0, F16)");
+        }
+    }
+
+    /** The MMQ kernel, then (when K is split) the ordered sum of the splits' partial results. */
+    private void mmq(GpuMatrix w, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows, boolean q4) {
+        int m = w.rows(), k = w.cols();
+        int splits = mmqSplits(w.type(), m, k);
+        cuda.launch3(q4 ? "gemv_rows_mmq_q4_0" : "gemv_rows_mmq_q8_0", blocks(m, MMQ_ROWS), blocks(rows, MMQ_TOKENS),
+                splits, MMQ_THREADS, q4 ? MMQ_SMEM_Q4_0 : MMQ_SMEM_Q8_0, w.quants(), w.scales(), xq.quants(),
+                xq.scales(), add, y, splitSums, m, k, rows, splits);
+        if (splits > 1) {
+            cuda.launch("gemv_rows_mmq_reduce", blocks(m, 256), rows, 256, 0, splitSums, add, y, m, rows, splits);
         }
     }
 

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.stream.IntStream;
 import jcuda.driver.CUdeviceptr;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -22,8 +23,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The batched-decode kernels ({@link CudaRowKernels}) on fresh random inputs (seed printed), outputs poisoned with
- * NaN: the row GEMVs (int8 tensor cores and the dp4a chunk GEMV) against the float64 per-row reference with the
- * activations quantized as the kernel does, and unchanged for a row whatever the other rows of the launch; RoPE, the
+ * NaN: the row GEMVs (the MMQ and MMA int8 tensor-core kernels, the dp4a chunk GEMV) against the float64 per-row
+ * reference with the activations quantized as the kernel does, and bitwise unchanged for a row whatever the other rows
+ * of the launch and its position among them; RoPE, the
  * KV store and attention per row (own position, own slot) against the single-token kernels run row by row.
  */
 @Tag("gpu")
@@ -93,11 +95,15 @@ class CudaRowKernelsTest {
         return p;
     }
 
-    @ParameterizedTest(name = "{0} {1}x{2}, {3} rows, tensor cores {4}")
-    @CsvSource({"Q4_0, 301, 4096, 70, true", "Q4_0, 1000, 2048, 9, true", "Q4_0, 64, 14336, 1, true",
-            "Q8_0, 301, 4096, 64, true", "Q8_0, 77, 14336, 3, true", "Q4_0, 301, 2048, 13, false",
-            "Q8_0, 130, 4096, 8, false", "F16, 301, 4096, 17, false"})
-    void rowGemvMatchesThePerRowReference(GgmlType type, int m, int k, int rows, boolean tensorCores) {
+    @ParameterizedTest(name = "{0} {1}x{2}, {3} rows, {4}")
+    @CsvSource({"Q4_0, 301, 4096, 70, MMQ", "Q4_0, 300, 4096, 64, MMQ", "Q4_0, 77, 2080, 9, MMQ",
+            "Q4_0, 300, 14336, 1, MMQ", "Q4_0, 77, 4096, 33, MMQ", "Q4_0, 4096, 2080, 7, MMQ",
+            "Q4_0, 16900, 2080, 9, MMQ", "Q8_0, 300, 4096, 8, MMQ", "Q8_0, 77, 2080, 64, MMQ",
+            "Q8_0, 301, 14336, 33, MMQ", "Q8_0, 77, 4096, 1, MMQ", "Q8_0, 16800, 2080, 65, MMQ",
+            "Q4_0, 301, 4096, 70, MMA", "Q4_0, 1000, 2048, 9, MMA", "Q4_0, 64, 14336, 1, MMA",
+            "Q8_0, 301, 4096, 64, MMA", "Q8_0, 77, 14336, 3, MMA", "Q4_0, 301, 2048, 13, DP4A",
+            "Q8_0, 130, 4096, 8, DP4A", "F16, 301, 4096, 17, DP4A"})
+    void rowGemvMatchesThePerRowReference(GgmlType type, int m, int k, int rows, CudaRowKernels.RowKernel kernel) {
         SplittableRandom r = random();
         MemorySegment raw = encode(type, gaussian(r, m * k, 0.02));
         float[] w = decode(type, raw, m * k);
@@ -108,10 +114,10 @@ class CudaRowKernelsTest {
         CUdeviceptr dx = up(x);
         QuantizedVector xq = quantized(rows * k);
         kernels.quantize(dx, xq);
-        var rk = new CudaRowKernels(cuda, rows);
+        var rk = rowKernels(rows);
         CUdeviceptr y = poison(rows * m), yAdd = up(add);
-        rk.gemv(mat, dx, xq, null, y, rows, tensorCores);
-        rk.gemv(mat, dx, xq, yAdd, yAdd, rows, tensorCores);
+        rk.gemv(mat, dx, xq, null, y, rows, kernel);
+        rk.gemv(mat, dx, xq, yAdd, yAdd, rows, kernel);
         float[] out = download(cuda, y, rows * m), outAdd = download(cuda, yAdd, rows * m);
         cuda.checkErrors("row gemv");
         for (int t = 0; t < rows; t++) {
@@ -126,8 +132,57 @@ class CudaRowKernelsTest {
         // the first rows alone (another launch shape): bitwise the same results
         int fewer = Math.max(1, rows / 3);
         CUdeviceptr y2 = poison(fewer * m);
-        rk.gemv(mat, dx, xq, null, y2, fewer, tensorCores);
+        rk.gemv(mat, dx, xq, null, y2, fewer, kernel);
         assertThat(download(cuda, y2, fewer * m)).containsExactly(Arrays.copyOf(out, fewer * m));
+    }
+
+    /**
+     * A sequence gets the same logits whatever batch it decodes in: one row's outputs, bitwise, when it runs alone, as
+     * row 0 of a 64-row pass and as row 37 of another (the other rows random), for split-K shapes (M &lt; 16896) and
+     * unsplit ones, Q4_0 and Q8_0, with and without the added input.
+     */
+    @ParameterizedTest(name = "{0} {1}x{2}, {3}")
+    @CsvSource({"Q4_0, 300, 4096, MMQ", "Q8_0, 77, 2080, MMQ", "Q4_0, 16900, 2080, MMQ", "Q8_0, 4096, 4096, MMQ",
+            "Q4_0, 300, 4096, MMA", "Q8_0, 300, 4096, DP4A"})
+    void aRowsResultsDoNotDependOnTheOtherRowsOrItsPosition(GgmlType type, int m, int k,
+            CudaRowKernels.RowKernel kernel) {
+        SplittableRandom r = random();
+        MemorySegment raw = encode(type, gaussian(r, m * k, 0.02));
+        GpuMatrix mat = GpuMatrix.upload(cuda, type, m, k, raw, null);
+        frees.add(() -> mat.free(cuda));
+        int rows = 64, at = 37;
+        float[] mine = gaussian(r, k, 1.0), myAdd = gaussian(r, m, 0.5);
+        var rk = rowKernels(rows);
+        float[][] outs = new float[3][], sums = new float[3][];
+        int[] position = {0, 0, at};
+        int[] passRows = {1, rows, rows};
+        for (int v = 0; v < 3; v++) {
+            float[] x = gaussian(r, passRows[v] * k, 1.0);
+            float[] add = gaussian(r, passRows[v] * m, 0.5);
+            System.arraycopy(mine, 0, x, position[v] * k, k);
+            System.arraycopy(myAdd, 0, add, position[v] * m, m);
+            CUdeviceptr dx = up(x), y = poison(passRows[v] * m), yAdd = up(add);
+            QuantizedVector xq = quantized(passRows[v] * k);
+            kernels.quantize(dx, xq);
+            rk.gemv(mat, dx, xq, null, y, passRows[v], kernel);
+            rk.gemv(mat, dx, xq, yAdd, yAdd, passRows[v], kernel);
+            outs[v] = Arrays.copyOfRange(download(cuda, y, passRows[v] * m), position[v] * m, (position[v] + 1) * m);
+            sums[v] = Arrays.copyOfRange(download(cuda, yAdd, passRows[v] * m), position[v] * m,
+                    (position[v] + 1) * m);
+            cuda.checkErrors("row gemv, pass " + v);
+        }
+        float[] alone = outs[0];
+        assertThat(IntStream.range(0, m).allMatch(i -> Float.isFinite(alone[i]))).as("alone: finite results").isTrue();
+        assertThat(outs[1]).as("row 0 of %d", rows).containsExactly(outs[0]);
+        assertThat(outs[2]).as("row %d of %d", at, rows).containsExactly(outs[0]);
+        assertThat(sums[1]).as("row 0 of %d, y += W.x", rows).containsExactly(sums[0]);
+        assertThat(sums[2]).as("row %d of %d, y += W.x", at, rows).containsExactly(sums[0]);
+    }
+
+    private CudaRowKernels rowKernels(int capacity) {
+        var rk = new CudaRowKernels(cuda, capacity);
+        frees.add(rk::free);
+        return rk;
     }
 
     @Test
@@ -173,7 +228,7 @@ class CudaRowKernelsTest {
         }
 
         // all rows in one launch each
-        var rk = new CudaRowKernels(cuda, 8);
+        var rk = rowKernels(8);
         rk.prepareAttention(shape);
         int[] ids = new int[rk.idsWords()];
         for (int t = 0; t < rows; t++) {

@@ -928,7 +928,8 @@ public final class CudaInferenceModel implements InferenceModel {
         int dim = c.embeddingLength(), ffn = c.feedForwardLength(), qw = c.queryWidth();
         // activations (floats, and int8 + a float2 per 32 where quantized), logits, attention scratch
         long perRow = 4L * (2 * dim + qw + 2L * c.keyWidth() + qw + 3L * ffn + c.vocabSize())
-                + 5 * (dim + qw + (long) ffn) / 4 + 4L * shape.heads() * shape.splits() * (shape.headDim() + 2) + 12;
+                + 5 * (dim + qw + (long) ffn) / 4 + 4L * shape.heads() * shape.splits() * (shape.headDim() + 2) + 12
+                + CudaRowKernels.splitSumBytesPerRow();
         long free = cuda.freeMemory();
         if (perRow * capacity + (32L << 20) > free) {
             System.err.println("aether cuda: decode entries run one by one (the batched decode's " + capacity
@@ -936,6 +937,7 @@ public final class CudaInferenceModel implements InferenceModel {
             return null;
         }
         CudaRowKernels rk = new CudaRowKernels(cuda, capacity);
+        frees.add(rk::free);
         rk.prepareAttention(shape);
         AttentionScratch rowScratch = CudaRowKernels.scratch(cuda, shape, capacity);
         frees.add(() -> rowScratch.free(cuda, shape));

@@ -1,0 +1,308 @@
+// ---- row GEMM on int8 tensor cores, MMQ-style tiling (Q4_0, Q8_0) -------------------------------------------------
+// Included at the end of decode_rows.cuh; launched by aether.device.cuda.CudaRowKernels (the default row GEMV for
+// Q4_0/Q8_0). Y[t][M] = W[M,K] . X[t][K] (+ add[t][M]) for t < rows, the same math as gemv_rows_mma_impl: per 32-block
+// b, the exact integer dot product c = sum((q_w [- 8 for Q4_0]) * q_x) times d_w[m,b] * d_x[t,b], summed over b.
+//
+// Why another kernel: gemv_rows_mma_impl covers 16 weight rows per block and reads every activation row's quants and
+// scales from L2 with 4-byte loads for each of them, ~7x the weight bytes at 64 rows. Here one block of MMQ_WARPS (8)
+// warps covers MMQ_BM = 128 weight rows x MMQ_BN = 64 activation rows:
+//   * K is walked in tiles of KB 32-blocks (Q4_0: 8 blocks = 128 quant bytes a weight row; Q8_0: 4 blocks = 128 bytes
+//     too). For each tile the whole block stages, with 16-byte cp.async (coalesced: 8 threads read one row's 128
+//     contiguous bytes), the 128 weight rows' quants, the activation rows' quants (only the 8-row groups that exist),
+//     and both sides' scales as floats; two stages, so tile kt + 1 loads while tile kt is multiplied.
+//   * Each warp multiplies its 16 weight rows with all 64 activation rows (8 MMA n-tiles) from shared memory: the
+//     activation tile is read from global memory once per 128 weight rows (per tile at 64 rows, Q4_0: 18 KB of weight
+//     quants and scales, 20 KB of activation quants and scales, the latter from L2; Q8_0: 34 KB and 10 KB).
+//   * Shared memory: two stages of [weights | activations | weight scales | activation scales], 78,336 bytes (Q4_0)
+//     or 55,808 (Q8_0): two blocks per SM on an H100 and on an A100 (the registers allow no third).
+//   * Fragments come from shared memory by ldmatrix (8 x 16-byte rows per matrix; thread (g, i) receives bytes
+//     4i..4i+3 of row g). Rows are stored unpadded (128 or 256 bytes: every row starts at bank 0) with their 16-byte
+//     chunks swizzled, chunk c of row r at chunk c ^ (r & 7): the 8 consecutive rows of one ldmatrix phase read one
+//     logical chunk from 8 different physical chunks of one aligned group of 8, so they hit all 32 banks once.
+//   * Blocks: ceil(M / 128) x ceil(rows / 64) x splits. When M alone gives fewer than MMQ_SPLIT_TARGET blocks (2 per
+//     SM of an H100), K is split into `splits` contiguous ranges of tiles, chosen on the host from (M, K) only; each
+//     split writes its partial sums to a workspace [split][rows][M] and gemv_rows_mmq_reduce adds them in split order.
+//
+// Fragments (PTX ISA, mma.m16n8k32 .s8, lane = 4 * g + i): A regs {row g k 4i.., row g+8 k 4i.., row g k 16+4i..,
+// row g+8 k 16+4i..}; B regs {k 4i.., k 16+4i..} of column g; C {(g, 2i), (g, 2i+1), (g+8, 2i), (g+8, 2i+1)}.
+// M of the MMA = weight rows, N = activation rows, K = the 32 elements of one block. So:
+//   * Q8_0 A: one ldmatrix.x4 at {rows 0-7, rows 8-15} x {bytes 0-15, bytes 16-31} of the block gives a0, a1, a2, a3.
+//   * Q4_0 A: a block row is 16 bytes, byte j = element j (low nibble) and j + 16 (high nibble); one ldmatrix.x4 at
+//     {rows 0-7, rows 8-15} x {block b, block b + 1} gives a word per row and block, whose low nibbles are a0/a1 and
+//     high nibbles a2/a3 (minus 8: signed -8..7, as gemv_rows_mma_impl).
+//   * B: activation rows are [t][k] bytes, so one ldmatrix.x4 at {rows 16p..16p+7, rows 16p+8..16p+15} x {bytes 0-15,
+//     bytes 16-31} of the block gives b0, b1 of n-tiles 2p and 2p + 1.
+//
+// Why every output's bits are independent of `rows` and of the row's position in the pass: output (t, m) is summed as
+//   acc = 0; for tiles kt of its split, for b in the tile in order: acc = fma(d_w * d_x, float(c), acc)
+// where c is an exact integer (the MMA's column for activation row t sees only that row's quants) and the products use
+// explicit round-to-nearest intrinsics (no contraction choices left to the compiler), then the splits' partial sums
+// are added in split order (split count and tile ranges from (M, K) only). The number of rows only decides which
+// n-tiles are computed and stored, never the order or the operands of another row's sums. The integer c converts to
+// float exactly through the MMA accumulator: starting it at 0x4B400000 (1.5 * 2^23 as float bits) makes the result's
+// bits the float 1.5 * 2^23 + c (|c| <= 32 * 128 * 127 < 2^22), and subtracting 1.5 * 2^23 is exact: float(c) in one
+// FP32 instruction, where I2F runs at a fraction of the FP32 rate. At 64 rows these three FP32 instructions per output
+// and block (sub, mul, fma) are the kernel's main cost, not the weight read.
+
+#define MMQ_WARPS 8
+#define MMQ_BM (MMQ_WARPS * 16)
+#define MMQ_BN 64
+#define MMQ_WROW 128  // shared bytes of a weight row's tile
+#define MMQ_MAGIC 0x4B400000
+#define MMQ_MAGIC_F 12582912.0f
+
+template <int TYPE>  // 0 = Q4_0, 1 = Q8_0
+struct MmqTile {
+    static constexpr int KB = TYPE == 0 ? 8 : 4;       // 32-blocks of a K tile (128 weight quant bytes a row)
+    static constexpr int XROW = KB * 32;               // shared bytes of an activation row's tile
+    static constexpr int W_BYTES = MMQ_BM * MMQ_WROW;  // weight quants [BM][WROW]
+    static constexpr int X_BYTES = MMQ_BN * XROW;      // activation quants [BN][XROW]
+    // Scales as floats, [KB][rows + pad]: the MMA loop reads 8 consecutive weight rows (dw) or one float2 per lane pair
+    // (dx) of one block b; the loads from global memory run b-fastest (a row's scales are contiguous there), so a warp
+    // stores 32 / KB rows x KB blocks: a stride of rows + 32 / KB words puts those 32 stores in 32 banks.
+    static constexpr int DW_STRIDE = MMQ_BM + 32 / KB;
+    static constexpr int DX_STRIDE = MMQ_BN + 32 / KB;
+    static constexpr int DW_BYTES = KB * DW_STRIDE * 4;
+    static constexpr int DX_BYTES = KB * DX_STRIDE * 4;
+    static constexpr int STAGE = W_BYTES + X_BYTES + DW_BYTES + DX_BYTES;
+    static constexpr int SMEM = 2 * STAGE;
+    static constexpr int W_CHUNKS = MMQ_BM * 8 / (MMQ_WARPS * 32);      // 16-byte weight chunks per thread
+    static constexpr int DW_LOADS = KB * MMQ_BM / (MMQ_WARPS * 32);     // weight scales per thread
+    static constexpr int DX_LOADS = KB * MMQ_BN / (MMQ_WARPS * 32);     // activation scales per thread
+};
+static_assert(MmqTile<0>::SMEM == 78336, "CudaRowKernels.MMQ_SMEM_Q4_0");
+static_assert(MmqTile<1>::SMEM == 55808, "CudaRowKernels.MMQ_SMEM_Q8_0");
+static_assert(MmqTile<0>::STAGE % 16 == 0 && MmqTile<1>::STAGE % 16 == 0, "16-byte aligned stages");
+
+#ifndef MMQ_HOST_EMULATION  // a CPU emulation of the warp-collective instructions can replace these (tests)
+__device__ __forceinline__ void mmq_cp_async16(uint32_t dst, const void *src, bool valid) {
+    // src-size 0 writes 16 zero bytes and reads nothing (src stays a valid address all the same)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0)
+                 : "memory");
+}
+
+__device__ __forceinline__ void mmq_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+// waits until at most `pending` of this thread's committed cp.async groups are still in flight
+template <int pending>
+__device__ __forceinline__ void mmq_cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
+}
+
+__device__ __forceinline__ void mmq_ldmatrix_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2,
+                                                uint32_t &r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+                 : "r"(addr)
+                 : "memory");
+}
+
+__device__ __forceinline__ uint32_t mmq_smem_address(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+#endif
+
+// acc += d * float(c), c an MMA result started at MMQ_MAGIC
+__device__ __forceinline__ float mmq_fma(float dw, float dx, int c, float acc) {
+    return __fmaf_rn(__fmul_rn(dw, dx), __fsub_rn(__int_as_float(c), MMQ_MAGIC_F), acc);
+}
+
+template <int TYPE>
+__device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
+                                                   const int8_t *__restrict__ xq, const float2 *__restrict__ xds,
+                                                   const float *add, float *y, float *__restrict__ ws, int M, int K,
+                                                   int rows, int splits) {
+    using T = MmqTile<TYPE>;
+    constexpr int KB = T::KB;
+    extern __shared__ __align__(16) uint8_t mmq_smem[];
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, i4 = lane & 3;
+    const int nb = K >> 5;
+    const int nkt = (nb + KB - 1) / KB;
+    const int split = blockIdx.z;
+    const int kt0 = (int)((long long)split * nkt / splits), kt1 = (int)((long long)(split + 1) * nkt / splits);
+    const int mbase = blockIdx.x * MMQ_BM;
+    const int base = blockIdx.y * MMQ_BN;
+    const int groups = (min(MMQ_BN, rows - base) + 7) >> 3;  // 8-row n-tiles that exist; the same in every thread
+    const uint32_t smem0 = mmq_smem_address(mmq_smem);
+
+    // Issues the cp.async of tile kt's quants into stage s (not committed).
+    auto load_quants = [&](int kt, int s) {
+        uint32_t st = smem0 + s * T::STAGE;
+#pragma unroll
+        for (int p = 0; p < T::W_CHUNKS; p++) {
+            int c = tid + p * MMQ_WARPS * 32, r = c >> 3, ch = c & 7;
+            int m = mbase + r;
+            int blk = kt * KB + (TYPE == 0 ? ch : ch >> 1);
+            bool ok = m < M && blk < nb;
+            const uint8_t *src = ok ? qs + ((size_t)m * nb + blk) * (TYPE == 0 ? 16 : 32) + (TYPE == 0 ? 0 : (ch & 1) * 16)
+                                    : qs;
+            mmq_cp_async16(st + r * MMQ_WROW + ((ch ^ (r & 7)) << 4), src, ok);
+        }
+        constexpr int XCH = KB * 2;  // 16-byte chunks of an activation row's tile
+        uint32_t sx = st + T::W_BYTES;
+        for (int c = tid; c < groups * 8 * XCH; c += MMQ_WARPS * 32) {
+            int r = c / XCH, ch = c % XCH;
+            int t = base + r;
+            int k = kt * KB * 32 + ch * 16;
+            bool ok = t < rows && k < K;
+            const int8_t *src = ok ? xq + (size_t)t * K + k : xq;
+            mmq_cp_async16(sx + r * T::XROW + ((ch ^ (r & 7)) << 4), src, ok);
+        }
+    };
+    // Loads tile kt's scales into registers (global loads in flight while the previous tile is multiplied) ...
+    float dwr[T::DW_LOADS], dxr[T::DX_LOADS];
+    auto load_scales = [&](int kt) {
+#pragma unroll
+        for (int p = 0; p < T::DW_LOADS; p++) {
+            int e = tid + p * MMQ_WARPS * 32, r = e / KB, b = e % KB;  // consecutive threads: a row's blocks
+            int m = mbase + r, blk = kt * KB + b;
+            dwr[p] = m < M && blk < nb ? __half2float(d[(size_t)m * nb + blk]) : 0.f;
+        }
+#pragma unroll
+        for (int p = 0; p < T::DX_LOADS; p++) {
+            int e = tid + p * MMQ_WARPS * 32, r = e / KB, b = e % KB;
+            int t = base + r, blk = kt * KB + b;
+            dxr[p] = r < groups * 8 && t < rows && blk < nb ? xds[(size_t)t * nb + blk].x : 0.f;
+        }
+    };
+    // ... and stores them into stage s.
+    auto store_scales = [&](int s) {
+        float *dw = reinterpret_cast<float *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES);
+        float *dx = dw + KB * T::DW_STRIDE;
+#pragma unroll
+        for (int p = 0; p < T::DW_LOADS; p++) {
+            int e = tid + p * MMQ_WARPS * 32;
+            dw[(e % KB) * T::DW_STRIDE + e / KB] = dwr[p];
+        }
+#pragma unroll
+        for (int p = 0; p < T::DX_LOADS; p++) {
+            int e = tid + p * MMQ_WARPS * 32;
+            dx[(e % KB) * T::DX_STRIDE + e / KB] = dxr[p];
+        }
+    };
+
+    float acc[MMQ_BN / 8][4];
+#pragma unroll
+    for (int j = 0; j < MMQ_BN / 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+
+    // ldmatrix lane addresses (lane L supplies row L % 8 of matrix L / 8), relative to a stage. Every row a lane
+    // supplies is = lane (mod 8), so its swizzle is lane & 7; the logical chunk is even + 0/1, i.e. even ^ 0/1.
+    const int wr = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;  // weight row: matrices 0/2 rows 0-7, 1/3 8-15
+    const uint32_t a_row = wr * MMQ_WROW;
+    const int a_x = (lane >> 4) ^ (lane & 7);  // matrices 2, 3: chunk + 1 (Q4_0: the next block; Q8_0: bytes 16-31)
+    const int xr = (lane & 7) + (lane >> 4) * 8;  // activation row: matrices 0/1 rows 0-7, 2/3 rows 8-15
+    const uint32_t b_row = T::W_BYTES + xr * T::XROW;
+    const int b_x = ((lane >> 3) & 1) ^ (lane & 7);  // matrices 1, 3: chunk + 1 (bytes 16-31 of the block)
+
+    if (kt0 < kt1) {
+        load_quants(kt0, 0);
+        mmq_cp_async_commit();
+        load_scales(kt0);
+        store_scales(0);
+    }
+    for (int kt = kt0; kt < kt1; kt++) {
+        const int s = (kt - kt0) & 1;
+        const bool next = kt + 1 < kt1;
+        if (next) {
+            load_quants(kt + 1, s ^ 1);
+            load_scales(kt + 1);
+        }
+        mmq_cp_async_commit();  // possibly empty: at most 1 group in flight then means tile kt has landed
+        mmq_cp_async_wait<1>();
+        __syncthreads();
+        const uint32_t st = smem0 + s * T::STAGE;
+        const float *dw = reinterpret_cast<const float *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES);
+        const float *dx = dw + KB * T::DW_STRIDE;
+        const int kb = min(KB, nb - kt * KB);  // blocks of this tile (the last may be short); uniform
+        uint32_t cur0 = 0, cur1 = 0, nxt0 = 0, nxt1 = 0;  // Q4_0: rows g, g + 8 of block b, and of block b + 1
+#pragma unroll
+        for (int b = 0; b < KB; b++) {
+            if (b < kb) {
+                uint32_t a0, a1, a2, a3;
+                if (TYPE == 0) {
+                    if ((b & 1) == 0) {
+                        mmq_ldmatrix_x4(st + a_row + ((b ^ a_x) << 4), cur0, cur1, nxt0, nxt1);  // blocks b, b + 1
+                    } else {
+                        cur0 = nxt0;
+                        cur1 = nxt1;
+                    }
+                    a0 = __vsub4(cur0 & 0x0F0F0F0Fu, 0x08080808u);
+                    a2 = __vsub4((cur0 >> 4) & 0x0F0F0F0Fu, 0x08080808u);
+                    a1 = __vsub4(cur1 & 0x0F0F0F0Fu, 0x08080808u);
+                    a3 = __vsub4((cur1 >> 4) & 0x0F0F0F0Fu, 0x08080808u);
+                } else {
+                    mmq_ldmatrix_x4(st + a_row + (((2 * b) ^ a_x) << 4), a0, a1, a2, a3);
+                }
+                const float dw0 = dw[b * T::DW_STRIDE + warp * 16 + g], dw1 = dw[b * T::DW_STRIDE + warp * 16 + g + 8];
+#pragma unroll
+                for (int p = 0; p < MMQ_BN / 16; p++) {
+                    if (2 * p < groups) {
+                        uint32_t b00, b01, b10, b11;  // n-tile 2p: b00, b01; n-tile 2p + 1: b10, b11
+                        mmq_ldmatrix_x4(st + b_row + p * 16 * T::XROW + (((2 * b) ^ b_x) << 4), b00, b01, b10, b11);
+#pragma unroll
+                        for (int h = 0; h < 2; h++) {
+                            const int j = 2 * p + h;
+                            if (j < groups) {
+                                int c0 = MMQ_MAGIC, c1 = MMQ_MAGIC, c2 = MMQ_MAGIC, c3 = MMQ_MAGIC;
+                                mma_s8_16x8x32(c0, c1, c2, c3, a0, a1, a2, a3, h ? b10 : b00, h ? b11 : b01);
+                                const float2 dxp = *reinterpret_cast<const float2 *>(dx + b * T::DX_STRIDE + j * 8 + 2 * i4);
+                                acc[j][0] = mmq_fma(dw0, dxp.x, c0, acc[j][0]);
+                                acc[j][1] = mmq_fma(dw0, dxp.y, c1, acc[j][1]);
+                                acc[j][2] = mmq_fma(dw1, dxp.x, c2, acc[j][2]);
+                                acc[j][3] = mmq_fma(dw1, dxp.y, c3, acc[j][3]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if (next) store_scales(s ^ 1);  // stage s ^ 1 was last read before the previous iteration's final barrier
+        __syncthreads();                // everyone is done with stage s before the next iteration's loads overwrite it
+    }
+    mmq_cp_async_wait<0>();
+
+    const int row0 = mbase + warp * 16 + g, row1 = row0 + 8;
+#pragma unroll
+    for (int j = 0; j < MMQ_BN / 8; j++) {
+        if (j < groups) {
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const int row = c < 2 ? row0 : row1, t = base + j * 8 + 2 * i4 + (c & 1);
+                if (row < M && t < rows) {
+                    if (splits == 1) {
+                        size_t o = (size_t)t * M + row;
+                        y[o] = add ? add[o] + acc[j][c] : acc[j][c];
+                    } else {
+                        ws[((size_t)split * rows + t) * M + row] = acc[j][c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Grid (ceil(M / 128), ceil(rows / 64), splits), MMQ_WARPS * 32 threads, MmqTile<0>::SMEM dynamic shared bytes.
+extern "C" __global__ void __launch_bounds__(MMQ_WARPS * 32, 2)
+gemv_rows_mmq_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+                   const float2 *__restrict__ xds, const float *add, float *y, float *__restrict__ ws, int M, int K,
+                   int rows, int splits) {
+    gemv_rows_mmq_impl<0>(qs, d, xq, xds, add, y, ws, M, K, rows, splits);
+}
+
+// Grid (ceil(M / 128), ceil(rows / 64), splits), MMQ_WARPS * 32 threads, MmqTile<1>::SMEM dynamic shared bytes.
+extern "C" __global__ void __launch_bounds__(MMQ_WARPS * 32, 2)
+gemv_rows_mmq_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+                   const float2 *__restrict__ xds, const float *add, float *y, float *__restrict__ ws, int M, int K,
+                   int rows, int splits) {
+    gemv_rows_mmq_impl<1>(qs, d, xq, xds, add, y, ws, M, K, rows, splits);
+}
+
+// Grid (ceil(M / 256), rows), 256 threads: y[t][m] = (add[t][m] +) the splits' partial sums of gemv_rows_mmq_*, added
+// in split order.
+extern "C" __global__ void __launch_bounds__(256)
+gemv_rows_mmq_reduce(const float *__restrict__ ws, const float *add, float *y, int M, int rows, int splits) {
+    int m = blockIdx.x * 256 + threadIdx.x, t = blockIdx.y;
+    if (m >= M) return;
+    size_t o = (size_t)t * M + m;
+    float s = ws[o];
+    for (int p = 1; p < splits; p++) s += ws[((size_t)p * rows + t) * M + m];
+    y[o] = add ? add[o] + s : s;
+}

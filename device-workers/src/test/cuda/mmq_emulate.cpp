@@ -1,0 +1,334 @@
+// CPU emulation of the MMQ row GEMM (device-workers/src/main/cuda/mmq_rows.cuh) for machines without a GPU: the
+// kernel's own source, compiled for the host, with one std::thread per CUDA thread of a block, __syncthreads as a
+// block barrier, and the warp-collective instructions (ldmatrix.x4, mma.m16n8k32 .s8) emulated from their PTX ISA
+// definitions through per-warp exchange slots. Checks, for Q4_0 and Q8_0 and several shapes: every output against a
+// float64 reference of W . dequant(quant(x)), bitwise equality of one row's outputs alone, at position 0 and at
+// position 37 of a 64-row pass, and that no ldmatrix phase has a shared-memory bank conflict. Not part of the Maven build; run by hand:
+//   g++ -std=c++20 -O2 -pthread -o /tmp/mmq_emulate device-workers/src/test/cuda/mmq_emulate.cpp && /tmp/mmq_emulate
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#define MMQ_HOST_EMULATION
+#define __device__
+#define __forceinline__ inline
+#define __global__
+#define __launch_bounds__(...)
+#define __restrict__ __restrict
+#define __shared__
+#define __align__(n)  // the emulated shared memory below is 16-byte aligned
+
+struct Dim3 {
+    unsigned x = 0, y = 0, z = 0;
+};
+thread_local Dim3 threadIdx, blockIdx;
+Dim3 gridDim;
+struct float2 {
+    float x, y;
+};
+struct __half {
+    uint16_t bits;
+};
+static float half_to_float(uint16_t h) {
+    uint32_t s = (h >> 15) & 1, e = (h >> 10) & 31, m = h & 1023, f;
+    if (e == 0) {
+        if (m == 0) {
+            f = s << 31;
+        } else {  // subnormal
+            float v = std::ldexp((float)m, -24);
+            return s ? -v : v;
+        }
+    } else if (e == 31) {
+        f = (s << 31) | 0x7F800000u | (m << 13);
+    } else {
+        f = (s << 31) | ((e + 112) << 23) | (m << 13);
+    }
+    float out;
+    std::memcpy(&out, &f, 4);
+    return out;
+}
+static uint16_t float_to_half(float v) {  // round to nearest for normal values (enough for test scales)
+    uint32_t f;
+    std::memcpy(&f, &v, 4);
+    uint32_t s = (f >> 31) & 1;
+    int e = (int)((f >> 23) & 255) - 127 + 15;
+    uint32_t m = f & 0x7FFFFF;
+    if (e <= 0) return (uint16_t)(s << 15);
+    uint32_t h = (s << 15) | (e << 10) | (m >> 13);
+    if ((m & 0x1FFF) > 0x1000 || ((m & 0x1FFF) == 0x1000 && (h & 1))) h++;
+    return (uint16_t)h;
+}
+inline float __half2float(__half h) { return half_to_float(h.bits); }
+inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
+inline float __fmul_rn(float a, float b) {
+    volatile float r = a * b;
+    return r;
+}
+inline float __fsub_rn(float a, float b) {
+    volatile float r = a - b;
+    return r;
+}
+inline float __int_as_float(int i) {
+    float f;
+    std::memcpy(&f, &i, 4);
+    return f;
+}
+inline uint32_t __vsub4(uint32_t a, uint32_t b) {
+    uint32_t r = 0;
+    for (int i = 0; i < 4; i++) r |= (uint32_t)(uint8_t)((uint8_t)(a >> 8 * i) - (uint8_t)(b >> 8 * i)) << 8 * i;
+    return r;
+}
+inline int min(int a, int b) { return a < b ? a : b; }
+
+constexpr int THREADS = 256;
+alignas(16) uint8_t mmq_smem[128 * 1024];
+std::unique_ptr<std::barrier<>> block_barrier;
+inline void __syncthreads() { block_barrier->arrive_and_wait(); }
+
+struct WarpExchange {
+    std::barrier<> bar{32};
+    uint32_t addr[32];
+    uint32_t regs[32][6];
+};
+WarpExchange *warps;
+std::atomic<long> ldmatrix_conflicts{0}, ldmatrix_phases{0};
+
+inline uint32_t mmq_smem_address(const void *p) { return (uint32_t)((const uint8_t *)p - mmq_smem); }
+inline void mmq_cp_async16(uint32_t dst, const void *src, bool valid) {
+    if (valid) {
+        std::memcpy(mmq_smem + dst, src, 16);
+    } else {
+        std::memset(mmq_smem + dst, 0, 16);
+    }
+}
+inline void mmq_cp_async_commit() {}
+template <int pending>
+inline void mmq_cp_async_wait() {}
+
+// ldmatrix.sync.aligned.m8n8.x4.shared.b16: lane L gives the address of row L % 8 of matrix L / 8; lane l receives,
+// from each matrix q, the 32 bits at row l / 4, bytes 4 (l % 4) .. 4 (l % 4) + 3.
+inline void mmq_ldmatrix_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
+    int lane = threadIdx.x & 31;
+    WarpExchange &w = warps[threadIdx.x >> 5];
+    if (addr % 16 != 0) {
+        std::fprintf(stderr, "ldmatrix row address %u not 16-byte aligned\n", addr);
+        std::abort();
+    }
+    w.addr[lane] = addr;
+    w.bar.arrive_and_wait();
+    if (lane == 0) {  // each matrix is one shared-memory phase: its 8 rows of 16 bytes should use 32 distinct banks
+        for (int q = 0; q < 4; q++) {
+            bool used[32] = {};
+            for (int row = 0; row < 8; row++)
+                for (int word = 0; word < 4; word++) {
+                    int bank = (w.addr[q * 8 + row] / 4 + word) % 32;
+                    if (used[bank]) ldmatrix_conflicts++;
+                    used[bank] = true;
+                }
+            ldmatrix_phases++;
+        }
+    }
+    uint32_t r[4];
+    for (int q = 0; q < 4; q++) std::memcpy(&r[q], mmq_smem + w.addr[q * 8 + lane / 4] + 4 * (lane % 4), 4);
+    w.bar.arrive_and_wait();
+    r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
+}
+
+// mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32, lane = 4 g + i: A {row g k 4i.., row g+8 k 4i.., row g k 16+4i..,
+// row g+8 k 16+4i..}, B {k 4i.., k 16+4i..} of column g, C {(g, 2i), (g, 2i+1), (g+8, 2i), (g+8, 2i+1)}.
+inline void mma_s8_16x8x32(int &c0, int &c1, int &c2, int &c3, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                           uint32_t b0, uint32_t b1) {
+    int lane = threadIdx.x & 31;
+    WarpExchange &w = warps[threadIdx.x >> 5];
+    uint32_t mine[6] = {a0, a1, a2, a3, b0, b1};
+    std::memcpy(w.regs[lane], mine, sizeof mine);
+    w.bar.arrive_and_wait();
+    int8_t A[16][32], B[32][8];
+    for (int l = 0; l < 32; l++) {
+        int g = l >> 2, i = l & 3;
+        for (int e = 0; e < 4; e++) {
+            A[g][4 * i + e] = (int8_t)(w.regs[l][0] >> 8 * e);
+            A[g + 8][4 * i + e] = (int8_t)(w.regs[l][1] >> 8 * e);
+            A[g][16 + 4 * i + e] = (int8_t)(w.regs[l][2] >> 8 * e);
+            A[g + 8][16 + 4 * i + e] = (int8_t)(w.regs[l][3] >> 8 * e);
+            B[4 * i + e][g] = (int8_t)(w.regs[l][4] >> 8 * e);
+            B[16 + 4 * i + e][g] = (int8_t)(w.regs[l][5] >> 8 * e);
+        }
+    }
+    w.bar.arrive_and_wait();
+    int g = lane >> 2, i = lane & 3;
+    auto dot = [&](int m, int n) {
+        int s = 0;
+        for (int k = 0; k < 32; k++) s += A[m][k] * B[k][n];
+        return s;
+    };
+    c0 += dot(g, 2 * i), c1 += dot(g, 2 * i + 1), c2 += dot(g + 8, 2 * i), c3 += dot(g + 8, 2 * i + 1);
+}
+
+#include "../../main/cuda/mmq_rows.cuh"
+
+// ---- host side ---------------------------------------------------------------------------------------------------
+
+static int splitsFor(int type, int m, int k) {  // CudaRowKernels.mmqSplits
+    int rowBlocks = (m + 127) / 128, tiles = (k / 32 + (type == 0 ? 7 : 3)) / (type == 0 ? 8 : 4);
+    if (rowBlocks >= 132) return 1;
+    return std::max(1, std::min(tiles, 264 / rowBlocks));
+}
+
+struct Matrix {
+    int type, m, k;
+    std::vector<uint8_t> qs;
+    std::vector<__half> d;
+};
+
+static std::vector<float> run(const Matrix &w, const std::vector<int8_t> &xq, const std::vector<float2> &xds,
+                              const std::vector<float> *add, int rows) {
+    int M = w.m, K = w.k, splits = splitsFor(w.type, M, K);
+    std::vector<float> y((size_t)rows * M, NAN), ws((size_t)splits * rows * M, NAN);
+    gridDim = {(unsigned)((M + 127) / 128), (unsigned)((rows + 63) / 64), (unsigned)splits};
+    for (unsigned bz = 0; bz < gridDim.z; bz++)
+        for (unsigned by = 0; by < gridDim.y; by++)
+            for (unsigned bx = 0; bx < gridDim.x; bx++) {
+                std::memset(mmq_smem, 0xA5, sizeof mmq_smem);  // garbage, as uninitialized shared memory
+                block_barrier = std::make_unique<std::barrier<>>(THREADS);
+                std::vector<WarpExchange> wx(THREADS / 32);
+                warps = wx.data();
+                std::vector<std::thread> ts;
+                for (int t = 0; t < THREADS; t++) {
+                    ts.emplace_back([&, t] {
+                        threadIdx = {(unsigned)t, 0, 0};
+                        blockIdx = {bx, by, bz};
+                        (w.type == 0 ? gemv_rows_mmq_q4_0 : gemv_rows_mmq_q8_0)(
+                            w.qs.data(), w.d.data(), xq.data(), xds.data(), add ? add->data() : nullptr, y.data(),
+                            ws.data(), M, K, rows, splits);
+                    });
+                }
+                for (auto &t : ts) t.join();
+            }
+    if (splits > 1) {
+        for (unsigned by = 0; by < (unsigned)rows; by++)
+            for (unsigned bx = 0; bx < (unsigned)((M + 255) / 256); bx++)
+                for (unsigned t = 0; t < 256; t++) {
+                    threadIdx = {t, 0, 0};
+                    blockIdx = {bx, by, 0};
+                    gemv_rows_mmq_reduce(ws.data(), add ? add->data() : nullptr, y.data(), M, rows, splits);
+                }
+    }
+    return y;
+}
+
+static Matrix randomMatrix(std::mt19937 &rng, int type, int m, int k) {
+    Matrix w{type, m, k, {}, {}};
+    int nb = k / 32;
+    w.qs.resize((size_t)m * nb * (type == 0 ? 16 : 32));
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (auto &b : w.qs) b = (uint8_t)byte(rng);
+    std::uniform_real_distribution<float> sc(0.001f, 0.02f);
+    for (size_t i = 0; i < (size_t)m * nb; i++) w.d.push_back(__half{float_to_half(sc(rng))});
+    return w;
+}
+
+static double weight(const Matrix &w, int row, int col) {
+    int nb = w.k / 32, b = col / 32, j = col % 32;
+    size_t blk = (size_t)row * nb + b;
+    int q;
+    if (w.type == 0) {
+        uint8_t byte = w.qs[blk * 16 + (j & 15)];
+        q = (j < 16 ? byte & 15 : byte >> 4) - 8;
+    } else {
+        q = (int8_t)w.qs[blk * 32 + j];
+    }
+    return (double)half_to_float(w.d[blk].bits) * q;
+}
+
+static int failures = 0;
+
+static void check(int type, int m, int k, int rows, std::mt19937 &rng) {
+    Matrix w = randomMatrix(rng, type, m, k);
+    int nb = k / 32;
+    std::vector<int8_t> xq((size_t)rows * k);
+    std::vector<float2> xds((size_t)rows * nb);
+    std::uniform_int_distribution<int> q(-127, 127);
+    std::uniform_real_distribution<float> sc(0.005f, 0.05f), u(-1, 1);
+    for (auto &v : xq) v = (int8_t)q(rng);
+    for (auto &v : xds) v = {sc(rng), 0.f};
+    std::vector<float> add((size_t)rows * m);
+    for (auto &v : add) v = u(rng);
+    std::vector<float> y = run(w, xq, xds, nullptr, rows), ya = run(w, xq, xds, &add, rows);
+    double worst = 0;
+    for (int t = 0; t < rows; t++) {
+        double num = 0, den = 0;
+        for (int r = 0; r < m; r++) {
+            double ref = 0;
+            for (int c = 0; c < k; c++) ref += weight(w, r, c) * xds[(size_t)t * nb + c / 32].x * xq[(size_t)t * k + c];
+            double e = y[(size_t)t * m + r] - ref, ea = ya[(size_t)t * m + r] - (ref + add[(size_t)t * m + r]);
+            num += e * e + ea * ea;
+            den += 2 * ref * ref;
+            if (!std::isfinite(y[(size_t)t * m + r]) || !std::isfinite(ya[(size_t)t * m + r])) num = INFINITY;
+        }
+        worst = std::max(worst, std::sqrt(num / den));
+    }
+    bool ok = worst < 1e-5;
+    failures += !ok;
+    std::printf("%s %s %d x %d, %d rows, %d splits: relative error %.2e\n", ok ? "ok  " : "FAIL",
+                type == 0 ? "Q4_0" : "Q8_0", m, k, rows, splitsFor(type, m, k), worst);
+}
+
+static void checkPosition(int type, int m, int k, std::mt19937 &rng) {
+    Matrix w = randomMatrix(rng, type, m, k);
+    int nb = k / 32;
+    std::uniform_int_distribution<int> q(-127, 127);
+    std::uniform_real_distribution<float> sc(0.005f, 0.05f);
+    std::vector<int8_t> mine(k);
+    std::vector<float2> myd(nb);
+    for (auto &v : mine) v = (int8_t)q(rng);
+    for (auto &v : myd) v = {sc(rng), 0.f};
+    std::vector<std::vector<float>> outs;
+    int positions[3] = {0, 0, 37}, passRows[3] = {1, 64, 64};
+    for (int v = 0; v < 3; v++) {
+        int rows = passRows[v];
+        std::vector<int8_t> xq((size_t)rows * k);
+        std::vector<float2> xds((size_t)rows * nb);
+        for (auto &e : xq) e = (int8_t)q(rng);
+        for (auto &e : xds) e = {sc(rng), 0.f};
+        std::copy(mine.begin(), mine.end(), xq.begin() + (size_t)positions[v] * k);
+        std::copy(myd.begin(), myd.end(), xds.begin() + (size_t)positions[v] * nb);
+        std::vector<float> y = run(w, xq, xds, nullptr, rows);
+        outs.emplace_back(y.begin() + (size_t)positions[v] * m, y.begin() + (size_t)(positions[v] + 1) * m);
+    }
+    bool ok = std::memcmp(outs[0].data(), outs[1].data(), m * 4) == 0 &&
+              std::memcmp(outs[0].data(), outs[2].data(), m * 4) == 0;
+    failures += !ok;
+    std::printf("%s %s %d x %d: one row alone, at 0 and at 37 of 64: %s\n", ok ? "ok  " : "FAIL",
+                type == 0 ? "Q4_0" : "Q8_0", m, k, ok ? "bitwise equal" : "DIFFERENT");
+}
+
+int main() {
+    std::mt19937 rng(12345);
+    check(0, 77, 2080, 9, rng);
+    check(0, 300, 4096, 70, rng);
+    check(0, 130, 256, 1, rng);
+    check(0, 77, 4096, 33, rng);
+    check(1, 77, 2080, 64, rng);
+    check(1, 300, 1024, 8, rng);
+    check(1, 129, 4096, 7, rng);
+    check(0, 16900, 64, 3, rng);  // 133 row blocks: no split
+    check(1, 16900, 96, 2, rng);
+    checkPosition(0, 300, 4096, rng);
+    checkPosition(1, 77, 2080, rng);
+    checkPosition(0, 16900, 64, rng);
+    bool conflictFree = ldmatrix_conflicts == 0;
+    failures += !conflictFree;
+    std::printf("%s ldmatrix: %ld bank conflicts in %ld phases\n", conflictFree ? "ok  " : "FAIL",
+                ldmatrix_conflicts.load(), ldmatrix_phases.load());
+    std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
+    return failures != 0;
+}
