@@ -284,6 +284,7 @@ extern "C" __global__ void __launch_bounds__(MMQ_WARPS * 32, 2)
 gemv_rows_mmq_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                    const float2 *__restrict__ xds, const float *add, float *y, float *__restrict__ ws, int M, int K,
                    int rows, int splits) {
+    pdl_entry();
     gemv_rows_mmq_impl<0>(qs, d, xq, xds, add, y, ws, M, K, rows, splits);
 }
 
@@ -292,6 +293,7 @@ extern "C" __global__ void __launch_bounds__(MMQ_WARPS * 32, 2)
 gemv_rows_mmq_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                    const float2 *__restrict__ xds, const float *add, float *y, float *__restrict__ ws, int M, int K,
                    int rows, int splits) {
+    pdl_entry();
     gemv_rows_mmq_impl<1>(qs, d, xq, xds, add, y, ws, M, K, rows, splits);
 }
 
@@ -299,6 +301,7 @@ gemv_rows_mmq_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
 // in split order.
 extern "C" __global__ void __launch_bounds__(256)
 gemv_rows_mmq_reduce(const float *__restrict__ ws, const float *add, float *y, int M, int rows, int splits) {
+    pdl_entry();
     int m = blockIdx.x * 256 + threadIdx.x, t = blockIdx.y;
     if (m >= M) return;
     size_t o = (size_t)t * M + m;
