@@ -173,6 +173,9 @@ inline void mma_s8_16x8x32(int &c0, int &c1, int &c2, int &c3, uint32_t a0, uint
     c0 += dot(g, 2 * i), c1 += dot(g, 2 * i + 1), c2 += dot(g + 8, 2 * i), c3 += dot(g + 8, 2 * i + 1);
 }
 
+// programmatic dependent launch (pdl.cuh): nothing to wait for in the emulation
+static inline void pdl_entry() {}
+
 #include "../../main/cuda/mmq_rows.cuh"
 
 // ---- host side ---------------------------------------------------------------------------------------------------
