@@ -263,6 +263,7 @@ public final class CudaInferenceModel implements InferenceModel {
             this.scratch = AttentionScratch.allocate(cuda, shape);
             frees.add(() -> scratch.free(cuda, shape));
             k.prepareAttention(shape);
+            frees.add(k::free);
             this.params = buffer(CudaKernels.PARAM_WORDS * 4L);
             // activations: rows for a whole prompt chunk (a decode step uses row 0)
             int rows = CudaKernels.BATCH;
