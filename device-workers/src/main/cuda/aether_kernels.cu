@@ -220,17 +220,18 @@ __device__ __forceinline__ void gemv_finish(float acc, const float *add, float *
 // constant, so touching them before the wait is safe; with PDL this CTA is placed on its SM while the kernel before
 // it (a norm, the attention) still runs, so the first wave's weights stream into L2 during that kernel instead of
 // after it, and the GEMV reads them from L2. Before sm_90 it is pdl_entry().
+// `prefetch` 0 skips it (-Daether.cuda.gemvPrefetch). One prefetch per 128-byte line: the thread whose piece starts
+// the line (the loop step, WARP * split * piece, is a multiple of 128, so that is the same thread every step).
 __device__ __forceinline__ void pdl_entry_prefetch_rows(const void *w, size_t row_bytes, int piece, int M,
-                                                        int split) {
+                                                        int split, int prefetch) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int row = blockIdx.x * (GEMV_WARPS / split) + warp / split;
-    if (row < M) {
+    size_t o = (size_t)((warp % split) * WARP + lane) * piece;
+    if (prefetch && row < M && (o & 127) == 0) {
         const char *p = reinterpret_cast<const char *>(w) + (size_t)row * row_bytes;
         size_t step = (size_t)WARP * split * piece;
-        for (size_t o = (size_t)((warp % split) * WARP + lane) * piece; o < row_bytes; o += step) {
-            asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
-        }
+        for (; o < row_bytes; o += step) asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
     }
 #endif
     pdl_entry();
@@ -244,8 +245,8 @@ __device__ __forceinline__ void pdl_entry_prefetch_rows(const void *w, size_t ro
 
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
-          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
-    pdl_entry_prefetch_rows(qs, (size_t)(K >> 5) * 16, 16, M, split);
+          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split, int prefetch) {
+    pdl_entry_prefetch_rows(qs, (size_t)(K >> 5) * 16, 16, M, split, prefetch);
     GEMV_PROLOGUE
     if (row < M) {
         int nb = K >> 5;
@@ -276,8 +277,8 @@ gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
 
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
-          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
-    pdl_entry_prefetch_rows(qs, (size_t)(K >> 5) * 32, 32, M, split);
+          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split, int prefetch) {
+    pdl_entry_prefetch_rows(qs, (size_t)(K >> 5) * 32, 32, M, split, prefetch);
     GEMV_PROLOGUE
     if (row < M) {
         int nb = K >> 5;
@@ -308,8 +309,8 @@ gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
 // F16 weights against float activations (no activation rounding); K a multiple of 8. A "block" here is 8 halves.
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
-         int split) {
-    pdl_entry_prefetch_rows(w, (size_t)K * 2, 16, M, split);
+         int split, int prefetch) {
+    pdl_entry_prefetch_rows(w, (size_t)K * 2, 16, M, split, prefetch);
     GEMV_PROLOGUE
     if (row < M) {
         const __half *wr = w + (size_t)row * K;

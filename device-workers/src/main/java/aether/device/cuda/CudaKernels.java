@@ -111,14 +111,20 @@ public final class CudaKernels {
                     case Q4_K -> "gemv_q4_k";
                     default -> "gemv_q6_k";
                 };
-                cuda.launch(kernel, grid, 1, GEMV_WARPS * 32, 0,
-                        w.quants(), w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), split);
+                if (w.type() == GgmlType.Q4_0 || w.type() == GgmlType.Q8_0) {
+                    cuda.launch(kernel, grid, 1, GEMV_WARPS * 32, 0, w.quants(), w.scales(), xq.quants(),
+                            xq.scales(), add, y, w.rows(), w.cols(), split, GEMV_PREFETCH ? 1 : 0);
+                } else {
+                    cuda.launch(kernel, grid, 1, GEMV_WARPS * 32, 0, w.quants(), w.scales(), xq.quants(),
+                            xq.scales(), add, y, w.rows(), w.cols(), split);
+                }
             }
             case F16 -> {
                 if (x == null) {
                     throw new IllegalArgumentException("GEMV of an F16 matrix needs the float activation");
                 }
-                cuda.launch("gemv_f16", grid, 1, GEMV_WARPS * 32, 0, w.quants(), x, add, y, w.rows(), w.cols(), split);
+                cuda.launch("gemv_f16", grid, 1, GEMV_WARPS * 32, 0, w.quants(), x, add, y, w.rows(), w.cols(), split,
+                        GEMV_PREFETCH ? 1 : 0);
             }
             default -> throw new IllegalArgumentException("GEMV of a " + w.type() + " matrix (expected Q4_0, Q8_0, "
                     + "Q4_K, Q6_K, F16)");
@@ -262,6 +268,14 @@ public final class CudaKernels {
             cuda.allowSharedMemory("attn_split_rows_gqa", CudaRowKernels.groupedSharedBytes(s));
         }
     }
+
+    /**
+     * Whether the Q4_0/Q8_0/F16 decode GEMVs prefetch their weights into L2 before waiting on the kernel before them
+     * ({@code -Daether.cuda.gemvPrefetch=true}; Hopper with programmatic dependent launch only). Off by default: on
+     * an H100 (2026-12-07) the 8b Q4_0 decode fell from 425 to 386 t/s with a first version (eight prefetches per
+     * 128-byte line) together with the fused attention; the two are measured apart in the next run.
+     */
+    static final boolean GEMV_PREFETCH = Boolean.getBoolean("aether.cuda.gemvPrefetch");
 
     /**
      * Whether the decode and chunk attention merges its splits inside the split kernel ({@code attn_split_fused}: the
