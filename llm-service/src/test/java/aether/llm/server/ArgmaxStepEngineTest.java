@@ -216,6 +216,37 @@ class ArgmaxStepEngineTest {
     }
 
     @Test
+    @Timeout(120)
+    void overHttpALoadtestShapedRequestTakesTheArgmaxAndOneWithLogprobsTheLogits() throws Exception {
+        try (var loaded = LoadedModel.open(modelPath, EngineOptions.DEFAULTS.withContextSize(256).withMaxSequences(2))) {
+            var model = new Recording(loaded.model());
+            var metrics = new ServerMetrics();
+            var engine = new ServingEngine(model, loaded.tokenizer(),
+                    TokenSamplers.standard(model.contextSize(), loaded.tokenizer()),
+                    new ServingEngine.Settings(2, 4, 32, 0), metrics);
+            try (engine; var http = OpenAiServer.start(engine, loaded.tokenizer(),
+                    aether.llm.chat.ChatTemplate.compile("chatml", InferenceServer.CHATML, "", ""),
+                    new OpenAiServer.Settings("127.0.0.1", 0, java.util.Set.of(), 0, 1 << 20, 256, "m"), metrics,
+                    ModelCard.of(loaded))) {
+                var client = java.net.http.HttpClient.newHttpClient();
+                // what ./aether loadtest sends
+                var greedy = LastLogitsEngineTest.post(client, http.port(), "/v1/completions", "{\"prompt\": "
+                        + "\"Once upon a time\", \"max_tokens\": 8, \"temperature\": 0, \"ignore_eos\": true}");
+                assertThat(greedy.statusCode()).as(greedy.body()).isEqualTo(200);
+                assertThat(model.flags()).isNotEmpty().containsOnly(false);
+                int before = model.flags().size();
+                var withLogprobs = LastLogitsEngineTest.post(client, http.port(), "/v1/completions", "{\"prompt\": "
+                        + "\"Once upon a time\", \"max_tokens\": 8, \"temperature\": 0, \"ignore_eos\": true, "
+                        + "\"logprobs\": 2}");
+                assertThat(withLogprobs.statusCode()).as(withLogprobs.body()).isEqualTo(200);
+                assertThat(model.flags().subList(before, model.flags().size())).isNotEmpty().containsOnly(true);
+                assertThat(LastLogitsEngineTest.JSON.readTree(withLogprobs.body()).at("/choices/0/text").asText())
+                        .isEqualTo(LastLogitsEngineTest.JSON.readTree(greedy.body()).at("/choices/0/text").asText());
+            }
+        }
+    }
+
+    @Test
     void argmaxSufficesOnlyForPlainGreedyWithoutLogprobs() {
         var factory = TokenSamplers.standard(256);
         int vocab = 512;
