@@ -497,11 +497,10 @@ extern "C" __global__ void rope_kv(float *qkv, __half *__restrict__ kcache, __ha
 
 #define ATTN_THREADS 128
 
-extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
-attn_split(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
-           const int *__restrict__ params, float *__restrict__ part_o, float2 *__restrict__ part_ml, int H, int Hkv,
-           int D, int ctx, float scale, int qstride) {
-    pdl_entry();
+__device__ __forceinline__ void attn_split_body(const float *__restrict__ q, const __half *__restrict__ kcache,
+                                                const __half *__restrict__ vcache, const int *__restrict__ params,
+                                                float *__restrict__ part_o, float2 *__restrict__ part_ml, int H,
+                                                int Hkv, int D, int ctx, float scale, int qstride) {
     extern __shared__ float smem[];
     float *qs = smem;
     float *sc = smem + D;
@@ -547,14 +546,22 @@ attn_split(const float *__restrict__ q, const __half *__restrict__ kcache, const
     if (threadIdx.x == 0) part_ml[part] = make_float2(m, l);
 }
 
-// Grid (H, 1, tokens), D threads (D a multiple of 32): merges the splits of head h of token t into row t of out
-// ([t][H*D]), and quantizes it (xq may be null) for the output projection.
-extern "C" __global__ void attn_combine(const float *__restrict__ part_o, const float2 *__restrict__ part_ml,
-                                        float *__restrict__ out, int8_t *__restrict__ xq, float2 *__restrict__ xds,
-                                        int D, int nsplit) {
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
+attn_split(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
+           const int *__restrict__ params, float *__restrict__ part_o, float2 *__restrict__ part_ml, int H, int Hkv,
+           int D, int ctx, float scale, int qstride) {
     pdl_entry();
-    int h = blockIdx.x, i = threadIdx.x, H = gridDim.x;
-    size_t t = blockIdx.z;
+    attn_split_body(q, kcache, vcache, params, part_o, part_ml, H, Hkv, D, ctx, scale, qstride);
+}
+
+// Column i of head h of token t: merges the splits' partial results into out (row t of [t][H*D]) and quantizes it
+// (xq may be null). Whole warps call it (the quantization is a warp's 32 columns). FRESH: read the partials with
+// ld.global.cg (L2), as the fused kernel must for the other blocks' writes.
+template <bool FRESH>
+__device__ __forceinline__ void attn_combine_column(const float *__restrict__ part_o,
+                                                    const float2 *__restrict__ part_ml, float *__restrict__ out,
+                                                    int8_t *__restrict__ xq, float2 *__restrict__ xds, int D,
+                                                    int nsplit, int h, int H, size_t t, int i) {
     part_o += t * H * nsplit * D;
     part_ml += t * H * nsplit;
     out += t * H * D;
@@ -563,18 +570,56 @@ extern "C" __global__ void attn_combine(const float *__restrict__ part_o, const 
         xds += t * H * D / 32;
     }
     float M = -INFINITY;
-    for (int s = 0; s < nsplit; s++) M = fmaxf(M, part_ml[h * nsplit + s].x);
+    for (int s = 0; s < nsplit; s++) M = fmaxf(M, FRESH ? __ldcg(&part_ml[h * nsplit + s]).x : part_ml[h * nsplit + s].x);
     float L = 0.f, acc = 0.f;
     for (int s = 0; s < nsplit; s++) {
-        float2 ml = part_ml[h * nsplit + s];
+        float2 ml = FRESH ? __ldcg(&part_ml[h * nsplit + s]) : part_ml[h * nsplit + s];
         if (ml.y == 0.f) continue;  // an empty split (m = -inf)
         float f = expf(ml.x - M);
         L += ml.y * f;
-        acc += part_o[((size_t)h * nsplit + s) * D + i] * f;
+        const float *po = &part_o[((size_t)h * nsplit + s) * D + i];
+        acc += (FRESH ? __ldcg(po) : *po) * f;
     }
     float v = acc / L;
     out[h * D + i] = v;
     if (xq) quantize_block_warp(v, xq + h * D + (i & ~31), xds + ((h * D + i) >> 5), i & 31);
+}
+
+// attn_split and attn_combine in one launch (grid and shared memory as attn_split): each block writes its split's
+// partial result, then counts itself in on counters[t * H + h]; the block that arrives last merges the head's splits
+// (in split order, as attn_combine: the same bits) and resets the counter to 0 for the next launch or graph replay.
+// One launch less per layer on the decode path.
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
+attn_split_fused(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
+                 const int *__restrict__ params, float *__restrict__ part_o, float2 *__restrict__ part_ml, int H,
+                 int Hkv, int D, int ctx, float scale, int qstride, int *__restrict__ counters,
+                 float *__restrict__ out, int8_t *__restrict__ xq, float2 *__restrict__ xds) {
+    pdl_entry();
+    attn_split_body(q, kcache, vcache, params, part_o, part_ml, H, Hkv, D, ctx, scale, qstride);
+    __shared__ int last;
+    int h = blockIdx.x, nsplit = gridDim.y;
+    size_t t = blockIdx.z;
+    __threadfence();  // this block's partial result is visible device-wide before the block counts itself in
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&counters[t * H + h], 1) == nsplit - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int i0 = 0; i0 < D; i0 += blockDim.x) {
+        int i = i0 + threadIdx.x;
+        if (i < D) attn_combine_column<true>(part_o, part_ml, out, xq, xds, D, nsplit, h, H, t, i);  // D % 32 == 0
+    }
+    if (threadIdx.x == 0) counters[t * H + h] = 0;
+}
+
+// Grid (H, 1, tokens), D threads (D a multiple of 32): merges the splits of head h of token t into row t of out
+// ([t][H*D]), and quantizes it (xq may be null) for the output projection.
+extern "C" __global__ void attn_combine(const float *__restrict__ part_o, const float2 *__restrict__ part_ml,
+                                        float *__restrict__ out, int8_t *__restrict__ xq, float2 *__restrict__ xds,
+                                        int D, int nsplit) {
+    pdl_entry();
+    attn_combine_column<false>(part_o, part_ml, out, xq, xds, D, nsplit, blockIdx.x, gridDim.x, blockIdx.z,
+                               threadIdx.x);
 }
 
 // ---- embedding rows -------------------------------------------------------------------------------------------------

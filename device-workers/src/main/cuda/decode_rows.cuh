@@ -174,11 +174,13 @@ attn_split_rows(const float *__restrict__ q, const __half *__restrict__ kcache, 
 // head) is summed in an order fixed by its own length and nsplit (a function of ctx only): independent of the rows.
 #define ATTN_GROUP_MAX 8
 
-extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
-attn_split_rows_gqa(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
-                    const int *__restrict__ pos_of, const int *__restrict__ slot_of, float *__restrict__ part_o,
-                    float2 *__restrict__ part_ml, int H, int Hkv, int D, int ctx, float scale, int qstride) {
-    pdl_entry();
+__device__ __forceinline__ void attn_split_rows_gqa_body(const float *__restrict__ q,
+                                                         const __half *__restrict__ kcache,
+                                                         const __half *__restrict__ vcache,
+                                                         const int *__restrict__ pos_of,
+                                                         const int *__restrict__ slot_of, float *__restrict__ part_o,
+                                                         float2 *__restrict__ part_ml, int H, int Hkv, int D, int ctx,
+                                                         float scale, int qstride) {
     extern __shared__ float smem[];
     int G = H / Hkv;
     int kv = blockIdx.x, s = blockIdx.y, nsplit = gridDim.y, r = blockIdx.z;
@@ -250,6 +252,44 @@ attn_split_rows_gqa(const float *__restrict__ q, const __half *__restrict__ kcac
             if (j < G) part_o[(((size_t)r * H + kv * G + j) * nsplit + s) * D + i] = acc[j];
         }
     }
+}
+
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
+attn_split_rows_gqa(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
+                    const int *__restrict__ pos_of, const int *__restrict__ slot_of, float *__restrict__ part_o,
+                    float2 *__restrict__ part_ml, int H, int Hkv, int D, int ctx, float scale, int qstride) {
+    pdl_entry();
+    attn_split_rows_gqa_body(q, kcache, vcache, pos_of, slot_of, part_o, part_ml, H, Hkv, D, ctx, scale, qstride);
+}
+
+// attn_split_rows_gqa and attn_combine in one launch: after its split, a block counts itself in on
+// counters[r * Hkv + kv]; the last of the nsplit blocks of (row, KV head) merges the splits of the group's G query
+// heads (in split order, as attn_combine: the same bits) into out and outQ, and resets the counter for the next launch
+// or graph replay.
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
+attn_split_rows_gqa_fused(const float *__restrict__ q, const __half *__restrict__ kcache,
+                          const __half *__restrict__ vcache, const int *__restrict__ pos_of,
+                          const int *__restrict__ slot_of, float *__restrict__ part_o, float2 *__restrict__ part_ml,
+                          int H, int Hkv, int D, int ctx, float scale, int qstride, int *__restrict__ counters,
+                          float *__restrict__ out, int8_t *__restrict__ xq, float2 *__restrict__ xds) {
+    pdl_entry();
+    attn_split_rows_gqa_body(q, kcache, vcache, pos_of, slot_of, part_o, part_ml, H, Hkv, D, ctx, scale, qstride);
+    __shared__ int last;
+    int kv = blockIdx.x, nsplit = gridDim.y, G = H / Hkv;
+    size_t r = blockIdx.z;
+    __threadfence();  // this block's partial results are visible device-wide before it counts itself in
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&counters[r * Hkv + kv], 1) == nsplit - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int j = 0; j < G; j++) {
+        for (int i0 = 0; i0 < D; i0 += blockDim.x) {
+            int i = i0 + threadIdx.x;
+            if (i < D) attn_combine_column<true>(part_o, part_ml, out, xq, xds, D, nsplit, kv * G + j, H, r, i);
+        }
+    }
+    if (threadIdx.x == 0) counters[r * Hkv + kv] = 0;
 }
 
 // ---- row GEMV on int8 tensor cores (Q4_0, Q8_0) -------------------------------------------------------------------

@@ -60,6 +60,7 @@ public final class CudaContext implements AutoCloseable {
      * 9.0+ unless {@code -Daether.cuda.pdl=false}, and where libcuda has cuLaunchKernelEx.
      */
     private final boolean programmaticLaunch;
+    private boolean programmaticLaunchSuspended;
 
     private CudaContext(int ordinal) {
         this.ordinal = ordinal;
@@ -144,6 +145,17 @@ public final class CudaContext implements AutoCloseable {
     }
 
     /** Major * 10 + minor, e.g. 90 for an H100. */
+    /** Runs {@code work} with its launches made without programmatic dependent launch (ordinary stream order). */
+    public void withoutProgrammaticLaunch(Runnable work) {
+        boolean outer = programmaticLaunchSuspended;
+        programmaticLaunchSuspended = true;
+        try {
+            work.run();
+        } finally {
+            programmaticLaunchSuspended = outer;
+        }
+    }
+
     /** Whether kernels launch with programmatic dependent launch here (Hopper and later, unless turned off). */
     public boolean programmaticLaunch() {
         return programmaticLaunch;
@@ -359,7 +371,7 @@ public final class CudaContext implements AutoCloseable {
         if (timed != null) {
             timed.before(kernel);
         }
-        if (programmaticLaunch) {
+        if (programmaticLaunch && !programmaticLaunchSuspended) {
             check(ProgrammaticLaunch.launch(f, stream, gridX, gridY, gridZ, blockX, sharedBytes, args, kernel),
                     "cuLaunchKernelEx(" + kernel + ", grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + blockX
                             + ", programmatic stream serialization)");

@@ -33,7 +33,7 @@ public final class CudaKernels {
     /** Every kernel of the module, loaded at construction so none loads lazily inside a graph capture. */
     static final String[] KERNELS = {"repack_q4_0", "repack_q8_0", "quantize_q8_1", "rmsnorm_quant", "swiglu_quant",
         "add_f32", "gemv_q4_0", "gemv_q8_0", "gemv_f16", "gemv_batch_q4_0", "gemv_batch_q8_0", "gemv_batch_f16",
-        "rope_kv", "attn_split", "attn_split_rows_gqa", "attn_combine", "get_row_q4_0", "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_f32", "argmax_rows",
+        "rope_kv", "attn_split", "attn_split_fused", "attn_split_rows_gqa", "attn_combine", "get_row_q4_0", "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_f32", "argmax_rows",
         // Q4_K / Q6_K (kquants.cuh)
         "repack_q4_k", "repack_q6_k", "gemv_q4_k", "gemv_q6_k", "get_row_q4_k", "get_row_q6_k"};
 
@@ -251,10 +251,33 @@ public final class CudaKernels {
     public void prepareAttention(AttentionShape s) {
         if (s.sharedBytes() > 48 * 1024) {
             cuda.allowSharedMemory("attn_split", s.sharedBytes());
+            cuda.allowSharedMemory("attn_split_fused", s.sharedBytes());
+        }
+        if (FUSED_ATTENTION && !attentionCounters.containsKey(s)) {
+            CUdeviceptr c = cuda.alloc((long) BATCH * s.heads() * Integer.BYTES);
+            cuda.fill32(c, 0, (long) BATCH * s.heads());
+            attentionCounters.put(s, c);
         }
         if (CudaRowKernels.grouped(s) && CudaRowKernels.groupedSharedBytes(s) > 48 * 1024) {
             cuda.allowSharedMemory("attn_split_rows_gqa", CudaRowKernels.groupedSharedBytes(s));
         }
+    }
+
+    /**
+     * Whether the decode and chunk attention merges its splits inside the split kernel ({@code attn_split_fused}: the
+     * block that finishes a head last merges it) instead of a second launch ({@code -Daether.cuda.fusedAttention=false}
+     * for the two kernels). Needs {@link #prepareAttention} (the arrival counters); unprepared shapes take two.
+     */
+    static final boolean FUSED_ATTENTION = Boolean.parseBoolean(
+            System.getProperty("aether.cuda.fusedAttention", "true"));
+
+    /** Arrival counters of {@code attn_split_fused}, one int per (token, head), by shape; the kernel resets them. */
+    private final java.util.Map<AttentionShape, CUdeviceptr> attentionCounters = new java.util.HashMap<>();
+
+    /** Frees what {@link #prepareAttention} allocated. */
+    public void free() {
+        attentionCounters.forEach((s, c) -> cuda.free(c, (long) BATCH * s.heads() * Integer.BYTES));
+        attentionCounters.clear();
     }
 
     /**
@@ -298,6 +321,14 @@ public final class CudaKernels {
                     scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale, 0);
             cuda.launch3("attn_combine", s.heads(), 1, 1, s.headDim(), 0, scratch.partO(), scratch.partMl(), out,
                     outQ == null ? null : outQ.quants(), outQ == null ? null : outQ.scales(), s.headDim(), splits);
+            return;
+        }
+        CUdeviceptr counters = attentionCounters.get(s);
+        if (FUSED_ATTENTION && counters != null) {
+            cuda.launch3("attn_split_fused", s.heads(), s.splits(), tokens, ATTN_THREADS, s.sharedBytes(), q, kcache,
+                    vcache, params, scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(),
+                    scale, qStride, counters, out, outQ == null ? null : outQ.quants(),
+                    outQ == null ? null : outQ.scales());
             return;
         }
         cuda.launch3("attn_split", s.heads(), s.splits(), tokens, ATTN_THREADS, s.sharedBytes(), q, kcache, vcache,

@@ -78,7 +78,7 @@ public final class CudaRowKernels {
     static final String[] KERNELS = {"gemv_rows_mmq_q4_0", "gemv_rows_mmq_q8_0", "gemv_rows_mmq_reduce",
         "gemv_rows_mma_q4_0", "gemv_rows_mma_q8_0", "gemv_rows_q4_0", "gemv_rows_q8_0",
         "gemv_rows_f16", "rope_kv_rows",
-        "attn_split_rows", "attn_split_rows_gqa", "rmsnorm_quant", "swiglu_quant", "attn_combine", "get_row_q4_0", "get_row_q8_0",
+        "attn_split_rows", "attn_split_rows_gqa", "attn_split_rows_gqa_fused", "rmsnorm_quant", "swiglu_quant", "attn_combine", "get_row_q4_0", "get_row_q8_0",
         "get_row_f16", "get_row_f32"};
 
     private final CudaContext cuda;
@@ -111,7 +111,12 @@ public final class CudaRowKernels {
     /** Frees the device buffer this owns (the split-K partial sums); the kernels must not be used after. */
     public void free() {
         cuda.free(splitSums, splitSumBytes());
+        attentionCounters.forEach((s, c) -> cuda.free(c, (long) capacity * s.kvHeads() * Integer.BYTES));
+        attentionCounters.clear();
     }
+
+    /** Arrival counters of {@code attn_split_rows_gqa_fused}, one int per (row, KV head), by shape. */
+    private final java.util.Map<AttentionShape, CUdeviceptr> attentionCounters = new java.util.HashMap<>();
 
     /**
      * K ranges of the MMQ kernel for an M x K matrix of {@code type}: 1 when M gives at least half of {@link
@@ -295,6 +300,14 @@ public final class CudaRowKernels {
                         + s.kvHeads() + " KV heads (expected at most " + ATTN_GROUP_MAX + " per KV head)");
             }
             splits = groupedSplits(s);
+            CUdeviceptr counters = attentionCounters.get(s);
+            if (counters != null) {   // split and merge in one launch (prepared, CudaKernels.FUSED_ATTENTION)
+                cuda.launch3("attn_split_rows_gqa_fused", s.kvHeads(), splits, rows, CudaKernels.ATTN_THREADS,
+                        groupedSharedBytes(s), q, kcache, vcache, positions(ids), slots(ids), scratch.partO(),
+                        scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale, qStride, counters, out,
+                        outQ == null ? null : outQ.quants(), outQ == null ? null : outQ.scales());
+                return;
+            }
             cuda.launch3("attn_split_rows_gqa", s.kvHeads(), splits, rows, CudaKernels.ATTN_THREADS,
                     groupedSharedBytes(s), q, kcache, vcache, positions(ids), slots(ids), scratch.partO(),
                     scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale, qStride);
@@ -339,6 +352,12 @@ public final class CudaRowKernels {
         }
         if (grouped(s) && groupedSharedBytes(s) > 48 * 1024) {
             cuda.allowSharedMemory("attn_split_rows_gqa", groupedSharedBytes(s));
+            cuda.allowSharedMemory("attn_split_rows_gqa_fused", groupedSharedBytes(s));
+        }
+        if (grouped(s) && CudaKernels.FUSED_ATTENTION && !attentionCounters.containsKey(s)) {
+            CUdeviceptr c = cuda.alloc((long) capacity * s.kvHeads() * Integer.BYTES);
+            cuda.fill32(c, 0, (long) capacity * s.kvHeads());
+            attentionCounters.put(s, c);
         }
     }
 

@@ -411,6 +411,14 @@ class CudaKernelsTest {
         assertThat(relativeError(o, attentionReference(q, 0, k, v, heads, kvHeads, dim, len, scale))).as("attention")
                 .isLessThan(1e-4);
         checkQuantized(oq, o);
+        // prepared, the attention is one launch (attn_split_fused: the last block of a head merges its splits, in
+        // split order as attn_combine does): the same bits as split + combine, and again on a second launch (the
+        // kernel resets its arrival counters)
+        kernels.attention(shape, dq, kc, vc, params, scratch, scale, out, oq);
+        assertThat(download(cuda, out, heads * dim)).as("fused attention, second launch").containsExactly(o);
+        CUdeviceptr out2 = poison(heads * dim);
+        new CudaKernels(cuda).attention(shape, dq, kc, vc, params, scratch, scale, out2, null);  // unprepared
+        assertThat(download(cuda, out2, heads * dim)).as("attn_split + attn_combine").containsExactly(o);
         if (len >= 3) {
             // a prompt chunk of 3 queries at positions len-3 .. len-1: token t sees positions 0 .. len-3+t (causal)
             int tokens = 3;

@@ -247,6 +247,14 @@ class CudaRowKernelsTest {
         CUdeviceptr o3 = poison(rows * heads * dim);
         rk.attention(shape, q2, width, k2, v2, dids, scratch2, scale, o3, null, rows, true);
         float[] grouped = download(cuda, o3, rows * heads * dim);
+        // prepared, the grouped attention merges in the split kernel (attn_split_rows_gqa_fused); unprepared it is
+        // split + combine: the same bits, and again on a second launch (the fused kernel resets its counters)
+        var unprepared = rowKernels(8);
+        CUdeviceptr o4 = poison(rows * heads * dim);
+        unprepared.attention(shape, q2, width, k2, v2, dids, scratch2, scale, o4, null, rows, true);
+        assertThat(download(cuda, o4, rows * heads * dim)).as("grouped split + combine").containsExactly(grouped);
+        rk.attention(shape, q2, width, k2, v2, dids, scratch2, scale, o4, null, rows, true);
+        assertThat(download(cuda, o4, rows * heads * dim)).as("fused grouped, second launch").containsExactly(grouped);
         cuda.checkErrors("row rope and attention");
 
         for (int t = 0; t < rows; t++) {

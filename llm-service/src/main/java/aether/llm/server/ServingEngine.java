@@ -266,6 +266,7 @@ public final class ServingEngine implements AutoCloseable {
     private void loop() {
         try {
             while (running) {
+                long iterationStart = LoopProfile.ON ? System.nanoTime() : 0;
                 reapCancelled();
                 admit();
                 if (active.isEmpty() && prompts.isEmpty()) {
@@ -279,9 +280,16 @@ public final class ServingEngine implements AutoCloseable {
                     promptStep();
                 }
                 if (!active.isEmpty()) {
+                    long t0 = LoopProfile.ON ? System.nanoTime() : 0;
                     step();
+                    if (LoopProfile.ON) {
+                        loopProfile.step(System.nanoTime() - t0, batch.size());
+                    }
                 }
                 publish();
+                if (LoopProfile.ON) {
+                    loopProfile.iteration(System.nanoTime() - iterationStart);
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -289,9 +297,14 @@ public final class ServingEngine implements AutoCloseable {
             LOG.log(Level.SEVERE, "engine loop failed; failing every request", t);
             running = false;
         } finally {
+            if (LoopProfile.ON) {
+                System.err.print(loopProfile.report());
+            }
             shutdown();
         }
     }
+
+    private final LoopProfile loopProfile = new LoopProfile();
 
     private void publish() {
         activeCount = active.size() + prompts.size();
@@ -581,10 +594,14 @@ public final class ServingEngine implements AutoCloseable {
             argmaxRows |= !wanted;
         }
         try {
+            long t0 = LoopProfile.ON ? System.nanoTime() : 0;
             if (argmaxRows) {
                 model.step(batch, logits, logitsWanted, argmax);
             } else {
                 model.step(batch, logits);
+            }
+            if (LoopProfile.ON) {
+                loopProfile.model(System.nanoTime() - t0);
             }
         } catch (KvCacheFullException full) {
             onPoolFull(full);
