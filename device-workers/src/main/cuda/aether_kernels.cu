@@ -215,6 +215,27 @@ __device__ __forceinline__ void gemv_finish(float acc, const float *add, float *
     }
 }
 
+// pdl_entry() for a GEMV, after prefetching into L2 the weight bytes this thread will read (its row per
+// GEMV_PROLOGUE, `row_bytes` bytes a row, `piece` bytes per loop step, every WARP * split-th piece). The weights are
+// constant, so touching them before the wait is safe; with PDL this CTA is placed on its SM while the kernel before
+// it (a norm, the attention) still runs, so the first wave's weights stream into L2 during that kernel instead of
+// after it, and the GEMV reads them from L2. Before sm_90 it is pdl_entry().
+__device__ __forceinline__ void pdl_entry_prefetch_rows(const void *w, size_t row_bytes, int piece, int M,
+                                                        int split) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int row = blockIdx.x * (GEMV_WARPS / split) + warp / split;
+    if (row < M) {
+        const char *p = reinterpret_cast<const char *>(w) + (size_t)row * row_bytes;
+        size_t step = (size_t)WARP * split * piece;
+        for (size_t o = (size_t)((warp % split) * WARP + lane) * piece; o < row_bytes; o += step) {
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
+        }
+    }
+#endif
+    pdl_entry();
+}
+
 #define GEMV_PROLOGUE                                                    \
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;                \
     int row = blockIdx.x * (GEMV_WARPS / split) + warp / split;          \
@@ -224,7 +245,7 @@ __device__ __forceinline__ void gemv_finish(float acc, const float *add, float *
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
           const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
-    pdl_entry();
+    pdl_entry_prefetch_rows(qs, (size_t)(K >> 5) * 16, 16, M, split);
     GEMV_PROLOGUE
     if (row < M) {
         int nb = K >> 5;
@@ -256,7 +277,7 @@ gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
           const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
-    pdl_entry();
+    pdl_entry_prefetch_rows(qs, (size_t)(K >> 5) * 32, 32, M, split);
     GEMV_PROLOGUE
     if (row < M) {
         int nb = K >> 5;
@@ -288,7 +309,7 @@ gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
          int split) {
-    pdl_entry();
+    pdl_entry_prefetch_rows(w, (size_t)K * 2, 16, M, split);
     GEMV_PROLOGUE
     if (row < M) {
         const __half *wr = w + (size_t)row * K;
