@@ -769,6 +769,20 @@ public final class CudaInferenceModel implements InferenceModel {
         }
         InferenceModel.checkArgmaxArrays(batch, logitsWanted, argmaxOut);
         run(batch, null, logitsOut, logitsWanted, argmaxOut);
+        reportFlagged(batch.size(), config.vocabSize(), logitsOut, logitsWanted, argmaxOut);
+    }
+
+    /**
+     * After a step of {@link #stepFromHidden(List, CUdeviceptr, float[], boolean[], int[])}: each entry the device
+     * flagged (argmax -1: NaN, +Infinity or only -Infinity among its logits, which it then copied out) gets {@link
+     * Argmax#first} of its logits, which throws the host path's error naming the token.
+     */
+    static void reportFlagged(int entries, int vocab, float[] logits, boolean[] logitsWanted, int[] argmaxOut) {
+        for (int i = 0; i < entries; i++) {
+            if (!logitsWanted[i] && argmaxOut[i] < 0) {
+                argmaxOut[i] = Argmax.first(logits, i * vocab, vocab);
+            }
+        }
     }
 
     /**
@@ -785,6 +799,21 @@ public final class CudaInferenceModel implements InferenceModel {
             throw new IllegalArgumentException("this CUDA model embeds its tokens (it holds every layer); use step");
         }
         run(batch, Objects.requireNonNull(hidden, "hidden"), logitsOut, null, null);
+    }
+
+    /**
+     * {@link #stepFromHidden(List, CUdeviceptr, float[])} with argmax-only entries, as {@link #step(List, float[],
+     * boolean[], int[])}, except that an entry the device flags (NaN, +Infinity, only -Infinity) is not reported here:
+     * it gets argmax -1 and its logits in {@code logitsOut}, so that a split model can finish its step before {@link
+     * #reportFlagged} raises the error.
+     */
+    public void stepFromHidden(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut, boolean[] logitsWanted,
+            int[] argmaxOut) {
+        if (firstLayer == 0) {
+            throw new IllegalArgumentException("this CUDA model embeds its tokens (it holds every layer); use step");
+        }
+        InferenceModel.checkArgmaxArrays(batch, logitsWanted, argmaxOut);
+        run(batch, Objects.requireNonNull(hidden, "hidden"), logitsOut, logitsWanted, argmaxOut);
     }
 
     /** The first layer this model holds: 0, or where the GPU's share of a split model starts. */
@@ -815,8 +844,11 @@ public final class CudaInferenceModel implements InferenceModel {
                         aether.runtime.protocol.BufferOrigin.ACTIVATION));
     }
 
-    /** A step; with {@code wanted} (else every entry's logits are), entry i's logits only where wanted[i], its argmax
-     * in {@code argmaxOut[i]} otherwise. */
+    /**
+     * A step; with {@code wanted} (else every entry's logits are), entry i's logits only where wanted[i], else its
+     * device argmax in {@code argmaxOut[i]}, or -1 and its logits when the device flagged the row ({@link
+     * #reportFlagged}).
+     */
     private void run(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut, boolean[] wanted,
             int[] argmaxOut) {
         checkOpen();
@@ -929,9 +961,7 @@ public final class CudaInferenceModel implements InferenceModel {
                 argmaxOut[i] = hostEntryArgmax[0];
                 return;
             }
-            cuda.download(logits, hostLogits);   // a flagged row: the host names the culprit
-            argmaxOut[i] = Argmax.first(hostLogits, 0, vocab);
-            return;
+            argmaxOut[i] = -1;   // flagged: its logits go out after all, and the caller names the culprit
         }
         cuda.download(logits, hostLogits);  // waits for the stream
         System.arraycopy(hostLogits, 0, logitsOut, i * vocab, vocab);
@@ -1123,9 +1153,6 @@ public final class CudaInferenceModel implements InferenceModel {
             for (; r < end; r++) {
                 int e = rowEntry[r];
                 MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, r * bytes, logitsOut, e * vocab, vocab);
-                if (wanted != null && !wanted[e]) {   // flagged by argmax_rows: the host names the culprit
-                    argmaxOut[e] = Argmax.first(logitsOut, e * vocab, vocab);
-                }
             }
         }
         if (PROFILE_PASSES > 0 && t0 != 0) {

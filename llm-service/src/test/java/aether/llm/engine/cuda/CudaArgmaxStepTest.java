@@ -19,16 +19,18 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The CUDA engine's argmax-only step ({@link CudaInferenceModel#step(List, float[], boolean[], int[])}: argmax_rows on
  * the device, ints downloaded) against its normal step. Two sets of 40 sequences of one GPU model are fed the same
  * tokens in lockstep, set A by the normal step, set B by the argmax step with random logitsWanted: prompts of 1-9
  * tokens (entry by entry, one-token prompts as rows beside them), then greedy decode steps of all 40 (rows: passes of
- * up to 64) and of a lone sequence (the single-token graph). A row's result does not depend on the other rows of its
+ * up to 64) and of a lone sequence (the single-token graph); the same for a model split between CPU and GPU (the GPU
+ * part's {@code stepFromHidden}). A row's result does not depend on the other rows of its
  * pass (CudaBatchedDecodeTest), so B's argmax must be exactly the host argmax of A's logits and B's wanted rows
  * bitwise A's.
  */
@@ -41,8 +43,10 @@ class CudaArgmaxStepTest {
     @TempDir
     Path dir;
 
-    @Test
-    void argmaxOutEqualsTheHostArgmaxOfTheNormalStepsLogits() throws IOException {
+    /** gpuLayers -1: the whole model on the GPU; 1: a split model (CPU layer 0, GPU layer 1 and the head). */
+    @ParameterizedTest
+    @ValueSource(ints = {-1, 1})
+    void argmaxOutEqualsTheHostArgmaxOfTheNormalStepsLogits(int gpuLayers) throws IOException {
         CudaInferenceModelTest.assumeGpu();
         long seed = System.nanoTime();
         System.out.println("seed " + seed);
@@ -51,9 +55,10 @@ class CudaArgmaxStepTest {
         Path file = dir.resolve("m.gguf");
         SyntheticModel.of(spec, vocabFile).write(file, 4, done -> {});
         EngineOptions options = EngineOptions.DEFAULTS.withContextSize(64).withMaxSequences(2 * SEQUENCES + 2);
-        try (LoadedModel gpu = CudaModels.open(file, options)) {
+        try (LoadedModel gpu = gpuLayers < 0 ? CudaModels.open(file, options)
+                : CudaModels.open(file, options, new GpuLayers(gpuLayers))) {
             InferenceModel g = gpu.model();
-            assertThat(g).isInstanceOf(CudaInferenceModel.class);
+            assertThat(g).isInstanceOf(gpuLayers < 0 ? CudaInferenceModel.class : HybridInferenceModel.class);
             int vocab = g.config().vocabSize();
             SplittableRandom r = new SplittableRandom(seed);
             List<Sequence> a = new ArrayList<>(), b = new ArrayList<>();
