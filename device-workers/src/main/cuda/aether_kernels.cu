@@ -742,6 +742,59 @@ extern "C" __global__ void argmax_f32(const float *__restrict__ x, int n, int *_
     }
 }
 
+// One block per row of x[rows][n] (grid = rows, 1024 threads): out[row] = the first index of the row's largest value
+// (ties: the smallest index), the host's greedy sampler (aether.llm.sampling.Argmax). A row holding NaN or +Infinity,
+// or only -Infinity, writes -1 instead: the host then downloads that row and reports the culprit exactly as it would
+// have on the host path. Lets a greedy decode step download one int per row instead of the row's logits.
+extern "C" __global__ void argmax_rows(const float *__restrict__ x, int n, int *__restrict__ out) {
+    pdl_entry();
+    __shared__ float bv[32];
+    __shared__ int bi[32];
+    const float *row = x + (size_t)blockIdx.x * n;
+    float best = -INFINITY;
+    int idx = 0x7fffffff;
+    int bad = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = row[i];
+        bad |= (v != v) | (v == INFINITY);
+        if (v > best) {  // strictly greater: a thread sees increasing indices, so it keeps the first of equal values
+            best = v;
+            idx = i;
+        }
+    }
+    bad = __syncthreads_or(bad);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, best, o);
+        int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+        if (ov > best || (ov == best && oi < idx)) {
+            best = ov;
+            idx = oi;
+        }
+    }
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    if (lane == 0) {
+        bv[warp] = best;
+        bi[warp] = idx;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        best = lane < nwarps ? bv[lane] : -INFINITY;
+        idx = lane < nwarps ? bi[lane] : 0x7fffffff;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, best, o);
+            int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+            if (ov > best || (ov == best && oi < idx)) {
+                best = ov;
+                idx = oi;
+            }
+        }
+        // best is -Infinity only when every value is (NaN never wins a comparison and is flagged by bad)
+        if (lane == 0) out[blockIdx.x] = bad || best == -INFINITY ? -1 : idx;
+    }
+}
+
 // ---- batched decode (rows of different sequences): see decode_rows.cuh -------------------------------------------
 #include "decode_rows.cuh"
 

@@ -33,7 +33,7 @@ public final class CudaKernels {
     /** Every kernel of the module, loaded at construction so none loads lazily inside a graph capture. */
     static final String[] KERNELS = {"repack_q4_0", "repack_q8_0", "quantize_q8_1", "rmsnorm_quant", "swiglu_quant",
         "add_f32", "gemv_q4_0", "gemv_q8_0", "gemv_f16", "gemv_batch_q4_0", "gemv_batch_q8_0", "gemv_batch_f16",
-        "rope_kv", "attn_split", "attn_split_fused", "attn_split_rows_gqa", "attn_combine", "get_row_q4_0", "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_f32",
+        "rope_kv", "attn_split", "attn_split_fused", "attn_split_rows_gqa", "attn_combine", "get_row_q4_0", "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_f32", "argmax_rows",
         // Q4_K / Q6_K (kquants.cuh)
         "repack_q4_k", "repack_q6_k", "gemv_q4_k", "gemv_q6_k", "get_row_q4_k", "get_row_q6_k"};
 
@@ -382,5 +382,17 @@ public final class CudaKernels {
     /** out[0] = index of the largest of x[n] (the lowest on ties). */
     public void argmax(CUdeviceptr x, int n, CUdeviceptr out) {
         cuda.launch("argmax_f32", 1, 1, 1024, 0, x, n, out);
+    }
+
+    /**
+     * For each of {@code rows} rows of {@code n} floats at {@code x}: {@code out[row]} = the first index of the row's
+     * largest value (ties: the lowest index, as the host's greedy sampler), or -1 when the row holds NaN or +Infinity or
+     * only -Infinity (the caller then reads that row itself to report it).
+     */
+    public void argmaxRows(CUdeviceptr x, int rows, int n, CUdeviceptr out) {
+        if (rows < 1 || n < 1) {
+            throw new IllegalArgumentException("argmax of " + rows + " rows of " + n + " (expected rows >= 1, n >= 1)");
+        }
+        cuda.launch("argmax_rows", rows, 1, 1024, 0, x, n, out);
     }
 }

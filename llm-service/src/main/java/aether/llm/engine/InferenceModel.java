@@ -1,6 +1,7 @@
 package aether.llm.engine;
 
 import aether.llm.model.ModelConfig;
+import aether.llm.sampling.Argmax;
 import java.util.List;
 
 /**
@@ -47,6 +48,40 @@ public interface InferenceModel extends AutoCloseable {
      * @throws KvCacheFullException     as {@link #step(List, float[])}
      */
     void step(List<BatchEntry> batch, Output output, float[] out);
+
+    /**
+     * {@link #step(List, float[])} for callers that need only the greedy token of some entries: for entry i with
+     * {@code logitsWanted[i]}, its logits go to row i of {@code logits} as usual; for the others, {@code argmaxOut[i]}
+     * receives the first largest logit's token ({@link Argmax#first}: strict {@code >}, ties keep the lower id) and row
+     * i of {@code logits} is left unspecified. An engine that computes logits on a device can then copy one int for
+     * such an entry instead of a vocab-sized row; this default runs the normal step and takes the argmax on the host.
+     * {@code argmaxOut[i]} is unspecified for entries whose logits are wanted.
+     *
+     * @throws IllegalArgumentException as {@link #step(List, float[])}, or when {@code logitsWanted} or {@code
+     *                                  argmaxOut} has fewer than {@code batch.size()} elements
+     * @throws KvCacheFullException     as {@link #step(List, float[])}
+     * @throws IllegalStateException    after the step, when an entry whose argmax was asked for has a NaN or +Infinity
+     *                                  logit or only -Infinity ones (as {@link Argmax#first})
+     */
+    default void step(List<BatchEntry> batch, float[] logits, boolean[] logitsWanted, int[] argmaxOut) {
+        checkArgmaxArrays(batch, logitsWanted, argmaxOut);
+        step(batch, logits);
+        int vocab = config().vocabSize();
+        for (int i = 0; i < batch.size(); i++) {
+            if (!logitsWanted[i]) {
+                argmaxOut[i] = Argmax.first(logits, i * vocab, vocab);
+            }
+        }
+    }
+
+    /** The argument checks of {@link #step(List, float[], boolean[], int[])}, for implementations. */
+    static void checkArgmaxArrays(List<BatchEntry> batch, boolean[] logitsWanted, int[] argmaxOut) {
+        if (logitsWanted.length < batch.size() || argmaxOut.length < batch.size()) {
+            throw new IllegalArgumentException("logitsWanted of " + logitsWanted.length + " and argmaxOut of "
+                    + argmaxOut.length + " elements for a batch of " + batch.size()
+                    + " entries (expected at least one per entry)");
+        }
+    }
 
     /**
      * Whether {@link #step(List, Output, float[])} computes {@code output} at all (the CPU engine computes every

@@ -71,6 +71,15 @@ public final class Sampler {
     }
 
     /**
+     * Whether {@link #sample} is exactly {@link Argmax#first} of the logits: greedy, with no logit bias and no
+     * penalties. Such a sampler draws no random number and reads no state but the logits, so a caller may take the
+     * token from an argmax computed elsewhere (on the device), skip the logits, and {@link #accept} it as usual.
+     */
+    public boolean isPlainGreedy() {
+        return config.isGreedy() && biasIds.length == 0 && !config.hasPenalties();
+    }
+
+    /**
      * Adds a token to the penalty window: every generated token, and the prompt's tokens too if they should count
      * (llama.cpp's CLI counts them).
      */
@@ -138,7 +147,7 @@ public final class Sampler {
     int filter(float[] logits, int offset) {
         Objects.checkFromIndexSize(offset, vocabSize, logits.length);
         int[] index = ws.index;
-        if (config.isGreedy() && biasIds.length == 0 && !config.hasPenalties()) {
+        if (isPlainGreedy()) {
             index[0] = argmax(logits, offset);   // plain greedy: one pass, nothing copied
             return candidateCount = 1;
         }
@@ -198,27 +207,7 @@ public final class Sampler {
 
     /** The first largest logit (strict >, as llama.cpp's greedy sampler); rejects NaN and +Infinity. */
     private int argmax(float[] logits, int offset) {
-        int best = 0;
-        float bestLogit = logits[offset];
-        boolean bad = false;
-        for (int id = 0; id < vocabSize; id++) {
-            float l = logits[offset + id];
-            bad |= l != l | l == Float.POSITIVE_INFINITY;
-            if (l > bestLogit) {
-                best = id;
-                bestLogit = l;
-            }
-        }
-        if (bad) {
-            for (int id = 0; id < vocabSize; id++) {
-                float l = logits[offset + id];
-                if (Float.isNaN(l) || l == Float.POSITIVE_INFINITY) {
-                    throw new IllegalStateException("logit of token " + id + " is " + l);
-                }
-            }
-        }
-        checkNotAllBanned(bestLogit);
-        return best;
+        return Argmax.first(logits, offset, vocabSize);
     }
 
     /** The number of candidates the last {@link #filter} (or {@link #sample}) left. */
@@ -361,7 +350,7 @@ public final class Sampler {
 
     private static void checkNotAllBanned(float max) {
         if (max == Float.NEGATIVE_INFINITY) {
-            throw new IllegalStateException("every candidate token has logit -Infinity (all banned by the logit bias?)");
+            throw new IllegalStateException(Argmax.ALL_BANNED);
         }
     }
 }

@@ -99,6 +99,9 @@ public final class ServingEngine implements AutoCloseable {
     private final List<Active> finishing = new ArrayList<>();
     private final float[] logits;
     private final float[] scratch;
+    /** Per batch entry of a step: whether its logits are read (else only its argmax, {@link #step()}). */
+    private boolean[] logitsWanted;
+    private int[] argmax;
     /** Admitted prompt jobs (embeddings, scoring), oldest first; each holds a concurrency slot. */
     private final List<PromptJob<?>> prompts = new ArrayList<>();
     private final List<BatchEntry> promptBatch = new ArrayList<>();
@@ -120,6 +123,8 @@ public final class ServingEngine implements AutoCloseable {
         this.vocab = model.config().vocabSize();
         this.contextSize = model.contextSize();
         this.logits = new float[Math.multiplyExact(settings.maxConcurrency(), vocab)];
+        this.logitsWanted = new boolean[settings.maxConcurrency()];
+        this.argmax = new int[settings.maxConcurrency()];
         this.scratch = new float[vocab];
         this.kvStats = model.kvStats();
         metrics.bindEngine(queue::size, () -> activeCount, () -> kvStats, () -> cachedBlocks);
@@ -575,9 +580,26 @@ public final class ServingEngine implements AutoCloseable {
         if (batch.isEmpty()) {
             return;
         }
+        if (logitsWanted.length < batch.size()) {
+            logitsWanted = new boolean[batch.size()];
+            argmax = new int[batch.size()];
+        }
+        // a row's logits are read only when it ends the sequence's fed tokens and its request samples from them: a
+        // greedy request without log-probabilities takes the model's argmax instead (on a GPU: an int, not a row)
+        boolean argmaxRows = false;
+        for (int i = 0; i < batch.size(); i++) {
+            Active a = batchOwners.get(i);
+            boolean wanted = batch.get(i).to() == a.size && !TokenSamplers.argmaxSuffices(a.job.request, a.sampler);
+            logitsWanted[i] = wanted;
+            argmaxRows |= !wanted;
+        }
         try {
             long t0 = LoopProfile.ON ? System.nanoTime() : 0;
-            model.step(batch, logits);
+            if (argmaxRows) {
+                model.step(batch, logits, logitsWanted, argmax);
+            } else {
+                model.step(batch, logits);
+            }
             if (LoopProfile.ON) {
                 loopProfile.model(System.nanoTime() - t0);
             }
@@ -596,7 +618,12 @@ public final class ServingEngine implements AutoCloseable {
             Active a = batchOwners.get(i);
             a.fed = batch.get(i).to();
             if (a.fed == a.size && !a.job.cancelled) {
-                sample(a, i * vocab);
+                if (logitsWanted[i]) {
+                    sample(a, i * vocab);
+                } else {
+                    int token = a.sampler.acceptArgmax(argmax[i]);
+                    took(a, token, new GeneratedToken(token, Double.NaN, Logprobs.NO_IDS, Logprobs.NO_VALUES));
+                }
             }
         }
     }
@@ -660,6 +687,12 @@ public final class ServingEngine implements AutoCloseable {
             token = a.sampler.sample(logits, offset, vocab);
             info = new GeneratedToken(token, Double.NaN, Logprobs.NO_IDS, Logprobs.NO_VALUES);
         }
+        took(a, token, info);
+    }
+
+    /** The rest of a token's life once chosen (from logits or the model's argmax): metrics, EOS, stop strings, text. */
+    private void took(Active a, int token, GeneratedToken info) {
+        GenerationRequest r = a.job.request;
         long now = System.nanoTime();
         if (a.generated == 0) {
             metrics.firstToken(now - a.job.submittedNs);

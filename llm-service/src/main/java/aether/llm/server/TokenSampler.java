@@ -13,6 +13,23 @@ public interface TokenSampler {
     int sample(float[] logits, int offset, int vocab);
 
     /**
+     * Whether {@link #sample} always returns the first largest logit ({@code aether.llm.sampling.Argmax#first}) and
+     * reads nothing else: then the engine may skip the logits, compute the argmax with the model's step and hand it to
+     * {@link #acceptArgmax}. False unless a sampler says so (constrained or wrapping samplers inherit false).
+     */
+    default boolean argmaxOnly() {
+        return false;
+    }
+
+    /**
+     * Takes {@code token}, the argmax of this step's logits computed by the model, as {@link #sample} would have
+     * chosen and recorded it; returns it. Only for samplers whose {@link #argmaxOnly} is true.
+     */
+    default int acceptArgmax(int token) {
+        throw new UnsupportedOperationException("this sampler needs the logits (argmaxOnly() is false)");
+    }
+
+    /**
      * Creates a request's sampler; {@code vocab} is the model's vocabulary size, {@code budget} the most tokens it
      * will be asked for (max tokens, or what the context leaves).
      */

@@ -51,11 +51,7 @@ final class TokenSamplers {
                     }
                     return new GrammarSampler(sampler, tokenizer, index, p.grammar(), budget);
                 }
-                TokenSampler plain = (logits, offset, v) -> {
-                    int token = sampler.sample(logits, offset);
-                    sampler.accept(token);
-                    return token;
-                };
+                TokenSampler plain = new Plain(sampler);
                 if (!p.jsonObject()) {
                     return plain;
                 }
@@ -68,5 +64,44 @@ final class TokenSamplers {
                 return new JsonObjectSampler(plain, tokenizer, pieces, budget);
             }
         };
+    }
+
+    /**
+     * Whether the engine may take {@code request}'s next token from the model's argmax instead of its logits: its
+     * sampler is argmax-only (greedy, no logit bias, no penalties, no grammar or JSON constraint: see {@link Plain})
+     * and no log-probabilities are asked for (they are computed from the logits).
+     */
+    static boolean argmaxSuffices(GenerationRequest request, TokenSampler sampler) {
+        return request.topLogprobs() < 0 && sampler.argmaxOnly();
+    }
+
+    /**
+     * A sampler with no constraint: {@link Sampler#sample}, then {@link Sampler#accept}. Argmax-only exactly when the
+     * sampler's own greedy path is a plain argmax ({@link Sampler#isPlainGreedy}: temperature 0, no bias, no
+     * penalties), which draws no random number, so taking the token from the model leaves the sampler as sampling
+     * would have.
+     */
+    record Plain(Sampler sampler) implements TokenSampler {
+        @Override
+        public int sample(float[] logits, int offset, int vocab) {
+            int token = sampler.sample(logits, offset);
+            sampler.accept(token);
+            return token;
+        }
+
+        @Override
+        public boolean argmaxOnly() {
+            return sampler.isPlainGreedy();
+        }
+
+        @Override
+        public int acceptArgmax(int token) {
+            if (!argmaxOnly()) {
+                throw new IllegalStateException("an argmax token for a sampler that needs the logits ("
+                        + sampler.config() + ")");
+            }
+            sampler.accept(token);
+            return token;
+        }
     }
 }

@@ -18,6 +18,7 @@ import aether.llm.gguf.TensorInfo;
 import aether.llm.model.ModelConfig;
 import aether.llm.model.ModelLoadException;
 import aether.llm.model.ModelWeights;
+import aether.llm.sampling.Argmax;
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -122,6 +123,9 @@ public final class CudaInferenceModel implements InferenceModel {
     private final QuantizedVector actQ;
     private final CUdeviceptr logits;
     private final CUdeviceptr best;
+    /** argmax_rows of the single-token path's logits, for a step that wants only an entry's greedy token. */
+    private final CUdeviceptr entryArgmax;
+    private final int[] hostEntryArgmax = new int[1];
     private final float kqScale;
     private final float[] hostLogits;
     private final int[] hostParams = new int[CudaKernels.PARAM_WORDS];
@@ -140,6 +144,8 @@ public final class CudaInferenceModel implements InferenceModel {
     private final DecodeRows rows;
     /** Per row of a rows pass: the batch index of the entry whose last token it is, else -1. */
     private final int[] rowEntry;
+    /** Per row of a pass: whether its logits are downloaded (runRowPass). */
+    private final boolean[] rowCopy;
     /** Batched-decode graphs by row count. */
     private final java.util.Map<Integer, CudaContext.Graph> rowGraphs = new java.util.HashMap<>();
     private final java.util.Set<Integer> rowsValidated = new java.util.HashSet<>();
@@ -278,6 +284,7 @@ public final class CudaInferenceModel implements InferenceModel {
             this.actQ = quantized(rows * ffn);
             this.logits = buffer(c.vocabSize() * 4L);
             this.best = buffer(4);
+            this.entryArgmax = buffer(4);
             this.kqScale = 1.0f / (float) Math.sqrt(c.headDim());
             this.hostLogits = new float[c.vocabSize()];
             this.px = buffer(prefillRows * dim * 4L);
@@ -299,6 +306,7 @@ public final class CudaInferenceModel implements InferenceModel {
             this.weightBytes = w + (output == tokenEmbedding ? 0 : output.bytes());
             this.rows = allocateRows(slots < 2 ? 1 : DECODE_ROWS);
             this.rowEntry = new int[this.rows == null ? 0 : this.rows.k().capacity()];
+            this.rowCopy = new boolean[this.rowEntry.length];
             cuda.synchronize();
         } catch (RuntimeException e) {
             freeAll();
@@ -745,7 +753,36 @@ public final class CudaInferenceModel implements InferenceModel {
             throw new IllegalArgumentException("this CUDA model holds layers " + firstLayer + ".." + (config.blockCount()
                     - 1) + " only: step it with the residual stream of the layers before (stepFromHidden)");
         }
-        run(batch, null, logitsOut);
+        run(batch, null, logitsOut, null, null);
+    }
+
+    /**
+     * The argmax of every row a pass computes is taken on the GPU ({@code argmax_rows}); an entry whose logits are not
+     * wanted downloads one int instead of its row. A row the kernel flags (NaN, +Infinity, all -Infinity) is
+     * downloaded after all and {@link Argmax#first} reports it, so the errors are the host path's.
+     */
+    @Override
+    public void step(List<BatchEntry> batch, float[] logitsOut, boolean[] logitsWanted, int[] argmaxOut) {
+        if (firstLayer > 0) {
+            throw new IllegalArgumentException("this CUDA model holds layers " + firstLayer + ".." + (config.blockCount()
+                    - 1) + " only: step it with the residual stream of the layers before (stepFromHidden)");
+        }
+        InferenceModel.checkArgmaxArrays(batch, logitsWanted, argmaxOut);
+        run(batch, null, logitsOut, logitsWanted, argmaxOut);
+        reportFlagged(batch.size(), config.vocabSize(), logitsOut, logitsWanted, argmaxOut);
+    }
+
+    /**
+     * After a step of {@link #stepFromHidden(List, CUdeviceptr, float[], boolean[], int[])}: each entry the device
+     * flagged (argmax -1: NaN, +Infinity or only -Infinity among its logits, which it then copied out) gets {@link
+     * Argmax#first} of its logits, which throws the host path's error naming the token.
+     */
+    static void reportFlagged(int entries, int vocab, float[] logits, boolean[] logitsWanted, int[] argmaxOut) {
+        for (int i = 0; i < entries; i++) {
+            if (!logitsWanted[i] && argmaxOut[i] < 0) {
+                argmaxOut[i] = Argmax.first(logits, i * vocab, vocab);
+            }
+        }
     }
 
     /**
@@ -761,7 +798,22 @@ public final class CudaInferenceModel implements InferenceModel {
         if (firstLayer == 0) {
             throw new IllegalArgumentException("this CUDA model embeds its tokens (it holds every layer); use step");
         }
-        run(batch, Objects.requireNonNull(hidden, "hidden"), logitsOut);
+        run(batch, Objects.requireNonNull(hidden, "hidden"), logitsOut, null, null);
+    }
+
+    /**
+     * {@link #stepFromHidden(List, CUdeviceptr, float[])} with argmax-only entries, as {@link #step(List, float[],
+     * boolean[], int[])}, except that an entry the device flags (NaN, +Infinity, only -Infinity) is not reported here:
+     * it gets argmax -1 and its logits in {@code logitsOut}, so that a split model can finish its step before {@link
+     * #reportFlagged} raises the error.
+     */
+    public void stepFromHidden(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut, boolean[] logitsWanted,
+            int[] argmaxOut) {
+        if (firstLayer == 0) {
+            throw new IllegalArgumentException("this CUDA model embeds its tokens (it holds every layer); use step");
+        }
+        InferenceModel.checkArgmaxArrays(batch, logitsWanted, argmaxOut);
+        run(batch, Objects.requireNonNull(hidden, "hidden"), logitsOut, logitsWanted, argmaxOut);
     }
 
     /** The first layer this model holds: 0, or where the GPU's share of a split model starts. */
@@ -792,7 +844,13 @@ public final class CudaInferenceModel implements InferenceModel {
                         aether.runtime.protocol.BufferOrigin.ACTIVATION));
     }
 
-    private void run(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut) {
+    /**
+     * A step; with {@code wanted} (else every entry's logits are), entry i's logits only where wanted[i], else its
+     * device argmax in {@code argmaxOut[i]}, or -1 and its logits when the device flagged the row ({@link
+     * #reportFlagged}).
+     */
+    private void run(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut, boolean[] wanted,
+            int[] argmaxOut) {
         checkOpen();
         int vocab = config.vocabSize();
         if (batch.isEmpty()) {
@@ -851,12 +909,12 @@ public final class CudaInferenceModel implements InferenceModel {
                 s.slot = takeSlot();
             }
             if (!asRows) {
-                runEntry(batch.get(i), i, hidden, row, logitsOut);
+                runEntry(batch.get(i), i, hidden, row, logitsOut, wanted, argmaxOut);
             }
             row += batch.get(i).length();
         }
         if (asRows) {
-            runAsRows(batch, hidden, logitsOut);
+            runAsRows(batch, hidden, logitsOut, wanted, argmaxOut);
         }
     }
 
@@ -864,7 +922,8 @@ public final class CudaInferenceModel implements InferenceModel {
      * Runs one entry on its own (a prompt in chunks, or token by token) and copies its last logits to row i; with
      * {@code hidden} (a later part of a split model), its input rows start at row {@code row} of it.
      */
-    private void runEntry(BatchEntry e, int i, CUdeviceptr hidden, long row, float[] logitsOut) {
+    private void runEntry(BatchEntry e, int i, CUdeviceptr hidden, long row, float[] logitsOut, boolean[] wanted,
+            int[] argmaxOut) {
         int vocab = config.vocabSize();
         long rowBytes = config.embeddingLength() * 4L;
         GpuSequence s = (GpuSequence) e.sequence();
@@ -895,6 +954,15 @@ public final class CudaInferenceModel implements InferenceModel {
                 s.length += n;
             }
         }
+        if (wanted != null && !wanted[i]) {
+            k.argmaxRows(logits, 1, vocab, entryArgmax);
+            cuda.download(entryArgmax, hostEntryArgmax);  // waits for the stream
+            if (hostEntryArgmax[0] >= 0) {
+                argmaxOut[i] = hostEntryArgmax[0];
+                return;
+            }
+            argmaxOut[i] = -1;   // flagged: its logits go out after all, and the caller names the culprit
+        }
         cuda.download(logits, hostLogits);  // waits for the stream
         System.arraycopy(hostLogits, 0, logitsOut, i * vocab, vocab);
     }
@@ -911,7 +979,7 @@ public final class CudaInferenceModel implements InferenceModel {
     private record DecodeRows(CudaRowKernels k, CUdeviceptr ids, CUdeviceptr x, CUdeviceptr h, QuantizedVector hq,
             CUdeviceptr qkv, CUdeviceptr attn, QuantizedVector attnQ, CUdeviceptr gateUp, CUdeviceptr act,
             QuantizedVector actQ, CUdeviceptr logits, AttentionScratch scratch, int[] hostIds,
-            MemorySegment hostLogits) {}
+            MemorySegment hostLogits, CUdeviceptr argmax, int[] hostArgmax) {}
 
     /**
      * The batched decode's buffers for {@code capacity} rows, or null when it is off (capacity 1: one sequence slot,
@@ -960,7 +1028,7 @@ public final class CudaInferenceModel implements InferenceModel {
                 buffer((long) capacity * (qw + 2L * c.keyWidth()) * 4), buffer((long) capacity * qw * 4),
                 quantized(capacity * qw), buffer((long) capacity * 2 * ffn * 4), buffer((long) capacity * ffn * 4),
                 quantized(capacity * ffn), buffer((long) capacity * c.vocabSize() * 4), rowScratch,
-                new int[rk.idsWords()], hostLogits);
+                new int[rk.idsWords()], hostLogits, buffer(capacity * 4L), new int[capacity]);
     }
 
     /** {@code n} rows (a token of a sequence each, at its position and slot) through every layer and the head. */
@@ -989,6 +1057,7 @@ public final class CudaInferenceModel implements InferenceModel {
         rk.rmsNorm(b.x(), outputNorm, b.h(), b.hq(), dim, eps, n);
         rk.gemv(output, b.h(), b.hq(), null, b.logits(), n);
         k.argmax(b.logits().withByteOffset((long) (n - 1) * vocab * 4), vocab, best);
+        k.argmaxRows(b.logits(), n, vocab, b.argmax());   // greedy entries download these ints, not their rows
     }
 
     /**
@@ -997,7 +1066,8 @@ public final class CudaInferenceModel implements InferenceModel {
      * stores every row's key and value (rope_kv_rows) before any row attends, and row p attends over positions 0..p of
      * its own slot only, so each token sees exactly the earlier tokens of its sequence.
      */
-    private void runAsRows(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut) {
+    private void runAsRows(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut, boolean[] wanted,
+            int[] argmaxOut) {
         CudaRowKernels rk = rows.k();
         int[] ids = rows.hostIds();
         int n = 0;
@@ -1011,23 +1081,26 @@ public final class CudaInferenceModel implements InferenceModel {
                 ids[rk.slotIndex(n)] = s.slot;
                 rowEntry[n] = t == e.to() - 1 ? i : -1;
                 if (++n == rk.capacity()) {
-                    runRowPass(n, hidden, first, logitsOut);
+                    runRowPass(n, hidden, first, logitsOut, wanted, argmaxOut);
                     first += n;
                     n = 0;
                 }
             }
         }
         if (n > 0) {
-            runRowPass(n, hidden, first, logitsOut);
+            runRowPass(n, hidden, first, logitsOut, wanted, argmaxOut);
         }
     }
 
     /**
      * One pass of the {@code n} rows in the host ids (eager and checked the first time for each row count, then a
-     * graph per row count); the logits of rows that end an entry to that entry's row of {@code logitsOut}. With
-     * {@code hidden} (a later part of a split model), the pass's input rows are its rows from {@code first} on.
+     * graph per row count); the logits of rows that end an entry to that entry's row of {@code logitsOut}, or, for an
+     * entry whose logits are not {@code wanted}, the row's device argmax to {@code argmaxOut}. Runs of adjacent rows
+     * take one copy each. With {@code hidden} (a later part of a split model), the pass's input rows are its rows from
+     * {@code first} on.
      */
-    private void runRowPass(int n, CUdeviceptr hidden, long first, float[] logitsOut) {
+    private void runRowPass(int n, CUdeviceptr hidden, long first, float[] logitsOut, boolean[] wanted,
+            int[] argmaxOut) {
         long t0 = PROFILE_PASSES > 0 ? System.nanoTime() : 0;
         DecodeRows b = rows;
         int vocab = config.vocabSize();
@@ -1045,21 +1118,41 @@ public final class CudaInferenceModel implements InferenceModel {
         } else {
             rowGraphs.computeIfAbsent(n, kk -> cuda.capture(() -> enqueueRows(n))).launch();
         }
-        int last = -1;
+        boolean anyArgmax = false;
         for (int r = 0; r < n; r++) {
-            last = rowEntry[r] >= 0 ? r : last;
+            anyArgmax |= rowEntry[r] >= 0 && wanted != null && !wanted[rowEntry[r]];
         }
         cuda.synchronize();
         long t1 = PROFILE_PASSES > 0 ? System.nanoTime() : 0;
-        if (last < 0) {
-            return;  // a pass of prompt tokens that end no entry
+        int[] best = b.hostArgmax();
+        if (anyArgmax) {
+            cuda.download(b.argmax(), best);   // 4 bytes a row (the rows past n are stale and not read)
         }
-        MemorySegment host = b.hostLogits().asSlice(0, (long) (last + 1) * vocab * 4);
-        cuda.download(b.logits(), host);
-        for (int r = 0; r <= last; r++) {
-            if (rowEntry[r] >= 0) {
-                MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, (long) r * vocab * 4, logitsOut, rowEntry[r] * vocab,
-                        vocab);
+        // rowCopy[r]: row r's logits go to the host (it ends an entry that wants them, or the kernel flagged it)
+        for (int r = 0; r < n; r++) {
+            int e = rowEntry[r];
+            boolean copy = e >= 0;
+            if (e >= 0 && wanted != null && !wanted[e]) {
+                argmaxOut[e] = best[r];
+                copy = best[r] < 0;
+            }
+            rowCopy[r] = copy;
+        }
+        MemorySegment host = b.hostLogits();
+        for (int r = 0; r < n; ) {
+            if (!rowCopy[r]) {
+                r++;
+                continue;
+            }
+            int end = r + 1;
+            while (end < n && rowCopy[end]) {
+                end++;
+            }
+            long bytes = (long) vocab * 4;
+            cuda.download(b.logits().withByteOffset(r * bytes), host.asSlice(r * bytes, (end - r) * bytes));
+            for (; r < end; r++) {
+                int e = rowEntry[r];
+                MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, r * bytes, logitsOut, e * vocab, vocab);
             }
         }
         if (PROFILE_PASSES > 0 && t0 != 0) {

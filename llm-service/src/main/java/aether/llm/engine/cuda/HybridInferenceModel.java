@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Objects;
+import jcuda.driver.CUdeviceptr;
 
 /**
  * A model whose layers are split between the CPU and a GPU ({@code --gpu-layers N}): the CPU engine runs the token
@@ -121,6 +122,20 @@ public final class HybridInferenceModel implements InferenceModel {
             throw new UnsupportedOperationException("a model split between CPU and GPU computes last-token logits "
                     + "only; " + output + " (prompt scoring, embeddings) needs --device cpu");
         }
+        run(batch, out, null, null);
+    }
+
+    /** The GPU part takes the argmax of entries whose logits are not wanted (CudaInferenceModel's argmax_rows). */
+    @Override
+    public void step(List<BatchEntry> batch, float[] logits, boolean[] logitsWanted, int[] argmaxOut) {
+        checkOpen();
+        InferenceModel.checkArgmaxArrays(batch, logitsWanted, argmaxOut);
+        run(batch, logits, logitsWanted, argmaxOut);
+        // after both parts took the tokens: a flagged entry's error leaves the two halves of its sequence in step
+        CudaInferenceModel.reportFlagged(batch.size(), config().vocabSize(), logits, logitsWanted, argmaxOut);
+    }
+
+    private void run(List<BatchEntry> batch, float[] out, boolean[] logitsWanted, int[] argmaxOut) {
         if (batch.isEmpty()) {
             throw new IllegalArgumentException("step of an empty batch");
         }
@@ -150,7 +165,12 @@ public final class HybridInferenceModel implements InferenceModel {
             Handover h = handover(tokens);
             MemorySegment.copy(residual, 0, h.staging(), ValueLayout.JAVA_FLOAT_UNALIGNED, 0, tokens * dim);
             device.upload(h.staging(), h.buffer()).stage().toCompletableFuture().join();
-            gpu.stepFromHidden(back, ((CudaBuffer) h.buffer()).pointer(), out);
+            CUdeviceptr hidden = ((CudaBuffer) h.buffer()).pointer();
+            if (logitsWanted == null) {
+                gpu.stepFromHidden(back, hidden, out);
+            } else {
+                gpu.stepFromHidden(back, hidden, out, logitsWanted, argmaxOut);
+            }
         } catch (RuntimeException e) {
             for (int i = 0; i < before.length; i++) {   // the GPU part did not take these tokens: neither has them
                 front.get(i).sequence().truncate(before[i]);

@@ -1,5 +1,6 @@
 package aether.llm.sampling.bench;
 
+import aether.llm.sampling.Argmax;
 import aether.llm.sampling.Sampler;
 import aether.llm.sampling.SamplerConfig;
 import aether.llm.sampling.TokenLogprobs;
@@ -79,6 +80,12 @@ public class SamplerBenchmark {
             }
         }
         return best;
+    }
+
+    /** {@link Argmax#first}: the Vector API path the greedy sampler takes (the floor above is the scalar loop). */
+    @Benchmark
+    public int argmaxFirst() {
+        return Argmax.first(logits, 0, logits.length);
     }
 
     @Benchmark
