@@ -34,7 +34,8 @@ class ArgmaxTest {
 
     @Test
     void theVectorPathAgreesWithTheScalarLoopIncludingTiesBansAndBadLogits() {
-        assertThat(Argmax.VECTOR).as("tests run with jdk.incubator.vector (the JVM flags of the build)").isTrue();
+        assertThat(ExpSum.VECTOR).as("tests run with jdk.incubator.vector (the JVM flags of the build)").isTrue();
+        // the vector path (opt-in, -Daether.argmax.vector=true) is called directly: Argmax.vector
         SplittableRandom r = new SplittableRandom(7);
         for (int rep = 0; rep < 2000; rep++) {
             int n = 1 + r.nextInt(rep < 1000 ? 200 : 33_000);   // lengths around and off the lane count
