@@ -21,7 +21,8 @@
 //     logical chunk from 8 different physical chunks of one aligned group of 8, so they hit all 32 banks once.
 //   * Blocks: ceil(M / 128) x ceil(rows / 64) x splits. When M alone gives fewer than MMQ_SPLIT_TARGET blocks (2 per
 //     SM of an H100), K is split into `splits` contiguous ranges of tiles, chosen on the host from (M, K) only; each
-//     split writes its partial sums to a workspace [split][rows][M] and gemv_rows_mmq_reduce adds them in split order.
+//     split writes its partial sums to a workspace [split][rows][M] and the last block of an output tile to finish
+//     adds them in split order (mmq_reduce_last; no second launch: that was 96 launches x 6.6 us per Llama-8B pass).
 //
 // Fragments (PTX ISA, mma.m16n8k32 .s8, lane = 4 * g + i): A regs {row g k 4i.., row g+8 k 4i.., row g k 16+4i..,
 // row g+8 k 16+4i..}; B regs {k 4i.., k 16+4i..} of column g; C {(g, 2i), (g, 2i+1), (g+8, 2i), (g+8, 2i+1)}.
@@ -105,11 +106,45 @@ __device__ __forceinline__ float mmq_fma(float dw, float dx, int c, float acc) {
     return __fmaf_rn(__fmul_rn(dw, dx), __fsub_rn(__int_as_float(c), MMQ_MAGIC_F), acc);
 }
 
+// Split-K epilogue of an output tile (weight rows mbase.., activation rows base..), after this block stored its split's
+// partial sums to ws[split][rows][M]: the block of the tile's splits that arrives last at counters[tile] adds the
+// partial sums in split order 0..splits-1 (whichever block that is: the order and the operands are those of the other
+// arrival orders, so the bits do not depend on the scheduling) and writes y (+ add; add may be y: each output is read
+// and written by one thread), then zeroes the counter for the next launch (all the tile's blocks have arrived by then;
+// the next launch starts after this grid completes, pdl_entry). The usual threadfence reduction: every thread fences
+// its stores before the barrier, thread 0 counts, the last block fences again and reads through L2 (__ldcg).
+__device__ __forceinline__ void mmq_reduce_last(const float *ws, unsigned *counters, const float *add, float *y,
+                                                int M, int rows, int splits, int mbase, int base) {
+    extern __shared__ __align__(16) uint8_t mmq_smem[];
+    volatile int *last = reinterpret_cast<volatile int *>(mmq_smem);  // the stages are free: all tiles are consumed
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        unsigned *counter = counters + blockIdx.y * gridDim.x + blockIdx.x;
+        const bool mine = atomicAdd(counter, 1u) == (unsigned)splits - 1;
+        if (mine) *counter = 0;
+        *last = mine;
+    }
+    __syncthreads();
+    if (!*last) return;
+    __threadfence();
+    const int n = min(MMQ_BN, rows - base);
+    for (int e = threadIdx.x; e < n * MMQ_BM; e += MMQ_WARPS * 32) {
+        const int row = mbase + e % MMQ_BM, t = base + e / MMQ_BM;  // consecutive threads: consecutive weight rows
+        if (row < M) {
+            const size_t o = (size_t)t * M + row;
+            float s = __ldcg(ws + o);
+            for (int p = 1; p < splits; p++) s += __ldcg(ws + ((size_t)p * rows + t) * M + row);
+            y[o] = add ? add[o] + s : s;
+        }
+    }
+}
+
 template <int TYPE>
 __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
                                                    const int8_t *__restrict__ xq, const float2 *__restrict__ xds,
-                                                   const float *add, float *y, float *__restrict__ ws, int M, int K,
-                                                   int rows, int splits) {
+                                                   const float *add, float *y, float *ws, unsigned *counters, int M,
+                                                   int K, int rows, int splits) {
     using T = MmqTile<TYPE>;
     constexpr int KB = T::KB;
     extern __shared__ __align__(16) uint8_t mmq_smem[];
@@ -277,35 +312,24 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
             }
         }
     }
+    if (splits > 1) mmq_reduce_last(ws, counters, add, y, M, rows, splits, mbase, base);
 }
-
-// Grid (ceil(M / 128), ceil(rows / 64), splits), MMQ_WARPS * 32 threads, MmqTile<0>::SMEM dynamic shared bytes.
+// Grid (ceil(M / 128), ceil(rows / 64), splits), MMQ_WARPS * 32 threads, MmqTile<0>::SMEM dynamic shared bytes. With
+// splits > 1: ws holds splits * rows * M floats, counters one zeroed word per block of the grid's x-y plane.
 extern "C" __global__ void __launch_bounds__(MMQ_WARPS * 32, 2)
 gemv_rows_mmq_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
-                   const float2 *__restrict__ xds, const float *add, float *y, float *__restrict__ ws, int M, int K,
-                   int rows, int splits) {
+                   const float2 *__restrict__ xds, const float *add, float *y, float *ws, unsigned *counters, int M,
+                   int K, int rows, int splits) {
     pdl_entry();
-    gemv_rows_mmq_impl<0>(qs, d, xq, xds, add, y, ws, M, K, rows, splits);
+    gemv_rows_mmq_impl<0>(qs, d, xq, xds, add, y, ws, counters, M, K, rows, splits);
 }
 
-// Grid (ceil(M / 128), ceil(rows / 64), splits), MMQ_WARPS * 32 threads, MmqTile<1>::SMEM dynamic shared bytes.
+// Grid (ceil(M / 128), ceil(rows / 64), splits), MMQ_WARPS * 32 threads, MmqTile<1>::SMEM dynamic shared bytes; ws and
+// counters as gemv_rows_mmq_q4_0.
 extern "C" __global__ void __launch_bounds__(MMQ_WARPS * 32, 2)
 gemv_rows_mmq_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
-                   const float2 *__restrict__ xds, const float *add, float *y, float *__restrict__ ws, int M, int K,
-                   int rows, int splits) {
+                   const float2 *__restrict__ xds, const float *add, float *y, float *ws, unsigned *counters, int M,
+                   int K, int rows, int splits) {
     pdl_entry();
-    gemv_rows_mmq_impl<1>(qs, d, xq, xds, add, y, ws, M, K, rows, splits);
-}
-
-// Grid (ceil(M / 256), rows), 256 threads: y[t][m] = (add[t][m] +) the splits' partial sums of gemv_rows_mmq_*, added
-// in split order.
-extern "C" __global__ void __launch_bounds__(256)
-gemv_rows_mmq_reduce(const float *__restrict__ ws, const float *add, float *y, int M, int rows, int splits) {
-    pdl_entry();
-    int m = blockIdx.x * 256 + threadIdx.x, t = blockIdx.y;
-    if (m >= M) return;
-    size_t o = (size_t)t * M + m;
-    float s = ws[o];
-    for (int p = 1; p < splits; p++) s += ws[((size_t)p * rows + t) * M + m];
-    y[o] = add ? add[o] + s : s;
+    gemv_rows_mmq_impl<1>(qs, d, xq, xds, add, y, ws, counters, M, K, rows, splits);
 }

@@ -75,7 +75,7 @@ public final class CudaRowKernels {
     /** Floats of split-K partial sums per row: splits * M <= MMQ_SPLIT_TARGET * MMQ_ROWS whenever splits > 1. */
     static final int MMQ_SPLIT_COLUMNS = MMQ_SPLIT_TARGET * MMQ_ROWS;
 
-    static final String[] KERNELS = {"gemv_rows_mmq_q4_0", "gemv_rows_mmq_q8_0", "gemv_rows_mmq_reduce",
+    static final String[] KERNELS = {"gemv_rows_mmq_q4_0", "gemv_rows_mmq_q8_0",
         "gemv_rows_mma_q4_0", "gemv_rows_mma_q8_0", "gemv_rows_q4_0", "gemv_rows_q8_0",
         "gemv_rows_f16", "rope_kv_rows",
         "attn_split_rows", "attn_split_rows_gqa", "rmsnorm_quant", "swiglu_quant", "attn_combine", "get_row_q4_0", "get_row_q8_0",
@@ -85,6 +85,11 @@ public final class CudaRowKernels {
     private final int capacity;
     /** Split-K partial sums of the MMQ kernel: [split][row][M] floats, capacity * MMQ_SPLIT_COLUMNS of them. */
     private final CUdeviceptr splitSums;
+    /**
+     * Split-K arrival counters of the MMQ kernel, one word per output tile (row block x 64 activation rows), zeroed
+     * here once: the last block of a tile to finish sums the partials and zeroes its counter again for the next launch.
+     */
+    private final CUdeviceptr splitCounters;
 
     /** @param capacity rows of the per-row buffers (and most rows of a step) */
     public CudaRowKernels(CudaContext cuda, int capacity) {
@@ -97,20 +102,34 @@ public final class CudaRowKernels {
         cuda.allowSharedMemory("gemv_rows_mmq_q4_0", MMQ_SMEM_Q4_0);
         cuda.allowSharedMemory("gemv_rows_mmq_q8_0", MMQ_SMEM_Q8_0);
         this.splitSums = cuda.alloc(splitSumBytes());
+        this.splitCounters = cuda.alloc(splitCounterWords(capacity) * Integer.BYTES);
+        cuda.fill32(splitCounters, 0, splitCounterWords(capacity));
     }
 
-    /** Device bytes per row of capacity that a {@code CudaRowKernels} holds (the MMQ split-K partial sums). */
+    /**
+     * Counter words for {@code capacity} rows: a split matrix has fewer than {@code MMQ_SPLIT_TARGET / 2} row blocks
+     * ({@link #mmqSplits}), times the 64-row column blocks.
+     */
+    static long splitCounterWords(int capacity) {
+        return (long) (MMQ_SPLIT_TARGET / 2) * blocks(capacity, MMQ_TOKENS);
+    }
+
+    /**
+     * Device bytes per row of capacity that a {@code CudaRowKernels} holds, at most: the MMQ split-K partial sums and
+     * their arrival counters (a column block's counters counted for each of its rows: a bound that holds for 1 row).
+     */
     public static long splitSumBytesPerRow() {
-        return (long) MMQ_SPLIT_COLUMNS * Float.BYTES;
+        return (long) MMQ_SPLIT_COLUMNS * Float.BYTES + (MMQ_SPLIT_TARGET / 2) * (long) Integer.BYTES;
     }
 
     private long splitSumBytes() {
         return (long) capacity * MMQ_SPLIT_COLUMNS * Float.BYTES;
     }
 
-    /** Frees the device buffer this owns (the split-K partial sums); the kernels must not be used after. */
+    /** Frees the device buffers this owns (split-K partial sums, counters); the kernels must not be used after. */
     public void free() {
         cuda.free(splitSums, splitSumBytes());
+        cuda.free(splitCounters, splitCounterWords(capacity) * Integer.BYTES);
     }
 
     /**
@@ -247,16 +266,16 @@ public final class CudaRowKernels {
         }
     }
 
-    /** The MMQ kernel, then (when K is split) the ordered sum of the splits' partial results. */
+    /**
+     * The MMQ kernel; when K is split, the last block of each output tile adds the splits' partial sums in split order
+     * (one launch). Launches on this object's buffers are stream-ordered: two at once would share the counters.
+     */
     private void mmq(GpuMatrix w, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows, boolean q4) {
         int m = w.rows(), k = w.cols();
         int splits = mmqSplits(w.type(), m, k);
         cuda.launch3(q4 ? "gemv_rows_mmq_q4_0" : "gemv_rows_mmq_q8_0", blocks(m, MMQ_ROWS), blocks(rows, MMQ_TOKENS),
                 splits, MMQ_THREADS, q4 ? MMQ_SMEM_Q4_0 : MMQ_SMEM_Q8_0, w.quants(), w.scales(), xq.quants(),
-                xq.scales(), add, y, splitSums, m, k, rows, splits);
-        if (splits > 1) {
-            cuda.launch("gemv_rows_mmq_reduce", blocks(m, 256), rows, 256, 0, splitSums, add, y, m, rows, splits);
-        }
+                xq.scales(), add, y, splitSums, splitCounters, m, k, rows, splits);
     }
 
     /** RoPE of each row's q and k at its position, k and v stored at that position of its slot. */
