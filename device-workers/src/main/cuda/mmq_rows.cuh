@@ -9,12 +9,14 @@
 //   * K is walked in tiles of KB 32-blocks (Q4_0: 8 blocks = 128 quant bytes a weight row; Q8_0: 4 blocks = 128 bytes
 //     too). For each tile the whole block stages, with 16-byte cp.async (coalesced: 8 threads read one row's 128
 //     contiguous bytes), the 128 weight rows' quants, the activation rows' quants (only the 8-row groups that exist),
-//     and both sides' scales as floats; two stages, so tile kt + 1 loads while tile kt is multiplied.
+//     and both sides' scales (weights' as halves, activations' as floats); three stages, so tiles kt + 1 and kt + 2
+//     load while tile kt is multiplied (with two, each tile waited for a whole memory latency: 55 us for 28672 x 4096
+//     at 1 row, 1.2 TB/s).
 //   * Each warp multiplies its 16 weight rows with all 64 activation rows (8 MMA n-tiles) from shared memory: the
 //     activation tile is read from global memory once per 128 weight rows (per tile at 64 rows, Q4_0: 18 KB of weight
 //     quants and scales, 20 KB of activation quants and scales, the latter from L2; Q8_0: 34 KB and 10 KB).
-//   * Shared memory: two stages of [weights | activations | weight scales | activation scales], 78,336 bytes (Q4_0)
-//     or 55,808 (Q8_0): two blocks per SM on an H100 and on an A100 (the registers allow no third).
+//   * Shared memory: three stages of [weights | activations | weight scales | activation scales], 111,168 bytes
+//     (Q4_0) or 80,448 (Q8_0): two blocks per SM on an H100 (228 KB; the registers allow no third), one on an A100.
 //   * Fragments come from shared memory by ldmatrix (8 x 16-byte rows per matrix; thread (g, i) receives bytes
 //     4i..4i+3 of row g). Rows are stored unpadded (128 or 256 bytes: every row starts at bank 0) with their 16-byte
 //     chunks swizzled, chunk c of row r at chunk c ^ (r & 7): the 8 consecutive rows of one ldmatrix phase read one
@@ -58,22 +60,29 @@ struct MmqTile {
     static constexpr int XROW = KB * 32;               // shared bytes of an activation row's tile
     static constexpr int W_BYTES = MMQ_BM * MMQ_WROW;  // weight quants [BM][WROW]
     static constexpr int X_BYTES = MMQ_BN * XROW;      // activation quants [BN][XROW]
-    // Scales as floats, [KB][rows + pad]: the MMA loop reads 8 consecutive weight rows (dw) or one float2 per lane pair
-    // (dx) of one block b; the loads from global memory run b-fastest (a row's scales are contiguous there), so a warp
-    // stores 32 / KB rows x KB blocks: a stride of rows + 32 / KB words puts those 32 stores in 32 banks.
+    // Scales, [KB][rows + pad]: the MMA loop reads 8 consecutive weight rows (dw) or one float2 per lane pair (dx) of
+    // one block b; the loads from global memory run b-fastest (a row's scales are contiguous there), so a warp stores
+    // 32 / KB rows x KB blocks: a stride of rows + 32 / KB elements spreads those 32 stores over the banks. Weight
+    // scales stay halves (converted exactly when read: 2 KB less per Q4_0 stage, which lets three stages of two
+    // blocks fit an SM's 228 KB), activation scales are floats.
     static constexpr int DW_STRIDE = MMQ_BM + 32 / KB;
     static constexpr int DX_STRIDE = MMQ_BN + 32 / KB;
-    static constexpr int DW_BYTES = KB * DW_STRIDE * 4;
+    static constexpr int DW_BYTES = KB * DW_STRIDE * 2;
     static constexpr int DX_BYTES = KB * DX_STRIDE * 4;
     static constexpr int STAGE = W_BYTES + X_BYTES + DW_BYTES + DX_BYTES;
-    static constexpr int SMEM = 2 * STAGE;
+    static constexpr int STAGES = 3;  // tiles kt + 1 and kt + 2 load while tile kt is multiplied
+    static constexpr int SMEM = STAGES * STAGE;
     static constexpr int W_CHUNKS = MMQ_BM * 8 / (MMQ_WARPS * 32);      // 16-byte weight chunks per thread
     static constexpr int DW_LOADS = KB * MMQ_BM / (MMQ_WARPS * 32);     // weight scales per thread
     static constexpr int DX_LOADS = KB * MMQ_BN / (MMQ_WARPS * 32);     // activation scales per thread
 };
-static_assert(MmqTile<0>::SMEM == 78336, "CudaRowKernels.MMQ_SMEM_Q4_0");
-static_assert(MmqTile<1>::SMEM == 55808, "CudaRowKernels.MMQ_SMEM_Q8_0");
+static_assert(MmqTile<0>::SMEM == 111168, "CudaRowKernels.MMQ_SMEM_Q4_0");
+static_assert(MmqTile<1>::SMEM == 80448, "CudaRowKernels.MMQ_SMEM_Q8_0");
+static_assert(2 * (MmqTile<0>::SMEM + 1024) <= 228 * 1024, "two Q4_0 blocks per H100 SM (1 KB reserved per block)");
 static_assert(MmqTile<0>::STAGE % 16 == 0 && MmqTile<1>::STAGE % 16 == 0, "16-byte aligned stages");
+static_assert((MmqTile<0>::W_BYTES + MmqTile<0>::X_BYTES + MmqTile<0>::DW_BYTES) % 8 == 0 &&
+                  (MmqTile<1>::W_BYTES + MmqTile<1>::X_BYTES + MmqTile<1>::DW_BYTES) % 8 == 0,
+              "float2 activation scale reads");
 
 #ifndef MMQ_HOST_EMULATION  // a CPU emulation of the warp-collective instructions can replace these (tests)
 __device__ __forceinline__ void mmq_cp_async16(uint32_t dst, const void *src, bool valid) {
@@ -183,13 +192,14 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
         }
     };
     // Loads tile kt's scales into registers (global loads in flight while the previous tile is multiplied) ...
-    float dwr[T::DW_LOADS], dxr[T::DX_LOADS];
+    unsigned short dwr[T::DW_LOADS];  // half bits
+    float dxr[T::DX_LOADS];
     auto load_scales = [&](int kt) {
 #pragma unroll
         for (int p = 0; p < T::DW_LOADS; p++) {
             int e = tid + p * MMQ_WARPS * 32, r = e / KB, b = e % KB;  // consecutive threads: a row's blocks
             int m = mbase + r, blk = kt * KB + b;
-            dwr[p] = m < M && blk < nb ? __half2float(d[(size_t)m * nb + blk]) : 0.f;
+            dwr[p] = m < M && blk < nb ? reinterpret_cast<const unsigned short *>(d)[(size_t)m * nb + blk] : 0;
         }
 #pragma unroll
         for (int p = 0; p < T::DX_LOADS; p++) {
@@ -200,8 +210,8 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
     };
     // ... and stores them into stage s.
     auto store_scales = [&](int s) {
-        float *dw = reinterpret_cast<float *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES);
-        float *dx = dw + KB * T::DW_STRIDE;
+        unsigned short *dw = reinterpret_cast<unsigned short *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES);
+        float *dx = reinterpret_cast<float *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES + T::DW_BYTES);
 #pragma unroll
         for (int p = 0; p < T::DW_LOADS; p++) {
             int e = tid + p * MMQ_WARPS * 32;
@@ -227,25 +237,33 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
     const uint32_t b_row = T::W_BYTES + xr * T::XROW;
     const int b_x = ((lane >> 3) & 1) ^ (lane & 7);  // matrices 1, 3: chunk + 1 (bytes 16-31 of the block)
 
+    // Three stages: tile kt is multiplied while tiles kt + 1 and kt + 2 load (quants by cp.async, one commit group per
+    // tile, empty past the split's end so that "all but the newest group landed" always means tile kt). Scales go
+    // through registers, loaded an iteration before they are stored, so their latency too hides behind a tile's MMAs.
+    // One barrier per tile: after it, tile kt (quants and scales) is visible to all, and every warp is done with tile
+    // kt - 1, whose stage (kt + 2) % 3 then takes tile kt + 2.
     if (kt0 < kt1) {
         load_quants(kt0, 0);
         mmq_cp_async_commit();
+        if (kt0 + 1 < kt1) load_quants(kt0 + 1, 1);
+        mmq_cp_async_commit();
         load_scales(kt0);
         store_scales(0);
+        if (kt0 + 1 < kt1) load_scales(kt0 + 1);
     }
-    for (int kt = kt0; kt < kt1; kt++) {
-        const int s = (kt - kt0) & 1;
-        const bool next = kt + 1 < kt1;
-        if (next) {
-            load_quants(kt + 1, s ^ 1);
-            load_scales(kt + 1);
-        }
-        mmq_cp_async_commit();  // possibly empty: at most 1 group in flight then means tile kt has landed
+    for (int kt = kt0, s = 0; kt < kt1; kt++, s = s == 2 ? 0 : s + 1) {
         mmq_cp_async_wait<1>();
         __syncthreads();
+        const int s1 = s == 2 ? 0 : s + 1, s2 = s1 == 2 ? 0 : s1 + 1;
+        if (kt + 1 < kt1) store_scales(s1);  // stage s1's scales were last read for tile kt - 2
+        if (kt + 2 < kt1) {
+            load_quants(kt + 2, s2);
+            load_scales(kt + 2);
+        }
+        mmq_cp_async_commit();
         const uint32_t st = smem0 + s * T::STAGE;
-        const float *dw = reinterpret_cast<const float *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES);
-        const float *dx = dw + KB * T::DW_STRIDE;
+        const unsigned short *dw = reinterpret_cast<const unsigned short *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES);
+        const float *dx = reinterpret_cast<const float *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES + T::DW_BYTES);
         const int kb = min(KB, nb - kt * KB);  // blocks of this tile (the last may be short); uniform
         uint32_t cur0 = 0, cur1 = 0, nxt0 = 0, nxt1 = 0;  // Q4_0: rows g, g + 8 of block b, and of block b + 1
 #pragma unroll
@@ -266,7 +284,8 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
                 } else {
                     mmq_ldmatrix_x4(st + a_row + (((2 * b) ^ a_x) << 4), a0, a1, a2, a3);
                 }
-                const float dw0 = dw[b * T::DW_STRIDE + warp * 16 + g], dw1 = dw[b * T::DW_STRIDE + warp * 16 + g + 8];
+                const float dw0 = __half2float(__ushort_as_half(dw[b * T::DW_STRIDE + warp * 16 + g]));
+                const float dw1 = __half2float(__ushort_as_half(dw[b * T::DW_STRIDE + warp * 16 + g + 8]));
 #pragma unroll
                 for (int p = 0; p < MMQ_BN / 16; p++) {
                     if (2 * p < groups) {
@@ -289,8 +308,6 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
                 }
             }
         }
-        if (next) store_scales(s ^ 1);  // stage s ^ 1 was last read before the previous iteration's final barrier
-        __syncthreads();                // everyone is done with stage s before the next iteration's loads overwrite it
     }
     mmq_cp_async_wait<0>();
 

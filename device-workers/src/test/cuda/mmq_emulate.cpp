@@ -67,6 +67,7 @@ static uint16_t float_to_half(float v) {  // round to nearest for normal values 
     return (uint16_t)h;
 }
 inline float __half2float(__half h) { return half_to_float(h.bits); }
+inline __half __ushort_as_half(unsigned short bits) { return __half{bits}; }
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
 inline float __fmul_rn(float a, float b) {
     volatile float r = a * b;
@@ -267,6 +268,17 @@ static double weight(const Matrix &w, int row, int col) {
     return (double)half_to_float(w.d[blk].bits) * q;
 }
 
+// FNV-1a of the outputs' bits: a kernel change that keeps the summation order must keep these (compare two builds)
+static uint64_t bitsHash(const std::vector<float> &v) {
+    uint64_t h = 1469598103934665603ull;
+    for (float f : v) {
+        uint32_t b;
+        std::memcpy(&b, &f, 4);
+        h = (h ^ b) * 1099511628211ull;
+    }
+    return h;
+}
+
 static void check(int type, int m, int k, int rows, std::mt19937 &rng) {
     Matrix w = randomMatrix(rng, type, m, k);
     int nb = k / 32;
@@ -296,9 +308,9 @@ static void check(int type, int m, int k, int rows, std::mt19937 &rng) {
     }
     bool ok = worst < 1e-5 && inPlace;
     failures += !ok;
-    std::printf("%s %s %d x %d, %d rows, %d splits: relative error %.2e, add in place %s\n", ok ? "ok  " : "FAIL",
-                type == 0 ? "Q4_0" : "Q8_0", m, k, rows, splitsFor(type, m, k), worst,
-                inPlace ? "bitwise equal" : "DIFFERENT");
+    std::printf("%s %s %d x %d, %d rows, %d splits: relative error %.2e, add in place %s, bits %016llx\n",
+                ok ? "ok  " : "FAIL", type == 0 ? "Q4_0" : "Q8_0", m, k, rows, splitsFor(type, m, k), worst,
+                inPlace ? "bitwise equal" : "DIFFERENT", (unsigned long long)(bitsHash(y) ^ 31 * bitsHash(ya)));
 }
 
 static void checkPosition(int type, int m, int k, std::mt19937 &rng) {

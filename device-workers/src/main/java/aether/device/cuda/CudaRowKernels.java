@@ -64,8 +64,8 @@ public final class CudaRowKernels {
     static final int MMQ_ROWS = 128;
     static final int MMQ_TOKENS = 64;
     static final int MMQ_THREADS = 256;
-    static final int MMQ_SMEM_Q4_0 = 78_336;
-    static final int MMQ_SMEM_Q8_0 = 55_808;
+    static final int MMQ_SMEM_Q4_0 = 111_168;
+    static final int MMQ_SMEM_Q8_0 = 80_448;
     /**
      * Blocks the MMQ kernel aims at (2 per SM of a 132-SM H100): a matrix of fewer row blocks splits K into up to
      * {@code MMQ_SPLIT_TARGET / row blocks} ranges. A constant, not the device's SM count, so the summation order (and
