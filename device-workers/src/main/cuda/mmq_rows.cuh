@@ -54,6 +54,11 @@
 #define MMQ_MAGIC 0x4B400000
 #define MMQ_MAGIC_F 12582912.0f
 
+template <int N>
+struct MmqInt {  // a compile-time count for a generic lambda
+    static constexpr int value = N;
+};
+
 template <int TYPE>  // 0 = Q4_0, 1 = Q8_0
 struct MmqTile {
     static constexpr int KB = TYPE == 0 ? 8 : 4;       // 32-blocks of a K tile (128 weight quant bytes a row)
@@ -165,6 +170,11 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
     const int mbase = blockIdx.x * MMQ_BM;
     const int base = blockIdx.y * MMQ_BN;
     const int groups = (min(MMQ_BN, rows - base) + 7) >> 3;  // 8-row n-tiles that exist; the same in every thread
+    // n-tiles multiplied: groups rounded up to 1, 2, 4 or 8, so that the MMA loop is compiled for a fixed count (four
+    // versions). The extra n-tiles multiply stale shared memory with zero activation scales into accumulators that are
+    // never stored: they cost time at 3, 5-7 rows of a 64-row tile but change no stored value, and each output's sum
+    // stays a function of its own row (row independence).
+    const int ngroups = groups <= 1 ? 1 : groups <= 2 ? 2 : groups <= 4 ? 4 : 8;
     const uint32_t smem0 = mmq_smem_address(mmq_smem);
 
     // Issues the cp.async of tile kt's quants into stage s (not committed).
@@ -264,11 +274,14 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
         const uint32_t st = smem0 + s * T::STAGE;
         const unsigned short *dw = reinterpret_cast<const unsigned short *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES);
         const float *dx = reinterpret_cast<const float *>(mmq_smem + s * T::STAGE + T::W_BYTES + T::X_BYTES + T::DW_BYTES);
-        const int kb = min(KB, nb - kt * KB);  // blocks of this tile (the last may be short); uniform
-        uint32_t cur0 = 0, cur1 = 0, nxt0 = 0, nxt1 = 0;  // Q4_0: rows g, g + 8 of block b, and of block b + 1
-#pragma unroll
-        for (int b = 0; b < KB; b++) {
-            if (b < kb) {
+        // A short last tile needs no guard: its blocks past K are zero quants (cp.async zero-fill) on both sides with
+        // zero scales, so they add fma(0, 0, acc) = acc. Likewise the n-tiles of a padded group count (see ngroups).
+        auto multiply = [&](auto ng) {
+            constexpr int NG = decltype(ng)::value;
+            uint32_t cur0 = 0, cur1 = 0, nxt0 = 0, nxt1 = 0;  // Q4_0: rows g, g + 8 of block b, and of block b + 1
+            constexpr int UNROLL = NG == 8 ? 1 : KB;  // NG = 8 fully unrolled hoists all loads: past 128 registers
+#pragma unroll UNROLL
+            for (int b = 0; b < KB; b++) {
                 uint32_t a0, a1, a2, a3;
                 if (TYPE == 0) {
                     if ((b & 1) == 0) {
@@ -287,26 +300,28 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
                 const float dw0 = __half2float(__ushort_as_half(dw[b * T::DW_STRIDE + warp * 16 + g]));
                 const float dw1 = __half2float(__ushort_as_half(dw[b * T::DW_STRIDE + warp * 16 + g + 8]));
 #pragma unroll
-                for (int p = 0; p < MMQ_BN / 16; p++) {
-                    if (2 * p < groups) {
-                        uint32_t b00, b01, b10, b11;  // n-tile 2p: b00, b01; n-tile 2p + 1: b10, b11
-                        mmq_ldmatrix_x4(st + b_row + p * 16 * T::XROW + (((2 * b) ^ b_x) << 4), b00, b01, b10, b11);
+                for (int p = 0; p < (NG + 1) / 2; p++) {
+                    uint32_t b00, b01, b10, b11;  // n-tile 2p: b00, b01; n-tile 2p + 1: b10, b11
+                    mmq_ldmatrix_x4(st + b_row + p * 16 * T::XROW + (((2 * b) ^ b_x) << 4), b00, b01, b10, b11);
 #pragma unroll
-                        for (int h = 0; h < 2; h++) {
-                            const int j = 2 * p + h;
-                            if (j < groups) {
-                                int c0 = MMQ_MAGIC, c1 = MMQ_MAGIC, c2 = MMQ_MAGIC, c3 = MMQ_MAGIC;
-                                mma_s8_16x8x32(c0, c1, c2, c3, a0, a1, a2, a3, h ? b10 : b00, h ? b11 : b01);
-                                const float2 dxp = *reinterpret_cast<const float2 *>(dx + b * T::DX_STRIDE + j * 8 + 2 * i4);
-                                acc[j][0] = mmq_fma(dw0, dxp.x, c0, acc[j][0]);
-                                acc[j][1] = mmq_fma(dw0, dxp.y, c1, acc[j][1]);
-                                acc[j][2] = mmq_fma(dw1, dxp.x, c2, acc[j][2]);
-                                acc[j][3] = mmq_fma(dw1, dxp.y, c3, acc[j][3]);
-                            }
-                        }
+                    for (int h = 0; h < (NG < 2 ? NG : 2); h++) {
+                        const int j = 2 * p + h;
+                        int c0 = MMQ_MAGIC, c1 = MMQ_MAGIC, c2 = MMQ_MAGIC, c3 = MMQ_MAGIC;
+                        mma_s8_16x8x32(c0, c1, c2, c3, a0, a1, a2, a3, h ? b10 : b00, h ? b11 : b01);
+                        const float2 dxp = *reinterpret_cast<const float2 *>(dx + b * T::DX_STRIDE + j * 8 + 2 * i4);
+                        acc[j][0] = mmq_fma(dw0, dxp.x, c0, acc[j][0]);
+                        acc[j][1] = mmq_fma(dw0, dxp.y, c1, acc[j][1]);
+                        acc[j][2] = mmq_fma(dw1, dxp.x, c2, acc[j][2]);
+                        acc[j][3] = mmq_fma(dw1, dxp.y, c3, acc[j][3]);
                     }
                 }
             }
+        };
+        switch (ngroups) {  // uniform: no branch inside the unrolled MMA loop
+            case 1: multiply(MmqInt<1>{}); break;
+            case 2: multiply(MmqInt<2>{}); break;
+            case 4: multiply(MmqInt<4>{}); break;
+            default: multiply(MmqInt<8>{}); break;
         }
     }
     mmq_cp_async_wait<0>();
