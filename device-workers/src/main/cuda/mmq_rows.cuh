@@ -142,7 +142,46 @@ __device__ __forceinline__ void mmq_reduce_last(const float *ws, unsigned *count
     __syncthreads();
     if (!*last) return;
     __threadfence();
+    // Only the tiles' last blocks work here while the rest of the chip idles (the next kernel's blocks wait for this
+    // grid), so the reads are made wide and many: with M % 4 == 0 each thread sums 4 consecutive weight rows (one
+    // 16-byte load a split; ws rows are 16-byte aligned then) for 4 activation rows at once. Same order, same bits.
     const int n = min(MMQ_BN, rows - base);
+    if ((M & 3) == 0) {
+        constexpr int U = 4;
+        const int row = mbase + (threadIdx.x & 31) * 4;
+        if (row >= M) return;  // row + 3 < M otherwise
+        for (int t0 = threadIdx.x >> 5; t0 < n; t0 += MMQ_WARPS * U) {
+            float4 s[U];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                if (t0 + MMQ_WARPS * u < n)
+                    s[u] = __ldcg(reinterpret_cast<const float4 *>(ws + (size_t)(base + t0 + MMQ_WARPS * u) * M + row));
+            for (int p = 1; p < splits; p++) {
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    if (t0 + MMQ_WARPS * u < n) {
+                        const float4 v = __ldcg(reinterpret_cast<const float4 *>(
+                            ws + ((size_t)p * rows + base + t0 + MMQ_WARPS * u) * M + row));
+                        s[u].x += v.x;
+                        s[u].y += v.y;
+                        s[u].z += v.z;
+                        s[u].w += v.w;
+                    }
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                if (t0 + MMQ_WARPS * u < n) {
+                    const size_t o = (size_t)(base + t0 + MMQ_WARPS * u) * M + row;  // y, add: scalar (any alignment)
+                    y[o] = add ? add[o] + s[u].x : s[u].x;
+                    y[o + 1] = add ? add[o + 1] + s[u].y : s[u].y;
+                    y[o + 2] = add ? add[o + 2] + s[u].z : s[u].z;
+                    y[o + 3] = add ? add[o + 3] + s[u].w : s[u].w;
+                }
+            }
+        }
+        return;
+    }
     for (int e = threadIdx.x; e < n * MMQ_BM; e += MMQ_WARPS * 32) {
         const int row = mbase + e % MMQ_BM, t = base + e / MMQ_BM;  // consecutive threads: consecutive weight rows
         if (row < M) {
@@ -344,10 +383,11 @@ __device__ __forceinline__ void gemv_rows_mmq_impl(const uint8_t *__restrict__ q
             }
         }
     }
-    if (splits > 1) mmq_reduce_last(ws, counters, add, y, M, rows, splits, mbase, base);
+    if (splits > 1 && counters != nullptr) mmq_reduce_last(ws, counters, add, y, M, rows, splits, mbase, base);
 }
 // Grid (ceil(M / 128), ceil(rows / 64), splits), MMQ_WARPS * 32 threads, MmqTile<0>::SMEM dynamic shared bytes. With
-// splits > 1: ws holds splits * rows * M floats, counters one zeroed word per block of the grid's x-y plane.
+// splits > 1: ws holds splits * rows * M floats, counters one zeroed word per block of the grid's x-y plane, or null:
+// then only the partial sums are written, for gemv_rows_mmq_reduce (the same sums, in a second launch).
 extern "C" __global__ void __launch_bounds__(MMQ_WARPS * 32, 2)
 gemv_rows_mmq_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                    const float2 *__restrict__ xds, const float *add, float *y, float *ws, unsigned *counters, int M,
@@ -364,4 +404,18 @@ gemv_rows_mmq_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
                    int K, int rows, int splits) {
     pdl_entry();
     gemv_rows_mmq_impl<1>(qs, d, xq, xds, add, y, ws, counters, M, K, rows, splits);
+}
+
+// Grid (ceil(M / 256), rows), 256 threads: y[t][m] = (add[t][m] +) the splits' partial sums of gemv_rows_mmq_* launched
+// with null counters, added in split order: bitwise the fused reduction's result. Kept to compare the two
+// (-Daether.cuda.mmqReduce=kernel); the fused one saves a launch per split matrix.
+extern "C" __global__ void __launch_bounds__(256)
+gemv_rows_mmq_reduce(const float *__restrict__ ws, const float *add, float *y, int M, int rows, int splits) {
+    pdl_entry();
+    int m = blockIdx.x * 256 + threadIdx.x, t = blockIdx.y;
+    if (m >= M) return;
+    size_t o = (size_t)t * M + m;
+    float s = ws[o];
+    for (int p = 1; p < splits; p++) s += ws[((size_t)p * rows + t) * M + m];
+    y[o] = add ? add[o] + s : s;
 }

@@ -1,9 +1,13 @@
 // CPU emulation of the MMQ row GEMM (device-workers/src/main/cuda/mmq_rows.cuh) for machines without a GPU: the
 // kernel's own source, compiled for the host, with one std::thread per CUDA thread of a block, __syncthreads as a
 // block barrier, and the warp-collective instructions (ldmatrix.x4, mma.m16n8k32 .s8) emulated from their PTX ISA
-// definitions through per-warp exchange slots. Checks, for Q4_0 and Q8_0 and several shapes: every output against a
-// float64 reference of W . dequant(quant(x)), bitwise equality of one row's outputs alone, at position 0 and at
-// position 37 of a 64-row pass, and that no ldmatrix phase has a shared-memory bank conflict. Not part of the Maven build; run by hand:
+// definitions through per-warp exchange slots; the blocks of a launch run one at a time in a shuffled order (any of a
+// tile's split-K blocks may be the last to arrive). Checks, for Q4_0 and Q8_0 and several shapes: every output against
+// a float64 reference of W . dequant(quant(x)), bitwise equality of one row's outputs alone, at position 0 and at
+// position 37 of a 64-row pass, of add in place (add = y) and of the fused split-K sum with the reduce kernel's, that
+// every arrival counter is zero again after a launch, and that no ldmatrix phase has a shared-memory bank conflict.
+// Each shape prints a hash of its outputs' bits, to compare two versions of the kernel that should agree bitwise.
+// Not part of the Maven build; run by hand:
 //   g++ -std=c++20 -O2 -pthread -o /tmp/mmq_emulate device-workers/src/test/cuda/mmq_emulate.cpp && /tmp/mmq_emulate
 #include <algorithm>
 #include <atomic>
@@ -33,6 +37,9 @@ thread_local Dim3 threadIdx, blockIdx;
 thread_local Dim3 gridDim;
 struct float2 {
     float x, y;
+};
+struct float4 {
+    float x, y, z, w;
 };
 struct __half {
     uint16_t bits;
@@ -94,6 +101,13 @@ inline unsigned atomicAdd(unsigned *p, unsigned v) {
 }
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline float __ldcg(const float *p) { return *p; }
+inline float4 __ldcg(const float4 *p) {
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) {
+        std::fprintf(stderr, "16-byte load from %p\n", (const void *)p);
+        std::abort();
+    }
+    return *p;
+}
 
 constexpr int THREADS = 256;
 alignas(16) uint8_t mmq_smem[128 * 1024];
@@ -206,7 +220,7 @@ static std::mt19937 schedule(777);  // block order of each emulated launch
 // One launch: the grid's blocks in a random order (on a GPU any block of an output tile may arrive last at the split-K
 // counter), each block's 256 threads concurrently. Checks that the launch leaves every counter at zero.
 static std::vector<float> run(const Matrix &w, const std::vector<int8_t> &xq, const std::vector<float2> &xds,
-                              const std::vector<float> *add, int rows, bool addInPlace = false) {
+                              const std::vector<float> *add, int rows, bool addInPlace = false, bool fused = true) {
     int M = w.m, K = w.k, splits = splitsFor(w.type, M, K);
     std::vector<float> y((size_t)rows * M, NAN), ws((size_t)splits * rows * M, NAN);
     if (addInPlace) y = *add;  // add aliases y, as the residual stream's in-place update
@@ -230,10 +244,20 @@ static std::vector<float> run(const Matrix &w, const std::vector<int8_t> &xq, co
                 gridDim = grid;
                 (w.type == 0 ? gemv_rows_mmq_q4_0 : gemv_rows_mmq_q8_0)(
                     w.qs.data(), w.d.data(), xq.data(), xds.data(), addInPlace ? y.data() : add ? add->data() : nullptr,
-                    y.data(), ws.data(), counters.data(), M, K, rows, splits);
+                    y.data(), ws.data(), fused ? counters.data() : nullptr, M, K, rows, splits);
             });
         }
         for (auto &t : ts) t.join();
+    }
+    if (!fused && splits > 1) {  // gemv_rows_mmq_reduce, the second launch of -Daether.cuda.mmqReduce=kernel
+        const float *a = addInPlace ? y.data() : add ? add->data() : nullptr;
+        for (unsigned by = 0; by < (unsigned)rows; by++)
+            for (unsigned bx = 0; bx < (unsigned)((M + 255) / 256); bx++)
+                for (unsigned t = 0; t < 256; t++) {
+                    threadIdx = {t, 0, 0};
+                    blockIdx = {bx, by, 0};
+                    gemv_rows_mmq_reduce(ws.data(), a, y.data(), M, rows, splits);
+                }
     }
     for (unsigned c : counters)
         if (c != 0) {
@@ -293,6 +317,8 @@ static void check(int type, int m, int k, int rows, std::mt19937 &rng) {
     std::vector<float> y = run(w, xq, xds, nullptr, rows), ya = run(w, xq, xds, &add, rows);
     std::vector<float> yi = run(w, xq, xds, &add, rows, true);
     bool inPlace = std::memcmp(ya.data(), yi.data(), ya.size() * 4) == 0;
+    std::vector<float> yk = run(w, xq, xds, &add, rows, true, false);  // the two-launch reduction: the same bits
+    bool twoLaunch = std::memcmp(ya.data(), yk.data(), ya.size() * 4) == 0;
     double worst = 0;
     for (int t = 0; t < rows; t++) {
         double num = 0, den = 0;
@@ -306,11 +332,13 @@ static void check(int type, int m, int k, int rows, std::mt19937 &rng) {
         }
         worst = std::max(worst, std::sqrt(num / den));
     }
-    bool ok = worst < 1e-5 && inPlace;
+    bool ok = worst < 1e-5 && inPlace && twoLaunch;
     failures += !ok;
-    std::printf("%s %s %d x %d, %d rows, %d splits: relative error %.2e, add in place %s, bits %016llx\n",
+    std::printf("%s %s %d x %d, %d rows, %d splits: relative error %.2e, add in place %s, reduce kernel %s, bits "
+                "%016llx\n",
                 ok ? "ok  " : "FAIL", type == 0 ? "Q4_0" : "Q8_0", m, k, rows, splitsFor(type, m, k), worst,
-                inPlace ? "bitwise equal" : "DIFFERENT", (unsigned long long)(bitsHash(y) ^ 31 * bitsHash(ya)));
+                inPlace ? "bitwise equal" : "DIFFERENT", twoLaunch ? "bitwise equal" : "DIFFERENT",
+                (unsigned long long)(bitsHash(y) ^ 31 * bitsHash(ya)));
 }
 
 static void checkPosition(int type, int m, int k, std::mt19937 &rng) {

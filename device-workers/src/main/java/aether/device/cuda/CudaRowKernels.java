@@ -3,6 +3,7 @@ package aether.device.cuda;
 import aether.device.cuda.CudaKernels.AttentionScratch;
 import aether.device.cuda.CudaKernels.AttentionShape;
 import aether.runtime.tensor.GgmlType;
+import java.util.Locale;
 import jcuda.driver.CUdeviceptr;
 
 /**
@@ -75,11 +76,26 @@ public final class CudaRowKernels {
     /** Floats of split-K partial sums per row: splits * M <= MMQ_SPLIT_TARGET * MMQ_ROWS whenever splits > 1. */
     static final int MMQ_SPLIT_COLUMNS = MMQ_SPLIT_TARGET * MMQ_ROWS;
 
-    static final String[] KERNELS = {"gemv_rows_mmq_q4_0", "gemv_rows_mmq_q8_0",
+    static final String[] KERNELS = {"gemv_rows_mmq_q4_0", "gemv_rows_mmq_q8_0", "gemv_rows_mmq_reduce",
         "gemv_rows_mma_q4_0", "gemv_rows_mma_q8_0", "gemv_rows_q4_0", "gemv_rows_q8_0",
         "gemv_rows_f16", "rope_kv_rows",
         "attn_split_rows", "attn_split_rows_gqa", "rmsnorm_quant", "swiglu_quant", "attn_combine", "get_row_q4_0", "get_row_q8_0",
         "get_row_f16", "get_row_f32"};
+
+    /**
+     * Where the MMQ kernel's split-K partial sums are added: {@code fused} (default; the last block of each output tile,
+     * in the GEMM's own launch) or {@code kernel} ({@code gemv_rows_mmq_reduce}, a second launch). Bitwise the same
+     * results; {@code -Daether.cuda.mmqReduce=kernel} is there to time one against the other.
+     */
+    static final boolean FUSED_REDUCE = fusedReduce(System.getProperty("aether.cuda.mmqReduce", "fused"));
+
+    static boolean fusedReduce(String name) {
+        return switch (name.strip().toLowerCase(Locale.ROOT)) {
+            case "fused" -> true;
+            case "kernel" -> false;
+            default -> throw new IllegalArgumentException("aether.cuda.mmqReduce=" + name + " (expected fused or kernel)");
+        };
+    }
 
     private final CudaContext cuda;
     private final int capacity;
@@ -245,7 +261,7 @@ public final class CudaRowKernels {
                 }
                 boolean q4 = w.type() == GgmlType.Q4_0;
                 switch (kernel) {
-                    case MMQ -> mmq(w, xq, add, y, rows, q4);
+                    case MMQ -> mmq(w, xq, add, y, rows, FUSED_REDUCE);
                     case MMA -> cuda.launch(q4 ? "gemv_rows_mma_q4_0" : "gemv_rows_mma_q8_0",
                             blocks(w.rows(), MMA_ROWS), blocks(rows, MMA_TOKENS), MMA_THREADS, 0, w.quants(),
                             w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), rows);
@@ -268,14 +284,22 @@ public final class CudaRowKernels {
 
     /**
      * The MMQ kernel; when K is split, the last block of each output tile adds the splits' partial sums in split order
-     * (one launch). Launches on this object's buffers are stream-ordered: two at once would share the counters.
+     * (one launch), or ({@code fused} false) the reduce kernel after it; {@link #gemv} passes {@link #FUSED_REDUCE}. Launches on this object's buffers are stream-ordered: two at once would share the counters.
      */
-    private void mmq(GpuMatrix w, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows, boolean q4) {
+    void mmq(GpuMatrix w, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows, boolean fused) {
+        checkRows(rows);
+        if (w.type() != GgmlType.Q4_0 && w.type() != GgmlType.Q8_0) {
+            throw new IllegalArgumentException("MMQ row GEMV of a " + w.type() + " matrix (expected Q4_0 or Q8_0)");
+        }
+        boolean q4 = w.type() == GgmlType.Q4_0;
         int m = w.rows(), k = w.cols();
         int splits = mmqSplits(w.type(), m, k);
         cuda.launch3(q4 ? "gemv_rows_mmq_q4_0" : "gemv_rows_mmq_q8_0", blocks(m, MMQ_ROWS), blocks(rows, MMQ_TOKENS),
                 splits, MMQ_THREADS, q4 ? MMQ_SMEM_Q4_0 : MMQ_SMEM_Q8_0, w.quants(), w.scales(), xq.quants(),
-                xq.scales(), add, y, splitSums, splitCounters, m, k, rows, splits);
+                xq.scales(), add, y, splitSums, fused ? splitCounters : null, m, k, rows, splits);
+        if (splits > 1 && !fused) {
+            cuda.launch("gemv_rows_mmq_reduce", blocks(m, 256), rows, 256, 0, splitSums, add, y, m, rows, splits);
+        }
     }
 
     /** RoPE of each row's q and k at its position, k and v stored at that position of its slot. */

@@ -57,6 +57,14 @@ class MmqSplitTest {
     }
 
     @Test
+    void reduceChoiceParses() {
+        assertThat(CudaRowKernels.fusedReduce("fused")).isTrue();
+        assertThat(CudaRowKernels.fusedReduce(" Kernel ")).isFalse();
+        assertThatThrownBy(() -> CudaRowKernels.fusedReduce("atomic")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("aether.cuda.mmqReduce=atomic").hasMessageContaining("fused or kernel");
+    }
+
+    @Test
     void rowKernelNamesParse() {
         assertThat(RowKernel.parse("mmq")).isEqualTo(RowKernel.MMQ);
         assertThat(RowKernel.parse(" DP4A ")).isEqualTo(RowKernel.DP4A);
