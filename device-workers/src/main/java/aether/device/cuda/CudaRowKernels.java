@@ -117,6 +117,9 @@ public final class CudaRowKernels {
         cuda.preload(KERNELS);
         cuda.allowSharedMemory("gemv_rows_mmq_q4_0", MMQ_SMEM_Q4_0);
         cuda.allowSharedMemory("gemv_rows_mmq_q8_0", MMQ_SMEM_Q8_0);
+        // two blocks per SM need 2 x (111,168 + 1,024 reserved) bytes of shared memory on an H100: the largest carveout
+        cuda.preferSharedMemory("gemv_rows_mmq_q4_0");
+        cuda.preferSharedMemory("gemv_rows_mmq_q8_0");
         this.splitSums = cuda.alloc(splitSumBytes());
         this.splitCounters = cuda.alloc(splitCounterWords(capacity) * Integer.BYTES);
         cuda.fill32(splitCounters, 0, splitCounterWords(capacity));
