@@ -1,9 +1,13 @@
 // CPU emulation of the MMQ row GEMM (device-workers/src/main/cuda/mmq_rows.cuh) for machines without a GPU: the
 // kernel's own source, compiled for the host, with one std::thread per CUDA thread of a block, __syncthreads as a
 // block barrier, and the warp-collective instructions (ldmatrix.x4, mma.m16n8k32 .s8) emulated from their PTX ISA
-// definitions through per-warp exchange slots. Checks, for Q4_0 and Q8_0 and several shapes: every output against a
-// float64 reference of W . dequant(quant(x)), bitwise equality of one row's outputs alone, at position 0 and at
-// position 37 of a 64-row pass, and that no ldmatrix phase has a shared-memory bank conflict. Not part of the Maven build; run by hand:
+// definitions through per-warp exchange slots; the blocks of a launch run one at a time in a shuffled order (any of a
+// tile's split-K blocks may be the last to arrive). Checks, for Q4_0 and Q8_0 and several shapes: every output against
+// a float64 reference of W . dequant(quant(x)), bitwise equality of one row's outputs alone, at position 0 and at
+// position 37 of a 64-row pass, of add in place (add = y) and of the fused split-K sum with the reduce kernel's, that
+// every arrival counter is zero again after a launch, and that no ldmatrix phase has a shared-memory bank conflict.
+// Each shape prints a hash of its outputs' bits, to compare two versions of the kernel that should agree bitwise.
+// Not part of the Maven build; run by hand:
 //   g++ -std=c++20 -O2 -pthread -o /tmp/mmq_emulate device-workers/src/test/cuda/mmq_emulate.cpp && /tmp/mmq_emulate
 #include <algorithm>
 #include <atomic>
@@ -30,9 +34,12 @@ struct Dim3 {
     unsigned x = 0, y = 0, z = 0;
 };
 thread_local Dim3 threadIdx, blockIdx;
-Dim3 gridDim;
+thread_local Dim3 gridDim;
 struct float2 {
     float x, y;
+};
+struct float4 {
+    float x, y, z, w;
 };
 struct __half {
     uint16_t bits;
@@ -67,6 +74,7 @@ static uint16_t float_to_half(float v) {  // round to nearest for normal values 
     return (uint16_t)h;
 }
 inline float __half2float(__half h) { return half_to_float(h.bits); }
+inline __half __ushort_as_half(unsigned short bits) { return __half{bits}; }
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
 inline float __fmul_rn(float a, float b) {
     volatile float r = a * b;
@@ -87,6 +95,19 @@ inline uint32_t __vsub4(uint32_t a, uint32_t b) {
     return r;
 }
 inline int min(int a, int b) { return a < b ? a : b; }
+// blocks run one after another here (in a shuffled order, see run), so the split-K arrival counter needs no more
+inline unsigned atomicAdd(unsigned *p, unsigned v) {
+    return std::atomic_ref<unsigned>(*p).fetch_add(v);
+}
+inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+inline float __ldcg(const float *p) { return *p; }
+inline float4 __ldcg(const float4 *p) {
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) {
+        std::fprintf(stderr, "16-byte load from %p\n", (const void *)p);
+        std::abort();
+    }
+    return *p;
+}
 
 constexpr int THREADS = 256;
 alignas(16) uint8_t mmq_smem[128 * 1024];
@@ -186,45 +207,64 @@ static int splitsFor(int type, int m, int k) {  // CudaRowKernels.mmqSplits
     return std::max(1, std::min(tiles, 264 / rowBlocks));
 }
 
+static int failures = 0;
+
 struct Matrix {
     int type, m, k;
     std::vector<uint8_t> qs;
     std::vector<__half> d;
 };
 
+static std::mt19937 schedule(777);  // block order of each emulated launch
+
+// One launch: the grid's blocks in a random order (on a GPU any block of an output tile may arrive last at the split-K
+// counter), each block's 256 threads concurrently. Checks that the launch leaves every counter at zero.
 static std::vector<float> run(const Matrix &w, const std::vector<int8_t> &xq, const std::vector<float2> &xds,
-                              const std::vector<float> *add, int rows) {
+                              const std::vector<float> *add, int rows, bool addInPlace = false, bool fused = true) {
     int M = w.m, K = w.k, splits = splitsFor(w.type, M, K);
     std::vector<float> y((size_t)rows * M, NAN), ws((size_t)splits * rows * M, NAN);
-    gridDim = {(unsigned)((M + 127) / 128), (unsigned)((rows + 63) / 64), (unsigned)splits};
-    for (unsigned bz = 0; bz < gridDim.z; bz++)
-        for (unsigned by = 0; by < gridDim.y; by++)
-            for (unsigned bx = 0; bx < gridDim.x; bx++) {
-                std::memset(mmq_smem, 0xA5, sizeof mmq_smem);  // garbage, as uninitialized shared memory
-                block_barrier = std::make_unique<std::barrier<>>(THREADS);
-                std::vector<WarpExchange> wx(THREADS / 32);
-                warps = wx.data();
-                std::vector<std::thread> ts;
-                for (int t = 0; t < THREADS; t++) {
-                    ts.emplace_back([&, t] {
-                        threadIdx = {(unsigned)t, 0, 0};
-                        blockIdx = {bx, by, bz};
-                        (w.type == 0 ? gemv_rows_mmq_q4_0 : gemv_rows_mmq_q8_0)(
-                            w.qs.data(), w.d.data(), xq.data(), xds.data(), add ? add->data() : nullptr, y.data(),
-                            ws.data(), M, K, rows, splits);
-                    });
-                }
-                for (auto &t : ts) t.join();
-            }
-    if (splits > 1) {
+    if (addInPlace) y = *add;  // add aliases y, as the residual stream's in-place update
+    Dim3 grid = {(unsigned)((M + 127) / 128), (unsigned)((rows + 63) / 64), (unsigned)splits};
+    std::vector<unsigned> counters((size_t)grid.x * grid.y, 0);
+    std::vector<Dim3> order;
+    for (unsigned bz = 0; bz < grid.z; bz++)
+        for (unsigned by = 0; by < grid.y; by++)
+            for (unsigned bx = 0; bx < grid.x; bx++) order.push_back({bx, by, bz});
+    std::shuffle(order.begin(), order.end(), schedule);
+    for (Dim3 b : order) {
+        std::memset(mmq_smem, 0xA5, sizeof mmq_smem);  // garbage, as uninitialized shared memory
+        block_barrier = std::make_unique<std::barrier<>>(THREADS);
+        std::vector<WarpExchange> wx(THREADS / 32);
+        warps = wx.data();
+        std::vector<std::thread> ts;
+        for (int t = 0; t < THREADS; t++) {
+            ts.emplace_back([&, t] {
+                threadIdx = {(unsigned)t, 0, 0};
+                blockIdx = b;
+                gridDim = grid;
+                (w.type == 0 ? gemv_rows_mmq_q4_0 : gemv_rows_mmq_q8_0)(
+                    w.qs.data(), w.d.data(), xq.data(), xds.data(), addInPlace ? y.data() : add ? add->data() : nullptr,
+                    y.data(), ws.data(), fused ? counters.data() : nullptr, M, K, rows, splits);
+            });
+        }
+        for (auto &t : ts) t.join();
+    }
+    if (!fused && splits > 1) {  // gemv_rows_mmq_reduce, the second launch of -Daether.cuda.mmqReduce=kernel
+        const float *a = addInPlace ? y.data() : add ? add->data() : nullptr;
         for (unsigned by = 0; by < (unsigned)rows; by++)
             for (unsigned bx = 0; bx < (unsigned)((M + 255) / 256); bx++)
                 for (unsigned t = 0; t < 256; t++) {
                     threadIdx = {t, 0, 0};
                     blockIdx = {bx, by, 0};
-                    gemv_rows_mmq_reduce(ws.data(), add ? add->data() : nullptr, y.data(), M, rows, splits);
+                    gemv_rows_mmq_reduce(ws.data(), a, y.data(), M, rows, splits);
                 }
     }
+    for (unsigned c : counters)
+        if (c != 0) {
+            std::printf("FAIL split-K counter left at %u\n", c);
+            failures++;
+            break;
+        }
     return y;
 }
 
@@ -252,7 +292,16 @@ static double weight(const Matrix &w, int row, int col) {
     return (double)half_to_float(w.d[blk].bits) * q;
 }
 
-static int failures = 0;
+// FNV-1a of the outputs' bits: a kernel change that keeps the summation order must keep these (compare two builds)
+static uint64_t bitsHash(const std::vector<float> &v) {
+    uint64_t h = 1469598103934665603ull;
+    for (float f : v) {
+        uint32_t b;
+        std::memcpy(&b, &f, 4);
+        h = (h ^ b) * 1099511628211ull;
+    }
+    return h;
+}
 
 static void check(int type, int m, int k, int rows, std::mt19937 &rng) {
     Matrix w = randomMatrix(rng, type, m, k);
@@ -266,6 +315,10 @@ static void check(int type, int m, int k, int rows, std::mt19937 &rng) {
     std::vector<float> add((size_t)rows * m);
     for (auto &v : add) v = u(rng);
     std::vector<float> y = run(w, xq, xds, nullptr, rows), ya = run(w, xq, xds, &add, rows);
+    std::vector<float> yi = run(w, xq, xds, &add, rows, true);
+    bool inPlace = std::memcmp(ya.data(), yi.data(), ya.size() * 4) == 0;
+    std::vector<float> yk = run(w, xq, xds, &add, rows, true, false);  // the two-launch reduction: the same bits
+    bool twoLaunch = std::memcmp(ya.data(), yk.data(), ya.size() * 4) == 0;
     double worst = 0;
     for (int t = 0; t < rows; t++) {
         double num = 0, den = 0;
@@ -279,10 +332,13 @@ static void check(int type, int m, int k, int rows, std::mt19937 &rng) {
         }
         worst = std::max(worst, std::sqrt(num / den));
     }
-    bool ok = worst < 1e-5;
+    bool ok = worst < 1e-5 && inPlace && twoLaunch;
     failures += !ok;
-    std::printf("%s %s %d x %d, %d rows, %d splits: relative error %.2e\n", ok ? "ok  " : "FAIL",
-                type == 0 ? "Q4_0" : "Q8_0", m, k, rows, splitsFor(type, m, k), worst);
+    std::printf("%s %s %d x %d, %d rows, %d splits: relative error %.2e, add in place %s, reduce kernel %s, bits "
+                "%016llx\n",
+                ok ? "ok  " : "FAIL", type == 0 ? "Q4_0" : "Q8_0", m, k, rows, splitsFor(type, m, k), worst,
+                inPlace ? "bitwise equal" : "DIFFERENT", twoLaunch ? "bitwise equal" : "DIFFERENT",
+                (unsigned long long)(bitsHash(y) ^ 31 * bitsHash(ya)));
 }
 
 static void checkPosition(int type, int m, int k, std::mt19937 &rng) {
@@ -328,6 +384,10 @@ int main() {
     checkPosition(0, 300, 4096, rng);
     checkPosition(1, 77, 2080, rng);
     checkPosition(0, 16900, 64, rng);
+    // after the others, so that their inputs (and bit hashes) stay those of earlier versions of this file
+    check(0, 200, 2336, 27, rng);  // 4 n-tiles (the MMA loop compiled for 4), a short last K tile, 9 splits
+    check(1, 140, 1056, 21, rng);  // 3 n-tiles padded to 4
+    checkPosition(1, 300, 1056, rng);
     bool conflictFree = ldmatrix_conflicts == 0;
     failures += !conflictFree;
     std::printf("%s ldmatrix: %ld bank conflicts in %ld phases\n", conflictFree ? "ok  " : "FAIL",

@@ -344,6 +344,16 @@ public final class CudaContext implements AutoCloseable {
     }
 
     /**
+     * Asks for the largest shared-memory carveout of the SM's L1/shared array when {@code kernel} runs (a hint): for
+     * kernels whose blocks per SM are bounded by shared memory (the MMQ row GEMM needs 2 x 110 KB of the H100's 228).
+     */
+    public void preferSharedMemory(String kernel) {
+        int carveout = CUfunction_attribute.CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT;
+        check(cuFuncSetAttribute(function(kernel), carveout, 100),
+                "cuFuncSetAttribute(" + kernel + ", shared memory carveout 100%)");
+    }
+
+    /**
      * Launches {@code kernel} on the stream. Arguments in the kernel's order: {@link CUdeviceptr} (null = a null
      * pointer), {@link Integer}, {@link Long}, {@link Float}.
      */

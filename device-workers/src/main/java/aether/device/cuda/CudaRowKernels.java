@@ -3,6 +3,7 @@ package aether.device.cuda;
 import aether.device.cuda.CudaKernels.AttentionScratch;
 import aether.device.cuda.CudaKernels.AttentionShape;
 import aether.runtime.tensor.GgmlType;
+import java.util.Locale;
 import jcuda.driver.CUdeviceptr;
 
 /**
@@ -64,8 +65,8 @@ public final class CudaRowKernels {
     static final int MMQ_ROWS = 128;
     static final int MMQ_TOKENS = 64;
     static final int MMQ_THREADS = 256;
-    static final int MMQ_SMEM_Q4_0 = 78_336;
-    static final int MMQ_SMEM_Q8_0 = 55_808;
+    static final int MMQ_SMEM_Q4_0 = 111_168;
+    static final int MMQ_SMEM_Q8_0 = 80_448;
     /**
      * Blocks the MMQ kernel aims at (2 per SM of a 132-SM H100): a matrix of fewer row blocks splits K into up to
      * {@code MMQ_SPLIT_TARGET / row blocks} ranges. A constant, not the device's SM count, so the summation order (and
@@ -81,10 +82,30 @@ public final class CudaRowKernels {
         "attn_split_rows", "attn_split_rows_gqa", "attn_split_rows_gqa_fused", "rmsnorm_quant", "swiglu_quant", "attn_combine", "get_row_q4_0", "get_row_q8_0",
         "get_row_f16", "get_row_f32"};
 
+    /**
+     * Where the MMQ kernel's split-K partial sums are added: {@code fused} (default; the last block of each output tile,
+     * in the GEMM's own launch) or {@code kernel} ({@code gemv_rows_mmq_reduce}, a second launch). Bitwise the same
+     * results; {@code -Daether.cuda.mmqReduce=kernel} is there to time one against the other.
+     */
+    static final boolean FUSED_REDUCE = fusedReduce(System.getProperty("aether.cuda.mmqReduce", "fused"));
+
+    static boolean fusedReduce(String name) {
+        return switch (name.strip().toLowerCase(Locale.ROOT)) {
+            case "fused" -> true;
+            case "kernel" -> false;
+            default -> throw new IllegalArgumentException("aether.cuda.mmqReduce=" + name + " (expected fused or kernel)");
+        };
+    }
+
     private final CudaContext cuda;
     private final int capacity;
     /** Split-K partial sums of the MMQ kernel: [split][row][M] floats, capacity * MMQ_SPLIT_COLUMNS of them. */
     private final CUdeviceptr splitSums;
+    /**
+     * Split-K arrival counters of the MMQ kernel, one word per output tile (row block x 64 activation rows), zeroed
+     * here once: the last block of a tile to finish sums the partials and zeroes its counter again for the next launch.
+     */
+    private final CUdeviceptr splitCounters;
 
     /** @param capacity rows of the per-row buffers (and most rows of a step) */
     public CudaRowKernels(CudaContext cuda, int capacity) {
@@ -96,21 +117,38 @@ public final class CudaRowKernels {
         cuda.preload(KERNELS);
         cuda.allowSharedMemory("gemv_rows_mmq_q4_0", MMQ_SMEM_Q4_0);
         cuda.allowSharedMemory("gemv_rows_mmq_q8_0", MMQ_SMEM_Q8_0);
+        // two blocks per SM need 2 x (111,168 + 1,024 reserved) bytes of shared memory on an H100: the largest carveout
+        cuda.preferSharedMemory("gemv_rows_mmq_q4_0");
+        cuda.preferSharedMemory("gemv_rows_mmq_q8_0");
         this.splitSums = cuda.alloc(splitSumBytes());
+        this.splitCounters = cuda.alloc(splitCounterWords(capacity) * Integer.BYTES);
+        cuda.fill32(splitCounters, 0, splitCounterWords(capacity));
     }
 
-    /** Device bytes per row of capacity that a {@code CudaRowKernels} holds (the MMQ split-K partial sums). */
+    /**
+     * Counter words for {@code capacity} rows: a split matrix has fewer than {@code MMQ_SPLIT_TARGET / 2} row blocks
+     * ({@link #mmqSplits}), times the 64-row column blocks.
+     */
+    static long splitCounterWords(int capacity) {
+        return (long) (MMQ_SPLIT_TARGET / 2) * blocks(capacity, MMQ_TOKENS);
+    }
+
+    /**
+     * Device bytes per row of capacity that a {@code CudaRowKernels} holds, at most: the MMQ split-K partial sums and
+     * their arrival counters (a column block's counters counted for each of its rows: a bound that holds for 1 row).
+     */
     public static long splitSumBytesPerRow() {
-        return (long) MMQ_SPLIT_COLUMNS * Float.BYTES;
+        return (long) MMQ_SPLIT_COLUMNS * Float.BYTES + (MMQ_SPLIT_TARGET / 2) * (long) Integer.BYTES;
     }
 
     private long splitSumBytes() {
         return (long) capacity * MMQ_SPLIT_COLUMNS * Float.BYTES;
     }
 
-    /** Frees the device buffer this owns (the split-K partial sums); the kernels must not be used after. */
+    /** Frees the device buffers this owns (split-K partial sums, counters); the kernels must not be used after. */
     public void free() {
         cuda.free(splitSums, splitSumBytes());
+        cuda.free(splitCounters, splitCounterWords(capacity) * Integer.BYTES);
         attentionCounters.forEach((s, c) -> cuda.free(c, (long) capacity * s.kvHeads() * Integer.BYTES));
         attentionCounters.clear();
     }
@@ -231,7 +269,7 @@ public final class CudaRowKernels {
                 }
                 boolean q4 = w.type() == GgmlType.Q4_0;
                 switch (kernel) {
-                    case MMQ -> mmq(w, xq, add, y, rows, q4);
+                    case MMQ -> mmq(w, xq, add, y, rows, FUSED_REDUCE);
                     case MMA -> cuda.launch(q4 ? "gemv_rows_mma_q4_0" : "gemv_rows_mma_q8_0",
                             blocks(w.rows(), MMA_ROWS), blocks(rows, MMA_TOKENS), MMA_THREADS, 0, w.quants(),
                             w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), rows);
@@ -252,14 +290,22 @@ public final class CudaRowKernels {
         }
     }
 
-    /** The MMQ kernel, then (when K is split) the ordered sum of the splits' partial results. */
-    private void mmq(GpuMatrix w, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows, boolean q4) {
+    /**
+     * The MMQ kernel; when K is split, the last block of each output tile adds the splits' partial sums in split order
+     * (one launch), or ({@code fused} false) the reduce kernel after it; {@link #gemv} passes {@link #FUSED_REDUCE}. Launches on this object's buffers are stream-ordered: two at once would share the counters.
+     */
+    void mmq(GpuMatrix w, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows, boolean fused) {
+        checkRows(rows);
+        if (w.type() != GgmlType.Q4_0 && w.type() != GgmlType.Q8_0) {
+            throw new IllegalArgumentException("MMQ row GEMV of a " + w.type() + " matrix (expected Q4_0 or Q8_0)");
+        }
+        boolean q4 = w.type() == GgmlType.Q4_0;
         int m = w.rows(), k = w.cols();
         int splits = mmqSplits(w.type(), m, k);
         cuda.launch3(q4 ? "gemv_rows_mmq_q4_0" : "gemv_rows_mmq_q8_0", blocks(m, MMQ_ROWS), blocks(rows, MMQ_TOKENS),
                 splits, MMQ_THREADS, q4 ? MMQ_SMEM_Q4_0 : MMQ_SMEM_Q8_0, w.quants(), w.scales(), xq.quants(),
-                xq.scales(), add, y, splitSums, m, k, rows, splits);
-        if (splits > 1) {
+                xq.scales(), add, y, splitSums, fused ? splitCounters : null, m, k, rows, splits);
+        if (splits > 1 && !fused) {
             cuda.launch("gemv_rows_mmq_reduce", blocks(m, 256), rows, 256, 0, splitSums, add, y, m, rows, splits);
         }
     }

@@ -179,6 +179,38 @@ class CudaRowKernelsTest {
         assertThat(sums[2]).as("row %d of %d, y += W.x", at, rows).containsExactly(sums[0]);
     }
 
+    /**
+     * The split-K sums added by the last block of each output tile (one launch) and by the reduce kernel (a second
+     * launch) are bitwise the same, launch after launch (the arrival counters are zero again after each), with y and
+     * with y += W.x in place.
+     */
+    @ParameterizedTest(name = "{0} {1}x{2}, {3} rows")
+    @CsvSource({"Q4_0, 4096, 4096, 64", "Q4_0, 301, 2080, 70", "Q8_0, 1030, 14336, 33", "Q8_0, 77, 4096, 5"})
+    void fusedSplitKSumEqualsTheReduceKernel(GgmlType type, int m, int k, int rows) {
+        assertThat(CudaRowKernels.mmqSplits(type, m, k)).as("a split-K shape").isGreaterThan(1);
+        SplittableRandom r = random();
+        GpuMatrix mat = GpuMatrix.upload(cuda, type, m, k, encode(type, gaussian(r, m * k, 0.02)), null);
+        frees.add(() -> mat.free(cuda));
+        float[] add = gaussian(r, rows * m, 0.5);
+        CUdeviceptr dx = up(gaussian(r, rows * k, 1.0));
+        QuantizedVector xq = quantized(rows * k);
+        kernels.quantize(dx, xq);
+        var rk = rowKernels(rows);
+        CUdeviceptr twoLaunch = poison(rows * m), twoLaunchAdd = up(add);
+        rk.mmq(mat, xq, null, twoLaunch, rows, false);
+        rk.mmq(mat, xq, twoLaunchAdd, twoLaunchAdd, rows, false);
+        float[] expected = download(cuda, twoLaunch, rows * m), expectedAdd = download(cuda, twoLaunchAdd, rows * m);
+        assertThat(IntStream.range(0, rows * m).allMatch(i -> Float.isFinite(expected[i]))).isTrue();
+        for (int launch = 0; launch < 3; launch++) {
+            CUdeviceptr y = poison(rows * m), yAdd = up(add);
+            rk.mmq(mat, xq, null, y, rows, true);
+            rk.mmq(mat, xq, yAdd, yAdd, rows, true);
+            assertThat(download(cuda, y, rows * m)).as("launch %d", launch).containsExactly(expected);
+            assertThat(download(cuda, yAdd, rows * m)).as("launch %d, y += W.x", launch).containsExactly(expectedAdd);
+            cuda.checkErrors("fused split-K, launch " + launch);
+        }
+    }
+
     private CudaRowKernels rowKernels(int capacity) {
         var rk = new CudaRowKernels(cuda, capacity);
         frees.add(rk::free);

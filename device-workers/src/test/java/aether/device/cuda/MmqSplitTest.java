@@ -11,7 +11,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The MMQ row GEMM's split-K choice (host arithmetic, no GPU needed): a function of (type, M, K) only, enough blocks for
- * a 132-SM chip, at most one split per K tile, and within the partial-sum buffer the kernels allocate per row.
+ * a 132-SM chip, at most one split per K tile, and within the partial-sum and arrival-counter buffers the kernels
+ * allocate per row.
  */
 class MmqSplitTest {
 
@@ -41,10 +42,26 @@ class MmqSplitTest {
                     if (splits > 1) {
                         assertThat((long) splits * m).as("%s %d x %d: partial sums per row", type, m, k)
                                 .isLessThanOrEqualTo(CudaRowKernels.MMQ_SPLIT_COLUMNS);
+                        for (int capacity : new int[] {1, 64, 65, 1000}) {  // one arrival counter per output tile
+                            long outputTiles = (long) ((m + 127) / 128) * ((capacity + 63) / 64);
+                            assertThat(outputTiles).as("%s %d x %d, %d rows: counters", type, m, k, capacity)
+                                    .isLessThanOrEqualTo(CudaRowKernels.splitCounterWords(capacity));
+                            assertThat(CudaRowKernels.splitCounterWords(capacity) * Integer.BYTES)
+                                    .isLessThanOrEqualTo(capacity * CudaRowKernels.splitSumBytesPerRow()
+                                            - (long) capacity * CudaRowKernels.MMQ_SPLIT_COLUMNS * Float.BYTES);
+                        }
                     }
                 }
             }
         }
+    }
+
+    @Test
+    void reduceChoiceParses() {
+        assertThat(CudaRowKernels.fusedReduce("fused")).isTrue();
+        assertThat(CudaRowKernels.fusedReduce(" Kernel ")).isFalse();
+        assertThatThrownBy(() -> CudaRowKernels.fusedReduce("atomic")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("aether.cuda.mmqReduce=atomic").hasMessageContaining("fused or kernel");
     }
 
     @Test
