@@ -92,7 +92,7 @@ final class NodeGuardian extends AbstractBehavior<NodeGuardian.Command> {
                 }
                 for (aether.device.cuda.CudaDevice gpu : gpus) {
                     String name = "cuda-" + gpu.capabilities().ordinal();
-                    workers.add(ctx.spawn(DeviceWorker.create(nodeId + "/" + name, gpu, workerStore, fetcher),
+                    workers.add(ctx.spawn(DeviceWorker.create(nodeId + "/" + name, gpu, workerStore, fetcher, memory),
                             name + "-worker", compute));
                 }
                 ActorRef<SchedulerMessage> scheduler = ctx.spawn(Scheduler.create(workerStore, fetcher, memory),

@@ -10,6 +10,7 @@ import aether.device.spi.Device;
 import aether.device.spi.DeviceBuffer;
 import aether.device.spi.DeviceCapabilities;
 import aether.device.spi.DeviceMemoryException;
+import aether.device.spi.ResidentBuffers;
 import aether.device.spi.SegmentExecutionException;
 import aether.runtime.protocol.DeviceKind;
 import aether.runtime.protocol.SegmentSpec;
@@ -42,6 +43,11 @@ import jcuda.driver.CUevent_flags;
  * is reused by every segment (work on the one stream is ordered, so a segment's kernels never overlap the previous
  * one's); it is booked against the same budget as {@link #allocate}. The LLM path drives {@link CudaKernels} directly
  * (llm-service {@code aether.llm.engine.cuda}).
+ *
+ * <p>Residency: {@link #residency()} keeps the device copies of runtime buffers between segments (a segment's outputs,
+ * and inputs it uploaded that the memory manager booked here), so a later segment on this GPU that reads one skips its
+ * upload ({@link #uploadsDone()}, {@link #uploadsSkipped()}). The worker still copies every output back to host memory,
+ * so a kept copy is never the only one and is freed whenever the memory manager evicts it or the tensor is released.
  */
 public final class CudaDevice implements Device {
 
@@ -58,6 +64,9 @@ public final class CudaDevice implements Device {
     /** Waits for segments' CUDA events, in submission order (the stream finishes them in that order too). */
     private final ExecutorService waiter;
     private final SegmentLauncher launcher;
+    /** Device copies of runtime buffers kept between segments; frees on the device thread, never waiting for it. */
+    private final ResidentBuffers residency;
+    private final AtomicLong uploads = new AtomicLong();
     /** The segments' scratch area (device thread only); null until a segment needs one. */
     private CudaBuffer scratch;
 
@@ -68,6 +77,7 @@ public final class CudaDevice implements Device {
         this.name = "cuda-" + cuda.ordinal() + " (" + cuda.name() + ")";
         this.capabilities = capabilities(cuda.ordinal(), cuda.totalMemory());
         this.launcher = new SegmentLauncher(cuda);
+        this.residency = new ResidentBuffers(name, this::freeSoon);
         this.waiter = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "aether-cuda-" + cuda.ordinal() + "-events");
             t.setDaemon(true);
@@ -213,6 +223,7 @@ public final class CudaDevice implements Device {
             throw new IllegalArgumentException(name + ": upload of " + src.byteSize() + " bytes into a buffer of "
                     + d.byteSize() + " (expected at least the buffer's size)");
         }
+        uploads.incrementAndGet();
         return async("upload", () -> cuda.upload(src.asSlice(0, d.byteSize()), d.pointer()));
     }
 
@@ -235,6 +246,38 @@ public final class CudaDevice implements Device {
             });
             allocated.addAndGet(-c.byteSize());
         }
+    }
+
+    /**
+     * Frees {@code buffer} without waiting for the device thread (an eviction arrives on an actor's thread while the
+     * device thread may be waiting for the stream). No segment reads it any more: {@link ResidentBuffers} hands a copy
+     * in use over only after its last use.
+     */
+    private void freeSoon(DeviceBuffer buffer) {
+        if (Thread.currentThread() == deviceThread) {
+            free(buffer);
+            return;
+        }
+        try {
+            thread.execute(() -> free(buffer));
+        } catch (RejectedExecutionException e) {
+            // closed: the context and all its memory are gone already
+        }
+    }
+
+    @Override
+    public ResidentBuffers residency() {
+        return residency;
+    }
+
+    /** Host-to-device copies started ({@link #upload}) since the device opened. */
+    public long uploadsDone() {
+        return uploads.get();
+    }
+
+    /** Segment inputs read from a kept device copy instead of uploaded ({@link ResidentBuffers#hits()}). */
+    public long uploadsSkipped() {
+        return residency.hits();
     }
 
     @Override
@@ -379,6 +422,7 @@ public final class CudaDevice implements Device {
 
     @Override
     public void close() {
+        residency.clear();   // queued on the device thread before the context closes
         waiter.shutdown();   // segments already enqueued still complete: their events fire as the stream drains
         try {
             waiter.awaitTermination(10, TimeUnit.SECONDS);

@@ -52,6 +52,15 @@ public interface Device extends AutoCloseable {
     /** Bytes currently allocated. */
     long allocatedBytes();
 
+    /**
+     * The device copies this device keeps between segments ({@link ResidentBuffers}), or null when it keeps none (a
+     * device that reads host memory in place has nothing to keep). A worker reads a held copy instead of uploading and
+     * hands its uploads and outputs over to it once a segment is done.
+     */
+    default ResidentBuffers residency() {
+        return null;
+    }
+
     /** Stops the device's threads; work not started fails. Buffers are invalid afterwards. */
     @Override
     void close();

@@ -4,8 +4,13 @@ import aether.device.spi.CompletionEvent;
 import aether.device.spi.Device;
 import aether.device.spi.DeviceBuffer;
 import aether.device.spi.DeviceMemoryException;
+import aether.device.spi.ResidentBuffers;
 import aether.device.spi.SegmentExecutionException;
 import aether.runtime.ir.Node;
+import aether.runtime.memory.MemoryManager;
+import aether.runtime.protocol.BufferId;
+import aether.runtime.protocol.Location;
+import aether.runtime.protocol.MemoryAction;
 import aether.runtime.protocol.JobId;
 import aether.runtime.protocol.SegmentEvent;
 import aether.runtime.protocol.ServiceKeys;
@@ -23,6 +28,8 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -46,6 +53,14 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  * callback (thread-safe work only) and then reported to the actor. A segment that fails is answered with a
  * {@link SegmentEvent.SegmentFailed} naming the node, and the worker keeps serving.
  *
+ * <p>A device with its own memory (a GPU: {@link Device#residency()} not null) keeps copies between segments: the
+ * outputs it produced stay on the device after being copied to host memory, and so do inputs it uploaded that the
+ * memory manager booked there (its prefetch of the scheduler's hint). A segment whose input is held there reads that copy
+ * and uploads nothing. The host copy in the store remains the tensor (other workers, nodes and clients read it), so a
+ * device copy is only ever a cache: the worker subscribes to the node's memory manager and frees a copy the manager
+ * evicts or invalidates at its location, frees it when the store releases the tensor, and, when an allocation does not
+ * fit, frees least recently used copies no segment is reading. A copy a running segment reads is freed only after it.
+ *
  * <p>The worker does not own the device or the store: whoever created them closes them after the worker stops.
  */
 public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
@@ -56,7 +71,9 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
     private record InputsFetched(Key key, List<TensorStore.Entry> entries, Throwable error)
             implements WorkerMessage, NoSerializationVerificationNeeded {}
 
-    /** A segment's answer has gone out (or it was dropped): forget it. */
+    /** An action of the memory manager; this worker carries out those at its device's location. */
+    private record ResidencyUpdate(MemoryManager.ResidencyChanged changed)
+            implements WorkerMessage, NoSerializationVerificationNeeded {}
 
     /** A segment between {@link RunSegment} and its answer. */
     private static final class Running {
@@ -65,6 +82,10 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
         /** Host copies of outputs that live in device-only memory (null for host-addressable outputs). */
         List<MemorySegment> hostCopies = List.of();
         List<DeviceBuffer> uploaded = List.of();
+        /** The inputs behind {@link #uploaded}, in the same order. */
+        List<TensorRef> uploadedRefs = List.of();
+        /** Inputs read from the device's kept copies, released when the segment is done. */
+        List<BufferId> acquired = List.of();
         volatile CompletionEvent event;
         volatile boolean cancelled;
 
@@ -79,6 +100,13 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
     private final TensorFetcher fetcher;
     /** Segments between RunSegment and their answer; device threads remove the ones they finish. */
     private final Map<Key, Running> running = new ConcurrentHashMap<>();
+    /** The device's kept copies, or null when it keeps none. */
+    private final ResidentBuffers resident;
+    /** The memory manager's name for the device's memory. */
+    private final Location here;
+    /** Buffers the memory manager booked a copy of at {@link #here} (prefetches): an upload of one is kept. */
+    private final Set<BufferId> booked = ConcurrentHashMap.newKeySet();
+    private final Consumer<BufferId> onRelease;
 
     /**
      * @param workerId unique in the cluster (e.g. {@code node-a/cpu-0})
@@ -88,17 +116,44 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
      */
     public static Behavior<WorkerMessage> create(String workerId, Device device, TensorStore store,
             TensorFetcher fetcher) {
+        return create(workerId, device, store, fetcher, null);
+    }
+
+    /**
+     * A worker that also carries out {@code memory}'s evictions of its device's kept copies (when the device keeps
+     * any; see the class comment).
+     *
+     * @param memory the node's memory manager, or null (kept copies are then freed only when their tensors are
+     *               released or the device needs room)
+     */
+    public static Behavior<WorkerMessage> create(String workerId, Device device, TensorStore store,
+            TensorFetcher fetcher, ActorRef<MemoryManager.Command> memory) {
         WorkerCapabilities capabilities = device.capabilities().forWorker(workerId, store.nodeId());
-        return Behaviors.setup(context -> new DeviceWorker(context, capabilities, device, store, fetcher));
+        return Behaviors.setup(context -> new DeviceWorker(context, capabilities, device, store, fetcher, memory));
     }
 
     private DeviceWorker(ActorContext<WorkerMessage> context, WorkerCapabilities capabilities, Device device,
-            TensorStore store, TensorFetcher fetcher) {
+            TensorStore store, TensorFetcher fetcher, ActorRef<MemoryManager.Command> memory) {
         super(context);
         this.capabilities = capabilities;
         this.device = device;
         this.store = store;
         this.fetcher = fetcher;
+        this.resident = device.residency();
+        this.here = Location.device(capabilities.ordinal());
+        if (resident != null) {
+            onRelease = id -> {
+                booked.remove(id);
+                resident.evict(id);
+            };
+            store.addReleaseListener(onRelease);
+            if (memory != null) {
+                memory.tell(new MemoryManager.Subscribe(
+                        context.messageAdapter(MemoryManager.ResidencyChanged.class, ResidencyUpdate::new)));
+            }
+        } else {
+            onRelease = null;
+        }
         context.getSystem().receptionist().tell(Receptionist.register(ServiceKeys.WORKERS,
                 context.getSelf().<WorkerCommand>narrow()));
     }
@@ -120,8 +175,30 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
                 case DescribeWorker describe -> onDescribe(describe);
             };
             case InputsFetched fetched -> onFetched(fetched);
+            case ResidencyUpdate update -> onResidency(update.changed().action());
             default -> Behaviors.unhandled();
         };
+    }
+
+    /** Carries out what the memory manager booked at this device: keep uploads it prefetched, free what it evicted. */
+    private Behavior<WorkerMessage> onResidency(MemoryAction action) {
+        if (resident == null || !action.location().equals(here)) {
+            return this;
+        }
+        switch (action) {
+            case MemoryAction.Prefetch prefetch -> booked.add(prefetch.bufferId());
+            // COPY_TO_HOST_THEN_FREE needs no copy: every kept copy's bytes are in the store's host copy already (the
+            // worker copies outputs back before keeping them), or the tensor was released and nobody reads it
+            case MemoryAction.Evict evict -> {
+                booked.remove(evict.bufferId());
+                resident.evict(evict.bufferId());
+            }
+            case MemoryAction.Invalidate invalidate -> {
+                booked.remove(invalidate.bufferId());
+                resident.evict(invalidate.bufferId());
+            }
+        }
+        return this;
     }
 
     private Behavior<WorkerMessage> onDescribe(DescribeWorker describe) {
@@ -199,17 +276,28 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
         RunSegment run = state.request;
         List<DeviceBuffer> outputs = new ArrayList<>();
         List<DeviceBuffer> uploaded = new ArrayList<>();
+        List<TensorRef> uploadedRefs = new ArrayList<>();
+        List<BufferId> acquired = new ArrayList<>();
         List<DeviceBuffer> in = new ArrayList<>(inputs.size());
         try {
             for (int output : run.segment().graph().outputs()) {
                 Node node = run.segment().graph().node(output);
-                outputs.add(device.allocate(TensorBytes.byteSize(node.type())));
+                outputs.add(allocate(TensorBytes.byteSize(node.type())));
             }
-            for (MemorySegment host : inputs) {
+            for (int i = 0; i < inputs.size(); i++) {
+                MemorySegment host = inputs.get(i);
+                TensorRef ref = run.inputs().get(i);
                 DeviceBuffer view = device.importHost(host);
+                if (view == null && resident != null) {
+                    view = resident.acquire(ref.id(), ref.version());   // kept from an earlier segment: no upload
+                    if (view != null) {
+                        acquired.add(ref.id());
+                    }
+                }
                 if (view == null) {
-                    view = device.allocate(host.byteSize());
+                    view = allocate(host.byteSize());
                     uploaded.add(view);
+                    uploadedRefs.add(ref);
                     device.upload(host, view);   // ordered before the segment on the device's queue
                 }
                 in.add(view);
@@ -217,10 +305,13 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
         } catch (DeviceMemoryException e) {
             outputs.forEach(device::free);
             uploaded.forEach(device::free);
+            acquired.forEach(id -> resident.release(id));   // not empty only with a resident set
             return fail(key, -1, "", e.getMessage());
         }
         state.outputs = outputs;
         state.uploaded = uploaded;
+        state.uploadedRefs = uploadedRefs;
+        state.acquired = acquired;
         state.event = device.submit(run.segment(), in, outputs);
         // Outputs in device-only memory (a GPU's) are copied to host memory once the segment is done (started from its
         // completion, so any device's ordering will do), and the store holds the host copy: segments on other workers
@@ -263,9 +354,36 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
         return this;
     }
 
+    /**
+     * Allocates device memory; when it does not fit, frees the device's least recently used kept copies that no segment
+     * reads (their host copies stay in the store) and tries once more.
+     */
+    private DeviceBuffer allocate(long bytes) {
+        try {
+            return device.allocate(bytes);
+        } catch (DeviceMemoryException e) {
+            List<DeviceBuffer> room = resident == null ? List.of() : resident.takeUnused(bytes);
+            if (room.isEmpty()) {
+                throw e;
+            }
+            room.forEach(device::free);
+            return device.allocate(bytes);
+        }
+    }
+
     /** Publishes the outputs and answers, or frees them; on the device's thread. */
     private void answer(Running state, Throwable error) {
-        state.uploaded.forEach(device::free);
+        state.acquired.forEach(id -> resident.release(id));   // not empty only with a resident set
+        boolean ok = error == null && !state.cancelled;
+        for (int i = 0; i < state.uploaded.size(); i++) {
+            DeviceBuffer buffer = state.uploaded.get(i);
+            TensorRef ref = state.uploadedRefs.get(i);
+            // an upload the memory manager booked here stays for later segments; any other is freed as before
+            if (!(ok && resident != null && booked.contains(ref.id()) && store.entry(ref.id()) != null
+                    && resident.adopt(ref.id(), ref.version(), buffer))) {
+                device.free(buffer);
+            }
+        }
         RunSegment run = state.request;
         if (state.cancelled || error instanceof CancellationException) {
             state.outputs.forEach(device::free);
@@ -285,7 +403,7 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
         for (int i = 0; i < state.outputs.size(); i++) {
             DeviceBuffer buffer = state.outputs.get(i);
             MemorySegment copy = state.hostCopies.isEmpty() ? null : state.hostCopies.get(i);
-            if (copy != null) {
+            if (copy != null && !(resident != null && resident.adopt(run.outputIds().get(i), 0, buffer))) {
                 device.free(buffer);   // downloaded: the host copy is the tensor from here on
             }
             TensorRef ref = new TensorRef(run.outputIds().get(i), 0, run.segment().graph().node(outs.get(i)).type(),
@@ -294,6 +412,9 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
                 store.put(copy != null ? new TensorStore.Entry(ref, copy, () -> { })
                         : new TensorStore.Entry(ref, buffer.host(), () -> device.free(buffer)));
             } catch (IllegalArgumentException e) {
+                if (resident != null) {
+                    resident.evict(run.outputIds().get(i));
+                }
                 for (int j = i; j < state.outputs.size(); j++) {
                     device.free(state.outputs.get(j));
                 }
@@ -324,6 +445,9 @@ public final class DeviceWorker extends AbstractBehavior<WorkerMessage> {
     }
 
     private Behavior<WorkerMessage> onStop() {
+        if (onRelease != null) {
+            store.removeReleaseListener(onRelease);
+        }
         for (Running state : running.values()) {
             if (state.event != null) {
                 state.event.cancel();

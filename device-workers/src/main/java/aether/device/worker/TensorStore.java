@@ -34,6 +34,9 @@ public final class TensorStore {
 
     private final String nodeId;
     private final ConcurrentHashMap<BufferId, Holder> entries = new ConcurrentHashMap<>();
+    /** Told each id {@link #release} frees: a GPU worker drops its device copy of a tensor nobody needs any more. */
+    private final java.util.List<java.util.function.Consumer<BufferId>> releaseListeners =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
 
     public TensorStore(String nodeId) {
         this.nodeId = Objects.requireNonNull(nodeId, "nodeId");
@@ -93,9 +96,21 @@ public final class TensorStore {
             if (h != null && h.released.compareAndSet(false, true)) {
                 h.entry.free().run();
                 freed++;
+                for (var listener : releaseListeners) {
+                    listener.accept(id);
+                }
             }
         }
         return freed;
+    }
+
+    /** {@code listener} is told every id {@link #release} frees from now on (on the releasing thread). */
+    public void addReleaseListener(java.util.function.Consumer<BufferId> listener) {
+        releaseListeners.add(Objects.requireNonNull(listener, "listener"));
+    }
+
+    public void removeReleaseListener(java.util.function.Consumer<BufferId> listener) {
+        releaseListeners.remove(listener);
     }
 
     public int size() {

@@ -60,6 +60,27 @@ class BufferRegistryTest {
     }
 
     @Test
+    void shouldFreeTheDeviceCopyAGpuWorkerKeptAndLeaveTheHostCopyButNeverOneARunningSegmentReads() {
+        // a GPU worker's outputs: registered with the host copy it copied back and the device copy it keeps
+        BufferRegistry registry = registry(1000);
+        assertThat(registry.register(A, 400, INTERMEDIATE, Set.of(HOST, GPU))).isEmpty();
+        registry.pin(A);   // read by a segment in flight
+        assertThat(registry.register(B, 400, INTERMEDIATE, Set.of(HOST, GPU))).isEmpty();
+
+        List<MemoryAction> actions = registry.register(C, 400, INTERMEDIATE, Set.of(HOST, GPU));
+
+        assertThat(actions).as("A is older but pinned").containsExactly(new Evict(B, GPU, FREE, 400));
+        assertThat(registry.record(B).residency()).containsExactly(HOST);
+        assertThat(registry.record(A).residency()).containsExactlyInAnyOrder(HOST, GPU);
+        assertThat(registry.usedBytes(GPU)).isEqualTo(800);
+        assertThat(registry.usedBytes(HOST)).isEqualTo(1200);
+        assertThat(registry.unpin(A)).as("within budget: nothing more to evict").isEmpty();
+        assertThat(registry.setBudget(GPU, 500)).containsExactly(new Evict(A, GPU, FREE, 400));
+        assertThat(registry.usedBytes(GPU)).isEqualTo(400);
+        assertThat(registry.usedBytes(HOST)).as("no spill: the host copies were there").isEqualTo(1200);
+    }
+
+    @Test
     void shouldCountEveryBufferOnceByResidencyInTheSnapshotTotals() {
         BufferRegistry registry = registry(1000);
         registry.register(A, 100, WEIGHT, Set.of(HOST));

@@ -529,12 +529,28 @@ public final class Scheduler extends AbstractBehavior<SchedulerMessage> {
         }
         TensorRef ref = job.values[value];
         if (ref.nodeId().equals(store.nodeId())) {
-            toMemory(new MemoryManager.Register(ref.id(), ref.byteSize(), origin, Set.of(ref.location()), acks));
+            toMemory(new MemoryManager.Register(ref.id(), ref.byteSize(), origin, residency(job, value), acks));
             job.registered[value] = true;
         } else if (job.producer[value] != null) {
             toMemory(new MemoryManager.Track(ref.id(), ref.byteSize(), job.producer[value]));
             job.tracked[value] = true;
         }
+    }
+
+    /**
+     * Where this node's copies of a value are: where its ref says, and, for an output a device worker of this node
+     * produced into host memory, also that device's memory: such a worker keeps the device copy of each output it
+     * produced (a GPU worker: {@code DeviceWorker}'s residency) until the memory manager evicts it or it is released.
+     */
+    private Set<Location> residency(Job job, int value) {
+        TensorRef ref = job.values[value];
+        ActorRef<WorkerCommand> producer = job.producer[value];
+        WorkerEntry w = producer == null ? null : workers.get(producer);
+        if (w == null || w.caps.kind() == DeviceKind.CPU || !w.caps.nodeId().equals(store.nodeId())
+                || !ref.location().equals(Location.HOST)) {
+            return Set.of(ref.location());
+        }
+        return Set.of(Location.HOST, Location.device(w.caps.ordinal()));
     }
 
     // ---- placement and dispatch ------------------------------------------------------------------------------------

@@ -197,7 +197,7 @@ public final class ComputeRuntime implements AutoCloseable {
             List<ActorRef<?>> workers = new ArrayList<>();
             for (int i = 0; i < devices.size(); i++) {
                 String id = settings.nodeId() + "/" + workerName(devices.get(i), i);
-                workers.add(context.spawn(DeviceWorker.create(id, devices.get(i), store, fetcher), "worker-" + i,
+                workers.add(context.spawn(DeviceWorker.create(id, devices.get(i), store, fetcher, memory), "worker-" + i,
                         settings.props()));
             }
             ActorRef<aether.runtime.protocol.SchedulerMessage> scheduler = withScheduler ? context.spawn(

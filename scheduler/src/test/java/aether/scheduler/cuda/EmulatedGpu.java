@@ -7,6 +7,7 @@ import aether.device.spi.Device;
 import aether.device.spi.DeviceBuffer;
 import aether.device.spi.DeviceCapabilities;
 import aether.device.spi.DeviceMemoryException;
+import aether.device.spi.ResidentBuffers;
 import aether.device.spi.SegmentExecutionException;
 import aether.runtime.protocol.Location;
 import aether.runtime.protocol.SegmentSpec;
@@ -27,7 +28,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * A stand-in for a {@link CudaDevice} where there is no GPU: it advertises exactly what a CUDA device advertises
  * ({@link CudaDevice#capabilities}), its buffers have no host view (like device memory: the worker must upload and
  * download), and it runs a segment the way the CUDA device does — {@link SegmentLowering#lower}, refusing what the GPU
- * would refuse — but executes the launches with the {@link KernelEmulator}, on a thread of its own.
+ * would refuse — but executes the launches with the {@link KernelEmulator}, on a thread of its own. Like the CUDA
+ * device it keeps device copies between segments ({@link #residency()}) and counts its uploads.
  */
 final class EmulatedGpu implements Device {
 
@@ -40,9 +42,19 @@ final class EmulatedGpu implements Device {
     private final AtomicLong allocated = new AtomicLong();
     final AtomicInteger segments = new AtomicInteger();
     final Set<String> opKinds = new ConcurrentSkipListSet<>();
+    final AtomicInteger uploads = new AtomicInteger();
+    private final ResidentBuffers residency = new ResidentBuffers("emulated gpu", this::free);
+
+    private final boolean keepsCopies;
 
     EmulatedGpu(int ordinal, long memoryBytes) {
+        this(ordinal, memoryBytes, true);
+    }
+
+    /** @param keepsCopies false: no {@link #residency()}, every input is uploaded for every segment */
+    EmulatedGpu(int ordinal, long memoryBytes, boolean keepsCopies) {
         this.capabilities = CudaDevice.capabilities(ordinal, memoryBytes + (512L << 20));
+        this.keepsCopies = keepsCopies;
     }
 
     /** Device memory: bytes the worker cannot see. */
@@ -92,6 +104,7 @@ final class EmulatedGpu implements Device {
 
     @Override
     public CompletionEvent upload(MemorySegment src, DeviceBuffer dst) {
+        uploads.incrementAndGet();
         return async(() -> MemorySegment.copy(src, 0, ((Buffer) dst).bytes, 0, dst.byteSize()));
     }
 
@@ -133,6 +146,13 @@ final class EmulatedGpu implements Device {
             if (!event.start()) {
                 return;
             }
+            for (DeviceBuffer b : inputs) {
+                if (((Buffer) b).freed) {   // what a GPU would read as garbage: a kept copy freed while in use
+                    event.fail(new SegmentExecutionException(-1, "", "emulated gpu: segment " + segment.index()
+                            + " reads a freed buffer", null));
+                    return;
+                }
+            }
             List<float[]> in = new ArrayList<>();
             for (DeviceBuffer b : inputs) {
                 in.add(((Buffer) b).bytes.toArray(ValueLayout.JAVA_FLOAT));
@@ -151,6 +171,11 @@ final class EmulatedGpu implements Device {
             event.complete();
         });
         return event;
+    }
+
+    @Override
+    public ResidentBuffers residency() {
+        return keepsCopies ? residency : null;
     }
 
     @Override
