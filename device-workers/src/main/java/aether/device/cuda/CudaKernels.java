@@ -271,19 +271,30 @@ public final class CudaKernels {
 
     /**
      * Whether the Q4_0/Q8_0/F16 decode GEMVs prefetch their weights into L2 before waiting on the kernel before them
-     * ({@code -Daether.cuda.gemvPrefetch=true}; Hopper with programmatic dependent launch only). Off by default: on
-     * an H100 (2026-12-07) the 8b Q4_0 decode fell from 425 to 386 t/s with a first version (eight prefetches per
-     * 128-byte line) together with the fused attention; the two are measured apart in the next run.
+     * ({@code -Daether.cuda.gemvPrefetch=true}; Hopper with programmatic dependent launch only). Off: it made decode
+     * slower on an H100 (2026-12-07: 8b Q4_0 425 to 386 t/s in a first version; 1b F16 895 to 804 t/s with one
+     * prefetch per line): the prefetches compete for memory with the kernel they overlap. Kept for the next attempt
+     * (prefetching only the matrices after latency-bound kernels).
      */
     static final boolean GEMV_PREFETCH = Boolean.getBoolean("aether.cuda.gemvPrefetch");
 
     /**
-     * Whether the decode and chunk attention merges its splits inside the split kernel ({@code attn_split_fused}: the
-     * block that finishes a head last merges it) instead of a second launch ({@code -Daether.cuda.fusedAttention=false}
-     * for the two kernels). Needs {@link #prepareAttention} (the arrival counters); unprepared shapes take two.
+     * Whether the single-token and chunk attention merges its splits inside the split kernel ({@code
+     * attn_split_fused}: the block that finishes a head last merges it) instead of a second launch ({@code
+     * -Daether.cuda.fusedAttention=true}). Off: one launch less per layer did not pay on an H100 (2026-12-07, 1b F16
+     * decode 895 t/s fused vs 904 with two launches, within noise). Needs {@link #prepareAttention} (the arrival
+     * counters); unprepared shapes take two launches. The batched rows' attention merges in its split kernel
+     * regardless ({@link #FUSED_ROW_ATTENTION}).
      */
-    static final boolean FUSED_ATTENTION = Boolean.parseBoolean(
-            System.getProperty("aether.cuda.fusedAttention", "true"));
+    static final boolean FUSED_ATTENTION = Boolean.getBoolean("aether.cuda.fusedAttention");
+
+    /**
+     * Whether the batched rows' grouped attention merges its splits in the split kernel ({@code
+     * attn_split_rows_gqa_fused}; {@code -Daether.cuda.fusedRowAttention=false} for two launches). On: it was part of
+     * the build that served 4,608 t/s at 64 sequences (2026-12-07).
+     */
+    static final boolean FUSED_ROW_ATTENTION = Boolean.parseBoolean(
+            System.getProperty("aether.cuda.fusedRowAttention", "true"));
 
     /** Arrival counters of {@code attn_split_fused}, one int per (token, head), by shape; the kernel resets them. */
     private final java.util.Map<AttentionShape, CUdeviceptr> attentionCounters = new java.util.HashMap<>();

@@ -347,7 +347,7 @@ public final class CudaRowKernels {
             }
             splits = groupedSplits(s);
             CUdeviceptr counters = attentionCounters.get(s);
-            if (counters != null) {   // split and merge in one launch (prepared, CudaKernels.FUSED_ATTENTION)
+            if (counters != null) {   // split and merge in one launch (prepared, CudaKernels.FUSED_ROW_ATTENTION)
                 cuda.launch3("attn_split_rows_gqa_fused", s.kvHeads(), splits, rows, CudaKernels.ATTN_THREADS,
                         groupedSharedBytes(s), q, kcache, vcache, positions(ids), slots(ids), scratch.partO(),
                         scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale, qStride, counters, out,
@@ -400,7 +400,7 @@ public final class CudaRowKernels {
             cuda.allowSharedMemory("attn_split_rows_gqa", groupedSharedBytes(s));
             cuda.allowSharedMemory("attn_split_rows_gqa_fused", groupedSharedBytes(s));
         }
-        if (grouped(s) && CudaKernels.FUSED_ATTENTION && !attentionCounters.containsKey(s)) {
+        if (grouped(s) && CudaKernels.FUSED_ROW_ATTENTION && !attentionCounters.containsKey(s)) {
             CUdeviceptr c = cuda.alloc((long) capacity * s.kvHeads() * Integer.BYTES);
             cuda.fill32(c, 0, (long) capacity * s.kvHeads());
             attentionCounters.put(s, c);
