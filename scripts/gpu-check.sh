@@ -46,8 +46,17 @@ TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKer
   aether.device.cuda.CudaRowKernelsTest aether.device.cuda.GpuWorkersTest aether.scheduler.cuda.CudaSegmentKernelsTest
   aether.scheduler.cuda.CudaComputeRuntimeTest aether.llm.engine.cuda.CudaInferenceModelTest
   aether.llm.engine.cuda.HybridInferenceModelTest aether.llm.engine.cuda.CudaBatchedDecodeTest
-  aether.device.cuda.ArgmaxRowsKernelTest aether.llm.engine.cuda.CudaArgmaxStepTest)
+  aether.device.cuda.ArgmaxRowsKernelTest aether.llm.engine.cuda.CudaArgmaxStepTest aether.llm.engine.cuda.CudaGoldenTest)
 # (GpuCheckListTest, device-workers, fails when a @Tag("gpu") test class of the cuda test packages is missing here)
+
+# llama.cpp's golden generations for the llama models in the types the CUDA engine runs (CudaGoldenTest): ~4.5 MB
+golden_files() {
+  local src="$ROOT/../shared/golden/forward" dst="$GPU/golden/forward"
+  [ -d "$src" ] || { echo "gpu-check: $src not found; CudaGoldenTest will skip" >&2; return 0; }
+  mkdir -p "$dst/models"
+  cp "$src/index.json" "$src/forward.jsonl" "$dst/"
+  for t in q4_0 q8_0 q4_k q6_k; do cp "$src/models/rand-llama-s1-$t.gguf" "$dst/models/"; done
+}
 
 build() {
   . "$ROOT/scripts/find-jdk.sh"
@@ -80,7 +89,9 @@ build() {
   rm -rf "$stage/natives"
   # the tests: only the CUDA test packages, plus SharedData from runtime-actors' test jar
   "$JAVA_HOME/bin/jar" cf "$stage/test/device-workers-gpu-tests.jar" -C "$ROOT/device-workers/target/test-classes" aether/device/cuda
-  "$JAVA_HOME/bin/jar" cf "$stage/test/llm-service-gpu-tests.jar" -C "$ROOT/llm-service/target/test-classes" aether/llm/engine/cuda
+  # plus GoldenForwardTest's record reader, which CudaGoldenTest uses
+  (cd "$ROOT/llm-service/target/test-classes" && "$JAVA_HOME/bin/jar" cf "$stage/test/llm-service-gpu-tests.jar" \
+    aether/llm/engine/cuda aether/llm/engine/GoldenForwardTest*.class)
   "$JAVA_HOME/bin/jar" cf "$stage/test/scheduler-gpu-tests.jar" -C "$ROOT/scheduler/target/test-classes" aether/scheduler/cuda
   cp "$ROOT"/runtime-actors/target/runtime-actors-*-tests.jar "$stage/test/"
   (cd "$ROOT" && ./mvnw -q -B dependency:copy -Dartifact="$JUNIT_CONSOLE" -DoutputDirectory="$stage/test")
@@ -98,6 +109,7 @@ build() {
   tar -C "$stage" -cJf "$GPU/app.tar.xz" app test
   cp "$ROOT/device-workers/target/classes/aether/cuda/aether-kernels.fatbin" "$GPU/"
   cp "$vocab" "$GPU/$VOCAB_NAME"
+  golden_files
   local total
   total=$(du -sm "$GPU" | cut -f1)
   ls -la "$GPU"
@@ -125,13 +137,15 @@ refresh() {
   done
   rm -rf "$stage/repack"
   "$JAVA_HOME/bin/jar" cfM0 "$stage/test/device-workers-gpu-tests.jar" -C "$ROOT/device-workers/target/test-classes" aether/device/cuda
-  "$JAVA_HOME/bin/jar" cfM0 "$stage/test/llm-service-gpu-tests.jar" -C "$ROOT/llm-service/target/test-classes" aether/llm/engine/cuda
+  (cd "$ROOT/llm-service/target/test-classes" && "$JAVA_HOME/bin/jar" cfM0 "$stage/test/llm-service-gpu-tests.jar" \
+    aether/llm/engine/cuda aether/llm/engine/GoldenForwardTest*.class)
   "$JAVA_HOME/bin/jar" cfM0 "$stage/test/scheduler-gpu-tests.jar" -C "$ROOT/scheduler/target/test-classes" aether/scheduler/cuda
   tar -C "$stage" -cJf "$GPU/app.tar.xz.new" app test && mv "$GPU/app.tar.xz.new" "$GPU/app.tar.xz"
   cp "$ROOT/device-workers/target/classes/aether/cuda/aether-kernels.fatbin" "$GPU/"
   mkdir -p "$GPU/repo/scripts"
   cp "$ROOT/aether" "$GPU/repo/"
   cp "$ROOT"/scripts/gpu-check.sh "$ROOT"/scripts/find-jdk.sh "$GPU/repo/scripts/"
+  golden_files
   ls -la "$GPU"
   echo "gpu-check: .gpu/ is $(du -sm "$GPU" | cut -f1) MiB; refreshed"
 }
@@ -178,6 +192,7 @@ remote() {
       || python3 -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$GPU/$f" "$work"
   done
   cp "$GPU/$VOCAB_NAME" "$work/shared/models/vocab/"
+  [ -d "$GPU/golden" ] && cp -r "$GPU/golden" "$work/shared/"   # CudaGoldenTest's records and llama models
   export JAVA_HOME="$work/jdk"
   local java="$JAVA_HOME/bin/java"
   local flags=(--add-modules=jdk.incubator.vector --add-exports=java.base/jdk.internal.misc=ALL-UNNAMED

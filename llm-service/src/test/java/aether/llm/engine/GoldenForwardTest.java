@@ -46,7 +46,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * sit a little above the measured maxima, and the ids, which have a margin of at least 0.05 at every golden step,
  * are compared exactly.
  */
-class GoldenForwardTest {
+public class GoldenForwardTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int TOP = 8;
@@ -64,11 +64,14 @@ class GoldenForwardTest {
 
     private record Loaded(GgufFile file, GreedyGenerator generator) {}
 
-    /** {@code promptText} and {@code generatedText} are set for the real-model records (stories260K.jsonl). */
-    record Case(Path model, String weights, int[] prompt, int[] expectedIds, JsonNode top, String promptText,
+    /**
+     * A record; {@code promptText} and {@code generatedText} are set for the real-model records (stories260K.jsonl).
+     * Public for the CUDA engine's golden test (aether.llm.engine.cuda.CudaGoldenTest).
+     */
+    public record Case(Path model, String weights, int[] prompt, int[] expectedIds, JsonNode top, String promptText,
             String generatedText) {}
 
-    static Stream<Named<Case>> forwardRecords() throws IOException {
+    public static Stream<Named<Case>> forwardRecords() throws IOException {
         Path dir = SharedData.require("golden/forward");
         Map<String, String> weightsByFile = new HashMap<>();
         for (JsonNode m : JSON.readTree(dir.resolve("index.json").toFile()).get("models")) {
