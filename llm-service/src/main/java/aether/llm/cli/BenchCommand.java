@@ -355,8 +355,14 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     /** Bytes of the model's KV pool, or -1 for an engine that does not say. */
+    /** KV cache bytes in host memory: the CPU engine's, none for the CUDA engine (device memory), the CPU part's. */
     private static long kvBytes(InferenceModel model) {
-        return model instanceof PagedInferenceModel p ? p.kvCacheBytes() : -1;
+        return switch (model) {
+            case PagedInferenceModel p -> p.kvCacheBytes();
+            case aether.llm.engine.cuda.CudaInferenceModel c -> 0;
+            case aether.llm.engine.cuda.HybridInferenceModel h -> h.hostKvCacheBytes();
+            default -> -1;
+        };
     }
 
     private static long processStartMillis() {

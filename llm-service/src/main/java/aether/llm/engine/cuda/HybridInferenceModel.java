@@ -83,6 +83,11 @@ public final class HybridInferenceModel implements InferenceModel {
     }
 
     /** Layers on the GPU. */
+    /** Host memory of the CPU part's KV cache (the GPU part's is device memory). */
+    public long hostKvCacheBytes() {
+        return cpu.kvCacheBytes();
+    }
+
     public int gpuLayers() {
         return config().blockCount() - gpu.firstLayer();
     }
