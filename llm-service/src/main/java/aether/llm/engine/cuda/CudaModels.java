@@ -15,6 +15,7 @@ import aether.llm.model.ModelConfig;
 import aether.llm.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Optional;
 
@@ -119,6 +120,7 @@ public final class CudaModels {
                 owned.close();
                 file.close();
             });
+            releaseHostPages(file);
             return new LoadedModel(path, file, tokenizer, template, model);
         } catch (RuntimeException e) {
             if (cuda != null) {
@@ -130,6 +132,19 @@ public final class CudaModels {
             }
             file.close();
             throw e;
+        }
+    }
+
+    /**
+     * Drops the file's pages from this process's resident set once every weight is on the device (the mapping stays;
+     * a later read faults pages back in). Reading the weights to upload them made the whole file resident: an 8B Q4_0
+     * model kept 3.9 GiB of host memory it no longer reads (bench on an H100, 2026-12-07). A hint; where the segment
+     * is not a mapping, nothing happens.
+     */
+    private static void releaseHostPages(GgufFile file) {
+        MemorySegment contents = file.contents();
+        if (contents.isMapped()) {
+            contents.unload();
         }
     }
 
