@@ -215,28 +215,6 @@ __device__ __forceinline__ void gemv_finish(float acc, const float *add, float *
     }
 }
 
-// pdl_entry() for a GEMV, after prefetching into L2 the weight bytes this thread will read (its row per
-// GEMV_PROLOGUE, `row_bytes` bytes a row, `piece` bytes per loop step, every WARP * split-th piece). The weights are
-// constant, so touching them before the wait is safe; with PDL this CTA is placed on its SM while the kernel before
-// it (a norm, the attention) still runs, so the first wave's weights stream into L2 during that kernel instead of
-// after it, and the GEMV reads them from L2. Before sm_90 it is pdl_entry().
-// `prefetch` 0 skips it (-Daether.cuda.gemvPrefetch). One prefetch per 128-byte line: the thread whose piece starts
-// the line (the loop step, WARP * split * piece, is a multiple of 128, so that is the same thread every step).
-__device__ __forceinline__ void pdl_entry_prefetch_rows(const void *w, size_t row_bytes, int piece, int M,
-                                                        int split, int prefetch) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int row = blockIdx.x * (GEMV_WARPS / split) + warp / split;
-    size_t o = (size_t)((warp % split) * WARP + lane) * piece;
-    if (prefetch && row < M && (o & 127) == 0) {
-        const char *p = reinterpret_cast<const char *>(w) + (size_t)row * row_bytes;
-        size_t step = (size_t)WARP * split * piece;
-        for (; o < row_bytes; o += step) asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
-    }
-#endif
-    pdl_entry();
-}
-
 #define GEMV_PROLOGUE                                                    \
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;                \
     int row = blockIdx.x * (GEMV_WARPS / split) + warp / split;          \
@@ -245,8 +223,8 @@ __device__ __forceinline__ void pdl_entry_prefetch_rows(const void *w, size_t ro
 
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
-          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split, int prefetch) {
-    pdl_entry_prefetch_rows(qs, (size_t)(K >> 5) * 16, 16, M, split, prefetch);
+          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    pdl_entry();
     GEMV_PROLOGUE
     if (row < M) {
         int nb = K >> 5;
@@ -277,8 +255,8 @@ gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
 
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
-          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split, int prefetch) {
-    pdl_entry_prefetch_rows(qs, (size_t)(K >> 5) * 32, 32, M, split, prefetch);
+          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    pdl_entry();
     GEMV_PROLOGUE
     if (row < M) {
         int nb = K >> 5;
@@ -309,8 +287,8 @@ gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
 // F16 weights against float activations (no activation rounding); K a multiple of 8. A "block" here is 8 halves.
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
-         int split, int prefetch) {
-    pdl_entry_prefetch_rows(w, (size_t)K * 2, 16, M, split, prefetch);
+         int split) {
+    pdl_entry();
     GEMV_PROLOGUE
     if (row < M) {
         const __half *wr = w + (size_t)row * K;
@@ -519,10 +497,11 @@ extern "C" __global__ void rope_kv(float *qkv, __half *__restrict__ kcache, __ha
 
 #define ATTN_THREADS 128
 
-__device__ __forceinline__ void attn_split_body(const float *__restrict__ q, const __half *__restrict__ kcache,
-                                                const __half *__restrict__ vcache, const int *__restrict__ params,
-                                                float *__restrict__ part_o, float2 *__restrict__ part_ml, int H,
-                                                int Hkv, int D, int ctx, float scale, int qstride) {
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
+attn_split(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
+           const int *__restrict__ params, float *__restrict__ part_o, float2 *__restrict__ part_ml, int H, int Hkv,
+           int D, int ctx, float scale, int qstride) {
+    pdl_entry();
     extern __shared__ float smem[];
     float *qs = smem;
     float *sc = smem + D;
@@ -568,17 +547,9 @@ __device__ __forceinline__ void attn_split_body(const float *__restrict__ q, con
     if (threadIdx.x == 0) part_ml[part] = make_float2(m, l);
 }
 
-extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
-attn_split(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
-           const int *__restrict__ params, float *__restrict__ part_o, float2 *__restrict__ part_ml, int H, int Hkv,
-           int D, int ctx, float scale, int qstride) {
-    pdl_entry();
-    attn_split_body(q, kcache, vcache, params, part_o, part_ml, H, Hkv, D, ctx, scale, qstride);
-}
-
 // Column i of head h of token t: merges the splits' partial results into out (row t of [t][H*D]) and quantizes it
 // (xq may be null). Whole warps call it (the quantization is a warp's 32 columns). FRESH: read the partials with
-// ld.global.cg (L2), as the fused kernel must for the other blocks' writes.
+// ld.global.cg (L2), as the fused row attention (decode_rows.cuh) must for the other blocks' writes.
 template <bool FRESH>
 __device__ __forceinline__ void attn_combine_column(const float *__restrict__ part_o,
                                                     const float2 *__restrict__ part_ml, float *__restrict__ out,
@@ -605,33 +576,6 @@ __device__ __forceinline__ void attn_combine_column(const float *__restrict__ pa
     float v = acc / L;
     out[h * D + i] = v;
     if (xq) quantize_block_warp(v, xq + h * D + (i & ~31), xds + ((h * D + i) >> 5), i & 31);
-}
-
-// attn_split and attn_combine in one launch (grid and shared memory as attn_split): each block writes its split's
-// partial result, then counts itself in on counters[t * H + h]; the block that arrives last merges the head's splits
-// (in split order, as attn_combine: the same bits) and resets the counter to 0 for the next launch or graph replay.
-// One launch less per layer on the decode path.
-extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
-attn_split_fused(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
-                 const int *__restrict__ params, float *__restrict__ part_o, float2 *__restrict__ part_ml, int H,
-                 int Hkv, int D, int ctx, float scale, int qstride, int *__restrict__ counters,
-                 float *__restrict__ out, int8_t *__restrict__ xq, float2 *__restrict__ xds) {
-    pdl_entry();
-    attn_split_body(q, kcache, vcache, params, part_o, part_ml, H, Hkv, D, ctx, scale, qstride);
-    __shared__ int last;
-    int h = blockIdx.x, nsplit = gridDim.y;
-    size_t t = blockIdx.z;
-    __threadfence();  // this block's partial result is visible device-wide before the block counts itself in
-    __syncthreads();
-    if (threadIdx.x == 0) last = atomicAdd(&counters[t * H + h], 1) == nsplit - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    for (int i0 = 0; i0 < D; i0 += blockDim.x) {
-        int i = i0 + threadIdx.x;
-        if (i < D) attn_combine_column<true>(part_o, part_ml, out, xq, xds, D, nsplit, h, H, t, i);  // D % 32 == 0
-    }
-    if (threadIdx.x == 0) counters[t * H + h] = 0;
 }
 
 // Grid (H, 1, tokens), D threads (D a multiple of 32): merges the splits of head h of token t into row t of out
@@ -697,51 +641,6 @@ extern "C" __global__ void spin_ns(long long ns) {
 }
 
 // ---- argmax (greedy sampling on the device) ------------------------------------------------------------------------
-// One block of 1024: the index of the largest of x[n]; the lowest such index on ties; NaN never wins.
-extern "C" __global__ void argmax_f32(const float *__restrict__ x, int n, int *__restrict__ out) {
-    pdl_entry();
-    __shared__ float bv[32];
-    __shared__ int bi[32];
-    float best = -INFINITY;
-    int idx = 0x7fffffff;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        float v = x[i];
-        if (v > best) {  // strictly greater keeps the first of equal values within a thread
-            best = v;
-            idx = i;
-        }
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        float ov = __shfl_xor_sync(0xffffffffu, best, o);
-        int oi = __shfl_xor_sync(0xffffffffu, idx, o);
-        if (ov > best || (ov == best && oi < idx)) {
-            best = ov;
-            idx = oi;
-        }
-    }
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-    if (lane == 0) {
-        bv[warp] = best;
-        bi[warp] = idx;
-    }
-    __syncthreads();
-    if (warp == 0) {
-        best = lane < nwarps ? bv[lane] : -INFINITY;
-        idx = lane < nwarps ? bi[lane] : 0x7fffffff;
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            float ov = __shfl_xor_sync(0xffffffffu, best, o);
-            int oi = __shfl_xor_sync(0xffffffffu, idx, o);
-            if (ov > best || (ov == best && oi < idx)) {
-                best = ov;
-                idx = oi;
-            }
-        }
-        if (lane == 0) *out = idx == 0x7fffffff ? 0 : idx;
-    }
-}
-
 // One block per row of x[rows][n] (grid = rows, 1024 threads): out[row] = the first index of the row's largest value
 // (ties: the smallest index), the host's greedy sampler (aether.llm.sampling.Argmax). A row holding NaN or +Infinity,
 // or only -Infinity, writes -1 instead: the host then downloads that row and reports the culprit exactly as it would

@@ -4,9 +4,7 @@
 // the kernel after it to launch (griddepcontrol.launch_dependents), whose blocks are then placed on the SMs during this
 // kernel's last wave instead of after it; they too wait at their entry. A kernel that read or wrote memory before its
 // pdl_entry() would race with its predecessor: PdlEntryTest (device-workers) checks that every __global__ function of
-// this folder starts with it (or with a pdl_entry_* variant that first touches only constant data, like the GEMVs'
-// pdl_entry_prefetch_rows, which streams its weights into L2 before waiting). Before sm_90 (and when launched without
-// the attribute) both instructions are no-ops.
+// this folder starts with it. Before sm_90 (and when launched without the attribute) both instructions are no-ops.
 #ifndef AETHER_PDL_CUH
 #define AETHER_PDL_CUH
 __device__ __forceinline__ void pdl_entry() {

@@ -366,6 +366,24 @@ public final class CudaContext implements AutoCloseable {
         CUfunction f = function(kernel);
         bind();
         KernelProfile timed = capturing ? null : profile;
+        if (timed != null) {
+            timed.before(kernel);
+        }
+        boolean pdl = programmaticLaunch && !programmaticLaunchSuspended;
+        int rc = pdl ? ProgrammaticLaunch.launch(f, stream, gridX, gridY, gridZ, blockX, sharedBytes, args, kernel)
+                : cuLaunchKernel(f, gridX, gridY, gridZ, blockX, 1, 1, sharedBytes, stream, jcudaParams(kernel, args),
+                        null);
+        if (rc != 0) {   // the message only when it is needed: this runs for every eager launch
+            check(rc, (pdl ? "cuLaunchKernelEx(" : "cuLaunchKernel(") + kernel + ", grid " + gridX + "x" + gridY + "x"
+                    + gridZ + ", block " + blockX + (pdl ? ", programmatic stream serialization)" : ")"));
+        }
+        if (timed != null) {
+            timed.after();
+        }
+    }
+
+    /** The kernel arguments as JCuda's pointer-to-pointers ({@link #launch3}'s argument kinds). */
+    private static Pointer jcudaParams(String kernel, Object[] args) {
         Pointer[] params = new Pointer[args.length];
         for (int i = 0; i < args.length; i++) {
             params[i] = switch (args[i]) {
@@ -378,21 +396,7 @@ public final class CudaContext implements AutoCloseable {
                         + args[i].getClass().getSimpleName() + " (expected CUdeviceptr, Integer, Long or Float)");
             };
         }
-        if (timed != null) {
-            timed.before(kernel);
-        }
-        if (programmaticLaunch && !programmaticLaunchSuspended) {
-            check(ProgrammaticLaunch.launch(f, stream, gridX, gridY, gridZ, blockX, sharedBytes, args, kernel),
-                    "cuLaunchKernelEx(" + kernel + ", grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + blockX
-                            + ", programmatic stream serialization)");
-        } else {
-            check(cuLaunchKernel(f, gridX, gridY, gridZ, blockX, 1, 1, sharedBytes, stream, Pointer.to(params), null),
-                    "cuLaunchKernel(" + kernel + ", grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + blockX
-                            + ")");
-        }
-        if (timed != null) {
-            timed.after();
-        }
+        return Pointer.to(params);
     }
 
     /** An empty kernel profile for {@link #profiled}; close it when done. */

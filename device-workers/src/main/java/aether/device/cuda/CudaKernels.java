@@ -33,7 +33,7 @@ public final class CudaKernels {
     /** Every kernel of the module, loaded at construction so none loads lazily inside a graph capture. */
     static final String[] KERNELS = {"repack_q4_0", "repack_q8_0", "quantize_q8_1", "rmsnorm_quant", "swiglu_quant",
         "add_f32", "gemv_q4_0", "gemv_q8_0", "gemv_f16", "gemv_batch_q4_0", "gemv_batch_q8_0", "gemv_batch_f16",
-        "rope_kv", "attn_split", "attn_split_fused", "attn_split_rows_gqa", "attn_combine", "get_row_q4_0", "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_f32", "argmax_rows",
+        "rope_kv", "attn_split", "attn_combine", "get_row_q4_0", "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_rows",
         // Q4_K / Q6_K (kquants.cuh)
         "repack_q4_k", "repack_q6_k", "gemv_q4_k", "gemv_q6_k", "get_row_q4_k", "get_row_q6_k"};
 
@@ -111,20 +111,14 @@ public final class CudaKernels {
                     case Q4_K -> "gemv_q4_k";
                     default -> "gemv_q6_k";
                 };
-                if (w.type() == GgmlType.Q4_0 || w.type() == GgmlType.Q8_0) {
-                    cuda.launch(kernel, grid, 1, GEMV_WARPS * 32, 0, w.quants(), w.scales(), xq.quants(),
-                            xq.scales(), add, y, w.rows(), w.cols(), split, GEMV_PREFETCH ? 1 : 0);
-                } else {
-                    cuda.launch(kernel, grid, 1, GEMV_WARPS * 32, 0, w.quants(), w.scales(), xq.quants(),
-                            xq.scales(), add, y, w.rows(), w.cols(), split);
-                }
+                cuda.launch(kernel, grid, 1, GEMV_WARPS * 32, 0,
+                        w.quants(), w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), split);
             }
             case F16 -> {
                 if (x == null) {
                     throw new IllegalArgumentException("GEMV of an F16 matrix needs the float activation");
                 }
-                cuda.launch("gemv_f16", grid, 1, GEMV_WARPS * 32, 0, w.quants(), x, add, y, w.rows(), w.cols(), split,
-                        GEMV_PREFETCH ? 1 : 0);
+                cuda.launch("gemv_f16", grid, 1, GEMV_WARPS * 32, 0, w.quants(), x, add, y, w.rows(), w.cols(), split);
             }
             default -> throw new IllegalArgumentException("GEMV of a " + w.type() + " matrix (expected Q4_0, Q8_0, "
                     + "Q4_K, Q6_K, F16)");
@@ -257,63 +251,9 @@ public final class CudaKernels {
     public void prepareAttention(AttentionShape s) {
         if (s.sharedBytes() > 48 * 1024) {
             cuda.allowSharedMemory("attn_split", s.sharedBytes());
-            cuda.allowSharedMemory("attn_split_fused", s.sharedBytes());
-        }
-        if (FUSED_ATTENTION && !attentionCounters.containsKey(s)) {
-            CUdeviceptr c = cuda.alloc((long) BATCH * s.heads() * Integer.BYTES);
-            cuda.fill32(c, 0, (long) BATCH * s.heads());
-            attentionCounters.put(s, c);
-        }
-        if (CudaRowKernels.grouped(s) && CudaRowKernels.groupedSharedBytes(s) > 48 * 1024) {
-            cuda.allowSharedMemory("attn_split_rows_gqa", CudaRowKernels.groupedSharedBytes(s));
         }
     }
 
-    /**
-     * Whether the Q4_0/Q8_0/F16 decode GEMVs prefetch their weights into L2 before waiting on the kernel before them
-     * ({@code -Daether.cuda.gemvPrefetch=true}; Hopper with programmatic dependent launch only). Off: it made decode
-     * slower on an H100 (2026-12-07: 8b Q4_0 425 to 386 t/s in a first version; 1b F16 895 to 804 t/s with one
-     * prefetch per line): the prefetches compete for memory with the kernel they overlap. Kept for the next attempt
-     * (prefetching only the matrices after latency-bound kernels).
-     */
-    static final boolean GEMV_PREFETCH = Boolean.getBoolean("aether.cuda.gemvPrefetch");
-
-    /**
-     * Whether the single-token and chunk attention merges its splits inside the split kernel ({@code
-     * attn_split_fused}: the block that finishes a head last merges it) instead of a second launch ({@code
-     * -Daether.cuda.fusedAttention=true}). Off: one launch less per layer did not pay on an H100 (2026-12-07, 1b F16
-     * decode 895 t/s fused vs 904 with two launches, within noise). Needs {@link #prepareAttention} (the arrival
-     * counters); unprepared shapes take two launches. The batched rows' attention merges in its split kernel
-     * regardless ({@link #FUSED_ROW_ATTENTION}).
-     */
-    static final boolean FUSED_ATTENTION = Boolean.getBoolean("aether.cuda.fusedAttention");
-
-    /**
-     * Whether the batched rows' grouped attention merges its splits in the split kernel ({@code
-     * attn_split_rows_gqa_fused}; {@code -Daether.cuda.fusedRowAttention=false} for two launches). On: it was part of
-     * the build that served 4,608 t/s at 64 sequences (2026-12-07).
-     */
-    static final boolean FUSED_ROW_ATTENTION = Boolean.parseBoolean(
-            System.getProperty("aether.cuda.fusedRowAttention", "true"));
-
-    /** Arrival counters of {@code attn_split_fused}, one int per (token, head), by shape; the kernel resets them. */
-    private final java.util.Map<AttentionShape, CUdeviceptr> attentionCounters = new java.util.HashMap<>();
-
-    /** Frees what {@link #prepareAttention} allocated. */
-    public void free() {
-        attentionCounters.forEach((s, c) -> cuda.free(c, (long) BATCH * s.heads() * Integer.BYTES));
-        attentionCounters.clear();
-    }
-
-    /**
-     * Whether a single token's decode attention runs the grouped kernel (one block per KV head for all its query
-     * heads, {@code attn_split_rows_gqa} as one row) instead of the per-head one ({@code
-     * -Daether.cuda.groupedAttention=true}). Off by default: for one token the per-head kernel's 512 blocks beat the
-     * grouped kernel's 128 (8b Q4_0 tg128 on an H100, 2026-12-07: 417.6 vs 406.4 t/s); for 64 rows the grouped one
-     * wins (the batched decode always takes it). Chunks of prompt tokens take the per-head kernel.
-     */
-    static final boolean GROUPED_DECODE_ATTENTION = Boolean.parseBoolean(
-            System.getProperty("aether.cuda.groupedAttention", "false"));
 
     /**
      * Decode attention of the query heads at the start of {@code q} over positions [0, pos] of the slot's cache
@@ -335,26 +275,6 @@ public final class CudaKernels {
         checkTokens(tokens);
         if (tokens > scratch.tokens()) {
             throw new IllegalArgumentException("attention of " + tokens + " tokens with scratch for " + scratch.tokens());
-        }
-        if (tokens == 1 && GROUPED_DECODE_ATTENTION && CudaRowKernels.grouped(s)) {
-            // params holds the position and slot at words PARAM_POS and PARAM_SLOT: the row kernel's per-row
-            // position and slot arrays of one row
-            int splits = CudaRowKernels.groupedSplits(s);
-            cuda.launch3("attn_split_rows_gqa", s.kvHeads(), splits, 1, ATTN_THREADS,
-                    CudaRowKernels.groupedSharedBytes(s), q, kcache, vcache,
-                    params.withByteOffset(PARAM_POS * Integer.BYTES), params.withByteOffset(PARAM_SLOT * Integer.BYTES),
-                    scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale, 0);
-            cuda.launch3("attn_combine", s.heads(), 1, 1, s.headDim(), 0, scratch.partO(), scratch.partMl(), out,
-                    outQ == null ? null : outQ.quants(), outQ == null ? null : outQ.scales(), s.headDim(), splits);
-            return;
-        }
-        CUdeviceptr counters = attentionCounters.get(s);
-        if (FUSED_ATTENTION && counters != null) {
-            cuda.launch3("attn_split_fused", s.heads(), s.splits(), tokens, ATTN_THREADS, s.sharedBytes(), q, kcache,
-                    vcache, params, scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(),
-                    scale, qStride, counters, out, outQ == null ? null : outQ.quants(),
-                    outQ == null ? null : outQ.scales());
-            return;
         }
         cuda.launch3("attn_split", s.heads(), s.splits(), tokens, ATTN_THREADS, s.sharedBytes(), q, kcache, vcache,
                 params, scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale,
@@ -388,11 +308,6 @@ public final class CudaKernels {
             case F32 -> cuda.launch("get_row_f32", grid, tokens, 256, 0, table.quants(), tokenIds, out, table.cols());
             default -> throw new IllegalArgumentException("embedding rows of " + table.type());
         }
-    }
-
-    /** out[0] = index of the largest of x[n] (the lowest on ties). */
-    public void argmax(CUdeviceptr x, int n, CUdeviceptr out) {
-        cuda.launch("argmax_f32", 1, 1, 1024, 0, x, n, out);
     }
 
     /**

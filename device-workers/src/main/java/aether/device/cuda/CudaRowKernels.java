@@ -97,6 +97,14 @@ public final class CudaRowKernels {
         };
     }
 
+    /**
+     * Whether the batched rows' grouped attention merges its splits in the split kernel ({@code
+     * attn_split_rows_gqa_fused}; {@code -Daether.cuda.fusedRowAttention=false} for two launches). On: it was part of
+     * the build that served 4,608 t/s at 64 sequences (2026-12-07).
+     */
+    static final boolean FUSED_ROW_ATTENTION = Boolean.parseBoolean(
+            System.getProperty("aether.cuda.fusedRowAttention", "true"));
+
     private final CudaContext cuda;
     private final int capacity;
     /** Split-K partial sums of the MMQ kernel: [split][row][M] floats, capacity * MMQ_SPLIT_COLUMNS of them. */
@@ -347,7 +355,7 @@ public final class CudaRowKernels {
             }
             splits = groupedSplits(s);
             CUdeviceptr counters = attentionCounters.get(s);
-            if (counters != null) {   // split and merge in one launch (prepared, CudaKernels.FUSED_ROW_ATTENTION)
+            if (counters != null) {   // split and merge in one launch (prepared, FUSED_ROW_ATTENTION)
                 cuda.launch3("attn_split_rows_gqa_fused", s.kvHeads(), splits, rows, CudaKernels.ATTN_THREADS,
                         groupedSharedBytes(s), q, kcache, vcache, positions(ids), slots(ids), scratch.partO(),
                         scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale, qStride, counters, out,
@@ -400,7 +408,7 @@ public final class CudaRowKernels {
             cuda.allowSharedMemory("attn_split_rows_gqa", groupedSharedBytes(s));
             cuda.allowSharedMemory("attn_split_rows_gqa_fused", groupedSharedBytes(s));
         }
-        if (grouped(s) && CudaKernels.FUSED_ROW_ATTENTION && !attentionCounters.containsKey(s)) {
+        if (grouped(s) && FUSED_ROW_ATTENTION && !attentionCounters.containsKey(s)) {
             CUdeviceptr c = cuda.alloc((long) capacity * s.kvHeads() * Integer.BYTES);
             cuda.fill32(c, 0, (long) capacity * s.kvHeads());
             attentionCounters.put(s, c);

@@ -7,6 +7,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.reflect.Method;
 import jcuda.NativePointerObject;
 import jcuda.Pointer;
@@ -22,8 +24,8 @@ import jcuda.driver.CUstream;
  * before touching memory and then lets the successor launch. A decode step is ~260 small kernels in a CUDA graph, and
  * stream capture keeps these programmatic edges, so each boundary loses less time to launch and ramp-up.
  *
- * <p>The JCuda handles' raw values (function, stream, device pointers) are read through reflection from
- * {@link NativePointerObject}; JCuda keeps them in protected members.
+ * <p>The JCuda handles' raw values (function, stream, device pointers) are read through method handles on
+ * {@link NativePointerObject}'s protected accessors (opened once by reflection).
  */
 final class ProgrammaticLaunch {
 
@@ -35,24 +37,27 @@ final class ProgrammaticLaunch {
     private static final long ATTRIBUTE_BYTES = 72;
 
     private static final MethodHandle LAUNCH;
-    private static final Method NATIVE_POINTER;
-    private static final Method BYTE_OFFSET;
+    /** JCuda's protected accessors, as method handles ((NativePointerObject)long, (Pointer)long): once per argument. */
+    private static final MethodHandle NATIVE_POINTER;
+    private static final MethodHandle BYTE_OFFSET;
     private static final String UNAVAILABLE;
 
     static {
-        MethodHandle launch = null;
-        Method nativePointer = null, byteOffset = null;
+        MethodHandle launch = null, nativePointer = null, byteOffset = null;
         String why = null;
-        try {
+        try {   // JCuda's accessors first: they need no driver (and ProgrammaticLaunchTest checks them without one)
+            Method np = NativePointerObject.class.getDeclaredMethod("getNativePointer");
+            np.setAccessible(true);
+            Method bo = Pointer.class.getDeclaredMethod("getByteOffset");
+            bo.setAccessible(true);
+            nativePointer = MethodHandles.lookup().unreflect(np)
+                    .asType(MethodType.methodType(long.class, NativePointerObject.class));
+            byteOffset = MethodHandles.lookup().unreflect(bo).asType(MethodType.methodType(long.class, Pointer.class));
             SymbolLookup cuda = SymbolLookup.libraryLookup("libcuda.so.1", Arena.global());
             MemorySegment symbol = cuda.find("cuLaunchKernelEx")
                     .orElseThrow(() -> new IllegalStateException("libcuda.so.1 has no cuLaunchKernelEx"));
             launch = Linker.nativeLinker().downcallHandle(symbol, FunctionDescriptor.of(ValueLayout.JAVA_INT,
                     ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
-            nativePointer = NativePointerObject.class.getDeclaredMethod("getNativePointer");
-            nativePointer.setAccessible(true);
-            byteOffset = Pointer.class.getDeclaredMethod("getByteOffset");
-            byteOffset.setAccessible(true);
         } catch (Throwable t) {
             why = t.getClass().getSimpleName() + ": " + t.getMessage();
             launch = null;
@@ -118,18 +123,18 @@ final class ProgrammaticLaunch {
 
     /** A device pointer's address: JCuda's base pointer plus the offset of {@link Pointer#withByteOffset}. */
     static long address(CUdeviceptr p) {
-        return handle(p) + (long) invoke(BYTE_OFFSET, p);
+        try {
+            return handle(p) + (long) BYTE_OFFSET.invokeExact((Pointer) p);
+        } catch (Throwable t) {
+            throw new IllegalStateException("JCuda pointer offset: " + t, t);
+        }
     }
 
     private static long handle(NativePointerObject o) {
-        return (long) invoke(NATIVE_POINTER, o);
-    }
-
-    private static Object invoke(Method m, Object target) {
         try {
-            return m.invoke(target);
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("JCuda handle " + m.getName() + ": " + e, e);
+            return (long) NATIVE_POINTER.invokeExact(o);
+        } catch (Throwable t) {
+            throw new IllegalStateException("JCuda handle: " + t, t);
         }
     }
 }

@@ -33,51 +33,6 @@ class ArgmaxTest {
     }
 
     @Test
-    void theVectorPathAgreesWithTheScalarLoopIncludingTiesBansAndBadLogits() {
-        assertThat(ExpSum.VECTOR).as("tests run with jdk.incubator.vector (the JVM flags of the build)").isTrue();
-        // the vector path (opt-in, -Daether.argmax.vector=true) is called directly: Argmax.vector
-        SplittableRandom r = new SplittableRandom(7);
-        for (int rep = 0; rep < 2000; rep++) {
-            int n = 1 + r.nextInt(rep < 1000 ? 200 : 33_000);   // lengths around and off the lane count
-            int offset = r.nextInt(9);
-            float[] x = new float[offset + n + r.nextInt(3)];
-            int distinct = 1 + r.nextInt(rep % 3 == 0 ? 3 : 1000);   // sometimes only a few values: ties
-            for (int i = 0; i < x.length; i++) {
-                x[i] = r.nextInt(12) == 0 ? Float.NEGATIVE_INFINITY : r.nextInt(distinct) - distinct / 2f;
-            }
-            if (rep % 5 == 0) {
-                x[offset + r.nextInt(n)] = r.nextBoolean() ? Float.NaN : Float.POSITIVE_INFINITY;
-            } else if (rep % 7 == 0) {
-                x[offset + r.nextInt(n)] = r.nextBoolean() ? -0f : 0f;
-            } else if (rep % 11 == 0) {
-                java.util.Arrays.fill(x, offset, offset + n, Float.NEGATIVE_INFINITY);
-            }
-            String scalar;
-            try {
-                scalar = Integer.toString(Argmax.scalar(x, offset, n));
-            } catch (IllegalStateException e) {
-                scalar = e.getMessage();
-            }
-            String first;
-            try {
-                first = Integer.toString(Argmax.first(x, offset, n));
-            } catch (IllegalStateException e) {
-                first = e.getMessage();
-            }
-            assertThat(first).as("rep %d, n %d", rep, n).isEqualTo(scalar);
-            int vector = Argmax.vector(x, offset, n);
-            if (vector >= 0) {
-                assertThat(Integer.toString(vector)).as("rep %d, n %d", rep, n).isEqualTo(scalar);
-            } else {
-                assertThat(scalar).as("the vector path gave up on rep %d: the scalar one must fail", rep)
-                        .satisfiesAnyOf(
-                                s -> assertThat(s).startsWith("logit of token"),
-                                s -> assertThat(s).startsWith("every candidate"));
-            }
-        }
-    }
-
-    @Test
     void agreesWithTheGreedySamplerOnRandomLogitsWithTiesAndBans() {
         SplittableRandom r = new SplittableRandom(42);
         int vocab = 301;

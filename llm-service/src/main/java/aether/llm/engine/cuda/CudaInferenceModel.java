@@ -123,9 +123,7 @@ public final class CudaInferenceModel implements InferenceModel {
     private final QuantizedVector actQ;
     private final CUdeviceptr logits;
     private final CUdeviceptr best;
-    /** argmax_rows of the single-token path's logits, for a step that wants only an entry's greedy token. */
-    private final CUdeviceptr entryArgmax;
-    private final int[] hostEntryArgmax = new int[1];
+    private final int[] hostBest = new int[1];
     private final float kqScale;
     private final float[] hostLogits;
     private final int[] hostParams = new int[CudaKernels.PARAM_WORDS];
@@ -269,7 +267,6 @@ public final class CudaInferenceModel implements InferenceModel {
             this.scratch = AttentionScratch.allocate(cuda, shape);
             frees.add(() -> scratch.free(cuda, shape));
             k.prepareAttention(shape);
-            frees.add(k::free);
             this.params = buffer(CudaKernels.PARAM_WORDS * 4L);
             // activations: rows for a whole prompt chunk (a decode step uses row 0)
             int rows = CudaKernels.BATCH;
@@ -284,7 +281,6 @@ public final class CudaInferenceModel implements InferenceModel {
             this.actQ = quantized(rows * ffn);
             this.logits = buffer(c.vocabSize() * 4L);
             this.best = buffer(4);
-            this.entryArgmax = buffer(4);
             this.kqScale = 1.0f / (float) Math.sqrt(c.headDim());
             this.hostLogits = new float[c.vocabSize()];
             this.px = buffer(prefillRows * dim * 4L);
@@ -483,7 +479,7 @@ public final class CudaInferenceModel implements InferenceModel {
         if (head) {
             k.rmsNorm(x, outputNorm, h, hq1, dim, eps);
             k.gemv(output, h, hq1, null, logits);
-            k.argmax(logits, c.vocabSize(), best);
+            k.argmaxRows(logits, 1, c.vocabSize(), best);
         }
     }
 
@@ -522,7 +518,7 @@ public final class CudaInferenceModel implements InferenceModel {
                     hq.scales().withByteOffset(last * dim / 32 * 8));
             k.rmsNorm(xLast, outputNorm, hLast, hqLast, dim, eps);
             k.gemv(output, hLast, hqLast, null, logits);
-            k.argmax(logits, c.vocabSize(), best);
+            k.argmaxRows(logits, 1, c.vocabSize(), best);
         }
     }
 
@@ -579,7 +575,7 @@ public final class CudaInferenceModel implements InferenceModel {
             QuantizedVector hq1 = first(hq, dim);
             k.rmsNorm(xLast, outputNorm, h, hq1, dim, eps);
             k.gemv(output, h, hq1, null, logits);
-            k.argmax(logits, c.vocabSize(), best);
+            k.argmaxRows(logits, 1, c.vocabSize(), best);
         }
     }
 
@@ -715,11 +711,14 @@ public final class CudaInferenceModel implements InferenceModel {
         return CudaBench.copyBandwidth(cuda, bytes, 15);
     }
 
-    /** The argmax of the logits of the last step's last entry, computed on the device (greedy sampling). */
+    /**
+     * The device argmax ({@code argmax_rows}) of the last single-sequence pass's logits (a decode token, or a prompt's
+     * last chunk): the first largest, or -1 when they hold NaN, +Infinity or only -Infinity. Rows passes keep one per
+     * row instead (runRowPass).
+     */
     public int lastArgmax() {
-        int[] v = new int[1];
-        cuda.download(best, v);
-        return v[0];
+        cuda.download(best, hostBest);
+        return hostBest[0];
     }
 
     @Override
@@ -955,10 +954,9 @@ public final class CudaInferenceModel implements InferenceModel {
             }
         }
         if (wanted != null && !wanted[i]) {
-            k.argmaxRows(logits, 1, vocab, entryArgmax);
-            cuda.download(entryArgmax, hostEntryArgmax);  // waits for the stream
-            if (hostEntryArgmax[0] >= 0) {
-                argmaxOut[i] = hostEntryArgmax[0];
+            cuda.download(best, hostBest);  // the pass's argmax_rows of its last logits; waits for the stream
+            if (hostBest[0] >= 0) {
+                argmaxOut[i] = hostBest[0];
                 return;
             }
             argmaxOut[i] = -1;   // flagged: its logits go out after all, and the caller names the culprit
@@ -1056,7 +1054,6 @@ public final class CudaInferenceModel implements InferenceModel {
         }
         rk.rmsNorm(b.x(), outputNorm, b.h(), b.hq(), dim, eps, n);
         rk.gemv(output, b.h(), b.hq(), null, b.logits(), n);
-        k.argmax(b.logits().withByteOffset((long) (n - 1) * vocab * 4), vocab, best);
         k.argmaxRows(b.logits(), n, vocab, b.argmax());   // greedy entries download these ints, not their rows
     }
 

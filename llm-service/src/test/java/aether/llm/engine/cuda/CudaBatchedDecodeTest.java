@@ -93,7 +93,8 @@ class CudaBatchedDecodeTest {
             for (int i = 0; i < SEQUENCES; i++) {
                 for (int k = 0; k <= DECODE_STEPS; k++) {
                     String what = "sequence " + i + " step " + k;
-                    Agreement a = agreement(alone[i][k], together[i][k], what);
+                    LogitsAgreement a = LogitsAgreement.check(alone[i][k], together[i][k], Double.POSITIVE_INFINITY, 4,
+                            what);
                     checked += a.greedyChecked() ? 1 : 0;
                     int at = i * (DECODE_STEPS + 1) + k;
                     errors[at] = a.relativeError();
@@ -204,52 +205,12 @@ class CudaBatchedDecodeTest {
         return out;
     }
 
-    /** How two logit vectors agree: relative L2 error, and whether the greedy token was clear enough to compare. */
-    private record Agreement(double relativeError, boolean greedyChecked) {}
-
     /** Relative error under {@code tolerance}; the same greedy token where it is clear. True when it was. */
     private static boolean compare(float[] ref, float[] got, double tolerance, String what) {
-        Agreement a = agreement(ref, got, what);
-        assertThat(a.relativeError()).as("%s: ||got - ref|| / ||ref||", what).isLessThan(tolerance);
-        return a.greedyChecked();
-    }
-
-    /**
-     * Finite logits, the relative error, and the same greedy token wherever the reference's leader is ahead by more
-     * than four times the largest difference (asserted here).
-     */
-    private static Agreement agreement(float[] ref, float[] got, String what) {
-        assertThat(got).as("%s: logits", what).isNotNull();
-        double num = 0, den = 0, maxDiff = 0;
-        for (int i = 0; i < ref.length; i++) {
-            assertThat(Float.isFinite(got[i])).as("%s: logit %d finite", what, i).isTrue();
-            double d = got[i] - ref[i];
-            num += d * d;
-            den += (double) ref[i] * ref[i];
-            maxDiff = Math.max(maxDiff, Math.abs(d));
-        }
-        double rel = Math.sqrt(num / den);
-        int best = argmax(ref);
-        float second = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < ref.length; i++) {
-            if (i != best) {
-                second = Math.max(second, ref[i]);
-            }
-        }
-        if (ref[best] - second > 4 * maxDiff) {
-            assertThat(argmax(got)).as("%s: greedy token", what).isEqualTo(best);
-            return new Agreement(rel, true);
-        }
-        return new Agreement(rel, false);
+        return LogitsAgreement.check(ref, got, tolerance, 4, what).greedyChecked();
     }
 
     private static int argmax(float[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[best]) {
-                best = i;
-            }
-        }
-        return best;
+        return LogitsAgreement.argmax(v);
     }
 }

@@ -69,7 +69,8 @@ class CudaGoldenTest {
                 m.step(List.of(BatchEntry.of(s, c.prompt())), logits);
                 cpu.step(List.of(BatchEntry.of(sc, c.prompt())), cpuLogits);
                 for (int step = 0; step < c.expectedIds().length; step++) {
-                    worstCpu = Math.max(worstCpu, againstCpu(logits, cpuLogits, name + " step " + step));
+                    worstCpu = Math.max(worstCpu, LogitsAgreement.check(cpuLogits, logits, CPU_RELATIVE, 2,
+                            name + " step " + step + ", GPU vs CPU engine").relativeError());
                     double[] ours = logSoftmax(logits);
                     JsonNode theirs = c.top().get(step);
                     double stepWorst = 0;
@@ -83,7 +84,7 @@ class CudaGoldenTest {
                     worst = Math.max(worst, stepWorst);
                     double margin = theirs.get(0).get("logprob").asDouble() - theirs.get(1).get("logprob").asDouble();
                     if (margin > 2 * stepWorst) {
-                        assertThat(argmax(ours)).as("%s step %d: llama.cpp's greedy token", name, step)
+                        assertThat(LogitsAgreement.argmax(logits)).as("%s step %d: llama.cpp's greedy token", name, step)
                                 .isEqualTo(c.expectedIds()[step]);
                         greedyChecked++;
                     }
@@ -96,36 +97,6 @@ class CudaGoldenTest {
                     + "logprob deviation %.4f (tolerance %.2f), its greedy token checked on %d of %d steps%n", name,
                     c.prompt().length, worstCpu, worst, tolerance, greedyChecked, c.expectedIds().length);
         }
-    }
-
-    /** Relative L2 difference of the GPU's logits from the CPU engine's, asserted; the same leader where it is clear. */
-    private static double againstCpu(float[] gpu, float[] cpu, String what) {
-        double num = 0, den = 0, maxDiff = 0;
-        for (int i = 0; i < cpu.length; i++) {
-            assertThat(Float.isFinite(gpu[i])).as("%s: logit %d finite", what, i).isTrue();
-            double d = gpu[i] - cpu[i];
-            num += d * d;
-            den += (double) cpu[i] * cpu[i];
-            maxDiff = Math.max(maxDiff, Math.abs(d));
-        }
-        double rel = Math.sqrt(num / den);
-        assertThat(rel).as("%s: GPU vs CPU engine ||gpu - cpu|| / ||cpu||", what).isLessThan(CPU_RELATIVE);
-        int best = 0;
-        for (int i = 1; i < cpu.length; i++) {
-            best = cpu[i] > cpu[best] ? i : best;
-        }
-        float second = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < cpu.length; i++) {
-            second = i == best ? second : Math.max(second, cpu[i]);
-        }
-        if (cpu[best] - second > 2 * maxDiff) {
-            int g = 0;
-            for (int i = 1; i < gpu.length; i++) {
-                g = gpu[i] > gpu[g] ? i : g;
-            }
-            assertThat(g).as("%s: greedy token, GPU vs CPU engine", what).isEqualTo(best);
-        }
-        return rel;
     }
 
     private static double[] logSoftmax(float[] logits) {
@@ -143,15 +114,5 @@ class CudaGoldenTest {
             out[i] = logits[i] - log;
         }
         return out;
-    }
-
-    private static int argmax(double[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 }

@@ -82,7 +82,7 @@ public class SamplerBenchmark {
         return best;
     }
 
-    /** {@link Argmax#first}: the Vector API path the greedy sampler takes (the floor above is the scalar loop). */
+    /** {@link Argmax#first}: the greedy sampler's argmax (the floor above without its NaN/+Infinity check). */
     @Benchmark
     public int argmaxFirst() {
         return Argmax.first(logits, 0, logits.length);
