@@ -10,7 +10,7 @@
 //   * Q4_0 and Q8_0 are repacked once at upload from the GGUF blocks (2-byte f16 scale + quants, 18 / 34 bytes) into
 //     "split" form: all quants first ([M][K/32][16] resp. [32] bytes, so every block's quants are one or two aligned
 //     16-byte loads), then all scales ([M][K/32] halves). Same numbers, no rounding.
-//   * F16 and F32 matrices are used as stored.
+//   * F16, BF16 and F32 matrices are used as stored (BF16 is the upper half of an f32: widened by a 16-bit shift).
 //   * Activations that meet quantized weights are quantized per 32 elements like llama.cpp's q8_1: int8 quants plus a
 //     float2 (d, d * sum of the block's quants), so Q4_0's -8 offset is one multiply per block. The sum is of the
 //     quantized values, not of the floats as llama.cpp keeps it: with the float sum the offset term is exact but the
@@ -284,28 +284,60 @@ gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
     gemv_finish(acc, add, y, row, M, split);
 }
 
-// F16 weights against float activations (no activation rounding); K a multiple of 8. A "block" here is 8 halves.
-extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
-gemv_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
-         int split) {
-    pdl_entry();
+// The two 16-bit float weight types, read as stored, 8 elements per 16-byte load (a "block" of the GEMVs below).
+#define H16_F16 0
+#define H16_BF16 1
+
+// The 8 16-bit floats of one 16-byte load widened to f32 (element 2i in f[i].x, 2i + 1 in f[i].y; little-endian, so
+// the even element is the low half of each word). F16 through the hardware conversion; BF16 is the upper half of an
+// f32, so its widening is a shift (exact, including Inf/NaN), as the CPU's dotBF16 does it.
+template <int H16>
+__device__ __forceinline__ void widen8(const uint4 &raw, float2 (&f)[4]) {
+    if (H16 == H16_F16) {
+        const __half2 *h = reinterpret_cast<const __half2 *>(&raw);
+#pragma unroll
+        for (int i = 0; i < 4; i++) f[i] = __half22float2(h[i]);
+    } else {
+        const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) f[i] = make_float2(__uint_as_float(words[i] << 16), __uint_as_float(words[i] & 0xFFFF0000u));
+    }
+}
+
+// 16-bit float weights (F16, BF16) against float activations (no activation rounding); K a multiple of 8.
+template <int H16>
+__device__ __forceinline__ void gemv_h16_impl(const uint16_t *__restrict__ w, const float *__restrict__ x,
+                                              const float *add, float *y, int M, int K, int split) {
     GEMV_PROLOGUE
     if (row < M) {
-        const __half *wr = w + (size_t)row * K;
+        const uint16_t *wr = w + (size_t)row * K;
         int n8 = K >> 3;
 #pragma unroll 4
         for (int c = first; c < n8; c += step) {
             uint4 raw = ld_stream(wr + (size_t)c * 8);
             const float4 *xp = reinterpret_cast<const float4 *>(x + c * 8);
             float4 a = xp[0], b = xp[1];
-            const __half2 *h = reinterpret_cast<const __half2 *>(&raw);
-            float2 f0 = __half22float2(h[0]), f1 = __half22float2(h[1]), f2 = __half22float2(h[2]),
-                   f3 = __half22float2(h[3]);
-            acc += f0.x * a.x + f0.y * a.y + f1.x * a.z + f1.y * a.w + f2.x * b.x + f2.y * b.y + f3.x * b.z +
-                   f3.y * b.w;
+            float2 f[4];
+            widen8<H16>(raw, f);
+            acc += f[0].x * a.x + f[0].y * a.y + f[1].x * a.z + f[1].y * a.w + f[2].x * b.x + f[2].y * b.y +
+                   f[3].x * b.z + f[3].y * b.w;
         }
     }
     gemv_finish(acc, add, y, row, M, split);
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
+gemv_f16(const uint16_t *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
+         int split) {
+    pdl_entry();
+    gemv_h16_impl<H16_F16>(w, x, add, y, M, K, split);
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
+gemv_bf16(const uint16_t *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
+          int split) {
+    pdl_entry();
+    gemv_h16_impl<H16_BF16>(w, x, add, y, M, K, split);
 }
 
 // ---- prompt-chunk GEMV: Y[t][M] = W[M,K] . X[t][K] (+ add[t][M]) for t < ntok <= BATCH --------------------------
@@ -316,7 +348,14 @@ gemv_f16(const __half *__restrict__ w, const float *__restrict__ x, const float 
 
 #define GEMV_BATCH_WARPS 4
 
-template <int TYPE>  // 0 = Q4_0, 1 = Q8_0 (xq/xds), 2 = F16 (x)
+// chunk GEMV weight types (the TYPE of gemv_batch_impl / gemv_rows_impl)
+#define GB_Q4_0 0
+#define GB_Q8_0 1
+#define GB_F16 2
+#define GB_BF16 3
+#define GB_FLOAT(TYPE) ((TYPE) >= GB_F16)  // 16-bit floats read as stored (x), not int8 blocks (xq/xds)
+
+template <int TYPE>  // GB_Q4_0, GB_Q8_0 (xq/xds), GB_F16, GB_BF16 (x)
 __device__ __forceinline__ void gemv_batch_impl(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
                                                 const int8_t *__restrict__ xq, const float2 *__restrict__ xds,
                                                 const float *__restrict__ x, const float *add, float *y, int M,
@@ -328,34 +367,31 @@ __device__ __forceinline__ void gemv_batch_impl(const uint8_t *__restrict__ qs, 
     for (int t = 0; t < BATCH; t++) acc[0][t] = acc[1][t] = 0.f;
     if (row0 >= M) return;  // whole warps leave; no barrier below
     int row1 = row0 + 1 < M ? row0 + 1 : row0;
-    int nb = TYPE == 2 ? K >> 3 : K >> 5;  // 16-byte units (F16: 8 halves) or 32-element blocks
+    int nb = GB_FLOAT(TYPE) ? K >> 3 : K >> 5;  // 16-byte units (8 16-bit floats) or 32-element blocks
     int tok[BATCH];
 #pragma unroll
     for (int t = 0; t < BATCH; t++) tok[t] = t < ntok ? t : ntok - 1;
     for (int b = lane; b < nb; b += WARP) {
-        if (TYPE == 2) {
-            const __half *w = reinterpret_cast<const __half *>(qs);
+        if (GB_FLOAT(TYPE)) {
+            const uint16_t *w = reinterpret_cast<const uint16_t *>(qs);
             uint4 r0 = ld_stream(w + (size_t)row0 * K + (size_t)b * 8);
             uint4 r1 = ld_stream(w + (size_t)row1 * K + (size_t)b * 8);
-            const __half2 *h0 = reinterpret_cast<const __half2 *>(&r0);
-            const __half2 *h1 = reinterpret_cast<const __half2 *>(&r1);
-            float2 a0 = __half22float2(h0[0]), a1 = __half22float2(h0[1]), a2 = __half22float2(h0[2]),
-                   a3 = __half22float2(h0[3]);
-            float2 b0 = __half22float2(h1[0]), b1 = __half22float2(h1[1]), b2 = __half22float2(h1[2]),
-                   b3 = __half22float2(h1[3]);
+            float2 a[4], c[4];
+            widen8<TYPE == GB_BF16 ? H16_BF16 : H16_F16>(r0, a);
+            widen8<TYPE == GB_BF16 ? H16_BF16 : H16_F16>(r1, c);
 #pragma unroll
             for (int t = 0; t < BATCH; t++) {
                 const float4 *xp = reinterpret_cast<const float4 *>(x + (size_t)tok[t] * K + b * 8);
                 float4 u = xp[0], v = xp[1];
-                acc[0][t] += a0.x * u.x + a0.y * u.y + a1.x * u.z + a1.y * u.w + a2.x * v.x + a2.y * v.y +
-                             a3.x * v.z + a3.y * v.w;
-                acc[1][t] += b0.x * u.x + b0.y * u.y + b1.x * u.z + b1.y * u.w + b2.x * v.x + b2.y * v.y +
-                             b3.x * v.z + b3.y * v.w;
+                acc[0][t] += a[0].x * u.x + a[0].y * u.y + a[1].x * u.z + a[1].y * u.w + a[2].x * v.x + a[2].y * v.y +
+                             a[3].x * v.z + a[3].y * v.w;
+                acc[1][t] += c[0].x * u.x + c[0].y * u.y + c[1].x * u.z + c[1].y * u.w + c[2].x * v.x + c[2].y * v.y +
+                             c[3].x * v.z + c[3].y * v.w;
             }
         } else {
             int4 w0a, w0b, w1a, w1b;  // the two rows' 32 int8 weights (Q4_0: nibbles expanded)
             float d0 = __half2float(d[(size_t)row0 * nb + b]), d1 = __half2float(d[(size_t)row1 * nb + b]);
-            if (TYPE == 0) {
+            if (TYPE == GB_Q4_0) {
                 uint4 r0 = ld_stream(qs + ((size_t)row0 * nb + b) * 16);
                 uint4 r1 = ld_stream(qs + ((size_t)row1 * nb + b) * 16);
                 w0a = make_int4(r0.x & 0x0F0F0F0F, r0.y & 0x0F0F0F0F, r0.z & 0x0F0F0F0F, r0.w & 0x0F0F0F0F);
@@ -386,7 +422,7 @@ __device__ __forceinline__ void gemv_batch_impl(const uint8_t *__restrict__ qs, 
                 s1 = __dp4a(w1a.z, xa.z, s1); s1 = __dp4a(w1a.w, xa.w, s1);
                 s1 = __dp4a(w1b.x, xb.x, s1); s1 = __dp4a(w1b.y, xb.y, s1);
                 s1 = __dp4a(w1b.z, xb.z, s1); s1 = __dp4a(w1b.w, xb.w, s1);
-                if (TYPE == 0) {
+                if (TYPE == GB_Q4_0) {
                     acc[0][t] += d0 * (ds.x * (float)s0 - 8.f * ds.y);
                     acc[1][t] += d1 * (ds.x * (float)s1 - 8.f * ds.y);
                 } else {
@@ -411,21 +447,28 @@ extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
 gemv_batch_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                 const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int ntok) {
     pdl_entry();
-    gemv_batch_impl<0>(qs, d, xq, xds, nullptr, add, y, M, K, ntok);
+    gemv_batch_impl<GB_Q4_0>(qs, d, xq, xds, nullptr, add, y, M, K, ntok);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
 gemv_batch_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                 const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int ntok) {
     pdl_entry();
-    gemv_batch_impl<1>(qs, d, xq, xds, nullptr, add, y, M, K, ntok);
+    gemv_batch_impl<GB_Q8_0>(qs, d, xq, xds, nullptr, add, y, M, K, ntok);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
-gemv_batch_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
+gemv_batch_f16(const uint16_t *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
                int ntok) {
     pdl_entry();
-    gemv_batch_impl<2>(reinterpret_cast<const uint8_t *>(w), nullptr, nullptr, nullptr, x, add, y, M, K, ntok);
+    gemv_batch_impl<GB_F16>(reinterpret_cast<const uint8_t *>(w), nullptr, nullptr, nullptr, x, add, y, M, K, ntok);
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
+gemv_batch_bf16(const uint16_t *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
+                int ntok) {
+    pdl_entry();
+    gemv_batch_impl<GB_BF16>(reinterpret_cast<const uint8_t *>(w), nullptr, nullptr, nullptr, x, add, y, M, K, ntok);
 }
 
 // ---- RoPE and the KV cache ------------------------------------------------------------------------------------------
@@ -618,6 +661,17 @@ extern "C" __global__ void get_row_f16(const __half *__restrict__ w, const int *
     pdl_entry();
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j < K) out[(size_t)blockIdx.y * K + j] = __half2float(w[(size_t)tokens[blockIdx.y] * K + j]);
+}
+
+// BF16 rows widened by the shift (exact), as the CPU's BF16 codec decodes them.
+extern "C" __global__ void get_row_bf16(const uint16_t *__restrict__ w, const int *__restrict__ tokens,
+                                        float *__restrict__ out, int K) {
+    pdl_entry();
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j < K) {
+        uint32_t bits = w[(size_t)tokens[blockIdx.y] * K + j];
+        out[(size_t)blockIdx.y * K + j] = __uint_as_float(bits << 16);
+    }
 }
 
 extern "C" __global__ void get_row_f32(const float *__restrict__ w, const int *__restrict__ tokens,

@@ -12,7 +12,7 @@
 //   * gemv_rows_mma_q4_0/q8_0 (below; -Daether.cuda.rowsKernel=mma): int8 tensor cores, 16 weight rows a block, each
 //     weight block read once for up to 64 rows.
 //   * gemv_rows_*: the chunk GEMV (gemv_batch_impl: each weight block read once and multiplied with BATCH tokens'
-//     activations) over R rows in groups of BATCH, the group in blockIdx.y (F16, and Q4_0/Q8_0 with
+//     activations) over R rows in groups of BATCH, the group in blockIdx.y (F16, BF16, and Q4_0/Q8_0 with
 //     -Daether.cuda.rowsKernel=dp4a). Blocks are issued x-fastest, so the groups of one row block run some time apart:
 //     a weight matrix that fits in L2 is read from HBM about once per step, the rest up to R / BATCH times.
 //   * rope_kv_rows: RoPE at pos[r], K and V stored at pos[r] of slot[r].
@@ -25,7 +25,7 @@ __device__ __forceinline__ void gemv_rows_impl(const uint8_t *__restrict__ qs, c
                                                float *y, int M, int K, int rows) {
     size_t first = (size_t)blockIdx.y * BATCH;
     int ntok = min(BATCH, rows - (int)first);
-    if (TYPE == 2) {
+    if (GB_FLOAT(TYPE)) {
         x += first * K;
     } else {
         xq += first * K;
@@ -40,21 +40,28 @@ extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
 gemv_rows_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int rows) {
     pdl_entry();
-    gemv_rows_impl<0>(qs, d, xq, xds, nullptr, add, y, M, K, rows);
+    gemv_rows_impl<GB_Q4_0>(qs, d, xq, xds, nullptr, add, y, M, K, rows);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
 gemv_rows_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
                const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int rows) {
     pdl_entry();
-    gemv_rows_impl<1>(qs, d, xq, xds, nullptr, add, y, M, K, rows);
+    gemv_rows_impl<GB_Q8_0>(qs, d, xq, xds, nullptr, add, y, M, K, rows);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
-gemv_rows_f16(const __half *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
+gemv_rows_f16(const uint16_t *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
               int rows) {
     pdl_entry();
-    gemv_rows_impl<2>(reinterpret_cast<const uint8_t *>(w), nullptr, nullptr, nullptr, x, add, y, M, K, rows);
+    gemv_rows_impl<GB_F16>(reinterpret_cast<const uint8_t *>(w), nullptr, nullptr, nullptr, x, add, y, M, K, rows);
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_BATCH_WARPS * 32)
+gemv_rows_bf16(const uint16_t *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
+               int rows) {
+    pdl_entry();
+    gemv_rows_impl<GB_BF16>(reinterpret_cast<const uint8_t *>(w), nullptr, nullptr, nullptr, x, add, y, M, K, rows);
 }
 
 // Grid (H + 2 * Hkv, rows), D threads: as rope_kv for row blockIdx.y at position pos[row] of slot[row].

@@ -1,5 +1,5 @@
 // Prompt prefill on tensor cores: a GEMM Y[N][M] (+= add) = X[N][K] . W[M][K]^T with f16 activations X, weights of
-// any type the upload keeps (Q4_0, Q8_0, F16, Q4_K, Q6_K) dequantized tile by tile into shared memory as f16, and
+// any type the upload keeps (Q4_0, Q8_0, F16, BF16, Q4_K, Q6_K) dequantized tile by tile into shared memory as f16, and
 // mma.sync m16n8k16 (f16 x f16 -> f32; sm_80+, so the same code runs on A100 and H100), plus what a chunk of up to a
 // few hundred tokens needs around it: RMSNorm and SwiGLU writing f16 rows, and a causal attention over the cache for
 // the chunk's queries. Included at the end of aether_kernels.cu; uses its helpers (block_sum, warp_sum, P_POS).
@@ -22,6 +22,20 @@
 #define WT_F16 2
 #define WT_Q4_K 3
 #define WT_Q6_K 4
+#define WT_BF16 5
+
+// BF16 weights are converted to f16 per tile (bf16 -> f32 is the shift, f32 -> f16 a rounding) and multiplied by the
+// same f16 mma as every other type, rather than by a bf16 mma (m16n8k16 .bf16) with bf16 activations:
+//   * accuracy: f16 keeps 11 significant bits where bf16 keeps 8, so every bf16 weight in f16's normal range
+//     (2^-14 <= |w| <= 65504) converts exactly, smaller ones lose at most 2^-25 absolutely (f16 subnormals; nothing
+//     against weights of ~1e-2), and the activations stay f16 (relative rounding 2^-12) instead of bf16 (2^-9): the
+//     product is closer to the CPU engine's, which multiplies BF16 weights with f32 activations. What f16 cannot hold
+//     is |w| >= 65536 (bf16 bits 0x4780 up; it would become Inf): the loader checks every BF16 matrix on the device
+//     (bf16_beyond_f16) and runs a model holding such a weight without this GEMM (its prompts go through the chunk
+//     GEMVs, which read BF16 as f32).
+//   * speed: the same tensor-core rate for f16 and bf16, the same 2 bytes a weight from HBM, and the conversion is
+//     two integer ops and one cvt per pair of weights, once per weight per BN tokens (the Q8_0 path does more).
+//   * one activation format: the f16 rows (rmsnorm_f16, swiglu_f16, attn_prefill) serve every weight type.
 
 __device__ __forceinline__ uint32_t gm_pack(float a, float b) {
     __half2 h = __floats2half2_rn(a, b);
@@ -29,10 +43,11 @@ __device__ __forceinline__ uint32_t gm_pack(float a, float b) {
 }
 
 // What one thread carries from global memory to its half of one weight row's 32-element sub-block: part p = 0 takes
-// the elements 0..7 and 16..23 of the nibble types (bytes 0..7 of the 16 lo bytes) or 0..15 of Q8_0/F16, p = 1 the rest.
+// the elements 0..7 and 16..23 of the nibble types (bytes 0..7 of the 16 lo bytes) or 0..15 of Q8_0/F16/BF16, p = 1
+// the rest.
 struct GmStage {
-    uint4 q;    // nibble types: q.x, q.y = 8 lo bytes; Q8_0: 16 int8; F16: 8 halves
-    uint4 q2;   // F16: the next 8 halves
+    uint4 q;    // nibble types: q.x, q.y = 8 lo bytes; Q8_0: 16 int8; F16/BF16: 8 16-bit floats
+    uint4 q2;   // F16/BF16: the next 8
     uint2 h;    // Q6_K: the sub-block's high bits
     float s0, s1;
 };
@@ -48,7 +63,7 @@ __device__ __forceinline__ void gm_load_w(GmStage &st, const uint8_t *__restrict
     } else if (TYPE == WT_Q8_0) {
         st.q = __ldg(reinterpret_cast<const uint4 *>(wq + sub * 32 + 16 * p));
         st.s0 = __half2float(reinterpret_cast<const __half *>(rest)[sub]);
-    } else if (TYPE == WT_F16) {
+    } else if (TYPE == WT_F16 || TYPE == WT_BF16) {
         const uint4 *src = reinterpret_cast<const uint4 *>(wq + ((size_t)row * K + (size_t)b * 32 + 16 * p) * 2);
         st.q = __ldg(src);
         st.q2 = __ldg(src + 1);
@@ -76,6 +91,14 @@ __device__ __forceinline__ void gm_store_w(const GmStage &st, __half *dst, int p
     if (TYPE == WT_F16) {
         *reinterpret_cast<uint4 *>(dst + 16 * p) = st.q;
         *reinterpret_cast<uint4 *>(dst + 16 * p + 8) = st.q2;
+    } else if (TYPE == WT_BF16) {
+        // word i of q holds elements 2i (low half) and 2i + 1; bf16 -> f32 by the shift, then rounded to f16
+        const uint32_t words[8] = {st.q.x, st.q.y, st.q.z, st.q.w, st.q2.x, st.q2.y, st.q2.z, st.q2.w};
+        uint32_t out[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++) out[i] = gm_pack(__uint_as_float(words[i] << 16), __uint_as_float(words[i] & 0xFFFF0000u));
+        *reinterpret_cast<uint4 *>(dst + 16 * p) = make_uint4(out[0], out[1], out[2], out[3]);
+        *reinterpret_cast<uint4 *>(dst + 16 * p + 8) = make_uint4(out[4], out[5], out[6], out[7]);
     } else if (TYPE == WT_Q8_0) {
         uint32_t out[8];
         const uint32_t words[4] = {st.q.x, st.q.y, st.q.z, st.q.w};
@@ -242,12 +265,34 @@ GEMM_KERNEL(gemm_q8_0_128, WT_Q8_0, 128)
 GEMM_KERNEL(gemm_f16_32, WT_F16, 32)
 GEMM_KERNEL(gemm_f16_64, WT_F16, 64)
 GEMM_KERNEL(gemm_f16_128, WT_F16, 128)
+GEMM_KERNEL(gemm_bf16_32, WT_BF16, 32)
+GEMM_KERNEL(gemm_bf16_64, WT_BF16, 64)
+GEMM_KERNEL(gemm_bf16_128, WT_BF16, 128)
 GEMM_KERNEL(gemm_q4_k_32, WT_Q4_K, 32)
 GEMM_KERNEL(gemm_q4_k_64, WT_Q4_K, 64)
 GEMM_KERNEL(gemm_q4_k_128, WT_Q4_K, 128)
 GEMM_KERNEL(gemm_q6_k_32, WT_Q6_K, 32)
 GEMM_KERNEL(gemm_q6_k_64, WT_Q6_K, 64)
 GEMM_KERNEL(gemm_q6_k_128, WT_Q6_K, 128)
+
+// Sets *beyond to 1 when one of the n bf16 values at w has |v| >= 65536 (or is Inf/NaN): a value the GEMM's f16 tiles
+// cannot hold (see WT_BF16). Grid-stride, 8 values per 16-byte load (n a multiple of 8); *beyond is zeroed by the host.
+extern "C" __global__ void bf16_beyond_f16(const uint16_t *__restrict__ w, long long n, int *__restrict__ beyond) {
+    pdl_entry();
+    const uint4 *w8 = reinterpret_cast<const uint4 *>(w);
+    long long n8 = n >> 3;
+    int found = 0;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n8; i += (long long)gridDim.x * blockDim.x) {
+        uint4 v = w8[i];
+        const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            found |= (words[j] & 0x7FFFu) >= 0x4780u;
+            found |= ((words[j] >> 16) & 0x7FFFu) >= 0x4780u;
+        }
+    }
+    if (__syncthreads_or(found) && threadIdx.x == 0) atomicExch(beyond, 1);
+}
 
 // ---- f16 activation rows for the GEMM ---------------------------------------------------------------------------
 

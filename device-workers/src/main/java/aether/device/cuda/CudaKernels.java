@@ -32,8 +32,9 @@ public final class CudaKernels {
 
     /** Every kernel of the module, loaded at construction so none loads lazily inside a graph capture. */
     static final String[] KERNELS = {"repack_q4_0", "repack_q8_0", "quantize_q8_1", "rmsnorm_quant", "swiglu_quant",
-        "add_f32", "gemv_q4_0", "gemv_q8_0", "gemv_f16", "gemv_batch_q4_0", "gemv_batch_q8_0", "gemv_batch_f16",
-        "rope_kv", "attn_split", "attn_combine", "get_row_q4_0", "get_row_q8_0", "get_row_f16", "get_row_f32", "argmax_rows",
+        "add_f32", "gemv_q4_0", "gemv_q8_0", "gemv_f16", "gemv_bf16", "gemv_batch_q4_0", "gemv_batch_q8_0",
+        "gemv_batch_f16", "gemv_batch_bf16", "rope_kv", "attn_split", "attn_combine", "get_row_q4_0", "get_row_q8_0",
+        "get_row_f16", "get_row_bf16", "get_row_f32", "argmax_rows",
         // Q4_K / Q6_K (kquants.cuh)
         "repack_q4_k", "repack_q6_k", "gemv_q4_k", "gemv_q6_k", "get_row_q4_k", "get_row_q6_k"};
 
@@ -95,8 +96,7 @@ public final class CudaKernels {
             }
             return;
         }
-        int split = gemvSplit(w.rows(), w.type() == GgmlType.F16 ? w.cols() / 8 : w.cols() / 32,
-                cuda.multiprocessors());
+        int split = gemvSplit(w.rows(), gemvUnits(w.type(), w.cols()), cuda.multiprocessors());
         int grid = blocks(w.rows(), GEMV_WARPS / split);
         switch (w.type()) {
             case Q4_0, Q8_0, Q4_K, Q6_K -> {
@@ -114,21 +114,22 @@ public final class CudaKernels {
                 cuda.launch(kernel, grid, 1, GEMV_WARPS * 32, 0,
                         w.quants(), w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), split);
             }
-            case F16 -> {
+            case F16, BF16 -> {
                 if (x == null) {
-                    throw new IllegalArgumentException("GEMV of an F16 matrix needs the float activation");
+                    throw new IllegalArgumentException("GEMV of an " + w.type() + " matrix needs the float activation");
                 }
-                cuda.launch("gemv_f16", grid, 1, GEMV_WARPS * 32, 0, w.quants(), x, add, y, w.rows(), w.cols(), split);
+                cuda.launch(halfKernel("gemv", w.type()), grid, 1, GEMV_WARPS * 32, 0, w.quants(), x, add, y,
+                        w.rows(), w.cols(), split);
             }
             default -> throw new IllegalArgumentException("GEMV of a " + w.type() + " matrix (expected Q4_0, Q8_0, "
-                    + "Q4_K, Q6_K, F16)");
+                    + "Q4_K, Q6_K, F16, BF16)");
         }
     }
 
     /**
      * Y[t] = W . X[t] (+ add[t]; {@code add} may be {@code y}) for t &lt; tokens, rows of W.rows() in Y and of W.cols()
      * in X: one pass over the weights for the whole chunk. Quantized matrices read {@code xq} (tokens * cols
-     * elements), F16 ones {@code x}.
+     * elements), F16 and BF16 ones {@code x}.
      */
     public void gemvBatch(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int tokens) {
         checkTokens(tokens);
@@ -147,15 +148,37 @@ public final class CudaKernels {
                         GEMV_BATCH_WARPS * 32, 0, w.quants(), w.scales(), xq.quants(), xq.scales(), add, y, w.rows(),
                         w.cols(), tokens);
             }
-            case F16 -> {
+            case F16, BF16 -> {
                 if (x == null) {
-                    throw new IllegalArgumentException("chunk GEMV of an F16 matrix needs the float activations");
+                    throw new IllegalArgumentException("chunk GEMV of an " + w.type()
+                            + " matrix needs the float activations");
                 }
-                cuda.launch("gemv_batch_f16", grid, 1, GEMV_BATCH_WARPS * 32, 0, w.quants(), x, add, y, w.rows(),
-                        w.cols(), tokens);
+                cuda.launch(halfKernel("gemv_batch", w.type()), grid, 1, GEMV_BATCH_WARPS * 32, 0, w.quants(), x, add,
+                        y, w.rows(), w.cols(), tokens);
             }
-            default -> throw new IllegalArgumentException("GEMV of a " + w.type() + " matrix (expected Q4_0, Q8_0, F16)");
+            default -> throw new IllegalArgumentException("GEMV of a " + w.type() + " matrix (expected Q4_0, Q8_0, F16, "
+                    + "BF16)");
         }
+    }
+
+    /**
+     * The kernel {@code base} of a 16-bit float matrix: {@code base_f16} or {@code base_bf16} (one template in the .cu
+     * file, instantiated per type).
+     */
+    static String halfKernel(String base, GgmlType type) {
+        return switch (type) {
+            case F16 -> base + "_f16";
+            case BF16 -> base + "_bf16";
+            default -> throw new IllegalArgumentException(base + " of a " + type + " matrix (expected F16 or BF16)");
+        };
+    }
+
+    /**
+     * The units a lane of the decode GEMV reads, per row of {@code cols}: 16-byte pieces of 8 elements for F16 and
+     * BF16, 32-element blocks for the quantized types ({@link #gemvSplit} keeps every lane busy with at least one).
+     */
+    static int gemvUnits(GgmlType type, int cols) {
+        return GpuMatrix.isHalf(type) ? cols / 8 : cols / 32;
     }
 
     /**
@@ -304,7 +327,8 @@ public final class CudaKernels {
                     tokenIds, out, table.cols());
             case Q4_0 -> cuda.launch("get_row_q4_0", grid, tokens, 256, 0, table.quants(), table.scales(), tokenIds, out, table.cols());
             case Q8_0 -> cuda.launch("get_row_q8_0", grid, tokens, 256, 0, table.quants(), table.scales(), tokenIds, out, table.cols());
-            case F16 -> cuda.launch("get_row_f16", grid, tokens, 256, 0, table.quants(), tokenIds, out, table.cols());
+            case F16, BF16 -> cuda.launch(halfKernel("get_row", table.type()), grid, tokens, 256, 0, table.quants(),
+                    tokenIds, out, table.cols());
             case F32 -> cuda.launch("get_row_f32", grid, tokens, 256, 0, table.quants(), tokenIds, out, table.cols());
             default -> throw new IllegalArgumentException("embedding rows of " + table.type());
         }

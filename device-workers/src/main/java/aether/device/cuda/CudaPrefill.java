@@ -6,7 +6,7 @@ import jcuda.driver.CUdeviceptr;
 
 /**
  * Launchers of the prompt-prefill kernels of {@code prefill.cuh}: the tensor-core GEMM (f16 activations times weights
- * dequantized to f16 tile by tile, f32 results), the f16 activation rows it reads (RMSNorm, SwiGLU, a plain
+ * dequantized to f16 tile by tile, f32 results; BF16 weights too, see WT_BF16 there for why f16 and not a bf16 mma), the f16 activation rows it reads (RMSNorm, SwiGLU, a plain
  * conversion), and the causal attention of a chunk of queries over the f16 KV cache. Rows are tokens: a chunk of
  * {@code n} tokens is an [n][width] row-major array. Like {@link CudaKernels}, every launch goes on the context's
  * stream and nothing here synchronizes (capture-safe); shapes are checked here.
@@ -18,7 +18,12 @@ public final class CudaPrefill {
     /** Query tokens per attention block (one warp each); must match attn_prefill. */
     static final int ATTN_TOKENS = 4;
 
-    static final String[] KERNELS = kernels();
+    /** The weight types of the GEMM (prefill.cuh's WT_*: one kernel per type and tile). */
+    private static final java.util.Set<GgmlType> GEMM_TYPES = java.util.Collections.unmodifiableSet(
+            java.util.EnumSet.of(GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_K,
+                    GgmlType.Q6_K));
+
+    static final String[] KERNELS = kernels();  // after GEMM_TYPES, which it reads
 
     private final CudaContext cuda;
     private final CudaKernels kernels;
@@ -31,21 +36,23 @@ public final class CudaPrefill {
 
     private static String[] kernels() {
         var names = new java.util.ArrayList<String>();
-        for (String t : new String[] {"q4_0", "q8_0", "f16", "q4_k", "q6_k"}) {
+        for (GgmlType t : GEMM_TYPES) {
             for (int bn : new int[] {32, 64, 128}) {
-                names.add("gemm_" + t + "_" + bn);
+                names.add(gemmKernel(t, bn));
             }
         }
-        names.addAll(java.util.List.of("convert_f16", "rmsnorm_f16", "swiglu_f16", "attn_prefill"));
+        names.addAll(java.util.List.of("convert_f16", "rmsnorm_f16", "swiglu_f16", "attn_prefill", "bf16_beyond_f16"));
         return names.toArray(String[]::new);
     }
 
     /** Whether {@link #gemm} reads matrices of this type. */
     public static boolean supports(GgmlType type) {
-        return switch (type) {
-            case Q4_0, Q8_0, F16, Q4_K, Q6_K -> true;
-            default -> false;
-        };
+        return GEMM_TYPES.contains(type);
+    }
+
+    /** The GEMM kernel of a weight type and tile: {@code gemm_<type>_<bn>}, e.g. {@code gemm_bf16_64}. */
+    static String gemmKernel(GgmlType type, int bn) {
+        return "gemm_" + type.name().toLowerCase(java.util.Locale.ROOT) + "_" + bn;
     }
 
     /**
@@ -82,19 +89,55 @@ public final class CudaPrefill {
         }
         if (!supports(w.type())) {
             throw new IllegalArgumentException("prefill GEMM of a " + w.type() + " matrix (expected Q4_0, Q8_0, F16, "
-                    + "Q4_K, Q6_K)");
+                    + "BF16, Q4_K, Q6_K)");
         }
         if (n < 1 || w.cols() % 32 != 0) {
             throw new IllegalArgumentException("prefill GEMM of " + n + " tokens x " + w.cols() + " columns (expected "
                     + "1+ tokens and columns a multiple of 32)");
         }
-        String name = "gemm_" + w.type().name().toLowerCase(java.util.Locale.ROOT) + "_" + bn;
+        String name = gemmKernel(w.type(), bn);
         int rowTiles = (w.rows() + GEMM_ROWS - 1) / GEMM_ROWS;
         if (rowTiles > 65535) {
             throw new IllegalArgumentException("prefill GEMM of " + w.rows() + " rows (at most " + 65535 * GEMM_ROWS + ")");
         }
         cuda.launch3(name, (n + bn - 1) / bn, rowTiles, 1, 256, 0, w.quants(), w.scales(), x16, add, y, w.rows(), n,
                 w.cols(), ldy);
+    }
+
+    /**
+     * Whether the GEMM's f16 weight tiles hold every value of {@code w}: false for a BF16 matrix (or a stacked part)
+     * with a value of magnitude 65536 or more, Inf or NaN (bf16 keeps f32's exponent range, f16 tops out at 65504), true
+     * for every other matrix (the other types are not checked). One pass over the matrix on the device, then a wait for
+     * its flag: for load time, not inside a capture.
+     */
+    public boolean fitsHalfTiles(GpuMatrix w) {
+        if (w.isStacked()) {
+            return w.parts().stream().allMatch(this::fitsHalfTiles);
+        }
+        if (w.type() != GgmlType.BF16) {
+            return true;
+        }
+        long n = (long) w.rows() * w.cols();
+        CUdeviceptr flag = cuda.alloc(Integer.BYTES);
+        try {
+            cuda.fill32(flag, 0, 1);
+            cuda.launch("bf16_beyond_f16", rangeCheckBlocks(n, cuda.multiprocessors()), 1, 256, 0, w.quants(), n, flag);
+            int[] beyond = new int[1];
+            cuda.download(flag, beyond);
+            cuda.checkErrors("checking the range of a " + w.rows() + " x " + w.cols() + " BF16 matrix");
+            return beyond[0] == 0;
+        } finally {
+            cuda.free(flag, Integer.BYTES);
+        }
+    }
+
+    /**
+     * Blocks of 256 threads for the range check of {@code n} bf16 values (8 per thread and step, grid-stride): enough to
+     * fill the chip (8 blocks per SM), never more than one step's worth, at least one.
+     */
+    static int rangeCheckBlocks(long n, int multiprocessors) {
+        long needed = (n / 8 + 255) / 256;
+        return (int) Math.max(1, Math.min(needed, 8L * multiprocessors));
     }
 
     /** out16[t] = f16(x[t]) for {@code rows} rows of {@code width} floats. */

@@ -15,8 +15,8 @@ import jcuda.driver.CUdeviceptr;
  * <p>Activations are {@code [row][width]} as for a prompt chunk; the element-wise kernels (RMSNorm, SwiGLU, embedding
  * rows, the attention's combine) are the chunk kernels of {@code aether_kernels.cu} with the row in the grid. The
  * Q4_0/Q8_0 GEMVs run on int8 tensor cores ({@code mmq_rows.cuh}: tiles of 128 weight rows x 64 activation rows staged
- * in shared memory; see {@link RowKernel} for the older kernels); F16 ones are the chunk GEMV in groups of {@link
- * CudaKernels#BATCH} rows. Asynchronous and capture-safe, like {@link CudaKernels}; {@link #free} releases the split-K
+ * in shared memory; see {@link RowKernel} for the older kernels); F16 and BF16 ones are the chunk GEMV in groups of
+ * {@link CudaKernels#BATCH} rows. Asynchronous and capture-safe, like {@link CudaKernels}; {@link #free} releases the split-K
  * buffer.
  */
 public final class CudaRowKernels {
@@ -78,9 +78,9 @@ public final class CudaRowKernels {
 
     static final String[] KERNELS = {"gemv_rows_mmq_q4_0", "gemv_rows_mmq_q8_0", "gemv_rows_mmq_reduce",
         "gemv_rows_mma_q4_0", "gemv_rows_mma_q8_0", "gemv_rows_q4_0", "gemv_rows_q8_0",
-        "gemv_rows_f16", "rope_kv_rows",
+        "gemv_rows_f16", "gemv_rows_bf16", "rope_kv_rows",
         "attn_split_rows", "attn_split_rows_gqa", "attn_split_rows_gqa_fused", "rmsnorm_quant", "swiglu_quant", "attn_combine", "get_row_q4_0", "get_row_q8_0",
-        "get_row_f16", "get_row_f32"};
+        "get_row_f16", "get_row_bf16", "get_row_f32"};
 
     /**
      * Where the MMQ kernel's split-K partial sums are added: {@code fused} (default; the last block of each output tile,
@@ -202,7 +202,7 @@ public final class CudaRowKernels {
 
     /** True for the matrix types {@link #gemv} reads. */
     public static boolean supports(GgmlType type) {
-        return type == GgmlType.Q4_0 || type == GgmlType.Q8_0 || type == GgmlType.F16;
+        return type == GgmlType.Q4_0 || type == GgmlType.Q8_0 || GpuMatrix.isHalf(type);
     }
 
     private void checkRows(int rows) {
@@ -224,7 +224,8 @@ public final class CudaRowKernels {
                     table.cols());
             case Q8_0 -> cuda.launch("get_row_q8_0", grid, rows, 256, 0, table.quants(), table.scales(), ids, out,
                     table.cols());
-            case F16 -> cuda.launch("get_row_f16", grid, rows, 256, 0, table.quants(), ids, out, table.cols());
+            case F16, BF16 -> cuda.launch(CudaKernels.halfKernel("get_row", table.type()), grid, rows, 256, 0,
+                    table.quants(), ids, out, table.cols());
             case F32 -> cuda.launch("get_row_f32", grid, rows, 256, 0, table.quants(), ids, out, table.cols());
             default -> throw new IllegalArgumentException("embedding rows of " + table.type());
         }
@@ -255,14 +256,14 @@ public final class CudaRowKernels {
 
     /**
      * Y[r] = W . X[r] (+ add[r]; {@code add} may be {@code y}) for r &lt; rows, one pass over the weights for up to 64
-     * rows: Q4_0/Q8_0 by {@link #DEFAULT_KERNEL}, F16 by the chunk GEMV in groups of {@link CudaKernels#BATCH}.
-     * Quantized matrices read {@code xq} (rows * cols elements), F16 ones {@code x}.
+     * rows: Q4_0/Q8_0 by {@link #DEFAULT_KERNEL}, F16 and BF16 by the chunk GEMV in groups of {@link
+     * CudaKernels#BATCH}. Quantized matrices read {@code xq} (rows * cols elements), F16 and BF16 ones {@code x}.
      */
     public void gemv(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows) {
         gemv(w, x, xq, add, y, rows, DEFAULT_KERNEL);
     }
 
-    /** {@link #gemv} with the Q4_0/Q8_0 kernel chosen (F16 matrices ignore it). */
+    /** {@link #gemv} with the Q4_0/Q8_0 kernel chosen (F16 and BF16 matrices ignore it). */
     public void gemv(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y, int rows,
             RowKernel kernel) {
         checkRows(rows);
@@ -286,15 +287,17 @@ public final class CudaRowKernels {
                             w.scales(), xq.quants(), xq.scales(), add, y, w.rows(), w.cols(), rows);
                 }
             }
-            case F16 -> {
+            case F16, BF16 -> {
                 if (x == null) {
-                    throw new IllegalArgumentException("row GEMV of an F16 matrix needs the float activations");
+                    throw new IllegalArgumentException("row GEMV of an " + w.type()
+                            + " matrix needs the float activations");
                 }
-                cuda.launch("gemv_rows_f16", blocks(w.rows(), CudaKernels.GEMV_BATCH_WARPS * 2), groups, threads, 0,
-                        w.quants(), x, add, y, w.rows(), w.cols(), rows);
+                cuda.launch(CudaKernels.halfKernel("gemv_rows", w.type()),
+                        blocks(w.rows(), CudaKernels.GEMV_BATCH_WARPS * 2), groups, threads, 0, w.quants(), x, add, y,
+                        w.rows(), w.cols(), rows);
             }
             default -> throw new IllegalArgumentException("row GEMV of a " + w.type()
-                    + " matrix (the batched decode reads Q4_0, Q8_0, F16)");
+                    + " matrix (the batched decode reads Q4_0, Q8_0, F16, BF16)");
         }
     }
 

@@ -7,8 +7,8 @@ import jcuda.driver.CUdeviceptr;
 /**
  * A weight matrix in device memory: {@code rows} output features of {@code cols} elements each, in the layout the
  * GEMV kernels read. Q4_0 and Q8_0 are repacked at upload from the GGUF blocks into their quants ({@link #quants()})
- * and f16 scales ({@link #scales()}) — the same numbers, split so each block's quants are aligned 16-byte loads; F16
- * and F32 stay as stored ({@link #scales()} is null). Q4_K and Q6_K are repacked into one allocation per matrix:
+ * and f16 scales ({@link #scales()}) — the same numbers, split so each block's quants are aligned 16-byte loads; F16,
+ * BF16 and F32 stay as stored ({@link #scales()} is null). Q4_K and Q6_K are repacked into one allocation per matrix:
  * 32-element sub-blocks of 16 quant bytes packed like Q4_0's ({@link #quants()}), then the high bits, scales and
  * super-block scales ({@link #scales()} points there, inside the same allocation; layout in {@code kquants.cuh}).
  */
@@ -51,8 +51,16 @@ public record GpuMatrix(GgmlType type, int rows, int cols, CUdeviceptr quants, C
 
     /** The types this increment's kernels read as matrices (GEMV) and embedding tables (row lookup). */
     public static boolean supports(GgmlType type) {
-        return type == GgmlType.Q4_0 || type == GgmlType.Q8_0 || type == GgmlType.F16 || type == GgmlType.F32
+        return type == GgmlType.Q4_0 || type == GgmlType.Q8_0 || isHalf(type) || type == GgmlType.F32
                 || isKQuant(type);
+    }
+
+    /**
+     * F16 and BF16: 16-bit floats kept as stored and read 8 to a 16-byte load, against float activations (the kernels
+     * of the two differ only in how they widen an element: {@code widen8} in aether_kernels.cu).
+     */
+    public static boolean isHalf(GgmlType type) {
+        return type == GgmlType.F16 || type == GgmlType.BF16;
     }
 
     /** Q4_K and Q6_K: repacked into one allocation of quants, then the rest ({@link #scales()}). */
@@ -95,12 +103,12 @@ public record GpuMatrix(GgmlType type, int rows, int cols, CUdeviceptr quants, C
             CUdeviceptr staging) {
         if (!supports(type)) {
             throw new IllegalArgumentException("matrix type " + type
-                    + " (the CUDA kernels read Q4_0, Q8_0, Q4_K, Q6_K, F16, F32)");
+                    + " (the CUDA kernels read Q4_0, Q8_0, Q4_K, Q6_K, F16, BF16, F32)");
         }
-        if (cols % type.blockSize() != 0 || (type == GgmlType.F16 && cols % 8 != 0)
+        if (cols % type.blockSize() != 0 || (isHalf(type) && cols % 8 != 0)
                 || (type.isQuantized() && cols % 32 != 0)) {
             throw new IllegalArgumentException("matrix of " + rows + " x " + cols + " " + type
-                    + ": rows must hold whole blocks (and a multiple of 8 elements for F16)");
+                    + ": rows must hold whole blocks (and a multiple of 8 elements for F16 and BF16)");
         }
         long expected = type.bytesFor((long) rows * cols);
         long given = parts.stream().mapToLong(MemorySegment::byteSize).sum();
@@ -108,7 +116,7 @@ public record GpuMatrix(GgmlType type, int rows, int cols, CUdeviceptr quants, C
             throw new IllegalArgumentException("matrix of " + rows + " x " + cols + " " + type + " takes " + expected
                     + " bytes, got " + given);
         }
-        if (type == GgmlType.F16 || type == GgmlType.F32) {
+        if (isHalf(type) || type == GgmlType.F32) {
             CUdeviceptr p = cuda.alloc(expected);
             copyParts(cuda, parts, p);
             return new GpuMatrix(type, rows, cols, p, null, expected);

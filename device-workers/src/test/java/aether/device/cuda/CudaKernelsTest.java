@@ -170,7 +170,8 @@ class CudaKernelsTest {
 
     @ParameterizedTest(name = "{0} {1}x{2}")
     @CsvSource({"Q4_0, 300, 4096", "Q4_0, 8192, 2048", "Q4_0, 77, 14336", "Q8_0, 300, 4096", "Q8_0, 8192, 2048",
-            "Q8_0, 77, 14336", "F16, 300, 4096", "F16, 8192, 2048", "F16, 77, 14336"})
+            "Q8_0, 77, 14336", "F16, 300, 4096", "F16, 8192, 2048", "F16, 77, 14336", "BF16, 300, 4096",
+            "BF16, 8192, 2048", "BF16, 77, 14336"})
     void gemvMatchesTheFloat64Reference(GgmlType type, int rows, int cols) {
         SplittableRandom r = random();
         float[] wf = gaussian(r, rows * cols, 0.02);
@@ -215,7 +216,7 @@ class CudaKernelsTest {
 
     @ParameterizedTest(name = "{0} {1}x{2}, {3} tokens")
     @CsvSource({"Q4_0, 301, 4096, 8", "Q4_0, 1024, 2048, 5", "Q8_0, 301, 4096, 3", "Q8_0, 64, 14336, 8",
-            "F16, 301, 4096, 8", "F16, 77, 2048, 1"})
+            "F16, 301, 4096, 8", "F16, 77, 2048, 1", "BF16, 301, 4096, 8", "BF16, 77, 2048, 1", "BF16, 1000, 8192, 5"})
     void chunkGemvMatchesThePerTokenReference(GgmlType type, int rows, int cols, int tokens) {
         SplittableRandom r = random();
         float[] wf = gaussian(r, rows * cols, 0.02);
@@ -241,6 +242,65 @@ class CudaKernelsTest {
             assertThat(relativeError(java.util.Arrays.copyOfRange(outAdd, t * rows, (t + 1) * rows),
                     gemvReference(w, rows, cols, seen, at))).as("token %d, y += W.x", t).isLessThan(1e-5);
         }
+    }
+
+    /**
+     * The BF16 GEMVs against the CPU engine's own BF16 matmul ({@link aether.device.cpu.kernel.Matmul}, the kernels the
+     * CPU engine runs: weights widened by the shift, f32 activations): the decode GEMV against the CPU's one-token
+     * path, the chunk GEMV against its multi-token path for 1..8 tokens, with and without the added input. Both sum
+     * exact f32 products in their own order: 1e-5 relative per token (float32 sums over 2048-8192 products differ by
+     * ~1e-7..1e-6 relative).
+     */
+    @ParameterizedTest(name = "BF16 {0}x{1}")
+    @CsvSource({"2048, 2048", "512, 8192", "8192, 2048", "77, 4096"})
+    void bf16GemvsMatchTheCpuMatmul(int rows, int cols) {
+        SplittableRandom r = random();
+        MemorySegment raw = encode(GgmlType.BF16, gaussian(r, rows * cols, 0.02));
+        int tokens = 1 + r.nextInt(CudaKernels.BATCH);
+        float[] x = gaussian(r, tokens * cols, 1.0);
+        float[] add = gaussian(r, tokens * rows, 0.5);
+        float[] cpuOne = cpuMatmul(raw, rows, cols, java.util.Arrays.copyOf(x, cols), 1);
+        float[] cpuChunk = cpuMatmul(raw, rows, cols, x, tokens);
+        GpuMatrix m = matrix(GgmlType.BF16, rows, cols, raw);
+        assertThat(m.readsQuantizedActivations()).as("BF16 reads the float activations").isFalse();
+        CUdeviceptr dx = up(x), y = poison(rows), yChunk = poison(tokens * rows), yAdd = up(add);
+        kernels.gemv(m, dx, null, null, y);
+        kernels.gemvBatch(m, dx, null, null, yChunk, tokens);
+        kernels.gemvBatch(m, dx, null, yAdd, yAdd, tokens);
+        float[] one = download(cuda, y, rows), chunk = download(cuda, yChunk, tokens * rows),
+                chunkAdd = download(cuda, yAdd, tokens * rows);
+        cuda.checkErrors("BF16 gemv");
+        assertThat(relativeError(one, toDouble(cpuOne, null, 0))).as("decode GEMV vs the CPU's").isLessThan(1e-5);
+        for (int t = 0; t < tokens; t++) {
+            float[] got = java.util.Arrays.copyOfRange(chunk, t * rows, (t + 1) * rows);
+            float[] gotAdd = java.util.Arrays.copyOfRange(chunkAdd, t * rows, (t + 1) * rows);
+            float[] cpu = java.util.Arrays.copyOfRange(cpuChunk, t * rows, (t + 1) * rows);
+            assertThat(relativeError(got, toDouble(cpu, null, 0))).as("token %d of %d vs the CPU's", t, tokens)
+                    .isLessThan(1e-5);
+            assertThat(relativeError(gotAdd, toDouble(cpu, add, t * rows))).as("token %d, y += W.x", t)
+                    .isLessThan(1e-5);
+        }
+    }
+
+    /** y[t][r] = W[r] . x[t] by the CPU engine's matmul (one thread). */
+    private static float[] cpuMatmul(MemorySegment raw, int rows, int cols, float[] x, int tokens) {
+        try (aether.device.cpu.KernelPool pool = new aether.device.cpu.KernelPool(1,
+                aether.device.cpu.KernelPool.DEFAULT_SPIN_NS); Arena arena = Arena.ofConfined()) {
+            MemorySegment xs = arena.allocate((long) x.length * 4, 64);
+            MemorySegment.copy(x, 0, xs, ValueLayout.JAVA_FLOAT, 0, x.length);
+            MemorySegment ys = arena.allocate((long) tokens * rows * 4, 64);
+            new aether.device.cpu.kernel.Matmul(pool).multiply(GgmlType.BF16, raw, rows, cols, xs, tokens, ys);
+            return ys.toArray(ValueLayout.JAVA_FLOAT);
+        }
+    }
+
+    /** v (+ add[from..]) widened, as a reference for {@link GpuTests#relativeError}. */
+    private static double[] toDouble(float[] v, float[] add, int from) {
+        double[] d = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            d[i] = v[i] + (add == null ? 0.0 : add[from + i]);
+        }
+        return d;
     }
 
     @Test
@@ -469,7 +529,7 @@ class CudaKernelsTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"Q4_0", "Q8_0", "F16", "F32"})
+    @CsvSource({"Q4_0", "Q8_0", "F16", "BF16", "F32"})
     void getRowDequantizesTheTokensRow(GgmlType type) {
         SplittableRandom r = random();
         int rows = 50, cols = 2048 + 256;

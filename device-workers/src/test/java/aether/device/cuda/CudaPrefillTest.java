@@ -141,7 +141,8 @@ class CudaPrefillTest {
     @ParameterizedTest(name = "{0} {1}x{2}, {3} tokens")
     @CsvSource({"Q4_0, 300, 2048, 200", "Q4_0, 128, 512, 1", "Q4_0, 8448, 256, 300", "Q8_0, 300, 2048, 37",
             "Q8_0, 77, 1024, 128", "F16, 300, 2048, 65", "F16, 256, 768, 31", "Q4_K, 300, 2048, 200",
-            "Q4_K, 129, 512, 64", "Q6_K, 300, 2048, 129", "Q6_K, 77, 1024, 3"})
+            "Q4_K, 129, 512, 64", "Q6_K, 300, 2048, 129", "Q6_K, 77, 1024, 3", "BF16, 300, 2048, 65",
+            "BF16, 256, 768, 31", "BF16, 2048, 2048, 200", "BF16, 77, 8192, 1"})
     void gemmMatchesTheFloat64Reference(GgmlType type, int rows, int cols, int tokens) {
         SplittableRandom r = random();
         float[] wf = gaussian(r, rows * cols, 0.02);
@@ -178,6 +179,39 @@ class CudaPrefillTest {
         System.out.printf("GEMM %s: vs float64 %.2e, vs f16-rounded inputs %.2e%n", what, exact, rounded);
         assertThat(rounded).as("%s: vs the f16-rounded reference", what).isLessThan(1e-5);
         assertThat(exact).as("%s: vs the float64 reference", what).isLessThan(2e-3);
+    }
+
+    /**
+     * The loader's check that a BF16 matrix fits the GEMM's f16 tiles: true for ordinary weights and for the largest
+     * bf16 below f16's maximum (65280), false for one value of magnitude 65536 or more (the first bf16 beyond 65504),
+     * an infinity or a NaN, wherever it sits (the last element, a random one); other types and stacks of them are not
+     * checked.
+     */
+    @Test
+    void bf16RangeCheckFindsAValueBeyondHalf() {
+        SplittableRandom r = random();
+        int rows = 1000, cols = 2048, n = rows * cols;
+        float[] w = gaussian(r, n, 0.02);
+        assertThat(prefill.fitsHalfTiles(matrix(GgmlType.BF16, rows, cols, encode(GgmlType.BF16, w)))).isTrue();
+        int at = r.nextInt(n);
+        record Case(int index, float value, boolean fits) {}
+        for (Case c : List.of(new Case(at, -65280f, true), new Case(n - 1, 65280f, true), new Case(at, 65536f, false),
+                new Case(n - 1, -65536f, false), new Case(0, 3e38f, false), new Case(at, Float.NEGATIVE_INFINITY, false),
+                new Case(n - 1, Float.NaN, false))) {
+            float[] v = w.clone();
+            v[c.index()] = c.value();
+            GpuMatrix m = matrix(GgmlType.BF16, rows, cols, encode(GgmlType.BF16, v));
+            assertThat(prefill.fitsHalfTiles(m)).as("%s at %d", c.value(), c.index()).isEqualTo(c.fits());
+        }
+        float[] big = w.clone();
+        big[at] = 1e6f;
+        assertThat(prefill.fitsHalfTiles(matrix(GgmlType.F32, rows, cols, encode(GgmlType.F32, big))))
+                .as("F32: not checked").isTrue();
+        GpuMatrix ok = GpuMatrix.upload(cuda, GgmlType.F16, 64, cols, encode(GgmlType.F16, Arrays.copyOf(w, 64 * cols)), null);
+        GpuMatrix beyond = GpuMatrix.upload(cuda, GgmlType.BF16, rows, cols, encode(GgmlType.BF16, big), null);
+        GpuMatrix stacked = GpuMatrix.stacked(List.of(ok, beyond));
+        frees.add(() -> stacked.free(cuda));
+        assertThat(prefill.fitsHalfTiles(stacked)).as("a stack with a BF16 part beyond f16").isFalse();
     }
 
     /** A matrix stacked from parts of different types writes each part's rows of every token's output row. */

@@ -102,7 +102,8 @@ class CudaRowKernelsTest {
             "Q8_0, 301, 14336, 33, MMQ", "Q8_0, 77, 4096, 1, MMQ", "Q8_0, 16800, 2080, 65, MMQ",
             "Q4_0, 301, 4096, 70, MMA", "Q4_0, 1000, 2048, 9, MMA", "Q4_0, 64, 14336, 1, MMA",
             "Q8_0, 301, 4096, 64, MMA", "Q8_0, 77, 14336, 3, MMA", "Q4_0, 301, 2048, 13, DP4A",
-            "Q8_0, 130, 4096, 8, DP4A", "F16, 301, 4096, 17, DP4A"})
+            "Q8_0, 130, 4096, 8, DP4A", "F16, 301, 4096, 17, DP4A", "BF16, 301, 4096, 17, DP4A",
+            "BF16, 2048, 2048, 64, DP4A", "BF16, 77, 8192, 3, DP4A"})
     void rowGemvMatchesThePerRowReference(GgmlType type, int m, int k, int rows, CudaRowKernels.RowKernel kernel) {
         SplittableRandom r = random();
         MemorySegment raw = encode(type, gaussian(r, m * k, 0.02));
@@ -215,6 +216,29 @@ class CudaRowKernelsTest {
         var rk = new CudaRowKernels(cuda, capacity);
         frees.add(rk::free);
         return rk;
+    }
+
+    /** Each row's embedding is its id's table row, decoded exactly as the CPU decodes it (repeated ids too). */
+    @ParameterizedTest
+    @CsvSource({"BF16", "F16", "Q8_0"})
+    void embedDecodesEachRowsTableRow(GgmlType type) {
+        SplittableRandom r = random();
+        int vocab = 300, cols = 2048 + 96, rows = 37;
+        MemorySegment raw = encode(type, gaussian(r, vocab * cols, 0.5));
+        float[] table = decode(type, raw, vocab * cols);
+        GpuMatrix m = GpuMatrix.upload(cuda, type, vocab, cols, raw, null);
+        frees.add(() -> m.free(cuda));
+        int[] ids = r.ints(rows, 0, vocab).toArray();
+        ids[5] = ids[4];
+        ids[rows - 1] = vocab - 1;
+        CUdeviceptr out = poison(rows * cols);
+        rowKernels(rows).embed(m, ints(ids), out, rows);
+        float[] got = download(cuda, out, rows * cols);
+        cuda.checkErrors("embed");
+        for (int i = 0; i < rows; i++) {
+            assertThat(Arrays.copyOfRange(got, i * cols, (i + 1) * cols)).as("row %d (id %d)", i, ids[i])
+                    .containsExactly(Arrays.copyOfRange(table, ids[i] * cols, (ids[i] + 1) * cols));
+        }
     }
 
     @Test

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
 class PdlEntryTest {
 
     private static final Path SOURCES = Path.of("src/main/cuda");
-    private static final Pattern KERNEL = Pattern.compile("__global__[^{;]*?\\b(\\w+)\\s*\\(");
+    static final Pattern KERNEL = Pattern.compile("__global__[^{;]*?\\b(\\w+)\\s*\\(");
     private static final Pattern ENTRY = Pattern.compile("pdl_entry\\s*\\(\\s*\\)\\s*;");
 
     @Test
@@ -64,7 +64,7 @@ class PdlEntryTest {
         assertThat(m.find()).as("only one kernel").isFalse();
     }
 
-    private static String withoutComments(String src) {
+    static String withoutComments(String src) {
         // comments, and __launch_bounds__(...) (whose parenthesis would pass for the kernel's parameter list)
         return src.replaceAll("(?s)/\\*.*?\\*/", " ").replaceAll("//[^\\n]*", "")
                 .replaceAll("__launch_bounds__\\s*\\([^)]*\\)", " ");

@@ -38,7 +38,7 @@ public final class ModelOptions {
     String kvType;
 
     @Option(names = "--device", paramLabel = "DEVICE",
-            description = "where the model runs: cpu, or cuda (GPU 0; llama models with Q4_0/Q8_0/F16 weights) "
+            description = "where the model runs: cpu, or cuda (GPU 0; llama models with Q4_0/Q8_0/Q4_K/Q6_K/F16/BF16 weights) "
                     + "(default: cpu, or cuda with --gpu-layers)")
     String device;
 

@@ -131,6 +131,12 @@ public final class CudaInferenceModel implements InferenceModel {
     // output, SwiGLU output in turn), f32 GEMM outputs (qkv, then gate|up), token ids
     private final int prefillRows;
     private final boolean chunkGemvs;
+    /**
+     * Whether the GEMM prefill may run this model: false when a BF16 matrix holds a value beyond f16's range, which the
+     * GEMM's f16 weight tiles cannot carry ({@link CudaPrefill#fitsHalfTiles}); its prompts then take the chunk GEMVs
+     * (or token by token where those cannot run it).
+     */
+    private final boolean gemmTiles;
     private final CUdeviceptr px;
     private final CUdeviceptr pa16;
     private final CUdeviceptr pwide;
@@ -255,7 +261,7 @@ public final class CudaInferenceModel implements InferenceModel {
                         ? matrix(file, staging, c.vocabSize(), dim, "output.weight") : tokenEmbedding;
                 if (output.type() == GgmlType.F32) {
                     throw new ModelLoadException(c.architecture(), "the output matrix is F32; the CUDA GEMV kernels "
-                            + "read Q4_0, Q8_0, Q4_K, Q6_K and F16");
+                            + "read Q4_0, Q8_0, Q4_K, Q6_K, F16 and BF16");
                 }
                 this.ropeFactors = weights.optionalVector("rope_freqs.weight", c.ropeDimensions() / 2)
                         .map(this::floats).orElse(null);
@@ -294,6 +300,17 @@ public final class CudaInferenceModel implements InferenceModel {
                 }
             }
             this.chunkGemvs = gemvable;
+            boolean tiles = true;
+            for (Layer l : layers) {
+                for (GpuMatrix m : List.of(l.qkv(), l.wo(), l.gateUp(), l.down())) {
+                    tiles &= p.fitsHalfTiles(m);
+                }
+            }
+            this.gemmTiles = tiles;
+            if (!tiles) {
+                System.err.println("aether cuda: prompts run without the tensor-core GEMM prefill (a BF16 weight of "
+                        + "magnitude 65536 or more, beyond the f16 tiles the GEMM multiplies)");
+            }
             long w = (firstLayer == 0 ? tokenEmbedding.bytes() / c.vocabSize() : 0)
                     + (output == tokenEmbedding ? output.bytes() : 0);
             for (Layer l : layers) {
@@ -323,7 +340,7 @@ public final class CudaInferenceModel implements InferenceModel {
             }
             if (t.rank() == 2 && !GpuMatrix.supports(t.type())) {
                 throw new ModelLoadException(c.architecture(), "tensor '" + t.name() + "' is " + t.type()
-                        + "; the CUDA engine reads Q4_0, Q8_0, Q4_K, Q6_K, F16 (and F32 embeddings); use --device cpu");
+                        + "; the CUDA engine reads Q4_0, Q8_0, Q4_K, Q6_K, F16, BF16 (and F32 embeddings); use --device cpu");
             }
         }
         int dim = c.embeddingLength();
@@ -626,7 +643,7 @@ public final class CudaInferenceModel implements InferenceModel {
 
     /** Whether a prompt entry of {@code length} tokens goes through the GEMM prefill. */
     private boolean gemmPrefill(int length) {
-        if (length < 2) {
+        if (length < 2 || !gemmTiles) {
             return false;
         }
         return chunkGemvs ? GEMM_MIN_TOKENS > 0 && length >= GEMM_MIN_TOKENS : CHUNKED_PROMPT;
@@ -995,7 +1012,7 @@ public final class CudaInferenceModel implements InferenceModel {
         for (GpuMatrix m : multiplied) {
             if (!CudaRowKernels.supports(m.type()) || m.isStacked()) {
                 System.err.println("aether cuda: decode entries run one by one (a " + m.type() + " matrix; the batched "
-                        + "decode reads Q4_0, Q8_0, F16)");
+                        + "decode reads Q4_0, Q8_0, F16, BF16)");
                 return null;
             }
         }

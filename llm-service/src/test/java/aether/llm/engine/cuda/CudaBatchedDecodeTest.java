@@ -33,7 +33,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * tokens; then all of them together: half the prompts in one step (with two one-token prompts among them: rows, ~190
  * tokens in passes of 64, prompts split across passes), the other half in the next step beside the first half's
  * decode rows (mixed steps), then every sequence's decode token in one step, shuffled (70 rows: two passes). Each
- * step's logits must equal the alone run's up to summation order (F16: 1e-4 relative; Q8_0/Q4_0 2e-2: a float
+ * step's logits must equal the alone run's up to summation order (F16, BF16: 1e-4 relative; Q8_0/Q4_0 2e-2: a float
  * difference in the last bit, e.g. of the attention's summation order, rounds an activation to the neighbouring int8
  * value now and then, and these random two-layer models amplify such a flip to the size of the GPU-vs-CPU difference;
  * the first H100 run, 2026-12-07, had a worst step of 8.1e-3 (Q8_0) and 7.8e-3 (Q4_0) over 420, the test prints the
@@ -52,7 +52,7 @@ class CudaBatchedDecodeTest {
     Path dir;
 
     @ParameterizedTest
-    @CsvSource({"F16, 1e-4, 1e-3", "Q8_0, 2e-2, 3e-2", "Q4_0, 2e-2, 3e-2"})
+    @CsvSource({"F16, 1e-4, 1e-3", "BF16, 1e-4, 1e-3", "Q8_0, 2e-2, 3e-2", "Q4_0, 2e-2, 3e-2"})
     void decodeRowsEqualSequencesRunAlone(GgmlType type, double aloneTolerance, double cpuTolerance)
             throws IOException {
         CudaInferenceModelTest.assumeGpu();

@@ -36,11 +36,13 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * The CUDA engine against the CPU engine (the product's {@link LoadedModel}, which matches llama.cpp) on a small
  * synthetic llama model per weight type: logits of a prompt and of teacher-forced decode steps. Tolerances
- * (||gpu - cpu|| / ||cpu|| per step): F16 1e-3 (both keep an f16 KV cache; float sums in another order); Q8_0 and
+ * (||gpu - cpu|| / ||cpu|| per step): F16 and BF16 1e-3 (both keep an f16 KV cache; float sums in another order;
+ * BF16 weights widened exactly on both); Q8_0 and
  * Q4_0 3e-2 (both quantize activations to int8 blocks, with different rounding details). Where the CPU's best token
  * leads the runner-up by more than four times the largest logit difference of that step, the GPU must pick it too.
  * Prompts of {@link CudaInferenceModel#GEMM_MIN_TOKENS}+ tokens (and every prompt of a Q4_K/Q6_K model) run through
- * the tensor-core GEMM prefill, which rounds activations to f16: F16 3e-3 there. After a 589-token prompt, Q4_K's
+ * the tensor-core GEMM prefill, which rounds activations to f16 (and BF16 weights to f16, exact in f16's range): F16
+ * and BF16 3e-3 there. After a 589-token prompt, Q4_K's
  * decode steps differed by 2.1-2.5e-2 on the first H100 run (the CPU's K-quant dot products quantize activations
  * per 256, the GPU's per 32): 5e-2 there.
  */
@@ -69,7 +71,7 @@ class CudaInferenceModelTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"F16, 1e-3", "Q8_0, 3e-2", "Q4_0, 3e-2", "Q4_K, 3e-2", "Q6_K, 3e-2"})
+    @CsvSource({"F16, 1e-3", "BF16, 1e-3", "Q8_0, 3e-2", "Q4_0, 3e-2", "Q4_K, 3e-2", "Q6_K, 3e-2"})
     void logitsMatchTheCpuEngine(GgmlType type, double tolerance) throws IOException {
         assumeGpu();
         long seed = System.nanoTime();
@@ -112,7 +114,7 @@ class CudaInferenceModelTest {
      * cache it wrote; against the CPU engine.
      */
     @ParameterizedTest
-    @CsvSource({"F16, 3e-3", "Q8_0, 3e-2", "Q4_0, 3e-2", "Q4_K, 5e-2"})
+    @CsvSource({"F16, 3e-3", "BF16, 3e-3", "Q8_0, 3e-2", "Q4_0, 3e-2", "Q4_K, 5e-2"})
     void gemmPrefillMatchesTheCpuEngine(GgmlType type, double tolerance) throws IOException {
         assumeGpu();
         long seed = System.nanoTime();
@@ -146,6 +148,61 @@ class CudaInferenceModelTest {
                 g.step(List.of(BatchEntry.of(sg, prompt)), third);
                 g.step(List.of(BatchEntry.of(sg, argmax(third))), third);
                 assertThat(third).as("graph replay equals the eager run").containsExactly(again);
+            }
+        }
+    }
+
+    /**
+     * A BF16 model generates the CPU engine's greedy ids on the GPU: after a 12-token prompt (chunk GEMVs) and after a
+     * 40-token one (the GEMM prefill), 24 greedy steps each engine on its own argmax. Every step's logits must agree
+     * within the tolerances of {@link #logitsMatchTheCpuEngine} (1e-3; 3e-3 after the GEMM prefill) and the ids must
+     * be equal, except at a near-tie: a step where the CPU's leader is ahead of its runner-up by no more than four
+     * times the largest logit difference (rounding alone may flip it). There both engines go on with the CPU's id, so
+     * the runs stay comparable; the test prints the ids and the near-ties.
+     */
+    @Test
+    void bf16GreedyIdsMatchTheCpuEngine() throws IOException {
+        assumeGpu();
+        long seed = System.nanoTime();
+        System.out.println("BF16 greedy seed " + seed);
+        Path file = synth(GgmlType.BF16, seed);
+        EngineOptions options = EngineOptions.DEFAULTS.withContextSize(128).withMaxSequences(1);
+        try (LoadedModel cpu = LoadedModel.open(file, options); LoadedModel gpu = CudaModels.open(file, options)) {
+            InferenceModel c = cpu.model(), g = gpu.model();
+            int vocab = c.config().vocabSize();
+            SplittableRandom r = new SplittableRandom(seed);
+            for (int promptLength : new int[] {12, 40}) {
+                double tolerance = promptLength >= CudaInferenceModel.GEMM_MIN_TOKENS ? 3e-3 : 1e-3;
+                int[] prompt = r.ints(promptLength, 0, vocab).toArray();
+                float[] lc = new float[vocab], lg = new float[vocab];
+                List<Integer> cpuIds = new java.util.ArrayList<>(), gpuIds = new java.util.ArrayList<>();
+                List<Integer> nearTies = new java.util.ArrayList<>();
+                try (Sequence sc = c.newSequence(); Sequence sg = g.newSequence()) {
+                    c.step(List.of(BatchEntry.of(sc, prompt)), lc);
+                    g.step(List.of(BatchEntry.of(sg, prompt)), lg);
+                    for (int step = 0; step < 24; step++) {
+                        // asserts the error, and the ids wherever the CPU's leader is clear
+                        LogitsAgreement a = LogitsAgreement.check(lc, lg, tolerance, 4,
+                                "greedy step " + step + " after the " + promptLength + "-token prompt");
+                        int cpuId = argmax(lc), gpuId = argmax(lg);
+                        cpuIds.add(cpuId);
+                        gpuIds.add(gpuId);
+                        if (!a.greedyChecked()) {
+                            nearTies.add(step);
+                        }
+                        // the GPU's own id wherever the two agree (checked above when clear); the CPU's at a near-tie
+                        c.step(List.of(BatchEntry.of(sc, cpuId)), lc);
+                        g.step(List.of(BatchEntry.of(sg, cpuId)), lg);
+                    }
+                }
+                System.out.printf("BF16 greedy after %d tokens: CPU %s, GPU %s, near-ties at %s%n", promptLength,
+                        cpuIds, gpuIds, nearTies);
+                for (int i = 0; i < cpuIds.size(); i++) {
+                    if (!nearTies.contains(i)) {
+                        assertThat(gpuIds.get(i)).as("greedy id %d after %d tokens", i, promptLength)
+                                .isEqualTo(cpuIds.get(i));
+                    }
+                }
             }
         }
     }
