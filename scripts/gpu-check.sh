@@ -12,7 +12,7 @@
 #                                           CPU worker, the GPU worker end to end, the LLM); device-to-device copy
 #                                           bandwidth and the GEMV kernels at 1B/8B shapes (CudaBench), the batched-
 #                                           decode row GEMV at 8B shapes (CudaRowBench); synthesizes
-#                                           the 8b (Q4_0, Q4_K), 1b (Q4_0, Q8_0, F16) and 8b Q8_0 presets one after another and
+#                                           the 8b (Q4_0, Q4_K), 1b (Q4_0, Q8_0, F16, BF16) and 8b Q8_0 presets one after another and
 #                                           runs `./aether bench --device cuda` on each (GPU_CHECK_RUNS overrides the
 #                                           list; a run that would pass GPU_CHECK_BUDGET_S, default 480 s, is skipped);
 #                                           a run with a sixth field N benches the model split with `--gpu-layers N`
@@ -235,10 +235,11 @@ remote() {
 
   # the bench matrix: preset, type, llama.cpp's decode t/s on the same kind of card (issue 7: llama-bench -ngl 99;
   # 7B figures for the 8b preset), llama.cpp's pp512 where known, a time limit for synth + bench together, and
-  # optionally --gpu-layers N (a CPU/GPU split: llama.cpp has no figure for it here)
+  # optionally --gpu-layers N (a CPU/GPU split: llama.cpp has no figure for it here). 1b BF16 has no llama.cpp figure
+  # of its own in issue 7: its row carries the 1B F16 one (759 t/s; the same 2 bytes a weight to read per token).
   export AETHER_SKIP_BUILD=1 AETHER_APP="$work/app"
   local serve_model=${GPU_CHECK_SERVE:-8b:Q4_0} serve_table=() serve_done=0
-  local runs=${GPU_CHECK_RUNS:-"8b:Q4_0:340:10800:180 8b:Q4_K:272:-:120 1b:Q4_0:1054:-:90 1b:Q4_0:-:-:90:8 1b:Q8_0:849:-:90 1b:F16:759:-:90 8b:Q8_0:239:-:180"}
+  local runs=${GPU_CHECK_RUNS:-"8b:Q4_0:340:10800:180 8b:Q4_K:272:-:120 1b:Q4_0:1054:-:90 1b:Q4_0:-:-:90:8 1b:Q8_0:849:-:90 1b:F16:759:-:90 1b:BF16:759:-:90 8b:Q8_0:239:-:180"}
   local table=() synthesized=""
   for r in $runs; do
     IFS=: read -r preset type ref_tg ref_pp limit ngl <<<"$r"
@@ -311,7 +312,8 @@ remote() {
   echo "Aether on the GPU vs llama.cpp (issue 7 figures, same card kind; 8b preset vs llama.cpp's 7B). pp = prompt"
   echo "of 512, tg = 128 decoded tokens, t/s; bw = decode weight bytes x tg / measured copy bandwidth. nglN rows: the"
   echo "model split with --gpu-layers N (${GPU_CHECK_SPLIT_ARGS:--p 128 -n 32 -r 2}); their bw is the CPU part's roofline"
-  echo "(its layers' weights against the CPU's read bandwidth)."
+  echo "(its layers' weights against the CPU's read bandwidth). The 1b BF16 row's llama.cpp figure is its 1B F16 one"
+  echo "(759 t/s; issue 7 lists no BF16 figure)."
   printf '| %-5s | %-5s | %-9s | %9s | %9s | %5s | %12s | %8s | %12s |\n' model type run pp tg bw "llama.cpp tg" "tg ratio" "llama.cpp pp"
   printf '|-------|-------|-----------|-----------|-----------|-------|--------------|----------|--------------|\n'
   for row in "${table[@]}"; do

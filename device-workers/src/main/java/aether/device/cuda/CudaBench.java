@@ -32,7 +32,8 @@ public final class CudaBench {
     private CudaBench() {}
 
     public static void main(String[] args) {
-        List<GgmlType> types = List.of(GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.F16);
+        List<GgmlType> types = List.of(GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.F16,
+                GgmlType.BF16);
         int reps = 30;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
