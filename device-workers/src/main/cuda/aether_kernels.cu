@@ -300,7 +300,9 @@ __device__ __forceinline__ void widen8(const uint4 &raw, float2 (&f)[4]) {
     } else {
         const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-        for (int i = 0; i < 4; i++) f[i] = make_float2(__uint_as_float(words[i] << 16), __uint_as_float(words[i] & 0xFFFF0000u));
+        for (int i = 0; i < 4; i++) {
+            f[i] = make_float2(__uint_as_float(words[i] << 16), __uint_as_float(words[i] & 0xFFFF0000u));
+        }
     }
 }
 
@@ -383,10 +385,10 @@ __device__ __forceinline__ void gemv_batch_impl(const uint8_t *__restrict__ qs, 
             for (int t = 0; t < BATCH; t++) {
                 const float4 *xp = reinterpret_cast<const float4 *>(x + (size_t)tok[t] * K + b * 8);
                 float4 u = xp[0], v = xp[1];
-                acc[0][t] += a[0].x * u.x + a[0].y * u.y + a[1].x * u.z + a[1].y * u.w + a[2].x * v.x + a[2].y * v.y +
-                             a[3].x * v.z + a[3].y * v.w;
-                acc[1][t] += c[0].x * u.x + c[0].y * u.y + c[1].x * u.z + c[1].y * u.w + c[2].x * v.x + c[2].y * v.y +
-                             c[3].x * v.z + c[3].y * v.w;
+                acc[0][t] += a[0].x * u.x + a[0].y * u.y + a[1].x * u.z + a[1].y * u.w + a[2].x * v.x +
+                             a[2].y * v.y + a[3].x * v.z + a[3].y * v.w;
+                acc[1][t] += c[0].x * u.x + c[0].y * u.y + c[1].x * u.z + c[1].y * u.w + c[2].x * v.x +
+                             c[2].y * v.y + c[3].x * v.z + c[3].y * v.w;
             }
         } else {
             int4 w0a, w0b, w1a, w1b;  // the two rows' 32 int8 weights (Q4_0: nibbles expanded)

@@ -96,7 +96,9 @@ __device__ __forceinline__ void gm_store_w(const GmStage &st, __half *dst, int p
         const uint32_t words[8] = {st.q.x, st.q.y, st.q.z, st.q.w, st.q2.x, st.q2.y, st.q2.z, st.q2.w};
         uint32_t out[8];
 #pragma unroll
-        for (int i = 0; i < 8; i++) out[i] = gm_pack(__uint_as_float(words[i] << 16), __uint_as_float(words[i] & 0xFFFF0000u));
+        for (int i = 0; i < 8; i++) {
+            out[i] = gm_pack(__uint_as_float(words[i] << 16), __uint_as_float(words[i] & 0xFFFF0000u));
+        }
         *reinterpret_cast<uint4 *>(dst + 16 * p) = make_uint4(out[0], out[1], out[2], out[3]);
         *reinterpret_cast<uint4 *>(dst + 16 * p + 8) = make_uint4(out[4], out[5], out[6], out[7]);
     } else if (TYPE == WT_Q8_0) {
@@ -282,7 +284,8 @@ extern "C" __global__ void bf16_beyond_f16(const uint16_t *__restrict__ w, long 
     const uint4 *w8 = reinterpret_cast<const uint4 *>(w);
     long long n8 = n >> 3;
     int found = 0;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n8; i += (long long)gridDim.x * blockDim.x) {
+    long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n8; i += stride) {
         uint4 v = w8[i];
         const uint32_t words[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll

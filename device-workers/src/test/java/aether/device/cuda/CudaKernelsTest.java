@@ -216,7 +216,8 @@ class CudaKernelsTest {
 
     @ParameterizedTest(name = "{0} {1}x{2}, {3} tokens")
     @CsvSource({"Q4_0, 301, 4096, 8", "Q4_0, 1024, 2048, 5", "Q8_0, 301, 4096, 3", "Q8_0, 64, 14336, 8",
-            "F16, 301, 4096, 8", "F16, 77, 2048, 1", "BF16, 301, 4096, 8", "BF16, 77, 2048, 1", "BF16, 1000, 8192, 5"})
+            "F16, 301, 4096, 8", "F16, 77, 2048, 1", "BF16, 301, 4096, 8", "BF16, 77, 2048, 1",
+            "BF16, 1000, 8192, 5"})
     void chunkGemvMatchesThePerTokenReference(GgmlType type, int rows, int cols, int tokens) {
         SplittableRandom r = random();
         float[] wf = gaussian(r, rows * cols, 0.02);

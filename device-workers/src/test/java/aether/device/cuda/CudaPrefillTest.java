@@ -207,7 +207,8 @@ class CudaPrefillTest {
         big[at] = 1e6f;
         assertThat(prefill.fitsHalfTiles(matrix(GgmlType.F32, rows, cols, encode(GgmlType.F32, big))))
                 .as("F32: not checked").isTrue();
-        GpuMatrix ok = GpuMatrix.upload(cuda, GgmlType.F16, 64, cols, encode(GgmlType.F16, Arrays.copyOf(w, 64 * cols)), null);
+        GpuMatrix ok = GpuMatrix.upload(cuda, GgmlType.F16, 64, cols, encode(GgmlType.F16, Arrays.copyOf(w, 64 * cols)),
+                null);
         GpuMatrix beyond = GpuMatrix.upload(cuda, GgmlType.BF16, rows, cols, encode(GgmlType.BF16, big), null);
         GpuMatrix stacked = GpuMatrix.stacked(List.of(ok, beyond));
         frees.add(() -> stacked.free(cuda));

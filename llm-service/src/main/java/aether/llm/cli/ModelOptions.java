@@ -38,8 +38,8 @@ public final class ModelOptions {
     String kvType;
 
     @Option(names = "--device", paramLabel = "DEVICE",
-            description = "where the model runs: cpu, or cuda (GPU 0; llama models with Q4_0/Q8_0/Q4_K/Q6_K/F16/BF16 weights) "
-                    + "(default: cpu, or cuda with --gpu-layers)")
+            description = "where the model runs: cpu, or cuda (GPU 0; llama models with Q4_0/Q8_0/Q4_K/Q6_K/F16/BF16 "
+                    + "weights) (default: cpu, or cuda with --gpu-layers)")
     String device;
 
     @Option(names = {"-ngl", "--gpu-layers"}, paramLabel = "N",

@@ -30,9 +30,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * {@code --gpu-layers N}: a 4-layer synthetic llama model split between the CPU engine and the GPU
  * ({@link HybridInferenceModel}) against the CPU engine alone, for every split point. Tolerances as {@link
- * CudaInferenceModelTest}'s (the GPU layers round as the all-GPU model does): F16 1e-3, Q8_0 and Q4_0 3e-2 relative
- * L2 error of the logits; where the CPU's best token leads by more than four times the largest logit difference, the
- * split model must pick it too. With F16 weights the free-running greedy ids must be the CPU's.
+ * CudaInferenceModelTest}'s (the GPU layers round as the all-GPU model does): F16 and BF16 1e-3, Q8_0 and Q4_0 3e-2
+ * relative L2 error of the logits; where the CPU's best token leads by more than four times the largest logit
+ * difference, the split model must pick it too. With F16 weights the free-running greedy ids must be the CPU's.
  */
 @Tag("gpu")
 @Timeout(300)
@@ -52,7 +52,7 @@ class HybridInferenceModelTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"F16, 1e-3", "Q8_0, 3e-2", "Q4_0, 3e-2"})
+    @CsvSource({"F16, 1e-3", "BF16, 1e-3", "Q8_0, 3e-2", "Q4_0, 3e-2"})
     void everySplitMatchesTheCpuEngine(GgmlType type, double tolerance) throws IOException {
         CudaInferenceModelTest.assumeGpu();
         long seed = 20261207L + type.ordinal();
