@@ -1,4 +1,4 @@
-// ---- flash attention of a prompt chunk on tensor cores ---------------------------------------------------------------
+// ---- flash attention of a prompt chunk on tensor cores --------------------------------------------------------------
 // Included at the end of prefill.cuh; launched by aether.device.cuda.CudaPrefill.attention (the default for head sizes
 // 64 and 128; -Daether.cuda.flashPrefill=false keeps attn_prefill). The same contract as attn_prefill: query head h of
 // chunk token t (its f32 query at q + t * qstride + h * D, already rotated) at position P_POS + t of slot P_SLOT sees

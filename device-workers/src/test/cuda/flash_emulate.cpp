@@ -1,6 +1,6 @@
-// CPU emulation of the flash prefill attention (device-workers/src/main/cuda/flash_attn.cuh) for machines without a
-// GPU: the kernel's own source, compiled for the host, with one std::thread per CUDA thread of a block, __syncthreads as
-// a block barrier, and the warp-collective instructions (ldmatrix.x4 and .x4.trans, mma.m16n8k16 .f16, shfl.xor)
+// CPU emulation of the flash prefill attention (device-workers/src/main/cuda/flash_attn.cuh) for machines without
+// a GPU: the kernel's own source, compiled for the host, with one std::thread per CUDA thread of a block, __syncthreads
+// as a block barrier, and the warp-collective instructions (ldmatrix.x4 and .x4.trans, mma.m16n8k16 .f16, shfl.xor)
 // emulated from their PTX ISA definitions through per-warp exchange slots. cp.async copies are deferred to the
 // cp.async.wait_group that must cover them (the latest a GPU may land them), so a missing wait or barrier reads the
 // garbage shared memory starts with. The blocks of a launch run one at a time in a shuffled order. Checks, for several
@@ -8,7 +8,8 @@
 // the query to f16 as the kernel does) within the tolerances CudaFlashPrefillTest states, that no output is left
 // unwritten (outputs start as NaN) and no read passes a row's causal range (the cache is NaN there), and that no
 // ldmatrix phase has a shared-memory bank conflict. Not part of the Maven build; run by hand:
-//   g++ -std=c++20 -O2 -pthread -o /tmp/flash_emulate device-workers/src/test/cuda/flash_emulate.cpp && /tmp/flash_emulate
+//   g++ -std=c++20 -O2 -pthread -o /tmp/flash_emulate device-workers/src/test/cuda/flash_emulate.cpp \
+//     && /tmp/flash_emulate
 #include <algorithm>
 #include <atomic>
 #include <barrier>
@@ -275,7 +276,8 @@ static void check(int H, int Hkv, int D, int pos, int N, std::mt19937 &rng) {
                 blockIdx = b;
                 open_group.clear();
                 committed.clear();
-                kernel(q.data(), kp, vp, params, reinterpret_cast<__half *>(out.data()), N, H, Hkv, ctx, scale, qstride);
+                kernel(q.data(), kp, vp, params, reinterpret_cast<__half *>(out.data()), N, H, Hkv, ctx, scale,
+                       qstride);
                 if (!committed.empty() || !open_group.empty()) {
                     std::fprintf(stderr, "cp.async groups left in flight at the kernel's end\n");
                     std::abort();
