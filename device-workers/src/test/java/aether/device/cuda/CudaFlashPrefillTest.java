@@ -89,13 +89,15 @@ class CudaFlashPrefillTest {
         return out;
     }
 
-    @ParameterizedTest(name = "H={0} Hkv={1} D={2} pos={3} tokens={4}")
-    @CsvSource({"8, 2, 64, 0, 37", "32, 8, 128, 100, 130", "32, 8, 64, 0, 64", "4, 4, 128, 5, 9", "6, 2, 64, 70, 50",
-            "16, 1, 128, 1000, 1", "8, 8, 64, 63, 1", "2, 1, 128, 0, 200", "8, 2, 128, 64, 65",
-            "32, 8, 128, 3584, 77", "4, 2, 96, 3, 20"})
-    void flashAttentionMatchesFloat64AndTheWarpKernel(int heads, int kvHeads, int dim, int pos, int tokens) {
+    /** {@code slack}: cache positions past the chunk (NaN); 0 ends the slot, and the allocation, at its last token. */
+    @ParameterizedTest(name = "H={0} Hkv={1} D={2} pos={3} tokens={4} slack={5}")
+    @CsvSource({"8, 2, 64, 0, 37, 80", "32, 8, 128, 100, 130, 80", "32, 8, 64, 0, 64, 0", "4, 4, 128, 5, 9, 80",
+            "6, 2, 64, 70, 50, 80", "16, 1, 128, 1000, 1, 0", "8, 8, 64, 63, 1, 80", "2, 1, 128, 0, 200, 0",
+            "8, 2, 128, 64, 65, 80", "32, 8, 128, 3584, 77, 0", "4, 2, 96, 3, 20, 80"})
+    void flashAttentionMatchesFloat64AndTheWarpKernel(int heads, int kvHeads, int dim, int pos, int tokens,
+            int slack) {
         SplittableRandom r = random();
-        int ctx = pos + tokens + 80, slots = 2, slot = 1, len = pos + tokens;
+        int ctx = pos + tokens + slack, slots = 2, slot = 1, len = pos + tokens;
         var shape = new CudaKernels.AttentionShape(heads, kvHeads, dim, dim, ctx, 10000f, 1f, false);
         boolean flash = CudaPrefill.FlashLaunch.plan(shape, tokens).isPresent();
         assertThat(flash).as("a flash kernel for head size %d", dim).isEqualTo(dim == 64 || dim == 128);
