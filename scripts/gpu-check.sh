@@ -11,7 +11,8 @@
 #                                           nvidia-smi -L; the GPU tests (JUnit, tag gpu: kernels, segment kernels vs the
 #                                           CPU worker, the GPU worker end to end, the LLM); device-to-device copy
 #                                           bandwidth and the GEMV kernels at 1B/8B shapes (CudaBench), the batched-
-#                                           decode row GEMV at 8B shapes (CudaRowBench); synthesizes
+#                                           decode row GEMV at 8B shapes (CudaRowBench), the prefill attention
+#                                           (attn_prefill vs flash, 8B/1B shapes, CudaAttentionBench); synthesizes
 #                                           the 8b (Q4_0, Q4_K), 1b (Q4_0, Q8_0, F16, BF16) and 8b Q8_0 presets one after another and
 #                                           runs `./aether bench --device cuda` on each (GPU_CHECK_RUNS overrides the
 #                                           list; a run that would pass GPU_CHECK_BUDGET_S, default 480 s, is skipped);
@@ -26,7 +27,8 @@
 #                                           /tmp/aether-gpu-out), 4 files. GPU_CHECK_TESTS (test classes,
 #                                           space-separated; "none" skips them), GPU_CHECK_CUDABENCH=0 and
 #                                           GPU_CHECK_CUDABENCH_ARGS (e.g. "--types Q4_0"), GPU_CHECK_ROWBENCH=0 and
-#                                           GPU_CHECK_ROWBENCH_ARGS (e.g. "--rows 1,64") narrow a short run.
+#                                           GPU_CHECK_ROWBENCH_ARGS (e.g. "--rows 1,64"), GPU_CHECK_ATTNBENCH=0 narrow a
+#                                           short run.
 #                                           AETHER_JAVA_OPTS=-Daether.cuda.profile=N adds per-kernel GPU time tables of
 #                                           N decode steps / row passes to the bench and serving logs.
 set -euo pipefail
@@ -42,7 +44,7 @@ JDK_EXCLUDE='**libawt*,**libfontmanager.so,**libjavajpeg.so,**liblcms.so,**libml
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.1
 VOCAB_NAME=ggml-vocab-llama-spm.gguf
 TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKernelsTest
-  aether.device.cuda.CudaPrefillTest
+  aether.device.cuda.CudaPrefillTest aether.device.cuda.CudaFlashPrefillTest
   aether.device.cuda.CudaRowKernelsTest aether.device.cuda.GpuWorkersTest aether.scheduler.cuda.CudaSegmentKernelsTest
   aether.scheduler.cuda.CudaComputeRuntimeTest aether.llm.engine.cuda.CudaInferenceModelTest
   aether.llm.engine.cuda.HybridInferenceModelTest aether.llm.engine.cuda.CudaBatchedDecodeTest
@@ -232,6 +234,15 @@ remote() {
   rc=$?
   cat "$work/rows.log" | tee -a "$out/gemv.log"
   status+=("row gemv|rc=$rc|$(grep -cE '^\| Q' "$work/rows.log") shapes x rows timed")
+
+  # the prefill chunk's attention: attn_prefill (warp per query) vs the tensor-core flash kernel, one row per case,
+  # appended to gemv.log (its "| " rows show in the summary too)
+  echo "== prefill attention (CudaAttentionBench)"
+  : >"$work/attn.log"
+  [ "${GPU_CHECK_ATTNBENCH:-1}" != 0 ] && timeout 90 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.device.cuda.CudaAttentionBench >"$work/attn.log" 2>&1
+  rc=$?
+  cat "$work/attn.log" | tee -a "$out/gemv.log"
+  status+=("attn bench|rc=$rc|$(grep -cE '^\| [18]B' "$work/attn.log") cases timed")
 
   # the bench matrix: preset, type, llama.cpp's decode t/s on the same kind of card (issue 7: llama-bench -ngl 99;
   # 7B figures for the 8b preset), llama.cpp's pp512 where known, a time limit for synth + bench together, and

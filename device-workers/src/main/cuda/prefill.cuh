@@ -431,3 +431,6 @@ attn_prefill(const float *__restrict__ q, const __half *__restrict__ kcache, con
         default: break;  // the launcher refuses other head sizes
     }
 }
+
+// ---- the same attention on tensor cores (flash-style tiles; the default for head sizes 64 and 128) ----------------
+#include "flash_attn.cuh"

@@ -2,6 +2,7 @@ package aether.device.cuda;
 
 import aether.device.cuda.CudaKernels.AttentionShape;
 import aether.runtime.tensor.GgmlType;
+import java.util.Optional;
 import jcuda.driver.CUdeviceptr;
 
 /**
@@ -25,6 +26,55 @@ public final class CudaPrefill {
 
     static final String[] KERNELS = kernels();  // after GEMM_TYPES, which it reads
 
+    /**
+     * Whether {@link #attention} runs the tensor-core flash kernel ({@code attn_prefill_flash_d64/_d128} of {@code
+     * flash_attn.cuh}) where the head size allows ({@link FlashLaunch#plan}); {@code -Daether.cuda.flashPrefill=false}
+     * keeps the one-warp-per-query kernel {@code attn_prefill} everywhere, to time one against the other.
+     */
+    static final boolean FLASH_PREFILL = Boolean.parseBoolean(System.getProperty("aether.cuda.flashPrefill", "true"));
+
+    /**
+     * One launch of the flash prefill attention: kernel, grid (KV heads x row tiles), threads and dynamic shared
+     * bytes. Its block takes {@link #ROWS} query rows of one KV head, a row being a (token, query head) pair of the
+     * heads that share the KV head, so that each K/V tile it stages serves all of them.
+     */
+    record FlashLaunch(String kernel, int gridX, int gridY, int threads, int sharedBytes) {
+
+        /** Query rows of a block; must match FA_BM. */
+        static final int ROWS = 64;
+        /** Cache positions of a K/V tile; must match FA_BN. */
+        static final int POSITIONS = 64;
+        /** Threads of a block; must match FA_THREADS. */
+        static final int THREADS = 128;
+        /** Head sizes with a flash kernel. */
+        static final int[] HEAD_SIZES = {64, 128};
+
+        /** Dynamic shared bytes for head size d: two stages of a K and a V tile, rows padded to d + 8 halves. */
+        static int sharedBytes(int d) {
+            return 2 * 2 * POSITIONS * (d + 8) * 2;
+        }
+
+        /**
+         * The launch for a chunk of {@code rows} tokens, or empty where no flash kernel takes the head size (then
+         * {@code attn_prefill} runs).
+         */
+        static Optional<FlashLaunch> plan(AttentionShape s, int rows) {
+            int d = s.headDim();
+            if (d != 64 && d != 128) {
+                return Optional.empty();
+            }
+            long queryRows = (long) rows * (s.heads() / s.kvHeads());
+            long tiles = (queryRows + ROWS - 1) / ROWS;
+            if (tiles > 65535) {
+                throw new IllegalArgumentException("flash prefill attention of " + rows + " tokens x "
+                        + s.heads() / s.kvHeads() + " query heads per KV head (at most " + 65535L * ROWS
+                        + " rows a KV head)");
+            }
+            return Optional.of(new FlashLaunch("attn_prefill_flash_d" + d, s.kvHeads(), (int) tiles,
+                    THREADS, sharedBytes(d)));
+        }
+    }
+
     private final CudaContext cuda;
     private final CudaKernels kernels;
 
@@ -32,6 +82,9 @@ public final class CudaPrefill {
         this.kernels = kernels;
         this.cuda = kernels.context();
         cuda.preload(KERNELS);
+        for (int d : FlashLaunch.HEAD_SIZES) {  // D = 128 takes 68 KiB, past the 48 KiB default
+            cuda.allowSharedMemory("attn_prefill_flash_d" + d, FlashLaunch.sharedBytes(d));
+        }
     }
 
     private static String[] kernels() {
@@ -42,6 +95,9 @@ public final class CudaPrefill {
             }
         }
         names.addAll(java.util.List.of("convert_f16", "rmsnorm_f16", "swiglu_f16", "attn_prefill", "bf16_beyond_f16"));
+        for (int d : FlashLaunch.HEAD_SIZES) {
+            names.add("attn_prefill_flash_d" + d);
+        }
         return names.toArray(String[]::new);
     }
 
@@ -164,13 +220,27 @@ public final class CudaPrefill {
     /**
      * Causal attention of a chunk of {@code rows} tokens at positions params[pos] + t of the slot params[slot]:
      * token t's query heads at q + t * qStride floats (already rotated), over cache positions [0, pos + t]; out16
-     * rows of heads * headDim halves.
+     * rows of heads * headDim halves. On tensor cores (flash kernel) for head sizes 64 and 128 unless {@code
+     * -Daether.cuda.flashPrefill=false}; else one warp per (token, head).
      */
     public void attention(AttentionShape s, CUdeviceptr q, int qStride, CUdeviceptr kcache, CUdeviceptr vcache,
             CUdeviceptr params, float scale, CUdeviceptr out16, int rows) {
+        attention(s, q, qStride, kcache, vcache, params, scale, out16, rows, FLASH_PREFILL);
+    }
+
+    /** {@link #attention} with the kernel chosen: {@code flash} where the head size has one, else attn_prefill. */
+    void attention(AttentionShape s, CUdeviceptr q, int qStride, CUdeviceptr kcache, CUdeviceptr vcache,
+            CUdeviceptr params, float scale, CUdeviceptr out16, int rows, boolean flash) {
         checkRows(rows);
         if (s.headDim() > 256) {
             throw new IllegalArgumentException("prefill attention with head size " + s.headDim() + " (at most 256)");
+        }
+        var plan = flash ? FlashLaunch.plan(s, rows) : Optional.<FlashLaunch>empty();
+        if (plan.isPresent()) {
+            FlashLaunch f = plan.get();
+            cuda.launch3(f.kernel(), f.gridX(), f.gridY(), 1, f.threads(), f.sharedBytes(), q, kcache, vcache, params,
+                    out16, rows, s.heads(), s.kvHeads(), s.ctx(), scale, qStride);
+            return;
         }
         cuda.launch3("attn_prefill", s.heads(), (rows + ATTN_TOKENS - 1) / ATTN_TOKENS, 1, 32 * ATTN_TOKENS, 0, q,
                 kcache, vcache, params, out16, rows, s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale, qStride);
