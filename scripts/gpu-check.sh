@@ -41,12 +41,13 @@ JDK_MODULES=java.base,java.management,jdk.management,java.naming,java.net.http,j
 JDK_EXCLUDE='**libawt*,**libfontmanager.so,**libjavajpeg.so,**liblcms.so,**libmlib_image.so,**libsplashscreen.so,**libjsound.so'
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.1
 VOCAB_NAME=ggml-vocab-llama-spm.gguf
-TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKernelsTest
+TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKernelsTest aether.device.cuda.FusedDecodeKernelsTest
   aether.device.cuda.CudaPrefillTest
   aether.device.cuda.CudaRowKernelsTest aether.device.cuda.GpuWorkersTest aether.scheduler.cuda.CudaSegmentKernelsTest
   aether.scheduler.cuda.CudaComputeRuntimeTest aether.llm.engine.cuda.CudaInferenceModelTest
   aether.llm.engine.cuda.HybridInferenceModelTest aether.llm.engine.cuda.CudaBatchedDecodeTest
-  aether.device.cuda.ArgmaxRowsKernelTest aether.llm.engine.cuda.CudaArgmaxStepTest aether.llm.engine.cuda.CudaGoldenTest)
+  aether.device.cuda.ArgmaxRowsKernelTest aether.llm.engine.cuda.CudaArgmaxStepTest aether.llm.engine.cuda.CudaGoldenTest
+  aether.llm.engine.cuda.CudaDecodeFusionTest)
 # (GpuCheckListTest, device-workers, fails when a @Tag("gpu") test class of the cuda test packages is missing here)
 
 # llama.cpp's golden generations for the llama models in the types the CUDA engine runs (CudaGoldenTest): ~4.5 MB
