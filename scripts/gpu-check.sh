@@ -20,6 +20,9 @@
 #                                           (CPU runs the first layers; GPU_CHECK_SPLIT_ARGS, default -p 128 -n 32
 #                                           -r 2), reusing the model the run before it synthesized when the same;
 #                                           e.g. GPU_CHECK_RUNS="8b:Q4_0:340:10800:180 8b:Q4_0:-:-:200:16";
+#                                           right after the (unsplit) bench of GPU_CHECK_AB_MODEL (default 8b:Q4_0),
+#                                           tg128 again with the JVM options GPU_CHECK_AB (default: the decode fusions
+#                                           off, -Daether.cuda.fuse*=false; "" skips it), the A/B on one card;
 #                                           right after the (unsplit) bench of GPU_CHECK_SERVE (default 8b:Q4_0; none
 #                                           = off), a serving load on the same file (`./aether loadtest --device cuda`
 #                                           at 1, 8, 64 sequences, at most GPU_CHECK_SERVE_S = 150 s; see serve_load);
@@ -43,12 +46,13 @@ JDK_MODULES=java.base,java.management,jdk.management,java.naming,java.net.http,j
 JDK_EXCLUDE='**libawt*,**libfontmanager.so,**libjavajpeg.so,**liblcms.so,**libmlib_image.so,**libsplashscreen.so,**libjsound.so'
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.1
 VOCAB_NAME=ggml-vocab-llama-spm.gguf
-TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKernelsTest
+TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKernelsTest aether.device.cuda.FusedDecodeKernelsTest
   aether.device.cuda.CudaPrefillTest aether.device.cuda.CudaFlashPrefillTest
   aether.device.cuda.CudaRowKernelsTest aether.device.cuda.GpuWorkersTest aether.scheduler.cuda.CudaSegmentKernelsTest
   aether.scheduler.cuda.CudaComputeRuntimeTest aether.llm.engine.cuda.CudaInferenceModelTest
   aether.llm.engine.cuda.HybridInferenceModelTest aether.llm.engine.cuda.CudaBatchedDecodeTest
-  aether.device.cuda.ArgmaxRowsKernelTest aether.llm.engine.cuda.CudaArgmaxStepTest aether.llm.engine.cuda.CudaGoldenTest)
+  aether.device.cuda.ArgmaxRowsKernelTest aether.llm.engine.cuda.CudaArgmaxStepTest aether.llm.engine.cuda.CudaGoldenTest
+  aether.llm.engine.cuda.CudaDecodeFusionTest)
 # (GpuCheckListTest, device-workers, fails when a @Tag("gpu") test class of the cuda test packages is missing here)
 
 # llama.cpp's golden generations for the llama models in the types the CUDA engine runs (CudaGoldenTest): ~4.5 MB
@@ -159,6 +163,23 @@ refresh() {
 # GPU_CHECK_SERVE_TOKENS (default 128) tokens at GPU_CHECK_SERVE_LEVELS (default 1,8,64), all within
 # GPU_CHECK_SERVE_S (default 150 s, model load included; levels past it are skipped), and only while the whole check
 # stays inside GPU_CHECK_BUDGET_S. Its table goes to gpu-check.log (no file of its own: $OUT brings back at most 8).
+# The decode A/B of the fused single-token kernels (issue 7): tg128 of the model just benched again with the JVM options
+# of GPU_CHECK_AB (default: every decode fusion off), so both figures come from one card in one run (~20 s on 8b).
+# GPU_CHECK_AB="" skips it; GPU_CHECK_AB_MODEL (default 8b:Q4_0) picks the bench run it follows.
+AB_DEFAULT="-Daether.cuda.fuseNorm=false -Daether.cuda.fuseSwiglu=false -Daether.cuda.fuseRope=false"
+decode_ab() {
+  local model=$1 preset=$2 type=$3 opts=${GPU_CHECK_AB-$AB_DEFAULT} log="$out/ab.tmp" tg rc
+  echo "== A/B $preset $type: tg128 with $opts"
+  AETHER_JAVA_OPTS="${AETHER_JAVA_OPTS:-} $opts" timeout 90 "$ROOT/aether" bench -m "$model" --device cuda -p 0 -n 128 \
+    -r 3 >"$log" 2>&1
+  rc=$?
+  cat "$log"
+  tg=$(awk -F'|' '$2 ~ /tg[0-9]/ {gsub(/ /,"",$3); split($3,a,"±"); print a[1]}' "$log" 2>/dev/null)
+  status+=("A/B $preset $type|rc=$rc|tg ${tg:--} t/s with $opts")
+  { echo "== $preset $type A/B: $opts"; cat "$log"; } >>"$out/bench.log"
+  rm -f "$log"
+}
+
 serve_load() {
   local model=$1 limit=${GPU_CHECK_SERVE_S:-150}
   serve_done=1
@@ -288,6 +309,10 @@ remote() {
     # one bench log for all runs: $OUT brings back at most 8 files
     { echo "== $preset $name"; cat "$log" 2>/dev/null; } >>"$out/bench.log"
     rm -f "$log"
+    if [ -z "$ngl" ] && [ "$preset:$type" = "${GPU_CHECK_AB_MODEL:-8b:Q4_0}" ] && [ -f /tmp/m.gguf ] \
+        && [ -n "${GPU_CHECK_AB-$AB_DEFAULT}" ]; then
+      decode_ab /tmp/m.gguf "$preset" "$type"   # the same file, right after its bench: one card for both figures
+    fi
     if [ -z "$ngl" ] && [ "$preset:$type" = "$serve_model" ] && (( ! serve_done )) && [ -f /tmp/m.gguf ]; then
       serve_load /tmp/m.gguf   # the headline serving run right after its model's bench, on the same file
     fi

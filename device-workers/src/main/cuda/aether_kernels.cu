@@ -130,6 +130,20 @@ extern "C" __global__ void quantize_q8_1(const float *__restrict__ x, int8_t *__
     quantize_block_warp(x[i], xq + (i & ~31), xds + (i >> 5), threadIdx.x & 31);
 }
 
+// Sum of the squares of x[n] (n a multiple of 4) over the block, every thread gets it. FRESH: x was written by other
+// blocks of the running grid (the fused decode GEMVs, fused_decode.cuh), so it is read through L2 (ld.global.cg).
+// rmsnorm_quant and the fused RMSNorm epilogue share it so that their sums run in the same order (the same bits).
+template <bool FRESH>
+__device__ __forceinline__ float rms_sumsq(const float *x, int n) {
+    const float4 *x4 = reinterpret_cast<const float4 *>(x);
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < (n >> 2); i += blockDim.x) {
+        float4 v = FRESH ? __ldcg(x4 + i) : x4[i];
+        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+    return block_sum(ss);
+}
+
 // RMSNorm of x[n] times w, written as floats (h, may be null) and quantized (xq/xds, may be null). Grid (n / 256
 // rounded up, tokens), 256 threads: every block sums the squares of its token's whole row (n floats from L2, four
 // per load) and normalizes its own 256 elements, so the row is spread over the chip instead of one block's loop.
@@ -144,13 +158,7 @@ rmsnorm_quant(const float *__restrict__ x, const float *__restrict__ w, float *_
         xq += t * n;
         xds += t * (n >> 5);
     }
-    const float4 *x4 = reinterpret_cast<const float4 *>(x);
-    float ss = 0.f;
-    for (int i = threadIdx.x; i < (n >> 2); i += blockDim.x) {
-        float4 v = x4[i];
-        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-    }
-    ss = block_sum(ss);
+    float ss = rms_sumsq<false>(x, n);
     float scale = rsqrtf(ss / n + eps);
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;  // n % 32 == 0: whole warps leave, and no barrier follows
@@ -221,11 +229,12 @@ __device__ __forceinline__ void gemv_finish(float acc, const float *add, float *
     int first = (warp % split) * WARP + lane, step = WARP * split;       \
     float acc = 0.f;
 
-extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
-gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
-          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
-    pdl_entry();
-    GEMV_PROLOGUE
+// The dot products of one GEMV thread (lane of a warp of row `row`, weight blocks first, first + step, ...): shared by
+// the plain kernels here and the fused ones of fused_decode.cuh.
+__device__ __forceinline__ float gemv_acc_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
+                                               const int8_t *__restrict__ xq, const float2 *__restrict__ xds, int row,
+                                               int M, int K, int first, int step) {
+    float acc = 0.f;
     if (row < M) {
         int nb = K >> 5;
         const uint8_t *wq = qs + (size_t)row * nb * 16;
@@ -250,14 +259,22 @@ gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
             acc += dw * (ds.x * (float)s - 8.f * ds.y);
         }
     }
-    gemv_finish(acc, add, y, row, M, split);
+    return acc;
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
-gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
           const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
     pdl_entry();
     GEMV_PROLOGUE
+    acc = gemv_acc_q4_0(qs, d, xq, xds, row, M, K, first, step);
+    gemv_finish(acc, add, y, row, M, split);
+}
+
+__device__ __forceinline__ float gemv_acc_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
+                                               const int8_t *__restrict__ xq, const float2 *__restrict__ xds, int row,
+                                               int M, int K, int first, int step) {
+    float acc = 0.f;
     if (row < M) {
         int nb = K >> 5;
         const uint8_t *wq = qs + (size_t)row * nb * 32;
@@ -281,6 +298,15 @@ gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
             acc += dw * xds[b].x * (float)s;
         }
     }
+    return acc;
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
+gemv_q8_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    pdl_entry();
+    GEMV_PROLOGUE
+    acc = gemv_acc_q8_0(qs, d, xq, xds, row, M, K, first, step);
     gemv_finish(acc, add, y, row, M, split);
 }
 
@@ -307,10 +333,11 @@ __device__ __forceinline__ void widen8(const uint4 &raw, float2 (&f)[4]) {
 }
 
 // 16-bit float weights (F16, BF16) against float activations (no activation rounding); K a multiple of 8.
+// A "block" here is 8 16-bit floats (one 16-byte load).
 template <int H16>
-__device__ __forceinline__ void gemv_h16_impl(const uint16_t *__restrict__ w, const float *__restrict__ x,
-                                              const float *add, float *y, int M, int K, int split) {
-    GEMV_PROLOGUE
+__device__ __forceinline__ float gemv_acc_h16(const uint16_t *__restrict__ w, const float *__restrict__ x, int row,
+                                              int M, int K, int first, int step) {
+    float acc = 0.f;
     if (row < M) {
         const uint16_t *wr = w + (size_t)row * K;
         int n8 = K >> 3;
@@ -325,21 +352,31 @@ __device__ __forceinline__ void gemv_h16_impl(const uint16_t *__restrict__ w, co
                    f[3].x * b.z + f[3].y * b.w;
         }
     }
-    gemv_finish(acc, add, y, row, M, split);
+    return acc;
+}
+
+// F16 weights as the fused decode GEMVs (fused_decode.cuh) read them.
+__device__ __forceinline__ float gemv_acc_f16(const __half *__restrict__ w, const float *__restrict__ x, int row,
+                                              int M, int K, int first, int step) {
+    return gemv_acc_h16<H16_F16>(reinterpret_cast<const uint16_t *>(w), x, row, M, K, first, step);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_f16(const uint16_t *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
          int split) {
     pdl_entry();
-    gemv_h16_impl<H16_F16>(w, x, add, y, M, K, split);
+    GEMV_PROLOGUE
+    acc = gemv_acc_h16<H16_F16>(w, x, row, M, K, first, step);
+    gemv_finish(acc, add, y, row, M, split);
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
 gemv_bf16(const uint16_t *__restrict__ w, const float *__restrict__ x, const float *add, float *y, int M, int K,
           int split) {
     pdl_entry();
-    gemv_h16_impl<H16_BF16>(w, x, add, y, M, K, split);
+    GEMV_PROLOGUE
+    acc = gemv_acc_h16<H16_BF16>(w, x, row, M, K, first, step);
+    gemv_finish(acc, add, y, row, M, split);
 }
 
 // ---- prompt-chunk GEMV: Y[t][M] = W[M,K] . X[t][K] (+ add[t][M]) for t < ntok <= BATCH --------------------------
@@ -480,6 +517,37 @@ gemv_batch_bf16(const uint16_t *__restrict__ w, const float *__restrict__ x, con
 // per dimension. neox = 0: pairs (2i, 2i+1) (llama); 1: pairs (i, i + nrot/2) (NeoX). Dimensions >= nrot pass through.
 // ff (may be null): Llama 3 frequency factors, divided into each pair's angle.
 
+// The partner dimension of dimension j < nrot in its rotated pair (see rope_kv).
+__device__ __forceinline__ int rope_partner(int j, int nrot, int neox) {
+    if (neox) {
+        int half = nrot >> 1;
+        return j < half ? j + half : j - half;
+    }
+    return (j & 1) == 0 ? j + 1 : j - 1;
+}
+
+// Dimension j < nrot of a head after RoPE at pos: xj its value, xp its partner's (rope_partner). rope_kv and the fused
+// qkv GEMV (fused_decode.cuh) share it: the same angles, the same bits.
+__device__ __forceinline__ float rope_rotate(float xj, float xp, int j, int pos, const float *ff, int nrot,
+                                             float freq_base, float freq_scale, int neox) {
+    int pair;
+    bool first;
+    if (neox) {
+        int half = nrot >> 1;
+        first = j < half;
+        pair = first ? j : j - half;
+    } else {
+        first = (j & 1) == 0;
+        pair = j >> 1;
+    }
+    float theta_scale = powf(freq_base, -2.0f / nrot);
+    float theta = (float)pos * powf(theta_scale, (float)pair);
+    if (ff) theta /= ff[pair];
+    theta *= freq_scale;
+    float c = cosf(theta), s = sinf(theta);
+    return first ? xj * c - xp * s : xp * s + xj * c;
+}
+
 extern "C" __global__ void rope_kv(float *qkv, __half *__restrict__ kcache, __half *__restrict__ vcache,
                                    const int *__restrict__ params, const float *__restrict__ ff, int H, int Hkv,
                                    int D, int nrot, int ctx, float freq_base, float freq_scale, int neox) {
@@ -504,27 +572,8 @@ extern "C" __global__ void rope_kv(float *qkv, __half *__restrict__ kcache, __ha
     }
     float xj = src[j];
     float out = xj;
-    if (rotate && j < nrot) {
-        int pair, partner;
-        bool first;
-        if (neox) {
-            int half = nrot >> 1;
-            first = j < half;
-            pair = first ? j : j - half;
-            partner = first ? j + half : j - half;
-        } else {
-            first = (j & 1) == 0;
-            pair = j >> 1;
-            partner = first ? j + 1 : j - 1;
-        }
-        float xp = src[partner];
-        float theta_scale = powf(freq_base, -2.0f / nrot);
-        float theta = (float)pos * powf(theta_scale, (float)pair);
-        if (ff) theta /= ff[pair];
-        theta *= freq_scale;
-        float c = cosf(theta), s = sinf(theta);
-        out = first ? xj * c - xp * s : xp * s + xj * c;
-    }
+    if (rotate && j < nrot) out = rope_rotate(xj, src[rope_partner(j, nrot, neox)], j, pos, ff, nrot, freq_base,
+                                              freq_scale, neox);
     __syncthreads();  // q is rotated in place: every thread has read its partner before anyone writes
     if (dst) {
         dst[j] = __float2half(out);
@@ -756,3 +805,6 @@ extern "C" __global__ void argmax_rows(const float *__restrict__ x, int n, int *
 // ---- Q4_K / Q6_K (repacking, decode GEMV, embedding rows) and the tensor-core prefill (GEMM, f16 rows, attention) ----
 #include "kquants.cuh"
 #include "prefill.cuh"
+
+// ---- decode GEMVs with the next small kernel folded into their last blocks (RMSNorm, SwiGLU, RoPE + KV store) -------
+#include "fused_decode.cuh"

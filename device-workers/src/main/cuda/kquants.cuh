@@ -88,12 +88,12 @@ __device__ __forceinline__ int kq_q6_word(unsigned int lo_word, unsigned int hi_
 }
 
 // ---- decode GEMV: y[M] = W[M,K] . x[K] (+ add[M]), K a multiple of 256; launched like gemv_q4_0 -------------------
+// (the dot products in gemv_acc_q4_k/q6_k, which the fused decode GEMVs of fused_decode.cuh share)
 
-extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
-gemv_q4_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest, const int8_t *__restrict__ xq,
-          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
-    pdl_entry();
-    GEMV_PROLOGUE
+__device__ __forceinline__ float gemv_acc_q4_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest,
+                                               const int8_t *__restrict__ xq, const float2 *__restrict__ xds, int row,
+                                               int M, int K, int first, int step) {
+    float acc = 0.f;
     if (row < M) {
         int nb = K >> 5;
         const uint8_t *wq = qs + (size_t)row * nb * 16;
@@ -120,14 +120,22 @@ gemv_q4_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest, cons
             acc += (dmf.x * (float)sm.x) * (ds.x * (float)s) - (dmf.y * (float)sm.y) * ds.y;
         }
     }
-    gemv_finish(acc, add, y, row, M, split);
+    return acc;
 }
 
 extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
-gemv_q6_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest, const int8_t *__restrict__ xq,
+gemv_q4_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest, const int8_t *__restrict__ xq,
           const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
     pdl_entry();
     GEMV_PROLOGUE
+    acc = gemv_acc_q4_k(qs, rest, xq, xds, row, M, K, first, step);
+    gemv_finish(acc, add, y, row, M, split);
+}
+
+__device__ __forceinline__ float gemv_acc_q6_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest,
+                                               const int8_t *__restrict__ xq, const float2 *__restrict__ xds, int row,
+                                               int M, int K, int first, int step) {
+    float acc = 0.f;
     if (row < M) {
         int nb = K >> 5;
         const uint8_t *wq = qs + (size_t)row * nb * 16;
@@ -155,6 +163,15 @@ gemv_q6_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest, cons
             acc += d * xds[b].x * (float)(s2.x * s0 + s2.y * s1);
         }
     }
+    return acc;
+}
+
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
+gemv_q6_k(const uint8_t *__restrict__ qs, const uint8_t *__restrict__ rest, const int8_t *__restrict__ xq,
+          const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    pdl_entry();
+    GEMV_PROLOGUE
+    acc = gemv_acc_q6_k(qs, rest, xq, xds, row, M, K, first, step);
     gemv_finish(acc, add, y, row, M, split);
 }
 

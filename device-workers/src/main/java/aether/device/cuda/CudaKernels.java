@@ -36,7 +36,11 @@ public final class CudaKernels {
         "gemv_batch_f16", "gemv_batch_bf16", "rope_kv", "attn_split", "attn_combine", "get_row_q4_0", "get_row_q8_0",
         "get_row_f16", "get_row_bf16", "get_row_f32", "argmax_rows",
         // Q4_K / Q6_K (kquants.cuh)
-        "repack_q4_k", "repack_q6_k", "gemv_q4_k", "gemv_q6_k", "get_row_q4_k", "get_row_q6_k"};
+        "repack_q4_k", "repack_q6_k", "gemv_q4_k", "gemv_q6_k", "get_row_q4_k", "get_row_q6_k",
+        // the fused decode GEMVs (fused_decode.cuh)
+        "gemv_q4_0_norm", "gemv_q4_0_swiglu", "gemv_q4_0_rope", "gemv_q8_0_norm", "gemv_q8_0_swiglu", "gemv_q8_0_rope",
+        "gemv_f16_norm", "gemv_f16_swiglu", "gemv_f16_rope", "gemv_q4_k_norm", "gemv_q4_k_swiglu", "gemv_q4_k_rope",
+        "gemv_q6_k_norm", "gemv_q6_k_swiglu", "gemv_q6_k_rope", "gemv_bf16_norm", "gemv_bf16_swiglu", "gemv_bf16_rope"};
 
     public CudaKernels(CudaContext cuda) {
         this.cuda = cuda;
@@ -159,6 +163,127 @@ public final class CudaKernels {
             default -> throw new IllegalArgumentException("GEMV of a " + w.type() + " matrix (expected Q4_0, Q8_0, F16, "
                     + "BF16)");
         }
+    }
+
+    // ---- fused decode GEMVs (fused_decode.cuh): the GEMV, then the next small kernel in its last blocks ----------
+
+    /**
+     * Arrival counters of the fused decode GEMVs: {@code length} 32-bit words, zeroed at allocation; each launch zeroes
+     * again what it counted (the block that completes a count). One set per stream of launches: two fused GEMVs that
+     * could run at once must not share counters.
+     */
+    public record FusionCounters(CUdeviceptr words, int length) {
+        public static FusionCounters allocate(CudaContext cuda, int length) {
+            if (length < 1) {
+                throw new IllegalArgumentException("fusion counters of " + length + " words (expected 1+)");
+            }
+            CUdeviceptr p = cuda.alloc((long) length * Integer.BYTES);
+            cuda.fill32(p, 0, length);
+            return new FusionCounters(p, length);
+        }
+
+        /** Words a model of these shapes needs: one per 32 SwiGLU outputs, one per q/k/v head, one for the norm. */
+        public static int wordsFor(int ffn, AttentionShape s) {
+            return Math.max(Math.max(ffn / 32, s.heads() + 2 * s.kvHeads()), 1);
+        }
+
+        public void free(CudaContext cuda) {
+            cuda.free(words, (long) length * Integer.BYTES);
+        }
+    }
+
+    /**
+     * Whether the fused decode GEMVs read {@code w}: one matrix (not {@link GpuMatrix#isStacked() stacked} from parts
+     * of different types) of Q4_0, Q8_0, F16, BF16, Q4_K or Q6_K. Other matrices take the plain GEMV and the separate kernel.
+     */
+    public static boolean fusable(GpuMatrix w) {
+        return !w.isStacked() && switch (w.type()) {
+            case Q4_0, Q8_0, F16, BF16, Q4_K, Q6_K -> true;
+            default -> false;
+        };
+    }
+
+    /**
+     * {@link #gemv} (y = W . x + add; add may be y) then {@link #rmsNorm} of y times {@code normWeight} into {@code h}
+     * (may be null) and {@code hq}, in one launch: the block that finishes last normalizes. Same results, bit for bit.
+     */
+    public void gemvNorm(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y,
+            FusionCounters counters, CUdeviceptr normWeight, CUdeviceptr h, QuantizedVector hq, float eps) {
+        if (w.rows() % 32 != 0 || hq == null || hq.length() < w.rows()) {
+            throw new IllegalArgumentException("GEMV + RMSNorm of " + w.rows() + " rows (expected a multiple of 32 and "
+                    + "a quantized output of that length, got " + (hq == null ? "none" : hq.length()) + ")");
+        }
+        fused(w, "norm", x, xq, add, y, counters, 1, normWeight, h, hq.quants(), hq.scales(), eps);
+    }
+
+    /**
+     * {@link #gemv} of W = [gate | up] (2 * ffn rows) into {@code gu}, then {@link #swiglu} of it into {@code out}
+     * (may be null) and {@code q}, in one launch: the last block of each 32 gate and 32 up rows finishes them.
+     */
+    public void gemvSwiglu(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr gu, FusionCounters counters,
+            CUdeviceptr out, QuantizedVector q) {
+        int ffn = w.rows() / 2;
+        if (w.rows() % 64 != 0 || q == null || q.length() < ffn) {
+            throw new IllegalArgumentException("GEMV + SwiGLU of " + w.rows() + " rows (expected 2 x a multiple of 32 "
+                    + "and a quantized output of half of them, got " + (q == null ? "none" : q.length()) + ")");
+        }
+        fused(w, "swiglu", x, xq, null, gu, counters, ffn / 32, out, q.quants(), q.scales());
+    }
+
+    /**
+     * {@link #gemv} of the stacked q|k|v matrix into {@code qkv}, then {@link #ropeKv} (one token), in one launch: the
+     * last block of each head's rows rotates it and stores k and v into the cache.
+     */
+    public void gemvRope(GpuMatrix w, CUdeviceptr x, QuantizedVector xq, CUdeviceptr qkv, FusionCounters counters,
+            AttentionShape s, CUdeviceptr kcache, CUdeviceptr vcache, CUdeviceptr params, CUdeviceptr freqFactors) {
+        if (!ropeFusable(s) || w.rows() != (s.heads() + 2 * s.kvHeads()) * s.headDim()) {
+            throw new IllegalArgumentException("GEMV + RoPE of " + w.rows() + " rows for " + s.heads() + "/" + s.kvHeads()
+                    + " heads of " + s.headDim() + " (expected (heads + 2 kv heads) x head size rows, a head size up to "
+                    + GEMV_WARPS * 32 + ")");
+        }
+        fused(w, "rope", x, xq, null, qkv, counters, s.heads() + 2 * s.kvHeads(), kcache, vcache, params, freqFactors,
+                s.heads(), s.kvHeads(), s.headDim(), s.ropeDims(), s.ctx(), s.freqBase(), s.freqScale(),
+                s.neox() ? 1 : 0);
+    }
+
+    /** Whether {@link #gemvRope} takes heads of this shape: one block's threads cover a head. */
+    public static boolean ropeFusable(AttentionShape s) {
+        return s.headDim() <= GEMV_WARPS * 32;
+    }
+
+    /** Launches gemv_TYPE_KIND with the plain GEMV's grid and split, then the epilogue's arguments. */
+    private void fused(GpuMatrix w, String kind, CUdeviceptr x, QuantizedVector xq, CUdeviceptr add, CUdeviceptr y,
+            FusionCounters counters, int words, Object... epilogue) {
+        if (!fusable(w)) {
+            throw new IllegalArgumentException("fused GEMV of a " + (w.isStacked() ? "stacked " : "") + w.type()
+                    + " matrix (expected one Q4_0, Q8_0, F16, BF16, Q4_K or Q6_K matrix)");
+        }
+        if (counters.length() < words) {
+            throw new IllegalArgumentException("GEMV + " + kind + " needs " + words + " counters, got "
+                    + counters.length());
+        }
+        boolean f16 = w.type() == GgmlType.F16 || w.type() == GgmlType.BF16;   // float activations
+        if (f16 ? x == null : xq == null || xq.length() != w.cols()) {
+            throw new IllegalArgumentException("GEMV " + w.rows() + " x " + w.cols() + " " + w.type() + " needs "
+                    + (f16 ? "the float activation" : "a quantized activation of " + w.cols() + " elements, got "
+                    + (xq == null ? "none" : xq.length())));
+        }
+        int split = gemvSplit(w.rows(), f16 ? w.cols() / 8 : w.cols() / 32, cuda.multiprocessors());
+        String kernel = "gemv_" + w.type().name().toLowerCase(java.util.Locale.ROOT) + "_" + kind;
+        Object[] args = new Object[11 + epilogue.length];
+        args[0] = w.quants();
+        args[1] = w.scales();
+        args[2] = f16 ? null : xq.quants();
+        args[3] = f16 ? null : xq.scales();
+        args[4] = f16 ? x : null;
+        args[5] = add;
+        args[6] = y;
+        args[7] = w.rows();
+        args[8] = w.cols();
+        args[9] = split;
+        args[10] = counters.words();
+        System.arraycopy(epilogue, 0, args, 11, epilogue.length);
+        cuda.launch(kernel, blocks(w.rows(), GEMV_WARPS / split), 1, GEMV_WARPS * 32, 0, args);
     }
 
     /**

@@ -280,8 +280,8 @@ public final class BenchCommand implements Callable<Integer> {
         }
         if (m.model() instanceof CudaInferenceModel gpu) {
             out.printf(Locale.ROOT, "GPU %s: device-to-device copy bandwidth %.1f GB/s (bytes read + written, 1 GiB, "
-                    + "median of %d); %s%n",
-                    gpu.deviceName(), bw.readGBs(), bw.passes(), gpu.promptPath(promptTokens));
+                    + "median of %d); %s; decode fusions: %s%n",
+                    gpu.deviceName(), bw.readGBs(), bw.passes(), gpu.promptPath(promptTokens), gpu.fusions().describe());
         } else if (m.model() instanceof HybridInferenceModel split) {
             int first = split.gpuPart().firstLayer();
             out.printf(Locale.ROOT, "split model (--gpu-layers %d): layers 0..%d on the CPU (%d threads), %d..%d and the "

@@ -5,6 +5,7 @@ import aether.device.cuda.CudaContext;
 import aether.device.cuda.CudaKernels;
 import aether.device.cuda.CudaKernels.AttentionScratch;
 import aether.device.cuda.CudaKernels.AttentionShape;
+import aether.device.cuda.CudaKernels.FusionCounters;
 import aether.device.cuda.CudaPrefill;
 import aether.device.cuda.CudaRowKernels;
 import aether.device.cuda.GpuMatrix;
@@ -155,6 +156,12 @@ public final class CudaInferenceModel implements InferenceModel {
     private final java.util.Set<Integer> rowsValidated = new java.util.HashSet<>();
 
     private CudaContext.Graph decodeGraph;
+    /** Which kernels of the single-token step run inside the GEMV before them ({@link DecodeFusions}). */
+    private DecodeFusions fusions = DecodeFusions.fromSystemProperties();
+    /** Arrival counters of the fused GEMVs, one set per kind (norm, SwiGLU, RoPE), zeroed at allocation. */
+    private final FusionCounters normCounters;
+    private final FusionCounters swigluCounters;
+    private final FusionCounters ropeCounters;
     /** Prompt-chunk graphs by (tokens, with the output head). */
     private final java.util.Map<Integer, CudaContext.Graph> chunkGraphs = new java.util.HashMap<>();
     private final java.util.Set<Integer> chunksValidated = new java.util.HashSet<>();
@@ -287,6 +294,9 @@ public final class CudaInferenceModel implements InferenceModel {
             this.actQ = quantized(rows * ffn);
             this.logits = buffer(c.vocabSize() * 4L);
             this.best = buffer(4);
+            this.normCounters = counters(1);
+            this.swigluCounters = counters(Math.max(1, ffn / 32));
+            this.ropeCounters = counters(c.headCount() + 2 * c.headCountKv());
             this.kqScale = 1.0f / (float) Math.sqrt(c.headDim());
             this.hostLogits = new float[c.vocabSize()];
             this.px = buffer(prefillRows * dim * 4L);
@@ -406,6 +416,12 @@ public final class CudaInferenceModel implements InferenceModel {
         return p;
     }
 
+    private FusionCounters counters(int words) {
+        FusionCounters f = FusionCounters.allocate(cuda, words);
+        frees.add(() -> f.free(cuda));
+        return f;
+    }
+
     private QuantizedVector quantized(int n) {
         QuantizedVector q = QuantizedVector.allocate(cuda, n);
         frees.add(() -> q.free(cuda));
@@ -482,22 +498,67 @@ public final class CudaInferenceModel implements InferenceModel {
         if (firstLayer == 0) {   // a later part finds its input rows in x (stepFromHidden)
             k.getRow(tokenEmbedding, params, x);
         }
-        for (Layer l : layers) {
-            k.rmsNorm(x, l.attnNorm(), h, hq1, dim, eps);
-            k.gemv(l.qkv(), h, hq1, null, qkv);
-            k.ropeKv(shape, qkv, l.kCache(), l.vCache(), params, ropeFactors);
+        // fused: the small kernel after a GEMV runs in that GEMV's last blocks (DecodeFusions); the residual GEMVs
+        // (wo, down) then also leave the next RMSNorm done, in h and hq
+        DecodeFusions f = fusions;
+        boolean normed = false;
+        for (int i = 0; i < layers.length; i++) {
+            Layer l = layers[i];
+            if (!normed) {
+                k.rmsNorm(x, l.attnNorm(), h, hq1, dim, eps);
+            }
+            if (f.rope() && CudaKernels.fusable(l.qkv()) && CudaKernels.ropeFusable(shape)) {
+                k.gemvRope(l.qkv(), h, hq1, qkv, ropeCounters, shape, l.kCache(), l.vCache(), params, ropeFactors);
+            } else {
+                k.gemv(l.qkv(), h, hq1, null, qkv);
+                k.ropeKv(shape, qkv, l.kCache(), l.vCache(), params, ropeFactors);
+            }
             k.attention(shape, qkv, l.kCache(), l.vCache(), params, scratch, kqScale, attn, attnQ1);
-            k.gemv(l.wo(), attn, attnQ1, x, x);
-            k.rmsNorm(x, l.ffnNorm(), h, hq1, dim, eps);
-            k.gemv(l.gateUp(), h, hq1, null, gateUp);
-            k.swiglu(gateUp, act, actQ1, c.feedForwardLength());
-            k.gemv(l.down(), act, actQ1, x, x);
+            if (f.norm() && CudaKernels.fusable(l.wo())) {
+                k.gemvNorm(l.wo(), attn, attnQ1, x, x, normCounters, l.ffnNorm(), h, hq1, eps);
+            } else {
+                k.gemv(l.wo(), attn, attnQ1, x, x);
+                k.rmsNorm(x, l.ffnNorm(), h, hq1, dim, eps);
+            }
+            if (f.swiglu() && CudaKernels.fusable(l.gateUp())) {
+                k.gemvSwiglu(l.gateUp(), h, hq1, gateUp, swigluCounters, act, actQ1);
+            } else {
+                k.gemv(l.gateUp(), h, hq1, null, gateUp);
+                k.swiglu(gateUp, act, actQ1, c.feedForwardLength());
+            }
+            CUdeviceptr nextNorm = i + 1 < layers.length ? layers[i + 1].attnNorm() : head ? outputNorm : null;
+            normed = nextNorm != null && f.norm() && CudaKernels.fusable(l.down());
+            if (normed) {
+                k.gemvNorm(l.down(), act, actQ1, x, x, normCounters, nextNorm, h, hq1, eps);
+            } else {
+                k.gemv(l.down(), act, actQ1, x, x);
+            }
         }
         if (head) {
-            k.rmsNorm(x, outputNorm, h, hq1, dim, eps);
+            if (!normed) {
+                k.rmsNorm(x, outputNorm, h, hq1, dim, eps);
+            }
             k.gemv(output, h, hq1, null, logits);
             k.argmaxRows(logits, 1, c.vocabSize(), best);
         }
+    }
+
+    /**
+     * Switches the single-token step's fusions (tests compare a model's greedy decode with them on and off); the step's
+     * graph is captured again at the next token.
+     */
+    void useFusions(DecodeFusions f) {
+        checkOpen();
+        fusions = Objects.requireNonNull(f, "fusions");
+        if (decodeGraph != null) {
+            decodeGraph.close();
+            decodeGraph = null;
+        }
+    }
+
+    /** The single-token step's fusions in use. */
+    public DecodeFusions fusions() {
+        return fusions;
     }
 
     /** The first {@code n} elements of a quantized vector. */

@@ -1,0 +1,222 @@
+// Decode GEMVs that also run the small kernel after them (issue 7: a decode step was ~10 launches per layer, and on an
+// H100 each kernel boundary of a graph with programmatic dependent launch still costs a few µs of ramp-up and tail):
+//
+//   gemv_<type>_norm    y = W.x + add, then RMSNorm(y) * w -> h (floats, may be null) and hq (q8_1): the wo and down
+//                       GEMVs (residual add) followed by the next RMSNorm (ffn norm, next layer's attention norm, or
+//                       the output norm).
+//   gemv_<type>_swiglu  gu = W.x over W = [gate | up] (2 * ffn rows), then silu(gate) * up -> act (floats, may be null)
+//                       and its q8_1 blocks.
+//   gemv_<type>_rope    qkv = W.x, then RoPE on q and k (q in place, k into the cache) and v into the cache: rope_kv.
+//
+// The GEMV part is exactly the plain kernel's (gemv_acc_* and gemv_finish, same launch shape), so y has the same bits.
+// The epilogue runs in the block that finishes last among those that wrote the values it needs (the whole y for the
+// norm, the 32 gate and 32 up rows of a q8_1 block for SwiGLU, the D rows of a head for RoPE), found by an arrival
+// counter as in the MMQ split-K sums (mmq_rows.cuh): every thread fences its stores (__threadfence) before the barrier,
+// thread 0 counts with atomicAdd, the block that brings the count to `arrivals` fences again and reads the others'
+// values through L2 (__ldcg), and zeroes the counter for the next launch (every arrival has happened by then; the
+// next launch reads it only after this grid completes: pdl_entry waits for that). Counters start zeroed (the host
+// clears them once) and one launch's counters are not shared with a concurrent launch (one stream).
+//
+// The epilogues compute what rmsnorm_quant, swiglu_quant and rope_kv compute, through the same device functions
+// (rms_sumsq, quantize_block_warp, rope_rotate) or, for the norm's quantization, in another thread layout but on the
+// same values (max and integer sums are exact in any order), so the fused and unfused steps agree bitwise.
+//
+// Arguments, the same for every type (the Java launcher passes one list): a, b = the matrix (Q4_0/Q8_0: quants, f16
+// scales; Q4_K/Q6_K: quants, the rest; F16: the halves, null), xq/xds = the q8_1 activation (null for F16), xf = the
+// float activation (F16 only), add (may alias y), y, M, K, split as the plain GEMVs, then the counters and the
+// epilogue's own arguments.
+
+#define GEMV_Q4_0 0
+#define GEMV_Q8_0 1
+#define GEMV_F16 2
+#define GEMV_Q4_K 3
+#define GEMV_Q6_K 4
+#define GEMV_BF16 5
+
+template <int T>
+__device__ __forceinline__ float gemv_acc(const void *__restrict__ a, const void *__restrict__ b,
+                                          const int8_t *__restrict__ xq, const float2 *__restrict__ xds,
+                                          const float *__restrict__ xf, int row, int M, int K, int first, int step) {
+    if constexpr (T == GEMV_Q4_0) {
+        return gemv_acc_q4_0(static_cast<const uint8_t *>(a), static_cast<const __half *>(b), xq, xds, row, M, K,
+                             first, step);
+    } else if constexpr (T == GEMV_Q8_0) {
+        return gemv_acc_q8_0(static_cast<const uint8_t *>(a), static_cast<const __half *>(b), xq, xds, row, M, K,
+                             first, step);
+    } else if constexpr (T == GEMV_F16) {
+        return gemv_acc_f16(static_cast<const __half *>(a), xf, row, M, K, first, step);
+    } else if constexpr (T == GEMV_BF16) {
+        return gemv_acc_h16<H16_BF16>(static_cast<const uint16_t *>(a), xf, row, M, K, first, step);
+    } else if constexpr (T == GEMV_Q4_K) {
+        return gemv_acc_q4_k(static_cast<const uint8_t *>(a), static_cast<const uint8_t *>(b), xq, xds, row, M, K,
+                             first, step);
+    } else {
+        return gemv_acc_q6_k(static_cast<const uint8_t *>(a), static_cast<const uint8_t *>(b), xq, xds, row, M, K,
+                             first, step);
+    }
+}
+
+// True in the one block that completes the count of `arrivals` at *counter (block-uniform), after which that block
+// may read what the other counted blocks stored, through L2. Every thread of the block must call it (barriers).
+__device__ __forceinline__ bool arrive_last(unsigned *counter, unsigned arrivals) {
+    __shared__ int last;
+    __threadfence();  // this thread's stores (y) are visible device-wide before thread 0 counts them
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const bool mine = atomicAdd(counter, 1u) == arrivals - 1;
+        if (mine) *counter = 0;  // all arrivals are in: the next launch finds it zeroed
+        last = mine;
+    }
+    __syncthreads();
+    if (!last) return false;
+    __threadfence();  // orders the count before this block's reads of the other blocks' values
+    return true;
+}
+
+// RMSNorm of x[n] (written by the whole grid) times w into h (may be null) and q8_1 blocks xq/xds, by one block of
+// GEMV_WARPS * 32 threads: the sum of squares as rmsnorm_quant's (rms_sumsq: same loop, same order), then each thread
+// normalizes 4 consecutive elements (one float4) and 8 threads quantize a 32-element block together (amax and the
+// integer sum over 8 lanes by shuffles; the values and the rounding are quantize_block_warp's).
+__device__ __forceinline__ void norm_epilogue(const float *x, const float *__restrict__ w, float *h, int8_t *xq,
+                                              float2 *xds, int n, float eps) {
+    float ss = rms_sumsq<true>(x, n);
+    float scale = rsqrtf(ss / n + eps);
+    const float4 *x4 = reinterpret_cast<const float4 *>(x);
+    const float4 *w4 = reinterpret_cast<const float4 *>(w);
+    const int n4 = n >> 2;  // a multiple of 8 (n % 32 == 0): the 8 lanes of a q8_1 block are all in or all out
+    for (int base = 0; base < n4; base += blockDim.x) {  // every lane of a warp runs every round (shuffles)
+        const int i = base + threadIdx.x;
+        const bool in = i < n4;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (in) {
+            const float4 xv = __ldcg(x4 + i), wv = w4[i];
+            v.x = xv.x * scale * wv.x;
+            v.y = xv.y * scale * wv.y;
+            v.z = xv.z * scale * wv.z;
+            v.w = xv.w * scale * wv.w;
+            if (h) reinterpret_cast<float4 *>(h)[i] = v;
+        }
+        float amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 4));
+        const float d = amax / 127.f;
+        const int q0 = amax == 0.f ? 0 : (int)roundf(v.x / d);
+        const int q1 = amax == 0.f ? 0 : (int)roundf(v.y / d);
+        const int q2 = amax == 0.f ? 0 : (int)roundf(v.z / d);
+        const int q3 = amax == 0.f ? 0 : (int)roundf(v.w / d);
+        int qsum = q0 + q1 + q2 + q3;
+        qsum += __shfl_xor_sync(0xffffffffu, qsum, 1);
+        qsum += __shfl_xor_sync(0xffffffffu, qsum, 2);
+        qsum += __shfl_xor_sync(0xffffffffu, qsum, 4);
+        if (in) {
+            reinterpret_cast<char4 *>(xq)[i] = make_char4((signed char)q0, (signed char)q1, (signed char)q2,
+                                                         (signed char)q3);
+            if ((threadIdx.x & 7) == 0) xds[i >> 3] = make_float2(d, d * (float)qsum);
+        }
+    }
+}
+
+#define FUSED_GEMV_ARGS                                                                                          \
+    const void *__restrict__ a, const void *__restrict__ b, const int8_t *__restrict__ xq,                      \
+        const float2 *__restrict__ xds, const float *__restrict__ xf, const float *add, float *y, int M, int K, \
+        int split, unsigned *counters
+
+// y = W.x + add, then the RMSNorm of y (M elements, one counter: every block of the grid counts).
+template <int T>
+__device__ __forceinline__ void gemv_norm_impl(FUSED_GEMV_ARGS, const float *__restrict__ nw, float *h, int8_t *hq,
+                                               float2 *hds, float eps) {
+    GEMV_PROLOGUE
+    acc = gemv_acc<T>(a, b, xq, xds, xf, row, M, K, first, step);
+    gemv_finish(acc, add, y, row, M, split);
+    if (!arrive_last(counters, gridDim.x)) return;
+    norm_epilogue(y, nw, h, hq, hds, M, eps);
+}
+
+// gu = W.x over [gate(ffn) | up(ffn)], then silu(gate) * up of the block's 32-element group: counter g counts the
+// 2 * 32 / rows-per-block blocks of gate rows 32g.. and up rows ffn + 32g.. (the launcher checks ffn % 32 == 0).
+template <int T>
+__device__ __forceinline__ void gemv_swiglu_impl(FUSED_GEMV_ARGS, float *act, int8_t *aq, float2 *ads) {
+    GEMV_PROLOGUE
+    acc = gemv_acc<T>(a, b, xq, xds, xf, row, M, K, first, step);
+    gemv_finish(acc, add, y, row, M, split);
+    const int rpb = GEMV_WARPS / split, ffn = M >> 1;
+    const int r0 = blockIdx.x * rpb;
+    const int g = (r0 < ffn ? r0 : r0 - ffn) >> 5;
+    if (!arrive_last(counters + g, 2 * (32 / rpb))) return;
+    if (threadIdx.x >= 32) return;  // one warp: lane l takes element 32g + l, as swiglu_quant
+    const int i = g * 32 + threadIdx.x;
+    const float gv = __ldcg(y + i), uv = __ldcg(y + ffn + i);
+    const float v = gv / (1.f + expf(-gv)) * uv;
+    if (act) act[i] = v;
+    quantize_block_warp(v, aq + g * 32, ads + g, threadIdx.x);
+}
+
+// qkv = W.x, then rope_kv's work for the block's head (counter per head: D / rows-per-block blocks; the launcher
+// checks D % 32 == 0 and D <= the block's threads).
+template <int T>
+__device__ __forceinline__ void gemv_rope_impl(FUSED_GEMV_ARGS, __half *kcache, __half *vcache,
+                                               const int *__restrict__ params, const float *__restrict__ ff, int H,
+                                               int Hkv, int D, int nrot, int ctx, float freq_base, float freq_scale,
+                                               int neox) {
+    GEMV_PROLOGUE
+    acc = gemv_acc<T>(a, b, xq, xds, xf, row, M, K, first, step);
+    gemv_finish(acc, add, y, row, M, split);
+    const int rpb = GEMV_WARPS / split;
+    const int head = blockIdx.x * rpb / D;
+    if (!arrive_last(counters + head, D / rpb)) return;
+    const int pos = params[P_POS], slot = params[P_SLOT];
+    float *src = y + (size_t)head * D;
+    __half *dst = nullptr;
+    bool rotate = true;
+    if (head >= H + Hkv) {
+        dst = vcache + (((size_t)slot * Hkv + (head - H - Hkv)) * ctx + pos) * D;
+        rotate = false;
+    } else if (head >= H) {
+        dst = kcache + (((size_t)slot * Hkv + (head - H)) * ctx + pos) * D;
+    }
+    const int j = threadIdx.x;
+    float out = 0.f;
+    if (j < D) {
+        const float xj = __ldcg(src + j);
+        out = xj;
+        if (rotate && j < nrot) out = rope_rotate(xj, __ldcg(src + rope_partner(j, nrot, neox)), j, pos, ff, nrot,
+                                                  freq_base, freq_scale, neox);
+    }
+    __syncthreads();  // q is rotated in place: every thread has read its partner before anyone writes
+    if (j < D) {
+        if (dst) {
+            dst[j] = __float2half(out);
+        } else {
+            src[j] = out;
+        }
+    }
+}
+
+#define FUSED_GEMV_KERNELS(SUFFIX, T)                                                                             \
+    extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)                                                 \
+        gemv_##SUFFIX##_norm(FUSED_GEMV_ARGS, const float *__restrict__ nw, float *h, int8_t *hq, float2 *hds,   \
+                             float eps) {                                                                         \
+        pdl_entry();                                                                                              \
+        gemv_norm_impl<T>(a, b, xq, xds, xf, add, y, M, K, split, counters, nw, h, hq, hds, eps);                \
+    }                                                                                                             \
+    extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)                                                 \
+        gemv_##SUFFIX##_swiglu(FUSED_GEMV_ARGS, float *act, int8_t *aq, float2 *ads) {                           \
+        pdl_entry();                                                                                              \
+        gemv_swiglu_impl<T>(a, b, xq, xds, xf, add, y, M, K, split, counters, act, aq, ads);                     \
+    }                                                                                                             \
+    extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)                                                 \
+        gemv_##SUFFIX##_rope(FUSED_GEMV_ARGS, __half *kcache, __half *vcache, const int *__restrict__ params,     \
+                             const float *__restrict__ ff, int H, int Hkv, int D, int nrot, int ctx,              \
+                             float freq_base, float freq_scale, int neox) {                                       \
+        pdl_entry();                                                                                              \
+        gemv_rope_impl<T>(a, b, xq, xds, xf, add, y, M, K, split, counters, kcache, vcache, params, ff, H, Hkv,  \
+                          D, nrot, ctx, freq_base, freq_scale, neox);                                             \
+    }
+
+FUSED_GEMV_KERNELS(q4_0, GEMV_Q4_0)
+FUSED_GEMV_KERNELS(q8_0, GEMV_Q8_0)
+FUSED_GEMV_KERNELS(f16, GEMV_F16)
+FUSED_GEMV_KERNELS(bf16, GEMV_BF16)
+FUSED_GEMV_KERNELS(q4_k, GEMV_Q4_K)
+FUSED_GEMV_KERNELS(q6_k, GEMV_Q6_K)

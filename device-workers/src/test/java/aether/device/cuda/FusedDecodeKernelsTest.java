@@ -1,0 +1,254 @@
+package aether.device.cuda;
+
+import static aether.device.cuda.GpuTests.*;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import aether.device.cuda.CudaKernels.AttentionShape;
+import aether.device.cuda.CudaKernels.FusionCounters;
+import aether.runtime.tensor.GgmlType;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import jcuda.driver.CUdeviceptr;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The fused decode GEMVs ({@code fused_decode.cuh}) against the launches they replace, on fresh random inputs (the
+ * seed is printed): GEMV + RMSNorm, GEMV + SwiGLU, GEMV + RoPE and KV store. The fused kernels run the same device
+ * functions on the same values, so every output must be the same bits: y, the floats and q8_1 blocks of the epilogue,
+ * the KV cache. Each case runs three rounds on one set of counters with new inputs each time, so a counter that was not
+ * reset would make a later round's epilogue run early (or never) and its outputs differ; the counters must read zero
+ * after. Outputs are poisoned with NaN before each launch. Shapes cover every warp split of the GEMV (1, 2, 4, 8 warps
+ * a row, so 8, 4, 2, 1 rows a block) and each weight type the fused kernels read.
+ */
+@Tag("gpu")
+@Timeout(120)
+class FusedDecodeKernelsTest {
+
+    private static CudaContext cuda;
+    private static CudaKernels kernels;
+    private final List<Runnable> frees = new ArrayList<>();
+
+    @BeforeAll
+    static void open() {
+        if (!CudaDriver.availability().available()) {
+            return;  // each test is then skipped by assumeGpu(), with the reason
+        }
+        cuda = CudaContext.open(0);
+        kernels = new CudaKernels(cuda);
+    }
+
+    @AfterAll
+    static void close() {
+        if (cuda != null) {
+            cuda.close();
+        }
+    }
+
+    @BeforeEach
+    void requireGpu() {
+        assumeGpu();
+    }
+
+    @AfterEach
+    void freeBuffers() {
+        if (cuda != null) {
+            frees.forEach(Runnable::run);
+            frees.clear();
+        }
+    }
+
+    private CUdeviceptr up(float[] v) {
+        CUdeviceptr p = upload(cuda, v);
+        frees.add(() -> cuda.free(p, (long) v.length * 4));
+        return p;
+    }
+
+    private CUdeviceptr poison(int n) {
+        CUdeviceptr p = poisoned(cuda, n);
+        frees.add(() -> cuda.free(p, (long) n * 4));
+        return p;
+    }
+
+    private QuantizedVector quantized(int n) {
+        QuantizedVector q = QuantizedVector.allocate(cuda, n);
+        frees.add(() -> q.free(cuda));
+        return q;
+    }
+
+    private void poison(QuantizedVector q) {
+        cuda.fill8(q.quants(), (byte) 0x55, q.length());
+        cuda.fill32(q.scales(), NAN_BITS, q.length() / 16);
+    }
+
+    private FusionCounters counters(int words) {
+        FusionCounters c = FusionCounters.allocate(cuda, words);
+        frees.add(() -> c.free(cuda));
+        return c;
+    }
+
+    private GpuMatrix matrix(GgmlType type, int rows, int cols, SplittableRandom r) {
+        GpuMatrix m = GpuMatrix.upload(cuda, type, rows, cols, encode(type, gaussian(r, rows * cols, 0.02)), null);
+        frees.add(() -> m.free(cuda));
+        return m;
+    }
+
+    /** The activation the GEMV reads: floats for F16 and BF16, else their q8_1 blocks (quantized on the device). */
+    private record Input(CUdeviceptr x, QuantizedVector xq) {}
+
+    private Input input(GpuMatrix m, SplittableRandom r) {
+        CUdeviceptr x = up(gaussian(r, m.cols(), 1.0));
+        QuantizedVector xq = quantized(m.cols());
+        kernels.quantize(x, xq);
+        return new Input(x, xq);
+    }
+
+    private float[] floats(CUdeviceptr p, int n) {
+        return download(cuda, p, n);
+    }
+
+    private void assertSameQuantized(QuantizedVector fused, QuantizedVector plain, String what) {
+        int n = plain.length();
+        byte[] qf = new byte[n], qp = new byte[n];
+        cuda.download(fused.quants(), qf);
+        cuda.download(plain.quants(), qp);
+        assertThat(qf).as("%s: q8_1 quants", what).containsExactly(qp);
+        assertThat(floats(fused.scales(), n / 16)).as("%s: q8_1 (d, d * sum q)", what)
+                .containsExactly(floats(plain.scales(), n / 16));
+    }
+
+    private static boolean finite(float[] v) {
+        for (float f : v) {
+            if (!Float.isFinite(f)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void assertZero(FusionCounters c) {
+        int[] words = new int[c.length()];
+        cuda.download(c.words(), words);
+        assertThat(words).as("arrival counters after the launch").containsOnly(0);
+    }
+
+    @ParameterizedTest(name = "{0} {1}x{2}")
+    @CsvSource({"Q4_0, 4096, 4096", "Q4_0, 1024, 4096", "Q4_0, 256, 14336", "Q4_0, 96, 2048", "Q4_0, 8192, 1024",
+            "Q8_0, 2048, 4096",
+            "F16, 512, 2048", "BF16, 512, 2048", "Q4_K, 1024, 2048", "Q6_K, 2048, 1024"})
+    void gemvNormIsGemvThenRmsNorm(GgmlType type, int rows, int cols) {
+        SplittableRandom r = random();
+        GpuMatrix m = matrix(type, rows, cols, r);
+        Input in = input(m, r);
+        CUdeviceptr nw = up(gaussian(r, rows, 1.0));
+        FusionCounters counters = counters(1);
+        float eps = 1e-5f;
+        for (int round = 0; round < 3; round++) {
+            float[] residual = gaussian(r, rows, 2.0);
+            CUdeviceptr yPlain = up(residual), yFused = up(residual);
+            CUdeviceptr hPlain = poison(rows), hFused = poison(rows);
+            QuantizedVector qPlain = quantized(rows), qFused = quantized(rows);
+            poison(qPlain);
+            poison(qFused);
+            kernels.gemv(m, in.x(), in.xq(), yPlain, yPlain);
+            kernels.rmsNorm(yPlain, nw, hPlain, qPlain, rows, eps);
+            kernels.gemvNorm(m, in.x(), in.xq(), yFused, yFused, counters, nw, hFused, qFused, eps);
+            cuda.checkErrors("gemv_" + type + "_norm");
+            String what = type + " " + rows + "x" + cols + " round " + round;
+            float[] y = floats(yFused, rows);
+            assertThat(y).as("%s: y = W.x + residual", what).containsExactly(floats(yPlain, rows));
+            assertThat(floats(hFused, rows)).as("%s: normed floats", what).containsExactly(floats(hPlain, rows));
+            assertSameQuantized(qFused, qPlain, what);
+            assertThat(finite(y)).as("%s: finite", what).isTrue();
+        }
+        assertZero(counters);
+    }
+
+    @ParameterizedTest(name = "{0} ffn {1}, K {2}")
+    @CsvSource({"Q4_0, 14336, 4096", "Q4_0, 2048, 2048", "Q4_0, 64, 8192", "Q8_0, 1024, 4096", "F16, 512, 1024",
+            "BF16, 512, 1024", "Q4_K, 512, 2048", "Q6_K, 1024, 512"})
+    void gemvSwigluIsGemvThenSwiglu(GgmlType type, int ffn, int cols) {
+        SplittableRandom r = random();
+        GpuMatrix m = matrix(type, 2 * ffn, cols, r);
+        FusionCounters counters = counters(ffn / 32);
+        for (int round = 0; round < 3; round++) {
+            Input in = input(m, r);
+            CUdeviceptr guPlain = poison(2 * ffn), guFused = poison(2 * ffn);
+            CUdeviceptr aPlain = poison(ffn), aFused = poison(ffn);
+            QuantizedVector qPlain = quantized(ffn), qFused = quantized(ffn);
+            poison(qPlain);
+            poison(qFused);
+            kernels.gemv(m, in.x(), in.xq(), null, guPlain);
+            kernels.swiglu(guPlain, aPlain, qPlain, ffn);
+            kernels.gemvSwiglu(m, in.x(), in.xq(), guFused, counters, aFused, qFused);
+            cuda.checkErrors("gemv_" + type + "_swiglu");
+            String what = type + " ffn " + ffn + " round " + round;
+            assertThat(floats(guFused, 2 * ffn)).as("%s: gate|up", what).containsExactly(floats(guPlain, 2 * ffn));
+            float[] act = floats(aFused, ffn);
+            assertThat(act).as("%s: silu(gate) * up", what).containsExactly(floats(aPlain, ffn));
+            assertThat(finite(act)).as("%s: finite", what).isTrue();
+            assertSameQuantized(qFused, qPlain, what);
+        }
+        assertZero(counters);
+    }
+
+    @ParameterizedTest(name = "{0} H={1} Hkv={2} D={3} rot={4} neox={5}")
+    @CsvSource({"Q4_0, 32, 8, 128, 128, false", "Q4_0, 8, 2, 64, 64, true", "Q4_0, 4, 2, 128, 64, false",
+            "Q8_0, 8, 4, 128, 128, false", "F16, 4, 4, 96, 64, true", "BF16, 4, 4, 96, 64, true",
+            "Q4_K, 8, 2, 64, 64, false",
+            "Q4_0, 2, 1, 256, 256, false"})
+    void gemvRopeIsGemvThenRopeKv(GgmlType type, int heads, int kvHeads, int dim, int rot, boolean neox) {
+        SplittableRandom r = random();
+        int ctx = 64, slots = 2, cols = type == GgmlType.F16 || type == GgmlType.BF16 ? 1024 : 2048;
+        var shape = new AttentionShape(heads, kvHeads, dim, rot, ctx, 500000f, 0.5f, neox);
+        int width = (heads + 2 * kvHeads) * dim;
+        GpuMatrix m = matrix(type, width, cols, r);
+        float[] ff = new float[rot / 2];
+        for (int i = 0; i < ff.length; i++) {
+            ff[i] = 1 + (float) r.nextDouble() * 7;
+        }
+        CUdeviceptr dff = up(ff);
+        long cacheBytes = (long) slots * kvHeads * ctx * dim * 2;
+        CUdeviceptr[] caches = new CUdeviceptr[4];   // k, v of the plain launches; k, v of the fused one
+        for (int i = 0; i < caches.length; i++) {
+            CUdeviceptr c = cuda.alloc(cacheBytes);
+            caches[i] = c;
+            frees.add(() -> cuda.free(c, cacheBytes));
+            cuda.fill8(c, (byte) 0xFF, cacheBytes);  // f16 NaN everywhere
+        }
+        CUdeviceptr params = cuda.alloc(4 * 4);
+        frees.add(() -> cuda.free(params, 4 * 4));
+        FusionCounters counters = counters(heads + 2 * kvHeads);
+        for (int round = 0; round < 3; round++) {
+            int pos = 5 + 17 * round, slot = round % slots;
+            cuda.upload(new int[] {0, pos, slot, 0}, params);
+            Input in = input(m, r);
+            CUdeviceptr qkvPlain = poison(width), qkvFused = poison(width);
+            kernels.gemv(m, in.x(), in.xq(), null, qkvPlain);
+            kernels.ropeKv(shape, qkvPlain, caches[0], caches[1], params, dff);
+            kernels.gemvRope(m, in.x(), in.xq(), qkvFused, counters, shape, caches[2], caches[3], params, dff);
+            cuda.checkErrors("gemv_" + type + "_rope");
+            String what = type + " round " + round;
+            float[] q = floats(qkvFused, heads * dim);
+            assertThat(q).as("%s: q rotated in place", what).containsExactly(floats(qkvPlain, heads * dim));
+            assertThat(finite(q)).as("%s: finite", what).isTrue();
+            byte[] plain = new byte[(int) cacheBytes], fused = new byte[(int) cacheBytes];
+            for (int kv = 0; kv < 2; kv++) {
+                cuda.download(caches[kv], plain);
+                cuda.download(caches[2 + kv], fused);
+                assertThat(fused).as("%s: %s cache", what, kv == 0 ? "k" : "v").containsExactly(plain);
+                long at = (((long) slot * kvHeads) * ctx + pos) * dim;
+                assertThat(Float.isFinite(CudaKernelsTest.half(fused, at))).as("%s: stored at the position", what)
+                        .isTrue();
+            }
+        }
+        assertZero(counters);
+    }
+}

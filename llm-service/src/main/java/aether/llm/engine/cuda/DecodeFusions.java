@@ -1,0 +1,62 @@
+package aether.llm.engine.cuda;
+
+import java.util.function.UnaryOperator;
+
+/**
+ * Which small kernels of a single-token decode step run inside the GEMV launch before them ({@code
+ * fused_decode.cuh}) instead of as launches of their own: on an H100 every kernel boundary of the decode graph costs a
+ * few µs of ramp-up and tail even with programmatic dependent launch, and a Llama-8B step had ~10 per layer. The fused
+ * and unfused steps compute the same values (the same device functions; the tests compare them bit for bit).
+ *
+ * @param norm   RMSNorm + q8_1 of the residual stream in the wo and down GEMVs (their residual add's epilogue): the
+ *               ffn norm, the next layer's attention norm, the output norm ({@code -Daether.cuda.fuseNorm=false})
+ * @param swiglu SwiGLU + q8_1 in the gate|up GEMV ({@code -Daether.cuda.fuseSwiglu=false})
+ * @param rope   RoPE and the KV-cache store in the q|k|v GEMV ({@code -Daether.cuda.fuseRope=false})
+ */
+public record DecodeFusions(boolean norm, boolean swiglu, boolean rope) {
+
+    public static final DecodeFusions ALL = new DecodeFusions(true, true, true);
+    public static final DecodeFusions NONE = new DecodeFusions(false, false, false);
+
+    /** The switches of this JVM ({@code -Daether.cuda.fuseNorm}, {@code fuseSwiglu}, {@code fuseRope}; default on). */
+    public static DecodeFusions fromSystemProperties() {
+        return parse(System::getProperty);
+    }
+
+    /**
+     * The switches as {@code properties} gives them (null: unset, on).
+     *
+     * @throws IllegalArgumentException for a value other than true or false, naming the property
+     */
+    static DecodeFusions parse(UnaryOperator<String> properties) {
+        return new DecodeFusions(flag(properties, "aether.cuda.fuseNorm"), flag(properties, "aether.cuda.fuseSwiglu"),
+                flag(properties, "aether.cuda.fuseRope"));
+    }
+
+    private static boolean flag(UnaryOperator<String> properties, String name) {
+        String v = properties.apply(name);
+        if (v == null) {
+            return true;
+        }
+        return switch (v.strip().toLowerCase(java.util.Locale.ROOT)) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> throw new IllegalArgumentException("-D" + name + "=" + v + " (expected true or false)");
+        };
+    }
+
+    /** E.g. "norm, swiglu, rope" or "none", for reports. */
+    public String describe() {
+        StringBuilder s = new StringBuilder();
+        if (norm) {
+            s.append("norm");
+        }
+        if (swiglu) {
+            s.append(s.isEmpty() ? "" : ", ").append("swiglu");
+        }
+        if (rope) {
+            s.append(s.isEmpty() ? "" : ", ").append("rope");
+        }
+        return s.isEmpty() ? "none" : s.toString();
+    }
+}

@@ -1,0 +1,38 @@
+package aether.llm.engine.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The fusion switches as the JVM options give them (no GPU needed). */
+class DecodeFusionsTest {
+
+    @Test
+    void everyFusionIsOnUnlessSwitchedOff() {
+        assertThat(DecodeFusions.parse(name -> null)).isEqualTo(DecodeFusions.ALL);
+        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseSwiglu", "false")::get))
+                .isEqualTo(new DecodeFusions(true, false, true));
+        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseNorm", "FALSE", "aether.cuda.fuseRope", " false ")::get))
+                .isEqualTo(new DecodeFusions(false, true, false));
+        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseNorm", "false", "aether.cuda.fuseSwiglu", "false",
+                "aether.cuda.fuseRope", "false")::get)).isEqualTo(DecodeFusions.NONE);
+        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseRope", "true")::get)).isEqualTo(DecodeFusions.ALL);
+    }
+
+    @Test
+    void aValueOtherThanTrueOrFalseIsRefusedByName() {
+        assertThatThrownBy(() -> DecodeFusions.parse(Map.of("aether.cuda.fuseRope", "off")::get))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("-Daether.cuda.fuseRope=off (expected true or false)");
+    }
+
+    @Test
+    void describesWhatIsOn() {
+        assertThat(DecodeFusions.ALL.describe()).isEqualTo("norm, swiglu, rope");
+        assertThat(DecodeFusions.NONE.describe()).isEqualTo("none");
+        assertThat(new DecodeFusions(false, true, true).describe()).isEqualTo("swiglu, rope");
+        assertThat(new DecodeFusions(false, false, true).describe()).isEqualTo("rope");
+    }
+}
