@@ -700,3 +700,6 @@ extern "C" __global__ void argmax_rows(const float *__restrict__ x, int n, int *
 // ---- Q4_K / Q6_K (repacking, decode GEMV, embedding rows) and the tensor-core prefill (GEMM, f16 rows, attention) ----
 #include "kquants.cuh"
 #include "prefill.cuh"
+
+// ---- sampling candidates of logits rows (bias, penalties, top-K, exp sum): see candidates.cuh ----------------------
+#include "candidates.cuh"
