@@ -808,3 +808,6 @@ extern "C" __global__ void argmax_rows(const float *__restrict__ x, int n, int *
 
 // ---- decode GEMVs with the next small kernel folded into their last blocks (RMSNorm, SwiGLU, RoPE + KV store) -------
 #include "fused_decode.cuh"
+
+// ---- sampling candidates of logits rows (bias, penalties, top-K, exp sum): see candidates.cuh ----------------------
+#include "candidates.cuh"

@@ -285,6 +285,21 @@ public final class CudaContext implements AutoCloseable {
         check(cuMemcpyDtoH(Pointer.to(dst), src, dst.length), "cuMemcpyDtoH(byte[" + dst.length + "])");
     }
 
+    /** Waits for the stream, then copies the first {@code count} ints of {@code dst} from {@code src}. */
+    public void download(CUdeviceptr src, int[] dst, int count) {
+        java.util.Objects.checkFromIndexSize(0, count, dst.length);
+        bind();
+        check(cuStreamSynchronize(stream), "cuStreamSynchronize");
+        check(cuMemcpyDtoH(Pointer.to(dst), src, (long) count * Integer.BYTES), "cuMemcpyDtoH(" + count + " ints)");
+    }
+
+    /** Stream-ordered copy of the first {@code count} ints of {@code src} from the Java heap. */
+    public void uploadAsync(int[] src, int count, CUdeviceptr dst) {
+        java.util.Objects.checkFromIndexSize(0, count, src.length);
+        bind();
+        check(cuMemcpyHtoDAsync(dst, Pointer.to(src), (long) count * Integer.BYTES, stream), "cuMemcpyHtoDAsync");
+    }
+
     /** Stream-ordered copy of a few ints (per-token parameters) from the Java heap. */
     public void uploadAsync(int[] src, CUdeviceptr dst) {
         bind();

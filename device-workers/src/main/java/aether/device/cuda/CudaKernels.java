@@ -34,7 +34,7 @@ public final class CudaKernels {
     static final String[] KERNELS = {"repack_q4_0", "repack_q8_0", "quantize_q8_1", "rmsnorm_quant", "swiglu_quant",
         "add_f32", "gemv_q4_0", "gemv_q8_0", "gemv_f16", "gemv_bf16", "gemv_batch_q4_0", "gemv_batch_q8_0",
         "gemv_batch_f16", "gemv_batch_bf16", "rope_kv", "attn_split", "attn_combine", "get_row_q4_0", "get_row_q8_0",
-        "get_row_f16", "get_row_bf16", "get_row_f32", "argmax_rows",
+        "get_row_f16", "get_row_bf16", "get_row_f32", "argmax_rows", "sample_candidates",
         // Q4_K / Q6_K (kquants.cuh)
         "repack_q4_k", "repack_q6_k", "gemv_q4_k", "gemv_q6_k", "get_row_q4_k", "get_row_q6_k",
         // the fused decode GEMVs (fused_decode.cuh)
@@ -469,5 +469,33 @@ public final class CudaKernels {
             throw new IllegalArgumentException("argmax of " + rows + " rows of " + n + " (expected rows >= 1, n >= 1)");
         }
         cuda.launch("argmax_rows", rows, 1, 1024, 0, x, n, out);
+    }
+
+    /** Candidates per row of {@link #sampleCandidates} (CAND_K in candidates.cuh). */
+    public static final int CANDIDATES_K = 64;
+    /** Output words per row of {@link #sampleCandidates} (CAND_STRIDE): ids, value bits, a double sum, flag, width. */
+    public static final int CANDIDATE_WORDS = 2 * CANDIDATES_K + 4;
+    /**
+     * Adjustment header words per selected row ({logits row, first entry word, entry count, repeat penalty bits}) and
+     * words per entry ({token id, flags: 1 bias, 2 penalty; bias bits, subtrahend bits}).
+     */
+    public static final int ADJUST_HEADER_WORDS = 4, ADJUST_ENTRY_WORDS = 4;
+
+    /**
+     * {@code sample_candidates} (candidates.cuh): for each of {@code rows} selected rows of {@code n} logits (row b is
+     * the logits row its header in {@code adjust} names), copies the row to {@code work} (rows x n floats), applies the
+     * row's adjustments from {@code adjust} (logit bias, then the
+     * repetition/presence/frequency penalties, in the host sampler's float arithmetic), and writes
+     * {@link #CANDIDATE_WORDS} words to {@code out}: the {@link #CANDIDATES_K} first tokens by adjusted value (ties: lower
+     * id first) sorted, their values, the double sum of {@code exp(v - max)} over the adjusted row, a flag for NaN or
+     * +Infinity, and the width {@code min(K, n)}, to output row b. The logits themselves are not modified.
+     */
+    public void sampleCandidates(CUdeviceptr logits, int rows, int n, CUdeviceptr work, CUdeviceptr adjust,
+            CUdeviceptr out) {
+        if (rows < 1 || n < 1) {
+            throw new IllegalArgumentException("candidates of " + rows + " rows of " + n
+                    + " (expected rows >= 1, n >= 1)");
+        }
+        cuda.launch("sample_candidates", rows, 1, 512, 0, logits, n, work, adjust, out);
     }
 }

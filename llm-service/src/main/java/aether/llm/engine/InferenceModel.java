@@ -2,6 +2,8 @@ package aether.llm.engine;
 
 import aether.llm.model.ModelConfig;
 import aether.llm.sampling.Argmax;
+import aether.llm.sampling.CandidateRequest;
+import aether.llm.sampling.Candidates;
 import java.util.List;
 
 /**
@@ -72,6 +74,64 @@ public interface InferenceModel extends AutoCloseable {
                 argmaxOut[i] = Argmax.first(logits, i * vocab, vocab);
             }
         }
+    }
+
+    /**
+     * A step whose entries each say what they need of their last token's logits ({@link RowKind}): the logits row
+     * ({@code LOGITS}: row i of {@code logits}), the greedy token ({@code ARGMAX}: {@code argmaxOut[i]}, as {@link
+     * #step(List, float[], boolean[], int[])}), or sampling candidates ({@code CANDIDATES}: row i of {@code
+     * candidates}, computed with {@code requests[i].adjustments()}; when {@code requests[i].decides(candidates, i)} is
+     * false, row i of {@code logits} holds the raw logits as well). An engine that computes logits on a device then
+     * copies about 0.5 KB for a sampled entry instead of its vocab-sized row, and the whole row only for an entry its
+     * candidates cannot decide. This default runs the normal step and computes the argmax and the candidates on the
+     * host ({@link Candidates#computeOnHost}), so every engine gives the same candidates from the same logits; rows of
+     * {@code logits} that are not promised above are unspecified.
+     *
+     * @throws IllegalArgumentException as {@link #step(List, float[])}, when an array has fewer than {@code
+     *                                  batch.size()} elements, a {@code CANDIDATES} entry has no request, or {@code
+     *                                  candidates} has fewer rows than the batch
+     * @throws KvCacheFullException     as {@link #step(List, float[])}
+     * @throws IllegalStateException    as {@link #step(List, float[], boolean[], int[])} for {@code ARGMAX} entries
+     */
+    default void step(List<BatchEntry> batch, float[] logits, RowKind[] kinds, int[] argmaxOut,
+            CandidateRequest[] requests, Candidates candidates) {
+        checkRowKinds(batch, kinds, argmaxOut, requests, candidates);
+        step(batch, logits);
+        int vocab = config().vocabSize();
+        for (int i = 0; i < batch.size(); i++) {
+            switch (kinds[i]) {
+                case ARGMAX -> argmaxOut[i] = Argmax.first(logits, i * vocab, vocab);
+                case CANDIDATES -> candidates.computeOnHost(logits, i * vocab, vocab, requests[i].adjustments(), i);
+                case LOGITS -> { }
+            }
+        }
+    }
+
+    /** The argument checks of {@link #step(List, float[], RowKind[], int[], CandidateRequest[], Candidates)}. */
+    static void checkRowKinds(List<BatchEntry> batch, RowKind[] kinds, int[] argmaxOut, CandidateRequest[] requests,
+            Candidates candidates) {
+        int n = batch.size();
+        if (kinds.length < n || argmaxOut.length < n || requests.length < n || candidates.rows() < n) {
+            throw new IllegalArgumentException("kinds of " + kinds.length + ", argmaxOut of " + argmaxOut.length
+                    + ", requests of " + requests.length + " elements and candidates of " + candidates.rows()
+                    + " rows for a batch of " + n + " entries (expected at least one per entry)");
+        }
+        for (int i = 0; i < n; i++) {
+            if (kinds[i] == null || kinds[i] == RowKind.CANDIDATES && requests[i] == null) {
+                throw new IllegalArgumentException("entry " + i + ": kind " + kinds[i]
+                        + (kinds[i] == null ? " (expected LOGITS, ARGMAX or CANDIDATES)" : " without a request"));
+            }
+        }
+    }
+
+    /** What {@link #step(List, float[], RowKind[], int[], CandidateRequest[], Candidates)} gives for an entry. */
+    enum RowKind {
+        /** The last token's logits row. */
+        LOGITS,
+        /** The first largest logit's token ({@link Argmax#first}). */
+        ARGMAX,
+        /** Sampling {@link Candidates} of the adjusted logits, and the logits too when they do not decide the token. */
+        CANDIDATES
     }
 
     /** The argument checks of {@link #step(List, float[], boolean[], int[])}, for implementations. */

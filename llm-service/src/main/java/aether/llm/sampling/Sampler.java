@@ -113,7 +113,11 @@ public final class Sampler {
      * @throws IllegalStateException when a logit is NaN or +Infinity, or every token is banned (all -Infinity)
      */
     public int sample(float[] logits, int offset) {
-        int n = filter(logits, offset);
+        return draw(filter(logits, offset));
+    }
+
+    /** The draw of {@link #sample} among the {@code n} candidates a filter left in {@code ws.index}/{@code ws.work}. */
+    private int draw(int n) {
         if (config.isGreedy() || n == 1) {
             if (!config.isGreedy()) {
                 random.nextDouble();   // one draw per sampled token, whatever the filters left
@@ -203,6 +207,190 @@ public final class Sampler {
         }
         checkNotAllBanned(sorted ? work[index[0]] : (float) maxLogit(n));
         return candidateCount = n;
+    }
+
+    // ---- sampling from candidates (Candidates: the first K tokens of the adjusted row, computed on a device) ----------
+
+    /**
+     * Relative margin between the candidates' top-p target ({@code p * expSum}, the sum from the device in another order
+     * and with the device's {@code exp}) and the host's: both differ by far less (each term within 2 ulp, the sums of up
+     * to 256k terms within ~3e-11 relative). A cumulative mass within this margin of the target is left to the host path.
+     */
+    static final double TOP_P_MARGIN = 1e-9;
+
+    /**
+     * Writes the adjustments {@link #sample} would make to the next step's logits (bias, then penalties over the current
+     * window) into {@code out}.
+     */
+    public void adjustments(LogitAdjustments out) {
+        out.clear(config.repeatPenalty());
+        boolean penalties = config.hasPenalties();
+        int[] counts = ws.counts;
+        int capacity = history.length;
+        if (penalties) {
+            for (int i = 0; i < historySize; i++) {
+                counts[history[(historyStart + i) % capacity]]++;
+            }
+        }
+        float frequency = config.frequencyPenalty();
+        float presence = config.presencePenalty();
+        for (int b = 0; b < biasIds.length; b++) {
+            int id = biasIds[b];
+            int count = penalties ? counts[id] : 0;
+            if (count > 0) {
+                out.add(id, LogitAdjustments.BIAS | LogitAdjustments.PENALTY, biasValues[b],
+                        (float) count * frequency + presence);
+                counts[id] = 0;
+            } else {
+                out.add(id, LogitAdjustments.BIAS, biasValues[b], 0f);
+            }
+        }
+        if (penalties) {
+            for (int i = 0; i < historySize; i++) {
+                int token = history[(historyStart + i) % capacity];
+                int count = counts[token];
+                if (count > 0) {
+                    out.add(token, LogitAdjustments.PENALTY, 0f, (float) count * frequency + presence);
+                    counts[token] = 0;   // leaves the workspace's counts all zero again
+                }
+            }
+        }
+    }
+
+    /**
+     * Whether {@link Candidates} can ever decide this sampler's tokens: greedy, top-k up to {@link Candidates#K}, top-p
+     * or min-p (each may still leave a particular row to the logits, see {@link #candidatesDecide}), or a vocabulary
+     * of at most K tokens. False for top-k above K (the kept tokens go past the candidates) and for temperature > 0 with
+     * no top-k, top-p or min-p: the draw runs over the whole vocabulary in id order, which needs every logit.
+     */
+    public boolean candidatesMayDecide() {
+        if (config.isGreedy() || vocabSize <= Candidates.K) {
+            return true;
+        }
+        int k = config.topK();
+        if (k > 0 && k < vocabSize) {
+            return k <= Candidates.K;
+        }
+        return config.topP() < 1f || config.minP() > 0f;
+    }
+
+    /**
+     * Whether row {@code row} of {@code candidates} (computed with this sampler's {@link #adjustments}) gives exactly the
+     * token {@link #sample} would give from the whole row. Pure: no random number is drawn, the window is unchanged.
+     * False (the caller then samples from the logits) when the row is flagged or entirely banned (the host path
+     * reports those), for top-k above K, when top-p without top-k needs more mass than the candidates hold or their
+     * cumulative mass is within {@link #TOP_P_MARGIN} of the cut, when min-p without top-k or top-p keeps tokens
+     * beyond the candidates, and for a draw over the whole vocabulary.
+     */
+    public boolean candidatesDecide(Candidates candidates, int row) {
+        return filterCandidates(candidates, row) > 0;
+    }
+
+    /**
+     * {@link #sample} from row {@code row} of {@code candidates}: the same token and the same random draw as from the
+     * whole logits row. The token is not accepted into the window.
+     *
+     * @throws IllegalStateException when {@link #candidatesDecide} is false for this row
+     */
+    public int sampleCandidates(Candidates candidates, int row) {
+        int n = filterCandidates(candidates, row);
+        if (n <= 0) {
+            throw new IllegalStateException("the candidates of row " + row
+                    + " do not decide this token (candidatesDecide is false): sample from the logits");
+        }
+        return draw(n);
+    }
+
+    /**
+     * {@link #filter} on the candidates: leaves the same candidates as {@link #filter} would in {@code ws.index[0..n)}
+     * (with their values in {@code ws.work}) and returns n, or returns 0 when the candidates cannot tell.
+     */
+    private int filterCandidates(Candidates c, int row) {
+        if (c.flagged(row)) {
+            return 0;
+        }
+        int width = c.width(row);
+        float top = c.value(row, 0);
+        if (top == Float.NEGATIVE_INFINITY) {
+            return 0;   // every token banned: the host path throws its error
+        }
+        int[] index = ws.index;
+        float[] work = ws.work;
+        for (int i = 0; i < width; i++) {
+            int id = c.id(row, i);
+            index[i] = id;
+            work[id] = c.value(row, i);
+        }
+        if (config.isGreedy()) {
+            return candidateCount = 1;   // the first largest, lower id on ties: filter's strict > scan
+        }
+        boolean all = width == vocabSize;   // every token is a candidate
+        int n = vocabSize;
+        boolean sorted = false;
+        int k = config.topK();
+        if (k > 0 && k < n) {
+            if (k > width) {
+                return 0;
+            }
+            n = k;
+            sorted = true;
+        }
+        if (config.topP() < 1f) {
+            n = sorted ? topP(n, true) : topPFromCandidates(c, row, width);
+            if (n == 0) {
+                return 0;
+            }
+            sorted = true;
+        }
+        if (config.minP() > 0f) {
+            if (sorted) {
+                n = minP(n, true);
+            } else {
+                // min-p over the whole vocabulary keeps the tokens >= bound in id order: all of them are candidates
+                // when the last candidate is below the bound
+                float bound = top + (float) Math.log(config.minP());
+                if (!all && !(c.value(row, width - 1) < bound)) {
+                    return 0;
+                }
+                int kept = 0;
+                for (int i = 0; i < width; i++) {
+                    if (c.value(row, i) >= bound) {
+                        index[kept++] = c.id(row, i);
+                    }
+                }
+                java.util.Arrays.sort(index, 0, kept);
+                n = kept;   // at least the top candidate
+            }
+        } else if (!sorted) {
+            if (!all) {
+                return 0;   // the draw over the whole vocabulary: stays on the logits
+            }
+            for (int id = 0; id < n; id++) {
+                index[id] = id;   // filter's order: every token, by id
+            }
+        }
+        return candidateCount = n;
+    }
+
+    /**
+     * Top-p without top-k from the sorted candidates: {@link #topP}'s cut (the first prefix whose mass reaches {@code p}
+     * times the whole row's) with the whole row's mass from the candidates' {@code expSum}; 0 when the cut lies past
+     * the candidates or the cumulative mass there is too close to the target to be sure of the host's cut.
+     */
+    private int topPFromCandidates(Candidates c, int row, int width) {
+        float[] work = ws.work;
+        int[] index = ws.index;
+        double max = work[index[0]];
+        double target = config.topP() * c.expSum(row);
+        double margin = target * TOP_P_MARGIN;
+        double cumulative = 0;
+        for (int i = 0; i < width; i++) {
+            cumulative += Math.exp(work[index[i]] - max);   // topP's terms in topP's order: the same doubles
+            if (cumulative >= target - margin) {
+                return cumulative >= target + margin ? i + 1 : 0;
+            }
+        }
+        return 0;
     }
 
     /** The first largest logit (strict >, as llama.cpp's greedy sampler); rejects NaN and +Infinity. */

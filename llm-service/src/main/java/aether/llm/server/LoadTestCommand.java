@@ -26,7 +26,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code ./aether loadtest}: streams greedy completions at several concurrency levels against a server (a running one
+ * {@code ./aether loadtest}: streams greedy (or, with {@code --temperature}, sampled) completions at several concurrency levels against a server (a running one
  * at {@code --url}, or one started in-process on {@code -m}) and reports, per level, the aggregate decode rate
  * (generated tokens over the level's wall time) and p50/p99 time to first token and inter-token latency as the client
  * sees them (one SSE chunk per token; {@code ignore_eos} makes every request generate exactly {@code --max-tokens}).
@@ -89,6 +89,16 @@ public final class LoadTestCommand implements Callable<Integer> {
     /** The clock {@code --budget-s} is counted on (a test advances it instead of waiting). */
     java.util.function.LongSupplier budgetClock = System::nanoTime;
 
+    @Option(names = "--temperature", paramLabel = "T", description = "sampling temperature of every request (default "
+            + "0: greedy); with T > 0 request i sends seed i, so a rerun samples the same tokens")
+    double temperature;
+
+    @Option(names = "--top-p", paramLabel = "P", description = "top_p of every request, in (0, 1] (default: not sent)")
+    Double topP;
+
+    @Option(names = "--top-k", paramLabel = "K", description = "top_k of every request, 0+ (default: not sent)")
+    Integer topK;
+
     @Option(names = "--json", description = "print JSON instead of a table")
     boolean json;
 
@@ -129,6 +139,11 @@ public final class LoadTestCommand implements Callable<Integer> {
         if (warmup < 0 || ctx < 0 || threads != null && threads < 1) {
             throw new IllegalArgumentException("--warmup " + warmup + ", --ctx " + ctx + ", --threads " + threads
                     + " (expected 0+ warm-up requests, a context of 0+ tokens, 1+ threads)");
+        }
+        if (!(temperature >= 0 && temperature <= 2) || topP != null && !(topP > 0 && topP <= 1)
+                || topK != null && topK < 0) {
+            throw new IllegalArgumentException("--temperature " + temperature + ", --top-p " + topP + ", --top-k "
+                    + topK + " (expected a temperature in [0, 2], top-p in (0, 1], top-k 0+)");
         }
         JsonNode promptNode = promptNode(new ObjectMapper());
         int maxLevel = Arrays.stream(levels).max().orElse(1);
@@ -228,9 +243,18 @@ public final class LoadTestCommand implements Callable<Integer> {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode body = mapper.createObjectNode().set("prompt", promptValue);
         body.put("max_tokens", maxTokens)
-                .put("temperature", 0).put("ignore_eos", true).put("stream", true);
+                .put("temperature", temperature).put("ignore_eos", true).put("stream", true);
+        if (topP != null) {
+            body.put("top_p", topP);
+        }
+        if (topK != null) {
+            body.put("top_k", topK);
+        }
         body.putObject("stream_options").put("include_usage", true);
-        byte[] bytes = mapper.writeValueAsBytes(body);
+        byte[][] bodies = new byte[n][];
+        for (int i = 0; i < n; i++) {
+            bodies[i] = mapper.writeValueAsBytes(temperature > 0 ? body.deepCopy().put("seed", i) : body);
+        }
         var ttft = new double[n];
         var gaps = new ArrayList<double[]>();
         var tokens = new long[n];
@@ -240,7 +264,7 @@ public final class LoadTestCommand implements Callable<Integer> {
             var futures = new ArrayList<Future<double[]>>();
             for (int i = 0; i < n; i++) {
                 int index = i;
-                futures.add(pool.submit(() -> one(http, mapper, base, bytes, index, ttft, tokens)));
+                futures.add(pool.submit(() -> one(http, mapper, base, bodies[index], index, ttft, tokens)));
             }
             for (Future<double[]> f : futures) {
                 gaps.add(f.get());

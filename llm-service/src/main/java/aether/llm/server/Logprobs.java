@@ -42,4 +42,28 @@ final class Logprobs {
         }
         return new GeneratedToken(chosen, logits[chosen] - logZ, ids, values);
     }
+
+    /**
+     * {@link #of(float[], int, int)} from row {@code row} of sampling candidates of the raw logits (no adjustments):
+     * the top entries are the first candidates and the normaliser is their row's {@code expSum}, which is the sum
+     * above (on a device: in another order, ~1e-12 relative). {@code chosen} must be a candidate and {@code min(top,
+     * vocab)} at most the row's width.
+     */
+    static GeneratedToken of(aether.llm.sampling.Candidates c, int row, int chosen, int top, int vocab) {
+        double max = c.value(row, 0);
+        double logZ = max + Math.log(c.expSum(row));
+        int k = Math.min(top, vocab);
+        int[] ids = new int[k];
+        double[] values = new double[k];
+        for (int i = 0; i < k; i++) {
+            ids[i] = c.id(row, i);
+            values[i] = c.value(row, i) - logZ;
+        }
+        for (int i = 0; i < c.width(row); i++) {
+            if (c.id(row, i) == chosen) {
+                return new GeneratedToken(chosen, c.value(row, i) - logZ, ids, values);
+            }
+        }
+        throw new IllegalStateException("token " + chosen + " is not among the candidates of row " + row);
+    }
 }

@@ -4,9 +4,12 @@ import aether.llm.engine.InferenceModel;
 import aether.llm.engine.InferenceModel.BatchEntry;
 import aether.llm.engine.InferenceModel.KvCacheFullException;
 import aether.llm.engine.InferenceModel.KvStats;
+import aether.llm.engine.InferenceModel.RowKind;
 import aether.llm.engine.Sequence;
 import aether.llm.server.GenerationListener.FinishReason;
 import aether.llm.server.GenerationListener.GeneratedToken;
+import aether.llm.sampling.CandidateRequest;
+import aether.llm.sampling.Candidates;
 import aether.llm.tokenizer.StreamingDecoder;
 import aether.llm.tokenizer.Tokenizer;
 import java.util.ArrayDeque;
@@ -102,6 +105,10 @@ public final class ServingEngine implements AutoCloseable {
     /** Per batch entry of a step: whether its logits are read (else only its argmax, {@link #step()}). */
     private boolean[] logitsWanted;
     private int[] argmax;
+    /** Per batch entry of a step with sampling candidates: its kind, its sampler's request, the candidates. */
+    private RowKind[] kinds;
+    private CandidateRequest[] requests;
+    private Candidates candidates;
     /** Admitted prompt jobs (embeddings, scoring), oldest first; each holds a concurrency slot. */
     private final List<PromptJob<?>> prompts = new ArrayList<>();
     private final List<BatchEntry> promptBatch = new ArrayList<>();
@@ -125,6 +132,9 @@ public final class ServingEngine implements AutoCloseable {
         this.logits = new float[Math.multiplyExact(settings.maxConcurrency(), vocab)];
         this.logitsWanted = new boolean[settings.maxConcurrency()];
         this.argmax = new int[settings.maxConcurrency()];
+        this.kinds = new RowKind[settings.maxConcurrency()];
+        this.requests = new CandidateRequest[settings.maxConcurrency()];
+        this.candidates = new Candidates(settings.maxConcurrency());
         this.scratch = new float[vocab];
         this.kvStats = model.kvStats();
         metrics.bindEngine(queue::size, () -> activeCount, () -> kvStats, () -> cachedBlocks);
@@ -583,19 +593,32 @@ public final class ServingEngine implements AutoCloseable {
         if (logitsWanted.length < batch.size()) {
             logitsWanted = new boolean[batch.size()];
             argmax = new int[batch.size()];
+            kinds = new RowKind[batch.size()];
+            requests = new CandidateRequest[batch.size()];
+            candidates = new Candidates(batch.size());
         }
         // a row's logits are read only when it ends the sequence's fed tokens and its request samples from them: a
-        // greedy request without log-probabilities takes the model's argmax instead (on a GPU: an int, not a row)
+        // greedy request without log-probabilities takes the model's argmax instead (on a GPU: an int, not a row); a
+        // sampled one whose sampler can pick from candidates asks for those (on a GPU: ~0.5 KB, the row only when
+        // they do not decide the token)
         boolean argmaxRows = false;
+        boolean candidateRows = false;
         for (int i = 0; i < batch.size(); i++) {
             Active a = batchOwners.get(i);
-            boolean wanted = batch.get(i).to() == a.size && !TokenSamplers.argmaxSuffices(a.job.request, a.sampler);
+            boolean last = batch.get(i).to() == a.size;
+            boolean wanted = last && !TokenSamplers.argmaxSuffices(a.job.request, a.sampler);
+            CandidateRequest request = wanted ? a.sampler.candidateRequest(a.job.request.topLogprobs()) : null;
             logitsWanted[i] = wanted;
             argmaxRows |= !wanted;
+            candidateRows |= request != null;
+            requests[i] = request;
+            kinds[i] = !wanted ? RowKind.ARGMAX : request != null ? RowKind.CANDIDATES : RowKind.LOGITS;
         }
         try {
             long t0 = LoopProfile.ON ? System.nanoTime() : 0;
-            if (argmaxRows) {
+            if (candidateRows) {
+                model.step(batch, logits, kinds, argmax, requests, candidates);
+            } else if (argmaxRows) {
                 model.step(batch, logits, logitsWanted, argmax);
             } else {
                 model.step(batch, logits);
@@ -618,7 +641,9 @@ public final class ServingEngine implements AutoCloseable {
             Active a = batchOwners.get(i);
             a.fed = batch.get(i).to();
             if (a.fed == a.size && !a.job.cancelled) {
-                if (logitsWanted[i]) {
+                if (kinds[i] == RowKind.CANDIDATES && requests[i].decides(candidates, i)) {
+                    sampleCandidates(a, i);
+                } else if (logitsWanted[i]) {
                     sample(a, i * vocab);
                 } else {
                     int token = a.sampler.acceptArgmax(argmax[i]);
@@ -688,6 +713,14 @@ public final class ServingEngine implements AutoCloseable {
             info = new GeneratedToken(token, Double.NaN, Logprobs.NO_IDS, Logprobs.NO_VALUES);
         }
         took(a, token, info);
+    }
+
+    /** {@link #sample} from row {@code row} of the step's candidates (they decide the token: same token, same draw). */
+    private void sampleCandidates(Active a, int row) {
+        int top = a.job.request.topLogprobs();
+        int token = a.sampler.sampleCandidates(candidates, row);
+        took(a, token, top >= 0 ? Logprobs.of(candidates, row, token, top, vocab)
+                : new GeneratedToken(token, Double.NaN, Logprobs.NO_IDS, Logprobs.NO_VALUES));
     }
 
     /** The rest of a token's life once chosen (from logits or the model's argmax): metrics, EOS, stop strings, text. */

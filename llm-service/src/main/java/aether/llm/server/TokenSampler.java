@@ -30,6 +30,25 @@ public interface TokenSampler {
     }
 
     /**
+     * The candidate request for this step's token when the engine may hand out sampling candidates instead of the
+     * logits ({@code InferenceModel.RowKind.CANDIDATES}), or null when this sampler needs the logits row (the
+     * default; constrained and wrapping samplers). {@code topLogprobs} is the request's log-probability count (-1 for
+     * none): log-probabilities are of the raw logits, so they come from the candidates only when nothing adjusts the
+     * row and the candidates hold the top entries. Call again for every token (the adjustments change).
+     */
+    default aether.llm.sampling.CandidateRequest candidateRequest(int topLogprobs) {
+        return null;
+    }
+
+    /**
+     * Chooses and records the next token from row {@code row} of {@code candidates}, exactly as {@link #sample} would
+     * from the logits; only after this step's {@link #candidateRequest} said {@code decides}.
+     */
+    default int sampleCandidates(aether.llm.sampling.Candidates candidates, int row) {
+        throw new UnsupportedOperationException("this sampler needs the logits (candidateRequest is null)");
+    }
+
+    /**
      * Creates a request's sampler; {@code vocab} is the model's vocabulary size, {@code budget} the most tokens it
      * will be asked for (max tokens, or what the context leaves).
      */

@@ -1,5 +1,8 @@
 package aether.llm.server;
 
+import aether.llm.sampling.CandidateRequest;
+import aether.llm.sampling.Candidates;
+import aether.llm.sampling.LogitAdjustments;
 import aether.llm.sampling.Sampler;
 import aether.llm.sampling.SamplerConfig;
 import aether.llm.sampling.SamplingWorkspace;
@@ -79,9 +82,22 @@ final class TokenSamplers {
      * A sampler with no constraint: {@link Sampler#sample}, then {@link Sampler#accept}. Argmax-only exactly when the
      * sampler's own greedy path is a plain argmax ({@link Sampler#isPlainGreedy}: temperature 0, no bias, no
      * penalties), which draws no random number, so taking the token from the model leaves the sampler as sampling
-     * would have.
+     * would have. Otherwise it samples from candidates where they decide the token ({@link Sampler#candidatesDecide}).
      */
-    record Plain(Sampler sampler) implements TokenSampler {
+    static final class Plain implements TokenSampler, CandidateRequest {
+        private final Sampler sampler;
+        private final LogitAdjustments adjustments = new LogitAdjustments();
+        /** The log-probability count of the current candidate request (-1: none). */
+        private int top = -1;
+
+        Plain(Sampler sampler) {
+            this.sampler = sampler;
+        }
+
+        Sampler sampler() {
+            return sampler;
+        }
+
         @Override
         public int sample(float[] logits, int offset, int vocab) {
             int token = sampler.sample(logits, offset);
@@ -100,6 +116,37 @@ final class TokenSamplers {
                 throw new IllegalStateException("an argmax token for a sampler that needs the logits ("
                         + sampler.config() + ")");
             }
+            sampler.accept(token);
+            return token;
+        }
+
+        @Override
+        public CandidateRequest candidateRequest(int topLogprobs) {
+            if (!sampler.candidatesMayDecide() || topLogprobs > Candidates.K) {
+                return null;
+            }
+            sampler.adjustments(adjustments);
+            if (topLogprobs >= 0 && adjustments.size() > 0) {
+                return null;   // log-probabilities of the raw logits: the candidates are of the adjusted ones
+            }
+            top = topLogprobs;
+            return this;
+        }
+
+        @Override
+        public LogitAdjustments adjustments() {
+            return adjustments;
+        }
+
+        @Override
+        public boolean decides(Candidates candidates, int row) {
+            return sampler.candidatesDecide(candidates, row)
+                    && (top < 0 || Math.min(top, sampler.vocabSize()) <= candidates.width(row));
+        }
+
+        @Override
+        public int sampleCandidates(Candidates candidates, int row) {
+            int token = sampler.sampleCandidates(candidates, row);
             sampler.accept(token);
             return token;
         }

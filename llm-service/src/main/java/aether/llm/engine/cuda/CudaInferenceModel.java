@@ -20,6 +20,9 @@ import aether.llm.model.ModelConfig;
 import aether.llm.model.ModelLoadException;
 import aether.llm.model.ModelWeights;
 import aether.llm.sampling.Argmax;
+import aether.llm.sampling.CandidateRequest;
+import aether.llm.sampling.Candidates;
+import aether.llm.sampling.LogitAdjustments;
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -830,7 +833,7 @@ public final class CudaInferenceModel implements InferenceModel {
             throw new IllegalArgumentException("this CUDA model holds layers " + firstLayer + ".." + (config.blockCount()
                     - 1) + " only: step it with the residual stream of the layers before (stepFromHidden)");
         }
-        run(batch, null, logitsOut, null, null);
+        run(batch, null, logitsOut, null, null, null, null);
     }
 
     /**
@@ -845,8 +848,86 @@ public final class CudaInferenceModel implements InferenceModel {
                     - 1) + " only: step it with the residual stream of the layers before (stepFromHidden)");
         }
         InferenceModel.checkArgmaxArrays(batch, logitsWanted, argmaxOut);
-        run(batch, null, logitsOut, logitsWanted, argmaxOut);
+        run(batch, null, logitsOut, kindsOf(batch.size(), logitsWanted), argmaxOut, null, null);
         reportFlagged(batch.size(), config.vocabSize(), logitsOut, logitsWanted, argmaxOut);
+    }
+
+    /**
+     * {@code -Daether.cuda.deviceSampling=false}: {@code CANDIDATES} entries download their logits rows and the host
+     * computes their candidates ({@link Candidates#computeOnHost}), as before device sampling; the A/B switch of the
+     * serving measurements and the reference of the GPU tests ({@link #deviceSampling(boolean)} per model).
+     */
+    static final boolean DEVICE_SAMPLING = Boolean.parseBoolean(System.getProperty("aether.cuda.deviceSampling", "true"));
+    private boolean deviceSampling = DEVICE_SAMPLING;
+
+    /** Turns the device's candidate selection on or off for this model's later steps (see {@link #DEVICE_SAMPLING}). */
+    public void deviceSampling(boolean on) {
+        deviceSampling = on;
+    }
+
+    /**
+     * Sampling candidates on the GPU ({@code sample_candidates}, after the head of the pass that computed the row): a
+     * {@code CANDIDATES} entry downloads {@link Candidates#DEVICE_WORDS} words instead of its logits, and its raw logits
+     * row as well only when its request says the candidates do not decide the token (which stays on the host path:
+     * top-p whose cut lies past the candidates, min-p without top-k/top-p keeping more, a flagged row; see {@link
+     * aether.llm.sampling.Sampler#candidatesDecide}). {@code ARGMAX} entries as {@link #step(List, float[], boolean[],
+     * int[])}.
+     */
+    @Override
+    public void step(List<BatchEntry> batch, float[] logitsOut, RowKind[] kinds, int[] argmaxOut,
+            CandidateRequest[] requests, Candidates candidates) {
+        if (firstLayer > 0) {
+            throw new IllegalArgumentException("this CUDA model holds layers " + firstLayer + ".." + (config.blockCount()
+                    - 1) + " only: step it with the residual stream of the layers before (stepFromHidden)");
+        }
+        InferenceModel.checkRowKinds(batch, kinds, argmaxOut, requests, candidates);
+        int vocab = config.vocabSize();
+        if (!deviceSampling) {
+            RowKind[] hostKinds = scratchKinds(batch.size());
+            for (int i = 0; i < batch.size(); i++) {
+                hostKinds[i] = kinds[i] == RowKind.CANDIDATES ? RowKind.LOGITS : kinds[i];
+            }
+            run(batch, null, logitsOut, hostKinds, argmaxOut, null, null);
+            reportFlagged(batch.size(), vocab, logitsOut, hostKinds, argmaxOut);
+            for (int i = 0; i < batch.size(); i++) {
+                if (kinds[i] == RowKind.CANDIDATES) {
+                    candidates.computeOnHost(logitsOut, i * vocab, vocab, requests[i].adjustments(), i);
+                }
+            }
+            return;
+        }
+        run(batch, null, logitsOut, kinds, argmaxOut, requests, candidates);
+        reportFlagged(batch.size(), vocab, logitsOut, kinds, argmaxOut);
+    }
+
+    private RowKind[] stepKinds = new RowKind[0];
+
+    private RowKind[] scratchKinds(int n) {
+        if (stepKinds.length < n) {
+            stepKinds = new RowKind[n];
+        }
+        return stepKinds;
+    }
+
+    /** The kinds of an argmax step: LOGITS where wanted, else ARGMAX; null (every entry's logits) without wanted. */
+    private RowKind[] kindsOf(int n, boolean[] wanted) {
+        if (wanted == null) {
+            return null;
+        }
+        RowKind[] kinds = scratchKinds(n);
+        for (int i = 0; i < n; i++) {
+            kinds[i] = wanted[i] ? RowKind.LOGITS : RowKind.ARGMAX;
+        }
+        return kinds;
+    }
+
+    /** {@link #reportFlagged(int, int, float[], boolean[], int[])} for the ARGMAX entries of {@code kinds}. */
+    private static void reportFlagged(int entries, int vocab, float[] logits, RowKind[] kinds, int[] argmaxOut) {
+        for (int i = 0; i < entries; i++) {
+            if (kinds[i] == RowKind.ARGMAX && argmaxOut[i] < 0) {
+                argmaxOut[i] = Argmax.first(logits, i * vocab, vocab);
+            }
+        }
     }
 
     /**
@@ -875,7 +956,7 @@ public final class CudaInferenceModel implements InferenceModel {
         if (firstLayer == 0) {
             throw new IllegalArgumentException("this CUDA model embeds its tokens (it holds every layer); use step");
         }
-        run(batch, Objects.requireNonNull(hidden, "hidden"), logitsOut, null, null);
+        run(batch, Objects.requireNonNull(hidden, "hidden"), logitsOut, null, null, null, null);
     }
 
     /**
@@ -890,7 +971,8 @@ public final class CudaInferenceModel implements InferenceModel {
             throw new IllegalArgumentException("this CUDA model embeds its tokens (it holds every layer); use step");
         }
         InferenceModel.checkArgmaxArrays(batch, logitsWanted, argmaxOut);
-        run(batch, Objects.requireNonNull(hidden, "hidden"), logitsOut, logitsWanted, argmaxOut);
+        run(batch, Objects.requireNonNull(hidden, "hidden"), logitsOut, kindsOf(batch.size(), logitsWanted), argmaxOut,
+                null, null);
     }
 
     /** The first layer this model holds: 0, or where the GPU's share of a split model starts. */
@@ -926,8 +1008,8 @@ public final class CudaInferenceModel implements InferenceModel {
      * device argmax in {@code argmaxOut[i]}, or -1 and its logits when the device flagged the row ({@link
      * #reportFlagged}).
      */
-    private void run(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut, boolean[] wanted,
-            int[] argmaxOut) {
+    private void run(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut, RowKind[] wanted,
+            int[] argmaxOut, CandidateRequest[] requests, Candidates candidates) {
         checkOpen();
         int vocab = config.vocabSize();
         if (batch.isEmpty()) {
@@ -986,12 +1068,12 @@ public final class CudaInferenceModel implements InferenceModel {
                 s.slot = takeSlot();
             }
             if (!asRows) {
-                runEntry(batch.get(i), i, hidden, row, logitsOut, wanted, argmaxOut);
+                runEntry(batch.get(i), i, hidden, row, logitsOut, wanted, argmaxOut, requests, candidates);
             }
             row += batch.get(i).length();
         }
         if (asRows) {
-            runAsRows(batch, hidden, logitsOut, wanted, argmaxOut);
+            runAsRows(batch, hidden, logitsOut, wanted, argmaxOut, requests, candidates);
         }
     }
 
@@ -999,8 +1081,8 @@ public final class CudaInferenceModel implements InferenceModel {
      * Runs one entry on its own (a prompt in chunks, or token by token) and copies its last logits to row i; with
      * {@code hidden} (a later part of a split model), its input rows start at row {@code row} of it.
      */
-    private void runEntry(BatchEntry e, int i, CUdeviceptr hidden, long row, float[] logitsOut, boolean[] wanted,
-            int[] argmaxOut) {
+    private void runEntry(BatchEntry e, int i, CUdeviceptr hidden, long row, float[] logitsOut, RowKind[] wanted,
+            int[] argmaxOut, CandidateRequest[] requests, Candidates candidates) {
         int vocab = config.vocabSize();
         long rowBytes = config.embeddingLength() * 4L;
         GpuSequence s = (GpuSequence) e.sequence();
@@ -1031,7 +1113,14 @@ public final class CudaInferenceModel implements InferenceModel {
                 s.length += n;
             }
         }
-        if (wanted != null && !wanted[i]) {
+        if (wanted != null && wanted[i] == RowKind.CANDIDATES) {
+            candidateRow[0] = 0;
+            candidateEntry[0] = i;
+            deviceCandidates(logits, 1, requests, candidates);   // waits for the stream
+            if (requests[i].decides(candidates, i)) {
+                return;
+            }
+        } else if (wanted != null && wanted[i] == RowKind.ARGMAX) {
             cuda.download(best, hostBest);  // the pass's argmax_rows of its last logits; waits for the stream
             if (hostBest[0] >= 0) {
                 argmaxOut[i] = hostBest[0];
@@ -1141,8 +1230,8 @@ public final class CudaInferenceModel implements InferenceModel {
      * stores every row's key and value (rope_kv_rows) before any row attends, and row p attends over positions 0..p of
      * its own slot only, so each token sees exactly the earlier tokens of its sequence.
      */
-    private void runAsRows(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut, boolean[] wanted,
-            int[] argmaxOut) {
+    private void runAsRows(List<BatchEntry> batch, CUdeviceptr hidden, float[] logitsOut, RowKind[] wanted,
+            int[] argmaxOut, CandidateRequest[] requests, Candidates candidates) {
         CudaRowKernels rk = rows.k();
         int[] ids = rows.hostIds();
         int n = 0;
@@ -1156,14 +1245,14 @@ public final class CudaInferenceModel implements InferenceModel {
                 ids[rk.slotIndex(n)] = s.slot;
                 rowEntry[n] = t == e.to() - 1 ? i : -1;
                 if (++n == rk.capacity()) {
-                    runRowPass(n, hidden, first, logitsOut, wanted, argmaxOut);
+                    runRowPass(n, hidden, first, logitsOut, wanted, argmaxOut, requests, candidates);
                     first += n;
                     n = 0;
                 }
             }
         }
         if (n > 0) {
-            runRowPass(n, hidden, first, logitsOut, wanted, argmaxOut);
+            runRowPass(n, hidden, first, logitsOut, wanted, argmaxOut, requests, candidates);
         }
     }
 
@@ -1174,8 +1263,8 @@ public final class CudaInferenceModel implements InferenceModel {
      * take one copy each. With {@code hidden} (a later part of a split model), the pass's input rows are its rows from
      * {@code first} on.
      */
-    private void runRowPass(int n, CUdeviceptr hidden, long first, float[] logitsOut, boolean[] wanted,
-            int[] argmaxOut) {
+    private void runRowPass(int n, CUdeviceptr hidden, long first, float[] logitsOut, RowKind[] wanted,
+            int[] argmaxOut, CandidateRequest[] requests, Candidates candidates) {
         long t0 = PROFILE_PASSES > 0 ? System.nanoTime() : 0;
         DecodeRows b = rows;
         int vocab = config.vocabSize();
@@ -1194,8 +1283,21 @@ public final class CudaInferenceModel implements InferenceModel {
             rowGraphs.computeIfAbsent(n, kk -> cuda.capture(() -> enqueueRows(n))).launch();
         }
         boolean anyArgmax = false;
+        int candidateRows = 0;
+        if (candidateRow.length < n) {
+            candidateRow = new int[n];
+            candidateEntry = new int[n];
+        }
         for (int r = 0; r < n; r++) {
-            anyArgmax |= rowEntry[r] >= 0 && wanted != null && !wanted[rowEntry[r]];
+            RowKind kind = rowEntry[r] < 0 || wanted == null ? RowKind.LOGITS : wanted[rowEntry[r]];
+            anyArgmax |= kind == RowKind.ARGMAX;
+            if (kind == RowKind.CANDIDATES) {
+                candidateRow[candidateRows] = r;
+                candidateEntry[candidateRows++] = rowEntry[r];
+            }
+        }
+        if (candidateRows > 0) {
+            deviceCandidates(b.logits(), candidateRows, requests, candidates);   // waits for the stream
         }
         cuda.synchronize();
         long t1 = PROFILE_PASSES > 0 ? System.nanoTime() : 0;
@@ -1207,9 +1309,11 @@ public final class CudaInferenceModel implements InferenceModel {
         for (int r = 0; r < n; r++) {
             int e = rowEntry[r];
             boolean copy = e >= 0;
-            if (e >= 0 && wanted != null && !wanted[e]) {
+            if (e >= 0 && wanted != null && wanted[e] == RowKind.ARGMAX) {
                 argmaxOut[e] = best[r];
                 copy = best[r] < 0;
+            } else if (e >= 0 && wanted != null && wanted[e] == RowKind.CANDIDATES) {
+                copy = !requests[e].decides(candidates, e);   // the raw row only when the candidates cannot tell
             }
             rowCopy[r] = copy;
         }
@@ -1235,6 +1339,106 @@ public final class CudaInferenceModel implements InferenceModel {
             t[0]++;
             t[1] += (t1 - t0) / 1e6;
             t[2] += (System.nanoTime() - t1) / 1e6;
+        }
+    }
+
+    // ---- sampling candidates on the device ---------------------------------------------------------------------------
+
+    /** Per selected row of a candidates launch: its row in the logits buffer and its batch entry. */
+    private int[] candidateRow = new int[Math.max(1, DECODE_ROWS)];
+    private int[] candidateEntry = new int[Math.max(1, DECODE_ROWS)];
+    /** Rows of the device work buffer, the adjustment words, the output words: allocated at first use, then reused. */
+    private CUdeviceptr candidateWork;
+    private CUdeviceptr candidateOut;
+    private CUdeviceptr candidateAdjust;
+    private int candidateCapacity;
+    private long candidateAdjustWords;
+    private int[] hostAdjust = new int[256];
+    private int[] hostCandidates = new int[0];
+
+    /**
+     * Runs {@code sample_candidates} over {@code count} rows of {@code logitsBase} ({@code candidateRow[j]}, for entry
+     * {@code candidateEntry[j]} with its request's adjustments), after what is on the stream, and reads each output into
+     * that entry's row of {@code candidates}. Waits for the stream.
+     */
+    private void deviceCandidates(CUdeviceptr logitsBase, int count, CandidateRequest[] requests,
+            Candidates candidates) {
+        if (Candidates.K != CudaKernels.CANDIDATES_K || Candidates.DEVICE_WORDS != CudaKernels.CANDIDATE_WORDS) {
+            throw new IllegalStateException("Candidates.K " + Candidates.K + " and the kernel's " + CudaKernels.CANDIDATES_K
+                    + " differ");
+        }
+        int vocab = config.vocabSize();
+        ensureCandidateBuffers(count);
+        int words = count * CudaKernels.ADJUST_HEADER_WORDS;
+        for (int j = 0; j < count; j++) {
+            words += requests[candidateEntry[j]].adjustments().size() * CudaKernels.ADJUST_ENTRY_WORDS;
+        }
+        if (hostAdjust.length < words) {
+            hostAdjust = new int[Math.max(words, hostAdjust.length * 2)];
+        }
+        int at = count * CudaKernels.ADJUST_HEADER_WORDS;
+        for (int j = 0; j < count; j++) {
+            LogitAdjustments adj = requests[candidateEntry[j]].adjustments();
+            int h = j * CudaKernels.ADJUST_HEADER_WORDS;
+            hostAdjust[h] = candidateRow[j];
+            hostAdjust[h + 1] = at;
+            hostAdjust[h + 2] = adj.size();
+            hostAdjust[h + 3] = Float.floatToRawIntBits(adj.repeat());
+            for (int a = 0; a < adj.size(); a++) {
+                int id = adj.id(a);
+                if (id < 0 || id >= vocab) {
+                    throw new IllegalArgumentException("adjustment of token " + id + " (expected 0.." + (vocab - 1) + ")");
+                }
+                hostAdjust[at] = id;
+                hostAdjust[at + 1] = adj.flags(a);
+                hostAdjust[at + 2] = Float.floatToRawIntBits(adj.bias(a));
+                hostAdjust[at + 3] = Float.floatToRawIntBits(adj.subtrahend(a));
+                at += CudaKernels.ADJUST_ENTRY_WORDS;
+            }
+        }
+        if (candidateAdjustWords < words) {
+            if (candidateAdjust != null) {
+                cuda.synchronize();   // the last launch may still read the old buffer
+                cuda.free(candidateAdjust, candidateAdjustWords * 4);
+            }
+            candidateAdjustWords = Math.max(words, 2 * candidateAdjustWords);
+            candidateAdjust = cuda.alloc(candidateAdjustWords * 4);
+        }
+        cuda.uploadAsync(hostAdjust, words, candidateAdjust);
+        k.sampleCandidates(logitsBase, count, vocab, candidateWork, candidateAdjust, candidateOut);
+        int outWords = count * CudaKernels.CANDIDATE_WORDS;
+        cuda.download(candidateOut, hostCandidates, outWords);   // waits for the stream
+        for (int j = 0; j < count; j++) {
+            candidates.readDevice(candidateEntry[j], hostCandidates, j * CudaKernels.CANDIDATE_WORDS);
+        }
+    }
+
+    /** The work and output buffers for the most rows one launch may take (a row pass's capacity, or 1). */
+    private void ensureCandidateBuffers(int count) {
+        if (candidateWork != null) {
+            if (count > candidateCapacity) {
+                throw new IllegalStateException("candidates of " + count + " rows (capacity " + candidateCapacity + ")");
+            }
+            return;
+        }
+        int capacity = Math.max(count, rows != null ? rows.k().capacity() : 1);
+        long workBytes = (long) capacity * config.vocabSize() * 4;
+        long outBytes = (long) capacity * CudaKernels.CANDIDATE_WORDS * 4;
+        CUdeviceptr work = buffer(workBytes);
+        CUdeviceptr out = buffer(outBytes);
+        frees.add(() -> {
+            if (candidateAdjust != null) {
+                cuda.free(candidateAdjust, candidateAdjustWords * 4);
+                candidateAdjust = null;
+            }
+        });
+        candidateWork = work;
+        candidateOut = out;
+        candidateCapacity = capacity;
+        hostCandidates = new int[capacity * CudaKernels.CANDIDATE_WORDS];
+        if (candidateRow.length < capacity) {
+            candidateRow = new int[capacity];
+            candidateEntry = new int[capacity];
         }
     }
 

@@ -1,0 +1,205 @@
+// Sampling candidates on the device (CudaKernels.sampleCandidates; the host side is aether.llm.sampling.Candidates).
+//
+// A sampled request does not need its whole logits row: the host sampler (aether.llm.sampling.Sampler) keeps at most
+// top-k candidates, or the sorted prefix that reaches top-p, or the tokens above min-p, and draws among those. This
+// kernel takes one block per logits row and
+//   1. copies the row to `work` (the raw logits stay as they are: a row the host cannot decide from the candidates is
+//      downloaded raw and sampled by the host path) and applies that row's sparse adjustments in the host's float
+//      arithmetic: logit bias (v + b), then llama.cpp's penalties (v <= 0 ? v * repeat : v / repeat, then v - sub,
+//      where sub = count * frequency + presence was rounded to float by the host). The _rn intrinsics keep nvcc from
+//      contracting these into an FMA, so every adjusted value is bit-identical to the host's;
+//   2. flags the row when a raw or adjusted value is NaN or +Infinity (the host path then reports it);
+//   3. selects the CAND_K first tokens in the host's order (larger value first, equal values: lower id first) by a
+//      radix select on an order-preserving key (4 passes of 8 bits) and one pass in id order that takes the tied
+//      tokens of the threshold lowest id first; sorts them (rank sort: the order is total);
+//   4. sums exp((double) v - max) over the whole adjusted row in double (the normaliser of top-p without top-k and of
+//      log-probabilities; the host allows for the different summation order, see Sampler's candidate path).
+//
+// Grid: one block per selected row. Adjustments (int words): per block 4 header words {logits row, first entry word,
+// entry count, repeat penalty bits}, then entries of 4 words {token id, flags (1 = bias, 2 = penalty), bias bits, sub
+// bits}; a token appears at most once per row. Block b works in work[b * n ..) and writes its output row b,
+// CAND_STRIDE words: [0, K) ids, [K, 2K) value bits, [2K, 2K + 2) the double sum, 2K + 2 the flag
+// (1 = NaN or +Infinity), 2K + 3 the width min(K, n). Ids past the width are -1.
+
+#define CAND_K 64
+#define CAND_STRIDE (2 * CAND_K + 4)
+
+// An unsigned key whose order is the float order; -0 and +0 get the same key (the host compares them as equal).
+__device__ __forceinline__ unsigned cand_key(float v) {
+    unsigned b = v == 0.0f ? 0u : __float_as_uint(v);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+__device__ __forceinline__ float cand_block_max(float v, float *s) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if (lane == 0) s[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < nwarps ? s[lane] : -INFINITY;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+        if (lane == 0) s[0] = v;
+    }
+    __syncthreads();
+    float r = s[0];
+    __syncthreads();
+    return r;
+}
+
+// A fixed reduction tree for a fixed block size: the same row gives the same sum on every run.
+__device__ __forceinline__ double cand_block_sum(double v, double *s) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (lane == 0) s[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < nwarps ? s[lane] : 0.0;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0) s[0] = v;
+    }
+    __syncthreads();
+    double r = s[0];
+    __syncthreads();
+    return r;
+}
+
+// grid: one block per row; block: a multiple of 32 threads, at most 1024.
+extern "C" __global__ void sample_candidates(const float *__restrict__ logits, int n, float *work,
+                                             const int *__restrict__ adj, int *__restrict__ out) {
+    pdl_entry();
+    __shared__ unsigned hist[256];
+    __shared__ float s_f[32];
+    __shared__ double s_d[32];
+    __shared__ int s_warp[32];
+    __shared__ unsigned s_prefix, s_want;
+    __shared__ int s_gt, s_eq;
+    __shared__ int c_id[CAND_K];
+    __shared__ float c_val[CAND_K];
+    const int row = blockIdx.x, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
+    const float *src = logits + (size_t)adj[4 * row] * n;
+    float *w = work + (size_t)row * n;   // written and read here: not __restrict__/const (no read-only cache)
+    int bad = 0;
+    for (int i = tid; i < n; i += blockDim.x) {
+        float v = src[i];
+        bad |= (v != v) | (v == INFINITY);
+        w[i] = v;
+    }
+    __syncthreads();   // the copies are visible to the whole block before the adjustments overwrite some
+    const int first = adj[4 * row + 1], count = adj[4 * row + 2];
+    const float repeat = __int_as_float(adj[4 * row + 3]);
+    for (int e = tid; e < count; e += blockDim.x) {
+        const int *a = adj + first + 4 * e;
+        const int id = a[0], flags = a[1];
+        float v = w[id];
+        if (flags & 1) v = __fadd_rn(v, __int_as_float(a[2]));
+        if (flags & 2) {
+            v = v <= 0.0f ? __fmul_rn(v, repeat) : __fdiv_rn(v, repeat);
+            v = __fsub_rn(v, __int_as_float(a[3]));
+        }
+        bad |= (v != v) | (v == INFINITY);
+        w[id] = v;
+    }
+    bad = __syncthreads_or(bad);   // also makes the adjusted values visible to the block
+
+    float mx = -INFINITY;
+    for (int i = tid; i < n; i += blockDim.x) mx = fmaxf(mx, w[i]);
+    mx = cand_block_max(mx, s_f);
+    double sum = 0.0;
+    const double dmx = (double)mx;
+    for (int i = tid; i < n; i += blockDim.x) sum += exp(__dsub_rn((double)w[i], dmx));
+    sum = cand_block_sum(sum, s_d);
+
+    // radix select of the width-th largest key: after the loop, prefix is that key and want the number of tokens
+    // with exactly that key that belong to the candidates (the lowest ids of them)
+    const int width = n < CAND_K ? n : CAND_K;
+    unsigned prefix = 0, mask = 0, want = (unsigned)width;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        for (int b = tid; b < 256; b += blockDim.x) hist[b] = 0;
+        __syncthreads();
+        for (int i = tid; i < n; i += blockDim.x) {
+            unsigned u = cand_key(w[i]);
+            if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & 255u], 1u);
+        }
+        __syncthreads();
+        if (tid == 0) {
+            unsigned above = 0;
+            int b = 255;
+            for (; b > 0; b--) {
+                if (above + hist[b] >= want) break;
+                above += hist[b];
+            }
+            s_want = want - above;
+            s_prefix = prefix | ((unsigned)b << shift);
+        }
+        __syncthreads();
+        want = s_want;
+        prefix = s_prefix;
+        mask |= 0xffu << shift;
+    }
+
+    // collection in id order: keys above the threshold anywhere in [0, width - want), the tied ones by rank of id
+    if (tid == 0) {
+        s_gt = 0;
+        s_eq = 0;
+    }
+    __syncthreads();
+    const int above = width - (int)want;
+    for (int base = 0; base < n; base += blockDim.x) {
+        const int i = base + tid;
+        float v = i < n ? w[i] : 0.0f;
+        unsigned u = i < n ? cand_key(v) : 0u;
+        bool gt = i < n && u > prefix;
+        bool eq = i < n && u == prefix;
+        if (gt) {
+            int p = atomicAdd(&s_gt, 1);
+            if (p < above) {   // always true for consistent keys; guards the array when a NaN row is flagged anyway
+                c_id[p] = i;
+                c_val[p] = v;
+            }
+        }
+        unsigned ballot = __ballot_sync(0xffffffffu, eq);
+        if (lane == 0) s_warp[warp] = __popc(ballot);
+        __syncthreads();
+        int rank = s_eq + __popc(ballot & ((1u << lane) - 1u));
+        for (int k = 0; k < warp; k++) rank += s_warp[k];
+        if (eq && rank < (int)want) {
+            c_id[above + rank] = i;
+            c_val[above + rank] = v;
+        }
+        __syncthreads();
+        if (tid == 0) {
+            int total = 0;
+            for (int k = 0; k < nwarps; k++) total += s_warp[k];
+            s_eq += total;
+        }
+        __syncthreads();
+    }
+
+    int *o = out + (size_t)row * CAND_STRIDE;
+    if (tid < CAND_K) {
+        if (tid < width) {
+            const int id = c_id[tid];
+            const float v = c_val[tid];
+            const unsigned u = cand_key(v);
+            int r = 0;
+            for (int j = 0; j < width; j++) {
+                const unsigned uj = cand_key(c_val[j]);
+                r += (uj > u) || (uj == u && c_id[j] < id);
+            }
+            o[r] = id;
+            o[CAND_K + r] = __float_as_int(v);
+        } else {
+            o[tid] = -1;
+            o[CAND_K + tid] = __float_as_int(-INFINITY);
+        }
+    }
+    if (tid == 0) {
+        *reinterpret_cast<double *>(o + 2 * CAND_K) = sum;
+        o[2 * CAND_K + 2] = bad ? 1 : 0;
+        o[2 * CAND_K + 3] = width;
+    }
+}

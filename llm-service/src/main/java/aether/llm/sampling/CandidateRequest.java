@@ -1,0 +1,18 @@
+package aether.llm.sampling;
+
+/**
+ * What an engine needs to compute one entry's sampling {@link Candidates} instead of handing out its logits, and to
+ * know afterwards whether they suffice. Made by the request's sampler before the step; valid until its next token.
+ */
+public interface CandidateRequest {
+
+    /** The sparse adjustments (bias, penalties) to apply to the raw logits before selecting the candidates. */
+    LogitAdjustments adjustments();
+
+    /**
+     * Whether row {@code row} of {@code candidates} decides this step's token (and whatever else the request reads from
+     * the logits, such as log-probabilities) exactly as the whole logits row would. Pure: it draws no random number and
+     * gives the same answer when asked again. When false, the engine hands out the raw logits row as well.
+     */
+    boolean decides(Candidates candidates, int row);
+}
