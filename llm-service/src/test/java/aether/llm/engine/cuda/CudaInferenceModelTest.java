@@ -207,6 +207,59 @@ class CudaInferenceModelTest {
         }
     }
 
+    /**
+     * A BF16 weight beyond f16's range (70144 in blk.0.ffn_down) keeps the model off the GEMM prefill, whose f16 weight
+     * tiles could not hold it: a 40-token prompt runs through the chunk GEMVs instead and still matches the CPU engine
+     * (1e-3, the chunk GEMVs' tolerance), decode steps after it too; the unmodified file takes the GEMM.
+     */
+    @Test
+    void aBf16WeightBeyondHalfKeepsPromptsOffTheGemm() throws IOException {
+        assumeGpu();
+        long seed = System.nanoTime();
+        System.out.println("BF16 beyond f16 seed " + seed);
+        Path bf16 = synth(GgmlType.BF16, seed);
+        Path big = dir.resolve("m-bf16-beyond-f16.gguf");
+        try (GgufFile in = GgufFile.open(bf16)) {
+            List<GgufWriter.Tensor> tensors = new java.util.ArrayList<>();
+            for (GgufWriter.Tensor t : GgufWriter.tensorsOf(in)) {
+                if (!t.name().equals("blk.0.ffn_down.weight")) {
+                    tensors.add(t);
+                    continue;
+                }
+                TensorInfo info = in.tensor(t.name()).orElseThrow();
+                MemorySegment copy = Arena.ofAuto().allocate(info.sizeBytes(), 16);
+                copy.copyFrom(in.tensorData(info));
+                copy.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 2L * 7, (short) 0x4789);  // bf16 70144
+                tensors.add(new GgufWriter.Tensor(t.name(), GgmlType.BF16, t.shape(), TensorSource.of(copy)));
+            }
+            GgufWriter.write(big, in.metadata(), tensors);
+        }
+        EngineOptions options = EngineOptions.DEFAULTS.withContextSize(128).withMaxSequences(1);
+        try (LoadedModel ok = CudaModels.open(bf16, options)) {
+            assertThat(((CudaInferenceModel) ok.model()).promptPath(40)).as("ordinary BF16 weights")
+                    .contains("tensor-core GEMM");
+        }
+        try (LoadedModel cpu = LoadedModel.open(big, options); LoadedModel gpu = CudaModels.open(big, options)) {
+            InferenceModel c = cpu.model(), g = gpu.model();
+            assertThat(((CudaInferenceModel) g).promptPath(40)).as("a weight beyond f16").contains("chunk GEMVs")
+                    .doesNotContain("GEMM prefill");
+            int vocab = c.config().vocabSize();
+            int[] prompt = new SplittableRandom(seed).ints(40, 0, vocab).toArray();
+            float[] lc = new float[vocab], lg = new float[vocab];
+            try (Sequence sc = c.newSequence(); Sequence sg = g.newSequence()) {
+                c.step(List.of(BatchEntry.of(sc, prompt)), lc);
+                g.step(List.of(BatchEntry.of(sg, prompt)), lg);
+                compare(lc, lg, 1e-3, "40-token prompt, a BF16 weight beyond f16");
+                for (int step = 0; step < 4; step++) {
+                    int next = argmax(lc);
+                    c.step(List.of(BatchEntry.of(sc, next)), lc);
+                    g.step(List.of(BatchEntry.of(sg, next)), lg);
+                    compare(lc, lg, 1e-3, "decode step " + step + ", a BF16 weight beyond f16");
+                }
+            }
+        }
+    }
+
     private void logitsMatch(Path file, double tolerance, long seed) throws IOException {
         EngineOptions options = EngineOptions.DEFAULTS.withContextSize(128).withMaxSequences(2);
         try (LoadedModel cpu = LoadedModel.open(file, options); LoadedModel gpu = CudaModels.open(file, options)) {
