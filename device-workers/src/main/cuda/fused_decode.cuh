@@ -103,8 +103,9 @@ __device__ __forceinline__ void norm_quantize4(float4 xv, float4 wv, float scale
     }
 }
 
-// Float4s a thread of the norm epilogue keeps in registers: rows up to NORM_KEEP * 4 * GEMV_WARPS * 32 = 4096 (Llama
-// 8B's dim) are read from L2 once, x and w together; longer ones are read twice (rms_sumsq, then again).
+// Float4s of x a thread of the norm epilogue keeps in registers: rows up to NORM_KEEP * 4 * GEMV_WARPS * 32 = 4096
+// (Llama 8B's dim) are read from L2 once; longer ones twice (rms_sumsq, then again). w is read in the second pass
+// (keeping it too took 62 registers: fewer blocks per SM for the GEMV part).
 #define NORM_KEEP 4
 
 // RMSNorm of x[n] (written by the whole grid) times w into h (may be null) and q8_1 blocks xq/xds, by one block: the
