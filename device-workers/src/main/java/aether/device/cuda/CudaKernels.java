@@ -179,11 +179,6 @@ public final class CudaKernels {
             return new FusionCounters(p, length);
         }
 
-        /** Words a model of these shapes needs: one per 32 SwiGLU outputs, one per q/k/v head, one for the norm. */
-        public static int wordsFor(int ffn, AttentionShape s) {
-            return Math.max(Math.max(ffn / 32, s.heads() + 2 * s.kvHeads()), 1);
-        }
-
         public void free(CudaContext cuda) {
             cuda.free(words, (long) length * Integer.BYTES);
         }
