@@ -224,6 +224,83 @@ __device__ __forceinline__ void gemv_rope_impl(FUSED_GEMV_ARGS, __half *kcache, 
     }
 }
 
+// ---- gate|up + SwiGLU without counters (Q4_0): one block owns a q8_1 group's 32 gate and 32 up rows -----------------
+// Block g (8 warps) computes gate rows 32g + 4w .. 32g + 4w + 3 and the up rows ffn + the same in warp w, a gate row
+// and its up row in one loop (both rows' loads in flight together), then warp 0 finishes silu(gate) * up and its q8_1
+// block from shared memory: no arrival protocol, no fence, one wave of ffn / 32 blocks. Each row's sum is
+// gemv_acc_q4_0's for split 1 (same terms, same order, warp_sum), so the launcher takes it only where the plain GEMV
+// would run with split 1: the same bits as gemv + swiglu_quant.
+
+// Two rows' Q4_0 dot products by one lane (gemv_acc_q4_0's loop for each, interleaved).
+__device__ __forceinline__ float2 gemv_acc2_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
+                                                 const int8_t *__restrict__ xq, const float2 *__restrict__ xds,
+                                                 int row0, int row1, int K, int first, int step) {
+    float acc0 = 0.f, acc1 = 0.f;
+    const int nb = K >> 5;
+    const uint8_t *wq0 = qs + (size_t)row0 * nb * 16, *wq1 = qs + (size_t)row1 * nb * 16;
+    const __half *wd0 = d + (size_t)row0 * nb, *wd1 = d + (size_t)row1 * nb;
+#pragma unroll 4
+    for (int b = first; b < nb; b += step) {
+        uint4 w0 = ld_stream(wq0 + (size_t)b * 16);
+        uint4 w1 = ld_stream(wq1 + (size_t)b * 16);
+        float dw0 = __half2float(wd0[b]), dw1 = __half2float(wd1[b]);
+        const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
+        int4 x0 = xp[0], x1 = xp[1];
+        float2 ds = xds[b];
+        int s0 = 0, s1 = 0;
+        s0 = __dp4a((int)(w0.x & 0x0F0F0F0Fu), x0.x, s0);
+        s0 = __dp4a((int)(w0.y & 0x0F0F0F0Fu), x0.y, s0);
+        s0 = __dp4a((int)(w0.z & 0x0F0F0F0Fu), x0.z, s0);
+        s0 = __dp4a((int)(w0.w & 0x0F0F0F0Fu), x0.w, s0);
+        s0 = __dp4a((int)((w0.x >> 4) & 0x0F0F0F0Fu), x1.x, s0);
+        s0 = __dp4a((int)((w0.y >> 4) & 0x0F0F0F0Fu), x1.y, s0);
+        s0 = __dp4a((int)((w0.z >> 4) & 0x0F0F0F0Fu), x1.z, s0);
+        s0 = __dp4a((int)((w0.w >> 4) & 0x0F0F0F0Fu), x1.w, s0);
+        s1 = __dp4a((int)(w1.x & 0x0F0F0F0Fu), x0.x, s1);
+        s1 = __dp4a((int)(w1.y & 0x0F0F0F0Fu), x0.y, s1);
+        s1 = __dp4a((int)(w1.z & 0x0F0F0F0Fu), x0.z, s1);
+        s1 = __dp4a((int)(w1.w & 0x0F0F0F0Fu), x0.w, s1);
+        s1 = __dp4a((int)((w1.x >> 4) & 0x0F0F0F0Fu), x1.x, s1);
+        s1 = __dp4a((int)((w1.y >> 4) & 0x0F0F0F0Fu), x1.y, s1);
+        s1 = __dp4a((int)((w1.z >> 4) & 0x0F0F0F0Fu), x1.z, s1);
+        s1 = __dp4a((int)((w1.w >> 4) & 0x0F0F0F0Fu), x1.w, s1);
+        acc0 += dw0 * (ds.x * (float)s0 - 8.f * ds.y);
+        acc1 += dw1 * (ds.x * (float)s1 - 8.f * ds.y);
+    }
+    return make_float2(acc0, acc1);
+}
+
+// Grid ffn / 32, GEMV_WARPS * 32 threads; gu = [gate | up] (2 * ffn floats, written too), act (may be null), aq/ads.
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
+gemv_q4_0_swiglu_rows(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+                      const float2 *__restrict__ xds, float *gu, int ffn, int K, float *act, int8_t *aq,
+                      float2 *ads) {
+    pdl_entry();
+    __shared__ float gate[32], up[32];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = blockIdx.x;
+    constexpr int PER_WARP = 32 / GEMV_WARPS;
+#pragma unroll
+    for (int r = 0; r < PER_WARP; r++) {
+        const int j = warp * PER_WARP + r, row = g * 32 + j;
+        float2 acc = gemv_acc2_q4_0(qs, d, xq, xds, row, ffn + row, K, lane, WARP);
+        acc.x = warp_sum(acc.x);
+        acc.y = warp_sum(acc.y);
+        if (lane == 0) {
+            gu[row] = acc.x;
+            gu[ffn + row] = acc.y;
+            gate[j] = acc.x;
+            up[j] = acc.y;
+        }
+    }
+    __syncthreads();
+    if (warp != 0) return;
+    const float gv = gate[lane], uv = up[lane];
+    const float v = gv / (1.f + expf(-gv)) * uv;
+    const int i = g * 32 + lane;
+    if (act) act[i] = v;
+    quantize_block_warp(v, aq + g * 32, ads + g, lane);
+}
+
 #define FUSED_GEMV_KERNELS(SUFFIX, T, MIN_BLOCKS)                                                                           \
     extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32, MIN_BLOCKS)                                     \
         gemv_##SUFFIX##_norm(FUSED_GEMV_ARGS, const float *__restrict__ nw, float *h, int8_t *hq, float2 *hds,   \

@@ -504,7 +504,9 @@ public final class CudaInferenceModel implements InferenceModel {
                 k.gemv(l.wo(), attn, attnQ1, x, x);
                 k.rmsNorm(x, l.ffnNorm(), h, hq1, dim, eps);
             }
-            if (f.swiglu() && CudaKernels.fusable(l.gateUp())) {
+            if (f.swiglu() && f.swigluRows() && k.swigluRowsFusable(l.gateUp())) {
+                k.gemvSwigluRows(l.gateUp(), hq1, gateUp, act, actQ1);
+            } else if (f.swiglu() && CudaKernels.fusable(l.gateUp())) {
                 k.gemvSwiglu(l.gateUp(), h, hq1, gateUp, swigluCounters, act, actQ1);
             } else {
                 k.gemv(l.gateUp(), h, hq1, null, gateUp);
