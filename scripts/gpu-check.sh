@@ -21,8 +21,8 @@
 #                                           -r 2), reusing the model the run before it synthesized when the same;
 #                                           e.g. GPU_CHECK_RUNS="8b:Q4_0:340:10800:180 8b:Q4_0:-:-:200:16";
 #                                           right after the (unsplit) bench of GPU_CHECK_AB_MODEL (default 8b:Q4_0),
-#                                           tg128 again with the JVM options GPU_CHECK_AB (default: the decode fusions
-#                                           off, -Daether.cuda.fuse*=false; "" skips it), the A/B on one card;
+#                                           tg128 with the decode fusions on, off and each off alone, in turns in one
+#                                           process (DecodeFusionBench; GPU_CHECK_AB=0 skips it), the A/B on one card;
 #                                           right after the (unsplit) bench of GPU_CHECK_SERVE (default 8b:Q4_0; none
 #                                           = off), a serving load on the same file (`./aether loadtest --device cuda`
 #                                           at 1, 8, 64 sequences, at most GPU_CHECK_SERVE_S = 150 s; see serve_load);
@@ -158,28 +158,26 @@ refresh() {
 
 # ---- on the GPU machine -------------------------------------------------------------------------------------------
 
+# The decode A/B of the fused single-token kernels (issue 7): DecodeFusionBench loads the model just benched once and
+# times tg128 with the decode fusions all on, all off and each one off, in turns over 3 rounds (one card, one process;
+# ~20 s on 8b). GPU_CHECK_AB=0 skips it; GPU_CHECK_AB_MODEL (default 8b:Q4_0) picks the bench run it follows.
+decode_ab() {
+  local model=$1 preset=$2 type=$3 log="$out/ab.tmp" rc
+  echo "== A/B $preset $type: decode fusions (DecodeFusionBench)"
+  timeout 120 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.llm.engine.cuda.DecodeFusionBench "$model" 128 3 \
+    >"$log" 2>&1
+  rc=$?
+  cat "$log"
+  status+=("A/B $preset $type|rc=$rc|$(grep -E '^\| (all \(default\)|none) ' "$log" | awk -F'|' '{gsub(/^ +| +$/,"",$2); gsub(/ /,"",$3); printf "%s%s %s t/s", sep, $2, $3; sep="; "}')")
+  { echo "== $preset $type decode fusions A/B"; cat "$log"; } >>"$out/bench.log"
+  rm -f "$log"
+}
+
 # The serving load on model file $1 (called by remote, whose locals it uses): `./aether loadtest` with an in-process
 # `serve --device cuda` (ctx 512, as many KV slots as the highest level), streamed greedy completions of
 # GPU_CHECK_SERVE_TOKENS (default 128) tokens at GPU_CHECK_SERVE_LEVELS (default 1,8,64), all within
 # GPU_CHECK_SERVE_S (default 150 s, model load included; levels past it are skipped), and only while the whole check
 # stays inside GPU_CHECK_BUDGET_S. Its table goes to gpu-check.log (no file of its own: $OUT brings back at most 8).
-# The decode A/B of the fused single-token kernels (issue 7): tg128 of the model just benched again with the JVM options
-# of GPU_CHECK_AB (default: every decode fusion off), so both figures come from one card in one run (~20 s on 8b).
-# GPU_CHECK_AB="" skips it; GPU_CHECK_AB_MODEL (default 8b:Q4_0) picks the bench run it follows.
-AB_DEFAULT="-Daether.cuda.fuseNorm=false -Daether.cuda.fuseSwiglu=false -Daether.cuda.fuseRope=false"
-decode_ab() {
-  local model=$1 preset=$2 type=$3 opts=${GPU_CHECK_AB-$AB_DEFAULT} log="$out/ab.tmp" tg rc
-  echo "== A/B $preset $type: tg128 with $opts"
-  AETHER_JAVA_OPTS="${AETHER_JAVA_OPTS:-} $opts" timeout 90 "$ROOT/aether" bench -m "$model" --device cuda -p 0 -n 128 \
-    -r 3 >"$log" 2>&1
-  rc=$?
-  cat "$log"
-  tg=$(awk -F'|' '$2 ~ /tg[0-9]/ {gsub(/ /,"",$3); split($3,a,"±"); print a[1]}' "$log" 2>/dev/null)
-  status+=("A/B $preset $type|rc=$rc|tg ${tg:--} t/s with $opts")
-  { echo "== $preset $type A/B: $opts"; cat "$log"; } >>"$out/bench.log"
-  rm -f "$log"
-}
-
 serve_load() {
   local model=$1 limit=${GPU_CHECK_SERVE_S:-150}
   serve_done=1
@@ -310,7 +308,7 @@ remote() {
     { echo "== $preset $name"; cat "$log" 2>/dev/null; } >>"$out/bench.log"
     rm -f "$log"
     if [ -z "$ngl" ] && [ "$preset:$type" = "${GPU_CHECK_AB_MODEL:-8b:Q4_0}" ] && [ -f /tmp/m.gguf ] \
-        && [ -n "${GPU_CHECK_AB-$AB_DEFAULT}" ]; then
+        && [ "${GPU_CHECK_AB:-1}" != 0 ]; then
       decode_ab /tmp/m.gguf "$preset" "$type"   # the same file, right after its bench: one card for both figures
     fi
     if [ -z "$ngl" ] && [ "$preset:$type" = "$serve_model" ] && (( ! serve_done )) && [ -f /tmp/m.gguf ]; then

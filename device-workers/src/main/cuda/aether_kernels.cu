@@ -130,16 +130,19 @@ extern "C" __global__ void quantize_q8_1(const float *__restrict__ x, int8_t *__
     quantize_block_warp(x[i], xq + (i & ~31), xds + (i >> 5), threadIdx.x & 31);
 }
 
-// Sum of the squares of x[n] (n a multiple of 4) over the block, every thread gets it. FRESH: x was written by other
-// blocks of the running grid (the fused decode GEMVs, fused_decode.cuh), so it is read through L2 (ld.global.cg).
-// rmsnorm_quant and the fused RMSNorm epilogue share it so that their sums run in the same order (the same bits).
+// Sum of the squares of x[n] (n a multiple of 4) over the block, every thread gets it: thread t adds the float4s t,
+// t + blockDim, ... in that order (sumsq4 each), then block_sum. FRESH: x was written by other blocks of the running
+// grid (the fused decode GEMVs, fused_decode.cuh), so it is read through L2 (ld.global.cg). The fused RMSNorm epilogue
+// adds in this same order (the same bits as rmsnorm_quant).
+__device__ __forceinline__ float sumsq4(float4 v) { return v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w; }
+
 template <bool FRESH>
 __device__ __forceinline__ float rms_sumsq(const float *x, int n) {
     const float4 *x4 = reinterpret_cast<const float4 *>(x);
     float ss = 0.f;
     for (int i = threadIdx.x; i < (n >> 2); i += blockDim.x) {
         float4 v = FRESH ? __ldcg(x4 + i) : x4[i];
-        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        ss += sumsq4(v);
     }
     return block_sum(ss);
 }

@@ -18,8 +18,8 @@
 // clears them once) and one launch's counters are not shared with a concurrent launch (one stream).
 //
 // The epilogues compute what rmsnorm_quant, swiglu_quant and rope_kv compute, through the same device functions
-// (rms_sumsq, quantize_block_warp, rope_rotate) or, for the norm's quantization, in another thread layout but on the
-// same values (max and integer sums are exact in any order), so the fused and unfused steps agree bitwise.
+// (rms_sumsq/sumsq4, quantize_block_warp, rope_rotate) or, for the norm's quantization, in another thread layout but
+// on the same values (max and integer sums are exact in any order), so the fused and unfused steps agree bitwise.
 //
 // Arguments, the same for every type (the Java launcher passes one list): a, b = the matrix (Q4_0/Q8_0: quants, f16
 // scales; Q4_K/Q6_K: quants, the rest; F16: the halves, null), xq/xds = the q8_1 activation (null for F16), xf = the
@@ -73,47 +73,81 @@ __device__ __forceinline__ bool arrive_last(unsigned *counter, unsigned arrivals
     return true;
 }
 
-// RMSNorm of x[n] (written by the whole grid) times w into h (may be null) and q8_1 blocks xq/xds, by one block of
-// GEMV_WARPS * 32 threads: the sum of squares as rmsnorm_quant's (rms_sumsq: same loop, same order), then each thread
-// normalizes 4 consecutive elements (one float4) and 8 threads quantize a 32-element block together (amax and the
-// integer sum over 8 lanes by shuffles; the values and the rounding are quantize_block_warp's).
+// Normalizes the float4 v (elements 4i..4i+3, i < n4 when `in`) and quantizes it: 8 consecutive lanes hold a q8_1
+// block of 32 (amax and the integer sum over them by shuffles; the values and the rounding are quantize_block_warp's,
+// and max and integer sums are exact in any order). Every lane of the warp must call it.
+__device__ __forceinline__ void norm_quantize4(float4 xv, float4 wv, float scale, bool in, int i, float *h,
+                                               int8_t *xq, float2 *xds) {
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (in) {
+        v.x = xv.x * scale * wv.x;
+        v.y = xv.y * scale * wv.y;
+        v.z = xv.z * scale * wv.z;
+        v.w = xv.w * scale * wv.w;
+        if (h) reinterpret_cast<float4 *>(h)[i] = v;
+    }
+    float amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 4));
+    const float d = amax / 127.f;
+    const int q0 = amax == 0.f ? 0 : (int)roundf(v.x / d);
+    const int q1 = amax == 0.f ? 0 : (int)roundf(v.y / d);
+    const int q2 = amax == 0.f ? 0 : (int)roundf(v.z / d);
+    const int q3 = amax == 0.f ? 0 : (int)roundf(v.w / d);
+    int qsum = q0 + q1 + q2 + q3;
+    qsum += __shfl_xor_sync(0xffffffffu, qsum, 1);
+    qsum += __shfl_xor_sync(0xffffffffu, qsum, 2);
+    qsum += __shfl_xor_sync(0xffffffffu, qsum, 4);
+    if (in) {
+        reinterpret_cast<char4 *>(xq)[i] = make_char4((signed char)q0, (signed char)q1, (signed char)q2,
+                                                     (signed char)q3);
+        if ((threadIdx.x & 7) == 0) xds[i >> 3] = make_float2(d, d * (float)qsum);
+    }
+}
+
+// Float4s of x a thread of the norm epilogue keeps in registers: rows up to NORM_KEEP * 4 * GEMV_WARPS * 32 = 4096
+// (Llama 8B's dim) are read from L2 once; longer ones twice (rms_sumsq, then again). w is read in the second pass
+// (keeping it too took 62 registers: fewer blocks per SM for the GEMV part).
+#define NORM_KEEP 4
+
+// RMSNorm of x[n] (written by the whole grid) times w into h (may be null) and q8_1 blocks xq/xds, by one block: the
+// sum of squares in rms_sumsq's order (thread t: float4s t, t + blockDim, ... then block_sum), so the same bits as
+// rmsnorm_quant; then each thread normalizes and quantizes its float4s (norm_quantize4).
 __device__ __forceinline__ void norm_epilogue(const float *x, const float *__restrict__ w, float *h, int8_t *xq,
                                               float2 *xds, int n, float eps) {
-    float ss = rms_sumsq<true>(x, n);
-    float scale = rsqrtf(ss / n + eps);
     const float4 *x4 = reinterpret_cast<const float4 *>(x);
     const float4 *w4 = reinterpret_cast<const float4 *>(w);
     const int n4 = n >> 2;  // a multiple of 8 (n % 32 == 0): the 8 lanes of a q8_1 block are all in or all out
+    if (n4 <= NORM_KEEP * (int)blockDim.x) {
+        float4 xv[NORM_KEEP];
+        float ss = 0.f;
+#pragma unroll
+        for (int k = 0; k < NORM_KEEP; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            xv[k] = i < n4 ? __ldcg(x4 + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+#pragma unroll
+        for (int k = 0; k < NORM_KEEP; k++) {
+            if (threadIdx.x + k * blockDim.x < n4) ss += sumsq4(xv[k]);
+        }
+        ss = block_sum(ss);
+        const float scale = rsqrtf(ss / n + eps);
+#pragma unroll
+        for (int k = 0; k < NORM_KEEP; k++) {
+            if (k * blockDim.x >= n4) break;  // block-uniform: the rest of the rounds have no element in
+            const int i = threadIdx.x + k * blockDim.x;
+            norm_quantize4(xv[k], i < n4 ? w4[i] : make_float4(0.f, 0.f, 0.f, 0.f), scale, i < n4, i, h, xq, xds);
+        }
+        return;
+    }
+    const float ss = rms_sumsq<true>(x, n);
+    const float scale = rsqrtf(ss / n + eps);
     for (int base = 0; base < n4; base += blockDim.x) {  // every lane of a warp runs every round (shuffles)
         const int i = base + threadIdx.x;
         const bool in = i < n4;
-        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (in) {
-            const float4 xv = __ldcg(x4 + i), wv = w4[i];
-            v.x = xv.x * scale * wv.x;
-            v.y = xv.y * scale * wv.y;
-            v.z = xv.z * scale * wv.z;
-            v.w = xv.w * scale * wv.w;
-            if (h) reinterpret_cast<float4 *>(h)[i] = v;
-        }
-        float amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
-        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
-        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 4));
-        const float d = amax / 127.f;
-        const int q0 = amax == 0.f ? 0 : (int)roundf(v.x / d);
-        const int q1 = amax == 0.f ? 0 : (int)roundf(v.y / d);
-        const int q2 = amax == 0.f ? 0 : (int)roundf(v.z / d);
-        const int q3 = amax == 0.f ? 0 : (int)roundf(v.w / d);
-        int qsum = q0 + q1 + q2 + q3;
-        qsum += __shfl_xor_sync(0xffffffffu, qsum, 1);
-        qsum += __shfl_xor_sync(0xffffffffu, qsum, 2);
-        qsum += __shfl_xor_sync(0xffffffffu, qsum, 4);
-        if (in) {
-            reinterpret_cast<char4 *>(xq)[i] = make_char4((signed char)q0, (signed char)q1, (signed char)q2,
-                                                         (signed char)q3);
-            if ((threadIdx.x & 7) == 0) xds[i >> 3] = make_float2(d, d * (float)qsum);
-        }
+        norm_quantize4(in ? __ldcg(x4 + i) : make_float4(0.f, 0.f, 0.f, 0.f),
+                       in ? w4[i] : make_float4(0.f, 0.f, 0.f, 0.f), scale, in, i, h, xq, xds);
     }
 }
 
@@ -193,19 +227,96 @@ __device__ __forceinline__ void gemv_rope_impl(FUSED_GEMV_ARGS, __half *kcache, 
     }
 }
 
-#define FUSED_GEMV_KERNELS(SUFFIX, T)                                                                             \
-    extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)                                                 \
+// ---- gate|up + SwiGLU without counters (Q4_0): one block owns a q8_1 group's 32 gate and 32 up rows -----------------
+// Block g (8 warps) computes gate rows 32g + 4w .. 32g + 4w + 3 and the up rows ffn + the same in warp w, a gate row
+// and its up row in one loop (both rows' loads in flight together), then warp 0 finishes silu(gate) * up and its q8_1
+// block from shared memory: no arrival protocol, no fence, one wave of ffn / 32 blocks. Each row's sum is
+// gemv_acc_q4_0's for split 1 (same terms, same order, warp_sum), so the launcher takes it only where the plain GEMV
+// would run with split 1: the same bits as gemv + swiglu_quant.
+
+// Two rows' Q4_0 dot products by one lane (gemv_acc_q4_0's loop for each, interleaved).
+__device__ __forceinline__ float2 gemv_acc2_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
+                                                 const int8_t *__restrict__ xq, const float2 *__restrict__ xds,
+                                                 int row0, int row1, int K, int first, int step) {
+    float acc0 = 0.f, acc1 = 0.f;
+    const int nb = K >> 5;
+    const uint8_t *wq0 = qs + (size_t)row0 * nb * 16, *wq1 = qs + (size_t)row1 * nb * 16;
+    const __half *wd0 = d + (size_t)row0 * nb, *wd1 = d + (size_t)row1 * nb;
+#pragma unroll 4
+    for (int b = first; b < nb; b += step) {
+        uint4 w0 = ld_stream(wq0 + (size_t)b * 16);
+        uint4 w1 = ld_stream(wq1 + (size_t)b * 16);
+        float dw0 = __half2float(wd0[b]), dw1 = __half2float(wd1[b]);
+        const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
+        int4 x0 = xp[0], x1 = xp[1];
+        float2 ds = xds[b];
+        int s0 = 0, s1 = 0;
+        s0 = __dp4a((int)(w0.x & 0x0F0F0F0Fu), x0.x, s0);
+        s0 = __dp4a((int)(w0.y & 0x0F0F0F0Fu), x0.y, s0);
+        s0 = __dp4a((int)(w0.z & 0x0F0F0F0Fu), x0.z, s0);
+        s0 = __dp4a((int)(w0.w & 0x0F0F0F0Fu), x0.w, s0);
+        s0 = __dp4a((int)((w0.x >> 4) & 0x0F0F0F0Fu), x1.x, s0);
+        s0 = __dp4a((int)((w0.y >> 4) & 0x0F0F0F0Fu), x1.y, s0);
+        s0 = __dp4a((int)((w0.z >> 4) & 0x0F0F0F0Fu), x1.z, s0);
+        s0 = __dp4a((int)((w0.w >> 4) & 0x0F0F0F0Fu), x1.w, s0);
+        s1 = __dp4a((int)(w1.x & 0x0F0F0F0Fu), x0.x, s1);
+        s1 = __dp4a((int)(w1.y & 0x0F0F0F0Fu), x0.y, s1);
+        s1 = __dp4a((int)(w1.z & 0x0F0F0F0Fu), x0.z, s1);
+        s1 = __dp4a((int)(w1.w & 0x0F0F0F0Fu), x0.w, s1);
+        s1 = __dp4a((int)((w1.x >> 4) & 0x0F0F0F0Fu), x1.x, s1);
+        s1 = __dp4a((int)((w1.y >> 4) & 0x0F0F0F0Fu), x1.y, s1);
+        s1 = __dp4a((int)((w1.z >> 4) & 0x0F0F0F0Fu), x1.z, s1);
+        s1 = __dp4a((int)((w1.w >> 4) & 0x0F0F0F0Fu), x1.w, s1);
+        acc0 += dw0 * (ds.x * (float)s0 - 8.f * ds.y);
+        acc1 += dw1 * (ds.x * (float)s1 - 8.f * ds.y);
+    }
+    return make_float2(acc0, acc1);
+}
+
+// Grid ffn / 32, GEMV_WARPS * 32 threads; gu = [gate | up] (2 * ffn floats, written too), act (may be null), aq/ads.
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
+gemv_q4_0_swiglu_rows(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+                      const float2 *__restrict__ xds, float *gu, int ffn, int K, float *act, int8_t *aq,
+                      float2 *ads) {
+    pdl_entry();
+    __shared__ float gate[32], up[32];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = blockIdx.x;
+    constexpr int PER_WARP = 32 / GEMV_WARPS;
+#pragma unroll
+    for (int r = 0; r < PER_WARP; r++) {
+        const int j = warp * PER_WARP + r, row = g * 32 + j;
+        float2 acc = gemv_acc2_q4_0(qs, d, xq, xds, row, ffn + row, K, lane, WARP);
+        acc.x = warp_sum(acc.x);
+        acc.y = warp_sum(acc.y);
+        if (lane == 0) {
+            gu[row] = acc.x;
+            gu[ffn + row] = acc.y;
+            gate[j] = acc.x;
+            up[j] = acc.y;
+        }
+    }
+    __syncthreads();
+    if (warp != 0) return;
+    const float gv = gate[lane], uv = up[lane];
+    const float v = gv / (1.f + expf(-gv)) * uv;
+    const int i = g * 32 + lane;
+    if (act) act[i] = v;
+    quantize_block_warp(v, aq + g * 32, ads + g, lane);
+}
+
+#define FUSED_GEMV_KERNELS(SUFFIX, T, MIN_BLOCKS)                                                                           \
+    extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32, MIN_BLOCKS)                                     \
         gemv_##SUFFIX##_norm(FUSED_GEMV_ARGS, const float *__restrict__ nw, float *h, int8_t *hq, float2 *hds,   \
                              float eps) {                                                                         \
         pdl_entry();                                                                                              \
         gemv_norm_impl<T>(a, b, xq, xds, xf, add, y, M, K, split, counters, nw, h, hq, hds, eps);                \
     }                                                                                                             \
-    extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)                                                 \
+    extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32, MIN_BLOCKS)                                     \
         gemv_##SUFFIX##_swiglu(FUSED_GEMV_ARGS, float *act, int8_t *aq, float2 *ads) {                           \
         pdl_entry();                                                                                              \
         gemv_swiglu_impl<T>(a, b, xq, xds, xf, add, y, M, K, split, counters, act, aq, ads);                     \
     }                                                                                                             \
-    extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)                                                 \
+    extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32, MIN_BLOCKS)                                     \
         gemv_##SUFFIX##_rope(FUSED_GEMV_ARGS, __half *kcache, __half *vcache, const int *__restrict__ params,     \
                              const float *__restrict__ ff, int H, int Hkv, int D, int nrot, int ctx,              \
                              float freq_base, float freq_scale, int neox) {                                       \
@@ -214,9 +325,13 @@ __device__ __forceinline__ void gemv_rope_impl(FUSED_GEMV_ARGS, __half *kcache, 
                           D, nrot, ctx, freq_base, freq_scale, neox);                                             \
     }
 
-FUSED_GEMV_KERNELS(q4_0, GEMV_Q4_0)
-FUSED_GEMV_KERNELS(q8_0, GEMV_Q8_0)
-FUSED_GEMV_KERNELS(f16, GEMV_F16)
-FUSED_GEMV_KERNELS(bf16, GEMV_BF16)
-FUSED_GEMV_KERNELS(q4_k, GEMV_Q4_K)
-FUSED_GEMV_KERNELS(q6_k, GEMV_Q6_K)
+// The last argument: blocks per SM the register budget must allow, those of the plain kernel (sm_90, nvcc 13: gemv_q4_0
+// 38 registers, gemv_q8_0 and gemv_q4_k 40 -> 6 blocks of 256 threads; gemv_q6_k 48 -> 5), so the
+// epilogue's registers do not cost the GEMV part occupancy (it reads HBM with as many warps as the plain kernel).
+// gemv_f16 and gemv_bf16 (32 registers, 8 blocks) get 6: at 8 its norm epilogue spilled, and F16 is not the decode that counts.
+FUSED_GEMV_KERNELS(q4_0, GEMV_Q4_0, 6)
+FUSED_GEMV_KERNELS(q8_0, GEMV_Q8_0, 6)
+FUSED_GEMV_KERNELS(f16, GEMV_F16, 6)
+FUSED_GEMV_KERNELS(bf16, GEMV_BF16, 6)
+FUSED_GEMV_KERNELS(q4_k, GEMV_Q4_K, 6)
+FUSED_GEMV_KERNELS(q6_k, GEMV_Q6_K, 5)

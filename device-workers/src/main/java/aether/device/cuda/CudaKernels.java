@@ -40,7 +40,8 @@ public final class CudaKernels {
         // the fused decode GEMVs (fused_decode.cuh)
         "gemv_q4_0_norm", "gemv_q4_0_swiglu", "gemv_q4_0_rope", "gemv_q8_0_norm", "gemv_q8_0_swiglu", "gemv_q8_0_rope",
         "gemv_f16_norm", "gemv_f16_swiglu", "gemv_f16_rope", "gemv_q4_k_norm", "gemv_q4_k_swiglu", "gemv_q4_k_rope",
-        "gemv_q6_k_norm", "gemv_q6_k_swiglu", "gemv_q6_k_rope", "gemv_bf16_norm", "gemv_bf16_swiglu", "gemv_bf16_rope"};
+        "gemv_q6_k_norm", "gemv_q6_k_swiglu", "gemv_q6_k_rope", "gemv_bf16_norm", "gemv_bf16_swiglu", "gemv_bf16_rope",
+        "gemv_q4_0_swiglu_rows"};
 
     public CudaKernels(CudaContext cuda) {
         this.cuda = cuda;
@@ -182,11 +183,6 @@ public final class CudaKernels {
             return new FusionCounters(p, length);
         }
 
-        /** Words a model of these shapes needs: one per 32 SwiGLU outputs, one per q/k/v head, one for the norm. */
-        public static int wordsFor(int ffn, AttentionShape s) {
-            return Math.max(Math.max(ffn / 32, s.heads() + 2 * s.kvHeads()), 1);
-        }
-
         public void free(CudaContext cuda) {
             cuda.free(words, (long) length * Integer.BYTES);
         }
@@ -228,6 +224,33 @@ public final class CudaKernels {
                     + "and a quantized output of half of them, got " + (q == null ? "none" : q.length()) + ")");
         }
         fused(w, "swiglu", x, xq, null, gu, counters, ffn / 32, out, q.quants(), q.scales());
+    }
+
+    /**
+     * Whether {@link #gemvSwigluRows} takes this gate|up matrix: one Q4_0 matrix of 2 x a multiple of 32 rows that the
+     * plain GEMV runs one warp a row (split 1), so the results are its bits.
+     */
+    public boolean swigluRowsFusable(GpuMatrix w) {
+        return !w.isStacked() && w.type() == GgmlType.Q4_0 && w.rows() % 64 == 0
+                && gemvSplit(w.rows(), w.cols() / 32, cuda.multiprocessors()) == 1;
+    }
+
+    /**
+     * {@link #gemvSwiglu} without arrival counters: one block per 32 SwiGLU outputs computes their 32 gate and 32 up
+     * rows itself ({@code gemv_q4_0_swiglu_rows}); only where {@link #swigluRowsFusable}.
+     */
+    public void gemvSwigluRows(GpuMatrix w, QuantizedVector xq, CUdeviceptr gu, CUdeviceptr out, QuantizedVector q) {
+        int ffn = w.rows() / 2;
+        if (!swigluRowsFusable(w)) {
+            throw new IllegalArgumentException("GEMV + SwiGLU by rows of a " + w.type() + " " + w.rows() + " x "
+                    + w.cols() + " matrix (expected one Q4_0 matrix of 2 x a multiple of 32 rows, one warp a row)");
+        }
+        if (xq == null || xq.length() != w.cols() || q == null || q.length() < ffn) {
+            throw new IllegalArgumentException("GEMV + SwiGLU by rows of " + w.rows() + " x " + w.cols() + " needs a "
+                    + "quantized activation of " + w.cols() + " and a quantized output of " + ffn + " elements");
+        }
+        cuda.launch("gemv_q4_0_swiglu_rows", ffn / 32, 1, GEMV_WARPS * 32, 0, w.quants(), w.scales(), xq.quants(),
+                xq.scales(), gu, ffn, w.cols(), out, q.quants(), q.scales());
     }
 
     /**

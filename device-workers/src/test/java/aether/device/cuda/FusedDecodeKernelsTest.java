@@ -21,7 +21,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The fused decode GEMVs ({@code fused_decode.cuh}) against the launches they replace, on fresh random inputs (the
- * seed is printed): GEMV + RMSNorm, GEMV + SwiGLU, GEMV + RoPE and KV store. The fused kernels run the same device
+ * seed is printed): GEMV + RMSNorm, GEMV + SwiGLU (through counters, and by rows without them), GEMV + RoPE and KV
+ * store. The fused kernels run the same device
  * functions on the same values, so every output must be the same bits: y, the floats and q8_1 blocks of the epilogue,
  * the KV cache. Each case runs three rounds on one set of counters with new inputs each time, so a counter that was not
  * reset would make a later round's epilogue run early (or never) and its outputs differ; the counters must read zero
@@ -197,6 +198,36 @@ class FusedDecodeKernelsTest {
             assertSameQuantized(qFused, qPlain, what);
         }
         assertZero(counters);
+    }
+
+    @ParameterizedTest(name = "Q4_0 ffn {0}, K {1}")
+    @CsvSource({"14336, 4096", "4096, 2048", "1024, 256"})
+    void gemvSwigluRowsIsGemvThenSwiglu(int ffn, int cols) {
+        SplittableRandom r = random();
+        GpuMatrix m = matrix(GgmlType.Q4_0, 2 * ffn, cols, r);
+        assertThat(kernels.swigluRowsFusable(m)).as("one warp a row for %d x %d", 2 * ffn, cols).isTrue();
+        for (int round = 0; round < 2; round++) {
+            Input in = input(m, r);
+            CUdeviceptr guPlain = poison(2 * ffn), guFused = poison(2 * ffn);
+            CUdeviceptr aPlain = poison(ffn), aFused = poison(ffn);
+            QuantizedVector qPlain = quantized(ffn), qFused = quantized(ffn);
+            poison(qPlain);
+            poison(qFused);
+            kernels.gemv(m, in.x(), in.xq(), null, guPlain);
+            kernels.swiglu(guPlain, aPlain, qPlain, ffn);
+            kernels.gemvSwigluRows(m, in.xq(), guFused, aFused, qFused);
+            cuda.checkErrors("gemv_q4_0_swiglu_rows");
+            String what = "Q4_0 ffn " + ffn + " by rows, round " + round;
+            assertThat(floats(guFused, 2 * ffn)).as("%s: gate|up", what).containsExactly(floats(guPlain, 2 * ffn));
+            float[] act = floats(aFused, ffn);
+            assertThat(act).as("%s: silu(gate) * up", what).containsExactly(floats(aPlain, ffn));
+            assertThat(finite(act)).as("%s: finite", what).isTrue();
+            assertSameQuantized(qFused, qPlain, what);
+        }
+        // a matrix the plain GEMV splits over several warps a row is not taken (its sums would differ)
+        GpuMatrix split = matrix(GgmlType.Q4_0, 128, 8192, r);
+        assertThat(kernels.swigluRowsFusable(split)).isFalse();
+        assertThat(kernels.swigluRowsFusable(matrix(GgmlType.Q8_0, 2 * 4096, 2048, r))).as("Q8_0").isFalse();
     }
 
     @ParameterizedTest(name = "{0} H={1} Hkv={2} D={3} rot={4} neox={5}")

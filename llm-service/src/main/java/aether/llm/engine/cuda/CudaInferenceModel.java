@@ -36,7 +36,8 @@ import jcuda.driver.CUdeviceptr;
 /**
  * A llama-architecture model on one CUDA GPU. Weights are uploaded once (Q4_0/Q8_0 repacked on the device, Q/K/V and
  * gate/up stacked so each pair or triple is one GEMV), the KV cache is f16 in device memory ({@code maxSequences}
- * slots of {@code contextSize} positions), and one token's forward pass is ~10 kernels per layer on one stream. The
+ * slots of {@code contextSize} positions), and one token's forward pass is 6 kernels per layer on one stream (10 with
+ * the {@link DecodeFusions} off: RMSNorm, SwiGLU and RoPE then run as launches of their own). The
  * pass is captured as a CUDA graph on first use and replayed for every token; what changes per token (token id,
  * position, slot) is written to a small device buffer the kernels read, so the graph stays valid. Only the logits come
  * back to the host.
@@ -523,7 +524,9 @@ public final class CudaInferenceModel implements InferenceModel {
                 k.gemv(l.wo(), attn, attnQ1, x, x);
                 k.rmsNorm(x, l.ffnNorm(), h, hq1, dim, eps);
             }
-            if (f.swiglu() && CudaKernels.fusable(l.gateUp())) {
+            if (f.swiglu() && f.swigluRows() && k.swigluRowsFusable(l.gateUp())) {
+                k.gemvSwigluRows(l.gateUp(), hq1, gateUp, act, actQ1);
+            } else if (f.swiglu() && CudaKernels.fusable(l.gateUp())) {
                 k.gemvSwiglu(l.gateUp(), h, hq1, gateUp, swigluCounters, act, actQ1);
             } else {
                 k.gemv(l.gateUp(), h, hq1, null, gateUp);

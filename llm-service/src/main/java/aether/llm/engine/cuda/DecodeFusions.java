@@ -12,13 +12,24 @@ import java.util.function.UnaryOperator;
  *               ffn norm, the next layer's attention norm, the output norm ({@code -Daether.cuda.fuseNorm=false})
  * @param swiglu SwiGLU + q8_1 in the gate|up GEMV ({@code -Daether.cuda.fuseSwiglu=false})
  * @param rope   RoPE and the KV-cache store in the q|k|v GEMV ({@code -Daether.cuda.fuseRope=false})
+ * @param swigluRows with {@code swiglu}: where the gate|up matrix is Q4_0 (one warp a row), one block computes a q8_1
+ *               group's 32 gate and 32 up rows and finishes them itself, without arrival counters ({@code
+ *               -Daether.cuda.swigluRows=true}; off by default until measured)
  */
-public record DecodeFusions(boolean norm, boolean swiglu, boolean rope) {
+public record DecodeFusions(boolean norm, boolean swiglu, boolean rope, boolean swigluRows) {
 
-    public static final DecodeFusions ALL = new DecodeFusions(true, true, true);
-    public static final DecodeFusions NONE = new DecodeFusions(false, false, false);
+    public static final DecodeFusions ALL = new DecodeFusions(true, true, true, false);
+    public static final DecodeFusions NONE = new DecodeFusions(false, false, false, false);
 
-    /** The switches of this JVM ({@code -Daether.cuda.fuseNorm}, {@code fuseSwiglu}, {@code fuseRope}; default on). */
+    /** The three fusions as given, SwiGLU through arrival counters. */
+    public DecodeFusions(boolean norm, boolean swiglu, boolean rope) {
+        this(norm, swiglu, rope, false);
+    }
+
+    /**
+     * The switches of this JVM ({@code -Daether.cuda.fuseNorm}, {@code fuseSwiglu}, {@code fuseRope}: default on;
+     * {@code swigluRows}: default off).
+     */
     public static DecodeFusions fromSystemProperties() {
         return parse(System::getProperty);
     }
@@ -29,14 +40,15 @@ public record DecodeFusions(boolean norm, boolean swiglu, boolean rope) {
      * @throws IllegalArgumentException for a value other than true or false, naming the property
      */
     static DecodeFusions parse(UnaryOperator<String> properties) {
-        return new DecodeFusions(flag(properties, "aether.cuda.fuseNorm"), flag(properties, "aether.cuda.fuseSwiglu"),
-                flag(properties, "aether.cuda.fuseRope"));
+        return new DecodeFusions(flag(properties, "aether.cuda.fuseNorm", true),
+                flag(properties, "aether.cuda.fuseSwiglu", true), flag(properties, "aether.cuda.fuseRope", true),
+                flag(properties, "aether.cuda.swigluRows", false));
     }
 
-    private static boolean flag(UnaryOperator<String> properties, String name) {
+    private static boolean flag(UnaryOperator<String> properties, String name, boolean unset) {
         String v = properties.apply(name);
         if (v == null) {
-            return true;
+            return unset;
         }
         return switch (v.strip().toLowerCase(java.util.Locale.ROOT)) {
             case "true" -> true;
@@ -52,7 +64,7 @@ public record DecodeFusions(boolean norm, boolean swiglu, boolean rope) {
             s.append("norm");
         }
         if (swiglu) {
-            s.append(s.isEmpty() ? "" : ", ").append("swiglu");
+            s.append(s.isEmpty() ? "" : ", ").append(swigluRows ? "swiglu (by rows)" : "swiglu");
         }
         if (rope) {
             s.append(s.isEmpty() ? "" : ", ").append("rope");

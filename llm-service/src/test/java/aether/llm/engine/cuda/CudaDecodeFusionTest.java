@@ -24,7 +24,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * A synthetic model's greedy decode with the single-token step's fusions ({@link DecodeFusions}: RMSNorm in the
- * residual GEMVs, SwiGLU in gate|up, RoPE in q|k|v) on, each alone, and off: the same token ids and the same logits
+ * residual GEMVs, SwiGLU in gate|up through counters or by rows, RoPE in q|k|v) on, each alone, and off: the same
+ * token ids and the same logits
  * bit for bit (the fused kernels compute the same values in the same order; {@code FusedDecodeKernelsTest} checks them
  * one by one). Also for a split model (CPU layer 0, GPU layer 1 and the head: the GPU part's first norm stays a launch of
  * its own, its last down GEMV fuses the output norm).
@@ -58,7 +59,8 @@ class CudaDecodeFusionTest {
             gpu.useFusions(DecodeFusions.NONE);
             Greedy plain = greedy(g, prompt);
             for (DecodeFusions f : List.of(DecodeFusions.ALL, new DecodeFusions(true, false, false),
-                    new DecodeFusions(false, true, false), new DecodeFusions(false, false, true))) {
+                    new DecodeFusions(false, true, false), new DecodeFusions(false, false, true),
+                    new DecodeFusions(true, true, true, true), new DecodeFusions(false, true, false, true))) {
                 gpu.useFusions(f);
                 Greedy fused = greedy(g, prompt);
                 assertThat(fused.ids()).as("greedy ids with fusions %s", f.describe()).containsExactlyElementsOf(plain.ids());

@@ -19,6 +19,9 @@ class DecodeFusionsTest {
         assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseNorm", "false", "aether.cuda.fuseSwiglu", "false",
                 "aether.cuda.fuseRope", "false")::get)).isEqualTo(DecodeFusions.NONE);
         assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseRope", "true")::get)).isEqualTo(DecodeFusions.ALL);
+        assertThat(DecodeFusions.ALL.swigluRows()).as("SwiGLU by rows is off unless asked for").isFalse();
+        assertThat(DecodeFusions.parse(Map.of("aether.cuda.swigluRows", "true")::get))
+                .isEqualTo(new DecodeFusions(true, true, true, true));
     }
 
     @Test
@@ -34,5 +37,6 @@ class DecodeFusionsTest {
         assertThat(DecodeFusions.NONE.describe()).isEqualTo("none");
         assertThat(new DecodeFusions(false, true, true).describe()).isEqualTo("swiglu, rope");
         assertThat(new DecodeFusions(false, false, true).describe()).isEqualTo("rope");
+        assertThat(new DecodeFusions(true, true, true, true).describe()).isEqualTo("norm, swiglu (by rows), rope");
     }
 }

@@ -1,0 +1,37 @@
+package aether.llm.engine.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+/** The A/B table of {@link DecodeFusionBench} (no GPU: made-up rates). */
+class DecodeFusionBenchTest {
+
+    @Test
+    void tableGivesTheMedianOfTheRoundsAndTheRatioToAllOn() {
+        double[][] rates = {{460, 470, 450}, {440, 430, 445}, {455, 455, 455}, {450, 449, 451}, {465, 461, 463},
+            {470, 480, 475}};
+        String t = DecodeFusionBench.table("m.gguf on H100", 128, 3, rates);
+        assertThat(t).startsWith("decode fusions A/B: m.gguf on H100, tg128, 3 rounds");
+        assertThat(t).contains("| all (default)    |      460.0 |      450.0 |      470.0 |   1.000x |");
+        assertThat(t).contains("| none             |      440.0 |      430.0 |      445.0 |   0.957x |");
+        assertThat(t).contains("| all but rope     |      463.0 |      461.0 |      465.0 |   1.007x |");
+        assertThat(t).contains("| swiglu by rows   |      475.0 |      470.0 |      480.0 |   1.033x |");
+        assertThat(t.lines().count()).as("title, header, rule, 6 configurations").isEqualTo(9);
+    }
+
+    @Test
+    void medianOfEvenAndOddCounts() {
+        assertThat(DecodeFusionBench.median(new double[] {3, 1, 2})).isEqualTo(2);
+        assertThat(DecodeFusionBench.median(new double[] {4, 1, 3, 2})).isEqualTo(2.5);
+        assertThat(DecodeFusionBench.median(new double[] {7})).isEqualTo(7);
+    }
+
+    @Test
+    void configurationsAreAllOnAllOffEachOffAloneAndSwigluByRows() {
+        assertThat(DecodeFusionBench.CONFIGS).extracting(DecodeFusionBench.Config::fusions).containsExactly(
+                DecodeFusions.ALL, DecodeFusions.NONE, new DecodeFusions(false, true, true),
+                new DecodeFusions(true, false, true), new DecodeFusions(true, true, false),
+                new DecodeFusions(true, true, true, true));
+    }
+}
