@@ -34,6 +34,7 @@ class CandidateSamplingProperties {
             viaCandidates.accept(t);
         }
         Candidates candidates = new Candidates(2);
+        Candidates withoutSum = new Candidates(2);
         LogitAdjustments adjustments = new LogitAdjustments();
         float[] logits = new float[2 * vocab];
         int decided = 0;
@@ -44,6 +45,10 @@ class CandidateSamplingProperties {
             candidates.computeOnHost(logits, row * vocab, vocab, adjustments, row);
             boolean decides = viaCandidates.candidatesDecide(candidates, row);
             assertThat(viaCandidates.candidatesDecide(candidates, row)).as("asked again").isEqualTo(decides);
+            if (!viaCandidates.candidatesNeedExpSum()) {   // then the sum (NaN without it) must not matter
+                withoutSum.computeOnHost(logits, row * vocab, vocab, adjustments, row, false);
+                assertThat(viaCandidates.candidatesDecide(withoutSum, row)).as("without the sum").isEqualTo(decides);
+            }
             if (decides) {
                 assertThat(viaCandidates.candidatesMayDecide()).isTrue();
             }

@@ -54,7 +54,7 @@ class CandidateTokenSamplerProperties {
             int got;
             GeneratedToken info = null;
             if (request != null) {
-                candidates.computeOnHost(logits, 0, vocab, request.adjustments(), 0);
+                candidates.computeOnHost(logits, 0, vocab, request.adjustments(), 0, request.needsExpSum());
             }
             if (request != null && request.decides(candidates, 0)) {
                 got = viaCandidates.sampleCandidates(candidates, 0);
