@@ -34,7 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
  * ({@link CudaInferenceModel#deviceSampling}): two sets of 24 sequences of one model, fed the same prompts, each with
  * its own samplers of the same configs and seeds (top-k, top-p, min-p, penalties, biases and bans, greedy with a bias),
  * stepped with {@link RowKind#CANDIDATES} entries, set A with the candidates computed on the host from downloaded
- * logits, set B on the device. Every step the candidates must agree (ids and values bitwise, the sum to 1e-12: a row's
+ * logits, set B on the device. Every step the candidates must agree (ids and values bitwise, the sum to 1e-10: a row's
  * logits do not depend on the other rows of its pass) and so must the sampled tokens; rows the candidates cannot
  * decide come with their logits. Then a lone sequence through the single-token path the same way.
  */
@@ -173,6 +173,6 @@ class CudaDeviceSamplingTest {
                     .isEqualTo(Float.floatToIntBits(host.value(row, k)));
         }
         double h = host.expSum(row);
-        assertThat(Math.abs(device.expSum(row) - h)).as(what).isLessThanOrEqualTo(h * 1e-12);
+        assertThat(Math.abs(device.expSum(row) - h)).as(what).isLessThanOrEqualTo(h * 1e-10);
     }
 }

@@ -27,8 +27,9 @@ import org.junit.jupiter.api.Timeout;
  * computation the samplers' exactness rests on: random rows with the adjustments of random samplers (logit bias
  * including bans, repetition penalty on positive and negative logits, presence and frequency penalties), and crafted
  * rows (ties across the top-K threshold, a row of equal values, mostly banned rows, signed zeros, NaN and +Infinity,
- * a vocabulary below K). Ids and adjusted values must be identical, the flags equal, the exp sum within 1e-12
- * relative; the logits themselves must be left as they were; blocks map to rows through their headers (reversed here).
+ * a vocabulary below K). Ids and adjusted values must be identical, the flags equal, the exp sum within 1e-10
+ * relative (a bound for 32k terms summed in another order; typically ~1e-14); the logits themselves must be left as
+ * they were; blocks map to rows through their headers (reversed here).
  */
 @Tag("gpu")
 @Timeout(120)
@@ -143,7 +144,7 @@ class SampleCandidatesKernelTest {
                 }
                 if (host.value(row, 0) != Float.NEGATIVE_INFINITY) {
                     double h = host.expSum(row);
-                    assertThat(Math.abs(device.expSum(row) - h)).as(what).isLessThanOrEqualTo(h * 1e-12);
+                    assertThat(Math.abs(device.expSum(row) - h)).as(what).isLessThanOrEqualTo(h * 1e-10);
                 }
             }
             assertThat(device.flagged(4)).isTrue();
