@@ -52,7 +52,8 @@ TEST_CLASSES=(aether.device.cuda.CudaAvailabilityTest aether.device.cuda.CudaKer
   aether.scheduler.cuda.CudaComputeRuntimeTest aether.llm.engine.cuda.CudaInferenceModelTest
   aether.llm.engine.cuda.HybridInferenceModelTest aether.llm.engine.cuda.CudaBatchedDecodeTest
   aether.device.cuda.ArgmaxRowsKernelTest aether.llm.engine.cuda.CudaArgmaxStepTest aether.llm.engine.cuda.CudaGoldenTest
-  aether.llm.engine.cuda.CudaDecodeFusionTest)
+  aether.llm.engine.cuda.CudaDecodeFusionTest aether.llm.engine.cuda.SampleCandidatesKernelTest
+  aether.llm.engine.cuda.CudaDeviceSamplingTest)
 # (GpuCheckListTest, device-workers, fails when a @Tag("gpu") test class of the cuda test packages is missing here)
 
 # llama.cpp's golden generations for the llama models in the types the CUDA engine runs (CudaGoldenTest): ~4.5 MB

@@ -120,9 +120,14 @@ extern "C" __global__ void sample_candidates(const float *__restrict__ logits, i
     for (int shift = 24; shift >= 0; shift -= 8) {
         for (int b = tid; b < 256; b += blockDim.x) hist[b] = 0;
         __syncthreads();
-        for (int i = tid; i < n; i += blockDim.x) {
-            unsigned u = cand_key(w[i]);
-            if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & 255u], 1u);
+        // one shared atomic per distinct bin of a warp: logits cluster in a few bins (the first pass sees little
+        // more than the exponent), and same-address atomics of a warp would serialize
+        for (int base = 0; base < n; base += blockDim.x) {
+            const int i = base + tid;
+            unsigned u = i < n ? cand_key(w[i]) : 0u;
+            int bin = i < n && (u & mask) == prefix ? (int)((u >> shift) & 255u) : 256;
+            unsigned peers = __match_any_sync(0xffffffffu, bin);
+            if (bin < 256 && lane == __ffs(peers) - 1) atomicAdd(&hist[bin], (unsigned)__popc(peers));
         }
         __syncthreads();
         if (tid == 0) {

@@ -101,7 +101,8 @@ public interface InferenceModel extends AutoCloseable {
         for (int i = 0; i < batch.size(); i++) {
             switch (kinds[i]) {
                 case ARGMAX -> argmaxOut[i] = Argmax.first(logits, i * vocab, vocab);
-                case CANDIDATES -> candidates.computeOnHost(logits, i * vocab, vocab, requests[i].adjustments(), i);
+                case CANDIDATES -> candidates.computeOnHost(logits, i * vocab, vocab, requests[i].adjustments(), i,
+                        requests[i].needsExpSum());
                 case LOGITS -> { }
             }
         }

@@ -15,4 +15,12 @@ public interface CandidateRequest {
      * gives the same answer when asked again. When false, the engine hands out the raw logits row as well.
      */
     boolean decides(Candidates candidates, int row);
+
+    /**
+     * Whether {@link #decides} (and the sampling after it) reads {@link Candidates#expSum}: an engine computing the
+     * candidates on the host may then skip the pass of {@code exp} over the whole row (a device computes it anyway).
+     */
+    default boolean needsExpSum() {
+        return true;
+    }
 }

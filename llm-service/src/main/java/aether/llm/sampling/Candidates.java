@@ -80,6 +80,15 @@ public final class Candidates {
      * what the device kernel computes, with the sum in id order.
      */
     public void computeOnHost(float[] logits, int offset, int vocab, LogitAdjustments adjustments, int row) {
+        computeOnHost(logits, offset, vocab, adjustments, row, true);
+    }
+
+    /**
+     * {@link #computeOnHost(float[], int, int, LogitAdjustments, int)}; without {@code expSum} the row's sum is left
+     * NaN (for a request whose {@link CandidateRequest#needsExpSum} is false: it saves an {@code exp} per token).
+     */
+    public void computeOnHost(float[] logits, int offset, int vocab, LogitAdjustments adjustments, int row,
+            boolean expSum) {
         Objects.checkIndex(row, rows);
         Objects.checkFromIndexSize(offset, vocab, logits.length);
         if (work.length != vocab) {
@@ -116,10 +125,14 @@ public final class Candidates {
             ids[row * K + i] = index[i];
             values[row * K + i] = work[index[i]];
         }
+        if (!expSum) {
+            expSums[row] = Double.NaN;
+            return;
+        }
         double max = work[index[0]];
         double sum = 0;
         for (int i = 0; i < vocab; i++) {
-            sum += Math.exp(work[i] - max);
+            sum += Math.exp(work[i] - max);   // the terms and the order of Sampler's top-p and Logprobs: the same sum
         }
         expSums[row] = sum;
     }

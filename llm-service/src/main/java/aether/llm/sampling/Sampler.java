@@ -274,6 +274,12 @@ public final class Sampler {
         return config.topP() < 1f || config.minP() > 0f;
     }
 
+    /** Whether {@link #candidatesDecide} reads the candidates' {@link Candidates#expSum}: top-p without top-k. */
+    public boolean candidatesNeedExpSum() {
+        int k = config.topK();
+        return !config.isGreedy() && config.topP() < 1f && !(k > 0 && k < vocabSize);
+    }
+
     /**
      * Whether row {@code row} of {@code candidates} (computed with this sampler's {@link #adjustments}) gives exactly the
      * token {@link #sample} would give from the whole row. Pure: no random number is drawn, the window is unchanged.

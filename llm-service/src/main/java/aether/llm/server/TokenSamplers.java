@@ -145,6 +145,11 @@ final class TokenSamplers {
         }
 
         @Override
+        public boolean needsExpSum() {
+            return top >= 0 || sampler.candidatesNeedExpSum();
+        }
+
+        @Override
         public int sampleCandidates(Candidates candidates, int row) {
             int token = sampler.sampleCandidates(candidates, row);
             sampler.accept(token);

@@ -158,7 +158,8 @@ public final class HybridInferenceModel implements InferenceModel {
         int vocab = config().vocabSize();
         for (int i = 0; i < batch.size(); i++) {
             if (kinds[i] == RowKind.CANDIDATES) {
-                candidates.computeOnHost(logits, i * vocab, vocab, requests[i].adjustments(), i);
+                candidates.computeOnHost(logits, i * vocab, vocab, requests[i].adjustments(), i,
+                        requests[i].needsExpSum());
             }
         }
     }

@@ -1,0 +1,176 @@
+package aether.llm.engine.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import aether.device.cuda.CudaContext;
+import aether.device.cuda.CudaDriver;
+import aether.device.cuda.CudaKernels;
+import aether.llm.sampling.Candidates;
+import aether.llm.sampling.LogitAdjustments;
+import aether.llm.sampling.Sampler;
+import aether.llm.sampling.SamplerConfig;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import jcuda.driver.CUdeviceptr;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * {@code sample_candidates} ({@link CudaKernels#sampleCandidates}) against {@link Candidates#computeOnHost}, the host
+ * computation the samplers' exactness rests on: random rows with the adjustments of random samplers (logit bias
+ * including bans, repetition penalty on positive and negative logits, presence and frequency penalties), and crafted
+ * rows (ties across the top-K threshold, a row of equal values, mostly banned rows, signed zeros, NaN and +Infinity,
+ * a vocabulary below K). Ids and adjusted values must be identical, the flags equal, the exp sum within 1e-10
+ * relative (a bound for 32k terms summed in another order; typically ~1e-14); the logits themselves must be left as
+ * they were; blocks map to rows through their headers (reversed here).
+ */
+@Tag("gpu")
+@Timeout(120)
+class SampleCandidatesKernelTest {
+
+    private static CudaContext cuda;
+    private static CudaKernels kernels;
+
+    @BeforeAll
+    static void open() {
+        if (CudaDriver.availability().available()) {
+            cuda = CudaContext.open(0);
+            kernels = new CudaKernels(cuda);
+        }
+    }
+
+    @AfterAll
+    static void close() {
+        if (cuda != null) {
+            cuda.close();
+        }
+    }
+
+    @Test
+    void randomRowsWithAdjustmentsMatchTheHost() {
+        CudaInferenceModelTest.assumeGpu();
+        long seed = System.nanoTime();
+        System.out.println("seed " + seed);
+        SplittableRandom r = new SplittableRandom(seed);
+        check(32_000 + 7, 24, r);
+        check(1000, 9, r);
+        check(50, 5, r);   // below K: every token is a candidate
+    }
+
+    private void check(int n, int rows, SplittableRandom r) {
+        float[] logits = new float[rows * n];
+        List<LogitAdjustments> adjustments = new ArrayList<>();
+        for (int row = 0; row < rows; row++) {
+            int o = row * n;
+            for (int i = 0; i < n; i++) {
+                logits[o + i] = (float) (r.nextGaussian() * 3);
+            }
+            switch (row) {
+                case 0 -> Arrays.fill(logits, o, o + n, 1.5f);                                  // all equal
+                case 1 -> { for (int i = 0; i < n; i++) logits[o + i] = r.nextInt(3); }        // ties at the cut
+                case 2 -> { Arrays.fill(logits, o, o + n, Float.NEGATIVE_INFINITY); logits[o + n / 2] = -3f; }
+                case 3 -> { logits[o] = -0f; logits[o + 1] = 0f; for (int i = 2; i < n; i++) logits[o + i] = -1f; }
+                case 4 -> logits[o + r.nextInt(n)] = Float.NaN;
+                case 5 -> logits[o + n - 1] = Float.POSITIVE_INFINITY;
+                case 6 -> { for (int i = 0; i < n; i++) logits[o + i] = (float) (r.nextGaussian() * 0.01); }
+                default -> {
+                    for (int p = r.nextInt(4); p > 0; p--) {
+                        logits[o + r.nextInt(n)] = 12f;   // tied peaks
+                    }
+                }
+            }
+            adjustments.add(randomAdjustments(r, n));
+        }
+        // block j runs row rows - 1 - j
+        int words = rows * CudaKernels.ADJUST_HEADER_WORDS;
+        for (LogitAdjustments a : adjustments) {
+            words += a.size() * CudaKernels.ADJUST_ENTRY_WORDS;
+        }
+        int[] adjust = new int[words];
+        int at = rows * CudaKernels.ADJUST_HEADER_WORDS;
+        for (int j = 0; j < rows; j++) {
+            int row = rows - 1 - j;
+            LogitAdjustments a = adjustments.get(row);
+            adjust[4 * j] = row;
+            adjust[4 * j + 1] = at;
+            adjust[4 * j + 2] = a.size();
+            adjust[4 * j + 3] = Float.floatToRawIntBits(a.repeat());
+            for (int e = 0; e < a.size(); e++) {
+                adjust[at++] = a.id(e);
+                adjust[at++] = a.flags(e);
+                adjust[at++] = Float.floatToRawIntBits(a.bias(e));
+                adjust[at++] = Float.floatToRawIntBits(a.subtrahend(e));
+            }
+        }
+        CUdeviceptr dLogits = cuda.alloc(logits.length * 4L);
+        CUdeviceptr work = cuda.alloc(logits.length * 4L);
+        CUdeviceptr dAdjust = cuda.alloc(words * 4L);
+        CUdeviceptr out = cuda.alloc((long) rows * CudaKernels.CANDIDATE_WORDS * 4);
+        try {
+            cuda.upload(logits, dLogits);
+            cuda.upload(adjust, dAdjust);
+            cuda.fill32(out, 0x7fc00000, (long) rows * CudaKernels.CANDIDATE_WORDS);
+            kernels.sampleCandidates(dLogits, rows, n, work, dAdjust, out);
+            int[] got = new int[rows * CudaKernels.CANDIDATE_WORDS];
+            cuda.download(out, got);
+            float[] after = new float[logits.length];
+            cuda.download(dLogits, after);
+            assertThat(after).as("the logits are not modified").containsExactly(logits);
+            var device = new Candidates(rows);
+            var host = new Candidates(rows);
+            for (int j = 0; j < rows; j++) {
+                int row = rows - 1 - j;
+                device.readDevice(row, got, j * CudaKernels.CANDIDATE_WORDS);
+                host.computeOnHost(logits, row * n, n, adjustments.get(row), row);
+            }
+            for (int row = 0; row < rows; row++) {
+                String what = "n " + n + " row " + row;
+                assertThat(device.flagged(row)).as(what).isEqualTo(host.flagged(row));
+                assertThat(device.width(row)).as(what).isEqualTo(Math.min(n, Candidates.K));
+                if (host.flagged(row)) {
+                    continue;
+                }
+                for (int i = 0; i < host.width(row); i++) {
+                    assertThat(device.id(row, i)).as("%s candidate %d", what, i).isEqualTo(host.id(row, i));
+                    assertThat(Float.floatToIntBits(device.value(row, i))).as("%s value %d", what, i)
+                            .isEqualTo(Float.floatToIntBits(host.value(row, i)));
+                }
+                if (host.value(row, 0) != Float.NEGATIVE_INFINITY) {
+                    double h = host.expSum(row);
+                    assertThat(Math.abs(device.expSum(row) - h)).as(what).isLessThanOrEqualTo(h * 1e-10);
+                }
+            }
+            assertThat(device.flagged(4)).isTrue();
+            assertThat(device.flagged(5)).isTrue();
+        } finally {
+            cuda.free(dLogits, logits.length * 4L);
+            cuda.free(work, logits.length * 4L);
+            cuda.free(dAdjust, words * 4L);
+            cuda.free(out, (long) rows * CudaKernels.CANDIDATE_WORDS * 4);
+        }
+    }
+
+    /** A random sampler's adjustments after a random window: bias (bans too) and penalties on a few tokens. */
+    private static LogitAdjustments randomAdjustments(SplittableRandom r, int n) {
+        Map<Integer, Float> bias = new HashMap<>();
+        for (int b = r.nextInt(4); b > 0; b--) {
+            bias.put(r.nextInt(n), r.nextInt(4) == 0 ? Float.NEGATIVE_INFINITY : (float) (r.nextDouble() * 10 - 5));
+        }
+        var config = new SamplerConfig(0.8f, 40, 1f, 0f, r.nextBoolean() ? 1.3f : 0.7f, (float) r.nextDouble(),
+                (float) r.nextDouble() * 0.3f, 32, bias, 1);
+        Sampler s = new Sampler(config, n);
+        for (int t = r.nextInt(40); t > 0; t--) {
+            s.accept(r.nextInt(Math.min(n, 200)));   // repeats, so some counts are above 1
+        }
+        var a = new LogitAdjustments();
+        s.adjustments(a);
+        return a;
+    }
+}
