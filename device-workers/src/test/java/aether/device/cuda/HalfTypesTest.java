@@ -119,6 +119,15 @@ class HalfTypesTest {
                 while (g.find()) {
                     defined.add(g.group(1));
                 }
+                // the fused decode GEMVs too: FUSED_GEMV_KERNELS(suffix, T, blocks) defines gemv_<suffix>_norm,
+                // _swiglu and _rope
+                Matcher f = java.util.regex.Pattern.compile("^FUSED_GEMV_KERNELS\\((\\w+),",
+                        java.util.regex.Pattern.MULTILINE).matcher(src);
+                while (f.find()) {
+                    for (String kind : List.of("norm", "swiglu", "rope")) {
+                        defined.add("gemv_" + f.group(1) + "_" + kind);
+                    }
+                }
             }
         }
         List<String> launched = new ArrayList<>();
