@@ -35,6 +35,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * of a few u. Against the exact float64 reference: 3e-3 (about 6u); against the float64 reference that rounds the
  * query as the kernel does, only P's rounding and f32 sums remain: 1.5e-3; against attn_prefill (f32 queries and
  * weights): 3e-3. Head size 96 has no flash kernel: the launcher falls back to attn_prefill (1e-3, as its own test).
+ * Blocks of 4 and 8 warps give the same bits (each warp's 16 rows see the same tiles either way).
  */
 @Tag("gpu")
 @Timeout(180)
@@ -99,7 +100,7 @@ class CudaFlashPrefillTest {
         SplittableRandom r = random();
         int ctx = pos + tokens + slack, slots = 2, slot = 1, len = pos + tokens;
         var shape = new CudaKernels.AttentionShape(heads, kvHeads, dim, dim, ctx, 10000f, 1f, false);
-        boolean flash = CudaPrefill.FlashLaunch.plan(shape, tokens).isPresent();
+        boolean flash = CudaPrefill.FlashLaunch.plan(shape, tokens, 4).isPresent();
         assertThat(flash).as("a flash kernel for head size %d", dim).isEqualTo(dim == 64 || dim == 128);
         int qStride = (heads + 2 * kvHeads) * dim;  // rows of qkv, as the engine passes them
         float[] q = gaussian(r, tokens * qStride, 1.0);
@@ -126,14 +127,19 @@ class CudaFlashPrefillTest {
         CUdeviceptr params = bytes(16);
         cuda.upload(new int[] {0, pos, slot, 0}, params);
         int outHalves = tokens * heads * dim;
-        CUdeviceptr outFlash = bytes(outHalves * 2L), outWarp = bytes(outHalves * 2L);
+        CUdeviceptr outFlash = bytes(outHalves * 2L), outFlash8 = bytes(outHalves * 2L), outWarp = bytes(outHalves * 2L);
         cuda.fill8(outFlash, (byte) 0xFF, outHalves * 2L);
+        cuda.fill8(outFlash8, (byte) 0xFF, outHalves * 2L);
         cuda.fill8(outWarp, (byte) 0xFF, outHalves * 2L);
         float scale = 1f / (float) Math.sqrt(dim);
-        prefill.attention(shape, dq, qStride, kc, vc, params, scale, outFlash, tokens, true);
-        prefill.attention(shape, dq, qStride, kc, vc, params, scale, outWarp, tokens, false);
+        prefill.attention(shape, dq, qStride, kc, vc, params, scale, outFlash, tokens, 4);
+        prefill.attention(shape, dq, qStride, kc, vc, params, scale, outFlash8, tokens, 8);
+        prefill.attention(shape, dq, qStride, kc, vc, params, scale, outWarp, tokens, 0);
         float[] of = downloadHalves(outFlash, outHalves), ow = downloadHalves(outWarp, outHalves);
+        float[] of8 = downloadHalves(outFlash8, outHalves);
         cuda.checkErrors("prefill attention");
+        // every warp computes the same 16 rows over the same tiles whatever the block's warp count: the same bits
+        assertThat(of8).as("flash with 8 warps a block vs 4").containsExactly(of);
 
         // the query as the flash kernel rounds it: f16(q * (scale * log2 e)), in float as on the device
         float qscale = scale * 1.4426950408889634f;
