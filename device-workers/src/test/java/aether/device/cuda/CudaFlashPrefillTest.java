@@ -94,7 +94,7 @@ class CudaFlashPrefillTest {
     @ParameterizedTest(name = "H={0} Hkv={1} D={2} pos={3} tokens={4} slack={5}")
     @CsvSource({"8, 2, 64, 0, 37, 80", "32, 8, 128, 100, 130, 80", "32, 8, 64, 0, 64, 0", "4, 4, 128, 5, 9, 80",
             "6, 2, 64, 70, 50, 80", "16, 1, 128, 1000, 1, 0", "8, 8, 64, 63, 1, 80", "2, 1, 128, 0, 200, 0",
-            "8, 2, 128, 64, 65, 80", "32, 8, 128, 3584, 77, 0", "4, 2, 96, 3, 20, 80"})
+            "8, 2, 128, 64, 65, 80", "32, 8, 128, 3584, 40, 0", "4, 2, 96, 3, 20, 80"})
     void flashAttentionMatchesFloat64AndTheWarpKernel(int heads, int kvHeads, int dim, int pos, int tokens,
             int slack) {
         SplittableRandom r = random();
