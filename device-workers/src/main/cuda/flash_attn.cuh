@@ -5,10 +5,11 @@
 // cache positions 0..P_POS + t (rope_kv stored the chunk's own keys and values before); out is f16 rows [t][H * D].
 //
 // Work split: the query rows of one KV head g are the (token, head) pairs (t, g * G + i), i < G = H / Hkv, numbered
-// t * G + i; a block of FA_WARPS (4) warps takes FA_BM = 64 consecutive such rows (16 tokens of Llama's G = 4), so each
-// K/V tile it stages serves all G heads that share it (attn_prefill reads every key once per query head). Grid (Hkv,
-// ceil(N * G / 64)); the row tiles run last-first (blockIdx.y = 0 is the last tile), so the blocks with the longest
-// causal range start first and the short ones fill in behind them.
+// t * G + i; a block of WARPS (4, or 8: the _w8 kernels) warps takes WARPS * 16 consecutive such rows (16 or 32 tokens
+// of Llama's G = 4), so each K/V tile it stages serves all G heads that share it (attn_prefill reads every key once per
+// query head); 8 warps stage each tile for twice the rows (half the L2 traffic), 4 give twice the blocks (small
+// chunks). Grid (Hkv, ceil(N * G / (WARPS * 16))); the row tiles run last-first (blockIdx.y = 0 is the last tile), so
+// the blocks with the longest causal range start first and the short ones fill in behind them.
 //
 // Per KV tile of FA_BN = 64 cache positions, staged by cp.async into shared memory (rows padded to D + 8 halves: the
 // 8 rows of an ldmatrix phase start 16 bytes apart modulo 128, so they hit all 32 banks), double-buffered: tile j + 1
@@ -31,11 +32,8 @@
 // ldmatrix: lane L gives the address of row L % 8 of matrix L / 8; lane l receives row l / 4, halves 2(l % 4), +1 of
 // each matrix (.trans: halves at rows 2(l % 4), +1 of column l / 4).
 // Shared memory: 2 stages x (K, V) x 64 x (D + 8) halves: 36,864 bytes (D = 64) or 69,632 (D = 128; above the 48 KiB
-// default, so CudaPrefill raises the kernel's limit). Must match CudaPrefill.FlashLaunch.
+// default, so CudaPrefill raises the kernel's limit), whatever the warp count. Must match CudaPrefill.FlashLaunch.
 
-#define FA_WARPS 4
-#define FA_THREADS (FA_WARPS * 32)
-#define FA_BM (FA_WARPS * 16)
 #define FA_BN 64
 
 #ifndef FLASH_HOST_EMULATION  // flash_emulate.cpp (tests) replaces the warp-collective instructions on the CPU
@@ -48,34 +46,39 @@ __device__ __forceinline__ void fa_ldmatrix_x4_trans(uint32_t addr, uint32_t &r0
 }
 #endif
 
-template <int D>
+template <int D, int WARPS>
 struct FaTile {
-    static constexpr int LD = D + 8;                         // halves of a shared row
-    static constexpr int ROW = LD * 2;                       // its bytes
-    static constexpr int BYTES = FA_BN * ROW;                // one K or V tile
-    static constexpr int SMEM = 2 * 2 * BYTES;               // two stages of K and V
-    static constexpr int CHUNKS = D / 8;                     // 16-byte chunks of a cache row
-    static constexpr int LOADS = FA_BN * CHUNKS / FA_THREADS;  // chunks per thread per tile (of K, and of V)
+    static constexpr int THREADS = WARPS * 32;
+    static constexpr int BM = WARPS * 16;                  // query rows of a block
+    static constexpr int LD = D + 8;                       // halves of a shared row
+    static constexpr int ROW = LD * 2;                     // its bytes
+    static constexpr int BYTES = FA_BN * ROW;              // one K or V tile
+    static constexpr int SMEM = 2 * 2 * BYTES;             // two stages of K and V
+    static constexpr int CHUNKS = D / 8;                   // 16-byte chunks of a cache row
+    static constexpr int LOADS = FA_BN * CHUNKS / THREADS;  // chunks per thread per tile (of K, and of V)
+    static_assert(FA_BN * CHUNKS % THREADS == 0, "whole chunks per thread");
 };
-static_assert(FaTile<64>::SMEM == 36864, "CudaPrefill.FlashLaunch shared bytes, D = 64");
-static_assert(FaTile<128>::SMEM == 69632, "CudaPrefill.FlashLaunch shared bytes, D = 128");
-static_assert(FaTile<64>::ROW % 16 == 0 && FaTile<128>::ROW % 16 == 0, "16-byte aligned shared rows");
+static_assert(FaTile<64, 4>::SMEM == 36864 && FaTile<64, 8>::SMEM == 36864,
+              "CudaPrefill.FlashLaunch shared bytes, D = 64");
+static_assert(FaTile<128, 4>::SMEM == 69632 && FaTile<128, 8>::SMEM == 69632,
+              "CudaPrefill.FlashLaunch shared bytes, D = 128");
+static_assert(FaTile<64, 4>::ROW % 16 == 0 && FaTile<128, 4>::ROW % 16 == 0, "16-byte aligned shared rows");
 
-template <int D>
+template <int D, int WARPS>
 __device__ __forceinline__ void attn_flash_impl(const float *__restrict__ q, const __half *__restrict__ kcache,
                                                 const __half *__restrict__ vcache, const int *__restrict__ params,
                                                 __half *__restrict__ out, int N, int H, int Hkv, int ctx, float scale,
                                                 int qstride) {
-    using T = FaTile<D>;
+    using T = FaTile<D, WARPS>;
     constexpr int NT = FA_BN / 8;  // n-tiles of S (8 positions each)
     constexpr int KS = D / 16;     // k-steps of Q K^T
     extern __shared__ __align__(16) uint8_t fa_smem[];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, i4 = lane & 3;
     const int G = H / Hkv, kvh = blockIdx.x, total = N * G;
-    const int row0 = (gridDim.y - 1 - blockIdx.y) * FA_BM;  // the last row tile first
+    const int row0 = (gridDim.y - 1 - blockIdx.y) * T::BM;  // the last row tile first
     const int pos0 = params[P_POS], slot = params[P_SLOT];
     // the block reads cache positions [0, lenMax): up to its last token's position
-    const int lenMax = pos0 + (min(row0 + FA_BM, total) - 1) / G + 1;
+    const int lenMax = pos0 + (min(row0 + T::BM, total) - 1) / G + 1;
     const int tiles = (lenMax + FA_BN - 1) / FA_BN;
     const __half *kb = kcache + ((size_t)slot * Hkv + kvh) * ctx * D;
     const __half *vb = vcache + ((size_t)slot * Hkv + kvh) * ctx * D;
@@ -86,7 +89,7 @@ __device__ __forceinline__ void attn_flash_impl(const float *__restrict__ q, con
         const uint32_t ks = smem0 + s * 2 * T::BYTES, vs = ks + T::BYTES;
 #pragma unroll
         for (int p = 0; p < T::LOADS; p++) {
-            const int c = tid + p * FA_THREADS, r = c / T::CHUNKS, ch = c % T::CHUNKS;
+            const int c = tid + p * T::THREADS, r = c / T::CHUNKS, ch = c % T::CHUNKS;
             const int pos = j * FA_BN + r;
             const bool ok = pos < lenMax;
             const size_t off = ok ? (size_t)pos * D + ch * 8 : 0;
@@ -239,20 +242,18 @@ __device__ __forceinline__ void attn_flash_impl(const float *__restrict__ q, con
     }
 }
 
-// Grid (Hkv, ceil(N * H / Hkv / FA_BM)), FA_THREADS threads, FaTile<D>::SMEM dynamic shared bytes; attn_prefill's
-// arguments without D (the kernel's name fixes it).
-extern "C" __global__ void __launch_bounds__(FA_THREADS)
-attn_prefill_flash_d64(const float *__restrict__ q, const __half *__restrict__ kcache,
-                       const __half *__restrict__ vcache, const int *__restrict__ params, __half *__restrict__ out,
-                       int N, int H, int Hkv, int ctx, float scale, int qstride) {
-    pdl_entry();
-    attn_flash_impl<64>(q, kcache, vcache, params, out, N, H, Hkv, ctx, scale, qstride);
-}
+// Grid (Hkv, ceil(N * H / Hkv / (WARPS * 16))), WARPS * 32 threads, FaTile<D, WARPS>::SMEM dynamic shared bytes;
+// attn_prefill's arguments without D (the kernel's name fixes it and the warp count: 4, or 8 for _w8).
+#define FLASH_KERNEL(name, D, WARPS)                                                                             \
+    extern "C" __global__ void __launch_bounds__(WARPS * 32)                                                    \
+        name(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,  \
+             const int *__restrict__ params, __half *__restrict__ out, int N, int H, int Hkv, int ctx,           \
+             float scale, int qstride) {                                                                         \
+        pdl_entry();                                                                                             \
+        attn_flash_impl<D, WARPS>(q, kcache, vcache, params, out, N, H, Hkv, ctx, scale, qstride);               \
+    }
 
-extern "C" __global__ void __launch_bounds__(FA_THREADS)
-attn_prefill_flash_d128(const float *__restrict__ q, const __half *__restrict__ kcache,
-                        const __half *__restrict__ vcache, const int *__restrict__ params, __half *__restrict__ out,
-                        int N, int H, int Hkv, int ctx, float scale, int qstride) {
-    pdl_entry();
-    attn_flash_impl<128>(q, kcache, vcache, params, out, N, H, Hkv, ctx, scale, qstride);
-}
+FLASH_KERNEL(attn_prefill_flash_d64, 64, 4)
+FLASH_KERNEL(attn_prefill_flash_d128, 128, 4)
+FLASH_KERNEL(attn_prefill_flash_d64_w8, 64, 8)
+FLASH_KERNEL(attn_prefill_flash_d128_w8, 128, 8)

@@ -13,9 +13,10 @@ import jcuda.driver.CUdeviceptr;
  * cores) against the tensor-core flash kernel ({@code flash_attn.cuh}) at Llama 8B (32 query / 8 KV heads of 128) and
  * the 1B preset's (of 64) shapes, for a 512-token chunk at positions 0..511 and one at 3584..4095 (the last chunk of a
  * 4k prompt), plus a 32-token chunk at 3584 (the smallest chunk the GEMM prefill takes). Random queries and cache,
- * CUDA events around single launches, warmed up, median of {@code --reps}. One table row per case, with the flash
- * kernel's causal TFLOP/s (4 D H times the sum over tokens of the positions each sees) and the relative difference of
- * the two kernels' outputs (a sanity check; CudaFlashPrefillTest checks the numbers).
+ * CUDA events around single launches, warmed up, median of {@code --reps}. One table row per case: µs of attn_prefill
+ * and of the flash kernel with 4 and with 8 warps a block ({@code -Daether.cuda.flashWarps}), the speedup and causal
+ * TFLOP/s (4 D H times the sum over tokens of the positions each sees) of the faster flash, and the relative
+ * difference of attn_prefill's and flash's outputs (a sanity check; CudaFlashPrefillTest checks the numbers).
  *
  * <p>{@code java -cp ... aether.device.cuda.CudaAttentionBench [--reps 10]}
  */
@@ -53,9 +54,9 @@ public final class CudaAttentionBench {
             CudaPrefill prefill = new CudaPrefill(new CudaKernels(cuda));
             System.out.printf("prefill attention on %s: attn_prefill (warp per query) vs flash (tensor cores), median "
                     + "of %d%n", cuda.name(), reps);
-            System.out.printf("| %-30s | %-18s | %12s | %9s | %7s | %13s | %9s |%n", "prefill attention", "chunk",
-                    "attn_prefill", "flash", "speedup", "flash TFLOP/s", "rel. diff");
-            System.out.printf("|--------------------------------|--------------------|--------------|-----------|"
+            System.out.printf("| %-22s | %-18s | %12s | %11s | %11s | %7s | %13s | %9s |%n", "prefill attention",
+                    "chunk", "attn_prefill", "flash 4 wp", "flash 8 wp", "speedup", "flash TFLOP/s", "rel. diff");
+            System.out.printf("|------------------------|--------------------|--------------|-------------|-------------|"
                     + "---------|---------------|-----------|%n");
             for (int[] c : CASES) {
                 run(cuda, prefill, c[0], c[1], c[2], c[3], c[4], reps);
@@ -80,35 +81,39 @@ public final class CudaAttentionBench {
         long outBytes = (long) n * heads * dim * 2;
         CUdeviceptr kc = cuda.alloc(cacheHalves * 2), vc = cuda.alloc(cacheHalves * 2), dq = cuda.alloc(q.length * 4L);
         CUdeviceptr params = cuda.alloc(16), outWarp = cuda.alloc(outBytes), outFlash = cuda.alloc(outBytes);
+        // kernels timed: attn_prefill (0), flash with 4 and with 8 warps a block
+        int[] variants = {0, 4, 8};
         float scale = 1f / (float) Math.sqrt(dim);
         try (CudaContext.Timer timer = cuda.timer()) {
             cuda.upload(kh, kc);
             cuda.upload(vh, vc);
             cuda.upload(q, dq);
             cuda.upload(new int[] {0, pos, 0, 0}, params);
-            prefill.attention(shape, dq, qStride, kc, vc, params, scale, outWarp, n, false);
-            prefill.attention(shape, dq, qStride, kc, vc, params, scale, outFlash, n, true);
+            prefill.attention(shape, dq, qStride, kc, vc, params, scale, outWarp, n, 0);
+            prefill.attention(shape, dq, qStride, kc, vc, params, scale, outFlash, n, 4);
             cuda.checkErrors("prefill attention H=" + heads + " D=" + dim + " pos=" + pos);
             double diff = relativeDifference(cuda, outWarp, outFlash, n * heads * dim);
-            double[] us = new double[2];
-            for (int k = 0; k < 2; k++) {
-                boolean flash = k == 1;
-                CUdeviceptr out = flash ? outFlash : outWarp;
+            double[] us = new double[variants.length];
+            for (int k = 0; k < variants.length; k++) {
+                CUdeviceptr out = variants[k] == 0 ? outWarp : outFlash;
+                prefill.attention(shape, dq, qStride, kc, vc, params, scale, out, n, variants[k]);  // warm-up
                 double[] t = new double[Math.max(3, reps)];
                 for (int i = 0; i < t.length; i++) {
                     timer.start();
-                    prefill.attention(shape, dq, qStride, kc, vc, params, scale, out, n, flash);
+                    prefill.attention(shape, dq, qStride, kc, vc, params, scale, out, n, variants[k]);
                     timer.stop();
                     t[i] = timer.elapsedMillis() * 1e3;
                 }
                 us[k] = CudaBench.median(t);
             }
+            cuda.checkErrors("prefill attention timing");
+            double flash = Math.min(us[1], us[2]);
             double visible = (double) n * pos + (double) n * (n + 1) / 2;  // sum over tokens of positions seen
             double flops = 4.0 * dim * heads * visible;
-            System.out.printf(Locale.ROOT, "| %-30s | %-18s | %9.1f us | %6.1f us | %6.2fx | %13.1f | %9.2e |%n",
-                    (dim == 128 ? "8B" : "1B") + " H=" + heads + "/" + kvHeads + " D=" + dim,
-                    "N=" + n + " pos " + pos + ".." + (pos + n - 1), us[0], us[1], us[0] / us[1],
-                    flops / (us[1] * 1e-6) / 1e12, diff);
+            System.out.printf(Locale.ROOT, "| %-22s | %-18s | %9.1f us | %8.1f us | %8.1f us | %6.2fx | %13.1f | "
+                    + "%9.2e |%n", (dim == 128 ? "8B" : "1B") + " H=" + heads + "/" + kvHeads + " D=" + dim,
+                    "N=" + n + " pos " + pos + ".." + (pos + n - 1), us[0], us[1], us[2], us[0] / flash,
+                    flops / (flash * 1e-6) / 1e12, diff);
         } finally {
             cuda.free(kc, cacheHalves * 2);
             cuda.free(vc, cacheHalves * 2);

@@ -34,20 +34,40 @@ public final class CudaPrefill {
     static final boolean FLASH_PREFILL = Boolean.parseBoolean(System.getProperty("aether.cuda.flashPrefill", "true"));
 
     /**
+     * Warps per flash block ({@code -Daether.cuda.flashWarps=4|8}, default 4): each takes 16 (token, query head) rows,
+     * so 8 stage every K/V tile for twice the rows (half the L2 traffic) where 4 launch twice the blocks.
+     */
+    static final int FLASH_WARPS = FlashLaunch.warps(System.getProperty("aether.cuda.flashWarps", "4"));
+
+    /**
      * One launch of the flash prefill attention: kernel, grid (KV heads x row tiles), threads and dynamic shared
-     * bytes. Its block takes {@link #ROWS} query rows of one KV head, a row being a (token, query head) pair of the
-     * heads that share the KV head, so that each K/V tile it stages serves all of them.
+     * bytes. Its block takes 16 query rows per warp of one KV head, a row being a (token, query head) pair of the heads
+     * that share the KV head, so that each K/V tile it stages serves all of them.
      */
     record FlashLaunch(String kernel, int gridX, int gridY, int threads, int sharedBytes) {
 
-        /** Query rows of a block; must match FA_BM. */
-        static final int ROWS = 64;
+        /** Query rows of a warp; must match flash_attn.cuh (one m16 tile). */
+        static final int WARP_ROWS = 16;
         /** Cache positions of a K/V tile; must match FA_BN. */
         static final int POSITIONS = 64;
-        /** Threads of a block; must match FA_THREADS. */
-        static final int THREADS = 128;
         /** Head sizes with a flash kernel. */
         static final int[] HEAD_SIZES = {64, 128};
+        /** Warp counts with a flash kernel (FLASH_KERNEL instances; 8: the _w8 names). */
+        static final int[] WARPS = {4, 8};
+
+        /** The {@code aether.cuda.flashWarps} value: 4 or 8. */
+        static int warps(String value) {
+            return switch (value.strip()) {
+                case "4" -> 4;
+                case "8" -> 8;
+                default -> throw new IllegalArgumentException("aether.cuda.flashWarps=" + value + " (expected 4 or 8)");
+            };
+        }
+
+        /** The kernel's name for head size d and a block of {@code warps} warps. */
+        static String kernel(int d, int warps) {
+            return "attn_prefill_flash_d" + d + (warps == 4 ? "" : "_w" + warps);
+        }
 
         /** Dynamic shared bytes for head size d: two stages of a K and a V tile, rows padded to d + 8 halves. */
         static int sharedBytes(int d) {
@@ -55,23 +75,27 @@ public final class CudaPrefill {
         }
 
         /**
-         * The launch for a chunk of {@code rows} tokens, or empty where no flash kernel takes the head size (then
-         * {@code attn_prefill} runs).
+         * The launch for a chunk of {@code rows} tokens with blocks of {@code warps} warps (4 or 8), or empty where no
+         * flash kernel takes the head size (then {@code attn_prefill} runs).
          */
-        static Optional<FlashLaunch> plan(AttentionShape s, int rows) {
+        static Optional<FlashLaunch> plan(AttentionShape s, int rows, int warps) {
+            if (warps != 4 && warps != 8) {
+                throw new IllegalArgumentException("flash prefill blocks of " + warps + " warps (expected 4 or 8)");
+            }
             int d = s.headDim();
             if (d != 64 && d != 128) {
                 return Optional.empty();
             }
+            int blockRows = warps * WARP_ROWS;
             long queryRows = (long) rows * (s.heads() / s.kvHeads());
-            long tiles = (queryRows + ROWS - 1) / ROWS;
+            long tiles = (queryRows + blockRows - 1) / blockRows;
             if (tiles > 65535) {
                 throw new IllegalArgumentException("flash prefill attention of " + rows + " tokens x "
-                        + s.heads() / s.kvHeads() + " query heads per KV head (at most " + 65535L * ROWS
-                        + " rows a KV head)");
+                        + s.heads() / s.kvHeads() + " query heads per KV head (at most " + 65535L * blockRows
+                        + " rows a KV head with " + warps + " warps a block)");
             }
-            return Optional.of(new FlashLaunch("attn_prefill_flash_d" + d, s.kvHeads(), (int) tiles,
-                    THREADS, sharedBytes(d)));
+            return Optional.of(new FlashLaunch(kernel(d, warps), s.kvHeads(), (int) tiles, warps * 32,
+                    sharedBytes(d)));
         }
     }
 
@@ -83,7 +107,9 @@ public final class CudaPrefill {
         this.cuda = kernels.context();
         cuda.preload(KERNELS);
         for (int d : FlashLaunch.HEAD_SIZES) {  // D = 128 takes 68 KiB, past the 48 KiB default
-            cuda.allowSharedMemory("attn_prefill_flash_d" + d, FlashLaunch.sharedBytes(d));
+            for (int w : FlashLaunch.WARPS) {
+                cuda.allowSharedMemory(FlashLaunch.kernel(d, w), FlashLaunch.sharedBytes(d));
+            }
         }
     }
 
@@ -96,7 +122,9 @@ public final class CudaPrefill {
         }
         names.addAll(java.util.List.of("convert_f16", "rmsnorm_f16", "swiglu_f16", "attn_prefill", "bf16_beyond_f16"));
         for (int d : FlashLaunch.HEAD_SIZES) {
-            names.add("attn_prefill_flash_d" + d);
+            for (int w : FlashLaunch.WARPS) {
+                names.add(FlashLaunch.kernel(d, w));
+            }
         }
         return names.toArray(String[]::new);
     }
@@ -220,8 +248,8 @@ public final class CudaPrefill {
     /**
      * Causal attention of a chunk of {@code rows} tokens at positions params[pos] + t of the slot params[slot]:
      * token t's query heads at q + t * qStride floats (already rotated), over cache positions [0, pos + t]; out16
-     * rows of heads * headDim halves. On tensor cores (flash kernel) for head sizes 64 and 128 unless {@code
-     * -Daether.cuda.flashPrefill=false}; else one warp per (token, head).
+     * rows of heads * headDim halves. On tensor cores (flash kernel, {@link #FLASH_WARPS} warps a block) for head
+     * sizes 64 and 128 unless {@code -Daether.cuda.flashPrefill=false}; else one warp per (token, head).
      */
     public void attention(AttentionShape s, CUdeviceptr q, int qStride, CUdeviceptr kcache, CUdeviceptr vcache,
             CUdeviceptr params, float scale, CUdeviceptr out16, int rows) {
@@ -231,11 +259,20 @@ public final class CudaPrefill {
     /** {@link #attention} with the kernel chosen: {@code flash} where the head size has one, else attn_prefill. */
     void attention(AttentionShape s, CUdeviceptr q, int qStride, CUdeviceptr kcache, CUdeviceptr vcache,
             CUdeviceptr params, float scale, CUdeviceptr out16, int rows, boolean flash) {
+        attention(s, q, qStride, kcache, vcache, params, scale, out16, rows, flash ? FLASH_WARPS : 0);
+    }
+
+    /**
+     * {@link #attention} with the kernel chosen: the flash kernel with blocks of {@code flashWarps} (4 or 8) warps
+     * where the head size has one, attn_prefill for {@code flashWarps} 0 or other head sizes.
+     */
+    void attention(AttentionShape s, CUdeviceptr q, int qStride, CUdeviceptr kcache, CUdeviceptr vcache,
+            CUdeviceptr params, float scale, CUdeviceptr out16, int rows, int flashWarps) {
         checkRows(rows);
         if (s.headDim() > 256) {
             throw new IllegalArgumentException("prefill attention with head size " + s.headDim() + " (at most 256)");
         }
-        var plan = flash ? FlashLaunch.plan(s, rows) : Optional.<FlashLaunch>empty();
+        var plan = flashWarps != 0 ? FlashLaunch.plan(s, rows, flashWarps) : Optional.<FlashLaunch>empty();
         if (plan.isPresent()) {
             FlashLaunch f = plan.get();
             cuda.launch3(f.kernel(), f.gridX(), f.gridY(), 1, f.threads(), f.sharedBytes(), q, kcache, vcache, params,
