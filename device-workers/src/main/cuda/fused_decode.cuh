@@ -7,6 +7,7 @@
 //   gemv_<type>_swiglu  gu = W.x over W = [gate | up] (2 * ffn rows), then silu(gate) * up -> act (floats, may be null)
 //                       and its q8_1 blocks.
 //   gemv_<type>_rope    qkv = W.x, then RoPE on q and k (q in place, k into the cache) and v into the cache: rope_kv.
+//   gemv_q4_0_swiglu_rows  the SwiGLU fusion without counters: a block owns a q8_1 group's gate and up rows (below).
 //
 // The GEMV part is exactly the plain kernel's (gemv_acc_* and gemv_finish, same launch shape), so y has the same bits.
 // The epilogue runs in the block that finishes last among those that wrote the values it needs (the whole y for the
