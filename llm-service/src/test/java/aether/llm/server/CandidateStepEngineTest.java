@@ -236,7 +236,7 @@ class CandidateStepEngineTest {
                     assertThat(t.tokens).hasSize(24);
                 }
             }
-            assertThat(viaCandidates.decided).isGreaterThan(3 * 24);
+            assertThat(viaCandidates.decided).isGreaterThanOrEqualTo(3 * 24);
         }
     }
 
@@ -260,9 +260,10 @@ class CandidateStepEngineTest {
                     assertThat(x.get(t).topLogprobs()).containsExactly(y.get(t).topLogprobs());
                 }
             }
-            // five of the six requests ask for candidates every token; the vocabulary-wide one never does
-            assertThat(viaCandidates.decided + viaCandidates.fallback).isEqualTo(5 * 24);
-            assertThat(viaCandidates.decided).as("rows decided by their candidates").isGreaterThan(3 * 24);
+            // five of the six requests ask for candidates (a request whose candidates fell short pauses for
+            // ServingEngine.CANDIDATE_PAUSE tokens); the vocabulary-wide one never does
+            assertThat(viaCandidates.decided + viaCandidates.fallback).isLessThanOrEqualTo(5 * 24);
+            assertThat(viaCandidates.decided).as("rows decided by their candidates").isGreaterThanOrEqualTo(3 * 24);
         }
     }
 }
