@@ -237,10 +237,8 @@ public final class LoadTestCommand implements Callable<Integer> {
         return s;
     }
 
-    /** Runs {@code n} streamed requests, {@code concurrency} at a time. */
-    Level run(String base, JsonNode promptValue, int concurrency, int n) throws Exception {
-        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
-        ObjectMapper mapper = new ObjectMapper();
+    /** Request {@code index}'s body: streamed, {@code ignore_eos}, greedy or sampled with seed {@code index}. */
+    ObjectNode requestBody(ObjectMapper mapper, JsonNode promptValue, int index) {
         ObjectNode body = mapper.createObjectNode().set("prompt", promptValue);
         body.put("max_tokens", maxTokens)
                 .put("temperature", temperature).put("ignore_eos", true).put("stream", true);
@@ -250,10 +248,20 @@ public final class LoadTestCommand implements Callable<Integer> {
         if (topK != null) {
             body.put("top_k", topK);
         }
+        if (temperature > 0) {
+            body.put("seed", index);
+        }
         body.putObject("stream_options").put("include_usage", true);
+        return body;
+    }
+
+    /** Runs {@code n} streamed requests, {@code concurrency} at a time. */
+    Level run(String base, JsonNode promptValue, int concurrency, int n) throws Exception {
+        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+        ObjectMapper mapper = new ObjectMapper();
         byte[][] bodies = new byte[n][];
         for (int i = 0; i < n; i++) {
-            bodies[i] = mapper.writeValueAsBytes(temperature > 0 ? body.deepCopy().put("seed", i) : body);
+            bodies[i] = mapper.writeValueAsBytes(requestBody(mapper, promptValue, i));
         }
         var ttft = new double[n];
         var gaps = new ArrayList<double[]>();
