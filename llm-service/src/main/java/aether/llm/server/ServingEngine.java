@@ -647,13 +647,16 @@ public final class ServingEngine implements AutoCloseable {
             a.fed = batch.get(i).to();
             if (a.fed == a.size && !a.job.cancelled) {
                 if (kinds[i] == RowKind.CANDIDATES && requests[i].decides(candidates, i)) {
+                    metrics.tokenFromCandidates();
                     sampleCandidates(a, i);
                 } else if (logitsWanted[i]) {
                     if (kinds[i] == RowKind.CANDIDATES) {
                         a.candidatePause = CANDIDATE_PAUSE;
                     }
+                    metrics.tokenFromLogits();
                     sample(a, i * vocab);
                 } else {
+                    metrics.tokenFromArgmax();
                     int token = a.sampler.acceptArgmax(argmax[i]);
                     took(a, token, new GeneratedToken(token, Double.NaN, Logprobs.NO_IDS, Logprobs.NO_VALUES));
                 }

@@ -222,9 +222,9 @@ class CandidateStepEngineTest {
         try (var loaded = LoadedModel.open(modelPath,
                 EngineOptions.DEFAULTS.withContextSize(256).withMaxSequences(8))) {
             var viaCandidates = new Recording(loaded.model());
+            var metrics = new ServerMetrics();
             try (var engine = new ServingEngine(viaCandidates, loaded.tokenizer(),
-                    TokenSamplers.standard(256, loaded.tokenizer()), new ServingEngine.Settings(6, 64, 4),
-                    new ServerMetrics())) {
+                    TokenSamplers.standard(256, loaded.tokenizer()), new ServingEngine.Settings(6, 64, 4), metrics)) {
                 var out = new ArrayList<Tokens>();
                 for (GenerationRequest r : requests()) {
                     var t = new Tokens();
@@ -237,6 +237,11 @@ class CandidateStepEngineTest {
                 }
             }
             assertThat(viaCandidates.decided).isGreaterThanOrEqualTo(3 * 24);
+            // 6 x 24 tokens: no greedy argmax here (the greedy ones have a penalty or log-probabilities)
+            String text = new String(metrics.scrape(), java.nio.charset.StandardCharsets.UTF_8);
+            assertThat(text).contains("aether_token_choices_total{from=\"candidates\"} " + viaCandidates.decided + ".0")
+                    .contains("aether_token_choices_total{from=\"argmax\"} 0.0");
+            assertThat(text).containsPattern("aether_token_choices_total\\{from=\"logits\"\\} (2[4-9]|[3-9][0-9])\\.0");
         }
     }
 
