@@ -177,12 +177,32 @@ public final class LoadTestCommand implements Callable<Integer> {
             if (json) {
                 out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(results));
             }
+            if (server != null) {
+                System.err.println("loadtest: " + tokenChoices(server.metrics()));
+            }
             return 0;
         } finally {
             if (server != null) {
                 server.close();
             }
         }
+    }
+
+    /**
+     * What the in-process server's tokens were chosen from ({@code aether_token_choices_total}), warm-up included:
+     * e.g. "tokens from argmax 0, candidates 8000, logits 192".
+     */
+    static String tokenChoices(ServerMetrics metrics) {
+        String text = new String(metrics.scrape(), StandardCharsets.UTF_8);
+        var sb = new StringBuilder("tokens from");
+        for (String from : new String[] {"argmax", "candidates", "logits"}) {
+            String prefix = "aether_token_choices_total{from=\"" + from + "\"} ";
+            String count = text.lines().filter(l -> l.startsWith(prefix)).map(l -> l.substring(prefix.length()))
+                    .findFirst().orElse("?");
+            sb.append(from.equals("argmax") ? " " : ", ").append(from).append(' ')
+                    .append(count.endsWith(".0") ? count.substring(0, count.length() - 2) : count);
+        }
+        return sb.toString();
     }
 
     private static void print(PrintStream out, Level l, boolean header) {

@@ -152,6 +152,9 @@ class LoadTestCommandTest {
             assertThat(body.get("seed").asLong()).isEqualTo(3);
             LoadTestCommand.Level l = cmd.run("http://127.0.0.1:" + server.port(), cmd.promptNode(mapper), 2, 4);
             assertThat(l.tokens()).isEqualTo(4 * 8);
+            // top-k 40 of stories260K's 512: every token from the candidates (CPU engine: computed on the host)
+            assertThat(LoadTestCommand.tokenChoices(server.metrics()))
+                    .isEqualTo("tokens from argmax 0, candidates 32, logits 0");
             cmd.temperature = 0;
             cmd.topK = null;
             cmd.topP = null;
