@@ -32,6 +32,9 @@
 #                                           GPU_CHECK_CUDABENCH_ARGS (e.g. "--types Q4_0"), GPU_CHECK_ROWBENCH=0 and
 #                                           GPU_CHECK_ROWBENCH_ARGS (e.g. "--rows 1,64"), GPU_CHECK_ATTNBENCH=0 narrow a
 #                                           short run.
+#                                           GPU_CHECK_SERVE_ARGS adds loadtest options, e.g. "--temperature 0.8 --top-k
+#                                           40" for sampled requests (with AETHER_JAVA_OPTS=-Daether.cuda.deviceSampling=false
+#                                           for the same load without device candidates).
 #                                           AETHER_JAVA_OPTS=-Daether.cuda.profile=N adds per-kernel GPU time tables of
 #                                           N decode steps / row passes to the bench and serving logs.
 set -euo pipefail
@@ -191,7 +194,7 @@ serve_load() {
   local t1=$SECONDS
   timeout "$limit" "$ROOT/aether" loadtest -m "$model" --device cuda --ctx 512 \
     -c "${GPU_CHECK_SERVE_LEVELS:-1,8,64}" -n "${GPU_CHECK_SERVE_TOKENS:-128}" --budget-s $(( limit - 40 )) \
-    >/tmp/serve-load.log 2>&1
+    ${GPU_CHECK_SERVE_ARGS:-} >/tmp/serve-load.log 2>&1
   local rc=$?
   cat /tmp/serve-load.log
   serve_table=()

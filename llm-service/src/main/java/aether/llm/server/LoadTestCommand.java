@@ -177,12 +177,32 @@ public final class LoadTestCommand implements Callable<Integer> {
             if (json) {
                 out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(results));
             }
+            if (server != null) {
+                System.err.println("loadtest: " + tokenChoices(server.metrics()));
+            }
             return 0;
         } finally {
             if (server != null) {
                 server.close();
             }
         }
+    }
+
+    /**
+     * What the in-process server's tokens were chosen from ({@code aether_token_choices_total}), warm-up included:
+     * e.g. "tokens from argmax 0, candidates 8000, logits 192".
+     */
+    static String tokenChoices(ServerMetrics metrics) {
+        String text = new String(metrics.scrape(), StandardCharsets.UTF_8);
+        var sb = new StringBuilder("tokens from");
+        for (String from : new String[] {"argmax", "candidates", "logits"}) {
+            String prefix = "aether_token_choices_total{from=\"" + from + "\"} ";
+            String count = text.lines().filter(l -> l.startsWith(prefix)).map(l -> l.substring(prefix.length()))
+                    .findFirst().orElse("?");
+            sb.append(from.equals("argmax") ? " " : ", ").append(from).append(' ')
+                    .append(count.endsWith(".0") ? count.substring(0, count.length() - 2) : count);
+        }
+        return sb.toString();
     }
 
     private static void print(PrintStream out, Level l, boolean header) {
@@ -237,10 +257,8 @@ public final class LoadTestCommand implements Callable<Integer> {
         return s;
     }
 
-    /** Runs {@code n} streamed requests, {@code concurrency} at a time. */
-    Level run(String base, JsonNode promptValue, int concurrency, int n) throws Exception {
-        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
-        ObjectMapper mapper = new ObjectMapper();
+    /** Request {@code index}'s body: streamed, {@code ignore_eos}, greedy or sampled with seed {@code index}. */
+    ObjectNode requestBody(ObjectMapper mapper, JsonNode promptValue, int index) {
         ObjectNode body = mapper.createObjectNode().set("prompt", promptValue);
         body.put("max_tokens", maxTokens)
                 .put("temperature", temperature).put("ignore_eos", true).put("stream", true);
@@ -250,10 +268,20 @@ public final class LoadTestCommand implements Callable<Integer> {
         if (topK != null) {
             body.put("top_k", topK);
         }
+        if (temperature > 0) {
+            body.put("seed", index);
+        }
         body.putObject("stream_options").put("include_usage", true);
+        return body;
+    }
+
+    /** Runs {@code n} streamed requests, {@code concurrency} at a time. */
+    Level run(String base, JsonNode promptValue, int concurrency, int n) throws Exception {
+        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+        ObjectMapper mapper = new ObjectMapper();
         byte[][] bodies = new byte[n][];
         for (int i = 0; i < n; i++) {
-            bodies[i] = mapper.writeValueAsBytes(temperature > 0 ? body.deepCopy().put("seed", i) : body);
+            bodies[i] = mapper.writeValueAsBytes(requestBody(mapper, promptValue, i));
         }
         var ttft = new double[n];
         var gaps = new ArrayList<double[]>();

@@ -35,6 +35,14 @@ public final class ServerMetrics {
             .help("Inputs embedded by /v1/embeddings (one vector each)").register(registry);
     private final Counter embeddingTokens = Counter.builder().name("aether_embedding_tokens_total")
             .help("Tokens of the inputs embedded by /v1/embeddings").register(registry);
+    private final Counter tokenChoices = Counter.builder().name("aether_token_choices_total")
+            .help("Generated tokens by what they were chosen from: argmax (greedy, the model's argmax), candidates "
+                    + "(sampled from the row's top candidates), logits (sampled from the whole logits row)")
+            .labelNames("from").register(registry);
+    private final io.prometheus.metrics.core.datapoints.CounterDataPoint fromArgmax = tokenChoices.labelValues("argmax");
+    private final io.prometheus.metrics.core.datapoints.CounterDataPoint fromCandidates =
+            tokenChoices.labelValues("candidates");
+    private final io.prometheus.metrics.core.datapoints.CounterDataPoint fromLogits = tokenChoices.labelValues("logits");
     private final Counter preemptions = Counter.builder().name("aether_preemptions_total")
             .help("Sequences evicted from a full KV pool and recomputed later").register(registry);
     private final Histogram timeToFirstToken = Histogram.builder().name("aether_time_to_first_token_seconds")
@@ -100,6 +108,21 @@ public final class ServerMetrics {
         } else {
             prefixMisses.inc();
         }
+    }
+
+    /** A generated token was taken from the model's argmax. */
+    void tokenFromArgmax() {
+        fromArgmax.inc();
+    }
+
+    /** A generated token was sampled from its row's candidates. */
+    void tokenFromCandidates() {
+        fromCandidates.inc();
+    }
+
+    /** A generated token was sampled from its whole logits row. */
+    void tokenFromLogits() {
+        fromLogits.inc();
     }
 
     void preemption() {

@@ -607,7 +607,12 @@ public final class ServingEngine implements AutoCloseable {
             Active a = batchOwners.get(i);
             boolean last = batch.get(i).to() == a.size;
             boolean wanted = last && !TokenSamplers.argmaxSuffices(a.job.request, a.sampler);
-            CandidateRequest request = wanted ? a.sampler.candidateRequest(a.job.request.topLogprobs()) : null;
+            CandidateRequest request = null;
+            if (wanted && a.candidatePause > 0) {
+                a.candidatePause--;
+            } else if (wanted) {
+                request = a.sampler.candidateRequest(a.job.request.topLogprobs());
+            }
             logitsWanted[i] = wanted;
             argmaxRows |= !wanted;
             candidateRows |= request != null;
@@ -642,10 +647,16 @@ public final class ServingEngine implements AutoCloseable {
             a.fed = batch.get(i).to();
             if (a.fed == a.size && !a.job.cancelled) {
                 if (kinds[i] == RowKind.CANDIDATES && requests[i].decides(candidates, i)) {
+                    metrics.tokenFromCandidates();
                     sampleCandidates(a, i);
                 } else if (logitsWanted[i]) {
+                    if (kinds[i] == RowKind.CANDIDATES) {
+                        a.candidatePause = CANDIDATE_PAUSE;
+                    }
+                    metrics.tokenFromLogits();
                     sample(a, i * vocab);
                 } else {
+                    metrics.tokenFromArgmax();
                     int token = a.sampler.acceptArgmax(argmax[i]);
                     took(a, token, new GeneratedToken(token, Double.NaN, Logprobs.NO_IDS, Logprobs.NO_VALUES));
                 }
@@ -714,6 +725,14 @@ public final class ServingEngine implements AutoCloseable {
         }
         took(a, token, info);
     }
+
+    /**
+     * After a token its candidates could not decide (a flat distribution under top-p or min-p: the mass lies past
+     * them), the request's next this-many tokens skip the candidates and take the logits row directly: the same tokens
+     * either way, without paying for candidates that will likely not decide again (on the CPU engine a wasted pass
+     * of {@code exp} over the row; on a GPU a kernel and 0.5 KB).
+     */
+    static final int CANDIDATE_PAUSE = 8;
 
     /** {@link #sample} from row {@code row} of the step's candidates (they decide the token: same token, same draw). */
     private void sampleCandidates(Active a, int row) {
@@ -894,6 +913,8 @@ public final class ServingEngine implements AutoCloseable {
         int fed;
         int generated;
         long lastTokenNs;
+        /** Sampled tokens left to take from the logits before asking for candidates again ({@link #CANDIDATE_PAUSE}). */
+        int candidatePause;
 
         Active(Job job, Sequence sequence, TokenSampler sampler, StreamingDecoder decoder, long order) {
             this.job = job;

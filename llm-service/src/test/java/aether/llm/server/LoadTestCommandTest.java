@@ -128,4 +128,38 @@ class LoadTestCommandTest {
         assertThat(refusal("--url", "http://127.0.0.1:1", "--prefix-cache", "-1"))
                 .isEqualTo("aether loadtest: --prefix-cache -1 (expected 0+, 0 = off)");
     }
+
+    @Test
+    @Timeout(120)
+    void shouldSendSampledRequestsWhenToldAndRefuseBadSamplingValues() throws Exception {
+        assertThat(refusal("--url", "http://127.0.0.1:1", "--top-p", "0")).isEqualTo("aether loadtest: --temperature "
+                + "0.0, --top-p 0.0, --top-k null (expected a temperature in [0, 2], top-p in (0, 1], top-k 0+)");
+        assertThat(refusal("--url", "http://127.0.0.1:1", "--temperature", "-1")).startsWith(
+                "aether loadtest: --temperature -1.0,");
+        var model = SharedData.require("models/stories260K.gguf");
+        try (var server = InferenceServer.start(new ServeSettings(model, "127.0.0.1", 0, Set.of(), 4, 8, 0, 256, 4,
+                64, 0, 1 << 20, 0, null, null))) {
+            var cmd = new LoadTestCommand();
+            cmd.maxTokens = 8;
+            cmd.temperature = 0.8;
+            cmd.topK = 40;
+            cmd.topP = 0.95;
+            var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+            var body = cmd.requestBody(mapper, cmd.promptNode(mapper), 3);
+            assertThat(body.get("temperature").asDouble()).isEqualTo(0.8);
+            assertThat(body.get("top_k").asInt()).isEqualTo(40);
+            assertThat(body.get("top_p").asDouble()).isEqualTo(0.95);
+            assertThat(body.get("seed").asLong()).isEqualTo(3);
+            LoadTestCommand.Level l = cmd.run("http://127.0.0.1:" + server.port(), cmd.promptNode(mapper), 2, 4);
+            assertThat(l.tokens()).isEqualTo(4 * 8);
+            // top-k 40 of stories260K's 512: every token from the candidates (CPU engine: computed on the host)
+            assertThat(LoadTestCommand.tokenChoices(server.metrics()))
+                    .isEqualTo("tokens from argmax 0, candidates 32, logits 0");
+            cmd.temperature = 0;
+            cmd.topK = null;
+            cmd.topP = null;
+            body = cmd.requestBody(mapper, cmd.promptNode(mapper), 3);
+            assertThat(body.has("seed") || body.has("top_k") || body.has("top_p")).as("greedy: %s", body).isFalse();
+        }
+    }
 }

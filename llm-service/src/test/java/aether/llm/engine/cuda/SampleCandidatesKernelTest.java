@@ -147,8 +147,10 @@ class SampleCandidatesKernelTest {
                     assertThat(Math.abs(device.expSum(row) - h)).as(what).isLessThanOrEqualTo(h * 1e-10);
                 }
             }
-            assertThat(device.flagged(4)).isTrue();
-            assertThat(device.flagged(5)).isTrue();
+            assertThat(device.flagged(4)).as("NaN").isTrue();
+            if (rows > 5) {
+                assertThat(device.flagged(5)).as("+Infinity").isTrue();
+            }
         } finally {
             cuda.free(dLogits, logits.length * 4L);
             cuda.free(work, logits.length * 4L);

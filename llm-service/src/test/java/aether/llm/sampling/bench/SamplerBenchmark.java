@@ -1,6 +1,8 @@
 package aether.llm.sampling.bench;
 
 import aether.llm.sampling.Argmax;
+import aether.llm.sampling.Candidates;
+import aether.llm.sampling.LogitAdjustments;
 import aether.llm.sampling.Sampler;
 import aether.llm.sampling.SamplerConfig;
 import aether.llm.sampling.TokenLogprobs;
@@ -64,6 +66,39 @@ public class SamplerBenchmark {
             sampler.accept(r.nextInt(vocab));
         }
         logprobs = new TokenLogprobs(5);
+        adjustments = new LogitAdjustments();
+        sampler.adjustments(adjustments);
+        candidates = new Candidates(1);
+        candidates.computeOnHost(logits, 0, vocab, adjustments, 0);
+        devicePrepared = new Candidates(1);
+        devicePrepared.computeOnHost(logits, 0, vocab, adjustments, 0);
+    }
+
+    LogitAdjustments adjustments;
+    Candidates candidates;
+    Candidates devicePrepared;
+
+    /**
+     * The CPU engine's sampled row since device sampling: the candidates computed on the host from the row (the
+     * {@code exp} pass only for top-p without top-k), then the token from them, or from the row where they cannot
+     * tell. Compare with {@link #sample}.
+     */
+    @Benchmark
+    public int candidatesOnHost() {
+        sampler.adjustments(adjustments);
+        candidates.computeOnHost(logits, 0, vocab, adjustments, 0, sampler.candidatesNeedExpSum());
+        return sampler.candidatesDecide(candidates, 0) ? sampler.sampleCandidates(candidates, 0)
+                : sampler.sample(logits, 0);
+    }
+
+    /**
+     * The host's share of a GPU engine's sampled row: adjustments for the upload, then the token from the device's
+     * 64 candidates (here precomputed), or -1 where they cannot tell and the row would be downloaded.
+     */
+    @Benchmark
+    public int candidatesFromDevice() {
+        sampler.adjustments(adjustments);
+        return sampler.candidatesDecide(devicePrepared, 0) ? sampler.sampleCandidates(devicePrepared, 0) : -1;
     }
 
     @Benchmark
