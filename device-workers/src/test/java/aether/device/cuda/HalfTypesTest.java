@@ -121,11 +121,11 @@ class HalfTypesTest {
                 }
                 // the fused decode GEMVs too: FUSED_GEMV_KERNELS(suffix, T, blocks) defines gemv_<suffix>_norm,
                 // _swiglu and _rope
-                Matcher f = java.util.regex.Pattern.compile("^FUSED_GEMV_KERNELS\\((\\w+),",
+                Matcher fused = java.util.regex.Pattern.compile("^FUSED_GEMV_KERNELS\\((\\w+),",
                         java.util.regex.Pattern.MULTILINE).matcher(src);
-                while (f.find()) {
+                while (fused.find()) {
                     for (String kind : List.of("norm", "swiglu", "rope")) {
-                        defined.add("gemv_" + f.group(1) + "_" + kind);
+                        defined.add("gemv_" + fused.group(1) + "_" + kind);
                     }
                 }
             }
