@@ -113,8 +113,10 @@ class HalfTypesTest {
                 while (m.find()) {
                     defined.add(m.group(1));
                 }
-                // the GEMM kernels are defined through a macro: GEMM_KERNEL(name, TYPE, BN)
-                Matcher g = java.util.regex.Pattern.compile("^GEMM_KERNEL\\((\\w+),", java.util.regex.Pattern.MULTILINE)
+                // the GEMM and flash attention kernels are defined through macros: GEMM_KERNEL(name, TYPE, BN),
+                // FLASH_KERNEL(name, D, WARPS)
+                Matcher g = java.util.regex.Pattern.compile("^(?:GEMM|FLASH)_KERNEL\\((\\w+),",
+                        java.util.regex.Pattern.MULTILINE)
                         .matcher(src);
                 while (g.find()) {
                     defined.add(g.group(1));
