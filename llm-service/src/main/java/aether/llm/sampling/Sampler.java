@@ -13,6 +13,12 @@ import java.util.SplittableRandom;
  * <p>Allocation-free per token: buffers come from a {@link SamplingWorkspace}, top-k and top-p use partial selection
  * and sort only the candidates they keep (top-p without top-k buckets by logit first). Not thread-safe: one sampler
  * per sequence, driven by one thread.
+ *
+ * <p>The same choice can be made from {@link Candidates} (the first 64 tokens of the row after this sampler's {@link
+ * #adjustments}, as a GPU computes them) whenever they contain everything the filters keep: {@link #candidatesDecide}
+ * says when, {@link #sampleCandidates} then gives the same token with the same random draw. The whole row stays
+ * necessary for top-k above 64, top-p whose cut lies past the candidates, min-p alone keeping more than them, and a
+ * temperature with no top-k, top-p or min-p (the draw runs over the whole vocabulary in id order).
  */
 public final class Sampler {
 
