@@ -26,6 +26,12 @@ import jdk.incubator.vector.VectorSpecies;
  * weight to f32 and pad the tokens to 16. Register blocking: 4 tokens hold 8 accumulators and 4 nibble planes, which
  * with the temporaries fits AVX2's 16 ymm registers; as in {@link Q4_0Kernels}, no vector is passed to or returned
  * from a helper (C2 would box it past its inlining cutoff), so the 4- and 2-token bodies are written out.
+ *
+ * <p>{@link #rowsPlanarWide} is the same in 512-bit lanes, which {@link Matmul} runs where
+ * {@link VectorSupport#defaultBits()} is 512 (AVX-512): 1.08-1.14× the 256-bit kernels' best call at 1, 2, 4 and 8
+ * tokens on one core of the Zen 4 helper machine (KernelRace --batch, BENCHMARKS.md), more on long rows (1.3× at
+ * 8192 columns, {@code Q4_0WideRace}), because Zen 4 executes a 512-bit integer op as two 256-bit halves: the gain
+ * is front-end work (half the instructions), not execution ports.
  */
 final class Q4_0BatchKernels {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
