@@ -157,7 +157,7 @@ public final class Matmul implements RangeTask {
 
     /**
      * @param vectorBits 512 runs the 512-bit variants of the kernels that have one (F16, Q4_K and Q6_K decode, and
-     *                   prepared Q4_0 decode when the multi-row kernels are off; requires
+     *                   prepared Q4_0 decode, one-row and multi-row ({@link Q4_0BatchKernels#rowsPlanarWide}); requires
      *                   {@link VectorSupport#wideAvailable()}), 256 the
      *                   256-bit kernels only
      */
@@ -293,7 +293,7 @@ public final class Matmul implements RangeTask {
                     q4dx = new float[paddedBlocks * tokens];
                     q4cx = new float[paddedBlocks * tokens];
                 }
-                if (wide && !batchKernels && isPlanar && q4wx.length < paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens) {
+                if (wide && isPlanar && q4wx.length < paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens) {
                     q4wx = new short[paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens];
                 }
                 for (int i = 0; i < blockScales.length; i++) {
@@ -421,7 +421,10 @@ public final class Matmul implements RangeTask {
             boolean isPlanar = planar.byteSize() > 0;
             if (q4Ints) {
                 int axStride = paddedBlocks * Q8Activations.Q4_LANES;
-                if (isPlanar && batchKernels) {   // first: a row gets the same bits alone or batched
+                if (isPlanar && batchKernels && wide) {   // first: a row gets the same bits alone or batched
+                    Q4_0BatchKernels.rowsPlanarWide(planar, paddedBlocks, from, to, q4wx, paddedBlocks * Q8Activations.Q4_WIDE_LANES,
+                            q4dx, q4cx, paddedBlocks, tokens, y, ys, blockScales[thread]);
+                } else if (isPlanar && batchKernels) {
                     Q4_0BatchKernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, q4cx, paddedBlocks, tokens,
                             y, ys, blockScales[thread]);
                 } else if (isPlanar && wide) {
@@ -619,7 +622,7 @@ public final class Matmul implements RangeTask {
                             t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
                     Q8Activations.blockCorrections(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4cx,
                             t * paddedBlocks);
-                    if (wide && !batchKernels && planar.byteSize() > 0) {
+                    if (wide && planar.byteSize() > 0) {
                         Q8Activations.planarWide(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4wx,
                                 t * paddedBlocks * Q8Activations.Q4_WIDE_LANES);
                     }

@@ -6,6 +6,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -25,6 +26,12 @@ import jdk.incubator.vector.VectorSpecies;
  * weight to f32 and pad the tokens to 16. Register blocking: 4 tokens hold 8 accumulators and 4 nibble planes, which
  * with the temporaries fits AVX2's 16 ymm registers; as in {@link Q4_0Kernels}, no vector is passed to or returned
  * from a helper (C2 would box it past its inlining cutoff), so the 4- and 2-token bodies are written out.
+ *
+ * <p>{@link #rowsPlanarWide} is the same in 512-bit lanes, which {@link Matmul} runs where
+ * {@link VectorSupport#defaultBits()} is 512 (AVX-512): 1.08-1.14× the 256-bit kernels' best call at 1, 2, 4 and 8
+ * tokens on one core of the Zen 4 helper machine (KernelRace --batch, BENCHMARKS.md), more on long rows (1.3× at
+ * 8192 columns, {@code Q4_0WideRace}), because Zen 4 executes a 512-bit integer op as two 256-bit halves: the gain
+ * is front-end work (half the instructions), not execution ports.
  */
 final class Q4_0BatchKernels {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
@@ -33,12 +40,32 @@ final class Q4_0BatchKernels {
     static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     static final int LANES = Q8Activations.Q4_LANES;
+    static final VectorSpecies<Float> F512 = FloatVector.SPECIES_512;
+    static final VectorSpecies<Short> S512 = ShortVector.SPECIES_512;
+    static final int WIDE = Q8Activations.Q4_WIDE_LANES;
+    /**
+     * 512-bit: after the fold, int lanes 0-7 hold sums of block b of a quad and lanes 8-15 of block b+2 (plane pair
+     * n0/n1), or b+1 and b+3 (n2/n3); these pick their scales out of the quad's 4 (16 loaded) with one vpermps.
+     */
+    static final VectorShuffle<Float> QUAD_EVEN = quadScales(0);
+    static final VectorShuffle<Float> QUAD_ODD = quadScales(1);
+
+    private static VectorShuffle<Float> quadScales(int first) {
+        int[] idx = new int[16];
+        for (int i = 0; i < 16; i++) {
+            idx[i] = i < 8 ? first : first + 2;
+        }
+        return VectorShuffle.fromArray(F512, idx, 0);
+    }
 
     private Q4_0BatchKernels() {}
 
-    /** Floats of per-thread scratch {@link #rowsPlanar} needs: block scales of 4 tokens, then 4 × 8 lanes to sum. */
+    /**
+     * Floats of per-thread scratch {@link #rowsPlanar} and {@link #rowsPlanarWide} need: block scales of 4 tokens, 12
+     * floats of slack (the 512-bit kernel loads 16 scales at the last quad), then 4 × 24 lanes to sum.
+     */
     static int scratchFloats(int paddedBlocks) {
-        return 4 * paddedBlocks + 32;
+        return 4 * paddedBlocks + 16 + 96;
     }
 
     /**
@@ -243,5 +270,224 @@ final class Q4_0BatchKernels {
         int l = 4 * pb;
         e0.add(o0).add(c0).intoArray(ss, l);
         return sum8(ss, l);
+    }
+
+    /** The 16 lanes of a 512-bit accumulator at {@code v[off]}, then the 8 of the correction at {@code v[off + 16]}, in a fixed order. */
+    private static float sum24(float[] v, int off) {
+        return (sum8(v, off) + sum8(v, off + 8)) + sum8(v, off + 16);
+    }
+
+    /**
+     * {@link #rowsPlanar} in 512-bit lanes (AVX-512), against activations in {@link Q8Activations#planarWide} order
+     * ({@code wx[t·wxStride]}; {@code dx}, {@code cx} as for {@link #rowsPlanar}). One 64-byte load covers a quad of
+     * blocks (lanes 0-15 the pair b, b+1, lanes 16-31 the pair b+2, b+3); its four nibble planes are cut once and
+     * multiplied with each token's activations; after each fold int lanes 0-7 and 8-15 belong to two blocks, whose
+     * scales come from one 16-float load of the token's scales permuted twice ({@link #QUAD_EVEN}, {@link #QUAD_ODD}).
+     * The same exact integer block sums, scales and correction as the 256-bit kernels, summed in another order, so
+     * results differ from them by float rounding only; per token the 4-, 2- and 1-token bodies do the same float
+     * operations in the same order, so a row's result is bit-identical alone or batched at this width too.
+     */
+    static void rowsPlanarWide(MemorySegment p, int paddedBlocks, int from, int to, short[] wx, int wxStride, float[] dx,
+                               float[] cx, int dxStride, int tokens, MemorySegment y, long yStride, float[] ss) {
+        long rowBytes = PackedWeights.q4PlanarRowBytes(paddedBlocks);
+        for (int r = from; r < to; r++) {
+            long rowOff = r * rowBytes;
+            int t = 0;
+            for (; t + 4 <= tokens; t += 4) {
+                rows4Wide(p, rowOff, paddedBlocks, wx, t * wxStride, wxStride, dx, cx, t * dxStride, dxStride, ss, y,
+                        t * yStride + 4L * r, yStride);
+            }
+            if (t + 2 <= tokens) {
+                rows2Wide(p, rowOff, paddedBlocks, wx, t * wxStride, wxStride, dx, cx, t * dxStride, dxStride, ss, y,
+                        t * yStride + 4L * r, yStride);
+                t += 2;
+            }
+            if (t < tokens) {
+                y.set(BlockLayouts.F32, t * yStride + 4L * r,
+                        dot1Wide(p, rowOff, paddedBlocks, wx, t * wxStride, dx, cx, t * dxStride, ss));
+            }
+        }
+    }
+
+    /** {@link #rows4} in 512-bit lanes: one weight row against 4 tokens. */
+    private static void rows4Wide(MemorySegment p, long rowOff, int pb, short[] wx, int a0, int as, float[] dx, float[] cx,
+                                  int d0, int ds, float[] ss, MemorySegment y, long y0, long ys) {
+        long qOff = rowOff + 2L * pb;
+        var c0 = FloatVector.zero(F);
+        var c1 = FloatVector.zero(F);
+        var c2 = FloatVector.zero(F);
+        var c3 = FloatVector.zero(F);
+        for (int b = 0; b < pb; b += 8) {
+            var h = (IntVector) ShortVector.fromMemorySegment(S128, p, rowOff + 2L * b, LE).convertShape(VectorOperators.S2I, I, 0);
+            var bits = h.and(0x80000000).or(h.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000));
+            var ws = ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f);
+            var s0 = ws.mul(FloatVector.fromArray(F, dx, d0 + b));
+            s0.intoArray(ss, b);
+            c0 = s0.fma(FloatVector.fromArray(F, cx, d0 + b), c0);
+            var s1 = ws.mul(FloatVector.fromArray(F, dx, d0 + ds + b));
+            s1.intoArray(ss, pb + b);
+            c1 = s1.fma(FloatVector.fromArray(F, cx, d0 + ds + b), c1);
+            var s2 = ws.mul(FloatVector.fromArray(F, dx, d0 + 2 * ds + b));
+            s2.intoArray(ss, 2 * pb + b);
+            c2 = s2.fma(FloatVector.fromArray(F, cx, d0 + 2 * ds + b), c2);
+            var s3 = ws.mul(FloatVector.fromArray(F, dx, d0 + 3 * ds + b));
+            s3.intoArray(ss, 3 * pb + b);
+            c3 = s3.fma(FloatVector.fromArray(F, cx, d0 + 3 * ds + b), c3);
+        }
+        var e0 = FloatVector.zero(F512);
+        var o0 = FloatVector.zero(F512);
+        var e1 = FloatVector.zero(F512);
+        var o1 = FloatVector.zero(F512);
+        var e2 = FloatVector.zero(F512);
+        var o2 = FloatVector.zero(F512);
+        var e3 = FloatVector.zero(F512);
+        var o3 = FloatVector.zero(F512);
+        for (int qd = 0, quads = pb / 4; qd < quads; qd++) {
+            int b = 4 * qd;
+            int a = a0 + 4 * WIDE * qd;
+            var q = ShortVector.fromMemorySegment(S512, p, qOff + 16L * b, LE);
+            var n0 = q.and((short) 0xF);
+            var n1 = q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+            var n2 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+            var n3 = q.lanewise(VectorOperators.LSHR, 12);
+            // token 0
+            var s = FloatVector.fromArray(F512, ss, b);
+            var v = n0.mul(ShortVector.fromArray(S512, wx, a)).add(n1.mul(ShortVector.fromArray(S512, wx, a + 32))).reinterpretAsInts();
+            var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_EVEN), e0);
+            v = n2.mul(ShortVector.fromArray(S512, wx, a + 64)).add(n3.mul(ShortVector.fromArray(S512, wx, a + 96))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_ODD), o0);
+            // token 1
+            int a1 = a + as;
+            s = FloatVector.fromArray(F512, ss, pb + b);
+            v = n0.mul(ShortVector.fromArray(S512, wx, a1)).add(n1.mul(ShortVector.fromArray(S512, wx, a1 + 32))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e1 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_EVEN), e1);
+            v = n2.mul(ShortVector.fromArray(S512, wx, a1 + 64)).add(n3.mul(ShortVector.fromArray(S512, wx, a1 + 96))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o1 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_ODD), o1);
+            // token 2
+            int a2 = a + 2 * as;
+            s = FloatVector.fromArray(F512, ss, 2 * pb + b);
+            v = n0.mul(ShortVector.fromArray(S512, wx, a2)).add(n1.mul(ShortVector.fromArray(S512, wx, a2 + 32))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e2 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_EVEN), e2);
+            v = n2.mul(ShortVector.fromArray(S512, wx, a2 + 64)).add(n3.mul(ShortVector.fromArray(S512, wx, a2 + 96))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o2 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_ODD), o2);
+            // token 3
+            int a3 = a + 3 * as;
+            s = FloatVector.fromArray(F512, ss, 3 * pb + b);
+            v = n0.mul(ShortVector.fromArray(S512, wx, a3)).add(n1.mul(ShortVector.fromArray(S512, wx, a3 + 32))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e3 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_EVEN), e3);
+            v = n2.mul(ShortVector.fromArray(S512, wx, a3 + 64)).add(n3.mul(ShortVector.fromArray(S512, wx, a3 + 96))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o3 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_ODD), o3);
+        }
+        int l = 4 * pb + 16;
+        e0.add(o0).intoArray(ss, l);
+        c0.intoArray(ss, l + 16);
+        e1.add(o1).intoArray(ss, l + 24);
+        c1.intoArray(ss, l + 40);
+        e2.add(o2).intoArray(ss, l + 48);
+        c2.intoArray(ss, l + 64);
+        e3.add(o3).intoArray(ss, l + 72);
+        c3.intoArray(ss, l + 88);
+        y.set(BlockLayouts.F32, y0, sum24(ss, l));
+        y.set(BlockLayouts.F32, y0 + ys, sum24(ss, l + 24));
+        y.set(BlockLayouts.F32, y0 + 2 * ys, sum24(ss, l + 48));
+        y.set(BlockLayouts.F32, y0 + 3 * ys, sum24(ss, l + 72));
+    }
+
+    /** {@link #rows4Wide} for 2 tokens. */
+    private static void rows2Wide(MemorySegment p, long rowOff, int pb, short[] wx, int a0, int as, float[] dx, float[] cx,
+                                  int d0, int ds, float[] ss, MemorySegment y, long y0, long ys) {
+        long qOff = rowOff + 2L * pb;
+        var c0 = FloatVector.zero(F);
+        var c1 = FloatVector.zero(F);
+        for (int b = 0; b < pb; b += 8) {
+            var h = (IntVector) ShortVector.fromMemorySegment(S128, p, rowOff + 2L * b, LE).convertShape(VectorOperators.S2I, I, 0);
+            var bits = h.and(0x80000000).or(h.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000));
+            var ws = ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f);
+            var s0 = ws.mul(FloatVector.fromArray(F, dx, d0 + b));
+            s0.intoArray(ss, b);
+            c0 = s0.fma(FloatVector.fromArray(F, cx, d0 + b), c0);
+            var s1 = ws.mul(FloatVector.fromArray(F, dx, d0 + ds + b));
+            s1.intoArray(ss, pb + b);
+            c1 = s1.fma(FloatVector.fromArray(F, cx, d0 + ds + b), c1);
+        }
+        var e0 = FloatVector.zero(F512);
+        var o0 = FloatVector.zero(F512);
+        var e1 = FloatVector.zero(F512);
+        var o1 = FloatVector.zero(F512);
+        for (int qd = 0, quads = pb / 4; qd < quads; qd++) {
+            int b = 4 * qd;
+            int a = a0 + 4 * WIDE * qd;
+            var q = ShortVector.fromMemorySegment(S512, p, qOff + 16L * b, LE);
+            var n0 = q.and((short) 0xF);
+            var n1 = q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+            var n2 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+            var n3 = q.lanewise(VectorOperators.LSHR, 12);
+            var s = FloatVector.fromArray(F512, ss, b);
+            var v = n0.mul(ShortVector.fromArray(S512, wx, a)).add(n1.mul(ShortVector.fromArray(S512, wx, a + 32))).reinterpretAsInts();
+            var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_EVEN), e0);
+            v = n2.mul(ShortVector.fromArray(S512, wx, a + 64)).add(n3.mul(ShortVector.fromArray(S512, wx, a + 96))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_ODD), o0);
+            int a1 = a + as;
+            s = FloatVector.fromArray(F512, ss, pb + b);
+            v = n0.mul(ShortVector.fromArray(S512, wx, a1)).add(n1.mul(ShortVector.fromArray(S512, wx, a1 + 32))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e1 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_EVEN), e1);
+            v = n2.mul(ShortVector.fromArray(S512, wx, a1 + 64)).add(n3.mul(ShortVector.fromArray(S512, wx, a1 + 96))).reinterpretAsInts();
+            i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o1 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_ODD), o1);
+        }
+        int l = 4 * pb + 16;
+        e0.add(o0).intoArray(ss, l);
+        c0.intoArray(ss, l + 16);
+        e1.add(o1).intoArray(ss, l + 24);
+        c1.intoArray(ss, l + 40);
+        y.set(BlockLayouts.F32, y0, sum24(ss, l));
+        y.set(BlockLayouts.F32, y0 + ys, sum24(ss, l + 24));
+    }
+
+    /** One weight row against one token in 512-bit lanes: {@link #rows4Wide}'s arithmetic for one token. */
+    private static float dot1Wide(MemorySegment p, long rowOff, int pb, short[] wx, int a0, float[] dx, float[] cx, int d0,
+                                  float[] ss) {
+        long qOff = rowOff + 2L * pb;
+        var c0 = FloatVector.zero(F);
+        for (int b = 0; b < pb; b += 8) {
+            var h = (IntVector) ShortVector.fromMemorySegment(S128, p, rowOff + 2L * b, LE).convertShape(VectorOperators.S2I, I, 0);
+            var bits = h.and(0x80000000).or(h.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000));
+            var s0 = ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f).mul(FloatVector.fromArray(F, dx, d0 + b));
+            s0.intoArray(ss, b);
+            c0 = s0.fma(FloatVector.fromArray(F, cx, d0 + b), c0);
+        }
+        var e0 = FloatVector.zero(F512);
+        var o0 = FloatVector.zero(F512);
+        for (int qd = 0, quads = pb / 4; qd < quads; qd++) {
+            int b = 4 * qd;
+            int a = a0 + 4 * WIDE * qd;
+            var q = ShortVector.fromMemorySegment(S512, p, qOff + 16L * b, LE);
+            var s = FloatVector.fromArray(F512, ss, b);
+            var v = q.and((short) 0xF).mul(ShortVector.fromArray(S512, wx, a))
+                    .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(ShortVector.fromArray(S512, wx, a + 32)))
+                    .reinterpretAsInts();
+            var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_EVEN), e0);
+            var v1 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(ShortVector.fromArray(S512, wx, a + 64))
+                    .add(q.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S512, wx, a + 96)))
+                    .reinterpretAsInts();
+            var i1 = v1.add(v1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o0 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_ODD), o0);
+        }
+        int l = 4 * pb + 16;
+        e0.add(o0).intoArray(ss, l);
+        c0.intoArray(ss, l + 16);
+        return sum24(ss, l);
     }
 }

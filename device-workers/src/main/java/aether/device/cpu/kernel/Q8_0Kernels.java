@@ -58,7 +58,11 @@ final class Q8_0Kernels {
      * <p>Stays 256-bit on AVX-512: a 512-bit version (one vpmovsxbw zmm of the block's 32 bytes, one vpmullw zmm
      * against 32 int16 activations, fold and convert once per block) raced at 0.87× this kernel on one thread and
      * 0.88× on two ([1,4096]×[4096,14336], KernelRace, same JVM, EPYC Zen 4, load ~4); this one already reads at
-     * 0.92-0.97 of the probe's bandwidth there.
+     * 0.92-0.97 of the probe's bandwidth there. Raced again against the multi-row form ({@link Q8_0BatchKernels}, what
+     * decode runs) at the 1B model's shapes ({@code Q8_0WideRace}, one core): 1.01× for one token with the weights in
+     * L2, 0.69× streaming [8192×2048], 0.84-0.88× for 4 tokens. Per block and token the 512-bit form has 6 zmm µops
+     * against 8 ymm ones, but Zen 4 runs each zmm µop as two 256-bit halves; the 256-bit kernel sums two products
+     * in 16-bit lanes before its fold, which a 32-lane product of one block cannot do without a cross-lane shuffle.
      */
     static float dotQ8(MemorySegment w, long wOff, MemorySegment xq, long xqOff, int cols) {
         int blocks = cols / 32;

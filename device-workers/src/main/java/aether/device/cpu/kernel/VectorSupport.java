@@ -10,17 +10,16 @@ package aether.device.cpu.kernel;
 public final class VectorSupport {
     private static final boolean DEFAULT = detect();
 
-    private static final int DEFAULT_BITS = detectBits();
-
     private VectorSupport() {}
 
     /**
      * The vector width the kernels that have a 512-bit variant use by default: 512 where the JVM's preferred float
      * species is 512 bits (AVX-512, {@code MaxVectorSize=64}), else 256; {@code -Daether.vector.bits=256} forces the
-     * 256-bit kernels (tests run both widths).
+     * 256-bit kernels (tests run both widths). Read whenever a kernel owner (a {@code Matmul}) is made rather than once
+     * per process, so that a benchmark can open the same model at both widths in one JVM ({@code DecodeRace}).
      */
     public static int defaultBits() {
-        return DEFAULT_BITS;
+        return detectBits();
     }
 
     /** Whether 512-bit kernels can run here (preferred float species at least 512 bits). */

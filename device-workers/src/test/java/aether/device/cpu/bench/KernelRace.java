@@ -29,7 +29,8 @@ import java.util.Locale;
  * default, or Q8_0) of R activation
  * rows for each R, with the multi-row kernels at every R ({@code new}, to find the crossover) and with the dispatch before them ({@code old}: one-row
  * kernel per token below {@link Matmul#GEMM_MIN_TOKENS}, GEMM from there), and reports each call's best and median
- * time and the median as a multiple of R = 1's.
+ * time and the median as a multiple of R = 1's. A 7th argument, vector widths ({@code 256,512}), races the multi-row
+ * kernels at each width instead (best call as a multiple of the first width's at the same R: its speed-up).
  */
 public final class KernelRace {
     private KernelRace() {}
@@ -131,12 +132,22 @@ public final class KernelRace {
             MemorySegment w = arena.allocate(type.bytesFor(in) * out, 64);
             MatmulBenchmark.fillWeights(type, w, 42);
             PackedWeights packed = PackedWeights.prepare(type, w, out, in, arena);
-            Matmul oldMm = new Matmul(pool, true, Matmul.Activations.AUTO, VectorSupport.defaultBits(), 0);
-            Matmul newMm = new Matmul(pool, true, Matmul.Activations.AUTO, VectorSupport.defaultBits(), Integer.MAX_VALUE);   // multi-row at every R
             List<BatchVariant> variants = new ArrayList<>();
-            for (int r : batches) {
-                variants.add(new BatchVariant("old R=" + r, r, oldMm, new ArrayList<>()));
-                variants.add(new BatchVariant("new R=" + r, r, newMm, new ArrayList<>()));
+            if (args.length > 6) {   // widths: the multi-row kernels at each vector width, product dispatch otherwise
+                int[] widths = Arrays.stream(args[6].split(",")).mapToInt(Integer::parseInt).toArray();
+                for (int r : batches) {
+                    for (int bits : widths) {
+                        variants.add(new BatchVariant(bits + " R=" + r, r,
+                                new Matmul(pool, true, Matmul.Activations.AUTO, bits, Matmul.PLANAR_GEMM_MIN_TOKENS), new ArrayList<>()));
+                    }
+                }
+            } else {
+                Matmul oldMm = new Matmul(pool, true, Matmul.Activations.AUTO, VectorSupport.defaultBits(), 0);
+                Matmul newMm = new Matmul(pool, true, Matmul.Activations.AUTO, VectorSupport.defaultBits(), Integer.MAX_VALUE);   // multi-row at every R
+                for (int r : batches) {
+                    variants.add(new BatchVariant("old R=" + r, r, oldMm, new ArrayList<>()));
+                    variants.add(new BatchVariant("new R=" + r, r, newMm, new ArrayList<>()));
+                }
             }
             long end = System.nanoTime() + (long) (seconds * 1e9);
             long warmEnd = System.nanoTime() + (long) (Math.min(5, seconds / 4) * 1e9);
@@ -152,6 +163,7 @@ public final class KernelRace {
                 }
             }
             double base = 0;
+            double[] firstAtR = new double[maxRows + 1];
             System.out.printf(Locale.ROOT, "%s prepared [R,%d]x[%d,%d], %d thread(s), %.0f s round-robin%n", type, in, in,
                     out, threads, seconds);
             for (BatchVariant v : variants) {
@@ -161,8 +173,11 @@ public final class KernelRace {
                 if (v.rows == 1 && base == 0) {
                     base = median;
                 }
-                System.out.printf(Locale.ROOT, "  %-10s best %8.0f µs  median %8.0f µs  %5.2f× R=1  %6.2f× R=1 per row  (%d calls)%n",
-                        v.name, t[0] / 1e3, median / 1e3, median / base, median / base / v.rows, t.length);
+                if (firstAtR[v.rows] == 0) {
+                    firstAtR[v.rows] = t[0];
+                }
+                System.out.printf(Locale.ROOT, "  %-10s best %8.0f µs  median %8.0f µs  %5.2f× R=1  %6.2f× R=1 per row  best %.3f× the first at this R  (%d calls)%n",
+                        v.name, t[0] / 1e3, median / 1e3, median / base, median / base / v.rows, firstAtR[v.rows] / t[0], t.length);
             }
         }
     }

@@ -1,7 +1,5 @@
 package aether.device.cpu.kernel;
 
-
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -14,14 +12,17 @@ import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The small-batch (multi-row) Q4_0 planar kernels: against the float64 reference with MatmulTest's Q8 bounds (the
  * exact sum of the Q8-rounded activations within (blocks + 16)·u·S_q, and the unquantized sum within the activation
  * rounding on top), and bit-identical per token to the same token multiplied alone, for every batch size the
- * register blocking splits differently (2, 3, 5, 8, 13 = 4+4+4+1) on fresh random inputs each run.
+ * register blocking splits differently (2, 3, 5, 8, 13 = 4+4+4+1) on fresh random inputs each run. Both widths are
+ * named explicitly: the 256-bit kernels ({@link Q4_0BatchKernels#rowsPlanar}) run everywhere, the 512-bit ones
+ * ({@link Q4_0BatchKernels#rowsPlanarWide}) where the CPU has AVX-512 and are skipped, with the reason, elsewhere.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class Q4_0BatchKernelsTest {
@@ -41,9 +42,13 @@ class Q4_0BatchKernelsTest {
         pool2.close();
     }
 
-    @Test
-    void shouldMatchFloat64ReferenceAndTheOneTokenKernelBitForBit() {
+    @ParameterizedTest(name = "bits={0}")
+    @ValueSource(ints = {256, 512})
+    void shouldMatchFloat64ReferenceAndTheOneTokenKernelBitForBit(int bits) {
         assumeTrue(VectorSupport.available(), "vector module unavailable");
+        assumeTrue(bits == 256 || VectorSupport.wideAvailable(),
+                "no 512-bit vectors here (preferred float species %d bits): the AVX-512 kernels cannot run"
+                        .formatted(VectorSupport.available() ? jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() : 0));
         long seed = System.nanoTime();
         Random rnd = new Random(seed);
         try (Arena arena = Arena.ofShared()) {
@@ -67,8 +72,9 @@ class Q4_0BatchKernelsTest {
                             MemorySegment.copy(xs[t], 0, x, ValueLayout.JAVA_FLOAT, (long) t * in * 4, in);
                         }
                         for (KernelPool pool : new KernelPool[] {pool1, pool2}) {
-                            String where = "in=%d out=%d tokens=%d threads=%d seed=%d".formatted(in, out, tokens, pool.threads(), seed);
-                            Matmul mm = new Matmul(pool, true, Matmul.Activations.AUTO, VectorSupport.defaultBits(),
+                            String where = "bits=%d in=%d out=%d tokens=%d threads=%d seed=%d"
+                                    .formatted(bits, in, out, tokens, pool.threads(), seed);
+                            Matmul mm = new Matmul(pool, true, Matmul.Activations.AUTO, bits,
                                     Matmul.PLANAR_GEMM_MIN_TOKENS);
                             MemorySegment y = arena.allocate((long) tokens * out * 4);
                             y.fill((byte) 0x7f);
