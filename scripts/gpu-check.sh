@@ -172,7 +172,7 @@ decode_ab() {
     >"$log" 2>&1
   rc=$?
   cat "$log"
-  status+=("A/B $preset $type|rc=$rc|$(grep -E '^\| (all \(default\)|none) ' "$log" | awk -F'|' '{gsub(/^ +| +$/,"",$2); gsub(/ /,"",$3); printf "%s%s %s t/s", sep, $2, $3; sep="; "}')")
+  status+=("A/B $preset $type|rc=$rc|$(grep -E '^\| (all|none \(default\)) ' "$log" | awk -F'|' '{gsub(/^ +| +$/,"",$2); gsub(/ /,"",$3); printf "%s%s %s t/s", sep, $2, $3; sep="; "}')")
   { echo "== $preset $type decode fusions A/B"; cat "$log"; } >>"$out/bench.log"
   rm -f "$log"
 }
@@ -238,8 +238,12 @@ remote() {
   for c in "${classes[@]}"; do [ "$c" = none ] || sel+=(--select-class "$c"); done
   local console
   console=$(ls "$work"/test/junit-platform-console-standalone-*.jar)
-  [ ${#sel[@]} -gt 0 ] && timeout 240 "$java" "${flags[@]}" -Daether.shared.dir="$work/shared" -jar "$console" execute --disable-banner --disable-ansi-colors \
-    --class-path "$cp" "${sel[@]}" --details=tree >"$out/tests.log" 2>&1
+  # --details=flat prints each test as it finishes: a run cut by the timeout still shows what passed and what failed
+  # (tree prints nothing before the end; the fourth session lost a whole run's results that way). The test classes
+  # took ~270 s on an H200 (2026-12-07): with the benches they no longer fit one 600 s call, so run
+  # GPU_CHECK_RUNS=none GPU_CHECK_SERVE=none for the tests alone and GPU_CHECK_TESTS=none for the benches.
+  [ ${#sel[@]} -gt 0 ] && timeout "${GPU_CHECK_TEST_TIMEOUT_S:-420}" "$java" "${flags[@]}" -Daether.shared.dir="$work/shared" -jar "$console" execute --disable-banner --disable-ansi-colors \
+    --class-path "$cp" "${sel[@]}" --details=flat >"$out/tests.log" 2>&1
   local rc=$?
   grep -E "tests (successful|failed|aborted|skipped|found)|relative error|vs float64|GPU tests on|✘|MethodSource|Assumption|=>" "$out/tests.log" | head -80 || true
   status+=("gpu tests|rc=$rc|$(grep -E 'tests successful' "$out/tests.log" | tr -s ' ' | head -1), $(grep -E 'tests failed' "$out/tests.log" | tr -s ' ' | head -1), $(grep -E 'tests aborted' "$out/tests.log" | tr -s ' ' | head -1)")
@@ -275,6 +279,7 @@ remote() {
   local serve_model=${GPU_CHECK_SERVE:-8b:Q4_0} serve_table=() serve_done=0
   local runs=${GPU_CHECK_RUNS:-"8b:Q4_0:340:10800:180 8b:Q4_K:272:-:120 1b:Q4_0:1054:-:90 1b:Q4_0:-:-:90:8 1b:Q8_0:849:-:90 1b:F16:759:-:90 1b:BF16:759:-:90 8b:Q8_0:239:-:180"}
   local table=() synthesized=""
+  [ "$runs" = none ] && runs=""
   for r in $runs; do
     IFS=: read -r preset type ref_tg ref_pp limit ngl <<<"$r"
     local name="$type${ngl:+ ngl$ngl}"

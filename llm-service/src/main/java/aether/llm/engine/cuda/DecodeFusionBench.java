@@ -26,8 +26,8 @@ public final class DecodeFusionBench {
     record Config(String name, DecodeFusions fusions) {}
 
     /** All on, all off, each one off alone, then all on with SwiGLU by rows (no counters). */
-    static final List<Config> CONFIGS = List.of(new Config("all (default)", DecodeFusions.ALL),
-            new Config("none", DecodeFusions.NONE), new Config("all but norm", new DecodeFusions(false, true, true)),
+    static final List<Config> CONFIGS = List.of(new Config("all", DecodeFusions.ALL),
+            new Config("none (default)", DecodeFusions.NONE), new Config("all but norm", new DecodeFusions(false, true, true)),
             new Config("all but swiglu", new DecodeFusions(true, false, true)),
             new Config("all but rope", new DecodeFusions(true, true, false)),
             new Config("swiglu by rows", new DecodeFusions(true, true, true, true)));

@@ -13,8 +13,8 @@ class DecodeFusionBenchTest {
             {470, 480, 475}};
         String t = DecodeFusionBench.table("m.gguf on H100", 128, 3, rates);
         assertThat(t).startsWith("decode fusions A/B: m.gguf on H100, tg128, 3 rounds");
-        assertThat(t).contains("| all (default)    |      460.0 |      450.0 |      470.0 |   1.000x |");
-        assertThat(t).contains("| none             |      440.0 |      430.0 |      445.0 |   0.957x |");
+        assertThat(t).contains("| all              |      460.0 |      450.0 |      470.0 |   1.000x |");
+        assertThat(t).contains("| none (default)   |      440.0 |      430.0 |      445.0 |   0.957x |");
         assertThat(t).contains("| all but rope     |      463.0 |      461.0 |      465.0 |   1.007x |");
         assertThat(t).contains("| swiglu by rows   |      475.0 |      470.0 |      480.0 |   1.033x |");
         assertThat(t.lines().count()).as("title, header, rule, 6 configurations").isEqualTo(9);

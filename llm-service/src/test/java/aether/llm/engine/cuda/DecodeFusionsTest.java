@@ -10,17 +10,18 @@ import org.junit.jupiter.api.Test;
 class DecodeFusionsTest {
 
     @Test
-    void everyFusionIsOnUnlessSwitchedOff() {
-        assertThat(DecodeFusions.parse(name -> null)).isEqualTo(DecodeFusions.ALL);
-        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseSwiglu", "false")::get))
-                .isEqualTo(new DecodeFusions(true, false, true));
-        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseNorm", "FALSE", "aether.cuda.fuseRope", " false ")::get))
+    void everyFusionIsOffUnlessSwitchedOn() {
+        assertThat(DecodeFusions.parse(name -> null)).isEqualTo(DecodeFusions.NONE);
+        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseSwiglu", "true")::get))
                 .isEqualTo(new DecodeFusions(false, true, false));
-        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseNorm", "false", "aether.cuda.fuseSwiglu", "false",
-                "aether.cuda.fuseRope", "false")::get)).isEqualTo(DecodeFusions.NONE);
-        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseRope", "true")::get)).isEqualTo(DecodeFusions.ALL);
+        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseNorm", "TRUE", "aether.cuda.fuseRope", " true ")::get))
+                .isEqualTo(new DecodeFusions(true, false, true));
+        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseNorm", "true", "aether.cuda.fuseSwiglu", "true",
+                "aether.cuda.fuseRope", "true")::get)).isEqualTo(DecodeFusions.ALL);
+        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseRope", "false")::get)).isEqualTo(DecodeFusions.NONE);
         assertThat(DecodeFusions.ALL.swigluRows()).as("SwiGLU by rows is off unless asked for").isFalse();
-        assertThat(DecodeFusions.parse(Map.of("aether.cuda.swigluRows", "true")::get))
+        assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseNorm", "true", "aether.cuda.fuseSwiglu", "true",
+                "aether.cuda.fuseRope", "true", "aether.cuda.swigluRows", "true")::get))
                 .isEqualTo(new DecodeFusions(true, true, true, true));
     }
 
