@@ -83,8 +83,8 @@ public interface InferenceModel extends AutoCloseable {
      * candidates}, computed with {@code requests[i].adjustments()}; when {@code requests[i].decides(candidates, i)} is
      * false, row i of {@code logits} holds the raw logits as well). An engine that computes logits on a device then
      * copies about 0.5 KB for a sampled entry instead of its vocab-sized row, and the whole row only for an entry its
-     * candidates cannot decide. This default runs the normal step and computes the argmax and the candidates on the
-     * host ({@link Candidates#computeOnHost}), so every engine gives the same candidates from the same logits; rows of
+     * candidates cannot decide. This default runs {@link #step(List, float[], boolean[], int[])} and computes the
+     * candidates on the host ({@link Candidates#computeOnHost}), so every engine gives the same candidates from the same logits; rows of
      * {@code logits} that are not promised above are unspecified.
      *
      * @throws IllegalArgumentException as {@link #step(List, float[])}, when an array has fewer than {@code
@@ -96,16 +96,31 @@ public interface InferenceModel extends AutoCloseable {
     default void step(List<BatchEntry> batch, float[] logits, RowKind[] kinds, int[] argmaxOut,
             CandidateRequest[] requests, Candidates candidates) {
         checkRowKinds(batch, kinds, argmaxOut, requests, candidates);
-        step(batch, logits);
+        // the argmax step, so that an engine which takes argmaxes on its device keeps doing so for ARGMAX entries;
+        // this array is per call, but the serving engine asks for candidates only where samplesCandidates() is true,
+        // and such engines implement this step themselves
+        boolean[] wanted = new boolean[batch.size()];
+        for (int i = 0; i < wanted.length; i++) {
+            wanted[i] = kinds[i] != RowKind.ARGMAX;
+        }
+        step(batch, logits, wanted, argmaxOut);
         int vocab = config().vocabSize();
         for (int i = 0; i < batch.size(); i++) {
-            switch (kinds[i]) {
-                case ARGMAX -> argmaxOut[i] = Argmax.first(logits, i * vocab, vocab);
-                case CANDIDATES -> candidates.computeOnHost(logits, i * vocab, vocab, requests[i].adjustments(), i,
+            if (kinds[i] == RowKind.CANDIDATES) {
+                candidates.computeOnHost(logits, i * vocab, vocab, requests[i].adjustments(), i,
                         requests[i].needsExpSum());
-                case LOGITS -> { }
             }
         }
+    }
+
+    /**
+     * Whether asking this engine for {@code CANDIDATES} saves work: true for an engine that selects them where its
+     * logits are (a GPU) and so avoids copying vocab-sized rows. False by default: an engine whose logits are already in
+     * host memory would only add a pass over the row ({@link Candidates#computeOnHost}) before the same sampling, so
+     * the serving engine asks it for {@code LOGITS} instead. The candidate step still works on every engine.
+     */
+    default boolean samplesCandidates() {
+        return false;
     }
 
     /** The argument checks of {@link #step(List, float[], RowKind[], int[], CandidateRequest[], Candidates)}. */

@@ -599,10 +599,11 @@ public final class ServingEngine implements AutoCloseable {
         }
         // a row's logits are read only when it ends the sequence's fed tokens and its request samples from them: a
         // greedy request without log-probabilities takes the model's argmax instead (on a GPU: an int, not a row); a
-        // sampled one whose sampler can pick from candidates asks for those (on a GPU: ~0.5 KB, the row only when
-        // they do not decide the token)
+        // sampled one whose sampler can pick from candidates asks for those where the model selects them on its
+        // device (~0.5 KB, the row only when they do not decide the token)
         boolean argmaxRows = false;
         boolean candidateRows = false;
+        boolean askCandidates = model.samplesCandidates();   // on the CPU engine they would only add a pass
         for (int i = 0; i < batch.size(); i++) {
             Active a = batchOwners.get(i);
             boolean last = batch.get(i).to() == a.size;
@@ -610,7 +611,7 @@ public final class ServingEngine implements AutoCloseable {
             CandidateRequest request = null;
             if (wanted && a.candidatePause > 0) {
                 a.candidatePause--;
-            } else if (wanted) {
+            } else if (wanted && askCandidates) {
                 request = a.sampler.candidateRequest(a.job.request.topLogprobs());
             }
             logitsWanted[i] = wanted;

@@ -1,5 +1,8 @@
 package aether.llm.server;
 
+import aether.llm.sampling.CandidateRequest;
+import aether.llm.sampling.Candidates;
+
 /**
  * One request's token choice, with its own state (random generator, penalty counts). Called only on the engine
  * thread, once per generated token.
@@ -36,7 +39,7 @@ public interface TokenSampler {
      * none): log-probabilities are of the raw logits, so they come from the candidates only when nothing adjusts the
      * row and the candidates hold the top entries. Call again for every token (the adjustments change).
      */
-    default aether.llm.sampling.CandidateRequest candidateRequest(int topLogprobs) {
+    default CandidateRequest candidateRequest(int topLogprobs) {
         return null;
     }
 
@@ -44,7 +47,7 @@ public interface TokenSampler {
      * Chooses and records the next token from row {@code row} of {@code candidates}, exactly as {@link #sample} would
      * from the logits; only after this step's {@link #candidateRequest} said {@code decides}.
      */
-    default int sampleCandidates(aether.llm.sampling.Candidates candidates, int row) {
+    default int sampleCandidates(Candidates candidates, int row) {
         throw new UnsupportedOperationException("this sampler needs the logits (candidateRequest is null)");
     }
 

@@ -60,6 +60,11 @@ class CandidateStepEngineTest {
         }
 
         @Override
+        public boolean samplesCandidates() {
+            return true;   // as a device engine: the serving engine asks it for candidates
+        }
+
+        @Override
         public ModelConfig config() {
             return cpu.config();
         }
@@ -269,6 +274,30 @@ class CandidateStepEngineTest {
             // ServingEngine.CANDIDATE_PAUSE tokens); the vocabulary-wide one never does
             assertThat(viaCandidates.decided + viaCandidates.fallback).isLessThanOrEqualTo(5 * 24);
             assertThat(viaCandidates.decided).as("rows decided by their candidates").isGreaterThanOrEqualTo(3 * 24);
+        }
+    }
+
+    /**
+     * The CPU engine holds its logits in host memory, so candidates would only add a pass over each row: the serving
+     * engine samples its rows directly (every sampled token from the logits, none from candidates).
+     */
+    @Test
+    @Timeout(120)
+    void theCpuEngineIsNotAskedForCandidates() throws Exception {
+        try (var loaded = LoadedModel.open(modelPath,
+                EngineOptions.DEFAULTS.withContextSize(256).withMaxSequences(8))) {
+            assertThat(loaded.model().samplesCandidates()).isFalse();
+            var metrics = new ServerMetrics();
+            try (var engine = new ServingEngine(loaded.model(), loaded.tokenizer(),
+                    TokenSamplers.standard(256, loaded.tokenizer()), new ServingEngine.Settings(6, 64, 4), metrics)) {
+                var t = new Tokens();
+                engine.submit(requests().get(0), t);   // top-k 40: candidates would decide every token
+                assertThat(t.finished.get(60, TimeUnit.SECONDS)).isEqualTo(FinishReason.LENGTH);
+                assertThat(t.tokens).hasSize(24);
+            }
+            String text = new String(metrics.scrape(), java.nio.charset.StandardCharsets.UTF_8);
+            assertThat(text).contains("aether_token_choices_total{from=\"candidates\"} 0.0")
+                    .contains("aether_token_choices_total{from=\"logits\"} 24.0");
         }
     }
 }

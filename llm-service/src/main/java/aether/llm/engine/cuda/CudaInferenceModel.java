@@ -870,6 +870,12 @@ public final class CudaInferenceModel implements InferenceModel {
         deviceSampling = on;
     }
 
+    /** True while the device selects sampling candidates ({@link #DEVICE_SAMPLING}, {@link #deviceSampling}). */
+    @Override
+    public boolean samplesCandidates() {
+        return deviceSampling;
+    }
+
     /**
      * Sampling candidates on the GPU ({@code sample_candidates}, after the head of the pass that computed the row): a
      * {@code CANDIDATES} entry downloads {@link Candidates#DEVICE_WORDS} words instead of its logits, and its raw logits

@@ -140,33 +140,6 @@ public final class HybridInferenceModel implements InferenceModel {
         CudaInferenceModel.reportFlagged(batch.size(), config().vocabSize(), logits, logitsWanted, argmaxOut);
     }
 
-    /**
-     * The GPU part takes the argmax of {@code ARGMAX} entries; {@code CANDIDATES} entries get their logits and their
-     * candidates are computed from them on the host (a split model decodes at the CPU part's speed anyway).
-     */
-    @Override
-    public void step(List<BatchEntry> batch, float[] logits, RowKind[] kinds, int[] argmaxOut,
-            aether.llm.sampling.CandidateRequest[] requests, aether.llm.sampling.Candidates candidates) {
-        InferenceModel.checkRowKinds(batch, kinds, argmaxOut, requests, candidates);
-        if (wanted.length < batch.size()) {
-            wanted = new boolean[batch.size()];
-        }
-        for (int i = 0; i < batch.size(); i++) {
-            wanted[i] = kinds[i] != RowKind.ARGMAX;
-        }
-        step(batch, logits, wanted, argmaxOut);
-        int vocab = config().vocabSize();
-        for (int i = 0; i < batch.size(); i++) {
-            if (kinds[i] == RowKind.CANDIDATES) {
-                candidates.computeOnHost(logits, i * vocab, vocab, requests[i].adjustments(), i,
-                        requests[i].needsExpSum());
-            }
-        }
-    }
-
-    /** Per entry of a candidates step: whether its logits are downloaded (all but the argmax entries). */
-    private boolean[] wanted = new boolean[0];
-
     private void run(List<BatchEntry> batch, float[] out, boolean[] logitsWanted, int[] argmaxOut) {
         if (batch.isEmpty()) {
             throw new IllegalArgumentException("step of an empty batch");
