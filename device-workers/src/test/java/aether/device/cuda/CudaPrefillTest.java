@@ -159,25 +159,34 @@ class CudaPrefillTest {
         double[] addRef = gemmReference(f16(w), rows, cols, f16(x), tokens, add);
         // the tile the launcher picks, then each of the three tiles forced (each has its own warp layout)
         prefill.gemm(m, x16, null, y, tokens);
-        check(download(cuda, y, tokens * rows), exactRef, roundedRef,
+        check(download(cuda, y, tokens * rows), exactRef, roundedRef, cols,
                 type + " " + rows + "x" + cols + ", " + tokens + " tokens, tile "
                         + CudaPrefill.tileTokens(tokens, rows, cuda.multiprocessors()) + " (chosen)");
         for (int bn : new int[] {32, 64, 128}) {
             cuda.fill32(y, NAN_BITS, (long) tokens * rows);
             prefill.gemm(m, x16, null, y, tokens, rows, bn);
-            check(download(cuda, y, tokens * rows), exactRef, roundedRef,
+            check(download(cuda, y, tokens * rows), exactRef, roundedRef, cols,
                     type + " " + rows + "x" + cols + ", " + tokens + " tokens, tile " + bn);
         }
         prefill.gemm(m, x16, yAdd, yAdd, tokens);
         float[] outAdd = download(cuda, yAdd, tokens * rows);
         cuda.checkErrors("gemm");
-        assertThat(relativeError(outAdd, addRef)).as("Y += W.X in place").isLessThan(1e-5);
+        assertThat(relativeError(outAdd, addRef)).as("Y += W.X in place").isLessThan(accumulationBound(cols));
     }
 
-    private static void check(float[] out, double[] exactRef, double[] roundedRef, String what) {
+    private static double accumulationBound(int cols) {
+        return 1e-5 * Math.max(1, Math.sqrt(cols / 2048.0));
+    }
+
+    /**
+     * Against the f16-rounded reference only the float32 accumulation differs, and its error grows with the square root
+     * of the sum's length: 1e-5 up to K = 2048, scaled by sqrt(K / 2048) beyond (BF16 77x8192 measured 1.06e-5 on an
+     * H100, 2026-12-07, where K = 2048 shapes measure ~2.4e-6).
+     */
+    private static void check(float[] out, double[] exactRef, double[] roundedRef, int cols, String what) {
         double exact = relativeError(out, exactRef), rounded = relativeError(out, roundedRef);
         System.out.printf("GEMM %s: vs float64 %.2e, vs f16-rounded inputs %.2e%n", what, exact, rounded);
-        assertThat(rounded).as("%s: vs the f16-rounded reference", what).isLessThan(1e-5);
+        assertThat(rounded).as("%s: vs the f16-rounded reference", what).isLessThan(accumulationBound(cols));
         assertThat(exact).as("%s: vs the float64 reference", what).isLessThan(2e-3);
     }
 
@@ -241,7 +250,7 @@ class CudaPrefillTest {
         prefill.toHalf(dx, x16, cols, tokens);
         prefill.gemm(m, x16, null, y, tokens);
         check(download(cuda, y, tokens * rows), gemmReference(w, rows, cols, x, tokens, null),
-                gemmReference(f16(w), rows, cols, f16(x), tokens, null), "stacked Q4_K|Q4_K|Q6_K");
+                gemmReference(f16(w), rows, cols, f16(x), tokens, null), cols, "stacked Q4_K|Q4_K|Q6_K");
         QuantizedVector xq = QuantizedVector.allocate(cuda, cols);
         frees.add(() -> xq.free(cuda));
         kernels.quantize(dx, xq);
