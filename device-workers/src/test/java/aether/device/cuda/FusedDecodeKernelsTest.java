@@ -32,9 +32,7 @@ class FusedDecodeKernelsTest {
     static final GpuFixture gpu = new GpuFixture();
 
     private FusionCounters counters(int words) {
-        FusionCounters c = FusionCounters.allocate(gpu.cuda(), words);
-        gpu.freeAfterTest(() -> c.free(gpu.cuda()));
-        return c;
+        return gpu.freeAfterTest(FusionCounters.allocate(gpu.cuda(), words), c -> c.free(gpu.cuda()));
     }
 
     private GpuMatrix matrix(GgmlType type, int rows, int cols, SplittableRandom r) {
@@ -109,6 +107,32 @@ class FusedDecodeKernelsTest {
         assertZero(counters);
     }
 
+    /** The outputs of the plain GEMV + SwiGLU and of the fused launch that must reproduce them. */
+    private record Swiglu(CUdeviceptr guPlain, CUdeviceptr guFused, CUdeviceptr aPlain, CUdeviceptr aFused,
+            QuantizedVector qPlain, QuantizedVector qFused) {}
+
+    /** Poisons both sides' outputs and runs the plain GEMV (gate|up) and SwiGLU launches. */
+    private Swiglu plainSwiglu(GpuMatrix m, Input in, int ffn) {
+        CUdeviceptr guPlain = gpu.poisoned(2 * ffn), guFused = gpu.poisoned(2 * ffn);
+        CUdeviceptr aPlain = gpu.poisoned(ffn), aFused = gpu.poisoned(ffn);
+        QuantizedVector qPlain = gpu.quantized(ffn), qFused = gpu.quantized(ffn);
+        gpu.poison(qPlain);
+        gpu.poison(qFused);
+        gpu.kernels().gemv(m, in.x(), in.xq(), null, guPlain);
+        gpu.kernels().swiglu(guPlain, aPlain, qPlain, ffn);
+        return new Swiglu(guPlain, guFused, aPlain, aFused, qPlain, qFused);
+    }
+
+    /** The fused launch's gate|up, activations and their q8_1 blocks are the plain launches' bits. */
+    private void assertSameSwiglu(Swiglu sw, int ffn, String what) {
+        assertThat(gpu.download(sw.guFused(), 2 * ffn)).as("%s: gate|up", what)
+                .containsExactly(gpu.download(sw.guPlain(), 2 * ffn));
+        float[] act = gpu.download(sw.aFused(), ffn);
+        assertThat(act).as("%s: silu(gate) * up", what).containsExactly(gpu.download(sw.aPlain(), ffn));
+        assertThat(finite(act)).as("%s: finite", what).isTrue();
+        assertSameQuantized(sw.qFused(), sw.qPlain(), what);
+    }
+
     @ParameterizedTest(name = "{0} ffn {1}, K {2}")
     @CsvSource({"Q4_0, 14336, 4096", "Q4_0, 2048, 2048", "Q4_0, 64, 8192", "Q8_0, 1024, 4096", "F16, 512, 1024",
             "BF16, 512, 1024", "Q4_K, 512, 2048", "Q6_K, 1024, 512"})
@@ -118,22 +142,11 @@ class FusedDecodeKernelsTest {
         FusionCounters counters = counters(ffn / 32);
         for (int round = 0; round < 3; round++) {
             Input in = input(m, r);
-            CUdeviceptr guPlain = gpu.poisoned(2 * ffn), guFused = gpu.poisoned(2 * ffn);
-            CUdeviceptr aPlain = gpu.poisoned(ffn), aFused = gpu.poisoned(ffn);
-            QuantizedVector qPlain = gpu.quantized(ffn), qFused = gpu.quantized(ffn);
-            gpu.poison(qPlain);
-            gpu.poison(qFused);
-            gpu.kernels().gemv(m, in.x(), in.xq(), null, guPlain);
-            gpu.kernels().swiglu(guPlain, aPlain, qPlain, ffn);
-            gpu.kernels().gemvSwiglu(m, in.x(), in.xq(), guFused, counters, aFused, qFused);
+            Swiglu sw = plainSwiglu(m, in, ffn);
+            gpu.kernels().gemvSwiglu(m, in.x(), in.xq(), sw.guFused(), counters, sw.aFused(), sw.qFused());
             gpu.cuda().checkErrors("gemv_" + type + "_swiglu");
             String what = type + " ffn " + ffn + " round " + round;
-            assertThat(gpu.download(guFused, 2 * ffn)).as("%s: gate|up", what)
-                    .containsExactly(gpu.download(guPlain, 2 * ffn));
-            float[] act = gpu.download(aFused, ffn);
-            assertThat(act).as("%s: silu(gate) * up", what).containsExactly(gpu.download(aPlain, ffn));
-            assertThat(finite(act)).as("%s: finite", what).isTrue();
-            assertSameQuantized(qFused, qPlain, what);
+            assertSameSwiglu(sw, ffn, what);
         }
         assertZero(counters);
     }
@@ -146,22 +159,11 @@ class FusedDecodeKernelsTest {
         assertThat(gpu.kernels().swigluRowsFusable(m)).as("one warp a row for %d x %d", 2 * ffn, cols).isTrue();
         for (int round = 0; round < 2; round++) {
             Input in = input(m, r);
-            CUdeviceptr guPlain = gpu.poisoned(2 * ffn), guFused = gpu.poisoned(2 * ffn);
-            CUdeviceptr aPlain = gpu.poisoned(ffn), aFused = gpu.poisoned(ffn);
-            QuantizedVector qPlain = gpu.quantized(ffn), qFused = gpu.quantized(ffn);
-            gpu.poison(qPlain);
-            gpu.poison(qFused);
-            gpu.kernels().gemv(m, in.x(), in.xq(), null, guPlain);
-            gpu.kernels().swiglu(guPlain, aPlain, qPlain, ffn);
-            gpu.kernels().gemvSwigluRows(m, in.xq(), guFused, aFused, qFused);
+            Swiglu sw = plainSwiglu(m, in, ffn);
+            gpu.kernels().gemvSwigluRows(m, in.xq(), sw.guFused(), sw.aFused(), sw.qFused());
             gpu.cuda().checkErrors("gemv_q4_0_swiglu_rows");
             String what = "Q4_0 ffn " + ffn + " by rows, round " + round;
-            assertThat(gpu.download(guFused, 2 * ffn)).as("%s: gate|up", what)
-                    .containsExactly(gpu.download(guPlain, 2 * ffn));
-            float[] act = gpu.download(aFused, ffn);
-            assertThat(act).as("%s: silu(gate) * up", what).containsExactly(gpu.download(aPlain, ffn));
-            assertThat(finite(act)).as("%s: finite", what).isTrue();
-            assertSameQuantized(qFused, qPlain, what);
+            assertSameSwiglu(sw, ffn, what);
         }
         // a matrix the plain GEMV splits over several warps a row is not taken (its sums would differ)
         GpuMatrix split = matrix(GgmlType.Q4_0, 128, 8192, r);

@@ -6,6 +6,7 @@ import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 import jcuda.driver.CUdeviceptr;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.AfterEachCallback;
@@ -99,11 +100,15 @@ public final class GpuFixture implements BeforeAllCallback, AfterAllCallback, Be
         frees.add(free);
     }
 
+    /** {@code resource}, released by {@code free} after the current test (in allocation order). */
+    public <T> T freeAfterTest(T resource, Consumer<T> free) {
+        frees.add(() -> free.accept(resource));
+        return resource;
+    }
+
     /** {@code bytes} of device memory, uninitialized, freed after the test. */
     public CUdeviceptr alloc(long bytes) {
-        CUdeviceptr p = cuda.alloc(bytes);
-        frees.add(() -> cuda.free(p, bytes));
-        return p;
+        return freeAfterTest(cuda.alloc(bytes), p -> cuda.free(p, bytes));
     }
 
     public CUdeviceptr upload(float[] v) {
@@ -146,9 +151,7 @@ public final class GpuFixture implements BeforeAllCallback, AfterAllCallback, Be
 
     /** A q8_1 vector of {@code n} values, uninitialized. */
     public QuantizedVector quantized(int n) {
-        QuantizedVector q = QuantizedVector.allocate(cuda, n);
-        frees.add(() -> q.free(cuda));
-        return q;
+        return freeAfterTest(QuantizedVector.allocate(cuda, n), q -> q.free(cuda));
     }
 
     /** Fills {@code q} with quants 0x55 and NaN scales, so a block the kernel did not write fails the check. */
@@ -160,9 +163,7 @@ public final class GpuFixture implements BeforeAllCallback, AfterAllCallback, Be
 
     /** The stored weights {@code raw} ({@code type} blocks, rows x cols) on the device. */
     public GpuMatrix matrix(GgmlType type, int rows, int cols, MemorySegment raw) {
-        GpuMatrix m = GpuMatrix.upload(cuda, type, rows, cols, raw, null);
-        frees.add(() -> m.free(cuda));
-        return m;
+        return freeAfterTest(GpuMatrix.upload(cuda, type, rows, cols, raw, null), m -> m.free(cuda));
     }
 
     public float[] download(CUdeviceptr p, int n) {
