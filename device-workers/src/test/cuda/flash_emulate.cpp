@@ -244,10 +244,5 @@ int main() {
     check(8, 2, 128, 64, 65, 80, rng);   // starts on a tile boundary
     check(32, 8, 128, 300, 40, 80, rng); // Llama 8B's heads
     check(32, 8, 64, 0, 64, 0, rng);     // the 1B preset's heads
-    bool conflictFree = ldmatrix_conflicts == 0;
-    failures += !conflictFree;
-    std::printf("%s ldmatrix: %ld bank conflicts in %ld phases\n", conflictFree ? "ok  " : "FAIL",
-                ldmatrix_conflicts.load(), ldmatrix_phases.load());
-    std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
-    return failures != 0;
+    return finish(failures);
 }

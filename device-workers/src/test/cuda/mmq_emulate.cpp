@@ -301,10 +301,5 @@ int main() {
     check(0, 200, 2336, 27, rng);  // 4 n-tiles (the MMA loop compiled for 4), a short last K tile, 9 splits
     check(1, 140, 1056, 21, rng);  // 3 n-tiles padded to 4
     checkPosition(1, 300, 1056, rng);
-    bool conflictFree = ldmatrix_conflicts == 0;
-    failures += !conflictFree;
-    std::printf("%s ldmatrix: %ld bank conflicts in %ld phases\n", conflictFree ? "ok  " : "FAIL",
-                ldmatrix_conflicts.load(), ldmatrix_phases.load());
-    std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
-    return failures != 0;
+    return finish(failures);
 }

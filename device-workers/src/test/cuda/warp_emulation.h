@@ -147,4 +147,15 @@ void run_block(Dim3 b, int threads, Body body) {
     }
     for (auto &t : ts) t.join();
 }
+
+// The end of an emulator's run: the ldmatrix bank-conflict check (one more failure if any phase had a conflict), the
+// summary line, and the exit status (nonzero on any failure).
+inline int finish(int failures) {
+    bool conflictFree = ldmatrix_conflicts == 0;
+    failures += !conflictFree;
+    std::printf("%s ldmatrix: %ld bank conflicts in %ld phases\n", conflictFree ? "ok  " : "FAIL",
+                ldmatrix_conflicts.load(), ldmatrix_phases.load());
+    std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
+    return failures != 0;
+}
 #endif
