@@ -1,7 +1,8 @@
 // CPU emulation of the flash prefill attention (device-workers/src/main/cuda/flash_attn.cuh) for machines without
 // a GPU: the kernel's own source, compiled for the host, with one std::thread per CUDA thread of a block, __syncthreads
 // as a block barrier, and the warp-collective instructions (ldmatrix.x4 and .x4.trans, mma.m16n8k16 .f16, shfl.xor)
-// emulated from their PTX ISA definitions through per-warp exchange slots. cp.async copies are deferred to the
+// emulated from their PTX ISA definitions through per-warp exchange slots (warp_emulation.h, shared with
+// mmq_emulate.cpp; the shuffles and cp.async are this file's). cp.async copies are deferred to the
 // cp.async.wait_group that must cover them (the latest a GPU may land them), so a missing wait or barrier reads the
 // garbage shared memory starts with. The blocks of a launch run one at a time in a shuffled order. Checks, for several
 // (heads, KV heads, head size, first position, tokens): every output against a float64 reference (and one that rounds

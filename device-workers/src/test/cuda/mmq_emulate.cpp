@@ -1,8 +1,8 @@
 // CPU emulation of the MMQ row GEMM (device-workers/src/main/cuda/mmq_rows.cuh) for machines without a GPU: the
 // kernel's own source, compiled for the host, with one std::thread per CUDA thread of a block, __syncthreads as a
 // block barrier, and the warp-collective instructions (ldmatrix.x4, mma.m16n8k32 .s8) emulated from their PTX ISA
-// definitions through per-warp exchange slots; the blocks of a launch run one at a time in a shuffled order (any of a
-// tile's split-K blocks may be the last to arrive). Checks, for Q4_0 and Q8_0 and several shapes: every output against
+// definitions through per-warp exchange slots (warp_emulation.h, shared with flash_emulate.cpp); the blocks of a
+// launch run one at a time in a shuffled order (any of a tile's split-K blocks may be the last to arrive). Checks, for Q4_0 and Q8_0 and several shapes: every output against
 // a float64 reference of W . dequant(quant(x)), bitwise equality of one row's outputs alone, at position 0 and at
 // position 37 of a 64-row pass, of add in place (add = y) and of the fused split-K sum with the reduce kernel's, that
 // every arrival counter is zero again after a launch, and that no ldmatrix phase has a shared-memory bank conflict.
