@@ -19,6 +19,8 @@
 //   * attn_split_rows: row r's query heads over positions [0, pos[r]] of slot[r] (its own key was stored by
 //     rope_kv_rows before), split over the cache length as attn_split; attn_combine merges the splits.
 
+#include "arrive_last.cuh"
+
 template <int TYPE>
 __device__ __forceinline__ void gemv_rows_impl(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
                                                const int8_t *xq, const float2 *xds, const float *x, const float *add,
@@ -281,22 +283,16 @@ attn_split_rows_gqa_fused(const float *__restrict__ q, const __half *__restrict_
                           float *__restrict__ out, int8_t *__restrict__ xq, float2 *__restrict__ xds) {
     pdl_entry();
     attn_split_rows_gqa_body(q, kcache, vcache, pos_of, slot_of, part_o, part_ml, H, Hkv, D, ctx, scale, qstride);
-    __shared__ int last;
     int kv = blockIdx.x, nsplit = gridDim.y, G = H / Hkv;
     size_t r = blockIdx.z;
-    __threadfence();  // this block's partial results are visible device-wide before it counts itself in
-    __syncthreads();
-    if (threadIdx.x == 0) last = atomicAdd(&counters[r * Hkv + kv], 1) == nsplit - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
+    // this block's partial results are visible device-wide before it counts itself in; the last one resets the counter
+    if (!arrive_last(reinterpret_cast<unsigned *>(counters + r * Hkv + kv), (unsigned)nsplit)) return;
     for (int j = 0; j < G; j++) {
         for (int i0 = 0; i0 < D; i0 += blockDim.x) {
             int i = i0 + threadIdx.x;
             if (i < D) attn_combine_column<true>(part_o, part_ml, out, xq, xds, D, nsplit, kv * G + j, H, r, i);
         }
     }
-    if (threadIdx.x == 0) counters[r * Hkv + kv] = 0;
 }
 
 // ---- row GEMV on int8 tensor cores (Q4_0, Q8_0) -------------------------------------------------------------------

@@ -12,11 +12,9 @@
 // The GEMV part is exactly the plain kernel's (gemv_acc_* and gemv_finish, same launch shape), so y has the same bits.
 // The epilogue runs in the block that finishes last among those that wrote the values it needs (the whole y for the
 // norm, the 32 gate and 32 up rows of a q8_1 block for SwiGLU, the D rows of a head for RoPE), found by an arrival
-// counter as in the MMQ split-K sums (mmq_rows.cuh): every thread fences its stores (__threadfence) before the barrier,
-// thread 0 counts with atomicAdd, the block that brings the count to `arrivals` fences again and reads the others'
-// values through L2 (__ldcg), and zeroes the counter for the next launch (every arrival has happened by then; the
-// next launch reads it only after this grid completes: pdl_entry waits for that). Counters start zeroed (the host
-// clears them once) and one launch's counters are not shared with a concurrent launch (one stream).
+// counter as in the MMQ split-K sums (arrive_last.cuh: fences, atomicAdd, the last block reads the others' values
+// through L2 and zeroes the counter for the next launch). Counters start zeroed (the host clears them once) and one
+// launch's counters are not shared with a concurrent launch (one stream).
 //
 // The epilogues compute what rmsnorm_quant, swiglu_quant and rope_kv compute, through the same device functions
 // (rms_sumsq/sumsq4, quantize_block_warp, rope_rotate) or, for the norm's quantization, in another thread layout but
@@ -26,6 +24,8 @@
 // scales; Q4_K/Q6_K: quants, the rest; F16: the halves, null), xq/xds = the q8_1 activation (null for F16), xf = the
 // float activation (F16 only), add (may alias y), y, M, K, split as the plain GEMVs, then the counters and the
 // epilogue's own arguments.
+
+#include "arrive_last.cuh"
 
 #define GEMV_Q4_0 0
 #define GEMV_Q8_0 1
@@ -55,23 +55,6 @@ __device__ __forceinline__ float gemv_acc(const void *__restrict__ a, const void
         return gemv_acc_q6_k(static_cast<const uint8_t *>(a), static_cast<const uint8_t *>(b), xq, xds, row, M, K,
                              first, step);
     }
-}
-
-// True in the one block that completes the count of `arrivals` at *counter (block-uniform), after which that block
-// may read what the other counted blocks stored, through L2. Every thread of the block must call it (barriers).
-__device__ __forceinline__ bool arrive_last(unsigned *counter, unsigned arrivals) {
-    __shared__ int last;
-    __threadfence();  // this thread's stores (y) are visible device-wide before thread 0 counts them
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        const bool mine = atomicAdd(counter, 1u) == arrivals - 1;
-        if (mine) *counter = 0;  // all arrivals are in: the next launch finds it zeroed
-        last = mine;
-    }
-    __syncthreads();
-    if (!last) return false;
-    __threadfence();  // orders the count before this block's reads of the other blocks' values
-    return true;
 }
 
 // Normalizes the float4 v (elements 4i..4i+3, i < n4 when `in`) and quantizes it: 8 consecutive lanes hold a q8_1

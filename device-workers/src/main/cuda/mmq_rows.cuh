@@ -47,6 +47,8 @@
 // FP32 instruction, where I2F runs at a fraction of the FP32 rate. At 64 rows these three FP32 instructions per output
 // and block (sub, mul, fma) are the kernel's main cost, not the weight read.
 
+#include "arrive_last.cuh"
+
 #define MMQ_WARPS 8
 #define MMQ_BM (MMQ_WARPS * 16)
 #define MMQ_BN 64
@@ -125,23 +127,13 @@ __device__ __forceinline__ float mmq_fma(float dw, float dx, int c, float acc) {
 // partial sums in split order 0..splits-1 (whichever block that is: the order and the operands are those of the other
 // arrival orders, so the bits do not depend on the scheduling) and writes y (+ add; add may be y: each output is read
 // and written by one thread), then zeroes the counter for the next launch (all the tile's blocks have arrived by then;
-// the next launch starts after this grid completes, pdl_entry). The usual threadfence reduction: every thread fences
-// its stores before the barrier, thread 0 counts, the last block fences again and reads through L2 (__ldcg).
+// the next launch starts after this grid completes, pdl_entry). The usual threadfence reduction (arrive_last.cuh): the
+// last block reads the partial sums through L2 (__ldcg).
 __device__ __forceinline__ void mmq_reduce_last(const float *ws, unsigned *counters, const float *add, float *y,
                                                 int M, int rows, int splits, int mbase, int base) {
     extern __shared__ __align__(16) uint8_t mmq_smem[];
     volatile int *last = reinterpret_cast<volatile int *>(mmq_smem);  // the stages are free: all tiles are consumed
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        unsigned *counter = counters + blockIdx.y * gridDim.x + blockIdx.x;
-        const bool mine = atomicAdd(counter, 1u) == (unsigned)splits - 1;
-        if (mine) *counter = 0;
-        *last = mine;
-    }
-    __syncthreads();
-    if (!*last) return;
-    __threadfence();
+    if (!arrive_last(counters + blockIdx.y * gridDim.x + blockIdx.x, (unsigned)splits, last)) return;
     // Only the tiles' last blocks work here while the rest of the chip idles (the next kernel's blocks wait for this
     // grid), so the reads are made wide and many: with M % 4 == 0 each thread sums 4 consecutive weight rows (one
     // 16-byte load a split; ws rows are 16-byte aligned then) for 4 activation rows at once. Same order, same bits.

@@ -1,7 +1,8 @@
 // CPU emulation of the flash prefill attention (device-workers/src/main/cuda/flash_attn.cuh) for machines without
 // a GPU: the kernel's own source, compiled for the host, with one std::thread per CUDA thread of a block, __syncthreads
 // as a block barrier, and the warp-collective instructions (ldmatrix.x4 and .x4.trans, mma.m16n8k16 .f16, shfl.xor)
-// emulated from their PTX ISA definitions through per-warp exchange slots. cp.async copies are deferred to the
+// emulated from their PTX ISA definitions through per-warp exchange slots (warp_emulation.h, shared with
+// mmq_emulate.cpp; the shuffles and cp.async are this file's). cp.async copies are deferred to the
 // cp.async.wait_group that must cover them (the latest a GPU may land them), so a missing wait or barrier reads the
 // garbage shared memory starts with. The blocks of a launch run one at a time in a shuffled order. Checks, for several
 // (heads, KV heads, head size, first position, tokens): every output against a float64 reference (and one that rounds
@@ -12,41 +13,17 @@
 //   g++ -std=c++20 -O2 -pthread -o /tmp/flash_emulate device-workers/src/test/cuda/flash_emulate.cpp \
 //     && /tmp/flash_emulate
 // (with -fsanitize=address, a read past the cache or the queries is reported: some shapes end the cache at the chunk)
-#include <algorithm>
-#include <atomic>
-#include <barrier>
-#include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <memory>
-#include <random>
-#include <thread>
-#include <vector>
 
 #define FLASH_HOST_EMULATION
-#define __device__
-#define __forceinline__ inline
-#define __global__
-#define __launch_bounds__(...)
-#define __restrict__ __restrict
-#define __shared__
-#define __align__(n)  // the emulated shared memory below is 16-byte aligned
 #define P_POS 1
 #define P_SLOT 2
+alignas(16) uint8_t fa_smem[96 * 1024];
+#define EMU_SMEM fa_smem
+#include "warp_emulation.h"
 
-struct Dim3 {
-    unsigned x = 0, y = 0, z = 0;
-};
-thread_local Dim3 threadIdx, blockIdx;
 Dim3 gridDim;
-struct float2 {
-    float x, y;
-};
 inline float2 make_float2(float x, float y) { return {x, y}; }
-struct __half {
-    uint16_t bits;
-};
 struct __half2 {
     __half x, y;
 };
@@ -62,20 +39,6 @@ static float half_to_float(uint16_t b) {
     return (float)h;
 }
 inline __half2 __floats2half2_rn(float a, float b) { return {{float_to_half(a)}, {float_to_half(b)}}; }
-inline int min(int a, int b) { return a < b ? a : b; }
-
-alignas(16) uint8_t fa_smem[96 * 1024];
-std::unique_ptr<std::barrier<>> block_barrier;
-inline void __syncthreads() { block_barrier->arrive_and_wait(); }
-
-struct WarpExchange {
-    std::barrier<> bar{32};
-    uint32_t addr[32];
-    uint32_t regs[32][6];
-    float vals[32];
-};
-WarpExchange *warps;
-std::atomic<long> ldmatrix_conflicts{0}, ldmatrix_phases{0};
 
 inline float __shfl_xor_sync(unsigned, float v, int o) {
     int lane = threadIdx.x & 31;
@@ -95,7 +58,6 @@ struct AsyncCopy {
 };
 thread_local std::vector<AsyncCopy> open_group;
 thread_local std::vector<std::vector<AsyncCopy>> committed;
-inline uint32_t mmq_smem_address(const void *p) { return (uint32_t)((const uint8_t *)p - fa_smem); }
 inline void mmq_cp_async16(uint32_t dst, const void *src, bool valid) {
     if (dst % 16 != 0 || reinterpret_cast<uintptr_t>(src) % 16 != 0) {
         std::fprintf(stderr, "cp.async of 16 bytes at shared %u from %p: not 16-byte aligned\n", dst, src);
@@ -125,49 +87,6 @@ inline void mmq_cp_async_wait() {
     }
 }
 
-// ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16: lane L gives the address of row L % 8 of matrix L / 8; lane l
-// receives from each matrix q the halves (row l / 4, columns 2 (l % 4), +1), or with .trans (rows 2 (l % 4), +1,
-// column l / 4), the lower-numbered one in the low 16 bits.
-inline void ldmatrix_x4(uint32_t addr, uint32_t *r, bool trans) {
-    int lane = threadIdx.x & 31;
-    WarpExchange &w = warps[threadIdx.x >> 5];
-    if (addr % 16 != 0) {
-        std::fprintf(stderr, "ldmatrix row address %u not 16-byte aligned\n", addr);
-        std::abort();
-    }
-    w.addr[lane] = addr;
-    w.bar.arrive_and_wait();
-    if (lane == 0) {  // each matrix is one shared-memory phase: its 8 rows of 16 bytes should use 32 distinct banks
-        for (int q = 0; q < 4; q++) {
-            bool used[32] = {};
-            for (int row = 0; row < 8; row++)
-                for (int word = 0; word < 4; word++) {
-                    int bank = (w.addr[q * 8 + row] / 4 + word) % 32;
-                    if (used[bank]) ldmatrix_conflicts++;
-                    used[bank] = true;
-                }
-            ldmatrix_phases++;
-        }
-    }
-    for (int q = 0; q < 4; q++) {
-        uint16_t lo, hi;
-        if (!trans) {
-            const uint8_t *row = fa_smem + w.addr[q * 8 + lane / 4];
-            std::memcpy(&lo, row + 4 * (lane % 4), 2);
-            std::memcpy(&hi, row + 4 * (lane % 4) + 2, 2);
-        } else {
-            std::memcpy(&lo, fa_smem + w.addr[q * 8 + 2 * (lane % 4)] + 2 * (lane / 4), 2);
-            std::memcpy(&hi, fa_smem + w.addr[q * 8 + 2 * (lane % 4) + 1] + 2 * (lane / 4), 2);
-        }
-        r[q] = lo | (uint32_t)hi << 16;
-    }
-    w.bar.arrive_and_wait();
-}
-inline void mmq_ldmatrix_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
-    uint32_t r[4];
-    ldmatrix_x4(addr, r, false);
-    r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
-}
 inline void fa_ldmatrix_x4_trans(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
     uint32_t r[4];
     ldmatrix_x4(addr, r, true);
@@ -181,23 +100,20 @@ inline uint32_t gm_pack(float a, float b) { return float_to_half(a) | (uint32_t)
 // products are exact in f32 (f16 x f16), summed here in k order.
 inline void gm_mma(float *c, const uint32_t *a, const uint32_t *b) {
     int lane = threadIdx.x & 31;
-    WarpExchange &w = warps[threadIdx.x >> 5];
-    uint32_t mine[6] = {a[0], a[1], a[2], a[3], b[0], b[1]};
-    std::memcpy(w.regs[lane], mine, sizeof mine);
-    w.bar.arrive_and_wait();
+    uint32_t regs[32][6];
+    mma_gather({a[0], a[1], a[2], a[3], b[0], b[1]}, regs);
     float A[16][16], B[16][8];
     for (int l = 0; l < 32; l++) {
         int g = l >> 2, i = l & 3;
         for (int e = 0; e < 2; e++) {
-            A[g][2 * i + e] = half_to_float((uint16_t)(w.regs[l][0] >> 16 * e));
-            A[g + 8][2 * i + e] = half_to_float((uint16_t)(w.regs[l][1] >> 16 * e));
-            A[g][2 * i + 8 + e] = half_to_float((uint16_t)(w.regs[l][2] >> 16 * e));
-            A[g + 8][2 * i + 8 + e] = half_to_float((uint16_t)(w.regs[l][3] >> 16 * e));
-            B[2 * i + e][g] = half_to_float((uint16_t)(w.regs[l][4] >> 16 * e));
-            B[2 * i + 8 + e][g] = half_to_float((uint16_t)(w.regs[l][5] >> 16 * e));
+            A[g][2 * i + e] = half_to_float((uint16_t)(regs[l][0] >> 16 * e));
+            A[g + 8][2 * i + e] = half_to_float((uint16_t)(regs[l][1] >> 16 * e));
+            A[g][2 * i + 8 + e] = half_to_float((uint16_t)(regs[l][2] >> 16 * e));
+            A[g + 8][2 * i + 8 + e] = half_to_float((uint16_t)(regs[l][3] >> 16 * e));
+            B[2 * i + e][g] = half_to_float((uint16_t)(regs[l][4] >> 16 * e));
+            B[2 * i + 8 + e][g] = half_to_float((uint16_t)(regs[l][5] >> 16 * e));
         }
     }
-    w.bar.arrive_and_wait();
     int g = lane >> 2, i = lane & 3;
     auto dot = [&](int m, int n) {
         float s = 0.f;
@@ -206,9 +122,6 @@ inline void gm_mma(float *c, const uint32_t *a, const uint32_t *b) {
     };
     c[0] += dot(g, 2 * i), c[1] += dot(g, 2 * i + 1), c[2] += dot(g + 8, 2 * i), c[3] += dot(g + 8, 2 * i + 1);
 }
-
-// programmatic dependent launch (pdl.cuh): nothing to wait for in the emulation
-static inline void pdl_entry() {}
 
 #include "../../main/cuda/flash_attn.cuh"
 
@@ -244,10 +157,6 @@ static std::vector<uint16_t> launch(int warps, int D, const std::vector<float> &
     const int threads = warps * 32, G = H / Hkv;
     std::vector<uint16_t> out((size_t)N * H * D, 0xFFFF);  // NaN: an output left unwritten shows
     gridDim = {(unsigned)Hkv, (unsigned)((N * G + warps * 16 - 1) / (warps * 16)), 1};
-    std::vector<Dim3> order;
-    for (unsigned by = 0; by < gridDim.y; by++)
-        for (unsigned bx = 0; bx < gridDim.x; bx++) order.push_back({bx, by, 0});
-    std::shuffle(order.begin(), order.end(), schedule);
     auto kernel = D == 64 ? (warps == 4 ? attn_prefill_flash_d64 : attn_prefill_flash_d64_w8)
                           : (warps == 4 ? attn_prefill_flash_d128 : attn_prefill_flash_d128_w8);
     const __half *kp = reinterpret_cast<const __half *>(kc.data()), *vp = reinterpret_cast<const __half *>(vc.data());
@@ -255,27 +164,16 @@ static std::vector<uint16_t> launch(int warps, int D, const std::vector<float> &
         std::fprintf(stderr, "cache vectors not 16-byte aligned\n");
         std::abort();
     }
-    for (Dim3 b : order) {
-        std::memset(fa_smem, 0xA5, sizeof fa_smem);  // garbage, as uninitialized shared memory
-        block_barrier = std::make_unique<std::barrier<>>(threads);
-        std::vector<WarpExchange> wx(warps);
-        ::warps = wx.data();
-        std::vector<std::thread> ts;
-        for (int t = 0; t < threads; t++) {
-            ts.emplace_back([&, t] {
-                threadIdx = {(unsigned)t, 0, 0};
-                blockIdx = b;
-                open_group.clear();
-                committed.clear();
-                kernel(q.data(), kp, vp, params, reinterpret_cast<__half *>(out.data()), N, H, Hkv, ctx, scale,
-                       qstride);
-                if (!committed.empty() || !open_group.empty()) {
-                    std::fprintf(stderr, "cp.async groups left in flight at the kernel's end\n");
-                    std::abort();
-                }
-            });
-        }
-        for (auto &t : ts) t.join();
+    for (Dim3 b : shuffled_blocks(gridDim, schedule)) {
+        run_block(b, threads, [&] {
+            open_group.clear();
+            committed.clear();
+            kernel(q.data(), kp, vp, params, reinterpret_cast<__half *>(out.data()), N, H, Hkv, ctx, scale, qstride);
+            if (!committed.empty() || !open_group.empty()) {
+                std::fprintf(stderr, "cp.async groups left in flight at the kernel's end\n");
+                std::abort();
+            }
+        });
     }
     return out;
 }
@@ -347,10 +245,5 @@ int main() {
     check(8, 2, 128, 64, 65, 80, rng);   // starts on a tile boundary
     check(32, 8, 128, 300, 40, 80, rng); // Llama 8B's heads
     check(32, 8, 64, 0, 64, 0, rng);     // the 1B preset's heads
-    bool conflictFree = ldmatrix_conflicts == 0;
-    failures += !conflictFree;
-    std::printf("%s ldmatrix: %ld bank conflicts in %ld phases\n", conflictFree ? "ok  " : "FAIL",
-                ldmatrix_conflicts.load(), ldmatrix_phases.load());
-    std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
-    return failures != 0;
+    return finish(failures);
 }

@@ -1,48 +1,24 @@
 // CPU emulation of the MMQ row GEMM (device-workers/src/main/cuda/mmq_rows.cuh) for machines without a GPU: the
 // kernel's own source, compiled for the host, with one std::thread per CUDA thread of a block, __syncthreads as a
 // block barrier, and the warp-collective instructions (ldmatrix.x4, mma.m16n8k32 .s8) emulated from their PTX ISA
-// definitions through per-warp exchange slots; the blocks of a launch run one at a time in a shuffled order (any of a
-// tile's split-K blocks may be the last to arrive). Checks, for Q4_0 and Q8_0 and several shapes: every output against
+// definitions through per-warp exchange slots (warp_emulation.h, shared with flash_emulate.cpp); the blocks of a
+// launch run one at a time in a shuffled order (any of a tile's split-K blocks may be the last to arrive). Checks, for Q4_0 and Q8_0 and several shapes: every output against
 // a float64 reference of W . dequant(quant(x)), bitwise equality of one row's outputs alone, at position 0 and at
 // position 37 of a 64-row pass, of add in place (add = y) and of the fused split-K sum with the reduce kernel's, that
 // every arrival counter is zero again after a launch, and that no ldmatrix phase has a shared-memory bank conflict.
 // Each shape prints a hash of its outputs' bits, to compare two versions of the kernel that should agree bitwise.
 // Not part of the Maven build; run by hand:
 //   g++ -std=c++20 -O2 -pthread -o /tmp/mmq_emulate device-workers/src/test/cuda/mmq_emulate.cpp && /tmp/mmq_emulate
-#include <algorithm>
-#include <atomic>
-#include <barrier>
-#include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <memory>
-#include <random>
-#include <thread>
-#include <vector>
 
 #define MMQ_HOST_EMULATION
-#define __device__
-#define __forceinline__ inline
-#define __global__
-#define __launch_bounds__(...)
-#define __restrict__ __restrict
-#define __shared__
-#define __align__(n)  // the emulated shared memory below is 16-byte aligned
+alignas(16) uint8_t mmq_smem[128 * 1024];
+#define EMU_SMEM mmq_smem
+#include "warp_emulation.h"
 
-struct Dim3 {
-    unsigned x = 0, y = 0, z = 0;
-};
-thread_local Dim3 threadIdx, blockIdx;
 thread_local Dim3 gridDim;
-struct float2 {
-    float x, y;
-};
 struct float4 {
     float x, y, z, w;
-};
-struct __half {
-    uint16_t bits;
 };
 static float half_to_float(uint16_t h) {
     uint32_t s = (h >> 15) & 1, e = (h >> 10) & 31, m = h & 1023, f;
@@ -94,7 +70,6 @@ inline uint32_t __vsub4(uint32_t a, uint32_t b) {
     for (int i = 0; i < 4; i++) r |= (uint32_t)(uint8_t)((uint8_t)(a >> 8 * i) - (uint8_t)(b >> 8 * i)) << 8 * i;
     return r;
 }
-inline int min(int a, int b) { return a < b ? a : b; }
 // blocks run one after another here (in a shuffled order, see run), so the split-K arrival counter needs no more
 inline unsigned atomicAdd(unsigned *p, unsigned v) {
     return std::atomic_ref<unsigned>(*p).fetch_add(v);
@@ -110,19 +85,7 @@ inline float4 __ldcg(const float4 *p) {
 }
 
 constexpr int THREADS = 256;
-alignas(16) uint8_t mmq_smem[128 * 1024];
-std::unique_ptr<std::barrier<>> block_barrier;
-inline void __syncthreads() { block_barrier->arrive_and_wait(); }
 
-struct WarpExchange {
-    std::barrier<> bar{32};
-    uint32_t addr[32];
-    uint32_t regs[32][6];
-};
-WarpExchange *warps;
-std::atomic<long> ldmatrix_conflicts{0}, ldmatrix_phases{0};
-
-inline uint32_t mmq_smem_address(const void *p) { return (uint32_t)((const uint8_t *)p - mmq_smem); }
 inline void mmq_cp_async16(uint32_t dst, const void *src, bool valid) {
     if (valid) {
         std::memcpy(mmq_smem + dst, src, 16);
@@ -134,57 +97,25 @@ inline void mmq_cp_async_commit() {}
 template <int pending>
 inline void mmq_cp_async_wait() {}
 
-// ldmatrix.sync.aligned.m8n8.x4.shared.b16: lane L gives the address of row L % 8 of matrix L / 8; lane l receives,
-// from each matrix q, the 32 bits at row l / 4, bytes 4 (l % 4) .. 4 (l % 4) + 3.
-inline void mmq_ldmatrix_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
-    int lane = threadIdx.x & 31;
-    WarpExchange &w = warps[threadIdx.x >> 5];
-    if (addr % 16 != 0) {
-        std::fprintf(stderr, "ldmatrix row address %u not 16-byte aligned\n", addr);
-        std::abort();
-    }
-    w.addr[lane] = addr;
-    w.bar.arrive_and_wait();
-    if (lane == 0) {  // each matrix is one shared-memory phase: its 8 rows of 16 bytes should use 32 distinct banks
-        for (int q = 0; q < 4; q++) {
-            bool used[32] = {};
-            for (int row = 0; row < 8; row++)
-                for (int word = 0; word < 4; word++) {
-                    int bank = (w.addr[q * 8 + row] / 4 + word) % 32;
-                    if (used[bank]) ldmatrix_conflicts++;
-                    used[bank] = true;
-                }
-            ldmatrix_phases++;
-        }
-    }
-    uint32_t r[4];
-    for (int q = 0; q < 4; q++) std::memcpy(&r[q], mmq_smem + w.addr[q * 8 + lane / 4] + 4 * (lane % 4), 4);
-    w.bar.arrive_and_wait();
-    r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
-}
-
 // mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32, lane = 4 g + i: A {row g k 4i.., row g+8 k 4i.., row g k 16+4i..,
 // row g+8 k 16+4i..}, B {k 4i.., k 16+4i..} of column g, C {(g, 2i), (g, 2i+1), (g+8, 2i), (g+8, 2i+1)}.
 inline void mma_s8_16x8x32(int &c0, int &c1, int &c2, int &c3, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                            uint32_t b0, uint32_t b1) {
     int lane = threadIdx.x & 31;
-    WarpExchange &w = warps[threadIdx.x >> 5];
-    uint32_t mine[6] = {a0, a1, a2, a3, b0, b1};
-    std::memcpy(w.regs[lane], mine, sizeof mine);
-    w.bar.arrive_and_wait();
+    uint32_t regs[32][6];
+    mma_gather({a0, a1, a2, a3, b0, b1}, regs);
     int8_t A[16][32], B[32][8];
     for (int l = 0; l < 32; l++) {
         int g = l >> 2, i = l & 3;
         for (int e = 0; e < 4; e++) {
-            A[g][4 * i + e] = (int8_t)(w.regs[l][0] >> 8 * e);
-            A[g + 8][4 * i + e] = (int8_t)(w.regs[l][1] >> 8 * e);
-            A[g][16 + 4 * i + e] = (int8_t)(w.regs[l][2] >> 8 * e);
-            A[g + 8][16 + 4 * i + e] = (int8_t)(w.regs[l][3] >> 8 * e);
-            B[4 * i + e][g] = (int8_t)(w.regs[l][4] >> 8 * e);
-            B[16 + 4 * i + e][g] = (int8_t)(w.regs[l][5] >> 8 * e);
+            A[g][4 * i + e] = (int8_t)(regs[l][0] >> 8 * e);
+            A[g + 8][4 * i + e] = (int8_t)(regs[l][1] >> 8 * e);
+            A[g][16 + 4 * i + e] = (int8_t)(regs[l][2] >> 8 * e);
+            A[g + 8][16 + 4 * i + e] = (int8_t)(regs[l][3] >> 8 * e);
+            B[4 * i + e][g] = (int8_t)(regs[l][4] >> 8 * e);
+            B[16 + 4 * i + e][g] = (int8_t)(regs[l][5] >> 8 * e);
         }
     }
-    w.bar.arrive_and_wait();
     int g = lane >> 2, i = lane & 3;
     auto dot = [&](int m, int n) {
         int s = 0;
@@ -193,9 +124,6 @@ inline void mma_s8_16x8x32(int &c0, int &c1, int &c2, int &c3, uint32_t a0, uint
     };
     c0 += dot(g, 2 * i), c1 += dot(g, 2 * i + 1), c2 += dot(g + 8, 2 * i), c3 += dot(g + 8, 2 * i + 1);
 }
-
-// programmatic dependent launch (pdl.cuh): nothing to wait for in the emulation
-static inline void pdl_entry() {}
 
 #include "../../main/cuda/mmq_rows.cuh"
 
@@ -226,28 +154,13 @@ static std::vector<float> run(const Matrix &w, const std::vector<int8_t> &xq, co
     if (addInPlace) y = *add;  // add aliases y, as the residual stream's in-place update
     Dim3 grid = {(unsigned)((M + 127) / 128), (unsigned)((rows + 63) / 64), (unsigned)splits};
     std::vector<unsigned> counters((size_t)grid.x * grid.y, 0);
-    std::vector<Dim3> order;
-    for (unsigned bz = 0; bz < grid.z; bz++)
-        for (unsigned by = 0; by < grid.y; by++)
-            for (unsigned bx = 0; bx < grid.x; bx++) order.push_back({bx, by, bz});
-    std::shuffle(order.begin(), order.end(), schedule);
-    for (Dim3 b : order) {
-        std::memset(mmq_smem, 0xA5, sizeof mmq_smem);  // garbage, as uninitialized shared memory
-        block_barrier = std::make_unique<std::barrier<>>(THREADS);
-        std::vector<WarpExchange> wx(THREADS / 32);
-        warps = wx.data();
-        std::vector<std::thread> ts;
-        for (int t = 0; t < THREADS; t++) {
-            ts.emplace_back([&, t] {
-                threadIdx = {(unsigned)t, 0, 0};
-                blockIdx = b;
-                gridDim = grid;
-                (w.type == 0 ? gemv_rows_mmq_q4_0 : gemv_rows_mmq_q8_0)(
-                    w.qs.data(), w.d.data(), xq.data(), xds.data(), addInPlace ? y.data() : add ? add->data() : nullptr,
-                    y.data(), ws.data(), fused ? counters.data() : nullptr, M, K, rows, splits);
-            });
-        }
-        for (auto &t : ts) t.join();
+    for (Dim3 b : shuffled_blocks(grid, schedule)) {
+        run_block(b, THREADS, [&] {
+            gridDim = grid;
+            (w.type == 0 ? gemv_rows_mmq_q4_0 : gemv_rows_mmq_q8_0)(
+                w.qs.data(), w.d.data(), xq.data(), xds.data(), addInPlace ? y.data() : add ? add->data() : nullptr,
+                y.data(), ws.data(), fused ? counters.data() : nullptr, M, K, rows, splits);
+        });
     }
     if (!fused && splits > 1) {  // gemv_rows_mmq_reduce, the second launch of -Daether.cuda.mmqReduce=kernel
         const float *a = addInPlace ? y.data() : add ? add->data() : nullptr;
@@ -388,10 +301,5 @@ int main() {
     check(0, 200, 2336, 27, rng);  // 4 n-tiles (the MMA loop compiled for 4), a short last K tile, 9 splits
     check(1, 140, 1056, 21, rng);  // 3 n-tiles padded to 4
     checkPosition(1, 300, 1056, rng);
-    bool conflictFree = ldmatrix_conflicts == 0;
-    failures += !conflictFree;
-    std::printf("%s ldmatrix: %ld bank conflicts in %ld phases\n", conflictFree ? "ok  " : "FAIL",
-                ldmatrix_conflicts.load(), ldmatrix_phases.load());
-    std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
-    return failures != 0;
+    return finish(failures);
 }

@@ -6,12 +6,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.SplittableRandom;
 import jcuda.driver.CUdeviceptr;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * {@code argmax_rows} ({@link CudaKernels#argmaxRows}) on crafted rows against the host's greedy choice (the first
@@ -22,28 +20,8 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(120)
 class ArgmaxRowsKernelTest {
 
-    private static CudaContext cuda;
-    private static CudaKernels kernels;
-
-    @BeforeAll
-    static void open() {
-        if (CudaDriver.availability().available()) {
-            cuda = CudaContext.open(0);
-            kernels = new CudaKernels(cuda);
-        }
-    }
-
-    @AfterAll
-    static void close() {
-        if (cuda != null) {
-            cuda.close();
-        }
-    }
-
-    @BeforeEach
-    void requireGpu() {
-        assumeGpu();
-    }
+    @RegisterExtension
+    static final GpuFixture gpu = new GpuFixture();
 
     /** The host reference: first index of the largest value, or -1 for NaN, +Infinity or all -Infinity. */
     static int reference(float[] x, int offset, int n) {
@@ -62,18 +40,13 @@ class ArgmaxRowsKernelTest {
 
     private int[] run(float[] rows, int n) {
         int count = rows.length / n;
-        CUdeviceptr x = upload(cuda, rows);
-        CUdeviceptr out = cuda.alloc(count * 4L);
-        try {
-            cuda.fill32(out, 0x12345678, count);
-            kernels.argmaxRows(x, count, n, out);
-            int[] got = new int[count];
-            cuda.download(out, got);
-            return got;
-        } finally {
-            cuda.free(x, rows.length * 4L);
-            cuda.free(out, count * 4L);
-        }
+        CUdeviceptr x = gpu.upload(rows);
+        CUdeviceptr out = gpu.alloc(count * 4L);
+        gpu.cuda().fill32(out, 0x12345678, count);
+        gpu.kernels().argmaxRows(x, count, n, out);
+        int[] got = new int[count];
+        gpu.cuda().download(out, got);
+        return got;
     }
 
     @Test
@@ -142,7 +115,7 @@ class ArgmaxRowsKernelTest {
 
     @Test
     void rejectsAnEmptyLaunch() {
-        assertThatThrownBy(() -> kernels.argmaxRows(new CUdeviceptr(), 0, 10, new CUdeviceptr()))
+        assertThatThrownBy(() -> gpu.kernels().argmaxRows(new CUdeviceptr(), 0, 10, new CUdeviceptr()))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("0 rows");
     }
 }

@@ -6,17 +6,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.SplittableRandom;
 import jcuda.driver.CUdeviceptr;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -41,54 +36,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 @Timeout(180)
 class CudaFlashPrefillTest {
 
-    private static CudaContext cuda;
-    private static CudaPrefill prefill;
-    private final List<Runnable> frees = new ArrayList<>();
-
-    @BeforeAll
-    static void open() {
-        if (!CudaDriver.availability().available()) {
-            return;  // each test is then skipped by assumeGpu(), with the reason
-        }
-        cuda = CudaContext.open(0);
-        prefill = new CudaPrefill(new CudaKernels(cuda));
-    }
-
-    @AfterAll
-    static void close() {
-        if (cuda != null) {
-            cuda.close();
-        }
-    }
-
-    @BeforeEach
-    void requireGpu() {
-        assumeGpu();
-    }
-
-    @AfterEach
-    void freeBuffers() {
-        if (cuda != null) {
-            frees.forEach(Runnable::run);
-            frees.clear();
-        }
-    }
-
-    private CUdeviceptr bytes(long n) {
-        CUdeviceptr p = cuda.alloc(n);
-        frees.add(() -> cuda.free(p, n));
-        return p;
-    }
-
-    private float[] downloadHalves(CUdeviceptr p, int n) {
-        byte[] b = new byte[n * 2];
-        cuda.download(p, b);
-        float[] out = new float[n];
-        for (int i = 0; i < n; i++) {
-            out[i] = CudaKernelsTest.half(b, i);
-        }
-        return out;
-    }
+    @RegisterExtension
+    static final GpuFixture gpu = new GpuFixture();
 
     /** {@code slack}: cache positions past the chunk (NaN); 0 ends the slot, and the allocation, at its last token. */
     @ParameterizedTest(name = "H={0} Hkv={1} D={2} pos={3} tokens={4} slack={5}")
@@ -120,24 +69,18 @@ class CudaFlashPrefillTest {
                 v[g][i] = Float.float16ToFloat(vs);
             }
         }
-        CUdeviceptr kc = bytes(halves * 2), vc = bytes(halves * 2), dq = bytes((long) q.length * 4);
-        cuda.upload(kh, kc);
-        cuda.upload(vh, vc);
-        cuda.upload(q, dq);
-        CUdeviceptr params = bytes(16);
-        cuda.upload(new int[] {0, pos, slot, 0}, params);
+        CUdeviceptr kc = gpu.upload(kh), vc = gpu.upload(vh), dq = gpu.upload(q);
+        CUdeviceptr params = gpu.upload(new int[] {0, pos, slot, 0});
         int outHalves = tokens * heads * dim;
-        CUdeviceptr outFlash = bytes(outHalves * 2L), outFlash8 = bytes(outHalves * 2L), outWarp = bytes(outHalves * 2L);
-        cuda.fill8(outFlash, (byte) 0xFF, outHalves * 2L);
-        cuda.fill8(outFlash8, (byte) 0xFF, outHalves * 2L);
-        cuda.fill8(outWarp, (byte) 0xFF, outHalves * 2L);
+        CUdeviceptr outFlash = gpu.poisonedHalves(outHalves), outFlash8 = gpu.poisonedHalves(outHalves);
+        CUdeviceptr outWarp = gpu.poisonedHalves(outHalves);
         float scale = 1f / (float) Math.sqrt(dim);
-        prefill.attention(shape, dq, qStride, kc, vc, params, scale, outFlash, tokens, 4);
-        prefill.attention(shape, dq, qStride, kc, vc, params, scale, outFlash8, tokens, 8);
-        prefill.attention(shape, dq, qStride, kc, vc, params, scale, outWarp, tokens, 0);
-        float[] of = downloadHalves(outFlash, outHalves), ow = downloadHalves(outWarp, outHalves);
-        float[] of8 = downloadHalves(outFlash8, outHalves);
-        cuda.checkErrors("prefill attention");
+        gpu.prefill().attention(shape, dq, qStride, kc, vc, params, scale, outFlash, tokens, 4);
+        gpu.prefill().attention(shape, dq, qStride, kc, vc, params, scale, outFlash8, tokens, 8);
+        gpu.prefill().attention(shape, dq, qStride, kc, vc, params, scale, outWarp, tokens, 0);
+        float[] of = gpu.downloadHalves(outFlash, outHalves), ow = gpu.downloadHalves(outWarp, outHalves);
+        float[] of8 = gpu.downloadHalves(outFlash8, outHalves);
+        gpu.cuda().checkErrors("prefill attention");
         // every warp computes the same 16 rows over the same tiles whatever the block's warp count: the same bits
         assertThat(of8).as("flash with 8 warps a block vs 4").containsExactly(of);
 

@@ -7,15 +7,13 @@ import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.SplittableRandom;
 import jcuda.driver.CUdeviceptr;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -30,72 +28,21 @@ import org.junit.jupiter.params.provider.CsvSource;
 @Timeout(120)
 class CudaKernelsTest {
 
-    private static CudaContext cuda;
-    private static CudaKernels kernels;
-    private final List<Runnable> frees = new ArrayList<>();
+    @RegisterExtension
+    static final GpuFixture gpu = new GpuFixture();
 
     @BeforeAll
-    static void open() {
-        if (!CudaDriver.availability().available()) {
-            return;  // each test is then skipped by assumeGpu(), with the reason
-        }
-        cuda = CudaContext.open(0);
-        kernels = new CudaKernels(cuda);
-        System.out.println("GPU tests on " + cuda.name() + ", compute capability " + cuda.computeCapability() + ", "
-                + cuda.multiprocessors() + " SMs, " + (cuda.totalMemory() >> 20) + " MiB");
-    }
-
-    @AfterAll
-    static void close() {
-        if (cuda != null) {
-            cuda.close();
+    static void describeDevice() {
+        if (gpu.available()) {
+            CudaContext cuda = gpu.cuda();
+            System.out.println("GPU tests on " + cuda.name() + ", compute capability " + cuda.computeCapability()
+                    + ", " + cuda.multiprocessors() + " SMs, " + (cuda.totalMemory() >> 20) + " MiB");
         }
     }
 
-    @org.junit.jupiter.api.BeforeEach
-    void requireGpu() {
-        assumeGpu();
-    }
-
-    @org.junit.jupiter.api.AfterEach
-    void freeBuffers() {
-        if (cuda != null) {
-            frees.forEach(Runnable::run);
-            frees.clear();
-        }
-    }
-
-    private CUdeviceptr up(float[] v) {
-        CUdeviceptr p = upload(cuda, v);
-        frees.add(() -> cuda.free(p, (long) v.length * 4));
-        return p;
-    }
-
-    private CUdeviceptr poison(int n) {
-        CUdeviceptr p = poisoned(cuda, n);
-        frees.add(() -> cuda.free(p, (long) n * 4));
-        return p;
-    }
-
-    private CUdeviceptr ints(int[] v) {
-        CUdeviceptr p = cuda.alloc((long) v.length * 4);
-        cuda.upload(v, p);
-        frees.add(() -> cuda.free(p, (long) v.length * 4));
-        return p;
-    }
-
-    private QuantizedVector quantized(int n) {
-        QuantizedVector q = QuantizedVector.allocate(cuda, n);
-        cuda.fill8(q.quants(), (byte) 0x55, n);
-        cuda.fill32(q.scales(), NAN_BITS, n / 16);
-        frees.add(() -> q.free(cuda));
-        return q;
-    }
-
-    private GpuMatrix matrix(GgmlType type, int rows, int cols, MemorySegment raw) {
-        GpuMatrix m = GpuMatrix.upload(cuda, type, rows, cols, raw, null);
-        frees.add(() -> m.free(cuda));
-        return m;
+    /** A q8_1 vector poisoned (quants 0x55, NaN scales): a block the kernel does not write fails checkQuantized. */
+    private static QuantizedVector quantized(int n) {
+        return gpu.poison(gpu.quantized(n));
     }
 
     /** llama.cpp's q8_1 as the kernel computes it (float math, roundf = half away from zero). */
@@ -147,8 +94,8 @@ class CudaKernelsTest {
     private void checkQuantized(QuantizedVector q, float[] values) {
         int n = values.length;
         byte[] qs = new byte[n];
-        cuda.download(q.quants(), qs);
-        float[] ds = download(cuda, q.scales(), n / 16);
+        gpu.cuda().download(q.quants(), qs);
+        float[] ds = gpu.download(q.scales(), n / 16);
         for (int b = 0; b < n / 32; b++) {
             float d = ds[2 * b];
             double amax = 0;
@@ -179,14 +126,14 @@ class CudaKernelsTest {
         float[] w = decode(type, raw, rows * cols);
         float[] x = gaussian(r, cols, 1.0);
         float[] add = gaussian(r, rows, 0.5);
-        GpuMatrix m = matrix(type, rows, cols, raw);
-        CUdeviceptr dx = up(x);
+        GpuMatrix m = gpu.matrix(type, rows, cols, raw);
+        CUdeviceptr dx = gpu.upload(x);
         QuantizedVector xq = quantized(cols);
-        kernels.quantize(dx, xq);
-        CUdeviceptr y = poison(rows);
-        kernels.gemv(m, dx, xq, null, y);
-        float[] out = download(cuda, y, rows);
-        cuda.checkErrors("gemv");
+        gpu.kernels().quantize(dx, xq);
+        CUdeviceptr y = gpu.poisoned(rows);
+        gpu.kernels().gemv(m, dx, xq, null, y);
+        float[] out = gpu.download(y, rows);
+        gpu.cuda().checkErrors("gemv");
         double exact = relativeError(out, gemvReference(w, rows, cols, x, null));
         if (m.readsQuantizedActivations()) {
             checkQuantized(xq, x);
@@ -207,9 +154,9 @@ class CudaKernelsTest {
             assertThat(exact).as("vs float64 reference").isLessThan(1e-5);
         }
         // residual form, in place: y = add + W.x with y aliasing add
-        CUdeviceptr yAdd = up(add);
-        kernels.gemv(m, dx, xq, yAdd, yAdd);
-        float[] outAdd = download(cuda, yAdd, rows);
+        CUdeviceptr yAdd = gpu.upload(add);
+        gpu.kernels().gemv(m, dx, xq, yAdd, yAdd);
+        float[] outAdd = gpu.download(yAdd, rows);
         double[] refAdd = gemvReference(w, rows, cols, m.readsQuantizedActivations() ? q8Emulated(x) : x, add);
         assertThat(relativeError(outAdd, refAdd)).as("y += W.x").isLessThan(1e-5);
     }
@@ -225,15 +172,15 @@ class CudaKernelsTest {
         float[] w = decode(type, raw, rows * cols);
         float[] x = gaussian(r, tokens * cols, 1.0);
         float[] add = gaussian(r, tokens * rows, 0.5);
-        GpuMatrix m = matrix(type, rows, cols, raw);
-        CUdeviceptr dx = up(x);
+        GpuMatrix m = gpu.matrix(type, rows, cols, raw);
+        CUdeviceptr dx = gpu.upload(x);
         QuantizedVector xq = quantized(tokens * cols);
-        kernels.quantize(dx, xq);
-        CUdeviceptr y = poison(tokens * rows), yAdd = up(add);
-        kernels.gemvBatch(m, dx, xq, null, y, tokens);
-        kernels.gemvBatch(m, dx, xq, yAdd, yAdd, tokens);
-        float[] out = download(cuda, y, tokens * rows), outAdd = download(cuda, yAdd, tokens * rows);
-        cuda.checkErrors("gemv_batch");
+        gpu.kernels().quantize(dx, xq);
+        CUdeviceptr y = gpu.poisoned(tokens * rows), yAdd = gpu.upload(add);
+        gpu.kernels().gemvBatch(m, dx, xq, null, y, tokens);
+        gpu.kernels().gemvBatch(m, dx, xq, yAdd, yAdd, tokens);
+        float[] out = gpu.download(y, tokens * rows), outAdd = gpu.download(yAdd, tokens * rows);
+        gpu.cuda().checkErrors("gemv_batch");
         for (int t = 0; t < tokens; t++) {
             float[] xt = java.util.Arrays.copyOfRange(x, t * cols, (t + 1) * cols);
             float[] at = java.util.Arrays.copyOfRange(add, t * rows, (t + 1) * rows);
@@ -262,15 +209,16 @@ class CudaKernelsTest {
         float[] add = gaussian(r, tokens * rows, 0.5);
         float[] cpuOne = cpuMatmul(raw, rows, cols, java.util.Arrays.copyOf(x, cols), 1);
         float[] cpuChunk = cpuMatmul(raw, rows, cols, x, tokens);
-        GpuMatrix m = matrix(GgmlType.BF16, rows, cols, raw);
+        GpuMatrix m = gpu.matrix(GgmlType.BF16, rows, cols, raw);
         assertThat(m.readsQuantizedActivations()).as("BF16 reads the float activations").isFalse();
-        CUdeviceptr dx = up(x), y = poison(rows), yChunk = poison(tokens * rows), yAdd = up(add);
-        kernels.gemv(m, dx, null, null, y);
-        kernels.gemvBatch(m, dx, null, null, yChunk, tokens);
-        kernels.gemvBatch(m, dx, null, yAdd, yAdd, tokens);
-        float[] one = download(cuda, y, rows), chunk = download(cuda, yChunk, tokens * rows),
-                chunkAdd = download(cuda, yAdd, tokens * rows);
-        cuda.checkErrors("BF16 gemv");
+        CUdeviceptr dx = gpu.upload(x), y = gpu.poisoned(rows), yChunk = gpu.poisoned(tokens * rows);
+        CUdeviceptr yAdd = gpu.upload(add);
+        gpu.kernels().gemv(m, dx, null, null, y);
+        gpu.kernels().gemvBatch(m, dx, null, null, yChunk, tokens);
+        gpu.kernels().gemvBatch(m, dx, null, yAdd, yAdd, tokens);
+        float[] one = gpu.download(y, rows), chunk = gpu.download(yChunk, tokens * rows),
+                chunkAdd = gpu.download(yAdd, tokens * rows);
+        gpu.cuda().checkErrors("BF16 gemv");
         assertThat(relativeError(one, toDouble(cpuOne, null, 0))).as("decode GEMV vs the CPU's").isLessThan(1e-5);
         for (int t = 0; t < tokens; t++) {
             float[] got = java.util.Arrays.copyOfRange(chunk, t * rows, (t + 1) * rows);
@@ -311,10 +259,10 @@ class CudaKernelsTest {
         float[] x = gaussian(r, n, 2.0);
         float[] w = gaussian(r, n, 1.0);
         float eps = 1e-5f;
-        CUdeviceptr dx = up(x), dw = up(w), h = poison(n);
+        CUdeviceptr dx = gpu.upload(x), dw = gpu.upload(w), h = gpu.poisoned(n);
         QuantizedVector q = quantized(n);
-        kernels.rmsNorm(dx, dw, h, q, n, eps);
-        float[] hOut = download(cuda, h, n);
+        gpu.kernels().rmsNorm(dx, dw, h, q, n, eps);
+        float[] hOut = gpu.download(h, n);
         double ss = 0;
         for (float v : x) {
             ss += (double) v * v;
@@ -328,16 +276,16 @@ class CudaKernelsTest {
         checkQuantized(q, hOut);
 
         QuantizedVector q2 = quantized(n);
-        kernels.quantize(dx, q2);
-        cuda.synchronize();
+        gpu.kernels().quantize(dx, q2);
+        gpu.cuda().synchronize();
         checkQuantized(q2, x);
 
         int ffn = 8192;
         float[] gu = gaussian(r, 2 * ffn, 3.0);
-        CUdeviceptr dgu = up(gu), out = poison(ffn);
+        CUdeviceptr dgu = gpu.upload(gu), out = gpu.poisoned(ffn);
         QuantizedVector q3 = quantized(ffn);
-        kernels.swiglu(dgu, out, q3, ffn);
-        float[] o = download(cuda, out, ffn);
+        gpu.kernels().swiglu(dgu, out, q3, ffn);
+        float[] o = gpu.download(out, ffn);
         double[] sref = new double[ffn];
         for (int i = 0; i < ffn; i++) {
             double g = gu[i];
@@ -346,9 +294,9 @@ class CudaKernelsTest {
         assertThat(relativeError(o, sref)).as("swiglu").isLessThan(1e-5);
         checkQuantized(q3, o);
 
-        CUdeviceptr sum = poison(n);
-        kernels.add(dx, dw, sum, n);
-        float[] s = download(cuda, sum, n);
+        CUdeviceptr sum = gpu.poisoned(n);
+        gpu.kernels().add(dx, dw, sum, n);
+        float[] s = gpu.download(sum, n);
         for (int i = 0; i < n; i++) {
             assertThat(s[i]).isEqualTo(x[i] + w[i]);
         }
@@ -368,16 +316,12 @@ class CudaKernelsTest {
         for (int i = 0; i < ff.length; i++) {
             ff[i] = 1 + (float) r.nextDouble() * 7;
         }
-        CUdeviceptr dqkv = up(qkv), dff = up(ff);
+        CUdeviceptr dqkv = gpu.upload(qkv), dff = gpu.upload(ff);
         long cacheHalves = (long) slots * kvHeads * ctx * dim;
-        CUdeviceptr kc = cuda.alloc(cacheHalves * 2), vc = cuda.alloc(cacheHalves * 2);
-        frees.add(() -> cuda.free(kc, cacheHalves * 2));
-        frees.add(() -> cuda.free(vc, cacheHalves * 2));
-        cuda.fill8(kc, (byte) 0xFF, cacheHalves * 2);  // f16 NaN everywhere
-        cuda.fill8(vc, (byte) 0xFF, cacheHalves * 2);
-        CUdeviceptr params = ints(new int[] {0, pos, slot, 0});
-        kernels.ropeKv(shape, dqkv, kc, vc, params, dff);
-        float[] out = download(cuda, dqkv, heads * dim);
+        CUdeviceptr kc = gpu.poisonedHalves(cacheHalves), vc = gpu.poisonedHalves(cacheHalves);  // f16 NaN everywhere
+        CUdeviceptr params = gpu.upload(new int[] {0, pos, slot, 0});
+        gpu.kernels().ropeKv(shape, dqkv, kc, vc, params, dff);
+        float[] out = gpu.download(dqkv, heads * dim);
         double[] ref = new double[(heads + kvHeads) * dim];
         for (int h = 0; h < heads + kvHeads; h++) {
             for (int j = 0; j < dim; j++) {
@@ -406,8 +350,8 @@ class CudaKernelsTest {
         double[] qRef = java.util.Arrays.copyOf(ref, heads * dim);
         assertThat(relativeError(out, qRef)).as("q rotated in place").isLessThan(1e-4);
         byte[] kBytes = new byte[(int) (cacheHalves * 2)], vBytes = new byte[(int) (cacheHalves * 2)];
-        cuda.download(kc, kBytes);
-        cuda.download(vc, vBytes);
+        gpu.cuda().download(kc, kBytes);
+        gpu.cuda().download(vc, vBytes);
         float[] kOut = new float[kvHeads * dim], vOut = new float[kvHeads * dim];
         double[] kRef = new double[kvHeads * dim], vRef = new double[kvHeads * dim];
         for (int g = 0; g < kvHeads; g++) {
@@ -424,11 +368,6 @@ class CudaKernelsTest {
         // nothing else of the cache was written: a position next to it is still NaN
         long other = (((long) slot * kvHeads) * ctx + (pos + 1) % ctx) * dim;
         assertThat(Float.isNaN(half(kBytes, other))).isTrue();
-    }
-
-    static float half(byte[] b, long index) {
-        int i = (int) index * 2;
-        return Float.float16ToFloat((short) ((b[i] & 0xFF) | (b[i + 1] & 0xFF) << 8));
     }
 
     @ParameterizedTest(name = "H={0} Hkv={1} D={2} len={3} ctx={4}")
@@ -455,35 +394,31 @@ class CudaKernelsTest {
                 }
             }
         }
-        CUdeviceptr kc = cuda.alloc(halves * 2), vc = cuda.alloc(halves * 2);
-        frees.add(() -> cuda.free(kc, halves * 2));
-        frees.add(() -> cuda.free(vc, halves * 2));
-        cuda.upload(kh, kc);
-        cuda.upload(vh, vc);
-        CUdeviceptr dq = up(q), out = poison(heads * dim);
-        CUdeviceptr params = ints(new int[] {0, len - 1, slot, 0});
-        var scratch = CudaKernels.AttentionScratch.allocate(cuda, shape);
-        frees.add(() -> scratch.free(cuda, shape));
+        CUdeviceptr kc = gpu.upload(kh), vc = gpu.upload(vh);
+        CUdeviceptr dq = gpu.upload(q), out = gpu.poisoned(heads * dim);
+        CUdeviceptr params = gpu.upload(new int[] {0, len - 1, slot, 0});
+        var scratch = CudaKernels.AttentionScratch.allocate(gpu.cuda(), shape);
+        gpu.freeAfterTest(() -> scratch.free(gpu.cuda(), shape));
         QuantizedVector oq = quantized(heads * dim);
         float scale = 1f / (float) Math.sqrt(dim);
-        kernels.prepareAttention(shape);
-        kernels.attention(shape, dq, kc, vc, params, scratch, scale, out, oq);
-        float[] o = download(cuda, out, heads * dim);
+        gpu.kernels().prepareAttention(shape);
+        gpu.kernels().attention(shape, dq, kc, vc, params, scratch, scale, out, oq);
+        float[] o = gpu.download(out, heads * dim);
         assertThat(relativeError(o, attentionReference(q, 0, k, v, heads, kvHeads, dim, len, scale))).as("attention")
                 .isLessThan(1e-4);
         checkQuantized(oq, o);
         // a second launch over the same scratch gives the same bits
-        kernels.attention(shape, dq, kc, vc, params, scratch, scale, out, oq);
-        assertThat(download(cuda, out, heads * dim)).as("attention, second launch").containsExactly(o);
+        gpu.kernels().attention(shape, dq, kc, vc, params, scratch, scale, out, oq);
+        assertThat(gpu.download(out, heads * dim)).as("attention, second launch").containsExactly(o);
         if (len >= 3) {
             // a prompt chunk of 3 queries at positions len-3 .. len-1: token t sees positions 0 .. len-3+t (causal)
             int tokens = 3;
             float[] q3 = gaussian(r, tokens * heads * dim, 1.0);
-            CUdeviceptr dq3 = up(q3), out3 = poison(tokens * heads * dim);
-            CUdeviceptr params3 = ints(new int[] {0, len - tokens, slot, 0});
+            CUdeviceptr dq3 = gpu.upload(q3), out3 = gpu.poisoned(tokens * heads * dim);
+            CUdeviceptr params3 = gpu.upload(new int[] {0, len - tokens, slot, 0});
             QuantizedVector oq3 = quantized(tokens * heads * dim);
-            kernels.attention(shape, dq3, heads * dim, kc, vc, params3, scratch, scale, out3, oq3, tokens);
-            float[] o3 = download(cuda, out3, tokens * heads * dim);
+            gpu.kernels().attention(shape, dq3, heads * dim, kc, vc, params3, scratch, scale, out3, oq3, tokens);
+            float[] o3 = gpu.download(out3, tokens * heads * dim);
             for (int t = 0; t < tokens; t++) {
                 float[] ot = java.util.Arrays.copyOfRange(o3, t * heads * dim, (t + 1) * heads * dim);
                 assertThat(relativeError(ot, attentionReference(q3, t * heads * dim, k, v, heads, kvHeads, dim,
@@ -491,38 +426,6 @@ class CudaKernelsTest {
             }
             checkQuantized(oq3, o3);
         }
-    }
-
-    /** Float64 softmax(q.K^T * scale).V over the first {@code len} positions, query heads at q[qOffset..]. */
-    private static double[] attentionReference(float[] q, int qOffset, float[][] k, float[][] v, int heads,
-            int kvHeads, int dim, int len, float scale) {
-        double[] ref = new double[heads * dim];
-        for (int h = 0; h < heads; h++) {
-            int g = h / (heads / kvHeads);
-            double[] s = new double[len];
-            double m = Double.NEGATIVE_INFINITY;
-            for (int p = 0; p < len; p++) {
-                double acc = 0;
-                for (int i = 0; i < dim; i++) {
-                    acc += (double) q[qOffset + h * dim + i] * scale * k[g][p * dim + i];
-                }
-                s[p] = acc;
-                m = Math.max(m, acc);
-            }
-            double l = 0;
-            for (int p = 0; p < len; p++) {
-                s[p] = Math.exp(s[p] - m);
-                l += s[p];
-            }
-            for (int i = 0; i < dim; i++) {
-                double acc = 0;
-                for (int p = 0; p < len; p++) {
-                    acc += s[p] * v[g][p * dim + i];
-                }
-                ref[h * dim + i] = acc / l;
-            }
-        }
-        return ref;
     }
 
     private static double gaussian1(SplittableRandom r) {
@@ -537,13 +440,13 @@ class CudaKernelsTest {
         float[] table = gaussian(r, rows * cols, 0.5);
         MemorySegment raw = encode(type, table);
         float[] decoded = decode(type, raw, rows * cols);
-        GpuMatrix m = matrix(type, rows, cols, raw);
+        GpuMatrix m = gpu.matrix(type, rows, cols, raw);
         for (int rep = 0; rep < 3; rep++) {
             int token = r.nextInt(rows);
-            CUdeviceptr params = ints(new int[] {token, 0, 0, 0});
-            CUdeviceptr out = poison(cols);
-            kernels.getRow(m, params, out);
-            float[] o = download(cuda, out, cols);
+            CUdeviceptr params = gpu.upload(new int[] {token, 0, 0, 0});
+            CUdeviceptr out = gpu.poisoned(cols);
+            gpu.kernels().getRow(m, params, out);
+            float[] o = gpu.download(out, cols);
             float[] expected = java.util.Arrays.copyOfRange(decoded, token * cols, (token + 1) * cols);
             assertThat(o).as("row %d", token).containsExactly(expected);
         }
@@ -559,28 +462,28 @@ class CudaKernelsTest {
         float[] wf = gaussian(r, rows * dim, 0.05);
         MemorySegment wRaw = encode(GgmlType.Q4_0, wf);
         float[] w = decode(GgmlType.Q4_0, wRaw, rows * dim);
-        GpuMatrix tab = matrix(GgmlType.Q8_0, vocab, dim, tableRaw);
-        GpuMatrix mat = matrix(GgmlType.Q4_0, rows, dim, wRaw);
-        CUdeviceptr params = ints(new int[] {0, 0, 0, 0});
-        CUdeviceptr x = poison(dim), y = poison(rows), best = ints(new int[] {-1});
+        GpuMatrix tab = gpu.matrix(GgmlType.Q8_0, vocab, dim, tableRaw);
+        GpuMatrix mat = gpu.matrix(GgmlType.Q4_0, rows, dim, wRaw);
+        CUdeviceptr params = gpu.upload(new int[] {0, 0, 0, 0});
+        CUdeviceptr x = gpu.poisoned(dim), y = gpu.poisoned(rows), best = gpu.upload(new int[] {-1});
         QuantizedVector xq = quantized(dim);
-        try (CudaContext.Graph graph = cuda.capture(() -> {
-            kernels.getRow(tab, params, x);
-            kernels.quantize(x, xq);
-            kernels.gemv(mat, x, xq, null, y);
-            kernels.argmaxRows(y, 1, rows, best);
+        try (CudaContext.Graph graph = gpu.cuda().capture(() -> {
+            gpu.kernels().getRow(tab, params, x);
+            gpu.kernels().quantize(x, xq);
+            gpu.kernels().gemv(mat, x, xq, null, y);
+            gpu.kernels().argmaxRows(y, 1, rows, best);
         })) {
             for (int rep = 0; rep < 4; rep++) {
                 int token = r.nextInt(vocab);
-                cuda.fill32(y, NAN_BITS, rows);
-                cuda.uploadAsync(new int[] {token, rep, 0, 0}, params);
+                gpu.cuda().fill32(y, NAN_BITS, rows);
+                gpu.cuda().uploadAsync(new int[] {token, rep, 0, 0}, params);
                 graph.launch();
-                float[] out = download(cuda, y, rows);
+                float[] out = gpu.download(y, rows);
                 float[] row = java.util.Arrays.copyOfRange(tableDec, token * dim, (token + 1) * dim);
                 double[] ref = gemvReference(w, rows, dim, q8Emulated(row), null);
                 assertThat(relativeError(out, ref)).as("token %d", token).isLessThan(1e-5);
                 int[] idx = new int[1];
-                cuda.download(best, idx);
+                gpu.cuda().download(best, idx);
                 int expected = 0;
                 for (int i = 1; i < rows; i++) {
                     if (out[i] > out[expected]) {

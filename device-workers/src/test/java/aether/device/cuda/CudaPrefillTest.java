@@ -12,13 +12,10 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import jcuda.driver.CUdeviceptr;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -33,83 +30,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 @Timeout(180)
 class CudaPrefillTest {
 
-    private static CudaContext cuda;
-    private static CudaKernels kernels;
-    private static CudaPrefill prefill;
-    private final List<Runnable> frees = new ArrayList<>();
-
-    @BeforeAll
-    static void open() {
-        if (!CudaDriver.availability().available()) {
-            return;  // each test is then skipped by assumeGpu(), with the reason
-        }
-        cuda = CudaContext.open(0);
-        kernels = new CudaKernels(cuda);
-        prefill = new CudaPrefill(kernels);
-    }
-
-    @AfterAll
-    static void close() {
-        if (cuda != null) {
-            cuda.close();
-        }
-    }
-
-    @BeforeEach
-    void requireGpu() {
-        assumeGpu();
-    }
-
-    @AfterEach
-    void freeBuffers() {
-        if (cuda != null) {
-            frees.forEach(Runnable::run);
-            frees.clear();
-        }
-    }
-
-    private CUdeviceptr up(float[] v) {
-        CUdeviceptr p = upload(cuda, v);
-        frees.add(() -> cuda.free(p, (long) v.length * 4));
-        return p;
-    }
-
-    private CUdeviceptr poison(int n) {
-        CUdeviceptr p = poisoned(cuda, n);
-        frees.add(() -> cuda.free(p, (long) n * 4));
-        return p;
-    }
-
-    /** A device f16 array of n elements, filled with f16 NaN. */
-    private CUdeviceptr halves(int n) {
-        CUdeviceptr p = cuda.alloc((long) n * 2);
-        cuda.fill8(p, (byte) 0xFF, (long) n * 2);
-        frees.add(() -> cuda.free(p, (long) n * 2));
-        return p;
-    }
-
-    private CUdeviceptr ints(int[] v) {
-        CUdeviceptr p = cuda.alloc((long) v.length * 4);
-        cuda.upload(v, p);
-        frees.add(() -> cuda.free(p, (long) v.length * 4));
-        return p;
-    }
-
-    private float[] downloadHalves(CUdeviceptr p, int n) {
-        byte[] b = new byte[n * 2];
-        cuda.download(p, b);
-        float[] out = new float[n];
-        for (int i = 0; i < n; i++) {
-            out[i] = CudaKernelsTest.half(b, i);
-        }
-        return out;
-    }
-
-    private GpuMatrix matrix(GgmlType type, int rows, int cols, MemorySegment raw) {
-        GpuMatrix m = GpuMatrix.upload(cuda, type, rows, cols, raw, null);
-        frees.add(() -> m.free(cuda));
-        return m;
-    }
+    @RegisterExtension
+    static final GpuFixture gpu = new GpuFixture();
 
     private static float f16(float v) {
         return Float.float16ToFloat(Float.floatToFloat16(v));
@@ -150,27 +72,27 @@ class CudaPrefillTest {
         float[] w = decode(type, raw, rows * cols);
         float[] x = gaussian(r, tokens * cols, 1.0);
         float[] add = gaussian(r, tokens * rows, 0.5);
-        GpuMatrix m = matrix(type, rows, cols, raw);
-        CUdeviceptr dx = up(x), x16 = halves(tokens * cols);
-        prefill.toHalf(dx, x16, cols, tokens);
-        CUdeviceptr y = poison(tokens * rows), yAdd = up(add);
+        GpuMatrix m = gpu.matrix(type, rows, cols, raw);
+        CUdeviceptr dx = gpu.upload(x), x16 = gpu.poisonedHalves(tokens * cols);
+        gpu.prefill().toHalf(dx, x16, cols, tokens);
+        CUdeviceptr y = gpu.poisoned(tokens * rows), yAdd = gpu.upload(add);
         double[] exactRef = gemmReference(w, rows, cols, x, tokens, null);
         double[] roundedRef = gemmReference(f16(w), rows, cols, f16(x), tokens, null);
         double[] addRef = gemmReference(f16(w), rows, cols, f16(x), tokens, add);
         // the tile the launcher picks, then each of the three tiles forced (each has its own warp layout)
-        prefill.gemm(m, x16, null, y, tokens);
-        check(download(cuda, y, tokens * rows), exactRef, roundedRef, cols,
+        gpu.prefill().gemm(m, x16, null, y, tokens);
+        check(gpu.download(y, tokens * rows), exactRef, roundedRef, cols,
                 type + " " + rows + "x" + cols + ", " + tokens + " tokens, tile "
-                        + CudaPrefill.tileTokens(tokens, rows, cuda.multiprocessors()) + " (chosen)");
+                        + CudaPrefill.tileTokens(tokens, rows, gpu.cuda().multiprocessors()) + " (chosen)");
         for (int bn : new int[] {32, 64, 128}) {
-            cuda.fill32(y, NAN_BITS, (long) tokens * rows);
-            prefill.gemm(m, x16, null, y, tokens, rows, bn);
-            check(download(cuda, y, tokens * rows), exactRef, roundedRef, cols,
+            gpu.cuda().fill32(y, NAN_BITS, (long) tokens * rows);
+            gpu.prefill().gemm(m, x16, null, y, tokens, rows, bn);
+            check(gpu.download(y, tokens * rows), exactRef, roundedRef, cols,
                     type + " " + rows + "x" + cols + ", " + tokens + " tokens, tile " + bn);
         }
-        prefill.gemm(m, x16, yAdd, yAdd, tokens);
-        float[] outAdd = download(cuda, yAdd, tokens * rows);
-        cuda.checkErrors("gemm");
+        gpu.prefill().gemm(m, x16, yAdd, yAdd, tokens);
+        float[] outAdd = gpu.download(yAdd, tokens * rows);
+        gpu.cuda().checkErrors("gemm");
         assertThat(relativeError(outAdd, addRef)).as("Y += W.X in place").isLessThan(accumulationBound(cols));
     }
 
@@ -201,7 +123,8 @@ class CudaPrefillTest {
         SplittableRandom r = random();
         int rows = 1000, cols = 2048, n = rows * cols;
         float[] w = gaussian(r, n, 0.02);
-        assertThat(prefill.fitsHalfTiles(matrix(GgmlType.BF16, rows, cols, encode(GgmlType.BF16, w)))).isTrue();
+        assertThat(gpu.prefill().fitsHalfTiles(gpu.matrix(GgmlType.BF16, rows, cols, encode(GgmlType.BF16, w))))
+                .isTrue();
         int at = r.nextInt(n);
         record Case(int index, float value, boolean fits) {}
         for (Case c : List.of(new Case(at, -65280f, true), new Case(n - 1, 65280f, true), new Case(at, 65536f, false),
@@ -209,19 +132,19 @@ class CudaPrefillTest {
                 new Case(n - 1, Float.NaN, false))) {
             float[] v = w.clone();
             v[c.index()] = c.value();
-            GpuMatrix m = matrix(GgmlType.BF16, rows, cols, encode(GgmlType.BF16, v));
-            assertThat(prefill.fitsHalfTiles(m)).as("%s at %d", c.value(), c.index()).isEqualTo(c.fits());
+            GpuMatrix m = gpu.matrix(GgmlType.BF16, rows, cols, encode(GgmlType.BF16, v));
+            assertThat(gpu.prefill().fitsHalfTiles(m)).as("%s at %d", c.value(), c.index()).isEqualTo(c.fits());
         }
         float[] big = w.clone();
         big[at] = 1e6f;
-        assertThat(prefill.fitsHalfTiles(matrix(GgmlType.F32, rows, cols, encode(GgmlType.F32, big))))
+        assertThat(gpu.prefill().fitsHalfTiles(gpu.matrix(GgmlType.F32, rows, cols, encode(GgmlType.F32, big))))
                 .as("F32: not checked").isTrue();
-        GpuMatrix ok = GpuMatrix.upload(cuda, GgmlType.F16, 64, cols, encode(GgmlType.F16, Arrays.copyOf(w, 64 * cols)),
-                null);
-        GpuMatrix beyond = GpuMatrix.upload(cuda, GgmlType.BF16, rows, cols, encode(GgmlType.BF16, big), null);
+        GpuMatrix ok = GpuMatrix.upload(gpu.cuda(), GgmlType.F16, 64, cols,
+                encode(GgmlType.F16, Arrays.copyOf(w, 64 * cols)), null);
+        GpuMatrix beyond = GpuMatrix.upload(gpu.cuda(), GgmlType.BF16, rows, cols, encode(GgmlType.BF16, big), null);
         GpuMatrix stacked = GpuMatrix.stacked(List.of(ok, beyond));
-        frees.add(() -> stacked.free(cuda));
-        assertThat(prefill.fitsHalfTiles(stacked)).as("a stack with a BF16 part beyond f16").isFalse();
+        gpu.freeAfterTest(() -> stacked.free(gpu.cuda()));
+        assertThat(gpu.prefill().fitsHalfTiles(stacked)).as("a stack with a BF16 part beyond f16").isFalse();
     }
 
     /** A matrix stacked from parts of different types writes each part's rows of every token's output row. */
@@ -239,25 +162,24 @@ class CudaPrefillTest {
             float[] wf = gaussian(r, partRows[i] * cols, 0.02);
             MemorySegment raw = encode(types[i], wf);
             System.arraycopy(decode(types[i], raw, partRows[i] * cols), 0, w, at * cols, partRows[i] * cols);
-            parts.add(GpuMatrix.upload(cuda, types[i], partRows[i], cols, raw, null));
+            parts.add(GpuMatrix.upload(gpu.cuda(), types[i], partRows[i], cols, raw, null));
             at += partRows[i];
         }
         GpuMatrix m = GpuMatrix.stacked(parts);
-        frees.add(() -> m.free(cuda));
+        gpu.freeAfterTest(() -> m.free(gpu.cuda()));
         assertThat(m.rows()).isEqualTo(rows);
         float[] x = gaussian(r, tokens * cols, 1.0);
-        CUdeviceptr dx = up(x), x16 = halves(tokens * cols), y = poison(tokens * rows);
-        prefill.toHalf(dx, x16, cols, tokens);
-        prefill.gemm(m, x16, null, y, tokens);
-        check(download(cuda, y, tokens * rows), gemmReference(w, rows, cols, x, tokens, null),
+        CUdeviceptr dx = gpu.upload(x), x16 = gpu.poisonedHalves(tokens * cols), y = gpu.poisoned(tokens * rows);
+        gpu.prefill().toHalf(dx, x16, cols, tokens);
+        gpu.prefill().gemm(m, x16, null, y, tokens);
+        check(gpu.download(y, tokens * rows), gemmReference(w, rows, cols, x, tokens, null),
                 gemmReference(f16(w), rows, cols, f16(x), tokens, null), cols, "stacked Q4_K|Q4_K|Q6_K");
-        QuantizedVector xq = QuantizedVector.allocate(cuda, cols);
-        frees.add(() -> xq.free(cuda));
-        kernels.quantize(dx, xq);
-        CUdeviceptr y1 = poison(rows);
-        kernels.gemv(m, dx, xq, null, y1);
+        QuantizedVector xq = gpu.quantized(cols);
+        gpu.kernels().quantize(dx, xq);
+        CUdeviceptr y1 = gpu.poisoned(rows);
+        gpu.kernels().gemv(m, dx, xq, null, y1);
         float[] x0 = Arrays.copyOf(x, cols);
-        assertThat(relativeError(download(cuda, y1, rows),
+        assertThat(relativeError(gpu.download(y1, rows),
                 gemvReference(w, rows, cols, CudaKernelsTest.q8Emulated(x0), null))).as("stacked GEMV").isLessThan(1e-5);
     }
 
@@ -271,26 +193,25 @@ class CudaPrefillTest {
         float[] w = decode(type, raw, rows * cols);
         float[] x = gaussian(r, cols, 1.0);
         float[] add = gaussian(r, rows, 0.5);
-        GpuMatrix m = matrix(type, rows, cols, raw);
+        GpuMatrix m = gpu.matrix(type, rows, cols, raw);
         assertThat(m.bytes()).as("repacked size").isEqualTo(type == GgmlType.Q4_K
                 ? (long) rows * cols / 32 * 18 + (long) rows * cols / 256 * 4 : type.bytesFor((long) rows * cols));
-        CUdeviceptr dx = up(x);
-        QuantizedVector xq = QuantizedVector.allocate(cuda, cols);
-        frees.add(() -> xq.free(cuda));
-        kernels.quantize(dx, xq);
-        CUdeviceptr y = poison(rows);
-        kernels.gemv(m, dx, xq, null, y);
-        float[] out = download(cuda, y, rows);
-        cuda.checkErrors("gemv " + type);
+        CUdeviceptr dx = gpu.upload(x);
+        QuantizedVector xq = gpu.quantized(cols);
+        gpu.kernels().quantize(dx, xq);
+        CUdeviceptr y = gpu.poisoned(rows);
+        gpu.kernels().gemv(m, dx, xq, null, y);
+        float[] out = gpu.download(y, rows);
+        gpu.cuda().checkErrors("gemv " + type);
         double emulated = relativeError(out, gemvReference(w, rows, cols, CudaKernelsTest.q8Emulated(x), null));
         double exact = relativeError(out, gemvReference(w, rows, cols, x, null));
         System.out.printf("GEMV %s %dx%d: vs q8_1-emulating reference %.2e, vs float64 %.2e%n", type, rows, cols,
                 emulated, exact);
         assertThat(emulated).as("vs q8_1-emulating reference").isLessThan(1e-5);
         assertThat(exact).as("vs unquantized reference").isLessThan(1e-2);
-        CUdeviceptr yAdd = up(add);
-        kernels.gemv(m, dx, xq, yAdd, yAdd);
-        float[] outAdd = download(cuda, yAdd, rows);
+        CUdeviceptr yAdd = gpu.upload(add);
+        gpu.kernels().gemv(m, dx, xq, yAdd, yAdd);
+        float[] outAdd = gpu.download(yAdd, rows);
         assertThat(relativeError(outAdd, gemvReference(w, rows, cols, CudaKernelsTest.q8Emulated(x), add)))
                 .as("y += W.x").isLessThan(1e-5);
     }
@@ -303,11 +224,11 @@ class CudaPrefillTest {
         float[] table = gaussian(r, rows * cols, 0.5);
         MemorySegment raw = encode(type, table);
         float[] decoded = decode(type, raw, rows * cols);
-        GpuMatrix m = matrix(type, rows, cols, raw);
+        GpuMatrix m = gpu.matrix(type, rows, cols, raw);
         int[] tokens = {r.nextInt(rows), r.nextInt(rows), rows - 1, 0, r.nextInt(rows)};
-        CUdeviceptr ids = ints(tokens), out = poison(tokens.length * cols);
-        prefill.getRows(m, ids, out, tokens.length);
-        float[] o = download(cuda, out, tokens.length * cols);
+        CUdeviceptr ids = gpu.upload(tokens), out = gpu.poisoned(tokens.length * cols);
+        gpu.prefill().getRows(m, ids, out, tokens.length);
+        float[] o = gpu.download(out, tokens.length * cols);
         for (int t = 0; t < tokens.length; t++) {
             assertThat(Arrays.copyOfRange(o, t * cols, (t + 1) * cols)).as("row %d", tokens[t])
                     .containsExactly(Arrays.copyOfRange(decoded, tokens[t] * cols, (tokens[t] + 1) * cols));
@@ -320,9 +241,9 @@ class CudaPrefillTest {
         int n = 2048, rows = 5;
         float[] x = gaussian(r, rows * n, 2.0), w = gaussian(r, n, 1.0);
         float eps = 1e-5f;
-        CUdeviceptr dx = up(x), dw = up(w), h = halves(rows * n);
-        prefill.rmsNormHalf(dx, dw, h, n, eps, rows);
-        float[] got = downloadHalves(h, rows * n);
+        CUdeviceptr dx = gpu.upload(x), dw = gpu.upload(w), h = gpu.poisonedHalves(rows * n);
+        gpu.prefill().rmsNormHalf(dx, dw, h, n, eps, rows);
+        float[] got = gpu.downloadHalves(h, rows * n);
         double[] ref = new double[rows * n];
         for (int t = 0; t < rows; t++) {
             double ss = 0;
@@ -338,9 +259,9 @@ class CudaPrefillTest {
 
         int ffn = 1536;
         float[] gu = gaussian(r, rows * 2 * ffn, 3.0);
-        CUdeviceptr dgu = up(gu), act = halves(rows * ffn);
-        prefill.swigluHalf(dgu, act, ffn, rows);
-        float[] a = downloadHalves(act, rows * ffn);
+        CUdeviceptr dgu = gpu.upload(gu), act = gpu.poisonedHalves(rows * ffn);
+        gpu.prefill().swigluHalf(dgu, act, ffn, rows);
+        float[] a = gpu.downloadHalves(act, rows * ffn);
         double[] sref = new double[rows * ffn];
         for (int t = 0; t < rows; t++) {
             for (int i = 0; i < ffn; i++) {
@@ -350,9 +271,9 @@ class CudaPrefillTest {
         }
         assertThat(relativeError(a, sref)).as("swiglu as f16").isLessThan(5e-4);
 
-        CUdeviceptr c = halves(rows * n);
-        prefill.toHalf(dx, c, n, rows);
-        float[] conv = downloadHalves(c, rows * n);
+        CUdeviceptr c = gpu.poisonedHalves(rows * n);
+        gpu.prefill().toHalf(dx, c, n, rows);
+        float[] conv = gpu.downloadHalves(c, rows * n);
         for (int i = 0; i < rows * n; i++) {
             assertThat(conv[i]).as("element %d", i).isEqualTo(f16(x[i]));
         }
@@ -384,18 +305,14 @@ class CudaPrefillTest {
                 }
             }
         }
-        CUdeviceptr kc = cuda.alloc(halves * 2), vc = cuda.alloc(halves * 2);
-        frees.add(() -> cuda.free(kc, halves * 2));
-        frees.add(() -> cuda.free(vc, halves * 2));
-        cuda.upload(kh, kc);
-        cuda.upload(vh, vc);
-        CUdeviceptr dq = up(q), out = halves(tokens * heads * dim);
-        CUdeviceptr params = ints(new int[] {0, pos, slot, 0});
+        CUdeviceptr kc = gpu.upload(kh), vc = gpu.upload(vh);
+        CUdeviceptr dq = gpu.upload(q), out = gpu.poisonedHalves(tokens * heads * dim);
+        CUdeviceptr params = gpu.upload(new int[] {0, pos, slot, 0});
         float scale = 1f / (float) Math.sqrt(dim);
         // attn_prefill itself (the flash kernel, the default for head sizes 64 and 128: CudaFlashPrefillTest)
-        prefill.attention(shape, dq, qStride, kc, vc, params, scale, out, tokens, false);
-        float[] o = downloadHalves(out, tokens * heads * dim);
-        cuda.checkErrors("attn_prefill");
+        gpu.prefill().attention(shape, dq, qStride, kc, vc, params, scale, out, tokens, false);
+        float[] o = gpu.downloadHalves(out, tokens * heads * dim);
+        gpu.cuda().checkErrors("attn_prefill");
         for (int t = 0; t < tokens; t++) {
             double[] ref = attentionReference(q, t * qStride, k, v, heads, kvHeads, dim, pos + t + 1, scale);
             float[] ot = Arrays.copyOfRange(o, t * heads * dim, (t + 1) * heads * dim);
@@ -403,35 +320,4 @@ class CudaPrefillTest {
         }
     }
 
-    /** Float64 softmax(q.K^T * scale).V over the first {@code len} positions, query heads at q[qOffset..]. */
-    private static double[] attentionReference(float[] q, int qOffset, float[][] k, float[][] v, int heads,
-            int kvHeads, int dim, int len, float scale) {
-        double[] ref = new double[heads * dim];
-        for (int h = 0; h < heads; h++) {
-            int g = h / (heads / kvHeads);
-            double[] s = new double[len];
-            double m = Double.NEGATIVE_INFINITY;
-            for (int p = 0; p < len; p++) {
-                double acc = 0;
-                for (int i = 0; i < dim; i++) {
-                    acc += (double) q[qOffset + h * dim + i] * scale * k[g][p * dim + i];
-                }
-                s[p] = acc;
-                m = Math.max(m, acc);
-            }
-            double l = 0;
-            for (int p = 0; p < len; p++) {
-                s[p] = Math.exp(s[p] - m);
-                l += s[p];
-            }
-            for (int i = 0; i < dim; i++) {
-                double acc = 0;
-                for (int p = 0; p < len; p++) {
-                    acc += s[p] * v[g][p * dim + i];
-                }
-                ref[h * dim + i] = acc / l;
-            }
-        }
-        return ref;
-    }
 }

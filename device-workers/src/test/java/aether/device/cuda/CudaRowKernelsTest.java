@@ -5,19 +5,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 import jcuda.driver.CUdeviceptr;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -32,68 +27,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 @Timeout(120)
 class CudaRowKernelsTest {
 
-    private static CudaContext cuda;
-    private static CudaKernels kernels;
-    private final List<Runnable> frees = new ArrayList<>();
-
-    @BeforeAll
-    static void open() {
-        if (CudaDriver.availability().available()) {
-            cuda = CudaContext.open(0);
-            kernels = new CudaKernels(cuda);
-        }
-    }
-
-    @AfterAll
-    static void close() {
-        if (cuda != null) {
-            cuda.close();
-        }
-    }
-
-    @BeforeEach
-    void requireGpu() {
-        assumeGpu();
-    }
-
-    @AfterEach
-    void freeBuffers() {
-        if (cuda != null) {
-            frees.forEach(Runnable::run);
-            frees.clear();
-        }
-    }
-
-    private CUdeviceptr up(float[] v) {
-        CUdeviceptr p = upload(cuda, v);
-        frees.add(() -> cuda.free(p, (long) v.length * 4));
-        return p;
-    }
-
-    private CUdeviceptr poison(int n) {
-        CUdeviceptr p = poisoned(cuda, n);
-        frees.add(() -> cuda.free(p, (long) n * 4));
-        return p;
-    }
-
-    private CUdeviceptr ints(int[] v) {
-        CUdeviceptr p = cuda.alloc((long) v.length * 4);
-        cuda.upload(v, p);
-        frees.add(() -> cuda.free(p, (long) v.length * 4));
-        return p;
-    }
-
-    private QuantizedVector quantized(int n) {
-        QuantizedVector q = QuantizedVector.allocate(cuda, n);
-        frees.add(() -> q.free(cuda));
-        return q;
-    }
-
-    private CUdeviceptr halves(long count) {
-        CUdeviceptr p = cuda.alloc(count * 2);
-        frees.add(() -> cuda.free(p, count * 2));
-        return p;
-    }
+    @RegisterExtension
+    static final GpuFixture gpu = new GpuFixture();
 
     @ParameterizedTest(name = "{0} {1}x{2}, {3} rows, {4}")
     @CsvSource({"Q4_0, 301, 4096, 70, MMQ", "Q4_0, 300, 4096, 64, MMQ", "Q4_0, 77, 2080, 9, MMQ",
@@ -108,19 +43,18 @@ class CudaRowKernelsTest {
         SplittableRandom r = random();
         MemorySegment raw = encode(type, gaussian(r, m * k, 0.02));
         float[] w = decode(type, raw, m * k);
-        GpuMatrix mat = GpuMatrix.upload(cuda, type, m, k, raw, null);
-        frees.add(() -> mat.free(cuda));
+        GpuMatrix mat = gpu.matrix(type, m, k, raw);
         float[] x = gaussian(r, rows * k, 1.0);
         float[] add = gaussian(r, rows * m, 0.5);
-        CUdeviceptr dx = up(x);
-        QuantizedVector xq = quantized(rows * k);
-        kernels.quantize(dx, xq);
+        CUdeviceptr dx = gpu.upload(x);
+        QuantizedVector xq = gpu.quantized(rows * k);
+        gpu.kernels().quantize(dx, xq);
         var rk = rowKernels(rows);
-        CUdeviceptr y = poison(rows * m), yAdd = up(add);
+        CUdeviceptr y = gpu.poisoned(rows * m), yAdd = gpu.upload(add);
         rk.gemv(mat, dx, xq, null, y, rows, kernel);
         rk.gemv(mat, dx, xq, yAdd, yAdd, rows, kernel);
-        float[] out = download(cuda, y, rows * m), outAdd = download(cuda, yAdd, rows * m);
-        cuda.checkErrors("row gemv");
+        float[] out = gpu.download(y, rows * m), outAdd = gpu.download(yAdd, rows * m);
+        gpu.cuda().checkErrors("row gemv");
         for (int t = 0; t < rows; t++) {
             float[] xt = Arrays.copyOfRange(x, t * k, (t + 1) * k);
             float[] seen = mat.readsQuantizedActivations() ? CudaKernelsTest.q8Emulated(xt) : xt;
@@ -132,9 +66,9 @@ class CudaRowKernelsTest {
         }
         // the first rows alone (another launch shape): bitwise the same results
         int fewer = Math.max(1, rows / 3);
-        CUdeviceptr y2 = poison(fewer * m);
+        CUdeviceptr y2 = gpu.poisoned(fewer * m);
         rk.gemv(mat, dx, xq, null, y2, fewer, kernel);
-        assertThat(download(cuda, y2, fewer * m)).containsExactly(Arrays.copyOf(out, fewer * m));
+        assertThat(gpu.download(y2, fewer * m)).containsExactly(Arrays.copyOf(out, fewer * m));
     }
 
     /**
@@ -149,8 +83,7 @@ class CudaRowKernelsTest {
             CudaRowKernels.RowKernel kernel) {
         SplittableRandom r = random();
         MemorySegment raw = encode(type, gaussian(r, m * k, 0.02));
-        GpuMatrix mat = GpuMatrix.upload(cuda, type, m, k, raw, null);
-        frees.add(() -> mat.free(cuda));
+        GpuMatrix mat = gpu.matrix(type, m, k, raw);
         int rows = 64, at = 37;
         float[] mine = gaussian(r, k, 1.0), myAdd = gaussian(r, m, 0.5);
         var rk = rowKernels(rows);
@@ -162,15 +95,15 @@ class CudaRowKernelsTest {
             float[] add = gaussian(r, passRows[v] * m, 0.5);
             System.arraycopy(mine, 0, x, position[v] * k, k);
             System.arraycopy(myAdd, 0, add, position[v] * m, m);
-            CUdeviceptr dx = up(x), y = poison(passRows[v] * m), yAdd = up(add);
-            QuantizedVector xq = quantized(passRows[v] * k);
-            kernels.quantize(dx, xq);
+            CUdeviceptr dx = gpu.upload(x), y = gpu.poisoned(passRows[v] * m), yAdd = gpu.upload(add);
+            QuantizedVector xq = gpu.quantized(passRows[v] * k);
+            gpu.kernels().quantize(dx, xq);
             rk.gemv(mat, dx, xq, null, y, passRows[v], kernel);
             rk.gemv(mat, dx, xq, yAdd, yAdd, passRows[v], kernel);
-            outs[v] = Arrays.copyOfRange(download(cuda, y, passRows[v] * m), position[v] * m, (position[v] + 1) * m);
-            sums[v] = Arrays.copyOfRange(download(cuda, yAdd, passRows[v] * m), position[v] * m,
+            outs[v] = Arrays.copyOfRange(gpu.download(y, passRows[v] * m), position[v] * m, (position[v] + 1) * m);
+            sums[v] = Arrays.copyOfRange(gpu.download(yAdd, passRows[v] * m), position[v] * m,
                     (position[v] + 1) * m);
-            cuda.checkErrors("row gemv, pass " + v);
+            gpu.cuda().checkErrors("row gemv, pass " + v);
         }
         float[] alone = outs[0];
         assertThat(IntStream.range(0, m).allMatch(i -> Float.isFinite(alone[i]))).as("alone: finite results").isTrue();
@@ -190,31 +123,30 @@ class CudaRowKernelsTest {
     void fusedSplitKSumEqualsTheReduceKernel(GgmlType type, int m, int k, int rows) {
         assertThat(CudaRowKernels.mmqSplits(type, m, k)).as("a split-K shape").isGreaterThan(1);
         SplittableRandom r = random();
-        GpuMatrix mat = GpuMatrix.upload(cuda, type, m, k, encode(type, gaussian(r, m * k, 0.02)), null);
-        frees.add(() -> mat.free(cuda));
+        GpuMatrix mat = gpu.matrix(type, m, k, encode(type, gaussian(r, m * k, 0.02)));
         float[] add = gaussian(r, rows * m, 0.5);
-        CUdeviceptr dx = up(gaussian(r, rows * k, 1.0));
-        QuantizedVector xq = quantized(rows * k);
-        kernels.quantize(dx, xq);
+        CUdeviceptr dx = gpu.upload(gaussian(r, rows * k, 1.0));
+        QuantizedVector xq = gpu.quantized(rows * k);
+        gpu.kernels().quantize(dx, xq);
         var rk = rowKernels(rows);
-        CUdeviceptr twoLaunch = poison(rows * m), twoLaunchAdd = up(add);
+        CUdeviceptr twoLaunch = gpu.poisoned(rows * m), twoLaunchAdd = gpu.upload(add);
         rk.mmq(mat, xq, null, twoLaunch, rows, false);
         rk.mmq(mat, xq, twoLaunchAdd, twoLaunchAdd, rows, false);
-        float[] expected = download(cuda, twoLaunch, rows * m), expectedAdd = download(cuda, twoLaunchAdd, rows * m);
+        float[] expected = gpu.download(twoLaunch, rows * m), expectedAdd = gpu.download(twoLaunchAdd, rows * m);
         assertThat(IntStream.range(0, rows * m).allMatch(i -> Float.isFinite(expected[i]))).isTrue();
         for (int launch = 0; launch < 3; launch++) {
-            CUdeviceptr y = poison(rows * m), yAdd = up(add);
+            CUdeviceptr y = gpu.poisoned(rows * m), yAdd = gpu.upload(add);
             rk.mmq(mat, xq, null, y, rows, true);
             rk.mmq(mat, xq, yAdd, yAdd, rows, true);
-            assertThat(download(cuda, y, rows * m)).as("launch %d", launch).containsExactly(expected);
-            assertThat(download(cuda, yAdd, rows * m)).as("launch %d, y += W.x", launch).containsExactly(expectedAdd);
-            cuda.checkErrors("fused split-K, launch " + launch);
+            assertThat(gpu.download(y, rows * m)).as("launch %d", launch).containsExactly(expected);
+            assertThat(gpu.download(yAdd, rows * m)).as("launch %d, y += W.x", launch).containsExactly(expectedAdd);
+            gpu.cuda().checkErrors("fused split-K, launch " + launch);
         }
     }
 
     private CudaRowKernels rowKernels(int capacity) {
-        var rk = new CudaRowKernels(cuda, capacity);
-        frees.add(rk::free);
+        var rk = new CudaRowKernels(gpu.cuda(), capacity);
+        gpu.freeAfterTest(rk::free);
         return rk;
     }
 
@@ -226,15 +158,14 @@ class CudaRowKernelsTest {
         int vocab = 300, cols = 2048 + 96, rows = 37;
         MemorySegment raw = encode(type, gaussian(r, vocab * cols, 0.5));
         float[] table = decode(type, raw, vocab * cols);
-        GpuMatrix m = GpuMatrix.upload(cuda, type, vocab, cols, raw, null);
-        frees.add(() -> m.free(cuda));
+        GpuMatrix m = gpu.matrix(type, vocab, cols, raw);
         int[] ids = r.ints(rows, 0, vocab).toArray();
         ids[5] = ids[4];
         ids[rows - 1] = vocab - 1;
-        CUdeviceptr out = poison(rows * cols);
-        rowKernels(rows).embed(m, ints(ids), out, rows);
-        float[] got = download(cuda, out, rows * cols);
-        cuda.checkErrors("embed");
+        CUdeviceptr out = gpu.poisoned(rows * cols);
+        rowKernels(rows).embed(m, gpu.upload(ids), out, rows);
+        float[] got = gpu.download(out, rows * cols);
+        gpu.cuda().checkErrors("embed");
         for (int i = 0; i < rows; i++) {
             assertThat(Arrays.copyOfRange(got, i * cols, (i + 1) * cols)).as("row %d (id %d)", i, ids[i])
                     .containsExactly(Arrays.copyOfRange(table, ids[i] * cols, (ids[i] + 1) * cols));
@@ -261,26 +192,26 @@ class CudaRowKernelsTest {
             initBytes[2 * i] = (byte) init[i];
             initBytes[2 * i + 1] = (byte) (init[i] >> 8);
         }
-        CUdeviceptr k1 = halves(cache), v1 = halves(cache), k2 = halves(cache), v2 = halves(cache);
+        CUdeviceptr k1 = gpu.halves(cache), v1 = gpu.halves(cache), k2 = gpu.halves(cache), v2 = gpu.halves(cache);
         for (CUdeviceptr c : new CUdeviceptr[] {k1, v1, k2, v2}) {
-            cuda.upload(initBytes, c);
+            gpu.cuda().upload(initBytes, c);
         }
         float scale = 1f / (float) Math.sqrt(dim);
-        kernels.prepareAttention(shape);
+        gpu.kernels().prepareAttention(shape);
 
         // row by row with the single-token kernels
         float[] expectedAttn = new float[rows * heads * dim];
         float[] expectedQ = new float[rows * heads * dim];
-        var scratch1 = CudaKernels.AttentionScratch.allocate(cuda, shape);
-        frees.add(() -> scratch1.free(cuda, shape));
+        var scratch1 = CudaKernels.AttentionScratch.allocate(gpu.cuda(), shape);
+        gpu.freeAfterTest(() -> scratch1.free(gpu.cuda(), shape));
         for (int t = 0; t < rows; t++) {
-            CUdeviceptr q1 = up(Arrays.copyOfRange(qkv, t * width, (t + 1) * width));
-            CUdeviceptr params = ints(new int[] {0, pos[t], slot[t], 0});
-            CUdeviceptr o1 = poison(heads * dim);
-            kernels.ropeKv(shape, q1, k1, v1, params, null);
-            kernels.attention(shape, q1, k1, v1, params, scratch1, scale, o1, null);
-            System.arraycopy(download(cuda, o1, heads * dim), 0, expectedAttn, t * heads * dim, heads * dim);
-            System.arraycopy(download(cuda, q1, heads * dim), 0, expectedQ, t * heads * dim, heads * dim);
+            CUdeviceptr q1 = gpu.upload(Arrays.copyOfRange(qkv, t * width, (t + 1) * width));
+            CUdeviceptr params = gpu.upload(new int[] {0, pos[t], slot[t], 0});
+            CUdeviceptr o1 = gpu.poisoned(heads * dim);
+            gpu.kernels().ropeKv(shape, q1, k1, v1, params, null);
+            gpu.kernels().attention(shape, q1, k1, v1, params, scratch1, scale, o1, null);
+            System.arraycopy(gpu.download(o1, heads * dim), 0, expectedAttn, t * heads * dim, heads * dim);
+            System.arraycopy(gpu.download(q1, heads * dim), 0, expectedQ, t * heads * dim, heads * dim);
         }
 
         // all rows in one launch each
@@ -291,27 +222,27 @@ class CudaRowKernelsTest {
             ids[rk.positionIndex(t)] = pos[t];
             ids[rk.slotIndex(t)] = slot[t];
         }
-        CUdeviceptr dids = ints(ids), q2 = up(qkv), o2 = poison(rows * heads * dim);
-        var scratch2 = CudaRowKernels.scratch(cuda, shape, rows);
-        frees.add(() -> scratch2.free(cuda, shape));
-        QuantizedVector oq = quantized(rows * heads * dim);
+        CUdeviceptr dids = gpu.upload(ids), q2 = gpu.upload(qkv), o2 = gpu.poisoned(rows * heads * dim);
+        var scratch2 = CudaRowKernels.scratch(gpu.cuda(), shape, rows);
+        gpu.freeAfterTest(() -> scratch2.free(gpu.cuda(), shape));
+        QuantizedVector oq = gpu.quantized(rows * heads * dim);
         rk.ropeKv(shape, q2, k2, v2, dids, null, rows);
         rk.attention(shape, q2, width, k2, v2, dids, scratch2, scale, o2, oq, rows, false);
-        float[] attn = download(cuda, o2, rows * heads * dim);
-        float[] rotated = download(cuda, q2, rows * width);
+        float[] attn = gpu.download(o2, rows * heads * dim);
+        float[] rotated = gpu.download(q2, rows * width);
         // the grouped kernel (one block per KV head for its 4 query heads, 3 splits of the 300 positions instead of 16)
-        CUdeviceptr o3 = poison(rows * heads * dim);
+        CUdeviceptr o3 = gpu.poisoned(rows * heads * dim);
         rk.attention(shape, q2, width, k2, v2, dids, scratch2, scale, o3, null, rows, true);
-        float[] grouped = download(cuda, o3, rows * heads * dim);
+        float[] grouped = gpu.download(o3, rows * heads * dim);
         // prepared, the grouped attention merges in the split kernel (attn_split_rows_gqa_fused); unprepared it is
         // split + combine: the same bits, and again on a second launch (the fused kernel resets its counters)
         var unprepared = rowKernels(8);
-        CUdeviceptr o4 = poison(rows * heads * dim);
+        CUdeviceptr o4 = gpu.poisoned(rows * heads * dim);
         unprepared.attention(shape, q2, width, k2, v2, dids, scratch2, scale, o4, null, rows, true);
-        assertThat(download(cuda, o4, rows * heads * dim)).as("grouped split + combine").containsExactly(grouped);
+        assertThat(gpu.download(o4, rows * heads * dim)).as("grouped split + combine").containsExactly(grouped);
         rk.attention(shape, q2, width, k2, v2, dids, scratch2, scale, o4, null, rows, true);
-        assertThat(download(cuda, o4, rows * heads * dim)).as("fused grouped, second launch").containsExactly(grouped);
-        cuda.checkErrors("row rope and attention");
+        assertThat(gpu.download(o4, rows * heads * dim)).as("fused grouped, second launch").containsExactly(grouped);
+        gpu.cuda().checkErrors("row rope and attention");
 
         for (int t = 0; t < rows; t++) {
             float[] qt = Arrays.copyOfRange(rotated, t * width, t * width + heads * dim);
@@ -333,10 +264,10 @@ class CudaRowKernelsTest {
         }
         byte[] kA = new byte[initBytes.length], kB = new byte[initBytes.length];
         byte[] vA = new byte[initBytes.length], vB = new byte[initBytes.length];
-        cuda.download(k1, kA);
-        cuda.download(k2, kB);
-        cuda.download(v1, vA);
-        cuda.download(v2, vB);
+        gpu.cuda().download(k1, kA);
+        gpu.cuda().download(k2, kB);
+        gpu.cuda().download(v1, vA);
+        gpu.cuda().download(v2, vB);
         assertThat(kB).as("K cache: each row's key at its slot and position, nothing else").isEqualTo(kA);
         assertThat(vB).as("V cache").isEqualTo(vA);
         assertThat(kB).as("the keys were written").isNotEqualTo(initBytes);

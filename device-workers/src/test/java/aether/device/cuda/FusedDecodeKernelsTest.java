@@ -6,16 +6,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import aether.device.cuda.CudaKernels.AttentionShape;
 import aether.device.cuda.CudaKernels.FusionCounters;
 import aether.runtime.tensor.GgmlType;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.SplittableRandom;
 import jcuda.driver.CUdeviceptr;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -33,96 +28,35 @@ import org.junit.jupiter.params.provider.CsvSource;
 @Timeout(120)
 class FusedDecodeKernelsTest {
 
-    private static CudaContext cuda;
-    private static CudaKernels kernels;
-    private final List<Runnable> frees = new ArrayList<>();
-
-    @BeforeAll
-    static void open() {
-        if (!CudaDriver.availability().available()) {
-            return;  // each test is then skipped by assumeGpu(), with the reason
-        }
-        cuda = CudaContext.open(0);
-        kernels = new CudaKernels(cuda);
-    }
-
-    @AfterAll
-    static void close() {
-        if (cuda != null) {
-            cuda.close();
-        }
-    }
-
-    @BeforeEach
-    void requireGpu() {
-        assumeGpu();
-    }
-
-    @AfterEach
-    void freeBuffers() {
-        if (cuda != null) {
-            frees.forEach(Runnable::run);
-            frees.clear();
-        }
-    }
-
-    private CUdeviceptr up(float[] v) {
-        CUdeviceptr p = upload(cuda, v);
-        frees.add(() -> cuda.free(p, (long) v.length * 4));
-        return p;
-    }
-
-    private CUdeviceptr poison(int n) {
-        CUdeviceptr p = poisoned(cuda, n);
-        frees.add(() -> cuda.free(p, (long) n * 4));
-        return p;
-    }
-
-    private QuantizedVector quantized(int n) {
-        QuantizedVector q = QuantizedVector.allocate(cuda, n);
-        frees.add(() -> q.free(cuda));
-        return q;
-    }
-
-    private void poison(QuantizedVector q) {
-        cuda.fill8(q.quants(), (byte) 0x55, q.length());
-        cuda.fill32(q.scales(), NAN_BITS, q.length() / 16);
-    }
+    @RegisterExtension
+    static final GpuFixture gpu = new GpuFixture();
 
     private FusionCounters counters(int words) {
-        FusionCounters c = FusionCounters.allocate(cuda, words);
-        frees.add(() -> c.free(cuda));
-        return c;
+        return gpu.freeAfterTest(FusionCounters.allocate(gpu.cuda(), words), c -> c.free(gpu.cuda()));
     }
 
     private GpuMatrix matrix(GgmlType type, int rows, int cols, SplittableRandom r) {
-        GpuMatrix m = GpuMatrix.upload(cuda, type, rows, cols, encode(type, gaussian(r, rows * cols, 0.02)), null);
-        frees.add(() -> m.free(cuda));
-        return m;
+        return gpu.matrix(type, rows, cols, encode(type, gaussian(r, rows * cols, 0.02)));
     }
 
     /** The activation the GEMV reads: floats for F16 and BF16, else their q8_1 blocks (quantized on the device). */
     private record Input(CUdeviceptr x, QuantizedVector xq) {}
 
     private Input input(GpuMatrix m, SplittableRandom r) {
-        CUdeviceptr x = up(gaussian(r, m.cols(), 1.0));
-        QuantizedVector xq = quantized(m.cols());
-        kernels.quantize(x, xq);
+        CUdeviceptr x = gpu.upload(gaussian(r, m.cols(), 1.0));
+        QuantizedVector xq = gpu.quantized(m.cols());
+        gpu.kernels().quantize(x, xq);
         return new Input(x, xq);
-    }
-
-    private float[] floats(CUdeviceptr p, int n) {
-        return download(cuda, p, n);
     }
 
     private void assertSameQuantized(QuantizedVector fused, QuantizedVector plain, String what) {
         int n = plain.length();
         byte[] qf = new byte[n], qp = new byte[n];
-        cuda.download(fused.quants(), qf);
-        cuda.download(plain.quants(), qp);
+        gpu.cuda().download(fused.quants(), qf);
+        gpu.cuda().download(plain.quants(), qp);
         assertThat(qf).as("%s: q8_1 quants", what).containsExactly(qp);
-        assertThat(floats(fused.scales(), n / 16)).as("%s: q8_1 (d, d * sum q)", what)
-                .containsExactly(floats(plain.scales(), n / 16));
+        assertThat(gpu.download(fused.scales(), n / 16)).as("%s: q8_1 (d, d * sum q)", what)
+                .containsExactly(gpu.download(plain.scales(), n / 16));
     }
 
     private static boolean finite(float[] v) {
@@ -136,7 +70,7 @@ class FusedDecodeKernelsTest {
 
     private void assertZero(FusionCounters c) {
         int[] words = new int[c.length()];
-        cuda.download(c.words(), words);
+        gpu.cuda().download(c.words(), words);
         assertThat(words).as("arrival counters after the launch").containsOnly(0);
     }
 
@@ -148,28 +82,55 @@ class FusedDecodeKernelsTest {
         SplittableRandom r = random();
         GpuMatrix m = matrix(type, rows, cols, r);
         Input in = input(m, r);
-        CUdeviceptr nw = up(gaussian(r, rows, 1.0));
+        CUdeviceptr nw = gpu.upload(gaussian(r, rows, 1.0));
         FusionCounters counters = counters(1);
         float eps = 1e-5f;
         for (int round = 0; round < 3; round++) {
             float[] residual = gaussian(r, rows, 2.0);
-            CUdeviceptr yPlain = up(residual), yFused = up(residual);
-            CUdeviceptr hPlain = poison(rows), hFused = poison(rows);
-            QuantizedVector qPlain = quantized(rows), qFused = quantized(rows);
-            poison(qPlain);
-            poison(qFused);
-            kernels.gemv(m, in.x(), in.xq(), yPlain, yPlain);
-            kernels.rmsNorm(yPlain, nw, hPlain, qPlain, rows, eps);
-            kernels.gemvNorm(m, in.x(), in.xq(), yFused, yFused, counters, nw, hFused, qFused, eps);
-            cuda.checkErrors("gemv_" + type + "_norm");
+            CUdeviceptr yPlain = gpu.upload(residual), yFused = gpu.upload(residual);
+            CUdeviceptr hPlain = gpu.poisoned(rows), hFused = gpu.poisoned(rows);
+            QuantizedVector qPlain = gpu.quantized(rows), qFused = gpu.quantized(rows);
+            gpu.poison(qPlain);
+            gpu.poison(qFused);
+            gpu.kernels().gemv(m, in.x(), in.xq(), yPlain, yPlain);
+            gpu.kernels().rmsNorm(yPlain, nw, hPlain, qPlain, rows, eps);
+            gpu.kernels().gemvNorm(m, in.x(), in.xq(), yFused, yFused, counters, nw, hFused, qFused, eps);
+            gpu.cuda().checkErrors("gemv_" + type + "_norm");
             String what = type + " " + rows + "x" + cols + " round " + round;
-            float[] y = floats(yFused, rows);
-            assertThat(y).as("%s: y = W.x + residual", what).containsExactly(floats(yPlain, rows));
-            assertThat(floats(hFused, rows)).as("%s: normed floats", what).containsExactly(floats(hPlain, rows));
+            float[] y = gpu.download(yFused, rows);
+            assertThat(y).as("%s: y = W.x + residual", what).containsExactly(gpu.download(yPlain, rows));
+            assertThat(gpu.download(hFused, rows)).as("%s: normed floats", what)
+                    .containsExactly(gpu.download(hPlain, rows));
             assertSameQuantized(qFused, qPlain, what);
             assertThat(finite(y)).as("%s: finite", what).isTrue();
         }
         assertZero(counters);
+    }
+
+    /** The outputs of the plain GEMV + SwiGLU and of the fused launch that must reproduce them. */
+    private record Swiglu(CUdeviceptr guPlain, CUdeviceptr guFused, CUdeviceptr aPlain, CUdeviceptr aFused,
+            QuantizedVector qPlain, QuantizedVector qFused) {}
+
+    /** Poisons both sides' outputs and runs the plain GEMV (gate|up) and SwiGLU launches. */
+    private Swiglu plainSwiglu(GpuMatrix m, Input in, int ffn) {
+        CUdeviceptr guPlain = gpu.poisoned(2 * ffn), guFused = gpu.poisoned(2 * ffn);
+        CUdeviceptr aPlain = gpu.poisoned(ffn), aFused = gpu.poisoned(ffn);
+        QuantizedVector qPlain = gpu.quantized(ffn), qFused = gpu.quantized(ffn);
+        gpu.poison(qPlain);
+        gpu.poison(qFused);
+        gpu.kernels().gemv(m, in.x(), in.xq(), null, guPlain);
+        gpu.kernels().swiglu(guPlain, aPlain, qPlain, ffn);
+        return new Swiglu(guPlain, guFused, aPlain, aFused, qPlain, qFused);
+    }
+
+    /** The fused launch's gate|up, activations and their q8_1 blocks are the plain launches' bits. */
+    private void assertSameSwiglu(Swiglu sw, int ffn, String what) {
+        assertThat(gpu.download(sw.guFused(), 2 * ffn)).as("%s: gate|up", what)
+                .containsExactly(gpu.download(sw.guPlain(), 2 * ffn));
+        float[] act = gpu.download(sw.aFused(), ffn);
+        assertThat(act).as("%s: silu(gate) * up", what).containsExactly(gpu.download(sw.aPlain(), ffn));
+        assertThat(finite(act)).as("%s: finite", what).isTrue();
+        assertSameQuantized(sw.qFused(), sw.qPlain(), what);
     }
 
     @ParameterizedTest(name = "{0} ffn {1}, K {2}")
@@ -181,21 +142,11 @@ class FusedDecodeKernelsTest {
         FusionCounters counters = counters(ffn / 32);
         for (int round = 0; round < 3; round++) {
             Input in = input(m, r);
-            CUdeviceptr guPlain = poison(2 * ffn), guFused = poison(2 * ffn);
-            CUdeviceptr aPlain = poison(ffn), aFused = poison(ffn);
-            QuantizedVector qPlain = quantized(ffn), qFused = quantized(ffn);
-            poison(qPlain);
-            poison(qFused);
-            kernels.gemv(m, in.x(), in.xq(), null, guPlain);
-            kernels.swiglu(guPlain, aPlain, qPlain, ffn);
-            kernels.gemvSwiglu(m, in.x(), in.xq(), guFused, counters, aFused, qFused);
-            cuda.checkErrors("gemv_" + type + "_swiglu");
+            Swiglu sw = plainSwiglu(m, in, ffn);
+            gpu.kernels().gemvSwiglu(m, in.x(), in.xq(), sw.guFused(), counters, sw.aFused(), sw.qFused());
+            gpu.cuda().checkErrors("gemv_" + type + "_swiglu");
             String what = type + " ffn " + ffn + " round " + round;
-            assertThat(floats(guFused, 2 * ffn)).as("%s: gate|up", what).containsExactly(floats(guPlain, 2 * ffn));
-            float[] act = floats(aFused, ffn);
-            assertThat(act).as("%s: silu(gate) * up", what).containsExactly(floats(aPlain, ffn));
-            assertThat(finite(act)).as("%s: finite", what).isTrue();
-            assertSameQuantized(qFused, qPlain, what);
+            assertSameSwiglu(sw, ffn, what);
         }
         assertZero(counters);
     }
@@ -205,29 +156,19 @@ class FusedDecodeKernelsTest {
     void gemvSwigluRowsIsGemvThenSwiglu(int ffn, int cols) {
         SplittableRandom r = random();
         GpuMatrix m = matrix(GgmlType.Q4_0, 2 * ffn, cols, r);
-        assertThat(kernels.swigluRowsFusable(m)).as("one warp a row for %d x %d", 2 * ffn, cols).isTrue();
+        assertThat(gpu.kernels().swigluRowsFusable(m)).as("one warp a row for %d x %d", 2 * ffn, cols).isTrue();
         for (int round = 0; round < 2; round++) {
             Input in = input(m, r);
-            CUdeviceptr guPlain = poison(2 * ffn), guFused = poison(2 * ffn);
-            CUdeviceptr aPlain = poison(ffn), aFused = poison(ffn);
-            QuantizedVector qPlain = quantized(ffn), qFused = quantized(ffn);
-            poison(qPlain);
-            poison(qFused);
-            kernels.gemv(m, in.x(), in.xq(), null, guPlain);
-            kernels.swiglu(guPlain, aPlain, qPlain, ffn);
-            kernels.gemvSwigluRows(m, in.xq(), guFused, aFused, qFused);
-            cuda.checkErrors("gemv_q4_0_swiglu_rows");
+            Swiglu sw = plainSwiglu(m, in, ffn);
+            gpu.kernels().gemvSwigluRows(m, in.xq(), sw.guFused(), sw.aFused(), sw.qFused());
+            gpu.cuda().checkErrors("gemv_q4_0_swiglu_rows");
             String what = "Q4_0 ffn " + ffn + " by rows, round " + round;
-            assertThat(floats(guFused, 2 * ffn)).as("%s: gate|up", what).containsExactly(floats(guPlain, 2 * ffn));
-            float[] act = floats(aFused, ffn);
-            assertThat(act).as("%s: silu(gate) * up", what).containsExactly(floats(aPlain, ffn));
-            assertThat(finite(act)).as("%s: finite", what).isTrue();
-            assertSameQuantized(qFused, qPlain, what);
+            assertSameSwiglu(sw, ffn, what);
         }
         // a matrix the plain GEMV splits over several warps a row is not taken (its sums would differ)
         GpuMatrix split = matrix(GgmlType.Q4_0, 128, 8192, r);
-        assertThat(kernels.swigluRowsFusable(split)).isFalse();
-        assertThat(kernels.swigluRowsFusable(matrix(GgmlType.Q8_0, 2 * 4096, 2048, r))).as("Q8_0").isFalse();
+        assertThat(gpu.kernels().swigluRowsFusable(split)).isFalse();
+        assertThat(gpu.kernels().swigluRowsFusable(matrix(GgmlType.Q8_0, 2 * 4096, 2048, r))).as("Q8_0").isFalse();
     }
 
     @ParameterizedTest(name = "{0} H={1} Hkv={2} D={3} rot={4} neox={5}")
@@ -245,38 +186,34 @@ class FusedDecodeKernelsTest {
         for (int i = 0; i < ff.length; i++) {
             ff[i] = 1 + (float) r.nextDouble() * 7;
         }
-        CUdeviceptr dff = up(ff);
+        CUdeviceptr dff = gpu.upload(ff);
         long cacheBytes = (long) slots * kvHeads * ctx * dim * 2;
         CUdeviceptr[] caches = new CUdeviceptr[4];   // k, v of the plain launches; k, v of the fused one
         for (int i = 0; i < caches.length; i++) {
-            CUdeviceptr c = cuda.alloc(cacheBytes);
-            caches[i] = c;
-            frees.add(() -> cuda.free(c, cacheBytes));
-            cuda.fill8(c, (byte) 0xFF, cacheBytes);  // f16 NaN everywhere
+            caches[i] = gpu.poisonedHalves(cacheBytes / 2);  // f16 NaN everywhere
         }
-        CUdeviceptr params = cuda.alloc(4 * 4);
-        frees.add(() -> cuda.free(params, 4 * 4));
+        CUdeviceptr params = gpu.alloc(4 * 4);
         FusionCounters counters = counters(heads + 2 * kvHeads);
         for (int round = 0; round < 3; round++) {
             int pos = 5 + 17 * round, slot = round % slots;
-            cuda.upload(new int[] {0, pos, slot, 0}, params);
+            gpu.cuda().upload(new int[] {0, pos, slot, 0}, params);
             Input in = input(m, r);
-            CUdeviceptr qkvPlain = poison(width), qkvFused = poison(width);
-            kernels.gemv(m, in.x(), in.xq(), null, qkvPlain);
-            kernels.ropeKv(shape, qkvPlain, caches[0], caches[1], params, dff);
-            kernels.gemvRope(m, in.x(), in.xq(), qkvFused, counters, shape, caches[2], caches[3], params, dff);
-            cuda.checkErrors("gemv_" + type + "_rope");
+            CUdeviceptr qkvPlain = gpu.poisoned(width), qkvFused = gpu.poisoned(width);
+            gpu.kernels().gemv(m, in.x(), in.xq(), null, qkvPlain);
+            gpu.kernels().ropeKv(shape, qkvPlain, caches[0], caches[1], params, dff);
+            gpu.kernels().gemvRope(m, in.x(), in.xq(), qkvFused, counters, shape, caches[2], caches[3], params, dff);
+            gpu.cuda().checkErrors("gemv_" + type + "_rope");
             String what = type + " round " + round;
-            float[] q = floats(qkvFused, heads * dim);
-            assertThat(q).as("%s: q rotated in place", what).containsExactly(floats(qkvPlain, heads * dim));
+            float[] q = gpu.download(qkvFused, heads * dim);
+            assertThat(q).as("%s: q rotated in place", what).containsExactly(gpu.download(qkvPlain, heads * dim));
             assertThat(finite(q)).as("%s: finite", what).isTrue();
             byte[] plain = new byte[(int) cacheBytes], fused = new byte[(int) cacheBytes];
             for (int kv = 0; kv < 2; kv++) {
-                cuda.download(caches[kv], plain);
-                cuda.download(caches[2 + kv], fused);
+                gpu.cuda().download(caches[kv], plain);
+                gpu.cuda().download(caches[2 + kv], fused);
                 assertThat(fused).as("%s: %s cache", what, kv == 0 ? "k" : "v").containsExactly(plain);
                 long at = (((long) slot * kvHeads) * ctx + pos) * dim;
-                assertThat(Float.isFinite(CudaKernelsTest.half(fused, at))).as("%s: stored at the position", what)
+                assertThat(Float.isFinite(GpuTests.half(fused, at))).as("%s: stored at the position", what)
                         .isTrue();
             }
         }

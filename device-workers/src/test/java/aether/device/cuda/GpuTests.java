@@ -1,27 +1,21 @@
 package aether.device.cuda;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 import aether.runtime.quant.BlockCodecs;
 import aether.runtime.tensor.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
-import jcuda.driver.CUdeviceptr;
 
-/** Helpers of the GPU tests: skipping without a device, random inputs, poisoned outputs, float64 references. */
+/**
+ * Host-side helpers of the GPU tests: random inputs, stored weights, f16 values, float64 references. The device side
+ * (context, buffers freed after each test) is {@link GpuFixture}.
+ */
 final class GpuTests {
 
     /** The bit pattern of a quiet NaN: outputs are filled with it before a launch, so an unwritten one fails. */
     static final int NAN_BITS = 0x7FC00000;
 
     private GpuTests() {}
-
-    /** Skips the calling test (with the reason) when this host has no usable CUDA device. */
-    static void assumeGpu() {
-        CudaDriver.Availability a = CudaDriver.availability();
-        assumeTrue(a.available(), () -> "GPU test skipped: CUDA " + a.describe());
-    }
 
     static SplittableRandom random() {
         long seed = System.nanoTime();
@@ -51,22 +45,10 @@ final class GpuTests {
         return BlockCodecs.dequantize(type, stored, 0, count);
     }
 
-    static CUdeviceptr upload(CudaContext cuda, float[] v) {
-        CUdeviceptr p = cuda.alloc((long) v.length * 4);
-        cuda.upload(v, p);
-        return p;
-    }
-
-    static CUdeviceptr poisoned(CudaContext cuda, int floats) {
-        CUdeviceptr p = cuda.alloc((long) floats * 4);
-        cuda.fill32(p, NAN_BITS, floats);
-        return p;
-    }
-
-    static float[] download(CudaContext cuda, CUdeviceptr p, int n) {
-        float[] out = new float[n];
-        cuda.download(p, out);
-        return out;
+    /** The f16 value at {@code index} of little-endian bytes (a KV cache or an f16 output downloaded). */
+    static float half(byte[] b, long index) {
+        int i = (int) index * 2;
+        return Float.float16ToFloat((short) ((b[i] & 0xFF) | (b[i + 1] & 0xFF) << 8));
     }
 
     /** ||out - ref|| / ||ref||; infinite when out has a NaN or an infinity. */
@@ -94,5 +76,37 @@ final class GpuTests {
             y[r] = s + (add == null ? 0 : add[r]);
         }
         return y;
+    }
+
+    /** Float64 softmax(q.K^T * scale).V over the first {@code len} positions, query heads at q[qOffset..]. */
+    static double[] attentionReference(float[] q, int qOffset, float[][] k, float[][] v, int heads, int kvHeads,
+            int dim, int len, float scale) {
+        double[] ref = new double[heads * dim];
+        for (int h = 0; h < heads; h++) {
+            int g = h / (heads / kvHeads);
+            double[] s = new double[len];
+            double m = Double.NEGATIVE_INFINITY;
+            for (int p = 0; p < len; p++) {
+                double acc = 0;
+                for (int i = 0; i < dim; i++) {
+                    acc += (double) q[qOffset + h * dim + i] * scale * k[g][p * dim + i];
+                }
+                s[p] = acc;
+                m = Math.max(m, acc);
+            }
+            double l = 0;
+            for (int p = 0; p < len; p++) {
+                s[p] = Math.exp(s[p] - m);
+                l += s[p];
+            }
+            for (int i = 0; i < dim; i++) {
+                double acc = 0;
+                for (int p = 0; p < len; p++) {
+                    acc += s[p] * v[g][p * dim + i];
+                }
+                ref[h * dim + i] = acc / l;
+            }
+        }
+        return ref;
     }
 }

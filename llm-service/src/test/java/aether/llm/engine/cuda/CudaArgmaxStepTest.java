@@ -2,6 +2,7 @@ package aether.llm.engine.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import aether.device.cuda.GpuFixture;
 import aether.llm.engine.EngineOptions;
 import aether.llm.engine.InferenceModel;
 import aether.llm.engine.InferenceModel.BatchEntry;
@@ -47,7 +48,7 @@ class CudaArgmaxStepTest {
     @ParameterizedTest
     @ValueSource(ints = {-1, 1})
     void argmaxOutEqualsTheHostArgmaxOfTheNormalStepsLogits(int gpuLayers) throws IOException {
-        CudaInferenceModelTest.assumeGpu();
+        GpuFixture.assumeGpu();
         long seed = System.nanoTime();
         System.out.println("seed " + seed);
         Path vocabFile = SharedData.require("models/vocab/ggml-vocab-llama-spm.gguf");

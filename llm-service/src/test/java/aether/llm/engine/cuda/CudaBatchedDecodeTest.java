@@ -2,6 +2,7 @@ package aether.llm.engine.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import aether.device.cuda.GpuFixture;
 import aether.llm.engine.EngineOptions;
 import aether.llm.engine.InferenceModel;
 import aether.llm.engine.InferenceModel.BatchEntry;
@@ -55,7 +56,7 @@ class CudaBatchedDecodeTest {
     @CsvSource({"F16, 1e-4, 1e-3", "BF16, 1e-4, 1e-3", "Q8_0, 2e-2, 3e-2", "Q4_0, 2e-2, 3e-2"})
     void decodeRowsEqualSequencesRunAlone(GgmlType type, double aloneTolerance, double cpuTolerance)
             throws IOException {
-        CudaInferenceModelTest.assumeGpu();
+        GpuFixture.assumeGpu();
         long seed = System.nanoTime();
         System.out.println(type + " seed " + seed);
         Path vocabFile = SharedData.require("models/vocab/ggml-vocab-llama-spm.gguf");

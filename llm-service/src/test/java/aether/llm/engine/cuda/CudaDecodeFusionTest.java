@@ -2,6 +2,7 @@ package aether.llm.engine.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import aether.device.cuda.GpuFixture;
 import aether.llm.engine.EngineOptions;
 import aether.llm.engine.InferenceModel;
 import aether.llm.engine.InferenceModel.BatchEntry;
@@ -42,7 +43,7 @@ class CudaDecodeFusionTest {
     @ParameterizedTest(name = "{0}, gpu layers {1}")
     @CsvSource({"Q4_0, -1", "Q8_0, -1", "F16, -1", "Q4_K, -1", "Q4_0, 1"})
     void greedyDecodeIsTheSameWithFusionsOnAndOff(GgmlType type, int gpuLayers) throws IOException {
-        CudaInferenceModelTest.assumeGpu();
+        GpuFixture.assumeGpu();
         long seed = System.nanoTime();
         System.out.println(type + " seed " + seed);
         Path vocab = SharedData.require("models/vocab/ggml-vocab-llama-spm.gguf");

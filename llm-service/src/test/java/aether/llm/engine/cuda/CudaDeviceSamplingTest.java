@@ -2,8 +2,8 @@ package aether.llm.engine.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import aether.device.cuda.GpuFixture;
 import aether.llm.engine.EngineOptions;
-import aether.llm.engine.InferenceModel;
 import aether.llm.engine.InferenceModel.BatchEntry;
 import aether.llm.engine.InferenceModel.RowKind;
 import aether.llm.engine.LoadedModel;
@@ -84,7 +84,7 @@ class CudaDeviceSamplingTest {
 
     @Test
     void candidatesOnTheDeviceGiveTheSameTokensAsOnTheHost() throws IOException {
-        CudaInferenceModelTest.assumeGpu();
+        GpuFixture.assumeGpu();
         long seed = System.nanoTime();
         System.out.println("seed " + seed);
         Path vocabFile = SharedData.require("models/vocab/ggml-vocab-llama-spm.gguf");

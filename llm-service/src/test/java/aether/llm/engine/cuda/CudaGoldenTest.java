@@ -2,6 +2,7 @@ package aether.llm.engine.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import aether.device.cuda.GpuFixture;
 import aether.llm.engine.EngineOptions;
 import aether.llm.engine.GoldenForwardTest;
 import aether.llm.engine.InferenceModel;
@@ -60,7 +61,7 @@ class CudaGoldenTest {
     @ParameterizedTest
     @MethodSource("llamaRecords")
     void teacherForcedLogprobsAgreeWithLlamaCpp(GoldenForwardTest.Case c) throws IOException {
-        CudaInferenceModelTest.assumeGpu();
+        GpuFixture.assumeGpu();
         double tolerance = TOLERANCE.get(c.weights()), cpuRelative = CPU_RELATIVE.get(c.weights());
         int context = c.prompt().length + c.expectedIds().length + 8;
         EngineOptions options = EngineOptions.DEFAULTS.withContextSize(context);

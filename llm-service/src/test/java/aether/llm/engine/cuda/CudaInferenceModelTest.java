@@ -2,9 +2,8 @@ package aether.llm.engine.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import aether.device.cuda.CudaDriver;
+import aether.device.cuda.GpuFixture;
 import aether.llm.engine.EngineOptions;
 import aether.llm.engine.InferenceModel;
 import aether.llm.engine.InferenceModel.BatchEntry;
@@ -14,14 +13,14 @@ import aether.llm.gguf.GgufFile;
 import aether.llm.gguf.GgufWriter;
 import aether.llm.gguf.TensorInfo;
 import aether.llm.gguf.TensorSource;
-import aether.runtime.quant.BlockCodecs;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import aether.llm.synth.SynthSpec;
 import aether.llm.synth.SyntheticModel;
+import aether.runtime.quant.BlockCodecs;
 import aether.runtime.tensor.GgmlType;
 import aether.runtime.testing.SharedData;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -53,11 +52,6 @@ class CudaInferenceModelTest {
     @TempDir
     Path dir;
 
-    static void assumeGpu() {
-        CudaDriver.Availability a = CudaDriver.availability();
-        assumeTrue(a.available(), () -> "GPU test skipped: CUDA " + a.describe());
-    }
-
     private Path synth(GgmlType type, long seed) throws IOException {
         return synth(type, seed, 512);
     }
@@ -73,7 +67,7 @@ class CudaInferenceModelTest {
     @ParameterizedTest
     @CsvSource({"F16, 1e-3", "BF16, 1e-3", "Q8_0, 3e-2", "Q4_0, 3e-2", "Q4_K, 3e-2", "Q6_K, 3e-2"})
     void logitsMatchTheCpuEngine(GgmlType type, double tolerance) throws IOException {
-        assumeGpu();
+        GpuFixture.assumeGpu();
         long seed = System.nanoTime();
         System.out.println(type + " seed " + seed);
         Path file = synth(type, seed);
@@ -83,7 +77,7 @@ class CudaInferenceModelTest {
     /** A Q4_K_M-like file: Q4_K matrices with Q6_K attn_v, ffn_down and output (stacked q|k|v of mixed types). */
     @Test
     void mixedKQuantModelMatchesTheCpuEngine() throws IOException {
-        assumeGpu();
+        GpuFixture.assumeGpu();
         long seed = System.nanoTime();
         System.out.println("Q4_K + Q6_K seed " + seed);
         Path q4k = synth(GgmlType.Q4_K, seed);
@@ -116,7 +110,7 @@ class CudaInferenceModelTest {
     @ParameterizedTest
     @CsvSource({"F16, 3e-3", "BF16, 3e-3", "Q8_0, 3e-2", "Q4_0, 3e-2", "Q4_K, 5e-2"})
     void gemmPrefillMatchesTheCpuEngine(GgmlType type, double tolerance) throws IOException {
-        assumeGpu();
+        GpuFixture.assumeGpu();
         long seed = System.nanoTime();
         System.out.println(type + " seed " + seed);
         int promptLength = CudaInferenceModel.PREFILL_CHUNK + 77;
@@ -162,7 +156,7 @@ class CudaInferenceModelTest {
      */
     @Test
     void bf16GreedyIdsMatchTheCpuEngine() throws IOException {
-        assumeGpu();
+        GpuFixture.assumeGpu();
         long seed = System.nanoTime();
         System.out.println("BF16 greedy seed " + seed);
         Path file = synth(GgmlType.BF16, seed);
@@ -214,7 +208,7 @@ class CudaInferenceModelTest {
      */
     @Test
     void aBf16WeightBeyondHalfKeepsPromptsOffTheGemm() throws IOException {
-        assumeGpu();
+        GpuFixture.assumeGpu();
         long seed = System.nanoTime();
         System.out.println("BF16 beyond f16 seed " + seed);
         Path bf16 = synth(GgmlType.BF16, seed);
@@ -309,7 +303,7 @@ class CudaInferenceModelTest {
 
     @Test
     void refusesWhatItCannotRun() throws IOException {
-        assumeGpu();
+        GpuFixture.assumeGpu();
         Path file = synth(GgmlType.Q5_K, 3);
         assertThatThrownBy(() -> CudaModels.open(file, EngineOptions.DEFAULTS.withContextSize(64)))
                 .hasMessageContaining("Q5_K").hasMessageContaining("--device cpu");

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import aether.device.cuda.CudaDriver;
+import aether.device.cuda.GpuFixture;
 import aether.llm.engine.EngineOptions;
 import aether.llm.engine.InferenceModel;
 import aether.llm.engine.InferenceModel.BatchEntry;
@@ -54,7 +54,7 @@ class HybridInferenceModelTest {
     @ParameterizedTest
     @CsvSource({"F16, 1e-3", "BF16, 1e-3", "Q8_0, 3e-2", "Q4_0, 3e-2"})
     void everySplitMatchesTheCpuEngine(GgmlType type, double tolerance) throws IOException {
-        CudaInferenceModelTest.assumeGpu();
+        GpuFixture.assumeGpu();
         long seed = 20261207L + type.ordinal();
         Path file = synth(type, seed);
         EngineOptions options = EngineOptions.DEFAULTS.withContextSize(128).withMaxSequences(2);
@@ -139,7 +139,7 @@ class HybridInferenceModelTest {
 
     @Test
     void zeroAndAllLayersOpenTheSingleDeviceEngines() throws IOException {
-        CudaInferenceModelTest.assumeGpu();
+        GpuFixture.assumeGpu();
         Path file = synth(GgmlType.Q8_0, 5);
         EngineOptions options = EngineOptions.DEFAULTS.withContextSize(64);
         try (LoadedModel none = CudaModels.open(file, options, new GpuLayers(0));

@@ -3,8 +3,8 @@ package aether.llm.engine.cuda;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import aether.device.cuda.CudaContext;
-import aether.device.cuda.CudaDriver;
 import aether.device.cuda.CudaKernels;
+import aether.device.cuda.GpuFixture;
 import aether.llm.sampling.Candidates;
 import aether.llm.sampling.LogitAdjustments;
 import aether.llm.sampling.Sampler;
@@ -16,11 +16,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import jcuda.driver.CUdeviceptr;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * {@code sample_candidates} ({@link CudaKernels#sampleCandidates}) against {@link Candidates#computeOnHost}, the host
@@ -35,27 +34,11 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(120)
 class SampleCandidatesKernelTest {
 
-    private static CudaContext cuda;
-    private static CudaKernels kernels;
-
-    @BeforeAll
-    static void open() {
-        if (CudaDriver.availability().available()) {
-            cuda = CudaContext.open(0);
-            kernels = new CudaKernels(cuda);
-        }
-    }
-
-    @AfterAll
-    static void close() {
-        if (cuda != null) {
-            cuda.close();
-        }
-    }
+    @RegisterExtension
+    static final GpuFixture gpu = new GpuFixture();
 
     @Test
     void randomRowsWithAdjustmentsMatchTheHost() {
-        CudaInferenceModelTest.assumeGpu();
         long seed = System.nanoTime();
         System.out.println("seed " + seed);
         SplittableRandom r = new SplittableRandom(seed);
@@ -109,55 +92,47 @@ class SampleCandidatesKernelTest {
                 adjust[at++] = Float.floatToRawIntBits(a.subtrahend(e));
             }
         }
-        CUdeviceptr dLogits = cuda.alloc(logits.length * 4L);
-        CUdeviceptr work = cuda.alloc(logits.length * 4L);
-        CUdeviceptr dAdjust = cuda.alloc(words * 4L);
-        CUdeviceptr out = cuda.alloc((long) rows * CudaKernels.CANDIDATE_WORDS * 4);
-        try {
-            cuda.upload(logits, dLogits);
-            cuda.upload(adjust, dAdjust);
-            cuda.fill32(out, 0x7fc00000, (long) rows * CudaKernels.CANDIDATE_WORDS);
-            kernels.sampleCandidates(dLogits, rows, n, work, dAdjust, out);
-            int[] got = new int[rows * CudaKernels.CANDIDATE_WORDS];
-            cuda.download(out, got);
-            float[] after = new float[logits.length];
-            cuda.download(dLogits, after);
-            // isEqualTo (Arrays.equals, bit patterns): containsExactly computes an element diff that is quadratic in
-            // the length and ran past the timeout on 768k floats (H100, 2026-12-07)
-            assertThat(after).as("the logits are not modified").isEqualTo(logits);
-            var device = new Candidates(rows);
-            var host = new Candidates(rows);
-            for (int j = 0; j < rows; j++) {
-                int row = rows - 1 - j;
-                device.readDevice(row, got, j * CudaKernels.CANDIDATE_WORDS);
-                host.computeOnHost(logits, row * n, n, adjustments.get(row), row);
+        CudaContext cuda = gpu.cuda();
+        CUdeviceptr dLogits = gpu.upload(logits);
+        CUdeviceptr work = gpu.alloc(logits.length * 4L);
+        CUdeviceptr dAdjust = gpu.upload(adjust);
+        CUdeviceptr out = gpu.alloc((long) rows * CudaKernels.CANDIDATE_WORDS * 4);
+        cuda.fill32(out, 0x7fc00000, (long) rows * CudaKernels.CANDIDATE_WORDS);
+        gpu.kernels().sampleCandidates(dLogits, rows, n, work, dAdjust, out);
+        int[] got = new int[rows * CudaKernels.CANDIDATE_WORDS];
+        cuda.download(out, got);
+        float[] after = new float[logits.length];
+        cuda.download(dLogits, after);
+        // isEqualTo (Arrays.equals, bit patterns): containsExactly computes an element diff that is quadratic in the
+        // length and ran past the timeout on 768k floats (H100, 2026-12-07)
+        assertThat(after).as("the logits are not modified").isEqualTo(logits);
+        var device = new Candidates(rows);
+        var host = new Candidates(rows);
+        for (int j = 0; j < rows; j++) {
+            int row = rows - 1 - j;
+            device.readDevice(row, got, j * CudaKernels.CANDIDATE_WORDS);
+            host.computeOnHost(logits, row * n, n, adjustments.get(row), row);
+        }
+        for (int row = 0; row < rows; row++) {
+            String what = "n " + n + " row " + row;
+            assertThat(device.flagged(row)).as(what).isEqualTo(host.flagged(row));
+            assertThat(device.width(row)).as(what).isEqualTo(Math.min(n, Candidates.K));
+            if (host.flagged(row)) {
+                continue;
             }
-            for (int row = 0; row < rows; row++) {
-                String what = "n " + n + " row " + row;
-                assertThat(device.flagged(row)).as(what).isEqualTo(host.flagged(row));
-                assertThat(device.width(row)).as(what).isEqualTo(Math.min(n, Candidates.K));
-                if (host.flagged(row)) {
-                    continue;
-                }
-                for (int i = 0; i < host.width(row); i++) {
-                    assertThat(device.id(row, i)).as("%s candidate %d", what, i).isEqualTo(host.id(row, i));
-                    assertThat(Float.floatToIntBits(device.value(row, i))).as("%s value %d", what, i)
-                            .isEqualTo(Float.floatToIntBits(host.value(row, i)));
-                }
-                if (host.value(row, 0) != Float.NEGATIVE_INFINITY) {
-                    double h = host.expSum(row);
-                    assertThat(Math.abs(device.expSum(row) - h)).as(what).isLessThanOrEqualTo(h * 1e-10);
-                }
+            for (int i = 0; i < host.width(row); i++) {
+                assertThat(device.id(row, i)).as("%s candidate %d", what, i).isEqualTo(host.id(row, i));
+                assertThat(Float.floatToIntBits(device.value(row, i))).as("%s value %d", what, i)
+                        .isEqualTo(Float.floatToIntBits(host.value(row, i)));
             }
-            assertThat(device.flagged(4)).as("NaN").isTrue();
-            if (rows > 5) {
-                assertThat(device.flagged(5)).as("+Infinity").isTrue();
+            if (host.value(row, 0) != Float.NEGATIVE_INFINITY) {
+                double h = host.expSum(row);
+                assertThat(Math.abs(device.expSum(row) - h)).as(what).isLessThanOrEqualTo(h * 1e-10);
             }
-        } finally {
-            cuda.free(dLogits, logits.length * 4L);
-            cuda.free(work, logits.length * 4L);
-            cuda.free(dAdjust, words * 4L);
-            cuda.free(out, (long) rows * CudaKernels.CANDIDATE_WORDS * 4);
+        }
+        assertThat(device.flagged(4)).as("NaN").isTrue();
+        if (rows > 5) {
+            assertThat(device.flagged(5)).as("+Infinity").isTrue();
         }
     }
 
