@@ -234,10 +234,30 @@ __device__ __forceinline__ void gemv_finish(float acc, const float *add, float *
 
 // The dot products of one GEMV thread (lane of a warp of row `row`, weight blocks first, first + step, ...): shared by
 // the plain kernels here and the fused ones of fused_decode.cuh.
+// One Q4_0 block (16 quant bytes w, scale dw) against the q8_1 activation block b.
+__device__ __forceinline__ float q4_0_block_dot(const uint4 &w, float dw, const int8_t *__restrict__ xq,
+                                                const float2 *__restrict__ xds, int b) {
+    const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
+    int4 x0 = xp[0], x1 = xp[1];
+    float2 ds = xds[b];
+    int s = 0;
+    s = __dp4a((int)(w.x & 0x0F0F0F0Fu), x0.x, s);
+    s = __dp4a((int)(w.y & 0x0F0F0F0Fu), x0.y, s);
+    s = __dp4a((int)(w.z & 0x0F0F0F0Fu), x0.z, s);
+    s = __dp4a((int)(w.w & 0x0F0F0F0Fu), x0.w, s);
+    s = __dp4a((int)((w.x >> 4) & 0x0F0F0F0Fu), x1.x, s);
+    s = __dp4a((int)((w.y >> 4) & 0x0F0F0F0Fu), x1.y, s);
+    s = __dp4a((int)((w.z >> 4) & 0x0F0F0F0Fu), x1.z, s);
+    s = __dp4a((int)((w.w >> 4) & 0x0F0F0F0Fu), x1.w, s);
+    // sum_j dw*(q_j - 8) * dx*qx_j  =  dw * (dx * sum(q*qx) - 8 * dx*sum(qx))
+    return dw * (ds.x * (float)s - 8.f * ds.y);
+}
+
+// `acc` carries what the lane summed before (gemv_q4_0_early's first blocks), so the order of the additions, and the
+// bits, are those of one loop from `first`.
 __device__ __forceinline__ float gemv_acc_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
                                                const int8_t *__restrict__ xq, const float2 *__restrict__ xds, int row,
-                                               int M, int K, int first, int step) {
-    float acc = 0.f;
+                                               int M, int K, int first, int step, float acc = 0.f) {
     if (row < M) {
         int nb = K >> 5;
         const uint8_t *wq = qs + (size_t)row * nb * 16;
@@ -245,21 +265,7 @@ __device__ __forceinline__ float gemv_acc_q4_0(const uint8_t *__restrict__ qs, c
 #pragma unroll 4
         for (int b = first; b < nb; b += step) {
             uint4 w = ld_stream(wq + (size_t)b * 16);
-            float dw = __half2float(wd[b]);
-            const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
-            int4 x0 = xp[0], x1 = xp[1];
-            float2 ds = xds[b];
-            int s = 0;
-            s = __dp4a((int)(w.x & 0x0F0F0F0Fu), x0.x, s);
-            s = __dp4a((int)(w.y & 0x0F0F0F0Fu), x0.y, s);
-            s = __dp4a((int)(w.z & 0x0F0F0F0Fu), x0.z, s);
-            s = __dp4a((int)(w.w & 0x0F0F0F0Fu), x0.w, s);
-            s = __dp4a((int)((w.x >> 4) & 0x0F0F0F0Fu), x1.x, s);
-            s = __dp4a((int)((w.y >> 4) & 0x0F0F0F0Fu), x1.y, s);
-            s = __dp4a((int)((w.z >> 4) & 0x0F0F0F0Fu), x1.z, s);
-            s = __dp4a((int)((w.w >> 4) & 0x0F0F0F0Fu), x1.w, s);
-            // sum_j dw*(q_j - 8) * dx*qx_j  =  dw * (dx * sum(q*qx) - 8 * dx*sum(qx))
-            acc += dw * (ds.x * (float)s - 8.f * ds.y);
+            acc += q4_0_block_dot(w, __half2float(wd[b]), xq, xds, b);
         }
     }
     return acc;
@@ -271,6 +277,43 @@ gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
     pdl_entry();
     GEMV_PROLOGUE
     acc = gemv_acc_q4_0(qs, d, xq, xds, row, M, K, first, step);
+    gemv_finish(acc, add, y, row, M, split);
+}
+
+// gemv_q4_0 whose lanes load their first GEMV_EARLY weight blocks (16 quant bytes and the scale each) before waiting
+// for the kernel before (PDL_WEIGHTS_FIRST): with programmatic dependent launch this kernel's first wave is resident
+// while its predecessor (an RMSNorm, the attention merge, the SwiGLU: kernels that leave HBM idle) still runs, so the
+// first round of weight loads, all of them for a 4096-column row, overlaps it. Same sums in the same order as
+// gemv_q4_0, so the same bits. -Daether.cuda.earlyWeights picks it (CudaKernels).
+#define GEMV_EARLY 4
+extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
+gemv_q4_0_early(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
+                const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
+    PDL_WEIGHTS_FIRST;
+    GEMV_PROLOGUE
+    int nb = K >> 5;
+    uint4 w[GEMV_EARLY];
+    float dw[GEMV_EARLY];
+#pragma unroll
+    for (int u = 0; u < GEMV_EARLY; u++) {
+        int b = first + u * step;
+        if (row < M && b < nb) {
+            w[u] = ld_stream(qs + ((size_t)row * nb + b) * 16);
+            dw[u] = __half2float(d[(size_t)row * nb + b]);
+        } else {
+            w[u] = make_uint4(0u, 0u, 0u, 0u);
+            dw[u] = 0.f;
+        }
+    }
+    pdl_entry();
+    if (row < M) {
+#pragma unroll
+        for (int u = 0; u < GEMV_EARLY; u++) {
+            int b = first + u * step;
+            if (b < nb) acc += q4_0_block_dot(w[u], dw[u], xq, xds, b);
+        }
+        acc = gemv_acc_q4_0(qs, d, xq, xds, row, M, K, first + GEMV_EARLY * step, step, acc);
+    }
     gemv_finish(acc, add, y, row, M, split);
 }
 

@@ -22,15 +22,23 @@ import java.util.SplittableRandom;
  */
 public final class DecodeFusionBench {
 
-    /** A configuration and its name in the table. */
-    record Config(String name, DecodeFusions fusions) {}
+    /** A configuration and its name in the table: the fusions, and Q4_0 GEMVs loading weights early or not. */
+    record Config(String name, DecodeFusions fusions, boolean earlyWeights) {
+        Config(String name, DecodeFusions fusions) {
+            this(name, fusions, false);
+        }
+    }
 
-    /** All on, all off, each one off alone, then all on with SwiGLU by rows (no counters). */
+    /**
+     * All on, all off, each one off alone, all on with SwiGLU by rows (no counters), then no fusions with the Q4_0
+     * GEMVs' early weight loads ({@code -Daether.cuda.earlyWeights}).
+     */
     static final List<Config> CONFIGS = List.of(new Config("all", DecodeFusions.ALL),
             new Config("none (default)", DecodeFusions.NONE), new Config("all but norm", new DecodeFusions(false, true, true)),
             new Config("all but swiglu", new DecodeFusions(true, false, true)),
             new Config("all but rope", new DecodeFusions(true, true, false)),
-            new Config("swiglu by rows", new DecodeFusions(true, true, true, true)));
+            new Config("swiglu by rows", new DecodeFusions(true, true, true, true)),
+            new Config("early weights", DecodeFusions.NONE, true));
 
     private DecodeFusionBench() {}
 
@@ -68,6 +76,7 @@ public final class DecodeFusionBench {
     /** rates[config][round], tokens/s; the model's fusions are left as they were. */
     static double[][] run(CudaInferenceModel gpu, int tokens, int rounds) {
         DecodeFusions before = gpu.fusions();
+        boolean earlyBefore = gpu.earlyWeights();
         double[][] rates = new double[CONFIGS.size()][rounds];
         float[] logits = new float[gpu.config().vocabSize()];
         SplittableRandom random = new SplittableRandom(42);
@@ -75,12 +84,14 @@ public final class DecodeFusionBench {
             for (int r = 0; r < rounds; r++) {
                 for (int c = 0; c < CONFIGS.size(); c++) {
                     gpu.useFusions(CONFIGS.get(c).fusions());
+                    gpu.useEarlyWeights(CONFIGS.get(c).earlyWeights());
                     generate(gpu, Math.min(tokens, 16), random, logits);   // warm-up: the graph is captured here
                     rates[c][r] = tokens * 1e9 / generate(gpu, tokens, random, logits);
                 }
             }
         } finally {
             gpu.useFusions(before);
+            gpu.useEarlyWeights(earlyBefore);
         }
         return rates;
     }

@@ -10,14 +10,15 @@ class DecodeFusionBenchTest {
     @Test
     void tableGivesTheMedianOfTheRoundsAndTheRatioToAllOn() {
         double[][] rates = {{460, 470, 450}, {440, 430, 445}, {455, 455, 455}, {450, 449, 451}, {465, 461, 463},
-            {470, 480, 475}};
+            {470, 480, 475}, {500, 490, 495}};
         String t = DecodeFusionBench.table("m.gguf on H100", 128, 3, rates);
         assertThat(t).startsWith("decode fusions A/B: m.gguf on H100, tg128, 3 rounds");
         assertThat(t).contains("| all              |      460.0 |      450.0 |      470.0 |   1.000x |");
         assertThat(t).contains("| none (default)   |      440.0 |      430.0 |      445.0 |   0.957x |");
         assertThat(t).contains("| all but rope     |      463.0 |      461.0 |      465.0 |   1.007x |");
         assertThat(t).contains("| swiglu by rows   |      475.0 |      470.0 |      480.0 |   1.033x |");
-        assertThat(t.lines().count()).as("title, header, rule, 6 configurations").isEqualTo(9);
+        assertThat(t).contains("| early weights    |      495.0 |      490.0 |      500.0 |   1.076x |");
+        assertThat(t.lines().count()).as("title, header, rule, 7 configurations").isEqualTo(10);
     }
 
     @Test
@@ -28,10 +29,12 @@ class DecodeFusionBenchTest {
     }
 
     @Test
-    void configurationsAreAllOnAllOffEachOffAloneAndSwigluByRows() {
+    void configurationsAreAllOnAllOffEachOffAloneSwigluByRowsThenEarlyWeights() {
         assertThat(DecodeFusionBench.CONFIGS).extracting(DecodeFusionBench.Config::fusions).containsExactly(
                 DecodeFusions.ALL, DecodeFusions.NONE, new DecodeFusions(false, true, true),
                 new DecodeFusions(true, false, true), new DecodeFusions(true, true, false),
-                new DecodeFusions(true, true, true, true));
+                new DecodeFusions(true, true, true, true), DecodeFusions.NONE);
+        assertThat(DecodeFusionBench.CONFIGS).extracting(DecodeFusionBench.Config::earlyWeights)
+                .containsExactly(false, false, false, false, false, false, true);
     }
 }
