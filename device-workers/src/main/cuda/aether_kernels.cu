@@ -234,12 +234,10 @@ __device__ __forceinline__ void gemv_finish(float acc, const float *add, float *
 
 // The dot products of one GEMV thread (lane of a warp of row `row`, weight blocks first, first + step, ...): shared by
 // the plain kernels here and the fused ones of fused_decode.cuh.
-// One Q4_0 block (16 quant bytes w, scale dw) against the q8_1 activation block b.
-__device__ __forceinline__ float q4_0_block_dot(const uint4 &w, float dw, const int8_t *__restrict__ xq,
-                                                const float2 *__restrict__ xds, int b) {
-    const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
-    int4 x0 = xp[0], x1 = xp[1];
-    float2 ds = xds[b];
+// The int8 dot product of 32 4-bit quants (16 bytes w: element j in the low nibble of byte j, element 16 + j in its
+// high nibble, as Q4_0 and the repacked Q4_K sub-blocks store them) with 32 int8 activations (x0: elements 0..15,
+// x1: 16..31); the raw nibbles 0..15, so the caller applies the type's offset.
+__device__ __forceinline__ int dot_q4_nibbles(const uint4 &w, const int4 &x0, const int4 &x1) {
     int s = 0;
     s = __dp4a((int)(w.x & 0x0F0F0F0Fu), x0.x, s);
     s = __dp4a((int)(w.y & 0x0F0F0F0Fu), x0.y, s);
@@ -249,6 +247,16 @@ __device__ __forceinline__ float q4_0_block_dot(const uint4 &w, float dw, const 
     s = __dp4a((int)((w.y >> 4) & 0x0F0F0F0Fu), x1.y, s);
     s = __dp4a((int)((w.z >> 4) & 0x0F0F0F0Fu), x1.z, s);
     s = __dp4a((int)((w.w >> 4) & 0x0F0F0F0Fu), x1.w, s);
+    return s;
+}
+
+// One Q4_0 block (16 quant bytes w, scale dw) against the q8_1 activation block b.
+__device__ __forceinline__ float q4_0_block_dot(const uint4 &w, float dw, const int8_t *__restrict__ xq,
+                                                const float2 *__restrict__ xds, int b) {
+    const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
+    int4 x0 = xp[0], x1 = xp[1];
+    float2 ds = xds[b];
+    int s = dot_q4_nibbles(w, x0, x1);
     // sum_j dw*(q_j - 8) * dx*qx_j  =  dw * (dx * sum(q*qx) - 8 * dx*sum(qx))
     return dw * (ds.x * (float)s - 8.f * ds.y);
 }

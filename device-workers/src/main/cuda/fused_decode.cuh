@@ -234,23 +234,7 @@ __device__ __forceinline__ float2 gemv_acc2_q4_0(const uint8_t *__restrict__ qs,
         const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
         int4 x0 = xp[0], x1 = xp[1];
         float2 ds = xds[b];
-        int s0 = 0, s1 = 0;
-        s0 = __dp4a((int)(w0.x & 0x0F0F0F0Fu), x0.x, s0);
-        s0 = __dp4a((int)(w0.y & 0x0F0F0F0Fu), x0.y, s0);
-        s0 = __dp4a((int)(w0.z & 0x0F0F0F0Fu), x0.z, s0);
-        s0 = __dp4a((int)(w0.w & 0x0F0F0F0Fu), x0.w, s0);
-        s0 = __dp4a((int)((w0.x >> 4) & 0x0F0F0F0Fu), x1.x, s0);
-        s0 = __dp4a((int)((w0.y >> 4) & 0x0F0F0F0Fu), x1.y, s0);
-        s0 = __dp4a((int)((w0.z >> 4) & 0x0F0F0F0Fu), x1.z, s0);
-        s0 = __dp4a((int)((w0.w >> 4) & 0x0F0F0F0Fu), x1.w, s0);
-        s1 = __dp4a((int)(w1.x & 0x0F0F0F0Fu), x0.x, s1);
-        s1 = __dp4a((int)(w1.y & 0x0F0F0F0Fu), x0.y, s1);
-        s1 = __dp4a((int)(w1.z & 0x0F0F0F0Fu), x0.z, s1);
-        s1 = __dp4a((int)(w1.w & 0x0F0F0F0Fu), x0.w, s1);
-        s1 = __dp4a((int)((w1.x >> 4) & 0x0F0F0F0Fu), x1.x, s1);
-        s1 = __dp4a((int)((w1.y >> 4) & 0x0F0F0F0Fu), x1.y, s1);
-        s1 = __dp4a((int)((w1.z >> 4) & 0x0F0F0F0Fu), x1.z, s1);
-        s1 = __dp4a((int)((w1.w >> 4) & 0x0F0F0F0Fu), x1.w, s1);
+        int s0 = dot_q4_nibbles(w0, x0, x1), s1 = dot_q4_nibbles(w1, x0, x1);
         acc0 += dw0 * (ds.x * (float)s0 - 8.f * ds.y);
         acc1 += dw1 * (ds.x * (float)s1 - 8.f * ds.y);
     }

@@ -107,15 +107,7 @@ __device__ __forceinline__ float gemv_acc_q4_k(const uint8_t *__restrict__ qs, c
             const int4 *xp = reinterpret_cast<const int4 *>(xq + b * 32);
             int4 x0 = xp[0], x1 = xp[1];
             float2 ds = xds[b];
-            int s = 0;
-            s = __dp4a((int)(w.x & 0x0F0F0F0Fu), x0.x, s);
-            s = __dp4a((int)(w.y & 0x0F0F0F0Fu), x0.y, s);
-            s = __dp4a((int)(w.z & 0x0F0F0F0Fu), x0.z, s);
-            s = __dp4a((int)(w.w & 0x0F0F0F0Fu), x0.w, s);
-            s = __dp4a((int)((w.x >> 4) & 0x0F0F0F0Fu), x1.x, s);
-            s = __dp4a((int)((w.y >> 4) & 0x0F0F0F0Fu), x1.y, s);
-            s = __dp4a((int)((w.z >> 4) & 0x0F0F0F0Fu), x1.z, s);
-            s = __dp4a((int)((w.w >> 4) & 0x0F0F0F0Fu), x1.w, s);
+            int s = dot_q4_nibbles(w, x0, x1);
             // sum_j ((d*sc)*q_j - dmin*m) * dx*qx_j = (d*sc) * dx*sum(q*qx) - (dmin*m) * dx*sum(qx)
             acc += (dmf.x * (float)sm.x) * (ds.x * (float)s) - (dmf.y * (float)sm.y) * ds.y;
         }
