@@ -98,6 +98,12 @@ public final class Matmul implements RangeTask {
      */
     public static final Activations DEFAULT_ACTIVATIONS = defaultActivations();
 
+    /**
+     * {@code -Daether.matmul.shareActivations=false} makes every call quantize its activations again even when the
+     * caller says they are the ones of the previous call (read when a Matmul is made, so one process can race both).
+     */
+    public static final String SHARE_ACTIVATIONS_PROPERTY = "aether.matmul.shareActivations";
+
     static final int ROW_ALIGN = 16;
     static final int ROW_BLOCK = 48;   // weight rows dequantized together: 8 micro-tiles of GemmTile.ROWS
     static final int K_BLOCK = 512;    // columns per block: 16 tokens' packed activations (32 KiB) stay in L1
@@ -122,6 +128,17 @@ public final class Matmul implements RangeTask {
     private short[] q4wx = new short[0];               // planar Q4_0, 512-bit: q4ax rearranged (Q8Activations.planarWide)
     private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
     private final Q8KRows q8k = new Q8KRows();         // K-quant int8 decode: Q8_K activations
+    /** Whether {@code multiply(..., sameInput)} may skip quantizing (see {@link #SHARE_ACTIVATIONS_PROPERTY}). */
+    private final boolean shareActivations;
+    // What the Q8 scratch holds: the activations of the last call that quantized, by kind and x's native range.
+    // quantKind 0 = nothing valid (also while a quantization runs, so a failed one is never reused).
+    private int quantKind;
+    private long quantAddress;
+    private long quantBytes;
+    private int quantCols;
+    private int quantTokens;
+    private int quantBlocks;
+    private long quantizations;                  // calls that quantized their activations (tests, diagnostics)
 
     // Per-call state, set by multiply() before dispatch (the pool's hand-off publishes it to the workers).
     private GgmlType type;
@@ -194,6 +211,7 @@ public final class Matmul implements RangeTask {
         this.rowScratch = new float[n][(ROW_BLOCK + GemmTile.ROWS - 1) * K_BLOCK];
         this.tileOut = new float[n][0];
         this.blockScales = new float[n][0];
+        this.shareActivations = Boolean.parseBoolean(System.getProperty(SHARE_ACTIVATIONS_PROPERTY, "true"));
     }
 
     /**
@@ -218,7 +236,7 @@ public final class Matmul implements RangeTask {
         if (weights.byteSize() < needW) {   // messages built only on failure: a call allocates nothing
             throw tooSmall("weights " + type, outFeatures, inFeatures, needW, weights);
         }
-        run(type, weights, MemorySegment.NULL, 0, outFeatures, inFeatures, x, tokens, y);
+        run(type, weights, MemorySegment.NULL, 0, outFeatures, inFeatures, x, tokens, y, false);
     }
 
     /**
@@ -234,17 +252,30 @@ public final class Matmul implements RangeTask {
      * @throws IllegalArgumentException if a segment is smaller than its shape needs
      */
     public void multiply(PackedWeights weights, MemorySegment x, int tokens, MemorySegment y) {
+        multiply(weights, x, tokens, y, false);
+    }
+
+    /**
+     * {@link #multiply(PackedWeights, MemorySegment, int, MemorySegment)} for a caller that knows whether {@code x} is
+     * the previous call's input: with {@code sameInput}, the caller guarantees that {@code x} holds the values it held
+     * when this instance last quantized activations from the same native memory range (as a compiled graph knows of
+     * the q, k and v projections of one normed row, or gate and up), and a decode call whose activations were
+     * quantized by that call to the same format (same type family, shape and layout) reuses them instead of
+     * quantizing again: the same bits, one pass over the row less. Any other call quantizes as usual, so a wrong
+     * {@code false} only costs time; a wrong {@code true} would multiply stale activations.
+     */
+    public void multiply(PackedWeights weights, MemorySegment x, int tokens, MemorySegment y, boolean sameInput) {
         if (tokens < 0) {
             throw new IllegalArgumentException("matmul: negative token count %d".formatted(tokens));
         }
         GgmlType t = weights.type();
         boolean isPlanar = weights.layout() == PackedWeights.Layout.Q4_0_PLANAR;
         run(t, weights.source(), isPlanar ? weights.packed() : MemorySegment.NULL, isPlanar ? weights.paddedBlocks() : 0,
-                weights.outFeatures(), weights.inFeatures(), x, tokens, y);
+                weights.outFeatures(), weights.inFeatures(), x, tokens, y, sameInput);
     }
 
     private void run(GgmlType type, MemorySegment weights, MemorySegment planarWeights, int planarBlocks,
-                     int outFeatures, int inFeatures, MemorySegment x, int tokens, MemorySegment y) {
+                     int outFeatures, int inFeatures, MemorySegment x, int tokens, MemorySegment y, boolean sameInput) {
         long needX = Math.multiplyExact((long) tokens * inFeatures, Float.BYTES);
         long needY = Math.multiplyExact((long) tokens * outFeatures, Float.BYTES);
         if (x.byteSize() < needX) {
@@ -312,7 +343,23 @@ public final class Matmul implements RangeTask {
                     }
                 }
             }
-            pool.parallelFor(tokens, 1, quantizeTask);
+            // which scratch and arrangement this call's activations take: 1 Q8_K, 2 Q4 int16, 3 Q4 int16 with the
+            // 512-bit planar copy, 4 Q8_0 blocks
+            int kind = kInts ? 1 : q4Ints ? (wide && isPlanar ? 3 : 2) : 4;
+            boolean reuse = sameInput && shareActivations && x.isNative() && quantKind == kind
+                    && quantAddress == x.address() && quantBytes == needX && quantCols == inFeatures
+                    && quantTokens == tokens && quantBlocks == paddedBlocks;
+            if (!reuse) {
+                quantKind = 0;
+                quantizations++;
+                pool.parallelFor(tokens, 1, quantizeTask);
+                quantKind = x.isNative() ? kind : 0;
+                quantAddress = x.address();
+                quantBytes = needX;
+                quantCols = inFeatures;
+                quantTokens = tokens;
+                quantBlocks = paddedBlocks;
+            }
         }
         if (inFeatures == 0) {
             y.asSlice(0, (long) tokens * outFeatures * Float.BYTES).fill((byte) 0);
@@ -351,6 +398,11 @@ public final class Matmul implements RangeTask {
         this.y = null;
         this.planar = MemorySegment.NULL;
         this.gemmPlanar = MemorySegment.NULL;
+    }
+
+    /** How many calls so far quantized their activations (a call that reused the previous ones does not count). */
+    public long activationQuantizations() {
+        return quantizations;
     }
 
     private static Activations defaultActivations() {
