@@ -104,6 +104,12 @@ public final class Matmul implements RangeTask {
      */
     public static final String SHARE_ACTIVATIONS_PROPERTY = "aether.matmul.shareActivations";
 
+    /**
+     * {@code -Daether.matmul.byteActivations=false} keeps the 512-bit Q4_0 one-token body on 16-bit activations at every
+     * row length ({@link Q4_0BatchKernels#rowsPlanarWide}; the same bits either way; read when a Matmul is made).
+     */
+    public static final String BYTE_ACTIVATIONS_PROPERTY = "aether.matmul.byteActivations";
+
     static final int ROW_ALIGN = 16;
     static final int ROW_BLOCK = 48;   // weight rows dequantized together: 8 micro-tiles of GemmTile.ROWS
     static final int K_BLOCK = 512;    // columns per block: 16 tokens' packed activations (32 KiB) stay in L1
@@ -126,10 +132,13 @@ public final class Matmul implements RangeTask {
     private float[] q4dx = new float[0];
     private float[] q4cx = new float[0];               // planar Q4_0: -8·Σq per block and token (blockCorrections)
     private short[] q4wx = new short[0];               // planar Q4_0, 512-bit: q4ax rearranged (Q8Activations.planarWide)
+    private byte[] q4bx = new byte[0];                 // the same for the lone last token of an odd count, as bytes
     private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
     private final Q8KRows q8k = new Q8KRows();         // K-quant int8 decode: Q8_K activations
     /** Whether {@code multiply(..., sameInput)} may skip quantizing (see {@link #SHARE_ACTIVATIONS_PROPERTY}). */
     private final boolean shareActivations;
+    /** Whether long rows' lone token reads byte activations (see {@link #BYTE_ACTIVATIONS_PROPERTY}). */
+    private final boolean byteActivations;
     // What the Q8 scratch holds: the activations of the last call that quantized, by kind and x's native range.
     // quantKind 0 = nothing valid (also while a quantization runs, so a failed one is never reused).
     private int quantKind;
@@ -212,6 +221,7 @@ public final class Matmul implements RangeTask {
         this.tileOut = new float[n][0];
         this.blockScales = new float[n][0];
         this.shareActivations = Boolean.parseBoolean(System.getProperty(SHARE_ACTIVATIONS_PROPERTY, "true"));
+        this.byteActivations = Boolean.parseBoolean(System.getProperty(BYTE_ACTIVATIONS_PROPERTY, "true"));
     }
 
     /**
@@ -327,6 +337,9 @@ public final class Matmul implements RangeTask {
                 if (wide && isPlanar && q4wx.length < paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens) {
                     q4wx = new short[paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens];
                 }
+                if (wide && isPlanar && q4bx.length < paddedBlocks * Q8Activations.Q4_WIDE_LANES) {
+                    q4bx = new byte[paddedBlocks * Q8Activations.Q4_WIDE_LANES];
+                }
                 for (int i = 0; i < blockScales.length; i++) {
                     if (blockScales[i].length < Q4_0BatchKernels.scratchFloats(paddedBlocks)) {
                         blockScales[i] = new float[Q4_0BatchKernels.scratchFloats(paddedBlocks)];
@@ -398,6 +411,15 @@ public final class Matmul implements RangeTask {
         this.y = null;
         this.planar = MemorySegment.NULL;
         this.gemmPlanar = MemorySegment.NULL;
+    }
+
+    /**
+     * Whether the 512-bit multi-row Q4_0 kernel reads this call's last token as bytes (an odd count, long rows:
+     * {@link Q4_0BatchKernels#rowsPlanarWide}); its quantize pass then writes that token's row there instead.
+     */
+    private boolean loneBytes() {
+        return wide && batchKernels && byteActivations && tokens % 2 == 1
+                && paddedBlocks > Q4_0BatchKernels.BYTE_ACTIVATIONS_MIN_BLOCKS;
     }
 
     /** How many calls so far quantized their activations (a call that reused the previous ones does not count). */
@@ -475,7 +497,7 @@ public final class Matmul implements RangeTask {
                 int axStride = paddedBlocks * Q8Activations.Q4_LANES;
                 if (isPlanar && batchKernels && wide) {   // first: a row gets the same bits alone or batched
                     Q4_0BatchKernels.rowsPlanarWide(planar, paddedBlocks, from, to, q4wx, paddedBlocks * Q8Activations.Q4_WIDE_LANES,
-                            q4dx, q4cx, paddedBlocks, tokens, y, ys, blockScales[thread]);
+                            loneBytes() ? q4bx : null, q4dx, q4cx, paddedBlocks, tokens, y, ys, blockScales[thread]);
                 } else if (isPlanar && batchKernels) {
                     Q4_0BatchKernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, q4cx, paddedBlocks, tokens,
                             y, ys, blockScales[thread]);
@@ -674,7 +696,11 @@ public final class Matmul implements RangeTask {
                             t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
                     Q8Activations.blockCorrections(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4cx,
                             t * paddedBlocks);
-                    if (wide && planar.byteSize() > 0) {
+                    if (wide && planar.byteSize() > 0 && loneBytes() && t == tokens - 1) {
+                        // the multi-row kernel's one-token body: bytes (Q4_0BatchKernels.rowsPlanarWide)
+                        Q8Activations.planarWideBytes(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks,
+                                q4bx, 0);
+                    } else if (wide && planar.byteSize() > 0) {
                         Q8Activations.planarWide(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4wx,
                                 t * paddedBlocks * Q8Activations.Q4_WIDE_LANES);
                     }

@@ -2,6 +2,7 @@ package aether.device.cpu.kernel;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -42,6 +43,7 @@ final class Q4_0BatchKernels {
     static final int LANES = Q8Activations.Q4_LANES;
     static final VectorSpecies<Float> F512 = FloatVector.SPECIES_512;
     static final VectorSpecies<Short> S512 = ShortVector.SPECIES_512;
+    static final VectorSpecies<Byte> B256 = ByteVector.SPECIES_256;
     static final int WIDE = Q8Activations.Q4_WIDE_LANES;
     /**
      * 512-bit: after the fold, int lanes 0-7 hold sums of block b of a quad and lanes 8-15 of block b+2 (plane pair
@@ -57,6 +59,9 @@ final class Q4_0BatchKernels {
         }
         return VectorShuffle.fromArray(F512, idx, 0);
     }
+
+    /** Rows of more blocks than this (4096 columns) read a lone token's activations as bytes, see {@link #rowsPlanarWide}. */
+    static final int BYTE_ACTIVATIONS_MIN_BLOCKS = 128;
 
     private Q4_0BatchKernels() {}
 
@@ -273,7 +278,7 @@ final class Q4_0BatchKernels {
     }
 
     /** The 16 lanes of a 512-bit accumulator at {@code v[off]}, then the 8 of the correction at {@code v[off + 16]}, in a fixed order. */
-    private static float sum24(float[] v, int off) {
+    static float sum24(float[] v, int off) {
         return (sum8(v, off) + sum8(v, off + 8)) + sum8(v, off + 16);
     }
 
@@ -286,9 +291,19 @@ final class Q4_0BatchKernels {
      * The same exact integer block sums, scales and correction as the 256-bit kernels, summed in another order, so
      * results differ from them by float rounding only; per token the 4-, 2- and 1-token bodies do the same float
      * operations in the same order, so a row's result is bit-identical alone or batched at this width too.
+     *
+     * <p>With an odd token count the last token runs the 1-token body; given {@code lastBytes} (non-null), that body
+     * reads the token's activations as bytes ({@code lastBytes[0..)}, {@link Q8Activations#planarWideBytes}; its
+     * {@code wx} row is not read) and widens them as it loads them: the same 16-bit values, so the same bits, from half
+     * the memory. {@link Matmul} passes them for rows longer than {@value #BYTE_ACTIVATIONS_MIN_BLOCKS} blocks: a
+     * decode step's activation row then takes 8 KiB of L1 at 8192 columns instead of 16, and the FFN down projection,
+     * which streams its weights from DRAM while re-reading that row for every weight row, went from 8.6 to 13.6 GB/s
+     * on one core ({@code DownProjRace}, BENCHMARKS.md); at 2048 columns the widening costs more than it saves
+     * (0.93×), so short rows keep the shorts.
      */
-    static void rowsPlanarWide(MemorySegment p, int paddedBlocks, int from, int to, short[] wx, int wxStride, float[] dx,
-                               float[] cx, int dxStride, int tokens, MemorySegment y, long yStride, float[] ss) {
+    static void rowsPlanarWide(MemorySegment p, int paddedBlocks, int from, int to, short[] wx, int wxStride,
+                               byte[] lastBytes, float[] dx, float[] cx, int dxStride, int tokens, MemorySegment y,
+                               long yStride, float[] ss) {
         long rowBytes = PackedWeights.q4PlanarRowBytes(paddedBlocks);
         for (int r = from; r < to; r++) {
             long rowOff = r * rowBytes;
@@ -304,7 +319,8 @@ final class Q4_0BatchKernels {
             }
             if (t < tokens) {
                 y.set(BlockLayouts.F32, t * yStride + 4L * r,
-                        dot1Wide(p, rowOff, paddedBlocks, wx, t * wxStride, dx, cx, t * dxStride, ss));
+                        lastBytes != null ? dot1WideBytes(p, rowOff, paddedBlocks, lastBytes, dx, cx, t * dxStride, ss)
+                                : dot1Wide(p, rowOff, paddedBlocks, wx, t * wxStride, dx, cx, t * dxStride, ss));
             }
         }
     }
@@ -489,5 +505,46 @@ final class Q4_0BatchKernels {
         e0.add(o0).intoArray(ss, l);
         c0.intoArray(ss, l + 16);
         return sum24(ss, l);
+    }
+
+    /** {@link #dot1Wide} on activations held as bytes, widened as they are loaded: the same values, the same bits. */
+    private static float dot1WideBytes(MemorySegment p, long rowOff, int pb, byte[] bx, float[] dx, float[] cx, int d0,
+                                       float[] ss) {
+        long qOff = rowOff + 2L * pb;
+        var c0 = FloatVector.zero(F);
+        for (int b = 0; b < pb; b += 8) {
+            var h = (IntVector) ShortVector.fromMemorySegment(S128, p, rowOff + 2L * b, LE).convertShape(VectorOperators.S2I, I, 0);
+            var bits = h.and(0x80000000).or(h.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000));
+            var s0 = ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f).mul(FloatVector.fromArray(F, dx, d0 + b));
+            s0.intoArray(ss, b);
+            c0 = s0.fma(FloatVector.fromArray(F, cx, d0 + b), c0);
+        }
+        var e0 = FloatVector.zero(F512);
+        var o0 = FloatVector.zero(F512);
+        for (int qd = 0, quads = pb / 4; qd < quads; qd++) {
+            int b = 4 * qd;
+            int a = 4 * WIDE * qd;
+            var q = ShortVector.fromMemorySegment(S512, p, qOff + 16L * b, LE);
+            var s = FloatVector.fromArray(F512, ss, b);
+            var v = q.and((short) 0xF).mul(widen(bx, a))
+                    .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(widen(bx, a + 32)))
+                    .reinterpretAsInts();
+            var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_EVEN), e0);
+            var v1 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(widen(bx, a + 64))
+                    .add(q.lanewise(VectorOperators.LSHR, 12).mul(widen(bx, a + 96)))
+                    .reinterpretAsInts();
+            var i1 = v1.add(v1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o0 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_ODD), o0);
+        }
+        int l = 4 * pb + 16;
+        e0.add(o0).intoArray(ss, l);
+        c0.intoArray(ss, l + 16);
+        return sum24(ss, l);
+    }
+
+    /** 32 activation bytes at {@code bx[a]} as 16-bit lanes (one vpmovsxbw from memory). */
+    private static ShortVector widen(byte[] bx, int a) {
+        return (ShortVector) ByteVector.fromArray(B256, bx, a).convertShape(VectorOperators.B2S, S512, 0);
     }
 }

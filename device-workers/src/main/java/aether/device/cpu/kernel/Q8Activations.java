@@ -115,6 +115,24 @@ final class Q8Activations {
         }
     }
 
+    /**
+     * {@link #planarWide} into bytes (the quants are int8 values held in shorts): what the 512-bit one-token body of
+     * {@link Q4_0BatchKernels#rowsPlanarWide} reads, half the cache footprint of the short row.
+     */
+    static void planarWideBytes(short[] ax, int axOff, int paddedBlocks, byte[] bx, int bxOff) {
+        for (int b = 0; b < paddedBlocks; b += 4) {
+            int o = bxOff + Q4_WIDE_LANES * b;
+            for (int plane = 0; plane < 4; plane++) {
+                int lo = axOff + Q4_LANES * (b + plane / 2) + 16 * (plane % 2);
+                int hi = lo + 2 * Q4_LANES;
+                for (int k = 0; k < 16; k++) {
+                    bx[o + 32 * plane + k] = (byte) ax[lo + k];
+                    bx[o + 32 * plane + 16 + k] = (byte) ax[hi + k];
+                }
+            }
+        }
+    }
+
     /** Quantizes {@code cols} floats at {@code x[xOffset]} into the row at {@code dst[dstOffset]}. */
     static void quantizeRow(MemorySegment x, long xOffset, int cols, MemorySegment dst, long dstOffset) {
         int blocks = cols / BLOCK;

@@ -20,7 +20,9 @@ import jdk.incubator.vector.VectorSpecies;
  * Why long rows (the FFN down projection, [2048 x 8192]) stream slower from memory than the 2048-column matrices: one
  * core, one token, the 512-bit planar Q4_0 kernel called directly on the same weights, round-robin with a pass over a
  * buffer larger than the L3 before every call (so the weights always come from DRAM), against variants. Prints each
- * one's best and median pass (GB/s of planar weights) and its largest difference from the kept kernel's output.
+ * one's best and median pass (GB/s of planar weights) and its largest difference from the old kernel's output. Found: the
+ * activation row's L1 footprint (16 KiB of shorts at 8192 columns, re-read for every weight row) — wrapping the index
+ * to 4 or 8 KiB (wrong results) ran 1.5× faster; the kernel now reads the one-token row as bytes (8 KiB, same bits).
  * {@code scripts/jmh device-workers --main aether.device.cpu.kernel.DownProjRace ROWS COLS SECONDS}.
  */
 public final class DownProjRace {
@@ -34,7 +36,10 @@ public final class DownProjRace {
 
     private DownProjRace() {}
 
-    /** Diagnostic (wrong results): the kept kernel with the activation index wrapped to the first {@code mask + 1} shorts. */
+    /**
+     * The one-token body before (activations as shorts, 16 KiB a row at 8192 columns); with a {@code mask} below -1,
+     * a diagnostic with wrong results: the activation index wrapped to the first {@code mask + 1} shorts.
+     */
     static float dotSmallActs(MemorySegment p, long rowOff, int pb, short[] wx, int mask, float[] dx, float[] cx, float[] ss) {
         long qOff = rowOff + 2L * pb;
         var c0 = FloatVector.zero(F);
@@ -66,108 +71,14 @@ public final class DownProjRace {
         int l = 4 * pb + 16;
         e0.add(o0).intoArray(ss, l);
         c0.intoArray(ss, l + 16);
-        return sum24(ss, l);
-    }
-
-    /** Diagnostic (wrong results): the quad loop only, no per-row scale pass (scales left from the last row). */
-    static float dotNoScalePass(MemorySegment p, long rowOff, int pb, short[] wx, float[] ss) {
-        long qOff = rowOff + 2L * pb;
-        var e0 = FloatVector.zero(F512);
-        var o0 = FloatVector.zero(F512);
-        for (int qd = 0, quads = pb / 4; qd < quads; qd++) {
-            int b = 4 * qd;
-            int a = 4 * WIDE * qd;
-            var q = ShortVector.fromMemorySegment(S512, p, qOff + 16L * b, LE);
-            var s = FloatVector.fromArray(F512, ss, b);
-            var v = q.and((short) 0xF).mul(ShortVector.fromArray(S512, wx, a))
-                    .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(ShortVector.fromArray(S512, wx, a + 32)))
-                    .reinterpretAsInts();
-            var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-            e0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(Q4_0BatchKernels.QUAD_EVEN), e0);
-            var v1 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(ShortVector.fromArray(S512, wx, a + 64))
-                    .add(q.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S512, wx, a + 96)))
-                    .reinterpretAsInts();
-            var i1 = v1.add(v1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-            o0 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(s.rearrange(Q4_0BatchKernels.QUAD_ODD), o0);
-        }
-        int l = 4 * pb + 16;
-        e0.add(o0).intoArray(ss, l);
-        return sum24(ss, l);
-    }
-
-    /**
-     * Rows [r0, r0 + n) against one token, the columns in chunks of {@code chunk} quads (4 blocks each), all n rows per
-     * chunk before the next, so only a chunk of the activations is hot at a time; each row's accumulators are kept in
-     * {@code acc} between chunks (exact), so every row sums in the kept kernel's order: the same bits.
-     */
-    static void rowsChunked(MemorySegment p, long rowBytes, int pb, int r0, int n, short[] wx, float[] dx, float[] cx,
-                            float[] ss, float[] acc, int chunk, MemorySegment y) {
-        for (int k = 0; k < n; k++) {
-            long rowOff = (r0 + k) * rowBytes;
-            var c0 = FloatVector.zero(F);
-            for (int b = 0; b < pb; b += 8) {
-                var h = (IntVector) ShortVector.fromMemorySegment(S128, p, rowOff + 2L * b, LE).convertShape(VectorOperators.S2I, I, 0);
-                var bits = h.and(0x80000000).or(h.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000));
-                var s0 = ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f).mul(FloatVector.fromArray(F, dx, b));
-                s0.intoArray(ss, k * pb + b);
-                c0 = s0.fma(FloatVector.fromArray(F, cx, b), c0);
-            }
-            c0.intoArray(acc, 48 * k + 32);
-            FloatVector.zero(F512).intoArray(acc, 48 * k);
-            FloatVector.zero(F512).intoArray(acc, 48 * k + 16);
-        }
-        int quads = pb / 4;
-        for (int q0 = 0; q0 < quads; q0 += chunk) {
-            int q1 = Math.min(quads, q0 + chunk);
-            for (int k = 0; k < n; k++) {
-                chunk(p, (r0 + k) * rowBytes + 2L * pb, wx, ss, k * pb, q0, q1, acc, 48 * k);
-            }
-        }
-        int l = n * pb + 16;
-        for (int k = 0; k < n; k++) {
-            FloatVector.fromArray(F512, acc, 48 * k).add(FloatVector.fromArray(F512, acc, 48 * k + 16)).intoArray(ss, l);
-            FloatVector.fromArray(F, acc, 48 * k + 32).intoArray(ss, l + 16);
-            y.setAtIndex(ValueLayout.JAVA_FLOAT, r0 + k, sum24(ss, l));
-        }
-    }
-
-    private static void chunk(MemorySegment p, long qOff, short[] wx, float[] ss, int s0, int q0, int q1, float[] acc, int at) {
-        var e0 = FloatVector.fromArray(F512, acc, at);
-        var o0 = FloatVector.fromArray(F512, acc, at + 16);
-        for (int qd = q0; qd < q1; qd++) {
-            int b = 4 * qd;
-            int a = 4 * WIDE * qd;
-            var q = ShortVector.fromMemorySegment(S512, p, qOff + 16L * b, LE);
-            var s = FloatVector.fromArray(F512, ss, s0 + b);
-            var v = q.and((short) 0xF).mul(ShortVector.fromArray(S512, wx, a))
-                    .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(ShortVector.fromArray(S512, wx, a + 32)))
-                    .reinterpretAsInts();
-            var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-            e0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(Q4_0BatchKernels.QUAD_EVEN), e0);
-            var v1 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(ShortVector.fromArray(S512, wx, a + 64))
-                    .add(q.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S512, wx, a + 96)))
-                    .reinterpretAsInts();
-            var i1 = v1.add(v1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-            o0 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(s.rearrange(Q4_0BatchKernels.QUAD_ODD), o0);
-        }
-        e0.intoArray(acc, at);
-        o0.intoArray(acc, at + 16);
-    }
-
-    static float sum24(float[] v, int off) {
-        float a = 0;
-        for (int k = 0; k < 24; k++) {
-            a += v[off + k];
-        }
-        return a;
+        return Q4_0BatchKernels.sum24(ss, l);
     }
 
     public static void main(String[] args) {
         int rows = Integer.parseInt(args[0]);
         int cols = Integer.parseInt(args[1]);
         double seconds = Double.parseDouble(args[2]);
-        String[] names = {"kept rowsPlanarWide", "acts wrapped to 4 KiB", "acts wrapped to 8 KiB", "chunked 4 rows x 16 quads",
-            "chunked 4 rows x 8 quads", "chunked 8 rows x 16 quads", "chunked 2 rows x 32 quads"};
+        String[] names = {"shorts (before)", "bytes (rowsPlanarWide)", "shorts wrapped to 4 KiB", "shorts wrapped to 8 KiB"};
         try (Arena arena = Arena.ofShared(); KernelPool one = new KernelPool(1, 0);
              BandwidthProbe flush = new BandwidthProbe(96L << 20)) {
             MemorySegment w = arena.allocate(GgmlType.Q4_0.bytesFor(cols) * rows, 64);
@@ -183,10 +94,11 @@ public final class DownProjRace {
             float[] dx = new float[pb];
             float[] cx = new float[pb];
             float[] ss = new float[8 * pb + 16 + 96];
-            float[] acc = new float[48 * 8];
             Q8Activations.quantizeRowQ4(x, 0, cols, pb, ax, 0, dx, 0);
             Q8Activations.blockCorrections(ax, 0, pb, cx, 0);
             Q8Activations.planarWide(ax, 0, pb, wx, 0);
+            byte[] bx = new byte[wx.length];
+            Q8Activations.planarWideBytes(ax, 0, pb, bx, 0);
             long rowBytes = PackedWeights.q4PlanarRowBytes(pb);
             MemorySegment p = pw.packed();
             MemorySegment[] y = new MemorySegment[names.length];
@@ -205,35 +117,16 @@ public final class DownProjRace {
                     sink += flush.pass(one);
                     long t0 = System.nanoTime();
                     switch (k) {
-                        case 0 -> Q4_0BatchKernels.rowsPlanarWide(p, pb, 0, rows, wx, 0, dx, cx, 0, 1, y[k], 0, ss);
-                        case 1 -> {
+                        case 0 -> {
                             for (int r = 0; r < rows; r++) {
-                                y[k].setAtIndex(ValueLayout.JAVA_FLOAT, r, dotSmallActs(p, r * rowBytes, pb, wx, mask, dx, cx, ss));
+                                y[k].setAtIndex(ValueLayout.JAVA_FLOAT, r, dotSmallActs(p, r * rowBytes, pb, wx, -1, dx, cx, ss));
                             }
                         }
-                        case 2 -> {
-                            for (int r = 0; r < rows; r++) {
-                                y[k].setAtIndex(ValueLayout.JAVA_FLOAT, r, dotSmallActs(p, r * rowBytes, pb, wx, mask8, dx, cx, ss));
-                            }
-                        }
-                        case 3 -> {
-                            for (int r = 0; r < rows; r += 4) {
-                                rowsChunked(p, rowBytes, pb, r, 4, wx, dx, cx, ss, acc, 16, y[k]);
-                            }
-                        }
-                        case 4 -> {
-                            for (int r = 0; r < rows; r += 4) {
-                                rowsChunked(p, rowBytes, pb, r, 4, wx, dx, cx, ss, acc, 8, y[k]);
-                            }
-                        }
-                        case 5 -> {
-                            for (int r = 0; r < rows; r += 8) {
-                                rowsChunked(p, rowBytes, pb, r, 8, wx, dx, cx, ss, acc, 16, y[k]);
-                            }
-                        }
+                        case 1 -> Q4_0BatchKernels.rowsPlanarWide(p, pb, 0, rows, wx, 0, bx, dx, cx, 0, 1, y[k], 0, ss);   // bytes at any length here
                         default -> {
-                            for (int r = 0; r < rows; r += 2) {
-                                rowsChunked(p, rowBytes, pb, r, 2, wx, dx, cx, ss, acc, 32, y[k]);
+                            int m = k == 2 ? mask : mask8;
+                            for (int r = 0; r < rows; r++) {
+                                y[k].setAtIndex(ValueLayout.JAVA_FLOAT, r, dotSmallActs(p, r * rowBytes, pb, wx, m, dx, cx, ss));
                             }
                         }
                     }
@@ -246,19 +139,22 @@ public final class DownProjRace {
             System.out.printf(Locale.ROOT, "[%d x %d] planar Q4_0, one core, weights from DRAM, %d passes (sink %d)%n",
                     rows, cols, n, sink & 1);
             double base = 0;
+            double baseMedian = 0;
             for (int k = 0; k < names.length; k++) {
                 long[] v = Arrays.copyOf(t[k], n);
                 Arrays.sort(v);
                 double best = (double) pw.packedBytes() / v[0];
+                double median = (double) pw.packedBytes() / v[n / 2];
                 if (k == 0) {
                     base = best;
+                    baseMedian = median;
                 }
                 double diff = 0;
                 for (long i = 0; i < rows; i++) {
                     diff = Math.max(diff, Math.abs(y[k].getAtIndex(ValueLayout.JAVA_FLOAT, i) - y[0].getAtIndex(ValueLayout.JAVA_FLOAT, i)));
                 }
-                System.out.printf(Locale.ROOT, "  %-24s best %5.1f GB/s (%.3f×), median %5.1f GB/s, max |y - kept| %.3g%n",
-                        names[k], best, best / base, (double) pw.packedBytes() / v[n / 2], diff);
+                System.out.printf(Locale.ROOT, "  %-24s best %5.1f GB/s (%.3f×), median %5.1f GB/s (%.3f×), max |y - before| %.3g%n",
+                        names[k], best, best / base, median, median / baseMedian, diff);
             }
         }
     }
