@@ -18,7 +18,9 @@ import java.util.Locale;
  * sequence with the same prompt, and every round runs one greedy decode step on each in turn, so a shared machine's
  * load falls on all of them alike (what alternating whole {@code ./aether bench} processes cannot give: their figures
  * moved ±20% between runs minutes apart). Reports per width the best and median step, and per pair of widths the
- * median over rounds of the step-time ratio. Sequences restart from the prompt when the context fills, so positions
+ * median over rounds of the step-time ratio, and in how many warm rounds each setting's logits were the first
+ * setting's bit for bit (all decode the first setting's greedy tokens, from a prompt prefilled again once warm).
+ * Sequences restart from the prompt when the context fills, so positions
  * (and attention cost) stay matched. Each opened model has its own kernel pool; only one steps at a time.
  *
  * <p>Usage: {@code java -cp <app lib>:<test classes> aether.llm.bench.DecodeRace THREADS SECONDS MODEL SETTING,SETTING...
@@ -79,32 +81,59 @@ public final class DecodeRace {
                 e.model.step(List.of(InferenceModel.BatchEntry.of(e.seq, prompt)), e.logits);
                 e.token[0] = argmax(e.logits);
             }
-            int[] identical = new int[entries.size()];   // rounds whose logits were the first setting's, bit for bit
+            int[] identical = new int[entries.size()];   // warm rounds whose logits were the first setting's, bit for bit
             int rounds = 0;
+            int compared = 0;
             long end = System.nanoTime() + (long) (seconds * 1e9);
             long warmEnd = System.nanoTime() + (long) (Math.min(15, seconds / 4) * 1e9);
             int position = promptLength;
+            boolean wasWarm = false;
             while (System.nanoTime() < end) {
                 boolean warm = System.nanoTime() > warmEnd;
+                if (warm && !wasWarm) {
+                    // start over once the kernels are compiled: the KV rows written while some settings still ran
+                    // interpreted or C1 code may differ in the last bits (lane-sum order differs by tier), and the
+                    // bit-for-bit comparison is about the settings, not the JIT's timing
+                    for (Entry e : entries) {
+                        e.seq.truncate(0);
+                        e.model.step(List.of(InferenceModel.BatchEntry.of(e.seq, prompt)), e.logits);
+                    }
+                    int first = argmax(entries.getFirst().logits);
+                    for (Entry e : entries) {
+                        e.token[0] = first;
+                    }
+                    position = promptLength;
+                    wasWarm = true;
+                    for (Entry e : entries) {
+                        e.model.setProfiling(true);   // kernel time by kind, for the report
+                    }
+                }
                 if (position >= context - 2) {
                     for (Entry e : entries) {
                         e.seq.truncate(promptLength);
                     }
                     position = promptLength;
                 }
-                for (Entry e : entries) {
+                for (int j = 0; j < entries.size(); j++) {
+                    Entry e = entries.get((j + rounds) % entries.size());   // rotated: no setting always steps first
                     long t0 = System.nanoTime();
                     e.model.step(List.of(InferenceModel.BatchEntry.of(e.seq, e.token)), e.logits);
                     long dt = System.nanoTime() - t0;
-                    e.token[0] = argmax(e.logits);
                     if (warm) {
                         e.nanos.add(dt);
                     }
                 }
-                for (int i = 0; i < entries.size(); i++) {
-                    identical[i] += Arrays.equals(entries.get(i).logits, entries.getFirst().logits) ? 1 : 0;
+                if (warm) {
+                    for (int i = 0; i < entries.size(); i++) {
+                        identical[i] += Arrays.equals(entries.get(i).logits, entries.getFirst().logits) ? 1 : 0;
+                    }
+                    compared++;
                 }
                 rounds++;
+                int next = argmax(entries.getFirst().logits);   // every setting decodes the same tokens
+                for (Entry e : entries) {
+                    e.token[0] = next;
+                }
                 position++;
             }
             System.out.printf(Locale.ROOT, "%s, %d thread(s), %.0f s, context %d, one decode step per setting per round%n",
@@ -114,6 +143,9 @@ public final class DecodeRace {
                 Arrays.sort(t);
                 System.out.printf(Locale.ROOT, "  %-12s best %7.2f ms (%5.1f tok/s)  median %7.2f ms (%5.1f tok/s)  %d steps%n",
                         e.name, t[0] / 1e6, 1e9 / t[0], t[t.length / 2] / 1e6, 1e9 / t[t.length / 2], t.length);
+                long[] k = e.model.kernelNanos();
+                System.out.printf(Locale.ROOT, "  %-12s per step (mean): matmul %.2f ms, other kernels %.2f ms (attention %.2f)%n",
+                        "", k[0] / 1e6 / t.length, k[1] / 1e6 / t.length, k[2] / 1e6 / t.length);
             }
             Entry base = entries.getFirst();
             for (Entry e : entries.subList(1, entries.size())) {
@@ -127,7 +159,7 @@ public final class DecodeRace {
             }
             for (int i = 1; i < entries.size(); i++) {
                 System.out.printf(Locale.ROOT, "  %s logits bit-identical to %s's in %d of %d rounds%n",
-                        entries.get(i).name, base.name, identical[i], rounds);
+                        entries.get(i).name, base.name, identical[i], compared);
             }
         } finally {
             for (Entry e : entries) {

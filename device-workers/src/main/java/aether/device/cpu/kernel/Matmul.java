@@ -132,7 +132,7 @@ public final class Matmul implements RangeTask {
     private float[] q4dx = new float[0];
     private float[] q4cx = new float[0];               // planar Q4_0: -8·Σq per block and token (blockCorrections)
     private short[] q4wx = new short[0];               // planar Q4_0, 512-bit: q4ax rearranged (Q8Activations.planarWide)
-    private byte[] q4bx = new byte[0];                 // the same for the lone last token of an odd count, as bytes
+    private MemorySegment q4bx = MemorySegment.NULL;   // the same for the lone last token of an odd count, as bytes
     private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
     private final Q8KRows q8k = new Q8KRows();         // K-quant int8 decode: Q8_K activations
     /** Whether {@code multiply(..., sameInput)} may skip quantizing (see {@link #SHARE_ACTIVATIONS_PROPERTY}). */
@@ -337,8 +337,8 @@ public final class Matmul implements RangeTask {
                 if (wide && isPlanar && q4wx.length < paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens) {
                     q4wx = new short[paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens];
                 }
-                if (wide && isPlanar && q4bx.length < paddedBlocks * Q8Activations.Q4_WIDE_LANES) {
-                    q4bx = new byte[paddedBlocks * Q8Activations.Q4_WIDE_LANES];
+                if (wide && isPlanar && q4bx.byteSize() < (long) paddedBlocks * Q8Activations.Q4_WIDE_LANES) {
+                    q4bx = arena.allocate((long) paddedBlocks * Q8Activations.Q4_WIDE_LANES, 64);
                 }
                 for (int i = 0; i < blockScales.length; i++) {
                     if (blockScales[i].length < Q4_0BatchKernels.scratchFloats(paddedBlocks)) {

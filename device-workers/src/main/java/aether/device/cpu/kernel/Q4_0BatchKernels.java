@@ -2,7 +2,6 @@ package aether.device.cpu.kernel;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
-import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -43,7 +42,6 @@ final class Q4_0BatchKernels {
     static final int LANES = Q8Activations.Q4_LANES;
     static final VectorSpecies<Float> F512 = FloatVector.SPECIES_512;
     static final VectorSpecies<Short> S512 = ShortVector.SPECIES_512;
-    static final VectorSpecies<Byte> B256 = ByteVector.SPECIES_256;
     static final int WIDE = Q8Activations.Q4_WIDE_LANES;
     /**
      * 512-bit: after the fold, int lanes 0-7 hold sums of block b of a quad and lanes 8-15 of block b+2 (plane pair
@@ -302,7 +300,7 @@ final class Q4_0BatchKernels {
      * (0.93×), so short rows keep the shorts.
      */
     static void rowsPlanarWide(MemorySegment p, int paddedBlocks, int from, int to, short[] wx, int wxStride,
-                               byte[] lastBytes, float[] dx, float[] cx, int dxStride, int tokens, MemorySegment y,
+                               MemorySegment lastBytes, float[] dx, float[] cx, int dxStride, int tokens, MemorySegment y,
                                long yStride, float[] ss) {
         long rowBytes = PackedWeights.q4PlanarRowBytes(paddedBlocks);
         for (int r = from; r < to; r++) {
@@ -507,8 +505,15 @@ final class Q4_0BatchKernels {
         return sum24(ss, l);
     }
 
-    /** {@link #dot1Wide} on activations held as bytes, widened as they are loaded: the same values, the same bits. */
-    private static float dot1WideBytes(MemorySegment p, long rowOff, int pb, byte[] bx, float[] dx, float[] cx, int d0,
+    /**
+     * {@link #dot1Wide} on activations held as bytes ({@link Q8Activations#planarWideBytes}: per quad two 64-byte
+     * vectors, each two nibble planes' activations interleaved byte by byte), widened as they are loaded: a 16-bit lane
+     * holds plane 2p's value in its low byte and plane 2p+1's in its high byte, so a shift left and an arithmetic shift
+     * right give the one, an arithmetic shift right the other. The same values, the same bits. (A 256-bit byte load
+     * widened by {@code convertShape(B2S)} ran at a third of this speed inside the engine: C2 did not always
+     * intrinsify the conversion there.)
+     */
+    private static float dot1WideBytes(MemorySegment p, long rowOff, int pb, MemorySegment bx, float[] dx, float[] cx, int d0,
                                        float[] ss) {
         long qOff = rowOff + 2L * pb;
         var c0 = FloatVector.zero(F);
@@ -523,16 +528,18 @@ final class Q4_0BatchKernels {
         var o0 = FloatVector.zero(F512);
         for (int qd = 0, quads = pb / 4; qd < quads; qd++) {
             int b = 4 * qd;
-            int a = 4 * WIDE * qd;
+            long a = 128L * qd;
+            var lo = ShortVector.fromMemorySegment(S512, bx, a, LE);        // planes 0 and 1, byte-interleaved
+            var hi = ShortVector.fromMemorySegment(S512, bx, a + 64, LE);   // planes 2 and 3
             var q = ShortVector.fromMemorySegment(S512, p, qOff + 16L * b, LE);
             var s = FloatVector.fromArray(F512, ss, b);
-            var v = q.and((short) 0xF).mul(widen(bx, a))
-                    .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(widen(bx, a + 32)))
+            var v = q.and((short) 0xF).mul(lo.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8))
+                    .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(lo.lanewise(VectorOperators.ASHR, 8)))
                     .reinterpretAsInts();
             var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
             e0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_EVEN), e0);
-            var v1 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(widen(bx, a + 64))
-                    .add(q.lanewise(VectorOperators.LSHR, 12).mul(widen(bx, a + 96)))
+            var v1 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(hi.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8))
+                    .add(q.lanewise(VectorOperators.LSHR, 12).mul(hi.lanewise(VectorOperators.ASHR, 8)))
                     .reinterpretAsInts();
             var i1 = v1.add(v1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
             o0 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_ODD), o0);
@@ -543,8 +550,4 @@ final class Q4_0BatchKernels {
         return sum24(ss, l);
     }
 
-    /** 32 activation bytes at {@code bx[a]} as 16-bit lanes (one vpmovsxbw from memory). */
-    private static ShortVector widen(byte[] bx, int a) {
-        return (ShortVector) ByteVector.fromArray(B256, bx, a).convertShape(VectorOperators.B2S, S512, 0);
-    }
 }

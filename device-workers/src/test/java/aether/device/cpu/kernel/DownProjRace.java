@@ -78,7 +78,8 @@ public final class DownProjRace {
         int rows = Integer.parseInt(args[0]);
         int cols = Integer.parseInt(args[1]);
         double seconds = Double.parseDouble(args[2]);
-        String[] names = {"shorts (before)", "bytes (rowsPlanarWide)", "shorts wrapped to 4 KiB", "shorts wrapped to 8 KiB"};
+        String[] names = {"shorts (before)", "bytes (rowsPlanarWide)", "shorts wrapped to 4 KiB", "shorts wrapped to 8 KiB",
+            "rowsPlanarWide, shorts"};
         try (Arena arena = Arena.ofShared(); KernelPool one = new KernelPool(1, 0);
              BandwidthProbe flush = new BandwidthProbe(96L << 20)) {
             MemorySegment w = arena.allocate(GgmlType.Q4_0.bytesFor(cols) * rows, 64);
@@ -97,7 +98,7 @@ public final class DownProjRace {
             Q8Activations.quantizeRowQ4(x, 0, cols, pb, ax, 0, dx, 0);
             Q8Activations.blockCorrections(ax, 0, pb, cx, 0);
             Q8Activations.planarWide(ax, 0, pb, wx, 0);
-            byte[] bx = new byte[wx.length];
+            MemorySegment bx = arena.allocate(wx.length, 64);
             Q8Activations.planarWideBytes(ax, 0, pb, bx, 0);
             long rowBytes = PackedWeights.q4PlanarRowBytes(pb);
             MemorySegment p = pw.packed();
@@ -123,6 +124,7 @@ public final class DownProjRace {
                             }
                         }
                         case 1 -> Q4_0BatchKernels.rowsPlanarWide(p, pb, 0, rows, wx, 0, bx, dx, cx, 0, 1, y[k], 0, ss);   // bytes at any length here
+                        case 4 -> Q4_0BatchKernels.rowsPlanarWide(p, pb, 0, rows, wx, 0, null, dx, cx, 0, 1, y[k], 0, ss);
                         default -> {
                             int m = k == 2 ? mask : mask8;
                             for (int r = 0; r < rows; r++) {

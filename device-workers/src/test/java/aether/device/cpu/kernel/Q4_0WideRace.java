@@ -423,7 +423,7 @@ public final class Q4_0WideRace {
             Q8Activations.quantizeRowQ4(x, 0, cols, pb, ax, 0, dx, 0);
             Q8Activations.blockCorrections(ax, 0, pb, cx, 0);
             Q8Activations.planarWide(ax, 0, pb, wx, 0);
-            byte[] bx = new byte[wx.length];
+            MemorySegment bx = arena.allocate(wx.length, 64);
             Q8Activations.planarWideBytes(ax, 0, pb, bx, 0);
             long rowBytes = PackedWeights.q4PlanarRowBytes(pb);
             MemorySegment p = pw.packed();
