@@ -698,7 +698,7 @@ public final class Matmul implements RangeTask {
                             t * paddedBlocks);
                     if (wide && planar.byteSize() > 0 && loneBytes() && t == tokens - 1) {
                         // the multi-row kernel's one-token body: bytes (Q4_0BatchKernels.rowsPlanarWide)
-                        Q8Activations.planarWideBytes(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks,
+                        Q4_0BatchKernels.activationBytes(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks,
                                 q4bx, 0);
                     } else if (wide && planar.byteSize() > 0) {
                         Q8Activations.planarWide(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4wx,

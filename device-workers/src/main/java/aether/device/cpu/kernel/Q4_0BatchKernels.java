@@ -291,7 +291,7 @@ final class Q4_0BatchKernels {
      * operations in the same order, so a row's result is bit-identical alone or batched at this width too.
      *
      * <p>With an odd token count the last token runs the 1-token body; given {@code lastBytes} (non-null), that body
-     * reads the token's activations as bytes ({@code lastBytes[0..)}, {@link Q8Activations#planarWideBytes}; its
+     * reads the token's activations as bytes ({@code lastBytes[0..)}, {@link #activationBytes}; its
      * {@code wx} row is not read) and widens them as it loads them: the same 16-bit values, so the same bits, from half
      * the memory. {@link Matmul} passes them for rows longer than {@value #BYTE_ACTIVATIONS_MIN_BLOCKS} blocks: a
      * decode step's activation row then takes 8 KiB of L1 at 8192 columns instead of 16, and the FFN down projection,
@@ -506,7 +506,31 @@ final class Q4_0BatchKernels {
     }
 
     /**
-     * {@link #dot1Wide} on activations held as bytes ({@link Q8Activations#planarWideBytes}: per quad two 64-byte
+     * {@link Q8Activations#planarWide} into bytes (the quants are int8 values held in shorts) for the 512-bit one-token body of
+     * {@link #rowsPlanarWide}, half the cache footprint of the short row: per quad of blocks 128 bytes,
+     * two 64-byte vectors, the first with planes 0 and 1 of {@link Q8Activations#planarWide}'s quad interleaved (byte 2k = plane 0's
+     * lane k, byte 2k+1 = plane 1's), the second with planes 2 and 3, so that one 16-bit lane holds both and two
+     * shifts split them.
+     */
+    static void activationBytes(short[] ax, int axOff, int paddedBlocks, MemorySegment bx, long bxOff) {
+        for (int b = 0; b < paddedBlocks; b += 4) {
+            long o = bxOff + WIDE * b;   // 128 bytes per quad
+            for (int pair = 0; pair < 2; pair++) {
+                int even = axOff + LANES * (b + pair);   // planarWide's plane 2·pair, lanes 0-15 (block b or b+1)
+                int odd = even + 16;                         // plane 2·pair + 1: the same block's quants 16-31
+                for (int half = 0; half < 2; half++) {       // lanes 16-31: the same of block b+2 or b+3
+                    int e = even + half * 2 * LANES;
+                    int d = odd + half * 2 * LANES;
+                    ShortVector.fromArray(S256, ax, e).and((short) 0xFF)
+                            .or(ShortVector.fromArray(S256, ax, d).lanewise(VectorOperators.LSHL, 8))
+                            .intoMemorySegment(bx, o + 64L * pair + 32L * half, LE);
+                }
+            }
+        }
+    }
+
+    /**
+     * {@link #dot1Wide} on activations held as bytes ({@link #activationBytes}: per quad two 64-byte
      * vectors, each two nibble planes' activations interleaved byte by byte), widened as they are loaded: a 16-bit lane
      * holds plane 2p's value in its low byte and plane 2p+1's in its high byte, so a shift left and an arithmetic shift
      * right give the one, an arithmetic shift right the other. The same values, the same bits. (A 256-bit byte load

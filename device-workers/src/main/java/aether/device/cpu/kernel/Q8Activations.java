@@ -115,28 +115,6 @@ final class Q8Activations {
         }
     }
 
-    /**
-     * {@link #planarWide} into bytes (the quants are int8 values held in shorts) for the 512-bit one-token body of
-     * {@link Q4_0BatchKernels#rowsPlanarWide}, half the cache footprint of the short row: per quad of blocks 128 bytes,
-     * two 64-byte vectors, the first with planes 0 and 1 of {@link #planarWide}'s quad interleaved (byte 2k = plane 0's
-     * lane k, byte 2k+1 = plane 1's), the second with planes 2 and 3, so that one 16-bit lane holds both and two
-     * shifts split them.
-     */
-    static void planarWideBytes(short[] ax, int axOff, int paddedBlocks, MemorySegment bx, long bxOff) {
-        for (int b = 0; b < paddedBlocks; b += 4) {
-            long o = bxOff + Q4_WIDE_LANES * b;   // 128 bytes per quad
-            for (int plane = 0; plane < 4; plane++) {
-                int lo = axOff + Q4_LANES * (b + plane / 2) + 16 * (plane % 2);   // as planarWide
-                int hi = lo + 2 * Q4_LANES;
-                long at = o + 64 * (plane / 2) + (plane % 2);
-                for (int k = 0; k < 16; k++) {
-                    bx.set(ValueLayout.JAVA_BYTE, at + 2L * k, (byte) ax[lo + k]);
-                    bx.set(ValueLayout.JAVA_BYTE, at + 2L * (16 + k), (byte) ax[hi + k]);
-                }
-            }
-        }
-    }
-
     /** Quantizes {@code cols} floats at {@code x[xOffset]} into the row at {@code dst[dstOffset]}. */
     static void quantizeRow(MemorySegment x, long xOffset, int cols, MemorySegment dst, long dstOffset) {
         int blocks = cols / BLOCK;

@@ -424,7 +424,7 @@ public final class Q4_0WideRace {
             Q8Activations.blockCorrections(ax, 0, pb, cx, 0);
             Q8Activations.planarWide(ax, 0, pb, wx, 0);
             MemorySegment bx = arena.allocate(wx.length, 64);
-            Q8Activations.planarWideBytes(ax, 0, pb, bx, 0);
+            Q4_0BatchKernels.activationBytes(ax, 0, pb, bx, 0);
             long rowBytes = PackedWeights.q4PlanarRowBytes(pb);
             MemorySegment p = pw.packed();
             MemorySegment[] y = new MemorySegment[names.length];
