@@ -133,6 +133,7 @@ public final class Matmul implements RangeTask {
     private float[] q4cx = new float[0];               // planar Q4_0: -8·Σq per block and token (blockCorrections)
     private short[] q4wx = new short[0];               // planar Q4_0, 512-bit: q4ax rearranged (Q8Activations.planarWide)
     private MemorySegment q4bx = MemorySegment.NULL;   // the same for the lone last token of an odd count, as bytes
+    private MemorySegment q8pairs = MemorySegment.NULL; // Q8_0: the lone last token's quants paired (Q8_0BatchKernels.pairs)
     private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
     private final Q8KRows q8k = new Q8KRows();         // K-quant int8 decode: Q8_K activations
     /** Whether {@code multiply(..., sameInput)} may skip quantizing (see {@link #SHARE_ACTIVATIONS_PROPERTY}). */
@@ -350,6 +351,9 @@ public final class Matmul implements RangeTask {
                 if (xq.byteSize() < need) {
                     xq = arena.allocate(need, 64);
                 }
+                if (lonePairs() && q8pairs.byteSize() < inFeatures) {
+                    q8pairs = arena.allocate(inFeatures, 64);
+                }
                 for (int i = 0; q8Batch && i < blockScales.length; i++) {
                     if (blockScales[i].length < Q8_0BatchKernels.SCRATCH_FLOATS) {
                         blockScales[i] = new float[Q8_0BatchKernels.SCRATCH_FLOATS];
@@ -357,8 +361,8 @@ public final class Matmul implements RangeTask {
                 }
             }
             // which scratch and arrangement this call's activations take: 1 Q8_K, 2 Q4 int16, 3 Q4 int16 with the
-            // 512-bit planar copy, 4 Q8_0 blocks
-            int kind = kInts ? 1 : q4Ints ? (wide && isPlanar ? 3 : 2) : 4;
+            // 512-bit planar copy, 4 Q8_0 blocks, 5 Q8_0 blocks with the last token's quants paired
+            int kind = kInts ? 1 : q4Ints ? (wide && isPlanar ? 3 : 2) : lonePairs() ? 5 : 4;
             boolean reuse = sameInput && shareActivations && x.isNative() && quantKind == kind
                     && quantAddress == x.address() && quantBytes == needX && quantCols == inFeatures
                     && quantTokens == tokens && quantBlocks == paddedBlocks;
@@ -420,6 +424,15 @@ public final class Matmul implements RangeTask {
     private boolean loneBytes() {
         return wide && batchKernels && byteActivations && tokens % 2 == 1
                 && paddedBlocks > Q4_0BatchKernels.BYTE_ACTIVATIONS_MIN_BLOCKS;
+    }
+
+    /**
+     * Whether the Q8_0 multi-row kernel reads this call's last token's quants paired (an odd count, long rows:
+     * {@link Q8_0BatchKernels#rows(MemorySegment, long, int, int, MemorySegment, long, MemorySegment, int, int,
+     * MemorySegment, long, float[])}).
+     */
+    private boolean lonePairs() {
+        return q8Batch && byteActivations && tokens % 2 == 1 && cols / 32 > Q8_0BatchKernels.PAIRS_MIN_BLOCKS;
     }
 
     /** How many calls so far quantized their activations (a call that reused the previous ones does not count). */
@@ -512,7 +525,8 @@ public final class Matmul implements RangeTask {
                             blockScales[thread]);
                 }
             } else if (q8Batch) {   // every token count: a row gets the same bits alone or batched
-                Q8_0BatchKernels.rows(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys, blockScales[thread]);
+                Q8_0BatchKernels.rows(w, rowBytes, from, to, xq, q8, lonePairs() ? q8pairs : null, tokens, cols, y, ys,
+                        blockScales[thread]);
             } else if (vector) {
                 Q8_0Kernels.rowsQ8(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys);
             } else {
@@ -706,6 +720,9 @@ public final class Matmul implements RangeTask {
                     }
                 } else {
                     Q8Activations.quantizeRow(x, (long) t * cols * Float.BYTES, cols, xq, t * q8Row);
+                    if (lonePairs() && t == tokens - 1) {
+                        Q8_0BatchKernels.pairs(xq, t * q8Row, cols, q8pairs);
+                    }
                 }
             }
         }
