@@ -105,8 +105,11 @@ public final class Matmul implements RangeTask {
     public static final String SHARE_ACTIVATIONS_PROPERTY = "aether.matmul.shareActivations";
 
     /**
-     * {@code -Daether.matmul.byteActivations=false} keeps the 512-bit Q4_0 one-token body on 16-bit activations at every
-     * row length ({@link Q4_0BatchKernels#rowsPlanarWide}; the same bits either way; read when a Matmul is made).
+     * {@code -Daether.matmul.byteActivations=false} keeps the one-token bodies of the multi-row kernels on 16-bit
+     * activations at every row length: the 512-bit Q4_0 one ({@link Q4_0BatchKernels#rowsPlanarWide}) and the Q8_0 one
+     * ({@link Q8_0BatchKernels#pairs}). By default rows longer than 4096 columns read them as bytes, half the L1
+     * footprint (the FFN down projection: ~1.3-1.5× its speed, BENCHMARKS.md "cpudec"); the same bits either way. Read
+     * when a Matmul is made, so one process can race both.
      */
     public static final String BYTE_ACTIVATIONS_PROPERTY = "aether.matmul.byteActivations";
 
