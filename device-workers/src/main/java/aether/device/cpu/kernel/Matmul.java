@@ -138,6 +138,7 @@ public final class Matmul implements RangeTask {
     private MemorySegment q4bx = MemorySegment.NULL;   // the same for the lone last token of an odd count, as bytes
     private MemorySegment q8pairs = MemorySegment.NULL; // Q8_0: the lone last token's quants paired (Q8_0BatchKernels.pairs)
     private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
+    private final int[][] quantTmp;                    // per thread: 16 ints for Q4_0BatchKernels.quantizeRowQ4Wide
     private final Q8KRows q8k = new Q8KRows();         // K-quant int8 decode: Q8_K activations
     /** Whether {@code multiply(..., sameInput)} may skip quantizing (see {@link #SHARE_ACTIVATIONS_PROPERTY}). */
     private final boolean shareActivations;
@@ -224,6 +225,7 @@ public final class Matmul implements RangeTask {
         this.rowScratch = new float[n][(ROW_BLOCK + GemmTile.ROWS - 1) * K_BLOCK];
         this.tileOut = new float[n][0];
         this.blockScales = new float[n][0];
+        this.quantTmp = new int[n][16];
         this.shareActivations = Boolean.parseBoolean(System.getProperty(SHARE_ACTIVATIONS_PROPERTY, "true"));
         this.byteActivations = Boolean.parseBoolean(System.getProperty(BYTE_ACTIVATIONS_PROPERTY, "true"));
     }
@@ -709,8 +711,13 @@ public final class Matmul implements RangeTask {
                 if (kInts) {
                     q8k.quantize(t, x, (long) t * cols * Float.BYTES);
                 } else if (q4Ints) {
-                    Q8Activations.quantizeRowQ4(x, (long) t * cols * Float.BYTES, cols, paddedBlocks, q4ax,
-                            t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
+                    if (wide) {   // the same outputs, the block quantization in 512-bit lanes
+                        Q4_0BatchKernels.quantizeRowQ4Wide(x, (long) t * cols * Float.BYTES, cols, paddedBlocks, q4ax,
+                                t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks, quantTmp[thread]);
+                    } else {
+                        Q8Activations.quantizeRowQ4(x, (long) t * cols * Float.BYTES, cols, paddedBlocks, q4ax,
+                                t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
+                    }
                     Q8Activations.blockCorrections(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4cx,
                             t * paddedBlocks);
                     if (wide && planar.byteSize() > 0 && loneBytes() && t == tokens - 1) {

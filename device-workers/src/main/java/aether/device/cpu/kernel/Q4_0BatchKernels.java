@@ -506,6 +506,64 @@ final class Q4_0BatchKernels {
     }
 
     /**
+     * {@link Q8Activations#quantizeRowQ4} with the quantization of each block in 512-bit lanes: the same outputs, bit
+     * for bit. The block maximum is a max reduction (exact in any order); each quant is {@code Math.round}'s result
+     * (round half up of |v|, then the sign), computed as the truncation plus one where the dropped fraction is at
+     * least one half, exact for the |v| ≤ ~127.5 a finite block gives; a block whose maximum is not finite or whose
+     * inverse scale is huge (subnormal maxima, where {@code Math.round} saturates) takes the scalar code. {@code tmp}
+     * holds 16 ints.
+     */
+    static void quantizeRowQ4Wide(MemorySegment x, long xOffset, int cols, int paddedBlocks, short[] ax, int axOff,
+                                  float[] dx, int dxOff, int[] tmp) {
+        int blocks = cols / 32;
+        for (int b = 0; b < paddedBlocks; b++) {
+            int a = axOff + LANES * b;
+            if (b >= blocks) {   // padding: zero quants, bias only, scale 0
+                for (int j = 0; j < 32; j++) {
+                    ax[a + j] = 0;
+                }
+                for (int k = 0; k < 16; k++) {
+                    ax[a + 32 + k] = (short) ((k & 1) == 0 ? 8192 : -8192);
+                }
+                dx[dxOff + b] = 0f;
+                continue;
+            }
+            long xb = xOffset + (long) b * 32 * Float.BYTES;
+            var x0 = FloatVector.fromMemorySegment(F512, x, xb, LE);
+            var x1 = FloatVector.fromMemorySegment(F512, x, xb + 64, LE);
+            float amax = Math.max(x0.abs().reduceLanes(VectorOperators.MAX), x1.abs().reduceLanes(VectorOperators.MAX));
+            float d = amax / 127f;
+            float id = d != 0f ? 1f / d : 0f;
+            if (!Float.isFinite(amax) || !(id < 0x1p100f)) {   // the scalar code for an unusual block
+                Q8Activations.quantizeRowQ4(x, xb, 32, 1, ax, a, dx, dxOff + b);
+                continue;
+            }
+            dx[dxOff + b] = Float.float16ToFloat(Float.floatToFloat16(d));
+            var v = x0.mul(id);
+            var av = v.abs();
+            var tf = (FloatVector) ((IntVector) av.convert(VectorOperators.F2I, 0)).convert(VectorOperators.I2F, 0);
+            var r = tf.add(1f, av.sub(tf).compare(VectorOperators.GE, 0.5f))
+                    .lanewise(VectorOperators.NEG, v.compare(VectorOperators.LT, 0f));
+            ((IntVector) r.convert(VectorOperators.F2I, 0)).intoArray(tmp, 0);
+            for (int j = 0; j < 16; j++) {
+                ax[a + j] = (short) tmp[j];
+            }
+            v = x1.mul(id);
+            av = v.abs();
+            tf = (FloatVector) ((IntVector) av.convert(VectorOperators.F2I, 0)).convert(VectorOperators.I2F, 0);
+            r = tf.add(1f, av.sub(tf).compare(VectorOperators.GE, 0.5f))
+                    .lanewise(VectorOperators.NEG, v.compare(VectorOperators.LT, 0f));
+            ((IntVector) r.convert(VectorOperators.F2I, 0)).intoArray(tmp, 0);
+            for (int j = 0; j < 16; j++) {
+                ax[a + 16 + j] = (short) tmp[j];
+            }
+            for (int k = 0; k < 16; k++) {
+                ax[a + 32 + k] = (short) (-8 * (ax[a + k] + ax[a + k + 16]) + ((k & 1) == 0 ? 8192 : -8192));
+            }
+        }
+    }
+
+    /**
      * {@link Q8Activations#planarWide} into bytes (the quants are int8 values held in shorts) for the 512-bit one-token body of
      * {@link #rowsPlanarWide}, half the cache footprint of the short row: per quad of blocks 128 bytes,
      * two 64-byte vectors, the first with planes 0 and 1 of {@link Q8Activations#planarWide}'s quad interleaved (byte 2k = plane 0's
