@@ -46,6 +46,8 @@ final class KernelSteps {
     /** Prepared (repacked) weights shared by the model's graphs; null reads every weight in its GGUF layout. */
     private final PackedWeightCache packed;
     private final KernelPool pool;
+    /** Per Matmul instance, the input node of the last matmul step built on it (steps run in build order). */
+    private final java.util.Map<Matmul, Integer> lastInput = new java.util.HashMap<>();
 
     KernelSteps(OpGraph g, MemorySegment[] storage, WeightRows[] weights, Matmul matmul, Matmul serialMatmul,
             PackedWeightCache packed,
@@ -105,8 +107,13 @@ final class KernelSteps {
                     MemorySegment storageW = w.storage().get();
                     PackedWeights pw = packed != null ? packed.get(w.type(), storageW, w.rows(), k)
                             : PackedWeights.wrap(w.type(), storageW, w.rows(), k);
-                    yield new MatMulW(small ? serialMatmul : matmul, pw, in(n, 0).asSlice(0, (long) tokens * k * 4),
-                            tokens, out);
+                    Matmul mm = small ? serialMatmul : matmul;
+                    // graph values are written once and their memory is not reused while they are live, so a matmul
+                    // reading the node its instance's previous matmul read (q, k, v of one normed row; gate, up)
+                    // finds the activations that call quantized still valid
+                    boolean sameInput = lastInput.getOrDefault(mm, -1) == n.input(0);
+                    lastInput.put(mm, n.input(0));
+                    yield new MatMulW(mm, pw, in(n, 0).asSlice(0, (long) tokens * k * 4), tokens, out, sameInput);
                 }
                 yield new MatMulRows(pool, w, in(n, 0), tokens, out);
             }
@@ -579,18 +586,21 @@ final class KernelSteps {
         private final MemorySegment x;
         private final int tokens;
         private final MemorySegment out;
+        /** x is the input of the previous matmul step on the same Matmul (its quantized activations are reused). */
+        private final boolean sameInput;
 
-        MatMulW(Matmul matmul, PackedWeights w, MemorySegment x, int tokens, MemorySegment out) {
+        MatMulW(Matmul matmul, PackedWeights w, MemorySegment x, int tokens, MemorySegment out, boolean sameInput) {
             this.matmul = matmul;
             this.w = w;
             this.x = x;
             this.tokens = tokens;
             this.out = out;
+            this.sameInput = sameInput;
         }
 
         @Override
         public void run() {
-            matmul.multiply(w, x, tokens, out);
+            matmul.multiply(w, x, tokens, out, sameInput);
         }
     }
 

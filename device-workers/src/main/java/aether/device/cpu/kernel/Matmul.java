@@ -98,6 +98,21 @@ public final class Matmul implements RangeTask {
      */
     public static final Activations DEFAULT_ACTIVATIONS = defaultActivations();
 
+    /**
+     * {@code -Daether.matmul.shareActivations=false} makes every call quantize its activations again even when the
+     * caller says they are the ones of the previous call (read when a Matmul is made, so one process can race both).
+     */
+    public static final String SHARE_ACTIVATIONS_PROPERTY = "aether.matmul.shareActivations";
+
+    /**
+     * {@code -Daether.matmul.byteActivations=false} keeps the one-token bodies of the multi-row kernels on 16-bit
+     * activations at every row length: the 512-bit Q4_0 one ({@link Q4_0BatchKernels#rowsPlanarWide}) and the Q8_0 one
+     * ({@link Q8_0BatchKernels#pairs}). By default rows longer than 4096 columns read them as bytes, half the L1
+     * footprint (the FFN down projection: ~1.3-1.5× its speed, BENCHMARKS.md "cpudec"); the same bits either way. Read
+     * when a Matmul is made, so one process can race both.
+     */
+    public static final String BYTE_ACTIVATIONS_PROPERTY = "aether.matmul.byteActivations";
+
     static final int ROW_ALIGN = 16;
     static final int ROW_BLOCK = 48;   // weight rows dequantized together: 8 micro-tiles of GemmTile.ROWS
     static final int K_BLOCK = 512;    // columns per block: 16 tokens' packed activations (32 KiB) stay in L1
@@ -120,8 +135,24 @@ public final class Matmul implements RangeTask {
     private float[] q4dx = new float[0];
     private float[] q4cx = new float[0];               // planar Q4_0: -8·Σq per block and token (blockCorrections)
     private short[] q4wx = new short[0];               // planar Q4_0, 512-bit: q4ax rearranged (Q8Activations.planarWide)
+    private MemorySegment q4bx = MemorySegment.NULL;   // the same for the lone last token of an odd count, as bytes
+    private MemorySegment q8pairs = MemorySegment.NULL; // Q8_0: the lone last token's quants paired (Q8_0BatchKernels.pairs)
     private final float[][] blockScales;               // per thread: d_w·d_x per block of the row in hand
+    private final int[][] quantTmp;                    // per thread: 16 ints for Q4_0BatchKernels.quantizeRowQ4Wide
     private final Q8KRows q8k = new Q8KRows();         // K-quant int8 decode: Q8_K activations
+    /** Whether {@code multiply(..., sameInput)} may skip quantizing (see {@link #SHARE_ACTIVATIONS_PROPERTY}). */
+    private final boolean shareActivations;
+    /** Whether long rows' lone token reads byte activations (see {@link #BYTE_ACTIVATIONS_PROPERTY}). */
+    private final boolean byteActivations;
+    // What the Q8 scratch holds: the activations of the last call that quantized, by kind and x's native range.
+    // quantKind 0 = nothing valid (also while a quantization runs, so a failed one is never reused).
+    private int quantKind;
+    private long quantAddress;
+    private long quantBytes;
+    private int quantCols;
+    private int quantTokens;
+    private int quantBlocks;
+    private long quantizations;                  // calls that quantized their activations (tests, diagnostics)
 
     // Per-call state, set by multiply() before dispatch (the pool's hand-off publishes it to the workers).
     private GgmlType type;
@@ -194,6 +225,9 @@ public final class Matmul implements RangeTask {
         this.rowScratch = new float[n][(ROW_BLOCK + GemmTile.ROWS - 1) * K_BLOCK];
         this.tileOut = new float[n][0];
         this.blockScales = new float[n][0];
+        this.quantTmp = new int[n][16];
+        this.shareActivations = Boolean.parseBoolean(System.getProperty(SHARE_ACTIVATIONS_PROPERTY, "true"));
+        this.byteActivations = Boolean.parseBoolean(System.getProperty(BYTE_ACTIVATIONS_PROPERTY, "true"));
     }
 
     /**
@@ -218,7 +252,7 @@ public final class Matmul implements RangeTask {
         if (weights.byteSize() < needW) {   // messages built only on failure: a call allocates nothing
             throw tooSmall("weights " + type, outFeatures, inFeatures, needW, weights);
         }
-        run(type, weights, MemorySegment.NULL, 0, outFeatures, inFeatures, x, tokens, y);
+        run(type, weights, MemorySegment.NULL, 0, outFeatures, inFeatures, x, tokens, y, false);
     }
 
     /**
@@ -234,17 +268,30 @@ public final class Matmul implements RangeTask {
      * @throws IllegalArgumentException if a segment is smaller than its shape needs
      */
     public void multiply(PackedWeights weights, MemorySegment x, int tokens, MemorySegment y) {
+        multiply(weights, x, tokens, y, false);
+    }
+
+    /**
+     * {@link #multiply(PackedWeights, MemorySegment, int, MemorySegment)} for a caller that knows whether {@code x} is
+     * the previous call's input: with {@code sameInput}, the caller guarantees that {@code x} holds the values it held
+     * when this instance last quantized activations from the same native memory range (as a compiled graph knows of
+     * the q, k and v projections of one normed row, or gate and up), and a decode call whose activations were
+     * quantized by that call to the same format (same type family, shape and layout) reuses them instead of
+     * quantizing again: the same bits, one pass over the row less. Any other call quantizes as usual, so a wrong
+     * {@code false} only costs time; a wrong {@code true} would multiply stale activations.
+     */
+    public void multiply(PackedWeights weights, MemorySegment x, int tokens, MemorySegment y, boolean sameInput) {
         if (tokens < 0) {
             throw new IllegalArgumentException("matmul: negative token count %d".formatted(tokens));
         }
         GgmlType t = weights.type();
         boolean isPlanar = weights.layout() == PackedWeights.Layout.Q4_0_PLANAR;
         run(t, weights.source(), isPlanar ? weights.packed() : MemorySegment.NULL, isPlanar ? weights.paddedBlocks() : 0,
-                weights.outFeatures(), weights.inFeatures(), x, tokens, y);
+                weights.outFeatures(), weights.inFeatures(), x, tokens, y, sameInput);
     }
 
     private void run(GgmlType type, MemorySegment weights, MemorySegment planarWeights, int planarBlocks,
-                     int outFeatures, int inFeatures, MemorySegment x, int tokens, MemorySegment y) {
+                     int outFeatures, int inFeatures, MemorySegment x, int tokens, MemorySegment y, boolean sameInput) {
         long needX = Math.multiplyExact((long) tokens * inFeatures, Float.BYTES);
         long needY = Math.multiplyExact((long) tokens * outFeatures, Float.BYTES);
         if (x.byteSize() < needX) {
@@ -296,6 +343,9 @@ public final class Matmul implements RangeTask {
                 if (wide && isPlanar && q4wx.length < paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens) {
                     q4wx = new short[paddedBlocks * Q8Activations.Q4_WIDE_LANES * tokens];
                 }
+                if (wide && isPlanar && q4bx.byteSize() < (long) paddedBlocks * Q8Activations.Q4_WIDE_LANES) {
+                    q4bx = arena.allocate((long) paddedBlocks * Q8Activations.Q4_WIDE_LANES, 64);
+                }
                 for (int i = 0; i < blockScales.length; i++) {
                     if (blockScales[i].length < Q4_0BatchKernels.scratchFloats(paddedBlocks)) {
                         blockScales[i] = new float[Q4_0BatchKernels.scratchFloats(paddedBlocks)];
@@ -306,13 +356,32 @@ public final class Matmul implements RangeTask {
                 if (xq.byteSize() < need) {
                     xq = arena.allocate(need, 64);
                 }
+                if (lonePairs() && q8pairs.byteSize() < inFeatures) {
+                    q8pairs = arena.allocate(inFeatures, 64);
+                }
                 for (int i = 0; q8Batch && i < blockScales.length; i++) {
                     if (blockScales[i].length < Q8_0BatchKernels.SCRATCH_FLOATS) {
                         blockScales[i] = new float[Q8_0BatchKernels.SCRATCH_FLOATS];
                     }
                 }
             }
-            pool.parallelFor(tokens, 1, quantizeTask);
+            // which scratch and arrangement this call's activations take: 1 Q8_K, 2 Q4 int16, 3 Q4 int16 with the
+            // 512-bit planar copy, 4 Q8_0 blocks, 5 Q8_0 blocks with the last token's quants paired
+            int kind = kInts ? 1 : q4Ints ? (wide && isPlanar ? 3 : 2) : lonePairs() ? 5 : 4;
+            boolean reuse = sameInput && shareActivations && x.isNative() && quantKind == kind
+                    && quantAddress == x.address() && quantBytes == needX && quantCols == inFeatures
+                    && quantTokens == tokens && quantBlocks == paddedBlocks;
+            if (!reuse) {
+                quantKind = 0;
+                quantizations++;
+                pool.parallelFor(tokens, 1, quantizeTask);
+                quantKind = x.isNative() ? kind : 0;
+                quantAddress = x.address();
+                quantBytes = needX;
+                quantCols = inFeatures;
+                quantTokens = tokens;
+                quantBlocks = paddedBlocks;
+            }
         }
         if (inFeatures == 0) {
             y.asSlice(0, (long) tokens * outFeatures * Float.BYTES).fill((byte) 0);
@@ -351,6 +420,29 @@ public final class Matmul implements RangeTask {
         this.y = null;
         this.planar = MemorySegment.NULL;
         this.gemmPlanar = MemorySegment.NULL;
+    }
+
+    /**
+     * Whether the 512-bit multi-row Q4_0 kernel reads this call's last token as bytes (an odd count, long rows:
+     * {@link Q4_0BatchKernels#rowsPlanarWide}); its quantize pass then writes that token's row there instead.
+     */
+    private boolean loneBytes() {
+        return wide && batchKernels && byteActivations && tokens % 2 == 1
+                && paddedBlocks > Q4_0BatchKernels.BYTE_ACTIVATIONS_MIN_BLOCKS;
+    }
+
+    /**
+     * Whether the Q8_0 multi-row kernel reads this call's last token's quants paired (an odd count, long rows:
+     * {@link Q8_0BatchKernels#rows(MemorySegment, long, int, int, MemorySegment, long, MemorySegment, int, int,
+     * MemorySegment, long, float[])}).
+     */
+    private boolean lonePairs() {
+        return q8Batch && byteActivations && tokens % 2 == 1 && cols / 32 > Q8_0BatchKernels.PAIRS_MIN_BLOCKS;
+    }
+
+    /** How many calls so far quantized their activations (a call that reused the previous ones does not count). */
+    public long activationQuantizations() {
+        return quantizations;
     }
 
     private static Activations defaultActivations() {
@@ -423,7 +515,7 @@ public final class Matmul implements RangeTask {
                 int axStride = paddedBlocks * Q8Activations.Q4_LANES;
                 if (isPlanar && batchKernels && wide) {   // first: a row gets the same bits alone or batched
                     Q4_0BatchKernels.rowsPlanarWide(planar, paddedBlocks, from, to, q4wx, paddedBlocks * Q8Activations.Q4_WIDE_LANES,
-                            q4dx, q4cx, paddedBlocks, tokens, y, ys, blockScales[thread]);
+                            loneBytes() ? q4bx : null, q4dx, q4cx, paddedBlocks, tokens, y, ys, blockScales[thread]);
                 } else if (isPlanar && batchKernels) {
                     Q4_0BatchKernels.rowsPlanar(planar, paddedBlocks, from, to, q4ax, axStride, q4dx, q4cx, paddedBlocks, tokens,
                             y, ys, blockScales[thread]);
@@ -438,7 +530,8 @@ public final class Matmul implements RangeTask {
                             blockScales[thread]);
                 }
             } else if (q8Batch) {   // every token count: a row gets the same bits alone or batched
-                Q8_0BatchKernels.rows(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys, blockScales[thread]);
+                Q8_0BatchKernels.rows(w, rowBytes, from, to, xq, q8, lonePairs() ? q8pairs : null, tokens, cols, y, ys,
+                        blockScales[thread]);
             } else if (vector) {
                 Q8_0Kernels.rowsQ8(w, rowBytes, from, to, xq, q8, tokens, cols, y, ys);
             } else {
@@ -618,16 +711,28 @@ public final class Matmul implements RangeTask {
                 if (kInts) {
                     q8k.quantize(t, x, (long) t * cols * Float.BYTES);
                 } else if (q4Ints) {
-                    Q8Activations.quantizeRowQ4(x, (long) t * cols * Float.BYTES, cols, paddedBlocks, q4ax,
-                            t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
+                    if (wide) {   // the same outputs, the block quantization in 512-bit lanes
+                        Q4_0BatchKernels.quantizeRowQ4Wide(x, (long) t * cols * Float.BYTES, cols, paddedBlocks, q4ax,
+                                t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks, quantTmp[thread]);
+                    } else {
+                        Q8Activations.quantizeRowQ4(x, (long) t * cols * Float.BYTES, cols, paddedBlocks, q4ax,
+                                t * paddedBlocks * Q8Activations.Q4_LANES, q4dx, t * paddedBlocks);
+                    }
                     Q8Activations.blockCorrections(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4cx,
                             t * paddedBlocks);
-                    if (wide && planar.byteSize() > 0) {
+                    if (wide && planar.byteSize() > 0 && loneBytes() && t == tokens - 1) {
+                        // the multi-row kernel's one-token body: bytes (Q4_0BatchKernels.rowsPlanarWide)
+                        Q4_0BatchKernels.activationBytes(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks,
+                                q4bx, 0);
+                    } else if (wide && planar.byteSize() > 0) {
                         Q8Activations.planarWide(q4ax, t * paddedBlocks * Q8Activations.Q4_LANES, paddedBlocks, q4wx,
                                 t * paddedBlocks * Q8Activations.Q4_WIDE_LANES);
                     }
                 } else {
                     Q8Activations.quantizeRow(x, (long) t * cols * Float.BYTES, cols, xq, t * q8Row);
+                    if (lonePairs() && t == tokens - 1) {
+                        Q8_0BatchKernels.pairs(xq, t * q8Row, cols, q8pairs);
+                    }
                 }
             }
         }

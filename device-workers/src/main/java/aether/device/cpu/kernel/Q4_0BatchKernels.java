@@ -58,6 +58,9 @@ final class Q4_0BatchKernels {
         return VectorShuffle.fromArray(F512, idx, 0);
     }
 
+    /** Rows of more blocks than this (4096 columns) read a lone token's activations as bytes, see {@link #rowsPlanarWide}. */
+    static final int BYTE_ACTIVATIONS_MIN_BLOCKS = 128;
+
     private Q4_0BatchKernels() {}
 
     /**
@@ -273,7 +276,7 @@ final class Q4_0BatchKernels {
     }
 
     /** The 16 lanes of a 512-bit accumulator at {@code v[off]}, then the 8 of the correction at {@code v[off + 16]}, in a fixed order. */
-    private static float sum24(float[] v, int off) {
+    static float sum24(float[] v, int off) {
         return (sum8(v, off) + sum8(v, off + 8)) + sum8(v, off + 16);
     }
 
@@ -286,9 +289,19 @@ final class Q4_0BatchKernels {
      * The same exact integer block sums, scales and correction as the 256-bit kernels, summed in another order, so
      * results differ from them by float rounding only; per token the 4-, 2- and 1-token bodies do the same float
      * operations in the same order, so a row's result is bit-identical alone or batched at this width too.
+     *
+     * <p>With an odd token count the last token runs the 1-token body; given {@code lastBytes} (non-null), that body
+     * reads the token's activations as bytes ({@code lastBytes[0..)}, {@link #activationBytes}; its
+     * {@code wx} row is not read) and widens them as it loads them: the same 16-bit values, so the same bits, from half
+     * the memory. {@link Matmul} passes them for rows longer than {@value #BYTE_ACTIVATIONS_MIN_BLOCKS} blocks: a
+     * decode step's activation row then takes 8 KiB of L1 at 8192 columns instead of 16, and the FFN down projection,
+     * which streams its weights from DRAM while re-reading that row for every weight row, went from 8.6 to 13.6 GB/s
+     * on one core ({@code DownProjRace}, BENCHMARKS.md); at 2048 columns the widening costs more than it saves
+     * (0.93×), so short rows keep the shorts.
      */
-    static void rowsPlanarWide(MemorySegment p, int paddedBlocks, int from, int to, short[] wx, int wxStride, float[] dx,
-                               float[] cx, int dxStride, int tokens, MemorySegment y, long yStride, float[] ss) {
+    static void rowsPlanarWide(MemorySegment p, int paddedBlocks, int from, int to, short[] wx, int wxStride,
+                               MemorySegment lastBytes, float[] dx, float[] cx, int dxStride, int tokens, MemorySegment y,
+                               long yStride, float[] ss) {
         long rowBytes = PackedWeights.q4PlanarRowBytes(paddedBlocks);
         for (int r = from; r < to; r++) {
             long rowOff = r * rowBytes;
@@ -304,7 +317,8 @@ final class Q4_0BatchKernels {
             }
             if (t < tokens) {
                 y.set(BlockLayouts.F32, t * yStride + 4L * r,
-                        dot1Wide(p, rowOff, paddedBlocks, wx, t * wxStride, dx, cx, t * dxStride, ss));
+                        lastBytes != null ? dot1WideBytes(p, rowOff, paddedBlocks, lastBytes, dx, cx, t * dxStride, ss)
+                                : dot1Wide(p, rowOff, paddedBlocks, wx, t * wxStride, dx, cx, t * dxStride, ss));
             }
         }
     }
@@ -490,4 +504,132 @@ final class Q4_0BatchKernels {
         c0.intoArray(ss, l + 16);
         return sum24(ss, l);
     }
+
+    /**
+     * {@link Q8Activations#quantizeRowQ4} with the quantization of each block in 512-bit lanes: the same outputs, bit
+     * for bit. The block maximum is a max reduction (exact in any order); each quant is {@code Math.round}'s result
+     * (round half up of |v|, then the sign), computed as the truncation plus one where the dropped fraction is at
+     * least one half, exact for the |v| ≤ ~127.5 a finite block gives; a block whose maximum is not finite or whose
+     * inverse scale is huge (subnormal maxima, where {@code Math.round} saturates) takes the scalar code. {@code tmp}
+     * holds 16 ints.
+     */
+    static void quantizeRowQ4Wide(MemorySegment x, long xOffset, int cols, int paddedBlocks, short[] ax, int axOff,
+                                  float[] dx, int dxOff, int[] tmp) {
+        int blocks = cols / 32;
+        for (int b = 0; b < paddedBlocks; b++) {
+            int a = axOff + LANES * b;
+            if (b >= blocks) {   // padding: zero quants, bias only, scale 0
+                for (int j = 0; j < 32; j++) {
+                    ax[a + j] = 0;
+                }
+                for (int k = 0; k < 16; k++) {
+                    ax[a + 32 + k] = (short) ((k & 1) == 0 ? 8192 : -8192);
+                }
+                dx[dxOff + b] = 0f;
+                continue;
+            }
+            long xb = xOffset + (long) b * 32 * Float.BYTES;
+            var x0 = FloatVector.fromMemorySegment(F512, x, xb, LE);
+            var x1 = FloatVector.fromMemorySegment(F512, x, xb + 64, LE);
+            float amax = Math.max(x0.abs().reduceLanes(VectorOperators.MAX), x1.abs().reduceLanes(VectorOperators.MAX));
+            float d = amax / 127f;
+            float id = d != 0f ? 1f / d : 0f;
+            if (!Float.isFinite(amax) || !(id < 0x1p100f)) {   // the scalar code for an unusual block
+                Q8Activations.quantizeRowQ4(x, xb, 32, 1, ax, a, dx, dxOff + b);
+                continue;
+            }
+            dx[dxOff + b] = Float.float16ToFloat(Float.floatToFloat16(d));
+            var v = x0.mul(id);
+            var av = v.abs();
+            var tf = (FloatVector) ((IntVector) av.convert(VectorOperators.F2I, 0)).convert(VectorOperators.I2F, 0);
+            var r = tf.add(1f, av.sub(tf).compare(VectorOperators.GE, 0.5f))
+                    .lanewise(VectorOperators.NEG, v.compare(VectorOperators.LT, 0f));
+            ((IntVector) r.convert(VectorOperators.F2I, 0)).intoArray(tmp, 0);
+            for (int j = 0; j < 16; j++) {
+                ax[a + j] = (short) tmp[j];
+            }
+            v = x1.mul(id);
+            av = v.abs();
+            tf = (FloatVector) ((IntVector) av.convert(VectorOperators.F2I, 0)).convert(VectorOperators.I2F, 0);
+            r = tf.add(1f, av.sub(tf).compare(VectorOperators.GE, 0.5f))
+                    .lanewise(VectorOperators.NEG, v.compare(VectorOperators.LT, 0f));
+            ((IntVector) r.convert(VectorOperators.F2I, 0)).intoArray(tmp, 0);
+            for (int j = 0; j < 16; j++) {
+                ax[a + 16 + j] = (short) tmp[j];
+            }
+            for (int k = 0; k < 16; k++) {
+                ax[a + 32 + k] = (short) (-8 * (ax[a + k] + ax[a + k + 16]) + ((k & 1) == 0 ? 8192 : -8192));
+            }
+        }
+    }
+
+    /**
+     * {@link Q8Activations#planarWide} into bytes (the quants are int8 values held in shorts) for the 512-bit one-token body of
+     * {@link #rowsPlanarWide}, half the cache footprint of the short row: per quad of blocks 128 bytes,
+     * two 64-byte vectors, the first with planes 0 and 1 of {@link Q8Activations#planarWide}'s quad interleaved (byte 2k = plane 0's
+     * lane k, byte 2k+1 = plane 1's), the second with planes 2 and 3, so that one 16-bit lane holds both and two
+     * shifts split them.
+     */
+    static void activationBytes(short[] ax, int axOff, int paddedBlocks, MemorySegment bx, long bxOff) {
+        for (int b = 0; b < paddedBlocks; b += 4) {
+            long o = bxOff + WIDE * b;   // 128 bytes per quad
+            for (int pair = 0; pair < 2; pair++) {
+                int even = axOff + LANES * (b + pair);   // planarWide's plane 2·pair, lanes 0-15 (block b or b+1)
+                int odd = even + 16;                         // plane 2·pair + 1: the same block's quants 16-31
+                for (int half = 0; half < 2; half++) {       // lanes 16-31: the same of block b+2 or b+3
+                    int e = even + half * 2 * LANES;
+                    int d = odd + half * 2 * LANES;
+                    ShortVector.fromArray(S256, ax, e).and((short) 0xFF)
+                            .or(ShortVector.fromArray(S256, ax, d).lanewise(VectorOperators.LSHL, 8))
+                            .intoMemorySegment(bx, o + 64L * pair + 32L * half, LE);
+                }
+            }
+        }
+    }
+
+    /**
+     * {@link #dot1Wide} on activations held as bytes ({@link #activationBytes}: per quad two 64-byte
+     * vectors, each two nibble planes' activations interleaved byte by byte), widened as they are loaded: a 16-bit lane
+     * holds plane 2p's value in its low byte and plane 2p+1's in its high byte, so a shift left and an arithmetic shift
+     * right give the one, an arithmetic shift right the other. The same values, the same bits. (A 256-bit byte load
+     * widened by {@code convertShape(B2S)} ran at a third of this speed inside the engine: C2 did not always
+     * intrinsify the conversion there.)
+     */
+    private static float dot1WideBytes(MemorySegment p, long rowOff, int pb, MemorySegment bx, float[] dx, float[] cx, int d0,
+                                       float[] ss) {
+        long qOff = rowOff + 2L * pb;
+        var c0 = FloatVector.zero(F);
+        for (int b = 0; b < pb; b += 8) {
+            var h = (IntVector) ShortVector.fromMemorySegment(S128, p, rowOff + 2L * b, LE).convertShape(VectorOperators.S2I, I, 0);
+            var bits = h.and(0x80000000).or(h.lanewise(VectorOperators.LSHL, 13).and(0x0FFFE000));
+            var s0 = ((FloatVector) bits.reinterpretAsFloats()).mul(0x1p112f).mul(FloatVector.fromArray(F, dx, d0 + b));
+            s0.intoArray(ss, b);
+            c0 = s0.fma(FloatVector.fromArray(F, cx, d0 + b), c0);
+        }
+        var e0 = FloatVector.zero(F512);
+        var o0 = FloatVector.zero(F512);
+        for (int qd = 0, quads = pb / 4; qd < quads; qd++) {
+            int b = 4 * qd;
+            long a = 128L * qd;
+            var lo = ShortVector.fromMemorySegment(S512, bx, a, LE);        // planes 0 and 1, byte-interleaved
+            var hi = ShortVector.fromMemorySegment(S512, bx, a + 64, LE);   // planes 2 and 3
+            var q = ShortVector.fromMemorySegment(S512, p, qOff + 16L * b, LE);
+            var s = FloatVector.fromArray(F512, ss, b);
+            var v = q.and((short) 0xF).mul(lo.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8))
+                    .add(q.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(lo.lanewise(VectorOperators.ASHR, 8)))
+                    .reinterpretAsInts();
+            var i = v.add(v.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            e0 = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_EVEN), e0);
+            var v1 = q.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(hi.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8))
+                    .add(q.lanewise(VectorOperators.LSHR, 12).mul(hi.lanewise(VectorOperators.ASHR, 8)))
+                    .reinterpretAsInts();
+            var i1 = v1.add(v1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            o0 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(s.rearrange(QUAD_ODD), o0);
+        }
+        int l = 4 * pb + 16;
+        e0.add(o0).intoArray(ss, l);
+        c0.intoArray(ss, l + 16);
+        return sum24(ss, l);
+    }
+
 }

@@ -31,7 +31,24 @@ final class Q8_0BatchKernels {
     static final VectorSpecies<Short> S256 = ShortVector.SPECIES_256;
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
+    /** Rows of more blocks than this (4096 columns) read a lone token's quants as {@link #pairs}. */
+    static final int PAIRS_MIN_BLOCKS = 128;
+
     private Q8_0BatchKernels() {}
+
+    /**
+     * The quants of the {@link Q8Activations} row at {@code xq[x0]} ({@code cols} elements) paired for {@link #dot1Pairs}:
+     * per block 32 bytes, 16 little-endian 16-bit lanes, lane k = quant k in its low byte and quant k + 16 in its high
+     * byte, written to {@code pairs[0..)}.
+     */
+    static void pairs(MemorySegment xq, long x0, int cols, MemorySegment pairs) {
+        long q16 = x0 + Q8Activations.quants16Offset(cols);
+        for (int b = 0, blocks = cols / 32; b < blocks; b++) {
+            ShortVector.fromMemorySegment(S256, xq, q16 + b * 64L, LE).and((short) 0xFF)
+                    .or(ShortVector.fromMemorySegment(S256, xq, q16 + b * 64L + 32, LE).lanewise(VectorOperators.LSHL, 8))
+                    .intoMemorySegment(pairs, b * 32L, LE);
+        }
+    }
 
     /** Floats of per-thread scratch {@link #rows} needs: 4 × 8 lanes to sum. */
     static final int SCRATCH_FLOATS = 32;
@@ -47,6 +64,19 @@ final class Q8_0BatchKernels {
      */
     static void rows(MemorySegment w, long rowBytes, int from, int to, MemorySegment xq, long xqStride, int tokens,
                      int cols, MemorySegment y, long yStride, float[] ss) {
+        rows(w, rowBytes, from, to, xq, xqStride, null, tokens, cols, y, yStride, ss);
+    }
+
+    /**
+     * {@link #rows(MemorySegment, long, int, int, MemorySegment, long, int, int, MemorySegment, long, float[])}; with an
+     * odd token count and {@code lastPairs} non-null, the last token's one-token body reads its quants from
+     * {@code lastPairs} ({@link #pairs}: 32 bytes a block instead of the 64 of the int16 copy) and splits them by shifts:
+     * the same values, the same bits, half the L1 footprint. Matmul passes them for rows longer than
+     * {@value #PAIRS_MIN_BLOCKS} blocks, where the int16 row (16 KiB at 8192 columns, re-read for every weight row)
+     * slowed the FFN down projection's weight stream (BENCHMARKS.md, cpudec).
+     */
+    static void rows(MemorySegment w, long rowBytes, int from, int to, MemorySegment xq, long xqStride,
+                     MemorySegment lastPairs, int tokens, int cols, MemorySegment y, long yStride, float[] ss) {
         for (int r = from; r < to; r++) {
             long wOff = r * rowBytes;
             int t = 0;
@@ -58,7 +88,8 @@ final class Q8_0BatchKernels {
                 t += 2;
             }
             if (t < tokens) {
-                y.set(BlockLayouts.F32, t * yStride + 4L * r, dot1(w, wOff, xq, t * xqStride, cols, ss));
+                y.set(BlockLayouts.F32, t * yStride + 4L * r, lastPairs != null
+                        ? dot1Pairs(w, wOff, xq, t * xqStride, lastPairs, cols, ss) : dot1(w, wOff, xq, t * xqStride, cols, ss));
             }
         }
     }
@@ -158,6 +189,27 @@ final class Q8_0BatchKernels {
             float dw = Float.float16ToFloat(w.get(BlockLayouts.I16, q - Q8_0_QS));
             var v = w0.mul(ShortVector.fromMemorySegment(S256, xq, x0 + a, LE))
                     .add(w1.mul(ShortVector.fromMemorySegment(S256, xq, x0 + a + 32, LE))).reinterpretAsInts();
+            var i = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(v.lanewise(VectorOperators.ASHR, 16));
+            c0 = ((FloatVector) i.convert(VectorOperators.I2F, 0))
+                    .fma(FloatVector.broadcast(F, dw * xq.get(BlockLayouts.F32, x0 + 4L * b)), c0);
+        }
+        c0.intoArray(ss, 0);
+        return sum8(ss, 0);
+    }
+
+    /** {@link #dot1} reading the quants from {@link #pairs} (the scales still from the row at {@code xq[x0]}). */
+    private static float dot1Pairs(MemorySegment w, long wOff, MemorySegment xq, long x0, MemorySegment pairs, int cols,
+                                   float[] ss) {
+        int blocks = cols / 32;
+        var c0 = FloatVector.zero(F);
+        for (int b = 0; b < blocks; b++) {
+            long q = wOff + (long) b * Q8_0_BYTES + Q8_0_QS;
+            var pv = ShortVector.fromMemorySegment(S256, pairs, b * 32L, LE);
+            var w0 = (ShortVector) ByteVector.fromMemorySegment(B128, w, q, LE).convertShape(VectorOperators.B2S, S256, 0);
+            var w1 = (ShortVector) ByteVector.fromMemorySegment(B128, w, q + 16, LE).convertShape(VectorOperators.B2S, S256, 0);
+            float dw = Float.float16ToFloat(w.get(BlockLayouts.I16, q - Q8_0_QS));
+            var v = w0.mul(pv.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8))
+                    .add(w1.mul(pv.lanewise(VectorOperators.ASHR, 8))).reinterpretAsInts();
             var i = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(v.lanewise(VectorOperators.ASHR, 16));
             c0 = ((FloatVector) i.convert(VectorOperators.I2F, 0))
                     .fma(FloatVector.broadcast(F, dw * xq.get(BlockLayouts.F32, x0 + 4L * b)), c0);

@@ -22,7 +22,8 @@ import java.util.Locale;
  *
  * <p>Usage: {@code scripts/jmh device-workers --main aether.device.cpu.bench.KernelRace SHAPE THREADS SECONDS
  * VARIANT...} with SHAPE = {@code 1xINxOUT} and VARIANT = {@code TYPE:ACTIVATIONS[:prepared][:256|:512]}
- * (the last picks the kernels' vector width, default {@code VectorSupport.defaultBits()}), e.g.
+ * (the last picks the kernels' vector width, default {@code VectorSupport.defaultBits()}; {@code :shorts} keeps the
+ * 512-bit Q4_0 one-token body on 16-bit activations, {@code Matmul.BYTE_ACTIVATIONS_PROPERTY}), e.g.
  * {@code 1x4096x14336 1 20 Q4_K:FLOAT Q4_K:AUTO Q4_0:AUTO:prepared F16:FLOAT:256 F16:FLOAT:512}.
  *
  * <p>Small-batch mode: {@code --batch INxOUT THREADS SECONDS R,R,... [TYPE]} races one prepared matmul (TYPE Q4_0, the
@@ -75,8 +76,15 @@ public final class KernelRace {
                 PackedWeights packed = opts.contains("prepared") ? PackedWeights.prepare(type, w, out, in, arena) : null;
                 int bits = opts.contains("256") ? 256 : opts.contains("512") ? 512 : aether.device.cpu.kernel.VectorSupport.defaultBits();
                 long bytes = packed != null && packed.packedBytes() > 0 ? packed.packedBytes() : w.byteSize();
-                variants.add(new Variant(args[v], type, new Matmul(pool, true, Matmul.Activations.valueOf(p[1]), bits), w, packed,
-                        bytes, new ArrayList<>()));
+                // "shorts": the 512-bit Q4_0 one-token body on 16-bit activations at every row length (as before)
+                String before = System.setProperty(Matmul.BYTE_ACTIVATIONS_PROPERTY, String.valueOf(!opts.contains("shorts")));
+                Matmul m = new Matmul(pool, true, Matmul.Activations.valueOf(p[1]), bits);
+                if (before == null) {
+                    System.clearProperty(Matmul.BYTE_ACTIVATIONS_PROPERTY);
+                } else {
+                    System.setProperty(Matmul.BYTE_ACTIVATIONS_PROPERTY, before);
+                }
+                variants.add(new Variant(args[v], type, m, w, packed, bytes, new ArrayList<>()));
             }
             double bestProbe = 0;
             long end = System.nanoTime() + (long) (seconds * 1e9);

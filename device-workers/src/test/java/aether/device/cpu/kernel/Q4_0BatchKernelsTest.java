@@ -52,7 +52,9 @@ class Q4_0BatchKernelsTest {
         long seed = System.nanoTime();
         Random rnd = new Random(seed);
         try (Arena arena = Arena.ofShared()) {
-            for (int in : new int[] {32, 96, 256, 512, 1024}) {     // 1, 3, 8, 16, 32 blocks: padding and none
+            // 1, 3, 8, 16, 32 blocks: padding and none; 129 (padded to 136) and 256: long enough for the 512-bit
+            // one-token body to read its activations as bytes (BYTE_ACTIVATIONS_MIN_BLOCKS)
+            for (int in : new int[] {32, 96, 256, 512, 1024, 4128, 8192}) {
                 for (int out : new int[] {1, 17, 64, 131}) {
                     MemorySegment w = RandomWeights.create(arena, GgmlType.Q4_0, out, in, rnd);
                     PackedWeights pw = PackedWeights.prepare(GgmlType.Q4_0, w, out, in, arena);

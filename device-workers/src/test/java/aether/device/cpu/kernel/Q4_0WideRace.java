@@ -423,6 +423,8 @@ public final class Q4_0WideRace {
             Q8Activations.quantizeRowQ4(x, 0, cols, pb, ax, 0, dx, 0);
             Q8Activations.blockCorrections(ax, 0, pb, cx, 0);
             Q8Activations.planarWide(ax, 0, pb, wx, 0);
+            MemorySegment bx = arena.allocate(wx.length, 64);
+            Q4_0BatchKernels.activationBytes(ax, 0, pb, bx, 0);
             long rowBytes = PackedWeights.q4PlanarRowBytes(pb);
             MemorySegment p = pw.packed();
             MemorySegment[] y = new MemorySegment[names.length];
@@ -438,7 +440,7 @@ public final class Q4_0WideRace {
                     long t0 = System.nanoTime();
                     switch (k) {
                         case 0 -> Q4_0BatchKernels.rowsPlanar(p, pb, 0, rows, ax, 0, dx, cx, 0, 1, y[k], 0, ss);
-                        case 1 -> Q4_0BatchKernels.rowsPlanarWide(p, pb, 0, rows, wx, 0, dx, cx, 0, 1, y[k], 0, ss);
+                        case 1 -> Q4_0BatchKernels.rowsPlanarWide(p, pb, 0, rows, wx, 0, pb > Q4_0BatchKernels.BYTE_ACTIVATIONS_MIN_BLOCKS ? bx : null, dx, cx, 0, 1, y[k], 0, ss);
                         case 2 -> {
                             for (int r = 0; r < rows; r++) {
                                 y[k].setAtIndex(ValueLayout.JAVA_FLOAT, r, dotMaskFold(p, r * rowBytes, pb, ax, 0, dx, cx, 0, ss));

@@ -54,7 +54,8 @@ class Q8_0BatchKernelsTest {
         long seed = System.nanoTime();
         Random rnd = new Random(seed);
         try (Arena arena = Arena.ofShared()) {
-            for (int in : new int[] {32, 96, 256, 1024, 4128}) {
+            // 4128 (129 blocks) and 8192: long enough for the one-token body to read paired quants (PAIRS_MIN_BLOCKS)
+            for (int in : new int[] {32, 96, 256, 1024, 4128, 8192}) {
                 for (int out : new int[] {1, 17, 64, 131}) {
                     MemorySegment w = RandomWeights.create(arena, GgmlType.Q8_0, out, in, rnd);
                     double[][] wd = new double[out][];
