@@ -655,7 +655,9 @@ public final class PagedInferenceModel implements InferenceModel {
                     MemorySegment.copy(slots, 0, slotsIn, I32, 0, tokens);
                     MemorySegment.copy(table, 0, tableIn, I32, 0, tableLength);
                     MemorySegment.copy(rows, 0, rowsIn, I32, 0, outputs);
-                    StartupTrace.mark("graph run of " + tokens + " tokens");
+                    if (StartupTrace.on()) {   // a step allocates nothing otherwise
+                        StartupTrace.mark("graph run of " + tokens + " tokens");
+                    }
                     kg.run();
                     StartupTrace.mark("graph run done");
                     MemorySegment.copy(out, F32, 0, logits, offset, logitCount);
