@@ -1,5 +1,6 @@
 package aether.cluster.cli;
 
+import aether.runtime.bench.StartupTrace;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -27,6 +28,7 @@ public final class AetherMain implements Runnable {
     }
 
     public static void main(String[] args) {
+        StartupTrace.mark("main");
         System.exit(commandLine().execute(args));
     }
 

@@ -11,6 +11,7 @@ import aether.llm.gguf.GgufFile;
 import aether.llm.gguf.ModelSummary;
 import aether.llm.gguf.TensorInfo;
 import aether.runtime.bench.MemoryBandwidth;
+import aether.runtime.bench.StartupTrace;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -105,6 +106,7 @@ public final class BenchCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--bandwidth-mib " + bandwidthMib + " (expected 16+)");
             }
             modelOptions.engineOptions(1);
+            StartupTrace.mark("bench command");
             long commandStart = System.currentTimeMillis();
             long openStart = System.nanoTime();
             long cpuStart = processCpuNanos();
@@ -127,10 +129,12 @@ public final class BenchCommand implements Callable<Integer> {
                 // of the process (measured 13.8 vs 39.3 t/s pp128 on the 1B Q8_0 model; a JIT-order effect whose
                 // mechanism is not pinned down yet, see BENCHMARKS.md)
                 long firstTokenNanos = prompt(model, randomTokens(random, FIRST_TOKEN_PROMPT, vocab), logits);
+                long firstTokenAt = System.currentTimeMillis();
+                StartupTrace.mark("first token");
                 long firstCpu = processCpuNanos();
                 Optional<ProcessMemory> afterFirstToken = ProcessMemory.read();
                 var startup = new Startup(processStartMillis(), jvmStartMillis(), commandStart, openNanos,
-                        firstTokenNanos, cpuStart < 0 ? -1 : openCpu - cpuStart, cpuStart < 0 ? -1 : firstCpu - openCpu);
+                        firstTokenNanos, firstTokenAt, cpuStart < 0 ? -1 : openCpu - cpuStart, cpuStart < 0 ? -1 : firstCpu - openCpu);
                 // warm-up (untimed): one whole prompt test and a few decode steps, so the JIT has compiled the
                 // paths the timed runs take (llama-bench warms up less, but has no JIT)
                 if (promptTokens > 0) {
@@ -365,8 +369,30 @@ public final class BenchCommand implements Callable<Integer> {
         };
     }
 
-    private static long processStartMillis() {
-        return ProcessHandle.current().info().startInstant().map(java.time.Instant::toEpochMilli).orElse(-1L);
+    /**
+     * When this process started, in epoch milliseconds: the launcher's own clock reading ({@code
+     * -Daether.launch.epochMicros}, bash's {@code EPOCHREALTIME} as its first step) when it passes one, else the
+     * kernel's ({@link ProcessHandle.Info#startInstant()}), which on Linux is the boot time from {@code /proc/stat}
+     * — a whole second, truncated — plus the process's start in clock ticks, so it reads up to a second early (0.94 s
+     * on the dev machine: bench's "process to JVM" read ~1 s for a launcher that takes ~0.1 s).
+     */
+    static long processStartMillis() {
+        return launchMillis(System.getProperty("aether.launch.epochMicros"))
+                .orElseGet(() -> ProcessHandle.current().info().startInstant().map(java.time.Instant::toEpochMilli)
+                        .orElse(-1L));
+    }
+
+    /** The launcher's start time in epoch milliseconds from its microseconds, if {@code micros} is one. */
+    static Optional<Long> launchMillis(String micros) {
+        if (micros == null || micros.isBlank()) {
+            return Optional.empty();
+        }
+        try {
+            long us = Long.parseLong(micros.trim());
+            return us > 0 ? Optional.of(us / 1000) : Optional.empty();
+        } catch (NumberFormatException e) {
+            return Optional.empty();   // not the launcher's: fall back to the kernel's figure
+        }
     }
 
     /** CPU time of the whole process (all threads: the JIT compilers' too), or -1 where the JVM does not say. */
@@ -380,8 +406,8 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * Where start-up time goes: from the process's start (the launcher script, which {@code exec}s the JVM) to the JVM's
-     * start, from there to this command, the model's open (mapping, metadata, tokenizer, architecture), and the first
+     * Where start-up time goes: from the process's start (the launcher script, which {@code exec}s the JVM; see {@link
+     * #processStartMillis()}) to the JVM's start, from there to this command, the model's open (mapping, metadata, tokenizer, architecture), and the first
      * token (the prefill of a {@value #FIRST_TOKEN_PROMPT}-token prompt into an empty sequence: it builds and compiles the graph,
      * repacks the weights that need it and runs with whatever the JIT has compiled so far). Epoch milliseconds for
      * the instants (-1 where unknown), nanoseconds for the durations. The CPU times (all threads of the process,
@@ -389,19 +415,27 @@ public final class BenchCommand implements Callable<Integer> {
      * times do: on a quiet machine of n cores the wall time is at least CPU time / n.
      */
     record Startup(long processStart, long jvmStart, long commandStart, long openNanos, long firstTokenNanos,
-            long openCpuNanos, long firstTokenCpuNanos) {
+            long firstTokenAt, long openCpuNanos, long firstTokenCpuNanos) {
 
+        /** Issue 5's load to first token: from the model's open to its first token (the JVM's start not counted). */
         long loadToFirstTokenMillis() {
             return Math.round((openNanos + firstTokenNanos) / 1e6);
+        }
+
+        /** From the process's start (the launcher's first step) to the first token; -1 where the start is unknown. */
+        long processToFirstTokenMillis() {
+            return processStart < 0 ? -1 : firstTokenAt - processStart;
         }
 
         void print(PrintWriter out) {
             out.printf(Locale.ROOT, "start-up: process to JVM %s, JVM to command %d ms, model open %.0f ms (CPU %.0f "
                     + "ms), first token %.0f ms (CPU %.0f ms; " + FIRST_TOKEN_PROMPT + "-token prompt: builds the graph, repacks weights, "
-                    + "runs unwarmed); load to first token %d ms%s%n",
+                    + "runs unwarmed); load to first token %d ms%s (model open to first token); process start to "
+                    + "first token %s%n",
                     processStart < 0 ? "unknown" : (jvmStart - processStart) + " ms", commandStart - jvmStart,
                     openNanos / 1e6, openCpuNanos / 1e6, firstTokenNanos / 1e6, firstTokenCpuNanos / 1e6,
-                    loadToFirstTokenMillis(), loadToFirstTokenMillis() < 1000 ? " (< 1 s)" : " (over 1 s)");
+                    loadToFirstTokenMillis(), loadToFirstTokenMillis() < 1000 ? " (< 1 s)" : " (over 1 s)",
+                    processStart < 0 ? "unknown" : processToFirstTokenMillis() + " ms");
         }
 
         void json(ObjectNode node) {
@@ -412,6 +446,7 @@ public final class BenchCommand implements Callable<Integer> {
             node.put("openCpuMillis", openCpuNanos / 1e6);
             node.put("firstTokenCpuMillis", firstTokenCpuNanos / 1e6);
             node.put("loadToFirstTokenMillis", loadToFirstTokenMillis());
+            node.put("processToFirstTokenMillis", processToFirstTokenMillis());
         }
     }
 

@@ -4,6 +4,7 @@ import aether.llm.arch.Architecture;
 import aether.llm.chat.ChatTemplate;
 import aether.llm.gguf.GgufFile;
 import aether.llm.tokenizer.Tokenizer;
+import aether.runtime.bench.StartupTrace;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -27,12 +28,15 @@ public record LoadedModel(Path path, GgufFile file, Tokenizer tokenizer, Optiona
         GgufFile file;
         try {
             file = GgufFile.open(path);
+            StartupTrace.mark("gguf opened");
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read model " + path + ": " + e.getMessage(), e);
         }
         try {
             Architecture architecture = Architecture.load(file);
+            StartupTrace.mark("architecture loaded");
             Tokenizer tokenizer = Tokenizer.fromGguf(file.metadata());
+            StartupTrace.mark("tokenizer built");
             Optional<ChatTemplate> template = ChatTemplate.fromGguf(file.metadata());
             int context = options.contextSize() == 0 ? architecture.config().contextLength()
                     : Math.min(options.contextSize(), architecture.config().contextLength());
@@ -40,6 +44,7 @@ public record LoadedModel(Path path, GgufFile file, Tokenizer tokenizer, Optiona
                     (long) options.maxSequences() * ((context + PagedInferenceModel.BLOCK_POSITIONS - 1)
                             / PagedInferenceModel.BLOCK_POSITIONS));
             InferenceModel model = PagedInferenceModel.open(architecture, options, context, blocks, file::close);
+            StartupTrace.mark("engine opened");
             return new LoadedModel(path, file, tokenizer, template, model);
         } catch (RuntimeException e) {
             file.close();

@@ -8,6 +8,7 @@ import aether.llm.arch.Numerics;
 import aether.llm.arch.StepGraph;
 import aether.llm.arch.StepShape;
 import aether.llm.model.ModelConfig;
+import aether.runtime.bench.StartupTrace;
 import aether.runtime.ir.DType;
 import aether.runtime.ir.Shape;
 import aether.runtime.tensor.GgmlType;
@@ -385,7 +386,11 @@ public final class PagedInferenceModel implements InferenceModel {
         }
         StepShape shape = new StepShape(tokens, outputs, blocksPerSequence, pool.total(), BLOCK_POSITIONS, kvType,
                 kind);
-        Runner r = backend.compile(architecture.buildStep(shape, numerics, layers));
+        StartupTrace.mark("compiling step shape " + tokens + "x" + outputs);
+        StepGraph built = architecture.buildStep(shape, numerics, layers);
+        StartupTrace.mark("step graph built");
+        Runner r = backend.compile(built);
+        StartupTrace.mark("step graph compiled (weights prepared)");
         list.add(new Shaped(tokens, outputs, kind, r));
         return r;
     }
@@ -650,7 +655,11 @@ public final class PagedInferenceModel implements InferenceModel {
                     MemorySegment.copy(slots, 0, slotsIn, I32, 0, tokens);
                     MemorySegment.copy(table, 0, tableIn, I32, 0, tableLength);
                     MemorySegment.copy(rows, 0, rowsIn, I32, 0, outputs);
+                    if (StartupTrace.on()) {   // a step allocates nothing otherwise
+                        StartupTrace.mark("graph run of " + tokens + " tokens");
+                    }
                     kg.run();
+                    StartupTrace.mark("graph run done");
                     MemorySegment.copy(out, F32, 0, logits, offset, logitCount);
                 }
 

@@ -83,6 +83,36 @@ class BenchCommandTest {
         assertThat(first).isPositive();
         assertThat(startup.get("loadToFirstTokenMillis").asLong()).isEqualTo(Math.round(open + first));
         assertThat(startup.get("jvmToCommandMillis").asLong()).isNotNegative();
+        // the process started before the model opened: its figure covers the open and the first token at least
+        assertThat(startup.get("processToFirstTokenMillis").asLong())
+                .isGreaterThanOrEqualTo(Math.round(open + first) - 1);
+    }
+
+    @Test
+    void shouldTakeTheProcessStartFromTheLaunchersClockWhenItGivesOne() {
+        // bash's EPOCHREALTIME without its decimal point: microseconds
+        assertThat(BenchCommand.launchMillis("1796653300466651")).contains(1796653300466L);
+        assertThat(BenchCommand.launchMillis(" 1796653300466651 ")).contains(1796653300466L);
+        // not the launcher's (absent, empty, an unexpanded or localized value): the kernel's figure is used instead
+        assertThat(BenchCommand.launchMillis(null)).isEmpty();
+        assertThat(BenchCommand.launchMillis("")).isEmpty();
+        assertThat(BenchCommand.launchMillis("1796653300,466651")).isEmpty();
+        assertThat(BenchCommand.launchMillis("0")).isEmpty();
+
+        long kernels = ProcessHandle.current().info().startInstant().map(java.time.Instant::toEpochMilli).orElse(-1L);
+        String before = System.getProperty("aether.launch.epochMicros");
+        try {
+            System.clearProperty("aether.launch.epochMicros");
+            assertThat(BenchCommand.processStartMillis()).isEqualTo(kernels);
+            System.setProperty("aether.launch.epochMicros", "1796653300466651");
+            assertThat(BenchCommand.processStartMillis()).isEqualTo(1796653300466L);
+        } finally {
+            if (before == null) {
+                System.clearProperty("aether.launch.epochMicros");
+            } else {
+                System.setProperty("aether.launch.epochMicros", before);
+            }
+        }
     }
 
     @Test
@@ -92,7 +122,8 @@ class BenchCommandTest {
         assertThat(h.out()).containsPattern("\\| pp8 +\\| +[0-9.]+ ± 0.00 \\|")
                 .containsPattern("\\| tg4 +\\| +[0-9.]+ ± 0.00 \\|")
                 .contains("memory read bandwidth: ").containsPattern("roofline fraction [0-9]+\\.[0-9]{4}")
-                .containsPattern("load to first token [0-9]+ ms")
+                .containsPattern("load to first token [0-9]+ ms \\((< 1 s|over 1 s)\\) \\(model open to first token\\);"
+                        + " process start to first token [0-9]+ ms")
                 .containsPattern("model file [0-9.]+ [KM]iB \\+ KV cache [0-9.]+ [KM]iB \\+ 300 MiB = ");
         CliHarness onlyPrompt = bench("-p", "8", "-n", "0", "-r", "1", "--bandwidth-mib", "32", "--json");
         assertThat(onlyPrompt.exitCode).as(onlyPrompt.err()).isZero();

@@ -2,6 +2,7 @@ package aether.scheduler.compile;
 
 import aether.device.cpu.KernelPool;
 import aether.device.cpu.kernel.Matmul;
+import aether.runtime.bench.StartupTrace;
 import aether.runtime.ir.DType;
 import aether.runtime.ir.Node;
 import aether.runtime.ir.Op;
@@ -88,6 +89,7 @@ public final class KernelGraph implements AutoCloseable {
         this.arenaBytes = plan(g, owner, weights, external);
         List<KernelSteps.Step> built = new ArrayList<>();
         List<Boolean> matmuls = new ArrayList<>();
+        StartupTrace.mark("kernel graph planned");
         KernelSteps k = new KernelSteps(g, storage, weights, matmul, serialMatmul, packed, pool);
         for (Node node : g.nodes()) {
             KernelSteps.Step s = k.step(node);
