@@ -22,7 +22,8 @@
 #                                           e.g. GPU_CHECK_RUNS="8b:Q4_0:340:10800:180 8b:Q4_0:-:-:200:16";
 #                                           right after the (unsplit) bench of GPU_CHECK_AB_MODEL (default 8b:Q4_0),
 #                                           tg128 with the decode fusions on, off and each off alone, in turns in one
-#                                           process (DecodeFusionBench; GPU_CHECK_AB=0 skips it), the A/B on one card;
+#                                           process (DecodeFusionBench; GPU_CHECK_AB=0 skips it; GPU_CHECK_AB_CONFIGS=1,6
+#                                           picks rows: none and early weights), the A/B on one card;
 #                                           right after the (unsplit) bench of GPU_CHECK_SERVE (default 8b:Q4_0; none
 #                                           = off), a serving load on the same file (`./aether loadtest --device cuda`
 #                                           at 1, 8, 64 sequences, at most GPU_CHECK_SERVE_S = 150 s; see serve_load);
@@ -168,7 +169,7 @@ refresh() {
 decode_ab() {
   local model=$1 preset=$2 type=$3 log="$out/ab.tmp" rc
   echo "== A/B $preset $type: decode fusions (DecodeFusionBench)"
-  timeout 120 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.llm.engine.cuda.DecodeFusionBench "$model" 128 3 \
+  timeout 120 "$java" "${flags[@]}" -cp "$work/app/lib/*" aether.llm.engine.cuda.DecodeFusionBench "$model" 128 3 ${GPU_CHECK_AB_CONFIGS:-} \
     >"$log" 2>&1
   rc=$?
   cat "$log"

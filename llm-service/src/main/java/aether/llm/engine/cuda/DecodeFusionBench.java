@@ -43,22 +43,69 @@ public final class DecodeFusionBench {
     private DecodeFusionBench() {}
 
     public static void main(String[] args) {
-        if (args.length < 1 || args.length > 3) {
-            System.err.println("usage: DecodeFusionBench MODEL.gguf [tokens=128] [rounds=3]");
+        if (args.length < 1 || args.length > 4) {
+            System.err.println("usage: DecodeFusionBench MODEL.gguf [tokens=128] [rounds=3] [configurations=all, as "
+                    + "indices into the table's rows, e.g. 1,6]");
             System.exit(2);
         }
         Path model = Path.of(args[0]);
         int tokens = args.length > 1 ? positive(args[1], "tokens") : 128;
         int rounds = args.length > 2 ? positive(args[2], "rounds") : 3;
+        List<Config> configs = args.length > 3 ? select(args[3]) : CONFIGS;
         if (!Files.isRegularFile(model)) {
             throw new IllegalArgumentException("model " + model + " is not a file");
         }
         EngineOptions options = EngineOptions.DEFAULTS.withContextSize(tokens + 1).withMaxSequences(1);
         try (LoadedModel loaded = CudaModels.open(model, options)) {
             CudaInferenceModel gpu = (CudaInferenceModel) loaded.model();
-            double[][] rates = run(gpu, tokens, rounds);
-            System.out.print(table(model.getFileName() + " on " + gpu.deviceName(), tokens, rounds, rates));
+            double[][] rates = run(gpu, configs, tokens, rounds);
+            boolean[] same = sameLogits(gpu, configs);
+            System.out.print(table(model.getFileName() + " on " + gpu.deviceName(), configs, tokens, rounds, rates,
+                    same));
         }
+    }
+
+    /** The configurations at the comma-separated indices of {@link #CONFIGS}, in the order given. */
+    static List<Config> select(String indices) {
+        List<Config> out = new ArrayList<>();
+        for (String part : indices.split(",")) {
+            int i;
+            try {
+                i = Integer.parseInt(part.strip());
+            } catch (NumberFormatException e) {
+                i = -1;
+            }
+            if (i < 0 || i >= CONFIGS.size()) {
+                throw new IllegalArgumentException("configuration " + part + " (expected indices 0.." + (CONFIGS.size()
+                        - 1) + " of " + CONFIGS.stream().map(Config::name).toList() + ", comma-separated)");
+            }
+            out.add(CONFIGS.get(i));
+        }
+        return out;
+    }
+
+    /**
+     * Whether each configuration's logits after the same 8 tokens are bit for bit the first configuration's (every
+     * fusion and the early weight loads are meant to change the launches, not the numbers).
+     */
+    static boolean[] sameLogits(CudaInferenceModel gpu, List<Config> configs) {
+        DecodeFusions before = gpu.fusions();
+        boolean earlyBefore = gpu.earlyWeights();
+        int vocab = gpu.config().vocabSize();
+        float[] first = new float[vocab], logits = new float[vocab];
+        boolean[] same = new boolean[configs.size()];
+        try {
+            for (int c = 0; c < configs.size(); c++) {
+                gpu.useFusions(configs.get(c).fusions());
+                gpu.useEarlyWeights(configs.get(c).earlyWeights());
+                generate(gpu, 8, new SplittableRandom(7), c == 0 ? first : logits);
+                same[c] = c == 0 || Arrays.equals(first, logits);
+            }
+        } finally {
+            gpu.useFusions(before);
+            gpu.useEarlyWeights(earlyBefore);
+        }
+        return same;
     }
 
     private static int positive(String v, String what) {
@@ -74,17 +121,17 @@ public final class DecodeFusionBench {
     }
 
     /** rates[config][round], tokens/s; the model's fusions are left as they were. */
-    static double[][] run(CudaInferenceModel gpu, int tokens, int rounds) {
+    static double[][] run(CudaInferenceModel gpu, List<Config> configs, int tokens, int rounds) {
         DecodeFusions before = gpu.fusions();
         boolean earlyBefore = gpu.earlyWeights();
-        double[][] rates = new double[CONFIGS.size()][rounds];
+        double[][] rates = new double[configs.size()][rounds];
         float[] logits = new float[gpu.config().vocabSize()];
         SplittableRandom random = new SplittableRandom(42);
         try {
             for (int r = 0; r < rounds; r++) {
-                for (int c = 0; c < CONFIGS.size(); c++) {
-                    gpu.useFusions(CONFIGS.get(c).fusions());
-                    gpu.useEarlyWeights(CONFIGS.get(c).earlyWeights());
+                for (int c = 0; c < configs.size(); c++) {
+                    gpu.useFusions(configs.get(c).fusions());
+                    gpu.useEarlyWeights(configs.get(c).earlyWeights());
                     generate(gpu, Math.min(tokens, 16), random, logits);   // warm-up: the graph is captured here
                     rates[c][r] = tokens * 1e9 / generate(gpu, tokens, random, logits);
                 }
@@ -108,22 +155,24 @@ public final class DecodeFusionBench {
         }
     }
 
-    /** The table: median, min and max t/s per configuration, and the median against the first configuration's. */
-    static String table(String what, int tokens, int rounds, double[][] rates) {
+    /**
+     * The table: median, min and max t/s per configuration, the median against the first configuration's, and whether
+     * its logits were the first configuration's bit for bit ({@link #sameLogits}).
+     */
+    static String table(String what, List<Config> configs, int tokens, int rounds, double[][] rates, boolean[] same) {
         StringBuilder s = new StringBuilder(String.format(Locale.ROOT,
                 "decode fusions A/B: %s, tg%d, %d rounds (configurations in turn)%n", what, tokens, rounds));
-        s.append(String.format(Locale.ROOT, "| %-16s | %10s | %10s | %10s | %8s |%n", "fusions", "median t/s",
-                "min", "max", "vs all"));
-        s.append("|------------------|-----------:|-----------:|-----------:|---------:|\n");
+        s.append(String.format(Locale.ROOT, "| %-16s | %10s | %10s | %10s | %8s | %10s |%n", "fusions", "median t/s",
+                "min", "max", "vs first", "same bits"));
+        s.append("|------------------|-----------:|-----------:|-----------:|---------:|------------|\n");
         double base = median(rates[0]);
-        List<String> rows = new ArrayList<>();
-        for (int c = 0; c < CONFIGS.size(); c++) {
+        for (int c = 0; c < configs.size(); c++) {
             double[] r = rates[c].clone();
             Arrays.sort(r);
-            rows.add(String.format(Locale.ROOT, "| %-16s | %10.1f | %10.1f | %10.1f | %7.3fx |%n", CONFIGS.get(c).name(),
-                    median(r), r[0], r[r.length - 1], median(r) / base));
+            s.append(String.format(Locale.ROOT, "| %-16s | %10.1f | %10.1f | %10.1f | %7.3fx | %-10s |%n",
+                    configs.get(c).name(), median(r), r[0], r[r.length - 1], median(r) / base,
+                    c == 0 ? "reference" : same[c] ? "yes" : "NO"));
         }
-        rows.forEach(s::append);
         return s.toString();
     }
 

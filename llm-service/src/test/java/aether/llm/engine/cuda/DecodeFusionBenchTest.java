@@ -1,6 +1,7 @@
 package aether.llm.engine.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import org.junit.jupiter.api.Test;
 
@@ -8,17 +9,32 @@ import org.junit.jupiter.api.Test;
 class DecodeFusionBenchTest {
 
     @Test
-    void tableGivesTheMedianOfTheRoundsAndTheRatioToAllOn() {
+    void tableGivesTheMedianOfTheRoundsTheRatioToTheFirstAndWhetherTheBitsAgree() {
         double[][] rates = {{460, 470, 450}, {440, 430, 445}, {455, 455, 455}, {450, 449, 451}, {465, 461, 463},
             {470, 480, 475}, {500, 490, 495}};
-        String t = DecodeFusionBench.table("m.gguf on H100", 128, 3, rates);
+        boolean[] same = {true, true, true, true, true, false, true};
+        String t = DecodeFusionBench.table("m.gguf on H100", DecodeFusionBench.CONFIGS, 128, 3, rates, same);
         assertThat(t).startsWith("decode fusions A/B: m.gguf on H100, tg128, 3 rounds");
-        assertThat(t).contains("| all              |      460.0 |      450.0 |      470.0 |   1.000x |");
-        assertThat(t).contains("| none (default)   |      440.0 |      430.0 |      445.0 |   0.957x |");
-        assertThat(t).contains("| all but rope     |      463.0 |      461.0 |      465.0 |   1.007x |");
-        assertThat(t).contains("| swiglu by rows   |      475.0 |      470.0 |      480.0 |   1.033x |");
-        assertThat(t).contains("| early weights    |      495.0 |      490.0 |      500.0 |   1.076x |");
+        assertThat(t).contains("| all              |      460.0 |      450.0 |      470.0 |   1.000x | reference  |");
+        assertThat(t).contains("| none (default)   |      440.0 |      430.0 |      445.0 |   0.957x | yes        |");
+        assertThat(t).contains("| all but rope     |      463.0 |      461.0 |      465.0 |   1.007x | yes        |");
+        assertThat(t).contains("| swiglu by rows   |      475.0 |      470.0 |      480.0 |   1.033x | NO         |");
+        assertThat(t).contains("| early weights    |      495.0 |      490.0 |      500.0 |   1.076x | yes        |");
         assertThat(t.lines().count()).as("title, header, rule, 7 configurations").isEqualTo(10);
+    }
+
+    @Test
+    void selectedConfigurationsComeInTheOrderGivenAndBadIndicesAreNamed() {
+        assertThat(DecodeFusionBench.select("1, 6")).extracting(DecodeFusionBench.Config::name)
+                .containsExactly("none (default)", "early weights");
+        String t = DecodeFusionBench.table("m", DecodeFusionBench.select("6,1"), 16, 1, new double[][] {{2}, {1}},
+                new boolean[] {true, true});
+        assertThat(t).contains("| early weights    |        2.0 |        2.0 |        2.0 |   1.000x | reference  |")
+                .contains("| none (default)   |        1.0 |        1.0 |        1.0 |   0.500x | yes        |");
+        assertThatThrownBy(() -> DecodeFusionBench.select("1,7")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("configuration 7 (expected indices 0..6");
+        assertThatThrownBy(() -> DecodeFusionBench.select("x")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("configuration x");
     }
 
     @Test
