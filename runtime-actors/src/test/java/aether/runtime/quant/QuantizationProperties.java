@@ -103,9 +103,12 @@ class QuantizationProperties {
     }
 
     /**
-     * Quantizing an already-dequantized row gives it back bit for bit (y = deq(q(x)) implies deq(q(y)) == y). True
-     * for the symmetric types: y's largest magnitude is exactly {@code qmax * d16}, so the new scale rounds back to
-     * the same f16 and every y/d lands within a few ulps of its integer.
+     * Quantizing an already-dequantized row gives it back bit for bit (y = deq(q(x)) implies deq(q(y)) == y), except
+     * for the sign of a zero. True for the symmetric types: y's largest magnitude is exactly {@code qmax * d16}, so
+     * the new scale rounds back to the same f16 and every y/d lands within a few ulps of its integer. The zero's sign:
+     * a block of tiny values whose scale underflows f16 to 0 keeps nonzero quants (the quants are taken with the
+     * float scale, as ggml does), so it dequantizes to signed zeros, q * 0; requantizing that all-zero block gives
+     * quants 0 and +0.0 everywhere (jqwik found it for Q8_0, seed -2876510840267461236).
      */
     @Property(tries = 300)
     void symmetricTypesAreIdempotent(@ForAll("rows") float[] x) {
@@ -113,8 +116,19 @@ class QuantizationProperties {
                 Q5_0Codec.INSTANCE, F16Codec.INSTANCE, BF16Codec.INSTANCE}) {
             float[] once = roundTrip(codec, x);
             float[] twice = roundTrip(codec, once);
-            LegacyGoldenTest.assertBitsEqual(twice, once, codec.type() + " requantized");
+            LegacyGoldenTest.assertBitsEqual(unsignedZeros(twice), unsignedZeros(once), codec.type() + " requantized");
         }
+    }
+
+    /** A copy with every -0.0 made +0.0 (all other bits kept, NaN payloads included). */
+    private static float[] unsignedZeros(float[] v) {
+        float[] out = v.clone();
+        for (int i = 0; i < out.length; i++) {
+            if (Float.floatToRawIntBits(out[i]) == 0x80000000) {
+                out[i] = 0f;
+            }
+        }
+        return out;
     }
 
     /**
