@@ -144,11 +144,11 @@ public final class Matmul implements RangeTask {
     private final boolean shareActivations;
     /** Whether long rows' lone token reads byte activations (see {@link #BYTE_ACTIVATIONS_PROPERTY}). */
     private final boolean byteActivations;
-    // What the Q8 scratch holds: the activations of the last call that quantized, by kind and x's native range.
+    // What the Q8 scratch holds: the activations of the last call that quantized, by kind, x's native address and
+    // shape (cols x tokens, which is also the range's length).
     // quantKind 0 = nothing valid (also while a quantization runs, so a failed one is never reused).
     private int quantKind;
     private long quantAddress;
-    private long quantBytes;
     private int quantCols;
     private int quantTokens;
     private int quantBlocks;
@@ -369,7 +369,7 @@ public final class Matmul implements RangeTask {
             // 512-bit planar copy, 4 Q8_0 blocks, 5 Q8_0 blocks with the last token's quants paired
             int kind = kInts ? 1 : q4Ints ? (wide && isPlanar ? 3 : 2) : lonePairs() ? 5 : 4;
             boolean reuse = sameInput && shareActivations && x.isNative() && quantKind == kind
-                    && quantAddress == x.address() && quantBytes == needX && quantCols == inFeatures
+                    && quantAddress == x.address() && quantCols == inFeatures
                     && quantTokens == tokens && quantBlocks == paddedBlocks;
             if (!reuse) {
                 quantKind = 0;
@@ -377,7 +377,6 @@ public final class Matmul implements RangeTask {
                 pool.parallelFor(tokens, 1, quantizeTask);
                 quantKind = x.isNative() ? kind : 0;
                 quantAddress = x.address();
-                quantBytes = needX;
                 quantCols = inFeatures;
                 quantTokens = tokens;
                 quantBlocks = paddedBlocks;

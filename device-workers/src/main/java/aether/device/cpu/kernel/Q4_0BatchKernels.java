@@ -518,14 +518,8 @@ final class Q4_0BatchKernels {
         int blocks = cols / 32;
         for (int b = 0; b < paddedBlocks; b++) {
             int a = axOff + LANES * b;
-            if (b >= blocks) {   // padding: zero quants, bias only, scale 0
-                for (int j = 0; j < 32; j++) {
-                    ax[a + j] = 0;
-                }
-                for (int k = 0; k < 16; k++) {
-                    ax[a + 32 + k] = (short) ((k & 1) == 0 ? 8192 : -8192);
-                }
-                dx[dxOff + b] = 0f;
+            if (b >= blocks) {
+                Q8Activations.padQ4Block(ax, a, dx, dxOff + b);
                 continue;
             }
             long xb = xOffset + (long) b * 32 * Float.BYTES;

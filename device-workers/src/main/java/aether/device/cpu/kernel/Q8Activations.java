@@ -43,19 +43,24 @@ final class Q8Activations {
      * int with a mask, an arithmetic shift and an add, the biases cancelling. Blocks from {@code cols / 32} up to
      * {@code paddedBlocks} are padding: zero quants, bias only, scale 0.
      */
+    /** A padding block of {@link #quantizeRowQ4}'s layout at {@code ax[a]}: zero quants, bias only, scale 0. */
+    static void padQ4Block(short[] ax, int a, float[] dx, int dxIndex) {
+        for (int j = 0; j < 32; j++) {
+            ax[a + j] = 0;
+        }
+        for (int k = 0; k < 16; k++) {
+            ax[a + 32 + k] = (short) ((k & 1) == 0 ? 8192 : -8192);
+        }
+        dx[dxIndex] = 0f;
+    }
+
     static void quantizeRowQ4(MemorySegment x, long xOffset, int cols, int paddedBlocks, short[] ax, int axOff,
                               float[] dx, int dxOff) {
         int blocks = cols / BLOCK;
         for (int b = 0; b < paddedBlocks; b++) {
             int a = axOff + Q4_LANES * b;
             if (b >= blocks) {
-                for (int j = 0; j < 32; j++) {
-                    ax[a + j] = 0;
-                }
-                for (int k = 0; k < 16; k++) {
-                    ax[a + 32 + k] = (short) ((k & 1) == 0 ? 8192 : -8192);
-                }
-                dx[dxOff + b] = 0f;
+                padQ4Block(ax, a, dx, dxOff + b);
                 continue;
             }
             long xb = xOffset + (long) b * BLOCK * Float.BYTES;

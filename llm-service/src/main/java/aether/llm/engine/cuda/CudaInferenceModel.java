@@ -556,6 +556,11 @@ public final class CudaInferenceModel implements InferenceModel {
     void useFusions(DecodeFusions f) {
         checkOpen();
         fusions = Objects.requireNonNull(f, "fusions");
+        dropDecodeGraph();
+    }
+
+    /** Closes the captured single-token graph, so the next step captures it again with the launches now chosen. */
+    private void dropDecodeGraph() {
         if (decodeGraph != null) {
             decodeGraph.close();
             decodeGraph = null;
@@ -569,10 +574,7 @@ public final class CudaInferenceModel implements InferenceModel {
     void useEarlyWeights(boolean on) {
         checkOpen();
         k.useEarlyWeights(on);
-        if (decodeGraph != null) {
-            decodeGraph.close();
-            decodeGraph = null;
-        }
+        dropDecodeGraph();
     }
 
     boolean earlyWeights() {
@@ -1516,9 +1518,7 @@ public final class CudaInferenceModel implements InferenceModel {
             profiles.values().forEach(KernelProfile::close);
             profiles.clear();
         }
-        if (decodeGraph != null) {
-            decodeGraph.close();
-        }
+        dropDecodeGraph();
         chunkGraphs.values().forEach(CudaContext.Graph::close);
         chunkGraphs.clear();
         prefillGraphs.values().forEach(CudaContext.Graph::close);

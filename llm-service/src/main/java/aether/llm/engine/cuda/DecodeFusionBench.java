@@ -89,23 +89,30 @@ public final class DecodeFusionBench {
      * fusion and the early weight loads are meant to change the launches, not the numbers).
      */
     static boolean[] sameLogits(CudaInferenceModel gpu, List<Config> configs) {
-        DecodeFusions before = gpu.fusions();
-        boolean earlyBefore = gpu.earlyWeights();
+        Config before = current(gpu);
         int vocab = gpu.config().vocabSize();
         float[] first = new float[vocab], logits = new float[vocab];
         boolean[] same = new boolean[configs.size()];
         try {
             for (int c = 0; c < configs.size(); c++) {
-                gpu.useFusions(configs.get(c).fusions());
-                gpu.useEarlyWeights(configs.get(c).earlyWeights());
+                use(gpu, configs.get(c));
                 generate(gpu, 8, new SplittableRandom(7), c == 0 ? first : logits);
                 same[c] = c == 0 || Arrays.equals(first, logits);
             }
         } finally {
-            gpu.useFusions(before);
-            gpu.useEarlyWeights(earlyBefore);
+            use(gpu, before);
         }
         return same;
+    }
+
+    /** The model's settings now, as a configuration (to put back after a run). */
+    private static Config current(CudaInferenceModel gpu) {
+        return new Config("current", gpu.fusions(), gpu.earlyWeights());
+    }
+
+    private static void use(CudaInferenceModel gpu, Config c) {
+        gpu.useFusions(c.fusions());
+        gpu.useEarlyWeights(c.earlyWeights());
     }
 
     private static int positive(String v, String what) {
@@ -122,23 +129,20 @@ public final class DecodeFusionBench {
 
     /** rates[config][round], tokens/s; the model's fusions are left as they were. */
     static double[][] run(CudaInferenceModel gpu, List<Config> configs, int tokens, int rounds) {
-        DecodeFusions before = gpu.fusions();
-        boolean earlyBefore = gpu.earlyWeights();
+        Config before = current(gpu);
         double[][] rates = new double[configs.size()][rounds];
         float[] logits = new float[gpu.config().vocabSize()];
         SplittableRandom random = new SplittableRandom(42);
         try {
             for (int r = 0; r < rounds; r++) {
                 for (int c = 0; c < configs.size(); c++) {
-                    gpu.useFusions(configs.get(c).fusions());
-                    gpu.useEarlyWeights(configs.get(c).earlyWeights());
+                    use(gpu, configs.get(c));
                     generate(gpu, Math.min(tokens, 16), random, logits);   // warm-up: the graph is captured here
                     rates[c][r] = tokens * 1e9 / generate(gpu, tokens, random, logits);
                 }
             }
         } finally {
-            gpu.useFusions(before);
-            gpu.useEarlyWeights(earlyBefore);
+            use(gpu, before);
         }
         return rates;
     }
