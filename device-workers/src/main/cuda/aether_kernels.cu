@@ -645,54 +645,6 @@ extern "C" __global__ void rope_kv(float *qkv, __half *__restrict__ kcache, __ha
 
 #define ATTN_THREADS 128
 
-// The body of attn_split and attn_split_rope, after the caller put the head's scaled query in qs = smem[0, D): the
-// scores of positions [start, end) of kb/vb go to sc, then the block's unnormalised output, max and sum to part.
-// CUR: position cur (the step's own, in attn_split_rope) takes its key and value from kcur/vcur (shared memory, the
-// f16 values the cache gets, as floats) instead of the cache, which this launch is still writing; the sums keep
-// attn_split's order, so the bits are the same.
-template <bool CUR>
-__device__ __forceinline__ void attn_split_body(const float *qs, float *sc, const __half *__restrict__ kb,
-                                                const __half *__restrict__ vb, int start, int end, int D,
-                                                float *__restrict__ part_o, float2 *__restrict__ part_ml, size_t part,
-                                                int cur, const float *kcur, const float *vcur) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-    for (int p = start + warp; p < end; p += nwarps) {
-        float acc = 0.f;
-        if (CUR && p == cur) {
-            for (int i = lane; i < (D >> 1); i += WARP) acc += qs[2 * i] * kcur[2 * i] + qs[2 * i + 1] * kcur[2 * i + 1];
-        } else {
-            const __half2 *kr = reinterpret_cast<const __half2 *>(kb + (size_t)p * D);
-            for (int i = lane; i < (D >> 1); i += WARP) {
-                float2 k2 = __half22float2(kr[i]);
-                acc += qs[2 * i] * k2.x + qs[2 * i + 1] * k2.y;
-            }
-        }
-        acc = warp_sum(acc);
-        if (lane == 0) sc[p - start] = acc;
-    }
-    __syncthreads();
-    float m = -INFINITY;
-    for (int p = start + threadIdx.x; p < end; p += blockDim.x) m = fmaxf(m, sc[p - start]);
-    m = block_max(m);
-    float l = 0.f;
-    for (int p = start + threadIdx.x; p < end; p += blockDim.x) {
-        float e = expf(sc[p - start] - m);
-        sc[p - start] = e;
-        l += e;
-    }
-    l = block_sum(l);  // its barriers also publish the sc[] writes above
-    float *o = part_o + part * D;
-    // with CUR, the current position is the last of its split (it is the last of the sequence)
-    int cached = CUR && start <= cur && cur < end ? cur : end;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) {
-        float acc = 0.f;
-        for (int p = start; p < cached; p++) acc += sc[p - start] * __half2float(vb[(size_t)p * D + i]);
-        if (CUR && cached < end) acc += sc[cur - start] * vcur[i];
-        o[i] = acc;
-    }
-    if (threadIdx.x == 0) part_ml[part] = make_float2(m, l);
-}
-
 extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
 attn_split(const float *__restrict__ q, const __half *__restrict__ kcache, const __half *__restrict__ vcache,
            const int *__restrict__ params, float *__restrict__ part_o, float2 *__restrict__ part_ml, int H, int Hkv,
@@ -712,53 +664,35 @@ attn_split(const float *__restrict__ q, const __half *__restrict__ kcache, const
     const __half *vb = vcache + ((size_t)slot * Hkv + g) * ctx * D;
     for (int i = threadIdx.x; i < D; i += blockDim.x) qs[i] = q[h * D + i] * scale;
     __syncthreads();
-    attn_split_body<false>(qs, sc, kb, vb, start, end, D, part_o, part_ml, part, -1, nullptr, nullptr);
-}
-
-// rope_kv and attn_split of one token in one launch (the single-token decode step): grid (H, nsplit), ATTN_THREADS
-// threads, dynamic shared memory (3 D + chunkMax) floats. Every block rotates its head's query from the raw qkv row
-// (the same arithmetic as rope_kv, then attn_split's scaling); the blocks whose split holds the token's position also
-// rotate the token's key and round key and value to f16 in shared memory, and the first query head of each KV group
-// among them stores the two into the cache, as rope_kv would. No block of this launch reads the cache at that
-// position, so the stores race with nothing; the next launches see them. qkv is not modified (rope_kv rotates q in
-// place; here nothing else reads q).
-extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
-attn_split_rope(const float *__restrict__ qkv, __half *kcache, __half *vcache, const int *__restrict__ params,
-                const float *__restrict__ ff, float *__restrict__ part_o, float2 *__restrict__ part_ml, int H,
-                int Hkv, int D, int nrot, int ctx, float scale, float freq_base, float freq_scale, int neox) {
-    pdl_entry();
-    extern __shared__ float smem[];
-    float *qs = smem, *kcur = smem + D, *vcur = smem + 2 * D, *sc = smem + 3 * D;
-    int h = blockIdx.x, s = blockIdx.y, nsplit = gridDim.y;
-    int pos = params[P_POS], len = pos + 1, slot = params[P_SLOT];
-    size_t part = (size_t)h * nsplit + s;
-    int chunk = (len + nsplit - 1) / nsplit;
-    int start = s * chunk, end = min(len, start + chunk);
-    int G = H / Hkv, g = h / G;
-    size_t kvbase = ((size_t)slot * Hkv + g) * ctx * D;
-    const float *qh = qkv + (size_t)h * D, *kh = qkv + (size_t)(H + g) * D, *vh = qkv + (size_t)(H + Hkv + g) * D;
-    bool current = start <= pos && pos < end;
-    bool store = current && h % G == 0;
-    for (int j = threadIdx.x; j < D; j += blockDim.x) {
-        float x = qh[j];
-        if (j < nrot) x = rope_rotate(x, qh[rope_partner(j, nrot, neox)], j, pos, ff, nrot, freq_base, freq_scale, neox);
-        qs[j] = x * scale;
-        if (current) {
-            float k = kh[j];
-            if (j < nrot) k = rope_rotate(k, kh[rope_partner(j, nrot, neox)], j, pos, ff, nrot, freq_base, freq_scale,
-                                          neox);
-            __half k16 = __float2half(k), v16 = __float2half(vh[j]);
-            kcur[j] = __half2float(k16);
-            vcur[j] = __half2float(v16);
-            if (store) {
-                kcache[kvbase + (size_t)pos * D + j] = k16;
-                vcache[kvbase + (size_t)pos * D + j] = v16;
-            }
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    for (int p = start + warp; p < end; p += nwarps) {
+        const __half2 *kr = reinterpret_cast<const __half2 *>(kb + (size_t)p * D);
+        float acc = 0.f;
+        for (int i = lane; i < (D >> 1); i += WARP) {
+            float2 k2 = __half22float2(kr[i]);
+            acc += qs[2 * i] * k2.x + qs[2 * i + 1] * k2.y;
         }
+        acc = warp_sum(acc);
+        if (lane == 0) sc[p - start] = acc;
     }
     __syncthreads();
-    attn_split_body<true>(qs, sc, kcache + kvbase, vcache + kvbase, start, end, D, part_o, part_ml, part, pos, kcur,
-                          vcur);
+    float m = -INFINITY;
+    for (int p = start + threadIdx.x; p < end; p += blockDim.x) m = fmaxf(m, sc[p - start]);
+    m = block_max(m);
+    float l = 0.f;
+    for (int p = start + threadIdx.x; p < end; p += blockDim.x) {
+        float e = expf(sc[p - start] - m);
+        sc[p - start] = e;
+        l += e;
+    }
+    l = block_sum(l);  // its barriers also publish the sc[] writes above
+    float *o = part_o + part * D;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) {
+        float acc = 0.f;
+        for (int p = start; p < end; p++) acc += sc[p - start] * __half2float(vb[(size_t)p * D + i]);
+        o[i] = acc;
+    }
+    if (threadIdx.x == 0) part_ml[part] = make_float2(m, l);
 }
 
 // Column i of head h of token t: merges the splits' partial results into out (row t of [t][H*D]) and quantizes it

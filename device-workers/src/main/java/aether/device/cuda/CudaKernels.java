@@ -33,7 +33,7 @@ public final class CudaKernels {
     /** Every kernel of the module, loaded at construction so none loads lazily inside a graph capture. */
     static final String[] KERNELS = {"repack_q4_0", "repack_q8_0", "quantize_q8_1", "rmsnorm_quant", "swiglu_quant",
         "add_f32", "gemv_q4_0", "gemv_q4_0_early", "gemv_q8_0", "gemv_f16", "gemv_bf16", "gemv_batch_q4_0", "gemv_batch_q8_0",
-        "gemv_batch_f16", "gemv_batch_bf16", "rope_kv", "attn_split", "attn_split_rope", "attn_combine", "get_row_q4_0", "get_row_q8_0",
+        "gemv_batch_f16", "gemv_batch_bf16", "rope_kv", "attn_split", "attn_combine", "get_row_q4_0", "get_row_q8_0",
         "get_row_f16", "get_row_bf16", "get_row_f32", "argmax_rows", "sample_candidates",
         // Q4_K / Q6_K (kquants.cuh)
         "repack_q4_k", "repack_q6_k", "gemv_q4_k", "gemv_q6_k", "get_row_q4_k", "get_row_q6_k",
@@ -407,11 +407,6 @@ public final class CudaKernels {
         int sharedBytes() {
             return (headDim + chunkMax()) * Float.BYTES;
         }
-
-        /** Dynamic shared memory of one {@code attn_split_rope} block: also the token's key and value. */
-        int ropeSharedBytes() {
-            return sharedBytes() + 2 * headDim * Float.BYTES;
-        }
     }
 
     /** RoPE on q and k of qkv = [q | k | v] at params' position, k and v stored into the f16 cache at the slot. */
@@ -449,9 +444,6 @@ public final class CudaKernels {
         if (s.sharedBytes() > 48 * 1024) {
             cuda.allowSharedMemory("attn_split", s.sharedBytes());
         }
-        if (s.ropeSharedBytes() > 48 * 1024) {
-            cuda.allowSharedMemory("attn_split_rope", s.ropeSharedBytes());
-        }
     }
 
 
@@ -480,23 +472,6 @@ public final class CudaKernels {
                 params, scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(), s.ctx(), scale,
                 qStride);
         cuda.launch3("attn_combine", s.heads(), 1, tokens, s.headDim(), 0, scratch.partO(), scratch.partMl(), out,
-                outQ == null ? null : outQ.quants(), outQ == null ? null : outQ.scales(), s.headDim(), s.splits());
-    }
-
-    /**
-     * {@link #ropeKv} then {@link #attention} of one token, with the RoPE inside the attention's split launch ({@code
-     * attn_split_rope}): each block rotates its head's query from the raw row, the blocks holding the token's position
-     * rotate its key, and one per KV group stores key and value into the cache. The same values and bits as the two
-     * launches (a GPU test compares them), one launch fewer on the single-token decode step's dependency chain; qkv is
-     * left as the GEMV wrote it.
-     */
-    public void attentionRope(AttentionShape s, CUdeviceptr qkv, CUdeviceptr kcache, CUdeviceptr vcache,
-            CUdeviceptr params, CUdeviceptr freqFactors, AttentionScratch scratch, float scale, CUdeviceptr out,
-            QuantizedVector outQ) {
-        cuda.launch3("attn_split_rope", s.heads(), s.splits(), 1, ATTN_THREADS, s.ropeSharedBytes(), qkv, kcache,
-                vcache, params, freqFactors, scratch.partO(), scratch.partMl(), s.heads(), s.kvHeads(), s.headDim(),
-                s.ropeDims(), s.ctx(), scale, s.freqBase(), s.freqScale(), s.neox() ? 1 : 0);
-        cuda.launch3("attn_combine", s.heads(), 1, 1, s.headDim(), 0, scratch.partO(), scratch.partMl(), out,
                 outQ == null ? null : outQ.quants(), outQ == null ? null : outQ.scales(), s.headDim(), s.splits());
     }
 

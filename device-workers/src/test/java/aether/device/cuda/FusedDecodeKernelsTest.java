@@ -6,9 +6,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import aether.device.cuda.CudaKernels.AttentionShape;
 import aether.device.cuda.CudaKernels.FusionCounters;
 import aether.runtime.tensor.GgmlType;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import jcuda.driver.CUdeviceptr;
 import org.junit.jupiter.api.Tag;
@@ -20,7 +17,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * The fused decode GEMVs ({@code fused_decode.cuh}) against the launches they replace, on fresh random inputs (the
  * seed is printed): GEMV + RMSNorm, GEMV + SwiGLU (through counters, and by rows without them), GEMV + RoPE and KV
- * store, and RoPE with the KV store inside the attention launch. The fused kernels run the same device
+ * store. The fused kernels run the same device
  * functions on the same values, so every output must be the same bits: y, the floats and q8_1 blocks of the epilogue,
  * the KV cache. Each case runs three rounds on one set of counters with new inputs each time, so a counter that was not
  * reset would make a later round's epilogue run early (or never) and its outputs differ; the counters must read zero
@@ -221,69 +218,5 @@ class FusedDecodeKernelsTest {
             }
         }
         assertZero(counters);
-    }
-
-    /**
-     * attn_split_rope (RoPE and the cache store inside the attention's split launch) against rope_kv then attn_split
-     * and attn_combine: the same cache bytes, the same output and q8_1 bits, and qkv left as the GEMV wrote it. The
-     * cache holds random f16 values below the position (both copies alike) and f16 NaN above it, where neither path may
-     * read; positions cover the first, a middle and the last split, and a context of 1 token.
-     */
-    @ParameterizedTest(name = "H={0} Hkv={1} D={2} rot={3} neox={4} ctx={5}")
-    @CsvSource({"32, 8, 128, 128, false, 4096", "8, 2, 64, 64, true, 64", "4, 2, 128, 64, false, 300",
-            "4, 4, 96, 64, true, 33", "2, 1, 256, 256, false, 2048", "8, 2, 128, 128, false, 40000"})
-    void attentionRopeIsRopeKvThenAttention(int heads, int kvHeads, int dim, int rot, boolean neox, int ctx) {
-        SplittableRandom r = random();
-        int slots = 2;
-        var shape = new AttentionShape(heads, kvHeads, dim, rot, ctx, 500000f, 0.5f, neox);
-        gpu.kernels().prepareAttention(shape);
-        int width = (heads + 2 * kvHeads) * dim;
-        float[] ff = new float[rot / 2];
-        for (int i = 0; i < ff.length; i++) {
-            ff[i] = 1 + (float) r.nextDouble() * 7;
-        }
-        CUdeviceptr dff = gpu.upload(ff);
-        float scale = 1f / (float) Math.sqrt(dim);
-        var scratchPlain = CudaKernels.AttentionScratch.allocate(gpu.cuda(), shape);
-        gpu.freeAfterTest(() -> scratchPlain.free(gpu.cuda(), shape));
-        var scratchRope = CudaKernels.AttentionScratch.allocate(gpu.cuda(), shape);
-        gpu.freeAfterTest(() -> scratchRope.free(gpu.cuda(), shape));
-        int[] positions = {0, ctx / 2, ctx - 1, Math.min(ctx - 1, 17)};
-        for (int round = 0; round < positions.length; round++) {
-            int pos = positions[round], slot = round % slots;
-            long halves = (long) slots * kvHeads * ctx * dim;
-            MemorySegment cache = Arena.ofAuto().allocate(halves * 2);
-            for (long i = 0; i < halves; i++) {
-                long p = i / dim % ctx;
-                short v = p < pos ? Float.floatToFloat16((float) (r.nextDouble() * 4 - 2)) : (short) 0x7E00;
-                cache.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, v);
-            }
-            CUdeviceptr[] caches = {gpu.upload(cache), gpu.upload(cache), gpu.upload(cache), gpu.upload(cache)};
-            CUdeviceptr params = gpu.upload(new int[] {0, pos, slot, 0});
-            float[] row = gaussian(r, width, 1.0);
-            CUdeviceptr qkvPlain = gpu.upload(row), qkvRope = gpu.upload(row);
-            CUdeviceptr outPlain = gpu.poisoned(heads * dim), outRope = gpu.poisoned(heads * dim);
-            QuantizedVector qPlain = gpu.poison(gpu.quantized(heads * dim)), qRope = gpu.poison(gpu.quantized(heads * dim));
-            gpu.kernels().ropeKv(shape, qkvPlain, caches[0], caches[1], params, dff);
-            gpu.kernels().attention(shape, qkvPlain, caches[0], caches[1], params, scratchPlain, scale, outPlain,
-                    qPlain);
-            gpu.kernels().attentionRope(shape, qkvRope, caches[2], caches[3], params, dff, scratchRope, scale, outRope,
-                    qRope);
-            gpu.cuda().checkErrors("attn_split_rope");
-            String what = "pos " + pos + " slot " + slot;
-            float[] o = gpu.download(outRope, heads * dim);
-            assertThat(o).as("%s: attention output", what).containsExactly(gpu.download(outPlain, heads * dim));
-            assertThat(finite(o)).as("%s: finite", what).isTrue();
-            assertSameQuantized(qRope, qPlain, what);
-            assertThat(gpu.download(qkvRope, width)).as("%s: qkv as the GEMV wrote it", what).containsExactly(row);
-            byte[] plain = new byte[(int) (halves * 2)], rope = new byte[(int) (halves * 2)];
-            for (int kv = 0; kv < 2; kv++) {
-                gpu.cuda().download(caches[kv], plain);
-                gpu.cuda().download(caches[2 + kv], rope);
-                assertThat(rope).as("%s: %s cache", what, kv == 0 ? "k" : "v").isEqualTo(plain);
-                long at = (((long) slot * kvHeads) * ctx + pos) * dim;
-                assertThat(Float.isFinite(GpuTests.half(rope, at))).as("%s: stored at the position", what).isTrue();
-            }
-        }
     }
 }

@@ -513,16 +513,11 @@ public final class CudaInferenceModel implements InferenceModel {
             }
             if (f.rope() && CudaKernels.fusable(l.qkv()) && CudaKernels.ropeFusable(shape)) {
                 k.gemvRope(l.qkv(), h, hq1, qkv, ropeCounters, shape, l.kCache(), l.vCache(), params, ropeFactors);
-                k.attention(shape, qkv, l.kCache(), l.vCache(), params, scratch, kqScale, attn, attnQ1);
-            } else if (f.ropeInAttention()) {
-                k.gemv(l.qkv(), h, hq1, null, qkv);
-                k.attentionRope(shape, qkv, l.kCache(), l.vCache(), params, ropeFactors, scratch, kqScale, attn,
-                        attnQ1);
             } else {
                 k.gemv(l.qkv(), h, hq1, null, qkv);
                 k.ropeKv(shape, qkv, l.kCache(), l.vCache(), params, ropeFactors);
-                k.attention(shape, qkv, l.kCache(), l.vCache(), params, scratch, kqScale, attn, attnQ1);
             }
+            k.attention(shape, qkv, l.kCache(), l.vCache(), params, scratch, kqScale, attn, attnQ1);
             if (f.norm() && CudaKernels.fusable(l.wo())) {
                 k.gemvNorm(l.wo(), attn, attnQ1, x, x, normCounters, l.ffnNorm(), h, hq1, eps);
             } else {

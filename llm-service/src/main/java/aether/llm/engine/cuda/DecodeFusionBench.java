@@ -30,17 +30,15 @@ public final class DecodeFusionBench {
     }
 
     /**
-     * All on, all off, each one off alone, all on with SwiGLU by rows (no counters), no fusions with the Q4_0 GEMVs'
-     * early weight loads ({@code -Daether.cuda.earlyWeights}), then only RoPE inside the attention launch ({@code
-     * -Daether.cuda.ropeInAttention}).
+     * All on, all off, each one off alone, all on with SwiGLU by rows (no counters), then no fusions with the Q4_0
+     * GEMVs' early weight loads ({@code -Daether.cuda.earlyWeights}).
      */
     static final List<Config> CONFIGS = List.of(new Config("all", DecodeFusions.ALL),
             new Config("none (default)", DecodeFusions.NONE), new Config("all but norm", new DecodeFusions(false, true, true)),
             new Config("all but swiglu", new DecodeFusions(true, false, true)),
             new Config("all but rope", new DecodeFusions(true, true, false)),
             new Config("swiglu by rows", new DecodeFusions(true, true, true, true)),
-            new Config("early weights", DecodeFusions.NONE, true),
-            new Config("attention rope", DecodeFusions.ROPE_IN_ATTENTION));
+            new Config("early weights", DecodeFusions.NONE, true));
 
     private DecodeFusionBench() {}
 

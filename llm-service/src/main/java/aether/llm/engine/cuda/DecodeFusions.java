@@ -21,31 +21,20 @@ import java.util.function.UnaryOperator;
  * @param swigluRows with {@code swiglu}: where the gate|up matrix is Q4_0 (one warp a row), one block computes a q8_1
  *               group's 32 gate and 32 up rows and finishes them itself, without arrival counters ({@code
  *               -Daether.cuda.swigluRows=true}; off by default until measured)
- * @param ropeInAttention without {@code rope}: RoPE and the KV-cache store at the start of the attention's split
- *               launch ({@code attn_split_rope}) instead of a {@code rope_kv} launch between the q|k|v GEMV and the
- *               attention: every block does its own head's share, so nothing runs serially at the tail of a launch
- *               ({@code -Daether.cuda.ropeInAttention=true})
  */
-public record DecodeFusions(boolean norm, boolean swiglu, boolean rope, boolean swigluRows, boolean ropeInAttention) {
+public record DecodeFusions(boolean norm, boolean swiglu, boolean rope, boolean swigluRows) {
 
     public static final DecodeFusions ALL = new DecodeFusions(true, true, true, false);
     public static final DecodeFusions NONE = new DecodeFusions(false, false, false, false);
-    /** Only RoPE inside the attention launch. */
-    public static final DecodeFusions ROPE_IN_ATTENTION = new DecodeFusions(false, false, false, false, true);
 
     /** The three fusions as given, SwiGLU through arrival counters. */
     public DecodeFusions(boolean norm, boolean swiglu, boolean rope) {
         this(norm, swiglu, rope, false);
     }
 
-    /** The GEMV epilogue fusions as given; RoPE in its own launch unless {@code rope}. */
-    public DecodeFusions(boolean norm, boolean swiglu, boolean rope, boolean swigluRows) {
-        this(norm, swiglu, rope, swigluRows, false);
-    }
-
     /**
      * The switches of this JVM ({@code -Daether.cuda.fuseNorm}, {@code fuseSwiglu}, {@code fuseRope}, {@code
-     * swigluRows}, {@code ropeInAttention}: default off, see the class comment).
+     * swigluRows}: default off, see the class comment).
      */
     public static DecodeFusions fromSystemProperties() {
         return parse(System::getProperty);
@@ -59,8 +48,7 @@ public record DecodeFusions(boolean norm, boolean swiglu, boolean rope, boolean 
     static DecodeFusions parse(UnaryOperator<String> properties) {
         return new DecodeFusions(flag(properties, "aether.cuda.fuseNorm", false),
                 flag(properties, "aether.cuda.fuseSwiglu", false), flag(properties, "aether.cuda.fuseRope", false),
-                flag(properties, "aether.cuda.swigluRows", false), flag(properties, "aether.cuda.ropeInAttention",
-                false));
+                flag(properties, "aether.cuda.swigluRows", false));
     }
 
     private static boolean flag(UnaryOperator<String> properties, String name, boolean unset) {
@@ -86,8 +74,6 @@ public record DecodeFusions(boolean norm, boolean swiglu, boolean rope, boolean 
         }
         if (rope) {
             s.append(s.isEmpty() ? "" : ", ").append("rope");
-        } else if (ropeInAttention) {
-            s.append(s.isEmpty() ? "" : ", ").append("rope in attention");
         }
         return s.isEmpty() ? "none" : s.toString();
     }

@@ -61,8 +61,7 @@ class CudaDecodeFusionTest {
             Greedy plain = greedy(g, prompt);
             for (DecodeFusions f : List.of(DecodeFusions.ALL, new DecodeFusions(true, false, false),
                     new DecodeFusions(false, true, false), new DecodeFusions(false, false, true),
-                    new DecodeFusions(true, true, true, true), new DecodeFusions(false, true, false, true),
-                    DecodeFusions.ROPE_IN_ATTENTION, new DecodeFusions(true, true, false, false, true))) {
+                    new DecodeFusions(true, true, true, true), new DecodeFusions(false, true, false, true))) {
                 gpu.useFusions(f);
                 Greedy fused = greedy(g, prompt);
                 assertThat(fused.ids()).as("greedy ids with fusions %s", f.describe()).containsExactlyElementsOf(plain.ids());

@@ -23,9 +23,6 @@ class DecodeFusionsTest {
         assertThat(DecodeFusions.parse(Map.of("aether.cuda.fuseNorm", "true", "aether.cuda.fuseSwiglu", "true",
                 "aether.cuda.fuseRope", "true", "aether.cuda.swigluRows", "true")::get))
                 .isEqualTo(new DecodeFusions(true, true, true, true));
-        assertThat(DecodeFusions.parse(Map.of("aether.cuda.ropeInAttention", "true")::get))
-                .isEqualTo(DecodeFusions.ROPE_IN_ATTENTION);
-        assertThat(DecodeFusions.ALL.ropeInAttention()).as("RoPE in the attention is off unless asked for").isFalse();
     }
 
     @Test
@@ -42,8 +39,5 @@ class DecodeFusionsTest {
         assertThat(new DecodeFusions(false, true, true).describe()).isEqualTo("swiglu, rope");
         assertThat(new DecodeFusions(false, false, true).describe()).isEqualTo("rope");
         assertThat(new DecodeFusions(true, true, true, true).describe()).isEqualTo("norm, swiglu (by rows), rope");
-        assertThat(DecodeFusions.ROPE_IN_ATTENTION.describe()).isEqualTo("rope in attention");
-        assertThat(new DecodeFusions(true, false, true, false, true).describe())
-                .as("the fused q|k|v GEMV does the RoPE: the attention gets none").isEqualTo("norm, rope");
     }
 }
