@@ -22,8 +22,8 @@
 #                                           e.g. GPU_CHECK_RUNS="8b:Q4_0:340:10800:180 8b:Q4_0:-:-:200:16";
 #                                           right after the (unsplit) bench of GPU_CHECK_AB_MODEL (default 8b:Q4_0),
 #                                           tg128 with the decode fusions on, off and each off alone, in turns in one
-#                                           process (DecodeFusionBench; GPU_CHECK_AB=0 skips it; GPU_CHECK_AB_CONFIGS=1,6
-#                                           picks rows: none and early weights), the A/B on one card;
+#                                           process (DecodeFusionBench; GPU_CHECK_AB=0 skips it; GPU_CHECK_AB_CONFIGS=1,5
+#                                           picks rows: none and SwiGLU by rows), the A/B on one card;
 #                                           right after the (unsplit) bench of GPU_CHECK_SERVE (default 8b:Q4_0; none
 #                                           = off), a serving load on the same file (`./aether loadtest --device cuda`
 #                                           at 1, 8, 64 sequences, at most GPU_CHECK_SERVE_S = 150 s; see serve_load);

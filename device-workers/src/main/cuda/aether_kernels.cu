@@ -261,11 +261,10 @@ __device__ __forceinline__ float q4_0_block_dot(const uint4 &w, float dw, const 
     return dw * (ds.x * (float)s - 8.f * ds.y);
 }
 
-// `acc` carries what the lane summed before (gemv_q4_0_early's first blocks), so the order of the additions, and the
-// bits, are those of one loop from `first`.
 __device__ __forceinline__ float gemv_acc_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d,
                                                const int8_t *__restrict__ xq, const float2 *__restrict__ xds, int row,
-                                               int M, int K, int first, int step, float acc = 0.f) {
+                                               int M, int K, int first, int step) {
+    float acc = 0.f;
     if (row < M) {
         int nb = K >> 5;
         const uint8_t *wq = qs + (size_t)row * nb * 16;
@@ -285,43 +284,6 @@ gemv_q4_0(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const in
     pdl_entry();
     GEMV_PROLOGUE
     acc = gemv_acc_q4_0(qs, d, xq, xds, row, M, K, first, step);
-    gemv_finish(acc, add, y, row, M, split);
-}
-
-// gemv_q4_0 whose lanes load their first GEMV_EARLY weight blocks (16 quant bytes and the scale each) before waiting
-// for the kernel before (PDL_WEIGHTS_FIRST): with programmatic dependent launch this kernel's first wave is resident
-// while its predecessor (an RMSNorm, the attention merge, the SwiGLU: kernels that leave HBM idle) still runs, so the
-// first round of weight loads, all of them for a 4096-column row, overlaps it. Same sums in the same order as
-// gemv_q4_0, so the same bits. -Daether.cuda.earlyWeights picks it (CudaKernels).
-#define GEMV_EARLY 4
-extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32)
-gemv_q4_0_early(const uint8_t *__restrict__ qs, const __half *__restrict__ d, const int8_t *__restrict__ xq,
-                const float2 *__restrict__ xds, const float *add, float *y, int M, int K, int split) {
-    PDL_WEIGHTS_FIRST;
-    GEMV_PROLOGUE
-    int nb = K >> 5;
-    uint4 w[GEMV_EARLY];
-    float dw[GEMV_EARLY];
-#pragma unroll
-    for (int u = 0; u < GEMV_EARLY; u++) {
-        int b = first + u * step;
-        if (row < M && b < nb) {
-            w[u] = ld_stream(qs + ((size_t)row * nb + b) * 16);
-            dw[u] = __half2float(d[(size_t)row * nb + b]);
-        } else {
-            w[u] = make_uint4(0u, 0u, 0u, 0u);
-            dw[u] = 0.f;
-        }
-    }
-    pdl_entry();
-    if (row < M) {
-#pragma unroll
-        for (int u = 0; u < GEMV_EARLY; u++) {
-            int b = first + u * step;
-            if (b < nb) acc += q4_0_block_dot(w[u], dw[u], xq, xds, b);
-        }
-        acc = gemv_acc_q4_0(qs, d, xq, xds, row, M, K, first + GEMV_EARLY * step, step, acc);
-    }
     gemv_finish(acc, add, y, row, M, split);
 }
 

@@ -14,9 +14,4 @@ __device__ __forceinline__ void pdl_entry() {
 #endif
 }
 
-// The one exception: a kernel may load the model's weights before pdl_entry(), because no kernel writes them while
-// steps run (they are uploaded once, by copies that the stream orders fully), so those loads cannot race; they then
-// overlap the kernel before instead of starting after it. Such a kernel's first statement is this marker, which
-// PdlEntryTest accepts only where pdl_entry() follows in the same body; it must touch nothing but weights before it.
-#define PDL_WEIGHTS_FIRST ((void)0)
 #endif

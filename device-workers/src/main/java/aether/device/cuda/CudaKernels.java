@@ -32,7 +32,7 @@ public final class CudaKernels {
 
     /** Every kernel of the module, loaded at construction so none loads lazily inside a graph capture. */
     static final String[] KERNELS = {"repack_q4_0", "repack_q8_0", "quantize_q8_1", "rmsnorm_quant", "swiglu_quant",
-        "add_f32", "gemv_q4_0", "gemv_q4_0_early", "gemv_q8_0", "gemv_f16", "gemv_bf16", "gemv_batch_q4_0", "gemv_batch_q8_0",
+        "add_f32", "gemv_q4_0", "gemv_q8_0", "gemv_f16", "gemv_bf16", "gemv_batch_q4_0", "gemv_batch_q8_0",
         "gemv_batch_f16", "gemv_batch_bf16", "rope_kv", "attn_split", "attn_combine", "get_row_q4_0", "get_row_q8_0",
         "get_row_f16", "get_row_bf16", "get_row_f32", "argmax_rows", "sample_candidates",
         // Q4_K / Q6_K (kquants.cuh)
@@ -43,30 +43,9 @@ public final class CudaKernels {
         "gemv_q6_k_norm", "gemv_q6_k_swiglu", "gemv_q6_k_rope", "gemv_bf16_norm", "gemv_bf16_swiglu", "gemv_bf16_rope",
         "gemv_q4_0_swiglu_rows"};
 
-    /**
-     * {@code -Daether.cuda.earlyWeights=true}: Q4_0 decode GEMVs through {@code gemv_q4_0_early}, whose lanes load their
-     * first weight blocks before waiting for the kernel before (same bits as {@code gemv_q4_0}); the default until an
-     * A/B on an H100 shows it faster (DecodeFusionBench's "early weights" row).
-     */
-    static final boolean EARLY_WEIGHTS = Boolean.parseBoolean(System.getProperty("aether.cuda.earlyWeights", "false"));
-
-    private volatile boolean earlyWeights = EARLY_WEIGHTS;
-
     public CudaKernels(CudaContext cuda) {
         this.cuda = cuda;
         cuda.preload(KERNELS);
-    }
-
-    /**
-     * Whether Q4_0 GEMVs load their first weights before the wait for the kernel before ({@code gemv_q4_0_early}).
-     * A CUDA graph captured before a change keeps the kernels it captured.
-     */
-    public void useEarlyWeights(boolean on) {
-        earlyWeights = on;
-    }
-
-    public boolean earlyWeights() {
-        return earlyWeights;
     }
 
     public CudaContext context() {
@@ -132,7 +111,7 @@ public final class CudaKernels {
                             + (xq == null ? "none" : xq.length()));
                 }
                 String kernel = switch (w.type()) {
-                    case Q4_0 -> earlyWeights ? "gemv_q4_0_early" : "gemv_q4_0";
+                    case Q4_0 -> "gemv_q4_0";
                     case Q8_0 -> "gemv_q8_0";
                     case Q4_K -> "gemv_q4_k";
                     default -> "gemv_q6_k";

@@ -161,42 +161,6 @@ class CudaKernelsTest {
         assertThat(relativeError(outAdd, refAdd)).as("y += W.x").isLessThan(1e-5);
     }
 
-    /**
-     * gemv_q4_0_early (first weight loads ahead of the PDL wait) gives gemv_q4_0's bits: plain and residual-in-place,
-     * at shapes that take each split (1 for many rows, up to 8 for few) and a row shorter than a split's lanes.
-     */
-    @ParameterizedTest(name = "Q4_0 {0}x{1}")
-    @CsvSource({"6144, 4096", "4096, 4096", "1024, 4096", "4096, 14336", "77, 14336", "300, 2048", "33, 96"})
-    void earlyWeightsGemvHasThePlainBits(int rows, int cols) {
-        SplittableRandom r = random();
-        MemorySegment raw = encode(GgmlType.Q4_0, gaussian(r, rows * cols, 0.02));
-        float[] x = gaussian(r, cols, 1.0);
-        float[] add = gaussian(r, rows, 0.5);
-        GpuMatrix m = gpu.matrix(GgmlType.Q4_0, rows, cols, raw);
-        CUdeviceptr dx = gpu.upload(x);
-        QuantizedVector xq = quantized(cols);
-        gpu.kernels().quantize(dx, xq);
-        float[][] plain = new float[2][], early = new float[2][];
-        boolean before = gpu.kernels().earlyWeights();
-        try {
-            for (boolean on : new boolean[] {false, true}) {
-                gpu.kernels().useEarlyWeights(on);
-                CUdeviceptr y = gpu.poisoned(rows), yAdd = gpu.upload(add);
-                gpu.kernels().gemv(m, dx, xq, null, y);
-                gpu.kernels().gemv(m, dx, xq, yAdd, yAdd);
-                float[][] out = on ? early : plain;
-                out[0] = gpu.download(y, rows);
-                out[1] = gpu.download(yAdd, rows);
-                gpu.cuda().checkErrors("gemv early=" + on);
-            }
-        } finally {
-            gpu.kernels().useEarlyWeights(before);
-        }
-        assertThat(early[0]).as("y = W.x").isEqualTo(plain[0]);
-        assertThat(early[1]).as("y += W.x in place").isEqualTo(plain[1]);
-        assertThat(plain[0]).as("no row left unwritten").doesNotContain(Float.NaN);
-    }
-
     @ParameterizedTest(name = "{0} {1}x{2}, {3} tokens")
     @CsvSource({"Q4_0, 301, 4096, 8", "Q4_0, 1024, 2048, 5", "Q8_0, 301, 4096, 3", "Q8_0, 64, 14336, 8",
             "F16, 301, 4096, 8", "F16, 77, 2048, 1", "BF16, 301, 4096, 8", "BF16, 77, 2048, 1",

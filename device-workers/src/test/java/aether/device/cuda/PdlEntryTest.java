@@ -23,8 +23,6 @@ class PdlEntryTest {
     private static final Path SOURCES = Path.of("src/main/cuda");
     static final Pattern KERNEL = Pattern.compile("__global__[^{;]*?\\b(\\w+)\\s*\\(");
     private static final Pattern ENTRY = Pattern.compile("pdl_entry\\s*\\(\\s*\\)\\s*;");
-    /** pdl.cuh's marker of a kernel that loads weights before pdl_entry(), which must then follow in its body. */
-    private static final Pattern WEIGHTS_FIRST = Pattern.compile("PDL_WEIGHTS_FIRST\\s*;");
 
     @Test
     void everyKernelWaitsForItsPredecessorFirst() throws IOException {
@@ -37,11 +35,9 @@ class PdlEntryTest {
                 Matcher m = KERNEL.matcher(src);
                 while (m.find()) {
                     String name = f.getFileName() + ":" + m.group(1);
-                    int body = src.indexOf('{', m.end());
-                    String first = src.substring(body + 1).replace("\\", "").strip();
+                    String first = src.substring(src.indexOf('{', m.end()) + 1).replace("\\", "").strip();
                     kernels.add(name);
-                    if (!ENTRY.matcher(first).lookingAt() && !(WEIGHTS_FIRST.matcher(first).lookingAt()
-                            && ENTRY.matcher(body(src, body)).find())) {
+                    if (!ENTRY.matcher(first).lookingAt()) {
                         missing.add(name);
                     }
                 }
@@ -65,42 +61,6 @@ class PdlEntryTest {
         assertThat(m.group(1)).isEqualTo("bad");
         assertThat(ENTRY.matcher(src.substring(src.indexOf('{', m.end()) + 1).strip()).lookingAt()).isFalse();
         assertThat(m.find()).as("only one kernel").isFalse();
-    }
-
-    /** The body of the function whose opening brace is at {@code open} (braces balanced). */
-    static String body(String src, int open) {
-        int depth = 0;
-        for (int i = open; i < src.length(); i++) {
-            char c = src.charAt(i);
-            if (c == '{') {
-                depth++;
-            } else if (c == '}' && --depth == 0) {
-                return src.substring(open + 1, i);
-            }
-        }
-        return src.substring(open + 1);
-    }
-
-    @Test
-    void aWeightsFirstKernelMustStillWait() {
-        String ok = withoutComments("""
-                extern "C" __global__ void early(const float *w, float *y) {
-                    PDL_WEIGHTS_FIRST;
-                    float a = w[0];
-                    if (a > 0) { a = 1; }
-                    pdl_entry();
-                    y[0] = a;
-                }
-                """);
-        String bad = ok.replace("pdl_entry();", "");
-        for (String src : new String[] {ok, bad}) {
-            Matcher m = KERNEL.matcher(src);
-            assertThat(m.find()).isTrue();
-            int open = src.indexOf('{', m.end());
-            String first = src.substring(open + 1).strip();
-            assertThat(WEIGHTS_FIRST.matcher(first).lookingAt()).isTrue();
-            assertThat(ENTRY.matcher(body(src, open)).find()).isEqualTo(src == ok);
-        }
     }
 
     static String withoutComments(String src) {

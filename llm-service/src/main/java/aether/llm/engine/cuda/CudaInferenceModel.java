@@ -567,20 +567,6 @@ public final class CudaInferenceModel implements InferenceModel {
         }
     }
 
-    /**
-     * Q4_0 decode GEMVs with their first weight loads ahead of the wait for the kernel before, or not
-     * ({@link CudaKernels#useEarlyWeights}); the single-token graph is captured again at the next step.
-     */
-    void useEarlyWeights(boolean on) {
-        checkOpen();
-        k.useEarlyWeights(on);
-        dropDecodeGraph();
-    }
-
-    boolean earlyWeights() {
-        return k.earlyWeights();
-    }
-
     /** The single-token step's fusions in use. */
     public DecodeFusions fusions() {
         return fusions;

@@ -22,23 +22,15 @@ import java.util.SplittableRandom;
  */
 public final class DecodeFusionBench {
 
-    /** A configuration and its name in the table: the fusions, and Q4_0 GEMVs loading weights early or not. */
-    record Config(String name, DecodeFusions fusions, boolean earlyWeights) {
-        Config(String name, DecodeFusions fusions) {
-            this(name, fusions, false);
-        }
-    }
+    /** A configuration and its name in the table. */
+    record Config(String name, DecodeFusions fusions) {}
 
-    /**
-     * All on, all off, each one off alone, all on with SwiGLU by rows (no counters), then no fusions with the Q4_0
-     * GEMVs' early weight loads ({@code -Daether.cuda.earlyWeights}).
-     */
+    /** All on, all off, each one off alone, then all on with SwiGLU by rows (no counters). */
     static final List<Config> CONFIGS = List.of(new Config("all", DecodeFusions.ALL),
             new Config("none (default)", DecodeFusions.NONE), new Config("all but norm", new DecodeFusions(false, true, true)),
             new Config("all but swiglu", new DecodeFusions(true, false, true)),
             new Config("all but rope", new DecodeFusions(true, true, false)),
-            new Config("swiglu by rows", new DecodeFusions(true, true, true, true)),
-            new Config("early weights", DecodeFusions.NONE, true));
+            new Config("swiglu by rows", new DecodeFusions(true, true, true, true)));
 
     private DecodeFusionBench() {}
 
@@ -86,7 +78,7 @@ public final class DecodeFusionBench {
 
     /**
      * Whether each configuration's logits after the same 8 tokens are bit for bit the first configuration's (every
-     * fusion and the early weight loads are meant to change the launches, not the numbers).
+     * fusion is meant to change the launches, not the numbers).
      */
     static boolean[] sameLogits(CudaInferenceModel gpu, List<Config> configs) {
         Config before = current(gpu);
@@ -107,12 +99,11 @@ public final class DecodeFusionBench {
 
     /** The model's settings now, as a configuration (to put back after a run). */
     private static Config current(CudaInferenceModel gpu) {
-        return new Config("current", gpu.fusions(), gpu.earlyWeights());
+        return new Config("current", gpu.fusions());
     }
 
     private static void use(CudaInferenceModel gpu, Config c) {
         gpu.useFusions(c.fusions());
-        gpu.useEarlyWeights(c.earlyWeights());
     }
 
     private static int positive(String v, String what) {
