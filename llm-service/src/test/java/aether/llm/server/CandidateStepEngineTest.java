@@ -115,7 +115,7 @@ class CandidateStepEngineTest {
                         yield false;
                     }
                     case CANDIDATES -> {
-                        candidates.computeOnHost(full, i * vocab, vocab, requests[i].adjustments(), i);
+                        candidates.computeOnHost(full, i * vocab, vocab, requests[i], i);
                         boolean decides = requests[i].decides(candidates, i);
                         decided += decides ? 1 : 0;
                         fallback += decides ? 0 : 1;
@@ -198,7 +198,9 @@ class CandidateStepEngineTest {
         list.add(new GenerationRequest(prompt, 24, List.of(), new SamplingParams(0, 1, 0, 0, 0, 0, 15, Map.of(),
                 false), 5, true));                                   // greedy with log-probabilities
         list.add(new GenerationRequest(other, 24, List.of(), new SamplingParams(0.8, 1, 0, 0, 0, 0, 16, Map.of(),
-                false), -1, true));                                  // the whole vocabulary: logits
+                false), -1, true));                                  // the whole vocabulary: the candidates' draw
+        list.add(new GenerationRequest(prompt, 24, List.of(), new SamplingParams(1, 1, 0, 0, 0, 0, 17, Map.of(),
+                false), 2, true));                                   // the OpenAI default, with log-probabilities
         return list;
     }
 
@@ -220,7 +222,7 @@ class CandidateStepEngineTest {
         return out;
     }
 
-    /** All six at once: the candidate rows of a batch, the tokens checked against each request's own reference. */
+    /** All seven at once: the candidate rows of a batch, the tokens checked against each request's own reference. */
     @Test
     @Timeout(120)
     void concurrentSampledRequestsFinishWithTheirTokens() throws Exception {
@@ -229,7 +231,7 @@ class CandidateStepEngineTest {
             var viaCandidates = new Recording(loaded.model());
             var metrics = new ServerMetrics();
             try (var engine = new ServingEngine(viaCandidates, loaded.tokenizer(),
-                    TokenSamplers.standard(256, loaded.tokenizer()), new ServingEngine.Settings(6, 64, 4), metrics)) {
+                    TokenSamplers.standard(256, loaded.tokenizer()), new ServingEngine.Settings(7, 64, 4), metrics)) {
                 var out = new ArrayList<Tokens>();
                 for (GenerationRequest r : requests()) {
                     var t = new Tokens();
@@ -241,12 +243,13 @@ class CandidateStepEngineTest {
                     assertThat(t.tokens).hasSize(24);
                 }
             }
-            assertThat(viaCandidates.decided).isGreaterThanOrEqualTo(3 * 24);
-            // 6 x 24 tokens: no greedy argmax here (the greedy ones have a penalty or log-probabilities)
+            assertThat(viaCandidates.decided).isGreaterThanOrEqualTo(5 * 24);
+            // 7 x 24 tokens: no greedy argmax here (the greedy ones have a penalty or log-probabilities); the logits
+            // only for the rows the candidates could not decide (flat top-p and min-p rows)
             String text = new String(metrics.scrape(), java.nio.charset.StandardCharsets.UTF_8);
             assertThat(text).contains("aether_token_choices_total{from=\"candidates\"} " + viaCandidates.decided + ".0")
-                    .contains("aether_token_choices_total{from=\"argmax\"} 0.0");
-            assertThat(text).containsPattern("aether_token_choices_total\\{from=\"logits\"\\} (2[4-9]|[3-9][0-9])\\.0");
+                    .contains("aether_token_choices_total{from=\"argmax\"} 0.0")
+                    .contains("aether_token_choices_total{from=\"logits\"} " + (7 * 24 - viaCandidates.decided) + ".0");
         }
     }
 
@@ -270,10 +273,10 @@ class CandidateStepEngineTest {
                     assertThat(x.get(t).topLogprobs()).containsExactly(y.get(t).topLogprobs());
                 }
             }
-            // five of the six requests ask for candidates (a request whose candidates fell short pauses for
-            // ServingEngine.CANDIDATE_PAUSE tokens); the vocabulary-wide one never does
-            assertThat(viaCandidates.decided + viaCandidates.fallback).isLessThanOrEqualTo(5 * 24);
-            assertThat(viaCandidates.decided).as("rows decided by their candidates").isGreaterThanOrEqualTo(3 * 24);
+            // all seven requests ask for candidates (a request whose candidates fell short pauses for
+            // ServingEngine.CANDIDATE_PAUSE tokens); the two vocabulary-wide ones are decided by the draw
+            assertThat(viaCandidates.decided + viaCandidates.fallback).isLessThanOrEqualTo(7 * 24);
+            assertThat(viaCandidates.decided).as("rows decided by their candidates").isGreaterThanOrEqualTo(5 * 24);
         }
     }
 

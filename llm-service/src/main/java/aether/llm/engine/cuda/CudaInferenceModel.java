@@ -922,7 +922,9 @@ public final class CudaInferenceModel implements InferenceModel {
             reportFlagged(batch.size(), vocab, logitsOut, hostKinds, argmaxOut);
             for (int i = 0; i < batch.size(); i++) {
                 if (kinds[i] == RowKind.CANDIDATES) {
-                    candidates.computeOnHost(logitsOut, i * vocab, vocab, requests[i].adjustments(), i);
+                    CandidateRequest r = requests[i];   // the sum too, as the device computes it (the GPU tests compare)
+                    candidates.computeOnHost(logitsOut, i * vocab, vocab, r.adjustments(), i, true, r.drawUniform(),
+                            r.drawInverseTemperature());
                 }
             }
             return;
@@ -1415,6 +1417,17 @@ public final class CudaInferenceModel implements InferenceModel {
             hostAdjust[h + 1] = at;
             hostAdjust[h + 2] = adj.size();
             hostAdjust[h + 3] = Float.floatToRawIntBits(adj.repeat());
+            // the draw over the whole row: u (NaN: none) and 1/T as doubles, low word first
+            CandidateRequest request = requests[candidateEntry[j]];
+            double u = request.drawUniform();
+            double inverseTemperature = Double.isNaN(u) ? Double.NaN : request.drawInverseTemperature();
+            Candidates.checkDraw(u, inverseTemperature);
+            long uBits = Double.doubleToRawLongBits(u);
+            long tBits = Double.doubleToRawLongBits(inverseTemperature);
+            hostAdjust[h + 4] = (int) uBits;
+            hostAdjust[h + 5] = (int) (uBits >>> 32);
+            hostAdjust[h + 6] = (int) tBits;
+            hostAdjust[h + 7] = (int) (tBits >>> 32);
             for (int a = 0; a < adj.size(); a++) {
                 int id = adj.id(a);
                 if (id < 0 || id >= vocab) {
