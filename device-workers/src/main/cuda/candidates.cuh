@@ -107,22 +107,22 @@ __device__ CandDraw cand_draw(const float *w, int n, float mx, double u, double 
         const int start = lo + warp * part;
         const int end = min(hi, start + part);
         double s = 0.0;
-        for (int i = start + lane; i < end; i += 32) s += cand_term(w, i, dmx, inv_t);
+        for (int i = start + lane; i < end; i += 32) s = __dadd_rn(s, cand_term(w, i, dmx, inv_t));
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        for (int o = 16; o > 0; o >>= 1) s = __dadd_rn(s, __shfl_xor_sync(0xffffffffu, s, o));
         if (lane == 0) s_part[warp] = s;
         __syncthreads();
         if (tid == 0) {
             if (total < 0.0) {
                 double c = base;
-                for (int k = 0; k < nwarps; k++) c += s_part[k];
+                for (int k = 0; k < nwarps; k++) c = __dadd_rn(c, s_part[k]);
                 total = c;
-                target = u * total;
+                target = __dmul_rn(u, total);
             }
             double c = base;
             int found = -1;
             for (int k = 0; k < nwarps; k++) {
-                const double next = c + s_part[k];
+                const double next = __dadd_rn(c, s_part[k]);
                 if (next > target) {
                     found = k;
                     break;
@@ -153,20 +153,20 @@ __device__ CandDraw cand_draw(const float *w, int n, float mx, double u, double 
 #pragma unroll
         for (int o = 1; o < 32; o <<= 1) {
             const double y = __shfl_up_sync(0xffffffffu, v, o);
-            if (lane >= o) v += y;
+            if (lane >= o) v = __dadd_rn(v, y);
         }
         if (total < 0.0) {   // a row of at most 32 ids: S is the whole scan
-            total = base + __shfl_sync(0xffffffffu, v, 31);
-            target = u * total;
+            total = __dadd_rn(base, __shfl_sync(0xffffffffu, v, 31));
+            target = __dmul_rn(u, total);
         }
         const double before = __shfl_up_sync(0xffffffffu, v, 1);
-        const double inclusive = base + v;
-        const double exclusive = lane == 0 ? base : base + before;
+        const double inclusive = __dadd_rn(base, v);
+        const double exclusive = lane == 0 ? base : __dadd_rn(base, before);
         const unsigned over = __ballot_sync(0xffffffffu, i < hi && inclusive > target);
         if (over != 0u) {
             const int at = __ffs(over) - 1;
-            const double m = total * CAND_DRAW_MARGIN;
-            const int ok = target - exclusive > m && inclusive - target > m;
+            const double m = __dmul_rn(total, CAND_DRAW_MARGIN);   // _rn: nothing contracted into an FMA
+            const int ok = __dsub_rn(target, exclusive) > m && __dsub_rn(inclusive, target) > m;
             r.id = lo + at;
             r.decided = __shfl_sync(0xffffffffu, ok, at);
         }
