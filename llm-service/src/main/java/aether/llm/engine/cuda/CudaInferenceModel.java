@@ -880,7 +880,9 @@ public final class CudaInferenceModel implements InferenceModel {
      * ({@link Candidates#computeOnHost}). On since the H100 run of 2026-12-07 (fifth session): its GPU tests passed
      * (the same tokens both ways for the same seeds) and 64 streams of sampled requests (temperature 0.8, top-k 40)
      * served 5,412 tokens/s with it against 2,894 without (8B Q4_0, one card, one session); the GPU tests compare both
-     * ways ({@link #deviceSampling(boolean)} per model), and the switch is the A/B of the serving measurements.
+     * ways ({@link #deviceSampling(boolean)} per model), and the switch is the A/B of the serving measurements. Off,
+     * it also turns off the device's draw over the whole vocabulary (the host computes the same draw from the
+     * downloaded row).
      */
     static final boolean DEVICE_SAMPLING = Boolean.parseBoolean(System.getProperty("aether.cuda.deviceSampling", "true"));
     private boolean deviceSampling = DEVICE_SAMPLING;
@@ -900,9 +902,11 @@ public final class CudaInferenceModel implements InferenceModel {
      * Sampling candidates on the GPU ({@code sample_candidates}, after the head of the pass that computed the row): a
      * {@code CANDIDATES} entry downloads {@link Candidates#DEVICE_WORDS} words instead of its logits, and its raw logits
      * row as well only when its request says the candidates do not decide the token (which stays on the host path:
-     * top-p whose cut lies past the candidates, min-p without top-k/top-p keeping more, a flagged row; see {@link
-     * aether.llm.sampling.Sampler#candidatesDecide}). {@code ARGMAX} entries as {@link #step(List, float[], boolean[],
-     * int[])}.
+     * top-p whose cut lies past the candidates, min-p without top-k/top-p keeping more, a flagged row, a draw over the
+     * whole vocabulary whose target lies within rounding distance of a cumulative boundary; see {@link
+     * aether.llm.sampling.Sampler#candidatesDecide}). A request with a {@link CandidateRequest#drawUniform} (a
+     * temperature and no filter: the OpenAI default) gets the kernel's draw over the whole adjusted row with it, so
+     * its row stays on the device too. {@code ARGMAX} entries as {@link #step(List, float[], boolean[], int[])}.
      */
     @Override
     public void step(List<BatchEntry> batch, float[] logitsOut, RowKind[] kinds, int[] argmaxOut,
@@ -1391,8 +1395,10 @@ public final class CudaInferenceModel implements InferenceModel {
 
     /**
      * Runs {@code sample_candidates} over {@code count} rows of {@code logitsBase} ({@code candidateRow[j]}, for entry
-     * {@code candidateEntry[j]} with its request's adjustments), after what is on the stream, and reads each output into
-     * that entry's row of {@code candidates}. Waits for the stream.
+     * {@code candidateEntry[j]} with its request's adjustments and draw), after what is on the stream, and reads each
+     * output into that entry's row of {@code candidates}. Waits for the stream.
+     *
+     * @throws IllegalArgumentException when a request's draw is not a uniform in [0, 1) with a finite positive 1/T
      */
     private void deviceCandidates(CUdeviceptr logitsBase, int count, CandidateRequest[] requests,
             Candidates candidates) {
