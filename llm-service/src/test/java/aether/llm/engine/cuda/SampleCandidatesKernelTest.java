@@ -186,8 +186,11 @@ class SampleCandidatesKernelTest {
      */
     private static void checkDraw(Candidates device, Candidates host, int row, String what, float[] logits, int n,
             LogitAdjustments adjustments) {
-        assertThat(device.drawUniform(row)).as(what).isEqualTo(host.drawUniform(row));
-        assertThat(device.drawInverseTemperature(row)).as(what).isEqualTo(host.drawInverseTemperature(row));
+        // bits: NaN (no draw) equals NaN
+        assertThat(Double.doubleToLongBits(device.drawUniform(row))).as("%s: u", what)
+                .isEqualTo(Double.doubleToLongBits(host.drawUniform(row)));
+        assertThat(Double.doubleToLongBits(device.drawInverseTemperature(row))).as("%s: 1/T", what)
+                .isEqualTo(Double.doubleToLongBits(host.drawInverseTemperature(row)));
         if (host.flagged(row) || Double.isNaN(host.drawUniform(row))) {
             assertThat(device.drawDecided(row)).as("%s: no draw", what).isFalse();
             return;
