@@ -53,6 +53,8 @@ class CandidateStepEngineTest {
         final InferenceModel cpu;
         int decided;
         int fallback;
+        /** Rows decided by the draw over the whole vocabulary (requests with a temperature and no filter). */
+        int drawn;
         private float[] full = new float[0];
 
         Recording(InferenceModel cpu) {
@@ -119,6 +121,7 @@ class CandidateStepEngineTest {
                         boolean decides = requests[i].decides(candidates, i);
                         decided += decides ? 1 : 0;
                         fallback += decides ? 0 : 1;
+                        drawn += decides && !Double.isNaN(requests[i].drawUniform()) ? 1 : 0;
                         yield !decides;
                     }
                 };
@@ -244,6 +247,8 @@ class CandidateStepEngineTest {
                 }
             }
             assertThat(viaCandidates.decided).isGreaterThanOrEqualTo(5 * 24);
+            // the two vocabulary-wide requests (the OpenAI default among them): every token from the draw
+            assertThat(viaCandidates.drawn).isEqualTo(2 * 24);
             // 7 x 24 tokens: no greedy argmax here (the greedy ones have a penalty or log-probabilities); the logits
             // only for the rows the candidates could not decide (flat top-p and min-p rows)
             String text = new String(metrics.scrape(), java.nio.charset.StandardCharsets.UTF_8);
