@@ -42,8 +42,8 @@ class FullDrawProperties {
         Candidates candidates = new Candidates(2);
         LogitAdjustments adjustments = new LogitAdjustments();
         float[] logits = new float[2 * vocab];
-        int decided = 0;
-        int drawn = 0;
+        int undecided = 0;
+        int past = 0;
         for (int step = 0; step < steps; step++) {
             int row = step & 1;
             fillLogits(r, logits, row * vocab, vocab);
@@ -61,18 +61,25 @@ class FullDrawProperties {
                 assertThat(candidates.drawDecided(row)).isFalse();
                 return;
             }
-            // the draw's margin is 1e-9 of the total: a random row lands within it about once in 10^9
-            assertThat(candidates.drawDecided(row)).as("step %d: the draw is decided", step).isTrue();
-            assertThat(candidates.drawnId(row)).as("step %d, %s, vocab %d", step, config, vocab).isEqualTo(expected);
-            assertThat(decides).isTrue();
-            int got = viaCandidates.sampleCandidates(candidates, row);
-            assertThat(got).isEqualTo(expected);
-            drawn += Arrays.binarySearch(sortedIds(candidates, row), got) < 0 ? 1 : 0;
-            decided++;
+            String what = "step " + step + ", " + config + ", vocab " + vocab;
+            int got;
+            if (candidates.drawDecided(row)) {
+                assertThat(candidates.drawnId(row)).as(what).isEqualTo(expected);
+                assertThat(decides).as(what).isTrue();
+                got = viaCandidates.sampleCandidates(candidates, row);
+                past += Arrays.binarySearch(sortedIds(candidates, row), got) < 0 ? 1 : 0;
+            } else {
+                // the target within 1e-9 of the total of a boundary: below 2e-9 per token holding more than 2e-9 of
+                // the mass (~2.6e-4 for a flat row of 128,256); a vocabulary within the candidates still decides
+                undecided++;
+                assertThat(decides).as(what).isEqualTo(vocab <= Candidates.K);
+                got = decides ? viaCandidates.sampleCandidates(candidates, row) : viaCandidates.sample(logits, row * vocab);
+            }
+            assertThat(got).as(what).isEqualTo(expected);
             reference.accept(expected);
             viaCandidates.accept(got);
         }
-        assertThat(decided).isEqualTo(steps);
+        assertThat(undecided).as("draws left to the row").isLessThanOrEqualTo(1);
         // the same stream: both samplers' next numbers are the generator's (steps + 1)-th
         SplittableRandom stream = new SplittableRandom(config.seed());
         for (int i = 0; i < steps; i++) {
@@ -82,7 +89,7 @@ class FullDrawProperties {
         assertThat(reference.fullDrawUniform()).isEqualTo(next);
         assertThat(viaCandidates.fullDrawUniform()).isEqualTo(next);
         Statistics.label("vocab").collect(vocab);
-        Statistics.label("tokens past the 64 candidates").collect(drawn > 0);
+        Statistics.label("tokens past the 64 candidates").collect(past > 0);
     }
 
     /**

@@ -180,8 +180,8 @@ class CudaDeviceSamplingTest {
      * The OpenAI default (temperature 1, no top-k, top-p or min-p) over a few seeds: every token taken from the device's
      * draw where it is decided, from the downloaded row otherwise, must be the token the host sampler picks from the
      * logits row of a twin sequence (downloaded with the device's sampling off), batched (16 sequences per step) and
-     * through the single-token path; the device must decide nearly every token (a random target falls within the
-     * margin about once in 10^9).
+     * through the single-token path; the device must decide nearly every token (a target falls within the margin
+     * with a probability below 2e-9 per token of the vocabulary: ~6e-5 on these flat 32k rows).
      */
     @Test
     void theWholeVocabularyDrawOnTheDeviceGivesTheHostRowsTokens() throws IOException {
@@ -259,7 +259,7 @@ class CudaDeviceSamplingTest {
                 reference[i].accept(expected);
                 next[i] = new int[] {expected};
             }
-            assertThat(decided).as("tokens drawn on the device").isGreaterThanOrEqualTo(tokens - 1);
+            assertThat(decided).as("tokens drawn on the device").isGreaterThanOrEqualTo(tokens - 3);
             host.forEach(Sequence::close);
             device.forEach(Sequence::close);
         }

@@ -170,8 +170,10 @@ class SampleCandidatesKernelTest {
             assertThat(device.drawDecided(0)).as("the target on a boundary (all equal, u = 1/2)").isFalse();
             assertThat(device.drawnId(0)).as("the same sums of ones").isEqualTo(host.drawnId(0)).isEqualTo(n / 2);
         }
-        // row 0 on purpose; a random target lands within the margin (1e-9 of the total) about once in 10^9
-        assertThat(decided).as("draws decided, n %d", n).isGreaterThanOrEqualTo(drawn - 1);
+        // row 0 on purpose; a random target lands within the margin (1e-9 of the total on either side of a boundary)
+        // with a probability below 2e-9 per token: up to ~2.6e-4 for a flat row of 128,256, so two more are allowed
+        // (three more among 64 rows: ~1e-6)
+        assertThat(decided).as("draws decided, n %d", n).isGreaterThanOrEqualTo(drawn - 3);
         assertThat(device.flagged(4)).as("NaN").isTrue();
         if (rows > 5) {
             assertThat(device.flagged(5)).as("+Infinity").isTrue();
