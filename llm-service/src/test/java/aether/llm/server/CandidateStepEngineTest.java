@@ -55,6 +55,9 @@ class CandidateStepEngineTest {
         int fallback;
         /** Rows decided by the draw over the whole vocabulary (requests with a temperature and no filter). */
         int drawn;
+        /** When above 0, every this-many-th row asking for a draw gets candidates without it (left to the row). */
+        int dropDrawEvery;
+        private int draws;
         private float[] full = new float[0];
 
         Recording(InferenceModel cpu) {
@@ -117,7 +120,12 @@ class CandidateStepEngineTest {
                         yield false;
                     }
                     case CANDIDATES -> {
-                        candidates.computeOnHost(full, i * vocab, vocab, requests[i], i);
+                        CandidateRequest r = requests[i];
+                        if (!Double.isNaN(r.drawUniform()) && dropDrawEvery > 0 && ++draws % dropDrawEvery == 0) {
+                            candidates.computeOnHost(full, i * vocab, vocab, r.adjustments(), i, r.needsExpSum());
+                        } else {
+                            candidates.computeOnHost(full, i * vocab, vocab, r, i);
+                        }
                         boolean decides = requests[i].decides(candidates, i);
                         decided += decides ? 1 : 0;
                         fallback += decides ? 0 : 1;
@@ -282,6 +290,43 @@ class CandidateStepEngineTest {
             // ServingEngine.CANDIDATE_PAUSE tokens); the two vocabulary-wide ones are decided by the draw
             assertThat(viaCandidates.decided + viaCandidates.fallback).isLessThanOrEqualTo(7 * 24);
             assertThat(viaCandidates.decided).as("rows decided by their candidates").isGreaterThanOrEqualTo(5 * 24);
+        }
+    }
+
+    /**
+     * A draw over the whole vocabulary left to the row (here: every third, computed without the draw; on a device, a
+     * target near a cumulative boundary, which is chance) does not pause the request's candidates as a flat top-p row
+     * does: every token still asks for them, and the tokens are those of the logits-only reference.
+     */
+    @Test
+    @Timeout(120)
+    void aDrawLeftToTheRowDoesNotPauseTheCandidates() throws Exception {
+        try (var loaded = LoadedModel.open(modelPath,
+                EngineOptions.DEFAULTS.withContextSize(256).withMaxSequences(8))) {
+            GenerationRequest wide = requests().get(5);   // temperature 0.8, no filter
+            assertThat(wide.sampling().topK()).isZero();
+            var dropping = new Recording(loaded.model());
+            dropping.dropDrawEvery = 3;
+            var reference = new Tokens();
+            var got = new Tokens();
+            try (var engine = new ServingEngine(new Recording(loaded.model()), loaded.tokenizer(),
+                    logitsOnly(TokenSamplers.standard(256, loaded.tokenizer())), new ServingEngine.Settings(2, 64, 4),
+                    new ServerMetrics())) {
+                engine.submit(wide, reference);
+                reference.finished.get(60, TimeUnit.SECONDS);
+            }
+            try (var engine = new ServingEngine(dropping, loaded.tokenizer(),
+                    TokenSamplers.standard(256, loaded.tokenizer()), new ServingEngine.Settings(2, 64, 4),
+                    new ServerMetrics())) {
+                engine.submit(wide, got);
+                got.finished.get(60, TimeUnit.SECONDS);
+            }
+            assertThat(got.tokens).hasSize(24);
+            assertThat(got.tokens.stream().map(GeneratedToken::id).toList())
+                    .isEqualTo(reference.tokens.stream().map(GeneratedToken::id).toList());
+            assertThat(dropping.decided + dropping.fallback).as("rows that asked for candidates").isEqualTo(24);
+            assertThat(dropping.fallback).isEqualTo(8);
+            assertThat(dropping.drawn).isEqualTo(16);
         }
     }
 
