@@ -196,6 +196,7 @@ class CudaDeviceSamplingTest {
         EngineOptions options = EngineOptions.DEFAULTS.withContextSize(64).withMaxSequences(2 * n + 2);
         try (LoadedModel loaded = CudaModels.open(file, options)) {
             CudaInferenceModel g = (CudaInferenceModel) loaded.model();
+            g.deviceSampling(true);   // whatever -Daether.cuda.deviceSampling says: LOGITS rows are downloaded anyway
             int vocab = g.config().vocabSize();
             SplittableRandom r = new SplittableRandom(seed);
             List<Sequence> host = new ArrayList<>(), device = new ArrayList<>();
