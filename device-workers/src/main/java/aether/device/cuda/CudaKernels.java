@@ -496,13 +496,20 @@ public final class CudaKernels {
 
     /** Candidates per row of {@link #sampleCandidates} (CAND_K in candidates.cuh). */
     public static final int CANDIDATES_K = 64;
-    /** Output words per row of {@link #sampleCandidates} (CAND_STRIDE): ids, value bits, a double sum, flag, width. */
-    public static final int CANDIDATE_WORDS = 2 * CANDIDATES_K + 4;
     /**
-     * Adjustment header words per selected row ({logits row, first entry word, entry count, repeat penalty bits}) and
-     * words per entry ({token id, flags: 1 bias, 2 penalty; bias bits, subtrahend bits}).
+     * Output words per row of {@link #sampleCandidates} (CAND_STRIDE): ids, value bits, a double sum, flag, width, then
+     * the whole-vocabulary draw: crossing id, decided, the crossing's value bits, a zero, and the draw's u and 1/T as
+     * doubles.
      */
-    public static final int ADJUST_HEADER_WORDS = 4, ADJUST_ENTRY_WORDS = 4;
+    public static final int CANDIDATE_WORDS = 2 * CANDIDATES_K + 12;
+    /**
+     * Adjustment header words per selected row ({logits row, first entry word, entry count, repeat penalty bits, then
+     * the draw's u and 1/T as doubles, low word first; u NaN: no draw}) and words per entry ({token id, flags: 1 bias,
+     * 2 penalty; bias bits, subtrahend bits}).
+     */
+    public static final int ADJUST_HEADER_WORDS = 8, ADJUST_ENTRY_WORDS = 4;
+    /** Warps of a {@link #sampleCandidates} block: the draw's summation order (Candidates.DRAW_WARPS) depends on it. */
+    public static final int CANDIDATES_WARPS = 16;
 
     /**
      * {@code sample_candidates} (candidates.cuh): for each of {@code rows} selected rows of {@code n} logits (row b is
@@ -511,7 +518,10 @@ public final class CudaKernels {
      * repetition/presence/frequency penalties, in the host sampler's float arithmetic), and writes
      * {@link #CANDIDATE_WORDS} words to {@code out}: the {@link #CANDIDATES_K} first tokens by adjusted value (ties: lower
      * id first) sorted, their values, the double sum of {@code exp(v - max)} over the adjusted row, a flag for NaN or
-     * +Infinity, and the width {@code min(K, n)}, to output row b. The logits themselves are not modified.
+     * +Infinity, and the width {@code min(K, n)}, to output row b; for a row whose header carries a draw (u, 1/T), the
+     * host sampler's draw over the whole adjusted row in id order (the first id whose cumulative sum of {@code
+     * exp((v - max) / T)} exceeds {@code u} times the total) and whether it is decided (the target is clear of both
+     * cumulative sums around it by a margin that covers the host's rounding). The logits themselves are not modified.
      */
     public void sampleCandidates(CUdeviceptr logits, int rows, int n, CUdeviceptr work, CUdeviceptr adjust,
             CUdeviceptr out) {
@@ -519,6 +529,6 @@ public final class CudaKernels {
             throw new IllegalArgumentException("candidates of " + rows + " rows of " + n
                     + " (expected rows >= 1, n >= 1)");
         }
-        cuda.launch("sample_candidates", rows, 1, 512, 0, logits, n, work, adjust, out);
+        cuda.launch("sample_candidates", rows, 1, 32 * CANDIDATES_WARPS, 0, logits, n, work, adjust, out);
     }
 }

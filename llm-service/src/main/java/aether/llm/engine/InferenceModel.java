@@ -107,8 +107,7 @@ public interface InferenceModel extends AutoCloseable {
         int vocab = config().vocabSize();
         for (int i = 0; i < batch.size(); i++) {
             if (kinds[i] == RowKind.CANDIDATES) {
-                candidates.computeOnHost(logits, i * vocab, vocab, requests[i].adjustments(), i,
-                        requests[i].needsExpSum());
+                candidates.computeOnHost(logits, i * vocab, vocab, requests[i], i);
             }
         }
     }

@@ -23,4 +23,18 @@ public interface CandidateRequest {
     default boolean needsExpSum() {
         return true;
     }
+
+    /**
+     * The uniform number in [0, 1) of this step's draw over the whole adjusted row ({@link Sampler#fullDrawUniform}),
+     * or NaN when the token is not such a draw (the default): with it, the engine also computes the draw's token
+     * ({@link Candidates#drawnId}) so that the row need not leave the device.
+     */
+    default double drawUniform() {
+        return Double.NaN;
+    }
+
+    /** The inverse temperature of that draw ({@link Sampler#inverseTemperature}); read only with a {@link #drawUniform}. */
+    default double drawInverseTemperature() {
+        return Double.NaN;
+    }
 }

@@ -17,8 +17,10 @@ import java.util.SplittableRandom;
  * <p>The same choice can be made from {@link Candidates} (the first 64 tokens of the row after this sampler's {@link
  * #adjustments}, as a GPU computes them) whenever they contain everything the filters keep: {@link #candidatesDecide}
  * says when, {@link #sampleCandidates} then gives the same token with the same random draw. The whole row stays
- * necessary for top-k above 64, top-p whose cut lies past the candidates, min-p alone keeping more than them, and a
- * temperature with no top-k, top-p or min-p (the draw runs over the whole vocabulary in id order).
+ * necessary for top-k above 64, top-p whose cut lies past the candidates and min-p alone keeping more than them. A
+ * temperature with no top-k, top-p or min-p ({@link #isFullDraw}: the draw runs over the whole vocabulary in id order)
+ * is decided by the candidates' draw: the sampler tells its next random number before the step ({@link
+ * #fullDrawUniform}), the device draws with it, and the token is taken when rounding cannot change it.
  */
 public final class Sampler {
 
@@ -36,6 +38,8 @@ public final class Sampler {
     private int historyStart;
     private int historySize;
     private SplittableRandom random;
+    /** The generator's next number when already taken from it by {@link #fullDrawUniform} (NaN: none taken). */
+    private double peeked = Double.NaN;
     /** Candidates left by the last {@link #filter} call (in {@code ws.index}). */
     private int candidateCount;
 
@@ -110,6 +114,46 @@ public final class Sampler {
         historyStart = 0;
         historySize = 0;
         random = new SplittableRandom(config.seed());
+        peeked = Double.NaN;
+    }
+
+    /** The generator's next number: the one {@link #fullDrawUniform} told, if it did; every draw goes through here. */
+    private double nextUniform() {
+        double u = peeked;
+        if (Double.isNaN(u)) {
+            return random.nextDouble();
+        }
+        peeked = Double.NaN;
+        return u;
+    }
+
+    /**
+     * Whether {@link #sample}'s draw runs over the whole vocabulary in id order: a temperature above 0 and no top-k
+     * (or one of at least the vocabulary), top-p or min-p.
+     */
+    public boolean isFullDraw() {
+        int k = config.topK();
+        return !config.isGreedy() && !(k > 0 && k < vocabSize) && config.topP() >= 1f && config.minP() <= 0f;
+    }
+
+    /**
+     * For a {@link #isFullDraw full draw}: the uniform number in [0, 1) the next {@link #sample} (or {@link
+     * #sampleCandidates}) will draw, so that a device can draw with it; NaN otherwise. The generator's sequence is
+     * unchanged: the number is taken from it now and handed to that next draw, and asking again gives the same one.
+     */
+    public double fullDrawUniform() {
+        if (!isFullDraw()) {
+            return Double.NaN;
+        }
+        if (Double.isNaN(peeked)) {
+            peeked = random.nextDouble();
+        }
+        return peeked;
+    }
+
+    /** {@code 1 / temperature} in double, as the draw's terms use it (infinite when greedy). */
+    public double inverseTemperature() {
+        return 1.0 / config.temperature();
     }
 
     /**
@@ -126,12 +170,12 @@ public final class Sampler {
     private int draw(int n) {
         if (config.isGreedy() || n == 1) {
             if (!config.isGreedy()) {
-                random.nextDouble();   // one draw per sampled token, whatever the filters left
+                nextUniform();   // one draw per sampled token, whatever the filters left
             }
             return ws.index[0];
         }
         double sum = probabilities(n);
-        double target = random.nextDouble() * sum;
+        double target = nextUniform() * sum;
         double running = 0;
         int[] index = ws.index;
         double[] prob = ws.prob;
@@ -265,19 +309,16 @@ public final class Sampler {
 
     /**
      * Whether {@link Candidates} can ever decide this sampler's tokens: greedy, top-k up to {@link Candidates#K}, top-p
-     * or min-p (each may still leave a particular row to the logits, see {@link #candidatesDecide}), or a vocabulary
-     * of at most K tokens. False for top-k above K (the kept tokens go past the candidates) and for temperature > 0 with
-     * no top-k, top-p or min-p: the draw runs over the whole vocabulary in id order, which needs every logit.
+     * or min-p, a {@link #isFullDraw full draw} (by the candidates' draw; each may still leave a particular row to the
+     * logits, see {@link #candidatesDecide}), or a vocabulary of at most K tokens. False for top-k above K: the kept
+     * tokens go past the candidates.
      */
     public boolean candidatesMayDecide() {
         if (config.isGreedy() || vocabSize <= Candidates.K) {
             return true;
         }
         int k = config.topK();
-        if (k > 0 && k < vocabSize) {
-            return k <= Candidates.K;
-        }
-        return config.topP() < 1f || config.minP() > 0f;
+        return !(k > 0 && k < vocabSize) || k <= Candidates.K;
     }
 
     /** Whether {@link #candidatesDecide} reads the candidates' {@link Candidates#expSum}: top-p without top-k. */
@@ -292,10 +333,26 @@ public final class Sampler {
      * False (the caller then samples from the logits) when the row is flagged or entirely banned (the host path
      * reports those), for top-k above K, when top-p without top-k needs more mass than the candidates hold or their
      * cumulative mass is within {@link #TOP_P_MARGIN} of the cut, when min-p without top-k or top-p keeps tokens
-     * beyond the candidates, and for a draw over the whole vocabulary.
+     * beyond the candidates, and for a draw over the whole vocabulary that the row's draw does not decide (not asked,
+     * undecided, or computed with another uniform than this sampler's next, see {@link #fullDrawDecides}) unless every
+     * token is a candidate.
      */
     public boolean candidatesDecide(Candidates candidates, int row) {
-        return filterCandidates(candidates, row) > 0;
+        return fullDrawDecides(candidates, row) || filterCandidates(candidates, row) > 0;
+    }
+
+    /**
+     * Whether row {@code row}'s draw gives this sampler's next token: a full draw, the row's draw decided and computed
+     * with exactly this sampler's next uniform ({@link #fullDrawUniform}, which it fixes if not yet told) and inverse
+     * temperature, and the token in the vocabulary.
+     */
+    private boolean fullDrawDecides(Candidates c, int row) {
+        if (!isFullDraw() || c.flagged(row) || !c.drawDecided(row)) {
+            return false;
+        }
+        int id = c.drawnId(row);
+        return id >= 0 && id < vocabSize && c.drawUniform(row) == fullDrawUniform()
+                && c.drawInverseTemperature(row) == inverseTemperature();
     }
 
     /**
@@ -305,6 +362,11 @@ public final class Sampler {
      * @throws IllegalStateException when {@link #candidatesDecide} is false for this row
      */
     public int sampleCandidates(Candidates candidates, int row) {
+        if (fullDrawDecides(candidates, row)) {
+            nextUniform();   // the draw the device made with it
+            candidateCount = vocabSize;
+            return candidates.drawnId(row);
+        }
         int n = filterCandidates(candidates, row);
         if (n <= 0) {
             throw new IllegalStateException("the candidates of row " + row

@@ -46,8 +46,8 @@ final class Logprobs {
     /**
      * {@link #of(float[], int, int)} from row {@code row} of sampling candidates of the raw logits (no adjustments):
      * the top entries are the first candidates and the normaliser is their row's {@code expSum}, which is the sum
-     * above (on a device: in another order, ~1e-12 relative). {@code chosen} must be a candidate and {@code min(top,
-     * vocab)} at most the row's width.
+     * above (on a device: in another order, ~1e-12 relative). {@code chosen} must be a candidate or the row's drawn
+     * token ({@link aether.llm.sampling.Candidates#drawnId}), and {@code min(top, vocab)} at most the row's width.
      */
     static GeneratedToken of(aether.llm.sampling.Candidates c, int row, int chosen, int top, int vocab) {
         double max = c.value(row, 0);
@@ -64,6 +64,9 @@ final class Logprobs {
                 return new GeneratedToken(chosen, c.value(row, i) - logZ, ids, values);
             }
         }
-        throw new IllegalStateException("token " + chosen + " is not among the candidates of row " + row);
+        if (c.drawnId(row) == chosen) {   // a draw over the whole row may pick a token past the candidates
+            return new GeneratedToken(chosen, c.drawnValue(row) - logZ, ids, values);
+        }
+        throw new IllegalStateException("token " + chosen + " is neither a candidate nor the drawn token of row " + row);
     }
 }

@@ -651,7 +651,9 @@ public final class ServingEngine implements AutoCloseable {
                     metrics.tokenFromCandidates();
                     sampleCandidates(a, i);
                 } else if (logitsWanted[i]) {
-                    if (kinds[i] == RowKind.CANDIDATES) {
+                    if (kinds[i] == RowKind.CANDIDATES && Double.isNaN(requests[i].drawUniform())) {
+                        // not after a draw over the whole row: its target fell near a boundary by chance, which
+                        // says nothing about the next tokens
                         a.candidatePause = CANDIDATE_PAUSE;
                     }
                     metrics.tokenFromLogits();

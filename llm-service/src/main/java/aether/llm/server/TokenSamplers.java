@@ -89,6 +89,8 @@ final class TokenSamplers {
         private final LogitAdjustments adjustments = new LogitAdjustments();
         /** The log-probability count of the current candidate request (-1: none). */
         private int top = -1;
+        /** The current request's draw over the whole row ({@link Sampler#fullDrawUniform}; NaN: none). */
+        private double drawUniform = Double.NaN;
 
         Plain(Sampler sampler) {
             this.sampler = sampler;
@@ -130,6 +132,7 @@ final class TokenSamplers {
                 return null;   // log-probabilities of the raw logits: the candidates are of the adjusted ones
             }
             top = topLogprobs;
+            drawUniform = sampler.fullDrawUniform();
             return this;
         }
 
@@ -147,6 +150,16 @@ final class TokenSamplers {
         @Override
         public boolean needsExpSum() {
             return top >= 0 || sampler.candidatesNeedExpSum();
+        }
+
+        @Override
+        public double drawUniform() {
+            return drawUniform;
+        }
+
+        @Override
+        public double drawInverseTemperature() {
+            return sampler.inverseTemperature();
         }
 
         @Override

@@ -42,11 +42,14 @@ class CandidateSamplingProperties {
             int row = step & 1;   // a row other than 0 too
             fillLogits(r, logits, row * vocab, vocab);
             viaCandidates.adjustments(adjustments);
-            candidates.computeOnHost(logits, row * vocab, vocab, adjustments, row);
+            double u = viaCandidates.fullDrawUniform();   // NaN unless the draw runs over the whole vocabulary
+            candidates.computeOnHost(logits, row * vocab, vocab, adjustments, row, true, u,
+                    viaCandidates.inverseTemperature());
             boolean decides = viaCandidates.candidatesDecide(candidates, row);
             assertThat(viaCandidates.candidatesDecide(candidates, row)).as("asked again").isEqualTo(decides);
             if (!viaCandidates.candidatesNeedExpSum()) {   // then the sum (NaN without it) must not matter
-                withoutSum.computeOnHost(logits, row * vocab, vocab, adjustments, row, false);
+                withoutSum.computeOnHost(logits, row * vocab, vocab, adjustments, row, false, u,
+                        viaCandidates.inverseTemperature());
                 assertThat(viaCandidates.candidatesDecide(withoutSum, row)).as("without the sum").isEqualTo(decides);
             }
             if (decides) {
@@ -106,9 +109,9 @@ class CandidateSamplingProperties {
         assertDecides(base.withTopK(Candidates.K + 1), peaked, false);
         assertThat(new Sampler(base.withTopK(Candidates.K + 1), vocab).candidatesMayDecide()).isFalse();
         assertDecides(base.withTopK(Candidates.K), flat, true);
-        // the draw over the whole vocabulary (no top-k, top-p or min-p)
+        // the draw over the whole vocabulary (no top-k, top-p or min-p): only by the candidates' draw
         assertDecides(base, peaked, false);
-        assertThat(new Sampler(base, vocab).candidatesMayDecide()).isFalse();
+        assertThat(new Sampler(base, vocab).candidatesMayDecide()).isTrue();
         assertThat(new Sampler(base, Candidates.K).candidatesMayDecide()).isTrue();
         // top-p: decided when the candidates hold the mass, not on a flat row
         assertDecides(base.withTopP(0.9f), peaked, true);

@@ -53,6 +53,11 @@ class CandidateStepEngineTest {
         final InferenceModel cpu;
         int decided;
         int fallback;
+        /** Rows decided by the draw over the whole vocabulary (requests with a temperature and no filter). */
+        int drawn;
+        /** When above 0, every this-many-th row asking for a draw gets candidates without it (left to the row). */
+        int dropDrawEvery;
+        private int draws;
         private float[] full = new float[0];
 
         Recording(InferenceModel cpu) {
@@ -115,10 +120,16 @@ class CandidateStepEngineTest {
                         yield false;
                     }
                     case CANDIDATES -> {
-                        candidates.computeOnHost(full, i * vocab, vocab, requests[i].adjustments(), i);
+                        CandidateRequest r = requests[i];
+                        if (!Double.isNaN(r.drawUniform()) && dropDrawEvery > 0 && ++draws % dropDrawEvery == 0) {
+                            candidates.computeOnHost(full, i * vocab, vocab, r.adjustments(), i, r.needsExpSum());
+                        } else {
+                            candidates.computeOnHost(full, i * vocab, vocab, r, i);
+                        }
                         boolean decides = requests[i].decides(candidates, i);
                         decided += decides ? 1 : 0;
                         fallback += decides ? 0 : 1;
+                        drawn += decides && !Double.isNaN(requests[i].drawUniform()) ? 1 : 0;
                         yield !decides;
                     }
                 };
@@ -198,7 +209,9 @@ class CandidateStepEngineTest {
         list.add(new GenerationRequest(prompt, 24, List.of(), new SamplingParams(0, 1, 0, 0, 0, 0, 15, Map.of(),
                 false), 5, true));                                   // greedy with log-probabilities
         list.add(new GenerationRequest(other, 24, List.of(), new SamplingParams(0.8, 1, 0, 0, 0, 0, 16, Map.of(),
-                false), -1, true));                                  // the whole vocabulary: logits
+                false), -1, true));                                  // the whole vocabulary: the candidates' draw
+        list.add(new GenerationRequest(prompt, 24, List.of(), new SamplingParams(1, 1, 0, 0, 0, 0, 17, Map.of(),
+                false), 2, true));                                   // the OpenAI default, with log-probabilities
         return list;
     }
 
@@ -220,7 +233,7 @@ class CandidateStepEngineTest {
         return out;
     }
 
-    /** All six at once: the candidate rows of a batch, the tokens checked against each request's own reference. */
+    /** All seven at once: the candidate rows of a batch, the tokens checked against each request's own reference. */
     @Test
     @Timeout(120)
     void concurrentSampledRequestsFinishWithTheirTokens() throws Exception {
@@ -229,7 +242,7 @@ class CandidateStepEngineTest {
             var viaCandidates = new Recording(loaded.model());
             var metrics = new ServerMetrics();
             try (var engine = new ServingEngine(viaCandidates, loaded.tokenizer(),
-                    TokenSamplers.standard(256, loaded.tokenizer()), new ServingEngine.Settings(6, 64, 4), metrics)) {
+                    TokenSamplers.standard(256, loaded.tokenizer()), new ServingEngine.Settings(7, 64, 4), metrics)) {
                 var out = new ArrayList<Tokens>();
                 for (GenerationRequest r : requests()) {
                     var t = new Tokens();
@@ -241,12 +254,15 @@ class CandidateStepEngineTest {
                     assertThat(t.tokens).hasSize(24);
                 }
             }
-            assertThat(viaCandidates.decided).isGreaterThanOrEqualTo(3 * 24);
-            // 6 x 24 tokens: no greedy argmax here (the greedy ones have a penalty or log-probabilities)
+            assertThat(viaCandidates.decided).isGreaterThanOrEqualTo(5 * 24);
+            // the two vocabulary-wide requests (the OpenAI default among them): every token from the draw
+            assertThat(viaCandidates.drawn).isEqualTo(2 * 24);
+            // 7 x 24 tokens: no greedy argmax here (the greedy ones have a penalty or log-probabilities); the logits
+            // only for the rows the candidates could not decide (flat top-p and min-p rows)
             String text = new String(metrics.scrape(), java.nio.charset.StandardCharsets.UTF_8);
             assertThat(text).contains("aether_token_choices_total{from=\"candidates\"} " + viaCandidates.decided + ".0")
-                    .contains("aether_token_choices_total{from=\"argmax\"} 0.0");
-            assertThat(text).containsPattern("aether_token_choices_total\\{from=\"logits\"\\} (2[4-9]|[3-9][0-9])\\.0");
+                    .contains("aether_token_choices_total{from=\"argmax\"} 0.0")
+                    .contains("aether_token_choices_total{from=\"logits\"} " + (7 * 24 - viaCandidates.decided) + ".0");
         }
     }
 
@@ -270,10 +286,47 @@ class CandidateStepEngineTest {
                     assertThat(x.get(t).topLogprobs()).containsExactly(y.get(t).topLogprobs());
                 }
             }
-            // five of the six requests ask for candidates (a request whose candidates fell short pauses for
-            // ServingEngine.CANDIDATE_PAUSE tokens); the vocabulary-wide one never does
-            assertThat(viaCandidates.decided + viaCandidates.fallback).isLessThanOrEqualTo(5 * 24);
-            assertThat(viaCandidates.decided).as("rows decided by their candidates").isGreaterThanOrEqualTo(3 * 24);
+            // all seven requests ask for candidates (a request whose candidates fell short pauses for
+            // ServingEngine.CANDIDATE_PAUSE tokens); the two vocabulary-wide ones are decided by the draw
+            assertThat(viaCandidates.decided + viaCandidates.fallback).isLessThanOrEqualTo(7 * 24);
+            assertThat(viaCandidates.decided).as("rows decided by their candidates").isGreaterThanOrEqualTo(5 * 24);
+        }
+    }
+
+    /**
+     * A draw over the whole vocabulary left to the row (here: every third, computed without the draw; on a device, a
+     * target near a cumulative boundary, which is chance) does not pause the request's candidates as a flat top-p row
+     * does: every token still asks for them, and the tokens are those of the logits-only reference.
+     */
+    @Test
+    @Timeout(120)
+    void aDrawLeftToTheRowDoesNotPauseTheCandidates() throws Exception {
+        try (var loaded = LoadedModel.open(modelPath,
+                EngineOptions.DEFAULTS.withContextSize(256).withMaxSequences(8))) {
+            GenerationRequest wide = requests().get(5);   // temperature 0.8, no filter
+            assertThat(wide.sampling().topK()).isZero();
+            var dropping = new Recording(loaded.model());
+            dropping.dropDrawEvery = 3;
+            var reference = new Tokens();
+            var got = new Tokens();
+            try (var engine = new ServingEngine(new Recording(loaded.model()), loaded.tokenizer(),
+                    logitsOnly(TokenSamplers.standard(256, loaded.tokenizer())), new ServingEngine.Settings(2, 64, 4),
+                    new ServerMetrics())) {
+                engine.submit(wide, reference);
+                reference.finished.get(60, TimeUnit.SECONDS);
+            }
+            try (var engine = new ServingEngine(dropping, loaded.tokenizer(),
+                    TokenSamplers.standard(256, loaded.tokenizer()), new ServingEngine.Settings(2, 64, 4),
+                    new ServerMetrics())) {
+                engine.submit(wide, got);
+                got.finished.get(60, TimeUnit.SECONDS);
+            }
+            assertThat(got.tokens).hasSize(24);
+            assertThat(got.tokens.stream().map(GeneratedToken::id).toList())
+                    .isEqualTo(reference.tokens.stream().map(GeneratedToken::id).toList());
+            assertThat(dropping.decided + dropping.fallback).as("rows that asked for candidates").isEqualTo(24);
+            assertThat(dropping.fallback).isEqualTo(8);
+            assertThat(dropping.drawn).isEqualTo(16);
         }
     }
 

@@ -54,7 +54,7 @@ class CandidateTokenSamplerProperties {
             int got;
             GeneratedToken info = null;
             if (request != null) {
-                candidates.computeOnHost(logits, 0, vocab, request.adjustments(), 0, request.needsExpSum());
+                candidates.computeOnHost(logits, 0, vocab, request, 0);
             }
             if (request != null && request.decides(candidates, 0)) {
                 got = viaCandidates.sampleCandidates(candidates, 0);
@@ -85,8 +85,13 @@ class CandidateTokenSamplerProperties {
         TokenSampler p = TokenSamplers.standard(512).create(plain, 1000, 10);
         assertThat(p.candidateRequest(5)).isNotNull();
         assertThat(p.candidateRequest(Candidates.K + 1)).isNull();
-        // a temperature-only request samples over the whole vocabulary: it keeps the logits
+        // a temperature-only request samples over the whole vocabulary: decided by the candidates' draw, with the
+        // sampler's next uniform and 1/T
         var wide = new SamplingParams(0.8, 1, 0, 0, 0, 0, 1, Map.of(), false);
-        assertThat(TokenSamplers.standard(512).create(wide, 1000, 10).candidateRequest(-1)).isNull();
+        CandidateRequest full = TokenSamplers.standard(512).create(wide, 1000, 10).candidateRequest(-1);
+        assertThat(full).isNotNull();
+        assertThat(full.drawUniform()).isEqualTo(new java.util.SplittableRandom(1).nextDouble());
+        assertThat(full.drawInverseTemperature()).isEqualTo(1.0 / 0.8f);
+        assertThat(p.candidateRequest(-1).drawUniform()).as("top-k: no draw over the whole row").isNaN();
     }
 }

@@ -866,7 +866,9 @@ public final class CudaInferenceModel implements InferenceModel {
      * ({@link Candidates#computeOnHost}). On since the H100 run of 2026-12-07 (fifth session): its GPU tests passed
      * (the same tokens both ways for the same seeds) and 64 streams of sampled requests (temperature 0.8, top-k 40)
      * served 5,412 tokens/s with it against 2,894 without (8B Q4_0, one card, one session); the GPU tests compare both
-     * ways ({@link #deviceSampling(boolean)} per model), and the switch is the A/B of the serving measurements.
+     * ways ({@link #deviceSampling(boolean)} per model), and the switch is the A/B of the serving measurements. Off,
+     * it also turns off the device's draw over the whole vocabulary (the host computes the same draw from the
+     * downloaded row).
      */
     static final boolean DEVICE_SAMPLING = Boolean.parseBoolean(System.getProperty("aether.cuda.deviceSampling", "true"));
     private boolean deviceSampling = DEVICE_SAMPLING;
@@ -886,9 +888,11 @@ public final class CudaInferenceModel implements InferenceModel {
      * Sampling candidates on the GPU ({@code sample_candidates}, after the head of the pass that computed the row): a
      * {@code CANDIDATES} entry downloads {@link Candidates#DEVICE_WORDS} words instead of its logits, and its raw logits
      * row as well only when its request says the candidates do not decide the token (which stays on the host path:
-     * top-p whose cut lies past the candidates, min-p without top-k/top-p keeping more, a flagged row; see {@link
-     * aether.llm.sampling.Sampler#candidatesDecide}). {@code ARGMAX} entries as {@link #step(List, float[], boolean[],
-     * int[])}.
+     * top-p whose cut lies past the candidates, min-p without top-k/top-p keeping more, a flagged row, a draw over the
+     * whole vocabulary whose target lies within rounding distance of a cumulative boundary; see {@link
+     * aether.llm.sampling.Sampler#candidatesDecide}). A request with a {@link CandidateRequest#drawUniform} (a
+     * temperature and no filter: the OpenAI default) gets the kernel's draw over the whole adjusted row with it, so
+     * its row stays on the device too. {@code ARGMAX} entries as {@link #step(List, float[], boolean[], int[])}.
      */
     @Override
     public void step(List<BatchEntry> batch, float[] logitsOut, RowKind[] kinds, int[] argmaxOut,
@@ -908,7 +912,9 @@ public final class CudaInferenceModel implements InferenceModel {
             reportFlagged(batch.size(), vocab, logitsOut, hostKinds, argmaxOut);
             for (int i = 0; i < batch.size(); i++) {
                 if (kinds[i] == RowKind.CANDIDATES) {
-                    candidates.computeOnHost(logitsOut, i * vocab, vocab, requests[i].adjustments(), i);
+                    CandidateRequest r = requests[i];   // the sum too, as the device computes it (the GPU tests compare)
+                    candidates.computeOnHost(logitsOut, i * vocab, vocab, r.adjustments(), i, true, r.drawUniform(),
+                            r.drawInverseTemperature());
                 }
             }
             return;
@@ -1375,8 +1381,10 @@ public final class CudaInferenceModel implements InferenceModel {
 
     /**
      * Runs {@code sample_candidates} over {@code count} rows of {@code logitsBase} ({@code candidateRow[j]}, for entry
-     * {@code candidateEntry[j]} with its request's adjustments), after what is on the stream, and reads each output into
-     * that entry's row of {@code candidates}. Waits for the stream.
+     * {@code candidateEntry[j]} with its request's adjustments and draw), after what is on the stream, and reads each
+     * output into that entry's row of {@code candidates}. Waits for the stream.
+     *
+     * @throws IllegalArgumentException when a request's draw is not a uniform in [0, 1) with a finite positive 1/T
      */
     private void deviceCandidates(CUdeviceptr logitsBase, int count, CandidateRequest[] requests,
             Candidates candidates) {
@@ -1401,6 +1409,17 @@ public final class CudaInferenceModel implements InferenceModel {
             hostAdjust[h + 1] = at;
             hostAdjust[h + 2] = adj.size();
             hostAdjust[h + 3] = Float.floatToRawIntBits(adj.repeat());
+            // the draw over the whole row: u (NaN: none) and 1/T as doubles, low word first
+            CandidateRequest request = requests[candidateEntry[j]];
+            double u = request.drawUniform();
+            double inverseTemperature = Double.isNaN(u) ? Double.NaN : request.drawInverseTemperature();
+            Candidates.checkDraw(u, inverseTemperature);
+            long uBits = Double.doubleToRawLongBits(u);
+            long tBits = Double.doubleToRawLongBits(inverseTemperature);
+            hostAdjust[h + 4] = (int) uBits;
+            hostAdjust[h + 5] = (int) (uBits >>> 32);
+            hostAdjust[h + 6] = (int) tBits;
+            hostAdjust[h + 7] = (int) (tBits >>> 32);
             for (int a = 0; a < adj.size(); a++) {
                 int id = adj.id(a);
                 if (id < 0 || id >= vocab) {

@@ -39,8 +39,11 @@ public class SamplerBenchmark {
     @Param({"32000", "128256"})
     int vocab;
 
-    /** greedy; llama.cpp's defaults (top-k 40, top-p 0.95, min-p 0.05, temp 0.8); top-p 0.9 alone; penalties too */
-    @Param({"greedy", "defaults", "topP", "penalties"})
+    /**
+     * greedy; llama.cpp's defaults (top-k 40, top-p 0.95, min-p 0.05, temp 0.8); top-p 0.9 alone; penalties too; the
+     * OpenAI default (temperature 1, no filter: the draw over the whole vocabulary)
+     */
+    @Param({"greedy", "defaults", "topP", "penalties", "openai"})
     String config;
 
     float[] logits;
@@ -59,6 +62,7 @@ public class SamplerBenchmark {
             case "defaults" -> SamplerConfig.defaults(1);
             case "topP" -> SamplerConfig.defaults(1).withTopK(0).withMinP(0f).withTopP(0.9f);
             case "penalties" -> SamplerConfig.defaults(1).withPenalties(1.1f, 0.5f, 0.5f, 64);
+            case "openai" -> SamplerConfig.greedy().withTemperature(1f).withSeed(1);
             default -> throw new IllegalArgumentException(config);
         };
         sampler = new Sampler(c, vocab);
@@ -71,8 +75,18 @@ public class SamplerBenchmark {
         candidates = new Candidates(1);
         candidates.computeOnHost(logits, 0, vocab, adjustments, 0);
         devicePrepared = new Candidates(1);
-        devicePrepared.computeOnHost(logits, 0, vocab, adjustments, 0);
+        fullDraw = sampler.isFullDraw();
+        if (fullDraw) {
+            sampler.reset();   // the draw of the sampler's first uniform (candidatesFromDevice restarts it per call)
+        }
+        devicePrepared.computeOnHost(logits, 0, vocab, adjustments, 0, true, sampler.fullDrawUniform(),
+                sampler.inverseTemperature());
+        if (fullDraw && !sampler.candidatesDecide(devicePrepared, 0)) {
+            throw new IllegalStateException("the prepared draw does not decide the sampler's first token");
+        }
     }
+
+    boolean fullDraw;
 
     LogitAdjustments adjustments;
     Candidates candidates;
@@ -86,18 +100,25 @@ public class SamplerBenchmark {
     @Benchmark
     public int candidatesOnHost() {
         sampler.adjustments(adjustments);
-        candidates.computeOnHost(logits, 0, vocab, adjustments, 0, sampler.candidatesNeedExpSum());
+        candidates.computeOnHost(logits, 0, vocab, adjustments, 0, sampler.candidatesNeedExpSum(),
+                sampler.fullDrawUniform(), sampler.inverseTemperature());
         return sampler.candidatesDecide(candidates, 0) ? sampler.sampleCandidates(candidates, 0)
                 : sampler.sample(logits, 0);
     }
 
     /**
      * The host's share of a GPU engine's sampled row: adjustments for the upload, then the token from the device's
-     * 64 candidates (here precomputed), or -1 where they cannot tell and the row would be downloaded.
+     * 64 candidates (here precomputed), or -1 where they cannot tell and the row would be downloaded. A full draw's
+     * precomputed row holds the draw of the sampler's first uniform: the sampler restarts at it each call (a reset,
+     * which allocates its new generator: 24 B/op of this config's figure are the benchmark's, not the engine's).
      */
     @Benchmark
     public int candidatesFromDevice() {
+        if (fullDraw) {
+            sampler.reset();
+        }
         sampler.adjustments(adjustments);
+        sampler.fullDrawUniform();   // the request's u, as TokenSamplers.Plain.candidateRequest tells the engine
         return sampler.candidatesDecide(devicePrepared, 0) ? sampler.sampleCandidates(devicePrepared, 0) : -1;
     }
 
