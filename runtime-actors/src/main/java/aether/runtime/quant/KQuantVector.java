@@ -19,11 +19,16 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Only this class touches {@code jdk.incubator.vector}; it is loaded only when {@link Vectorization#ENABLED}
  * found the module, or when a test forces the vector path.
+ *
+ * <p>Loads and widenings are written out in place rather than in helpers: a vector passed to or returned from a
+ * method C2 does not inline (one it compiled on its own first, say) is boxed, and these run for every embedding row
+ * a decode step looks up.
  */
 final class KQuantVector {
 
     private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
     private static final VectorSpecies<Float> F256 = FloatVector.SPECIES_256;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     /** True where 256-bit float vectors are native; elsewhere the species would be emulated, slower than scalar. */
     static final boolean SUPPORTED = FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256;
@@ -38,14 +43,6 @@ final class KQuantVector {
         return true;
     }
 
-    private static ByteVector bytes(MemorySegment src, long offset) {
-        return ByteVector.fromMemorySegment(B64, src, offset, ByteOrder.LITTLE_ENDIAN);
-    }
-
-    private static FloatVector widen(ByteVector v) {
-        return (FloatVector) v.castShape(F256, 0);
-    }
-
     static void dequantizeQ4K(MemorySegment src, long blk, float[] dst, int y) {
         float d = f16(src, blk + Q4_KCodec.D_OFFSET);
         float min = f16(src, blk + Q4_KCodec.DMIN_OFFSET);
@@ -57,9 +54,10 @@ final class KQuantVector {
             float d2 = d * scaleK4(src, scales, is + 1);
             float m2 = min * minK4(src, scales, is + 1);
             for (int l = 0; l < 32; l += 8) {
-                ByteVector b = bytes(src, q + l);
-                widen(b.and((byte) 0x0F)).mul(d1).sub(m1).intoArray(dst, y + l);
-                widen(b.lanewise(VectorOperators.LSHR, 4)).mul(d2).sub(m2).intoArray(dst, y + 32 + l);
+                ByteVector b = ByteVector.fromMemorySegment(B64, src, q + l, LE);
+                ((FloatVector) b.and((byte) 0x0F).castShape(F256, 0)).mul(d1).sub(m1).intoArray(dst, y + l);
+                ((FloatVector) b.lanewise(VectorOperators.LSHR, 4).castShape(F256, 0)).mul(d2).sub(m2)
+                        .intoArray(dst, y + 32 + l);
             }
         }
     }
@@ -76,15 +74,15 @@ final class KQuantVector {
             float d2 = d * scaleK4(src, scales, is + 1);
             float m2 = min * minK4(src, scales, is + 1);
             for (int l = 0; l < 32; l += 8) {
-                ByteVector b = bytes(src, ql + l);
-                ByteVector h = bytes(src, qh + l);
+                ByteVector b = ByteVector.fromMemorySegment(B64, src, ql + l, LE);
+                ByteVector h = ByteVector.fromMemorySegment(B64, src, qh + l, LE);
                 // high bit of sub-block is is bit `is` of qh, of sub-block is+1 bit is+1; it adds 16 (= OR 0x10)
                 ByteVector lo = b.and((byte) 0x0F)
                         .or(h.lanewise(VectorOperators.LSHR, is).and((byte) 1).lanewise(VectorOperators.LSHL, 4));
                 ByteVector hi = b.lanewise(VectorOperators.LSHR, 4)
                         .or(h.lanewise(VectorOperators.LSHR, is + 1).and((byte) 1).lanewise(VectorOperators.LSHL, 4));
-                widen(lo).mul(d1).sub(m1).intoArray(dst, y + l);
-                widen(hi).mul(d2).sub(m2).intoArray(dst, y + 32 + l);
+                ((FloatVector) lo.castShape(F256, 0)).mul(d1).sub(m1).intoArray(dst, y + l);
+                ((FloatVector) hi.castShape(F256, 0)).mul(d2).sub(m2).intoArray(dst, y + 32 + l);
             }
         }
     }
@@ -102,14 +100,14 @@ final class KQuantVector {
         long sc = blk + Q6_KCodec.SCALES_OFFSET;
         for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
             for (int l = 0; l < 32; l += 8) {
-                ByteVector h = bytes(src, qh + l);
+                ByteVector h = ByteVector.fromMemorySegment(B64, src, qh + l, LE);
                 for (int k = 0; k < 4; k++) {
                     // (d·sc) is rounded to float before the multiply by q, as in the C expression d * sc[is] * q
                     float ds = d * src.get(ValueLayout.JAVA_BYTE, sc + l / 16 + 2 * k);
-                    ByteVector q = bytes(src, ql + 32 * (k & 1) + l)
+                    ByteVector q = ByteVector.fromMemorySegment(B64, src, ql + 32 * (k & 1) + l, LE)
                             .lanewise(VectorOperators.LSHR, 4 * (k >> 1)).and((byte) 0x0F)
                             .or(h.lanewise(VectorOperators.LSHR, 2 * k).and((byte) 3).lanewise(VectorOperators.LSHL, 4));
-                    widen(q.sub((byte) 32)).mul(ds).intoArray(dst, y + 32 * k + l);
+                    ((FloatVector) q.sub((byte) 32).castShape(F256, 0)).mul(ds).intoArray(dst, y + 32 * k + l);
                 }
             }
         }

@@ -101,12 +101,10 @@ final class VectorKernels {
         for (int b = 0; b < blocks; b++) {
             long block = srcOffset + (long) b * Q5_0Codec.BLOCK_BYTES;
             int out = dstIndex + b * Q5_0Codec.BLOCK_SIZE;
-            FloatVector d = FloatVector.broadcast(F, LittleEndian.f16(src, block + Q5_0Codec.D_OFFSET));
-            IntVector qh = IntVector.broadcast(I, src.get(LittleEndian.INT, block + Q5_0Codec.QH_OFFSET));
-            for (int half = 0; half < 2; half++) {
-                ByteVector qs = ByteVector.fromMemorySegment(B64, src, block + Q5_0Codec.QS_OFFSET + 8 * half, LE);
-                lane(qs.and((byte) 0x0F), qh, half, d, null, 16, dst, out);
-                lane(qs.lanewise(VectorOperators.LSHR, 4), qh, 2 + half, d, null, 16, dst, out);
+            float d = LittleEndian.f16(src, block + Q5_0Codec.D_OFFSET);
+            int qh = src.get(LittleEndian.INT, block + Q5_0Codec.QH_OFFSET);
+            for (int part = 0; part < 4; part++) {
+                lane(src, block + Q5_0Codec.QS_OFFSET + 8 * (part & 1), qh, part, d, 0, false, 16, dst, out);
             }
         }
     }
@@ -115,26 +113,33 @@ final class VectorKernels {
         for (int b = 0; b < blocks; b++) {
             long block = srcOffset + (long) b * Q5_1Codec.BLOCK_BYTES;
             int out = dstIndex + b * Q5_1Codec.BLOCK_SIZE;
-            FloatVector d = FloatVector.broadcast(F, LittleEndian.f16(src, block + Q5_1Codec.D_OFFSET));
-            FloatVector m = FloatVector.broadcast(F, LittleEndian.f16(src, block + Q5_1Codec.M_OFFSET));
-            IntVector qh = IntVector.broadcast(I, src.get(LittleEndian.INT, block + Q5_1Codec.QH_OFFSET));
-            for (int half = 0; half < 2; half++) {
-                ByteVector qs = ByteVector.fromMemorySegment(B64, src, block + Q5_1Codec.QS_OFFSET + 8 * half, LE);
-                lane(qs.and((byte) 0x0F), qh, half, d, m, 0, dst, out);
-                lane(qs.lanewise(VectorOperators.LSHR, 4), qh, 2 + half, d, m, 0, dst, out);
+            float d = LittleEndian.f16(src, block + Q5_1Codec.D_OFFSET);
+            float m = LittleEndian.f16(src, block + Q5_1Codec.M_OFFSET);
+            int qh = src.get(LittleEndian.INT, block + Q5_1Codec.QH_OFFSET);
+            for (int part = 0; part < 4; part++) {
+                lane(src, block + Q5_1Codec.QS_OFFSET + 8 * (part & 1), qh, part, d, m, true, 0, dst, out);
             }
         }
     }
 
     /**
-     * One quarter of a Q5 block: 8 nibbles (part 0-1: elements 0-15 from low nibbles, 2-3: 16-31 from high ones) get
-     * their fifth bit from {@code qh}, minus {@code bias}, times {@code d}, plus {@code m} when present (two roundings).
+     * One quarter of a Q5 block: 8 nibbles read at {@code qs} (part 0-1: elements 0-15 from low nibbles, 2-3: 16-31
+     * from high ones) get their fifth bit from {@code qh}, minus {@code bias}, times {@code d}, plus {@code m} when
+     * {@code plusM} (two roundings). It takes scalars and loads its own vectors: a vector argument is boxed whenever C2
+     * does not inline the call, and no branch merges two vectors, for the same reason.
      */
-    private static void lane(ByteVector nibbles, IntVector qh, int part, FloatVector d, FloatVector m, int bias,
+    private static void lane(MemorySegment src, long qs, int qh, int part, float d, float m, boolean plusM, int bias,
             float[] dst, int out) {
+        ByteVector nibbles = ByteVector.fromMemorySegment(B64, src, qs, LE)
+                .lanewise(VectorOperators.LSHR, part < 2 ? 0 : 4).and((byte) 0x0F);   // LSHR on bytes is unsigned
         IntVector q = (IntVector) nibbles.convertShape(VectorOperators.B2I, I, 0);
-        IntVector high = qh.lanewise(VectorOperators.LSHR, QH_SHIFTS[part]).and(1).lanewise(VectorOperators.LSHL, 4);
+        IntVector high = IntVector.broadcast(I, qh).lanewise(VectorOperators.LSHR, QH_SHIFTS[part]).and(1)
+                .lanewise(VectorOperators.LSHL, 4);
         FloatVector x = ((FloatVector) q.or(high).sub(bias).convert(VectorOperators.I2F, 0)).mul(d);
-        (m == null ? x : x.add(m)).intoArray(dst, out + part * 8);
+        if (plusM) {
+            x.add(m).intoArray(dst, out + part * 8);
+        } else {
+            x.intoArray(dst, out + part * 8);
+        }
     }
 }

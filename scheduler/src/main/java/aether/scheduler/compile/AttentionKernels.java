@@ -20,6 +20,10 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>F16 rows are widened with integer ops (magnitude bits shifted into float position and scaled by 2^112, exact for
  * normal and subnormal halves, sign OR-ed back); a group of 8 with an Inf or NaN half is redone by the scalar loop so
  * the results keep IEEE semantics.
+ *
+ * <p>No method here takes or returns a {@code Vector}: whether C2 inlines a helper depends on what it compiled first
+ * (a helper already compiled on its own is not inlined into a larger caller), and a vector crossing a call that is
+ * not inlined is boxed, ~100 bytes per 8 lanes. {@code VectorValuesStayInMethodsTest} holds every kernel to this.
  */
 final class AttentionKernels {
 
@@ -69,14 +73,13 @@ final class AttentionKernels {
                 extra += dotF16Scalar(q, i, c, at + 2L * i, 8);
                 continue;
             }
-            acc = FloatVector.fromArray(F, q, i).fma(widen(h, mag), acc);
+            // widened here, not in a helper (see the class comment)
+            FloatVector abs = mag.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112);
+            FloatVector k = abs.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16))
+                    .reinterpretAsFloats();
+            acc = FloatVector.fromArray(F, q, i).fma(k, acc);
         }
         return acc.reduceLanes(VectorOperators.ADD) + extra;
-    }
-
-    private static FloatVector widen(IntVector h, IntVector mag) {
-        FloatVector abs = mag.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112);
-        return abs.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
     }
 
     private static float dotF16Scalar(float[] q, int q0, MemorySegment c, long at, int n) {
@@ -120,7 +123,10 @@ final class AttentionKernels {
                 axpyF16Scalar(w, c, at + 2L * i, o, i, 8);
                 continue;
             }
-            widen(h, mag).fma(wv, FloatVector.fromArray(F, o, i)).intoArray(o, i);
+            FloatVector abs = mag.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112);
+            FloatVector v = abs.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16))
+                    .reinterpretAsFloats();
+            v.fma(wv, FloatVector.fromArray(F, o, i)).intoArray(o, i);
         }
     }
 
@@ -189,7 +195,9 @@ final class AttentionKernels {
                 special |= 1L << (i >>> 3);
                 continue;
             }
-            widen(h, mag).intoArray(f, i);
+            FloatVector abs = mag.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112);
+            abs.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats()
+                    .intoArray(f, i);
         }
         return special;
     }
