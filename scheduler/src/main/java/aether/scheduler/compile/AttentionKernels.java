@@ -1,5 +1,6 @@
 package aether.scheduler.compile;
 
+import aether.device.cpu.kernel.LaneSums;
 import aether.device.cpu.kernel.VectorSupport;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -55,7 +56,10 @@ final class AttentionKernels {
             acc = FloatVector.fromArray(F, q, i)
                     .fma(FloatVector.fromMemorySegment(F, c, at + 4L * i, ByteOrder.LITTLE_ENDIAN), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /** {@code q · c[at .. at + 2n)} over f16 values. */
@@ -79,7 +83,10 @@ final class AttentionKernels {
                     .reinterpretAsFloats();
             acc = FloatVector.fromArray(F, q, i).fma(k, acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD) + extra;
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0) + extra;
     }
 
     private static float dotF16Scalar(float[] q, int q0, MemorySegment c, long at, int n) {
@@ -217,7 +224,10 @@ final class AttentionKernels {
             }
             acc = FloatVector.fromArray(F, q, q0 + i).fma(FloatVector.fromArray(F, f, i), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD) + extra;
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0) + extra;
     }
 
     /** {@link #axpyF16} into {@code o[o0 .. o0 + n)} from a widened row: the same operations, bit for bit. */

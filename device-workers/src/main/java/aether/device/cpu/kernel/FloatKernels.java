@@ -38,7 +38,11 @@ final class FloatKernels {
             acc0 = FloatVector.fromMemorySegment(F, w, wOff + 4L * i, LE)
                     .fma(FloatVector.fromMemorySegment(F, x, xOff + 4L * i, LE), acc0);
         }
-        float sum = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        FloatVector lanes = acc0.add(acc1).add(acc2.add(acc3));
+        lanes = lanes.add(lanes.rearrange(LaneSums.HALVES));
+        lanes = lanes.add(lanes.rearrange(LaneSums.QUARTERS));
+        float sum = lanes.add(lanes.rearrange(LaneSums.PAIRS)).lane(0);
         for (; i < cols; i++) {
             sum += w.get(BlockLayouts.F32, wOff + 4L * i) * x.get(BlockLayouts.F32, xOff + 4L * i);
         }
@@ -62,7 +66,11 @@ final class FloatKernels {
             acc0 = f0.fma(FloatVector.fromMemorySegment(F, x, xOff + 4L * i, LE), acc0);
             acc1 = f1.fma(FloatVector.fromMemorySegment(F, x, xOff + 4L * i + 32, LE), acc1);
         }
-        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        FloatVector lanes = acc0.add(acc1);
+        lanes = lanes.add(lanes.rearrange(LaneSums.HALVES));
+        lanes = lanes.add(lanes.rearrange(LaneSums.QUARTERS));
+        float sum = lanes.add(lanes.rearrange(LaneSums.PAIRS)).lane(0);
         for (; i < cols; i++) {
             sum += Float.intBitsToFloat(w.get(BlockLayouts.I16, wOff + 2L * i) << 16) * x.get(BlockLayouts.F32, xOff + 4L * i);
         }
@@ -164,7 +172,11 @@ final class FloatKernels {
         if (hi.reduceLanes(VectorOperators.MAX) == 0x0F800000) {
             return ScalarDot.f16(w, wOff, x, xOff, cols);   // an Inf or NaN weight: the reference's exact semantics
         }
-        float sum = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        FloatVector lanes = acc0.add(acc1).add(acc2.add(acc3));
+        lanes = lanes.add(lanes.rearrange(LaneSums.HALVES));
+        lanes = lanes.add(lanes.rearrange(LaneSums.QUARTERS));
+        float sum = lanes.add(lanes.rearrange(LaneSums.PAIRS)).lane(0);
         for (; i < cols; i++) {
             sum += Float.float16ToFloat(w.get(BlockLayouts.I16, wOff + 2L * i)) * x.get(BlockLayouts.F32, xOff + 4L * i);
         }
@@ -216,7 +228,12 @@ final class FloatKernels {
         if (hi.reduceLanes(VectorOperators.MAX) == 0x0F800000) {
             return ScalarDot.f16(w, wOff, x, xOff, cols);   // an Inf or NaN weight: the reference's exact semantics
         }
-        float sum = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        FloatVector lanes = acc0.add(acc1).add(acc2.add(acc3));
+        lanes = lanes.add(lanes.rearrange(LaneSums.HALVES_512));
+        lanes = lanes.add(lanes.rearrange(LaneSums.QUARTERS_512));
+        lanes = lanes.add(lanes.rearrange(LaneSums.EIGHTHS_512));
+        float sum = lanes.add(lanes.rearrange(LaneSums.PAIRS_512)).lane(0);
         for (; i < cols; i++) {
             sum += Float.float16ToFloat(w.get(BlockLayouts.I16, wOff + 2L * i)) * x.get(BlockLayouts.F32, xOff + 4L * i);
         }

@@ -1,7 +1,6 @@
 package aether.device.cpu.kernel;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -51,14 +50,31 @@ final class GemmTile {
             a03 = r0.fma(v, a03);
             a13 = r1.fma(v, a13);
         }
-        out[0] = a00.reduceLanes(VectorOperators.ADD);
-        out[1] = a01.reduceLanes(VectorOperators.ADD);
-        out[2] = a02.reduceLanes(VectorOperators.ADD);
-        out[3] = a03.reduceLanes(VectorOperators.ADD);
-        out[4] = a10.reduceLanes(VectorOperators.ADD);
-        out[5] = a11.reduceLanes(VectorOperators.ADD);
-        out[6] = a12.reduceLanes(VectorOperators.ADD);
-        out[7] = a13.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        a00 = a00.add(a00.rearrange(LaneSums.HALVES));
+        a00 = a00.add(a00.rearrange(LaneSums.QUARTERS));
+        out[0] = a00.add(a00.rearrange(LaneSums.PAIRS)).lane(0);
+        a01 = a01.add(a01.rearrange(LaneSums.HALVES));
+        a01 = a01.add(a01.rearrange(LaneSums.QUARTERS));
+        out[1] = a01.add(a01.rearrange(LaneSums.PAIRS)).lane(0);
+        a02 = a02.add(a02.rearrange(LaneSums.HALVES));
+        a02 = a02.add(a02.rearrange(LaneSums.QUARTERS));
+        out[2] = a02.add(a02.rearrange(LaneSums.PAIRS)).lane(0);
+        a03 = a03.add(a03.rearrange(LaneSums.HALVES));
+        a03 = a03.add(a03.rearrange(LaneSums.QUARTERS));
+        out[3] = a03.add(a03.rearrange(LaneSums.PAIRS)).lane(0);
+        a10 = a10.add(a10.rearrange(LaneSums.HALVES));
+        a10 = a10.add(a10.rearrange(LaneSums.QUARTERS));
+        out[4] = a10.add(a10.rearrange(LaneSums.PAIRS)).lane(0);
+        a11 = a11.add(a11.rearrange(LaneSums.HALVES));
+        a11 = a11.add(a11.rearrange(LaneSums.QUARTERS));
+        out[5] = a11.add(a11.rearrange(LaneSums.PAIRS)).lane(0);
+        a12 = a12.add(a12.rearrange(LaneSums.HALVES));
+        a12 = a12.add(a12.rearrange(LaneSums.QUARTERS));
+        out[6] = a12.add(a12.rearrange(LaneSums.PAIRS)).lane(0);
+        a13 = a13.add(a13.rearrange(LaneSums.HALVES));
+        a13 = a13.add(a13.rearrange(LaneSums.QUARTERS));
+        out[7] = a13.add(a13.rearrange(LaneSums.PAIRS)).lane(0);
         for (; i < k; i++) {
             float r0 = w[w0 + i];
             float r1 = w[w1 + i];

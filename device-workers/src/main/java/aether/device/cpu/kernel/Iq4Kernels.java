@@ -43,7 +43,10 @@ final class Iq4Kernels {
                     .fma(FloatVector.fromMemorySegment(F, x, xb + 96, LE), p);
             acc = p.fma(FloatVector.broadcast(F, BlockLayouts.f16(w, blk)), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     static float dotXs(MemorySegment w, long wOff, MemorySegment x, long xOff, int cols) {
@@ -65,7 +68,10 @@ final class Iq4Kernels {
                 acc = p.fma(FloatVector.broadcast(F, d * (BlockLayouts.iq4xsScale(w, blk, ib) - 32)), acc);
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /** Dequantizes {@code elements} elements (whole blocks); {@code xs} selects the IQ4_XS layout, else IQ4_NL. */

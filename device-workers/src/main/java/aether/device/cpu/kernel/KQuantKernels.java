@@ -60,7 +60,10 @@ final class KQuantKernels {
                 acc = xs.fma(FloatVector.broadcast(F, -dmin * (int) ((mins >>> (8 * s)) & 0xFF)), acc);
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /**
@@ -141,7 +144,10 @@ final class KQuantKernels {
                 }
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     static void dequantQ6_K(MemorySegment w, long wOff, int blocks, float[] dst, int dstOff) {
@@ -225,7 +231,10 @@ final class KQuantKernels {
                 acc = xs.fma(FloatVector.broadcast(F, -dmin * (int) ((mins >>> (8 * s)) & 0xFF)), acc);
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     static void dequantQ5_K(MemorySegment w, long wOff, int blocks, float[] dst, int dstOff) {
@@ -300,7 +309,10 @@ final class KQuantKernels {
                 acc = x0.add(x1).fma(FloatVector.broadcast(F, -ml), acc);
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     static void dequantQ2Q3(MemorySegment w, long wOff, int blocks, float[] dst, int dstOff, boolean q3) {

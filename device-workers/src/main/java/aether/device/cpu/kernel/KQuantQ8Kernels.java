@@ -120,7 +120,12 @@ final class KQuantQ8Kernels {
             }
             acc = ((FloatVector) isum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, dd), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD) - macc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        macc = macc.add(macc.rearrange(LaneSums.HALVES));
+        macc = macc.add(macc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0) - macc.add(macc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /**
@@ -172,7 +177,13 @@ final class KQuantQ8Kernels {
             }
             acc = ((FloatVector) isum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F512, dd), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD) - macc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES_512));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS_512));
+        acc = acc.add(acc.rearrange(LaneSums.EIGHTHS_512));
+        macc = macc.add(macc.rearrange(LaneSums.HALVES));
+        macc = macc.add(macc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS_512)).lane(0) - macc.add(macc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /**
@@ -226,7 +237,12 @@ final class KQuantQ8Kernels {
             }
             acc = ((FloatVector) isum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, dd), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD) - macc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        macc = macc.add(macc.rearrange(LaneSums.HALVES));
+        macc = macc.add(macc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0) - macc.add(macc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /**
@@ -266,7 +282,10 @@ final class KQuantQ8Kernels {
             }
             acc = ((FloatVector) isum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, dd), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /**
@@ -311,7 +330,11 @@ final class KQuantQ8Kernels {
             }
             acc = ((FloatVector) isum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F512, dd), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES_512));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS_512));
+        acc = acc.add(acc.rearrange(LaneSums.EIGHTHS_512));
+        return acc.add(acc.rearrange(LaneSums.PAIRS_512)).lane(0);
     }
 
     /** {@code y[t][r] = dotQ4_K(W[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */

@@ -57,7 +57,10 @@ final class Legacy5Kernels {
             acc = p.fma(FloatVector.broadcast(F, BlockLayouts.f16(w, blk)), acc);
             acc = x0.add(x1).add(x2.add(x3)).fma(FloatVector.broadcast(F, BlockLayouts.f16(w, blk + Q4_1_M)), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /** Q5_0 ({@code hasMin=false}: value d·(q−16)) and Q5_1 (value d·q + m) share one body. */
@@ -89,7 +92,10 @@ final class Legacy5Kernels {
             acc = p.fma(FloatVector.broadcast(F, d), acc);
             acc = x0.add(x1).add(x2.add(x3)).fma(FloatVector.broadcast(F, offset), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     static void dequantQ4_1(MemorySegment w, long wOff, int blocks, float[] dst, int dstOff) {

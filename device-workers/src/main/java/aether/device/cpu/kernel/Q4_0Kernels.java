@@ -70,7 +70,10 @@ final class Q4_0Kernels {
             // the f16 read written out: a helper call here stays a call once the unrolled unit passes C2's node cutoff
             acc = p.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(BlockLayouts.I16, blk))), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /**
@@ -111,7 +114,10 @@ final class Q4_0Kernels {
             var i = v.and(0xFFFF).add(v.lanewise(VectorOperators.ASHR, 16));
             acc = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b]), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /**
@@ -153,7 +159,11 @@ final class Q4_0Kernels {
             var i1 = v1.add(v1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
             acc1 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ss[b + 1]), acc1);
         }
-        return acc0.add(acc1).add(corr).reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        FloatVector lanes = acc0.add(acc1).add(corr);
+        lanes = lanes.add(lanes.rearrange(LaneSums.HALVES));
+        lanes = lanes.add(lanes.rearrange(LaneSums.QUARTERS));
+        return lanes.add(lanes.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /**
@@ -196,7 +206,15 @@ final class Q4_0Kernels {
             acc1 = ((FloatVector) i1.convert(VectorOperators.I2F, 0))
                     .fma(FloatVector.broadcast(F512, ss[b + 1]).blend(ss[b + 3], HIGH8), acc1);
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD) + corr.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        FloatVector lanes = acc0.add(acc1);
+        lanes = lanes.add(lanes.rearrange(LaneSums.HALVES_512));
+        lanes = lanes.add(lanes.rearrange(LaneSums.QUARTERS_512));
+        lanes = lanes.add(lanes.rearrange(LaneSums.EIGHTHS_512));
+        corr = corr.add(corr.rearrange(LaneSums.HALVES));
+        corr = corr.add(corr.rearrange(LaneSums.QUARTERS));
+        return lanes.add(lanes.rearrange(LaneSums.PAIRS_512)).lane(0)
+                + corr.add(corr.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /** {@code y[t][r] = dotPlanarWide(P[r], x[t])} for rows [from, to) and every token: the decode loop, one compile unit. */

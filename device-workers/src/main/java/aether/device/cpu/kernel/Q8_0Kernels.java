@@ -44,7 +44,10 @@ final class Q8_0Kernels {
                     .fma(FloatVector.fromMemorySegment(F, x, xb + 96, LE), p);
             acc = p.fma(FloatVector.broadcast(F, BlockLayouts.f16(w, blk)), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /**
@@ -79,7 +82,10 @@ final class Q8_0Kernels {
             float scale = Float.float16ToFloat(w.get(BlockLayouts.I16, q - Q8_0_QS)) * xq.get(BlockLayouts.F32, xqOff + 4L * b);
             acc = ((FloatVector) i.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, scale), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
+        acc = acc.add(acc.rearrange(LaneSums.HALVES));
+        acc = acc.add(acc.rearrange(LaneSums.QUARTERS));
+        return acc.add(acc.rearrange(LaneSums.PAIRS)).lane(0);
     }
 
     /** Dequantizes {@code blocks} blocks at {@code w[wOff]} to floats at {@code dst[dstOff]}. */
