@@ -16,9 +16,12 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.Test;
+import aether.device.cpu.kernel.VectorSupport;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The CPU engine's logits are the same bits whichever JIT tier runs its kernels, so a seed repeats a run exactly
@@ -31,7 +34,8 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>{@link TierProbe} runs a prompt and greedy decode steps on the bundled stories260K (F32) and on small synthetic
  * models of the main weight types, in a JVM limited to C1 (fallbacks throughout) and in a default JVM several times
- * (the first runs interpreted or C1, the last C2): every hash must be the same.
+ * (the first runs interpreted or C1, the last C2): every hash must be the same. It runs for the 256-bit kernels and,
+ * where the CPU has them, the 512-bit ones.
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class TierIndependentLogitsTest {
@@ -41,8 +45,13 @@ class TierIndependentLogitsTest {
     @TempDir
     Path dir;
 
-    @Test
-    void shouldComputeTheSameLogitsInEveryJitTier() throws Exception {
+    static Stream<Integer> kernelWidths() {
+        return VectorSupport.wideAvailable() ? Stream.of(256, 512) : Stream.of(256);
+    }
+
+    @ParameterizedTest(name = "{0}-bit kernels")
+    @MethodSource("kernelWidths")
+    void shouldComputeTheSameLogitsInEveryJitTier(int bits) throws Exception {
         Path vocab = SharedData.require("models/vocab/ggml-vocab-llama-spm.gguf");
         List<String> models = new ArrayList<>();
         models.add(SharedData.require("models/stories260K.gguf").toString());
@@ -53,8 +62,9 @@ class TierIndependentLogitsTest {
                     .write(file, 2, done -> {});
             models.add(file.toString());
         }
-        Map<String, List<String>> c1 = probe(List.of("-XX:TieredStopAtLevel=1"), 1, models);
-        Map<String, List<String>> tiered = probe(List.of(), REPS, models);
+        String width = "-Daether.vector.bits=" + bits;
+        Map<String, List<String>> c1 = probe(List.of(width, "-XX:TieredStopAtLevel=1"), 1, models);
+        Map<String, List<String>> tiered = probe(List.of(width), REPS, models);
         for (String model : c1.keySet()) {
             String fallback = c1.get(model).getFirst();
             assertThat(tiered.get(model)).as("%s: logits hash of each of %d runs in a default JVM, against a C1-only "
@@ -72,6 +82,7 @@ class TierIndependentLogitsTest {
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), TierProbe.class.getName(),
                 Integer.toString(reps)));
         command.addAll(models);
+        long start = System.nanoTime();
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         String out;
         try (var in = p.getInputStream()) {
@@ -79,6 +90,8 @@ class TierIndependentLogitsTest {
         }
         assertThat(p.waitFor(240, TimeUnit.SECONDS)).as("probe finished").isTrue();
         assertThat(p.exitValue()).as("probe %s exit status, output:%n%s", flags, out).isZero();
+        System.out.printf("tier probe %s: %d runs of %d models in %.1f s%n", flags, reps, models.size(),
+                (System.nanoTime() - start) / 1e9);
         Map<String, List<String>> hashes = new TreeMap<>();
         Matcher m = Pattern.compile("tier-hash (\\d+) (\\S+) ([0-9a-f]{16})").matcher(out);
         while (m.find()) {

@@ -13,7 +13,7 @@ import java.util.List;
  */
 public final class TierProbe {
 
-    static final int DECODE_STEPS = 12;
+    static final int DECODE_STEPS = 6;
 
     private TierProbe() {}
 
