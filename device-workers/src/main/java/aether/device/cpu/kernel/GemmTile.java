@@ -4,90 +4,15 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The f32 register-blocked micro-kernel of the prefill GEMM: 2 weight rows × 4 tokens, 8 accumulators. Each step
- * loads 2 weight vectors and 4 activation vectors for 8 FMAs, so it is FMA-bound rather than load-bound on a
- * 2-load/cycle core, and uses 8 + 2 + 1 of the 16 AVX2 registers (3×4 spills on C2). Quantized weights reach it
- * already dequantized into a small per-thread scratch that stays in L2, so the dequantization cost is paid once per
- * row block and shared by every token.
+ * The f32 register-blocked micro-kernel of the prefill GEMM ({@link #tile6x16}). Quantized weights reach it already
+ * dequantized into a small per-thread scratch that stays in L2, so the dequantization cost is paid once per row block
+ * and shared by every token. (Its first form, a 2 rows × 4 tokens dot-product tile, was replaced by the outer
+ * product in 95089c9.)
  */
 final class GemmTile {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
 
     private GemmTile() {}
-
-    /**
-     * out[r * 4 + t] = dot(w row r, x row t) over {@code k} floats, for r in {0,1} and t in {0..3}; rows start at
-     * {@code w[w0]}, {@code w[w1]}, the 4 token rows at {@code x[0]}, {@code x[k]}, {@code x[2k]}, {@code x[3k]}
-     * (packed by the caller). Heap arrays rather than segments: C2 eliminates the array range checks in this counted
-     * loop, and the same tile measured ~25% faster than over MemorySegments (58-69 vs 45-52 GFLOP/s, one core).
-     */
-    static void tile2x4(float[] w, int w0, int w1, float[] x, int k, float[] out) {
-        var a00 = FloatVector.zero(F);
-        var a01 = FloatVector.zero(F);
-        var a02 = FloatVector.zero(F);
-        var a03 = FloatVector.zero(F);
-        var a10 = FloatVector.zero(F);
-        var a11 = FloatVector.zero(F);
-        var a12 = FloatVector.zero(F);
-        var a13 = FloatVector.zero(F);
-        int x1 = k;
-        int x2 = 2 * k;
-        int x3 = 3 * k;
-        int i = 0;
-        for (int bound = k - k % 8; i < bound; i += 8) {
-            var r0 = FloatVector.fromArray(F, w, w0 + i);
-            var r1 = FloatVector.fromArray(F, w, w1 + i);
-            var v = FloatVector.fromArray(F, x, i);
-            a00 = r0.fma(v, a00);
-            a10 = r1.fma(v, a10);
-            v = FloatVector.fromArray(F, x, x1 + i);
-            a01 = r0.fma(v, a01);
-            a11 = r1.fma(v, a11);
-            v = FloatVector.fromArray(F, x, x2 + i);
-            a02 = r0.fma(v, a02);
-            a12 = r1.fma(v, a12);
-            v = FloatVector.fromArray(F, x, x3 + i);
-            a03 = r0.fma(v, a03);
-            a13 = r1.fma(v, a13);
-        }
-        // lanes summed in a fixed order, the same in every JIT tier (LaneSums)
-        a00 = a00.add(a00.rearrange(LaneSums.HALVES));
-        a00 = a00.add(a00.rearrange(LaneSums.QUARTERS));
-        out[0] = a00.add(a00.rearrange(LaneSums.PAIRS)).lane(0);
-        a01 = a01.add(a01.rearrange(LaneSums.HALVES));
-        a01 = a01.add(a01.rearrange(LaneSums.QUARTERS));
-        out[1] = a01.add(a01.rearrange(LaneSums.PAIRS)).lane(0);
-        a02 = a02.add(a02.rearrange(LaneSums.HALVES));
-        a02 = a02.add(a02.rearrange(LaneSums.QUARTERS));
-        out[2] = a02.add(a02.rearrange(LaneSums.PAIRS)).lane(0);
-        a03 = a03.add(a03.rearrange(LaneSums.HALVES));
-        a03 = a03.add(a03.rearrange(LaneSums.QUARTERS));
-        out[3] = a03.add(a03.rearrange(LaneSums.PAIRS)).lane(0);
-        a10 = a10.add(a10.rearrange(LaneSums.HALVES));
-        a10 = a10.add(a10.rearrange(LaneSums.QUARTERS));
-        out[4] = a10.add(a10.rearrange(LaneSums.PAIRS)).lane(0);
-        a11 = a11.add(a11.rearrange(LaneSums.HALVES));
-        a11 = a11.add(a11.rearrange(LaneSums.QUARTERS));
-        out[5] = a11.add(a11.rearrange(LaneSums.PAIRS)).lane(0);
-        a12 = a12.add(a12.rearrange(LaneSums.HALVES));
-        a12 = a12.add(a12.rearrange(LaneSums.QUARTERS));
-        out[6] = a12.add(a12.rearrange(LaneSums.PAIRS)).lane(0);
-        a13 = a13.add(a13.rearrange(LaneSums.HALVES));
-        a13 = a13.add(a13.rearrange(LaneSums.QUARTERS));
-        out[7] = a13.add(a13.rearrange(LaneSums.PAIRS)).lane(0);
-        for (; i < k; i++) {
-            float r0 = w[w0 + i];
-            float r1 = w[w1 + i];
-            out[0] += r0 * x[i];
-            out[1] += r0 * x[x1 + i];
-            out[2] += r0 * x[x2 + i];
-            out[3] += r0 * x[x3 + i];
-            out[4] += r1 * x[i];
-            out[5] += r1 * x[x1 + i];
-            out[6] += r1 * x[x2 + i];
-            out[7] += r1 * x[x3 + i];
-        }
-    }
 
     /** Tokens per micro-tile of {@link #tile6x16}: two 8-lane vectors. */
     static final int TOKENS = 16;
