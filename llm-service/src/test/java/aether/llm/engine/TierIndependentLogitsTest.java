@@ -32,12 +32,12 @@ import org.junit.jupiter.params.provider.MethodSource;
  * not harmless: with an f16 KV cache it can move a stored K or V value to the neighbouring f16 and the logits by
  * ~1e-4, enough to change a sampled token.
  *
- * <p>{@link TierProbe} runs a prompt and greedy decode steps on the bundled stories260K (F32) and on small synthetic
- * models of the main weight types, in a JVM limited to C1 (fallbacks throughout) and in a default JVM several times
+ * <p>{@link TierProbe} runs a prompt and greedy decode steps, alone and as a batch of three sequences (the serving
+ * engine's step), on the bundled stories260K (F32) and on small synthetic models of the main weight types, in a JVM limited to C1 (fallbacks throughout) and in a default JVM several times
  * (the first runs interpreted or C1, the last C2): every hash must be the same. It runs for the 256-bit kernels and,
  * where the CPU has them, the 512-bit ones.
  */
-@Timeout(value = 300, unit = TimeUnit.SECONDS)
+@Timeout(value = 480, unit = TimeUnit.SECONDS)
 class TierIndependentLogitsTest {
 
     private static final int REPS = 30;
@@ -88,7 +88,7 @@ class TierIndependentLogitsTest {
         try (var in = p.getInputStream()) {
             out = new String(in.readAllBytes(), StandardCharsets.UTF_8);
         }
-        assertThat(p.waitFor(240, TimeUnit.SECONDS)).as("probe finished").isTrue();
+        assertThat(p.waitFor(400, TimeUnit.SECONDS)).as("probe finished").isTrue();
         assertThat(p.exitValue()).as("probe %s exit status, output:%n%s", flags, out).isZero();
         System.out.printf("tier probe %s: %d runs of %d models in %.1f s%n", flags, reps, models.size(),
                 (System.nanoTime() - start) / 1e9);
